@@ -1,0 +1,131 @@
+// Command tapstack runs the tapstack TCP/IP stack on a TAP device.
+//
+//	tapstack up [flags]          serve ICMP echo and the UDP services until SIGINT/SIGTERM
+//	tapstack ping [flags] ADDR   send ICMP echo requests from the stack
+//	tapstack version             print the version
+//
+// Every command that opens a TAP needs root (or CAP_NET_ADMIN) and
+// /dev/net/tun; without them it fails with one line saying what is missing.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: tapstack <command> [flags]
+
+commands:
+  up         bring up the stack on a TAP device and serve until SIGINT/SIGTERM
+  ping ADDR  send ICMP echo requests from the stack (on its own TAP)
+  version    print the version
+
+Run 'tapstack <command> -h' for the command's flags.
+`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "up":
+		return cmdUp(ctx, args[1:], stdout, stderr)
+	case "ping":
+		return cmdPing(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "tapstack %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "tapstack: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+}
+
+// linkFlags are the flags of DESIGN.md's daemon contract, shared by every
+// command that brings up a stack.
+type linkFlags struct {
+	tap      string
+	addr     string
+	hostAddr string
+	gateway  string
+	mtu      int
+	pcap     string
+	logLevel string
+}
+
+func (l *linkFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.tap, "tap", "tap0", "TAP device name, created if absent")
+	fs.StringVar(&l.addr, "addr", "10.0.0.2/24", "the stack's own address")
+	fs.StringVar(&l.hostAddr, "host-addr", "10.0.0.1/24", `address for the kernel side of the TAP ("": leave it alone)`)
+	fs.StringVar(&l.gateway, "gateway", "", "default route (default: host-addr's IP)")
+	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU")
+	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
+	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// parsed is linkFlags after validation.
+type parsed struct {
+	addr, hostAddr netip.Prefix
+	gateway        netip.Addr
+}
+
+func (l *linkFlags) parse() (parsed, error) {
+	var p parsed
+	var err error
+	if p.addr, err = netip.ParsePrefix(l.addr); err != nil || !p.addr.Addr().Is4() {
+		return p, fmt.Errorf("--addr %q: want an IPv4 address with prefix length, like 10.0.0.2/24", l.addr)
+	}
+	if l.hostAddr != "" {
+		if p.hostAddr, err = netip.ParsePrefix(l.hostAddr); err != nil || !p.hostAddr.Addr().Is4() {
+			return p, fmt.Errorf("--host-addr %q: want an IPv4 address with prefix length, like 10.0.0.1/24", l.hostAddr)
+		}
+		if p.hostAddr.Addr() == p.addr.Addr() {
+			return p, errors.New("--host-addr and --addr must differ")
+		}
+	}
+	switch {
+	case l.gateway != "":
+		if p.gateway, err = netip.ParseAddr(l.gateway); err != nil || !p.gateway.Is4() {
+			return p, fmt.Errorf("--gateway %q: want an IPv4 address", l.gateway)
+		}
+	case p.hostAddr.IsValid() && p.addr.Masked().Contains(p.hostAddr.Addr()):
+		p.gateway = p.hostAddr.Addr()
+	}
+	if l.mtu < 68 || l.mtu > 65535 {
+		return p, fmt.Errorf("--mtu %d: want 68 to 65535", l.mtu)
+	}
+	return p, nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// node is a running stack on its TAP.
+type node struct {
+	st   *stack.Stack
+	tap  *nic.TAP
+	pcap *bufio.Writer
+	file *os.File
+}
+
+func (n *node) Close() error {
+	err := n.st.Close()
+	if n.pcap != nil {
+		n.pcap.Flush()
+		n.file.Close()
+	}
+	return err
+}
+
+// bringUp opens the TAP, configures the kernel side and starts a stack on it.
+// Errors are single lines meant for the user.
+func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
+	p, err := l.parse()
+	if err != nil {
+		return nil, err
+	}
+	if err := nic.CheckTUN(); err != nil {
+		return nil, err
+	}
+	tap, err := nic.OpenTAP(nic.TAPConfig{Name: l.tap, MTU: l.mtu, HostAddr: p.hostAddr})
+	if err != nil {
+		return nil, err
+	}
+	n := &node{tap: tap}
+	var dev nic.Device = tap
+	if l.pcap != "" {
+		f, err := os.Create(l.pcap)
+		if err != nil {
+			tap.Close()
+			return nil, fmt.Errorf("--pcap: %v", err)
+		}
+		n.file, n.pcap = f, bufio.NewWriterSize(f, 1<<16)
+		if dev, err = nic.NewPcap(tap, n.pcap, nil); err != nil {
+			tap.Close()
+			f.Close()
+			return nil, fmt.Errorf("--pcap: %v", err)
+		}
+	}
+	st, err := stack.New(dev, stack.Config{Addr: p.addr, Gateway: p.gateway, Logger: log})
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	n.st = st
+	st.Start()
+	return n, nil
+}
+
+func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tapstack up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var l linkFlags
+	l.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "tapstack up: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log, err := newLogger(stderr, l.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "tapstack up: %v\n", err)
+		return 2
+	}
+	n, err := bringUp(&l, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "tapstack up: %v\n", err)
+		return 1
+	}
+	defer n.Close()
+
+	services := []struct {
+		name string
+		run  func() (io.Closer, error)
+	}{
+		{"udp/7 echo", func() (io.Closer, error) { return serveUDPEcho(n.st, log) }},
+	}
+	for _, s := range services {
+		c, err := s.run()
+		if err != nil {
+			fmt.Fprintf(stderr, "tapstack up: %s: %v\n", s.name, err)
+			return 1
+		}
+		defer c.Close()
+	}
+	// This line is the readiness signal scripts and tests wait for.
+	log.Info("tapstack up", "tap", l.tap, "addr", l.addr, "mac", n.st.MAC(), "host-addr", l.hostAddr,
+		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo")
+	<-ctx.Done()
+	log.Info("shutting down", "stats", n.st.Stats().IPv4.InReceives)
+	return 0
+}
+
+// serveUDPEcho answers every datagram on udp/7 with the same bytes (RFC 862).
+func serveUDPEcho(st *stack.Stack, log *slog.Logger) (io.Closer, error) {
+	pc, err := socket.ListenPacket(st, "udp4", ":7")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					log.Warn("udp echo: read", "err", err)
+				}
+				return
+			}
+			if _, err := pc.WriteTo(buf[:n], from); err != nil {
+				log.Debug("udp echo: write", "to", from, "err", err)
+			}
+		}
+	}()
+	return pc, nil
+}

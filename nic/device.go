@@ -1,0 +1,99 @@
+// Package nic moves Ethernet frames between the stack and a link: a real TAP
+// device, an in-memory Pipe with impairments for tests, and a pcap writer that
+// wraps either. It knows no protocol beyond the MAC address.
+//
+// The Device interface is shaped for what removes per-packet cost later:
+// batches (several frames per call) and offload metadata (the virtio-net
+// header of a TAP opened with IFF_VNET_HDR, see shared/notes/tap-offload.md).
+// A plain device reports Batch 1 and no offloads, and every Meta is zero.
+package nic
+
+import (
+	"errors"
+	"os"
+)
+
+// ErrClosed is returned by Read and Write once the device is closed. It
+// matches os.ErrClosed.
+var ErrClosed = os.ErrClosed
+
+// ErrFrameTooBig is returned by Write for a frame larger than Info().MaxFrame.
+var ErrFrameTooBig = errors.New("nic: frame larger than the device's maximum")
+
+// Offloads lists what a device has agreed to beyond plain frames.
+type Offloads uint16
+
+// Offload bits. TX is stack → link, RX is link → stack.
+const (
+	TxCsum        Offloads = 1 << iota // we may hand over partial L4 checksums
+	TxTSO4                             // we may hand over TCPv4 super-frames
+	RxCsumPartial                      // frames may arrive with partial L4 checksums
+	RxGSO4                             // frames may arrive as TCPv4 super-frames
+)
+
+// GSO is a frame's segmentation-offload type.
+type GSO uint8
+
+// GSO types, as in the virtio-net header.
+const (
+	GSONone GSO = iota
+	GSOTCPv4
+)
+
+// Csum says what is known of a frame's L4 checksum.
+type Csum uint8
+
+// Checksum states. The zero value means the checksum is complete and must be
+// verified by the stack.
+const (
+	CsumUnverified Csum = iota // complete, not verified: verify it
+	CsumPartial                // only the pseudo-header sum is present: trust it
+	CsumVerified               // already verified by the kernel: trust it
+)
+
+// Meta is one frame's offload state. Its zero value is an ordinary frame with
+// complete checksums.
+type Meta struct {
+	GSO        GSO
+	GSOSize    uint16 // L4 payload bytes per segment
+	Csum       Csum
+	CsumStart  uint16 // from the first byte of the Ethernet header
+	CsumOffset uint16 // from CsumStart
+}
+
+// Frame is one Ethernet frame (destination MAC first, no FCS).
+//
+// For Read, the caller sets Data to a buffer whose capacity is at least
+// Info().MaxFrame; the device reslices it to the frame's length. For Write,
+// Data is the frame; the device does not keep it after Write returns.
+type Frame struct {
+	Data []byte
+	Meta Meta
+}
+
+// Info describes a device. It does not change after the device is opened.
+type Info struct {
+	Name     string
+	MAC      [6]byte // the stack's own MAC on this link
+	MTU      int     // largest IP packet the link carries
+	MaxFrame int     // largest frame Read can return (14 + MTU for a plain device)
+	Batch    int     // frames per Read/Write call the device prefers (≥ 1)
+	Offloads Offloads
+}
+
+// Device is a link that carries Ethernet frames.
+//
+// Read and Write may be called concurrently with each other, and Close with
+// either; Close unblocks a pending Read, which then returns ErrClosed. A
+// single goroutine calls Read at a time.
+type Device interface {
+	Info() Info
+	// Read blocks until at least one frame is available, then fills fs
+	// without blocking further until fs is full or the device has nothing
+	// more ready. It returns the number of frames filled.
+	Read(fs []Frame) (n int, err error)
+	// Write sends fs in order and returns how many the device accepted. A
+	// frame the link cannot take is an error, not a silent drop.
+	Write(fs []Frame) (n int, err error)
+	Close() error
+}

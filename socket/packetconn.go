@@ -1,0 +1,152 @@
+package socket
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// PacketConn is a UDP socket as a net.PacketConn. Multiple goroutines may
+// call its methods simultaneously.
+type PacketConn struct {
+	fd    *FD
+	local net.Addr
+}
+
+var _ net.PacketConn = (*PacketConn)(nil)
+
+// ListenPacket opens a UDP socket on st bound to address ("host:port",
+// ":port" or ":0"), as net.ListenPacket does. network is "udp" or "udp4".
+func ListenPacket(st *stack.Stack, network, address string) (*PacketConn, error) {
+	opErr := func(err error) error {
+		return &net.OpError{Op: "listen", Net: network, Err: wrapErrno(err)}
+	}
+	if network != "udp" && network != "udp4" {
+		return nil, opErr(net.UnknownNetworkError(network))
+	}
+	ap, err := resolveAddrPort(address)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	fd, err := Socket(st, AF_INET, SOCK_DGRAM, 0)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	if err := fd.Bind(ap); err != nil {
+		fd.Close()
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: wrapErrno(err)}
+	}
+	la, _ := fd.Getsockname()
+	return &PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la)}, nil
+}
+
+func resolveAddrPort(address string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	p, err := net.LookupPort("udp", port)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	a := netip.IPv4Unspecified()
+	if host != "" {
+		if a, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, &net.AddrError{Err: "tapstack resolves no names; use an IPv4 address", Addr: host}
+		}
+		a = a.Unmap()
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// ReadFrom reads one datagram; a datagram longer than b is truncated, as
+// with Go's own UDP sockets.
+func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.fd.RecvFrom(b, 0)
+	if err != nil {
+		return 0, nil, c.opError("read", nil, err)
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// WriteTo sends b as one datagram to addr, which must be a *net.UDPAddr.
+func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || ua == nil {
+		return 0, c.opError("write", addr, syscall.EINVAL)
+	}
+	ap := ua.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	n, err := c.fd.SendTo(b, 0, ap)
+	if err != nil {
+		return 0, c.opError("write", addr, err)
+	}
+	return n, nil
+}
+
+// Close closes the socket; blocked ReadFrom calls return net.ErrClosed.
+func (c *PacketConn) Close() error {
+	if err := c.fd.Close(); err != nil {
+		return c.opError("close", nil, err)
+	}
+	return nil
+}
+
+// LocalAddr returns the bound *net.UDPAddr.
+func (c *PacketConn) LocalAddr() net.Addr { return c.local }
+
+// SetDeadline sets both deadlines.
+func (c *PacketConn) SetDeadline(t time.Time) error {
+	if err := c.fd.check(); err != nil {
+		return c.opError("set", nil, err)
+	}
+	c.fd.rd.set(t)
+	c.fd.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline; it applies to blocked calls too.
+func (c *PacketConn) SetReadDeadline(t time.Time) error {
+	if err := c.fd.check(); err != nil {
+		return c.opError("set", nil, err)
+	}
+	c.fd.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline. Writes never block, so it only
+// makes writes after it fail.
+func (c *PacketConn) SetWriteDeadline(t time.Time) error {
+	if err := c.fd.check(); err != nil {
+		return c.opError("set", nil, err)
+	}
+	c.fd.wd.set(t)
+	return nil
+}
+
+// FD returns the underlying socket, for options the net interface lacks.
+func (c *PacketConn) FD() *FD { return c.fd }
+
+func (c *PacketConn) opError(op string, addr net.Addr, err error) error {
+	return &net.OpError{Op: op, Net: "udp", Source: c.local, Addr: addr, Err: wrapErrno(err)}
+}
+
+// wrapErrno gives errors the shapes Go's net package uses: EBADF after
+// Close becomes net.ErrClosed, errnos become *os.SyscallError.
+func wrapErrno(err error) error {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, syscall.EBADF):
+		return net.ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return err
+	case errors.As(err, &errno):
+		return os.NewSyscallError("tapstack", errno)
+	}
+	return err
+}

@@ -1,0 +1,291 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"syscall"
+
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+)
+
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// handleIPv4Locked validates a datagram (RFC 791 §3.1, RFC 1122 §3.2.1),
+// reassembles fragments and hands the result to its protocol.
+// linkBcast says the frame was link-layer broadcast or multicast.
+func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
+	s.stats.IPv4.InReceives++
+	h, err := ipv4.Parse(b)
+	if err != nil {
+		s.countIPv4Error(err)
+		return
+	}
+	dst, src := h.Dst(), h.Src()
+	dstBcast := false
+	switch {
+	case dst == s.addr:
+	case dst == s.bcast || dst == limitedBroadcast:
+		dstBcast = true
+	case dst.IsMulticast():
+		s.stats.IPv4.InMulticast++
+		return
+	default:
+		// A host does not forward (RFC 1122 §3.3.1): silently discard.
+		s.stats.IPv4.InAddrErrors++
+		return
+	}
+	// RFC 1122 §3.2.1.3: discard a datagram whose source is not a unicast
+	// address; we also refuse our own address and the subnet broadcast
+	// arriving from the wire (Linux's martian source check).
+	if !ipv4.ValidSource(src) || src == s.bcast || (src == s.addr && !s.looping) {
+		s.stats.IPv4.InBadSource++
+		return
+	}
+	if h.IsFragment() {
+		s.stats.IPv4.ReasmReqds++
+		pkt, res := s.reasm.Add(h, s.clock.Now())
+		s.rearmLocked()
+		switch res {
+		case ipv4.Complete:
+			s.stats.IPv4.ReasmOKs++
+		case ipv4.Pending:
+			return
+		case ipv4.Duplicate:
+			s.stats.IPv4.ReasmDuplicates++
+			return
+		case ipv4.Overlap:
+			s.stats.IPv4.ReasmOverlaps++
+			s.stats.IPv4.ReasmFails++
+			return
+		case ipv4.NoMemory:
+			s.stats.IPv4.ReasmNoMemory++
+			s.stats.IPv4.ReasmFails++
+			return
+		default:
+			s.stats.IPv4.ReasmFails++
+			return
+		}
+		if h, err = ipv4.Parse(pkt); err != nil {
+			s.stats.IPv4.ReasmFails++
+			return
+		}
+		meta = nic.Meta{} // a reassembled datagram's checksum covers all fragments: verify it
+	}
+	s.stats.IPv4.InDelivers++
+	switch h.Protocol() {
+	case ipv4.ProtoICMP:
+		s.handleICMPLocked(h, linkBcast || dstBcast)
+	case ipv4.ProtoUDP:
+		s.handleUDPLocked(h, linkBcast || dstBcast, meta)
+	default:
+		// RFC 1122 §3.2.2.1: protocol unreachable for a transport we lack.
+		s.stats.IPv4.InDelivers--
+		s.stats.IPv4.InUnknownProtos++
+		s.sendICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodeProtoUnreachable, 0, h, linkBcast, dstBcast)
+	}
+}
+
+func (s *Stack) countIPv4Error(err error) {
+	switch err {
+	case ipv4.ErrTruncated:
+		s.stats.IPv4.InTruncated++
+	case ipv4.ErrVersion:
+		s.stats.IPv4.InBadVersion++
+	case ipv4.ErrHeaderLen:
+		s.stats.IPv4.InBadHeaderLen++
+	case ipv4.ErrTotalLen:
+		s.stats.IPv4.InBadTotalLen++
+	case ipv4.ErrChecksum:
+		s.stats.IPv4.InCsumErrors++
+	default:
+		s.stats.IPv4.InBadOptions++
+	}
+}
+
+// reassemblyTimedOut is the reassembler's Expire callback: RFC 792 and
+// RFC 1122 §3.3.2 — time exceeded, fragment reassembly time exceeded, but
+// only when the first fragment arrived.
+func (s *Stack) reassemblyTimedOut(first ipv4.Header) {
+	s.sendICMPErrorLocked(ipv4.TypeTimeExceeded, ipv4.CodeReassemblyTimeout, 0, first, false, false)
+}
+
+// handleICMPLocked answers echo requests and routes ICMP errors to the
+// endpoint that sent the quoted datagram (RFC 792, RFC 1122 §3.2.2).
+func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
+	s.stats.ICMP.InMsgs++
+	m, err := ipv4.ParseICMP(h.Payload())
+	if err != nil {
+		s.stats.ICMP.InErrors++
+		return
+	}
+	switch m.Type() {
+	case ipv4.TypeEcho:
+		s.stats.ICMP.InEchos++
+		if bcast {
+			// Deviation (Linux compat): RFC 1122 §3.2.2.6 lets a host answer
+			// a broadcast echo; Linux ignores them by default
+			// (icmp_echo_ignore_broadcasts=1) against smurf amplification.
+			s.stats.ICMP.InBroadcastEchos++
+			return
+		}
+		s.sendEchoReplyLocked(h, m)
+	case ipv4.TypeEchoReply:
+		s.stats.ICMP.InEchoReps++
+		if p := s.pings[m.Ident()]; p != nil {
+			p.deliverLocked(m, h.Src())
+		}
+	case ipv4.TypeDestUnreachable, ipv4.TypeTimeExceeded, ipv4.TypeParamProblem, ipv4.TypeSourceQuench:
+		if m.Type() == ipv4.TypeDestUnreachable {
+			s.stats.ICMP.InDestUnreachs++
+		} else if m.Type() == ipv4.TypeTimeExceeded {
+			s.stats.ICMP.InTimeExcds++
+		} else {
+			s.stats.ICMP.InOther++
+		}
+		s.icmpErrorInLocked(m, h.Src())
+	default:
+		s.stats.ICMP.InOther++
+	}
+}
+
+// sendEchoReplyLocked answers an echo request (RFC 792; RFC 1122 §3.2.2.6:
+// the data is returned unchanged). The reply is built in s.out: a fresh IP
+// header, then the ICMP message with its type changed and the checksum
+// updated incrementally (RFC 1624), which costs nothing per payload byte.
+func (s *Stack) sendEchoReplyLocked(req ipv4.Header, m ipv4.ICMP) {
+	n := ipv4.HeaderMinLen + len(m)
+	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+n])
+	ipv4.Encode(pkt, ipv4.Fields{
+		TOS:      req.TOS(),
+		TotalLen: n,
+		ID:       s.ids.Next(s.addr, req.Src(), ipv4.ProtoICMP),
+		TTL:      s.ttl,
+		Protocol: ipv4.ProtoICMP,
+		Src:      s.addr,
+		Dst:      req.Src(),
+	})
+	r := ipv4.ICMP(pkt[ipv4.HeaderMinLen:])
+	copy(r, m)
+	old := binary.BigEndian.Uint16(r[0:2])
+	r.SetType(ipv4.TypeEchoReply)
+	binary.BigEndian.PutUint16(r[2:4], checksum.Update16(m.Checksum(), old, binary.BigEndian.Uint16(r[0:2])))
+	s.stats.ICMP.OutMsgs++
+	s.stats.ICMP.OutEchoReps++
+	s.outputLocked(pkt)
+}
+
+// sendICMPErrorLocked sends an ICMP error about orig to its source, unless
+// RFC 1122 §3.2.2 forbids it or the rate limit is exhausted.
+func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Header, linkBcast, dstBcast bool) {
+	if !ipv4.ErrorAllowed(orig, linkBcast, dstBcast) {
+		s.stats.ICMP.OutErrorsSuppressd++
+		return
+	}
+	if !s.icmpLimit.allow(s.clock.Now()) {
+		s.stats.ICMP.OutRateLimited++
+		return
+	}
+	quote := min(len(orig), ipv4.MaxQuote)
+	n := ipv4.HeaderMinLen + ipv4.ICMPHeaderLen + quote
+	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+n])
+	ipv4.Encode(pkt, ipv4.Fields{
+		// As Linux's icmp_send: the offending datagram's TOS bits with
+		// precedence "internetwork control" (RFC 1812 §4.3.2.5).
+		TOS:      orig.TOS()&0x1e | 0xc0,
+		TotalLen: n,
+		ID:       s.ids.Next(s.addr, orig.Src(), ipv4.ProtoICMP),
+		TTL:      s.ttl,
+		Protocol: ipv4.ProtoICMP,
+		Src:      s.addr,
+		Dst:      orig.Src(),
+	})
+	ipv4.EncodeError(pkt[ipv4.HeaderMinLen:], typ, code, rest, orig)
+	s.stats.ICMP.OutMsgs++
+	switch typ {
+	case ipv4.TypeDestUnreachable:
+		s.stats.ICMP.OutDestUnreachs++
+	case ipv4.TypeTimeExceeded:
+		s.stats.ICMP.OutTimeExcds++
+	}
+	s.outputLocked(pkt)
+}
+
+// localICMPErrorLocked reports an error about a datagram we originated to
+// its local sender, as if our own stack had sent us the ICMP error (used
+// when ARP resolution fails: RFC 1122 §2.3.2.2).
+func (s *Stack) localICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Header) {
+	buf := make([]byte, ipv4.ICMPHeaderLen+min(len(orig), ipv4.MaxQuote))
+	n := ipv4.EncodeError(buf, typ, code, rest, orig)
+	s.icmpErrorInLocked(ipv4.ICMP(buf[:n]), s.addr)
+}
+
+// icmpErrorInLocked hands an ICMP error to the endpoint that sent the quoted
+// datagram (RFC 1122 §3.2.2: it MUST be passed to the transport layer).
+func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
+	orig, tp, err := ipv4.Quoted(m)
+	if err != nil || orig.Src() != s.addr {
+		s.stats.ICMP.InErrorsUnmatched++
+		return
+	}
+	switch orig.Protocol() {
+	case ipv4.ProtoUDP:
+		local := netip.AddrPortFrom(orig.Src(), binary.BigEndian.Uint16(tp[0:2]))
+		remote := netip.AddrPortFrom(orig.Dst(), binary.BigEndian.Uint16(tp[2:4]))
+		ep := s.udp.Lookup(remote, local)
+		if ep == nil || ep.LocalAddr().Port() != local.Port() {
+			s.stats.ICMP.InErrorsUnmatched++
+			return
+		}
+		if e := s.udpEPs[ep]; e != nil {
+			e.icmpErrorLocked(icmpErrno(m.Type(), m.Code()))
+		}
+	case ipv4.ProtoICMP:
+		// The quote holds our echo request's header: ident at bytes 4-5.
+		if tp[0] != ipv4.TypeEcho {
+			s.stats.ICMP.InErrorsUnmatched++
+			return
+		}
+		if p := s.pings[binary.BigEndian.Uint16(tp[4:6])]; p != nil {
+			p.deliverLocked(m, from)
+			return
+		}
+		s.stats.ICMP.InErrorsUnmatched++
+	default:
+		s.stats.ICMP.InErrorsUnmatched++
+	}
+}
+
+// icmpErrno maps an ICMP error to the errno a Linux socket reports
+// (net/ipv4/icmp.c icmp_err_convert).
+func icmpErrno(typ, code uint8) syscall.Errno {
+	switch typ {
+	case ipv4.TypeDestUnreachable:
+		switch code {
+		case ipv4.CodeNetUnreachable, 6: // 6: destination network unknown
+			return syscall.ENETUNREACH
+		case ipv4.CodeHostUnreachable:
+			return syscall.EHOSTUNREACH
+		case ipv4.CodeProtoUnreachable:
+			return syscall.ENOPROTOOPT
+		case ipv4.CodePortUnreachable:
+			return syscall.ECONNREFUSED
+		case ipv4.CodeFragNeeded:
+			return syscall.EMSGSIZE
+		case 5: // source route failed
+			return syscall.EOPNOTSUPP
+		case 7: // destination host unknown
+			return syscall.EHOSTDOWN
+		case 9, 10, 13: // administratively prohibited
+			return syscall.EACCES
+		default:
+			return syscall.EHOSTUNREACH
+		}
+	case ipv4.TypeParamProblem:
+		return syscall.EPROTO
+	default: // time exceeded, source quench
+		return syscall.EHOSTUNREACH
+	}
+}

@@ -1,0 +1,198 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+
+	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+)
+
+// handleFrameLocked is the receive path's entry: Ethernet demux.
+func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
+	s.stats.Link.FramesIn++
+	s.stats.Link.BytesIn += uint64(len(frame))
+	eth, err := ethernet.Parse(frame)
+	if err != nil {
+		s.stats.Link.Malformed++
+		return
+	}
+	if !eth.ForUs(s.mac) {
+		s.stats.Link.NotForUs++
+		return
+	}
+	switch eth.Type() {
+	case ethernet.TypeARP:
+		s.handleARPLocked(eth)
+	case ethernet.TypeIPv4:
+		s.handleIPv4Locked(eth.Payload(), eth.Dst().IsMulticast(), meta)
+	default:
+		s.stats.Link.UnknownEtherType++
+	}
+}
+
+// handleARPLocked follows RFC 826's packet reception algorithm.
+func (s *Stack) handleARPLocked(eth ethernet.Header) {
+	h, err := arp.Parse(eth.Payload())
+	switch {
+	case err == arp.ErrUnsupported:
+		s.stats.ARP.Unsupported++
+		return
+	case err != nil:
+		s.stats.ARP.Malformed++
+		return
+	}
+	if h.Op() == arp.OpRequest {
+		s.stats.ARP.RequestsIn++
+	} else {
+		s.stats.ARP.RepliesIn++
+	}
+	spa, sha, tpa := h.SenderIP(), h.SenderMAC(), h.TargetIP()
+	now := s.clock.Now()
+	switch {
+	case spa == s.addr:
+		// Someone else claims our address (RFC 5227 §2.4). We keep it, as
+		// Linux does, and count the conflict.
+		if sha != s.mac {
+			s.stats.ARP.AddressConflicts++
+			s.log.Warn("ARP: another host claims our address", "addr", spa, "mac", sha)
+		}
+	case !spa.IsValid() || spa.IsUnspecified():
+		// An ARP probe (RFC 5227 §2.1.1) has a zero sender address: nothing to learn.
+	case !s.prefix.Contains(spa) || sha.IsMulticast() || sha.IsZero():
+		s.stats.ARP.OffLink++
+	default:
+		// RFC 826 merge: update an existing entry; add one only when the
+		// packet is addressed to us.
+		released := s.arp.Update(spa, sha, now, tpa == s.addr)
+		for _, pkt := range released {
+			s.sendResolvedLocked(ipv4.Header(pkt), sha)
+		}
+		s.rearmLocked()
+	}
+	if h.Op() == arp.OpRequest && tpa == s.addr {
+		s.sendARPLocked(arp.OpReply, sha, sha, spa)
+	}
+}
+
+// sendARPLocked sends an ARP packet from us to ethDst about tpa.
+func (s *Stack) sendARPLocked(op arp.Op, ethDst, tha ethernet.MAC, tpa netip.Addr) {
+	b := s.frag[:ethernet.HeaderLen+arp.HeaderLen]
+	ethernet.Encode(b, ethDst, s.mac, ethernet.TypeARP)
+	arp.Encode(b[ethernet.HeaderLen:], op, s.mac, s.addr, tha, tpa)
+	if op == arp.OpRequest {
+		s.stats.ARP.RequestsOut++
+	} else {
+		s.stats.ARP.RepliesOut++
+	}
+	s.writeFrameLocked(b)
+}
+
+// arpRequestDue is the ARP cache's Expire callback for a (re)transmission.
+func (s *Stack) arpRequestDue(ip netip.Addr, dst ethernet.MAC) {
+	s.sendARPLocked(arp.OpRequest, dst, ethernet.MAC{}, ip)
+}
+
+// arpFailed is the ARP cache's Expire callback for a packet whose next hop
+// never answered: RFC 1122 §2.3.2.2 and §3.2.2.1 — the local sender learns
+// of it as ICMP destination unreachable, host unreachable.
+func (s *Stack) arpFailed(ip netip.Addr, pkt []byte) {
+	s.stats.ARP.ResolutionFailed++
+	h, err := ipv4.Parse(pkt)
+	if err != nil {
+		return
+	}
+	s.localICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodeHostUnreachable, 0, h)
+}
+
+// writeFrameLocked pads and writes one frame.
+func (s *Stack) writeFrameLocked(frame []byte) {
+	frame = ethernet.Pad(frame)
+	s.wr[0] = nic.Frame{Data: frame}
+	if _, err := s.dev.Write(s.wr[:]); err != nil {
+		s.stats.Link.WriteErrors++
+		s.wr[0] = nic.Frame{}
+		return
+	}
+	s.wr[0] = nic.Frame{}
+	s.stats.Link.FramesOut++
+	s.stats.Link.BytesOut += uint64(len(frame))
+}
+
+// outputLocked sends the complete datagram held in s.out at offset
+// ethernet.HeaderLen: route, resolve the next hop, fragment to the MTU.
+// The returned error is what a local sender sees.
+func (s *Stack) outputLocked(pkt ipv4.Header) error {
+	s.stats.IPv4.OutRequests++
+	dst := pkt.Dst()
+	if dst == s.addr {
+		// Loopback: deliver to ourselves without touching the link. The
+		// copy frees s.out for whatever the delivery sends in return.
+		s.looping = true
+		s.handleIPv4Locked(append([]byte(nil), pkt...), false, nic.Meta{})
+		s.looping = false
+		return nil
+	}
+	if dst == s.bcast || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		s.sendResolvedLocked(pkt, ethernet.Broadcast)
+		return nil
+	}
+	_, hop, ok := s.routes.Lookup(dst)
+	if !ok {
+		s.stats.IPv4.OutNoRoutes++
+		return syscall.ENETUNREACH
+	}
+	mac, ok, request := s.arp.Resolve(hop, s.clock.Now())
+	if ok {
+		if request {
+			s.sendARPLocked(arp.OpRequest, mac, ethernet.MAC{}, hop) // refresh a stale entry by unicast poll
+			s.rearmLocked()
+		}
+		return s.sendResolvedLocked(pkt, mac)
+	}
+	if request {
+		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, hop)
+	}
+	// Wait for the answer in the entry's bounded queue (RFC 1122 §2.3.2.2).
+	// Enqueue refuses when the queue overflowed (the oldest packet went) or
+	// when the cache was too full to hold an entry for hop.
+	if !s.arp.Enqueue(hop, pkt) {
+		s.stats.ARP.QueueDrops++
+	}
+	s.rearmLocked()
+	return nil
+}
+
+// sendResolvedLocked sends a datagram whose next hop's MAC is known,
+// fragmenting it if it exceeds the MTU (RFC 791 §3.2, RFC 1122 §3.3.3).
+func (s *Stack) sendResolvedLocked(pkt ipv4.Header, dst ethernet.MAC) error {
+	if len(pkt) <= s.mtu {
+		var frame []byte
+		if &pkt[0] == &s.out[ethernet.HeaderLen] {
+			frame = s.out[:ethernet.HeaderLen+len(pkt)] // built in place, headroom in front
+		} else {
+			frame = s.frag[:ethernet.HeaderLen+len(pkt)]
+			copy(frame[ethernet.HeaderLen:], pkt)
+		}
+		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv4)
+		s.writeFrameLocked(frame)
+		return nil
+	}
+	err := ipv4.Fragment(pkt, s.mtu, func(hdr, payload []byte) error {
+		frame := s.frag[:ethernet.HeaderLen+len(hdr)+len(payload)]
+		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv4)
+		copy(frame[ethernet.HeaderLen:], hdr)
+		copy(frame[ethernet.HeaderLen+len(hdr):], payload)
+		s.stats.IPv4.FragCreates++
+		s.writeFrameLocked(frame)
+		return nil
+	})
+	if err != nil {
+		s.stats.IPv4.FragFails++
+		return syscall.EMSGSIZE
+	}
+	s.stats.IPv4.FragOKs++
+	return nil
+}

@@ -1,0 +1,356 @@
+// Package stack wires one NIC to the protocols: it is the only place where a
+// nic.Device meets ethernet, arp, ipv4 and the transports. It owns the demux,
+// routing, the timer scheduler, the counters and the configuration.
+//
+// Concurrency: one mutex guards all protocol state. Frames are processed
+// inline on the device's receive goroutine (no channel hop per packet), under
+// that mutex, one batch at a time. User calls (socket operations) take the
+// same mutex, do their protocol work and release it; they block, when they
+// must, on a per-endpoint notification, never by polling. All timers come
+// from one Clock timer armed for the earliest protocol deadline. Every
+// exported method is safe for concurrent use.
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/udp"
+)
+
+// Config configures a Stack. The zero value of every field but Addr has a
+// sensible default.
+type Config struct {
+	// Addr is the stack's own address and its on-link prefix, e.g. 10.0.0.2/24.
+	Addr netip.Prefix
+	// Gateway is the default route's next hop; zero means no default route.
+	Gateway netip.Addr
+	// Clock drives every timer; default clock.Real{}. Tests use clock.Manual.
+	Clock clock.Clock
+	// TTL for datagrams the stack originates; default ipv4.DefaultTTL (64).
+	TTL uint8
+	// ARP configures the neighbour cache (RFC 1122 §2.3.2).
+	ARP arp.Config
+	// Reassembly bounds IPv4 reassembly (RFC 791 §3.2, RFC 1122 §3.3.2).
+	Reassembly ipv4.ReassemblyConfig
+	// ICMPErrorRate and ICMPErrorBurst limit the ICMP errors the stack sends
+	// (RFC 1812 §4.3.2.8): a token bucket refilled at ICMPErrorRate per
+	// second, default 1000 with a burst of 50, as Linux's icmp_msgs_per_sec
+	// and icmp_msgs_burst. Negative disables the limit.
+	ICMPErrorRate  int
+	ICMPErrorBurst int
+	// UDPRcvBuf is the default receive buffer of a UDP endpoint in bytes;
+	// default 212992, Linux's net.core.rmem_default.
+	UDPRcvBuf int
+	// Logger receives rare events (address conflicts, device errors);
+	// default slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrBadConfig is returned by New for an unusable configuration.
+var ErrBadConfig = errors.New("stack: bad configuration")
+
+// Stack is one network interface's TCP/IP stack.
+type Stack struct {
+	dev    nic.Device
+	info   nic.Info
+	mac    ethernet.MAC
+	addr   netip.Addr   // our address
+	prefix netip.Prefix // our on-link prefix (masked)
+	bcast  netip.Addr   // the subnet-directed broadcast address
+	mtu    int
+	ttl    uint8
+	clock  clock.Clock
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	closed    bool
+	stats     Stats
+	arp       *arp.Cache
+	routes    ipv4.RouteTable
+	ids       *ipv4.IDGen
+	reasm     *ipv4.Reassembler
+	udp       *udp.Table
+	udpEPs    map[*udp.Endpoint]*UDPEndpoint
+	pings     map[uint16]*PingEndpoint
+	icmpLimit tokenBucket
+	udpRcvBuf int
+
+	looping bool // outputLocked is delivering a datagram to ourselves
+
+	timer   clock.Timer
+	timerAt time.Time // when timer fires; zero when not armed
+
+	// Output scratch, used only under mu: a datagram is built in out at
+	// offset ethernet.HeaderLen so the Ethernet header can be prepended in
+	// place; fragments are assembled in frag. wr avoids a slice per Write.
+	out  []byte
+	frag []byte
+	wr   [1]nic.Frame
+
+	loopDone chan struct{}
+}
+
+// New builds a stack on dev. It does not read from the device until Start.
+func New(dev nic.Device, cfg Config) (*Stack, error) {
+	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
+		return nil, fmt.Errorf("%w: address %v is not an IPv4 prefix", ErrBadConfig, cfg.Addr)
+	}
+	if cfg.Gateway.IsValid() && (!cfg.Gateway.Is4() || !cfg.Addr.Masked().Contains(cfg.Gateway)) {
+		return nil, fmt.Errorf("%w: gateway %v is not on-link in %v", ErrBadConfig, cfg.Gateway, cfg.Addr.Masked())
+	}
+	info := dev.Info()
+	if info.MTU < 68 { // RFC 791: every internet module must handle 68 octets
+		return nil, fmt.Errorf("%w: link MTU %d is below IPv4's minimum of 68", ErrBadConfig, info.MTU)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = ipv4.DefaultTTL
+	}
+	if cfg.Reassembly == (ipv4.ReassemblyConfig{}) {
+		cfg.Reassembly = ipv4.DefaultReassemblyConfig()
+	}
+	if cfg.ICMPErrorRate == 0 {
+		cfg.ICMPErrorRate = 1000
+	}
+	if cfg.ICMPErrorBurst == 0 {
+		cfg.ICMPErrorBurst = 50
+	}
+	if cfg.UDPRcvBuf <= 0 {
+		cfg.UDPRcvBuf = 212992
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Stack{
+		dev:       dev,
+		info:      info,
+		mac:       ethernet.MAC(info.MAC),
+		addr:      cfg.Addr.Addr(),
+		prefix:    cfg.Addr.Masked(),
+		bcast:     broadcastOf(cfg.Addr),
+		mtu:       info.MTU,
+		ttl:       cfg.TTL,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		arp:       arp.NewCache(cfg.ARP),
+		ids:       ipv4.NewIDGen(),
+		reasm:     ipv4.NewReassembler(cfg.Reassembly),
+		udp:       udp.NewTable(),
+		udpEPs:    make(map[*udp.Endpoint]*UDPEndpoint),
+		pings:     make(map[uint16]*PingEndpoint),
+		udpRcvBuf: cfg.UDPRcvBuf,
+		out:       make([]byte, ethernet.HeaderLen+ipv4.MaxTotalLen),
+		frag:      make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
+	}
+	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
+	s.routes.Add(ipv4.Route{Dst: s.prefix})
+	if cfg.Gateway.IsValid() {
+		s.routes.Add(ipv4.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
+	}
+	return s, nil
+}
+
+func broadcastOf(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	bits := p.Bits()
+	for i := 0; i < 4; i++ {
+		hostBits := max(0, min(8, (i+1)*8-bits))
+		a[i] |= byte(1<<hostBits - 1)
+	}
+	return netip.AddrFrom4(a)
+}
+
+// Addr returns the stack's own address.
+func (s *Stack) Addr() netip.Addr { return s.addr }
+
+// Prefix returns the on-link prefix.
+func (s *Stack) Prefix() netip.Prefix { return s.prefix }
+
+// MAC returns the stack's link-layer address.
+func (s *Stack) MAC() ethernet.MAC { return s.mac }
+
+// MTU returns the link MTU.
+func (s *Stack) MTU() int { return s.mtu }
+
+// Clock returns the clock that drives the stack's timers.
+func (s *Stack) Clock() clock.Clock { return s.clock }
+
+// Routes returns a copy of the routing table.
+func (s *Stack) Routes() []ipv4.Route {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.routes.Routes()
+}
+
+// Neighbors returns a snapshot of the ARP cache.
+func (s *Stack) Neighbors() []arp.Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.arp.Entries()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Stack) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Start announces the stack with a gratuitous ARP (RFC 5227 §3) and starts
+// the receive loop on its own goroutine.
+func (s *Stack) Start() {
+	s.mu.Lock()
+	s.loopDone = make(chan struct{})
+	s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
+	s.mu.Unlock()
+	go s.loop()
+}
+
+// loop reads batches of frames and processes each inline, taking the lock
+// once per batch.
+func (s *Stack) loop() {
+	defer close(s.loopDone)
+	batch := max(s.info.Batch, 1)
+	bufs := make([][]byte, batch)
+	frames := make([]nic.Frame, batch)
+	for i := range frames {
+		bufs[i] = make([]byte, s.info.MaxFrame)
+	}
+	for {
+		for i := range frames {
+			frames[i] = nic.Frame{Data: bufs[i]}
+		}
+		n, err := s.dev.Read(frames)
+		if err != nil {
+			if errors.Is(err, nic.ErrClosed) {
+				return
+			}
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return
+			}
+			s.log.Warn("device read failed", "err", err)
+			continue
+		}
+		s.mu.Lock()
+		for i := 0; i < n; i++ {
+			s.handleFrameLocked(frames[i].Data, frames[i].Meta)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// HandleFrame processes one received frame synchronously, exactly as the
+// receive loop does. Replies are written to the device before it returns.
+// Packet-level tests drive the stack through it.
+func (s *Stack) HandleFrame(frame []byte, meta nic.Meta) {
+	s.mu.Lock()
+	s.handleFrameLocked(frame, meta)
+	s.mu.Unlock()
+}
+
+// Close stops the stack: every endpoint is closed (blocked calls return),
+// the timer is stopped, and the device is closed.
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	for _, e := range s.udpEPs {
+		e.closeLocked()
+	}
+	for _, p := range s.pings {
+		p.closeLocked()
+	}
+	done := s.loopDone
+	s.mu.Unlock()
+	err := s.dev.Close()
+	if done != nil {
+		<-done
+	}
+	return err
+}
+
+// rearmLocked points the single scheduler timer at the earliest protocol
+// deadline. Called after anything that may have created an earlier one.
+func (s *Stack) rearmLocked() {
+	if s.closed {
+		return
+	}
+	var next time.Time
+	if t, ok := s.arp.NextDeadline(); ok {
+		next = t
+	}
+	if t, ok := s.reasm.NextDeadline(); ok && (next.IsZero() || t.Before(next)) {
+		next = t
+	}
+	if next.IsZero() || (!s.timerAt.IsZero() && !next.Before(s.timerAt)) {
+		return
+	}
+	s.timerAt = next
+	d := next.Sub(s.clock.Now())
+	if s.timer == nil {
+		s.timer = s.clock.AfterFunc(d, s.onTimer)
+	} else {
+		s.timer.Reset(d)
+	}
+}
+
+// onTimer runs every protocol deadline that has passed.
+func (s *Stack) onTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.timerAt = time.Time{}
+	now := s.clock.Now()
+	s.arp.Expire(now, s.arpRequestDue, s.arpFailed)
+	timedOut := uint64(s.reasm.Expire(now, s.reassemblyTimedOut))
+	s.stats.IPv4.ReasmTimeouts += timedOut
+	s.stats.IPv4.ReasmFails += timedOut
+	s.rearmLocked()
+}
+
+// tokenBucket limits ICMP errors (RFC 1812 §4.3.2.8, Linux icmp_global_allow).
+type tokenBucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+func (b *tokenBucket) init(rate, burst int, now time.Time) {
+	b.rate, b.burst, b.tokens, b.last = float64(rate), float64(burst), float64(burst), now
+}
+
+func (b *tokenBucket) allow(now time.Time) bool {
+	if b.rate < 0 {
+		return true
+	}
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,99 @@
+package stack
+
+// Stats are the stack's counters, one struct per layer, named after the
+// netstat -s / SNMP MIB counters where one exists. Every frame or datagram
+// the stack drops is counted in exactly one drop counter with its reason.
+// Stats is a value: Stack.Stats returns a consistent snapshot, and it encodes
+// to JSON as the daemon's /stats page.
+type Stats struct {
+	Link LinkStats `json:"link"`
+	ARP  ARPStats  `json:"arp"`
+	IPv4 IPv4Stats `json:"ipv4"`
+	ICMP ICMPStats `json:"icmp"`
+	UDP  UDPStats  `json:"udp"`
+}
+
+// LinkStats counts Ethernet frames.
+type LinkStats struct {
+	FramesIn         uint64 `json:"frames_in"`
+	BytesIn          uint64 `json:"bytes_in"`
+	FramesOut        uint64 `json:"frames_out"`
+	BytesOut         uint64 `json:"bytes_out"`
+	Malformed        uint64 `json:"malformed"`          // shorter than an Ethernet header
+	NotForUs         uint64 `json:"not_for_us"`         // unicast to another MAC, or multicast we did not join
+	UnknownEtherType uint64 `json:"unknown_ether_type"` // IPv6, VLAN, ...
+	WriteErrors      uint64 `json:"write_errors"`       // the device refused a frame
+}
+
+// ARPStats counts ARP packets and neighbour resolution.
+type ARPStats struct {
+	RequestsIn       uint64 `json:"requests_in"`
+	RepliesIn        uint64 `json:"replies_in"`
+	RequestsOut      uint64 `json:"requests_out"`
+	RepliesOut       uint64 `json:"replies_out"`
+	Malformed        uint64 `json:"malformed"`         // truncated or a bad op
+	Unsupported      uint64 `json:"unsupported"`       // not Ethernet/IPv4 ARP
+	OffLink          uint64 `json:"off_link"`          // sender outside our prefix: not learned
+	AddressConflicts uint64 `json:"address_conflicts"` // someone else claims our address
+	ResolutionFailed uint64 `json:"resolution_failed"` // packets given up on after the retries
+	QueueDrops       uint64 `json:"queue_drops"`       // packets dropped from a full resolution queue
+}
+
+// IPv4Stats follows the IP group of RFC 4293 (ipSystemStats).
+type IPv4Stats struct {
+	InReceives      uint64 `json:"in_receives"`
+	InDelivers      uint64 `json:"in_delivers"`
+	InTruncated     uint64 `json:"in_truncated"`
+	InBadVersion    uint64 `json:"in_bad_version"`
+	InBadHeaderLen  uint64 `json:"in_bad_header_len"`
+	InBadTotalLen   uint64 `json:"in_bad_total_len"`
+	InCsumErrors    uint64 `json:"in_csum_errors"`
+	InBadOptions    uint64 `json:"in_bad_options"`
+	InBadSource     uint64 `json:"in_bad_source"`     // martian source: broadcast, multicast, loopback, ours
+	InAddrErrors    uint64 `json:"in_addr_errors"`    // not addressed to us (we do not forward)
+	InMulticast     uint64 `json:"in_multicast"`      // multicast: no groups joined
+	InUnknownProtos uint64 `json:"in_unknown_protos"` // answered with ICMP 3/2
+	OutRequests     uint64 `json:"out_requests"`
+	OutNoRoutes     uint64 `json:"out_no_routes"`
+	OutDiscards     uint64 `json:"out_discards"`
+	FragCreates     uint64 `json:"frag_creates"`
+	FragOKs         uint64 `json:"frag_oks"`
+	FragFails       uint64 `json:"frag_fails"` // DF set and too big
+	ReasmReqds      uint64 `json:"reasm_reqds"`
+	ReasmOKs        uint64 `json:"reasm_oks"`
+	ReasmFails      uint64 `json:"reasm_fails"`
+	ReasmDuplicates uint64 `json:"reasm_duplicates"`
+	ReasmOverlaps   uint64 `json:"reasm_overlaps"`
+	ReasmTimeouts   uint64 `json:"reasm_timeouts"`
+	ReasmNoMemory   uint64 `json:"reasm_no_memory"`
+}
+
+// ICMPStats follows the ICMP group of RFC 4293 (icmpStatsTable/icmpMsgStats).
+type ICMPStats struct {
+	InMsgs             uint64 `json:"in_msgs"`
+	InErrors           uint64 `json:"in_errors"` // truncated or bad checksum
+	InEchos            uint64 `json:"in_echos"`
+	InEchoReps         uint64 `json:"in_echo_reps"`
+	InDestUnreachs     uint64 `json:"in_dest_unreachs"`
+	InTimeExcds        uint64 `json:"in_time_excds"`
+	InOther            uint64 `json:"in_other"`
+	InBroadcastEchos   uint64 `json:"in_broadcast_echos"` // ignored, as Linux icmp_echo_ignore_broadcasts=1
+	InErrorsUnmatched  uint64 `json:"in_errors_unmatched"`
+	OutMsgs            uint64 `json:"out_msgs"`
+	OutEchos           uint64 `json:"out_echos"`
+	OutEchoReps        uint64 `json:"out_echo_reps"`
+	OutDestUnreachs    uint64 `json:"out_dest_unreachs"`
+	OutTimeExcds       uint64 `json:"out_time_excds"`
+	OutErrorsSuppressd uint64 `json:"out_errors_suppressed"` // RFC 1122 §3.2.2 forbids an error here
+	OutRateLimited     uint64 `json:"out_rate_limited"`
+}
+
+// UDPStats follows the UDP group of RFC 4113.
+type UDPStats struct {
+	InDatagrams  uint64 `json:"in_datagrams"`
+	NoPorts      uint64 `json:"no_ports"`
+	InErrors     uint64 `json:"in_errors"` // malformed
+	InCsumErrors uint64 `json:"in_csum_errors"`
+	RcvbufErrors uint64 `json:"rcvbuf_errors"`
+	OutDatagrams uint64 `json:"out_datagrams"`
+}

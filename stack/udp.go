@@ -1,0 +1,270 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/udp"
+)
+
+// maxUDPPayload is the largest UDP payload in one IPv4 datagram.
+const maxUDPPayload = ipv4.MaxTotalLen - ipv4.HeaderMinLen - udp.HeaderLen
+
+// handleUDPLocked delivers a datagram to its endpoint (RFC 768, RFC 1122 §4.1.3).
+func (s *Stack) handleUDPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
+	u, err := udp.Parse(h.Payload())
+	if err != nil {
+		s.stats.UDP.InErrors++
+		return
+	}
+	src, dst := h.Src(), h.Dst()
+	if meta.Csum == nic.CsumUnverified && !u.VerifyIPv4(src, dst) {
+		s.stats.UDP.InCsumErrors++
+		return
+	}
+	from := netip.AddrPortFrom(src, u.SrcPort())
+	ep := s.udp.Lookup(from, netip.AddrPortFrom(dst, u.DstPort()))
+	if ep == nil {
+		// RFC 1122 §4.1.3.1: port unreachable for a datagram no one takes
+		// (never for broadcasts: sendICMPErrorLocked checks).
+		s.stats.UDP.NoPorts++
+		s.sendICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, h, bcast, bcast)
+		return
+	}
+	if !ep.Enqueue(u.Payload(), from) {
+		s.stats.UDP.RcvbufErrors++
+		return
+	}
+	s.stats.UDP.InDatagrams++
+	if e := s.udpEPs[ep]; e != nil {
+		e.notify()
+	}
+}
+
+// UDPEndpoint is one UDP socket's state inside the stack. Its methods never
+// block: receive calls return EAGAIN when nothing is queued, and callers wait
+// on Readable and Done (package socket does this).
+type UDPEndpoint struct {
+	notifier
+	s         *Stack
+	ep        *udp.Endpoint
+	bound     bool
+	broadcast bool // SO_BROADCAST
+}
+
+// NewUDPEndpoint opens an unbound UDP endpoint.
+func (s *Stack) NewUDPEndpoint() (*UDPEndpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrStackClosed
+	}
+	e := &UDPEndpoint{notifier: newNotifier(), s: s, ep: udp.NewEndpoint(s.udpRcvBuf)}
+	s.udpEPs[e.ep] = e
+	return e, nil
+}
+
+// Bind binds the endpoint to local. The address must be ours or unspecified
+// (EADDRNOTAVAIL otherwise); port 0 picks an ephemeral port (RFC 6056).
+func (e *UDPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, error) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	if e.closed {
+		return netip.AddrPort{}, errClosed
+	}
+	return e.bindLocked(local, reuse)
+}
+
+func (e *UDPEndpoint) bindLocked(local netip.AddrPort, reuse bool) (netip.AddrPort, error) {
+	if e.bound {
+		return netip.AddrPort{}, syscall.EINVAL
+	}
+	a := local.Addr()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	if !a.Is4() {
+		return netip.AddrPort{}, syscall.EAFNOSUPPORT
+	}
+	if !a.IsUnspecified() && a != e.s.addr {
+		return netip.AddrPort{}, syscall.EADDRNOTAVAIL
+	}
+	got, err := e.s.udp.Bind(e.ep, netip.AddrPortFrom(a, local.Port()), reuse)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	e.bound = true
+	return got, nil
+}
+
+// Connect sets the default destination and receives only from it; it binds
+// an ephemeral port first if needed. The zero AddrPort disconnects.
+func (e *UDPEndpoint) Connect(remote netip.AddrPort) error {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	if e.closed {
+		return errClosed
+	}
+	if remote.IsValid() {
+		if !remote.Addr().Is4() {
+			return syscall.EAFNOSUPPORT
+		}
+		if e.s.isBroadcast(remote.Addr()) && !e.broadcast {
+			return syscall.EACCES
+		}
+	}
+	if !e.bound {
+		if _, err := e.bindLocked(netip.AddrPort{}, false); err != nil {
+			return err
+		}
+	}
+	return e.s.udp.Connect(e.ep, remote)
+}
+
+func (s *Stack) isBroadcast(a netip.Addr) bool { return a == s.bcast || a == limitedBroadcast }
+
+// SendTo sends b as one datagram to to, or to the connected peer when to is
+// the zero value. It binds an ephemeral port first if needed.
+func (e *UDPEndpoint) SendTo(b []byte, to netip.AddrPort) (int, error) {
+	s := e.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.closed {
+		return 0, errClosed
+	}
+	if err := e.takeErrorLocked(); err != nil {
+		return 0, err
+	}
+	if !to.IsValid() {
+		to = e.ep.RemoteAddr()
+		if !to.IsValid() {
+			return 0, syscall.EDESTADDRREQ
+		}
+	}
+	switch {
+	case !to.Addr().Is4():
+		return 0, syscall.EAFNOSUPPORT
+	case to.Port() == 0:
+		return 0, syscall.EINVAL
+	case len(b) > maxUDPPayload:
+		return 0, syscall.EMSGSIZE
+	case s.isBroadcast(to.Addr()) && !e.broadcast:
+		return 0, syscall.EACCES // Linux: broadcast needs SO_BROADCAST
+	}
+	if !e.bound {
+		if _, err := e.bindLocked(netip.AddrPort{}, false); err != nil {
+			return 0, err
+		}
+	}
+	n := ipv4.HeaderMinLen + udp.HeaderLen + len(b)
+	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+n])
+	ipv4.Encode(pkt, ipv4.Fields{
+		TotalLen: n,
+		ID:       s.ids.Next(s.addr, to.Addr(), ipv4.ProtoUDP),
+		// As Linux with IP_PMTUDISC_WANT: DF when the datagram fits the
+		// path MTU, local fragmentation without DF when it does not.
+		DF:       n <= s.mtu,
+		TTL:      s.ttl,
+		Protocol: ipv4.ProtoUDP,
+		Src:      s.addr,
+		Dst:      to.Addr(),
+	})
+	u := udp.Header(pkt[ipv4.HeaderMinLen:])
+	udp.Encode(u, e.ep.LocalAddr().Port(), to.Port(), len(b))
+	copy(u[udp.HeaderLen:], b)
+	u.ComputeChecksumIPv4(s.addr, to.Addr())
+	s.stats.UDP.OutDatagrams++
+	if err := s.outputLocked(pkt); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// TryRecvFrom copies the next datagram into b. n is the bytes copied and
+// full the datagram's length (n < full: truncated, MSG_TRUNC). With peek the
+// datagram stays queued. EAGAIN when none is queued; a pending ICMP error on
+// a connected endpoint is returned first, once.
+func (e *UDPEndpoint) TryRecvFrom(b []byte, peek bool) (n, full int, from netip.AddrPort, err error) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	if e.closed {
+		return 0, 0, netip.AddrPort{}, errClosed
+	}
+	if err := e.takeErrorLocked(); err != nil {
+		return 0, 0, netip.AddrPort{}, err
+	}
+	dequeue := e.ep.Dequeue
+	if peek {
+		dequeue = e.ep.PeekData
+	}
+	n, full, from, ok := dequeue(b)
+	if !ok {
+		return 0, 0, netip.AddrPort{}, syscall.EAGAIN
+	}
+	if d, _ := e.ep.Queued(); d > 0 {
+		e.notify() // more is queued: let the next blocked reader in
+	}
+	return n, full, from, nil
+}
+
+func (e *UDPEndpoint) takeErrorLocked() error { return e.ep.TakeError() }
+
+// icmpErrorLocked records an ICMP-reported error. As Linux without
+// IP_RECVERR, only a connected socket reports it (RFC 1122 §4.1.3.3 leaves
+// the how to the implementation).
+func (e *UDPEndpoint) icmpErrorLocked(errno syscall.Errno) {
+	if e.ep.RemoteAddr().IsValid() {
+		e.ep.SetError(errno)
+		e.notify()
+	}
+}
+
+// SetBroadcast sets SO_BROADCAST.
+func (e *UDPEndpoint) SetBroadcast(on bool) {
+	e.s.mu.Lock()
+	e.broadcast = on
+	e.s.mu.Unlock()
+}
+
+// SetRcvBuf sets the receive buffer size in bytes (SO_RCVBUF).
+func (e *UDPEndpoint) SetRcvBuf(n int) {
+	e.s.mu.Lock()
+	e.ep.SetRcvBuf(n)
+	e.s.mu.Unlock()
+}
+
+// LocalAddr returns the bound address (zero when unbound).
+func (e *UDPEndpoint) LocalAddr() netip.AddrPort {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	return e.ep.LocalAddr()
+}
+
+// RemoteAddr returns the connected peer (zero when not connected).
+func (e *UDPEndpoint) RemoteAddr() netip.AddrPort {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	return e.ep.RemoteAddr()
+}
+
+// Close releases the port and wakes every blocked caller.
+func (e *UDPEndpoint) Close() error {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	if e.closed {
+		return errClosed
+	}
+	e.closeLocked()
+	return nil
+}
+
+func (e *UDPEndpoint) closeLocked() {
+	if e.bound {
+		e.s.udp.Unbind(e.ep)
+	}
+	delete(e.s.udpEPs, e.ep)
+	e.close()
+}
