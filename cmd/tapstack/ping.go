@@ -126,9 +126,11 @@ func pingLoop(ctx context.Context, fd *socket.FD, dst netip.Addr, count int, int
 	}
 	sent := 0
 	var deadline <-chan time.Time
+	due := true // a request is due: the first at once, then one per tick
 loop:
 	for {
-		if deadline == nil && (count == 0 || sent < count) {
+		if due && deadline == nil && (count == 0 || sent < count) {
+			due = false
 			sent++
 			binary.BigEndian.PutUint16(req[6:8], uint16(sent))
 			if len(req) >= 16 {
@@ -157,6 +159,7 @@ loop:
 		case <-deadline:
 			break loop
 		case <-tick.C:
+			due = true
 		}
 	}
 	loss := 0.0

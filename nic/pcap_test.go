@@ -1,0 +1,205 @@
+package nic_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/nic"
+)
+
+type pcapRecord struct {
+	ts       time.Time
+	origLen  int
+	captured []byte
+}
+
+// decodePcap is an independent reader of the classic format, written from
+// pcap-savefile(5) rather than from PcapWriter.
+func decodePcap(t *testing.T, b []byte) (snaplen int, recs []pcapRecord) {
+	t.Helper()
+	if len(b) < 24 {
+		t.Fatalf("pcap of %d bytes has no global header", len(b))
+	}
+	le := binary.LittleEndian
+	if m := le.Uint32(b); m != 0xa1b23c4d {
+		t.Fatalf("magic %#x, want little-endian nanosecond 0xa1b23c4d", m)
+	}
+	if maj, min := le.Uint16(b[4:]), le.Uint16(b[6:]); maj != 2 || min != 4 {
+		t.Fatalf("version %d.%d, want 2.4", maj, min)
+	}
+	if lt := le.Uint32(b[20:]); lt != 1 {
+		t.Fatalf("link type %d, want 1 (Ethernet)", lt)
+	}
+	snaplen = int(le.Uint32(b[16:]))
+	for b = b[24:]; len(b) > 0; {
+		if len(b) < 16 {
+			t.Fatalf("%d trailing bytes, not a record header", len(b))
+		}
+		incl, orig := int(le.Uint32(b[8:])), int(le.Uint32(b[12:]))
+		if len(b) < 16+incl || incl > orig || incl > snaplen {
+			t.Fatalf("bad record: incl %d orig %d snaplen %d, %d bytes left", incl, orig, snaplen, len(b)-16)
+		}
+		recs = append(recs, pcapRecord{
+			ts:       time.Unix(int64(le.Uint32(b)), int64(le.Uint32(b[4:]))).UTC(),
+			origLen:  orig,
+			captured: b[16 : 16+incl],
+		})
+		b = b[16+incl:]
+	}
+	return snaplen, recs
+}
+
+// arpFrame is a well-formed ARP request, so tcpdump has something to print.
+func arpFrame(src [6]byte, spa, tpa [4]byte) []byte {
+	f := make([]byte, 0, 42)
+	f = append(f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	f = append(f, src[:]...)
+	f = append(f, 0x08, 0x06)                   // EtherType ARP
+	f = append(f, 0, 1, 0x08, 0x00, 6, 4, 0, 1) // Ethernet, IPv4, hlen, plen, request
+	f = append(f, src[:]...)
+	f = append(f, spa[:]...)
+	f = append(f, 0, 0, 0, 0, 0, 0)
+	f = append(f, tpa[:]...)
+	return f
+}
+
+func TestPcapWriter_RecordsRoundTrip_Truncated(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := nic.NewPcapWriter(&buf, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC)
+	short, long := bytes.Repeat([]byte{1}, 42), bytes.Repeat([]byte{2}, 1514)
+	for _, f := range [][]byte{short, long} {
+		if err := w.WritePacket(ts, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snaplen, recs := decodePcap(t, buf.Bytes())
+	if snaplen != 50 || len(recs) != 2 {
+		t.Fatalf("snaplen %d, %d records; want 50, 2", snaplen, len(recs))
+	}
+	if !recs[0].ts.Equal(ts) || recs[0].origLen != 42 || !bytes.Equal(recs[0].captured, short) {
+		t.Fatalf("record 0 = %v %d %x", recs[0].ts, recs[0].origLen, recs[0].captured)
+	}
+	if recs[1].origLen != 1514 || !bytes.Equal(recs[1].captured, long[:50]) {
+		t.Fatalf("record 1: orig %d, %d bytes captured; want 1514, 50", recs[1].origLen, len(recs[1].captured))
+	}
+}
+
+func TestPcapWriter_DefaultSnaplen(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := nic.NewPcapWriter(&buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if snaplen, _ := decodePcap(t, buf.Bytes()); snaplen != 262144 {
+		t.Fatalf("snaplen %d, want 262144", snaplen)
+	}
+}
+
+func TestPcap_RecordsFramesReadAndWritten(t *testing.T) {
+	clk := clock.NewManual(epoch)
+	a, b := nic.NewPipe(nic.PipeConfig{})
+	defer b.Close()
+	var buf bytes.Buffer
+	dev, err := nic.NewPcap(a, &buf, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := a.Info().MAC
+	out1 := arpFrame(mac, [4]byte{10, 0, 0, 2}, [4]byte{10, 0, 0, 1})
+	out2 := arpFrame(mac, [4]byte{10, 0, 0, 2}, [4]byte{10, 0, 0, 3})
+	in := arpFrame(b.Info().MAC, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2})
+	if _, err := dev.Write([]nic.Frame{{Data: out1}, {Data: out2}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(1500 * time.Microsecond)
+	if _, err := b.Write([]nic.Frame{{Data: in}}); err != nil {
+		t.Fatal(err)
+	}
+	fs := []nic.Frame{{Data: make([]byte, 0, dev.Info().MaxFrame)}}
+	if n, err := dev.Read(fs); n != 1 || err != nil {
+		t.Fatalf("Read = %d, %v", n, err)
+	}
+	// A rejected frame is not recorded.
+	if _, err := dev.Write([]nic.Frame{{Data: make([]byte, 2000)}}); !errors.Is(err, nic.ErrFrameTooBig) {
+		t.Fatalf("Write of 2000 bytes = %v, want ErrFrameTooBig", err)
+	}
+	if err := dev.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	_, recs := decodePcap(t, buf.Bytes())
+	want := []struct {
+		at    time.Duration
+		frame []byte
+	}{{0, out1}, {0, out2}, {1500 * time.Microsecond, in}}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records, want %d", len(recs), len(want))
+	}
+	for i, w := range want {
+		r := recs[i]
+		if !r.ts.Equal(epoch.Add(w.at)) || r.origLen != len(w.frame) || !bytes.Equal(r.captured, w.frame) {
+			t.Errorf("record %d: at %v, %d bytes %x; want at %v, %x", i, r.ts.Sub(epoch), r.origLen, r.captured, w.at, w.frame)
+		}
+	}
+
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("tcpdump not installed: skipping the check that it reads the file")
+	}
+	path := filepath.Join(t.TempDir(), "cap.pcap")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tcpdump, "-r", path, "-nn")
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tcpdump -r: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 ||
+		!strings.Contains(lines[0], "ARP, Request who-has 10.0.0.1 tell 10.0.0.2") ||
+		!strings.HasPrefix(lines[2], "00:00:00.001500 ") {
+		t.Fatalf("tcpdump printed:\n%s", out)
+	}
+}
+
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if w.n == 0 {
+		return 0, errors.New("disk full")
+	}
+	w.n--
+	return len(b), nil
+}
+
+func TestPcap_RecordingFailure_KeepsDeviceWorkingAndReportsOnClose(t *testing.T) {
+	a, b := nic.NewPipe(nic.PipeConfig{})
+	dev, err := nic.NewPcap(a, &failingWriter{n: 1}, nil) // the header fits, records do not
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := dev.Write([]nic.Frame{{Data: frame(0)}}); err != nil {
+			t.Fatalf("Write failed because recording did: %v", err)
+		}
+	}
+	if _, ok := b.TryRead(); !ok {
+		t.Fatal("frame not delivered")
+	}
+	if err := dev.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Close = %v, want the recording error", err)
+	}
+}

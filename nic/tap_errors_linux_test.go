@@ -1,0 +1,32 @@
+package nic
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestClassifyErrno_WrapsTheCauseAndTheErrno(t *testing.T) {
+	for _, c := range []struct {
+		errno unix.Errno
+		want  error
+	}{
+		{unix.ENOENT, ErrNoTUN},
+		{unix.ENODEV, ErrNoTUN},
+		{unix.EPERM, ErrNotPermitted},
+		{unix.EACCES, ErrNotPermitted},
+	} {
+		err := classifyErrno(c.errno)
+		if !errors.Is(err, c.want) || !errors.Is(err, c.errno) {
+			t.Errorf("classifyErrno(%v) = %v, want it to wrap %q and the errno", c.errno, err, c.want)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("classifyErrno(%v) is not one line: %q", c.errno, err)
+		}
+	}
+	if err := classifyErrno(unix.EBUSY); errors.Is(err, ErrNoTUN) || errors.Is(err, ErrNotPermitted) {
+		t.Errorf("classifyErrno(EBUSY) = %v, want it unclassified", err)
+	}
+}
