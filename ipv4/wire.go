@@ -86,6 +86,14 @@ const (
 	optNOP = 1 // No Operation: one octet
 )
 
+// Option types the stack looks for (RFC 791 §3.1; the copied flag is part
+// of the type octet).
+const (
+	OptRecordRoute       uint8 = 0x07
+	OptLooseSourceRoute  uint8 = 0x83
+	OptStrictSourceRoute uint8 = 0x89
+)
+
 // Header is a view of an IPv4 datagram: the header followed by the payload.
 // Obtain one from Parse; afterwards no accessor panics. A Header built by hand
 // (over a buffer Encode filled) must be at least HeaderLen long.
@@ -154,6 +162,28 @@ func validOptions(opts []byte) bool {
 		}
 	}
 	return true
+}
+
+// HasOption reports whether the options area holds an option of type
+// kind. It relies on the walk Parse already validated.
+func (h Header) HasOption(kind uint8) bool {
+	opts := h.Options()
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case optEOL:
+			return false
+		case optNOP:
+			i++
+			continue
+		case kind:
+			return true
+		}
+		if i+1 >= len(opts) || opts[i+1] < 2 {
+			return false
+		}
+		i += int(opts[i+1])
+	}
+	return false
 }
 
 // Version returns the Version field (4 after Parse).

@@ -298,3 +298,23 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestHasOption_FindsSourceRouteAfterNOPs(t *testing.T) {
+	lsrr := []byte{optNOP, OptLooseSourceRoute, 7, 8, 10, 0, 0, 1}
+	b := make([]byte, HeaderMinLen+len(lsrr))
+	Encode(b, Fields{TotalLen: len(b), TTL: 64, Protocol: ProtoICMP,
+		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Options: lsrr})
+	h, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.HasOption(OptLooseSourceRoute) || h.HasOption(OptStrictSourceRoute) || h.HasOption(OptRecordRoute) {
+		t.Fatal("HasOption misreads the options")
+	}
+	plain := make([]byte, HeaderMinLen)
+	Encode(plain, Fields{TotalLen: HeaderMinLen, TTL: 64, Protocol: ProtoICMP,
+		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")})
+	if Header(plain).HasOption(OptLooseSourceRoute) {
+		t.Fatal("found an option in a header without options")
+	}
+}

@@ -44,6 +44,14 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 		s.stats.IPv4.InBadSource++
 		return
 	}
+	// Deviation (Linux compat): RFC 1122 §3.3.5 lets a host accept source-
+	// routed datagrams (and §3.2.2.6 then wants the reversed route in an
+	// echo reply); Linux drops them by default (accept_source_route=0), as
+	// source routing mostly serves to spoof. So do we.
+	if h.HeaderLen() > ipv4.HeaderMinLen && (h.HasOption(ipv4.OptLooseSourceRoute) || h.HasOption(ipv4.OptStrictSourceRoute)) {
+		s.stats.IPv4.InSourceRouted++
+		return
+	}
 	if h.IsFragment() {
 		s.stats.IPv4.ReasmReqds++
 		pkt, res := s.reasm.Add(h, s.clock.Now())

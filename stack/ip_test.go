@@ -148,6 +148,8 @@ func TestIPv4_Validation_DropsAndCounts(t *testing.T) {
 		{"loopback source", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Src: netip.MustParseAddr("127.0.0.1")}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InBadSource }},
 		{"our own source", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Src: stackIP}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InBadSource }},
 		{"not for us", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: otherIP}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InAddrErrors }},
+		{"loose source route", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Options: []byte{1, 0x83, 7, 8, 10, 0, 0, 1}}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InSourceRouted }},
+		{"strict source route", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Options: []byte{1, 0x89, 7, 8, 10, 0, 0, 1}}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InSourceRouted }},
 		{"multicast", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("224.0.0.1")}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InMulticast }},
 	}
 	for _, c := range cases {

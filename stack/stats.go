@@ -53,6 +53,7 @@ type IPv4Stats struct {
 	InAddrErrors    uint64 `json:"in_addr_errors"`    // not addressed to us (we do not forward)
 	InMulticast     uint64 `json:"in_multicast"`      // multicast: no groups joined
 	InUnknownProtos uint64 `json:"in_unknown_protos"` // answered with ICMP 3/2
+	InSourceRouted  uint64 `json:"in_source_routed"`  // LSRR/SSRR: dropped, as Linux accept_source_route=0
 	OutRequests     uint64 `json:"out_requests"`
 	OutNoRoutes     uint64 `json:"out_no_routes"`
 	OutDiscards     uint64 `json:"out_discards"`

@@ -1,0 +1,12 @@
+// Package conformance holds the differential tests (layer 4 of DESIGN.md's
+// "Tests, in layers"): the same scripted exchange of crafted Ethernet frames
+// is played against tapstack and against gVisor's netstack, both on manual
+// clocks, and what each stack sends back is compared after normalising the
+// fields that may legitimately differ (IPv4 identification, checksums that
+// depend on it, Ethernet padding). Every difference that remains is either
+// listed, with its reason, in the known-differences table of the tests (and
+// CONFORMANCE.md), or a failure.
+//
+// The package has no non-test code: gVisor may be imported only from test
+// files. Run it with go test ./test/conformance/.
+package conformance
