@@ -15,6 +15,7 @@ type deadline struct {
 	mu    sync.Mutex
 	clk   clock.Clock
 	timer clock.Timer
+	gen   uint64        // bumped by every set: a stale timer callback does nothing
 	ch    chan struct{} // closed when expired
 }
 
@@ -26,6 +27,7 @@ func newDeadline(clk clock.Clock) *deadline {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
@@ -43,12 +45,15 @@ func (d *deadline) set(t time.Time) {
 		close(d.ch)
 		return
 	}
-	ch := d.ch
+	d.gen++
+	gen := d.gen
 	d.timer = d.clk.AfterFunc(dur, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.ch == ch {
-			close(ch)
+		// A timer that fired while set was replacing it must not close the
+		// channel: the newer deadline owns it now.
+		if d.gen == gen {
+			close(d.ch)
 			d.timer = nil
 		}
 	})

@@ -29,7 +29,7 @@ func ListenPacket(st *stack.Stack, network, address string) (*PacketConn, error)
 	if network != "udp" && network != "udp4" {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
-	ap, err := resolveAddrPort(address)
+	ap, err := resolveAddrPort(network, address)
 	if err != nil {
 		return nil, opErr(err)
 	}
@@ -45,12 +45,14 @@ func ListenPacket(st *stack.Stack, network, address string) (*PacketConn, error)
 	return &PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la)}, nil
 }
 
-func resolveAddrPort(address string) (netip.AddrPort, error) {
+// resolveAddrPort parses "host:port" with an IPv4 host (empty: any) and a
+// numeric or well-known port. tapstack resolves no host names.
+func resolveAddrPort(network, address string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	p, err := net.LookupPort("udp", port)
+	p, err := net.LookupPort(network, port)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

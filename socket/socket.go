@@ -29,6 +29,14 @@ const (
 	SOCK_DGRAM   = syscall.SOCK_DGRAM
 	SOCK_STREAM  = syscall.SOCK_STREAM
 	IPPROTO_UDP  = syscall.IPPROTO_UDP
+	IPPROTO_TCP  = syscall.IPPROTO_TCP
+	TCP_NODELAY  = syscall.TCP_NODELAY
+	SO_SNDBUF    = syscall.SO_SNDBUF
+	SO_LINGER    = syscall.SO_LINGER
+	SO_ERROR     = syscall.SO_ERROR
+	SHUT_RD      = syscall.SHUT_RD
+	SHUT_WR      = syscall.SHUT_WR
+	SHUT_RDWR    = syscall.SHUT_RDWR
 	IPPROTO_ICMP = syscall.IPPROTO_ICMP
 	SOL_SOCKET   = syscall.SOL_SOCKET
 	SO_REUSEADDR = syscall.SO_REUSEADDR
@@ -45,7 +53,9 @@ type FD struct {
 	typ   int
 	udp   *stack.UDPEndpoint  // SOCK_DGRAM, IPPROTO_UDP
 	ping  *stack.PingEndpoint // SOCK_DGRAM, IPPROTO_ICMP
-	ready <-chan struct{}
+	tcp   *stack.TCPEndpoint  // SOCK_STREAM
+	ready <-chan struct{}     // readable signal
+	wr    <-chan struct{}     // writable signal (streams)
 	done  <-chan struct{}
 
 	rd, wd *deadline // used by the net adapters; never set through the BSD API
@@ -55,12 +65,15 @@ type FD struct {
 	nonblock bool
 	reuse    bool
 	rcvbuf   int
+	sndbuf   int
 	bcast    bool
+	nodelay  bool
 }
 
 // Socket opens a socket on st, like socket(2). Supported: AF_INET with
-// SOCK_DGRAM and protocol 0 or IPPROTO_UDP (UDP), or IPPROTO_ICMP (an ICMP
-// echo "ping" socket as in Linux). SOCK_STREAM arrives with TCP.
+// SOCK_STREAM and protocol 0 or IPPROTO_TCP (TCP); SOCK_DGRAM with 0 or
+// IPPROTO_UDP (UDP), or IPPROTO_ICMP (an ICMP echo "ping" socket as in
+// Linux). SOCK_NONBLOCK may be or-ed into the type.
 func Socket(st *stack.Stack, domain, typ, proto int) (*FD, error) {
 	if domain != AF_INET {
 		return nil, syscall.EAFNOSUPPORT
@@ -81,6 +94,12 @@ func Socket(st *stack.Stack, domain, typ, proto int) (*FD, error) {
 			return nil, syscall.ENETDOWN
 		}
 		fd.ping, fd.ready, fd.done = p, p.Readable(), p.Done()
+	case typ == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP):
+		e, err := st.NewTCPEndpoint()
+		if err != nil {
+			return nil, syscall.ENETDOWN
+		}
+		fd.tcp, fd.ready, fd.wr, fd.done = e, e.Readable(), e.Writable(), e.Done()
 	case typ == SOCK_DGRAM || typ == SOCK_STREAM:
 		return nil, syscall.EPROTONOSUPPORT
 	default:
@@ -124,6 +143,10 @@ func (f *FD) Bind(addr netip.AddrPort) error {
 	f.mu.Lock()
 	reuse := f.reuse
 	f.mu.Unlock()
+	if f.tcp != nil {
+		_, err := f.tcp.Bind(addr, reuse)
+		return err
+	}
 	_, err := f.udp.Bind(addr, reuse)
 	return err
 }
@@ -136,6 +159,9 @@ func (f *FD) Connect(addr netip.AddrPort) error {
 	}
 	if f.ping != nil {
 		return syscall.EOPNOTSUPP
+	}
+	if f.tcp != nil {
+		return f.connectStream(addr)
 	}
 	return f.udp.Connect(addr)
 }
@@ -153,6 +179,9 @@ func (f *FD) SendTo(b []byte, flags int, to netip.AddrPort) (int, error) {
 	case <-f.wd.wait():
 		return 0, os.ErrDeadlineExceeded
 	default:
+	}
+	if f.tcp != nil {
+		return f.sendStream(b, flags)
 	}
 	var n int
 	var err error
@@ -177,6 +206,10 @@ func (f *FD) Send(b []byte, flags int) (int, error) { return f.SendTo(b, flags, 
 func (f *FD) RecvFrom(b []byte, flags int) (int, netip.AddrPort, error) {
 	if flags&^(MSG_PEEK|MSG_DONTWAIT|MSG_TRUNC) != 0 {
 		return 0, netip.AddrPort{}, syscall.EOPNOTSUPP
+	}
+	if f.tcp != nil {
+		n, err := f.recvStream(b, flags)
+		return n, f.tcp.RemoteAddr(), err
 	}
 	for {
 		f.mu.Lock()
@@ -222,49 +255,80 @@ func (f *FD) Recv(b []byte, flags int) (int, error) {
 }
 
 // SetsockoptInt sets an integer option (setsockopt(2)). Supported:
-// SOL_SOCKET SO_REUSEADDR (before Bind), SO_RCVBUF, SO_BROADCAST.
+// SOL_SOCKET SO_REUSEADDR (before Bind), SO_RCVBUF, SO_SNDBUF,
+// SO_BROADCAST (UDP); IPPROTO_TCP TCP_NODELAY.
 func (f *FD) SetsockoptInt(level, opt, value int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return syscall.EBADF
 	}
-	if level != SOL_SOCKET {
-		return syscall.ENOPROTOOPT
-	}
-	switch opt {
-	case SO_REUSEADDR:
+	switch {
+	case level == SOL_SOCKET && opt == SO_REUSEADDR:
 		f.reuse = value != 0
-	case SO_RCVBUF:
+	case level == SOL_SOCKET && (opt == SO_RCVBUF || opt == SO_SNDBUF):
 		if value < 0 {
 			return syscall.EINVAL
 		}
 		// As Linux: the kernel doubles the value to allow for overhead, with
-		// a floor of 2304 bytes (SOCK_MIN_RCVBUF).
-		f.rcvbuf = max(2*value, 2304)
-		if f.udp != nil {
-			f.udp.SetRcvBuf(f.rcvbuf)
+		// a floor (SOCK_MIN_RCVBUF 2304, SOCK_MIN_SNDBUF 4608).
+		n := max(2*value, 2304)
+		if opt == SO_SNDBUF {
+			n = max(2*value, 4608)
+			f.sndbuf = n
+		} else {
+			f.rcvbuf = n
 		}
-	case SO_BROADCAST:
+		switch {
+		case f.udp != nil && opt == SO_RCVBUF:
+			f.udp.SetRcvBuf(n)
+		case f.tcp != nil && opt == SO_RCVBUF:
+			f.tcp.SetRcvBuf(n)
+		case f.tcp != nil:
+			f.tcp.SetSndBuf(n)
+		}
+	case level == SOL_SOCKET && opt == SO_BROADCAST:
 		f.bcast = value != 0
 		if f.udp != nil {
 			f.udp.SetBroadcast(f.bcast)
 		}
+	case level == IPPROTO_TCP && opt == TCP_NODELAY && f.tcp != nil:
+		f.nodelay = value != 0
+		f.tcp.SetNoDelay(f.nodelay)
+	case level != SOL_SOCKET && level != IPPROTO_TCP:
+		return syscall.ENOPROTOOPT
 	default:
 		return syscall.ENOPROTOOPT
 	}
 	return nil
 }
 
-// GetsockoptInt reads an integer option (getsockopt(2)).
+// SetsockoptLinger sets SO_LINGER. Only {on, 0} changes behaviour (Close
+// aborts the connection with a RST, RFC 9293 §3.10.5); a positive timeout
+// is accepted and Close stays graceful but does not block.
+func (f *FD) SetsockoptLinger(l *syscall.Linger) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return syscall.EBADF
+	}
+	if f.tcp == nil {
+		return syscall.ENOPROTOOPT
+	}
+	if l.Linger < 0 {
+		return syscall.EINVAL
+	}
+	f.tcp.SetLingerZero(l.Onoff != 0 && l.Linger == 0)
+	return nil
+}
+
+// GetsockoptInt reads an integer option (getsockopt(2)). SO_ERROR returns
+// and clears a pending connect error as an errno number.
 func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return 0, syscall.EBADF
-	}
-	if level != SOL_SOCKET {
-		return 0, syscall.ENOPROTOOPT
 	}
 	b2i := func(b bool) int {
 		if b {
@@ -272,18 +336,34 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 		}
 		return 0
 	}
-	switch opt {
-	case SO_REUSEADDR:
+	switch {
+	case level == SOL_SOCKET && opt == SO_REUSEADDR:
 		return b2i(f.reuse), nil
-	case SO_BROADCAST:
+	case level == SOL_SOCKET && opt == SO_BROADCAST:
 		return b2i(f.bcast), nil
-	case SO_RCVBUF:
+	case level == SOL_SOCKET && opt == SO_RCVBUF:
 		if f.rcvbuf == 0 {
 			return 212992, nil
 		}
 		return f.rcvbuf, nil
-	case syscall.SO_TYPE:
+	case level == SOL_SOCKET && opt == SO_SNDBUF:
+		if f.sndbuf == 0 {
+			return 212992, nil
+		}
+		return f.sndbuf, nil
+	case level == SOL_SOCKET && opt == syscall.SO_TYPE:
 		return f.typ, nil
+	case level == SOL_SOCKET && opt == SO_ERROR:
+		if f.tcp == nil {
+			return 0, nil
+		}
+		var errno syscall.Errno
+		if err := f.tcp.ConnectResult(); err != nil && err != syscall.EINPROGRESS && errors.As(err, &errno) {
+			return int(errno), nil
+		}
+		return 0, nil
+	case level == IPPROTO_TCP && opt == TCP_NODELAY && f.tcp != nil:
+		return b2i(f.nodelay), nil
 	}
 	return 0, syscall.ENOPROTOOPT
 }
@@ -296,7 +376,12 @@ func (f *FD) Getsockname() (netip.AddrPort, error) {
 	if f.ping != nil {
 		return netip.AddrPortFrom(f.st.Addr(), f.ping.Ident()), nil
 	}
-	a := f.udp.LocalAddr()
+	var a netip.AddrPort
+	if f.tcp != nil {
+		a = f.tcp.LocalAddr()
+	} else {
+		a = f.udp.LocalAddr()
+	}
 	if !a.IsValid() {
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0), nil
 	}
@@ -308,10 +393,15 @@ func (f *FD) Getpeername() (netip.AddrPort, error) {
 	if err := f.check(); err != nil {
 		return netip.AddrPort{}, err
 	}
-	if f.udp != nil {
-		if a := f.udp.RemoteAddr(); a.IsValid() {
-			return a, nil
-		}
+	var a netip.AddrPort
+	switch {
+	case f.udp != nil:
+		a = f.udp.RemoteAddr()
+	case f.tcp != nil:
+		a = f.tcp.RemoteAddr()
+	}
+	if a.IsValid() {
+		return a, nil
 	}
 	return netip.AddrPort{}, syscall.ENOTCONN
 }
@@ -328,9 +418,12 @@ func (f *FD) Close() error {
 	f.mu.Unlock()
 	f.rd.set(time.Time{})
 	f.wd.set(time.Time{})
-	if f.ping != nil {
+	switch {
+	case f.ping != nil:
 		f.ping.Close()
-	} else {
+	case f.tcp != nil:
+		f.tcp.Close()
+	default:
 		f.udp.Close()
 	}
 	return nil

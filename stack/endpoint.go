@@ -8,37 +8,66 @@ import (
 // ErrStackClosed is returned when an endpoint is opened on a closed stack.
 var ErrStackClosed = errors.New("stack: closed")
 
-// notifier is an endpoint's wake-up for blocked callers: readable carries at
-// most one pending notification, done is closed when the endpoint closes.
-// A reader that takes a notification and leaves data behind re-notifies, so
-// several blocked readers all make progress.
+// signal is a level-less wake-up: ch holds at most one pending
+// notification for the socket's own blocked calls, and every registered
+// waiter (a Poll call) is pinged too. notify runs under the stack lock, as
+// do addWaiter and removeWaiter.
+type signal struct {
+	ch      chan struct{}
+	waiters map[chan struct{}]struct{}
+}
+
+func newSignal() signal { return signal{ch: make(chan struct{}, 1)} }
+
+func (g *signal) notify() {
+	select {
+	case g.ch <- struct{}{}:
+	default:
+	}
+	for w := range g.waiters {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (g *signal) addWaiter(w chan struct{}) {
+	if g.waiters == nil {
+		g.waiters = make(map[chan struct{}]struct{})
+	}
+	g.waiters[w] = struct{}{}
+}
+
+func (g *signal) removeWaiter(w chan struct{}) { delete(g.waiters, w) }
+
+// notifier is a datagram endpoint's wake-up for blocked callers: rd is
+// signalled when data or an error may be waiting, done is closed when the
+// endpoint closes. A reader that takes a notification and leaves data
+// behind re-notifies, so several blocked readers all make progress.
 type notifier struct {
-	readable chan struct{}
-	done     chan struct{}
-	closed   bool
+	rd     signal
+	done   chan struct{}
+	closed bool
 }
 
 func newNotifier() notifier {
-	return notifier{readable: make(chan struct{}, 1), done: make(chan struct{})}
+	return notifier{rd: newSignal(), done: make(chan struct{})}
 }
 
-func (n *notifier) notify() {
-	select {
-	case n.readable <- struct{}{}:
-	default:
-	}
-}
+func (n *notifier) notify() { n.rd.notify() }
 
 func (n *notifier) close() {
 	if !n.closed {
 		n.closed = true
 		close(n.done)
+		n.rd.notify()
 	}
 }
 
 // Readable is signalled when data or an error may be waiting. A caller
 // that receives from it must retry its non-blocking call.
-func (n *notifier) Readable() <-chan struct{} { return n.readable }
+func (n *notifier) Readable() <-chan struct{} { return n.rd.ch }
 
 // Done is closed when the endpoint is closed.
 func (n *notifier) Done() <-chan struct{} { return n.done }

@@ -88,6 +88,8 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 		s.handleICMPLocked(h, linkBcast || dstBcast)
 	case ipv4.ProtoUDP:
 		s.handleUDPLocked(h, linkBcast || dstBcast, meta)
+	case ipv4.ProtoTCP:
+		s.handleTCPLocked(h, linkBcast || dstBcast, meta)
 	default:
 		// RFC 1122 §3.2.2.1: protocol unreachable for a transport we lack.
 		s.stats.IPv4.InDelivers--

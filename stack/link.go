@@ -130,9 +130,7 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	if dst == s.addr {
 		// Loopback: deliver to ourselves without touching the link. The
 		// copy frees s.out for whatever the delivery sends in return.
-		s.looping = true
-		s.handleIPv4Locked(append([]byte(nil), pkt...), false, nic.Meta{})
-		s.looping = false
+		s.loopback = append(s.loopback, append([]byte(nil), pkt...))
 		return nil
 	}
 	if dst == s.bcast || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {

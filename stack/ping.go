@@ -24,7 +24,7 @@ type PingEndpoint struct {
 // NewPingEndpoint opens a ping endpoint with a fresh random identifier.
 func (s *Stack) NewPingEndpoint() (*PingEndpoint, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return nil, ErrStackClosed
 	}
@@ -52,7 +52,7 @@ func (p *PingEndpoint) Ident() uint16 { return p.ident }
 func (p *PingEndpoint) SendTo(b []byte, dst netip.Addr) (int, error) {
 	s := p.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if p.closed {
 		return 0, errClosed
 	}
@@ -94,7 +94,7 @@ func (p *PingEndpoint) SendTo(b []byte, dst netip.Addr) (int, error) {
 // EAGAIN when none is queued.
 func (p *PingEndpoint) TryRecvFrom(b []byte) (n int, from netip.Addr, err error) {
 	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
+	defer p.s.unlock()
 	if p.closed {
 		return 0, netip.Addr{}, errClosed
 	}
@@ -117,7 +117,7 @@ func (p *PingEndpoint) deliverLocked(m ipv4.ICMP, from netip.Addr) {
 // Close releases the identifier and wakes blocked callers.
 func (p *PingEndpoint) Close() error {
 	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
+	defer p.s.unlock()
 	if p.closed {
 		return errClosed
 	}
@@ -128,4 +128,26 @@ func (p *PingEndpoint) Close() error {
 func (p *PingEndpoint) closeLocked() {
 	delete(p.s.pings, p.ident)
 	p.close()
+}
+
+// PollReadable reports whether a receive would return without blocking.
+func (p *PingEndpoint) PollReadable() bool {
+	p.s.mu.Lock()
+	defer p.s.unlock()
+	d, _ := p.q.Queued()
+	return d > 0 || p.closed
+}
+
+// AddWaiter registers w to be pinged when the endpoint may be readable.
+func (p *PingEndpoint) AddWaiter(w chan struct{}) {
+	p.s.mu.Lock()
+	p.rd.addWaiter(w)
+	p.s.mu.Unlock()
+}
+
+// RemoveWaiter undoes AddWaiter.
+func (p *PingEndpoint) RemoveWaiter(w chan struct{}) {
+	p.s.mu.Lock()
+	p.rd.removeWaiter(w)
+	p.s.mu.Unlock()
 }

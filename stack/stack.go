@@ -22,8 +22,10 @@ import (
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/internal/ports"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/tcp"
 	"github.com/tapstack/tapstack/udp"
 )
 
@@ -48,6 +50,9 @@ type Config struct {
 	// and icmp_msgs_burst. Negative disables the limit.
 	ICMPErrorRate  int
 	ICMPErrorBurst int
+	// TCP is the default configuration of every TCP connection; its MSS
+	// defaults to the link MTU minus 40 (RFC 9293 §3.7.1).
+	TCP tcp.Config
 	// UDPRcvBuf is the default receive buffer of a UDP endpoint in bytes;
 	// default 212992, Linux's net.core.rmem_default.
 	UDPRcvBuf int
@@ -72,20 +77,33 @@ type Stack struct {
 	clock  clock.Clock
 	log    *slog.Logger
 
-	mu        sync.Mutex
-	closed    bool
-	stats     Stats
-	arp       *arp.Cache
-	routes    ipv4.RouteTable
-	ids       *ipv4.IDGen
-	reasm     *ipv4.Reassembler
-	udp       *udp.Table
-	udpEPs    map[*udp.Endpoint]*UDPEndpoint
-	pings     map[uint16]*PingEndpoint
-	icmpLimit tokenBucket
-	udpRcvBuf int
+	mu     sync.Mutex
+	closed bool
+	stats  Stats
+	arp    *arp.Cache
+	routes ipv4.RouteTable
+	ids    *ipv4.IDGen
+	reasm  *ipv4.Reassembler
+	udp    *udp.Table
+	udpEPs map[*udp.Endpoint]*UDPEndpoint
+	pings  map[uint16]*PingEndpoint
 
-	looping bool // outputLocked is delivering a datagram to ourselves
+	tcpCfg        tcp.Config
+	tcpOut        tcpOutput
+	isn           *tcp.ISNGenerator
+	tcpPorts      *ports.Picker
+	tcpConns      map[tcpKey]*tcpEntry
+	tcpByConn     map[*tcp.Conn]*tcpEntry
+	tcpListeners  map[uint16]*listenEntry
+	tcpListenerOf map[*tcp.Listener]*listenEntry
+	tcpBound      map[uint16]int // live sockets bound to each port
+	tcpEPs        map[*TCPEndpoint]struct{}
+	tcpTimers     deadlineHeap
+	icmpLimit     tokenBucket
+	udpRcvBuf     int
+
+	looping  bool     // a datagram to ourselves is being delivered
+	loopback [][]byte // datagrams to ourselves, delivered at unlock
 
 	timer   clock.Timer
 	timerAt time.Time // when timer fires; zero when not armed
@@ -133,6 +151,10 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.TCP == (tcp.Config{}) {
+		cfg.TCP = tcp.DefaultConfig()
+		cfg.TCP.MSS = info.MTU - ipv4.HeaderMinLen - tcp.HeaderMinLen
+	}
 	s := &Stack{
 		dev:       dev,
 		info:      info,
@@ -151,9 +173,20 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		udpEPs:    make(map[*udp.Endpoint]*UDPEndpoint),
 		pings:     make(map[uint16]*PingEndpoint),
 		udpRcvBuf: cfg.UDPRcvBuf,
-		out:       make([]byte, ethernet.HeaderLen+ipv4.MaxTotalLen),
-		frag:      make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
+
+		tcpCfg:        cfg.TCP,
+		isn:           tcp.NewISNGenerator(),
+		tcpPorts:      ports.NewPicker(),
+		tcpConns:      make(map[tcpKey]*tcpEntry),
+		tcpByConn:     make(map[*tcp.Conn]*tcpEntry),
+		tcpListeners:  make(map[uint16]*listenEntry),
+		tcpListenerOf: make(map[*tcp.Listener]*listenEntry),
+		tcpBound:      make(map[uint16]int),
+		tcpEPs:        make(map[*TCPEndpoint]struct{}),
+		out:           make([]byte, ethernet.HeaderLen+ipv4.MaxTotalLen),
+		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
+	s.tcpOut = tcpOutput{s}
 	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
 	s.routes.Add(ipv4.Route{Dst: s.prefix})
 	if cfg.Gateway.IsValid() {
@@ -190,21 +223,21 @@ func (s *Stack) Clock() clock.Clock { return s.clock }
 // Routes returns a copy of the routing table.
 func (s *Stack) Routes() []ipv4.Route {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return s.routes.Routes()
 }
 
 // Neighbors returns a snapshot of the ARP cache.
 func (s *Stack) Neighbors() []arp.Entry {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return s.arp.Entries()
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Stack) Stats() Stats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return s.stats
 }
 
@@ -214,7 +247,7 @@ func (s *Stack) Start() {
 	s.mu.Lock()
 	s.loopDone = make(chan struct{})
 	s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
-	s.mu.Unlock()
+	s.unlock()
 	go s.loop()
 }
 
@@ -239,7 +272,7 @@ func (s *Stack) loop() {
 			}
 			s.mu.Lock()
 			closed := s.closed
-			s.mu.Unlock()
+			s.unlock()
 			if closed {
 				return
 			}
@@ -250,7 +283,7 @@ func (s *Stack) loop() {
 		for i := 0; i < n; i++ {
 			s.handleFrameLocked(frames[i].Data, frames[i].Meta)
 		}
-		s.mu.Unlock()
+		s.unlock()
 	}
 }
 
@@ -260,7 +293,7 @@ func (s *Stack) loop() {
 func (s *Stack) HandleFrame(frame []byte, meta nic.Meta) {
 	s.mu.Lock()
 	s.handleFrameLocked(frame, meta)
-	s.mu.Unlock()
+	s.unlock()
 }
 
 // Close stops the stack: every endpoint is closed (blocked calls return),
@@ -268,7 +301,7 @@ func (s *Stack) HandleFrame(frame []byte, meta nic.Meta) {
 func (s *Stack) Close() error {
 	s.mu.Lock()
 	if s.closed {
-		s.mu.Unlock()
+		s.unlock()
 		return nil
 	}
 	s.closed = true
@@ -281,8 +314,11 @@ func (s *Stack) Close() error {
 	for _, p := range s.pings {
 		p.closeLocked()
 	}
+	for e := range s.tcpEPs {
+		e.closeNotifiers()
+	}
 	done := s.loopDone
-	s.mu.Unlock()
+	s.unlock()
 	err := s.dev.Close()
 	if done != nil {
 		<-done
@@ -290,24 +326,25 @@ func (s *Stack) Close() error {
 	return err
 }
 
-// rearmLocked points the single scheduler timer at the earliest protocol
-// deadline. Called after anything that may have created an earlier one.
+// rearmLocked points the scheduler timer at the earliest ARP or reassembly
+// deadline, if that is earlier than where it points now. Called after
+// anything that may have created an earlier deadline there.
 func (s *Stack) rearmLocked() {
-	if s.closed {
-		return
-	}
-	var next time.Time
 	if t, ok := s.arp.NextDeadline(); ok {
-		next = t
+		s.armLocked(t)
 	}
-	if t, ok := s.reasm.NextDeadline(); ok && (next.IsZero() || t.Before(next)) {
-		next = t
+	if t, ok := s.reasm.NextDeadline(); ok {
+		s.armLocked(t)
 	}
-	if next.IsZero() || (!s.timerAt.IsZero() && !next.Before(s.timerAt)) {
+}
+
+// armLocked makes the single scheduler timer fire no later than t.
+func (s *Stack) armLocked(t time.Time) {
+	if s.closed || (!s.timerAt.IsZero() && !t.Before(s.timerAt)) {
 		return
 	}
-	s.timerAt = next
-	d := next.Sub(s.clock.Now())
+	s.timerAt = t
+	d := t.Sub(s.clock.Now())
 	if s.timer == nil {
 		s.timer = s.clock.AfterFunc(d, s.onTimer)
 	} else {
@@ -318,17 +355,41 @@ func (s *Stack) rearmLocked() {
 // onTimer runs every protocol deadline that has passed.
 func (s *Stack) onTimer() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return
 	}
 	s.timerAt = time.Time{}
 	now := s.clock.Now()
+	s.tcpTimersLocked(now)
 	s.arp.Expire(now, s.arpRequestDue, s.arpFailed)
 	timedOut := uint64(s.reasm.Expire(now, s.reassemblyTimedOut))
 	s.stats.IPv4.ReasmTimeouts += timedOut
 	s.stats.IPv4.ReasmFails += timedOut
 	s.rearmLocked()
+	if t, ok := s.tcpTimers.next(); ok {
+		s.armLocked(t)
+	}
+}
+
+// unlock delivers the datagrams the stack sent to itself, then releases
+// the lock. Loopback delivery waits until here so that no protocol is
+// re-entered from inside its own output call. The budget bounds a
+// ping-pong between two local endpoints; what is left waits for the next
+// unlock.
+func (s *Stack) unlock() {
+	for budget := 1024; len(s.loopback) > 0 && budget > 0 && !s.closed; budget-- {
+		pkt := s.loopback[0]
+		s.loopback[0] = nil
+		s.loopback = s.loopback[1:]
+		s.looping = true
+		s.handleIPv4Locked(pkt, false, nic.Meta{})
+		s.looping = false
+	}
+	if len(s.loopback) == 0 {
+		s.loopback = nil
+	}
+	s.mu.Unlock()
 }
 
 // tokenBucket limits ICMP errors (RFC 1812 §4.3.2.8, Linux icmp_global_allow).

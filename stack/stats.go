@@ -11,6 +11,7 @@ type Stats struct {
 	IPv4 IPv4Stats `json:"ipv4"`
 	ICMP ICMPStats `json:"icmp"`
 	UDP  UDPStats  `json:"udp"`
+	TCP  TCPStats  `json:"tcp"`
 }
 
 // LinkStats counts Ethernet frames.
@@ -97,4 +98,18 @@ type UDPStats struct {
 	InCsumErrors uint64 `json:"in_csum_errors"`
 	RcvbufErrors uint64 `json:"rcvbuf_errors"`
 	OutDatagrams uint64 `json:"out_datagrams"`
+}
+
+// TCPStats follows the TCP group of RFC 4022 (and Linux's TcpExt where noted).
+type TCPStats struct {
+	ActiveOpens  uint64 `json:"active_opens"`
+	PassiveOpens uint64 `json:"passive_opens"`
+	AttemptFails uint64 `json:"attempt_fails"`
+	EstabResets  uint64 `json:"estab_resets"`
+	CurrEstab    uint64 `json:"curr_estab"`
+	InSegs       uint64 `json:"in_segs"`
+	OutSegs      uint64 `json:"out_segs"`
+	InErrs       uint64 `json:"in_errs"` // malformed, or sent to a broadcast address
+	InCsumErrors uint64 `json:"in_csum_errors"`
+	OutRsts      uint64 `json:"out_rsts"`
 }

@@ -58,7 +58,7 @@ type UDPEndpoint struct {
 // NewUDPEndpoint opens an unbound UDP endpoint.
 func (s *Stack) NewUDPEndpoint() (*UDPEndpoint, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return nil, ErrStackClosed
 	}
@@ -71,7 +71,7 @@ func (s *Stack) NewUDPEndpoint() (*UDPEndpoint, error) {
 // (EADDRNOTAVAIL otherwise); port 0 picks an ephemeral port (RFC 6056).
 func (e *UDPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, error) {
 	e.s.mu.Lock()
-	defer e.s.mu.Unlock()
+	defer e.s.unlock()
 	if e.closed {
 		return netip.AddrPort{}, errClosed
 	}
@@ -104,7 +104,7 @@ func (e *UDPEndpoint) bindLocked(local netip.AddrPort, reuse bool) (netip.AddrPo
 // an ephemeral port first if needed. The zero AddrPort disconnects.
 func (e *UDPEndpoint) Connect(remote netip.AddrPort) error {
 	e.s.mu.Lock()
-	defer e.s.mu.Unlock()
+	defer e.s.unlock()
 	if e.closed {
 		return errClosed
 	}
@@ -131,7 +131,7 @@ func (s *Stack) isBroadcast(a netip.Addr) bool { return a == s.bcast || a == lim
 func (e *UDPEndpoint) SendTo(b []byte, to netip.AddrPort) (int, error) {
 	s := e.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if e.closed {
 		return 0, errClosed
 	}
@@ -189,7 +189,7 @@ func (e *UDPEndpoint) SendTo(b []byte, to netip.AddrPort) (int, error) {
 // a connected endpoint is returned first, once.
 func (e *UDPEndpoint) TryRecvFrom(b []byte, peek bool) (n, full int, from netip.AddrPort, err error) {
 	e.s.mu.Lock()
-	defer e.s.mu.Unlock()
+	defer e.s.unlock()
 	if e.closed {
 		return 0, 0, netip.AddrPort{}, errClosed
 	}
@@ -226,34 +226,34 @@ func (e *UDPEndpoint) icmpErrorLocked(errno syscall.Errno) {
 func (e *UDPEndpoint) SetBroadcast(on bool) {
 	e.s.mu.Lock()
 	e.broadcast = on
-	e.s.mu.Unlock()
+	e.s.unlock()
 }
 
 // SetRcvBuf sets the receive buffer size in bytes (SO_RCVBUF).
 func (e *UDPEndpoint) SetRcvBuf(n int) {
 	e.s.mu.Lock()
 	e.ep.SetRcvBuf(n)
-	e.s.mu.Unlock()
+	e.s.unlock()
 }
 
 // LocalAddr returns the bound address (zero when unbound).
 func (e *UDPEndpoint) LocalAddr() netip.AddrPort {
 	e.s.mu.Lock()
-	defer e.s.mu.Unlock()
+	defer e.s.unlock()
 	return e.ep.LocalAddr()
 }
 
 // RemoteAddr returns the connected peer (zero when not connected).
 func (e *UDPEndpoint) RemoteAddr() netip.AddrPort {
 	e.s.mu.Lock()
-	defer e.s.mu.Unlock()
+	defer e.s.unlock()
 	return e.ep.RemoteAddr()
 }
 
 // Close releases the port and wakes every blocked caller.
 func (e *UDPEndpoint) Close() error {
 	e.s.mu.Lock()
-	defer e.s.mu.Unlock()
+	defer e.s.unlock()
 	if e.closed {
 		return errClosed
 	}
@@ -267,4 +267,26 @@ func (e *UDPEndpoint) closeLocked() {
 	}
 	delete(e.s.udpEPs, e.ep)
 	e.close()
+}
+
+// PollReadable reports whether a receive would return without blocking.
+func (e *UDPEndpoint) PollReadable() bool {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	d, _ := e.ep.Queued()
+	return d > 0 || e.closed
+}
+
+// AddWaiter registers w to be pinged when the endpoint may be readable.
+func (e *UDPEndpoint) AddWaiter(w chan struct{}) {
+	e.s.mu.Lock()
+	e.rd.addWaiter(w)
+	e.s.mu.Unlock()
+}
+
+// RemoveWaiter undoes AddWaiter.
+func (e *UDPEndpoint) RemoveWaiter(w chan struct{}) {
+	e.s.mu.Lock()
+	e.rd.removeWaiter(w)
+	e.s.mu.Unlock()
 }

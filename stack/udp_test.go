@@ -187,7 +187,11 @@ func TestUDP_SocketErrors_MatchLinux(t *testing.T) {
 		}(), syscall.EACCES},
 		{"send too big", func() error { _, err := fd.SendTo(make([]byte, 65508), 0, peerAP); return err }(), syscall.EMSGSIZE},
 		{"getpeername", func() error { _, err := fd.Getpeername(); return err }(), syscall.ENOTCONN},
-		{"stream socket", func() error { _, err := socket.Socket(e.st, socket.AF_INET, socket.SOCK_STREAM, 0); return err }(), syscall.EPROTONOSUPPORT},
+		{"stream socket with UDP", func() error {
+			_, err := socket.Socket(e.st, socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_UDP)
+			return err
+		}(), syscall.EPROTONOSUPPORT},
+		{"SOCK_SEQPACKET", func() error { _, err := socket.Socket(e.st, socket.AF_INET, syscall.SOCK_SEQPACKET, 0); return err }(), syscall.ESOCKTNOSUPPORT},
 		{"AF_INET6", func() error { _, err := socket.Socket(e.st, syscall.AF_INET6, socket.SOCK_DGRAM, 0); return err }(), syscall.EAFNOSUPPORT},
 	}
 	for _, c := range cases {

@@ -1,7 +1,8 @@
 // Command tapstack runs the tapstack TCP/IP stack on a TAP device.
 //
-//	tapstack up [flags]          serve ICMP echo and the UDP services until SIGINT/SIGTERM
+//	tapstack up [flags]          serve ICMP echo, UDP and TCP services until SIGINT/SIGTERM
 //	tapstack ping [flags] ADDR   send ICMP echo requests from the stack
+//	tapstack get [flags] URL     fetch URL over the stack and print the body
 //	tapstack version             print the version
 //
 // Every command that opens a TAP needs root (or CAP_NET_ADMIN) and
@@ -35,6 +36,7 @@ func usage(w io.Writer) {
 commands:
   up         bring up the stack on a TAP device and serve until SIGINT/SIGTERM
   ping ADDR  send ICMP echo requests from the stack (on its own TAP)
+  get URL    fetch URL with net/http over the stack (on its own TAP) and print the body
   version    print the version
 
 Run 'tapstack <command> -h' for the command's flags.
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdUp(ctx, args[1:], stdout, stderr)
 	case "ping":
 		return cmdPing(ctx, args[1:], stdout, stderr)
+	case "get":
+		return cmdGet(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "tapstack %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

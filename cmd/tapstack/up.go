@@ -101,6 +101,10 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		run  func() (io.Closer, error)
 	}{
 		{"udp/7 echo", func() (io.Closer, error) { return serveUDPEcho(n.st, log) }},
+		{"tcp/7 echo", func() (io.Closer, error) { return serveTCP(n.st, 7, log, "echo", echo) }},
+		{"tcp/9 discard", func() (io.Closer, error) { return serveTCP(n.st, 9, log, "discard", discard) }},
+		{"tcp/19 chargen", func() (io.Closer, error) { return serveTCP(n.st, 19, log, "chargen", chargen) }},
+		{"tcp/80 http", func() (io.Closer, error) { return serveHTTP(n.st, log) }},
 	}
 	for _, s := range services {
 		c, err := s.run()
@@ -112,7 +116,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// This line is the readiness signal scripts and tests wait for.
 	log.Info("tapstack up", "tap", l.tap, "addr", l.addr, "mac", n.st.MAC(), "host-addr", l.hostAddr,
-		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo")
+		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo, tcp/7 echo, tcp/9 discard, tcp/19 chargen, tcp/80 http")
 	<-ctx.Done()
 	log.Info("shutting down", "stats", n.st.Stats().IPv4.InReceives)
 	return 0

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// serveTCP accepts connections on port and runs handle on each in its own
+// goroutine (the stack itself has none per connection; a server may).
+func serveTCP(st *stack.Stack, port int, log *slog.Logger, name string, handle func(net.Conn)) (io.Closer, error) {
+	l, err := socket.Listen(st, "tcp4", ":"+strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					log.Warn(name+": accept", "err", err)
+				}
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return l, nil
+}
+
+// echo (RFC 862): writes back what it reads; closes after the peer's FIN.
+func echo(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	io.CopyBuffer(c, c, buf)
+}
+
+// discard (RFC 863): reads and drops.
+func discard(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	io.CopyBuffer(io.Discard, c, buf)
+}
+
+// chargenPattern is RFC 864's: 72-character lines of the 95 printable ASCII
+// characters, each line starting one character later than the one before.
+var chargenPattern = func() []byte {
+	var b []byte
+	for line := 0; line < 95; line++ {
+		for i := 0; i < 72; i++ {
+			b = append(b, byte(' '+(line+i)%95))
+		}
+		b = append(b, '\r', '\n')
+	}
+	return b
+}()
+
+// chargen (RFC 864): writes the pattern until the peer goes away.
+func chargen(c net.Conn) {
+	// Reading detects the peer's close; anything it sends is discarded.
+	go io.Copy(io.Discard, c)
+	buf := make([]byte, 0, 64<<10+len(chargenPattern))
+	for len(buf) < 64<<10 {
+		buf = append(buf, chargenPattern...)
+	}
+	for {
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// httpHandler serves tcp/80: the status page, counters, bytes and echo.
+func httpHandler(st *stack.Stack, started time.Time) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "tapstack %s\n\n", version)
+		fmt.Fprintf(w, "address   %v (MAC %v, MTU %d)\n", st.Addr(), st.MAC(), st.MTU())
+		fmt.Fprintf(w, "prefix    %v\n", st.Prefix())
+		for _, rt := range st.Routes() {
+			via := "on-link"
+			if rt.Gateway.IsValid() {
+				via = "via " + rt.Gateway.String()
+			}
+			fmt.Fprintf(w, "route     %v %s\n", rt.Dst, via)
+		}
+		fmt.Fprintf(w, "uptime    %v\n\n", time.Since(started).Round(time.Second))
+		conns := st.TCPConnections()
+		sort.Slice(conns, func(i, j int) bool {
+			if conns[i].Local != conns[j].Local {
+				return conns[i].Local.String() < conns[j].Local.String()
+			}
+			return conns[i].Remote.String() < conns[j].Remote.String()
+		})
+		fmt.Fprintf(w, "TCP connections: %d\n", len(conns))
+		fmt.Fprintf(w, "%-22s %-22s %-12s %9s %9s %9s %10s %10s\n", "local", "remote", "state", "srtt", "rto", "cwnd", "sent", "received")
+		for _, c := range conns {
+			fmt.Fprintf(w, "%-22v %-22v %-12v %9v %9v %9d %10d %10d\n", c.Local, c.Remote, c.State,
+				c.SRTT.Round(10*time.Microsecond), c.RTO.Round(time.Millisecond), c.Cwnd, c.BytesSent, c.BytesReceived)
+		}
+		fmt.Fprintf(w, "\nneighbours:\n")
+		for _, n := range st.Neighbors() {
+			fmt.Fprintf(w, "  %-16v %v %v\n", n.IP, n.MAC, n.State)
+		}
+		fmt.Fprintf(w, "\ncounters: /stats   bytes: /bytes/N   echo: POST /echo\n")
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(st.Stats())
+	})
+	mux.HandleFunc("GET /bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+		if err != nil || n < 0 || n > 1<<40 {
+			http.Error(w, "want /bytes/N with 0 <= N <= 2^40", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		buf := make([]byte, 64<<10)
+		for i := range buf {
+			buf[i] = byte(i)
+		}
+		for n > 0 {
+			k := min(n, int64(len(buf)))
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			n -= k
+		}
+	})
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		// Stream the body back while it arrives (HTTP/1.1 full duplex), so
+		// a large upload needs no buffering here.
+		http.NewResponseController(w).EnableFullDuplex()
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			w.Header().Set("Content-Type", ct)
+		}
+		if r.ContentLength >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(r.ContentLength, 10))
+		}
+		buf := make([]byte, 64<<10)
+		io.CopyBuffer(w, r.Body, buf)
+	})
+	return mux
+}
+
+// serveHTTP runs net/http on tcp/80 of the stack.
+func serveHTTP(st *stack.Stack, log *slog.Logger) (io.Closer, error) {
+	l, err := socket.Listen(st, "tcp4", ":80")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{
+		Handler:           httpHandler(st, time.Now()),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !strings.Contains(err.Error(), "closed") {
+			log.Warn("http", "err", err)
+		}
+	}()
+	return srv, nil
+}

@@ -1,0 +1,281 @@
+package socket
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// Conn is a TCP connection as a net.Conn. As Go's own *net.TCPConn,
+// multiple goroutines may invoke its methods simultaneously; deadlines
+// apply to calls already blocked; Close unblocks every call.
+type Conn struct {
+	fd            *FD
+	local, remote net.Addr
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(fd *FD) *Conn {
+	la, _ := fd.Getsockname()
+	ra, _ := fd.Getpeername()
+	return &Conn{fd: fd, local: net.TCPAddrFromAddrPort(la), remote: net.TCPAddrFromAddrPort(ra)}
+}
+
+// Read reads data; io.EOF after the peer's FIN.
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.fd.recvStream(b, 0)
+	if err != nil {
+		return 0, c.opError("read", err)
+	}
+	if n == 0 && len(b) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes all of b, blocking while the send buffer is full.
+func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.fd.sendStream(b, 0)
+	if err == nil && n < len(b) {
+		// sendStream stopped early: the error shows on the next call.
+		_, err = c.fd.sendStream(b[n:], 0)
+	}
+	if err != nil {
+		return n, c.opError("write", err)
+	}
+	return n, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	if err := c.fd.Close(); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// CloseWrite shuts down the sending side (a FIN), as *net.TCPConn.
+func (c *Conn) CloseWrite() error {
+	if err := c.fd.Shutdown(SHUT_WR); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// CloseRead shuts down the receiving side.
+func (c *Conn) CloseRead() error {
+	if err := c.fd.Shutdown(SHUT_RD); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// LocalAddr returns the local *net.TCPAddr.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the peer's *net.TCPAddr.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.fd.check(); err != nil {
+		return c.opError("set", err)
+	}
+	c.fd.rd.set(t)
+	c.fd.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if err := c.fd.check(); err != nil {
+		return c.opError("set", err)
+	}
+	c.fd.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if err := c.fd.check(); err != nil {
+		return c.opError("set", err)
+	}
+	c.fd.wd.set(t)
+	return nil
+}
+
+// SetNoDelay sets TCP_NODELAY (Nagle off when true).
+func (c *Conn) SetNoDelay(on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	return c.fd.SetsockoptInt(IPPROTO_TCP, TCP_NODELAY, v)
+}
+
+// SetLinger sets SO_LINGER as *net.TCPConn.SetLinger: 0 makes Close abort
+// the connection with a RST.
+func (c *Conn) SetLinger(sec int) error {
+	l := &syscall.Linger{}
+	if sec >= 0 {
+		l.Onoff, l.Linger = 1, int32(sec)
+	}
+	return c.fd.SetsockoptLinger(l)
+}
+
+// FD returns the underlying socket.
+func (c *Conn) FD() *FD { return c.fd }
+
+func (c *Conn) opError(op string, err error) error {
+	if err == io.EOF {
+		return err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.remote, Err: wrapErrno(err)}
+}
+
+// Listener is a TCP listening socket as a net.Listener.
+type Listener struct {
+	fd   *FD
+	addr net.Addr
+}
+
+var _ net.Listener = (*Listener)(nil)
+
+// Listen opens a TCP listener on st, as net.Listen: network "tcp" or
+// "tcp4", address "host:port", ":port" or ":0". The backlog is 4096 (Go's
+// default is the system's somaxconn), and SO_REUSEADDR is set, as Go does.
+func Listen(st *stack.Stack, network, address string) (*Listener, error) {
+	opErr := func(ap netip.AddrPort, err error) error {
+		var a net.Addr
+		if ap.IsValid() {
+			a = net.TCPAddrFromAddrPort(ap)
+		}
+		return &net.OpError{Op: "listen", Net: network, Addr: a, Err: wrapErrno(err)}
+	}
+	if network != "tcp" && network != "tcp4" {
+		return nil, opErr(netip.AddrPort{}, net.UnknownNetworkError(network))
+	}
+	ap, err := resolveAddrPort(network, address)
+	if err != nil {
+		return nil, opErr(netip.AddrPort{}, err)
+	}
+	fd, err := Socket(st, AF_INET, SOCK_STREAM, 0)
+	if err != nil {
+		return nil, opErr(ap, err)
+	}
+	fd.SetsockoptInt(SOL_SOCKET, SO_REUSEADDR, 1)
+	if err := fd.Bind(ap); err != nil {
+		fd.Close()
+		return nil, opErr(ap, err)
+	}
+	if err := fd.Listen(4096); err != nil {
+		fd.Close()
+		return nil, opErr(ap, err)
+	}
+	la, _ := fd.Getsockname()
+	return &Listener{fd: fd, addr: net.TCPAddrFromAddrPort(la)}, nil
+}
+
+// Accept waits for the next connection.
+func (l *Listener) Accept() (net.Conn, error) {
+	fd, _, err := l.fd.Accept()
+	if err != nil {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: wrapErrno(err)}
+	}
+	return newConn(fd), nil
+}
+
+// Close stops listening; connections not yet accepted are reset.
+func (l *Listener) Close() error {
+	if err := l.fd.Close(); err != nil {
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.addr, Err: wrapErrno(err)}
+	}
+	return nil
+}
+
+// Addr returns the listener's *net.TCPAddr.
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+// SetDeadline makes Accept fail with a timeout after t.
+func (l *Listener) SetDeadline(t time.Time) error {
+	if err := l.fd.check(); err != nil {
+		return &net.OpError{Op: "set", Net: "tcp", Addr: l.addr, Err: wrapErrno(err)}
+	}
+	l.fd.rd.set(t)
+	return nil
+}
+
+// FD returns the underlying socket.
+func (l *Listener) FD() *FD { return l.fd }
+
+// Dialer dials TCP connections through a stack. Its DialContext fits
+// http.Transport.DialContext, so net/http clients run over tapstack.
+type Dialer struct {
+	Stack *stack.Stack
+	// Timeout bounds the handshake, as net.Dialer.Timeout; 0 means none
+	// beyond the context's deadline and TCP's own SYN retries.
+	Timeout time.Duration
+}
+
+// Dial connects to address on st: network "tcp" or "tcp4".
+func Dial(st *stack.Stack, network, address string) (net.Conn, error) {
+	return (&Dialer{Stack: st}).DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address; ctx cancels or times out the handshake.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	opErr := func(ap netip.AddrPort, err error) error {
+		var a net.Addr
+		if ap.IsValid() {
+			a = net.TCPAddrFromAddrPort(ap)
+		}
+		if errors.Is(err, errCanceled) {
+			err = ctx.Err()
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = errTimeout{}
+			}
+		}
+		return &net.OpError{Op: "dial", Net: network, Addr: a, Err: wrapErrno(err)}
+	}
+	if network != "tcp" && network != "tcp4" {
+		return nil, opErr(netip.AddrPort{}, net.UnknownNetworkError(network))
+	}
+	ap, err := resolveAddrPort(network, address)
+	if err != nil {
+		return nil, opErr(netip.AddrPort{}, err)
+	}
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	fd, err := Socket(d.Stack, AF_INET, SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, opErr(ap, err)
+	}
+	if err := fd.Connect(ap); err != syscall.EINPROGRESS {
+		fd.Close()
+		return nil, opErr(ap, err)
+	}
+	if err := fd.waitConnected(ctx.Done()); err != nil {
+		fd.Close()
+		return nil, opErr(ap, err)
+	}
+	fd.SetNonblock(false)
+	return newConn(fd), nil
+}
+
+// errTimeout is a dial that ran out of time: Timeout() is true, as with
+// Go's own dialer.
+type errTimeout struct{}
+
+func (errTimeout) Error() string   { return "i/o timeout" }
+func (errTimeout) Timeout() bool   { return true }
+func (errTimeout) Temporary() bool { return true }

@@ -1,0 +1,195 @@
+package stack
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/tcp"
+)
+
+// tcpKey identifies a connection: our address and port, the peer's.
+type tcpKey struct{ local, remote netip.AddrPort }
+
+// tcpEntry is a connection in the demux table. ep is the socket that owns
+// it; nil while it waits in a listener's queues or after its socket closed
+// (it may still be sending its FIN, or sitting in TIME-WAIT).
+type tcpEntry struct {
+	key       tcpKey
+	conn      *tcp.Conn
+	ep        *TCPEndpoint
+	deadline  time.Time
+	heapIndex int
+}
+
+// listenEntry is a listening socket.
+type listenEntry struct {
+	lis *tcp.Listener
+	ep  *TCPEndpoint
+}
+
+// tcpOutput is the stack's side of tcp.Output: it frames segments.
+type tcpOutput struct{ s *Stack }
+
+func (o tcpOutput) SendSegment(c *tcp.Conn, seg *tcp.Segment, p1, p2 []byte) {
+	o.s.sendTCPLocked(c.LocalAddr(), c.RemoteAddr(), seg, p1, p2)
+}
+
+// sendTCPLocked frames one segment in s.out and sends it. A wildcard local
+// address (a connection from a 0.0.0.0 listener) is our address.
+func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
+	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+		local = netip.AddrPortFrom(s.addr, local.Port())
+	}
+	b := s.out[ethernet.HeaderLen+ipv4.HeaderMinLen:]
+	hlen := tcp.Encode(b, seg)
+	n := hlen + copy(b[hlen:], p1)
+	n += copy(b[n:], p2)
+	tcp.Header(b[:n]).ComputeChecksumIPv4(local.Addr(), remote.Addr())
+	total := ipv4.HeaderMinLen + n
+	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+total])
+	ipv4.Encode(pkt, ipv4.Fields{
+		TotalLen: total,
+		ID:       s.ids.Next(local.Addr(), remote.Addr(), ipv4.ProtoTCP),
+		DF:       true, // RFC 1191 path MTU discovery, as Linux TCP
+		TTL:      s.ttl,
+		Protocol: ipv4.ProtoTCP,
+		Src:      local.Addr(),
+		Dst:      remote.Addr(),
+	})
+	s.stats.TCP.OutSegs++
+	if seg.Flags&tcp.FlagRST != 0 {
+		s.stats.TCP.OutRsts++
+	}
+	s.outputLocked(pkt)
+}
+
+// sendResetLocked answers a segment that reached no connection
+// (RFC 9293 §3.10.7.1).
+func (s *Stack) sendResetLocked(key tcpKey, seg *tcp.Segment) {
+	if rst, ok := tcp.ResetFor(seg); ok {
+		s.sendTCPLocked(key.local, key.remote, &rst, nil, nil)
+	}
+}
+
+// handleTCPLocked demultiplexes a segment: connection, then listener, then
+// RST (RFC 9293 §3.10.7).
+func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
+	if bcast {
+		// TCP is unicast only (RFC 1122 §4.2.3.10): drop silently.
+		s.stats.TCP.InErrs++
+		return
+	}
+	seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), meta.Csum == nic.CsumUnverified)
+	if err != nil {
+		if err == tcp.ErrChecksum {
+			s.stats.TCP.InCsumErrors++
+		}
+		s.stats.TCP.InErrs++
+		return
+	}
+	s.stats.TCP.InSegs++
+	now := s.clock.Now()
+	key := tcpKey{local: netip.AddrPortFrom(h.Dst(), seg.DstPort), remote: netip.AddrPortFrom(h.Src(), seg.SrcPort)}
+	if e := s.tcpConns[key]; e != nil {
+		e.conn.HandleSegment(&seg, now)
+		s.afterTCPLocked(e)
+		return
+	}
+	le := s.tcpListeners[seg.DstPort]
+	if le == nil {
+		s.sendResetLocked(key, &seg)
+		return
+	}
+	// LISTEN (RFC 9293 §3.10.7.2): ignore a RST, answer any ACK with a RST,
+	// open a connection for a SYN.
+	switch {
+	case seg.Flags&tcp.FlagRST != 0:
+	case seg.Flags&tcp.FlagACK != 0:
+		s.sendResetLocked(key, &seg)
+	case seg.Flags&tcp.FlagSYN != 0:
+		c := le.lis.HandleSegment(&seg, key.remote, s.isn.Next(key.local, key.remote, now), now)
+		if c != nil {
+			s.stats.TCP.PassiveOpens++
+			s.afterTCPLocked(s.addConnLocked(key, c, nil))
+		}
+		s.afterListenerLocked(le)
+	}
+}
+
+func (s *Stack) addConnLocked(key tcpKey, c *tcp.Conn, ep *TCPEndpoint) *tcpEntry {
+	e := &tcpEntry{key: key, conn: c, ep: ep, heapIndex: -1}
+	s.tcpConns[key] = e
+	s.tcpByConn[c] = e
+	return e
+}
+
+// afterTCPLocked runs after every call into a connection: it wakes the
+// socket, the listener, drops a closed connection and re-arms its timer.
+func (s *Stack) afterTCPLocked(e *tcpEntry) {
+	ev := e.conn.TakeEvents()
+	if e.ep != nil && ev != 0 {
+		if ev&(tcp.EventReadable|tcp.EventEstablished|tcp.EventClosed) != 0 {
+			e.ep.rd.notify()
+		}
+		if ev&(tcp.EventWritable|tcp.EventEstablished|tcp.EventClosed) != 0 {
+			e.ep.wr.notify()
+		}
+	}
+	if l := e.conn.Listener(); l != nil {
+		if le := s.tcpListenerOf[l]; le != nil {
+			s.afterListenerLocked(le)
+		}
+	}
+	if e.conn.State() == tcp.StateClosed {
+		s.removeConnLocked(e)
+		return
+	}
+	d, ok := e.conn.NextDeadline()
+	s.tcpTimers.schedule(e, d, ok)
+	if ok {
+		s.armLocked(d)
+	}
+}
+
+func (s *Stack) afterListenerLocked(le *listenEntry) {
+	if le.lis.TakeEvents()&tcp.EventAcceptable != 0 && le.ep != nil {
+		le.ep.rd.notify()
+	}
+}
+
+func (s *Stack) removeConnLocked(e *tcpEntry) {
+	if s.tcpConns[e.key] == e {
+		delete(s.tcpConns, e.key)
+	}
+	delete(s.tcpByConn, e.conn)
+	s.tcpTimers.schedule(e, time.Time{}, false)
+	if e.ep != nil {
+		e.ep.rd.notify()
+		e.ep.wr.notify()
+	}
+}
+
+// tcpTimersLocked runs every connection timer due by now. Each connection
+// is handled at most once per call, so a timer that stays due cannot spin.
+func (s *Stack) tcpTimersLocked(now time.Time) {
+	var due []*tcpEntry
+	for {
+		d, ok := s.tcpTimers.next()
+		if !ok || d.After(now) {
+			break
+		}
+		e := s.tcpTimers[0]
+		s.tcpTimers.schedule(e, time.Time{}, false)
+		due = append(due, e)
+	}
+	for _, e := range due {
+		if s.tcpByConn[e.conn] != e {
+			continue
+		}
+		e.conn.HandleTimer(now)
+		s.afterTCPLocked(e)
+	}
+}

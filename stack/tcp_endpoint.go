@@ -1,0 +1,498 @@
+package stack
+
+import (
+	"io"
+	"net/netip"
+	"syscall"
+
+	"github.com/tapstack/tapstack/tcp"
+)
+
+// TCPEndpoint is one stream socket's state in the stack: unbound, bound,
+// listening, or attached to a connection. Its methods never block: they
+// return EAGAIN (or EINPROGRESS for Connect) and the caller waits on
+// Readable, Writable and Done (package socket does this).
+type TCPEndpoint struct {
+	s      *Stack
+	rd, wr signal
+	done   chan struct{}
+	closed bool
+
+	local      netip.AddrPort
+	bound      bool // holds a reference in s.tcpBound
+	reuse      bool
+	cfg        tcp.Config
+	lingerZero bool // SO_LINGER on with a zero timeout: Close aborts
+	rdShut     bool // SHUT_RD: reads return EOF
+
+	lis  *listenEntry
+	conn *tcp.Conn // kept after the connection leaves the table, for its error and data
+}
+
+// NewTCPEndpoint opens an unbound stream endpoint.
+func (s *Stack) NewTCPEndpoint() (*TCPEndpoint, error) {
+	s.mu.Lock()
+	defer s.unlock()
+	if s.closed {
+		return nil, ErrStackClosed
+	}
+	e := s.newTCPEndpointLocked()
+	return e, nil
+}
+
+func (s *Stack) newTCPEndpointLocked() *TCPEndpoint {
+	e := &TCPEndpoint{s: s, rd: newSignal(), wr: newSignal(), done: make(chan struct{}), cfg: s.tcpCfg}
+	s.tcpEPs[e] = struct{}{}
+	return e
+}
+
+// Readable is signalled when Read or Accept may make progress.
+func (e *TCPEndpoint) Readable() <-chan struct{} { return e.rd.ch }
+
+// Writable is signalled when Write may make progress or Connect finished.
+func (e *TCPEndpoint) Writable() <-chan struct{} { return e.wr.ch }
+
+// Done is closed when the endpoint (or the stack) closes.
+func (e *TCPEndpoint) Done() <-chan struct{} { return e.done }
+
+func (e *TCPEndpoint) closeNotifiers() {
+	select {
+	case <-e.done:
+	default:
+		close(e.done)
+	}
+	e.rd.notify()
+	e.wr.notify()
+}
+
+// Bind binds to local (our address or unspecified; port 0 picks an
+// ephemeral port). Two sockets may share a port only if both set
+// SO_REUSEADDR and neither listens, as on Linux.
+func (e *TCPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, error) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if e.closed {
+		return netip.AddrPort{}, errClosed
+	}
+	if e.bound || e.conn != nil {
+		return netip.AddrPort{}, syscall.EINVAL
+	}
+	e.reuse = reuse
+	return e.bindLocked(local)
+}
+
+func (e *TCPEndpoint) bindLocked(local netip.AddrPort) (netip.AddrPort, error) {
+	s := e.s
+	a := local.Addr()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	if !a.Is4() {
+		return netip.AddrPort{}, syscall.EAFNOSUPPORT
+	}
+	if !a.IsUnspecified() && a != s.addr {
+		return netip.AddrPort{}, syscall.EADDRNOTAVAIL
+	}
+	port := local.Port()
+	if port == 0 {
+		p, ok := s.tcpPorts.Pick(func(p uint16) bool { return s.tcpBound[p] > 0 || s.tcpListeners[p] != nil })
+		if !ok {
+			return netip.AddrPort{}, syscall.EADDRINUSE
+		}
+		port = p
+	} else if s.tcpBound[port] > 0 && (!e.reuse || s.tcpListeners[port] != nil || !s.tcpAllReuse(port)) {
+		return netip.AddrPort{}, syscall.EADDRINUSE
+	}
+	s.tcpBound[port]++
+	e.bound = true
+	e.local = netip.AddrPortFrom(a, port)
+	return e.local, nil
+}
+
+// tcpAllReuse reports whether every live socket bound to port set SO_REUSEADDR.
+func (s *Stack) tcpAllReuse(port uint16) bool {
+	for ep := range s.tcpEPs {
+		if ep.bound && ep.local.Port() == port && !ep.reuse {
+			return false
+		}
+	}
+	return true
+}
+
+// Listen makes the endpoint a listener with the given backlog (RFC 9293
+// §3.10.1 passive OPEN); it binds an ephemeral port first if needed.
+func (e *TCPEndpoint) Listen(backlog int) error {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	switch {
+	case e.closed:
+		return errClosed
+	case e.conn != nil:
+		return syscall.EINVAL
+	case e.lis != nil:
+		return nil // Linux lets listen() adjust the backlog; ours is fixed at first call
+	}
+	if !e.bound {
+		if _, err := e.bindLocked(netip.AddrPort{}); err != nil {
+			return err
+		}
+	}
+	if s.tcpListeners[e.local.Port()] != nil {
+		return syscall.EADDRINUSE
+	}
+	backlog = max(1, min(backlog, 4096)) // Linux caps at net.core.somaxconn (4096)
+	le := &listenEntry{lis: tcp.NewListener(e.cfg, e.local, backlog, s.tcpOut), ep: e}
+	s.tcpListeners[e.local.Port()] = le
+	s.tcpListenerOf[le.lis] = le
+	e.lis = le
+	return nil
+}
+
+// Accept takes a connection from the accept queue; EAGAIN when it is empty.
+func (e *TCPEndpoint) Accept() (*TCPEndpoint, error) {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	switch {
+	case e.closed:
+		return nil, errClosed
+	case e.lis == nil:
+		return nil, syscall.EINVAL
+	}
+	for {
+		c := e.lis.lis.Accept()
+		if c == nil {
+			return nil, syscall.EAGAIN
+		}
+		entry := s.tcpByConn[c]
+		if entry == nil {
+			continue // it died while it waited; Linux would hand it over and let recv report the reset
+		}
+		child := s.newTCPEndpointLocked()
+		child.cfg = e.cfg
+		child.local = c.LocalAddr()
+		child.conn = c
+		entry.ep = child
+		if e.lis.lis.Pending() > 0 {
+			e.rd.notify()
+		}
+		return child, nil
+	}
+}
+
+// Connect starts an active open (RFC 9293 §3.10.1) and returns
+// EINPROGRESS; the caller waits on Writable and asks ConnectResult.
+func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	switch {
+	case e.closed:
+		return errClosed
+	case e.lis != nil:
+		return syscall.EISCONN
+	case e.conn != nil && e.conn.State() == tcp.StateSynSent:
+		return syscall.EALREADY
+	case e.conn != nil:
+		return syscall.EISCONN
+	case !remote.Addr().Is4():
+		return syscall.EAFNOSUPPORT
+	case s.isBroadcast(remote.Addr()) || remote.Addr().IsMulticast() || remote.Addr().IsUnspecified():
+		return syscall.ENETUNREACH
+	case remote.Port() == 0:
+		return syscall.ECONNREFUSED
+	}
+	if remote.Addr() != s.addr {
+		if _, _, ok := s.routes.Lookup(remote.Addr()); !ok {
+			return syscall.ENETUNREACH
+		}
+	}
+	if !e.bound {
+		if _, err := e.bindLocked(netip.AddrPort{}); err != nil {
+			return syscall.EAGAIN // Linux: no ephemeral port left
+		}
+	}
+	local := netip.AddrPortFrom(s.addr, e.local.Port())
+	key := tcpKey{local: local, remote: remote}
+	if s.tcpConns[key] != nil {
+		return syscall.EADDRNOTAVAIL
+	}
+	now := s.clock.Now()
+	c := tcp.NewConn(e.cfg, local, remote, s.isn.Next(local, remote, now), s.tcpOut)
+	e.conn = c
+	entry := s.addConnLocked(key, c, e)
+	if err := c.Connect(now); err != nil {
+		s.removeConnLocked(entry)
+		return err
+	}
+	s.stats.TCP.ActiveOpens++
+	s.afterTCPLocked(entry)
+	return syscall.EINPROGRESS
+}
+
+// ConnectResult reports a started Connect's outcome: nil once established,
+// EINPROGRESS while the handshake runs, or the error that ended it.
+func (e *TCPEndpoint) ConnectResult() error {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if e.conn == nil {
+		return syscall.ENOTCONN
+	}
+	if err := e.conn.Err(); err != nil {
+		return err
+	}
+	switch e.conn.State() {
+	case tcp.StateSynSent, tcp.StateSynReceived:
+		return syscall.EINPROGRESS
+	case tcp.StateClosed:
+		return syscall.ECONNREFUSED
+	}
+	return nil
+}
+
+// entryLocked returns e's connection's table entry, nil once it left.
+func (e *TCPEndpoint) entryLocked() *tcpEntry {
+	if e.conn == nil {
+		return nil
+	}
+	return e.s.tcpByConn[e.conn]
+}
+
+// Read copies received bytes into p: io.EOF after the peer's FIN, EAGAIN
+// when nothing is waiting.
+func (e *TCPEndpoint) Read(p []byte, peek bool) (int, error) {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	switch {
+	case e.closed:
+		return 0, errClosed
+	case e.conn == nil:
+		return 0, syscall.ENOTCONN
+	case e.rdShut:
+		return 0, io.EOF
+	}
+	if peek {
+		return e.conn.Peek(p)
+	}
+	n, err := e.conn.Read(p, s.clock.Now())
+	if entry := e.entryLocked(); entry != nil {
+		s.afterTCPLocked(entry)
+	}
+	if n > 0 && e.conn.Readable() > 0 {
+		e.rd.notify()
+	}
+	return n, err
+}
+
+// Write queues p for sending: partial writes happen, EAGAIN when the send
+// buffer is full, EPIPE after shutdown.
+func (e *TCPEndpoint) Write(p []byte) (int, error) {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	switch {
+	case e.closed:
+		return 0, errClosed
+	case e.conn == nil:
+		return 0, syscall.ENOTCONN
+	}
+	n, err := e.conn.Write(p, s.clock.Now())
+	if entry := e.entryLocked(); entry != nil {
+		s.afterTCPLocked(entry)
+	}
+	return n, err
+}
+
+// Shutdown implements shutdown(2): syscall.SHUT_RD, SHUT_WR or SHUT_RDWR.
+func (e *TCPEndpoint) Shutdown(how int) error {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	switch {
+	case e.closed:
+		return errClosed
+	case e.conn == nil:
+		return syscall.ENOTCONN
+	case how != syscall.SHUT_RD && how != syscall.SHUT_WR && how != syscall.SHUT_RDWR:
+		return syscall.EINVAL
+	}
+	if how != syscall.SHUT_WR {
+		e.rdShut = true
+		e.rd.notify()
+	}
+	if how != syscall.SHUT_RD {
+		err := e.conn.Shutdown(s.clock.Now())
+		if entry := e.entryLocked(); entry != nil {
+			s.afterTCPLocked(entry)
+		}
+		return err
+	}
+	return nil
+}
+
+// Close closes the socket (RFC 9293 §3.10.4). The connection lives on in
+// the stack until its close handshake and TIME-WAIT finish; a listener's
+// unaccepted connections are reset. With SO_LINGER 0 the connection is
+// aborted with a RST.
+func (e *TCPEndpoint) Close() error {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	if e.closed {
+		return errClosed
+	}
+	e.closed = true
+	delete(s.tcpEPs, e)
+	now := s.clock.Now()
+	if e.lis != nil {
+		for _, c := range e.lis.lis.Close(now) {
+			if entry := s.tcpByConn[c]; entry != nil {
+				s.afterTCPLocked(entry)
+			}
+		}
+		delete(s.tcpListeners, e.local.Port())
+		delete(s.tcpListenerOf, e.lis.lis)
+	}
+	if entry := e.entryLocked(); entry != nil {
+		entry.ep = nil
+		if e.lingerZero {
+			e.conn.Abort(now)
+		} else {
+			e.conn.Close(now)
+		}
+		s.afterTCPLocked(entry)
+	}
+	if e.bound {
+		if s.tcpBound[e.local.Port()]--; s.tcpBound[e.local.Port()] <= 0 {
+			delete(s.tcpBound, e.local.Port())
+		}
+		e.bound = false
+	}
+	e.closeNotifiers()
+	return nil
+}
+
+// PollState reports readiness like poll(2): readable (data, EOF, error or
+// a pending connection), writable (send space, or a finished connect),
+// and whether the connection is over (hangup) or failed.
+func (e *TCPEndpoint) PollState() (readable, writable, hup bool, err error) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if e.closed {
+		return false, false, true, nil
+	}
+	if e.lis != nil {
+		return e.lis.lis.Pending() > 0, false, false, nil
+	}
+	if e.conn == nil {
+		return false, false, true, nil
+	}
+	c := e.conn
+	err = c.Err()
+	st := c.State()
+	readable = c.Readable() > 0 || c.ReadClosed() || e.rdShut || err != nil
+	synced := st != tcp.StateSynSent && st != tcp.StateSynReceived
+	writable = err != nil || (synced && c.Writable() > 0)
+	hup = st == tcp.StateClosed || st == tcp.StateTimeWait
+	return readable, writable, hup, err
+}
+
+// AddWaiter registers w to be pinged on any readiness change; Poll uses it.
+func (e *TCPEndpoint) AddWaiter(w chan struct{}) {
+	e.s.mu.Lock()
+	e.rd.addWaiter(w)
+	e.wr.addWaiter(w)
+	e.s.mu.Unlock()
+}
+
+// RemoveWaiter undoes AddWaiter.
+func (e *TCPEndpoint) RemoveWaiter(w chan struct{}) {
+	e.s.mu.Lock()
+	e.rd.removeWaiter(w)
+	e.wr.removeWaiter(w)
+	e.s.mu.Unlock()
+}
+
+// SetNoDelay sets TCP_NODELAY.
+func (e *TCPEndpoint) SetNoDelay(on bool) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.NoDelay = on
+	if e.conn != nil {
+		e.conn.SetNoDelay(on)
+		if entry := e.entryLocked(); entry != nil {
+			e.s.afterTCPLocked(entry) // turning Nagle off may release held data
+		}
+	}
+}
+
+// SetRcvBuf sets SO_RCVBUF in bytes; before connecting it also fixes the
+// window scale offered on the SYN.
+func (e *TCPEndpoint) SetRcvBuf(n int) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.RcvBuf = n
+	if e.conn != nil {
+		e.conn.SetRcvBuf(n)
+	}
+}
+
+// SetSndBuf sets SO_SNDBUF in bytes.
+func (e *TCPEndpoint) SetSndBuf(n int) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.SndBuf = n
+	if e.conn != nil {
+		e.conn.SetSndBuf(n)
+	}
+}
+
+// SetLingerZero sets SO_LINGER {on, 0}: Close aborts with a RST.
+func (e *TCPEndpoint) SetLingerZero(on bool) {
+	e.s.mu.Lock()
+	e.lingerZero = on
+	e.s.mu.Unlock()
+}
+
+// LocalAddr returns the bound address (our address once connected).
+func (e *TCPEndpoint) LocalAddr() netip.AddrPort {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if e.conn != nil {
+		a := e.conn.LocalAddr()
+		if a.Addr().IsUnspecified() {
+			a = netip.AddrPortFrom(e.s.addr, a.Port())
+		}
+		return a
+	}
+	return e.local
+}
+
+// RemoteAddr returns the peer, or the zero value.
+func (e *TCPEndpoint) RemoteAddr() netip.AddrPort {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if e.conn != nil {
+		return e.conn.RemoteAddr()
+	}
+	return netip.AddrPort{}
+}
+
+// TCPConnInfo describes one connection for the status page.
+type TCPConnInfo struct {
+	Local, Remote netip.AddrPort
+	tcp.Info
+}
+
+// TCPConnections returns a snapshot of every connection in the table.
+func (s *Stack) TCPConnections() []TCPConnInfo {
+	s.mu.Lock()
+	defer s.unlock()
+	out := make([]TCPConnInfo, 0, len(s.tcpConns))
+	for k, e := range s.tcpConns {
+		out = append(out, TCPConnInfo{Local: k.local, Remote: k.remote, Info: e.conn.Info()})
+	}
+	return out
+}

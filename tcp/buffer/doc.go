@@ -1,0 +1,19 @@
+// Package buffer holds TCP's per-connection byte buffers: Send, the send ring
+// whose unacknowledged prefix is the retransmission queue, and Recv, the
+// receive ring that keeps in-order data for the user and out-of-order data in
+// place at its final position.
+//
+// Both are plain data structures: they do no I/O, read no clock and know
+// nothing of sequence numbers. Offsets are ints relative to a base the TCB
+// owns (SND.UNA for Send, RCV.NXT for Recv), so wraparound of the 32-bit
+// sequence space is the TCB's concern, not theirs.
+//
+// Memory: a ring is allocated on the first write that stores a byte, with the
+// capacity in force at that moment, so an idle connection costs only the
+// struct. Growing the capacity of an existing ring reallocates it once;
+// shrinking never moves or drops held data, it only limits what is accepted
+// next. After the ring exists, no method allocates.
+//
+// Neither type is safe for concurrent use: the stack calls them under the lock
+// that guards the connection.
+package buffer

@@ -1,0 +1,420 @@
+package tcp
+
+import (
+	"io"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/buffer"
+)
+
+// ErrWouldBlock is what Read and Write return when the call cannot make
+// progress now: call again after the next event.
+var ErrWouldBlock error = syscall.EAGAIN
+
+// Output is how a Conn (or a Listener) sends. The stack implements it under
+// its lock. seg carries ports, seq, ack, flags, the raw 16-bit window
+// (already scaled down) and options (MSS/WScale on SYNs); seg.Payload is
+// unused (nil). The data is payload1 followed by payload2 (the send ring may
+// wrap). seg and both slices are valid only during the call.
+//
+// c supplies the addresses (c.LocalAddr, c.RemoteAddr). For a RST a Listener
+// sends on its own, c is a scratch Conn in state CLOSED whose addresses are
+// those of the segment being answered; it too is valid only during the call.
+type Output interface {
+	SendSegment(c *Conn, seg *Segment, payload1, payload2 []byte)
+}
+
+// Events are bits a Conn or Listener accumulates for the stack, read and
+// cleared by TakeEvents; the stack wakes sockets from them.
+type Events uint8
+
+// Event bits.
+const (
+	EventReadable    Events = 1 << iota // data, FIN or an error for Read
+	EventWritable                       // send space freed, or an error for Write
+	EventEstablished                    // handshake completed (connect done / ready to accept)
+	EventClosed                         // the Conn reached CLOSED (or TIME-WAIT ended): the stack removes it from its tables
+	EventAcceptable                     // on a Listener: a connection is ready in the accept queue
+)
+
+// Info is a snapshot of a connection for the status page.
+type Info struct {
+	State                                 State
+	SRTT, RTTVar, RTO                     time.Duration
+	Cwnd, Ssthresh, SndWnd, RcvWnd, MSS   int
+	BytesSent, BytesReceived, Retransmits uint64
+}
+
+// Conn is a TCP connection's TCB (RFC 9293 §3.3.1) and the state machine that
+// runs it: a sans-IO core. It reads no clock (every input carries now), starts
+// no goroutine and does no I/O: segments leave through Output synchronously
+// during the call that produced them, and after every call the caller asks
+// NextDeadline when to call HandleTimer.
+//
+// A Conn is not safe for concurrent use; the stack calls it under its lock.
+type Conn struct {
+	cfg           Config
+	local, remote netip.AddrPort
+	out           Output
+	listener      *Listener // the Listener of a passive open, nil for an active one
+	lq            listenerQueue
+	state         State
+	err           error // sticky, returned by Read and Write
+	events        Events
+	trace         func(from, to State) // tests only
+	activeOpen    bool                 // went through SYN-SENT: a RST in SYN-RECEIVED refuses
+	userClosed    bool                 // Close was called: the application will not read again
+
+	// Send sequence variables (RFC 9293 §3.3.1). sndNxt is the next sequence
+	// number to send; a retransmission timeout rewinds it to sndUna
+	// ("go back N"), so sndMax, the highest sequence number sent plus one
+	// (BSD's snd_max), is what ACK acceptability uses.
+	iss, sndUna, sndNxt, sndMax seqnum.Value
+	sndWnd                      int // SND.WND in bytes, already scaled
+	maxSndWnd                   int // largest SND.WND seen (RFC 1122 §4.2.3.4, RFC 5961 §5.2)
+	sndWL1, sndWL2              seqnum.Value
+	sndBuf                      *buffer.Send
+	sndBufSeq                   seqnum.Value // sequence number of sndBuf offset 0
+	finQueued                   bool         // Shutdown/Close: a FIN follows the queued data
+	finSeq                      seqnum.Value // the FIN's sequence number, when finQueued
+	sndWScale                   uint8        // shift for the peer's window field (RFC 7323 §2.3)
+	mss                         int          // effective send MSS (RFC 9293 §3.7.1)
+	sndSml                      seqnum.Value // end of the last short segment sent (Minshall's Nagle)
+
+	// Receive sequence variables.
+	irs, rcvNxt seqnum.Value
+	rcvBuf      *buffer.Recv
+	rcvWScale   uint8        // shift we apply to our window field
+	wsOffered   bool         // our SYN carried a Window Scale option
+	synWnd      int          // the (unscaled) window our SYN or SYN-ACK advertised
+	rcvAdvRight seqnum.Value // RCV.NXT+RCV.WND as advertised: never moves left (RFC 7323 §2.4)
+	finRcvd     bool         // the peer's FIN is consumed: RCV.NXT is past it
+	oooFin      bool         // a FIN arrived beyond a hole, at oooFinSeq
+	oooFinSeq   seqnum.Value
+	rcvMSS      int // largest segment received, the "full-sized segment" of RFC 5681 §4.2
+	rcvUnacked  int // in-order bytes received since our last ACK
+	ackPending  bool
+	lastOOWAck  time.Time // when we last answered an unacceptable bare ACK
+
+	// Timers (RFC 6298, RFC 9293 §3.8); the zero time means not armed.
+	rtoAt, persistAt, delackAt, closeAt time.Time
+	srtt, rttvar, rto                   time.Duration
+	hasRTT                              bool
+	backoff                             int // retransmissions in the current episode (RTO exponent)
+	persistBackoff                      int
+	rttTiming                           bool // timing the segment ending at rttSeq (Karn, RFC 6298 §3)
+	rttSeq                              seqnum.Value
+	rttStart                            time.Time
+	synRetransmitted                    bool
+
+	// Congestion control (RFC 5681, RFC 6582 NewReno).
+	cwnd, ssthresh int
+	bytesAcked     int // RFC 3465 appropriate byte counting in congestion avoidance
+	dupAcks        int
+	inRecovery     bool
+	recover        seqnum.Value
+
+	bytesSent, bytesReceived, retransmits uint64
+
+	tx Segment // scratch for outgoing segments: no allocation per segment
+}
+
+// NewConn makes a CLOSED TCB for local↔remote with initial send sequence iss
+// (the stack computes it with an ISNGenerator, RFC 6528).
+func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Output) *Conn {
+	cfg = cfg.withDefaults()
+	c := &Conn{
+		cfg:       cfg,
+		local:     local,
+		remote:    remote,
+		out:       out,
+		iss:       iss,
+		sndUna:    iss,
+		sndNxt:    iss,
+		sndMax:    iss,
+		sndBufSeq: iss.Add(1),
+		sndSml:    iss,
+		recover:   iss,
+		sndBuf:    buffer.NewSend(cfg.SndBuf),
+		rcvBuf:    buffer.NewRecv(cfg.RcvBuf, cfg.MaxOutOfOrderRanges),
+		rto:       cfg.RTOInitial,
+		mss:       min(cfg.MSS, DefaultPeerMSS),
+		ssthresh:  1 << 30, // RFC 5681 §3.1: "arbitrarily high"
+	}
+	c.rcvMSS = c.mss
+	if !cfg.DisableWindowScale {
+		c.rcvWScale = windowScaleFor(cfg.RcvBuf)
+	}
+	return c
+}
+
+// Connect is the active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT, sending
+// <SEQ=ISS><CTL=SYN> with our MSS and, unless disabled, Window Scale.
+func (c *Conn) Connect(now time.Time) error {
+	if c.state != StateClosed || c.sndMax != c.iss {
+		return syscall.EISCONN
+	}
+	c.activeOpen = true
+	c.wsOffered = !c.cfg.DisableWindowScale
+	c.setState(StateSynSent)
+	c.sndNxt = c.iss.Add(1)
+	c.sndMax = c.sndNxt
+	c.sendSyn(false)
+	c.startRTT(c.sndNxt, now)
+	c.rtoAt = now.Add(c.rto)
+	return nil
+}
+
+// Write is the SEND call (RFC 9293 §3.10.2): it copies what fits of p into
+// the send buffer and sends what the windows, Nagle and SWS avoidance allow.
+// In SYN-SENT and SYN-RECEIVED the data is queued for after the handshake.
+// A full buffer gives 0, ErrWouldBlock.
+func (c *Conn) Write(p []byte, now time.Time) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.finQueued {
+		return 0, syscall.EPIPE // "error: connection closing"
+	}
+	switch c.state {
+	case StateSynSent, StateSynReceived, StateEstablished, StateCloseWait:
+	default:
+		return 0, syscall.ENOTCONN
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := c.sndBuf.Write(p)
+	if n == 0 {
+		return 0, ErrWouldBlock
+	}
+	c.trySend(now)
+	return n, nil
+}
+
+// Read is the RECEIVE call (RFC 9293 §3.10.3): in-order bytes, then io.EOF
+// once the peer's FIN is reached, the sticky error after a reset or timeout,
+// ErrWouldBlock when nothing is there yet. Reading may open the window enough
+// to send a window update (RFC 1122 §4.2.3.3).
+func (c *Conn) Read(p []byte, now time.Time) (int, error) {
+	if n := c.rcvBuf.Read(p); n > 0 {
+		c.afterRead(now)
+		return n, nil
+	}
+	return 0, c.readErr(len(p))
+}
+
+// Peek is Read without consuming (MSG_PEEK).
+func (c *Conn) Peek(p []byte) (int, error) {
+	if n := c.rcvBuf.Peek(p); n > 0 {
+		return n, nil
+	}
+	return 0, c.readErr(len(p))
+}
+
+func (c *Conn) readErr(n int) error {
+	switch {
+	case n == 0 && c.rcvBuf.Readable() > 0:
+		return nil
+	case c.err != nil:
+		return c.err
+	case c.finRcvd:
+		return io.EOF
+	case c.state == StateClosed || c.state == StateListen:
+		return syscall.ENOTCONN
+	}
+	return ErrWouldBlock
+}
+
+// Shutdown is SHUT_WR: a FIN follows the queued data. ESTABLISHED →
+// FIN-WAIT-1, CLOSE-WAIT → LAST-ACK (RFC 9293 §3.10.4). In SYN-SENT and
+// SYN-RECEIVED the FIN is queued until ESTABLISHED is reached ("queue for
+// processing after entering ESTABLISHED state").
+func (c *Conn) Shutdown(now time.Time) error {
+	switch c.state {
+	case StateClosed, StateListen:
+		return syscall.ENOTCONN
+	case StateSynSent, StateSynReceived:
+		c.queueFin()
+	case StateEstablished:
+		c.queueFin()
+		c.setState(StateFinWait1)
+		c.trySend(now)
+	case StateCloseWait:
+		c.queueFin()
+		c.setState(StateLastAck)
+		c.trySend(now)
+	}
+	// FIN-WAIT-*, CLOSING, LAST-ACK, TIME-WAIT: already shut down.
+	return nil
+}
+
+func (c *Conn) queueFin() {
+	if !c.finQueued {
+		c.finQueued = true
+		c.finSeq = c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+		c.events |= EventWritable
+	}
+}
+
+// Close is the CLOSE call (RFC 9293 §3.10.4): the application is done with
+// the connection in both directions.
+//
+//   - SYN-SENT: the TCB is deleted (CLOSED), nothing is sent.
+//   - With received data still unread: RST and CLOSED (RFC 1122 §4.2.2.13,
+//     as Linux's tcp_close; RFC 2525 §2.17).
+//   - Otherwise as Shutdown, and the connection lives on until its FIN is
+//     acknowledged and TIME-WAIT ends. Deviation (Linux compat): an orphaned
+//     FIN-WAIT-2 is abandoned with a RST after Config.TimeWait (Linux's
+//     tcp_fin_timeout, also 60s), and data arriving after Close is answered
+//     with a RST, as Linux's tcp_rcv_state_process does.
+func (c *Conn) Close(now time.Time) error {
+	switch c.state {
+	case StateClosed:
+		return nil
+	case StateListen, StateSynSent:
+		c.drop(nil)
+		return nil
+	}
+	c.userClosed = true
+	if c.rcvBuf.Readable() > 0 && c.state != StateTimeWait {
+		c.sendRST(c.sndMax, true)
+		c.drop(nil)
+		return nil
+	}
+	if err := c.Shutdown(now); err != nil {
+		return err
+	}
+	if c.state == StateFinWait2 && c.closeAt.IsZero() {
+		c.closeAt = now.Add(c.cfg.TimeWait)
+	}
+	return nil
+}
+
+// Abort is the ABORT call (RFC 9293 §3.10.5, SO_LINGER with a zero timeout):
+// in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and CLOSE-WAIT a RST
+// is sent; in every state the connection goes to CLOSED.
+func (c *Conn) Abort(now time.Time) {
+	switch c.state {
+	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
+		// Deviation (Linux compat): <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>
+		// as Linux's tcp_send_active_reset; the RFC shows no ACK.
+		c.sendRST(c.sndMax, true)
+	}
+	c.userClosed = true
+	c.drop(nil)
+}
+
+// State returns the connection state.
+func (c *Conn) State() State { return c.state }
+
+// Err returns the sticky error (ECONNREFUSED, ECONNRESET, ETIMEDOUT), nil if
+// none.
+func (c *Conn) Err() error { return c.err }
+
+// TakeEvents returns the events since the last call and clears them.
+func (c *Conn) TakeEvents() Events {
+	ev := c.events
+	c.events = 0
+	return ev
+}
+
+// Readable returns the in-order bytes waiting for Read.
+func (c *Conn) Readable() int { return c.rcvBuf.Readable() }
+
+// Writable returns the free send buffer space, 0 when Write would not accept
+// data (buffer full, or the connection is shut down, failed or not open).
+func (c *Conn) Writable() int {
+	if c.err != nil || c.finQueued {
+		return 0
+	}
+	switch c.state {
+	case StateSynSent, StateSynReceived, StateEstablished, StateCloseWait:
+		return c.sndBuf.Free()
+	}
+	return 0
+}
+
+// ReadClosed reports whether Read returns without blocking even when no data
+// is buffered: the peer's FIN was reached, an error is pending, or the
+// connection is closed.
+func (c *Conn) ReadClosed() bool {
+	return c.finRcvd || c.err != nil || c.state == StateClosed
+}
+
+// LocalAddr returns our address and port.
+func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
+
+// RemoteAddr returns the peer's address and port.
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// Listener returns the Listener a passive connection came from, nil for an
+// active open.
+func (c *Conn) Listener() *Listener { return c.listener }
+
+// SetNoDelay sets TCP_NODELAY (disables Nagle, RFC 9293 §3.7.4).
+func (c *Conn) SetNoDelay(on bool) { c.cfg.NoDelay = on }
+
+// SetRcvBuf sets the receive buffer size. Before the handshake it also fixes
+// the window scale we offer (RFC 7323 §2.2); afterwards the window can grow
+// at most to 65535 << the negotiated shift.
+func (c *Conn) SetRcvBuf(n int) {
+	if n <= 0 {
+		return
+	}
+	c.cfg.RcvBuf = n
+	c.rcvBuf.SetCap(n)
+	if c.state == StateClosed && c.sndMax == c.iss && !c.cfg.DisableWindowScale {
+		c.rcvWScale = windowScaleFor(n)
+	}
+}
+
+// SetSndBuf sets the send buffer size. Shrinking below what is queued keeps
+// the queued data.
+func (c *Conn) SetSndBuf(n int) {
+	if n <= 0 {
+		return
+	}
+	c.cfg.SndBuf = n
+	c.sndBuf.SetCap(n)
+	if c.sndBuf.Free() > 0 {
+		c.events |= EventWritable
+	}
+}
+
+// Info returns a snapshot for the status page.
+func (c *Conn) Info() Info {
+	return Info{
+		State:         c.state,
+		SRTT:          c.srtt,
+		RTTVar:        c.rttvar,
+		RTO:           c.currentRTO(),
+		Cwnd:          c.cwnd,
+		Ssthresh:      c.ssthresh,
+		SndWnd:        c.sndWnd,
+		RcvWnd:        c.advertisedWnd(),
+		MSS:           c.mss,
+		BytesSent:     c.bytesSent,
+		BytesReceived: c.bytesReceived,
+		Retransmits:   c.retransmits,
+	}
+}
+
+// drop ends the connection: err (if not nil) becomes the sticky error, every
+// timer stops, the state becomes CLOSED. Received data stays readable, as in
+// Linux (tcp_done does not purge the receive queue); unsent data is dropped.
+func (c *Conn) drop(err error) {
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	c.rtoAt, c.persistAt, c.delackAt, c.closeAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.ackPending = false
+	c.setState(StateClosed)
+	c.events |= EventReadable | EventWritable
+	if c.listener != nil {
+		c.listener.connClosed(c)
+	}
+}

@@ -1,0 +1,298 @@
+package tcp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+func init() { strictTransitions = true }
+
+// t0 is the virtual time every test starts at.
+var t0 = time.Unix(1_000_000, 0)
+
+var (
+	addrA = netip.MustParseAddrPort("10.0.0.1:40000")
+	addrB = netip.MustParseAddrPort("10.0.0.2:80")
+)
+
+const (
+	testISS  = seqnum.Value(1000) // our ISS
+	peerISS  = seqnum.Value(5000) // the peer's ISS
+	peerPort = 80
+	ourPort  = 40000
+)
+
+// recorder is an Output that keeps a copy of every segment.
+type recorder struct{ segs []Segment }
+
+func (r *recorder) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+	s := *seg
+	s.Payload = append(append([]byte(nil), p1...), p2...)
+	r.segs = append(r.segs, s)
+}
+
+func (r *recorder) take() []Segment {
+	s := r.segs
+	r.segs = nil
+	return s
+}
+
+// harness drives one Conn against a scripted peer at explicit virtual times.
+type harness struct {
+	t   *testing.T
+	c   *Conn
+	out *recorder
+	now time.Time
+	// peer's view: the next sequence number it sends, and what it acks.
+	peerNxt seqnum.Value
+	trans   []string // state transitions
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	h.c = NewConn(cfg, addrA, addrB, testISS, h.out)
+	h.c.trace = func(from, to State) { h.trans = append(h.trans, fmt.Sprintf("%v→%v", from, to)) }
+	return h
+}
+
+// seg is the segment template: from the peer, at its next sequence number,
+// acknowledging everything we sent, a 65535 window, with flags.
+func (h *harness) seg(flags Flags) Segment {
+	return Segment{
+		SrcPort: peerPort, DstPort: ourPort,
+		Seq: h.peerNxt, Ack: h.c.sndMax, Flags: flags, Window: 65535,
+	}
+}
+
+// data is the template for a data segment carrying p (ACK|PSH).
+func (h *harness) data(p []byte) Segment {
+	s := h.seg(FlagACK | FlagPSH)
+	s.Payload = p
+	return s
+}
+
+// in delivers s at the current time and advances peerNxt past it when it
+// is in order.
+func (h *harness) in(s Segment) {
+	h.t.Helper()
+	if s.Seq == h.peerNxt {
+		h.peerNxt = s.Seq.Add(s.Len())
+	}
+	h.c.HandleSegment(&s, h.now)
+	h.checkInvariants()
+}
+
+func (h *harness) at(d time.Duration) { h.now = t0.Add(d) }
+
+// fire runs the timers, asserting that the next deadline is exactly at
+// (relative to t0).
+func (h *harness) fire(at time.Duration) {
+	h.t.Helper()
+	d, ok := h.c.NextDeadline()
+	if !ok {
+		h.t.Fatalf("fire(%v): no deadline armed", at)
+	}
+	if got := d.Sub(t0); got != at {
+		h.t.Fatalf("next deadline at %v, want %v", got, at)
+	}
+	h.now = d
+	h.c.HandleTimer(h.now)
+	h.checkInvariants()
+}
+
+func (h *harness) noDeadline() {
+	h.t.Helper()
+	if d, ok := h.c.NextDeadline(); ok {
+		h.t.Fatalf("deadline armed at %v, want none", d.Sub(t0))
+	}
+}
+
+func (h *harness) checkInvariants() {
+	h.t.Helper()
+	if err := tcbInvariants(h.c); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// tcbInvariants checks what must hold after every call.
+func tcbInvariants(c *Conn) error {
+	if c.state == StateClosed || c.state == StateListen {
+		return nil
+	}
+	if !c.sndUna.LessThanEq(c.sndNxt) || !c.sndNxt.LessThanEq(c.sndMax) {
+		return fmt.Errorf("SND.UNA %d ≤ SND.NXT %d ≤ SND.MAX %d violated", c.sndUna, c.sndNxt, c.sndMax)
+	}
+	if c.sndBuf.Len() > max(c.sndBuf.Cap(), c.cfg.SndBuf) {
+		return fmt.Errorf("send buffer holds %d > cap %d", c.sndBuf.Len(), c.sndBuf.Cap())
+	}
+	if c.rcvBuf.Readable() > c.rcvBuf.Cap() {
+		return fmt.Errorf("receive buffer holds %d > cap %d", c.rcvBuf.Readable(), c.rcvBuf.Cap())
+	}
+	if !c.rtoAt.IsZero() && !c.persistAt.IsZero() {
+		return fmt.Errorf("RTO and persist timers both armed")
+	}
+	if c.cwnd < 0 || (c.state.synchronized() && c.state != StateSynReceived && c.cwnd < c.mss && c.cwnd != 0) {
+		return fmt.Errorf("cwnd %d", c.cwnd)
+	}
+	return nil
+}
+
+// segString is a compact form for comparing segments with the figures:
+// "SYN|ACK seq=300 ack=101", "ACK|PSH seq=101 ack=301 len=5".
+func segString(s *Segment) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v seq=%d", s.Flags, s.Seq)
+	if s.Flags&FlagACK != 0 {
+		fmt.Fprintf(&b, " ack=%d", s.Ack)
+	}
+	if len(s.Payload) > 0 {
+		fmt.Fprintf(&b, " len=%d", len(s.Payload))
+	}
+	return b.String()
+}
+
+// expect asserts that exactly the segments want (in segString form) were
+// sent since the last check, and returns them.
+func (h *harness) expect(want ...string) []Segment {
+	h.t.Helper()
+	got := h.out.take()
+	var gs []string
+	for i := range got {
+		gs = append(gs, segString(&got[i]))
+	}
+	if strings.Join(gs, "\n") != strings.Join(want, "\n") {
+		h.t.Fatalf("at %v sent:\n\t%s\nwant:\n\t%s", h.now.Sub(t0), strings.Join(gs, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	return got
+}
+
+func (h *harness) expectState(s State) {
+	h.t.Helper()
+	if h.c.State() != s {
+		h.t.Fatalf("state %v, want %v", h.c.State(), s)
+	}
+}
+
+// s formats the expectation strings: s("ACK seq=%d ack=%d", a, b).
+func s(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// --- fixtures: a Conn in each state, its peer at ISS 5000, ours at 1000 ---
+
+// newSynSent: Connect sent our SYN at t0.
+func newSynSent(t *testing.T, cfg Config) *harness {
+	h := newHarness(t, cfg)
+	if err := h.c.Connect(h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.out.take()
+	return h
+}
+
+// synAck is the peer's SYN-ACK with an MSS of 1460 and window scale 7.
+func (h *harness) synAck() Segment {
+	s := h.seg(FlagSYN | FlagACK)
+	s.Ack = testISS + 1
+	s.Options = Options{MSS: 1460, HasWScale: true, WScale: 7}
+	return s
+}
+
+// newEstablished: an active open completed at t0 (RTT not sampled), and
+// everything is acknowledged.
+func newEstablished(t *testing.T, cfg Config) *harness {
+	h := newSynSent(t, cfg)
+	h.in(h.synAck())
+	// The peer's first ACK carries its scaled window (65535 << 7).
+	h.in(h.seg(FlagACK))
+	h.out.take()
+	h.c.TakeEvents()
+	h.trans = nil
+	if h.c.State() != StateEstablished {
+		t.Fatalf("fixture: state %v", h.c.State())
+	}
+	return h
+}
+
+// newPassive: a Listener got the peer's SYN at t0; the Conn is in
+// SYN-RECEIVED, its SYN-ACK sent.
+func newPassive(t *testing.T, cfg Config, backlog int) (*harness, *Listener) {
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	l := NewListener(cfg, addrA, backlog, h.out)
+	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
+		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}
+	h.c = l.HandleSegment(&syn, addrB, testISS, h.now)
+	if h.c == nil {
+		t.Fatal("fixture: no conn from SYN")
+	}
+	h.peerNxt = peerISS + 1
+	h.out.take()
+	return h, l
+}
+
+// newFinWait1: established, then Shutdown sent our FIN at t0.
+func newFinWait1(t *testing.T, cfg Config) *harness {
+	h := newEstablished(t, cfg)
+	h.c.Shutdown(h.now)
+	h.expect(s("FIN|ACK seq=1001 ack=5001"))
+	h.expectState(StateFinWait1)
+	return h
+}
+
+func newFinWait2(t *testing.T, cfg Config) *harness {
+	h := newFinWait1(t, cfg)
+	h.in(h.seg(FlagACK))
+	h.expectState(StateFinWait2)
+	h.expect()
+	return h
+}
+
+func newCloseWait(t *testing.T, cfg Config) *harness {
+	h := newEstablished(t, cfg)
+	h.in(h.seg(FlagFIN | FlagACK))
+	h.expect(s("ACK seq=1001 ack=5002"))
+	h.expectState(StateCloseWait)
+	h.c.TakeEvents()
+	return h
+}
+
+func newLastAck(t *testing.T, cfg Config) *harness {
+	h := newCloseWait(t, cfg)
+	h.c.Shutdown(h.now)
+	h.expect(s("FIN|ACK seq=1001 ack=5002"))
+	h.expectState(StateLastAck)
+	return h
+}
+
+func newClosing(t *testing.T, cfg Config) *harness {
+	h := newFinWait1(t, cfg)
+	fin := h.seg(FlagFIN | FlagACK)
+	fin.Ack = testISS + 1 // does not ack our FIN
+	h.in(fin)
+	h.expect(s("ACK seq=1002 ack=5002"))
+	h.expectState(StateClosing)
+	return h
+}
+
+func newTimeWait(t *testing.T, cfg Config) *harness {
+	h := newFinWait2(t, cfg)
+	h.in(h.seg(FlagFIN | FlagACK))
+	h.expect(s("ACK seq=1002 ack=5002"))
+	h.expectState(StateTimeWait)
+	return h
+}
+
+// bytesN returns n bytes of a pattern.
+func bytesN(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + i%26)
+	}
+	return b
+}
+
+func seqnumSize(n int) seqnum.Value { return seqnum.Value(n) }

@@ -1,0 +1,599 @@
+package tcp
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// minPeerMSS is the smallest send MSS we accept from a peer. Deviation
+// (Linux compat): Linux clamps to TCP_MIN_MSS (88) so that a tiny MSS option
+// cannot make us send one-byte segments.
+const minPeerMSS = 88
+
+// oowAckInterval is Linux's tcp_invalid_ratelimit (500ms): the least time
+// between two ACKs sent in reply to unacceptable bare ACKs.
+const oowAckInterval = 500 * time.Millisecond
+
+// HandleSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7) for this connection:
+// the stack has matched seg to the Conn's four-tuple.
+func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
+	switch c.state {
+	case StateClosed:
+		// §3.10.7.1: as if no TCB existed.
+		if rst, ok := ResetFor(seg); ok {
+			c.tx = rst
+			c.out.SendSegment(c, &c.tx, nil, nil)
+		}
+		return
+	case StateListen:
+		return // a Conn never listens: Listener does (§3.10.7.2)
+	case StateSynSent:
+		c.synSentInput(seg, now)
+		return
+	}
+	c.synchronizedInput(seg, now)
+}
+
+// negotiate applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1,
+// 536 when absent) and Window Scale (RFC 7323 §2.2: both sides must send it,
+// else neither scales).
+func (c *Conn) negotiate(o *Options) {
+	peer := DefaultPeerMSS
+	if o.MSS != 0 {
+		peer = int(o.MSS)
+	}
+	c.mss = max(min(c.cfg.MSS, peer), minPeerMSS)
+	c.rcvMSS = c.mss
+	if c.wsOffered && o.HasWScale {
+		c.sndWScale = min(o.WScale, MaxWScale)
+	} else {
+		c.wsOffered = false
+		c.sndWScale, c.rcvWScale = 0, 0
+	}
+}
+
+// initialWindow is IW of RFC 6928 §2, or one segment if the SYN or SYN-ACK
+// had to be retransmitted (RFC 6928 §2, RFC 5681 §3.1).
+func (c *Conn) initialWindow() int {
+	if c.synRetransmitted {
+		return c.mss
+	}
+	return min(10*c.mss, max(2*c.mss, 14600))
+}
+
+// enterEstablished completes the handshake (RFC 9293 §3.10.7.3 fourth or
+// §3.10.7.4 fifth): the SYN is acknowledged.
+func (c *Conn) enterEstablished(now time.Time) {
+	c.setState(StateEstablished)
+	c.cwnd = c.initialWindow()
+	c.backoff = 0
+	c.rtoAt = time.Time{}
+	c.events |= EventEstablished | EventWritable
+	if c.listener != nil {
+		c.listener.connEstablished(c)
+	}
+	if c.finQueued {
+		// A Shutdown or Close queued in SYN-SENT/SYN-RECEIVED (§3.10.4).
+		c.setState(StateFinWait1)
+	}
+}
+
+// synSentInput is §3.10.7.3, SYN-SENT.
+func (c *Conn) synSentInput(seg *Segment, now time.Time) {
+	hasAck := seg.Flags&FlagACK != 0
+	// First: the ACK bit.
+	if hasAck && (seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndMax)) {
+		// "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the
+		// RST bit is set) <SEQ=SEG.ACK><CTL=RST>"; Figure 9 and Figure 10.
+		if seg.Flags&FlagRST == 0 {
+			c.sendRST(seg.Ack, false)
+		}
+		return
+	}
+	// Second: the RST bit. Acceptable only with an acceptable ACK (RFC 5961
+	// §3.2 keeps this rule for SYN-SENT).
+	if seg.Flags&FlagRST != 0 {
+		if hasAck {
+			c.drop(syscall.ECONNREFUSED) // "error: connection reset"
+		}
+		return
+	}
+	// Fourth: the SYN bit.
+	if seg.Flags&FlagSYN == 0 {
+		return // "If neither of the SYN or RST bits is set, then drop"
+	}
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq.Add(1)
+	c.rcvAdvRight = c.rcvNxt.Add(seqnum.Size(c.synWnd))
+	c.negotiate(&seg.Options)
+	if !hasAck {
+		// Simultaneous open (Figure 7): SYN-SENT → SYN-RECEIVED, send
+		// <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with our options again.
+		// The window in a SYN is never scaled (RFC 7323 §2.2).
+		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, c.iss
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.setState(StateSynReceived)
+		c.sendSyn(true)
+		// Deviation (Linux compat): data on the SYN is not queued; the peer
+		// retransmits it after the handshake.
+		return
+	}
+	// Our SYN is acknowledged.
+	c.sndUna = seg.Ack
+	c.sndNxt = seqnum.Max(c.sndNxt, c.sndUna)
+	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
+	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+	if c.rttTiming && seg.Ack.GreaterThanEq(c.rttSeq) {
+		c.rttTiming = false
+		c.rttSample(now.Sub(c.rttStart))
+	}
+	c.enterEstablished(now)
+	// "If there are other controls or text in the segment, then continue
+	// processing at the sixth step below where the URG bit is checked."
+	c.ackPending = true
+	c.processText(seg, seg.Seq.Add(1), now)
+	c.trySend(now)
+	if c.ackPending {
+		c.sendAck() // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+	}
+}
+
+// acceptable is the sequence test of §3.10.7.4 first: the four cases of
+// SEG.LEN zero/non-zero × RCV.WND zero/non-zero.
+func (c *Conn) acceptable(seq seqnum.Value, segLen seqnum.Size, wnd int) bool {
+	w := seqnum.Size(wnd)
+	switch {
+	case segLen == 0 && w == 0:
+		return seq == c.rcvNxt
+	case segLen == 0:
+		return seq.InWindow(c.rcvNxt, w)
+	case w == 0:
+		return false
+	default:
+		return seq.InWindow(c.rcvNxt, w) || seq.Add(segLen-1).InWindow(c.rcvNxt, w)
+	}
+}
+
+// synchronizedInput is §3.10.7.4, "Otherwise" (SYN-RECEIVED and later), in
+// the RFC's order.
+func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
+	flags := seg.Flags
+	if c.state == StateSynReceived && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN && seg.Seq == c.irs {
+		// Deviation (Linux compat): a retransmission of the peer's SYN means
+		// our SYN-ACK was lost; resend it now (Linux's tcp_check_req) rather
+		// than answer with a bare ACK that a SYN-SENT peer would drop.
+		c.sendSyn(true)
+		return
+	}
+	if c.state == StateSynReceived && c.activeOpen && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN|FlagACK &&
+		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndMax && len(seg.Payload) == 0 {
+		// Simultaneous open, Figure 7 step 7: the peer's SYN-ACK acknowledges
+		// our SYN. Its sequence number lies before RCV.NXT, so the first step
+		// would reject it; Linux's tcp_validate_incoming lets exactly this
+		// segment through, and so does the figure. Its window is unscaled
+		// (RFC 7323 §2.2).
+		c.sndUna = seg.Ack
+		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.enterEstablished(now)
+		c.trySend(now)
+		return
+	}
+
+	// First: sequence number.
+	wnd := c.advertisedWnd()
+	dataOK := true // the text may be accepted
+	if !c.acceptable(seg.Seq, seg.Len(), wnd) {
+		if wnd == 0 && seg.Seq == c.rcvNxt {
+			// "If the RCV.WND is zero, no segments will be acceptable, but
+			// special allowance should be made to accept valid ACKs, URGs,
+			// and RSTs": process the control information, drop the text.
+			dataOK = false
+		} else {
+			if flags&FlagRST == 0 {
+				if seg.Len() == 0 && !c.lastOOWAck.IsZero() && now.Sub(c.lastOOWAck) < oowAckInterval {
+					// Deviation (Linux compat): an unacceptable bare ACK is
+					// answered at most once per oowAckInterval, as Linux's
+					// tcp_oow_rate_limited, so that two ends that disagree
+					// cannot ping-pong ACKs forever (RFC 9293 §3.10.7.4 asks
+					// for an ACK every time).
+					return
+				}
+				if seg.Len() == 0 {
+					c.lastOOWAck = now
+				}
+				if c.state == StateTimeWait && flags&FlagFIN != 0 &&
+					seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == c.rcvNxt {
+					// A retransmission of the peer's FIN: ACK it and restart
+					// the 2·MSL timeout (§3.10.7.4 fifth, TIME-WAIT).
+					c.closeAt = now.Add(c.cfg.TimeWait)
+				}
+				c.sendAck()
+			}
+			return
+		}
+	}
+
+	// Second: RST. RFC 5961 §3.2: reset only on an exact match of RCV.NXT;
+	// anywhere else in the window, send a challenge ACK.
+	if flags&FlagRST != 0 {
+		if seg.Seq != c.rcvNxt {
+			c.sendAck()
+			return
+		}
+		c.resetByPeer()
+		return
+	}
+
+	// Third: security and precedence are not implemented (RFC 9293 §3.10.7.4
+	// allows ignoring them).
+
+	// Fourth: SYN.
+	if flags&FlagSYN != 0 {
+		if c.state == StateSynReceived && !c.activeOpen {
+			// "If the connection was initiated with a passive OPEN, then
+			// return this connection to the LISTEN state": the Listener keeps
+			// listening; this embryonic connection ends.
+			c.drop(nil)
+			return
+		}
+		c.sendAck() // RFC 5961 §4.2 challenge ACK
+		return
+	}
+
+	// Fifth: ACK.
+	if flags&FlagACK == 0 {
+		return // "if the ACK bit is off, drop the segment and return"
+	}
+	if c.state == StateSynReceived {
+		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndMax)) {
+			c.sendRST(seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
+			return
+		}
+		if c.listener != nil && c.listener.acceptFull() {
+			// Linux: with a full accept queue the completing ACK is dropped
+			// (tcp_check_req, "listen overflow") and the SYN-ACK
+			// retransmission tries again later.
+			c.listener.stats.AcceptQueueDrops++
+			return
+		}
+		c.sndUna = seg.Ack
+		c.sndNxt = seqnum.Max(c.sndNxt, c.sndUna)
+		c.sndWnd = int(seg.Window) << c.sndWScale
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
+		if c.rttTiming && seg.Ack.GreaterThanEq(c.rttSeq) {
+			c.rttTiming = false
+			c.rttSample(now.Sub(c.rttStart))
+		}
+		c.enterEstablished(now)
+	}
+	if !c.processAck(seg, now) {
+		return
+	}
+	switch c.state {
+	case StateFinWait1:
+		if c.finAcked() {
+			c.setState(StateFinWait2)
+			if c.userClosed && c.closeAt.IsZero() {
+				c.closeAt = now.Add(c.cfg.TimeWait)
+			}
+		}
+	case StateClosing:
+		if c.finAcked() {
+			c.enterTimeWait(now)
+		}
+		// "otherwise ignore the segment": the text and FIN steps below only
+		// re-ACK a retransmitted FIN, but queued data still goes out.
+	case StateLastAck:
+		if c.finAcked() {
+			c.drop(nil) // "delete the TCB, enter the CLOSED state"
+			return
+		}
+	}
+
+	// Sixth: URG. Urgent data is delivered inline (SO_OOBINLINE semantics):
+	// the urgent pointer is ignored and the connection goes on.
+
+	// Seventh and eighth: text and FIN.
+	if dataOK {
+		c.processText(seg, seg.Seq, now)
+	} else if len(seg.Payload) > 0 {
+		c.ackPending = true // the window is closed: tell the peer so now
+		c.sendAck()
+	} else if flags&FlagFIN != 0 {
+		// Deviation (Linux compat): a bare FIN at RCV.NXT is accepted in a
+		// zero window, as Linux's tcp_data_queue does.
+		c.processText(seg, seg.Seq, now)
+	}
+	if c.state == StateClosed {
+		return
+	}
+	c.trySend(now)
+	if c.ackPending && c.delackAt.IsZero() {
+		c.sendAck()
+	}
+}
+
+// resetByPeer is §3.10.7.4 second, for an acceptable RST.
+func (c *Conn) resetByPeer() {
+	switch c.state {
+	case StateSynReceived:
+		if c.activeOpen {
+			c.drop(syscall.ECONNREFUSED)
+		} else {
+			c.drop(nil) // passive: "return to LISTEN"; the Listener still listens
+		}
+	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
+		c.drop(syscall.ECONNRESET)
+	default: // CLOSING, LAST-ACK, TIME-WAIT
+		c.drop(nil)
+	}
+}
+
+// processAck is the ESTABLISHED part of §3.10.7.4 fifth, shared by every
+// state that has it. It returns false when the segment must be dropped.
+func (c *Conn) processAck(seg *Segment, now time.Time) bool {
+	ack := seg.Ack
+	if ack.GreaterThan(c.sndMax) {
+		// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then
+		// send an ACK, drop the segment, and return."
+		c.sendAck()
+		return false
+	}
+	if ack.LessThan(c.sndUna.Sub(seqnum.Size(c.maxSndWnd))) {
+		// RFC 5961 §5.2: an ACK older than SND.UNA - MAX.SND.WND is
+		// unacceptable: send an ACK and drop.
+		c.sendAck()
+		return false
+	}
+	if c.state == StateTimeWait {
+		return true // nothing outstanding; the FIN step re-ACKs
+	}
+	wnd := int(seg.Window) << c.sndWScale
+	// RFC 5681 §2 duplicate ACK: outstanding data, no data and no SYN/FIN
+	// in the segment, SEG.ACK = SND.UNA, the same window. A zero-window
+	// probe's answer is not one.
+	dup := ack == c.sndUna && c.sndMax != c.sndUna && len(seg.Payload) == 0 &&
+		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
+	if ack.GreaterThan(c.sndUna) {
+		c.ackNewData(ack, now)
+	}
+	// Window update (SND.UNA =< SEG.ACK =< SND.NXT; SND.WL1/WL2 rule).
+	if c.sndUna.LessThanEq(ack) &&
+		(c.sndWL1.LessThan(seg.Seq) || (c.sndWL1 == seg.Seq && c.sndWL2.LessThanEq(ack))) {
+		opened := wnd > c.sndWnd
+		c.sndWnd, c.sndWL1, c.sndWL2 = wnd, seg.Seq, ack
+		c.maxSndWnd = max(c.maxSndWnd, wnd)
+		if opened && c.sndWnd > 0 && !c.persistAt.IsZero() && c.sndUna == c.sndMax {
+			c.persistBackoff = 0 // the window opened: the probing ends (trySend sends)
+		}
+	}
+	if dup {
+		c.onDupAck(now)
+	}
+	return true
+}
+
+// ackNewData handles SND.UNA < SEG.ACK =< SND.MAX: free acknowledged data,
+// take an RTT sample, restart or stop the retransmission timer (RFC 6298
+// §5.2-5.3), and grow cwnd (RFC 5681 §3.1, RFC 6582).
+func (c *Conn) ackNewData(ack seqnum.Value, now time.Time) {
+	acked := int(c.sndUna.Size(ack))
+	if ack.GreaterThan(c.sndBufSeq) {
+		n := min(int(c.sndBufSeq.Size(ack)), c.sndBuf.Len())
+		if n > 0 {
+			c.sndBuf.Ack(n)
+			c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(n))
+			c.events |= EventWritable
+		}
+	}
+	c.sndUna = ack
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack
+	}
+	if c.rttTiming && ack.GreaterThanEq(c.rttSeq) {
+		c.rttTiming = false
+		c.rttSample(now.Sub(c.rttStart))
+	}
+	// Deviation (Linux compat): the backoff ends with any new ACK (Linux
+	// clears icsk_backoff in tcp_ack); RFC 6298 §5.7 keeps it until a
+	// fresh RTT sample.
+	c.backoff = 0
+	if c.sndUna == c.sndMax {
+		c.rtoAt = time.Time{}
+	} else if c.persistAt.IsZero() {
+		c.rtoAt = now.Add(c.currentRTO())
+	}
+	c.onNewAck(ack, acked, now)
+}
+
+// onNewAck is congestion control for an ACK of new data.
+func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
+	if c.inRecovery {
+		if ack.GreaterThanEq(c.recover) {
+			// RFC 6582 §3.2 step 3, full acknowledgment: deflate, option (1).
+			c.inRecovery = false
+			c.cwnd = min(c.ssthresh, max(c.flightSize(), c.mss)+c.mss)
+			c.dupAcks = 0
+			return
+		}
+		// Step 4, partial acknowledgment: retransmit the first unacknowledged
+		// segment, deflate by the amount acked, add back one MSS if that was
+		// at least one MSS.
+		c.retransmitFirst(now)
+		c.cwnd = max(c.cwnd-acked, 0)
+		if acked >= c.mss {
+			c.cwnd += c.mss
+		}
+		c.cwnd = max(c.cwnd, c.mss)
+		return
+	}
+	c.dupAcks = 0
+	if c.cwnd < c.ssthresh {
+		c.cwnd += min(acked, c.mss) // slow start, RFC 5681 eq. (2), RFC 3465 L = 1
+		return
+	}
+	// Congestion avoidance with appropriate byte counting (RFC 5681 §3.1,
+	// RFC 3465 §2.1): one MSS per cwnd of data acknowledged.
+	c.bytesAcked += acked
+	if c.bytesAcked >= c.cwnd {
+		c.bytesAcked -= c.cwnd
+		c.cwnd += c.mss
+	}
+}
+
+// onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.
+func (c *Conn) onDupAck(now time.Time) {
+	c.dupAcks++
+	switch {
+	case c.inRecovery:
+		c.cwnd += c.mss // step 3 of RFC 5681 §3.2: inflate
+	case c.dupAcks == 3 && c.sndUna.Sub(1).GreaterThanEq(c.recover):
+		// RFC 6582 §3.2 step 2: enter only if the cumulative ACK covers more
+		// than recover (SEG.ACK - 1 > recover is written here as >= because
+		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
+		c.ssthresh = max(c.flightSize()/2, 2*c.mss)
+		c.recover = c.sndMax
+		c.inRecovery = true
+		c.retransmitFirst(now)
+		c.cwnd = c.ssthresh + 3*c.mss
+	}
+}
+
+// enterTimeWait enters TIME-WAIT: every other timer stops and the 2·MSL
+// timer starts (RFC 9293 §3.10.7.4).
+func (c *Conn) enterTimeWait(now time.Time) {
+	c.setState(StateTimeWait)
+	c.rtoAt, c.persistAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}
+	c.closeAt = now.Add(c.cfg.TimeWait)
+}
+
+// processText is §3.10.7.4 seventh (segment text) and eighth (FIN) for an
+// acceptable segment whose first payload byte is at seq. It only decides
+// about the ACK; the caller sends it.
+func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
+	p := seg.Payload
+	fin := seg.Flags&FlagFIN != 0
+	finAt := seq.Add(seqnum.Size(len(p)))
+	switch c.state {
+	case StateEstablished, StateFinWait1, StateFinWait2:
+	case StateCloseWait, StateClosing, StateLastAck, StateTimeWait:
+		// "This should not occur, since a FIN has been received from the
+		// remote side. Ignore the segment text"; a FIN again is ACKed.
+		if fin || len(p) > 0 {
+			c.ackPending = true
+			if c.state == StateTimeWait && fin {
+				c.closeAt = now.Add(c.cfg.TimeWait) // restart the 2·MSL timeout
+			}
+		}
+		return
+	default:
+		return
+	}
+	// Trim what lies before RCV.NXT (already received) ...
+	if seq.LessThan(c.rcvNxt) {
+		d := int(seq.Size(c.rcvNxt))
+		if d > len(p) {
+			d = len(p)
+		}
+		p = p[d:]
+		seq = seq.Add(seqnum.Size(d))
+	}
+	// ... and after the advertised right edge (RFC 9293 §3.10.7.4 first: "
+	// segments with higher beginning sequence numbers ... should be held for
+	// later processing"; the part beyond the window is not ours to keep).
+	if room := int(seq.Size(seqnum.Max(c.rcvAdvRight, seq))); len(p) > room {
+		p = p[:room]
+		fin = false
+	}
+	if len(p) > 0 && c.userClosed {
+		// Deviation (Linux compat): nobody will read this; Linux resets
+		// (tcp_rcv_state_process, "data after close").
+		c.sendRST(c.sndMax, true)
+		c.drop(syscall.ECONNRESET)
+		return
+	}
+	off := int(c.rcvNxt.Size(seq))
+	if len(p) > 0 {
+		c.rcvMSS = max(c.rcvMSS, min(len(p), c.cfg.MSS))
+		hadOOO := c.rcvBuf.OutOfOrderBytes() > 0
+		adv, stored := c.rcvBuf.Insert(off, p)
+		if adv > 0 {
+			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(adv))
+			c.bytesReceived += uint64(adv)
+			c.events |= EventReadable
+		}
+		switch {
+		case off > 0 || hadOOO || adv < len(p):
+			// Out of order, filling a hole, or not (all) stored: ACK at once
+			// (RFC 5681 §4.2, §3.2: a duplicate ACK for out-of-order data).
+			c.ackPending = true
+			c.delackAt = time.Time{}
+			if off > 0 && stored && fin && finAt.LessThanEq(c.rcvNxt.Add(seqnum.Size(c.rcvBuf.Window()))) {
+				c.oooFin, c.oooFinSeq = true, finAt
+			}
+		default:
+			c.rcvUnacked += adv
+			c.delayAck(now)
+		}
+	} else if fin && off > 0 {
+		c.ackPending = true
+		c.oooFin, c.oooFinSeq = true, finAt
+	}
+	// Eighth: the FIN, once everything before it has arrived.
+	if (fin && finAt == c.rcvNxt) || (c.oooFin && c.oooFinSeq == c.rcvNxt) {
+		c.processFin(now)
+	}
+}
+
+// delayAck schedules the ACK for in-order data: at once for every second
+// full-sized segment, otherwise within DelayedACK (RFC 1122 §4.2.3.2,
+// RFC 5681 §4.2).
+func (c *Conn) delayAck(now time.Time) {
+	c.ackPending = true
+	if c.rcvUnacked >= 2*c.rcvMSS {
+		c.delackAt = time.Time{}
+		return
+	}
+	if c.delackAt.IsZero() {
+		c.delackAt = now.Add(c.cfg.DelayedACK)
+	}
+}
+
+// processFin is §3.10.7.4 eighth: advance RCV.NXT over the FIN, ACK it, and
+// move on.
+func (c *Conn) processFin(now time.Time) {
+	c.rcvNxt = c.rcvNxt.Add(1)
+	c.finRcvd, c.oooFin = true, false
+	c.events |= EventReadable
+	c.ackPending = true
+	c.delackAt = time.Time{}
+	switch c.state {
+	case StateEstablished:
+		c.setState(StateCloseWait)
+	case StateFinWait1:
+		if c.finAcked() {
+			c.enterTimeWait(now)
+		} else {
+			c.setState(StateClosing)
+		}
+	case StateFinWait2:
+		c.enterTimeWait(now)
+	}
+}
+
+// afterRead sends a window update when reading opened the window by at least
+// min(RcvBuf/2, MSS) (RFC 1122 §4.2.3.3; RFC 9293 §3.8.6.2.2).
+func (c *Conn) afterRead(now time.Time) {
+	switch c.state {
+	case StateEstablished, StateFinWait1, StateFinWait2:
+	default:
+		return // the peer sends nothing more
+	}
+	if c.selectWnd() > c.advertisedWnd() {
+		c.sendAck()
+	}
+}

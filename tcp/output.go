@@ -1,0 +1,298 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// emit sends one segment through Output. Every segment but the initial SYN
+// and some RSTs carries ACK (RFC 9293 §3.10.7.4: "once in the ESTABLISHED
+// state, all segments must carry current acknowledgment information"); an ACK
+// sent now satisfies any pending delayed ACK.
+func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte) {
+	seg := &c.tx
+	*seg = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: flags}
+	if opts != nil {
+		seg.Options = *opts
+	}
+	switch {
+	case flags&FlagRST != 0:
+		// Window 0, as Linux's RSTs.
+	case flags&FlagSYN != 0:
+		seg.Window = uint16(c.synWnd) // never scaled (RFC 7323 §2.2)
+	default:
+		seg.Window = c.windowField()
+	}
+	if flags&FlagACK != 0 {
+		seg.Ack = c.rcvNxt
+		if flags&FlagRST == 0 {
+			c.ackPending = false
+			c.rcvUnacked = 0
+			c.delackAt = time.Time{}
+		}
+	}
+	c.out.SendSegment(c, seg, p1, p2)
+}
+
+// synOptions returns the options of our SYN or SYN-ACK: MSS always
+// (RFC 9293 §3.7.1), Window Scale if we offer it (RFC 7323 §2.2: on a SYN-ACK
+// only when the SYN carried one).
+func (c *Conn) synOptions() Options {
+	o := Options{MSS: uint16(c.cfg.MSS)}
+	if c.wsOffered {
+		o.HasWScale, o.WScale = true, c.rcvWScale
+	}
+	return o
+}
+
+// sendSyn sends our SYN (<SEQ=ISS><CTL=SYN>) or SYN-ACK
+// (<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>).
+func (c *Conn) sendSyn(ack bool) {
+	c.synWnd = min(c.rcvBuf.Window(), 0xffff)
+	if ack {
+		if r := c.rcvNxt.Add(seqnum.Size(c.synWnd)); r.GreaterThan(c.rcvAdvRight) {
+			c.rcvAdvRight = r
+		}
+	}
+	o := c.synOptions()
+	flags := FlagSYN
+	if ack {
+		flags |= FlagACK
+	}
+	c.emit(c.iss, flags, &o, nil, nil)
+}
+
+// sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>: the reply to an
+// unacceptable segment, a challenge ACK (RFC 5961), a window update or a
+// (delayed) acknowledgment.
+//
+// SND.NXT is the RFC's, the highest sequence number sent (our sndMax): after
+// a retransmission timeout rewinds sndNxt, a pure ACK carrying the rewound
+// value would fall before the peer's RCV.NXT, be unacceptable there and
+// draw an ACK in reply, and so on. As BSD's tcp_output, only a zero-window
+// probe episode keeps sndNxt (so that the ACK does not step over the probe).
+func (c *Conn) sendAck() {
+	seq := c.sndMax
+	if !c.persistAt.IsZero() {
+		seq = c.sndNxt
+	}
+	c.emit(seq, FlagACK, nil, nil, nil)
+}
+
+// sendRST sends <SEQ=seq><CTL=RST>, with ACK=RCV.NXT if withAck.
+func (c *Conn) sendRST(seq seqnum.Value, withAck bool) {
+	flags := FlagRST
+	if withAck {
+		flags |= FlagACK
+	}
+	c.emit(seq, flags, nil, nil, nil)
+}
+
+// advertisedWnd is RCV.WND as the peer knows it: from RCV.NXT to the right
+// edge we advertised, never negative.
+func (c *Conn) advertisedWnd() int {
+	if c.rcvNxt.LessThan(c.rcvAdvRight) {
+		return int(c.rcvNxt.Size(c.rcvAdvRight))
+	}
+	return 0
+}
+
+// selectWnd is the window to offer now. The right edge never moves left
+// (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4), and it moves right only by at least
+// min(RcvBuf/2, MSS): receiver SWS avoidance (RFC 1122 §4.2.3.3, RFC 9293
+// §3.8.6.2.2).
+func (c *Conn) selectWnd() int {
+	cur := c.advertisedWnd()
+	avail := min(c.rcvBuf.Window(), 0xffff<<c.rcvWScale)
+	if avail-cur >= max(min(c.rcvBuf.Cap()/2, c.mss), 1) {
+		return avail
+	}
+	return cur
+}
+
+// windowField returns the window field for a non-SYN segment,
+// RCV.WND >> Rcv.Wind.Shift (RFC 7323 §2.3), and records the advertised right
+// edge. Rounding goes up when rounding down would move the right edge left.
+func (c *Conn) windowField() uint16 {
+	cur := c.advertisedWnd()
+	w := c.selectWnd()
+	s := c.rcvWScale
+	f := w >> s
+	if f<<s < cur {
+		f = (cur + 1<<s - 1) >> s
+	}
+	f = min(f, 0xffff)
+	if r := c.rcvNxt.Add(seqnum.Size(f << s)); r.GreaterThan(c.rcvAdvRight) {
+		c.rcvAdvRight = r
+	}
+	return uint16(f)
+}
+
+// sendingState reports whether data and FIN may be sent in this state.
+func (c *Conn) sendingState() bool {
+	switch c.state {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
+		return true
+	}
+	return false
+}
+
+// finSent reports whether the FIN has been sent (SND.MAX is past it).
+func (c *Conn) finSent() bool {
+	return c.finQueued && c.sndMax.GreaterThan(c.finSeq)
+}
+
+// finAcked reports whether our FIN is acknowledged.
+func (c *Conn) finAcked() bool {
+	return c.finQueued && c.sndUna.GreaterThan(c.finSeq)
+}
+
+// dataEnd is the sequence number just past the queued data.
+func (c *Conn) dataEnd() seqnum.Value {
+	return c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+}
+
+// unsentData returns the queued bytes from SND.NXT on.
+func (c *Conn) unsentData() int {
+	end := c.dataEnd()
+	if c.sndNxt.LessThan(end) {
+		return int(c.sndNxt.Size(end))
+	}
+	return 0
+}
+
+// trySend sends what the send window (min(SND.WND, cwnd) less what is in
+// flight, RFC 5681 §3.1), Nagle and sender SWS avoidance allow, then a FIN
+// once all data is sent (riding on the last data segment when it can). If
+// data is left waiting with nothing in flight, the persist timer takes over
+// (RFC 9293 §3.8.6.1).
+func (c *Conn) trySend(now time.Time) {
+	if !c.sendingState() {
+		return
+	}
+	for {
+		if c.finQueued && c.sndNxt.GreaterThan(c.finSeq) {
+			break // everything, FIN included, is out
+		}
+		unsent := c.unsentData()
+		usable := 0
+		if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cwnd))); c.sndNxt.LessThan(wndEnd) {
+			usable = int(c.sndNxt.Size(wndEnd))
+		}
+		n := min(unsent, usable, c.mss)
+		// The FIN takes no window (BSD's tcp_output sends it regardless; a
+		// Linux receiver accepts a bare FIN at RCV.NXT in a zero window).
+		fin := c.finQueued && n == unsent
+		if n == 0 && !fin {
+			break
+		}
+		if n > 0 && !c.sendAllowed(n, unsent) {
+			break
+		}
+		c.sendData(c.sndNxt, n, fin, now)
+	}
+	if c.unsentData() > 0 && c.rtoAt.IsZero() && c.persistAt.IsZero() {
+		c.armPersist(now)
+	}
+}
+
+// sendAllowed applies Nagle (RFC 9293 §3.7.4, RFC 1122 §4.2.3.4) and sender
+// SWS avoidance (RFC 1122 §4.2.3.4) to a segment of n bytes out of unsent.
+//
+// Deviation (Linux compat): Nagle is Minshall's variant, as in Linux
+// (tcp_minshall_check): a short segment is held only while an earlier short
+// segment is unacknowledged, not while any data is. So the tail of a large
+// write goes out at once, and request/response exchanges do not stall on the
+// peer's delayed ACK.
+func (c *Conn) sendAllowed(n, unsent int) bool {
+	if n >= c.mss {
+		return true // a full-sized segment
+	}
+	nagleOK := c.cfg.NoDelay || !(c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessThanEq(c.sndMax))
+	if n == unsent {
+		// All the queued data (Linux pushes every write). Deviation (Linux
+		// compat): Nagle does not hold the last segment before a FIN
+		// (tcp_send_fin pushes with Nagle off).
+		return nagleOK || c.finQueued
+	}
+	// Window-limited: send if at least half the largest window the peer
+	// offered fits (RFC 1122 §4.2.3.4 (c), Fs = 1/2), Nagle permitting.
+	return nagleOK && c.maxSndWnd > 0 && n >= c.maxSndWnd/2
+}
+
+// sendData sends n bytes from seq (and the FIN after them if fin), advancing
+// SND.NXT. It arms the retransmission timer (RFC 6298 §5.1), times the
+// segment if it is new and nothing else is timed (RFC 6298 §3, Karn), and
+// counts retransmitted segments.
+func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
+	c.transmit(seq, n, fin)
+	end := seq.Add(seqnum.Size(n))
+	if fin {
+		end = end.Add(1)
+	}
+	if seq.LessThan(c.sndMax) {
+		c.retransmits++
+		if c.rttTiming && seq.LessThan(c.rttSeq) {
+			c.rttTiming = false // Karn: this segment's ACK would be ambiguous
+		}
+	}
+	if end.GreaterThan(c.sndMax) {
+		if seq.GreaterThanEq(c.sndMax) && !c.rttTiming {
+			c.startRTT(end, now)
+		}
+		if dEnd := seq.Add(seqnum.Size(n)); dEnd.GreaterThan(c.sndMax) {
+			c.bytesSent += uint64(seqnum.Max(seq, c.sndMax).Size(dEnd))
+		}
+		c.sndMax = end
+	}
+	c.sndNxt = end
+	if n > 0 && n < c.mss {
+		c.sndSml = end // Minshall: the end of the last short segment
+	}
+	if c.rtoAt.IsZero() {
+		c.rtoAt = now.Add(c.currentRTO())
+	}
+	c.persistAt = time.Time{}
+	c.persistBackoff = 0
+}
+
+// transmit builds and sends one data/FIN segment at seq without touching
+// the send variables. PSH goes on the segment that empties the buffer (as
+// Linux: the end of a write burst).
+func (c *Conn) transmit(seq seqnum.Value, n int, fin bool) {
+	flags := FlagACK
+	var p1, p2 []byte
+	if n > 0 {
+		off := int(c.sndBufSeq.Size(seq))
+		p1, p2 = c.sndBuf.Peek(off, n)
+		if off+n == c.sndBuf.Len() {
+			flags |= FlagPSH
+		}
+	}
+	if fin {
+		flags |= FlagFIN
+	}
+	c.emit(seq, flags, nil, p1, p2)
+}
+
+// retransmitFirst resends the first unacknowledged segment (fast retransmit,
+// RFC 5681 §3.2; a NewReno partial ACK, RFC 6582 §3.2 step 4) without moving
+// SND.NXT.
+func (c *Conn) retransmitFirst(now time.Time) {
+	seq := c.sndUna
+	n := 0
+	if end := seqnum.Min(c.sndMax, c.dataEnd()); seq.LessThan(end) {
+		n = min(int(seq.Size(end)), c.mss)
+	}
+	fin := c.finSent() && seq.Add(seqnum.Size(n)) == c.finSeq
+	if n == 0 && !fin {
+		return
+	}
+	c.transmit(seq, n, fin)
+	c.retransmits++
+	c.rttTiming = false
+	if c.rtoAt.IsZero() {
+		c.rtoAt = now.Add(c.currentRTO())
+	}
+}

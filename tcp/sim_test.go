@@ -1,0 +1,231 @@
+package tcp
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// simNet is a deterministic network between two Conns: each segment arrives
+// after a delay, may be lost, and the applications on both ends run at
+// pseudo-random times. It checks that bulk transfers complete.
+type simNet struct {
+	t       *testing.T
+	rng     *rand.Rand
+	now     time.Time
+	delay   time.Duration
+	jitter  time.Duration // reordering: each segment takes delay + [0, jitter)
+	dup     float64       // probability that a segment is duplicated
+	loss    float64
+	inbox   []simPkt
+	ends    [2]*Conn
+	lis     *Listener
+	sent    int
+	dropped int
+	trace   []string // the last segments, for failure reports
+}
+
+func (n *simNet) record(format string, args ...any) {
+	if len(n.trace) >= 60 {
+		n.trace = n.trace[1:]
+	}
+	n.trace = append(n.trace, fmt.Sprintf("%9v ", n.now.Sub(t0))+fmt.Sprintf(format, args...))
+}
+
+type simPkt struct {
+	at  time.Time
+	to  int
+	seg Segment
+}
+
+type simOut struct {
+	n    *simNet
+	from int
+}
+
+func (o simOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+	n := o.n
+	s := *seg
+	s.Payload = append(append([]byte(nil), p1...), p2...)
+	n.sent++
+	if n.loss > 0 && n.rng.Float64() < n.loss {
+		n.dropped++
+		n.record("%d> %s wnd=%d LOST", o.from, segString(&s), s.Window)
+		return
+	}
+	n.record("%d> %s wnd=%d", o.from, segString(&s), s.Window)
+	d := n.delay
+	if n.jitter > 0 {
+		d += time.Duration(n.rng.Int64N(int64(n.jitter)))
+	}
+	n.inbox = append(n.inbox, simPkt{at: n.now.Add(d), to: 1 - o.from, seg: s})
+	if n.dup > 0 && n.rng.Float64() < n.dup {
+		n.inbox = append(n.inbox, simPkt{at: n.now.Add(d + n.delay), to: 1 - o.from, seg: s})
+	}
+}
+
+// echoSim runs a client that writes size bytes, half-closes and reads the
+// echo, against a server that echoes and closes after EOF.
+func echoSim(t *testing.T, seed uint64, size int, loss float64, cfg Config) {
+	echoSimNet(t, seed, size, cfg, &simNet{delay: time.Millisecond, loss: loss})
+}
+
+func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) {
+	n.t, n.rng, n.now = t, rand.New(rand.NewPCG(seed, 1)), t0
+	n.lis = NewListener(cfg, addrB, 8, simOut{n, 1})
+	n.ends[0] = NewConn(cfg, addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
+	n.ends[0].Connect(n.now)
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(n.rng.IntN(256))
+	}
+	var (
+		written, echoed int
+		got             []byte
+		srvBuf          []byte // read by the server, not yet written back
+		srvEOF, cliEOF  bool
+		srvClosed       bool
+		shut            bool
+		buf             = make([]byte, 100000)
+	)
+	appAt := n.now
+	for step := 0; ; step++ {
+		if n.now.Sub(t0) > 20*time.Minute || step > 2_000_000 {
+			c, s := n.ends[0], n.ends[1]
+			t.Fatalf("seed %d: stalled at %v: wrote %d, echoed %d, got %d; srvBuf %d srvEOF %v\nclient %+v\nserver %+v\n%s\n%s",
+				seed, n.now.Sub(t0), written, echoed, len(got), len(srvBuf), srvEOF, c.Info(), s.Info(), dumpConn(c), dumpConn(s))
+		}
+		if cliEOF {
+			break
+		}
+		// The next event: a packet, a timer, or the applications.
+		next := appAt
+		for _, p := range n.inbox {
+			if p.at.Before(next) {
+				next = p.at
+			}
+		}
+		for _, c := range n.ends {
+			if c != nil {
+				if d, ok := c.NextDeadline(); ok && d.Before(next) {
+					next = d
+				}
+			}
+		}
+		n.now = next
+		// Deliver due packets in order.
+		for i := 0; i < len(n.inbox); {
+			p := n.inbox[i]
+			if p.at.After(n.now) {
+				i++
+				continue
+			}
+			n.inbox = append(n.inbox[:i], n.inbox[i+1:]...)
+			c := n.ends[p.to]
+			switch {
+			case c != nil && c.State() != StateClosed:
+				c.HandleSegment(&p.seg, n.now)
+			case p.to == 1:
+				if nc := n.lis.HandleSegment(&p.seg, addrA, seqnum.Value(n.rng.Uint32()), n.now); nc != nil {
+					n.ends[1] = nc
+				}
+			}
+		}
+		for _, c := range n.ends {
+			if c != nil {
+				if d, ok := c.NextDeadline(); ok && !d.After(n.now) {
+					c.HandleTimer(n.now)
+				}
+				if err := tcbInvariants(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n.now.Before(appAt) {
+			continue
+		}
+		// The applications run.
+		appAt = n.now.Add(time.Duration(n.rng.IntN(3000)) * time.Microsecond)
+		c, s := n.ends[0], n.ends[1]
+		if written < size {
+			k, _ := c.Write(data[written:min(size, written+n.rng.IntN(50000)+1)], n.now)
+			written += k
+		} else if !shut {
+			c.Shutdown(n.now)
+			shut = true
+		}
+		if k, err := c.Read(buf[:n.rng.IntN(len(buf))+1], n.now); k > 0 {
+			got = append(got, buf[:k]...)
+		} else if err != nil && err != ErrWouldBlock {
+			if len(got) != size || !bytes.Equal(got, data) {
+				t.Fatalf("seed %d: client read error %v after %d of %d bytes\n%s\n%s\n%s", seed, err, len(got), size,
+					dumpConn(c), dumpConn(s), strings.Join(n.trace, "\n"))
+			}
+			cliEOF = true
+		}
+		if s == nil {
+			continue
+		}
+		if n.lis.Accept() != nil {
+			// accepted
+		}
+		if !srvEOF && len(srvBuf) < 300000 {
+			k, err := s.Read(buf[:n.rng.IntN(len(buf))+1], n.now)
+			srvBuf = append(srvBuf, buf[:k]...)
+			if err != nil && err != ErrWouldBlock {
+				srvEOF = true
+			}
+		}
+		if len(srvBuf) > 0 {
+			k, _ := s.Write(srvBuf, n.now)
+			srvBuf = srvBuf[k:]
+			echoed += k
+		}
+		if srvEOF && len(srvBuf) == 0 && !srvClosed {
+			s.Close(n.now)
+			srvClosed = true
+		}
+	}
+}
+
+func dumpConn(c *Conn) string {
+	if c == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%v una=%d nxt=%d max=%d sndWnd=%d unsent=%d sndLen=%d finQ=%v rcvNxt=%d advWnd=%d readable=%d ooo=%d rto=%v persist=%v delack=%v close=%v backoff=%d",
+		c.state, c.sndUna, c.sndNxt, c.sndMax, c.sndWnd, c.unsentData(), c.sndBuf.Len(), c.finQueued,
+		c.rcvNxt, c.advertisedWnd(), c.rcvBuf.Readable(), c.rcvBuf.OutOfOrderBytes(),
+		c.rtoAt.Sub(t0), c.persistAt.Sub(t0), c.delackAt.Sub(t0), c.closeAt.Sub(t0), c.backoff)
+}
+
+// simSeeds is how many seeds each simulation runs.
+var simSeeds = uint64(25)
+
+func TestSim_EchoWithHalfClose_Completes(t *testing.T) {
+	for seed := uint64(1); seed <= simSeeds; seed++ {
+		echoSim(t, seed, 900000, 0, Config{})
+	}
+}
+
+func TestSim_EchoWithLoss_Completes(t *testing.T) {
+	for seed := uint64(1); seed <= simSeeds; seed++ {
+		echoSim(t, seed, 300000, 0.02, Config{})
+	}
+}
+
+func TestSim_EchoWithReorderingDuplicationAndLoss_Completes(t *testing.T) {
+	for seed := uint64(1); seed <= simSeeds; seed++ {
+		echoSimNet(t, seed, 200000, Config{}, &simNet{delay: time.Millisecond, jitter: 3 * time.Millisecond, dup: 0.02, loss: 0.02})
+	}
+}
+
+func TestSim_SmallBuffers_Completes(t *testing.T) {
+	for seed := uint64(1); seed <= simSeeds; seed++ {
+		echoSim(t, seed, 200000, 0.01, Config{RcvBuf: 3000, SndBuf: 5000, MSS: 536})
+	}
+}
