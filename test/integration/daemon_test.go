@@ -24,8 +24,9 @@ import (
 	"github.com/tapstack/tapstack/internal/nstest"
 )
 
-// bin is the tapstack binary built once for the whole package.
-var bin string
+// bin is the tapstack binary built once for the whole package; examples is
+// the directory holding the example programs' binaries.
+var bin, examples string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tapstack-it-")
@@ -35,10 +36,11 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755) // the no-root test runs it as nobody
 	bin = filepath.Join(dir, "tapstack")
-	build := exec.Command("go", "build", "-o", bin, "github.com/tapstack/tapstack/cmd/tapstack")
+	examples = dir
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/tapstack/tapstack/cmd/tapstack", "github.com/tapstack/tapstack/examples/...")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building tapstack:", err)
+		fmt.Fprintln(os.Stderr, "building tapstack and the examples:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
