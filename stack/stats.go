@@ -112,4 +112,7 @@ type TCPStats struct {
 	InErrs       uint64 `json:"in_errs"` // malformed, or sent to a broadcast address
 	InCsumErrors uint64 `json:"in_csum_errors"`
 	OutRsts      uint64 `json:"out_rsts"`
+	// TimeWaitReused counts connections in TIME-WAIT that a new SYN
+	// reopened (RFC 1122 §4.2.2.13).
+	TimeWaitReused uint64 `json:"time_wait_reused"`
 }

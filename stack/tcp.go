@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
@@ -93,12 +94,21 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	s.stats.TCP.InSegs++
 	now := s.clock.Now()
 	key := tcpKey{local: netip.AddrPortFrom(h.Dst(), seg.DstPort), remote: netip.AddrPortFrom(h.Src(), seg.SrcPort)}
-	if e := s.tcpConns[key]; e != nil {
-		e.conn.HandleSegment(&seg, now)
-		s.afterTCPLocked(e)
-		return
-	}
 	le := s.tcpListeners[seg.DstPort]
+	iss := seqnum.Value(0)
+	if e := s.tcpConns[key]; e != nil {
+		if le == nil || !e.conn.AcceptsNewSYN(&seg) {
+			e.conn.HandleSegment(&seg, now)
+			s.afterTCPLocked(e)
+			return
+		}
+		// A new SYN reopens a connection in TIME-WAIT (RFC 1122
+		// §4.2.2.13): the old incarnation goes, and the new one's ISS lies
+		// beyond anything it sent.
+		iss = e.conn.NextISSFloor()
+		s.removeConnLocked(e)
+		s.stats.TCP.TimeWaitReused++
+	}
 	if le == nil {
 		s.sendResetLocked(key, &seg)
 		return
@@ -110,7 +120,11 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	case seg.Flags&tcp.FlagACK != 0:
 		s.sendResetLocked(key, &seg)
 	case seg.Flags&tcp.FlagSYN != 0:
-		c := le.lis.HandleSegment(&seg, key.remote, s.isn.Next(key.local, key.remote, now), now)
+		next := s.isn.Next(key.local, key.remote, now)
+		if iss != 0 && next.LessThan(iss) {
+			next = iss
+		}
+		c := le.lis.HandleSegment(&seg, key.remote, next, now)
 		if c != nil {
 			s.stats.TCP.PassiveOpens++
 			s.afterTCPLocked(s.addConnLocked(key, c, nil))

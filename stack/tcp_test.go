@@ -369,3 +369,28 @@ func TestTCP_CloseWithUnreadData_SendsRST(t *testing.T) {
 		t.Fatalf("close with unread data sent %v, want a RST", &s)
 	}
 }
+
+func TestTCP_TimeWait_NewSYNAboveRcvNxtReopens(t *testing.T) {
+	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.ARP.ReachableTime = time.Hour })
+	c, iss := established(t, e)
+	c.Close()
+	e.expectTCP(tcp.FlagFIN|tcp.FlagACK, iss+1, peerISS+1)
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS + 1, Ack: iss + 2, Flags: tcp.FlagACK | tcp.FlagFIN, Window: peerWnd}, nil))
+	e.expectTCP(tcp.FlagACK, iss+2, peerISS+2)
+	// An old duplicate SYN (below RCV.NXT) gets the TIME-WAIT ACK...
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd}, nil))
+	if s := e.nextTCP(); s.Flags != tcp.FlagACK {
+		t.Fatalf("old SYN in TIME-WAIT drew %v, want an ACK", &s)
+	}
+	// ...a new one beyond it opens a new incarnation whose ISS lies beyond
+	// the old connection's sequence space (RFC 1122 §4.2.2.13).
+	newISS := peerISS + 100_000
+	e.inject(tcpFrame(tcp.Segment{Seq: newISS, Flags: tcp.FlagSYN, Window: peerWnd}, nil))
+	s := e.nextTCP()
+	if s.Flags != tcp.FlagSYN|tcp.FlagACK || s.Ack != newISS+1 || !s.Seq.GreaterThan(iss+2+65535) {
+		t.Fatalf("new SYN in TIME-WAIT drew %v, want a SYN-ACK with ISS beyond %d", &s, iss+2+65535)
+	}
+	if got := e.st.Stats().TCP.TimeWaitReused; got != 1 {
+		t.Fatalf("TimeWaitReused = %d", got)
+	}
+}

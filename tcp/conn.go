@@ -418,3 +418,21 @@ func (c *Conn) drop(err error) {
 		c.listener.connClosed(c)
 	}
 }
+
+// AcceptsNewSYN reports whether seg, arriving for this connection while it
+// sits in TIME-WAIT, may open a new incarnation of it. RFC 1122 §4.2.2.13
+// (and RFC 9293 §3.10.7.4's note) let a host accept a new SYN in TIME-WAIT
+// when its sequence number is beyond everything the old connection
+// received; Linux does so (tcp_timewait_state_process, TCP_TW_SYN). The
+// caller then drops this Conn and opens the new one with an ISS of at
+// least NextISSFloor.
+func (c *Conn) AcceptsNewSYN(seg *Segment) bool {
+	return c.state == StateTimeWait &&
+		seg.Flags&(FlagSYN|FlagACK|FlagRST|FlagFIN) == FlagSYN &&
+		seg.Seq.GreaterThan(c.rcvNxt)
+}
+
+// NextISSFloor is the lowest ISS a new incarnation of this connection may
+// use, so that its segments can never be taken for the old one's: as
+// Linux, the old SND.NXT plus a maximal unscaled window plus 2.
+func (c *Conn) NextISSFloor() seqnum.Value { return c.sndMax.Add(65535 + 2) }

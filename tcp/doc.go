@@ -12,6 +12,18 @@
 // isn.go generates initial sequence numbers (RFC 6528); reset.go builds the
 // RST that answers a segment reaching no connection (RFC 9293 §3.10.7.1).
 //
+// Conn is the TCB (conn.go, input.go, output.go, timers.go, state.go): a
+// sans-IO state machine over all eleven RFC 9293 states. It reads no clock,
+// starts no goroutine and does no I/O: every input (a segment, a user call,
+// a timer) carries the time, segments leave synchronously through the
+// Output the caller supplied, and after each call the caller asks
+// NextDeadline when to call HandleTimer and TakeEvents which sockets to
+// wake. Listener (listener.go) is LISTEN with bounded SYN and accept
+// queues. User data lives in tcp/buffer's rings: the retransmission queue
+// is the unacknowledged part of the send ring, and out-of-order data waits
+// in the receive ring at its final position.
+//
 // Concurrency: Header, Segment and Options are plain values with no locking;
 // the functions over them are pure. ISNGenerator is safe for concurrent use.
+// Conn and Listener are not: the stack calls them under its one lock.
 package tcp

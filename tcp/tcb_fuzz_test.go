@@ -97,7 +97,7 @@ func fuzzConfig(in *fuzzInput) Config {
 		cfg.SndBuf = 1 + int(in.u16())
 	}
 	if b&8 != 0 {
-		cfg.MSS = 1 + int(in.byte())*8
+		cfg.MSS = 64 + int(in.byte())*8
 	}
 	if b&16 != 0 {
 		cfg.DataRetries, cfg.SynRetries, cfg.SynAckRetries = 2, 1, 1
@@ -182,7 +182,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			}
 			c.HandleSegment(&seg, now)
 		case 2:
-			c.Write(payload[:int(in.u16())], now)
+			c.Write(payload[:int(in.u16())%20000], now)
 		case 3:
 			c.Read(buf[:int(in.u16())], now)
 		case 4:
@@ -305,7 +305,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 			}
 		case 6: // Write
 			if ps != nil {
-				n := int(in.u16())
+				n := int(in.u16()) % 20000
 				for i := range n {
 					wbuf[i] = streamByte(who, ps.written+i)
 				}
