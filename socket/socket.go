@@ -358,7 +358,7 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 			return 0, nil
 		}
 		var errno syscall.Errno
-		if err := f.tcp.ConnectResult(); err != nil && err != syscall.EINPROGRESS && errors.As(err, &errno) {
+		if err := f.tcp.TakeError(); errors.As(err, &errno) {
 			return int(errno), nil
 		}
 		return 0, nil

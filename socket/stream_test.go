@@ -233,3 +233,31 @@ func TestDeadline_ResetWhileFiring_NoDoubleClose(t *testing.T) {
 		t.Fatalf("ReadFrom past the deadline: %v", err)
 	}
 }
+
+// TestSocket_ErrorReportedOnce: as Linux, SO_ERROR returns a failed
+// connect's error once and clears it; the socket is dead afterwards, so a
+// write gives EPIPE and a read the end of the stream.
+func TestSocket_ErrorReportedOnce(t *testing.T) {
+	a, _ := twoStacks(t)
+	fd, _ := socket.Socket(a, socket.AF_INET, socket.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+	defer fd.Close()
+	if err := fd.Connect(netip.AddrPortFrom(addrB, 4444)); !errors.Is(err, syscall.EINPROGRESS) {
+		t.Fatal(err)
+	}
+	fds := []socket.PollFd{{FD: fd, Events: socket.POLLOUT}}
+	if n, _ := socket.Poll(fds, 10*time.Second); n != 1 || fds[0].Revents&socket.POLLERR == 0 {
+		t.Fatalf("Poll after a refused connect: n=%d revents=%#x, want POLLERR", n, fds[0].Revents)
+	}
+	if e, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); syscall.Errno(e) != syscall.ECONNREFUSED {
+		t.Fatalf("first SO_ERROR = %v, want ECONNREFUSED", syscall.Errno(e))
+	}
+	if e, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); e != 0 {
+		t.Fatalf("second SO_ERROR = %v, want 0 (cleared)", syscall.Errno(e))
+	}
+	if _, err := fd.Send([]byte("x"), 0); !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Send after the reported error: %v, want EPIPE", err)
+	}
+	if n, err := fd.Recv(make([]byte, 1), 0); n != 0 || err != nil {
+		t.Fatalf("Recv after the reported error: %d, %v, want end of stream", n, err)
+	}
+}

@@ -24,6 +24,7 @@ type TCPEndpoint struct {
 	cfg        tcp.Config
 	lingerZero bool // SO_LINGER on with a zero timeout: Close aborts
 	rdShut     bool // SHUT_RD: reads return EOF
+	errTaken   bool // the connection's error was reported once (sk_err cleared)
 
 	lis  *listenEntry
 	conn *tcp.Conn // kept after the connection leaves the table, for its error and data
@@ -240,6 +241,7 @@ func (e *TCPEndpoint) ConnectResult() error {
 		return syscall.ENOTCONN
 	}
 	if err := e.conn.Err(); err != nil {
+		e.errTaken = true
 		return err
 	}
 	switch e.conn.State() {
@@ -249,6 +251,35 @@ func (e *TCPEndpoint) ConnectResult() error {
 		return syscall.ECONNREFUSED
 	}
 	return nil
+}
+
+// TakeError returns the connection's error once, as getsockopt(SO_ERROR)
+// does on Linux (it clears sk_err): later calls return nil, reads then see
+// the end of the stream and writes EPIPE.
+func (e *TCPEndpoint) TakeError() error {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if e.conn == nil || e.errTaken {
+		return nil
+	}
+	err := e.conn.Err()
+	if err != nil {
+		e.errTaken = true
+	}
+	return err
+}
+
+// connErrLocked filters an error from the connection: its sticky error is
+// reported once, then becomes after (EOF for reads, EPIPE for writes).
+func (e *TCPEndpoint) connErrLocked(err, after error) error {
+	if err == nil || err != e.conn.Err() {
+		return err
+	}
+	if e.errTaken {
+		return after
+	}
+	e.errTaken = true
+	return err
 }
 
 // entryLocked returns e's connection's table entry, nil once it left.
@@ -274,7 +305,8 @@ func (e *TCPEndpoint) Read(p []byte, peek bool) (int, error) {
 		return 0, io.EOF
 	}
 	if peek {
-		return e.conn.Peek(p)
+		n, err := e.conn.Peek(p)
+		return n, e.connErrLocked(err, io.EOF)
 	}
 	n, err := e.conn.Read(p, s.clock.Now())
 	if entry := e.entryLocked(); entry != nil {
@@ -283,7 +315,7 @@ func (e *TCPEndpoint) Read(p []byte, peek bool) (int, error) {
 	if n > 0 && e.conn.Readable() > 0 {
 		e.rd.notify()
 	}
-	return n, err
+	return n, e.connErrLocked(err, io.EOF)
 }
 
 // Write queues p for sending: partial writes happen, EAGAIN when the send
@@ -298,11 +330,14 @@ func (e *TCPEndpoint) Write(p []byte) (int, error) {
 	case e.conn == nil:
 		return 0, syscall.ENOTCONN
 	}
+	if e.errTaken && e.conn.Err() != nil {
+		return 0, syscall.EPIPE
+	}
 	n, err := e.conn.Write(p, s.clock.Now())
 	if entry := e.entryLocked(); entry != nil {
 		s.afterTCPLocked(entry)
 	}
-	return n, err
+	return n, e.connErrLocked(err, syscall.EPIPE)
 }
 
 // Shutdown implements shutdown(2): syscall.SHUT_RD, SHUT_WR or SHUT_RDWR.

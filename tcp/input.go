@@ -505,9 +505,11 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 	// ... and after the advertised right edge (RFC 9293 §3.10.7.4 first: "
 	// segments with higher beginning sequence numbers ... should be held for
 	// later processing"; the part beyond the window is not ours to keep).
+	trimmed := false
 	if room := int(seq.Size(seqnum.Max(c.rcvAdvRight, seq))); len(p) > room {
 		p = p[:room]
 		fin = false
+		trimmed = true
 	}
 	if len(p) > 0 && c.userClosed {
 		// Deviation (Linux compat): nobody will read this; Linux resets
@@ -527,9 +529,11 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 			c.events |= EventReadable
 		}
 		switch {
-		case off > 0 || hadOOO || adv < len(p):
-			// Out of order, filling a hole, or not (all) stored: ACK at once
-			// (RFC 5681 §4.2, §3.2: a duplicate ACK for out-of-order data).
+		case off > 0 || hadOOO || adv < len(p) || trimmed:
+			// Out of order, filling a hole, not (all) stored, or cut at the
+			// window's edge: ACK at once (RFC 5681 §4.2, §3.2: a duplicate
+			// ACK for out-of-order data; the sender must learn at once
+			// that the window is full).
 			c.ackPending = true
 			c.delackAt = time.Time{}
 			if off > 0 && stored && fin && finAt.LessThanEq(c.rcvNxt.Add(seqnum.Size(c.rcvBuf.Window()))) {

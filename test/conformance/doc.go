@@ -7,6 +7,10 @@
 // listed, with its reason, in the known-differences table of the tests (and
 // CONFORMANCE.md), or a failure.
 //
+// TCP scripts play the peer with crafted segments; each stack's ISS is
+// learned from its SYN or SYN-ACK and sequence numbers are compared
+// relative to it.
+//
 // The package has no non-test code: gVisor may be imported only from test
 // files. Run it with go test ./test/conformance/.
 package conformance

@@ -259,6 +259,11 @@ func describeIP(p []byte, quoted bool) string {
 		}
 		u := udp.Header(pl)
 		fmt.Fprintf(&sb, " | UDP %d>%d len=%d csum=%#04x", u.SrcPort(), u.DstPort(), u.Length(), u.Checksum())
+	case ipv4.ProtoTCP:
+		if quoted {
+			return sb.String() + fmt.Sprintf(" | TCP %d octets", len(pl))
+		}
+		sb.WriteString(" | " + describeTCP(pl, h.Src(), h.Dst()))
 	default:
 		fmt.Fprintf(&sb, " | payload %d octets", len(pl))
 	}

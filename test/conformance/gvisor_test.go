@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -18,9 +19,16 @@ import (
 	gicmp "gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	gudp "gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/tapstack/tapstack/socket"
 )
 
 const gvisorNIC tcpip.NICID = 1
+
+// gvisorTCP is gVisor's TCP, set by gvisor_tcp_test.go. Kept as a
+// variable so a build without it (nil) skips the TCP scripts instead of
+// failing to link.
+var gvisorTCP gstack.TransportProtocolFactory
 
 // gvisorTarget is gVisor's netstack with ARP, IPv4, ICMP and UDP on a
 // link/channel endpoint wrapped by link/ethernet, so frames go in and come
@@ -35,11 +43,29 @@ type gvisorTarget struct {
 func newGvisorTarget(t testing.TB) *gvisorTarget {
 	t.Helper()
 	clk := faketime.NewManualClock()
+	transports := []gstack.TransportProtocolFactory{gudp.NewProtocol, gicmp.NewProtocol4}
+	if gvisorTCP != nil {
+		transports = append(transports, gvisorTCP)
+	}
 	st := gstack.New(gstack.Options{
 		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv4.NewProtocol, garp.NewProtocol},
-		TransportProtocols: []gstack.TransportProtocolFactory{gudp.NewProtocol, gicmp.NewProtocol4},
+		TransportProtocols: transports,
 		Clock:              clk,
 	})
+	// TCP is configured as tapstack is (tcp.DefaultConfig): no SACK
+	// (tapstack does not offer SACK-permitted yet) and a 256 KiB receive
+	// buffer, so that both offer window scale 3. gVisor offers timestamps
+	// on its own SYN whatever its options; see normalizeSYNTimestamps.
+	sack := tcpip.TCPSACKEnabled(false)
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: tcpDefaultRcvBuf, Max: tcpDefaultRcvBuf}
+	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &rcv} {
+		if gvisorTCP == nil {
+			break
+		}
+		if err := st.SetTransportProtocolOption(header.TCPProtocolNumber, opt); err != nil {
+			t.Fatalf("gVisor: TCP option %T: %v", opt, err)
+		}
+	}
 	// The channel's MTU counts the Ethernet header: link/ethernet subtracts it.
 	ch := channel.New(1024, uint32(linkMTU+header.EthernetMinimumSize), tcpip.LinkAddress(stackMAC[:]))
 	if err := st.CreateNIC(gvisorNIC, gethernet.New(ch)); err != nil {
@@ -68,13 +94,16 @@ func (x *gvisorTarget) inject(frame []byte) {
 	// link/ethernet reads the EtherType from the frame; the protocol
 	// argument is ignored.
 	x.ch.InjectInbound(0, pkt)
+	// One frame at a time, as tapstack's HandleFrame: otherwise gVisor's
+	// TCP processor could see several queued segments at once and answer
+	// them with one ACK.
+	x.settle()
 }
 
 func (x *gvisorTarget) advance(d time.Duration) { x.clk.Advance(d) }
 
 func (x *gvisorTarget) drain() [][]byte {
-	// Timers armed for "now" run on their own goroutines; wait for them.
-	x.clk.RunImmediatelyScheduledJobs()
+	x.settle()
 	var out [][]byte
 	for {
 		pkt := x.ch.Read()
@@ -85,6 +114,20 @@ func (x *gvisorTarget) drain() [][]byte {
 		out = append(out, append([]byte(nil), v.AsSlice()...))
 		v.Release()
 		pkt.DecRef()
+	}
+}
+
+// settle waits until gVisor has done everything the last step caused.
+// Timers armed for "now" run on their own goroutines, and TCP segments are
+// processed by the dispatcher's processor goroutines: Pause returns only
+// once every processor's queue is empty, so a Pause/Resume round is a
+// barrier. One round's work may queue more (a timer sending a segment, a
+// processed segment arming a timer for now); a few rounds reach quiet.
+func (x *gvisorTarget) settle() {
+	for range 3 {
+		x.clk.RunImmediatelyScheduledJobs()
+		x.st.Pause()
+		x.st.Resume()
 	}
 }
 
@@ -106,6 +149,152 @@ func (x *gvisorTarget) close() {
 	x.st.Close()
 	x.st.Wait()
 	x.ch.Close()
+}
+
+func (x *gvisorTarget) tcpEndpoint() (tcpip.Endpoint, *waiter.Queue) {
+	x.t.Helper()
+	var wq waiter.Queue
+	if gvisorTCP == nil {
+		x.t.Fatal("gVisor: TCP is not linked in (see gvisorTCP)")
+	}
+	ep, err := x.st.NewEndpoint(header.TCPProtocolNumber, gipv4.ProtocolNumber, &wq)
+	if err != nil {
+		x.t.Fatalf("gVisor: NewEndpoint(tcp): %v", err)
+	}
+	return ep, &wq
+}
+
+func (x *gvisorTarget) listenTCP(port uint16, backlog, rcvBuf int) tcpListener {
+	x.t.Helper()
+	ep, _ := x.tcpEndpoint()
+	if rcvBuf != 0 {
+		ep.SocketOptions().SetReceiveBufferSize(int64(rcvBuf), true)
+	}
+	if err := ep.Bind(tcpip.FullAddress{Port: port}); err != nil {
+		x.t.Fatalf("gVisor: bind :%d: %v", port, err)
+	}
+	if err := ep.Listen(backlog); err != nil {
+		x.t.Fatalf("gVisor: listen :%d: %v", port, err)
+	}
+	x.t.Cleanup(ep.Close)
+	return gvisorListener{x, ep}
+}
+
+func (x *gvisorTarget) dialTCP(localPort uint16, remote netip.AddrPort) (tcpConn, string) {
+	x.t.Helper()
+	ep, _ := x.tcpEndpoint()
+	if err := ep.Bind(tcpip.FullAddress{Port: localPort}); err != nil {
+		x.t.Fatalf("gVisor: bind :%d: %v", localPort, err)
+	}
+	x.t.Cleanup(ep.Close)
+	err := ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFrom4(remote.Addr().As4()), Port: remote.Port()})
+	return gvisorConn{x, ep}, tcpipString(err)
+}
+
+type gvisorListener struct {
+	x  *gvisorTarget
+	ep tcpip.Endpoint
+}
+
+func (l gvisorListener) accept() (tcpConn, string) {
+	l.x.settle()
+	c, _, err := l.ep.Accept(nil)
+	if err != nil {
+		return nil, tcpipString(err)
+	}
+	l.x.t.Cleanup(c.Close)
+	return gvisorConn{l.x, c}, "ok"
+}
+
+func (l gvisorListener) close() { l.ep.Close() }
+
+type gvisorConn struct {
+	x  *gvisorTarget
+	ep tcpip.Endpoint
+}
+
+func (c gvisorConn) write(b []byte) (int, string) {
+	c.x.settle()
+	var r bytes.Reader
+	r.Reset(b)
+	n, err := c.ep.Write(&r, tcpip.WriteOptions{})
+	return int(n), tcpipString(err)
+}
+
+func (c gvisorConn) read(n int) ([]byte, string) {
+	c.x.settle()
+	var buf bytes.Buffer
+	_, err := c.ep.Read(&tcpip.LimitedWriter{W: &buf, N: int64(n)}, tcpip.ReadOptions{})
+	if err != nil {
+		return nil, tcpipString(err)
+	}
+	return buf.Bytes(), "ok"
+}
+
+func (c gvisorConn) shutdownWrite() string { return tcpipString(c.ep.Shutdown(tcpip.ShutdownWrite)) }
+func (c gvisorConn) close() string         { c.ep.Close(); return "ok" }
+
+func (c gvisorConn) abort() string {
+	c.ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true, Timeout: 0})
+	c.ep.Close()
+	return "ok"
+}
+
+func (c gvisorConn) status() string {
+	c.x.settle()
+	so := "0"
+	if err := c.ep.LastError(); err != nil {
+		so = tcpipString(err)
+	}
+	ev := c.ep.Readiness(waiter.ReadableEvents | waiter.WritableEvents | waiter.EventErr | waiter.EventHUp)
+	var revents int16
+	for _, m := range []struct {
+		ev  waiter.EventMask
+		bit int16
+	}{{waiter.ReadableEvents, socket.POLLIN}, {waiter.WritableEvents, socket.POLLOUT}, {waiter.EventErr, socket.POLLERR}, {waiter.EventHUp, socket.POLLHUP}} {
+		if ev&m.ev != 0 {
+			revents |= m.bit
+		}
+	}
+	return fmt.Sprintf("SO_ERROR=%s %s", so, pollString(revents))
+}
+
+// tcpipString renders a gVisor error as the errno Linux (and gVisor's
+// sentry, syserr.TranslateNetstackError) gives for it.
+func tcpipString(err tcpip.Error) string {
+	switch err.(type) {
+	case nil:
+		return "ok"
+	case *tcpip.ErrWouldBlock:
+		return "EAGAIN"
+	case *tcpip.ErrConnectStarted:
+		return "EINPROGRESS"
+	case *tcpip.ErrConnectionRefused:
+		return "ECONNREFUSED"
+	case *tcpip.ErrConnectionReset:
+		return "ECONNRESET"
+	case *tcpip.ErrConnectionAborted:
+		return "ECONNABORTED"
+	case *tcpip.ErrClosedForSend:
+		return "EPIPE"
+	case *tcpip.ErrClosedForReceive:
+		return "EOF"
+	case *tcpip.ErrNotConnected:
+		return "ENOTCONN"
+	case *tcpip.ErrTimeout:
+		return "ETIMEDOUT"
+	case *tcpip.ErrInvalidEndpointState:
+		return "EINVAL"
+	case *tcpip.ErrAlreadyConnecting:
+		return "EALREADY"
+	case *tcpip.ErrAlreadyConnected:
+		return "EISCONN"
+	case *tcpip.ErrHostUnreachable:
+		return "EHOSTUNREACH"
+	case *tcpip.ErrNetworkUnreachable:
+		return "ENETUNREACH"
+	}
+	return fmt.Sprintf("gVisor %T: %v", err, err)
 }
 
 type gvisorUDP struct {

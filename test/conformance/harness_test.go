@@ -17,6 +17,8 @@ import (
 type script struct {
 	name  string
 	steps []step
+	// tcp says the script needs TCP on both targets.
+	tcp bool
 	// normalize is applied to each frame after normalizeFrame, in order,
 	// for what this script knows to differ for a reason shown by another
 	// script. A normalizer that returns nil drops the frame.
@@ -57,6 +59,11 @@ func (rc record) String() string {
 type runner struct {
 	tgt   target
 	socks map[uint16]udpSocket
+	// TCP: the stack's ISS on each four-tuple (normalizeTCP learns it),
+	// and the sockets a script opened, by the name it gave them.
+	tcp       tcpState
+	listeners map[string]tcpListener
+	conns     map[string]tcpConn
 }
 
 type injectStep struct {
@@ -127,7 +134,8 @@ var learnPeerStep = inject("ARP who-has 10.0.0.2 tell 10.0.0.1 (setup: the peer'
 // recorded as the step's last record, so it shows as a difference.
 func play(sc script, tgt target) (tr transcript) {
 	tr.target = tgt.name()
-	r := &runner{tgt: tgt, socks: make(map[uint16]udpSocket)}
+	r := &runner{tgt: tgt, socks: make(map[uint16]udpSocket), tcp: newTCPState(),
+		listeners: make(map[string]tcpListener), conns: make(map[string]tcpConn)}
 	steps := append([]step{learnPeerStep}, sc.steps...)
 	for i, st := range steps {
 		norms := sc.normalize
@@ -153,7 +161,7 @@ func playStep(r *runner, st step, norms []normalizer) (recs []record, panicked s
 	}()
 	sock := st.do(r)
 	for _, f := range r.tgt.drain() {
-		f = normalizeFrame(f)
+		f = normalizeTCP(normalizeFrame(f), r.tcp)
 		for _, n := range norms {
 			if f = n(f); f == nil {
 				break

@@ -214,7 +214,7 @@ func scripts() []script {
 		advance(10*time.Second),
 		inject("echo request 56 after the refresh went unanswered", echoFrame(ipv4.Fields{}, 2, 56)),
 		advance(5*time.Second))
-	return sc
+	return append(sc, tcpScripts()...)
 }
 
 // knownDiff is a difference between tapstack and gVisor that we accept (or
@@ -227,7 +227,30 @@ type knownDiff struct {
 	linux string
 }
 
-var knownDiffs = map[string]knownDiff{
+// knownDiffs is every known difference, by script name.
+var knownDiffs = mergeMaps(ipKnownDiffs, tcpKnownDiffs)
+
+// linuxDeviations lists scripts where tapstack and gVisor agree with each
+// other but not with Linux. They are not asserted beyond being identical;
+// the list is for CONFORMANCE.md.
+var linuxDeviations = mergeMaps(ipLinuxDeviations, tcpLinuxDeviations)
+
+func mergeMaps[V any](ms ...map[string]V) map[string]V {
+	out := make(map[string]V)
+	for _, m := range ms {
+		for k, v := range m {
+			if _, dup := out[k]; dup {
+				panic("two tables list " + k)
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// ipKnownDiffs are the known differences of the ARP, IPv4, ICMP and UDP
+// scripts.
+var ipKnownDiffs = map[string]knownDiff{
 	"GratuitousARPFromPeer_UpdatesCache": {
 		reason: "a gratuitous ARP request (spa = tpa = 10.0.0.1) with a new MAC updates tapstack's existing entry (RFC 826 merge, Linux arp_process with is_garp); gVisor ignores ARP requests not targeted at its own address and keeps replying to the old MAC",
 		linux:  "tapstack",
@@ -270,10 +293,9 @@ var knownDiffs = map[string]knownDiff{
 	},
 }
 
-// linuxDeviations lists scripts where tapstack and gVisor agree with each
-// other but not with Linux. They are not asserted beyond being identical;
-// the list is for CONFORMANCE.md.
-var linuxDeviations = map[string]string{
+// ipLinuxDeviations are linuxDeviations of the ARP, IPv4, ICMP and UDP
+// scripts.
+var ipLinuxDeviations = map[string]string{
 	"TimestampRequest": "neither stack answers an ICMP timestamp request (13); Linux answers with a timestamp reply (14). RFC 1122 §3.2.2.8 makes it optional (MAY)",
 }
 
@@ -283,6 +305,9 @@ var linuxDeviations = map[string]string{
 func TestDifferential(t *testing.T) {
 	for _, sc := range scripts() {
 		t.Run(sc.name, func(t *testing.T) {
+			if sc.tcp && gvisorTCP == nil {
+				t.Skip("gVisor's TCP is not linked in (see gvisorTCP)")
+			}
 			tap, gv := compare(t, sc)
 			same := sameTranscripts(tap, gv)
 			kd, known := knownDiffs[sc.name]

@@ -2,8 +2,10 @@ package conformance
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -37,10 +39,9 @@ var (
 // response is ready for drain. Implementations fail the test (t.Fatal) on a
 // setup error; inject and advance never fail, a stack may ignore any frame.
 //
-// To extend the harness (TCP): add methods for the socket calls a script
-// needs (dialTCP, listenTCP, accept, write, read, close), each implemented
-// with tapstack's socket package and with gVisor's endpoints, and matching
-// step types in harness_test.go.
+// Socket calls are non-blocking; their results are rendered as the errno
+// a Linux program would see ("EAGAIN", "ECONNREFUSED"), so that both
+// targets' records compare as strings.
 type target interface {
 	name() string
 	// inject delivers one Ethernet frame as if it came from the wire.
@@ -51,8 +52,38 @@ type target interface {
 	drain() [][]byte
 	// listenUDP opens a UDP socket bound to 0.0.0.0:port.
 	listenUDP(port uint16) udpSocket
+	// listenTCP opens a non-blocking TCP socket listening on 0.0.0.0:port;
+	// rcvBuf, when not zero, is its receive buffer in octets (inherited by
+	// the connections it accepts).
+	listenTCP(port uint16, backlog, rcvBuf int) tcpListener
+	// dialTCP starts a non-blocking active open from 10.0.0.2:localPort to
+	// remote and returns the socket and what connect returned.
+	dialTCP(localPort uint16, remote netip.AddrPort) (tcpConn, string)
 	// close releases the stack.
 	close()
+}
+
+// tcpListener is a listening TCP socket of a target.
+type tcpListener interface {
+	// accept takes one connection from the accept queue without blocking.
+	accept() (tcpConn, string)
+	close()
+}
+
+// tcpConn is a connected (or connecting) TCP socket of a target. Every
+// method returns what the call returned, as a string ("ok", an errno name,
+// "EOF").
+type tcpConn interface {
+	// write queues b; it returns how many octets were taken.
+	write(b []byte) (int, string)
+	// read reads at most n octets without blocking.
+	read(n int) ([]byte, string)
+	shutdownWrite() string
+	close() string
+	// abort closes with SO_LINGER {on, 0}: RST instead of FIN.
+	abort() string
+	// status is SO_ERROR and the poll(2) events, "SO_ERROR=0 POLLOUT".
+	status() string
 }
 
 // udpSocket is an open UDP socket of a target.
@@ -123,6 +154,144 @@ func (x *tapTarget) listenUDP(port uint16) udpSocket {
 func (x *tapTarget) close() {
 	x.st.Close()
 	x.peer.Close()
+}
+
+func (x *tapTarget) tcpSocket() *socket.FD {
+	x.t.Helper()
+	fd, err := socket.Socket(x.st, socket.AF_INET, socket.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+	if err != nil {
+		x.t.Fatalf("tapstack: socket(SOCK_STREAM): %v", err)
+	}
+	return fd
+}
+
+func (x *tapTarget) listenTCP(port uint16, backlog, rcvBuf int) tcpListener {
+	x.t.Helper()
+	fd := x.tcpSocket()
+	if rcvBuf != 0 {
+		// As Linux, tapstack doubles SO_RCVBUF.
+		if err := fd.SetsockoptInt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvBuf/2); err != nil {
+			x.t.Fatalf("tapstack: SO_RCVBUF: %v", err)
+		}
+	}
+	if err := fd.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), port)); err != nil {
+		x.t.Fatalf("tapstack: bind :%d: %v", port, err)
+	}
+	if err := fd.Listen(backlog); err != nil {
+		x.t.Fatalf("tapstack: listen :%d: %v", port, err)
+	}
+	x.t.Cleanup(func() { fd.Close() })
+	return tapListener{fd}
+}
+
+func (x *tapTarget) dialTCP(localPort uint16, remote netip.AddrPort) (tcpConn, string) {
+	x.t.Helper()
+	fd := x.tcpSocket()
+	if err := fd.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), localPort)); err != nil {
+		x.t.Fatalf("tapstack: bind :%d: %v", localPort, err)
+	}
+	x.t.Cleanup(func() { fd.Close() })
+	return tapConn{fd}, errnoString(fd.Connect(remote))
+}
+
+type tapListener struct{ fd *socket.FD }
+
+func (l tapListener) accept() (tcpConn, string) {
+	c, _, err := l.fd.Accept()
+	if err != nil {
+		return nil, errnoString(err)
+	}
+	if err := c.SetNonblock(true); err != nil {
+		return nil, "SetNonblock: " + errnoString(err)
+	}
+	return tapConn{c}, "ok"
+}
+
+func (l tapListener) close() { l.fd.Close() }
+
+type tapConn struct{ fd *socket.FD }
+
+func (c tapConn) write(b []byte) (int, string) {
+	n, err := c.fd.Send(b, 0)
+	return n, errnoString(err)
+}
+
+func (c tapConn) read(n int) ([]byte, string) {
+	b := make([]byte, n)
+	m, err := c.fd.Recv(b, 0)
+	if err != nil {
+		return nil, errnoString(err)
+	}
+	if m == 0 && n > 0 {
+		return nil, "EOF"
+	}
+	return b[:m], "ok"
+}
+
+func (c tapConn) shutdownWrite() string { return errnoString(c.fd.Shutdown(socket.SHUT_WR)) }
+func (c tapConn) close() string         { return errnoString(c.fd.Close()) }
+
+func (c tapConn) abort() string {
+	if err := c.fd.SetsockoptLinger(&syscall.Linger{Onoff: 1, Linger: 0}); err != nil {
+		return "SO_LINGER: " + errnoString(err)
+	}
+	return errnoString(c.fd.Close())
+}
+
+func (c tapConn) status() string {
+	so, err := c.fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR)
+	if err != nil {
+		return "SO_ERROR: " + errnoString(err)
+	}
+	pfd := []socket.PollFd{{FD: c.fd, Events: socket.POLLIN | socket.POLLOUT}}
+	if _, err := socket.Poll(pfd, 0); err != nil {
+		return "poll: " + errnoString(err)
+	}
+	return fmt.Sprintf("SO_ERROR=%s %s", errnoString(syscall.Errno(so)), pollString(pfd[0].Revents))
+}
+
+// errnoString renders a socket call's error as Linux's errno name, "ok"
+// for nil.
+func errnoString(err error) string {
+	var en syscall.Errno
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &en):
+		if en == 0 {
+			return "0"
+		}
+		if name, ok := errnoNames[en]; ok {
+			return name
+		}
+		return fmt.Sprintf("errno %d (%v)", int(en), en)
+	}
+	return err.Error()
+}
+
+var errnoNames = map[syscall.Errno]string{
+	syscall.EAGAIN: "EAGAIN", syscall.EINPROGRESS: "EINPROGRESS", syscall.ECONNREFUSED: "ECONNREFUSED",
+	syscall.ECONNRESET: "ECONNRESET", syscall.ECONNABORTED: "ECONNABORTED", syscall.EPIPE: "EPIPE",
+	syscall.ENOTCONN: "ENOTCONN", syscall.ETIMEDOUT: "ETIMEDOUT", syscall.EINVAL: "EINVAL",
+	syscall.EALREADY: "EALREADY", syscall.EISCONN: "EISCONN", syscall.EBADF: "EBADF",
+	syscall.EHOSTUNREACH: "EHOSTUNREACH", syscall.ENETUNREACH: "ENETUNREACH",
+}
+
+// pollString renders poll(2) revents.
+func pollString(ev int16) string {
+	var parts []string
+	for _, f := range []struct {
+		bit  int16
+		name string
+	}{{socket.POLLIN, "POLLIN"}, {socket.POLLOUT, "POLLOUT"}, {socket.POLLERR, "POLLERR"}, {socket.POLLHUP, "POLLHUP"}} {
+		if ev&f.bit != 0 {
+			parts = append(parts, f.name)
+		}
+	}
+	if parts == nil {
+		return "no events"
+	}
+	return strings.Join(parts, "|")
 }
 
 type tapUDP struct {

@@ -1,0 +1,419 @@
+package conformance
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/tcp"
+)
+
+// The ports of the TCP scripts: the stack listens on lport and dials from
+// dport; closed is a port nobody listens on. The peer is 10.0.0.1:40000.
+const (
+	lport  = uint16(80)
+	dport  = uint16(45000)
+	closed = uint16(81)
+)
+
+const (
+	fSYN = tcp.FlagSYN
+	fACK = tcp.FlagACK
+	fFIN = tcp.FlagFIN
+	fRST = tcp.FlagRST
+	fPSH = tcp.FlagPSH
+	fURG = tcp.FlagURG
+)
+
+// linuxSYN is the options a Linux peer offers, without SACK-permitted and
+// timestamps (neither target would use them: tapstack does not implement
+// them yet, gVisor's SACK is turned off).
+var linuxSYN = tcp.Options{MSS: 1460, HasWScale: true, WScale: 7}
+
+// p is the peer's sequence number n octets after its SYN.
+func p(n uint32) uint32 { return peerISS + 1 + n }
+
+// peerSYN is the peer's SYN to port.
+func peerSYN(port uint16, o tcp.Options) seg {
+	return seg{dport: port, seq: peerISS, flags: fSYN, opts: o}
+}
+
+// data is a segment of the peer carrying n octets at p(off), acknowledging
+// ack (relative to the stack's ISS).
+func data(port uint16, off uint32, n int, ack uint32) seg {
+	return seg{dport: port, seq: p(off), ack: ack, flags: fACK | fPSH, data: pattern(n)}
+}
+
+// ackOnly is the peer's bare ACK at p(off).
+func ackOnly(port uint16, off, ack uint32) seg {
+	return seg{dport: port, seq: p(off), ack: ack, flags: fACK}
+}
+
+// established is a passive open on :80 with Linux's options, accepted as
+// c.
+func established() []step {
+	return []step{
+		listenTCP("l", lport),
+		send(peerSYN(lport, linuxSYN)),
+		send(ackOnly(lport, 0, 1)),
+		accept("l", "c"),
+	}
+}
+
+// dialed is an active open from :45000 to the peer's :40000, answered by
+// a SYN-ACK with Linux's options and established.
+func dialed() []step {
+	return []step{
+		dial("c", dport, peerPort),
+		send(seg{dport: dport, seq: peerISS, ack: 1, flags: fSYN | fACK, opts: linuxSYN}),
+	}
+}
+
+func steps(groups ...[]step) []step {
+	var out []step
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// tcpScripts are the TCP exchanges (RFC 9293, RFC 5961, RFC 1122 §4.2,
+// RFC 6298, RFC 7323 window scaling).
+func tcpScripts() []script {
+	var sc []script
+	// add adds a script compared with openWindow (windows only as open or
+	// closed), addN with exactly the normalizers given.
+	addN := func(name string, norms []normalizer, st ...step) {
+		sc = append(sc, script{name: name, tcp: true, steps: st, normalize: norms})
+	}
+	base := []normalizer{openWindow, rstNoDF}
+	add := func(name string, st ...step) { addN(name, base, st...) }
+	// active scripts also hide gVisor's timestamp offer (ActiveOpen_SYNOptions).
+	active := []normalizer{openWindow, rstNoDF, noSYNTimestamp}
+	// long scripts run past the neighbour entry's lifetime (ARP refreshes
+	// are compared by NeighbourStale_RefreshedByUnicastProbes).
+	long := append([]normalizer{dropARP}, base...)
+	activeLong := append([]normalizer{dropARP}, active...)
+
+	// --- Passive open (RFC 9293 §3.5, §3.10.7.2) ---
+	addN("PassiveOpen_SYNACKWindowAndOptions", nil, established()...)
+	addN("PassiveOpen_WindowAfterData", nil, steps(established(),
+		[]step{withDelAck(send(data(lport, 0, 1000, 1))), read("c", 4096)})...)
+	add("PassiveOpen_NoOptions_MSS536Used",
+		listenTCP("l", lport),
+		send(peerSYN(lport, tcp.Options{})),
+		send(ackOnly(lport, 0, 1)),
+		accept("l", "c"),
+		write("c", pattern(1200)))
+	add("PassiveOpen_MSS1000_SegmentsCapped",
+		listenTCP("l", lport),
+		send(peerSYN(lport, tcp.Options{MSS: 1000, HasWScale: true, WScale: 7})),
+		send(ackOnly(lport, 0, 1)),
+		accept("l", "c"),
+		write("c", pattern(2500)))
+	add("PassiveOpen_SYNWithData_DataNotAcked",
+		listenTCP("l", lport),
+		send(seg{dport: lport, seq: peerISS, flags: fSYN, opts: linuxSYN, data: pattern(10)}),
+		send(ackOnly(lport, 0, 1)),
+		accept("l", "c"),
+		read("c", 100))
+	add("PassiveOpen_SYNACKRetransmitted",
+		listenTCP("l", lport),
+		send(peerSYN(lport, linuxSYN)),
+		advance(999*time.Millisecond),
+		advance(time.Millisecond),
+		advance(2*time.Second),
+		send(ackOnly(lport, 0, 1)),
+		accept("l", "c"))
+	add("SynReceived_DuplicateSYN_SYNACKAgain",
+		listenTCP("l", lport),
+		send(peerSYN(lport, linuxSYN)),
+		send(peerSYN(lport, linuxSYN)))
+	add("SynReceived_ACKOfISS_RST",
+		listenTCP("l", lport),
+		send(peerSYN(lport, linuxSYN)),
+		send(ackOnly(lport, 0, 0)),
+		accept("l", "c"))
+	add("SynReceived_ACKBeyondSYNACK_RST",
+		listenTCP("l", lport),
+		send(peerSYN(lport, linuxSYN)),
+		send(ackOnly(lport, 0, 2)),
+		accept("l", "c"))
+	add("SynReceived_RST_NoConnection",
+		listenTCP("l", lport),
+		send(peerSYN(lport, linuxSYN)),
+		send(seg{dport: lport, seq: p(0), flags: fRST}),
+		accept("l", "c"),
+		send(ackOnly(lport, 0, 1)))
+	add("SynReceived_FINWithACK_CloseWait",
+		listenTCP("l", lport),
+		send(peerSYN(lport, linuxSYN)),
+		send(seg{dport: lport, seq: p(0), ack: 1, flags: fFIN | fACK}),
+		accept("l", "c"),
+		read("c", 100))
+
+	// --- Segments to no connection (RFC 9293 §3.10.7.1) and to a listener
+	// (§3.10.7.2) ---
+	addN("SYNToClosedPort_RSTACK", nil, send(peerSYN(closed, linuxSYN)))
+	add("FINToClosedPort_RST", send(seg{dport: closed, seq: p(0), ack: 5000, flags: fFIN | fACK}))
+	add("DataToClosedPort_RST", send(data(closed, 0, 100, 5000)))
+	add("DataWithoutACKToClosedPort_RSTACK", send(seg{dport: closed, seq: p(0), flags: fPSH, data: pattern(100)}))
+	add("RSTToClosedPort_Ignored", send(seg{dport: closed, seq: p(0), flags: fRST}))
+	add("SYNACKToListener_RST",
+		listenTCP("l", lport),
+		send(seg{dport: lport, seq: peerISS, ack: 5000, flags: fSYN | fACK, opts: linuxSYN}))
+	add("StrayACKToListener_RST",
+		listenTCP("l", lport),
+		send(ackOnly(lport, 0, 5000)))
+	add("RSTToListener_Ignored",
+		listenTCP("l", lport),
+		send(seg{dport: lport, seq: p(0), flags: fRST}),
+		send(seg{dport: lport, seq: p(0), ack: 5000, flags: fRST | fACK}))
+
+	// --- Active open (RFC 9293 §3.10.7.3) ---
+	addN("ActiveOpen_SYNOptions", []normalizer{openWindow}, dial("c", dport, peerPort))
+	addN("ActiveOpen_SYNACK_Established", active, steps(dialed(),
+		[]step{status("c"), write("c", pattern(100))})...)
+	addN("ActiveOpen_RST_ECONNREFUSED", active,
+		dial("c", dport, peerPort),
+		send(seg{dport: dport, seq: p(0), ack: 1, flags: fRST | fACK}),
+		status("c"),
+		status("c"),
+		write("c", pattern(10)))
+	addN("SynSent_RSTWithBadACK_Ignored", active,
+		dial("c", dport, peerPort),
+		send(seg{dport: dport, seq: p(0), ack: 7, flags: fRST | fACK}),
+		status("c"))
+	addN("SynSent_SYNACKWithBadACK_RST", active,
+		dial("c", dport, peerPort),
+		send(seg{dport: dport, seq: peerISS, ack: 100, flags: fSYN | fACK, opts: linuxSYN}),
+		status("c"))
+	addN("SynSent_SYNRetransmitted", activeLong,
+		dial("c", dport, peerPort),
+		advance(999*time.Millisecond),
+		advance(time.Millisecond),
+		advance(2*time.Second),
+		advance(4*time.Second))
+	addN("SimultaneousOpen", active,
+		dial("c", dport, peerPort),
+		send(seg{dport: dport, seq: peerISS, flags: fSYN, opts: linuxSYN}),
+		send(seg{dport: dport, seq: peerISS, ack: 1, flags: fSYN | fACK, opts: linuxSYN}),
+		status("c"),
+		send(seg{dport: dport, seq: p(0), ack: 1, flags: fACK}),
+		status("c"),
+		write("c", pattern(10)))
+
+	// --- Data (RFC 9293 §3.10.7.4 seventh, RFC 1122 §4.2.3.2, RFC 5681 §4.2) ---
+	add("InOrderData_DelayedACK", steps(established(), []step{
+		send(data(lport, 0, 100, 1)),
+		advance(delAck),
+		read("c", 4096)})...)
+	add("TwoFullSegments_ACKed", steps(established(), []step{
+		withDelAck(groupStep{send(data(lport, 0, 1460, 1)), send(data(lport, 1460, 1460, 1))}),
+		read("c", 1000)})...)
+	add("AppRead_WindowUpdate", steps(established(), []step{
+		withDelAck(send(data(lport, 0, 1000, 1))),
+		withDelAck(send(data(lport, 1000, 1000, 1))),
+		read("c", 1000),
+		read("c", 1000)})...)
+	add("OutOfOrderSegment_DuplicateACK_HoleFilled", steps(established(), []step{
+		send(data(lport, 1000, 1000, 1)),
+		read("c", 4096),
+		withDelAck(send(data(lport, 0, 1000, 1))),
+		read("c", 1000)})...)
+	add("RetransmittedData_ACKedAgain", steps(established(), []step{
+		withDelAck(send(data(lport, 0, 100, 1))),
+		send(data(lport, 0, 100, 1)),
+		read("c", 4096)})...)
+	add("PartlyDuplicateData_NewPartKept", steps(established(), []step{
+		withDelAck(send(data(lport, 0, 100, 1))),
+		withDelAck(send(data(lport, 50, 100, 1))),
+		read("c", 4096)})...)
+	add("DataFarBeyondWindow_ACKAndDrop", steps(established(), []step{
+		send(data(lport, 50<<20, 100, 1)),
+		read("c", 4096)})...)
+	add("DataBeforeWindow_ACKAndDrop", steps(established(), []step{
+		withDelAck(send(data(lport, 0, 100, 1))),
+		send(seg{dport: lport, seq: p(0) - 5000, ack: 1, flags: fACK | fPSH, data: pattern(100)}),
+		read("c", 4096)})...)
+	add("URGData_DeliveredInline", steps(established(), []step{
+		withDelAck(send(seg{dport: lport, seq: p(0), ack: 1, flags: fACK | fPSH | fURG, urg: 10, data: pattern(100)})),
+		read("c", 4096)})...)
+	add("AppWrite_SentAndACKed", steps(established(), []step{
+		write("c", pattern(3000)),
+		send(ackOnly(lport, 0, 1+3000)),
+		write("c", pattern(10))})...)
+	add("DataRetransmittedAfterRTO", steps(established(), []step{
+		write("c", pattern(100)),
+		advance(199 * time.Millisecond),
+		advance(time.Millisecond),
+		advance(400 * time.Millisecond),
+		advance(400 * time.Millisecond),
+		advance(800 * time.Millisecond),
+		send(ackOnly(lport, 0, 101)),
+		advance(5 * time.Second)})...)
+
+	// --- Zero window (RFC 9293 §3.8.6, RFC 1122 §4.2.2.17) ---
+	{
+		fill := []step{listenTCPBuf("l", lport, 8192),
+			send(peerSYN(lport, linuxSYN)),
+			send(ackOnly(lport, 0, 1)),
+			accept("l", "c")}
+		var segs groupStep
+		for i := range uint32(12) {
+			segs = append(segs, send(data(lport, i*1000, 1000, 1)))
+		}
+		fill = append(fill, withDelAck(segs))
+		addN("ZeroWindow_FillReceiveBuffer", nil, fill...)
+		qfill := []step{fill[0], quiet(fill[1]), fill[2], fill[3], quiet(fill[4]), markAck(lport)}
+		add("ZeroWindow_ProbeAnswered", steps(qfill, []step{
+			send(seg{dport: lport, seq: 0, atRcvNxt: true, ack: 1, flags: fACK, data: pattern(1)}),
+			advance(delAck)})...)
+		add("ZeroWindow_WindowUpdateAfterRead", steps(qfill, []step{
+			readAll("c"),
+			advance(delAck)})...)
+	}
+
+	// --- ACK processing (RFC 9293 §3.10.7.4 fifth, RFC 5961 §5) ---
+	add("ACKOfUnsentData_ACKAndDrop", steps(established(), []step{
+		send(ackOnly(lport, 0, 1000)),
+		send(data(lport, 0, 100, 1000)),
+		advance(delAck),
+		read("c", 4096)})...)
+	add("OldDuplicateACK_Ignored", steps(established(), []step{
+		write("c", pattern(100)),
+		send(ackOnly(lport, 0, 101)),
+		send(ackOnly(lport, 0, 1)),
+		advance(time.Second)})...)
+
+	// --- RST (RFC 9293 §3.10.7.4 second, RFC 5961 §3) ---
+	add("ExactRST_Resets", steps(established(), []step{
+		send(seg{dport: lport, seq: p(0), flags: fRST}),
+		read("c", 100),
+		send(ackOnly(lport, 0, 1))})...)
+	add("InWindowRST_ChallengeACK", steps(established(), []step{
+		send(seg{dport: lport, seq: p(100), flags: fRST}),
+		read("c", 100),
+		status("c")})...)
+	add("OutOfWindowRST_Ignored", steps(established(), []step{
+		send(seg{dport: lport, seq: p(50 << 20), flags: fRST}),
+		read("c", 100),
+		status("c")})...)
+	add("SYNInEstablished_ChallengeACK", steps(established(), []step{
+		send(peerSYN(lport, linuxSYN)),
+		send(seg{dport: lport, seq: p(100), flags: fSYN, opts: linuxSYN}),
+		status("c")})...)
+
+	// --- Close (RFC 9293 §3.10.4, §3.10.7.4 eighth, §3.6) ---
+	add("PeerFIN_CloseWait_LastAck", steps(established(), []step{
+		send(seg{dport: lport, seq: p(0), ack: 1, flags: fFIN | fACK}),
+		read("c", 100),
+		closeConn("c"),
+		send(ackOnly(lport, 1, 2)),
+		send(ackOnly(lport, 1, 2))})...)
+	addN("AppClose_FinWait_TimeWait", long, steps(established(), []step{
+		closeConn("c"),
+		send(ackOnly(lport, 0, 2)),
+		send(seg{dport: lport, seq: p(0), ack: 2, flags: fFIN | fACK}),
+		send(seg{dport: lport, seq: p(0), ack: 2, flags: fFIN | fACK}),
+		advance(59 * time.Second),
+		send(ackOnly(lport, 1, 2))})...)
+	addN("TimeWait_ExpiresThenNewSYNAccepted", long, steps(established(), []step{
+		closeConn("c"),
+		send(seg{dport: lport, seq: p(0), ack: 2, flags: fFIN | fACK}),
+		advance(60 * time.Second),
+		send(ackOnly(lport, 1, 2)),
+		send(seg{dport: lport, seq: peerISS + 1000000, flags: fSYN, opts: linuxSYN})})...)
+	add("TimeWait_RST", steps(established(), []step{
+		closeConn("c"),
+		send(seg{dport: lport, seq: p(0), ack: 2, flags: fFIN | fACK}),
+		send(seg{dport: lport, seq: p(1), flags: fRST}),
+		send(ackOnly(lport, 1, 2))})...)
+	add("SimultaneousClose_Closing", steps(established(), []step{
+		closeConn("c"),
+		send(seg{dport: lport, seq: p(0), ack: 1, flags: fFIN | fACK}),
+		send(ackOnly(lport, 1, 2)),
+		send(ackOnly(lport, 1, 2))})...)
+	add("ShutdownWrite_DataStillReceived", steps(established(), []step{
+		shutdownWrite("c"),
+		send(ackOnly(lport, 0, 2)),
+		withDelAck(send(data(lport, 0, 100, 2))),
+		read("c", 4096),
+		send(seg{dport: lport, seq: p(100), ack: 2, flags: fFIN | fACK}),
+		read("c", 4096)})...)
+	add("CloseWithUnreadData_RST", steps(established(), []step{
+		withDelAck(send(data(lport, 0, 100, 1))),
+		closeConn("c"),
+		send(ackOnly(lport, 100, 1))})...)
+	add("Abort_Linger0_RST", steps(established(), []step{
+		abortConn("c"),
+		send(ackOnly(lport, 0, 1))})...)
+	add("DataAfterClose_RST", steps(established(), []step{
+		closeConn("c"),
+		send(ackOnly(lport, 0, 2)),
+		send(data(lport, 0, 100, 2))})...)
+	return sc
+}
+
+// tcpKnownDiffs are the known differences of the TCP scripts.
+var tcpKnownDiffs = map[string]knownDiff{
+	"PassiveOpen_SYNACKWindowAndOptions": {
+		reason: "SYN-ACK window: tapstack offers min(free buffer, 65535) = 65535; gVisor 29200 (2 × its 10-segment initial window). Linux offers the buffer rounded down to whole MSS, 64240 here. Both offer MSS 1460 and window scale 3 for a 256 KiB buffer",
+		linux:  "neither",
+	},
+	"PassiveOpen_WindowAfterData": {
+		reason: "after 1000 octets: tapstack advertises its free buffer (32643 << 3), gVisor half of it less per-segment overhead (16259 << 3), as Linux's tcp_adv_win_scale/scaling_ratio (about half). Every other TCP script compares windows only as open or closed (openWindow)",
+		linux:  "gVisor",
+	},
+	"SynReceived_DuplicateSYN_SYNACKAgain": {
+		reason: "a retransmitted SYN in SYN-RECEIVED: tapstack resends the SYN-ACK, as Linux's tcp_check_req (inet_rtx_syn_ack); gVisor answers with a bare ACK, which a SYN-SENT peer drops",
+		linux:  "tapstack",
+	},
+	"SYNToClosedPort_RSTACK": {
+		reason: "RSTs (here the RST|ACK for a SYN to a closed port) carry DF from tapstack, as Linux (its control socket is IP_PMTUDISC_DO, \"enforce IP_DF and IPID==0 for RST\"); gVisor's carry no DF. Other TCP scripts clear DF on RSTs (rstNoDF)",
+		linux:  "tapstack",
+	},
+	"ActiveOpen_SYNOptions": {
+		reason: "gVisor's SYN offers timestamps (handshake.start sets TS whatever the stack options); tapstack offers only MSS and window scale (timestamps are a later issue). Linux offers both, and SACK-permitted. Other active-open scripts drop the timestamp from the SYN (noSYNTimestamp)",
+		linux:  "neither",
+	},
+	"ActiveOpen_RST_ECONNREFUSED": {
+		reason: "after a refused connect, tapstack reports ECONNREFUSED from getsockopt(SO_ERROR) once and clears it, as Linux's sock_error (the second call gives 0, a write then EPIPE); gVisor reports ECONNREFUSED every time (its write gives EPIPE too)",
+		linux:  "tapstack",
+	},
+	"SimultaneousOpen": {
+		reason: "simultaneous open (RFC 9293 Figure 7): on the peer's SYN-ACK in SYN-RECEIVED tapstack becomes ESTABLISHED and sends nothing, as Linux (tcp_validate_incoming lets exactly this SYN-ACK through); gVisor answers with an ACK and stays in SYN-RECEIVED until the peer's bare ACK",
+		linux:  "tapstack",
+	},
+	"InOrderData_DelayedACK": {
+		reason: "one in-order data segment: tapstack delays the ACK 40 ms (RFC 1122 §4.2.3.2); gVisor has no delayed ACK and sends it at once. Linux starts a connection in quick-ACK mode (tcp_incr_quickack), so it too ACKs the first segments at once and delays later ones. Data scripts compare what is ACKed, not when (withDelAck)",
+		linux:  "gVisor",
+	},
+	"TwoFullSegments_ACKed": {
+		reason: "two full-sized segments: tapstack ACKs once after the second (RFC 5681 §4.2, RFC 1122 §4.2.3.2); gVisor ACKs each. Linux ACKs each while in quick-ACK mode at the start of a connection, every second one later",
+		linux:  "gVisor",
+	},
+	"AppRead_WindowUpdate": {
+		reason: "reading 1000 of 2000 queued octets from a 256 KiB buffer: tapstack sends a window update once the window can grow by min(buffer/2, MSS) (RFC 1122 §4.2.3.3); gVisor and Linux (tcp_cleanup_rbuf: only when the window would at least double from at most half the clamp) send nothing",
+		linux:  "gVisor",
+	},
+	"DataRetransmittedAfterRTO": {
+		reason: "tapstack retransmits after 200 ms, then 400 ms, 800 ms: it samples the RTT of the handshake (0 on the manual clock) and applies the 200 ms minimum, as Linux (tcp_synack_rtt_meas, TCP_RTO_MIN); gVisor takes no sample from a passive handshake and waits the initial 1 s, then 2 s",
+		linux:  "tapstack",
+	},
+	"ZeroWindow_FillReceiveBuffer": {
+		reason: "8 KiB receive buffer, 12 × 1000 octets from the peer: tapstack offers window 8192 scale 0, accepts 8192 octets (cutting the ninth segment at the window edge), ACKs every second full segment and each segment beyond; gVisor offers 4096 scale 3 (scale from its maximum buffer), accepts 5000 (segment overhead) and ACKs each. Linux offers scale 0 for a small locked SO_RCVBUF, as tapstack.",
+		linux:  "neither",
+	},
+	"ACKOfUnsentData_ACKAndDrop": {
+		reason: "SEG.ACK > SND.NXT: tapstack sends an ACK and drops the segment with its data (RFC 9293 §3.10.7.4); gVisor sends nothing for a bare ACK and accepts the data of such a segment. Linux drops the segment without an ACK (tcp_ack: SKB_DROP_REASON_TCP_ACK_UNSENT_DATA)",
+		linux:  "neither",
+	},
+	"TimeWait_RST": {
+		reason: "a RST in TIME-WAIT ends it in tapstack, so the next ACK draws a RST, as Linux with tcp_rfc1337=0 (the default); gVisor ignores the RST (RFC 1337's advice) and stays in TIME-WAIT",
+		linux:  "tapstack",
+	},
+}
+
+// tcpLinuxDeviations are linuxDeviations of the TCP scripts.
+var tcpLinuxDeviations = map[string]string{
+	"URGData_DeliveredInline": "both stacks deliver urgent data inline (SO_OOBINLINE semantics, as RFC 6093 recommends); Linux without SO_OOBINLINE takes the last urgent octet out of the stream",
+}
