@@ -1,4 +1,3 @@
-
 package conformance
 
 import gtcp "gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
