@@ -94,7 +94,16 @@ func (c *Conn) setState(next State) {
 	if c.trace != nil {
 		c.trace(prev, next)
 	}
-	if next == StateClosed {
+	switch next {
+	case StateClosed:
 		c.events |= EventClosed
+		// Nothing will be sent again; received bytes stay readable.
+		c.sndBuf.Reset()
+		c.rcvBuf.Release()
+	case StateTimeWait:
+		// Everything we sent was acknowledged: a TIME-WAIT connection
+		// keeps no send ring, and no receive ring once it was read.
+		c.sndBuf.Release()
+		c.rcvBuf.Release()
 	}
 }

@@ -9,10 +9,10 @@ package buffer
 //
 // The zero value is a Recv of capacity 0; use NewRecv.
 type Recv struct {
-	buf       []byte   // the ring; nil until the first Insert stores a byte
+	buf       []byte   // the ring; nil until the first Insert stores a byte; holds everything up to the furthest range
 	head      int      // index in buf of the first readable byte
 	readable  int      // in-order bytes at head
-	cap       int      // logical capacity; buf == nil || len(buf) >= cap
+	cap       int      // logical capacity
 	ranges    [][2]int // out-of-order [start, end) from RCV.NXT; sorted, start > 0, gaps between
 	ooo       int      // sum of the range lengths
 	maxRanges int      // most ranges held
@@ -28,19 +28,28 @@ func NewRecv(capacity int, maxRanges int) *Recv {
 // Cap returns the capacity.
 func (r *Recv) Cap() int { return r.cap }
 
-// SetCap changes the capacity (negative counts as 0). Growing beyond the
-// current ring reallocates it; shrinking below what is held keeps every held
-// byte, in order or not, and only narrows Window().
-func (r *Recv) SetCap(n int) {
-	n = max(n, 0)
-	if r.buf != nil && n > len(r.buf) {
-		// Move the whole old ring, starting at head, so that out-of-order
-		// bytes keep their position relative to the readable ones.
-		nb := make([]byte, n)
+// SetCap changes the capacity (negative counts as 0). The ring grows to it
+// as data arrives (see minRing); shrinking below what is held keeps every
+// held byte, in order or not, and only narrows Window().
+func (r *Recv) SetCap(n int) { r.cap = max(n, 0) }
+
+// grow reallocates the ring so that it spans need bytes from head. The old
+// ring is copied starting at head, so out-of-order bytes keep their
+// position relative to the readable ones.
+func (r *Recv) grow(need int) {
+	nb := make([]byte, ringSize(len(r.buf), need, r.cap))
+	if r.buf != nil {
 		copy(nb[copy(nb, r.buf[r.head:]):], r.buf[:r.head])
-		r.buf, r.head = nb, 0
 	}
-	r.cap = n
+	r.buf, r.head = nb, 0
+}
+
+// Release frees the ring if nothing is held, so an idle or finished
+// connection costs no buffer memory; the next Insert allocates afresh.
+func (r *Recv) Release() {
+	if r.readable == 0 && len(r.ranges) == 0 {
+		r.buf, r.ranges, r.head = nil, nil, 0
+	}
 }
 
 // Readable returns the in-order bytes waiting for Read.
@@ -95,8 +104,10 @@ func (r *Recv) Insert(off int, p []byte) (advance int, stored bool) {
 	if lo == hi && off != 0 && len(r.ranges) >= r.maxRanges {
 		return 0, false // would be a new range and the set is full
 	}
-	if r.buf == nil {
-		r.buf = make([]byte, r.cap)
+	if r.readable+end > len(r.buf) {
+		r.grow(r.readable + end)
+	}
+	if r.ranges == nil {
 		r.ranges = make([][2]int, 0, r.maxRanges+1)
 	}
 

@@ -284,3 +284,30 @@ func BenchmarkRecv_InsertReadReordered1448(b *testing.B) {
 		r.Read(out)
 	}
 }
+
+func TestRecv_RingGrowsForFarOutOfOrderDataAndReleases(t *testing.T) {
+	r := NewRecv(1<<20, 32)
+	wantInsert(t, r, 0, pattern(100, 0), 100, true)
+	if len(r.buf) != minRing {
+		t.Fatalf("ring %d bytes for 100 held, want the minimum %d", len(r.buf), minRing)
+	}
+	// Out-of-order data far ahead: the ring grows to span it, and the
+	// in-order bytes and the range keep their places.
+	wantInsert(t, r, 50_000, pattern(10, byte(50_100%256)), 0, true)
+	if len(r.buf) < 100+50_010 || len(r.buf) > 1<<20 {
+		t.Fatalf("ring %d bytes after data at offset 50000", len(r.buf))
+	}
+	wantInsert(t, r, 0, pattern(50_000, 100), 50_010, true)
+	if got := readAll(r); !bytes.Equal(got, pattern(50_110, 0)) {
+		t.Fatal("growing with out-of-order data lost or moved bytes")
+	}
+	r.Release()
+	if r.buf != nil {
+		t.Fatal("Release kept an empty ring")
+	}
+	wantInsert(t, r, 0, pattern(3, 0), 3, true)
+	r.Release()
+	if r.buf == nil {
+		t.Fatal("Release freed a ring that holds data")
+	}
+}

@@ -7,10 +7,26 @@ package buffer
 //
 // The zero value is a Send of capacity 0; use NewSend.
 type Send struct {
-	buf  []byte // the ring; nil until the first Write stores a byte
+	buf  []byte // the ring; nil until the first Write stores a byte; len(buf) >= n
 	head int    // index in buf of offset 0
 	n    int    // bytes held
-	cap  int    // logical capacity; buf == nil || len(buf) >= cap
+	cap  int    // logical capacity: the most bytes held
+}
+
+// minRing is the first ring size. Rings start small and double as data
+// needs room, up to the capacity, so a connection that carries a few
+// hundred bytes costs a few KiB, not its whole buffer size (Linux grows its
+// socket buffers the same way). Growing copies the held bytes once.
+const minRing = 4 << 10
+
+// ringSize returns the ring size to grow from cur to hold need bytes:
+// doubling from minRing, never beyond max(limit, need).
+func ringSize(cur, need, limit int) int {
+	size := max(cur*2, minRing)
+	for size < need {
+		size *= 2
+	}
+	return min(size, max(limit, need))
 }
 
 // NewSend returns an empty send buffer that accepts up to capacity bytes
@@ -22,19 +38,30 @@ func NewSend(capacity int) *Send {
 // Cap returns the capacity: the most bytes Write lets the buffer hold.
 func (s *Send) Cap() int { return s.cap }
 
-// SetCap changes the capacity (negative counts as 0). Growing beyond the
-// current ring reallocates it; shrinking below Len() keeps every held byte and
-// only makes Free() zero until enough is acknowledged.
-func (s *Send) SetCap(n int) {
-	n = max(n, 0)
-	if s.buf != nil && n > len(s.buf) {
-		nb := make([]byte, n)
-		a, b := s.Peek(0, s.n)
-		copy(nb[copy(nb, a):], b)
-		s.buf, s.head = nb, 0
-	}
-	s.cap = n
+// SetCap changes the capacity (negative counts as 0). The ring grows to it
+// as data arrives; shrinking below Len() keeps every held byte and only
+// makes Free() zero until enough is acknowledged.
+func (s *Send) SetCap(n int) { s.cap = max(n, 0) }
+
+// grow reallocates the ring to hold need bytes, keeping the held ones.
+func (s *Send) grow(need int) {
+	nb := make([]byte, ringSize(len(s.buf), need, s.cap))
+	a, b := s.Peek(0, s.n)
+	copy(nb[copy(nb, a):], b)
+	s.buf, s.head = nb, 0
 }
+
+// Release frees the ring if nothing is held, so an idle or finished
+// connection costs no buffer memory; the next Write allocates afresh.
+func (s *Send) Release() {
+	if s.n == 0 {
+		s.buf, s.head = nil, 0
+	}
+}
+
+// Reset discards everything held and frees the ring: the connection is
+// over and nothing will be sent again.
+func (s *Send) Reset() { s.buf, s.head, s.n = nil, 0, 0 }
 
 // Len returns the bytes held, unacknowledged and unsent together.
 func (s *Send) Len() int { return s.n }
@@ -49,8 +76,8 @@ func (s *Send) Write(p []byte) int {
 	if k == 0 {
 		return 0
 	}
-	if s.buf == nil {
-		s.buf = make([]byte, s.cap)
+	if s.n+k > len(s.buf) {
+		s.grow(s.n + k)
 	}
 	w := s.head + s.n
 	if w >= len(s.buf) {

@@ -30,8 +30,39 @@ func TestSend_NoRingUntilFirstByte(t *testing.T) {
 		t.Fatalf("ring allocated (%d bytes) before any byte was written", len(s.buf))
 	}
 	s.Write([]byte{1})
-	if len(s.buf) != 2<<20 {
-		t.Fatalf("ring is %d bytes after the first write, want Cap() = %d", len(s.buf), 2<<20)
+	if len(s.buf) != minRing {
+		t.Fatalf("ring is %d bytes after a 1-byte write, want the minimum %d", len(s.buf), minRing)
+	}
+}
+
+func TestSend_RingGrowsByDoublingToCapAndReleases(t *testing.T) {
+	s := NewSend(100_000)
+	s.Write(pattern(5000, 0))
+	if len(s.buf) != 2*minRing {
+		t.Fatalf("ring %d bytes for 5000 held, want %d", len(s.buf), 2*minRing)
+	}
+	s.Ack(4000) // the ring now wraps on the next write
+	s.Write(pattern(95_000, byte(5000%256)))
+	if len(s.buf) != 100_000 {
+		t.Fatalf("ring %d bytes at capacity, want exactly Cap() = 100000", len(s.buf))
+	}
+	a, b := s.Peek(0, s.Len())
+	if got := append(append([]byte{}, a...), b...); !bytes.Equal(got, pattern(96_000, byte(4000%256))) {
+		t.Fatal("growing lost or reordered bytes")
+	}
+	s.Release()
+	if s.buf == nil {
+		t.Fatal("Release freed a ring that holds data")
+	}
+	s.Ack(s.Len())
+	s.Release()
+	if s.buf != nil {
+		t.Fatal("Release kept an empty ring")
+	}
+	s.Write([]byte{9})
+	s.Reset()
+	if s.buf != nil || s.Len() != 0 {
+		t.Fatal("Reset kept data")
 	}
 }
 

@@ -1,0 +1,611 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/nstest"
+	"github.com/vishvananda/netlink"
+)
+
+var (
+	flagMTU     = flag.Int("mtu", 1500, "link MTU of both TAPs (kernel side and stack)")
+	flagDur     = flag.Duration("dur", 10*time.Second, "measured duration of each bulk and wrk row")
+	flagWarmup  = flag.Duration("warmup", time.Second, "bulk rows: time spent before counting starts (slow start)")
+	flagAbN     = flag.Int("ab-n", 20000, "ab: number of requests (one connection each)")
+	flagRounds  = flag.Int("rounds", 1, "rounds, alternating the stacks; the table shows the median (and the range)")
+	flagOnly    = flag.String("only", "", `run one stack only: "tapstack" or "gvisor"`)
+	flagPerf    = flag.Bool("perf", false, "record `perf record -g` of each stack process during each throughput row into results/")
+	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
+)
+
+// Addresses inside each stack's namespace (the same for both stacks).
+const (
+	stackAddr = "10.0.0.2"
+	hostAddr  = "10.0.0.1"
+)
+
+// row names, in table order.
+const (
+	rowPing     = "ping RTT avg, ms (lower is better)"
+	rowIn       = "bulk kernel→stack, Gbit/s"
+	rowOut      = "bulk stack→kernel, Gbit/s"
+	rowWrk      = "HTTP keep-alive req/s (wrk -t2 -c50, /bytes/100)"
+	rowAb       = "new connections/s (ab -c20, /bytes/100)"
+	rowCPU      = "stack process CPU s, whole run (lower is better)"
+	rowRSS      = "stack process peak RSS, MiB (lower is better)"
+	phaseSuffix = " phase"
+)
+
+var rows = []string{rowPing, rowIn, rowOut, rowWrk, rowAb, rowCPU, rowRSS}
+
+// phases are the measured rows whose CPU use is reported per phase.
+var phases = []string{"ping", "bulk in", "bulk out", "wrk", "ab"}
+
+// result is one stack's column.
+type result struct {
+	name   string
+	val    map[string]float64 // row → value
+	note   map[string]string  // row → why there is no value, or a warning
+	cpu    map[string]float64 // phase → stack process CPU seconds
+	busy   map[string]float64 // phase → machine-wide busy fraction (all cores)
+	wall   map[string]float64 // phase → wall seconds
+	client map[string]float64 // phase → kernel-side client CPU seconds (Go client or tool)
+	other  map[string]float64 // phase → CPU seconds of everything else on the machine
+	rss    map[string]float64 // phase → stack process RSS at its end, MiB
+	toStk  map[string]float64 // phase → frames kernel→stack (TAP tx_packets)
+	fromSt map[string]float64 // phase → frames stack→kernel (TAP rx_packets)
+	spread map[string]string  // row → "min–max" over rounds
+	loadA  string             // /proc/loadavg before
+	loadB  string             // and after
+	cc     string             // kernel congestion control in the namespace
+	errors []string
+}
+
+func newResult(name string) *result {
+	return &result{name: name, val: map[string]float64{}, note: map[string]string{},
+		cpu: map[string]float64{}, busy: map[string]float64{}, wall: map[string]float64{},
+		client: map[string]float64{}, other: map[string]float64{}, rss: map[string]float64{}, spread: map[string]string{},
+		toStk: map[string]float64{}, fromSt: map[string]float64{}}
+}
+
+var once sync.Once
+
+// BenchmarkTable runs every row against tapstack and then against gVisor,
+// never both at once, and prints the table. b.N is ignored: one run is the
+// whole benchmark (use -benchtime 1x).
+func BenchmarkTable(b *testing.B) {
+	ran := false
+	once.Do(func() { ran = true; table(b) })
+	if !ran {
+		b.Skip("the table runs once per process")
+	}
+}
+
+func table(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "tapstack")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tapstack/tapstack/cmd/tapstack")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatalf("building tapstack: %v", err)
+	}
+	if err := os.MkdirAll(*flagResults, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	mtu := strconv.Itoa(*flagMTU)
+	started := time.Now()
+
+	stacks := []struct {
+		name    string
+		command func(ns *nstest.NS, tap string) *exec.Cmd
+		ready   string
+	}{
+		{"tapstack", func(ns *nstest.NS, tap string) *exec.Cmd {
+			return ns.Command(context.Background(), bin, "up", "--tap", tap,
+				"--addr", stackAddr+"/24", "--host-addr", hostAddr+"/24", "--mtu", mtu)
+		}, `msg="tapstack up"`},
+		{"gVisor", func(ns *nstest.NS, tap string) *exec.Cmd {
+			cmd := ns.Command(context.Background(), exe, "-test.run=^$")
+			cmd.Env = append(os.Environ(), envGVisor+"=1", envTAP+"="+tap, envMTU+"="+mtu)
+			return cmd
+		}, gvisorReady},
+	}
+	rounds := map[string][]*result{}
+	for round := 0; round < max(1, *flagRounds); round++ {
+		for i := range stacks {
+			// Alternate which stack goes first, so a change in the
+			// machine's background load does not always favour one.
+			s := stacks[(i+round)%len(stacks)]
+			if *flagOnly != "" && !strings.EqualFold(*flagOnly, s.name) {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "bench: round %d: %s\n", round+1, s.name)
+			rounds[s.name] = append(rounds[s.name], measure(b, s.name, s.command, s.ready))
+		}
+	}
+	var results []*result
+	for _, s := range stacks {
+		if rs := rounds[s.name]; len(rs) > 0 {
+			results = append(results, median(rs))
+		}
+	}
+	md := render(results, started)
+	fmt.Print(md)
+	out := filepath.Join(*flagResults, "latest.md")
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		b.Error(err)
+	}
+	fmt.Printf("\n(written to %s)\n", out)
+}
+
+// proc is a running stack process.
+type proc struct {
+	cmd  *exec.Cmd
+	pid  int
+	out  *syncBuf
+	done chan error
+}
+
+func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) *exec.Cmd, ready string) *result {
+	r := newResult(name)
+	r.loadA = loadavg()
+	ns := nstest.New(b)
+	tap := tapName()
+	p, err := start(command(ns, tap), ready)
+	if err != nil {
+		r.errors = append(r.errors, err.Error())
+		for _, row := range rows {
+			r.note[row] = "did not start"
+		}
+		return r
+	}
+	r.cc = ccIn(ns)
+	// Resolve ARP and check the stack answers before anything is timed.
+	if out, err := runIn(ns, time.Minute, "ping", "-c", "3", "-i", "0.2", "-W", "2", stackAddr); err != nil {
+		r.errors = append(r.errors, fmt.Sprintf("warm-up ping: %v\n%s", err, out))
+	}
+	cpuStart := procCPU(p.pid)
+
+	phase := func(ph string, f func()) {
+		if p.exited() {
+			r.errors = append(r.errors, fmt.Sprintf("%s: the stack process had exited before this phase", ph))
+		}
+		var perf *exec.Cmd
+		if *flagPerf && ph != "ping" {
+			perf = startPerf(b, p.pid, fmt.Sprintf("%s/perf-%s-%s.data", *flagResults, strings.ToLower(name), strings.ReplaceAll(ph, " ", "-")))
+		}
+		tx0, rx0 := tapFrames(ns, tap)
+		c0, s0, k0, m0, t0 := procCPU(p.pid), procCPU(os.Getpid()), toolCPU, machineCPU(), time.Now()
+		f()
+		c1, s1, k1, m1, t1 := procCPU(p.pid), procCPU(os.Getpid()), toolCPU, machineCPU(), time.Now()
+		tx1, rx1 := tapFrames(ns, tap)
+		r.toStk[ph], r.fromSt[ph] = float64(tx1-tx0), float64(rx1-rx0)
+		stopPerf(perf)
+		r.cpu[ph] = c1 - c0
+		r.client[ph] = s1 - s0 + k1 - k0
+		r.wall[ph] = t1.Sub(t0).Seconds()
+		if tot := m1.total - m0.total; tot > 0 {
+			r.busy[ph] = 1 - float64(m1.idle-m0.idle)/float64(tot)
+			busySecs := float64(tot-(m1.idle-m0.idle)) / clkTck
+			r.other[ph] = max(0, busySecs-r.cpu[ph]-r.client[ph])
+		}
+		if rss, err := vmRSS(p.pid); err == nil {
+			r.rss[ph] = rss / 1024
+		}
+	}
+	set := func(row string, v float64, err error) {
+		if err != nil {
+			r.note[row] = "error"
+			r.errors = append(r.errors, fmt.Sprintf("%s: %v", row, err))
+			return
+		}
+		r.val[row] = v
+	}
+	tool := func(row, name string) bool {
+		if _, err := exec.LookPath(name); err != nil {
+			r.note[row] = "n/a (" + name + " missing)"
+			return false
+		}
+		return true
+	}
+
+	if tool(rowPing, "ping") {
+		phase("ping", func() { v, err := pingRTT(ns); set(rowPing, v, err) })
+	}
+	phase("bulk in", func() { v, err := bulkIn(ns, *flagWarmup, *flagDur); set(rowIn, v, err) })
+	phase("bulk out", func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowOut, v, err) })
+	if tool(rowWrk, "wrk") {
+		phase("wrk", func() { v, warn, err := wrk(ns, *flagDur); set(rowWrk, v, err); addWarn(r, rowWrk, warn) })
+	}
+	if tool(rowAb, "ab") {
+		phase("ab", func() { v, warn, err := ab(ns, *flagAbN); set(rowAb, v, err); addWarn(r, rowAb, warn) })
+	}
+
+	if name == "tapstack" {
+		r.errors = append(r.errors, tapstackConns(ns))
+	}
+	r.val[rowCPU] = procCPU(p.pid) - cpuStart
+	if hwm, err := vmHWM(p.pid); err == nil {
+		r.val[rowRSS] = hwm / 1024
+	} else {
+		r.note[rowRSS] = "error"
+		r.errors = append(r.errors, err.Error())
+	}
+	if p.exited() {
+		r.errors = append(r.errors, "the stack process exited during the run:\n"+tail(p.out.String(), 2000))
+	}
+	if err := p.stop(); err != nil {
+		r.errors = append(r.errors, fmt.Sprintf("stopping %s: %v\n%s", name, err, tail(p.out.String(), 2000)))
+	}
+	r.loadB = loadavg()
+	return r
+}
+
+func addWarn(r *result, row, warn string) {
+	if warn != "" {
+		r.errors = append(r.errors, row+": "+warn)
+	}
+}
+
+func start(cmd *exec.Cmd, ready string) (*proc, error) {
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, out: &syncBuf{}, done: make(chan error, 1)}
+	cmd.Stdout = p.out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// `ip netns exec` execs the program, so the pid is the stack's own.
+	p.pid = cmd.Process.Pid
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			fmt.Fprintln(p.out, sc.Text())
+			if !signalled && strings.Contains(sc.Text(), ready) {
+				signalled = true
+				close(up)
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		p.done <- cmd.Wait()
+		close(p.done)
+	}()
+	select {
+	case <-up:
+		return p, nil
+	case err := <-p.done:
+		return nil, fmt.Errorf("exited before it was ready: %v\n%s", err, p.out)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("not ready after 30s:\n%s", p.out)
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) stop() error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err, ok := <-p.done:
+		if !ok {
+			return nil // already reported by exited
+		}
+		return err
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		return fmt.Errorf("ignored SIGTERM for 20s")
+	}
+}
+
+func startPerf(b *testing.B, pid int, out string) *exec.Cmd {
+	if _, err := exec.LookPath("perf"); err != nil {
+		b.Logf("perf: not installed")
+		return nil
+	}
+	cmd := exec.Command("perf", "record", "-q", "-g", "-F", "499", "-p", strconv.Itoa(pid), "-o", out)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		b.Logf("perf: %v", err)
+		return nil
+	}
+	time.Sleep(200 * time.Millisecond) // let it attach
+	return cmd
+}
+
+func stopPerf(cmd *exec.Cmd) {
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+}
+
+func tapName() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "bch" + hex.EncodeToString(b)
+}
+
+// runIn runs a program inside ns and returns its combined output.
+func runIn(ns *nstest.NS, timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := ns.Command(ctx, name, args...)
+	out, err := cmd.CombinedOutput()
+	if st := cmd.ProcessState; st != nil {
+		toolCPU += (st.UserTime() + st.SystemTime()).Seconds()
+	}
+	return string(out), err
+}
+
+// toolCPU sums the CPU time of the tools runIn ran (`ip netns exec` execs
+// them, so the child's rusage is the tool's). Only the benchmark goroutine
+// touches it.
+var toolCPU float64
+
+func ccIn(ns *nstest.NS) string {
+	var s string
+	ns.Do(func() error {
+		b, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+		s = strings.TrimSpace(string(b))
+		return nil
+	})
+	return s
+}
+
+// syncBuf collects a process's output.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func render(results []*result, started time.Time) string {
+	var w strings.Builder
+	uname, _ := exec.Command("uname", "-r").Output()
+	fmt.Fprintf(&w, "## tapstack vs gVisor netstack over a TAP, MTU %d\n\n", *flagMTU)
+	fmt.Fprintf(&w, "%s · kernel %s · %d CPUs · %s · gVisor %s\n\n", started.Format(time.RFC3339),
+		strings.TrimSpace(string(uname)), runtime.NumCPU(), runtime.Version(), gvisorVersion())
+	fmt.Fprintf(&w, "| metric | %s | ratio tapstack/gVisor |\n|---|", strings.Join(names(results), " | "))
+	for range results {
+		fmt.Fprint(&w, "---:|")
+	}
+	fmt.Fprint(&w, "---:|\n")
+	for _, row := range rows {
+		fmt.Fprintf(&w, "| %s |", row)
+		for _, r := range results {
+			fmt.Fprintf(&w, " %s |", cell(r, row))
+		}
+		fmt.Fprintf(&w, " %s |\n", ratio(results, row))
+	}
+	fmt.Fprint(&w, "\nPer phase, CPU seconds: the stack process / the kernel-side client (Go client or tool, with its kernel work) / everything else on the machine; wall seconds; machine busy (all CPUs); stack RSS at the end of the phase; TAP frames kernel→stack / stack→kernel\n\n")
+	fmt.Fprintf(&w, "| phase | %s |\n|---|", strings.Join(names(results), " | "))
+	for range results {
+		fmt.Fprint(&w, "---:|")
+	}
+	fmt.Fprint(&w, "\n")
+	for _, ph := range phases {
+		fmt.Fprintf(&w, "| %s |", ph)
+		for _, r := range results {
+			if wall, ok := r.wall[ph]; ok {
+				fmt.Fprintf(&w, " %.2f / %.2f / %.2f CPU s in %.1f s, busy %.0f%%, RSS %.0f MiB, frames %s / %s |",
+					r.cpu[ph], r.client[ph], r.other[ph], wall, 100*r.busy[ph], r.rss[ph], count(r.toStk[ph]), count(r.fromSt[ph]))
+			} else {
+				fmt.Fprint(&w, " – |")
+			}
+		}
+		fmt.Fprint(&w, "\n")
+	}
+	fmt.Fprint(&w, "\n")
+	for _, r := range results {
+		fmt.Fprintf(&w, "- %s: loadavg before `%s`, after `%s`; kernel congestion control %s\n", r.name, r.loadA, r.loadB, r.cc)
+	}
+	for _, r := range results {
+		for _, e := range r.errors {
+			fmt.Fprintf(&w, "- %s: %s\n", r.name, strings.ReplaceAll(strings.TrimSpace(e), "\n", "\n  "))
+		}
+	}
+	return w.String()
+}
+
+func names(results []*result) []string {
+	var n []string
+	for _, r := range results {
+		n = append(n, r.name)
+	}
+	return n
+}
+
+func cell(r *result, row string) string {
+	if v, ok := r.val[row]; ok {
+		if sp := r.spread[row]; sp != "" {
+			return format(v) + " (" + sp + ")"
+		}
+		return format(v)
+	}
+	if n := r.note[row]; n != "" {
+		return n
+	}
+	return "n/a"
+}
+
+func format(v float64) string {
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+}
+
+func ratio(results []*result, row string) string {
+	var a, g *result
+	for _, r := range results {
+		switch r.name {
+		case "tapstack":
+			a = r
+		case "gVisor":
+			g = r
+		}
+	}
+	if a == nil || g == nil {
+		return "–"
+	}
+	x, ok1 := a.val[row]
+	y, ok2 := g.val[row]
+	if !ok1 || !ok2 || y == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", x/y)
+}
+
+func gvisorVersion() string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "gvisor.dev/gvisor").Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// median folds the rounds of one stack into one result: the median of every
+// value (the mean of the middle two for an even count), the range of each row, the
+// notes and errors of every round, and the first and last load average.
+func median(rs []*result) *result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	m := newResult(rs[0].name)
+	m.loadA, m.loadB, m.cc = rs[0].loadA, rs[len(rs)-1].loadB, rs[0].cc
+	fold := func(dst map[string]float64, get func(*result) map[string]float64) {
+		keys := map[string]bool{}
+		for _, r := range rs {
+			for k := range get(r) {
+				keys[k] = true
+			}
+		}
+		for k := range keys {
+			var vs []float64
+			for _, r := range rs {
+				if v, ok := get(r)[k]; ok {
+					vs = append(vs, v)
+				}
+			}
+			slices.Sort(vs)
+			dst[k] = (vs[(len(vs)-1)/2] + vs[len(vs)/2]) / 2
+		}
+	}
+	fold(m.val, func(r *result) map[string]float64 { return r.val })
+	fold(m.cpu, func(r *result) map[string]float64 { return r.cpu })
+	fold(m.busy, func(r *result) map[string]float64 { return r.busy })
+	fold(m.wall, func(r *result) map[string]float64 { return r.wall })
+	fold(m.client, func(r *result) map[string]float64 { return r.client })
+	fold(m.other, func(r *result) map[string]float64 { return r.other })
+	fold(m.rss, func(r *result) map[string]float64 { return r.rss })
+	fold(m.toStk, func(r *result) map[string]float64 { return r.toStk })
+	fold(m.fromSt, func(r *result) map[string]float64 { return r.fromSt })
+	for _, row := range rows {
+		var vs []float64
+		for _, r := range rs {
+			if v, ok := r.val[row]; ok {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) > 1 {
+			m.spread[row] = format(slices.Min(vs)) + "–" + format(slices.Max(vs))
+		}
+		if len(vs) < len(rs) {
+			m.spread[row] += fmt.Sprintf(", %d of %d rounds", len(vs), len(rs))
+		}
+	}
+	for i, r := range rs {
+		for k, v := range r.note {
+			if _, ok := m.val[k]; !ok {
+				m.note[k] = v
+			}
+		}
+		for _, e := range r.errors {
+			m.errors = append(m.errors, fmt.Sprintf("round %d: %s", i+1, e))
+		}
+	}
+	return m
+}
+
+// count formats a frame count: 1234567 → 1.23M.
+func count(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	default:
+		return fmt.Sprintf("%.0f", v)
+	}
+}
+
+// tapFrames reads the TAP's kernel-side packet counters: tx is what the
+// kernel sent to the stack, rx what it received from it.
+func tapFrames(ns *nstest.NS, tap string) (tx, rx uint64) {
+	ns.Do(func() error {
+		l, err := netlink.LinkByName(tap)
+		if err != nil || l.Attrs().Statistics == nil {
+			return err
+		}
+		tx, rx = l.Attrs().Statistics.TxPackets, l.Attrs().Statistics.RxPackets
+		return nil
+	})
+	return tx, rx
+}
