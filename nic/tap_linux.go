@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -64,17 +65,24 @@ type TAPStats struct {
 // persist flag of a TAP it attaches to, and silently truncates long names.
 // The offload-capable TAP needs x/sys/unix anyway.
 //
-// TODO(offload): a TAP opened with IFF_VNET_HDR and TUNSETOFFLOAD, Batch > 1
-// by draining reads until EAGAIN, and Meta from the virtio-net header. See
-// notes/tap-offload.md §6 pitfall 10 (why water cannot do it) and §9.
+// Read drains up to len(fs) ready frames per call (Batch 64): one wake-up
+// of the receive goroutine, one lock of the stack, and one ACK for a run of
+// in-order segments (a tun fd has no recvmmsg; draining until EAGAIN is the
+// batching userspace has, notes/tap-offload.md §6 pitfall 13).
+//
+// TODO(offload): a TAP opened with IFF_VNET_HDR and TUNSETOFFLOAD, and Meta
+// from the virtio-net header. See notes/tap-offload.md §6 pitfall 10 (why
+// water cannot do it) and §9.
 type TAP struct {
 	f       *os.File
+	rc      syscall.RawConn
 	info    Info
 	hostMAC [6]byte
 
 	framesRead, bytesRead       atomic.Uint64
 	framesWritten, bytesWritten atomic.Uint64
 	writeErrors, readFull       atomic.Uint64
+	closed                      atomic.Bool
 }
 
 // OpenTAP opens (creating it if needed) the TAP device cfg.Name in the
@@ -116,7 +124,13 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	// The fd is non-blocking, so os.NewFile registers it with the netpoller.
 	// Never call f.Fd(): it would make the fd blocking again.
 	t := &TAP{f: os.NewFile(uintptr(fd), tunPath)}
-	t.info = Info{Name: name, MAC: cfg.MAC, MTU: cfg.MTU, MaxFrame: 14 + cfg.MTU, Batch: 1}
+	t.info = Info{Name: name, MAC: cfg.MAC, MTU: cfg.MTU, MaxFrame: 14 + cfg.MTU, Batch: tapBatch}
+	rc, err := t.f.SyscallConn()
+	if err != nil {
+		t.f.Close()
+		return nil, fmt.Errorf("nic: TAP %s: %w", name, err)
+	}
+	t.rc = rc
 	if err := t.configure(cfg); err != nil {
 		t.f.Close()
 		return nil, err
@@ -216,37 +230,61 @@ func (t *TAP) Info() Info { return t.info }
 // address), as it was when the TAP was opened.
 func (t *TAP) HostMAC() [6]byte { return t.hostMAC }
 
-// Read blocks until a frame arrives and reads it into fs[0].Data, whose
-// capacity must be at least MaxFrame. It returns ErrClosed after Close.
+// tapBatch is how many frames one Read may return.
+const tapBatch = 64
+
+// Read blocks until a frame arrives, then keeps reading, without blocking,
+// until fs is full or the TAP has nothing more ready. Every fs[i].Data must
+// have a capacity of at least MaxFrame. It returns ErrClosed after Close.
 func (t *TAP) Read(fs []Frame) (int, error) {
 	if len(fs) == 0 {
 		return 0, nil
 	}
-	buf := fs[0].Data[:cap(fs[0].Data)]
-	if len(buf) < t.info.MaxFrame {
-		return 0, fmt.Errorf("nic: read buffer capacity %d is below MaxFrame %d", len(buf), t.info.MaxFrame)
-	}
-	for {
-		n, err := t.f.Read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return 0, ErrClosed
+	n := 0
+	var rerr error
+	err := t.rc.Read(func(fd uintptr) bool {
+		for n < len(fs) {
+			buf := fs[n].Data[:cap(fs[n].Data)]
+			if len(buf) < t.info.MaxFrame {
+				rerr = fmt.Errorf("nic: read buffer capacity %d is below MaxFrame %d", len(buf), t.info.MaxFrame)
+				return true
 			}
-			return 0, fmt.Errorf("nic: reading TAP %s: %w", t.info.Name, err)
+			k, err := unix.Read(int(fd), buf)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return n > 0 // nothing (more) ready: wait on the netpoller unless we have frames
+			case err != nil:
+				rerr = fmt.Errorf("nic: reading TAP %s: %w", t.info.Name, err)
+				return true
+			case k <= 0:
+				return n > 0
+			}
+			if k >= len(buf) {
+				// The kernel truncates a frame to the buffer without saying so.
+				t.readFull.Add(1)
+				k = len(buf)
+			}
+			t.framesRead.Add(1)
+			t.bytesRead.Add(uint64(k))
+			fs[n].Data, fs[n].Meta = buf[:k], Meta{}
+			n++
 		}
-		if n == 0 {
-			continue
+		return true
+	})
+	if err != nil {
+		// RawConn reports the closed file as poll.ErrFileClosing, which
+		// only os.File's own methods translate to os.ErrClosed.
+		if errors.Is(err, os.ErrClosed) || t.closed.Load() {
+			return n, ErrClosed
 		}
-		if n >= len(buf) {
-			// The kernel truncates a frame to the buffer without saying so.
-			t.readFull.Add(1)
-			n = len(buf)
-		}
-		t.framesRead.Add(1)
-		t.bytesRead.Add(uint64(n))
-		fs[0].Data, fs[0].Meta = buf[:n], Meta{}
-		return 1, nil
+		return n, fmt.Errorf("nic: reading TAP %s: %w", t.info.Name, err)
 	}
+	if n == 0 && rerr != nil {
+		return 0, rerr
+	}
+	return n, nil
 }
 
 // Write sends fs in order, one write(2) each. A frame larger than MaxFrame
@@ -279,6 +317,7 @@ func (t *TAP) Write(fs []Frame) (int, error) {
 // Close closes the TAP, unblocking a pending Read. A TAP that OpenTAP
 // created is deleted by the kernel; a persistent one stays.
 func (t *TAP) Close() error {
+	t.closed.Store(true)
 	if err := t.f.Close(); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return ErrClosed

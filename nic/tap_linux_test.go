@@ -38,7 +38,7 @@ func TestTAP_Open_LinkUpWithMTUAndHostAddr(t *testing.T) {
 	mac := [6]byte{0x02, 0, 0, 0, 0, 0x02}
 	tap := openTAP(t, ns, nic.TAPConfig{Name: "tap-t", MTU: 1400, MAC: mac, HostAddr: netip.MustParsePrefix("10.9.0.1/24")})
 	info := tap.Info()
-	if info.Name != "tap-t" || info.MAC != mac || info.MTU != 1400 || info.MaxFrame != 1414 || info.Batch != 1 || info.Offloads != 0 {
+	if info.Name != "tap-t" || info.MAC != mac || info.MTU != 1400 || info.MaxFrame != 1414 || info.Batch != 64 || info.Offloads != 0 {
 		t.Fatalf("Info() = %+v", info)
 	}
 	err := ns.Do(func() error {

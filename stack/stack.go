@@ -99,6 +99,8 @@ type Stack struct {
 	tcpBound      map[uint16]int // live sockets bound to each port
 	tcpEPs        map[*TCPEndpoint]struct{}
 	tcpTimers     deadlineHeap
+	inBatch       bool        // the receive loop is handling a batch of frames
+	batched       []*tcpEntry // connections that got segments in this batch
 	icmpLimit     tokenBucket
 	udpRcvBuf     int
 
@@ -280,9 +282,12 @@ func (s *Stack) loop() {
 			continue
 		}
 		s.mu.Lock()
+		s.inBatch = true
 		for i := 0; i < n; i++ {
 			s.handleFrameLocked(frames[i].Data, frames[i].Meta)
 		}
+		s.inBatch = false
+		s.flushBatchLocked()
 		s.unlock()
 	}
 }

@@ -23,6 +23,7 @@ type tcpEntry struct {
 	ep        *TCPEndpoint
 	deadline  time.Time
 	heapIndex int
+	batched   bool // in s.batched: owes FlushACK at the end of the batch
 }
 
 // listenEntry is a listening socket.
@@ -98,7 +99,15 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	iss := seqnum.Value(0)
 	if e := s.tcpConns[key]; e != nil {
 		if le == nil || !e.conn.AcceptsNewSYN(&seg) {
-			e.conn.HandleSegment(&seg, now)
+			if s.inBatch {
+				e.conn.HandleSegmentBatch(&seg, now)
+				if !e.batched {
+					e.batched = true
+					s.batched = append(s.batched, e)
+				}
+			} else {
+				e.conn.HandleSegment(&seg, now)
+			}
 			s.afterTCPLocked(e)
 			return
 		}
@@ -184,6 +193,20 @@ func (s *Stack) removeConnLocked(e *tcpEntry) {
 		e.ep.rd.notify()
 		e.ep.wr.notify()
 	}
+}
+
+// flushBatchLocked sends the ACKs the connections held back during a batch
+// of frames (tcp.Conn.HandleSegmentBatch): one per connection per batch.
+func (s *Stack) flushBatchLocked() {
+	for i, e := range s.batched {
+		s.batched[i] = nil
+		e.batched = false
+		if s.tcpByConn[e.conn] == e {
+			e.conn.FlushACK()
+			s.afterTCPLocked(e)
+		}
+	}
+	s.batched = s.batched[:0]
 }
 
 // tcpTimersLocked runs every connection timer due by now. Each connection

@@ -97,6 +97,8 @@ type Conn struct {
 	rcvMSS      int // largest segment received, the "full-sized segment" of RFC 5681 §4.2
 	rcvUnacked  int // in-order bytes received since our last ACK
 	ackPending  bool
+	inBatch     bool      // inside HandleSegmentBatch
+	ackAtFlush  bool      // an every-second-segment ACK waits for FlushACK
 	lastOOWAck  time.Time // when we last answered an unacceptable bare ACK
 
 	// Timers (RFC 6298, RFC 9293 §3.8); the zero time means not armed.

@@ -1170,3 +1170,30 @@ func TestInfo(t *testing.T) {
 		t.Fatal("payload")
 	}
 }
+
+// TestEstablished_BatchedSegments_OneACKPerBatch: segments handled with
+// HandleSegmentBatch owe their every-second-segment ACK to FlushACK, so a
+// batch of six full segments draws one ACK, for all of them; an
+// out-of-order segment in a batch is still answered at once.
+func TestEstablished_BatchedSegments_OneACKPerBatch(t *testing.T) {
+	h := newEstablished(t, Config{})
+	batchIn := func(s Segment) {
+		if s.Seq == h.peerNxt {
+			h.peerNxt = s.Seq.Add(s.Len())
+		}
+		h.c.HandleSegmentBatch(&s, h.now)
+		h.checkInvariants()
+	}
+	for i := 0; i < 6; i++ {
+		batchIn(h.data(bytesN(1460)))
+	}
+	h.expect()
+	h.c.FlushACK()
+	h.expect("ACK seq=1001 ack=13761")
+	h.c.FlushACK() // nothing owed any more
+	h.expect()
+
+	h.peerNxt += 100 // a hole: the next segment is out of order
+	batchIn(h.data(bytesN(100)))
+	h.expect("ACK seq=1001 ack=13761")
+}

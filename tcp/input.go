@@ -317,6 +317,27 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	}
 }
 
+// HandleSegmentBatch is HandleSegment for one segment of a batch the
+// device delivered together (several frames read at once): an ACK owed
+// only because two full-sized segments arrived is held until FlushACK,
+// which the caller calls once the whole batch has been handled.
+func (c *Conn) HandleSegmentBatch(seg *Segment, now time.Time) {
+	c.inBatch = true
+	c.HandleSegment(seg, now)
+	c.inBatch = false
+}
+
+// FlushACK sends the ACK HandleSegmentBatch held back, if it is still owed.
+func (c *Conn) FlushACK() {
+	if !c.ackAtFlush {
+		return
+	}
+	c.ackAtFlush = false
+	if c.ackPending && c.state.synchronized() {
+		c.sendAck()
+	}
+}
+
 // resetByPeer is §3.10.7.4 second, for an acceptable RST.
 func (c *Conn) resetByPeer() {
 	switch c.state {
@@ -559,6 +580,19 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 func (c *Conn) delayAck(now time.Time) {
 	c.ackPending = true
 	if c.rcvUnacked >= 2*c.rcvMSS {
+		if c.inBatch {
+			// Deviation (Linux compat, GRO): within a batch of segments the
+			// device delivered together, the every-second-segment ACK waits
+			// for the batch's end, so one ACK covers the run, as Linux ACKs
+			// a GRO super-packet once. FlushACK sends it; the delayed-ACK
+			// timer stays armed as a backstop. Out-of-order and window ACKs
+			// are never deferred, so duplicate ACKs are unchanged.
+			c.ackAtFlush = true
+			if c.delackAt.IsZero() {
+				c.delackAt = now.Add(c.cfg.DelayedACK)
+			}
+			return
+		}
 		c.delackAt = time.Time{}
 		return
 	}
@@ -597,7 +631,15 @@ func (c *Conn) afterRead(now time.Time) {
 	default:
 		return // the peer sends nothing more
 	}
-	if c.selectWnd() > c.advertisedWnd() {
+	// Deviation (Linux compat, tcp_cleanup_rbuf): a read sends a window
+	// update only when the window the peer knows has fallen to half the
+	// largest we could offer and the update at least doubles it (a closed
+	// window always reopens at once, RFC 9293 §3.8.6.2.2); otherwise the
+	// next ACK carries the new window. Updating on every MSS read cost a
+	// segment per application read.
+	cur := c.advertisedWnd()
+	largest := min(c.rcvBuf.Cap(), 0xffff<<c.rcvWScale)
+	if w := c.selectWnd(); w > cur && 2*cur <= largest && w >= 2*cur {
 		c.sendAck()
 	}
 }

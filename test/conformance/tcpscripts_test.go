@@ -391,10 +391,6 @@ var tcpKnownDiffs = map[string]knownDiff{
 		reason: "two full-sized segments: tapstack ACKs once after the second (RFC 5681 §4.2, RFC 1122 §4.2.3.2); gVisor ACKs each. Linux ACKs each while in quick-ACK mode at the start of a connection, every second one later",
 		linux:  "gVisor",
 	},
-	"AppRead_WindowUpdate": {
-		reason: "reading 1000 of 2000 queued octets from a 256 KiB buffer: tapstack sends a window update once the window can grow by min(buffer/2, MSS) (RFC 1122 §4.2.3.3); gVisor and Linux (tcp_cleanup_rbuf: only when the window would at least double from at most half the clamp) send nothing",
-		linux:  "gVisor",
-	},
 	"DataRetransmittedAfterRTO": {
 		reason: "tapstack retransmits after 200 ms, then 400 ms, 800 ms: it samples the RTT of the handshake (0 on the manual clock) and applies the 200 ms minimum, as Linux (tcp_synack_rtt_meas, TCP_RTO_MIN); gVisor takes no sample from a passive handshake and waits the initial 1 s, then 2 s",
 		linux:  "tapstack",
