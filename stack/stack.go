@@ -240,7 +240,14 @@ func (s *Stack) Neighbors() []arp.Entry {
 func (s *Stack) Stats() Stats {
 	s.mu.Lock()
 	defer s.unlock()
-	return s.stats
+	st := s.stats
+	// tcpCurrEstab (RFC 4022): connections in ESTABLISHED or CLOSE-WAIT.
+	for _, e := range s.tcpConns {
+		if c := e.conn.State(); c == tcp.StateEstablished || c == tcp.StateCloseWait {
+			st.TCP.CurrEstab++
+		}
+	}
+	return st
 }
 
 // Start announces the stack with a gratuitous ARP (RFC 5227 §3) and starts

@@ -99,6 +99,9 @@ func established(t *testing.T, e *env) (*socket.FD, seqnum.Value) {
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetNonblock(true)
+	if got := e.st.Stats().TCP.CurrEstab; got != 1 {
+		t.Fatalf("CurrEstab = %d with one connection established", got)
+	}
 	return c, iss
 }
 
