@@ -12,6 +12,7 @@ import (
 	"github.com/tapstack/tapstack/internal/clock"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/udp"
 )
@@ -32,10 +33,11 @@ var (
 )
 
 type env struct {
-	t    testing.TB
-	clk  *clock.Manual
-	st   *stack.Stack
-	peer *nic.PipeEnd
+	t        testing.TB
+	clk      *clock.Manual
+	st       *stack.Stack
+	peer     *nic.PipeEnd
+	listener *socket.FD // set by established
 }
 
 func newEnv(t testing.TB, mutate ...func(*stack.Config, *nic.PipeConfig)) *env {

@@ -86,6 +86,7 @@ func established(t *testing.T, e *env) (*socket.FD, seqnum.Value) {
 	t.Helper()
 	e.learnPeer()
 	l := listening(t, e)
+	e.listener = l
 	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd, Options: tcp.Options{MSS: 1460}}, nil))
 	synack := e.nextTCP()
 	if synack.Flags != tcp.FlagSYN|tcp.FlagACK || synack.Ack != peerISS+1 {
