@@ -120,6 +120,74 @@ func (c *Conn) SetNoDelay(on bool) error {
 	return c.fd.SetsockoptInt(IPPROTO_TCP, TCP_NODELAY, v)
 }
 
+// defaultKeepAlive is Go's defaultTCPKeepAliveIdle and
+// defaultTCPKeepAliveInterval (15s) and defaultTCPKeepAliveCount (9): what
+// *net.TCPConn uses for a zero period.
+const (
+	defaultKeepAlivePeriod = 15 * time.Second
+	defaultKeepAliveCount  = 9
+)
+
+// SetKeepAlive sets SO_KEEPALIVE, as *net.TCPConn.SetKeepAlive.
+func (c *Conn) SetKeepAlive(on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	if err := c.fd.SetsockoptInt(SOL_SOCKET, SO_KEEPALIVE, v); err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// SetKeepAlivePeriod sets the idle time before the first keep-alive
+// probe (TCP_KEEPIDLE), as *net.TCPConn.SetKeepAlivePeriod: rounded up to
+// whole seconds, 0 meaning Go's default of 15s, a negative value leaving
+// it unchanged.
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	if err := c.setKeepAliveSecs(TCP_KEEPIDLE, d, defaultKeepAlivePeriod); err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// SetKeepAliveConfig configures keep-alive as *net.TCPConn.SetKeepAliveConfig:
+// for Idle, Interval and Count, 0 means Go's default (15s, 15s, 9) and a
+// negative value leaves the setting unchanged.
+func (c *Conn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
+	err := c.SetKeepAlive(config.Enable)
+	if err != nil || !config.Enable {
+		return err
+	}
+	if err := c.setKeepAliveSecs(TCP_KEEPIDLE, config.Idle, defaultKeepAlivePeriod); err != nil {
+		return c.opError("set", err)
+	}
+	if err := c.setKeepAliveSecs(TCP_KEEPINTVL, config.Interval, defaultKeepAlivePeriod); err != nil {
+		return c.opError("set", err)
+	}
+	n := config.Count
+	if n == 0 {
+		n = defaultKeepAliveCount
+	}
+	if n > 0 {
+		if err := c.fd.SetsockoptInt(IPPROTO_TCP, TCP_KEEPCNT, n); err != nil {
+			return c.opError("set", err)
+		}
+	}
+	return nil
+}
+
+func (c *Conn) setKeepAliveSecs(opt int, d, def time.Duration) error {
+	switch {
+	case d == 0:
+		d = def
+	case d < 0:
+		return nil
+	}
+	secs := int((d + time.Second - 1) / time.Second)
+	return c.fd.SetsockoptInt(IPPROTO_TCP, opt, secs)
+}
+
 // SetLinger sets SO_LINGER as *net.TCPConn.SetLinger: 0 makes Close abort
 // the connection with a RST.
 func (c *Conn) SetLinger(sec int) error {

@@ -45,6 +45,21 @@ const (
 	MSG_PEEK     = syscall.MSG_PEEK
 	MSG_DONTWAIT = syscall.MSG_DONTWAIT
 	MSG_TRUNC    = syscall.MSG_TRUNC
+
+	SO_KEEPALIVE  = syscall.SO_KEEPALIVE
+	TCP_KEEPIDLE  = syscall.TCP_KEEPIDLE
+	TCP_KEEPINTVL = syscall.TCP_KEEPINTVL
+	TCP_KEEPCNT   = syscall.TCP_KEEPCNT
+	// TCP_USER_TIMEOUT is Linux's option 18 (not in package syscall).
+	TCP_USER_TIMEOUT = 0x12
+)
+
+// Linux's bounds for the keep-alive options (include/net/tcp.h
+// MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
+const (
+	maxTCPKeepIdle  = 32767 // seconds
+	maxTCPKeepIntvl = 32767 // seconds
+	maxTCPKeepCnt   = 127
 )
 
 // FD is an open socket.
@@ -60,14 +75,15 @@ type FD struct {
 
 	rd, wd *deadline // used by the net adapters; never set through the BSD API
 
-	mu       sync.Mutex
-	closed   bool
-	nonblock bool
-	reuse    bool
-	rcvbuf   int
-	sndbuf   int
-	bcast    bool
-	nodelay  bool
+	mu        sync.Mutex
+	closed    bool
+	nonblock  bool
+	reuse     bool
+	rcvbuf    int
+	sndbuf    int
+	bcast     bool
+	nodelay   bool
+	keepalive bool
 }
 
 // Socket opens a socket on st, like socket(2). Supported: AF_INET with
@@ -256,7 +272,10 @@ func (f *FD) Recv(b []byte, flags int) (int, error) {
 
 // SetsockoptInt sets an integer option (setsockopt(2)). Supported:
 // SOL_SOCKET SO_REUSEADDR (before Bind), SO_RCVBUF, SO_SNDBUF,
-// SO_BROADCAST (UDP); IPPROTO_TCP TCP_NODELAY.
+// SO_BROADCAST (UDP), SO_KEEPALIVE; IPPROTO_TCP TCP_NODELAY,
+// TCP_KEEPIDLE and TCP_KEEPINTVL (seconds, 1 to 32767), TCP_KEEPCNT (1 to
+// 127) and TCP_USER_TIMEOUT (milliseconds, 0 turns it off), with Linux's
+// bounds (EINVAL outside them).
 func (f *FD) SetsockoptInt(level, opt, value int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -295,6 +314,35 @@ func (f *FD) SetsockoptInt(level, opt, value int) error {
 	case level == IPPROTO_TCP && opt == TCP_NODELAY && f.tcp != nil:
 		f.nodelay = value != 0
 		f.tcp.SetNoDelay(f.nodelay)
+	case level == SOL_SOCKET && opt == SO_KEEPALIVE:
+		f.keepalive = value != 0
+		if f.tcp != nil {
+			f.tcp.SetKeepAlive(f.keepalive)
+		}
+	case level == IPPROTO_TCP && f.tcp != nil && (opt == TCP_KEEPIDLE || opt == TCP_KEEPINTVL || opt == TCP_KEEPCNT):
+		limit := maxTCPKeepCnt
+		switch opt {
+		case TCP_KEEPIDLE:
+			limit = maxTCPKeepIdle
+		case TCP_KEEPINTVL:
+			limit = maxTCPKeepIntvl
+		}
+		if value < 1 || value > limit {
+			return syscall.EINVAL
+		}
+		switch opt {
+		case TCP_KEEPIDLE:
+			f.tcp.SetKeepIdle(time.Duration(value) * time.Second)
+		case TCP_KEEPINTVL:
+			f.tcp.SetKeepInterval(time.Duration(value) * time.Second)
+		default:
+			f.tcp.SetKeepCount(value)
+		}
+	case level == IPPROTO_TCP && opt == TCP_USER_TIMEOUT && f.tcp != nil:
+		if value < 0 {
+			return syscall.EINVAL
+		}
+		f.tcp.SetUserTimeout(time.Duration(value) * time.Millisecond)
 	case level != SOL_SOCKET && level != IPPROTO_TCP:
 		return syscall.ENOPROTOOPT
 	default:
@@ -364,6 +412,20 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 		return 0, nil
 	case level == IPPROTO_TCP && opt == TCP_NODELAY && f.tcp != nil:
 		return b2i(f.nodelay), nil
+	case level == SOL_SOCKET && opt == SO_KEEPALIVE:
+		return b2i(f.keepalive), nil
+	case level == IPPROTO_TCP && f.tcp != nil:
+		cfg := f.tcp.Config()
+		switch opt {
+		case TCP_KEEPIDLE:
+			return int(cfg.KeepIdle / time.Second), nil
+		case TCP_KEEPINTVL:
+			return int(cfg.KeepInterval / time.Second), nil
+		case TCP_KEEPCNT:
+			return cfg.KeepCount, nil
+		case TCP_USER_TIMEOUT:
+			return int(cfg.UserTimeout / time.Millisecond), nil
+		}
 	}
 	return 0, syscall.ENOPROTOOPT
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 )
@@ -233,7 +234,9 @@ func (s *Stack) localICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Hea
 }
 
 // icmpErrorInLocked hands an ICMP error to the endpoint that sent the quoted
-// datagram (RFC 1122 §3.2.2: it MUST be passed to the transport layer).
+// datagram (RFC 1122 §3.2.2: it MUST be passed to the transport layer): a
+// UDP socket, a ping, or a TCP connection (RFC 1122 §4.2.3.9; the
+// connection validates the quoted sequence number, RFC 5927 §4.1).
 func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
 	orig, tp, err := ipv4.Quoted(m)
 	if err != nil || orig.Src() != s.addr {
@@ -252,6 +255,18 @@ func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
 		if e := s.udpEPs[ep]; e != nil {
 			e.icmpErrorLocked(icmpErrno(m.Type(), m.Code()))
 		}
+	case ipv4.ProtoTCP:
+		// The quote holds our source and destination ports (bytes 0-3) and
+		// the segment's sequence number (bytes 4-7): RFC 1122 §4.2.3.9,
+		// RFC 5927 §4.1.
+		local := netip.AddrPortFrom(orig.Src(), binary.BigEndian.Uint16(tp[0:2]))
+		remote := netip.AddrPortFrom(orig.Dst(), binary.BigEndian.Uint16(tp[2:4]))
+		e := s.tcpConns[tcpKey{local: local, remote: remote}]
+		if e == nil {
+			s.stats.ICMP.InErrorsUnmatched++
+			return
+		}
+		s.tcpICMPErrorLocked(e, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])))
 	case ipv4.ProtoICMP:
 		// The quote holds our echo request's header: ident at bytes 4-5.
 		if tp[0] != ipv4.TypeEcho {

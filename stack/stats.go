@@ -115,4 +115,22 @@ type TCPStats struct {
 	// TimeWaitReused counts connections in TIME-WAIT that a new SYN
 	// reopened (RFC 1122 §4.2.2.13).
 	TimeWaitReused uint64 `json:"time_wait_reused"`
+	// ICMPErrors counts ICMP errors about one of our segments that matched
+	// a connection and passed RFC 5927 §4.1 validation.
+	ICMPErrors uint64 `json:"icmp_errors"`
+	// OutOfWindowICMPs counts ICMP errors that matched a connection but
+	// quoted a sequence number outside SND.UNA..SND.NXT (RFC 5927 §4.1;
+	// Linux's TcpExt OutOfWindowIcmps).
+	OutOfWindowICMPs uint64 `json:"out_of_window_icmps"`
+	// SYN cookies (RFC 4987 §3.6), as Linux's TcpExt counters: SYN-ACKs
+	// sent with a cookie, ACKs whose cookie checked out, ACKs checked that
+	// failed (answered with a RST).
+	SynCookiesSent   uint64 `json:"syncookies_sent"`
+	SynCookiesRecv   uint64 `json:"syncookies_recv"`
+	SynCookiesFailed uint64 `json:"syncookies_failed"`
+	// ListenOverflows counts SYNs and completing ACKs dropped because a
+	// listener's accept queue was full; ListenDrops every SYN or
+	// completing ACK a listener dropped (overflows included), as Linux.
+	ListenOverflows uint64 `json:"listen_overflows"`
+	ListenDrops     uint64 `json:"listen_drops"`
 }

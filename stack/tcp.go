@@ -24,12 +24,18 @@ type tcpEntry struct {
 	deadline  time.Time
 	heapIndex int
 	batched   bool // in s.batched: owes FlushACK at the end of the batch
+	// softErr is the last soft ICMP error (RFC 1122 §4.2.3.9), reported
+	// instead of ETIMEDOUT if the connection times out while SND.UNA is
+	// still softUna; progress forgets it (Linux's sk_err_soft).
+	softErr error
+	softUna seqnum.Value
 }
 
 // listenEntry is a listening socket.
 type listenEntry struct {
-	lis *tcp.Listener
-	ep  *TCPEndpoint
+	lis  *tcp.Listener
+	ep   *TCPEndpoint
+	seen tcp.ListenerStats // the listener's counters already added to s.stats
 }
 
 // tcpOutput is the stack's side of tcp.Output: it frames segments.
@@ -122,12 +128,21 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		s.sendResetLocked(key, &seg)
 		return
 	}
-	// LISTEN (RFC 9293 §3.10.7.2): ignore a RST, answer any ACK with a RST,
-	// open a connection for a SYN.
+	// LISTEN (RFC 9293 §3.10.7.2): ignore a RST, answer an ACK with a RST
+	// unless it completes a SYN cookie handshake (RFC 4987 §3.6), open a
+	// connection (or send a cookie) for a SYN.
 	switch {
 	case seg.Flags&tcp.FlagRST != 0:
 	case seg.Flags&tcp.FlagACK != 0:
-		s.sendResetLocked(key, &seg)
+		c, ok := le.lis.CookieACK(&seg, key.remote, now)
+		if !ok {
+			s.sendResetLocked(key, &seg)
+		}
+		if c != nil {
+			s.stats.TCP.PassiveOpens++
+			s.afterTCPLocked(s.addConnLocked(key, c, nil))
+		}
+		s.afterListenerLocked(le)
 	case seg.Flags&tcp.FlagSYN != 0:
 		next := s.isn.Next(key.local, key.remote, now)
 		if iss != 0 && next.LessThan(iss) {
@@ -149,9 +164,35 @@ func (s *Stack) addConnLocked(key tcpKey, c *tcp.Conn, ep *TCPEndpoint) *tcpEntr
 	return e
 }
 
+// tcpICMPErrorLocked hands an ICMP error quoting one of e's segments (with
+// sequence number seq) to the connection (RFC 1122 §4.2.3.9) and records a
+// soft error for the timeout.
+func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value) {
+	c := e.conn
+	if c.State() == tcp.StateTimeWait {
+		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
+	}
+	if !c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.clock.Now()) {
+		s.stats.TCP.OutOfWindowICMPs++
+		return
+	}
+	s.stats.TCP.ICMPErrors++
+	if soft := tcp.SoftICMPError(m.Type(), m.Code()); soft != 0 && c.State() != tcp.StateClosed {
+		e.softErr, e.softUna = soft, c.SndUna()
+	}
+	s.afterTCPLocked(e)
+}
+
 // afterTCPLocked runs after every call into a connection: it wakes the
 // socket, the listener, drops a closed connection and re-arms its timer.
 func (s *Stack) afterTCPLocked(e *tcpEntry) {
+	if e.softErr != nil {
+		if e.conn.SndUna() != e.softUna {
+			e.softErr = nil // an ACK made progress: the path works
+		} else if e.conn.State() == tcp.StateClosed {
+			e.conn.ReportSoftError(e.softErr) // only if it timed out
+		}
+	}
 	ev := e.conn.TakeEvents()
 	if e.ep != nil && ev != 0 {
 		if ev&(tcp.EventReadable|tcp.EventEstablished|tcp.EventClosed) != 0 {
@@ -177,9 +218,23 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 	}
 }
 
+// afterListenerLocked runs after every call that may have touched a
+// listener: it wakes the listening socket and adds the listener's new
+// counts to the stack's.
 func (s *Stack) afterListenerLocked(le *listenEntry) {
 	if le.lis.TakeEvents()&tcp.EventAcceptable != 0 && le.ep != nil {
 		le.ep.rd.notify()
+	}
+	st := le.lis.Stats()
+	if st != le.seen {
+		t := &s.stats.TCP
+		t.SynCookiesSent += st.CookiesSent - le.seen.CookiesSent
+		t.SynCookiesRecv += st.CookiesValidated - le.seen.CookiesValidated
+		t.SynCookiesFailed += st.CookiesFailed - le.seen.CookiesFailed
+		overflows := st.AcceptQueueDrops - le.seen.AcceptQueueDrops
+		t.ListenOverflows += overflows
+		t.ListenDrops += overflows + st.SynQueueDrops - le.seen.SynQueueDrops
+		le.seen = st
 	}
 }
 

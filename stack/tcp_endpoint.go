@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/tapstack/tapstack/tcp"
 )
@@ -175,6 +176,8 @@ func (e *TCPEndpoint) Accept() (*TCPEndpoint, error) {
 		child.local = c.LocalAddr()
 		child.conn = c
 		entry.ep = child
+		e.inheritLocked(c, s.clock.Now())
+		s.afterTCPLocked(entry)
 		if e.lis.lis.Pending() > 0 {
 			e.rd.notify()
 		}
@@ -461,6 +464,88 @@ func (e *TCPEndpoint) SetNoDelay(on bool) {
 			e.s.afterTCPLocked(entry) // turning Nagle off may release held data
 		}
 	}
+}
+
+// applyLocked runs fn on the connection, if there is one in the table,
+// and re-arms its timer.
+func (e *TCPEndpoint) applyLocked(fn func(c *tcp.Conn, now time.Time)) {
+	if e.conn == nil {
+		return
+	}
+	fn(e.conn, e.s.clock.Now())
+	if entry := e.entryLocked(); entry != nil {
+		e.s.afterTCPLocked(entry)
+	}
+}
+
+// SetKeepAlive sets SO_KEEPALIVE (RFC 1122 §4.2.3.6): turning it on arms
+// the first probe TCP_KEEPIDLE from now, as Linux.
+func (e *TCPEndpoint) SetKeepAlive(on bool) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.KeepAlive = on
+	e.applyLocked(func(c *tcp.Conn, now time.Time) { c.SetKeepAlive(on, now) })
+}
+
+// SetKeepIdle sets TCP_KEEPIDLE: the idle time before the first probe.
+func (e *TCPEndpoint) SetKeepIdle(d time.Duration) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.KeepIdle = d
+	e.applyLocked(func(c *tcp.Conn, now time.Time) { c.SetKeepIdle(d, now) })
+}
+
+// SetKeepInterval sets TCP_KEEPINTVL: the time between probes.
+func (e *TCPEndpoint) SetKeepInterval(d time.Duration) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.KeepInterval = d
+	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetKeepInterval(d) })
+}
+
+// SetKeepCount sets TCP_KEEPCNT: unanswered probes before ETIMEDOUT.
+func (e *TCPEndpoint) SetKeepCount(n int) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.KeepCount = n
+	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetKeepCount(n) })
+}
+
+// SetUserTimeout sets TCP_USER_TIMEOUT (0: off).
+func (e *TCPEndpoint) SetUserTimeout(d time.Duration) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.UserTimeout = d
+	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetUserTimeout(d) })
+}
+
+// Config returns the endpoint's TCP configuration with its defaults
+// filled in: what getsockopt reports.
+func (e *TCPEndpoint) Config() tcp.Config {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if e.conn != nil {
+		return e.conn.Config()
+	}
+	return e.cfg.WithDefaults()
+}
+
+// inheritLocked gives an accepted connection the options set on the
+// listening socket after Listen (the Listener took a copy of the
+// configuration when it started): as in Linux, a child inherits the
+// listener's options as they are when it is created.
+func (e *TCPEndpoint) inheritLocked(c *tcp.Conn, now time.Time) {
+	cc := c.Config()
+	if cc.NoDelay != e.cfg.NoDelay {
+		c.SetNoDelay(e.cfg.NoDelay)
+	}
+	c.SetKeepInterval(e.cfg.KeepInterval)
+	c.SetKeepCount(e.cfg.KeepCount)
+	c.SetUserTimeout(e.cfg.UserTimeout)
+	if d := e.cfg.KeepIdle; d > 0 && d != cc.KeepIdle || d <= 0 && cc.KeepIdle != tcp.DefaultKeepIdle {
+		c.SetKeepIdle(d, now)
+	}
+	c.SetKeepAlive(e.cfg.KeepAlive, now)
 }
 
 // SetRcvBuf sets SO_RCVBUF in bytes; before connecting it also fixes the

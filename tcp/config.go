@@ -35,6 +35,19 @@ const (
 	// MSL of 2 minutes would be 4 minutes; Linux's TCP_TIMEWAIT_LEN is 60s.
 	DefaultTimeWait = 60 * time.Second
 
+	// DefaultInvalidACKInterval is Linux's tcp_invalid_ratelimit: the least
+	// time between two ACKs one connection sends in reply to invalid
+	// segments (RFC 5961 challenge ACKs, unacceptable segments, PAWS
+	// failures). RFC 5961 §7 asks for a configurable limit.
+	DefaultInvalidACKInterval = 500 * time.Millisecond
+	// DefaultKeepIdle, DefaultKeepInterval and DefaultKeepCount are Linux's
+	// tcp_keepalive_time, tcp_keepalive_intvl and tcp_keepalive_probes
+	// (RFC 1122 §4.2.3.6: the idle interval "MUST default to no less than
+	// two hours").
+	DefaultKeepIdle     = 2 * time.Hour
+	DefaultKeepInterval = 75 * time.Second
+	DefaultKeepCount    = 9
+
 	// clockGranularity is G of RFC 6298 §2.
 	clockGranularity = time.Millisecond
 )
@@ -58,6 +71,33 @@ type Config struct {
 	// DisableWindowScale stops us offering RFC 7323 window scaling. It is a
 	// negative so that the zero Config keeps the default (offered).
 	DisableWindowScale bool
+	// DisableTimestamps stops us offering RFC 7323 timestamps (and using
+	// them when a peer's SYN offers them), as net.ipv4.tcp_timestamps=0.
+	DisableTimestamps bool
+
+	// InvalidACKInterval is the least time between two ACKs a connection
+	// sends in reply to invalid segments: RFC 5961 challenge ACKs (§3.2
+	// RST, §4.2 SYN, §5.2 ACK), replies to unacceptable bare segments
+	// (RFC 9293 §3.10.7.4 first) and PAWS failures (RFC 7323 §5.3 R1).
+	// RFC 5961 §7 asks for a configurable limit; 0 means the default
+	// (Linux's tcp_invalid_ratelimit, 500ms, so at most two per second);
+	// a negative value turns the limit off.
+	InvalidACKInterval time.Duration
+
+	// KeepAlive turns on keep-alive probes (SO_KEEPALIVE; RFC 1122
+	// §4.2.3.6: off by default). KeepIdle, KeepInterval and KeepCount are
+	// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT; zero means the Linux
+	// default (2h, 75s, 9).
+	KeepAlive    bool
+	KeepIdle     time.Duration
+	KeepInterval time.Duration
+	KeepCount    int
+	// UserTimeout is TCP_USER_TIMEOUT (RFC 9293 §3.8.3 "USER TIMEOUT",
+	// RFC 5482, Linux semantics): how long sent data may stay
+	// unacknowledged, or the peer's window stay closed, before the
+	// connection ends with ETIMEDOUT. When set it replaces DataRetries.
+	// 0: off.
+	UserTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults, as Linux would have them.
@@ -75,8 +115,16 @@ func DefaultConfig() Config {
 		DataRetries:         DefaultDataRetries,
 		DelayedACK:          DefaultDelayedACK,
 		TimeWait:            DefaultTimeWait,
+		InvalidACKInterval:  DefaultInvalidACKInterval,
+		KeepIdle:            DefaultKeepIdle,
+		KeepInterval:        DefaultKeepInterval,
+		KeepCount:           DefaultKeepCount,
 	}
 }
+
+// WithDefaults returns cfg with every zero (or nonsensical) field replaced
+// by its default: the configuration a Conn made from cfg runs with.
+func (cfg Config) WithDefaults() Config { return cfg.withDefaults() }
 
 // withDefaults fills every zero (or nonsensical) field with its default.
 func (cfg Config) withDefaults() Config {
@@ -119,6 +167,19 @@ func (cfg Config) withDefaults() Config {
 	if cfg.TimeWait <= 0 {
 		cfg.TimeWait = d.TimeWait
 	}
+	if cfg.InvalidACKInterval == 0 {
+		cfg.InvalidACKInterval = d.InvalidACKInterval
+	}
+	if cfg.KeepIdle <= 0 {
+		cfg.KeepIdle = d.KeepIdle
+	}
+	if cfg.KeepInterval <= 0 {
+		cfg.KeepInterval = d.KeepInterval
+	}
+	if cfg.KeepCount <= 0 {
+		cfg.KeepCount = d.KeepCount
+	}
+	cfg.UserTimeout = max(cfg.UserTimeout, 0)
 	return cfg
 }
 

@@ -46,6 +46,13 @@ type Info struct {
 	SRTT, RTTVar, RTO                     time.Duration
 	Cwnd, Ssthresh, SndWnd, RcvWnd, MSS   int
 	BytesSent, BytesReceived, Retransmits uint64
+	// ChallengeACKs counts RFC 5961 challenge ACKs sent (Linux's
+	// TCPChallengeACK); ACKsRateLimited the replies to invalid segments
+	// that Config.InvalidACKInterval held back (Linux's TCPACKSkipped*).
+	ChallengeACKs, ACKsRateLimited uint64
+	KeepAliveProbes                uint64 // keep-alive probes sent (Linux's TCPKeepAlive)
+	PAWSDrops                      uint64 // segments dropped by PAWS, RFC 7323 §5 (Linux's PAWSEstab)
+	Timestamps                     bool   // RFC 7323 timestamps negotiated
 }
 
 // Conn is a TCP connection's TCB (RFC 9293 §3.3.1) and the state machine that
@@ -99,10 +106,14 @@ type Conn struct {
 	ackPending  bool
 	inBatch     bool      // inside HandleSegmentBatch
 	ackAtFlush  bool      // an every-second-segment ACK waits for FlushACK
-	lastOOWAck  time.Time // when we last answered an unacceptable bare ACK
+	lastOOWAck  time.Time // when we last answered an invalid segment (Config.InvalidACKInterval)
 
 	// Timers (RFC 6298, RFC 9293 §3.8); the zero time means not armed.
 	rtoAt, persistAt, delackAt, closeAt time.Time
+	keepAt                              time.Time // keep-alive (RFC 1122 §4.2.3.6)
+	keepProbes                          int       // unanswered keep-alive probes
+	lastRcvAt                           time.Time // last acceptable segment: the keep-alive idle clock
+	stallSince                          time.Time // since when sent data waits for an ACK or a window (UserTimeout); zero: nothing waits
 	srtt, rttvar, rto                   time.Duration
 	hasRTT                              bool
 	backoff                             int // retransmissions in the current episode (RTO exponent)
@@ -119,7 +130,20 @@ type Conn struct {
 	inRecovery     bool
 	recover        seqnum.Value
 
+	// Timestamps (RFC 7323 §3-5).
+	now         time.Time    // the time of the current call: our TSval
+	tsOffered   bool         // our SYN or SYN-ACK carries the Timestamps option
+	tsOn        bool         // negotiated: every segment carries it (§3.2)
+	tsOffset    uint32       // our TS clock's per-connection offset
+	tsEpoch     time.Time    // the time our TS clock reads tsOffset
+	tsRecent    uint32       // TS.Recent (§4.3)
+	tsRecentAt  time.Time    // when TS.Recent was last set (§5.5)
+	lastAckSent seqnum.Value // Last.ACK.sent (§4.3)
+
 	bytesSent, bytesReceived, retransmits uint64
+	pawsDrops                             uint64
+	challengeACKs, acksRateLimited        uint64
+	keepAliveProbes                       uint64
 
 	tx Segment // scratch for outgoing segments: no allocation per segment
 }
@@ -150,17 +174,20 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 	if !cfg.DisableWindowScale {
 		c.rcvWScale = windowScaleFor(cfg.RcvBuf)
 	}
+	c.tsOffset = tsOffsetFor(iss)
 	return c
 }
 
 // Connect is the active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT, sending
 // <SEQ=ISS><CTL=SYN> with our MSS and, unless disabled, Window Scale.
 func (c *Conn) Connect(now time.Time) error {
+	c.setNow(now)
 	if c.state != StateClosed || c.sndMax != c.iss {
 		return syscall.EISCONN
 	}
 	c.activeOpen = true
 	c.wsOffered = !c.cfg.DisableWindowScale
+	c.tsOffered = !c.cfg.DisableTimestamps // RFC 7323 §3.2: a TCP MAY send TSopt on its SYN
 	c.setState(StateSynSent)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
@@ -175,6 +202,7 @@ func (c *Conn) Connect(now time.Time) error {
 // In SYN-SENT and SYN-RECEIVED the data is queued for after the handshake.
 // A full buffer gives 0, ErrWouldBlock.
 func (c *Conn) Write(p []byte, now time.Time) (int, error) {
+	c.setNow(now)
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -202,6 +230,7 @@ func (c *Conn) Write(p []byte, now time.Time) (int, error) {
 // ErrWouldBlock when nothing is there yet. Reading may open the window enough
 // to send a window update (RFC 1122 §4.2.3.3).
 func (c *Conn) Read(p []byte, now time.Time) (int, error) {
+	c.setNow(now)
 	if n := c.rcvBuf.Read(p); n > 0 {
 		c.afterRead(now)
 		return n, nil
@@ -236,6 +265,7 @@ func (c *Conn) readErr(n int) error {
 // SYN-RECEIVED the FIN is queued until ESTABLISHED is reached ("queue for
 // processing after entering ESTABLISHED state").
 func (c *Conn) Shutdown(now time.Time) error {
+	c.setNow(now)
 	switch c.state {
 	case StateClosed, StateListen:
 		return syscall.ENOTCONN
@@ -274,6 +304,7 @@ func (c *Conn) queueFin() {
 //     tcp_fin_timeout, also 60s), and data arriving after Close is answered
 //     with a RST, as Linux's tcp_rcv_state_process does.
 func (c *Conn) Close(now time.Time) error {
+	c.setNow(now)
 	switch c.state {
 	case StateClosed:
 		return nil
@@ -300,6 +331,7 @@ func (c *Conn) Close(now time.Time) error {
 // in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and CLOSE-WAIT a RST
 // is sent; in every state the connection goes to CLOSED.
 func (c *Conn) Abort(now time.Time) {
+	c.setNow(now)
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		// Deviation (Linux compat): <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>
@@ -360,6 +392,68 @@ func (c *Conn) Listener() *Listener { return c.listener }
 // SetNoDelay sets TCP_NODELAY (disables Nagle, RFC 9293 §3.7.4).
 func (c *Conn) SetNoDelay(on bool) { c.cfg.NoDelay = on }
 
+// SetKeepAlive sets SO_KEEPALIVE (RFC 1122 §4.2.3.6). Turning it on in a
+// connected state arms the first probe KeepIdle from now, as Linux's
+// tcp_set_keepalive; turning it off stops the probes.
+func (c *Conn) SetKeepAlive(on bool, now time.Time) {
+	if on == c.cfg.KeepAlive {
+		return
+	}
+	c.cfg.KeepAlive = on
+	c.keepProbes = 0
+	c.keepAt = time.Time{}
+	if on && c.keepAliveState() {
+		c.keepAt = now.Add(c.cfg.KeepIdle)
+	}
+}
+
+// SetKeepIdle sets TCP_KEEPIDLE, the idle time before the first probe
+// (d <= 0: the default). As Linux's tcp_sock_set_keepidle_locked, with
+// keep-alive on the timer is re-armed for the new idle time counted from
+// the last segment received.
+func (c *Conn) SetKeepIdle(d time.Duration, now time.Time) {
+	if d <= 0 {
+		d = DefaultKeepIdle
+	}
+	c.cfg.KeepIdle = d
+	if c.cfg.KeepAlive && c.keepAliveState() {
+		c.keepAt = seqMaxTime(c.lastRcvAt.Add(d), now)
+	}
+}
+
+// SetKeepInterval sets TCP_KEEPINTVL, the time between probes (d <= 0:
+// the default). It applies from the next probe.
+func (c *Conn) SetKeepInterval(d time.Duration) {
+	if d <= 0 {
+		d = DefaultKeepInterval
+	}
+	c.cfg.KeepInterval = d
+}
+
+// SetKeepCount sets TCP_KEEPCNT, the unanswered probes after which the
+// connection ends (n <= 0: the default).
+func (c *Conn) SetKeepCount(n int) {
+	if n <= 0 {
+		n = DefaultKeepCount
+	}
+	c.cfg.KeepCount = n
+}
+
+// SetUserTimeout sets TCP_USER_TIMEOUT (Config.UserTimeout; 0 turns it
+// off). It applies at once to data already waiting.
+func (c *Conn) SetUserTimeout(d time.Duration) { c.cfg.UserTimeout = max(d, 0) }
+
+// Config returns the connection's configuration, with the changes the
+// setters made.
+func (c *Conn) Config() Config { return c.cfg }
+
+func seqMaxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // SetRcvBuf sets the receive buffer size. Before the handshake it also fixes
 // the window scale we offer (RFC 7323 §2.2); afterwards the window can grow
 // at most to 65535 << the negotiated shift.
@@ -390,18 +484,23 @@ func (c *Conn) SetSndBuf(n int) {
 // Info returns a snapshot for the status page.
 func (c *Conn) Info() Info {
 	return Info{
-		State:         c.state,
-		SRTT:          c.srtt,
-		RTTVar:        c.rttvar,
-		RTO:           c.currentRTO(),
-		Cwnd:          c.cwnd,
-		Ssthresh:      c.ssthresh,
-		SndWnd:        c.sndWnd,
-		RcvWnd:        c.advertisedWnd(),
-		MSS:           c.mss,
-		BytesSent:     c.bytesSent,
-		BytesReceived: c.bytesReceived,
-		Retransmits:   c.retransmits,
+		State:           c.state,
+		SRTT:            c.srtt,
+		RTTVar:          c.rttvar,
+		RTO:             c.currentRTO(),
+		Cwnd:            c.cwnd,
+		Ssthresh:        c.ssthresh,
+		SndWnd:          c.sndWnd,
+		RcvWnd:          c.advertisedWnd(),
+		MSS:             c.mss,
+		BytesSent:       c.bytesSent,
+		BytesReceived:   c.bytesReceived,
+		Retransmits:     c.retransmits,
+		ChallengeACKs:   c.challengeACKs,
+		ACKsRateLimited: c.acksRateLimited,
+		KeepAliveProbes: c.keepAliveProbes,
+		PAWSDrops:       c.pawsDrops,
+		Timestamps:      c.tsOn,
 	}
 }
 
@@ -413,6 +512,7 @@ func (c *Conn) drop(err error) {
 		c.err = err
 	}
 	c.rtoAt, c.persistAt, c.delackAt, c.closeAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.keepAt, c.stallSince = time.Time{}, time.Time{}
 	c.ackPending = false
 	c.setState(StateClosed)
 	c.events |= EventReadable | EventWritable

@@ -12,13 +12,10 @@ import (
 // cannot make us send one-byte segments.
 const minPeerMSS = 88
 
-// oowAckInterval is Linux's tcp_invalid_ratelimit (500ms): the least time
-// between two ACKs sent in reply to unacceptable bare ACKs.
-const oowAckInterval = 500 * time.Millisecond
-
 // HandleSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7) for this connection:
 // the stack has matched seg to the Conn's four-tuple.
 func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
+	c.setNow(now)
 	switch c.state {
 	case StateClosed:
 		// §3.10.7.1: as if no TCB existed.
@@ -52,6 +49,7 @@ func (c *Conn) negotiate(o *Options) {
 		c.wsOffered = false
 		c.sndWScale, c.rcvWScale = 0, 0
 	}
+	c.negotiateTimestamps(o)
 }
 
 // initialWindow is IW of RFC 6928 §2, or one segment if the SYN or SYN-ACK
@@ -70,6 +68,10 @@ func (c *Conn) enterEstablished(now time.Time) {
 	c.cwnd = c.initialWindow()
 	c.backoff = 0
 	c.rtoAt = time.Time{}
+	c.lastRcvAt = now
+	if c.cfg.KeepAlive {
+		c.keepAt = now.Add(c.cfg.KeepIdle) // Linux's tcp_finish_connect / tcp_create_openreq_child
+	}
 	c.events |= EventEstablished | EventWritable
 	if c.listener != nil {
 		c.listener.connEstablished(c)
@@ -125,10 +127,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 	c.sndNxt = seqnum.Max(c.sndNxt, c.sndUna)
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
 	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
-	if c.rttTiming && seg.Ack.GreaterThanEq(c.rttSeq) {
-		c.rttTiming = false
-		c.rttSample(now.Sub(c.rttStart))
-	}
+	c.ackRTT(seg, seg.Ack, now)
 	c.enterEstablished(now)
 	// "If there are other controls or text in the segment, then continue
 	// processing at the sixth step below where the URG bit is checked."
@@ -182,6 +181,17 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 		return
 	}
 
+	// PAWS (RFC 7323 §5.3 R1) comes before the sequence test, as in
+	// Linux's tcp_validate_incoming: an old duplicate is answered with an
+	// ACK (rate-limited as an unacceptable segment) and dropped.
+	if c.pawsReject(seg, now) {
+		c.pawsDrops++
+		if c.oowACKAllowed(seg, now) {
+			c.sendAck()
+		}
+		return
+	}
+
 	// First: sequence number.
 	wnd := c.advertisedWnd()
 	dataOK := true // the text may be accepted
@@ -193,16 +203,14 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 			dataOK = false
 		} else {
 			if flags&FlagRST == 0 {
-				if seg.Len() == 0 && !c.lastOOWAck.IsZero() && now.Sub(c.lastOOWAck) < oowAckInterval {
-					// Deviation (Linux compat): an unacceptable bare ACK is
-					// answered at most once per oowAckInterval, as Linux's
-					// tcp_oow_rate_limited, so that two ends that disagree
-					// cannot ping-pong ACKs forever (RFC 9293 §3.10.7.4 asks
-					// for an ACK every time).
+				if flags&FlagSYN != 0 {
+					// RFC 5961 §4.2: a SYN "irrespective of the sequence
+					// number" draws a challenge ACK (Linux: syn_challenge).
+					c.challengeACK(now)
 					return
 				}
-				if seg.Len() == 0 {
-					c.lastOOWAck = now
+				if !c.oowACKAllowed(seg, now) {
+					return
 				}
 				if c.state == StateTimeWait && flags&FlagFIN != 0 &&
 					seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == c.rcvNxt {
@@ -216,11 +224,17 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 		}
 	}
 
+	// The segment passed the sequence test: it comes from the peer as far
+	// as we can tell, so the keep-alive idle clock restarts
+	// (RFC 1122 §4.2.3.6; Linux's rcv_tstamp and probes_out = 0).
+	c.lastRcvAt = now
+	c.keepProbes = 0
+
 	// Second: RST. RFC 5961 §3.2: reset only on an exact match of RCV.NXT;
 	// anywhere else in the window, send a challenge ACK.
 	if flags&FlagRST != 0 {
 		if seg.Seq != c.rcvNxt {
-			c.sendAck()
+			c.challengeACK(now)
 			return
 		}
 		c.resetByPeer()
@@ -239,7 +253,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 			c.drop(nil)
 			return
 		}
-		c.sendAck() // RFC 5961 §4.2 challenge ACK
+		c.challengeACK(now) // RFC 5961 §4.2
 		return
 	}
 
@@ -264,15 +278,13 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 		c.sndWnd = int(seg.Window) << c.sndWScale
 		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
-		if c.rttTiming && seg.Ack.GreaterThanEq(c.rttSeq) {
-			c.rttTiming = false
-			c.rttSample(now.Sub(c.rttStart))
-		}
+		c.ackRTT(seg, seg.Ack, now)
 		c.enterEstablished(now)
 	}
 	if !c.processAck(seg, now) {
 		return
 	}
+	c.updateTSRecent(seg, now) // RFC 7323 §4.3, after the ACK as Linux
 	switch c.state {
 	case StateFinWait1:
 		if c.finAcked() {
@@ -360,14 +372,16 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	ack := seg.Ack
 	if ack.GreaterThan(c.sndMax) {
 		// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then
-		// send an ACK, drop the segment, and return."
-		c.sendAck()
+		// send an ACK, drop the segment, and return." RFC 5961 §5.2 puts
+		// this ACK under the same check as the next one, so it is a
+		// challenge ACK, rate-limited (§7).
+		c.challengeACK(now)
 		return false
 	}
 	if ack.LessThan(c.sndUna.Sub(seqnum.Size(c.maxSndWnd))) {
 		// RFC 5961 §5.2: an ACK older than SND.UNA - MAX.SND.WND is
-		// unacceptable: send an ACK and drop.
-		c.sendAck()
+		// unacceptable: send a (challenge) ACK and drop.
+		c.challengeACK(now)
 		return false
 	}
 	if c.state == StateTimeWait {
@@ -380,7 +394,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	dup := ack == c.sndUna && c.sndMax != c.sndUna && len(seg.Payload) == 0 &&
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	if ack.GreaterThan(c.sndUna) {
-		c.ackNewData(ack, now)
+		c.ackNewData(seg, now)
 	}
 	// Window update (SND.UNA =< SEG.ACK =< SND.NXT; SND.WL1/WL2 rule).
 	if c.sndUna.LessThanEq(ack) &&
@@ -390,6 +404,9 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		c.maxSndWnd = max(c.maxSndWnd, wnd)
 		if opened && c.sndWnd > 0 && !c.persistAt.IsZero() && c.sndUna == c.sndMax {
 			c.persistBackoff = 0 // the window opened: the probing ends (trySend sends)
+		}
+		if wnd > 0 && !c.stallSince.IsZero() && !c.persistAt.IsZero() {
+			c.stallSince = now // the window opened: no longer stalled by it
 		}
 	}
 	if dup {
@@ -401,7 +418,8 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 // ackNewData handles SND.UNA < SEG.ACK =< SND.MAX: free acknowledged data,
 // take an RTT sample, restart or stop the retransmission timer (RFC 6298
 // §5.2-5.3), and grow cwnd (RFC 5681 §3.1, RFC 6582).
-func (c *Conn) ackNewData(ack seqnum.Value, now time.Time) {
+func (c *Conn) ackNewData(seg *Segment, now time.Time) {
+	ack := seg.Ack
 	acked := int(c.sndUna.Size(ack))
 	if ack.GreaterThan(c.sndBufSeq) {
 		n := min(int(c.sndBufSeq.Size(ack)), c.sndBuf.Len())
@@ -415,10 +433,13 @@ func (c *Conn) ackNewData(ack seqnum.Value, now time.Time) {
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
-	if c.rttTiming && ack.GreaterThanEq(c.rttSeq) {
-		c.rttTiming = false
-		c.rttSample(now.Sub(c.rttStart))
+	// The user timeout measures time without progress.
+	if c.sndUna == c.sndMax {
+		c.stallSince = time.Time{}
+	} else {
+		c.stallSince = now
 	}
+	c.ackRTT(seg, ack, now)
 	// Deviation (Linux compat): the backoff ends with any new ACK (Linux
 	// clears icsk_backoff in tcp_ack); RFC 6298 §5.7 keeps it until a
 	// fresh RTT sample.
@@ -489,6 +510,7 @@ func (c *Conn) onDupAck(now time.Time) {
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.setState(StateTimeWait)
 	c.rtoAt, c.persistAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}
+	c.keepAt, c.stallSince = time.Time{}, time.Time{}
 	c.closeAt = now.Add(c.cfg.TimeWait)
 }
 

@@ -13,9 +13,12 @@ const maxBacklog = 4096
 // ListenerStats counts what a Listener did with the segments it was given.
 type ListenerStats struct {
 	SynReceived      uint64 // SYNs handled
-	SynQueueDrops    uint64 // SYNs dropped: the SYN queue was full
+	SynQueueDrops    uint64 // SYNs dropped: the SYN queue was full and SYN cookies are off
 	AcceptQueueDrops uint64 // SYNs dropped, and handshake-completing ACKs dropped, because the accept queue was full
 	ResetsSent       uint64 // RSTs sent (stray ACKs, Close)
+	CookiesSent      uint64 // SYN-ACKs carrying a SYN cookie (Linux's SyncookiesSent)
+	CookiesValidated uint64 // ACKs whose cookie checked out (Linux's SyncookiesRecv)
+	CookiesFailed    uint64 // ACKs checked against the cookies that failed (Linux's SyncookiesFailed)
 }
 
 // listenerQueue is a Conn's place in its Listener's queues.
@@ -34,8 +37,13 @@ const (
 // Both queues hold at most backlog+1 connections, backlog being clamped to
 // [0, 4096]: Linux parity (sk_acceptq_is_full and inet_csk_reqsk_queue_is_full
 // compare with '>'; somaxconn defaults to 4096). As in Linux, a SYN is also
-// dropped while the accept queue is full (tcp_conn_request). SYN cookies are
-// not implemented: a SYN that finds the SYN queue full is dropped and counted.
+// dropped while the accept queue is full (tcp_conn_request).
+//
+// A SYN that finds the SYN queue full is answered with a SYN cookie
+// (RFC 4987 §3.6; cookie.go) and no state is kept, as Linux with
+// net.ipv4.tcp_syncookies=1; an ACK that reaches the Listener is checked
+// against the cookies (CookieACK) before it is answered with a RST.
+// SetSynCookies(false) drops such SYNs instead.
 //
 // A Listener is not safe for concurrent use; the stack calls it under its lock.
 type Listener struct {
@@ -48,7 +56,12 @@ type Listener struct {
 	events  Events
 	stats   ListenerStats
 	closed  bool
-	scratch Conn // carries the addresses of a RST the Listener sends itself
+	scratch Conn // carries the addresses of a RST or cookie SYN-ACK the Listener sends itself
+
+	noCookies    bool      // SetSynCookies(false)
+	cookieKey    cookieKey // drawn when the first cookie is sent
+	hasCookieKey bool
+	lastCookieAt time.Time // when the last cookie was sent (Linux's last_overflow); zero: never
 }
 
 // NewListener returns a Listener on local. A negative backlog means the
@@ -71,9 +84,12 @@ func (l *Listener) acceptFull() bool { return len(l.acceptQ) >= l.queueCap() }
 // demultiplexing table; otherwise nil.
 //
 //   - RST: ignored.
-//   - ACK (any, a stray SYN-ACK included): <SEQ=SEG.ACK><CTL=RST> via Output.
+//   - ACK: if it completes a SYN cookie handshake (CookieACK), the new
+//     connection, already ESTABLISHED and in the accept queue; otherwise
+//     (a stray SYN-ACK included) <SEQ=SEG.ACK><CTL=RST> via Output.
 //   - SYN: a new connection with initial sequence number iss, if both queues
-//     have room; otherwise dropped and counted.
+//     have room; a SYN cookie if only the SYN queue is full; otherwise
+//     dropped and counted.
 //   - Anything else: dropped.
 func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum.Value, now time.Time) *Conn {
 	switch {
@@ -82,8 +98,11 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum
 	case seg.Flags&FlagRST != 0:
 		return nil // "An incoming RST segment could not be valid ... ignore it"
 	case seg.Flags&FlagACK != 0:
-		l.sendReset(seg, remote)
-		return nil
+		c, ok := l.CookieACK(seg, remote, now)
+		if !ok {
+			l.sendReset(seg, remote)
+		}
+		return c
 	case seg.Flags&FlagSYN == 0:
 		return nil // "Any other control or text-bearing segment ... drop it"
 	}
@@ -93,7 +112,11 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum
 		return nil
 	}
 	if len(l.synQ) >= l.queueCap() {
-		l.stats.SynQueueDrops++
+		if l.noCookies {
+			l.stats.SynQueueDrops++
+			return nil
+		}
+		l.sendCookie(seg, remote, now)
 		return nil
 	}
 	c := NewConn(l.cfg, l.local, remote, iss, l.out)
@@ -102,6 +125,77 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum
 	l.synQ = append(l.synQ, c)
 	c.passiveOpen(seg, now)
 	return c
+}
+
+// SetSynCookies turns SYN cookies on (the default, as Linux's
+// net.ipv4.tcp_syncookies=1) or off.
+func (l *Listener) SetSynCookies(on bool) { l.noCookies = !on }
+
+// sendCookie answers seg, a SYN that found the SYN queue full, with
+// <SEQ=cookie><ACK=SEG.SEQ+1><CTL=SYN,ACK> carrying only our MSS (RFC 4987
+// §3.6; no window scale or SACK-permitted without timestamps to hold them,
+// as Linux) and keeps nothing: the SYN-ACK is never retransmitted. The
+// cookie records min(the peer's MSS, ours) rounded down to cookieMSS.
+func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time) {
+	if !l.hasCookieKey {
+		l.cookieKey, l.hasCookieKey = newCookieKey(), true
+	}
+	peerMSS := DefaultPeerMSS
+	if seg.Options.MSS != 0 {
+		peerMSS = int(seg.Options.MSS)
+	}
+	idx := cookieMSSIndex(min(peerMSS, l.cfg.MSS))
+	iss := l.cookieKey.make(l.local, remote, seg.Seq, cookieCount(now), idx)
+	l.lastCookieAt = now
+	l.stats.CookiesSent++
+	l.scratch = Conn{local: l.local, remote: remote}
+	l.scratch.tx = Segment{
+		SrcPort: l.local.Port(), DstPort: remote.Port(),
+		Seq: iss, Ack: seg.Seq.Add(1), Flags: FlagSYN | FlagACK,
+		Window:  uint16(cookieWindow(l.cfg)),
+		Options: Options{MSS: uint16(l.cfg.MSS)},
+	}
+	l.out.SendSegment(&l.scratch, &l.scratch.tx, nil, nil)
+}
+
+// CookieACK checks seg, an ACK from remote that matched no connection but
+// this Listener, against the SYN cookies (RFC 4987 §3.6, Linux's
+// cookie_v4_check). ok is false if seg is no cookie ACK (SYN or RST set, no
+// cookie sent in the last two minutes, or a cookie that does not check out:
+// counted as failed); the caller answers it with a RST as usual. Otherwise
+// the segment is consumed: c is the new connection, already ESTABLISHED and
+// in the accept queue (any data or FIN on the ACK processed), for the caller
+// to add to its demultiplexing table; c is nil if the accept queue is full
+// (dropped silently, as Linux: the peer retransmits and a later ACK may get
+// in).
+func (l *Listener) CookieACK(seg *Segment, remote netip.AddrPort, now time.Time) (c *Conn, ok bool) {
+	if l.closed || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || !l.hasCookieKey ||
+		l.lastCookieAt.IsZero() || now.Sub(l.lastCookieAt) > cookieValid {
+		return nil, false // Linux's tcp_synq_no_recent_overflow
+	}
+	iss := seg.Ack.Sub(1)
+	idx, valid := l.cookieKey.check(iss, l.local, remote, seg.Seq.Sub(1), cookieCount(now))
+	if !valid {
+		l.stats.CookiesFailed++
+		return nil, false
+	}
+	l.stats.CookiesValidated++
+	if l.acceptFull() {
+		l.stats.AcceptQueueDrops++
+		return nil, true
+	}
+	c = newConnFromCookie(l, remote, seg, iss, int(cookieMSS[idx]))
+	c.HandleSegment(seg, now)
+	if c.state == StateSynReceived {
+		// Cannot happen (the ACK is acceptable by construction), but a
+		// cookie connection must never sit in SYN-RECEIVED outside the
+		// SYN queue.
+		c.drop(nil)
+	}
+	if c.state == StateClosed && c.lq != inAcceptQueue {
+		return nil, true
+	}
+	return c, true
 }
 
 // passiveOpen is §3.10.7.2 "third, check for a SYN" for a fresh Conn:

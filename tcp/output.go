@@ -30,6 +30,19 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 			c.ackPending = false
 			c.rcvUnacked = 0
 			c.delackAt = time.Time{}
+			c.lastAckSent = c.rcvNxt // Last.ACK.sent (RFC 7323 §4.3)
+		}
+	}
+	if c.tsOn || (flags&FlagSYN != 0 && c.tsOffered) {
+		// RFC 7323 §3.2: once negotiated, TSopt "MUST be sent in every
+		// non-<RST> segment ... and SHOULD be sent in an <RST> segment"
+		// (Linux's active resets carry it). TSecr is TS.Recent, zero
+		// without ACK ("the sender of that segment SHOULD set the TSecr
+		// field to zero").
+		seg.Options.HasTimestamp = true
+		seg.Options.TSVal = c.tsVal()
+		if flags&FlagACK != 0 {
+			seg.Options.TSEcr = c.tsRecent
 		}
 	}
 	c.out.SendSegment(c, seg, p1, p2)
@@ -37,12 +50,15 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 
 // synOptions returns the options of our SYN or SYN-ACK: MSS always
 // (RFC 9293 §3.7.1), Window Scale if we offer it (RFC 7323 §2.2: on a SYN-ACK
-// only when the SYN carried one).
+// only when the SYN carried one). The MSS we advertise is the full one:
+// RFC 9293 §3.7.1 (and RFC 6691) says it excludes TCP options.
 func (c *Conn) synOptions() Options {
 	o := Options{MSS: uint16(c.cfg.MSS)}
 	if c.wsOffered {
 		o.HasWScale, o.WScale = true, c.rcvWScale
 	}
+	// Timestamps (RFC 7323 §3.2): on a SYN if we offer them, on a SYN-ACK
+	// only when the SYN had them; emit fills in the values.
 	return o
 }
 
@@ -78,6 +94,50 @@ func (c *Conn) sendAck() {
 		seq = c.sndNxt
 	}
 	c.emit(seq, FlagACK, nil, nil, nil)
+}
+
+// invalidACKLimited applies Config.InvalidACKInterval: it reports whether
+// an ACK in reply to an invalid segment must be skipped now, and otherwise
+// records that one goes out. Deviation (Linux compat): one clock, Linux's
+// last_oow_ack_time (__tcp_oow_rate_limited), is shared by challenge ACKs,
+// replies to unacceptable segments and PAWS failures.
+func (c *Conn) invalidACKLimited(now time.Time) bool {
+	iv := c.cfg.InvalidACKInterval
+	if iv > 0 && !c.lastOOWAck.IsZero() {
+		if d := now.Sub(c.lastOOWAck); d >= 0 && d < iv {
+			c.acksRateLimited++
+			return true
+		}
+	}
+	c.lastOOWAck = now
+	return false
+}
+
+// challengeACK sends an RFC 5961 challenge ACK (§3.2 in-window RST, §4.2
+// SYN, §5.2 unacceptable ACK) unless the rate limit of §7 holds it back:
+// per connection, at most one per Config.InvalidACKInterval (Linux's
+// tcp_send_challenge_ack with the per-socket limit; Linux ≥ 6.0 has no
+// host-wide limit by default, tcp_challenge_ack_limit = INT_MAX).
+func (c *Conn) challengeACK(now time.Time) {
+	if c.invalidACKLimited(now) {
+		return
+	}
+	c.challengeACKs++
+	c.sendAck()
+}
+
+// oowACKAllowed reports whether an unacceptable segment (RFC 9293
+// §3.10.7.4 first, or a PAWS failure, RFC 7323 §5.3 R1) may be answered
+// with an ACK now. Deviation (Linux compat): as Linux's
+// tcp_oow_rate_limited, a segment carrying data (and no SYN) is always
+// answered, since data is not part of an ACK loop; others at most once per
+// Config.InvalidACKInterval, so that two ends that disagree cannot
+// ping-pong ACKs forever (RFC 9293 asks for an ACK every time).
+func (c *Conn) oowACKAllowed(seg *Segment, now time.Time) bool {
+	if len(seg.Payload) > 0 && seg.Flags&FlagSYN == 0 {
+		return true
+	}
+	return !c.invalidACKLimited(now)
 }
 
 // sendRST sends <SEQ=seq><CTL=RST>, with ACK=RCV.NXT if withAck.
@@ -252,6 +312,9 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 	}
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
+	}
+	if c.stallSince.IsZero() {
+		c.stallSince = now // the user timeout counts from here
 	}
 	c.persistAt = time.Time{}
 	c.persistBackoff = 0

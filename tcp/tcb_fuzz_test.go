@@ -17,6 +17,8 @@ import (
 //   - the advertised right edge RCV.NXT+RCV.WND never moves left
 //     (RFC 7323 §2.4), checked on every segment sent;
 //   - no data segment exceeds the MSS;
+//   - with timestamps negotiated every segment but a RST carries one, and
+//     a Conn's TSval never goes back (RFC 7323 §3.2, §5.4);
 //   - a CLOSED Conn has no timer; a timer never stays due after HandleTimer;
 //   - in pair mode, the bytes each side reads are a prefix of what the other
 //     side wrote: whatever the loss, duplication and reordering, the stream
@@ -33,6 +35,10 @@ func FuzzTCB(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 0, 5, 0, 5, 1, 0, 0, 0, 0, 7, 7, 7, 7, 7})
 	f.Add([]byte{3, 0, 0x10, 1, 0, 0, 0, 0, 10, 1, 200, 6, 50, 6, 200, 6, 255, 7, 7, 0, 0x10, 1, 0, 0, 0xff, 0xff, 0})
 	f.Add([]byte{0, 0, 0x12, 1, 0, 0, 0, 4, 0, 0, 0x18, 0, 3, 0, 0, 0, 0, 200, 3, 0, 0x11, 0, 0, 0, 0, 1, 10, 7, 7})
+	// A pair with timestamps (the default) and keep-alive on one side; a
+	// single active Conn fed timestamped segments, old ones among them.
+	f.Add([]byte{2, 0x80, 0x21, 0xff, 0, 0, 1, 200, 0, 0, 0, 0, 6, 0, 50, 9, 9, 0, 0, 0, 7, 0, 50, 9, 9, 9, 9})
+	f.Add([]byte{0, 0, 0x12, 0x80, 0, 0, 0xff, 0xff, 10, 0, 0, 0x10, 0x80, 0, 0x10, 0, 0x10, 0x80, 0xf0, 0, 0xff, 0xff, 20, 7, 7})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := &fuzzInput{b: data}
 		switch mode := in.byte() % 4; mode {
@@ -62,11 +68,12 @@ func (in *fuzzInput) u32() uint32 { return uint32(in.u16())<<16 | uint32(in.u16(
 type checkOut struct {
 	t     *testing.T
 	right map[*Conn]seqnum.Value
+	tsval map[*Conn]uint32
 	next  func(c *Conn, seg *Segment, p1, p2 []byte)
 }
 
 func newCheckOut(t *testing.T) *checkOut {
-	return &checkOut{t: t, right: make(map[*Conn]seqnum.Value)}
+	return &checkOut{t: t, right: make(map[*Conn]seqnum.Value), tsval: make(map[*Conn]uint32)}
 }
 
 func (o *checkOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
@@ -83,6 +90,15 @@ func (o *checkOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
 			o.t.Fatalf("%v: advertised right edge moved left: %d → %d (%s)", c.state, prev, r, segString(seg))
 		}
 		o.right[c] = r
+	}
+	if c.tsOn && seg.Flags&FlagRST == 0 && !seg.Options.HasTimestamp {
+		o.t.Fatalf("%v: timestamps negotiated, segment without one (%s)", c.state, segString(seg))
+	}
+	if seg.Options.HasTimestamp && c.state != StateClosed {
+		if prev, ok := o.tsval[c]; ok && seqnum.Value(seg.Options.TSVal).LessThan(seqnum.Value(prev)) {
+			o.t.Fatalf("%v: TSval went back: %d → %d", c.state, prev, seg.Options.TSVal)
+		}
+		o.tsval[c] = seg.Options.TSVal
 	}
 	if o.next != nil {
 		o.next(c, seg, p1, p2)
@@ -104,6 +120,18 @@ func fuzzConfig(in *fuzzInput) Config {
 	}
 	if b&32 != 0 {
 		cfg.MaxOutOfOrderRanges = 1 + int(in.byte()%4)
+	}
+	cfg.DisableTimestamps = b&64 != 0
+	if b&128 != 0 {
+		k := in.byte()
+		cfg.KeepAlive = true
+		cfg.KeepIdle = time.Duration(1+k%8) * time.Second
+		cfg.KeepInterval = time.Duration(1+k/8%4) * 100 * time.Millisecond
+		cfg.KeepCount = 1 + int(k/32%4)
+		if k&128 != 0 {
+			cfg.UserTimeout = time.Duration(1+k%16) * 500 * time.Millisecond
+		}
+		cfg.InvalidACKInterval = time.Duration(int8(in.byte())) * time.Millisecond
 	}
 	return cfg
 }
@@ -131,6 +159,9 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 		l := NewListener(cfg, addrA, 4, out)
 		syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: seqnum.Value(in.u32()), Flags: FlagSYN,
 			Window: in.u16(), Options: Options{MSS: in.u16(), HasWScale: in.byte()&1 != 0, WScale: in.byte() % 16}}
+		if b := in.byte(); b&1 != 0 {
+			syn.Options.HasTimestamp, syn.Options.TSVal = true, in.u32()
+		}
 		if c = l.HandleSegment(&syn, addrB, testISS, now); c == nil {
 			return
 		}
@@ -180,6 +211,13 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			if flags&FlagSYN != 0 && sel&0x40 != 0 {
 				seg.Options = Options{MSS: in.u16(), HasWScale: true, WScale: in.byte() % 16}
 			}
+			if sel&0x80 != 0 {
+				// A timestamp near TS.Recent (older ones exercise PAWS),
+				// echoing one near our clock.
+				seg.Options.HasTimestamp = true
+				seg.Options.TSVal = uint32(seqnum.Value(c.tsRecent).Add(seqnum.Size(int8(in.byte()))))
+				seg.Options.TSEcr = c.tsVal() - uint32(in.byte())
+			}
 			c.HandleSegment(&seg, now)
 		case 2:
 			c.Write(payload[:int(in.u16())%20000], now)
@@ -195,6 +233,12 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 				c.SetRcvBuf(1 + int(in.u16()))
 			case 3:
 				c.SetNoDelay(in.byte()&1 != 0)
+			case 4:
+				k := in.byte()
+				c.SetKeepAlive(k&1 != 0, now)
+				c.SetKeepIdle(time.Duration(k>>1)*100*time.Millisecond, now)
+				c.SetKeepCount(int(k >> 5))
+				c.SetUserTimeout(time.Duration(k>>4) * time.Second)
 			default:
 				c.Shutdown(now)
 			}

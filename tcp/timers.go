@@ -15,12 +15,18 @@ import (
 //     RFC 1122 §4.2.2.17 and §4.2.3.4);
 //   - delackAt: the delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2);
 //   - closeAt: the end of TIME-WAIT (2·MSL, RFC 9293 §3.10.7.4), or of an
-//     orphaned FIN-WAIT-2 (Linux's tcp_fin_timeout).
+//     orphaned FIN-WAIT-2 (Linux's tcp_fin_timeout);
+//
+// and two more with their own reasons to end a connection:
+//
+//   - keepAt: keep-alive (RFC 1122 §4.2.3.6), when Config.KeepAlive is on;
+//   - the user timeout (Config.UserTimeout, RFC 9293 §3.8.3 / RFC 5482 as
+//     Linux's TCP_USER_TIMEOUT), stallSince + UserTimeout, computed.
 
 // NextDeadline returns the earliest armed timer; false when none is armed.
 func (c *Conn) NextDeadline() (time.Time, bool) {
 	var d time.Time
-	for _, t := range [...]time.Time{c.rtoAt, c.persistAt, c.delackAt, c.closeAt} {
+	for _, t := range [...]time.Time{c.rtoAt, c.persistAt, c.delackAt, c.closeAt, c.keepAt, c.userTimeoutAt()} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -30,8 +36,26 @@ func (c *Conn) NextDeadline() (time.Time, bool) {
 
 func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
 
+// userTimeoutAt is when the user timeout ends the connection, zero if it
+// is off or nothing waits.
+func (c *Conn) userTimeoutAt() time.Time {
+	if c.cfg.UserTimeout <= 0 || c.stallSince.IsZero() {
+		return time.Time{}
+	}
+	return c.stallSince.Add(c.cfg.UserTimeout)
+}
+
 // HandleTimer runs whatever timers are due at now.
 func (c *Conn) HandleTimer(now time.Time) {
+	c.setNow(now)
+	if due(c.userTimeoutAt(), now) {
+		// RFC 9293 §3.8.3: "If a user timeout occurs ... flush all queues,
+		// signal the user 'error: connection aborted due to user timeout'",
+		// ETIMEDOUT as Linux. Like Linux's tcp_write_err, no RST: the peer
+		// is presumed unreachable.
+		c.drop(syscall.ETIMEDOUT)
+		return
+	}
 	if due(c.closeAt, now) {
 		c.closeAt = time.Time{}
 		switch c.state {
@@ -60,6 +84,66 @@ func (c *Conn) HandleTimer(now time.Time) {
 			c.sendAck()
 		}
 	}
+	if due(c.keepAt, now) {
+		c.keepAt = time.Time{}
+		c.onKeepAlive(now)
+	}
+}
+
+// keepAliveState reports whether keep-alive probes may run in this state:
+// the connection is synchronized and nothing of ours (SYN, FIN) is
+// necessarily outstanding. RFC 1122 §4.2.3.6 speaks of an idle
+// connection; SYN states and those with our FIN in flight have their own
+// timers, as in Linux (tcp_keepalive_timer skips SYN-SENT; the others
+// have packets out).
+func (c *Conn) keepAliveState() bool {
+	switch c.state {
+	case StateEstablished, StateCloseWait, StateFinWait2:
+		return true
+	}
+	return false
+}
+
+// onKeepAlive is the keep-alive timer, laid out as Linux's
+// tcp_keepalive_timer. The connection has been idle since lastRcvAt (the
+// last acceptable segment from the peer). After KeepIdle of idleness, a
+// probe is sent every KeepInterval; KeepCount unanswered probes (or, with
+// a user timeout, probes outstanding for UserTimeout since the last
+// segment) end the connection with ETIMEDOUT. Any acceptable segment
+// resets the idle clock and the probe count (see synchronizedInput).
+// While data is outstanding or waiting the RTO and persist timers cover
+// the connection: the timer just comes back after KeepIdle.
+func (c *Conn) onKeepAlive(now time.Time) {
+	if !c.cfg.KeepAlive || !c.keepAliveState() {
+		return
+	}
+	idle := c.cfg.KeepIdle
+	if c.sndUna != c.sndMax || c.unsentData() > 0 || !c.persistAt.IsZero() {
+		c.keepAt = now.Add(idle)
+		return
+	}
+	elapsed := now.Sub(c.lastRcvAt)
+	if elapsed < idle {
+		c.keepAt = c.lastRcvAt.Add(idle)
+		return
+	}
+	if ut := c.cfg.UserTimeout; (ut > 0 && elapsed >= ut && c.keepProbes > 0) ||
+		(ut == 0 && c.keepProbes >= c.cfg.KeepCount) {
+		// Deviation (Linux compat): Linux sends a RST when it gives up on
+		// keep-alive (tcp_keepalive_timer → tcp_send_active_reset); RFC
+		// 1122 says nothing of it.
+		c.sendRST(c.sndMax, true)
+		c.drop(syscall.ETIMEDOUT)
+		return
+	}
+	// RFC 1122 §4.2.3.6: "SEG.SEQ = SND.NXT-1", without the garbage
+	// octet, as Linux's tcp_xmit_probe_skb (SND.UNA-1 there; nothing is
+	// outstanding, so SND.UNA = SND.NXT). The peer finds it old and
+	// answers with an ACK.
+	c.emit(c.sndUna.Sub(1), FlagACK, nil, nil, nil)
+	c.keepProbes++
+	c.keepAliveProbes++
+	c.keepAt = now.Add(c.cfg.KeepInterval)
 }
 
 // currentRTO is the RTO with the exponential backoff of RFC 6298 §5.5 applied,
@@ -89,7 +173,11 @@ func (c *Conn) armPersist(now time.Time) {
 
 // startRTT times the segment ending at end (RFC 6298 §3: one measurement at
 // a time, without timestamps).
+//
+// It also records now as the current time: a passive Conn gets its first
+// time here (passiveOpen in listener.go), which starts its TS clock.
 func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
+	c.setNow(now)
 	c.rttTiming, c.rttSeq, c.rttStart = true, end, now
 }
 
@@ -145,9 +233,10 @@ func (c *Conn) onRTO(now time.Time) {
 	if c.sndUna == c.sndMax || !c.state.synchronized() {
 		return // nothing outstanding
 	}
-	if c.backoff >= c.cfg.DataRetries {
+	if c.backoff >= c.cfg.DataRetries && c.cfg.UserTimeout == 0 {
 		// RFC 1122 §4.2.3.5 R2. Like Linux (tcp_write_err), no RST is sent:
-		// the peer is presumed unreachable.
+		// the peer is presumed unreachable. A user timeout replaces the
+		// count, as in Linux (retransmits_timed_out uses it when set).
 		c.drop(syscall.ETIMEDOUT)
 		return
 	}
@@ -195,6 +284,11 @@ func (c *Conn) onPersist(now time.Time) {
 	}
 	// The probe does not advance SND.NXT (BSD's persist case); SND.MAX
 	// covers it so that an ACK of the probe byte is acceptable.
+	if c.stallSince.IsZero() {
+		// The user timeout counts from the first zero-window probe until
+		// the window opens, answered or not (Linux's icsk_probes_tstamp).
+		c.stallSince = now
+	}
 	c.transmit(c.sndNxt, 1, false)
 	if e := c.sndNxt.Add(1); e.GreaterThan(c.sndMax) {
 		c.sndMax = e

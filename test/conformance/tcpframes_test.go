@@ -206,31 +206,35 @@ func openWindow(frame []byte) []byte {
 	return fixTCPSum(frame)
 }
 
-// noSYNTimestamp removes the Timestamps option from the stack's SYN (not
-// SYN-ACK): gVisor always offers timestamps on an active open (its
-// handshake.start sets TS unconditionally), tapstack does not offer them
-// yet. ActiveOpen_SYNOptions shows the raw difference; since the peer's
-// SYN-ACK carries no timestamp, neither stack uses them afterwards. The
-// options are re-encoded in tapstack's (Linux's) layout, which ActiveOpen_
-// SYNOptions also compares.
-func noSYNTimestamp(frame []byte) []byte {
+// zeroTSval sets the TSval of the stack's Timestamps option to zero: each
+// stack runs its own timestamp clock from its own random per-connection
+// offset (RFC 7323 §5.4, §7), so the values cannot compare; whether the
+// option is there, where, and its TSecr (an echo of the peer's TSval)
+// still do.
+func zeroTSval(frame []byte) []byte {
 	t := tcpOf(frame)
-	if t == nil || tcp.Flags(t[13])&(tcp.FlagSYN|tcp.FlagACK) != tcp.FlagSYN {
+	if t == nil {
 		return frame
 	}
-	h := frame[ethernet.HeaderLen:]
-	ihl := int(h[0]&0x0f) * 4
-	s, err := tcp.Decode(t, stackIP, peerIP, false)
-	if err != nil {
-		return frame
+	opts := tcp.Header(t).Options()
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case tcp.OptEOL:
+			return frame
+		case tcp.OptNOP:
+			i++
+			continue
+		}
+		if i+1 >= len(opts) || opts[i+1] < 2 || int(opts[i+1]) > len(opts)-i {
+			return frame
+		}
+		if opts[i] == tcp.OptTimestamp && opts[i+1] == 10 {
+			binary.BigEndian.PutUint32(opts[i+2:], 0)
+			return fixTCPSum(frame)
+		}
+		i += int(opts[i+1])
 	}
-	s.Options.HasTimestamp, s.Options.TSVal, s.Options.TSEcr = false, 0, 0
-	b := make([]byte, s.HeaderLen()+len(s.Payload))
-	hl := tcp.Encode(b, &s)
-	copy(b[hl:], s.Payload)
-	tcp.Header(b).ComputeChecksumIPv4(stackIP, peerIP)
-	out := append(append([]byte(nil), frame[:ethernet.HeaderLen+ihl]...), b...)
-	return mangleIP(out, true, func(h []byte) { binary.BigEndian.PutUint16(h[2:], uint16(ihl+len(b))) })
+	return frame
 }
 
 // describeTCP renders a TCP segment for diffs.

@@ -23,9 +23,10 @@ const (
 	fURG = tcp.FlagURG
 )
 
-// linuxSYN is the options a Linux peer offers, without SACK-permitted and
-// timestamps (neither target would use them: tapstack does not implement
-// them yet, gVisor's SACK is turned off).
+// linuxSYN is the options a Linux peer offers, without SACK-permitted
+// (neither target would use it: tapstack does not implement it yet,
+// gVisor's SACK is turned off) and timestamps (the Timestamps_ scripts add
+// them).
 var linuxSYN = tcp.Options{MSS: 1460, HasWScale: true, WScale: 7}
 
 // p is the peer's sequence number n octets after its SYN.
@@ -84,10 +85,11 @@ func tcpScripts() []script {
 	addN := func(name string, norms []normalizer, st ...step) {
 		sc = append(sc, script{name: name, tcp: true, steps: st, normalize: norms})
 	}
-	base := []normalizer{openWindow, rstNoDF}
+	base := []normalizer{openWindow, rstNoDF, zeroTSval}
 	add := func(name string, st ...step) { addN(name, base, st...) }
-	// active scripts also hide gVisor's timestamp offer (ActiveOpen_SYNOptions).
-	active := []normalizer{openWindow, rstNoDF, noSYNTimestamp}
+	// Active opens offer timestamps on both stacks (RFC 7323 §3.2); the
+	// peer's SYN-ACK has none, so neither uses them afterwards.
+	active := base
 	// long scripts run past the neighbour entry's lifetime (ARP refreshes
 	// are compared by NeighbourStale_RefreshedByUnicastProbes).
 	long := append([]normalizer{dropARP}, base...)
@@ -169,7 +171,7 @@ func tcpScripts() []script {
 		send(seg{dport: lport, seq: p(0), ack: 5000, flags: fRST | fACK}))
 
 	// --- Active open (RFC 9293 §3.10.7.3) ---
-	addN("ActiveOpen_SYNOptions", []normalizer{openWindow}, dial("c", dport, peerPort))
+	addN("ActiveOpen_SYNOptions", []normalizer{openWindow, zeroTSval}, dial("c", dport, peerPort))
 	addN("ActiveOpen_SYNACK_Established", active, steps(dialed(),
 		[]step{status("c"), write("c", pattern(100))})...)
 	addN("ActiveOpen_RST_ECONNREFUSED", active,
@@ -297,10 +299,58 @@ func tcpScripts() []script {
 		send(seg{dport: lport, seq: p(50 << 20), flags: fRST}),
 		read("c", 100),
 		status("c")})...)
+	// Two SYNs 500 ms apart, so that the rate limit of RFC 5961 §7 holds
+	// neither back (SYNInEstablished_ChallengeACKRateLimited has them
+	// back to back).
 	add("SYNInEstablished_ChallengeACK", steps(established(), []step{
+		send(peerSYN(lport, linuxSYN)),
+		advance(500 * time.Millisecond),
+		send(seg{dport: lport, seq: p(100), flags: fSYN, opts: linuxSYN}),
+		status("c")})...)
+	// (The rate-limit scripts first move the clock off zero: gVisor takes
+	// a last-ACK time of zero, as on its manual clock at start, for none.)
+	add("SYNInEstablished_ChallengeACKRateLimited", steps(established(), []step{
+		advance(time.Second),
 		send(peerSYN(lport, linuxSYN)),
 		send(seg{dport: lport, seq: p(100), flags: fSYN, opts: linuxSYN}),
 		status("c")})...)
+	// RFC 5961 §7: challenge ACKs at most one per 500 ms per connection
+	// (Linux's tcp_invalid_ratelimit; gVisor's TCPInvalidRateLimit).
+	add("InWindowRST_ChallengeACKRateLimited", steps(established(), []step{
+		advance(time.Second),
+		send(seg{dport: lport, seq: p(100), flags: fRST}),
+		send(seg{dport: lport, seq: p(200), flags: fRST}),
+		advance(499 * time.Millisecond),
+		send(seg{dport: lport, seq: p(300), flags: fRST}),
+		advance(time.Millisecond),
+		send(seg{dport: lport, seq: p(400), flags: fRST}),
+		status("c")})...)
+
+	// --- Timestamps (RFC 7323 §3-5) ---
+	{
+		tsSYN := linuxSYN
+		tsSYN.HasTimestamp, tsSYN.TSVal = true, 1000
+		tsOpts := func(v uint32) tcp.Options { return tcp.Options{HasTimestamp: true, TSVal: v} }
+		tsEstablished := []step{
+			listenTCP("l", lport),
+			send(seg{dport: lport, seq: peerISS, flags: fSYN, opts: tsSYN}),
+			send(seg{dport: lport, seq: p(0), ack: 1, flags: fACK, opts: tsOpts(1001)}),
+			accept("l", "c"),
+		}
+		add("Timestamps_PassiveOpenEchoesTSval", steps(tsEstablished, []step{
+			withDelAck(send(seg{dport: lport, seq: p(0), ack: 1, flags: fACK | fPSH, opts: tsOpts(1002), data: pattern(100)})),
+			read("c", 4096)})...)
+		// PAWS (§5.3 R1): a segment whose TSval is older than TS.Recent is
+		// answered with an ACK and dropped, its data with it.
+		add("Timestamps_PAWS_OldTSvalACKAndDrop", steps(tsEstablished, []step{
+			withDelAck(send(seg{dport: lport, seq: p(0), ack: 1, flags: fACK | fPSH, opts: tsOpts(1002), data: pattern(100)})),
+			send(seg{dport: lport, seq: p(100), ack: 1, flags: fACK | fPSH, opts: tsOpts(900), data: pattern(100)}),
+			read("c", 4096)})...)
+		// A RST is acceptable whatever its timestamp (§5.2).
+		add("Timestamps_PAWS_RSTWithOldTSvalAccepted", steps(tsEstablished, []step{
+			send(seg{dport: lport, seq: p(0), flags: fRST, opts: tsOpts(1)}),
+			read("c", 100)})...)
+	}
 
 	// --- Close (RFC 9293 §3.10.4, §3.10.7.4 eighth, §3.6) ---
 	add("PeerFIN_CloseWait_LastAck", steps(established(), []step{
@@ -371,10 +421,6 @@ var tcpKnownDiffs = map[string]knownDiff{
 		reason: "RSTs (here the RST|ACK for a SYN to a closed port) carry DF from tapstack, as Linux (its control socket is IP_PMTUDISC_DO, \"enforce IP_DF and IPID==0 for RST\"); gVisor's carry no DF. Other TCP scripts clear DF on RSTs (rstNoDF)",
 		linux:  "tapstack",
 	},
-	"ActiveOpen_SYNOptions": {
-		reason: "gVisor's SYN offers timestamps (handshake.start sets TS whatever the stack options); tapstack offers only MSS and window scale (timestamps are a later issue). Linux offers both, and SACK-permitted. Other active-open scripts drop the timestamp from the SYN (noSYNTimestamp)",
-		linux:  "neither",
-	},
 	"ActiveOpen_RST_ECONNREFUSED": {
 		reason: "after a refused connect, tapstack reports ECONNREFUSED from getsockopt(SO_ERROR) once and clears it, as Linux's sock_error (the second call gives 0, a write then EPIPE); gVisor reports ECONNREFUSED every time (its write gives EPIPE too)",
 		linux:  "tapstack",
@@ -400,8 +446,12 @@ var tcpKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"ACKOfUnsentData_ACKAndDrop": {
-		reason: "SEG.ACK > SND.NXT: tapstack sends an ACK and drops the segment with its data (RFC 9293 §3.10.7.4); gVisor sends nothing for a bare ACK and accepts the data of such a segment. Linux drops the segment without an ACK (tcp_ack: SKB_DROP_REASON_TCP_ACK_UNSENT_DATA)",
+		reason: "SEG.ACK > SND.NXT: tapstack sends an ACK and drops the segment with its data (RFC 9293 §3.10.7.4), the ACK being a challenge ACK rate-limited to one per 500 ms (RFC 5961 §5.2, §7), so the data segment right after the bare ACK draws none; gVisor sends nothing for a bare ACK and accepts the data of such a segment. Linux drops the segment without an ACK (tcp_ack: SKB_DROP_REASON_TCP_ACK_UNSENT_DATA)",
 		linux:  "neither",
+	},
+	"Timestamps_PAWS_OldTSvalACKAndDrop": {
+		reason: "a data segment whose TSval (900) is older than TS.Recent (1002): tapstack drops it and ACKs RCV.NXT (RFC 7323 §5.3 R1, PAWS), as Linux (tcp_validate_incoming: tcp_paws_discard → tcp_send_dupack); gVisor implements no PAWS and accepts the data",
+		linux:  "tapstack",
 	},
 	"TimeWait_RST": {
 		reason: "a RST in TIME-WAIT ends it in tapstack, so the next ACK draws a RST, as Linux with tcp_rfc1337=0 (the default); gVisor ignores the RST (RFC 1337's advice) and stays in TIME-WAIT",

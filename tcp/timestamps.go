@@ -1,0 +1,135 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// Timestamps (RFC 7323 §3-5): our TS clock, TS.Recent, RTT measurement
+// and PAWS. Timestamp values are compared in 32-bit modular arithmetic
+// (RFC 7323 §5.2), the arithmetic of sequence numbers, so they go through
+// seqnum.
+
+// pawsIdle is RFC 7323 §5.5's limit: TS.Recent is invalid once the
+// connection has been idle this long (24 days; Linux's TCP_PAWS_24DAYS).
+const pawsIdle = 24 * 24 * time.Hour
+
+// tsOptionLen is the room a Timestamps option takes in every segment
+// (NOP, NOP, kind, length, TSval, TSecr). Deviation (Linux compat): the
+// send MSS shrinks by it when timestamps are on, so that a full segment
+// still fits the path MTU (Linux's tcp_current_mss / tp->tcp_header_len).
+const tsOptionLen = 12
+
+// tsOffsetFor derives the per-connection offset of our TS clock from the
+// ISS. RFC 7323 §7 suggests a random offset per connection so that TSval
+// reveals no uptime; the ISS (RFC 6528: a keyed hash of the four-tuple
+// plus a clock) is unpredictable to anyone off the path, and mixing it
+// keeps TSval from mirroring it.
+func tsOffsetFor(iss seqnum.Value) uint32 {
+	x := uint32(iss) ^ 0x9e3779b9
+	x ^= x >> 16
+	x *= 0x7feb352d
+	x ^= x >> 15
+	x *= 0x846ca68b
+	x ^= x >> 16
+	return x
+}
+
+// setNow records the time of the call in progress: the segments it sends
+// carry TSval for it. The first time a Conn sees is its TS clock's epoch.
+func (c *Conn) setNow(now time.Time) {
+	c.now = now
+	if c.tsEpoch.IsZero() {
+		c.tsEpoch = now
+	}
+}
+
+// tsVal is our timestamp clock (RFC 7323 §5.4: 1 ms per tick, within the
+// 1 ms to 1 s range, as Linux) plus the connection's offset. A passive
+// Conn sends its SYN-ACK before it has seen a time (the Listener calls
+// it without one): that SYN-ACK carries tsOffset and the Listener's next
+// call (startRTT) sets the epoch to the SYN's arrival, the same instant.
+func (c *Conn) tsVal() uint32 {
+	if c.tsEpoch.IsZero() || c.now.Before(c.tsEpoch) {
+		return c.tsOffset
+	}
+	return c.tsOffset + uint32(c.now.Sub(c.tsEpoch)/time.Millisecond)
+}
+
+// negotiateTimestamps applies the Timestamps option of the peer's SYN or
+// SYN-ACK (RFC 7323 §3.2): timestamps are on when both SYNs carry it; a
+// SYN-ACK carries it only when the SYN did. TS.Recent starts at the SYN's
+// TSval (§4.3, §5.3).
+func (c *Conn) negotiateTimestamps(o *Options) {
+	if c.state == StateListen {
+		// A passive open (passiveOpen in listener.go): we offer back
+		// timestamps only to a SYN that offers them.
+		c.tsOffered = !c.cfg.DisableTimestamps
+	}
+	if !c.tsOffered || !o.HasTimestamp {
+		c.tsOffered, c.tsOn = false, false
+		return
+	}
+	c.tsOn = true
+	c.tsRecent, c.tsRecentAt = o.TSVal, c.now
+	c.lastAckSent = c.rcvNxt
+	c.mss = max(c.mss-tsOptionLen, minPeerMSS-tsOptionLen)
+	c.rcvMSS = c.mss
+}
+
+// tsRecentValid reports whether TS.Recent may be used for PAWS: not after
+// 24 days of idleness (RFC 7323 §5.5).
+func (c *Conn) tsRecentValid(now time.Time) bool {
+	return c.tsRecentAt.IsZero() || now.Sub(c.tsRecentAt) < pawsIdle
+}
+
+// pawsReject is RFC 7323 §5.3 R1: a segment (not a RST, which is
+// "acceptable regardless of [its] timestamp", §5.2) whose SEG.TSval is
+// less than a valid TS.Recent is an old duplicate.
+//
+// Deviation (Linux compat): a segment without a Timestamps option on a
+// connection that negotiated them is accepted, as Linux does; RFC 7323
+// §3.2 says such a segment SHOULD be dropped.
+func (c *Conn) pawsReject(seg *Segment, now time.Time) bool {
+	return c.tsOn && seg.Options.HasTimestamp && seg.Flags&FlagRST == 0 &&
+		seqnum.Value(seg.Options.TSVal).LessThan(seqnum.Value(c.tsRecent)) &&
+		c.tsRecentValid(now)
+}
+
+// updateTSRecent is RFC 7323 §4.3 (2), with §5.3 R3: "If SEG.TSval >=
+// TS.Recent and SEG.SEQ =< Last.ACK.sent then SEG.TSval is copied to
+// TS.Recent" (RFC 1323's rule also asked for Last.ACK.sent < SEG.SEQ +
+// SEG.LEN; RFC 7323 dropped it, so that a bare ACK updates too, as in
+// Linux's tcp_replace_ts_recent). After 24 idle days TS.Recent is invalid
+// and any TSval replaces it (§5.5).
+func (c *Conn) updateTSRecent(seg *Segment, now time.Time) {
+	if !c.tsOn || !seg.Options.HasTimestamp || !seg.Seq.LessThanEq(c.lastAckSent) {
+		return
+	}
+	if seqnum.Value(seg.Options.TSVal).GreaterThanEq(seqnum.Value(c.tsRecent)) || !c.tsRecentValid(now) {
+		c.tsRecent, c.tsRecentAt = seg.Options.TSVal, now
+	}
+}
+
+// ackRTT takes the RTT sample of an ACK that advances SND.UNA to ack.
+// With timestamps, from its TSecr (RFC 7323 §4.1-4.2: "TSecr ... MAY be
+// used to update the averaged RTT measurement only if the segment
+// advances the left edge of the send window"); the echoed TSval belongs
+// to the segment that caused the ACK, so a retransmission is no
+// ambiguity and Karn's rule is not needed. Without (or with a TSecr of
+// zero, which Linux too takes for none), from the one timed segment
+// (RFC 6298 §3).
+func (c *Conn) ackRTT(seg *Segment, ack seqnum.Value, now time.Time) {
+	if c.tsOn && seg.Options.HasTimestamp && seg.Options.TSEcr != 0 {
+		c.rttTiming = false
+		if d := seqnum.Value(seg.Options.TSEcr).Size(seqnum.Value(c.tsVal())); int32(d) >= 0 {
+			c.rttSample(time.Duration(d) * time.Millisecond)
+		}
+		return
+	}
+	if c.rttTiming && ack.GreaterThanEq(c.rttSeq) {
+		c.rttTiming = false
+		c.rttSample(now.Sub(c.rttStart))
+	}
+}
