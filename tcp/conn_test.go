@@ -1197,3 +1197,43 @@ func TestEstablished_BatchedSegments_OneACKPerBatch(t *testing.T) {
 	batchIn(h.data(bytesN(100)))
 	h.expect("ACK seq=1001 ack=13761")
 }
+
+// TestEstablished_ZeroWindowOverUnackedData_NoTimeoutWhilePeerAnswers: the
+// peer shrinks its window to zero while our data is in flight. The RTO
+// retransmissions act as probes (RFC 9293 §3.8.6.1, MUST-36): as Linux,
+// they do not count toward DataRetries while the peer keeps answering,
+// and the connection ends only once the peer has been silent for RTOMax.
+func TestEstablished_ZeroWindowOverUnackedData_NoTimeoutWhilePeerAnswers(t *testing.T) {
+	h := newEstablished(t, Config{})
+	h.c.Write([]byte("hello"), h.now)
+	h.expect("PSH|ACK seq=1001 ack=5001 len=5")
+	zw := h.seg(FlagACK) // acknowledges nothing, closes the window
+	zw.Ack, zw.Window = testISS+1, 0
+	h.in(zw)
+	h.expect()
+	at, d := time.Duration(0), 200*ms
+	for i := 0; i < 20; i++ { // more than DataRetries (15)
+		at += d
+		h.fire(at)
+		if segs := h.out.take(); len(segs) != 1 || segs[0].Seq != 1001 {
+			t.Fatalf("retransmission %d: %d segments", i+1, len(segs))
+		}
+		h.in(zw) // the peer answers: still a zero window
+		d = min(2*d, 120*time.Second)
+	}
+	h.expectState(StateEstablished)
+	// The peer falls silent: once it has not been heard for RTOMax, the
+	// next timeout ends the connection.
+	for h.c.State() == StateEstablished {
+		next, ok := h.c.NextDeadline()
+		if !ok {
+			t.Fatal("no timer armed")
+		}
+		h.now = next
+		h.c.HandleTimer(h.now)
+		h.out.take()
+	}
+	if !errors.Is(h.c.Err(), syscall.ETIMEDOUT) {
+		t.Fatalf("error %v, want ETIMEDOUT", h.c.Err())
+	}
+}

@@ -20,7 +20,9 @@
 // Output the caller supplied, and after each call the caller asks
 // NextDeadline when to call HandleTimer and TakeEvents which sockets to
 // wake. Listener (listener.go) is LISTEN with bounded SYN and accept
-// queues. User data lives in tcp/buffer's rings: the retransmission queue
+// queues, and SYN cookies (cookie.go, RFC 4987) when the SYN queue is
+// full. icmp.go applies ICMP errors to a connection (RFC 1122 §4.2.3.9,
+// RFC 5927 validation, RFC 1191 MSS reduction). User data lives in tcp/buffer's rings: the retransmission queue
 // is the unacknowledged part of the send ring, and out-of-order data waits
 // in the receive ring at its final position.
 //

@@ -40,6 +40,7 @@ func FuzzTCB(f *testing.F) {
 	f.Add([]byte{2, 0x80, 0x21, 0xff, 0, 0, 1, 200, 0, 0, 0, 0, 6, 0, 50, 9, 9, 0, 0, 0, 7, 0, 50, 9, 9, 9, 9})
 	f.Add([]byte{0, 0, 0x12, 0x80, 0, 0, 0xff, 0xff, 10, 0, 0, 0x10, 0x80, 0, 0x10, 0, 0x10, 0x80, 0xf0, 0, 0xff, 0xff, 20, 7, 7})
 	f.Fuzz(func(t *testing.T, data []byte) {
+		clear(rcvShrunk)
 		in := &fuzzInput{b: data}
 		switch mode := in.byte() % 4; mode {
 		case 0, 1, 3:
@@ -230,7 +231,11 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			case 1:
 				c.Abort(now)
 			case 2:
-				c.SetRcvBuf(1 + int(in.u16()))
+				n := 1 + int(in.u16())
+				if n < c.rcvBuf.Readable()+c.rcvBuf.OutOfOrderBytes() {
+					rcvShrunk[c] = true
+				}
+				c.SetRcvBuf(n)
 			case 3:
 				c.SetNoDelay(in.byte()&1 != 0)
 			case 4:

@@ -233,7 +233,19 @@ func (c *Conn) onRTO(now time.Time) {
 	if c.sndUna == c.sndMax || !c.state.synchronized() {
 		return // nothing outstanding
 	}
-	if c.backoff >= c.cfg.DataRetries && c.cfg.UserTimeout == 0 {
+	// Deviation (Linux compat, tcp_retransmit_timer): when the peer shrank
+	// its window to zero over data we had already sent, our retransmissions
+	// are in effect zero-window probes, and probing must not end the
+	// connection while the peer answers (RFC 9293 §3.8.6.1, MUST-36). So
+	// they do not count toward DataRetries as long as the peer was heard
+	// from within RTOMax; an orphaned connection (closed by its user) still
+	// times out, and a user timeout, when set, decides instead.
+	if c.sndWnd == 0 && !c.userClosed && c.cfg.UserTimeout == 0 {
+		if now.Sub(c.lastRcvAt) > c.cfg.RTOMax {
+			c.drop(syscall.ETIMEDOUT)
+			return
+		}
+	} else if c.backoff >= c.cfg.DataRetries && c.cfg.UserTimeout == 0 {
 		// RFC 1122 §4.2.3.5 R2. Like Linux (tcp_write_err), no RST is sent:
 		// the peer is presumed unreachable. A user timeout replaces the
 		// count, as in Linux (retransmits_timed_out uses it when set).
