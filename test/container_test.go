@@ -1,6 +1,7 @@
 package test
 
 import (
+	"github.com/tapstack/tapstack/internal/testbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,10 @@ func TestContainer_StaticBinaryRunsInEmptyRoot(t *testing.T) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("static build: %v\n%s", err, out)
+	}
+	// The binary's sources are inputs of this test for Go's test cache.
+	if err := testbin.TrackSources(); err != nil {
+		t.Fatal(err)
 	}
 	if out, _ := exec.Command("file", filepath.Join(root, "tapstack")).Output(); len(out) > 0 && !strings.Contains(string(out), "statically linked") {
 		t.Fatalf("not a static binary: %s", out)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/nstest"
+	"github.com/tapstack/tapstack/internal/testbin"
 )
 
 // bin is the tapstack binary built once for the whole package; examples is
@@ -46,6 +47,21 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// TestBinaries_BuiltFromCurrentSources checks the binaries TestMain built
+// run, and records the module's sources as inputs of this package's result:
+// the binaries come from packages this test binary does not import, so
+// without it `go test` would replay a cached pass after they changed. (File
+// accesses count only once the tests run, hence here and not in TestMain.)
+func TestBinaries_BuiltFromCurrentSources(t *testing.T) {
+	if err := testbin.TrackSources(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "tapstack ") {
+		t.Fatalf("tapstack version: %v %q", err, out)
+	}
 }
 
 // Addresses inside every test namespace.
