@@ -3,7 +3,7 @@ package ipv4
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"math/bits"
+	"github.com/tapstack/tapstack/internal/siphash"
 	"net/netip"
 	"sync/atomic"
 )
@@ -49,45 +49,11 @@ func NewIDGen() *IDGen {
 
 // Next returns the ID for the next datagram from src to dst carrying proto.
 func (g *IDGen) Next(src, dst netip.Addr, proto uint8) uint16 {
+	var msg [9]byte
 	s, d := src.As4(), dst.As4()
-	m0 := uint64(binary.BigEndian.Uint32(s[:]))<<32 | uint64(binary.BigEndian.Uint32(d[:]))
-	h := siphash(g.k0, g.k1, m0, uint64(proto))
+	copy(msg[0:4], s[:])
+	copy(msg[4:8], d[:])
+	msg[8] = proto
+	h := siphash.Sum64(g.k0, g.k1, msg[:])
 	return uint16(g.counters[h%idBuckets].Add(1))
-}
-
-// siphash is SipHash-2-4 of the 16-octet message (m0, m1) under the key
-// (k0, k1).
-func siphash(k0, k1, m0, m1 uint64) uint64 {
-	v0 := k0 ^ 0x736f6d6570736575
-	v1 := k1 ^ 0x646f72616e646f6d
-	v2 := k0 ^ 0x6c7967656e657261
-	v3 := k1 ^ 0x7465646279746573
-	round := func() {
-		v0 += v1
-		v1 = bits.RotateLeft64(v1, 13)
-		v1 ^= v0
-		v0 = bits.RotateLeft64(v0, 32)
-		v2 += v3
-		v3 = bits.RotateLeft64(v3, 16)
-		v3 ^= v2
-		v0 += v3
-		v3 = bits.RotateLeft64(v3, 21)
-		v3 ^= v0
-		v2 += v1
-		v1 = bits.RotateLeft64(v1, 17)
-		v1 ^= v2
-		v2 = bits.RotateLeft64(v2, 32)
-	}
-	for _, m := range [3]uint64{m0, m1, 16 << 56} { // last block: length octet
-		v3 ^= m
-		round()
-		round()
-		v0 ^= m
-	}
-	v2 ^= 0xff
-	round()
-	round()
-	round()
-	round()
-	return v0 ^ v1 ^ v2 ^ v3
 }

@@ -3,6 +3,7 @@ package tcp
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"github.com/tapstack/tapstack/internal/siphash"
 	"net/netip"
 	"time"
 
@@ -86,7 +87,7 @@ func (k cookieKey) hash(local, remote netip.AddrPort, count uint32, d byte) uint
 	binary.BigEndian.PutUint16(msg[34:], remote.Port())
 	binary.BigEndian.PutUint32(msg[36:], count)
 	msg[40] = d
-	return uint32(sipHash24(k.k0, k.k1, msg[:]))
+	return uint32(siphash.Sum64(k.k0, k.k1, msg[:]))
 }
 
 // make returns the cookie (our ISS) for a SYN from remote to local with
