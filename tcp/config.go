@@ -74,6 +74,11 @@ type Config struct {
 	// DisableTimestamps stops us offering RFC 7323 timestamps (and using
 	// them when a peer's SYN offers them), as net.ipv4.tcp_timestamps=0.
 	DisableTimestamps bool
+	// DisableSACK stops us offering SACK-permitted (RFC 2018 §2) and
+	// accepting a peer's offer, as net.ipv4.tcp_sack=0: no SACK blocks
+	// are sent, and loss recovery is NewReno (RFC 6582) instead of
+	// RFC 6675's.
+	DisableSACK bool
 
 	// InvalidACKInterval is the least time between two ACKs a connection
 	// sends in reply to invalid segments: RFC 5961 challenge ACKs (§3.2

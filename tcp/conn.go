@@ -53,6 +53,7 @@ type Info struct {
 	KeepAliveProbes                uint64 // keep-alive probes sent (Linux's TCPKeepAlive)
 	PAWSDrops                      uint64 // segments dropped by PAWS, RFC 7323 §5 (Linux's PAWSEstab)
 	Timestamps                     bool   // RFC 7323 timestamps negotiated
+	SACK                           bool   // RFC 2018 SACK negotiated
 }
 
 // Conn is a TCP connection's TCB (RFC 9293 §3.3.1) and the state machine that
@@ -128,7 +129,18 @@ type Conn struct {
 	bytesAcked     int // RFC 3465 appropriate byte counting in congestion avoidance
 	dupAcks        int
 	inRecovery     bool
-	recover        seqnum.Value
+	recover        seqnum.Value // NewReno's recover (RFC 6582), RecoveryPoint of RFC 6675
+
+	// SACK (RFC 2018, RFC 2883, RFC 6675).
+	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted
+	sackOn        bool                        // negotiated: both SYNs carried it (RFC 2018 §2)
+	sb            scoreboard                  // SACKed ranges the peer reported (RFC 6675 §3)
+	highRxt       seqnum.Value                // HighRxt (RFC 6675 §2): end of the highest retransmitted
+	sackRecent    [maxSACKBlocks]seqnum.Value // recently received out-of-order segments, newest first
+	sackRecentN   int
+	dsack         SACKBlock // a duplicate to report (RFC 2883), when hasDSACK
+	hasDSACK      bool
+	rangesScratch [][2]int // rcvBuf.Ranges, reused
 
 	// Timestamps (RFC 7323 §3-5).
 	now         time.Time    // the time of the current call: our TSval
@@ -188,6 +200,7 @@ func (c *Conn) Connect(now time.Time) error {
 	c.activeOpen = true
 	c.wsOffered = !c.cfg.DisableWindowScale
 	c.tsOffered = !c.cfg.DisableTimestamps // RFC 7323 §3.2: a TCP MAY send TSopt on its SYN
+	c.sackOffered = !c.cfg.DisableSACK     // RFC 2018 §2: SACK-permitted MAY be sent in a SYN
 	c.setState(StateSynSent)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
@@ -501,6 +514,7 @@ func (c *Conn) Info() Info {
 		KeepAliveProbes: c.keepAliveProbes,
 		PAWSDrops:       c.pawsDrops,
 		Timestamps:      c.tsOn,
+		SACK:            c.sackOn,
 	}
 }
 

@@ -12,8 +12,11 @@
 // isn.go generates initial sequence numbers (RFC 6528); reset.go builds the
 // RST that answers a segment reaching no connection (RFC 9293 §3.10.7.1).
 //
-// Conn is the TCB (conn.go, input.go, output.go, timers.go, state.go, and
-// timestamps.go for RFC 7323 timestamps and PAWS): a sans-IO state
+// Conn is the TCB (conn.go, input.go, output.go, timers.go, state.go,
+// timestamps.go for RFC 7323 timestamps and PAWS, and sack.go for SACK:
+// the receiver's blocks, RFC 2018, D-SACK, RFC 2883, and the sender's
+// scoreboard with RFC 6675 loss recovery, NewReno, RFC 6582, when SACK is
+// not negotiated): a sans-IO state
 // machine over all eleven RFC 9293 states. It reads no clock,
 // starts no goroutine and does no I/O: every input (a segment, a user call,
 // a timer) carries the time, segments leave synchronously through the

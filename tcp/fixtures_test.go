@@ -142,6 +142,9 @@ func tcbInvariants(c *Conn) error {
 	if !c.rtoAt.IsZero() && !c.persistAt.IsZero() {
 		return fmt.Errorf("RTO and persist timers both armed")
 	}
+	if err := sackInvariants(c); err != nil {
+		return err
+	}
 	if c.cwnd < 0 || (c.state.synchronized() && c.state != StateSynReceived && c.cwnd < c.mss && c.cwnd != 0) {
 		return fmt.Errorf("cwnd %d", c.cwnd)
 	}
@@ -301,3 +304,30 @@ func bytesN(n int) []byte {
 }
 
 func seqnumSize(n int) seqnum.Value { return seqnum.Value(n) }
+
+// sackInvariants checks the SACK state: the scoreboard (RFC 6675 §3) is
+// at most sackBoardSize sorted, disjoint, non-adjacent, non-empty ranges
+// within SND.UNA..SND.MAX whose sizes sum to sb.sacked; it is empty
+// without SACK; the receiver's recency list is bounded.
+func sackInvariants(c *Conn) error {
+	b := &c.sb
+	if b.n < 0 || b.n > sackBoardSize || c.sackRecentN < 0 || c.sackRecentN > len(c.sackRecent) {
+		return fmt.Errorf("scoreboard %d ranges, recent %d", b.n, c.sackRecentN)
+	}
+	if !c.sackOn && b.n != 0 {
+		return fmt.Errorf("scoreboard without SACK")
+	}
+	sum := 0
+	prev := c.sndUna
+	for i, g := range b.r[:b.n] {
+		if !g.start.LessThan(g.end) || g.start.LessThan(prev) || (i > 0 && g.start == prev) || g.end.GreaterThan(c.sndMax) {
+			return fmt.Errorf("scoreboard range %d [%d, %d) bad: SND.UNA %d SND.MAX %d board %+v", i, g.start, g.end, c.sndUna, c.sndMax, b.r[:b.n])
+		}
+		sum += int(g.start.Size(g.end))
+		prev = g.end
+	}
+	if sum != b.sacked {
+		return fmt.Errorf("scoreboard sums to %d, sacked %d", sum, b.sacked)
+	}
+	return nil
+}

@@ -202,7 +202,7 @@ func (c *Conn) retransmitFlight(now time.Time) {
 	for {
 		n := 0
 		if seq.LessThan(end) {
-			n = min(int(seq.Size(end)), c.mss)
+			n = min(int(seq.Size(end)), c.sendMSS())
 		}
 		fin := finInFlight && seq.Add(seqnum.Size(n)) == c.finSeq
 		if n == 0 && !fin {

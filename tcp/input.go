@@ -49,6 +49,11 @@ func (c *Conn) negotiate(o *Options) {
 		c.wsOffered = false
 		c.sndWScale, c.rcvWScale = 0, 0
 	}
+	// RFC 2018 §2: SACK-permitted "MAY be sent in a SYN segment"; the
+	// SYN-ACK carries it only if the SYN did, and SACK is used only when
+	// both carried it.
+	c.sackOffered = c.sackOffered && o.SACKPermitted
+	c.sackOn = c.sackOffered
 	c.negotiateTimestamps(o)
 }
 
@@ -186,6 +191,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	// ACK (rate-limited as an unacceptable segment) and dropped.
 	if c.pawsReject(seg, now) {
 		c.pawsDrops++
+		c.dsackOld(seg)
 		if c.oowACKAllowed(seg, now) {
 			c.sendAck()
 		}
@@ -212,6 +218,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 				if !c.oowACKAllowed(seg, now) {
 					return
 				}
+				c.dsackOld(seg)
 				if c.state == StateTimeWait && flags&FlagFIN != 0 &&
 					seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == c.rcvNxt {
 					// A retransmission of the peer's FIN: ACK it and restart
@@ -396,6 +403,15 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	if ack.GreaterThan(c.sndUna) {
 		c.ackNewData(seg, now)
 	}
+	if c.sackOn {
+		// RFC 6675 §5: record the SACK information (Update()). An ACK
+		// counts as a duplicate (RFC 6675 §2 (e)) only if its SACK
+		// blocks tell something new; one without blocks (a peer that
+		// negotiated SACK but sends none) counts as RFC 5681's.
+		if c.sackUpdate(seg) == 0 && seg.Options.NumSACK > 0 {
+			dup = false
+		}
+	}
 	// Window update (SND.UNA =< SEG.ACK =< SND.NXT; SND.WL1/WL2 rule).
 	if c.sndUna.LessThanEq(ack) &&
 		(c.sndWL1.LessThan(seg.Seq) || (c.sndWL1 == seg.Seq && c.sndWL2.LessThanEq(ack))) {
@@ -433,6 +449,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
+	c.sb.trim(ack)
 	// The user timeout measures time without progress.
 	if c.sndUna == c.sndMax {
 		c.stallSince = time.Time{}
@@ -462,6 +479,19 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 			c.dupAcks = 0
 			return
 		}
+		if c.sackOn {
+			// RFC 6675 §5 (B): a partial ACK only updates the scoreboard
+			// and pipe; step (C) (trySend) sends what NextSeg() picks.
+			// With nothing SACKed NextSeg() has no hole to offer (a peer
+			// that negotiated SACK but sends no blocks): a partial ACK
+			// of data not yet retransmitted (at or above HighRxt)
+			// retransmits as NewReno's does (RFC 6582 §3.2 step 4).
+			c.dupAcks = 0
+			if c.sb.n == 0 && c.sndUna.GreaterThanEq(c.highRxt) {
+				c.retransmitFirst(now)
+			}
+			return
+		}
 		// Step 4, partial acknowledgment: retransmit the first unacknowledged
 		// segment, deflate by the amount acked, add back one MSS if that was
 		// at least one MSS.
@@ -488,12 +518,30 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.
+//
+// With SACK it is RFC 6675 §5: loss recovery starts at DupThresh
+// duplicate ACKs or as soon as IsLost(HighACK+1) holds (§5 (b)), with
+// cwnd = ssthresh = FlightSize/2 (4.2) and no inflation: pipe governs
+// what is sent (step (C), in trySend).
 func (c *Conn) onDupAck(now time.Time) {
 	c.dupAcks++
 	switch {
 	case c.inRecovery:
-		c.cwnd += c.mss // step 3 of RFC 5681 §3.2: inflate
-	case c.dupAcks == 3 && c.sndUna.Sub(1).GreaterThanEq(c.recover):
+		if !c.sackOn {
+			c.cwnd += c.mss // step 3 of RFC 5681 §3.2: inflate
+		}
+	case c.sackOn && (c.dupAcks >= dupThresh || c.isLost(c.sndUna)) && c.sndUna.Sub(1).GreaterThanEq(c.recover):
+		// RFC 6675 §5 (4). The RFC 6582 guard applies as RFC 6675
+		// §5.1 asks after a timeout: no new recovery until HighACK
+		// passes RecoveryPoint.
+		c.ssthresh = max(c.flightSize()/2, 2*c.mss) // (4.2), RFC 5681 eq. (4)
+		c.cwnd = c.ssthresh
+		c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
+		c.inRecovery = true
+		c.highRxt = c.sndUna
+		c.retransmitFirst(now) // (4.3), sets HighRxt
+		// (4.4)-(4.5): SetPipe and step (C) run in trySend after the ACK.
+	case !c.sackOn && c.dupAcks == 3 && c.sndUna.Sub(1).GreaterThanEq(c.recover):
 		// RFC 6582 §3.2 step 2: enter only if the cumulative ACK covers more
 		// than recover (SEG.ACK - 1 > recover is written here as >= because
 		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
@@ -502,6 +550,16 @@ func (c *Conn) onDupAck(now time.Time) {
 		c.inRecovery = true
 		c.retransmitFirst(now)
 		c.cwnd = c.ssthresh + 3*c.mss
+	}
+}
+
+// dsackOld notes a D-SACK block for an unacceptable segment whose data
+// lies wholly below RCV.NXT (RFC 2883 §4.1.1), as Linux's tcp_send_dupack.
+func (c *Conn) dsackOld(seg *Segment) {
+	if n := len(seg.Payload); n > 0 {
+		if end := seg.Seq.Add(seqnum.Size(n)); end.LessThanEq(c.rcvNxt) {
+			c.noteDSACK(seg.Seq, end)
+		}
 	}
 }
 
@@ -542,6 +600,9 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 		if d > len(p) {
 			d = len(p)
 		}
+		// RFC 2883 §4.1.1: the duplicated part is reported (as Linux's
+		// tcp_data_queue, tcp_dsack_set(seq, rcv_nxt)).
+		c.noteDSACK(seq, seq.Add(seqnum.Size(d)))
 		p = p[d:]
 		seq = seq.Add(seqnum.Size(d))
 	}
@@ -566,17 +627,26 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 		c.rcvMSS = max(c.rcvMSS, min(len(p), c.cfg.MSS))
 		hadOOO := c.rcvBuf.OutOfOrderBytes() > 0
 		adv, stored := c.rcvBuf.Insert(off, p)
+		if c.sackOn && off > 0 {
+			if !stored && c.heldOutOfOrder(off, len(p)) {
+				// RFC 2883 §4.1.2: a duplicate of held out-of-order data;
+				// the range holding it becomes the next block.
+				c.noteDSACK(seq, seq.Add(seqnum.Size(len(p))))
+			}
+			c.noteSACKRecent(seq)
+		}
 		if adv > 0 {
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(adv))
 			c.bytesReceived += uint64(adv)
 			c.events |= EventReadable
 		}
 		switch {
-		case off > 0 || hadOOO || adv < len(p) || trimmed:
+		case off > 0 || hadOOO || adv < len(p) || trimmed || c.hasDSACK:
 			// Out of order, filling a hole, not (all) stored, or cut at the
 			// window's edge: ACK at once (RFC 5681 §4.2, §3.2: a duplicate
 			// ACK for out-of-order data; the sender must learn at once
-			// that the window is full).
+			// that the window is full; a D-SACK report, RFC 2883, is
+			// news of a spurious retransmission worth sending now).
 			c.ackPending = true
 			c.delackAt = time.Time{}
 			if off > 0 && stored && fin && finAt.LessThanEq(c.rcvNxt.Add(seqnum.Size(c.rcvBuf.Window()))) {

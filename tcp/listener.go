@@ -207,7 +207,8 @@ func (c *Conn) passiveOpen(seg *Segment, now time.Time) {
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.wsOffered = !c.cfg.DisableWindowScale
-	c.negotiate(&seg.Options) // offers WScale back only if the SYN had it
+	c.sackOffered = !c.cfg.DisableSACK
+	c.negotiate(&seg.Options) // offers WScale and SACK-permitted back only if the SYN had them
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, c.iss
 	c.maxSndWnd = c.sndWnd
 	c.setState(StateSynReceived)

@@ -45,6 +45,11 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 			seg.Options.TSEcr = c.tsRecent
 		}
 	}
+	if c.sackOn && flags&(FlagACK|FlagSYN|FlagRST) == FlagACK {
+		// RFC 2018 §4: SACK blocks on every ACK while out-of-order data
+		// is held; RFC 2883: a D-SACK block for a duplicate.
+		c.fillSACK(&seg.Options)
+	}
 	c.out.SendSegment(c, seg, p1, p2)
 }
 
@@ -53,7 +58,7 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 // only when the SYN carried one). The MSS we advertise is the full one:
 // RFC 9293 §3.7.1 (and RFC 6691) says it excludes TCP options.
 func (c *Conn) synOptions() Options {
-	o := Options{MSS: uint16(c.cfg.MSS)}
+	o := Options{MSS: uint16(c.cfg.MSS), SACKPermitted: c.sackOffered}
 	if c.wsOffered {
 		o.HasWScale, o.WScale = true, c.rcvWScale
 	}
@@ -231,29 +236,77 @@ func (c *Conn) trySend(now time.Time) {
 	if !c.sendingState() {
 		return
 	}
-	for {
-		if c.finQueued && c.sndNxt.GreaterThan(c.finSeq) {
-			break // everything, FIN included, is out
+	if c.sackRecovering() {
+		c.sackSend(now)
+	} else {
+		for c.sendNext(now, -1) {
 		}
-		unsent := c.unsentData()
-		usable := 0
-		if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cwnd))); c.sndNxt.LessThan(wndEnd) {
-			usable = int(c.sndNxt.Size(wndEnd))
-		}
-		n := min(unsent, usable, c.mss)
-		// The FIN takes no window (BSD's tcp_output sends it regardless; a
-		// Linux receiver accepts a bare FIN at RCV.NXT in a zero window).
-		fin := c.finQueued && n == unsent
-		if n == 0 && !fin {
-			break
-		}
-		if n > 0 && !c.sendAllowed(n, unsent) {
-			break
-		}
-		c.sendData(c.sndNxt, n, fin, now)
 	}
 	if c.unsentData() > 0 && c.rtoAt.IsZero() && c.persistAt.IsZero() {
 		c.armPersist(now)
+	}
+}
+
+// sendNext sends the next new segment (and the FIN) if the windows, Nagle
+// and SWS avoidance allow, and reports whether it sent one. room, when not
+// negative, replaces cwnd less the flight as the congestion limit
+// (cwnd - pipe in RFC 6675 loss recovery).
+func (c *Conn) sendNext(now time.Time, room int) bool {
+	if c.finQueued && c.sndNxt.GreaterThan(c.finSeq) {
+		return false // everything, FIN included, is out
+	}
+	unsent := c.unsentData()
+	usable := 0
+	lim := min(c.sndWnd, c.cwnd)
+	if room >= 0 {
+		lim = c.sndWnd
+	}
+	if wndEnd := c.sndUna.Add(seqnum.Size(lim)); c.sndNxt.LessThan(wndEnd) {
+		usable = int(c.sndNxt.Size(wndEnd))
+	}
+	if room >= 0 {
+		usable = min(usable, room)
+	}
+	mss := c.sendMSS()
+	n := min(unsent, usable, mss)
+	// The FIN takes no window (BSD's tcp_output sends it regardless; a
+	// Linux receiver accepts a bare FIN at RCV.NXT in a zero window).
+	fin := c.finQueued && n == unsent
+	if n == 0 && !fin {
+		return false
+	}
+	if n > 0 && !c.sendAllowed(n, unsent, mss) {
+		return false
+	}
+	c.sendData(c.sndNxt, n, fin, now)
+	return true
+}
+
+// sackSend is step (C) of RFC 6675 §5 during loss recovery: while
+// cwnd - pipe >= 1 SMSS, send what NextSeg() returns: a lost hole (rule
+// 1), else new data (rule 2), else a hole not yet deemed lost (rule 3).
+// Rule 4 (the rescue retransmission, a MAY) is not implemented: the RTO
+// covers that case.
+func (c *Conn) sackSend(now time.Time) {
+	for range 4 * sackBoardSize * 64 { // each pass sends a segment; bounded anyway
+		room := c.cwnd - c.pipe()
+		if room < c.mss {
+			return
+		}
+		mss := c.sendMSS()
+		seq, n, lost, ok := c.nextHole(mss)
+		if ok && lost {
+			c.retransmitHole(seq, n, now) // rule (1)
+			continue
+		}
+		if c.sendNext(now, room) { // rule (2)
+			continue
+		}
+		if ok {
+			c.retransmitHole(seq, n, now) // rule (3)
+			continue
+		}
+		return
 	}
 }
 
@@ -265,8 +318,8 @@ func (c *Conn) trySend(now time.Time) {
 // segment is unacknowledged, not while any data is. So the tail of a large
 // write goes out at once, and request/response exchanges do not stall on the
 // peer's delayed ACK.
-func (c *Conn) sendAllowed(n, unsent int) bool {
-	if n >= c.mss {
+func (c *Conn) sendAllowed(n, unsent, mss int) bool {
+	if n >= mss {
 		return true // a full-sized segment
 	}
 	nagleOK := c.cfg.NoDelay || !(c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessThanEq(c.sndMax))
@@ -286,6 +339,7 @@ func (c *Conn) sendAllowed(n, unsent int) bool {
 // segment if it is new and nothing else is timed (RFC 6298 §3, Karn), and
 // counts retransmitted segments.
 func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
+	short := n > 0 && n < c.sendMSS() // before transmit reports (and clears) a D-SACK
 	c.transmit(seq, n, fin)
 	end := seq.Add(seqnum.Size(n))
 	if fin {
@@ -307,7 +361,7 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 		c.sndMax = end
 	}
 	c.sndNxt = end
-	if n > 0 && n < c.mss {
+	if short {
 		c.sndSml = end // Minshall: the end of the last short segment
 	}
 	if c.rtoAt.IsZero() {
@@ -346,7 +400,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 	seq := c.sndUna
 	n := 0
 	if end := seqnum.Min(c.sndMax, c.dataEnd()); seq.LessThan(end) {
-		n = min(int(seq.Size(end)), c.mss)
+		n = min(int(seq.Size(end)), c.sendMSS())
 	}
 	fin := c.finSent() && seq.Add(seqnum.Size(n)) == c.finSeq
 	if n == 0 && !fin {
@@ -355,6 +409,11 @@ func (c *Conn) retransmitFirst(now time.Time) {
 	c.transmit(seq, n, fin)
 	c.retransmits++
 	c.rttTiming = false
+	end := seq.Add(seqnum.Size(n))
+	if fin {
+		end = end.Add(1)
+	}
+	c.highRxt = seqnum.Max(c.highRxt, end) // HighRxt (RFC 6675 §5 (4.3))
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
 	}

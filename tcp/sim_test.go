@@ -75,7 +75,9 @@ func echoSim(t *testing.T, seed uint64, size int, loss float64, cfg Config) {
 	echoSimNet(t, seed, size, cfg, &simNet{delay: time.Millisecond, loss: loss})
 }
 
-func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) {
+// echoSimNet runs the echo over n and returns the virtual time it took
+// and the client's retransmissions.
+func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) (time.Duration, uint64) {
 	n.t, n.rng, n.now = t, rand.New(rand.NewPCG(seed, 1)), t0
 	n.lis = NewListener(cfg, addrB, 8, simOut{n, 1})
 	n.ends[0] = NewConn(cfg, addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
@@ -101,7 +103,12 @@ func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) {
 				seed, n.now.Sub(t0), written, echoed, len(got), len(srvBuf), srvEOF, c.Info(), s.Info(), dumpConn(c), dumpConn(s))
 		}
 		if cliEOF {
-			break
+			for _, c := range n.ends {
+				if c.sackOn != !cfg.DisableSACK {
+					t.Fatalf("seed %d: sackOn %v with DisableSACK %v", seed, c.sackOn, cfg.DisableSACK)
+				}
+			}
+			return n.now.Sub(t0), n.ends[0].retransmits
 		}
 		// The next event: a packet, a timer, or the applications.
 		next := appAt
@@ -228,4 +235,34 @@ func TestSim_SmallBuffers_Completes(t *testing.T) {
 	for seed := uint64(1); seed <= simSeeds; seed++ {
 		echoSim(t, seed, 200000, 0.01, Config{RcvBuf: 3000, SndBuf: 5000, MSS: 536})
 	}
+}
+
+// The simulations above run with SACK (the default); these run NewReno
+// (RFC 6582), the fallback without SACK.
+
+func TestSim_EchoWithLossNewReno_Completes(t *testing.T) {
+	for seed := uint64(1); seed <= simSeeds; seed++ {
+		echoSim(t, seed, 300000, 0.02, Config{DisableSACK: true})
+	}
+}
+
+func TestSim_EchoWithReorderingDuplicationAndLossNewReno_Completes(t *testing.T) {
+	for seed := uint64(1); seed <= simSeeds; seed++ {
+		echoSimNet(t, seed, 200000, Config{DisableSACK: true}, &simNet{delay: time.Millisecond, jitter: 3 * time.Millisecond, dup: 0.02, loss: 0.02})
+	}
+}
+
+// TestSim_EchoWithHeavyLoss_SACKAndNewReno_Complete runs 5% loss with
+// both recoveries on the same seeds and logs the virtual time each took.
+func TestSim_EchoWithHeavyLoss_SACKAndNewReno_Complete(t *testing.T) {
+	var took [2]time.Duration
+	var rtx [2]uint64
+	for seed := uint64(1); seed <= simSeeds; seed++ {
+		for i, cfg := range []Config{{}, {DisableSACK: true}} {
+			d, r := echoSimNet(t, seed, 300000, cfg, &simNet{delay: 5 * time.Millisecond, jitter: time.Millisecond, loss: 0.05})
+			took[i] += d
+			rtx[i] += r
+		}
+	}
+	t.Logf("5%% loss, %d seeds: SACK %v (%d client retransmissions), NewReno %v (%d)", simSeeds, took[0], rtx[0], took[1], rtx[1])
 }

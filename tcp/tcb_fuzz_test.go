@@ -20,6 +20,8 @@ import (
 //   - with timestamps negotiated every segment but a RST carries one, and
 //     a Conn's TSval never goes back (RFC 7323 §3.2, §5.4);
 //   - a CLOSED Conn has no timer; a timer never stays due after HandleTimer;
+//   - the SACK scoreboard is sorted, disjoint, within SND.UNA..SND.MAX and
+//     bounded (sackInvariants);
 //   - in pair mode, the bytes each side reads are a prefix of what the other
 //     side wrote: whatever the loss, duplication and reordering, the stream
 //     is never corrupted.
@@ -114,7 +116,9 @@ func fuzzConfig(in *fuzzInput) Config {
 		cfg.SndBuf = 1 + int(in.u16())
 	}
 	if b&8 != 0 {
-		cfg.MSS = 64 + int(in.byte())*8
+		k := in.byte()
+		cfg.MSS = 64 + int(k)*8
+		cfg.DisableSACK = k&1 != 0 // SACK is otherwise on: pairs negotiate it
 	}
 	if b&16 != 0 {
 		cfg.DataRetries, cfg.SynRetries, cfg.SynAckRetries = 2, 1, 1
@@ -158,8 +162,9 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 	var c *Conn
 	if mode == 1 {
 		l := NewListener(cfg, addrA, 4, out)
-		syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: seqnum.Value(in.u32()), Flags: FlagSYN,
-			Window: in.u16(), Options: Options{MSS: in.u16(), HasWScale: in.byte()&1 != 0, WScale: in.byte() % 16}}
+		seq, wnd, mss, wsb := seqnum.Value(in.u32()), in.u16(), in.u16(), in.byte()
+		syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: seq, Flags: FlagSYN, Window: wnd,
+			Options: Options{MSS: mss, HasWScale: wsb&1 != 0, SACKPermitted: wsb&2 == 0, WScale: in.byte() % 16}}
 		if b := in.byte(); b&1 != 0 {
 			syn.Options.HasTimestamp, syn.Options.TSVal = true, in.u32()
 		}
@@ -175,7 +180,8 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 	for step := 0; len(in.b) > 0 && step < 400; step++ {
 		switch op := in.byte(); op % 8 {
 		case 0, 1: // a segment from the peer
-			flags := Flags(in.byte()) & (FlagFIN | FlagSYN | FlagRST | FlagPSH | FlagACK | FlagURG)
+			fb := in.byte()
+			flags := Flags(fb) & (FlagFIN | FlagSYN | FlagRST | FlagPSH | FlagACK | FlagURG)
 			sel := in.byte()
 			var seq, ack seqnum.Value
 			off := seqnum.Size(int8(in.byte()))
@@ -210,7 +216,17 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			seg := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: seq, Ack: ack, Flags: flags, Window: wnd,
 				Urgent: 1, Payload: payload[:n]}
 			if flags&FlagSYN != 0 && sel&0x40 != 0 {
-				seg.Options = Options{MSS: in.u16(), HasWScale: true, WScale: in.byte() % 16}
+				mss, k := in.u16(), in.byte()
+				seg.Options = Options{MSS: mss, HasWScale: true, WScale: k % 16, SACKPermitted: k&16 != 0}
+			}
+			if fb&0x40 != 0 {
+				// SACK blocks around SND.UNA, valid or not.
+				k := in.byte()
+				seg.Options.NumSACK = 1 + int(k%4)
+				for i := range seg.Options.NumSACK {
+					start := c.sndUna.Add(seqnum.Size(int(int8(in.byte())) * 97))
+					seg.Options.SACK[i] = SACKBlock{Start: start, End: start.Add(seqnum.Size(int(in.byte()) * 53))}
+				}
 			}
 			if sel&0x80 != 0 {
 				// A timestamp near TS.Recent (older ones exercise PAWS),
@@ -317,7 +333,14 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 			ps.c.HandleSegment(&f.seg, now)
 		case to == 1 && lis != nil:
 			if c := lis.HandleSegment(&f.seg, addrA, seqnum.Value(1<<31+now.UnixNano()), now); c != nil {
-				sides[1] = &pairSide{c: c}
+				// A new incarnation (the old side 1 was closed) goes on
+				// with the old one's stream index: data of the old one
+				// may still be in flight and be read by side 0.
+				ns := &pairSide{c: c}
+				if old := sides[1]; old != nil {
+					ns.written = old.written
+				}
+				sides[1] = ns
 			}
 		}
 	}

@@ -259,15 +259,20 @@ func (c *Conn) onRTO(now time.Time) {
 	}
 	c.cwnd = c.mss // loss window (RFC 5681 §3.1)
 	c.bytesAcked, c.dupAcks, c.inRecovery = 0, 0, false
-	c.recover = c.sndMax // RFC 6582 §3.2 step 4
-	c.backoff++          // RFC 6298 §5.5
-	c.rttTiming = false  // Karn
+	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
+	// RFC 6675 §5.1 (and RFC 2018 §8): after a timeout the SACK
+	// information is not trusted; retransmission goes back to SND.UNA
+	// and the scoreboard starts afresh.
+	c.sb.clear()
+	c.highRxt = c.sndUna
+	c.backoff++         // RFC 6298 §5.5
+	c.rttTiming = false // Karn
 	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment; the rest
 	// follow as ACKs open cwnd (go back N from SND.UNA).
 	c.sndNxt = c.sndUna
 	n := 0
 	if end := seqnum.Min(c.sndMax, c.dataEnd()); c.sndUna.LessThan(end) {
-		n = min(int(c.sndUna.Size(end)), c.mss)
+		n = min(int(c.sndUna.Size(end)), c.sendMSS())
 	}
 	fin := c.finSent() && c.sndUna.Add(seqnum.Size(n)) == c.finSeq
 	if n == 0 && !fin {
@@ -290,7 +295,7 @@ func (c *Conn) onPersist(now time.Time) {
 		usable = int(c.sndNxt.Size(wndEnd))
 	}
 	if usable > 0 {
-		n := min(usable, unsent, c.mss)
+		n := min(usable, unsent, c.sendMSS())
 		c.sendData(c.sndNxt, n, c.finQueued && n == unsent, now)
 		return
 	}

@@ -52,11 +52,12 @@ func newGvisorTarget(t testing.TB) *gvisorTarget {
 		TransportProtocols: transports,
 		Clock:              clk,
 	})
-	// TCP is configured as tapstack is (tcp.DefaultConfig): no SACK
-	// (tapstack does not offer SACK-permitted yet) and a 256 KiB receive
-	// buffer, so that both offer window scale 3. gVisor offers timestamps
-	// on its own SYN whatever its options; see normalizeSYNTimestamps.
-	sack := tcpip.TCPSACKEnabled(false)
+	// TCP is configured as tapstack is (tcp.DefaultConfig): SACK on (both
+	// offer SACK-permitted on their SYNs, and on a SYN-ACK only when the
+	// SYN had it, RFC 2018 §2) and a 256 KiB receive buffer, so that both
+	// offer window scale 3. gVisor offers timestamps on its own SYN
+	// whatever its options; see normalizeSYNTimestamps.
+	sack := tcpip.TCPSACKEnabled(true)
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: tcpDefaultRcvBuf, Max: tcpDefaultRcvBuf}
 	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &rcv} {
 		if gvisorTCP == nil {

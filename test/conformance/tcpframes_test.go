@@ -87,6 +87,9 @@ func optString(o tcp.Options) string {
 	if o.HasTimestamp {
 		parts = append(parts, fmt.Sprintf("ts %d/%d", o.TSVal, o.TSEcr))
 	}
+	for _, b := range o.SACK[:min(max(o.NumSACK, 0), len(o.SACK))] {
+		parts = append(parts, fmt.Sprintf("sack %d-%d", b.Start, b.End))
+	}
 	return fmt.Sprint(parts)
 }
 

@@ -24,8 +24,8 @@ const (
 )
 
 // linuxSYN is the options a Linux peer offers, without SACK-permitted
-// (neither target would use it: tapstack does not implement it yet,
-// gVisor's SACK is turned off) and timestamps (the Timestamps_ scripts add
+// (so that neither target sends SACK blocks; both would, RFC 2018, and
+// the SACK_ scripts offer it) and timestamps (the Timestamps_ scripts add
 // them).
 var linuxSYN = tcp.Options{MSS: 1460, HasWScale: true, WScale: 7}
 
@@ -352,6 +352,33 @@ func tcpScripts() []script {
 			read("c", 100)})...)
 	}
 
+	// --- SACK (RFC 2018 §4): the receiver's blocks ---
+	{
+		sackSYN := linuxSYN
+		sackSYN.SACKPermitted = true
+		sackEstablished := []step{
+			listenTCP("l", lport),
+			send(peerSYN(lport, sackSYN)),
+			send(ackOnly(lport, 0, 1)),
+			accept("l", "c"),
+		}
+		// Each out-of-order segment's range is the first block, the
+		// others follow, most recent first; filling the holes drops them.
+		add("SACK_OutOfOrder_BlocksMostRecentFirst", steps(sackEstablished, []step{
+			send(data(lport, 1000, 100, 1)),
+			send(data(lport, 3000, 100, 1)),
+			send(data(lport, 2000, 100, 1)),
+			send(data(lport, 1100, 100, 1)),
+			send(data(lport, 0, 1000, 1)),
+			read("c", 8192)})...)
+		// D-SACK (RFC 2883 §4.1.1): a duplicate below RCV.NXT is reported
+		// in the first block.
+		add("SACK_DuplicateSegment_DSACK", steps(sackEstablished, []step{
+			withDelAck(send(data(lport, 0, 100, 1))),
+			send(data(lport, 0, 100, 1)),
+			read("c", 4096)})...)
+	}
+
 	// --- Close (RFC 9293 §3.10.4, §3.10.7.4 eighth, §3.6) ---
 	add("PeerFIN_CloseWait_LastAck", steps(established(), []step{
 		send(seg{dport: lport, seq: p(0), ack: 1, flags: fFIN | fACK}),
@@ -451,6 +478,10 @@ var tcpKnownDiffs = map[string]knownDiff{
 	},
 	"Timestamps_PAWS_OldTSvalACKAndDrop": {
 		reason: "a data segment whose TSval (900) is older than TS.Recent (1002): tapstack drops it and ACKs RCV.NXT (RFC 7323 §5.3 R1, PAWS), as Linux (tcp_validate_incoming: tcp_paws_discard → tcp_send_dupack); gVisor implements no PAWS and accepts the data",
+		linux:  "tapstack",
+	},
+	"SACK_DuplicateSegment_DSACK": {
+		reason: "a duplicate of data below RCV.NXT with SACK negotiated: tapstack's ACK carries a D-SACK block for it (RFC 2883 §4.1.1), as Linux (tcp_send_dupack → tcp_dsack_set, net.ipv4.tcp_dsack=1 by default); gVisor sends no D-SACK blocks",
 		linux:  "tapstack",
 	},
 	"TimeWait_RST": {

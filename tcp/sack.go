@@ -1,0 +1,377 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// Selective acknowledgment: the receiver's SACK blocks (RFC 2018) and
+// D-SACK reports (RFC 2883), and the sender's scoreboard with RFC 6675
+// loss recovery. Everything lives in fixed arrays in the Conn: nothing
+// here allocates per segment.
+
+// dupThresh is DupThresh of RFC 6675 §2 (and RFC 5681 §3.2).
+const dupThresh = 3
+
+// sackBoardSize bounds the scoreboard: the SACKed ranges a sender
+// remembers. Deviation (Linux compat, in spirit): Linux marks SACKed
+// segments in its retransmission queue and caches the last 4 received
+// blocks (recv_sack_cache); we keep a small sorted set of ranges. When it
+// is full, the highest range is forgotten: the data in it only looks
+// unSACKed, so at worst it is retransmitted needlessly (SACK information
+// is advisory, RFC 2018 §8, and data is freed only by the cumulative ACK).
+const sackBoardSize = 8
+
+// seqRange is [start, end) in sequence space.
+type seqRange struct{ start, end seqnum.Value }
+
+// scoreboard is the sender's record of SACKed data (RFC 6675 §3): sorted,
+// disjoint, non-adjacent ranges within SND.UNA..SND.MAX.
+type scoreboard struct {
+	r      [sackBoardSize]seqRange
+	n      int
+	sacked int // bytes in r[:n]
+}
+
+func (b *scoreboard) clear() { b.n, b.sacked = 0, 0 }
+
+// trim drops what lies below una (the cumulative ACK moved).
+func (b *scoreboard) trim(una seqnum.Value) {
+	k := 0
+	for _, g := range b.r[:b.n] {
+		if g.end.LessThanEq(una) {
+			b.sacked -= int(g.start.Size(g.end))
+			continue
+		}
+		if g.start.LessThan(una) {
+			b.sacked -= int(g.start.Size(una))
+			g.start = una
+		}
+		b.r[k] = g
+		k++
+	}
+	b.n = k
+}
+
+// add merges [s, e) into the board and returns the bytes newly SACKed.
+func (b *scoreboard) add(s, e seqnum.Value) int {
+	// Ranges lo..hi-1 overlap or touch [s, e).
+	lo := 0
+	for lo < b.n && b.r[lo].end.LessThan(s) {
+		lo++
+	}
+	hi := lo
+	for hi < b.n && b.r[hi].start.LessThanEq(e) {
+		hi++
+	}
+	if lo == hi && b.n == sackBoardSize {
+		if lo == b.n {
+			return 0 // above everything and no room: forget it
+		}
+		b.sacked -= int(b.r[b.n-1].start.Size(b.r[b.n-1].end))
+		b.n-- // forget the highest range
+	}
+	m := seqRange{s, e}
+	old := 0
+	if lo < hi {
+		m.start = seqnum.Min(s, b.r[lo].start)
+		m.end = seqnum.Max(e, b.r[hi-1].end)
+		for _, g := range b.r[lo:hi] {
+			old += int(g.start.Size(g.end))
+		}
+	}
+	switch {
+	case lo == hi:
+		copy(b.r[lo+1:b.n+1], b.r[lo:b.n])
+		b.n++
+	case hi > lo+1:
+		copy(b.r[lo+1:], b.r[hi:b.n])
+		b.n -= hi - lo - 1
+	}
+	b.r[lo] = m
+	added := int(m.start.Size(m.end)) - old
+	b.sacked += added
+	return added
+}
+
+// sackedAbove returns the SACKed bytes and ranges at or above seq.
+func (b *scoreboard) sackedAbove(seq seqnum.Value) (bytes, ranges int) {
+	for i := b.n - 1; i >= 0 && b.r[i].start.GreaterThanEq(seq); i-- {
+		bytes += int(b.r[i].start.Size(b.r[i].end))
+		ranges++
+	}
+	return bytes, ranges
+}
+
+// isLost is IsLost(SeqNum) of RFC 6675 §4 for an unSACKed seq: DupThresh
+// discontiguous SACKed sequences above it, or more than (DupThresh-1)·SMSS
+// SACKed bytes above it.
+func (c *Conn) isLost(seq seqnum.Value) bool {
+	bytes, ranges := c.sb.sackedAbove(seq)
+	return ranges >= dupThresh || bytes > (dupThresh-1)*c.mss
+}
+
+// sackUpdate is Update() of RFC 6675 §4: it records the SACK blocks of an
+// acceptable ACK and returns the bytes they newly SACKed. Blocks are
+// checked first (RFC 2018 §3 says nothing of validation; as Linux's
+// tcp_is_sackblock_valid, a block must lie within SND.UNA..SND.MAX and
+// be non-empty); a D-SACK block (RFC 2883 §4: the first block, below the
+// cumulative ACK or inside the second block) reports a duplicate and is
+// left out of the scoreboard (RFC 6675 §4, Update() "is not ... for D-SACK").
+func (c *Conn) sackUpdate(seg *Segment) int {
+	o := &seg.Options
+	n := min(max(o.NumSACK, 0), maxSACKBlocks)
+	added := 0
+	for i, blk := range o.SACK[:n] {
+		if i == 0 && isDSACK(o, seg.Ack) {
+			continue
+		}
+		if !blk.Start.LessThan(blk.End) || blk.End.GreaterThan(c.sndMax) || blk.End.LessThanEq(c.sndUna) {
+			continue
+		}
+		added += c.sb.add(seqnum.Max(blk.Start, c.sndUna), blk.End)
+	}
+	return added
+}
+
+// isDSACK reports whether the first SACK block of o is a D-SACK block
+// (RFC 2883 §4): below the cumulative ACK, or contained in the second.
+func isDSACK(o *Options, ack seqnum.Value) bool {
+	if o.NumSACK < 1 {
+		return false
+	}
+	b0 := o.SACK[0]
+	if b0.End.LessThanEq(ack) {
+		return true
+	}
+	if o.NumSACK > 1 {
+		b1 := o.SACK[1]
+		return b1.Start.LessThanEq(b0.Start) && b0.End.LessThanEq(b1.End)
+	}
+	return false
+}
+
+// sackRecovering reports whether RFC 6675 loss recovery is running.
+func (c *Conn) sackRecovering() bool { return c.sackOn && c.inRecovery }
+
+// pipe is SetPipe() of RFC 6675 §4, computed per hole rather than per
+// octet (every octet of a hole has the same SACKed bytes above it, so
+// IsLost is the same for all of them): an unSACKed octet counts once if
+// it is not lost, and once more if it has been retransmitted (at or
+// below HighRxt).
+func (c *Conn) pipe() int {
+	p := 0
+	prev := c.sndUna
+	bytes, ranges := c.sb.sacked, c.sb.n
+	for i := 0; i <= c.sb.n; i++ {
+		end := c.sndMax
+		if i < c.sb.n {
+			end = c.sb.r[i].start
+		}
+		if prev.LessThan(end) {
+			size := int(prev.Size(end))
+			lost := i < c.sb.n && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss)
+			if !lost {
+				p += size
+			}
+			if c.highRxt.GreaterThan(prev) {
+				p += int(prev.Size(seqnum.Min(end, c.highRxt)))
+			}
+		}
+		if i < c.sb.n {
+			bytes -= int(c.sb.r[i].start.Size(c.sb.r[i].end))
+			ranges--
+			prev = c.sb.r[i].end
+		}
+	}
+	return p
+}
+
+// nextHole returns the segment NextSeg() rules (1) and (3) of RFC 6675
+// §4 would retransmit: the first unSACKed octet above HighRxt (1.a) and
+// below the highest SACKed octet (1.b), up to SMSS of it. lost reports
+// whether IsLost holds there (1.c), which makes it rule (1); otherwise
+// it is rule (3).
+func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
+	prev := c.sndUna
+	for i := 0; i < c.sb.n; i++ {
+		start, end := seqnum.Max(prev, c.highRxt), c.sb.r[i].start
+		prev = c.sb.r[i].end
+		if !start.LessThan(end) {
+			continue
+		}
+		n = int(start.Size(end))
+		if dEnd := c.dataEnd(); start.LessThan(dEnd) {
+			n = min(n, int(start.Size(dEnd)), mss)
+		} else {
+			return 0, 0, false, false // no data there (cannot happen: the FIN is last)
+		}
+		return start, n, c.isLost(start), true
+	}
+	return 0, 0, false, false
+}
+
+// retransmitHole resends n bytes at seq during recovery (RFC 6675 §5
+// (C.1)-(C.2)): HighRxt moves to its end.
+func (c *Conn) retransmitHole(seq seqnum.Value, n int, now time.Time) {
+	c.transmit(seq, n, false)
+	c.retransmits++
+	if c.rttTiming && seq.LessThan(c.rttSeq) {
+		c.rttTiming = false // Karn
+	}
+	c.highRxt = seqnum.Max(c.highRxt, seq.Add(seqnum.Size(n)))
+	if c.rtoAt.IsZero() {
+		c.rtoAt = now.Add(c.currentRTO())
+	}
+}
+
+// --- the receiver: SACK blocks (RFC 2018 §4) and D-SACK (RFC 2883) ---
+
+// rcvRanges returns the receive buffer's out-of-order ranges in a
+// per-connection scratch slice (allocated once, at the first use).
+func (c *Conn) rcvRanges() [][2]int {
+	if c.rangesScratch == nil {
+		c.rangesScratch = make([][2]int, 0, c.cfg.MaxOutOfOrderRanges+1)
+	}
+	c.rangesScratch = c.rcvBuf.Ranges(c.rangesScratch[:0])
+	return c.rangesScratch
+}
+
+// rangeOf returns the index in rs of the range holding offset off, -1 if
+// none.
+func rangeOf(rs [][2]int, off int) int {
+	for i, g := range rs {
+		if g[0] <= off && off < g[1] {
+			return i
+		}
+	}
+	return -1
+}
+
+// heldOutOfOrder reports whether [off, off+n) from RCV.NXT lies wholly
+// in one held out-of-order range.
+func (c *Conn) heldOutOfOrder(off, n int) bool {
+	rs := c.rcvRanges()
+	i := rangeOf(rs, off)
+	return i >= 0 && off+n <= rs[i][1]
+}
+
+// noteSACKRecent records that the out-of-order segment at seq was just
+// received (or duplicated): its range becomes the first SACK block
+// (RFC 2018 §4: "the first SACK block ... MUST specify the contiguous
+// block of data containing the segment which triggered this ACK"), the
+// others follow in order of recency. Entries for the same range, or for
+// data now in order, are dropped.
+func (c *Conn) noteSACKRecent(seq seqnum.Value) {
+	if !seq.GreaterThan(c.rcvNxt) {
+		return
+	}
+	rs := c.rcvRanges()
+	ri := rangeOf(rs, int(c.rcvNxt.Size(seq)))
+	if ri < 0 {
+		return
+	}
+	k := 0
+	for _, v := range c.sackRecent[:c.sackRecentN] {
+		if v.GreaterThan(c.rcvNxt) {
+			if j := rangeOf(rs, int(c.rcvNxt.Size(v))); j >= 0 && j != ri {
+				c.sackRecent[k] = v
+				k++
+			}
+		}
+	}
+	k = min(k, len(c.sackRecent)-1)
+	copy(c.sackRecent[1:k+1], c.sackRecent[:k])
+	c.sackRecent[0] = seq
+	c.sackRecentN = k + 1
+}
+
+// noteDSACK records [seq, end), a duplicate received, for the first
+// block of the next ACK (RFC 2883 §4). A later duplicate replaces it.
+func (c *Conn) noteDSACK(seq, end seqnum.Value) {
+	if c.sackOn && seq.LessThan(end) {
+		c.dsack, c.hasDSACK = SACKBlock{Start: seq, End: end}, true
+	}
+}
+
+// sackLimit is how many blocks fit beside the other options: 4, or 3
+// with timestamps (RFC 2018 §3; EncodeOptions applies the same limit).
+func (c *Conn) sackLimit() int {
+	if c.tsOn {
+		return maxSACKBlocks - 1
+	}
+	return maxSACKBlocks
+}
+
+// sackBlockCount is how many SACK blocks the next ACK carries.
+func (c *Conn) sackBlockCount() int {
+	if !c.sackOn {
+		return 0
+	}
+	n := 0
+	if c.hasDSACK {
+		n++
+	}
+	if c.rcvBuf.OutOfOrderBytes() > 0 {
+		n += len(c.rcvRanges())
+	}
+	return min(n, c.sackLimit())
+}
+
+// sendMSS is the payload a data segment may carry now: the MSS less the
+// room the SACK blocks it will carry take. Deviation (Linux compat): as
+// Linux's tcp_current_mss, SACK blocks shrink the segment rather than
+// being left off a full-sized one (RFC 2018 §4: SACK "SHOULD be included
+// in all ACKs which do not ACK the highest sequence number").
+func (c *Conn) sendMSS() int {
+	if k := c.sackBlockCount(); k > 0 {
+		return max(c.mss-(lenSACKBase+2+lenSACKBlock*k), 1)
+	}
+	return c.mss
+}
+
+// fillSACK puts the SACK blocks into o (RFC 2018 §4): a D-SACK block
+// first if a duplicate arrived (RFC 2883 §4, reported once), then the
+// range holding the most recently received segment, the other recent
+// ones, and then any other held ranges, lowest first, as room allows.
+func (c *Conn) fillSACK(o *Options) {
+	limit := c.sackLimit()
+	k := 0
+	if c.hasDSACK {
+		o.SACK[0] = c.dsack
+		k = 1
+		c.hasDSACK = false
+	}
+	first := k // blocks from here on are held ranges, compared for duplicates
+	if c.rcvBuf.OutOfOrderBytes() > 0 {
+		rs := c.rcvRanges()
+		add := func(g [2]int) {
+			b := SACKBlock{Start: c.rcvNxt.Add(seqnum.Size(g[0])), End: c.rcvNxt.Add(seqnum.Size(g[1]))}
+			for _, x := range o.SACK[first:k] {
+				if x == b {
+					return
+				}
+			}
+			o.SACK[k] = b
+			k++
+		}
+		for _, v := range c.sackRecent[:c.sackRecentN] {
+			if k == limit {
+				break
+			}
+			if v.GreaterThan(c.rcvNxt) {
+				if j := rangeOf(rs, int(c.rcvNxt.Size(v))); j >= 0 {
+					add(rs[j])
+				}
+			}
+		}
+		for _, g := range rs {
+			if k == limit {
+				break
+			}
+			add(g)
+		}
+	}
+	o.NumSACK = k
+}
