@@ -19,6 +19,7 @@ package ipv4
 import (
 	"encoding/binary"
 	"errors"
+	"syscall"
 
 	"github.com/tapstack/tapstack/internal/checksum"
 )
@@ -227,4 +228,33 @@ func Quoted(m ICMP) (orig Header, transport []byte, err error) {
 	}
 	orig = Header(q)
 	return orig, orig.Payload(), nil
+}
+
+// Errno maps an ICMP error to the errno a Linux socket reports for it
+// (net/ipv4/icmp.c icmp_err_convert; time exceeded gives EHOSTUNREACH and
+// parameter problem EPROTO, as tcp_v4_err and __udp4_lib_err do).
+func Errno(typ, code uint8) syscall.Errno {
+	switch typ {
+	case TypeDestUnreachable:
+		switch code {
+		case CodeNetUnreachable, 6, 9, 11: // net; net unknown; net prohibited; net for TOS
+			return syscall.ENETUNREACH
+		case CodeProtoUnreachable:
+			return syscall.ENOPROTOOPT
+		case CodePortUnreachable:
+			return syscall.ECONNREFUSED
+		case CodeFragNeeded:
+			return syscall.EMSGSIZE
+		case 5: // source route failed
+			return syscall.EOPNOTSUPP
+		case 7: // host unknown
+			return syscall.EHOSTDOWN
+		case 8: // source host isolated
+			return syscall.ENONET
+		}
+		return syscall.EHOSTUNREACH // 1 host, 10 host prohibited, 12 host for TOS, 13-15 filtered/precedence
+	case TypeParamProblem:
+		return syscall.EPROTO
+	}
+	return syscall.EHOSTUNREACH // time exceeded, source quench
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"syscall"
 	"testing"
 )
 
@@ -233,5 +234,31 @@ func TestQuoted_ShortOrBadQuotes_Rejected(t *testing.T) {
 	q, _, err = Quoted(errMsg(padded))
 	if err != nil || len(q) != len(orig) {
 		t.Errorf("padded quote: %v, len %d want %d", err, len(q), len(orig))
+	}
+}
+
+func TestErrno_MatchesLinuxIcmpErrConvert(t *testing.T) {
+	for _, c := range []struct {
+		typ, code uint8
+		want      syscall.Errno
+	}{
+		{TypeDestUnreachable, 0, syscall.ENETUNREACH},
+		{TypeDestUnreachable, 1, syscall.EHOSTUNREACH},
+		{TypeDestUnreachable, 2, syscall.ENOPROTOOPT},
+		{TypeDestUnreachable, 3, syscall.ECONNREFUSED},
+		{TypeDestUnreachable, 4, syscall.EMSGSIZE},
+		{TypeDestUnreachable, 5, syscall.EOPNOTSUPP},
+		{TypeDestUnreachable, 6, syscall.ENETUNREACH},
+		{TypeDestUnreachable, 7, syscall.EHOSTDOWN},
+		{TypeDestUnreachable, 8, syscall.ENONET},
+		{TypeDestUnreachable, 9, syscall.ENETUNREACH},
+		{TypeDestUnreachable, 10, syscall.EHOSTUNREACH},
+		{TypeDestUnreachable, 13, syscall.EHOSTUNREACH},
+		{TypeTimeExceeded, 0, syscall.EHOSTUNREACH},
+		{TypeParamProblem, 0, syscall.EPROTO},
+	} {
+		if got := Errno(c.typ, c.code); got != c.want {
+			t.Errorf("Errno(%d/%d) = %v, want %v", c.typ, c.code, got, c.want)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package stack
 import (
 	"encoding/binary"
 	"net/netip"
-	"syscall"
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
@@ -253,7 +252,7 @@ func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
 			return
 		}
 		if e := s.udpEPs[ep]; e != nil {
-			e.icmpErrorLocked(icmpErrno(m.Type(), m.Code()))
+			e.icmpErrorLocked(ipv4.Errno(m.Type(), m.Code()))
 		}
 	case ipv4.ProtoTCP:
 		// The quote holds our source and destination ports (bytes 0-3) and
@@ -280,37 +279,5 @@ func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
 		s.stats.ICMP.InErrorsUnmatched++
 	default:
 		s.stats.ICMP.InErrorsUnmatched++
-	}
-}
-
-// icmpErrno maps an ICMP error to the errno a Linux socket reports
-// (net/ipv4/icmp.c icmp_err_convert).
-func icmpErrno(typ, code uint8) syscall.Errno {
-	switch typ {
-	case ipv4.TypeDestUnreachable:
-		switch code {
-		case ipv4.CodeNetUnreachable, 6: // 6: destination network unknown
-			return syscall.ENETUNREACH
-		case ipv4.CodeHostUnreachable:
-			return syscall.EHOSTUNREACH
-		case ipv4.CodeProtoUnreachable:
-			return syscall.ENOPROTOOPT
-		case ipv4.CodePortUnreachable:
-			return syscall.ECONNREFUSED
-		case ipv4.CodeFragNeeded:
-			return syscall.EMSGSIZE
-		case 5: // source route failed
-			return syscall.EOPNOTSUPP
-		case 7: // destination host unknown
-			return syscall.EHOSTDOWN
-		case 9, 10, 13: // administratively prohibited
-			return syscall.EACCES
-		default:
-			return syscall.EHOSTUNREACH
-		}
-	case ipv4.TypeParamProblem:
-		return syscall.EPROTO
-	default: // time exceeded, source quench
-		return syscall.EHOSTUNREACH
 	}
 }

@@ -97,7 +97,7 @@ func (c *Conn) HandleICMPError(typ, code uint8, quotedSeq seqnum.Value, mtu int,
 	switch {
 	case c.state == StateSynSent || (c.state == StateSynReceived && c.activeOpen):
 		if hard {
-			c.drop(icmpErrno(typ, code))
+			c.drop(ipv4.Errno(typ, code))
 		}
 	case c.state == StateSynReceived:
 		if typ == ipv4.TypeTimeExceeded ||
@@ -122,37 +122,7 @@ func SoftICMPError(typ, code uint8) syscall.Errno {
 	default:
 		return 0
 	}
-	return icmpErrno(typ, code)
-}
-
-// icmpErrno maps an ICMP error to the errno Linux reports for it
-// (net/ipv4/icmp.c icmp_err_convert; tcp_v4_err for the other types).
-func icmpErrno(typ, code uint8) syscall.Errno {
-	switch typ {
-	case ipv4.TypeDestUnreachable:
-		switch code {
-		case ipv4.CodeNetUnreachable, 6, 11: // net, net unknown, net for TOS
-			return syscall.ENETUNREACH
-		case ipv4.CodeProtoUnreachable:
-			return syscall.ENOPROTOOPT
-		case ipv4.CodePortUnreachable:
-			return syscall.ECONNREFUSED
-		case ipv4.CodeFragNeeded:
-			return syscall.EMSGSIZE
-		case 5: // source route failed
-			return syscall.EOPNOTSUPP
-		case 7: // host unknown
-			return syscall.EHOSTDOWN
-		case 8: // source host isolated
-			return syscall.ENONET
-		case 9, 10: // administratively prohibited
-			return syscall.EACCES
-		}
-		return syscall.EHOSTUNREACH // 1 host, 12 host for TOS, 13-15 prohibited/precedence
-	case ipv4.TypeParamProblem:
-		return syscall.EPROTO
-	}
-	return syscall.EHOSTUNREACH // time exceeded
+	return ipv4.Errno(typ, code)
 }
 
 // ReportSoftError is how a soft error recorded by the caller (SoftICMPError)
