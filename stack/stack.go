@@ -53,6 +53,11 @@ type Config struct {
 	// TCP is the default configuration of every TCP connection; its MSS
 	// defaults to the link MTU minus 40 (RFC 9293 §3.7.1).
 	TCP tcp.Config
+	// MaxConnections bounds the TCP connection table, TIME-WAIT included
+	// (each entry costs a TCB of about 2 KiB once its rings are freed);
+	// beyond it SYNs are dropped and counted and connects fail with
+	// ENOBUFS. Default 131072.
+	MaxConnections int
 	// UDPRcvBuf is the default receive buffer of a UDP endpoint in bytes;
 	// default 212992, Linux's net.core.rmem_default.
 	UDPRcvBuf int
@@ -89,6 +94,8 @@ type Stack struct {
 	pings  map[uint16]*PingEndpoint
 
 	tcpCfg        tcp.Config
+	tcpCounters   tcp.Counters
+	maxConns      int
 	tcpOut        tcpOutput
 	isn           *tcp.ISNGenerator
 	tcpPorts      *ports.Picker
@@ -147,6 +154,9 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if cfg.ICMPErrorBurst == 0 {
 		cfg.ICMPErrorBurst = 50
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 131072
+	}
 	if cfg.UDPRcvBuf <= 0 {
 		cfg.UDPRcvBuf = 212992
 	}
@@ -175,6 +185,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		udpEPs:    make(map[*udp.Endpoint]*UDPEndpoint),
 		pings:     make(map[uint16]*PingEndpoint),
 		udpRcvBuf: cfg.UDPRcvBuf,
+		maxConns:  cfg.MaxConnections,
 
 		tcpCfg:        cfg.TCP,
 		isn:           tcp.NewISNGenerator(),
@@ -189,6 +200,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
 	s.tcpOut = tcpOutput{s}
+	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals
 	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
 	s.routes.Add(ipv4.Route{Dst: s.prefix})
 	if cfg.Gateway.IsValid() {
@@ -241,6 +253,9 @@ func (s *Stack) Stats() Stats {
 	s.mu.Lock()
 	defer s.unlock()
 	st := s.stats
+	st.TCP.ChallengeACKs = s.tcpCounters.ChallengeACKs
+	st.TCP.ACKsRateLimited = s.tcpCounters.ACKsRateLimited
+	st.TCP.PAWSDrops = s.tcpCounters.PAWSDrops
 	// tcpCurrEstab (RFC 4022): connections in ESTABLISHED or CLOSE-WAIT.
 	for _, e := range s.tcpConns {
 		if c := e.conn.State(); c == tcp.StateEstablished || c == tcp.StateCloseWait {

@@ -115,6 +115,13 @@ type TCPStats struct {
 	// TimeWaitReused counts connections in TIME-WAIT that a new SYN
 	// reopened (RFC 1122 §4.2.2.13).
 	TimeWaitReused uint64 `json:"time_wait_reused"`
+	// RFC 5961 and RFC 7323 §5 defences, totals over all connections.
+	ChallengeACKs   uint64 `json:"challenge_acks"`
+	ACKsRateLimited uint64 `json:"acks_rate_limited"`
+	PAWSDrops       uint64 `json:"paws_drops"`
+	// ConnLimitDrops counts SYNs and cookie ACKs dropped, and connects
+	// refused (ENOBUFS), because Config.MaxConnections was reached.
+	ConnLimitDrops uint64 `json:"conn_limit_drops"`
 	// ICMPErrors counts ICMP errors about one of our segments that matched
 	// a connection and passed RFC 5927 §4.1 validation.
 	ICMPErrors uint64 `json:"icmp_errors"`

@@ -131,6 +131,12 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	// LISTEN (RFC 9293 §3.10.7.2): ignore a RST, answer an ACK with a RST
 	// unless it completes a SYN cookie handshake (RFC 4987 §3.6), open a
 	// connection (or send a cookie) for a SYN.
+	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK) != 0 && seg.Flags&tcp.FlagRST == 0 && len(s.tcpConns) >= s.maxConns {
+		// The connection table is full (TIME-WAIT included): drop, so the
+		// peer retries later, and count. A RST would end its attempt.
+		s.stats.TCP.ConnLimitDrops++
+		return
+	}
 	switch {
 	case seg.Flags&tcp.FlagRST != 0:
 	case seg.Flags&tcp.FlagACK != 0:

@@ -217,6 +217,10 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 			return syscall.EAGAIN // Linux: no ephemeral port left
 		}
 	}
+	if len(s.tcpConns) >= s.maxConns {
+		s.stats.TCP.ConnLimitDrops++
+		return syscall.ENOBUFS
+	}
 	local := netip.AddrPortFrom(s.addr, e.local.Port())
 	key := tcpKey{local: local, remote: remote}
 	if s.tcpConns[key] != nil {

@@ -398,3 +398,34 @@ func TestTCP_TimeWait_NewSYNAboveRcvNxtReopens(t *testing.T) {
 		t.Fatalf("TimeWaitReused = %d", got)
 	}
 }
+
+func TestTCP_Stats_ChallengeACKsCountedStackWide(t *testing.T) {
+	e := newEnv(t)
+	_, iss := established(t, e)
+	// An in-window RST that is not exactly RCV.NXT draws a challenge ACK
+	// (RFC 5961 §3.2); a second one within 500 ms is rate-limited (§7).
+	rst := tcpFrame(tcp.Segment{Seq: peerISS + 100, Flags: tcp.FlagRST, Window: peerWnd}, nil)
+	e.inject(rst)
+	e.expectTCP(tcp.FlagACK, iss+1, peerISS+1)
+	e.inject(rst)
+	e.none()
+	s := e.st.Stats().TCP
+	if s.ChallengeACKs != 1 || s.ACKsRateLimited != 1 || s.EstabResets != 0 {
+		t.Fatalf("ChallengeACKs=%d ACKsRateLimited=%d EstabResets=%d, want 1, 1, 0", s.ChallengeACKs, s.ACKsRateLimited, s.EstabResets)
+	}
+}
+
+func TestTCP_MaxConnections_SYNDroppedAndConnectRefused(t *testing.T) {
+	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.MaxConnections = 1 })
+	established(t, e) // the one connection allowed
+	e.inject(tcpFrame(tcp.Segment{SrcPort: peerPort + 1, Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd}, nil))
+	e.none() // dropped, not reset: the peer may retry later
+	fd, _ := socket.Socket(e.st, socket.AF_INET, socket.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+	defer fd.Close()
+	if err := fd.Connect(netip.AddrPortFrom(peerIP, 9)); !errors.Is(err, syscall.ENOBUFS) {
+		t.Fatalf("Connect with the table full: %v, want ENOBUFS", err)
+	}
+	if got := e.st.Stats().TCP.ConnLimitDrops; got != 2 {
+		t.Fatalf("ConnLimitDrops = %d, want 2", got)
+	}
+}

@@ -55,6 +55,11 @@ const (
 // Config holds a connection's tunables. The zero value of every field means
 // its default (DefaultConfig), so Config{} is a usable configuration.
 type Config struct {
+	// Counters, if set, receives stack-wide totals from every connection
+	// sharing this Config (a pointer, so copies share it). The caller
+	// serialises access: the stack holds its one lock around every Conn.
+	Counters *Counters
+
 	MSS                 int           // MSS we advertise and cap our segments at; default 1460
 	RcvBuf              int           // receive buffer bytes; fixes the window scale (RFC 7323 §2.2)
 	SndBuf              int           // send buffer bytes
@@ -196,4 +201,12 @@ func windowScaleFor(rcvBuf int) uint8 {
 		s++
 	}
 	return s
+}
+
+// Counters are totals over many connections, the stack-wide counterparts
+// of Info's per-connection counts (Linux's TcpExt counters).
+type Counters struct {
+	ChallengeACKs   uint64 // RFC 5961 challenge ACKs sent (TCPChallengeACK)
+	ACKsRateLimited uint64 // replies to invalid segments held back by the rate limit (TCPACKSkipped*)
+	PAWSDrops       uint64 // segments dropped by PAWS, RFC 7323 §5 (PAWSEstab)
 }

@@ -191,6 +191,9 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	// ACK (rate-limited as an unacceptable segment) and dropped.
 	if c.pawsReject(seg, now) {
 		c.pawsDrops++
+		if k := c.cfg.Counters; k != nil {
+			k.PAWSDrops++
+		}
 		c.dsackOld(seg)
 		if c.oowACKAllowed(seg, now) {
 			c.sendAck()

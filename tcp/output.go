@@ -111,6 +111,9 @@ func (c *Conn) invalidACKLimited(now time.Time) bool {
 	if iv > 0 && !c.lastOOWAck.IsZero() {
 		if d := now.Sub(c.lastOOWAck); d >= 0 && d < iv {
 			c.acksRateLimited++
+			if k := c.cfg.Counters; k != nil {
+				k.ACKsRateLimited++
+			}
 			return true
 		}
 	}
@@ -128,6 +131,9 @@ func (c *Conn) challengeACK(now time.Time) {
 		return
 	}
 	c.challengeACKs++
+	if k := c.cfg.Counters; k != nil {
+		k.ChallengeACKs++
+	}
 	c.sendAck()
 }
 
