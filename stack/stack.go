@@ -256,6 +256,11 @@ func (s *Stack) Stats() Stats {
 	st.TCP.ChallengeACKs = s.tcpCounters.ChallengeACKs
 	st.TCP.ACKsRateLimited = s.tcpCounters.ACKsRateLimited
 	st.TCP.PAWSDrops = s.tcpCounters.PAWSDrops
+	st.TCP.SynCookiesSent = s.tcpCounters.SynCookiesSent
+	st.TCP.SynCookiesRecv = s.tcpCounters.SynCookiesRecv
+	st.TCP.SynCookiesFailed = s.tcpCounters.SynCookiesFailed
+	st.TCP.ListenOverflows = s.tcpCounters.ListenOverflows
+	st.TCP.ListenDrops = s.tcpCounters.ListenDrops
 	// tcpCurrEstab (RFC 4022): connections in ESTABLISHED or CLOSE-WAIT.
 	for _, e := range s.tcpConns {
 		if c := e.conn.State(); c == tcp.StateEstablished || c == tcp.StateCloseWait {

@@ -33,9 +33,8 @@ type tcpEntry struct {
 
 // listenEntry is a listening socket.
 type listenEntry struct {
-	lis  *tcp.Listener
-	ep   *TCPEndpoint
-	seen tcp.ListenerStats // the listener's counters already added to s.stats
+	lis *tcp.Listener
+	ep  *TCPEndpoint
 }
 
 // tcpOutput is the stack's side of tcp.Output: it frames segments.
@@ -208,8 +207,10 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 			e.ep.wr.notify()
 		}
 	}
-	if l := e.conn.Listener(); l != nil {
-		if le := s.tcpListenerOf[l]; le != nil {
+	// A connection not yet accepted matters to its listener only when its
+	// handshake completes (it joins the accept queue) or it dies there.
+	if e.ep == nil && ev&(tcp.EventEstablished|tcp.EventClosed) != 0 {
+		if le := s.tcpListenerOf[e.conn.Listener()]; le != nil {
 			s.afterListenerLocked(le)
 		}
 	}
@@ -224,23 +225,11 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 	}
 }
 
-// afterListenerLocked runs after every call that may have touched a
-// listener: it wakes the listening socket and adds the listener's new
-// counts to the stack's.
+// afterListenerLocked wakes the listening socket when a connection became
+// ready to accept. (Its counters go straight to the stack's tcp.Counters.)
 func (s *Stack) afterListenerLocked(le *listenEntry) {
 	if le.lis.TakeEvents()&tcp.EventAcceptable != 0 && le.ep != nil {
 		le.ep.rd.notify()
-	}
-	st := le.lis.Stats()
-	if st != le.seen {
-		t := &s.stats.TCP
-		t.SynCookiesSent += st.CookiesSent - le.seen.CookiesSent
-		t.SynCookiesRecv += st.CookiesValidated - le.seen.CookiesValidated
-		t.SynCookiesFailed += st.CookiesFailed - le.seen.CookiesFailed
-		overflows := st.AcceptQueueDrops - le.seen.AcceptQueueDrops
-		t.ListenOverflows += overflows
-		t.ListenDrops += overflows + st.SynQueueDrops - le.seen.SynQueueDrops
-		le.seen = st
 	}
 }
 

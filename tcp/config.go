@@ -209,4 +209,10 @@ type Counters struct {
 	ChallengeACKs   uint64 // RFC 5961 challenge ACKs sent (TCPChallengeACK)
 	ACKsRateLimited uint64 // replies to invalid segments held back by the rate limit (TCPACKSkipped*)
 	PAWSDrops       uint64 // segments dropped by PAWS, RFC 7323 §5 (PAWSEstab)
+
+	SynCookiesSent   uint64 // SYN-ACKs carrying a cookie (SyncookiesSent)
+	SynCookiesRecv   uint64 // ACKs that validated a cookie (SyncookiesRecv)
+	SynCookiesFailed uint64 // ACKs whose cookie did not check out (SyncookiesFailed)
+	ListenOverflows  uint64 // SYNs and completing ACKs dropped for a full accept queue (ListenOverflows)
+	ListenDrops      uint64 // every SYN or completing ACK a listener dropped (ListenDrops)
 }

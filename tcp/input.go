@@ -280,7 +280,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 			// Linux: with a full accept queue the completing ACK is dropped
 			// (tcp_check_req, "listen overflow") and the SYN-ACK
 			// retransmission tries again later.
-			c.listener.stats.AcceptQueueDrops++
+			c.listener.acceptQueueDrop()
 			return
 		}
 		c.sndUna = seg.Ack

@@ -108,12 +108,12 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum
 	}
 	l.stats.SynReceived++
 	if l.acceptFull() {
-		l.stats.AcceptQueueDrops++
+		l.acceptQueueDrop()
 		return nil
 	}
 	if len(l.synQ) >= l.queueCap() {
 		if l.noCookies {
-			l.stats.SynQueueDrops++
+			l.synQueueDrop()
 			return nil
 		}
 		l.sendCookie(seg, remote, now)
@@ -148,6 +148,9 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 	iss := l.cookieKey.make(l.local, remote, seg.Seq, cookieCount(now), idx)
 	l.lastCookieAt = now
 	l.stats.CookiesSent++
+	if k := l.cfg.Counters; k != nil {
+		k.SynCookiesSent++
+	}
 	l.scratch = Conn{local: l.local, remote: remote}
 	l.scratch.tx = Segment{
 		SrcPort: l.local.Port(), DstPort: remote.Port(),
@@ -177,11 +180,17 @@ func (l *Listener) CookieACK(seg *Segment, remote netip.AddrPort, now time.Time)
 	idx, valid := l.cookieKey.check(iss, l.local, remote, seg.Seq.Sub(1), cookieCount(now))
 	if !valid {
 		l.stats.CookiesFailed++
+		if k := l.cfg.Counters; k != nil {
+			k.SynCookiesFailed++
+		}
 		return nil, false
 	}
 	l.stats.CookiesValidated++
+	if k := l.cfg.Counters; k != nil {
+		k.SynCookiesRecv++
+	}
 	if l.acceptFull() {
-		l.stats.AcceptQueueDrops++
+		l.acceptQueueDrop()
 		return nil, true
 	}
 	c = newConnFromCookie(l, remote, seg, iss, int(cookieMSS[idx]))
@@ -314,3 +323,22 @@ func (l *Listener) TakeEvents() Events {
 
 // Stats returns the counters.
 func (l *Listener) Stats() ListenerStats { return l.stats }
+
+// acceptQueueDrop counts a SYN or completing ACK dropped because the accept
+// queue is full, here and in the stack-wide Counters.
+func (l *Listener) acceptQueueDrop() {
+	l.stats.AcceptQueueDrops++
+	if k := l.cfg.Counters; k != nil {
+		k.ListenOverflows++
+		k.ListenDrops++
+	}
+}
+
+// synQueueDrop counts a SYN dropped because the SYN queue is full and
+// cookies are off.
+func (l *Listener) synQueueDrop() {
+	l.stats.SynQueueDrops++
+	if k := l.cfg.Counters; k != nil {
+		k.ListenDrops++
+	}
+}
