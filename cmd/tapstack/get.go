@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -14,31 +12,18 @@ import (
 // cmdGet brings up a stack on its own TAP and fetches URL through it with
 // Go's net/http client, printing the body.
 func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tapstack get", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var l linkFlags
-	l.register(fs)
-	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tapstack get [flags] URL   (e.g. tapstack get http://10.0.0.1:8080/)")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	c := newCommand("get", "URL   (e.g. tapstack get http://10.0.0.1:8080/)", stderr)
+	timeout := c.fs.Duration("timeout", 30*time.Second, "give up after this long")
+	if !c.parse(args, 1) {
 		return 2
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	log, err := newLogger(stderr, l.logLevel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.fs.Arg(0), nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "tapstack get: %v\n", err)
-		return 2
+		return c.fail(2, "%v", err)
 	}
-	n, err := bringUp(&l, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "tapstack get: %v\n", err)
-		return 1
+	n, _, code := c.start()
+	if n == nil {
+		return code
 	}
 	defer n.Close()
 	d := &socket.Dialer{Stack: n.st}
@@ -46,24 +31,16 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
 		Timeout:   *timeout,
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fs.Arg(0), nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "tapstack get: %v\n", err)
-		return 2
-	}
 	resp, err := client.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "tapstack get: %v\n", err)
-		return 1
+		return c.fail(1, "%v", err)
 	}
 	defer resp.Body.Close()
 	if _, err := io.Copy(stdout, resp.Body); err != nil {
-		fmt.Fprintf(stderr, "tapstack get: reading the body: %v\n", err)
-		return 1
+		return c.fail(1, "reading the body: %v", err)
 	}
 	if resp.StatusCode >= 400 {
-		fmt.Fprintf(stderr, "tapstack get: %s\n", resp.Status)
-		return 1
+		return c.fail(1, "%s", resp.Status)
 	}
 	return 0
 }

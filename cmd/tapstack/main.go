@@ -133,3 +133,61 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
 }
+
+// command is what every command that brings up a stack shares: a flag set
+// with the link flags, its usage line, and one-line errors.
+type command struct {
+	name   string // "up", "ping", ...
+	stderr io.Writer
+	fs     *flag.FlagSet
+	link   linkFlags
+}
+
+// newCommand makes the flag set; args describes the positional arguments
+// for the usage line ("" when there are none).
+func newCommand(name, args string, stderr io.Writer) *command {
+	c := &command{name: name, stderr: stderr, fs: flag.NewFlagSet("tapstack "+name, flag.ContinueOnError)}
+	c.fs.SetOutput(stderr)
+	c.link.register(c.fs)
+	if args != "" {
+		args = " " + args
+	}
+	c.fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: tapstack %s [flags]%s\n", name, args)
+		c.fs.PrintDefaults()
+	}
+	return c
+}
+
+// parse parses args and checks there are nargs positional arguments. On
+// false the caller exits with status 2 (the reason is already printed).
+func (c *command) parse(args []string, nargs int) bool {
+	if err := c.fs.Parse(args); err != nil {
+		return false
+	}
+	if c.fs.NArg() != nargs {
+		c.fs.Usage()
+		return false
+	}
+	return true
+}
+
+// fail prints one line, "tapstack NAME: ...", and returns code.
+func (c *command) fail(code int, format string, a ...any) int {
+	fmt.Fprintf(c.stderr, "tapstack %s: %s\n", c.name, fmt.Sprintf(format, a...))
+	return code
+}
+
+// start brings up the stack. On failure it prints the reason and returns
+// the exit status (2 for a usage error, 1 otherwise) and a nil node.
+func (c *command) start() (*node, *slog.Logger, int) {
+	log, err := newLogger(c.stderr, c.link.logLevel)
+	if err != nil {
+		return nil, nil, c.fail(2, "%v", err)
+	}
+	n, err := bringUp(&c.link, log)
+	if err != nil {
+		return nil, nil, c.fail(1, "%v", err)
+	}
+	return n, log, 0
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -14,49 +13,29 @@ import (
 )
 
 func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tapstack ping", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var l linkFlags
-	l.register(fs)
-	count := fs.Int("c", 4, "stop after this many requests (0: until interrupted)")
-	interval := fs.Duration("i", time.Second, "time between requests")
-	size := fs.Int("s", 56, "data bytes per request")
-	wait := fs.Duration("W", 2*time.Second, "how long to wait for the last reply")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tapstack ping [flags] ADDR")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	c := newCommand("ping", "ADDR", stderr)
+	count := c.fs.Int("c", 4, "stop after this many requests (0: until interrupted)")
+	interval := c.fs.Duration("i", time.Second, "time between requests")
+	size := c.fs.Int("s", 56, "data bytes per request")
+	wait := c.fs.Duration("W", 2*time.Second, "how long to wait for the last reply")
+	if !c.parse(args, 1) {
 		return 2
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	dst, err := netip.ParseAddr(fs.Arg(0))
+	dst, err := netip.ParseAddr(c.fs.Arg(0))
 	if err != nil || !dst.Is4() {
-		fmt.Fprintf(stderr, "tapstack ping: %q is not an IPv4 address\n", fs.Arg(0))
-		return 2
+		return c.fail(2, "%q is not an IPv4 address", c.fs.Arg(0))
 	}
 	if *size < 0 || *size > ipv4.MaxTotalLen-ipv4.HeaderMinLen-ipv4.ICMPHeaderLen {
-		fmt.Fprintf(stderr, "tapstack ping: -s %d: want 0 to 65507\n", *size)
-		return 2
+		return c.fail(2, "-s %d: want 0 to 65507", *size)
 	}
-	log, err := newLogger(stderr, l.logLevel)
-	if err != nil {
-		fmt.Fprintf(stderr, "tapstack ping: %v\n", err)
-		return 2
-	}
-	n, err := bringUp(&l, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "tapstack ping: %v\n", err)
-		return 1
+	n, _, code := c.start()
+	if n == nil {
+		return code
 	}
 	defer n.Close()
 	fd, err := socket.Socket(n.st, socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
 	if err != nil {
-		fmt.Fprintf(stderr, "tapstack ping: %v\n", err)
-		return 1
+		return c.fail(1, "%v", err)
 	}
 	defer fd.Close()
 	return pingLoop(ctx, fd, dst, *count, *interval, *size, *wait, stdout)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,26 +72,13 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 }
 
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tapstack up", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var l linkFlags
-	l.register(fs)
-	if err := fs.Parse(args); err != nil {
+	c := newCommand("up", "", stderr)
+	if !c.parse(args, 0) {
 		return 2
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "tapstack up: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	log, err := newLogger(stderr, l.logLevel)
-	if err != nil {
-		fmt.Fprintf(stderr, "tapstack up: %v\n", err)
-		return 2
-	}
-	n, err := bringUp(&l, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "tapstack up: %v\n", err)
-		return 1
+	n, log, code := c.start()
+	if n == nil {
+		return code
 	}
 	defer n.Close()
 
@@ -106,16 +92,15 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{"tcp/19 chargen", func() (io.Closer, error) { return serveTCP(n.st, 19, log, "chargen", chargen) }},
 		{"tcp/80 http", func() (io.Closer, error) { return serveHTTP(n.st, log) }},
 	}
-	for _, s := range services {
-		c, err := s.run()
+	for _, svc := range services {
+		closer, err := svc.run()
 		if err != nil {
-			fmt.Fprintf(stderr, "tapstack up: %s: %v\n", s.name, err)
-			return 1
+			return c.fail(1, "%s: %v", svc.name, err)
 		}
-		defer c.Close()
+		defer closer.Close()
 	}
 	// This line is the readiness signal scripts and tests wait for.
-	log.Info("tapstack up", "tap", l.tap, "addr", l.addr, "mac", n.st.MAC(), "host-addr", l.hostAddr,
+	log.Info("tapstack up", "tap", c.link.tap, "addr", c.link.addr, "mac", n.st.MAC(), "host-addr", c.link.hostAddr,
 		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo, tcp/7 echo, tcp/9 discard, tcp/19 chargen, tcp/80 http")
 	<-ctx.Done()
 	log.Info("shutting down", "stats", n.st.Stats().IPv4.InReceives)
