@@ -121,6 +121,9 @@ func (s *Stack) writeFrameLocked(frame []byte) {
 	s.stats.Link.BytesOut += uint64(len(frame))
 }
 
+// maxLoopback bounds the datagrams to ourselves waiting for delivery.
+const maxLoopback = 4096
+
 // outputLocked sends the complete datagram held in s.out at offset
 // ethernet.HeaderLen: route, resolve the next hop, fragment to the MTU.
 // The returned error is what a local sender sees.
@@ -130,6 +133,10 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	if dst == s.addr {
 		// Loopback: deliver to ourselves without touching the link. The
 		// copy frees s.out for whatever the delivery sends in return.
+		if len(s.loopback) >= maxLoopback {
+			s.stats.IPv4.OutDiscards++ // bounded, as every queue
+			return syscall.ENOBUFS
+		}
 		s.loopback = append(s.loopback, append([]byte(nil), pkt...))
 		return nil
 	}

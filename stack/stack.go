@@ -108,6 +108,7 @@ type Stack struct {
 	tcpTimers     deadlineHeap
 	inBatch       bool        // the receive loop is handling a batch of frames
 	batched       []*tcpEntry // connections that got segments in this batch
+	due           []*tcpEntry // scratch for tcpTimersLocked
 	icmpLimit     tokenBucket
 	udpRcvBuf     int
 

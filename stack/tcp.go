@@ -262,7 +262,7 @@ func (s *Stack) flushBatchLocked() {
 // tcpTimersLocked runs every connection timer due by now. Each connection
 // is handled at most once per call, so a timer that stays due cannot spin.
 func (s *Stack) tcpTimersLocked(now time.Time) {
-	var due []*tcpEntry
+	due := s.due[:0] // reused: no allocation per timer run
 	for {
 		d, ok := s.tcpTimers.next()
 		if !ok || d.After(now) {
@@ -272,11 +272,13 @@ func (s *Stack) tcpTimersLocked(now time.Time) {
 		s.tcpTimers.schedule(e, time.Time{}, false)
 		due = append(due, e)
 	}
-	for _, e := range due {
+	for i, e := range due {
+		due[i] = nil
 		if s.tcpByConn[e.conn] != e {
 			continue
 		}
 		e.conn.HandleTimer(now)
 		s.afterTCPLocked(e)
 	}
+	s.due = due[:0]
 }

@@ -462,12 +462,9 @@ func (e *TCPEndpoint) SetNoDelay(on bool) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
 	e.cfg.NoDelay = on
-	if e.conn != nil {
-		e.conn.SetNoDelay(on)
-		if entry := e.entryLocked(); entry != nil {
-			e.s.afterTCPLocked(entry) // turning Nagle off may release held data
-		}
-	}
+	// Turning Nagle off may release held data: applyLocked runs the stack's
+	// after-call work, which sends it.
+	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetNoDelay(on) })
 }
 
 // applyLocked runs fn on the connection, if there is one in the table,
@@ -558,9 +555,7 @@ func (e *TCPEndpoint) SetRcvBuf(n int) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
 	e.cfg.RcvBuf = n
-	if e.conn != nil {
-		e.conn.SetRcvBuf(n)
-	}
+	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetRcvBuf(n) })
 }
 
 // SetSndBuf sets SO_SNDBUF in bytes.
@@ -568,9 +563,7 @@ func (e *TCPEndpoint) SetSndBuf(n int) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
 	e.cfg.SndBuf = n
-	if e.conn != nil {
-		e.conn.SetSndBuf(n)
-	}
+	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetSndBuf(n) })
 }
 
 // SetLingerZero sets SO_LINGER {on, 0}: Close aborts with a RST.
