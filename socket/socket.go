@@ -289,8 +289,10 @@ func (f *FD) SetsockoptInt(level, opt, value int) error {
 		if value < 0 {
 			return syscall.EINVAL
 		}
-		// As Linux: the kernel doubles the value to allow for overhead, with
-		// a floor (SOCK_MIN_RCVBUF 2304, SOCK_MIN_SNDBUF 4608).
+		// As Linux: the value is capped (net.core.rmem_max/wmem_max, here
+		// stack.Config.MaxSocketBuffer), then doubled to allow for
+		// overhead, with a floor (SOCK_MIN_RCVBUF 2304, SOCK_MIN_SNDBUF 4608).
+		value = min(value, f.st.MaxSocketBuffer())
 		n := max(2*value, 2304)
 		if opt == SO_SNDBUF {
 			n = max(2*value, 4608)

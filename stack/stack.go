@@ -26,6 +26,7 @@ import (
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/buffer"
 	"github.com/tapstack/tapstack/udp"
 )
 
@@ -58,6 +59,22 @@ type Config struct {
 	// beyond it SYNs are dropped and counted and connects fail with
 	// ENOBUFS. Default 131072.
 	MaxConnections int
+	// TCPMemoryPressure and TCPMemoryLimit bound the receive and send ring
+	// bytes of all TCP connections together, as Linux's net.ipv4.tcp_mem
+	// (see buffer.Memory). From the pressure threshold on, windows stop
+	// growing, rings emptied are given back, and out-of-order data that
+	// needs a larger ring is dropped; at the limit no ring grows past its
+	// 4 KiB minimum (data beyond is dropped and counted, the peer
+	// retransmits; writes wait) and new connections are refused: SYNs
+	// dropped and counted, connects fail with ENOBUFS. Defaults 384 MiB
+	// and 512 MiB; a negative limit turns the budget off.
+	TCPMemoryPressure int
+	TCPMemoryLimit    int
+	// MaxSocketBuffer caps the value SO_RCVBUF and SO_SNDBUF accept before
+	// it is doubled, as Linux's net.core.rmem_max and wmem_max; default
+	// Linux's 212992 (so at most 425984 bytes per buffer by setsockopt;
+	// the TCP config's RcvBuf and SndBuf set larger defaults).
+	MaxSocketBuffer int
 	// UDPRcvBuf is the default receive buffer of a UDP endpoint in bytes;
 	// default 212992, Linux's net.core.rmem_default.
 	UDPRcvBuf int
@@ -95,6 +112,8 @@ type Stack struct {
 
 	tcpCfg        tcp.Config
 	tcpCounters   tcp.Counters
+	tcpMem        *buffer.Memory // nil: no budget
+	maxSockBuf    int
 	maxConns      int
 	tcpOut        tcpOutput
 	isn           *tcp.ISNGenerator
@@ -161,6 +180,15 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if cfg.UDPRcvBuf <= 0 {
 		cfg.UDPRcvBuf = 212992
 	}
+	if cfg.TCPMemoryLimit == 0 {
+		cfg.TCPMemoryLimit = 512 << 20
+	}
+	if cfg.TCPMemoryPressure <= 0 {
+		cfg.TCPMemoryPressure = cfg.TCPMemoryLimit / 4 * 3
+	}
+	if cfg.MaxSocketBuffer <= 0 {
+		cfg.MaxSocketBuffer = 212992
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -169,24 +197,25 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		cfg.TCP.MSS = info.MTU - ipv4.HeaderMinLen - tcp.HeaderMinLen
 	}
 	s := &Stack{
-		dev:       dev,
-		info:      info,
-		mac:       ethernet.MAC(info.MAC),
-		addr:      cfg.Addr.Addr(),
-		prefix:    cfg.Addr.Masked(),
-		bcast:     broadcastOf(cfg.Addr),
-		mtu:       info.MTU,
-		ttl:       cfg.TTL,
-		clock:     cfg.Clock,
-		log:       cfg.Logger,
-		arp:       arp.NewCache(cfg.ARP),
-		ids:       ipv4.NewIDGen(),
-		reasm:     ipv4.NewReassembler(cfg.Reassembly),
-		udp:       udp.NewTable(),
-		udpEPs:    make(map[*udp.Endpoint]*UDPEndpoint),
-		pings:     make(map[uint16]*PingEndpoint),
-		udpRcvBuf: cfg.UDPRcvBuf,
-		maxConns:  cfg.MaxConnections,
+		dev:        dev,
+		info:       info,
+		mac:        ethernet.MAC(info.MAC),
+		addr:       cfg.Addr.Addr(),
+		prefix:     cfg.Addr.Masked(),
+		bcast:      broadcastOf(cfg.Addr),
+		mtu:        info.MTU,
+		ttl:        cfg.TTL,
+		clock:      cfg.Clock,
+		log:        cfg.Logger,
+		arp:        arp.NewCache(cfg.ARP),
+		ids:        ipv4.NewIDGen(),
+		reasm:      ipv4.NewReassembler(cfg.Reassembly),
+		udp:        udp.NewTable(),
+		udpEPs:     make(map[*udp.Endpoint]*UDPEndpoint),
+		pings:      make(map[uint16]*PingEndpoint),
+		udpRcvBuf:  cfg.UDPRcvBuf,
+		maxConns:   cfg.MaxConnections,
+		maxSockBuf: cfg.MaxSocketBuffer,
 
 		tcpCfg:        cfg.TCP,
 		isn:           tcp.NewISNGenerator(),
@@ -202,6 +231,10 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	}
 	s.tcpOut = tcpOutput{s}
 	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals
+	if cfg.TCPMemoryLimit > 0 {
+		s.tcpMem = buffer.NewMemory(cfg.TCPMemoryPressure, cfg.TCPMemoryLimit)
+		s.tcpCfg.Memory = s.tcpMem
+	}
 	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
 	s.routes.Add(ipv4.Route{Dst: s.prefix})
 	if cfg.Gateway.IsValid() {
@@ -235,6 +268,10 @@ func (s *Stack) MTU() int { return s.mtu }
 // Clock returns the clock that drives the stack's timers.
 func (s *Stack) Clock() clock.Clock { return s.clock }
 
+// MaxSocketBuffer returns the most SO_RCVBUF or SO_SNDBUF accepts before
+// doubling (Config.MaxSocketBuffer).
+func (s *Stack) MaxSocketBuffer() int { return s.maxSockBuf }
+
 // Routes returns a copy of the routing table.
 func (s *Stack) Routes() []ipv4.Route {
 	s.mu.Lock()
@@ -262,6 +299,9 @@ func (s *Stack) Stats() Stats {
 	st.TCP.SynCookiesFailed = s.tcpCounters.SynCookiesFailed
 	st.TCP.ListenOverflows = s.tcpCounters.ListenOverflows
 	st.TCP.ListenDrops = s.tcpCounters.ListenDrops
+	st.TCP.OutOfOrderDrops = s.tcpCounters.OutOfOrderDrops
+	st.TCP.RecvQueueDrops = s.tcpCounters.RecvQueueDrops
+	st.TCP.Memory = s.tcpMem.Stats()
 	// tcpCurrEstab (RFC 4022): connections in ESTABLISHED or CLOSE-WAIT.
 	for _, e := range s.tcpConns {
 		if c := e.conn.State(); c == tcp.StateEstablished || c == tcp.StateCloseWait {

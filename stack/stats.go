@@ -1,5 +1,7 @@
 package stack
 
+import "github.com/tapstack/tapstack/tcp/buffer"
+
 // Stats are the stack's counters, one struct per layer, named after the
 // netstat -s / SNMP MIB counters where one exists. Every frame or datagram
 // the stack drops is counted in exactly one drop counter with its reason.
@@ -140,4 +142,16 @@ type TCPStats struct {
 	// completing ACK a listener dropped (overflows included), as Linux.
 	ListenOverflows uint64 `json:"listen_overflows"`
 	ListenDrops     uint64 `json:"listen_drops"`
+	// OutOfOrderDrops counts segments whose out-of-order data was not kept
+	// (range, byte or memory limit; TcpExt TCPOFODrop); RecvQueueDrops
+	// those whose in-order data was not (all) kept because the receive
+	// ring could not grow (TCPRcvQDrop).
+	OutOfOrderDrops uint64 `json:"ofo_drops"`
+	RecvQueueDrops  uint64 `json:"rcvq_drops"`
+	// MemLimitDrops counts SYNs and cookie ACKs dropped, and connects
+	// refused (ENOBUFS), because TCP memory reached Config.TCPMemoryLimit.
+	MemLimitDrops uint64 `json:"mem_limit_drops"`
+	// Memory is the TCP ring memory (Linux's sockstat "TCP: mem" and
+	// TcpExt TCPMemoryPressures).
+	Memory buffer.MemoryStats `json:"memory"`
 }

@@ -136,6 +136,11 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		s.stats.TCP.ConnLimitDrops++
 		return
 	}
+	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK) != 0 && seg.Flags&tcp.FlagRST == 0 && s.tcpMem.Exhausted() {
+		// TCP memory is at its limit: refuse new connections the same way.
+		s.stats.TCP.MemLimitDrops++
+		return
+	}
 	switch {
 	case seg.Flags&tcp.FlagRST != 0:
 	case seg.Flags&tcp.FlagACK != 0:

@@ -221,6 +221,10 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 		s.stats.TCP.ConnLimitDrops++
 		return syscall.ENOBUFS
 	}
+	if s.tcpMem.Exhausted() {
+		s.stats.TCP.MemLimitDrops++
+		return syscall.ENOBUFS
+	}
 	local := netip.AddrPortFrom(s.addr, e.local.Port())
 	key := tcpKey{local: local, remote: remote}
 	if s.tcpConns[key] != nil {

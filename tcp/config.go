@@ -1,6 +1,10 @@
 package tcp
 
-import "time"
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/tcp/buffer"
+)
 
 // Defaults for Config. Each names its source.
 const (
@@ -59,11 +63,17 @@ type Config struct {
 	// sharing this Config (a pointer, so copies share it). The caller
 	// serialises access: the stack holds its one lock around every Conn.
 	Counters *Counters
+	// Memory, if set, accounts every connection's ring bytes against a
+	// shared budget (a pointer, so copies share it): under its pressure
+	// windows stop growing, at its limit rings stop growing (see
+	// buffer.Memory). nil: no budget beyond each connection's buffers.
+	Memory *buffer.Memory
 
 	MSS                 int           // MSS we advertise and cap our segments at; default 1460
 	RcvBuf              int           // receive buffer bytes; fixes the window scale (RFC 7323 §2.2)
 	SndBuf              int           // send buffer bytes
 	MaxOutOfOrderRanges int           // out-of-order ranges kept by the receive buffer
+	MaxOutOfOrderBytes  int           // out-of-order bytes kept; 0: as many as the window holds
 	RTOInitial          time.Duration // RFC 6298 §2.1
 	RTOMin              time.Duration // RFC 6298 §2.4 (Linux value, see DefaultRTOMin)
 	RTOMax              time.Duration // RFC 6298 §2.5
@@ -190,6 +200,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.KeepCount = d.KeepCount
 	}
 	cfg.UserTimeout = max(cfg.UserTimeout, 0)
+	cfg.MaxOutOfOrderBytes = max(cfg.MaxOutOfOrderBytes, 0)
 	return cfg
 }
 
@@ -215,4 +226,11 @@ type Counters struct {
 	SynCookiesFailed uint64 // ACKs whose cookie did not check out (SyncookiesFailed)
 	ListenOverflows  uint64 // SYNs and completing ACKs dropped for a full accept queue (ListenOverflows)
 	ListenDrops      uint64 // every SYN or completing ACK a listener dropped (ListenDrops)
+
+	// OutOfOrderDrops counts segments whose out-of-order data was not kept:
+	// the range or byte limit, or memory (TCPOFODrop). RecvQueueDrops
+	// counts segments whose in-order data within the window was (partly)
+	// not kept because the receive ring could not grow (TCPRcvQDrop).
+	OutOfOrderDrops uint64
+	RecvQueueDrops  uint64
 }

@@ -183,6 +183,9 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 		ssthresh:  1 << 30, // RFC 5681 §3.1: "arbitrarily high"
 	}
 	c.rcvMSS = c.mss
+	c.sndBuf.SetMemory(cfg.Memory)
+	c.rcvBuf.SetMemory(cfg.Memory)
+	c.rcvBuf.SetMaxOutOfOrder(cfg.MaxOutOfOrderBytes)
 	if !cfg.DisableWindowScale {
 		c.rcvWScale = windowScaleFor(cfg.RcvBuf)
 	}

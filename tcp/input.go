@@ -630,13 +630,22 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 		c.rcvMSS = max(c.rcvMSS, min(len(p), c.cfg.MSS))
 		hadOOO := c.rcvBuf.OutOfOrderBytes() > 0
 		adv, stored := c.rcvBuf.Insert(off, p)
+		held := !stored && off > 0 && c.heldOutOfOrder(off, len(p))
 		if c.sackOn && off > 0 {
-			if !stored && c.heldOutOfOrder(off, len(p)) {
+			if held {
 				// RFC 2883 §4.1.2: a duplicate of held out-of-order data;
 				// the range holding it becomes the next block.
 				c.noteDSACK(seq, seq.Add(seqnum.Size(len(p))))
 			}
 			c.noteSACKRecent(seq)
+		}
+		if k := c.cfg.Counters; k != nil {
+			switch {
+			case off > 0 && !stored && !held:
+				k.OutOfOrderDrops++ // range, byte or memory limit
+			case off == 0 && adv < len(p):
+				k.RecvQueueDrops++ // the ring could not grow
+			}
 		}
 		if adv > 0 {
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(adv))

@@ -80,6 +80,8 @@ type linkFlags struct {
 	mtu      int
 	pcap     string
 	logLevel string
+	maxConns int
+	tcpMem   int
 }
 
 func (l *linkFlags) register(fs *flag.FlagSet) {
@@ -90,6 +92,8 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU")
 	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&l.maxConns, "max-conns", 131072, "most TCP connections, TIME-WAIT included; beyond it SYNs are dropped and counted")
+	fs.IntVar(&l.tcpMem, "tcp-mem", 512, "TCP buffer memory limit in MiB (windows stop growing at 3/4 of it, new connections are refused at it; 0: no limit)")
 }
 
 // parsed is linkFlags after validation.
@@ -122,6 +126,12 @@ func (l *linkFlags) parse() (parsed, error) {
 	}
 	if l.mtu < 68 || l.mtu > 65535 {
 		return p, fmt.Errorf("--mtu %d: want 68 to 65535", l.mtu)
+	}
+	if l.maxConns < 1 {
+		return p, fmt.Errorf("--max-conns %d: want at least 1", l.maxConns)
+	}
+	if l.tcpMem < 0 || l.tcpMem > 1<<20 {
+		return p, fmt.Errorf("--tcp-mem %d: want 0 (no limit) to 1048576 MiB", l.tcpMem)
 	}
 	return p, nil
 }

@@ -61,7 +61,12 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 			return nil, fmt.Errorf("--pcap: %v", err)
 		}
 	}
-	st, err := stack.New(dev, stack.Config{Addr: p.addr, Gateway: p.gateway, Logger: log})
+	memLimit := l.tcpMem << 20
+	if l.tcpMem == 0 {
+		memLimit = -1 // no limit
+	}
+	st, err := stack.New(dev, stack.Config{Addr: p.addr, Gateway: p.gateway, Logger: log,
+		MaxConnections: l.maxConns, TCPMemoryLimit: memLimit})
 	if err != nil {
 		dev.Close()
 		return nil, err

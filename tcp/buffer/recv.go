@@ -16,6 +16,8 @@ type Recv struct {
 	ranges    [][2]int // out-of-order [start, end) from RCV.NXT; sorted, start > 0, gaps between
 	ooo       int      // sum of the range lengths
 	maxRanges int      // most ranges held
+	maxOOO    int      // most out-of-order bytes held; 0: the window
+	mem       *Memory
 }
 
 // NewRecv returns an empty receive buffer of the given capacity that holds at
@@ -33,14 +35,35 @@ func (r *Recv) Cap() int { return r.cap }
 // held byte, in order or not, and only narrows Window().
 func (r *Recv) SetCap(n int) { r.cap = max(n, 0) }
 
-// grow reallocates the ring so that it spans need bytes from head. The old
-// ring is copied starting at head, so out-of-order bytes keep their
-// position relative to the readable ones.
-func (r *Recv) grow(need int) {
-	nb := make([]byte, ringSize(len(r.buf), need, r.cap))
+// SetMaxOutOfOrder bounds the out-of-order bytes held to n (0 or less: only
+// by the window). A segment that would take them past it is not stored.
+func (r *Recv) SetMaxOutOfOrder(n int) { r.maxOOO = max(n, 0) }
+
+// uncovered counts the bytes of [off, end) outside ranges lo..hi-1.
+func (r *Recv) uncovered(off, end, lo, hi int) int {
+	n, cur := 0, off
+	for _, g := range r.ranges[lo:hi] {
+		if g[0] > cur {
+			n += min(g[0], end) - cur
+		}
+		cur = max(cur, g[1])
+	}
+	return n + max(end-cur, 0)
+}
+
+// SetMemory makes the ring's bytes count against m (nil: against nothing).
+// Call it before the first Insert.
+func (r *Recv) SetMemory(m *Memory) { r.mem = m }
+
+// grow reallocates the ring to size bytes. The old ring is copied starting
+// at head, so out-of-order bytes keep their position relative to the
+// readable ones.
+func (r *Recv) grow(size int) {
+	nb := make([]byte, size)
 	if r.buf != nil {
 		copy(nb[copy(nb, r.buf[r.head:]):], r.buf[:r.head])
 	}
+	r.mem.account(len(r.buf), size)
 	r.buf, r.head = nb, 0
 }
 
@@ -48,6 +71,7 @@ func (r *Recv) grow(need int) {
 // connection costs no buffer memory; the next Insert allocates afresh.
 func (r *Recv) Release() {
 	if r.readable == 0 && len(r.ranges) == 0 {
+		r.mem.account(len(r.buf), 0)
 		r.buf, r.ranges, r.head = nil, nil, 0
 	}
 }
@@ -58,7 +82,11 @@ func (r *Recv) Readable() int { return r.readable }
 // Window returns how many bytes past RCV.NXT can still be accepted:
 // Cap() - Readable(), never negative. Out-of-order bytes occupy part of this
 // window but do not shrink it: they sit where in-order data will land.
-func (r *Recv) Window() int { return max(r.cap-r.readable, 0) }
+//
+// Under memory pressure (see Memory) the window is only the free part of the
+// ring already allocated, at least minRing bytes of ring: windows stop
+// growing, as Linux's tcp_clamp_window.
+func (r *Recv) Window() int { return max(r.mem.ringCap(len(r.buf), r.cap)-r.readable, 0) }
 
 // OutOfOrderBytes returns the bytes held beyond a hole.
 func (r *Recv) OutOfOrderBytes() int { return r.ooo }
@@ -86,7 +114,10 @@ func (r *Recv) Insert(off int, p []byte) (advance int, stored bool) {
 		}
 		p, off = p[-off:], 0
 	}
-	win := r.Window()
+	// The TCB keeps data within the window it advertised, which memory
+	// pressure may since have narrowed Window() below: accept up to the
+	// capacity, as far as the ring can grow.
+	win := max(r.cap-r.readable, 0)
 	if off >= win || len(p) == 0 {
 		return 0, false
 	}
@@ -104,8 +135,30 @@ func (r *Recv) Insert(off int, p []byte) (advance int, stored bool) {
 	if lo == hi && off != 0 && len(r.ranges) >= r.maxRanges {
 		return 0, false // would be a new range and the set is full
 	}
+	if off != 0 && r.maxOOO > 0 && r.ooo+r.uncovered(off, end, lo, hi) > r.maxOOO {
+		return 0, false // the out-of-order bytes held would pass their limit
+	}
 	if r.readable+end > len(r.buf) {
-		r.grow(r.readable + end)
+		size := ringSize(len(r.buf), r.readable+end, r.cap)
+		if !r.mem.grant(len(r.buf), size, off > 0) {
+			// Memory limit (or pressure, for out-of-order data): keep what
+			// fits the ring we may have, drop the rest (Linux's
+			// tcp_try_rmem_schedule failing); the peer retransmits it.
+			size = max(len(r.buf), min(minRing, r.cap))
+			if end = min(end, size-r.readable); end <= off {
+				return 0, false
+			}
+			hi = lo
+			for hi < len(r.ranges) && r.ranges[hi][0] <= end {
+				hi++
+			}
+			if lo == hi && off != 0 && len(r.ranges) >= r.maxRanges {
+				return 0, false
+			}
+		}
+		if size > len(r.buf) {
+			r.grow(size)
+		}
 	}
 	if r.ranges == nil {
 		r.ranges = make([][2]int, 0, r.maxRanges+1)
@@ -204,8 +257,12 @@ func (r *Recv) Discard(n int) int {
 	n = min(max(n, 0), r.readable)
 	r.readable -= n
 	if r.readable == 0 && len(r.ranges) == 0 {
-		// Nothing held: restart at the front so later data does not wrap.
+		// Nothing held: restart at the front so later data does not wrap;
+		// under memory pressure give the ring back (sk_mem_reclaim).
 		r.head = 0
+		if r.mem.UnderPressure() {
+			r.Release()
+		}
 		return n
 	}
 	r.head = r.index(n)

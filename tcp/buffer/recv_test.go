@@ -311,3 +311,21 @@ func TestRecv_RingGrowsForFarOutOfOrderDataAndReleases(t *testing.T) {
 		t.Fatal("Release freed a ring that holds data")
 	}
 }
+
+func TestRecv_MaxOutOfOrder_RefusesBytesBeyondTheLimit(t *testing.T) {
+	r := NewRecv(64<<10, 8)
+	r.SetMaxOutOfOrder(3000)
+	wantInsert(t, r, 1000, make([]byte, 2000), 0, true)
+	wantInsert(t, r, 5000, make([]byte, 1001), 0, false) // 3001 held
+	wantInsert(t, r, 5000, make([]byte, 1000), 0, true)  // exactly 3000
+	// Overlapping held data adds only its new bytes: none here.
+	wantInsert(t, r, 1500, make([]byte, 1000), 0, false)
+	if r.OutOfOrderBytes() != 3000 {
+		t.Fatalf("out-of-order bytes %d, want 3000", r.OutOfOrderBytes())
+	}
+	// In-order data is never limited by it, and joins the held ranges.
+	wantInsert(t, r, 0, make([]byte, 1000), 3000, true)
+	if r.OutOfOrderBytes() != 1000 {
+		t.Fatalf("out-of-order bytes %d after the hole filled, want 1000", r.OutOfOrderBytes())
+	}
+}

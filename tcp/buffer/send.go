@@ -11,6 +11,7 @@ type Send struct {
 	head int    // index in buf of offset 0
 	n    int    // bytes held
 	cap  int    // logical capacity: the most bytes held
+	mem  *Memory
 }
 
 // minRing is the first ring size. Rings start small and double as data
@@ -43,11 +44,16 @@ func (s *Send) Cap() int { return s.cap }
 // makes Free() zero until enough is acknowledged.
 func (s *Send) SetCap(n int) { s.cap = max(n, 0) }
 
-// grow reallocates the ring to hold need bytes, keeping the held ones.
-func (s *Send) grow(need int) {
-	nb := make([]byte, ringSize(len(s.buf), need, s.cap))
+// SetMemory makes the ring's bytes count against m (nil: against nothing).
+// Call it before the first Write.
+func (s *Send) SetMemory(m *Memory) { s.mem = m }
+
+// grow reallocates the ring to size bytes, keeping the held ones.
+func (s *Send) grow(size int) {
+	nb := make([]byte, size)
 	a, b := s.Peek(0, s.n)
 	copy(nb[copy(nb, a):], b)
+	s.mem.account(len(s.buf), size)
 	s.buf, s.head = nb, 0
 }
 
@@ -55,29 +61,46 @@ func (s *Send) grow(need int) {
 // connection costs no buffer memory; the next Write allocates afresh.
 func (s *Send) Release() {
 	if s.n == 0 {
+		s.mem.account(len(s.buf), 0)
 		s.buf, s.head = nil, 0
 	}
 }
 
 // Reset discards everything held and frees the ring: the connection is
 // over and nothing will be sent again.
-func (s *Send) Reset() { s.buf, s.head, s.n = nil, 0, 0 }
+func (s *Send) Reset() {
+	s.n = 0
+	s.Release()
+}
 
 // Len returns the bytes held, unacknowledged and unsent together.
 func (s *Send) Len() int { return s.n }
 
-// Free returns Cap()-Len(), never negative.
-func (s *Send) Free() int { return max(s.cap-s.n, 0) }
+// Free returns how many more bytes Write accepts: Cap()-Len(), never
+// negative; under memory pressure only what fits the ring already
+// allocated (at least minRing bytes of it, see Memory).
+func (s *Send) Free() int { return max(s.mem.ringCap(len(s.buf), s.cap)-s.n, 0) }
 
 // Write copies min(len(p), Free()) bytes of p after the held data and returns
-// that count.
+// that count. Fewer are copied when the ring cannot grow because the
+// Memory's limit is reached; both that and pressure count in SendLimited.
 func (s *Send) Write(p []byte) int {
 	k := min(len(p), s.Free())
+	if s.n+k > len(s.buf) {
+		size := ringSize(len(s.buf), s.n+k, s.cap)
+		if !s.mem.grant(len(s.buf), size, false) {
+			size = max(len(s.buf), min(minRing, s.cap))
+			k = max(min(k, size-s.n), 0)
+		}
+		if size > len(s.buf) {
+			s.grow(size)
+		}
+	}
+	if s.mem != nil && k < min(len(p), s.cap-s.n) {
+		s.mem.stats.SendLimited++
+	}
 	if k == 0 {
 		return 0
-	}
-	if s.n+k > len(s.buf) {
-		s.grow(s.n + k)
 	}
 	w := s.head + s.n
 	if w >= len(s.buf) {
@@ -115,8 +138,12 @@ func (s *Send) Ack(n int) {
 	n = min(max(n, 0), s.n)
 	s.n -= n
 	if s.n == 0 {
-		// Restart at the front so the next segments do not wrap.
+		// Restart at the front so the next segments do not wrap; under
+		// memory pressure give the ring back (Linux's sk_mem_reclaim).
 		s.head = 0
+		if s.mem.UnderPressure() {
+			s.Release()
+		}
 		return
 	}
 	s.head += n
