@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/buffer"
 )
 
 // FuzzTCB decodes its input into a sequence of events and checks invariants
@@ -124,7 +125,15 @@ func fuzzConfig(in *fuzzInput) Config {
 		cfg.DataRetries, cfg.SynRetries, cfg.SynAckRetries = 2, 1, 1
 	}
 	if b&32 != 0 {
-		cfg.MaxOutOfOrderRanges = 1 + int(in.byte()%4)
+		k := in.byte()
+		cfg.MaxOutOfOrderRanges = 1 + int(k%4)
+		cfg.MaxOutOfOrderBytes = int(k/4%8) * 500
+		if k&32 != 0 {
+			// A tight memory budget: pressure from the first ring, a
+			// limit a few rings above (a shared one in pair mode would
+			// be the same Memory on both sides; each side has its own).
+			cfg.Memory = buffer.NewMemory(1, 4096*(1+int(k/64)))
+		}
 	}
 	cfg.DisableTimestamps = b&64 != 0
 	if b&128 != 0 {
