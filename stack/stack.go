@@ -113,6 +113,7 @@ type Stack struct {
 	tcpCfg        tcp.Config
 	tcpCounters   tcp.Counters
 	tcpMem        *buffer.Memory // nil: no budget
+	pmtu          pmtuCache
 	maxSockBuf    int
 	maxConns      int
 	tcpOut        tcpOutput

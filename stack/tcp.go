@@ -187,6 +187,9 @@ func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value) {
 		return
 	}
 	s.stats.TCP.ICMPErrors++
+	if m.Type() == ipv4.TypeDestUnreachable && m.Code() == ipv4.CodeFragNeeded {
+		s.pmtu.learn(e.key.remote.Addr(), tcp.ClampPathMTU(int(m.MTU())), s.clock.Now())
+	}
 	if soft := tcp.SoftICMPError(m.Type(), m.Code()); soft != 0 && c.State() != tcp.StateClosed {
 		e.softErr, e.softUna = soft, c.SndUna()
 	}
@@ -204,6 +207,13 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 		}
 	}
 	ev := e.conn.TakeEvents()
+	if ev&tcp.EventEstablished != 0 {
+		// RFC 1191 §5: a path MTU learned earlier for this destination
+		// applies to the new connection from its first segment.
+		if mtu, ok := s.pmtu.lookup(e.key.remote.Addr(), s.clock.Now()); ok {
+			e.conn.ApplyPathMTU(mtu, s.clock.Now())
+		}
+	}
 	if e.ep != nil && ev != 0 {
 		if ev&(tcp.EventReadable|tcp.EventEstablished|tcp.EventClosed) != 0 {
 			e.ep.rd.notify()

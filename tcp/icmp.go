@@ -141,6 +141,18 @@ func (c *Conn) ReportSoftError(err error) {
 // progress, so the path works (Linux clears sk_err_soft in tcp_ack).
 func (c *Conn) SndUna() seqnum.Value { return c.sndUna }
 
+// ClampPathMTU is the path MTU a "fragmentation needed" message reporting
+// mtu stands for: at least minPMTU (Linux's min_pmtu).
+func ClampPathMTU(mtu int) int { return max(mtu, minPMTU) }
+
+// ApplyPathMTU lowers the send MSS to fit a path MTU learned earlier for the
+// peer (RFC 1191 §5, the stack's per-destination cache), as a
+// "fragmentation needed" for this connection would.
+func (c *Conn) ApplyPathMTU(mtu int, now time.Time) {
+	c.setNow(now)
+	c.pathMTUReduced(mtu, now)
+}
+
 // pathMTUReduced is RFC 1191 §6.4 for a next-hop MTU of mtu: lower the send
 // MSS and resend what no longer fits. Only a synchronized connection has a
 // negotiated MSS to lower; a SYN is far below any MTU.
