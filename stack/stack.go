@@ -302,7 +302,13 @@ func (s *Stack) Stats() Stats {
 	st.TCP.ListenDrops = s.tcpCounters.ListenDrops
 	st.TCP.OutOfOrderDrops = s.tcpCounters.OutOfOrderDrops
 	st.TCP.RecvQueueDrops = s.tcpCounters.RecvQueueDrops
-	st.TCP.Memory = s.tcpMem.Stats()
+	mem := s.tcpMem.Stats()
+	st.TCP.MemUsedBytes = uint64(mem.Used)
+	if mem.Pressure {
+		st.TCP.MemUnderPressure = 1
+	}
+	st.TCP.MemPressures = mem.PressureEvents
+	st.TCP.MemSendLimited = mem.SendLimited
 	// tcpCurrEstab (RFC 4022): connections in ESTABLISHED or CLOSE-WAIT.
 	for _, e := range s.tcpConns {
 		if c := e.conn.State(); c == tcp.StateEstablished || c == tcp.StateCloseWait {

@@ -1,7 +1,5 @@
 package stack
 
-import "github.com/tapstack/tapstack/tcp/buffer"
-
 // Stats are the stack's counters, one struct per layer, named after the
 // netstat -s / SNMP MIB counters where one exists. Every frame or datagram
 // the stack drops is counted in exactly one drop counter with its reason.
@@ -151,7 +149,12 @@ type TCPStats struct {
 	// MemLimitDrops counts SYNs and cookie ACKs dropped, and connects
 	// refused (ENOBUFS), because TCP memory reached Config.TCPMemoryLimit.
 	MemLimitDrops uint64 `json:"mem_limit_drops"`
-	// Memory is the TCP ring memory (Linux's sockstat "TCP: mem" and
-	// TcpExt TCPMemoryPressures).
-	Memory buffer.MemoryStats `json:"memory"`
+	// TCP ring memory (buffer.Memory; Linux's sockstat "TCP: mem" and
+	// TcpExt TCPMemoryPressures): bytes allocated now, 1 while under
+	// pressure, times pressure began, writes cut short by it. Flat numbers,
+	// like every other /stats field.
+	MemUsedBytes     uint64 `json:"mem_used_bytes"`
+	MemUnderPressure uint64 `json:"mem_under_pressure"`
+	MemPressures     uint64 `json:"mem_pressures"`
+	MemSendLimited   uint64 `json:"mem_send_limited"`
 }

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"syscall"
@@ -27,8 +28,8 @@ func TestTCP_MemoryLimit_RefusesConnectionsUntilMemoryIsFreed(t *testing.T) {
 	}
 	e.drain()
 	st := e.st.Stats().TCP
-	if st.Memory.Used != 16<<10 || !st.Memory.Pressure || st.Memory.PressureEvents != 1 {
-		t.Fatalf("memory after 16000 unread bytes: %+v", st.Memory)
+	if st.MemUsedBytes != 16<<10 || st.MemUnderPressure != 1 || st.MemPressures != 1 {
+		t.Fatalf("memory after 16000 unread bytes: %+v", st)
 	}
 
 	e.inject(tcpFrame(tcp.Segment{SrcPort: peerPort + 1, Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd}, nil))
@@ -57,7 +58,7 @@ func TestTCP_MemoryLimit_RefusesConnectionsUntilMemoryIsFreed(t *testing.T) {
 	if n, err := c.Recv(buf, 0); n != 16384 || err != nil {
 		t.Fatalf("Read = %d, %v; want 16384", n, err)
 	}
-	if m := e.st.Stats().TCP.Memory; m.Used != 0 || m.Pressure {
+	if m := e.st.Stats().TCP; m.MemUsedBytes != 0 || m.MemUnderPressure != 0 {
 		t.Fatalf("memory after the reader drained it: %+v", m)
 	}
 	e.drain() // the window update
@@ -80,5 +81,22 @@ func TestSocket_BufferSizes_CappedByMaxSocketBuffer(t *testing.T) {
 		if got, _ := fd.GetsockoptInt(socket.SOL_SOCKET, opt); got != 200000 {
 			t.Fatalf("option %d set to 1 GiB reads back %d, want 200000", opt, got)
 		}
+	}
+}
+
+// The daemon's /stats page is the JSON of Stats, and outside rigs read each
+// layer as a flat object of counters: no nested objects, no strings.
+func TestStats_JSONIsFlatNumbersPerLayer(t *testing.T) {
+	e := newEnv(t)
+	b, err := json.Marshal(e.st.Stats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layers map[string]map[string]uint64
+	if err := json.Unmarshal(b, &layers); err != nil {
+		t.Fatalf("/stats is not layers of flat counters: %v\n%s", err, b)
+	}
+	if _, ok := layers["tcp"]["mem_used_bytes"]; !ok {
+		t.Fatalf("tcp.mem_used_bytes missing: %s", b)
 	}
 }
