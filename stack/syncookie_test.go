@@ -1,14 +1,18 @@
 package stack_test
 
 import (
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 )
 
@@ -110,6 +114,73 @@ func TestSynCookie_ForgedACK_GetsRSTAndCountsFailed(t *testing.T) {
 	}
 	st := e.st.Stats().TCP
 	if st.SynCookiesSent != 1 || st.SynCookiesFailed != 1 || st.SynCookiesRecv != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// With SynCookiesAlways (Linux's tcp_syncookies=2) every SYN gets a
+// cookie; a SYN with timestamps gets window scale and SACK-permitted back,
+// carried in the SYN-ACK's TSval, and the connection uses all three.
+func TestSynCookie_AlwaysWithTimestamps_WScaleAndSACKNegotiatedAndUsed(t *testing.T) {
+	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.TCP = tcp.Config{SynCookies: tcp.SynCookiesAlways} })
+	e.learnPeer()
+	l := listening(t, e)
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd,
+		Options: tcp.Options{MSS: 1460, HasWScale: true, WScale: 7, SACKPermitted: true, HasTimestamp: true, TSVal: 5000}}, nil))
+	synack := e.nextTCP()
+	if o := synack.Options; synack.Flags != tcp.FlagSYN|tcp.FlagACK || o.MSS != 1460 || !o.HasWScale || o.WScale != 3 ||
+		!o.SACKPermitted || !o.HasTimestamp || o.TSEcr != 5000 {
+		t.Fatalf("SYN-ACK %v %+v", &synack, o)
+	}
+	if n := len(e.st.TCPConnections()); n != 0 {
+		t.Fatalf("%d connections: the cookie SYN left state behind", n)
+	}
+	e.clk.Advance(50 * time.Millisecond)
+	// The completing ACK echoes TSval, carries data, and a window of 1000
+	// scaled by 7.
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: tcp.FlagACK | tcp.FlagPSH, Window: 1000,
+		Options: tcp.Options{HasTimestamp: true, TSVal: 5050, TSEcr: synack.Options.TSVal}}, []byte("hello")))
+	c, _, err := l.Accept()
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	defer c.Close()
+	c.SetNonblock(true)
+	buf := make([]byte, 16)
+	if n, _ := c.Recv(buf, 0); string(buf[:n]) != "hello" {
+		t.Fatalf("Recv %q", buf[:n])
+	}
+	// 3000 octets fit the peer's scaled window; segments carry timestamps
+	// (MSS 1460 - 12) and echo the ACK's TSval.
+	if _, err := c.Send(pattern(3000), 0); err != nil {
+		t.Fatal(err)
+	}
+	var lens []int
+	for sum := 0; sum < 3000; {
+		s := e.nextTCP()
+		if len(s.Payload) == 0 {
+			continue
+		}
+		sum += len(s.Payload)
+		if !s.Options.HasTimestamp || s.Options.TSEcr != 5050 || seqnum.Value(s.Options.TSVal).LessThan(seqnum.Value(synack.Options.TSVal)) {
+			t.Fatalf("segment %v %+v", &s, s.Options)
+		}
+		lens = append(lens, len(s.Payload))
+	}
+	if fmt.Sprint(lens) != "[1448 1448 104]" {
+		t.Fatalf("sent %v", lens)
+	}
+	// Out-of-order data: the ACK has a SACK block and a scaled window.
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS + 1006, Ack: synack.Seq + 3001, Flags: tcp.FlagACK | tcp.FlagPSH, Window: 1000,
+		Options: tcp.Options{HasTimestamp: true, TSVal: 5060, TSEcr: synack.Options.TSVal}}, pattern(100)))
+	a := e.nextTCP()
+	if a.Ack != peerISS+6 || a.Options.NumSACK != 1 || a.Options.SACK[0] != (tcp.SACKBlock{Start: peerISS + 1006, End: peerISS + 1106}) {
+		t.Fatalf("ACK %v %+v", &a, a.Options)
+	}
+	if int(a.Window)<<3 <= 0xffff {
+		t.Fatalf("window field %d: not scaled", a.Window)
+	}
+	if st := e.st.Stats().TCP; st.SynCookiesSent != 1 || st.SynCookiesRecv != 1 || st.SynCookiesFailed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }

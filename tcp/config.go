@@ -94,6 +94,11 @@ type Config struct {
 	// are sent, and loss recovery is NewReno (RFC 6582) instead of
 	// RFC 6675's.
 	DisableSACK bool
+	// SynCookies says when a Listener answers a SYN with a SYN cookie
+	// (RFC 4987 §3.6) instead of queueing it: as Linux's
+	// net.ipv4.tcp_syncookies, when the SYN queue is full (the zero
+	// value), always, or never.
+	SynCookies SynCookieMode
 
 	// InvalidACKInterval is the least time between two ACKs a connection
 	// sends in reply to invalid segments: RFC 5961 challenge ACKs (§3.2
@@ -119,6 +124,21 @@ type Config struct {
 	// 0: off.
 	UserTimeout time.Duration
 }
+
+// SynCookieMode is Config.SynCookies.
+type SynCookieMode uint8
+
+const (
+	// SynCookiesOnOverflow sends a cookie when the SYN queue is full
+	// (Linux's tcp_syncookies=1, its default).
+	SynCookiesOnOverflow SynCookieMode = iota
+	// SynCookiesAlways answers every SYN with a cookie and never queues
+	// one (tcp_syncookies=2; gVisor's TCPAlwaysUseSynCookies): for tests.
+	SynCookiesAlways
+	// SynCookiesOff drops a SYN that finds the SYN queue full
+	// (tcp_syncookies=0).
+	SynCookiesOff
+)
 
 // DefaultConfig returns the defaults, as Linux would have them.
 func DefaultConfig() Config {

@@ -10,8 +10,8 @@ import (
 	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-// SYN cookies (RFC 4987 §3.6). When a Listener's SYN queue is full, a SYN is
-// answered with a SYN-ACK whose ISS encodes what the connection needs, and
+// SYN cookies (RFC 4987 §3.6). When a Listener's SYN queue is full (or for
+// every SYN, with Config.SynCookies = SynCookiesAlways), a SYN is answered with a SYN-ACK whose ISS encodes what the connection needs, and
 // nothing is kept: a flood of spoofed SYNs costs no memory. The peer's
 // handshake-completing ACK acknowledges ISS+1, so the cookie comes back in
 // SEG.ACK-1 and the peer's ISS in SEG.SEQ-1; if the cookie checks out, the
@@ -29,12 +29,18 @@ import (
 // minutes. The low 24 bits carry the MSS as an index into cookieMSS; a forged
 // ACK passes with probability about 2·4/2^24.
 //
-// Only the MSS is encoded. Linux also encodes window scale, SACK-permitted
-// and ECN in the low bits of the timestamp value when the SYN carried
-// timestamps (cookie_init_timestamp); without them it offers neither
-// (tcp_conn_request clears the options), and so do we: a cookie connection
-// has no window scaling. TODO(timestamps): encode WScale/SACK in TSval once
-// RFC 7323 timestamps are in.
+// Window scale and SACK-permitted ride in our timestamp, as Linux's
+// (cookie_init_timestamp, cookie_timestamp_decode): when the SYN carries
+// RFC 7323 timestamps, the low 6 bits of the SYN-ACK's TSval (less the
+// connection's TS offset) say what the SYN offered, and the peer echoes
+// them back in the TSecr of its ACK (RFC 7323 §3.2, §4.3). See
+// cookieTSVal. The cookie SYN-ACK then offers window scale and
+// SACK-permitted exactly as a normal SYN-ACK would. Without timestamps
+// there is nowhere to keep them: the SYN-ACK carries the MSS only (as
+// Linux's tcp_conn_request, which clears the other options) and the
+// connection has neither window scaling nor SACK. As in Linux, the hash
+// does not cover these bits: only a peer that saw the SYN-ACK can complete
+// the handshake, and it chose the options in the first place.
 //
 // The arithmetic is modulo 2^32 on plain uint32s: it builds a number, it
 // does not compare sequence numbers.
@@ -127,27 +133,117 @@ func cookieMSSIndex(mss int) int {
 	return i
 }
 
+// The low bits of a cookie's TSval (Linux's TSBITS and TS_OPT_*): the
+// peer's window scale (cookieTSNoWScale: the SYN had none, or we do not
+// scale), SACK-permitted, and ECN, which we never set.
+const (
+	cookieTSBits     = 6
+	cookieTSWScale   = 0xf // mask of the peer's shift
+	cookieTSNoWScale = 0xf
+	cookieTSSACK     = 1 << 4
+	cookieTSECN      = 1 << 5
+)
+
+// cookieTSClock is the clock of the timestamps a Listener sends in cookie
+// SYN-ACKs: milliseconds since base (RFC 7323 §5.4: 1 ms per tick, as our
+// connections' TS clock), base being when the Listener sent its first
+// cookie. A connection made from a cookie continues it (newConnFromCookie),
+// so its TSvals never go back. It is monotonic, being a time.Time
+// difference.
+func cookieTSClock(base, now time.Time) uint32 {
+	return uint32(max(now.Sub(base), 0) / time.Millisecond)
+}
+
+// cookieTSVal is the TSval (before the connection's offset is added) of a
+// cookie SYN-ACK answering a SYN with options o, at TS clock reading
+// clock: the clock with its low cookieTSBits replaced by the options, and
+// one period earlier if that would be ahead of the clock, so that the
+// TSvals the connection sends later are never older (Linux's
+// cookie_init_timestamp). Window scale and SACK-permitted are encoded only
+// if we offer them (not DisableWindowScale, DisableSACK): the same choice
+// as negotiate makes for a normal SYN-ACK.
+func cookieTSVal(cfg Config, o *Options, clock uint32) uint32 {
+	opts := uint32(cookieTSNoWScale)
+	if o.HasWScale && !cfg.DisableWindowScale {
+		opts = uint32(min(o.WScale, MaxWScale)) // RFC 7323 §2.3: more than 14 is 14
+	}
+	if o.SACKPermitted && !cfg.DisableSACK {
+		opts |= cookieTSSACK
+	}
+	ts := clock&^(1<<cookieTSBits-1) | opts
+	if ts > clock {
+		ts -= 1 << cookieTSBits
+	}
+	return ts
+}
+
+// cookieSynOptions rebuilds, from the ACK seg completing a cookie
+// handshake, the options the SYN offered that the connection needs: the
+// MSS from the cookie; if seg carries timestamps, timestamps (TS.Recent
+// from seg's TSval) and the window scale and SACK-permitted its TSecr
+// echoes, less the TS offset of the connection whose ISS is iss (Linux's
+// cookie_timestamp_decode). Without timestamps on seg, the MSS only. ok
+// is false, as in Linux, if the echo names an option we do not offer
+// (timestamps, SACK, or window scaling turned off): not a TSval of ours.
+//
+// A TSecr of zero is taken to echo no options: RFC 7323 §3.2 asks every
+// ACK to echo our TSval, so only a broken peer sends it, and scaling
+// windows on its word would be worse than not scaling. Linux decodes it
+// as shift 0 with no SACK.
+func cookieSynOptions(cfg Config, seg *Segment, iss seqnum.Value, mss int) (o Options, ok bool) {
+	o.MSS = uint16(mss)
+	if !seg.Options.HasTimestamp {
+		return o, true
+	}
+	if cfg.DisableTimestamps {
+		return o, false
+	}
+	o.HasTimestamp, o.TSVal = true, seg.Options.TSVal
+	if seg.Options.TSEcr == 0 {
+		return o, true
+	}
+	bits := seg.Options.TSEcr - tsOffsetFor(iss)
+	if bits&cookieTSSACK != 0 {
+		if cfg.DisableSACK {
+			return o, false
+		}
+		o.SACKPermitted = true
+	}
+	if ws := bits & cookieTSWScale; ws != cookieTSNoWScale {
+		if cfg.DisableWindowScale {
+			return o, false
+		}
+		o.HasWScale, o.WScale = true, uint8(ws)
+	}
+	return o, true
+}
+
 // cookieWindow is the window a cookie SYN-ACK offers: the receive buffer,
-// unscaled (no window scaling without state to remember it in).
+// never scaled (RFC 7323 §2.2), as sendSyn's for a normal SYN-ACK.
 func cookieWindow(cfg Config) int { return min(cfg.RcvBuf, 0xffff) }
 
 // newConnFromCookie builds the TCB that a valid cookie ACK completes, as if
 // passiveOpen had run when the SYN came: CLOSED → LISTEN → SYN-RECEIVED with
-// ISS iss (the cookie), IRS = SEG.SEQ-1, the MSS from the cookie, no window
-// scaling. The caller then hands it the ACK, which takes it to ESTABLISHED
-// by the ordinary §3.10.7.4 rules (and processes any data or FIN on it, as
-// Linux's child socket does). It holds no timer: the SYN-ACK is never
-// retransmitted.
-func newConnFromCookie(l *Listener, remote netip.AddrPort, seg *Segment, iss seqnum.Value, mss int) *Conn {
+// ISS iss (the cookie), IRS = SEG.SEQ-1, and the SYN's options o as
+// cookieSynOptions rebuilt them (MSS, and with timestamps window scale and
+// SACK-permitted), negotiated as passiveOpen does. Our TS clock continues
+// the Listener's cookie clock (cookieTSClock), so that the TSval of the
+// SYN-ACK is not newer than the connection's. The caller then hands it the
+// ACK, which takes it to ESTABLISHED by the ordinary §3.10.7.4 rules (and
+// processes any data or FIN on it, as Linux's child socket does). It holds
+// no timer: the SYN-ACK is never retransmitted.
+func newConnFromCookie(l *Listener, remote netip.AddrPort, seg *Segment, iss seqnum.Value, o *Options, now time.Time) *Conn {
 	c := NewConn(l.cfg, l.local, remote, iss, l.out)
 	c.listener = l
 	c.lq = inSynQueue // not in synQ: connEstablished moves it to the accept queue
 	c.setState(StateListen)
 	c.irs = seg.Seq.Sub(1)
 	c.rcvNxt = seg.Seq
-	c.wsOffered, c.sndWScale, c.rcvWScale = false, 0, 0
-	c.mss = max(min(c.cfg.MSS, mss), minPeerMSS)
-	c.rcvMSS = c.mss
+	c.wsOffered = !c.cfg.DisableWindowScale
+	c.sackOffered = !c.cfg.DisableSACK
+	c.negotiate(o) // as passiveOpen: window scale and SACK only if "the SYN" had them
+	c.tsOffset += cookieTSClock(l.cookieTSBase, now)
+	c.tsEpoch = now
 	c.synWnd = cookieWindow(c.cfg)
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), c.irs, iss
 	c.maxSndWnd = c.sndWnd

@@ -123,3 +123,103 @@ func TestCookie_NewCookieKey_Random(t *testing.T) {
 		t.Fatal("two keys alike")
 	}
 }
+
+// --- Window scale and SACK-permitted in the timestamp (Linux's
+// cookie_init_timestamp / cookie_timestamp_decode) ---
+
+// cookieEcho is the ACK a peer sends to a cookie SYN-ACK whose TSval was
+// tsOffsetFor(iss)+ts: it echoes it (RFC 7323 §3.2).
+func cookieEcho(iss seqnum.Value, ts uint32) *Segment {
+	return &Segment{Seq: peerISS + 1, Ack: iss.Add(1), Flags: FlagACK,
+		Options: Options{HasTimestamp: true, TSVal: 777, TSEcr: tsOffsetFor(iss) + ts}}
+}
+
+func TestCookie_TSVal_RoundTrip_EveryWScaleAndSACK(t *testing.T) {
+	const iss = seqnum.Value(0xdeadbeef)
+	for _, clock := range []uint32{0, 1, 63, 64, 100, 1 << 20, 0xffffffc0, 0xffffffff} {
+		for ws := 0; ws <= MaxWScale+1; ws++ { // MaxWScale+1: no Window Scale option
+			for _, sack := range []bool{false, true} {
+				syn := Options{MSS: 1460, HasWScale: ws <= MaxWScale, WScale: uint8(ws), SACKPermitted: sack, HasTimestamp: true, TSVal: 42}
+				ts := cookieTSVal(Config{}, &syn, clock)
+				// Never ahead of the clock, at most one period behind;
+				// no ECN (we do not do it).
+				if d := clock - ts; d >= 1<<cookieTSBits || ts&cookieTSECN != 0 {
+					t.Fatalf("clock %d ws %d sack %v: TSval %#x is %d behind", clock, ws, sack, ts, int32(d))
+				}
+				o, ok := cookieSynOptions(Config{}, cookieEcho(iss, ts), iss, 1460)
+				want := Options{MSS: 1460, HasWScale: syn.HasWScale, SACKPermitted: sack, HasTimestamp: true, TSVal: 777}
+				if syn.HasWScale {
+					want.WScale = uint8(ws)
+				}
+				if !ok || o != want {
+					t.Fatalf("clock %d ws %d sack %v: decoded %+v %v, want %+v", clock, ws, sack, o, ok, want)
+				}
+			}
+		}
+	}
+}
+
+func TestCookie_TSVal_LinuxLayout(t *testing.T) {
+	// Bits 0-3 the peer's shift (0xf: none), bit 4 SACK-permitted, bit 5
+	// ECN (never); the rest is the clock.
+	for _, c := range []struct {
+		syn   Options
+		clock uint32
+		want  uint32
+	}{
+		{Options{HasWScale: true, WScale: 7, SACKPermitted: true}, 1000, 960 | 7 | cookieTSSACK},
+		{Options{HasWScale: true, WScale: 7}, 1000, 960 | 7},
+		{Options{SACKPermitted: true}, 1000, 960 | 0xf | cookieTSSACK},
+		{Options{SACKPermitted: true}, 980, 960 - 64 | 0xf | cookieTSSACK}, // 960|0x1f > 980: one period back
+		{Options{}, 1023, 960 | 0xf},
+		{Options{HasWScale: true, WScale: 200}, 1024, 1024 - 64 | 14}, // RFC 7323 §2.3: 14 at most
+		{Options{HasWScale: true, WScale: 0}, 0, 0},
+		{Options{HasWScale: true, WScale: 1}, 0, 0xffffffc1}, // wraps (modulo 2^32, RFC 7323 §5.2)
+	} {
+		if got := cookieTSVal(Config{}, &c.syn, c.clock); got != c.want {
+			t.Errorf("%+v at %d: %#x, want %#x", c.syn, c.clock, got, c.want)
+		}
+	}
+	// What we do not offer is not encoded: DisableWindowScale, DisableSACK.
+	syn := Options{HasWScale: true, WScale: 7, SACKPermitted: true}
+	if got := cookieTSVal(Config{DisableWindowScale: true, DisableSACK: true}, &syn, 1000) & (1<<cookieTSBits - 1); got != cookieTSNoWScale {
+		t.Errorf("options %#x with window scaling and SACK off", got)
+	}
+}
+
+func TestCookie_SynOptions_NoTimestamps_MSSOnly(t *testing.T) {
+	ack := &Segment{Seq: peerISS + 1, Ack: 1001, Flags: FlagACK}
+	if o, ok := cookieSynOptions(Config{}, ack, 1000, 1300); !ok || o != (Options{MSS: 1300}) {
+		t.Fatalf("%+v %v", o, ok)
+	}
+	// A TSecr of zero echoes nothing: timestamps, but no scaling or SACK.
+	ack.Options = Options{HasTimestamp: true, TSVal: 9}
+	if o, ok := cookieSynOptions(Config{}, ack, 1000, 1300); !ok || o != (Options{MSS: 1300, HasTimestamp: true, TSVal: 9}) {
+		t.Fatalf("TSecr 0: %+v %v", o, ok)
+	}
+}
+
+func TestCookie_SynOptions_EchoOfOptionWeDoNotOffer_Fails(t *testing.T) {
+	// As Linux's cookie_timestamp_decode: an echo naming an option turned
+	// off here was not made by us.
+	const iss = seqnum.Value(1000)
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		ts   uint32
+	}{
+		{"timestamps off", Config{DisableTimestamps: true}, 64 | cookieTSNoWScale},
+		{"SACK off", Config{DisableSACK: true}, 64 | cookieTSNoWScale | cookieTSSACK},
+		{"window scaling off", Config{DisableWindowScale: true}, 64 | 3},
+	} {
+		if o, ok := cookieSynOptions(c.cfg, cookieEcho(iss, c.ts), iss, 1460); ok {
+			t.Errorf("%s: accepted as %+v", c.name, o)
+		}
+	}
+	// The same echoes pass where the options are on; shift 0xf is "none".
+	for _, ts := range []uint32{64 | cookieTSNoWScale, 64 | cookieTSNoWScale | cookieTSSACK, 64 | 3} {
+		if _, ok := cookieSynOptions(Config{}, cookieEcho(iss, ts), iss, 1460); !ok {
+			t.Errorf("%#x refused", ts)
+		}
+	}
+}

@@ -43,7 +43,8 @@ const (
 // (RFC 4987 §3.6; cookie.go) and no state is kept, as Linux with
 // net.ipv4.tcp_syncookies=1; an ACK that reaches the Listener is checked
 // against the cookies (CookieACK) before it is answered with a RST.
-// SetSynCookies(false) drops such SYNs instead.
+// Config.SynCookies = SynCookiesOff or SetSynCookies(false) drops such
+// SYNs instead; SynCookiesAlways answers every SYN with a cookie.
 //
 // A Listener is not safe for concurrent use; the stack calls it under its lock.
 type Listener struct {
@@ -61,6 +62,7 @@ type Listener struct {
 	noCookies    bool      // SetSynCookies(false)
 	cookieKey    cookieKey // drawn when the first cookie is sent
 	hasCookieKey bool
+	cookieTSBase time.Time // when the first cookie was sent: the epoch of cookieTSClock
 	lastCookieAt time.Time // when the last cookie was sent (Linux's last_overflow); zero: never
 }
 
@@ -111,8 +113,13 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum
 		l.acceptQueueDrop()
 		return nil
 	}
+	cookies := !l.noCookies && l.cfg.SynCookies != SynCookiesOff
+	if cookies && l.cfg.SynCookies == SynCookiesAlways {
+		l.sendCookie(seg, remote, now) // Linux's tcp_syncookies=2
+		return nil
+	}
 	if len(l.synQ) >= l.queueCap() {
-		if l.noCookies {
+		if !cookies {
 			l.synQueueDrop()
 			return nil
 		}
@@ -127,18 +134,24 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum
 	return c
 }
 
-// SetSynCookies turns SYN cookies on (the default, as Linux's
-// net.ipv4.tcp_syncookies=1) or off.
+// SetSynCookies(false) turns SYN cookies off whatever Config.SynCookies
+// says, as Linux's net.ipv4.tcp_syncookies=0; SetSynCookies(true) undoes
+// it.
 func (l *Listener) SetSynCookies(on bool) { l.noCookies = !on }
 
-// sendCookie answers seg, a SYN that found the SYN queue full, with
-// <SEQ=cookie><ACK=SEG.SEQ+1><CTL=SYN,ACK> carrying only our MSS (RFC 4987
-// §3.6; no window scale or SACK-permitted without timestamps to hold them,
-// as Linux) and keeps nothing: the SYN-ACK is never retransmitted. The
-// cookie records min(the peer's MSS, ours) rounded down to cookieMSS.
+// sendCookie answers seg, a SYN that found the SYN queue full (or any SYN,
+// with SynCookiesAlways), with <SEQ=cookie><ACK=SEG.SEQ+1><CTL=SYN,ACK>
+// (RFC 4987 §3.6) and keeps nothing: the SYN-ACK is never retransmitted.
+// The cookie records min(the peer's MSS, ours) rounded down to cookieMSS.
+// If the SYN carries timestamps (and we use them, RFC 7323 §3.2), so does
+// the SYN-ACK, its TSval carrying the SYN's window scale and
+// SACK-permitted (cookieTSVal), and it offers both back exactly as a
+// normal SYN-ACK (synOptions); otherwise it carries our MSS only, as
+// Linux's.
 func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time) {
 	if !l.hasCookieKey {
 		l.cookieKey, l.hasCookieKey = newCookieKey(), true
+		l.cookieTSBase = now
 	}
 	peerMSS := DefaultPeerMSS
 	if seg.Options.MSS != 0 {
@@ -158,14 +171,28 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 		Window:  uint16(cookieWindow(l.cfg)),
 		Options: Options{MSS: uint16(l.cfg.MSS)},
 	}
+	if so := &seg.Options; so.HasTimestamp && !l.cfg.DisableTimestamps {
+		o := &l.scratch.tx.Options
+		o.HasTimestamp = true
+		o.TSVal = tsOffsetFor(iss) + cookieTSVal(l.cfg, so, cookieTSClock(l.cookieTSBase, now))
+		o.TSEcr = so.TSVal // RFC 7323 §3.2: echo the SYN's TSval
+		// RFC 7323 §2.2, RFC 2018 §2: offered back only when the SYN
+		// offered them, as passiveOpen's negotiate.
+		o.SACKPermitted = so.SACKPermitted && !l.cfg.DisableSACK
+		if so.HasWScale && !l.cfg.DisableWindowScale {
+			o.HasWScale, o.WScale = true, windowScaleFor(l.cfg.RcvBuf)
+		}
+	}
 	l.out.SendSegment(&l.scratch, &l.scratch.tx, nil, nil)
 }
 
 // CookieACK checks seg, an ACK from remote that matched no connection but
 // this Listener, against the SYN cookies (RFC 4987 §3.6, Linux's
 // cookie_v4_check). ok is false if seg is no cookie ACK (SYN or RST set, no
-// cookie sent in the last two minutes, or a cookie that does not check out:
-// counted as failed); the caller answers it with a RST as usual. Otherwise
+// cookie sent in the last two minutes), or a cookie that does not check out,
+// or one whose TSecr echoes options we do not offer (cookieSynOptions; both
+// counted as failed, though Linux counts the second in SyncookiesRecv); the
+// caller answers it with a RST as usual. Otherwise
 // the segment is consumed: c is the new connection, already ESTABLISHED and
 // in the accept queue (any data or FIN on the ACK processed), for the caller
 // to add to its demultiplexing table; c is nil if the accept queue is full
@@ -178,6 +205,10 @@ func (l *Listener) CookieACK(seg *Segment, remote netip.AddrPort, now time.Time)
 	}
 	iss := seg.Ack.Sub(1)
 	idx, valid := l.cookieKey.check(iss, l.local, remote, seg.Seq.Sub(1), cookieCount(now))
+	var synOpts Options
+	if valid {
+		synOpts, valid = cookieSynOptions(l.cfg, seg, iss, int(cookieMSS[idx]))
+	}
 	if !valid {
 		l.stats.CookiesFailed++
 		if k := l.cfg.Counters; k != nil {
@@ -193,7 +224,16 @@ func (l *Listener) CookieACK(seg *Segment, remote netip.AddrPort, now time.Time)
 		l.acceptQueueDrop()
 		return nil, true
 	}
-	c = newConnFromCookie(l, remote, seg, iss, int(cookieMSS[idx]))
+	c = newConnFromCookie(l, remote, seg, iss, &synOpts, now)
+	if seg.Options.TSEcr != 0 {
+		// Its TSecr echoes the cookie's options and a clock reading
+		// up to 63 ms (2^cookieTSBits - 1) before the SYN-ACK was
+		// sent: no RTT sample from it (RFC 7323 §4.1 assumes an echoed
+		// send time). Linux takes the sample, up to 63 ms too long.
+		ack := *seg
+		ack.Options.TSEcr = 0
+		seg = &ack
+	}
 	c.HandleSegment(seg, now)
 	if c.state == StateSynReceived {
 		// Cannot happen (the ACK is acceptable by construction), but a

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -371,5 +372,232 @@ func TestListener_CookieACK_SYNACKAndRST_NotChecked(t *testing.T) {
 		if c, ok := lh.l.CookieACK(&s, client(2000), lh.now); c != nil || ok {
 			t.Fatalf("%v taken as a cookie ACK", f)
 		}
+	}
+}
+
+// --- Cookies with timestamps: window scale and SACK-permitted in TSval ---
+
+// linuxSYNOpts are the options of a Linux client's SYN: MSS, SACK-permitted,
+// timestamps, window scale 7.
+var linuxSYNOpts = Options{MSS: 1460, HasWScale: true, WScale: 7, SACKPermitted: true, HasTimestamp: true, TSVal: 5000}
+
+func newListenerHarnessCfg(t *testing.T, cfg Config, backlog int) *listenerHarness {
+	out := &addrRecorder{}
+	return &listenerHarness{t: t, l: NewListener(cfg, addrA, backlog, out), out: out, now: t0}
+}
+
+// cookieSYN sends a SYN with options o from client port to a Listener
+// that answers it with a cookie, and returns the cookie SYN-ACK.
+func (lh *listenerHarness) cookieSYN(port uint16, o Options) Segment {
+	lh.t.Helper()
+	s := Segment{SrcPort: port, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535, Options: o}
+	if lh.l.HandleSegment(&s, client(port), testISS, lh.now) != nil {
+		lh.t.Fatal("the SYN made a connection")
+	}
+	got := lh.out.take()
+	if len(got) != 1 || got[0].Flags != FlagSYN|FlagACK || got[0].Ack != peerISS+1 {
+		lh.t.Fatalf("sent %v, want one SYN-ACK", got)
+	}
+	return got[0]
+}
+
+// cookieTSACK is the peer's ACK completing the cookie handshake of synack,
+// echoing its TSval (RFC 7323 §3.2) with TSval tsVal, window 1000.
+func (lh *listenerHarness) cookieTSACK(port uint16, synack Segment, tsVal uint32) (*Conn, []Segment) {
+	s := Segment{SrcPort: port, DstPort: ourPort, Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: FlagACK, Window: 1000,
+		Options: Options{HasTimestamp: true, TSVal: tsVal, TSEcr: synack.Options.TSVal}}
+	c := lh.l.HandleSegment(&s, client(port), testISS, lh.now)
+	return c, lh.out.take()
+}
+
+func TestListener_CookieWithTimestamps_SYNACKOffersWScaleAndSACKAsNormal(t *testing.T) {
+	// The cookie SYN-ACK carries the options a normal SYN-ACK would.
+	lh := fullSynQueue(t)
+	normal := NewListener(Config{}, addrA, 8, &recorder{})
+	syn := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535, Options: linuxSYNOpts}
+	nc := normal.HandleSegment(&syn, client(2000), testISS, lh.now)
+	want := nc.out.(*recorder).take()[0]
+
+	got := lh.cookieSYN(2000, linuxSYNOpts)
+	o, wo := got.Options, want.Options
+	o.TSVal, wo.TSVal = 0, 0
+	if o != wo || got.Window != want.Window {
+		t.Fatalf("cookie SYN-ACK %+v window %d\nnormal SYN-ACK %+v window %d", got.Options, got.Window, want.Options, want.Window)
+	}
+	if !o.HasWScale || o.WScale != windowScaleFor(DefaultRcvBuf) || !o.SACKPermitted || !o.HasTimestamp || o.TSEcr != 5000 {
+		t.Fatalf("options %+v", o)
+	}
+	// The low 6 bits of TSval less the offset: shift 7, SACK-permitted.
+	if bits := (got.Options.TSVal - tsOffsetFor(got.Seq)) & (1<<cookieTSBits - 1); bits != 7|cookieTSSACK {
+		t.Fatalf("TSval carries %#x", bits)
+	}
+}
+
+func TestListener_CookieACKWithTimestamps_NegotiatesWhatTheSYNOffered(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		syn     Options
+		ws      bool
+		peerWS  uint8
+		sack    bool
+		wantMSS int
+	}{
+		{"Linux", linuxSYNOpts, true, 7, true, 1460 - tsOptionLen},
+		{"shift 0, no SACK", Options{MSS: 1400, HasWScale: true, HasTimestamp: true, TSVal: 5000}, true, 0, false, 1300 - tsOptionLen},
+		{"shift 14", Options{MSS: 1460, HasWScale: true, WScale: 14, HasTimestamp: true, TSVal: 5000}, true, 14, false, 1460 - tsOptionLen},
+		{"no window scale (0xf)", Options{MSS: 1460, SACKPermitted: true, HasTimestamp: true, TSVal: 5000}, false, 0, true, 1460 - tsOptionLen},
+		{"timestamps only", Options{HasTimestamp: true, TSVal: 5000}, false, 0, false, 536 - tsOptionLen},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lh := fullSynQueue(t)
+			synack := lh.cookieSYN(2000, c.syn)
+			if synack.Options.HasWScale != c.ws || synack.Options.SACKPermitted != c.sack {
+				t.Fatalf("SYN-ACK %+v", synack.Options)
+			}
+			lh.now = lh.now.Add(time.Second)
+			conn, sent := lh.cookieTSACK(2000, synack, 5001)
+			if conn == nil || conn.State() != StateEstablished || len(sent) != 0 {
+				t.Fatalf("conn %v, sent %v", conn, sent)
+			}
+			var rcvWS uint8
+			if c.ws {
+				rcvWS = windowScaleFor(DefaultRcvBuf)
+			}
+			if conn.sndWScale != c.peerWS || conn.rcvWScale != rcvWS || conn.sackOn != c.sack || !conn.tsOn ||
+				conn.tsRecent != 5001 || conn.mss != c.wantMSS || conn.sndWnd != 1000<<c.peerWS {
+				t.Fatalf("ws %d/%d sack %v ts %v recent %d mss %d wnd %d", conn.sndWScale, conn.rcvWScale, conn.sackOn, conn.tsOn, conn.tsRecent, conn.mss, conn.sndWnd)
+			}
+			if conn.hasRTT {
+				t.Fatal("an RTT sample from the cookie's TSecr")
+			}
+		})
+	}
+}
+
+func TestListener_CookieConnWithTimestamps_ScalesWindowsSendsSACKBlocksAndTimestamps(t *testing.T) {
+	lh := fullSynQueue(t)
+	synack := lh.cookieSYN(2000, linuxSYNOpts)
+	lh.now = lh.now.Add(1500 * time.Millisecond)
+	c, _ := lh.cookieTSACK(2000, synack, 5100)
+	if c == nil {
+		t.Fatal("no connection")
+	}
+	lh.now = lh.now.Add(10 * time.Millisecond)
+	// Out-of-order data: the ACK carries a SACK block (RFC 2018 §4).
+	d := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS + 1001, Ack: synack.Seq + 1, Flags: FlagACK | FlagPSH, Window: 1000,
+		Payload: bytesN(500), Options: Options{HasTimestamp: true, TSVal: 5110, TSEcr: synack.Options.TSVal}}
+	c.HandleSegment(&d, lh.now)
+	got := lh.out.take()
+	if len(got) != 1 || got[0].Ack != peerISS+1 {
+		t.Fatalf("sent %v", got)
+	}
+	a := got[0]
+	if a.Options.NumSACK != 1 || a.Options.SACK[0] != (SACKBlock{Start: peerISS + 1001, End: peerISS + 1501}) {
+		t.Fatalf("SACK blocks %d %v", a.Options.NumSACK, a.Options.SACK)
+	}
+	// The window field is scaled by 3 (RFC 7323 §2.3): it says far more
+	// than 65535.
+	if w := int(a.Window) << 3; w < 200_000 {
+		t.Fatalf("window field %d", a.Window)
+	}
+	// Timestamps: TSecr is TS.Recent (the out-of-order segment does not
+	// update it, RFC 7323 §4.3); our TSval continues the SYN-ACK's clock,
+	// 1510 ms later, less what the cookie rounded off.
+	if !a.Options.HasTimestamp || a.Options.TSEcr != 5100 {
+		t.Fatalf("timestamps %+v", a.Options)
+	}
+	if d := a.Options.TSVal - synack.Options.TSVal; d < 1510 || d >= 1510+1<<cookieTSBits {
+		t.Fatalf("TSval %d ms after the SYN-ACK's, 1510 ms later", int32(d))
+	}
+	// Sending: segments of MSS 1460 less the timestamps option and the
+	// SACK block they carry while the out-of-order data is held (12 + 12
+	// octets), in the peer's scaled window (1000 << 7).
+	c.Write(bytesN(3000), lh.now)
+	var lens []int
+	for _, s := range lh.out.take() {
+		lens = append(lens, len(s.Payload))
+		if !s.Options.HasTimestamp {
+			t.Fatal("a segment without timestamps")
+		}
+	}
+	if fmt.Sprint(lens) != "[1436 1436 128]" {
+		t.Fatalf("sent %v", lens)
+	}
+}
+
+func TestListener_CookieWithoutTimestamps_NoWScaleNoSACK(t *testing.T) {
+	// RFC 4987 §3.6 with nowhere to keep them: MSS only, as Linux.
+	lh := fullSynQueue(t)
+	syn := linuxSYNOpts
+	syn.HasTimestamp, syn.TSVal = false, 0
+	synack := lh.cookieSYN(2000, syn)
+	if o := synack.Options; o != (Options{MSS: DefaultMSS}) {
+		t.Fatalf("SYN-ACK options %+v", o)
+	}
+	c, _ := lh.cookieACK(2000, synack, nil)
+	if c == nil || c.sndWScale != 0 || c.rcvWScale != 0 || c.sackOn || c.tsOn || c.mss != 1460 {
+		t.Fatalf("conn %v", c)
+	}
+	d := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS + 1001, Ack: synack.Seq + 1, Flags: FlagACK | FlagPSH, Window: 1000, Payload: bytesN(500)}
+	c.HandleSegment(&d, lh.now)
+	got := lh.out.take()
+	if len(got) != 1 || got[0].Options.NumSACK != 0 || got[0].Options.HasTimestamp || got[0].Window != 0xffff {
+		t.Fatalf("sent %v %+v", got, got[0].Options)
+	}
+}
+
+func TestListener_CookieACK_TSecrNamingOptionWeDoNotOffer_RSTAndCountedFailed(t *testing.T) {
+	k := &Counters{}
+	lh := newListenerHarnessCfg(t, Config{DisableSACK: true, Counters: k}, 1)
+	lh.syn(1001)
+	lh.syn(1002)
+	lh.out.take()
+	synack := lh.cookieSYN(2000, linuxSYNOpts)
+	if synack.Options.SACKPermitted {
+		t.Fatal("SACK-permitted offered with SACK off")
+	}
+	// The echo with the SACK bit set was not made by us (Linux's
+	// cookie_timestamp_decode): RST, counted as failed.
+	forged := synack
+	forged.Options.TSVal += cookieTSSACK
+	c, sent := lh.cookieTSACK(2000, forged, 5001)
+	if c != nil || len(sent) != 1 || segString(&sent[0]) != s("RST seq=%d", synack.Seq+1) {
+		t.Fatalf("conn %v, sent %v", c, sent)
+	}
+	if st := lh.l.Stats(); st.CookiesFailed != 1 || st.CookiesValidated != 0 || k.SynCookiesFailed != 1 {
+		t.Fatalf("%+v %+v", st, k)
+	}
+	// The true echo completes it.
+	if c, _ := lh.cookieTSACK(2000, synack, 5001); c == nil || c.sackOn || c.sndWScale != 7 {
+		t.Fatalf("conn %v", c)
+	}
+}
+
+func TestListener_SynCookiesAlways_EverySYNGetsACookie(t *testing.T) {
+	lh := newListenerHarnessCfg(t, Config{SynCookies: SynCookiesAlways}, 8)
+	synack := lh.cookieSYN(2000, linuxSYNOpts)
+	if len(lh.l.synQ) != 0 || lh.l.Stats().CookiesSent != 1 {
+		t.Fatalf("SYN queue %d, %+v", len(lh.l.synQ), lh.l.Stats())
+	}
+	if c, _ := lh.cookieTSACK(2000, synack, 5001); c == nil || c.State() != StateEstablished || lh.l.Accept() != c {
+		t.Fatal("the cookie did not complete")
+	}
+	// SetSynCookies(false) overrides it (tcp_syncookies=0).
+	lh.l.SetSynCookies(false)
+	if lh.syn(2001) == nil {
+		t.Fatal("SYN not queued with cookies off")
+	}
+}
+
+func TestListener_SynCookiesOff_FullSYNQueue_Dropped(t *testing.T) {
+	lh := newListenerHarnessCfg(t, Config{SynCookies: SynCookiesOff}, 1)
+	lh.syn(1001)
+	lh.syn(1002)
+	lh.out.take()
+	if lh.syn(2000) != nil || len(lh.out.take()) != 0 {
+		t.Fatal("not dropped")
+	}
+	if st := lh.l.Stats(); st.SynQueueDrops != 1 || st.CookiesSent != 0 {
+		t.Fatalf("%+v", st)
 	}
 }

@@ -309,8 +309,12 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 	cfgA, cfgB := fuzzConfig(in), fuzzConfig(in)
 	a := NewConn(cfgA, addrA, addrB, seqnum.Value(in.u32()), out)
 	var lis *Listener
-	passive := in.byte()&1 == 0
+	pb := in.byte()
+	passive := pb&1 == 0
 	if passive {
+		if pb&2 != 0 {
+			cfgB.SynCookies = SynCookiesAlways // every connection made from a cookie
+		}
 		lis = NewListener(cfgB, addrB, 2, out)
 	} else {
 		sides[1] = &pairSide{c: NewConn(cfgB, addrB, addrA, seqnum.Value(in.u32()), out)}

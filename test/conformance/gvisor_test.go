@@ -40,7 +40,7 @@ type gvisorTarget struct {
 	ch  *channel.Endpoint
 }
 
-func newGvisorTarget(t testing.TB) *gvisorTarget {
+func newGvisorTarget(t testing.TB, tc targetConfig) *gvisorTarget {
 	t.Helper()
 	clk := faketime.NewManualClock()
 	transports := []gstack.TransportProtocolFactory{gudp.NewProtocol, gicmp.NewProtocol4}
@@ -59,7 +59,8 @@ func newGvisorTarget(t testing.TB) *gvisorTarget {
 	// whatever its options; see normalizeSYNTimestamps.
 	sack := tcpip.TCPSACKEnabled(true)
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: tcpDefaultRcvBuf, Max: tcpDefaultRcvBuf}
-	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &rcv} {
+	cookies := tcpip.TCPAlwaysUseSynCookies(tc.synCookiesAlways)
+	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &rcv, &cookies} {
 		if gvisorTCP == nil {
 			break
 		}

@@ -23,6 +23,8 @@ type script struct {
 	// for what this script knows to differ for a reason shown by another
 	// script. A normalizer that returns nil drops the frame.
 	normalize []normalizer
+	// cfg configures both targets.
+	cfg targetConfig
 }
 
 // normalizer rewrites a normalised frame, or returns nil to drop it.
@@ -270,9 +272,9 @@ func firstDiff(a, b []byte) string {
 // both transcripts.
 func compare(t *testing.T, sc script) (tap, gv transcript) {
 	t.Helper()
-	a := newTapTarget(t)
+	a := newTapTarget(t, sc.cfg)
 	defer a.close()
-	b := newGvisorTarget(t)
+	b := newGvisorTarget(t, sc.cfg)
 	defer b.close()
 	return play(sc, a), play(sc, b)
 }

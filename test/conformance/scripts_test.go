@@ -361,7 +361,7 @@ func TestKnownDifferences_NameExistingScripts(t *testing.T) {
 // were miswired, every "dropped" script would pass with both stacks silent.
 func TestHarness_BothTargetsAnswerEcho(t *testing.T) {
 	sc := script{name: "echo", steps: []step{inject("echo request", echoFrame(ipv4.Fields{}, 1, 56))}}
-	for _, tgt := range []target{newTapTarget(t), newGvisorTarget(t)} {
+	for _, tgt := range []target{newTapTarget(t, targetConfig{}), newGvisorTarget(t, targetConfig{})} {
 		tr := play(sc, tgt)
 		tgt.close()
 		if len(tr.steps) != 2 || len(tr.steps[0]) != 1 || len(tr.steps[1]) != 1 {

@@ -15,6 +15,7 @@ import (
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // The addresses every script uses. Both targets are configured identically:
@@ -33,6 +34,15 @@ var (
 	linkMTU   = 1500
 	epoch     = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 )
+
+// targetConfig is what a script may configure on both targets alike.
+type targetConfig struct {
+	// synCookiesAlways makes every listener answer every SYN with a SYN
+	// cookie (RFC 4987 §3.6), as Linux's net.ipv4.tcp_syncookies=2:
+	// tapstack's tcp.Config.SynCookies = tcp.SynCookiesAlways, gVisor's
+	// tcpip.TCPAlwaysUseSynCookies.
+	synCookiesAlways bool
+}
 
 // target is one stack under test, driven by a script. Every method is
 // synchronous: when inject or advance returns, whatever the stack sends in
@@ -102,16 +112,22 @@ type tapTarget struct {
 	peer *nic.PipeEnd
 }
 
-func newTapTarget(t testing.TB) *tapTarget {
+func newTapTarget(t testing.TB, tc targetConfig) *tapTarget {
 	t.Helper()
 	clk := clock.NewManual(epoch)
 	a, b := nic.NewPipe(nic.PipeConfig{MTU: linkMTU, MACA: stackMAC, MACB: peerMAC, Clock: clk, QueueLen: 4096})
-	st, err := stack.New(a, stack.Config{
+	cfg := stack.Config{
 		Addr:    stackNet,
 		Gateway: peerIP,
 		Clock:   clk,
 		Logger:  slog.New(slog.DiscardHandler),
-	})
+	}
+	if tc.synCookiesAlways {
+		cfg.TCP = tcp.DefaultConfig()
+		cfg.TCP.MSS = linkMTU - 40 // as stack.New sets it for a zero TCP config
+		cfg.TCP.SynCookies = tcp.SynCookiesAlways
+	}
+	st, err := stack.New(a, cfg)
 	if err != nil {
 		t.Fatalf("tapstack: stack.New: %v", err)
 	}

@@ -41,6 +41,11 @@ type seg struct {
 	urg      uint16
 	opts     tcp.Options
 	data     []byte
+	// echoTS sets the TSecr of opts (which must have HasTimestamp) to the
+	// last TSval the stack sent on the four-tuple, as a real peer echoes
+	// it (RFC 7323 §3.2): for SYN cookies, which read options back from
+	// it.
+	echoTS bool
 }
 
 func (s seg) String() string {
@@ -66,6 +71,9 @@ func (s seg) String() string {
 	}
 	if o := s.opts; o != (tcp.Options{}) {
 		out += " " + fmt.Sprint(optString(o))
+	}
+	if s.echoTS {
+		out += " (TSecr: the stack's last TSval)"
 	}
 	if len(s.data) > 0 {
 		out += fmt.Sprintf(" len=%d", len(s.data))
@@ -97,16 +105,17 @@ func optString(o tcp.Options) string {
 type tcpKey struct{ stack, peer uint16 }
 
 // tcpState is what a runner learns from the segments a target sends, per
-// four-tuple: its ISS and the last acknowledgment number.
+// four-tuple: its ISS, the last acknowledgment number and the last TSval.
 type tcpState struct {
-	iss, lastAck map[tcpKey]uint32
+	iss, lastAck, lastTSval map[tcpKey]uint32
 	// ackBase, once markAck set it, makes the ACK field of the stack's
 	// segments relative to what it had acknowledged then.
 	ackBase map[tcpKey]uint32
 }
 
 func newTCPState() tcpState {
-	return tcpState{iss: make(map[tcpKey]uint32), lastAck: make(map[tcpKey]uint32), ackBase: make(map[tcpKey]uint32)}
+	return tcpState{iss: make(map[tcpKey]uint32), lastAck: make(map[tcpKey]uint32), lastTSval: make(map[tcpKey]uint32),
+		ackBase: make(map[tcpKey]uint32)}
 }
 
 // frame builds the Ethernet frame of s for a target whose state is st.
@@ -130,6 +139,9 @@ func (s seg) frame(st tcpState) []byte {
 	}
 	if s.flags&tcp.FlagACK != 0 {
 		ts.Ack = seqnum.Value(iss + s.ack)
+	}
+	if s.echoTS {
+		ts.Options.TSEcr = st.lastTSval[key]
 	}
 	b := make([]byte, ts.HeaderLen()+len(s.data))
 	hl := tcp.Encode(b, &ts)
@@ -173,6 +185,9 @@ func normalizeTCP(frame []byte, st tcpState) []byte {
 	}
 	if tcp.Flags(t[13])&(tcp.FlagACK|tcp.FlagRST) == tcp.FlagACK {
 		st.lastAck[key] = binary.BigEndian.Uint32(t[8:])
+	}
+	if v := tsOption(t); v != nil {
+		st.lastTSval[key] = binary.BigEndian.Uint32(v)
 	}
 	if base, ok := st.ackBase[key]; ok {
 		binary.BigEndian.PutUint32(t[8:], binary.BigEndian.Uint32(t[8:])-base)
@@ -219,25 +234,34 @@ func zeroTSval(frame []byte) []byte {
 	if t == nil {
 		return frame
 	}
+	if v := tsOption(t); v != nil {
+		binary.BigEndian.PutUint32(v, 0)
+		return fixTCPSum(frame)
+	}
+	return frame
+}
+
+// tsOption returns the TSval and TSecr (8 octets) of TCP segment t's
+// Timestamps option, nil if it has none.
+func tsOption(t []byte) []byte {
 	opts := tcp.Header(t).Options()
 	for i := 0; i < len(opts); {
 		switch opts[i] {
 		case tcp.OptEOL:
-			return frame
+			return nil
 		case tcp.OptNOP:
 			i++
 			continue
 		}
 		if i+1 >= len(opts) || opts[i+1] < 2 || int(opts[i+1]) > len(opts)-i {
-			return frame
+			return nil
 		}
 		if opts[i] == tcp.OptTimestamp && opts[i+1] == 10 {
-			binary.BigEndian.PutUint32(opts[i+2:], 0)
-			return fixTCPSum(frame)
+			return opts[i+2 : i+10]
 		}
 		i += int(opts[i+1])
 	}
-	return frame
+	return nil
 }
 
 // describeTCP renders a TCP segment for diffs.

@@ -379,6 +379,65 @@ func tcpScripts() []script {
 			read("c", 4096)})...)
 	}
 
+	// --- SYN cookies (RFC 4987 §3.6): every SYN is answered with a
+	// cookie (targetConfig.synCookiesAlways: Linux's tcp_syncookies=2,
+	// gVisor's TCPAlwaysUseSynCookies), and the completing ACK creates the
+	// connection. The peer echoes the stack's TSval (echoTS), which is
+	// where a cookie keeps window scale and SACK-permitted ---
+	{
+		cookies := targetConfig{synCookiesAlways: true}
+		addC := func(name string, st ...step) {
+			sc = append(sc, script{name: name, tcp: true, steps: st, normalize: base, cfg: cookies})
+		}
+		fullSYN := linuxSYN
+		fullSYN.SACKPermitted = true
+		fullSYN.HasTimestamp, fullSYN.TSVal = true, 1000
+		tsOnlySYN := tcp.Options{MSS: 1460, HasTimestamp: true, TSVal: 1000}
+		noTSSYN := linuxSYN
+		noTSSYN.SACKPermitted = true
+		// tsSeg is the peer's segment at p(off) with n octets, TSval v,
+		// echoing the stack's.
+		tsSeg := func(off uint32, n int, ack, v uint32) seg {
+			s := seg{dport: lport, seq: p(off), ack: ack, flags: fACK, opts: tcp.Options{HasTimestamp: true, TSVal: v}, echoTS: true}
+			if n > 0 {
+				s.flags |= fPSH
+				s.data = pattern(n)
+			}
+			return s
+		}
+		addC("SynCookie_LinuxSYN_WScaleSACKViaTimestamps",
+			listenTCP("l", lport),
+			send(peerSYN(lport, fullSYN)),
+			send(tsSeg(0, 0, 1, 1001)),
+			accept("l", "c"),
+			send(tsSeg(1000, 100, 1, 1002)),
+			withDelAck(send(tsSeg(0, 1000, 1, 1003))),
+			read("c", 4096),
+			write("c", pattern(3000)))
+		addC("SynCookie_TimestampsOnly_Established",
+			listenTCP("l", lport),
+			send(peerSYN(lport, tsOnlySYN)),
+			send(tsSeg(0, 0, 1, 1001)),
+			accept("l", "c"),
+			withDelAck(send(tsSeg(0, 100, 1, 1002))),
+			read("c", 4096),
+			write("c", pattern(3000)))
+		addC("SynCookie_NoTimestamps_MSSOnly",
+			listenTCP("l", lport),
+			send(peerSYN(lport, noTSSYN)),
+			withDelAck(send(data(lport, 0, 100, 1))),
+			accept("l", "c"),
+			read("c", 4096),
+			send(data(lport, 1000, 100, 1)),
+			write("c", pattern(3000)))
+		addC("SynCookie_ForgedACK_RST",
+			listenTCP("l", lport),
+			send(peerSYN(lport, noTSSYN)),
+			send(ackOnly(lport, 0, 1+1<<20)),
+			send(ackOnly(lport, 5000, 1)),
+			accept("l", "c"))
+	}
+
 	// --- Close (RFC 9293 §3.10.4, §3.10.7.4 eighth, §3.6) ---
 	add("PeerFIN_CloseWait_LastAck", steps(established(), []step{
 		send(seg{dport: lport, seq: p(0), ack: 1, flags: fFIN | fACK}),
@@ -482,6 +541,10 @@ var tcpKnownDiffs = map[string]knownDiff{
 	},
 	"SACK_DuplicateSegment_DSACK": {
 		reason: "a duplicate of data below RCV.NXT with SACK negotiated: tapstack's ACK carries a D-SACK block for it (RFC 2883 §4.1.1), as Linux (tcp_send_dupack → tcp_dsack_set, net.ipv4.tcp_dsack=1 by default); gVisor sends no D-SACK blocks",
+		linux:  "tapstack",
+	},
+	"SynCookie_LinuxSYN_WScaleSACKViaTimestamps": {
+		reason: "a cookie SYN-ACK to a SYN with timestamps: tapstack offers window scale 3 and SACK-permitted, as a normal SYN-ACK, keeping the SYN's window scale and SACK-permitted in the low 6 bits of its TSval, and the connection then sends SACK blocks (and scales its window); Linux does the same (cookie_init_timestamp, cookie_timestamp_decode). gVisor encodes only the MSS in a cookie and offers neither, so its cookie connections have no window scaling and no SACK. Without timestamps both offer the MSS only (SynCookie_NoTimestamps_MSSOnly)",
 		linux:  "tapstack",
 	},
 	"TimeWait_RST": {
