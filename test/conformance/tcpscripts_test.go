@@ -350,6 +350,16 @@ func tcpScripts() []script {
 		add("Timestamps_PAWS_RSTWithOldTSvalAccepted", steps(tsEstablished, []step{
 			send(seg{dport: lport, seq: p(0), flags: fRST, opts: tsOpts(1)}),
 			read("c", 100)})...)
+		// RFC 6191 §2: in TIME-WAIT, a SYN whose TSval is newer than
+		// TS.Recent opens a new incarnation though its sequence number is
+		// below RCV.NXT.
+		reuseSYN := tsSYN
+		reuseSYN.TSVal = 2000
+		add("TimeWait_Timestamps_NewerSYNBelowRcvNxtReopens", steps(tsEstablished, []step{
+			closeConn("c"),
+			send(seg{dport: lport, seq: p(0), ack: 2, flags: fFIN | fACK, opts: tsOpts(1002)}),
+			advance(time.Second),
+			send(seg{dport: lport, seq: peerISS, flags: fSYN, opts: reuseSYN})})...)
 	}
 
 	// --- SACK (RFC 2018 §4): the receiver's blocks ---
@@ -482,6 +492,10 @@ var tcpKnownDiffs = map[string]knownDiff{
 	},
 	"SACK_DuplicateSegment_DSACK": {
 		reason: "a duplicate of data below RCV.NXT with SACK negotiated: tapstack's ACK carries a D-SACK block for it (RFC 2883 §4.1.1), as Linux (tcp_send_dupack → tcp_dsack_set, net.ipv4.tcp_dsack=1 by default); gVisor sends no D-SACK blocks",
+		linux:  "tapstack",
+	},
+	"TimeWait_Timestamps_NewerSYNBelowRcvNxtReopens": {
+		reason: "RFC 6191 §2: in TIME-WAIT, tapstack answers a SYN below RCV.NXT whose TSval (2000) is newer than TS.Recent with the SYN-ACK of a new incarnation, as Linux's tcp_timewait_state_process; gVisor looks only at the sequence number and silently drops it. (Before that, the ACK of the peer's FIN echoes the FIN's TSval 1002 in tapstack, as Linux, and the previous 1001 in gVisor.)",
 		linux:  "tapstack",
 	},
 	"TimeWait_RST": {
