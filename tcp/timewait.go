@@ -40,8 +40,12 @@ type TimeWait struct {
 	lastOOWAck relTime   // the last reply to an invalid segment (Config.InvalidACKInterval)
 	timeWait   time.Duration
 	oowIvl     time.Duration // Config.InvalidACKInterval
-	counters   *Counters
-	held       *[maxSACKBlocks]SACKBlock // SACK blocks for out-of-order data held when TIME-WAIT began; nil when none
+
+	// The transfer's totals, for Info.
+	bytesSent, bytesReceived, retransmits uint64
+
+	counters *Counters
+	held     *[maxSACKBlocks]SACKBlock // SACK blocks for out-of-order data held when TIME-WAIT began; nil when none
 
 	sndMax      seqnum.Value // SND.NXT as sent (everything is acknowledged: SND.UNA = SND.MAX)
 	ackFloor    seqnum.Value // SND.UNA - MAX.SND.WND: older ACKs are unacceptable (RFC 5961 §5.2)
@@ -70,27 +74,30 @@ func (c *Conn) TimeWait() *TimeWait {
 		return nil
 	}
 	tw := &TimeWait{
-		local:       c.local,
-		remote:      c.remote,
-		base:        c.closeAt,
-		timeWait:    c.cfg.TimeWait,
-		oowIvl:      c.cfg.InvalidACKInterval,
-		counters:    c.cfg.Counters,
-		sndMax:      c.sndMax,
-		ackFloor:    c.sndUna.Sub(seqnum.Size(c.maxSndWnd)),
-		rcvNxt:      c.rcvNxt,
-		rcvAdvRight: c.rcvAdvRight,
-		lastAckSent: c.lastAckSent,
-		tsOffset:    c.tsOffset,
-		tsRecent:    c.tsRecent,
-		wndAvail:    int32(min(c.rcvBuf.Window(), 0xffff<<c.rcvWScale)),
-		wndStep:     int32(max(min(c.rcvBuf.Cap()/2, c.mss), 1)),
-		dsack:       c.dsack,
-		rcvWScale:   c.rcvWScale,
-		tsOn:        c.tsOn,
-		sackOn:      c.sackOn,
-		hasDSACK:    c.hasDSACK,
-		ackPending:  c.ackPending,
+		local:         c.local,
+		remote:        c.remote,
+		base:          c.closeAt,
+		timeWait:      c.cfg.TimeWait,
+		bytesSent:     c.bytesSent,
+		bytesReceived: c.bytesReceived,
+		retransmits:   c.retransmits,
+		oowIvl:        c.cfg.InvalidACKInterval,
+		counters:      c.cfg.Counters,
+		sndMax:        c.sndMax,
+		ackFloor:      c.sndUna.Sub(seqnum.Size(c.maxSndWnd)),
+		rcvNxt:        c.rcvNxt,
+		rcvAdvRight:   c.rcvAdvRight,
+		lastAckSent:   c.lastAckSent,
+		tsOffset:      c.tsOffset,
+		tsRecent:      c.tsRecent,
+		wndAvail:      int32(min(c.rcvBuf.Window(), 0xffff<<c.rcvWScale)),
+		wndStep:       int32(max(min(c.rcvBuf.Cap()/2, c.mss), 1)),
+		dsack:         c.dsack,
+		rcvWScale:     c.rcvWScale,
+		tsOn:          c.tsOn,
+		sackOn:        c.sackOn,
+		hasDSACK:      c.hasDSACK,
+		ackPending:    c.ackPending,
 	}
 	tw.closeAt = tw.rel(c.closeAt)
 	tw.tsEpoch = tw.rel(c.tsEpoch)
@@ -148,10 +155,20 @@ func (tw *TimeWait) State() State {
 	return StateTimeWait
 }
 
-// Info returns a snapshot for the status page. The per-connection
-// counters of a Conn are not kept.
+// Info returns a snapshot for the status page: the state, the receive
+// window, the transfer's byte and retransmission totals and what was
+// negotiated. The RTT estimate, congestion state and the counters of
+// invalid segments are not kept (the stack-wide Counters still count).
 func (tw *TimeWait) Info() Info {
-	return Info{State: tw.State(), RcvWnd: tw.advertisedWnd(), Timestamps: tw.tsOn, SACK: tw.sackOn}
+	return Info{
+		State:         tw.State(),
+		RcvWnd:        tw.advertisedWnd(),
+		BytesSent:     tw.bytesSent,
+		BytesReceived: tw.bytesReceived,
+		Retransmits:   tw.retransmits,
+		Timestamps:    tw.tsOn,
+		SACK:          tw.sackOn,
+	}
 }
 
 // NextDeadline returns the end of 2·MSL; false once closed.

@@ -55,9 +55,20 @@ func TestTimeWaitCompact_OnlyFromTimeWait(t *testing.T) {
 	if newFinWait2(t, Config{}).c.TimeWait() != nil {
 		t.Fatal("a FIN-WAIT-2 Conn gave a TimeWait")
 	}
-	tw := compact(newTimeWait(t, Config{})).tw
-	if tw.LocalAddr() != addrA || tw.RemoteAddr() != addrB || tw.Info().State != StateTimeWait {
-		t.Fatalf("%v %v %+v", tw.LocalAddr(), tw.RemoteAddr(), tw.Info())
+	h := newEstablished(t, Config{})
+	h.c.Write(bytesN(10), h.now)
+	h.in(h.seg(FlagACK))
+	h.in(h.data(bytesN(7)))
+	h.c.Read(make([]byte, 7), h.now)
+	h.c.Close(h.now)
+	h.in(h.seg(FlagACK))
+	h.in(h.seg(FlagFIN | FlagACK))
+	h.expectState(StateTimeWait)
+	tw := h.c.TimeWait()
+	in := tw.Info()
+	if tw.LocalAddr() != addrA || tw.RemoteAddr() != addrB || in.State != StateTimeWait ||
+		in.BytesSent != 10 || in.BytesReceived != 7 || in.RcvWnd != h.c.Info().RcvWnd {
+		t.Fatalf("%v %v %+v", tw.LocalAddr(), tw.RemoteAddr(), in)
 	}
 }
 
