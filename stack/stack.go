@@ -309,10 +309,18 @@ func (s *Stack) Stats() Stats {
 	}
 	st.TCP.MemPressures = mem.PressureEvents
 	st.TCP.MemSendLimited = mem.SendLimited
-	// tcpCurrEstab (RFC 4022): connections in ESTABLISHED or CLOSE-WAIT.
+	// tcpCurrEstab (RFC 4022): connections in ESTABLISHED or CLOSE-WAIT;
+	// TimeWait: those in TIME-WAIT, compact or not.
 	for _, e := range s.tcpConns {
-		if c := e.conn.State(); c == tcp.StateEstablished || c == tcp.StateCloseWait {
+		if e.tw != nil {
+			st.TCP.TimeWait++
+			continue
+		}
+		switch e.conn.State() {
+		case tcp.StateEstablished, tcp.StateCloseWait:
 			st.TCP.CurrEstab++
+		case tcp.StateTimeWait:
+			st.TCP.TimeWait++
 		}
 	}
 	return st

@@ -112,8 +112,10 @@ type TCPStats struct {
 	InErrs       uint64 `json:"in_errs"` // malformed, or sent to a broadcast address
 	InCsumErrors uint64 `json:"in_csum_errors"`
 	OutRsts      uint64 `json:"out_rsts"`
-	// TimeWaitReused counts connections in TIME-WAIT that a new SYN
-	// reopened (RFC 1122 §4.2.2.13).
+	// TimeWait is a gauge: the connections in TIME-WAIT now (Linux's
+	// "tw" in /proc/net/sockstat). TimeWaitReused counts those a new SYN
+	// reopened (RFC 6191 §2, RFC 1122 §4.2.2.13).
+	TimeWait       uint64 `json:"time_wait"`
 	TimeWaitReused uint64 `json:"time_wait_reused"`
 	// RFC 5961 and RFC 7323 §5 defences, totals over all connections.
 	ChallengeACKs   uint64 `json:"challenge_acks"`

@@ -17,9 +17,15 @@ type tcpKey struct{ local, remote netip.AddrPort }
 // tcpEntry is a connection in the demux table. ep is the socket that owns
 // it; nil while it waits in a listener's queues or after its socket closed
 // (it may still be sending its FIN, or sitting in TIME-WAIT).
+//
+// A connection in TIME-WAIT without a socket is kept in its compact form:
+// conn is nil and tw holds it (tcp.TimeWait, a few hundred bytes instead of
+// a full TCB). A socket still open in TIME-WAIT keeps its Conn until it
+// closes, as Linux keeps the full sock until close().
 type tcpEntry struct {
 	key       tcpKey
 	conn      *tcp.Conn
+	tw        *tcp.TimeWait
 	ep        *TCPEndpoint
 	deadline  time.Time
 	heapIndex int
@@ -103,7 +109,13 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	le := s.tcpListeners[seg.DstPort]
 	iss := seqnum.Value(0)
 	if e := s.tcpConns[key]; e != nil {
-		if le == nil || !e.conn.AcceptsNewSYN(&seg) {
+		switch {
+		case e.tw != nil && (le == nil || !e.tw.AcceptsNewSYN(&seg, now)):
+			s.timeWaitSegmentLocked(e, &seg, now)
+			return
+		case e.tw != nil:
+			iss = e.tw.NextISSFloor()
+		case le == nil || !e.conn.AcceptsNewSYN(&seg, now):
 			if s.inBatch {
 				e.conn.HandleSegmentBatch(&seg, now)
 				if !e.batched {
@@ -115,11 +127,12 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 			}
 			s.afterTCPLocked(e)
 			return
+		default:
+			iss = e.conn.NextISSFloor()
 		}
-		// A new SYN reopens a connection in TIME-WAIT (RFC 1122
-		// §4.2.2.13): the old incarnation goes, and the new one's ISS lies
-		// beyond anything it sent.
-		iss = e.conn.NextISSFloor()
+		// A new SYN reopens a connection in TIME-WAIT (RFC 6191 §2,
+		// RFC 1122 §4.2.2.13): the old incarnation goes, and the new one's
+		// ISS lies beyond anything it sent.
 		s.removeConnLocked(e)
 		s.stats.TCP.TimeWaitReused++
 	}
@@ -179,7 +192,7 @@ func (s *Stack) addConnLocked(key tcpKey, c *tcp.Conn, ep *TCPEndpoint) *tcpEntr
 // soft error for the timeout.
 func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value) {
 	c := e.conn
-	if c.State() == tcp.StateTimeWait {
+	if c == nil || c.State() == tcp.StateTimeWait {
 		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
 	}
 	if !c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.clock.Now()) {
@@ -233,11 +246,48 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 		s.removeConnLocked(e)
 		return
 	}
+	if e.ep == nil && e.conn.State() == tcp.StateTimeWait {
+		s.compactLocked(e)
+		return
+	}
 	d, ok := e.conn.NextDeadline()
 	s.tcpTimers.schedule(e, d, ok)
 	if ok {
 		s.armLocked(d)
 	}
+}
+
+// compactLocked replaces e's Conn, in TIME-WAIT with no socket, by its
+// compact form. The entry stays in the table (and counts towards
+// MaxConnections) until the TimeWait's deadline.
+func (s *Stack) compactLocked(e *tcpEntry) {
+	delete(s.tcpByConn, e.conn)
+	e.tw = e.conn.TimeWait()
+	e.conn = nil
+	e.softErr = nil
+	s.afterTimeWaitLocked(e)
+}
+
+// timeWaitSegmentLocked hands a segment to a compact TIME-WAIT entry and
+// sends its reply.
+func (s *Stack) timeWaitSegmentLocked(e *tcpEntry, seg *tcp.Segment, now time.Time) {
+	var reply tcp.Segment
+	if e.tw.HandleSegment(seg, now, &reply) {
+		s.sendTCPLocked(e.key.local, e.key.remote, &reply, nil, nil)
+	}
+	s.afterTimeWaitLocked(e)
+}
+
+// afterTimeWaitLocked is afterTCPLocked for a compact TIME-WAIT entry:
+// remove it once it is over, otherwise (re-)arm its deadline.
+func (s *Stack) afterTimeWaitLocked(e *tcpEntry) {
+	d, ok := e.tw.NextDeadline()
+	if !ok {
+		s.removeConnLocked(e)
+		return
+	}
+	s.tcpTimers.schedule(e, d, true)
+	s.armLocked(d)
 }
 
 // afterListenerLocked wakes the listening socket when a connection became
@@ -252,7 +302,9 @@ func (s *Stack) removeConnLocked(e *tcpEntry) {
 	if s.tcpConns[e.key] == e {
 		delete(s.tcpConns, e.key)
 	}
-	delete(s.tcpByConn, e.conn)
+	if e.conn != nil {
+		delete(s.tcpByConn, e.conn)
+	}
 	s.tcpTimers.schedule(e, time.Time{}, false)
 	if e.ep != nil {
 		e.ep.rd.notify()
@@ -289,6 +341,13 @@ func (s *Stack) tcpTimersLocked(now time.Time) {
 	}
 	for i, e := range due {
 		due[i] = nil
+		if e.tw != nil {
+			if s.tcpConns[e.key] == e {
+				e.tw.HandleTimer(now)
+				s.afterTimeWaitLocked(e)
+			}
+			continue
+		}
 		if s.tcpByConn[e.conn] != e {
 			continue
 		}

@@ -613,6 +613,10 @@ func (s *Stack) TCPConnections() []TCPConnInfo {
 	defer s.unlock()
 	out := make([]TCPConnInfo, 0, len(s.tcpConns))
 	for k, e := range s.tcpConns {
+		if e.tw != nil {
+			out = append(out, TCPConnInfo{Local: k.local, Remote: k.remote, Info: e.tw.Info()})
+			continue
+		}
 		out = append(out, TCPConnInfo{Local: k.local, Remote: k.remote, Info: e.conn.Info()})
 	}
 	return out

@@ -67,7 +67,7 @@ func (e *env) expectTCP(flags tcp.Flags, seq, ack seqnum.Value) tcp.Segment {
 }
 
 // listening opens a listener on stackPort.
-func listening(t *testing.T, e *env) *socket.FD {
+func listening(t testing.TB, e *env) *socket.FD {
 	t.Helper()
 	fd, _ := socket.Socket(e.st, socket.AF_INET, socket.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
 	t.Cleanup(func() { fd.Close() })

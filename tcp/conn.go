@@ -539,16 +539,14 @@ func (c *Conn) drop(err error) {
 }
 
 // AcceptsNewSYN reports whether seg, arriving for this connection while it
-// sits in TIME-WAIT, may open a new incarnation of it. RFC 1122 §4.2.2.13
-// (and RFC 9293 §3.10.7.4's note) let a host accept a new SYN in TIME-WAIT
-// when its sequence number is beyond everything the old connection
-// received; Linux does so (tcp_timewait_state_process, TCP_TW_SYN). The
-// caller then drops this Conn and opens the new one with an ISS of at
-// least NextISSFloor.
-func (c *Conn) AcceptsNewSYN(seg *Segment) bool {
-	return c.state == StateTimeWait &&
-		seg.Flags&(FlagSYN|FlagACK|FlagRST|FlagFIN) == FlagSYN &&
-		seg.Seq.GreaterThan(c.rcvNxt)
+// sits in TIME-WAIT at now, may open a new incarnation of it: RFC 6191 §2
+// with timestamps, RFC 1122 §4.2.2.13 (a sequence number beyond everything
+// the old connection received) without, as Linux's
+// tcp_timewait_state_process (TCP_TW_SYN); see reopens. The caller then
+// drops this Conn and opens the new one with an ISS of at least
+// NextISSFloor.
+func (c *Conn) AcceptsNewSYN(seg *Segment, now time.Time) bool {
+	return c.state == StateTimeWait && reopens(seg, c.rcvNxt, c.tsOn, c.tsRecent, c.pawsReject(seg, now))
 }
 
 // NextISSFloor is the lowest ISS a new incarnation of this connection may

@@ -25,11 +25,15 @@
 // wake. Listener (listener.go) is LISTEN with bounded SYN and accept
 // queues, and SYN cookies (cookie.go, RFC 4987) when the SYN queue is
 // full. icmp.go applies ICMP errors to a connection (RFC 1122 §4.2.3.9,
-// RFC 5927 validation, RFC 1191 MSS reduction). User data lives in tcp/buffer's rings: the retransmission queue
+// RFC 5927 validation, RFC 1191 MSS reduction). TimeWait (timewait.go) is
+// the compact form of a Conn in TIME-WAIT, without buffers or congestion
+// state, that answers segments exactly as the Conn would and decides RFC
+// 6191 reuse by a new SYN. User data lives in tcp/buffer's rings: the retransmission queue
 // is the unacknowledged part of the send ring, and out-of-order data waits
 // in the receive ring at its final position.
 //
 // Concurrency: Header, Segment and Options are plain values with no locking;
 // the functions over them are pure. ISNGenerator is safe for concurrent use.
-// Conn and Listener are not: the stack calls them under its one lock.
+// Conn, TimeWait and Listener are not: the stack calls them under its one
+// lock.
 package tcp

@@ -350,6 +350,16 @@ func tcpScripts() []script {
 		add("Timestamps_PAWS_RSTWithOldTSvalAccepted", steps(tsEstablished, []step{
 			send(seg{dport: lport, seq: p(0), flags: fRST, opts: tsOpts(1)}),
 			read("c", 100)})...)
+		// RFC 6191 §2: in TIME-WAIT, a SYN whose TSval is newer than
+		// TS.Recent opens a new incarnation though its sequence number is
+		// below RCV.NXT.
+		reuseSYN := tsSYN
+		reuseSYN.TSVal = 2000
+		add("TimeWait_Timestamps_NewerSYNBelowRcvNxtReopens", steps(tsEstablished, []step{
+			closeConn("c"),
+			send(seg{dport: lport, seq: p(0), ack: 2, flags: fFIN | fACK, opts: tsOpts(1002)}),
+			advance(time.Second),
+			send(seg{dport: lport, seq: peerISS, flags: fSYN, opts: reuseSYN})})...)
 	}
 
 	// --- SACK (RFC 2018 §4): the receiver's blocks ---
@@ -545,6 +555,10 @@ var tcpKnownDiffs = map[string]knownDiff{
 	},
 	"SynCookie_LinuxSYN_WScaleSACKViaTimestamps": {
 		reason: "a cookie SYN-ACK to a SYN with timestamps: tapstack offers window scale 3 and SACK-permitted, as a normal SYN-ACK, keeping the SYN's window scale and SACK-permitted in the low 6 bits of its TSval, and the connection then sends SACK blocks (and scales its window); Linux does the same (cookie_init_timestamp, cookie_timestamp_decode). gVisor encodes only the MSS in a cookie and offers neither, so its cookie connections have no window scaling and no SACK. Without timestamps both offer the MSS only (SynCookie_NoTimestamps_MSSOnly)",
+		linux:  "tapstack",
+	},
+	"TimeWait_Timestamps_NewerSYNBelowRcvNxtReopens": {
+		reason: "RFC 6191 §2: in TIME-WAIT, tapstack answers a SYN below RCV.NXT whose TSval (2000) is newer than TS.Recent with the SYN-ACK of a new incarnation, as Linux's tcp_timewait_state_process; gVisor looks only at the sequence number and silently drops it. (Before that, the ACK of the peer's FIN echoes the FIN's TSval 1002 in tapstack, as Linux, and the previous 1001 in gVisor.)",
 		linux:  "tapstack",
 	},
 	"TimeWait_RST": {

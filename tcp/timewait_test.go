@@ -1,0 +1,416 @@
+package tcp
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// twHarness drives the compact TimeWait made from a harness's Conn.
+type twHarness struct {
+	*harness
+	tw *TimeWait
+}
+
+func compact(h *harness) *twHarness {
+	h.t.Helper()
+	tw := h.c.TimeWait()
+	if tw == nil {
+		h.t.Fatalf("TimeWait() of a Conn in %v: nil", h.c.State())
+	}
+	return &twHarness{harness: h, tw: tw}
+}
+
+// in hands s to the TimeWait and records its reply as the Conn's would be.
+func (h *twHarness) in(s Segment) {
+	var reply Segment
+	if h.tw.HandleSegment(&s, h.now, &reply) {
+		h.out.segs = append(h.out.segs, reply)
+	}
+}
+
+func (h *twHarness) fire(at time.Duration) {
+	h.t.Helper()
+	d, ok := h.tw.NextDeadline()
+	if !ok || d.Sub(t0) != at {
+		h.t.Fatalf("next deadline %v (armed %v), want %v", d.Sub(t0), ok, at)
+	}
+	h.now = d
+	h.tw.HandleTimer(h.now)
+}
+
+func (h *twHarness) expectState(s State) {
+	h.t.Helper()
+	if h.tw.State() != s {
+		h.t.Fatalf("state %v, want %v", h.tw.State(), s)
+	}
+}
+
+// ------------------------------------------- the TestTimeWait_* behaviours
+
+func TestTimeWaitCompact_OnlyFromTimeWait(t *testing.T) {
+	if newFinWait2(t, Config{}).c.TimeWait() != nil {
+		t.Fatal("a FIN-WAIT-2 Conn gave a TimeWait")
+	}
+	h := newEstablished(t, Config{})
+	h.c.Write(bytesN(10), h.now)
+	h.in(h.seg(FlagACK))
+	h.in(h.data(bytesN(7)))
+	h.c.Read(make([]byte, 7), h.now)
+	h.c.Close(h.now)
+	h.in(h.seg(FlagACK))
+	h.in(h.seg(FlagFIN | FlagACK))
+	h.expectState(StateTimeWait)
+	tw := h.c.TimeWait()
+	in := tw.Info()
+	if tw.LocalAddr() != addrA || tw.RemoteAddr() != addrB || in.State != StateTimeWait ||
+		in.BytesSent != 10 || in.BytesReceived != 7 || in.RcvWnd != h.c.Info().RcvWnd {
+		t.Fatalf("%v %v %+v", tw.LocalAddr(), tw.RemoteAddr(), in)
+	}
+}
+
+func TestTimeWaitCompact_ExpiresAfterExactlyTimeWait(t *testing.T) {
+	h := compact(newTimeWait(t, Config{}))
+	h.at(59 * time.Second)
+	if h.tw.HandleTimer(h.now) {
+		t.Fatal("closed before 2·MSL")
+	}
+	h.expectState(StateTimeWait)
+	h.fire(60 * time.Second)
+	h.expectState(StateClosed)
+	if _, ok := h.tw.NextDeadline(); ok {
+		t.Fatal("deadline armed after TIME-WAIT ended")
+	}
+}
+
+func TestTimeWaitCompact_RetransmittedFIN_ReACKedAndTimerRestarted(t *testing.T) {
+	h := compact(newTimeWait(t, Config{}))
+	h.at(30 * time.Second)
+	fin := h.seg(FlagFIN | FlagACK)
+	fin.Seq = peerISS + 1
+	h.in(fin)
+	h.expect("ACK seq=1002 ack=5002")
+	h.expectState(StateTimeWait)
+	h.fire(90 * time.Second)
+	h.expectState(StateClosed)
+}
+
+func TestTimeWaitCompact_RST_Closed(t *testing.T) {
+	h := compact(newTimeWait(t, Config{}))
+	h.in(h.seg(FlagRST))
+	h.expectState(StateClosed)
+	h.expect()
+	// Afterwards it answers as no connection would (RFC 9293 §3.10.7.1).
+	a := h.seg(FlagACK)
+	h.in(a)
+	h.expect(s("RST seq=%d", a.Ack))
+}
+
+func TestTimeWaitCompact_SYN_ChallengeACK(t *testing.T) {
+	h := compact(newTimeWait(t, Config{}))
+	syn := h.seg(FlagSYN)
+	syn.Seq = peerISS + 100
+	h.in(syn)
+	h.expect("ACK seq=1002 ack=5002")
+	h.expectState(StateTimeWait)
+}
+
+func TestTimeWaitCompact_KeepAlive_Stopped(t *testing.T) {
+	h := compact(newTimeWait(t, Config{KeepAlive: true, KeepIdle: 10 * time.Second}))
+	h.fire(60 * time.Second) // only the 2·MSL timer
+	h.expectState(StateClosed)
+}
+
+// ------------------------------------------ RFC 6191 §2: reuse by timestamp
+
+// newTimeWaitTS is newTimeWait with timestamps (and SACK) negotiated: the
+// peer's TSvals are 100 (SYN-ACK) to 103 (its FIN), so TS.Recent is 103.
+func newTimeWaitTS(t *testing.T, cfg Config) *harness {
+	h := newSynSent(t, cfg)
+	sa := h.synAck()
+	sa.Options.HasTimestamp, sa.Options.TSVal, sa.Options.SACKPermitted = true, 100, true
+	h.in(sa)
+	h.at(10 * ms)
+	h.in(tsSeg(h.seg(FlagACK), 101))
+	h.c.Close(h.now)
+	h.at(20 * ms)
+	h.in(tsSeg(h.seg(FlagACK), 102))
+	h.in(tsSeg(h.seg(FlagFIN|FlagACK), 103))
+	h.out.take()
+	h.expectState(StateTimeWait)
+	if !h.c.tsOn || h.c.tsRecent != 103 {
+		t.Fatalf("fixture: tsOn %v TS.Recent %d", h.c.tsOn, h.c.tsRecent)
+	}
+	return h
+}
+
+func tsSeg(s Segment, tsval uint32) Segment {
+	s.Options.HasTimestamp, s.Options.TSVal = true, tsval
+	return s
+}
+
+// reuseCase checks AcceptsNewSYN on the Conn and on its compact form.
+func reuseCase(t *testing.T, h *harness, syn Segment, want bool) {
+	t.Helper()
+	if got := h.c.AcceptsNewSYN(&syn, h.now); got != want {
+		t.Fatalf("Conn.AcceptsNewSYN(seq=%d ts=%v/%d) = %v, want %v", syn.Seq, syn.Options.HasTimestamp, syn.Options.TSVal, got, want)
+	}
+	if got := h.c.TimeWait().AcceptsNewSYN(&syn, h.now); got != want {
+		t.Fatalf("TimeWait.AcceptsNewSYN(seq=%d ts=%v/%d) = %v, want %v", syn.Seq, syn.Options.HasTimestamp, syn.Options.TSVal, got, want)
+	}
+}
+
+func TestTimeWait_SYNNewerTSvalBelowRcvNxt_Reopens(t *testing.T) {
+	h := newTimeWaitTS(t, Config{})
+	syn := tsSeg(h.seg(FlagSYN), 104)
+	syn.Seq = peerISS - 1000 // far below RCV.NXT: only the timestamp says new
+	reuseCase(t, h, syn, true)
+	if h.c.NextISSFloor() != h.c.TimeWait().NextISSFloor() || h.c.NextISSFloor() != testISS+2+65537 {
+		t.Fatalf("ISS floor %d / %d", h.c.NextISSFloor(), h.c.TimeWait().NextISSFloor())
+	}
+}
+
+func TestTimeWait_SYNSameTSvalBelowRcvNxt_NoReopen(t *testing.T) {
+	h := newTimeWaitTS(t, Config{})
+	syn := tsSeg(h.seg(FlagSYN), 103) // RFC 6191 §2: equal TSval needs a higher sequence number
+	syn.Seq = peerISS
+	reuseCase(t, h, syn, false)
+	syn.Seq = peerISS + 100_000
+	reuseCase(t, h, syn, true)
+}
+
+func TestTimeWait_SYNOlderTSval_NoReopenPAWSACK(t *testing.T) {
+	h := newTimeWaitTS(t, Config{})
+	syn := tsSeg(h.seg(FlagSYN), 50)
+	syn.Seq = peerISS + 100_000 // beyond RCV.NXT, but an old duplicate by PAWS
+	reuseCase(t, h, syn, false)
+	k := &Counters{}
+	h.c.cfg.Counters = k
+	tw := compact(h)
+	// Both forms ACK it (RFC 7323 §5.3 R1) and count a PAWS drop.
+	want := s("ACK seq=%d ack=%d", testISS+2, peerISS+2)
+	h.at(time.Second)
+	h.c.HandleSegment(&syn, h.now)
+	h.expect(want)
+	tw.in(syn)
+	tw.expect(want)
+	if k.PAWSDrops != 2 {
+		t.Fatalf("PAWSDrops = %d, want 2", k.PAWSDrops)
+	}
+}
+
+func TestTimeWait_TimestampsOnSYNWithout_SequenceRule(t *testing.T) {
+	h := newTimeWaitTS(t, Config{})
+	syn := h.seg(FlagSYN)
+	syn.Seq = peerISS
+	reuseCase(t, h, syn, false)
+	syn.Seq = peerISS + 2 // RCV.NXT is peerISS+2
+	reuseCase(t, h, syn, false)
+	syn.Seq = peerISS + 3
+	reuseCase(t, h, syn, true)
+}
+
+func TestTimeWait_NoTimestamps_SequenceRule(t *testing.T) {
+	h := newTimeWait(t, Config{})
+	syn := h.seg(FlagSYN)
+	syn.Seq = peerISS + 3
+	reuseCase(t, h, syn, true)
+	syn.Seq = peerISS + 2
+	reuseCase(t, h, syn, false)
+	// Deviation (Linux compat): a timestamp on the SYN does not help when
+	// the old connection had none (RFC 6191 §2 would honour it).
+	syn = tsSeg(syn, 1<<30)
+	reuseCase(t, h, syn, false)
+	// SYN with ACK, RST or FIN is never a new connection request.
+	for _, f := range []Flags{FlagACK, FlagRST, FlagFIN} {
+		x := h.seg(FlagSYN | f)
+		x.Seq = peerISS + 100
+		reuseCase(t, h, x, false)
+	}
+}
+
+// ------------------------------------------------------------ equivalence
+
+// twFixtures build a Conn in TIME-WAIT in different ways; each is built
+// twice (with separate Counters) for the equivalence check.
+var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
+	"plain": func(t *testing.T, k *Counters) *harness { return newTimeWait(t, Config{Counters: k}) },
+	"timestamps+SACK": func(t *testing.T, k *Counters) *harness {
+		return newTimeWaitTS(t, Config{Counters: k})
+	},
+	"closing": func(t *testing.T, k *Counters) *harness {
+		h := newClosing(t, Config{Counters: k, InvalidACKInterval: -1})
+		h.in(h.seg(FlagACK))
+		h.out.take()
+		return h
+	},
+	"zero window, unread data": func(t *testing.T, k *Counters) *harness {
+		h := newEstablished(t, Config{Counters: k, RcvBuf: 1000})
+		h.in(h.data(bytesN(1000)))
+		h.c.Shutdown(h.now)
+		h.in(h.seg(FlagACK))
+		h.in(h.seg(FlagFIN | FlagACK))
+		h.c.Close(h.now) // in TIME-WAIT: no RST, the data is just dropped
+		h.out.take()
+		return h
+	},
+	"SACK, data held beyond the FIN": func(t *testing.T, k *Counters) *harness {
+		h := newSynSent(t, Config{Counters: k})
+		sa := h.synAck()
+		sa.Options.SACKPermitted = true
+		h.in(sa)
+		h.in(h.seg(FlagACK))
+		h.c.Shutdown(h.now)
+		h.in(h.seg(FlagACK))
+		d := h.data(bytesN(50))
+		d.Seq += 100
+		h.in(d)
+		h.in(h.seg(FlagFIN | FlagACK))
+		h.out.take()
+		if h.c.rcvBuf.OutOfOrderBytes() == 0 {
+			t.Fatal("fixture: nothing held")
+		}
+		return h
+	},
+}
+
+// twStep drives one step of the equivalence check from in: advance the
+// clock, then run the timers or deliver a segment made up around the
+// connection's own variables, to both c and tw.
+func twStep(t *testing.T, in *fuzzInput, c *Conn, out *recorder, tw *TimeWait, now *time.Time) {
+	t.Helper()
+	if dt := in.byte(); dt < 200 {
+		*now = now.Add(time.Duration(dt) * 5 * time.Millisecond)
+	} else {
+		*now = now.Add(time.Duration(dt-200) * 2 * time.Second)
+	}
+	if in.byte()%8 == 0 {
+		c.HandleTimer(*now)
+		tw.HandleTimer(*now)
+		if got := out.take(); len(got) != 0 {
+			t.Fatalf("Conn sent %v on its TIME-WAIT timer", got)
+		}
+		return
+	}
+	seg := Segment{SrcPort: peerPort, DstPort: ourPort, Window: in.u16()}
+	seg.Flags = Flags(in.byte()) & (FlagFIN | FlagSYN | FlagRST | FlagPSH | FlagACK | FlagURG)
+	if in.byte()&1 == 0 {
+		seg.Flags |= FlagACK
+	}
+	switch n := in.byte() % 8; n {
+	case 0, 1:
+		seg.Payload = bytesN(int(n) * 20)
+	case 2:
+		seg.Payload = bytesN(1)
+	}
+	delta := seqnum.Size(int8(in.byte()))
+	switch in.byte() % 6 {
+	case 0:
+		seg.Seq = c.rcvNxt
+	case 1:
+		seg.Seq = c.rcvNxt.Sub(1 + seqnum.Size(len(seg.Payload))) // a retransmitted FIN
+	case 2:
+		seg.Seq = c.rcvNxt.Add(delta)
+	case 3:
+		seg.Seq = c.rcvNxt.Add(delta << 10)
+	case 4:
+		seg.Seq = c.rcvNxt.Sub(delta)
+	default:
+		seg.Seq = seqnum.Value(in.u32())
+	}
+	switch in.byte() % 4 {
+	case 0, 1:
+		seg.Ack = c.sndMax
+	case 2:
+		seg.Ack = c.sndMax.Add(seqnum.Size(int8(in.byte())) << 8)
+	default:
+		seg.Ack = seqnum.Value(in.u32())
+	}
+	if b := in.byte(); b&1 != 0 {
+		seg.Options.HasTimestamp = true
+		seg.Options.TSVal = c.tsRecent + uint32(int32(int8(b))>>1)
+		seg.Options.TSEcr = in.u32()
+	}
+	if a, b := c.AcceptsNewSYN(&seg, *now), tw.AcceptsNewSYN(&seg, *now); a != b {
+		t.Fatalf("AcceptsNewSYN(%v): Conn %v, TimeWait %v", &seg, a, b)
+	}
+	want := Segment{}
+	c.HandleSegment(&seg, *now)
+	got := out.take()
+	var reply Segment
+	sent := tw.HandleSegment(&seg, *now, &reply)
+	switch {
+	case len(got) > 1:
+		t.Fatalf("Conn sent %d segments for %v", len(got), &seg)
+	case len(got) == 1:
+		want = got[0]
+		want.Payload = nil
+	}
+	if sent != (len(got) == 1) || (sent && !reflect.DeepEqual(reply, want)) {
+		t.Fatalf("at +%v for %v (opts %+v):\nConn sent     %v %+v\nTimeWait sent %v %v %+v", now.Sub(t0), &seg, seg.Options, got, want.Options, sent, &reply, reply.Options)
+	}
+}
+
+// checkTWEquivalence runs the steps of data against two copies of a
+// fixture, one kept as a Conn and one made compact, and fails at the first
+// difference in replies, state, deadline, counters or reopen decisions.
+func checkTWEquivalence(t *testing.T, name string, data []byte) {
+	t.Helper()
+	kc, kt := &Counters{}, &Counters{}
+	hc := twFixtures[name](t, kc)
+	ht := twFixtures[name](t, kt)
+	tw := ht.c.TimeWait()
+	if hc.c.NextISSFloor() != tw.NextISSFloor() {
+		t.Fatal("ISS floors differ")
+	}
+	now := hc.now
+	in := &fuzzInput{b: data}
+	for len(in.b) > 0 {
+		twStep(t, in, hc.c, hc.out, tw, &now)
+		if a, b := hc.c.State(), tw.State(); a != b {
+			t.Fatalf("%s: state: Conn %v, TimeWait %v", name, a, b)
+		}
+		da, oka := hc.c.NextDeadline()
+		db, okb := tw.NextDeadline()
+		if oka != okb || !da.Equal(db) {
+			t.Fatalf("%s: deadline: Conn %v %v, TimeWait %v %v", name, da.Sub(t0), oka, db.Sub(t0), okb)
+		}
+		if *kc != *kt {
+			t.Fatalf("%s: counters: Conn %+v, TimeWait %+v", name, *kc, *kt)
+		}
+	}
+}
+
+// TestTimeWait_EquivalentToConn drives a Conn in TIME-WAIT and the
+// TimeWait made from it with the same random segments and timer runs.
+func TestTimeWait_EquivalentToConn(t *testing.T) {
+	r := rand.New(rand.NewPCG(6191, 1337))
+	for name := range twFixtures {
+		for range 300 {
+			data := make([]byte, 20+r.IntN(400))
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			checkTWEquivalence(t, name, data)
+		}
+	}
+}
+
+// FuzzTimeWait_EquivalentToConn is TestTimeWait_EquivalentToConn with the
+// fuzzer choosing the steps; the first byte picks the fixture.
+func FuzzTimeWait_EquivalentToConn(f *testing.F) {
+	// Seeds: a retransmitted FIN then a RST; old timestamps; a SYN storm.
+	f.Add([]byte{0, 10, 1, 0xff, 0xff, 0x11, 0, 0, 1, 0, 0, 0, 1, 5, 0x04, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 10, 1, 0xff, 0xff, 0x10, 0, 0, 0, 0, 0, 0, 0x81, 50, 1, 0xff, 0xff, 0x18, 0, 1, 0, 0, 0, 0, 0x41})
+	f.Add([]byte{4, 0, 1, 0, 0, 0x02, 1, 0, 2, 7, 0, 0, 0, 0, 1, 0, 0, 0x02, 1, 0, 2, 9, 0, 0, 0, 0, 0, 250, 0})
+	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		checkTWEquivalence(t, names[int(data[0])%len(names)], data[1:])
+	})
+}
