@@ -51,9 +51,20 @@ type Info struct {
 	// that Config.InvalidACKInterval held back (Linux's TCPACKSkipped*).
 	ChallengeACKs, ACKsRateLimited uint64
 	KeepAliveProbes                uint64 // keep-alive probes sent (Linux's TCPKeepAlive)
-	PAWSDrops                      uint64 // segments dropped by PAWS, RFC 7323 §5 (Linux's PAWSEstab)
-	Timestamps                     bool   // RFC 7323 timestamps negotiated
-	SACK                           bool   // RFC 2018 SACK negotiated
+	// Timeouts counts retransmission timeouts with data outstanding
+	// (Linux's TCPTimeouts), Recoveries the entries into fast recovery
+	// (RFC 5681 §3.2, RFC 6675 §5; Linux's TCPSackRecovery and
+	// TCPRenoRecovery), LossProbes the tail loss probes sent (RFC 8985
+	// §7.3, Linux's TCPLossProbes) and TLPRecoveries the probes that
+	// repaired a loss (§7.4, Linux's TCPLossProbeRecovery).
+	Timeouts, Recoveries, LossProbes, TLPRecoveries uint64
+	// RACKRecoveries counts the recoveries the time-based rule started
+	// (RFC 8985 §6.2; with fewer than DupThresh SACKed segments),
+	// RACKRetransmits the lost retransmissions it sent again.
+	RACKRecoveries, RACKRetransmits uint64
+	PAWSDrops                       uint64 // segments dropped by PAWS, RFC 7323 §5 (Linux's PAWSEstab)
+	Timestamps                      bool   // RFC 7323 timestamps negotiated
+	SACK                            bool   // RFC 2018 SACK negotiated
 }
 
 // Conn is a TCP connection's TCB (RFC 9293 §3.3.1) and the state machine that
@@ -140,7 +151,25 @@ type Conn struct {
 	sackRecentN   int
 	dsack         SACKBlock // a duplicate to report (RFC 2883), when hasDSACK
 	hasDSACK      bool
-	rangesScratch [][2]int // rcvBuf.Ranges, reused
+	rangesScratch [][2]int     // rcvBuf.Ranges, reused
+	rescueRxt     seqnum.Value // RescueRxt (RFC 6675 §2, §4 NextSeg rule 4), when rescueSet
+	rescueSet     bool
+
+	// Tail Loss Probe (RFC 8985 §7). ptoAt is the probe timeout; it is
+	// armed alongside rtoAt, never later. tlpOut: a probe episode is open
+	// (TLP.end_seq is not None), tlpEndSeq is TLP.end_seq, tlpRetrans
+	// TLP.is_retrans.
+	ptoAt      time.Time
+	tlpOut     bool
+	tlpRetrans bool
+	tlpEndSeq  seqnum.Value
+
+	// Time-based loss detection after RACK (RFC 8985 §6), rack.go.
+	rackAt      time.Time // the reordering timer (RFC 8985 §8)
+	rackFirstAt time.Time // when the first hole counts as lost, outside recovery
+	rxt         [rxtLogSize]rxtRecord
+	rxtN        int
+	minRTT      time.Duration // RACK.min_RTT: the least RTT sample
 
 	// Timestamps (RFC 7323 §3-5).
 	now         time.Time    // the time of the current call: our TSval
@@ -156,6 +185,9 @@ type Conn struct {
 	pawsDrops                             uint64
 	challengeACKs, acksRateLimited        uint64
 	keepAliveProbes                       uint64
+	timeouts, recoveries                  uint64
+	lossProbes, tlpRecoveries             uint64
+	rackRecoveries, rackRetransmits       uint64
 
 	tx Segment // scratch for outgoing segments: no allocation per segment
 }
@@ -515,6 +547,12 @@ func (c *Conn) Info() Info {
 		ChallengeACKs:   c.challengeACKs,
 		ACKsRateLimited: c.acksRateLimited,
 		KeepAliveProbes: c.keepAliveProbes,
+		Timeouts:        c.timeouts,
+		Recoveries:      c.recoveries,
+		LossProbes:      c.lossProbes,
+		TLPRecoveries:   c.tlpRecoveries,
+		RACKRecoveries:  c.rackRecoveries,
+		RACKRetransmits: c.rackRetransmits,
 		PAWSDrops:       c.pawsDrops,
 		Timestamps:      c.tsOn,
 		SACK:            c.sackOn,
@@ -529,7 +567,7 @@ func (c *Conn) drop(err error) {
 		c.err = err
 	}
 	c.rtoAt, c.persistAt, c.delackAt, c.closeAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	c.keepAt, c.stallSince = time.Time{}, time.Time{}
+	c.keepAt, c.stallSince, c.ptoAt, c.rackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.ackPending = false
 	c.setState(StateClosed)
 	c.events |= EventReadable | EventWritable

@@ -142,6 +142,12 @@ func tcbInvariants(c *Conn) error {
 	if !c.rtoAt.IsZero() && !c.persistAt.IsZero() {
 		return fmt.Errorf("RTO and persist timers both armed")
 	}
+	if !c.ptoAt.IsZero() && (c.rtoAt.IsZero() || c.rtoAt.Before(c.ptoAt)) {
+		return fmt.Errorf("PTO armed at %v with the RTO at %v (RFC 8985 §7.2: never after it)", c.ptoAt, c.rtoAt)
+	}
+	if c.rxtN > 0 && !c.inRecovery {
+		return fmt.Errorf("%d retransmissions logged outside recovery", c.rxtN)
+	}
 	if err := sackInvariants(c); err != nil {
 		return err
 	}

@@ -403,18 +403,24 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	// probe's answer is not one.
 	dup := ack == c.sndUna && c.sndMax != c.sndUna && len(seg.Payload) == 0 &&
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
-	if ack.GreaterThan(c.sndUna) {
+	oldUna := c.sndUna
+	advanced := ack.GreaterThan(c.sndUna)
+	if advanced {
 		c.ackNewData(seg, now)
 	}
+	newSACK := false
 	if c.sackOn {
 		// RFC 6675 §5: record the SACK information (Update()). An ACK
 		// counts as a duplicate (RFC 6675 §2 (e)) only if its SACK
 		// blocks tell something new; one without blocks (a peer that
 		// negotiated SACK but sends none) counts as RFC 5681's.
-		if c.sackUpdate(seg) == 0 && seg.Options.NumSACK > 0 {
+		newSACK = c.sackUpdate(seg) > 0
+		if !newSACK && seg.Options.NumSACK > 0 {
 			dup = false
 		}
+		c.tlpAck(seg, oldUna, newSACK) // RFC 8985 §7.4
 	}
+	defer c.rackDetect(oldUna, now) // after the DupThresh rules below
 	// Window update (SND.UNA =< SEG.ACK =< SND.NXT; SND.WL1/WL2 rule).
 	if c.sndUna.LessThanEq(ack) &&
 		(c.sndWL1.LessThan(seg.Seq) || (c.sndWL1 == seg.Seq && c.sndWL2.LessThanEq(ack))) {
@@ -430,6 +436,11 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	}
 	if dup {
 		c.onDupAck(now)
+	}
+	if advanced || !c.ptoAllowed() {
+		// RFC 8985 §7.2: restart the probe timeout on an ACK of new
+		// data; stop it once recovery or a SACK took over.
+		c.schedulePTO(now)
 	}
 	return true
 }
@@ -478,6 +489,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 		if ack.GreaterThanEq(c.recover) {
 			// RFC 6582 §3.2 step 3, full acknowledgment: deflate, option (1).
 			c.inRecovery = false
+			c.rackReset()
 			c.cwnd = min(c.ssthresh, max(c.flightSize(), c.mss)+c.mss)
 			c.dupAcks = 0
 			return
@@ -533,17 +545,14 @@ func (c *Conn) onDupAck(now time.Time) {
 		if !c.sackOn {
 			c.cwnd += c.mss // step 3 of RFC 5681 §3.2: inflate
 		}
-	case c.sackOn && (c.dupAcks >= dupThresh || c.isLost(c.sndUna)) && c.sndUna.Sub(1).GreaterThanEq(c.recover):
-		// RFC 6675 §5 (4). The RFC 6582 guard applies as RFC 6675
-		// §5.1 asks after a timeout: no new recovery until HighACK
-		// passes RecoveryPoint.
-		c.ssthresh = max(c.flightSize()/2, 2*c.mss) // (4.2), RFC 5681 eq. (4)
-		c.cwnd = c.ssthresh
-		c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
-		c.inRecovery = true
-		c.highRxt = c.sndUna
-		c.retransmitFirst(now) // (4.3), sets HighRxt
-		// (4.4)-(4.5): SetPipe and step (C) run in trySend after the ACK.
+	case c.sackOn && (c.dupAcks >= dupThresh || c.isLost(c.sndUna)) && c.sndUna.GreaterThanEq(c.recover):
+		// RFC 6675 §5 (4). Recovery ends with the cumulative ACK of
+		// RecoveryPoint (HighData, the octet before our recover, which
+		// is SND.MAX then), and a new one may start from there (4.1);
+		// after a timeout, §5.1 asks the same: not before HighACK is
+		// beyond RecoveryPoint. (As Linux: tcp_fastretrans_alert leaves
+		// recovery at snd_una >= high_seq.)
+		c.enterSACKRecovery(now)
 	case !c.sackOn && c.dupAcks == 3 && c.sndUna.Sub(1).GreaterThanEq(c.recover):
 		// RFC 6582 §3.2 step 2: enter only if the cumulative ACK covers more
 		// than recover (SEG.ACK - 1 > recover is written here as >= because
@@ -551,8 +560,57 @@ func (c *Conn) onDupAck(now time.Time) {
 		c.ssthresh = max(c.flightSize()/2, 2*c.mss)
 		c.recover = c.sndMax
 		c.inRecovery = true
+		c.recoveries++
 		c.retransmitFirst(now)
 		c.cwnd = c.ssthresh + 3*c.mss
+	}
+	if !c.inRecovery && c.dupAcks < dupThresh {
+		c.limitedTransmit(now)
+	}
+}
+
+// enterSACKRecovery is RFC 6675 §5 (4): loss recovery starts with
+// cwnd = ssthresh = FlightSize/2 and the first hole is retransmitted.
+func (c *Conn) enterSACKRecovery(now time.Time) {
+	c.ssthresh = max(c.flightSize()/2, 2*c.mss) // (4.2), RFC 5681 eq. (4)
+	c.cwnd = c.ssthresh
+	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
+	c.inRecovery = true
+	c.recoveries++
+	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
+	c.rackReset()
+	c.highRxt = c.sndUna
+	c.retransmitFirst(now) // (4.3), sets HighRxt
+	// (4.4)-(4.5): SetPipe and step (C) run in trySend after the ACK.
+}
+
+// limitedTransmit sends new data on the first duplicate ACKs, before
+// DupThresh is reached, so that a small flight can still produce enough
+// duplicate ACKs for fast retransmit instead of waiting for the RTO.
+// With SACK it is RFC 6675 §5 step (1)-(2): HighRxt = HighACK (1.1), and
+// while cwnd - pipe >= 1 SMSS send up to SMSS of previously unsent data
+// (1.2)-(1.3), the receive window permitting. Without SACK it is RFC 3042
+// §2 (RFC 5681 §3.2 "SHOULD"): new data may be sent on the first two
+// duplicate ACKs as long as FlightSize stays within cwnd + 2·SMSS; cwnd
+// itself is not changed.
+func (c *Conn) limitedTransmit(now time.Time) {
+	if !c.sendingState() || c.sndNxt != c.sndMax {
+		return // nothing new to send after a timeout's go-back-N
+	}
+	if c.sackOn {
+		c.highRxt = c.sndUna
+	}
+	if !c.sackOn {
+		// One segment per duplicate ACK: FlightSize <= cwnd + DupAcks·SMSS.
+		if room := c.cwnd + c.dupAcks*c.mss - c.flightSize(); room >= c.mss {
+			c.sendNext(now, room)
+		}
+		return
+	}
+	for range 2 * dupThresh {
+		if room := c.cwnd - c.pipe(); room < c.mss || !c.sendNext(now, room) {
+			return
+		}
 	}
 }
 
@@ -570,7 +628,8 @@ func (c *Conn) dsackOld(seg *Segment) {
 // timer starts (RFC 9293 §3.10.7.4).
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.setState(StateTimeWait)
-	c.rtoAt, c.persistAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}
+	c.rtoAt, c.persistAt, c.delackAt, c.ptoAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rackAt = time.Time{}
 	c.keepAt, c.stallSince = time.Time{}, time.Time{}
 	c.closeAt = now.Add(c.cfg.TimeWait)
 }

@@ -290,14 +290,16 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 
 // sackSend is step (C) of RFC 6675 §5 during loss recovery: while
 // cwnd - pipe >= 1 SMSS, send what NextSeg() returns: a lost hole (rule
-// 1), else new data (rule 2), else a hole not yet deemed lost (rule 3).
-// Rule 4 (the rescue retransmission, a MAY) is not implemented: the RTO
-// covers that case.
+// 1), else new data (rule 2), else a hole not yet deemed lost (rule 3),
+// else, once per recovery, the rescue retransmission (rule 4).
 func (c *Conn) sackSend(now time.Time) {
 	for range 4 * sackBoardSize * 64 { // each pass sends a segment; bounded anyway
 		room := c.cwnd - c.pipe()
 		if room < c.mss {
 			return
+		}
+		if c.rackRetransmit(now) { // a lost retransmission (RFC 8985 §6.2)
+			continue
 		}
 		mss := c.sendMSS()
 		seq, n, lost, ok := c.nextHole(mss)
@@ -310,6 +312,9 @@ func (c *Conn) sackSend(now time.Time) {
 		}
 		if ok {
 			c.retransmitHole(seq, n, now) // rule (3)
+			continue
+		}
+		if c.rescueRetransmit(now) { // rule (4)
 			continue
 		}
 		return
@@ -357,7 +362,8 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 			c.rttTiming = false // Karn: this segment's ACK would be ambiguous
 		}
 	}
-	if end.GreaterThan(c.sndMax) {
+	newData := end.GreaterThan(c.sndMax)
+	if newData {
 		if seq.GreaterThanEq(c.sndMax) && !c.rttTiming {
 			c.startRTT(end, now)
 		}
@@ -378,6 +384,9 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 	}
 	c.persistAt = time.Time{}
 	c.persistBackoff = 0
+	if newData {
+		c.schedulePTO(now) // RFC 8985 §7.2: after transmitting new data
+	}
 }
 
 // transmit builds and sends one data/FIN segment at seq without touching
@@ -420,6 +429,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 		end = end.Add(1)
 	}
 	c.highRxt = seqnum.Max(c.highRxt, end) // HighRxt (RFC 6675 §5 (4.3))
+	c.rackRecord(seq, seq.Add(seqnum.Size(n)))
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
 	}

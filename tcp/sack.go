@@ -185,7 +185,8 @@ func (c *Conn) pipe() int {
 			prev = c.sb.r[i].end
 		}
 	}
-	return p
+	// A retransmission deemed lost (RFC 8985 §6.2) has left the network.
+	return max(p-c.rackLostBytes(), 0)
 }
 
 // nextHole returns the segment NextSeg() rules (1) and (3) of RFC 6675
@@ -221,9 +222,61 @@ func (c *Conn) retransmitHole(seq seqnum.Value, n int, now time.Time) {
 		c.rttTiming = false // Karn
 	}
 	c.highRxt = seqnum.Max(c.highRxt, seq.Add(seqnum.Size(n)))
+	c.rackRecord(seq, seq.Add(seqnum.Size(n)))
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
 	}
+}
+
+// rescueRetransmit is NextSeg() rule (4) of RFC 6675 §4, the rescue
+// retransmission, a MAY that Linux does not have (it relies on TLP and
+// RACK instead) but that costs one segment per recovery: when rules
+// (1)-(3) find nothing, and HighACK is above RescueRxt (or RescueRxt is
+// unset), resend up to SMSS ending with the highest outstanding unSACKed
+// octet (the FIN, if that is it) and set RescueRxt to RecoveryPoint
+// (4.a). HighRxt is not updated. It reports whether it sent.
+func (c *Conn) rescueRetransmit(now time.Time) bool {
+	if c.rescueSet && !c.sndUna.GreaterThan(c.rescueRxt) {
+		return false
+	}
+	// The tail of the flight, above the highest SACKed octet and not yet
+	// retransmitted: [low, top). Holes below the highest SACK are rules
+	// (1) and (3)'s; a tail of lost segments draws no SACK that would
+	// ever mark it lost. Only data sent before recovery began (below
+	// RecoveryPoint) is rescued: the rule is for "loss at the end of the
+	// window", and new data rule (2) has just sent would otherwise be
+	// sent twice at once.
+	low, top := seqnum.Max(c.sndUna, c.highRxt), seqnum.Min(c.sndMax, c.recover)
+	if n := c.sb.n; n > 0 {
+		low = seqnum.Max(low, c.sb.r[n-1].end)
+	}
+	if !low.LessThan(top) {
+		return false
+	}
+	fin := c.finSent() && top == c.sndMax && top == c.finSeq.Add(1)
+	dataTop := top
+	if fin {
+		dataTop = top.Sub(1)
+	}
+	start := low
+	if d := int(low.Size(dataTop)); d > c.sendMSS() {
+		start = dataTop.Sub(seqnum.Size(c.sendMSS()))
+	}
+	n := int(start.Size(dataTop))
+	if n == 0 && !fin {
+		return false
+	}
+	c.transmit(start, n, fin)
+	c.retransmits++
+	if c.rttTiming && start.LessThan(c.rttSeq) {
+		c.rttTiming = false // Karn
+	}
+	c.rescueRxt, c.rescueSet = c.recover, true
+	c.rackRecord(start, start.Add(seqnum.Size(n)))
+	if c.rtoAt.IsZero() {
+		c.rtoAt = now.Add(c.currentRTO())
+	}
+	return true
 }
 
 // --- the receiver: SACK blocks (RFC 2018 §4) and D-SACK (RFC 2883) ---

@@ -309,20 +309,20 @@ func TestEstablished_SACK_NewDataSentDuringRecovery(t *testing.T) {
 		s("ACK seq=%d ack=5001 len=1460", segAt(8)), s("ACK seq=%d ack=5001 len=1460", segAt(9)))
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	// Limited transmit (RFC 6675 §5 (1)): each of the first two
+	// duplicate ACKs takes a segment out of pipe, and a new one goes.
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)), s("ACK seq=%d ack=5001 len=1460", segAt(11)))
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
-	// FlightSize 14600: cwnd 7300. pipe = 1460 (rxt) + 6·1460 above
-	// the highest SACK = 10220: only the hole goes out.
+	// FlightSize 17520: cwnd 8760. pipe = 1460 (rxt) + 8·1460 above
+	// the highest SACK = 13140: only the hole goes out.
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	for i := 5; i <= 8; i++ {
 		h.in(h.sackAck(segAt(0), segAt(1), segAt(i)))
 	}
-	// Once segments 1-7 are SACKed, pipe = 1460 (rxt) + 2920 (8, 9)
-	// = 4380: rule 2 sends new data up to cwnd (7300).
-	h.expect(
-		s("ACK seq=%d ack=5001 len=1460", segAt(10)),
-		s("ACK seq=%d ack=5001 len=1460", segAt(11)),
-	)
-	if p := h.c.pipe(); p != 7300 {
+	// Once segments 1-7 are SACKed, pipe = 1460 (rxt) + 4·1460 (8-11)
+	// = 7300: rule 2 sends new data up to cwnd (8760).
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(12)))
+	if p := h.c.pipe(); p != 8760 {
 		t.Fatalf("pipe %d", p)
 	}
 }
@@ -335,6 +335,9 @@ func TestEstablished_SACK_RTOClearsTheScoreboard(t *testing.T) {
 	if h.c.sb.n != 1 {
 		t.Fatalf("board %d ranges", h.c.sb.n)
 	}
+	// RACK (RFC 8985 §6.2): the hole is lost reo_wnd after the SACK.
+	h.fire(2 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
 	h.fire(200 * ms) // RTO (RTOMin: the SYN-ACK gave an RTT sample of 0)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if h.c.sb.n != 0 || h.c.sb.sacked != 0 || h.c.sndNxt != segAt(1) {

@@ -7,10 +7,14 @@ import (
 	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-// A Conn has four timers, each a deadline (the zero time when not armed):
+// A Conn has six timers, each a deadline (the zero time when not armed):
 //
 //   - rtoAt: retransmission of SYN, SYN-ACK, data and FIN (RFC 6298; at most
 //     one of rtoAt and persistAt is armed);
+//   - ptoAt: the tail loss probe (RFC 8985 §7), armed only with rtoAt and
+//     never after it;
+//   - rackAt: the reordering timer of time-based loss detection (RFC 8985
+//     §8, rack.go);
 //   - persistAt: zero-window probes and the SWS override (RFC 9293 §3.8.6.1,
 //     RFC 1122 §4.2.2.17 and §4.2.3.4);
 //   - delackAt: the delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2);
@@ -26,7 +30,7 @@ import (
 // NextDeadline returns the earliest armed timer; false when none is armed.
 func (c *Conn) NextDeadline() (time.Time, bool) {
 	var d time.Time
-	for _, t := range [...]time.Time{c.rtoAt, c.persistAt, c.delackAt, c.closeAt, c.keepAt, c.userTimeoutAt()} {
+	for _, t := range [...]time.Time{c.rtoAt, c.ptoAt, c.rackAt, c.persistAt, c.delackAt, c.closeAt, c.keepAt, c.userTimeoutAt()} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -69,6 +73,16 @@ func (c *Conn) HandleTimer(now time.Time) {
 			c.drop(nil)
 			return
 		}
+	}
+	if due(c.ptoAt, now) {
+		// Before the RTO: a PTO capped at the RTO's deadline replaces it
+		// (RFC 8985 §7.2-7.3), and re-arms it.
+		c.ptoAt = time.Time{}
+		c.onPTO(now)
+	}
+	if due(c.rackAt, now) {
+		c.rackAt = time.Time{}
+		c.onRACKTimer(now)
 	}
 	if due(c.rtoAt, now) {
 		c.rtoAt = time.Time{}
@@ -185,6 +199,9 @@ func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
 // K = 4, alpha = 1/8, beta = 1/4, G = 1ms).
 func (c *Conn) rttSample(r time.Duration) {
 	r = max(r, 0)
+	if !c.hasRTT || r < c.minRTT {
+		c.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
+	}
 	if !c.hasRTT {
 		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
 	} else {
@@ -257,6 +274,9 @@ func (c *Conn) onRTO(now time.Time) {
 		// same segment.
 		c.ssthresh = max(c.flightSize()/2, 2*c.mss)
 	}
+	c.timeouts++
+	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
+	c.rackReset()
 	c.cwnd = c.mss // loss window (RFC 5681 §3.1)
 	c.bytesAcked, c.dupAcks, c.inRecovery = 0, 0, false
 	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData

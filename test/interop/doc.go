@@ -11,7 +11,10 @@
 // clock: TCP's own timers pace the transfers, and nothing in the tests
 // sleeps or asserts a duration.
 //
-// Sizes: 10 MiB per transfer, with or without -race; 1 MiB with -short. A
+// Sizes: 10 MiB per transfer, with or without -race; 1 MiB with -short.
+// TestInterop_Loss10 moves 1 MiB each way at 10% loss, and
+// TestInterop_GVisorReference runs gVisor against itself under the same
+// conditions, as a yardstick for the throughput the other tests log. A
 // failing run keeps a pcap of each end of the link, in the system temp
 // directory; -interop.pcap=DIR keeps every run's (go test ./test/interop/
 // -args -interop.pcap=DIR).

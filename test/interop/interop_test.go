@@ -64,12 +64,22 @@ var impairments = []struct {
 	{"loss5", nic.Impairment{Loss: 0.05, Duplicate: 0.01, Reorder: 0.01}},
 }
 
+// heavyLoss is the impairment of the heavy-loss cases: 10% loss with
+// duplication and reordering, each way.
+var heavyLoss = nic.Impairment{Loss: 0.10, Duplicate: 0.01, Reorder: 0.01}
+
+// heavyLossSize is the bytes moved at heavyLoss: small enough that a case
+// takes a few seconds with the race detector on two cores (at 10% loss
+// each way a transfer is paced by loss recovery, not by the CPU).
+const heavyLossSize = 1 << 20
+
 // transfer is one interop case: who dials, which side sends the data.
 type transfer struct {
 	tapDials    bool // tapstack is the client, gVisor the server; else the other way round
 	clientSends bool // the client uploads; else the server sends
 	im          nic.Impairment
 	seed        uint64
+	size        int // bytes to move; 0 means transferSize()
 }
 
 // The two tests run in parallel with each other: each has its own pipe and
@@ -101,6 +111,23 @@ func runMatrix(t *testing.T, tapDials bool) {
 	}
 }
 
+// TestInterop_Loss10 moves data each way at 10% loss (with 1%
+// duplication and 1% reordering) each way: tapstack's sender must get
+// through on loss recovery (RFC 6675, RACK, TLP) rather than on backed-off
+// retransmission timeouts, and its receiver must cope with gVisor's.
+func TestInterop_Loss10(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name        string
+		clientSends bool
+		seed        uint64
+	}{{"tapstack_sends", true, 2001}, {"gVisor_sends", false, 2002}} {
+		t.Run(c.name, func(t *testing.T) {
+			runTransfer(t, transfer{tapDials: true, clientSends: c.clientSends, im: heavyLoss, seed: c.seed, size: heavyLossSize})
+		})
+	}
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -117,7 +144,10 @@ type result struct {
 }
 
 func runTransfer(t *testing.T, tr transfer) {
-	size := transferSize()
+	size := tr.size
+	if size == 0 {
+		size = transferSize()
+	}
 	data := payload()[:size]
 	want := sha256.Sum256(data)
 	l := newLink(t, tr.seed, tr.im)
@@ -362,7 +392,8 @@ func checkCounters(t *testing.T, l *link, tr transfer, size int) {
 		t.Errorf("tapstack receiver: received %d bytes, sent %d; want %d, 0", conns[0].BytesReceived, conns[0].BytesSent, size)
 	}
 	for _, c := range conns {
-		t.Logf("tapstack connection at the end: %v, %d retransmits, RTO %v", c.State, c.Retransmits, c.RTO)
+		t.Logf("tapstack connection at the end: %v, %d retransmits, RTO %v; %d timeouts, %d recoveries (%d started by RACK), %d lost retransmissions resent, %d loss probes",
+			c.State, c.Retransmits, c.RTO, c.Timeouts, c.Recoveries, c.RACKRecoveries, c.RACKRetransmits, c.LossProbes)
 	}
 
 	wantActive, wantPassive := uint64(0), uint64(1)

@@ -1,0 +1,194 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// Time-based loss detection after RACK (RFC 8985 §6), for the two cases
+// that RFC 6675's DupThresh rules leave to the retransmission timer:
+//
+//   - A small flight: a hole with SACKed data above it but fewer than
+//     DupThresh segments (IsLost never holds, RFC 6675 §5 (4) never
+//     starts recovery). RACK deems the hole lost once a segment sent
+//     after it was delivered and RACK.rtt + RACK.reo_wnd passed since the
+//     hole was sent (RFC 8985 §6.2 step 5).
+//   - A lost retransmission during recovery: RFC 6675 retransmits each
+//     hole once (HighRxt only moves up), so a retransmission that is lost
+//     again waits for the RTO (RFC 6675 §5.1). RACK deems it lost by the
+//     same rule, using the retransmission's own send time (RFC 8985 §2.2,
+//     §6.1).
+//
+// RFC 8985 keeps a transmit timestamp per segment. We keep none for
+// original transmissions, and a small log of the retransmissions of the
+// current recovery: the evidence RACK needs is "something sent after it
+// was delivered", and its time bound xmit_ts + RACK.rtt, the moment the
+// delivering ACK arrived, is at most the moment we saw that evidence. So a
+// segment is deemed lost RACK.reo_wnd after we first see such evidence: no
+// earlier than RACK would, and at most one RTT later.
+
+// rxtLogSize bounds the retransmissions remembered in one recovery; the
+// rest are left to the RTO, as before.
+const rxtLogSize = 16
+
+// rxtRecord is one retransmission in the current recovery, in the order
+// sent: [start, end) went out when SND.MAX was sndMax; lostAt is when it
+// will be deemed lost (zero: no evidence yet); lost, that it was.
+type rxtRecord struct {
+	start, end, sndMax seqnum.Value
+	lostAt             time.Time
+	lost               bool
+}
+
+// reoWnd is RACK.reo_wnd (RFC 8985 §6.2 step 4): min_RTT/4, at most
+// SRTT, plus ptoMinExtra. Deviation (Linux compat): as Linux's
+// tcp_rack_reo_timeout, which adds TCP_TIMEOUT_MIN to the reordering
+// timer, so that the timer never undercuts an ACK already on its way; the
+// window is not zeroed in recovery (step 4's "no reordering seen" case),
+// since the links we are tested on do reorder.
+func (c *Conn) reoWnd() time.Duration {
+	return min(c.minRTT/4, c.srtt) + ptoMinExtra
+}
+
+// rackRecord logs a retransmission sent during SACK recovery.
+func (c *Conn) rackRecord(start, end seqnum.Value) {
+	if !c.sackRecovering() || c.rxtN == rxtLogSize || !start.LessThan(end) {
+		return
+	}
+	c.rxt[c.rxtN] = rxtRecord{start: start, end: end, sndMax: c.sndMax}
+	c.rxtN++
+}
+
+// rackReset forgets the episode: recovery began or ended, or the RTO fired.
+func (c *Conn) rackReset() {
+	c.rxtN = 0
+	c.rackFirstAt = time.Time{}
+	c.rackAt = time.Time{}
+}
+
+// delivered reports whether [s, e) is cumulatively acknowledged or SACKed.
+func (c *Conn) delivered(s, e seqnum.Value) bool {
+	if e.LessThanEq(c.sndUna) {
+		return true
+	}
+	s = seqnum.Max(s, c.sndUna)
+	for _, g := range c.sb.r[:c.sb.n] {
+		if g.start.LessThanEq(s) && e.LessThanEq(g.end) {
+			return true
+		}
+	}
+	return false
+}
+
+// rackDetect runs after every acceptable ACK and when the reordering timer
+// fires (RFC 8985 §6.2 step 5, §8): it marks what is now lost and re-arms
+// the timer for what will be. una is SND.UNA before the ACK (now's SND.UNA
+// on the timer).
+func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
+	if !c.sackOn || !c.sendingState() {
+		return
+	}
+	c.rackAt = time.Time{}
+	if !c.inRecovery {
+		c.rxtN = 0
+		// The first hole, outside recovery. RFC 6675 §5.1: no new
+		// recovery before HighACK passes RecoveryPoint (see onDupAck).
+		if c.sb.n == 0 || c.sndUna == c.sndMax || c.sndUna.LessThan(c.recover) {
+			c.rackFirstAt = time.Time{}
+			return
+		}
+		if c.rackFirstAt.IsZero() || c.sndUna != una {
+			// SACKed data lies above the (new) first hole: it was sent
+			// after the hole, and it was delivered by now.
+			c.rackFirstAt = now.Add(c.reoWnd())
+		}
+		if now.Before(c.rackFirstAt) {
+			c.rackAt = c.rackFirstAt
+			return
+		}
+		c.rackFirstAt = time.Time{}
+		c.rackRecoveries++
+		c.enterSACKRecovery(now)
+		return
+	}
+	// Lost retransmissions in recovery.
+	latest := -1
+	for i, r := range c.rxt[:c.rxtN] {
+		if c.delivered(r.start, r.end) {
+			latest = i
+		}
+	}
+	top := c.sndUna
+	if c.sb.n > 0 {
+		top = c.sb.r[c.sb.n-1].end
+	}
+	k := 0
+	for i := range c.rxt[:c.rxtN] {
+		r := c.rxt[i]
+		if c.delivered(r.start, r.end) {
+			continue
+		}
+		if r.lostAt.IsZero() && (i < latest || top.GreaterThan(r.sndMax)) {
+			r.lostAt = now.Add(c.reoWnd())
+		}
+		if !r.lostAt.IsZero() && !r.lost {
+			if now.Before(r.lostAt) {
+				if c.rackAt.IsZero() || r.lostAt.Before(c.rackAt) {
+					c.rackAt = r.lostAt
+				}
+			} else {
+				r.lost = true
+			}
+		}
+		c.rxt[k] = r
+		k++
+	}
+	c.rxtN = k
+}
+
+// rackLostBytes is what pipe must not count: the retransmissions deemed
+// lost and not yet sent again.
+func (c *Conn) rackLostBytes() int {
+	n := 0
+	for _, r := range c.rxt[:c.rxtN] {
+		if r.lost {
+			n += int(r.start.Size(r.end))
+		}
+	}
+	return n
+}
+
+// rackRetransmit resends the oldest retransmission deemed lost, and logs
+// it anew (RFC 8985 §6.2 step 5: lost segments are retransmitted first, by
+// the loss recovery's own rules; RFC 6675 has no rule for them). It
+// reports whether it sent.
+func (c *Conn) rackRetransmit(now time.Time) bool {
+	for i, r := range c.rxt[:c.rxtN] {
+		if !r.lost {
+			continue
+		}
+		copy(c.rxt[i:], c.rxt[i+1:c.rxtN])
+		c.rxtN--
+		s := seqnum.Max(r.start, c.sndUna)
+		if !s.LessThan(r.end) {
+			return false
+		}
+		n := min(int(s.Size(r.end)), c.sendMSS())
+		c.transmit(s, n, false)
+		c.retransmits++
+		c.rackRetransmits++
+		if c.rttTiming && s.LessThan(c.rttSeq) {
+			c.rttTiming = false // Karn
+		}
+		c.rackRecord(s, s.Add(seqnum.Size(n)))
+		return true
+	}
+	return false
+}
+
+// onRACKTimer is the reordering timer (RFC 8985 §8).
+func (c *Conn) onRACKTimer(now time.Time) {
+	c.rackDetect(c.sndUna, now)
+	c.trySend(now)
+}

@@ -1,0 +1,207 @@
+package tcp
+
+import (
+	"testing"
+)
+
+// Loss detection beyond RFC 6675's DupThresh: limited transmit (RFC 3042,
+// RFC 6675 §5 (1)), the rescue retransmission (RFC 6675 §4 rule 4), RACK's
+// time-based detection (RFC 8985 §6) and the tail loss probe (§7). The
+// harness's RTT sample is 0, so RTOMin (200ms) is the RTO, min_RTT and
+// SRTT are 0, RACK.reo_wnd is 2ms and the PTO 2ms (2ms + 200ms for a single
+// segment in flight).
+
+func TestEstablished_LimitedTransmit_NewDataOnFirstTwoDupAcks(t *testing.T) {
+	// Without SACK: RFC 3042 §2, FlightSize up to cwnd + 2·SMSS.
+	h := newEstablished(t, Config{DisableSACK: true, DisableTimestamps: true})
+	h.c.Write(bytesN(12*1460), h.now) // IW is 10 segments: 2 wait
+	if got := len(h.out.take()); got != 10 {
+		t.Fatalf("sent %d segments, want 10", got)
+	}
+	dup := h.seg(FlagACK)
+	dup.Ack = segAt(0)
+	h.in(dup)
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
+	h.in(dup)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(11)))
+	if h.c.cwnd != 14600 {
+		t.Fatalf("cwnd %d, want the IW, unchanged", h.c.cwnd)
+	}
+	// The third is fast retransmit (RFC 5681 §3.2), nothing new.
+	h.in(dup)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if !h.c.inRecovery || h.c.Info().Recoveries != 1 {
+		t.Fatalf("inRecovery %v recoveries %d", h.c.inRecovery, h.c.Info().Recoveries)
+	}
+}
+
+func TestEstablished_SACK_RescueRetransmitsTheTail(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 6)
+	h.at(10 * ms)
+	// Segments 0 and 5 are lost: 5 is the tail, with no SACK above it.
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	h.expect()
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
+	// Recovery: cwnd 4380; the hole goes (rule 1); pipe is 4380.
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(5)))
+	// pipe 2920 leaves room for one more, which no rule (1)-(3) fills:
+	// rule (4) sends the segment holding the highest unSACKed octet.
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(5)))
+	if h.c.highRxt != segAt(1) || !h.c.rescueSet || h.c.rescueRxt != segAt(6) {
+		t.Fatalf("HighRxt %d (must not move), RescueRxt %d set %v", h.c.highRxt, h.c.rescueRxt, h.c.rescueSet)
+	}
+	// Once per recovery (4.a): HighACK is not above RescueRxt.
+	h.in(h.sackAck(segAt(1), segAt(4), segAt(5)))
+	h.expect()
+	if c := h.c; !c.rescueSet || c.sndUna.GreaterThan(c.rescueRxt) {
+		t.Fatal("rescue state")
+	}
+	h.in(h.sackAck(segAt(6)))
+	h.expect()
+	if h.c.inRecovery || h.c.retransmits != 2 {
+		t.Fatalf("inRecovery %v retransmits %d", h.c.inRecovery, h.c.retransmits)
+	}
+}
+
+func TestEstablished_RACK_SmallFlightHoleLostAfterReoWnd(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 2)
+	h.at(10 * ms)
+	// One segment SACKed above the hole: no DupThresh, no IsLost.
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.expect()
+	// RFC 8985 §6.2 step 5: lost reo_wnd after the evidence.
+	h.fire(12 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); !h.c.inRecovery || i.RACKRecoveries != 1 || i.Recoveries != 1 || h.c.cwnd != 2920 {
+		t.Fatalf("inRecovery %v info %+v cwnd %d", h.c.inRecovery, i, h.c.cwnd)
+	}
+	h.in(h.sackAck(segAt(2)))
+	if h.c.inRecovery {
+		t.Fatal("recovery did not end")
+	}
+	h.noDeadline()
+}
+
+func TestEstablished_RACK_ReorderedHoleArrivesInTime(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 2)
+	h.at(10 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	// The "hole" was only late: its ACK comes within reo_wnd.
+	h.at(11 * ms)
+	h.in(h.sackAck(segAt(2)))
+	h.expect()
+	h.noDeadline()
+	if h.c.retransmits != 0 || h.c.Info().Recoveries != 0 {
+		t.Fatalf("retransmits %d recoveries %d", h.c.retransmits, h.c.Info().Recoveries)
+	}
+}
+
+func TestEstablished_RACK_LostRetransmissionSentAgain(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 10)
+	h.c.Write(bytesN(4*1460), h.now) // waits for cwnd
+	h.expect()
+	h.at(10 * ms)
+	// Segment 0 is lost; limited transmit sends 10 and 11 on the first
+	// two duplicate ACKs, the third starts recovery (cwnd 6 segments).
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)), s("ACK seq=%d ack=5001 len=1460", segAt(11)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	// Everything sent before the retransmission arrives: no evidence
+	// against it. pipe falls to 1 segment; rule 2 sends 12 and 13.
+	h.at(15 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(12)))
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(12)), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(13)))
+	// Segment 12, sent after the retransmission, is SACKed: the
+	// retransmission is lost reo_wnd later (RFC 8985 §6.2 step 5), not
+	// at the RTO (200ms).
+	h.at(20 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
+	h.expect()
+	h.fire(22 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); i.RACKRetransmits != 1 || i.Timeouts != 0 {
+		t.Fatalf("info %+v", i)
+	}
+	h.in(h.sackAck(segAt(14)))
+	if h.c.inRecovery || h.c.rxtN != 0 {
+		t.Fatalf("inRecovery %v, %d retransmissions logged", h.c.inRecovery, h.c.rxtN)
+	}
+	h.noDeadline()
+}
+
+func TestEstablished_TLP_RetransmitsTheLastSegment(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 2)
+	// No ACK: the PTO (2·SRTT + 2ms) fires before the RTO (200ms) and
+	// resends the highest segment (RFC 8985 §7.3), no new data being
+	// queued; the RTO is re-armed from now.
+	h.fire(2 * ms)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	if i := h.c.Info(); i.LossProbes != 1 || i.Timeouts != 0 || !h.c.tlpOut || !h.c.tlpRetrans || h.c.cwnd != 14600 {
+		t.Fatalf("info %+v tlpOut %v tlpRetrans %v cwnd %d", i, h.c.tlpOut, h.c.tlpRetrans, h.c.cwnd)
+	}
+	if h.c.rtoAt != t0.Add(202*ms) || !h.c.ptoAt.IsZero() {
+		t.Fatalf("RTO at %v, PTO at %v", h.c.rtoAt.Sub(t0), h.c.ptoAt)
+	}
+	// Both copies arrived: the D-SACK ends the episode without a
+	// congestion response (§7.4).
+	h.at(5 * ms)
+	h.in(h.sackAck(segAt(2)))
+	h.in(h.sackAck(segAt(2), segAt(1), segAt(2)))
+	if h.c.tlpOut || h.c.Info().TLPRecoveries != 0 || h.c.cwnd < 14600 {
+		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, h.c.Info().TLPRecoveries, h.c.cwnd)
+	}
+	h.noDeadline()
+}
+
+func TestEstablished_TLP_ProbeRepairingALossReducesCwnd(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 2)
+	h.fire(2 * ms)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	h.at(3 * ms)
+	h.c.Write(bytesN(1460), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
+	// The ACK goes beyond TLP.end_seq with no D-SACK: the probe repaired
+	// a loss, which gets the response of fast recovery (§7.4).
+	h.at(5 * ms)
+	h.in(h.sackAck(segAt(3)))
+	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 1 || h.c.cwnd != 8030 || h.c.ssthresh != 8030 {
+		t.Fatalf("tlpOut %v info %+v cwnd %d ssthresh %d", h.c.tlpOut, i, h.c.cwnd, h.c.ssthresh)
+	}
+}
+
+func TestEstablished_TLP_ProbeSendsNewDataBeyondCwnd(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.c.Write(bytesN(12*1460), h.now)
+	if got := len(h.out.take()); got != 10 {
+		t.Fatalf("sent %d segments, want 10", got)
+	}
+	h.fire(2 * ms)
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
+	if h.c.tlpRetrans || !h.c.tlpOut || h.c.tlpEndSeq != segAt(11) {
+		t.Fatalf("tlpRetrans %v tlpOut %v end %d", h.c.tlpRetrans, h.c.tlpOut, h.c.tlpEndSeq)
+	}
+	// One probe per flight: the next timer is the RTO.
+	h.fire(202 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); i.Timeouts != 1 || h.c.tlpOut {
+		t.Fatalf("info %+v tlpOut %v", i, h.c.tlpOut)
+	}
+}
+
+func TestEstablished_TLP_NotWithoutSACK(t *testing.T) {
+	h := newEstablished(t, Config{DisableSACK: true, DisableTimestamps: true})
+	h.c.Write(bytesN(2*1460), h.now)
+	h.out.take()
+	h.fire(200 * ms) // the RTO: TLP needs SACK (RFC 8985 §4)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+}

@@ -1,0 +1,165 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// Tail Loss Probe (RFC 8985 §7). When the last segments of a flight are
+// lost, no duplicate ACK comes back and only the RTO would repair them;
+// the RTO then also collapses cwnd to one segment and goes back N. TLP
+// sends one probe segment a couple of SRTTs after the last transmission,
+// so that the loss is reported by a SACK and repaired by fast recovery.
+
+// wcDelAckT is WCDelAckT of RFC 8985 §7.2, the worst-case delayed ACK
+// timer the PTO allows for when one segment is in flight (RFC 8985 recommends
+// 200 ms, the longest RFC 1122 §4.2.3.2 and RFC 5681 §4.2 allow in practice).
+const wcDelAckT = 200 * time.Millisecond
+
+// ptoMinExtra pads the PTO of a flight of more than one segment.
+// Deviation (Linux compat): Linux's tcp_schedule_loss_probe adds
+// TCP_TIMEOUT_MIN (2 jiffies) so that the probe never races an ACK already
+// on its way when SRTT is tiny; RFC 8985 §7.2 adds nothing.
+const ptoMinExtra = 2 * time.Millisecond
+
+// ptoAllowed reports whether a loss probe may be scheduled now (RFC 8985
+// §7.2): SACK is in use (§4: TLP needs it to tell what the probe
+// repaired), data is outstanding, the connection is not in fast or RTO
+// recovery (SND.UNA has passed the recovery point), nothing is SACKed (then
+// RACK-style detection, here RFC 6675's, is at work), no probe episode is
+// open (Linux sends at most one probe per flight, tcp_schedule_loss_probe
+// since 4.19), and no zero-window probing is going on.
+func (c *Conn) ptoAllowed() bool {
+	return c.sackOn && c.sendingState() && c.sndUna != c.sndMax &&
+		!c.inRecovery && c.sndUna.GreaterThanEq(c.recover) && c.sb.n == 0 &&
+		!c.tlpOut && c.persistAt.IsZero() && !c.rtoAt.IsZero()
+}
+
+// schedulePTO arms (or re-arms) the probe timeout after new data was sent
+// or new data was cumulatively acknowledged (RFC 8985 §7.2), or disarms it
+// when a probe is not allowed. TLP_calc_PTO: 2·SRTT (1 s before the first
+// sample), plus WCDelAckT when one segment is in flight, and never later
+// than the RTO would fire.
+func (c *Conn) schedulePTO(now time.Time) {
+	if !c.ptoAllowed() {
+		c.ptoAt = time.Time{}
+		return
+	}
+	pto := time.Second
+	if c.hasRTT {
+		pto = 2 * c.srtt
+		if c.flightSize() <= c.mss {
+			pto += wcDelAckT
+		} else {
+			pto += ptoMinExtra
+		}
+	}
+	c.ptoAt = now.Add(pto)
+	if c.rtoAt.Before(c.ptoAt) {
+		c.ptoAt = c.rtoAt
+	}
+}
+
+// onPTO is TLP_send_probe of RFC 8985 §7.3: send one segment of new data
+// if there is some and the peer's window allows it (cwnd is not
+// consulted: Linux's tcp_send_loss_probe sends it regardless), else
+// retransmit the highest-sequence segment sent so far. Either way the RTO
+// is re-armed from now, and the probe episode stays open until §7.4
+// decides what the probe found.
+func (c *Conn) onPTO(now time.Time) {
+	if !c.ptoAllowed() {
+		return
+	}
+	c.tlpOut = true // before sendData: no PTO for the probe itself
+	c.tlpRetrans = false
+	sent := false
+	if c.sndNxt == c.sndMax {
+		unsent := c.unsentData()
+		finNew := c.finQueued && c.sndNxt.LessThanEq(c.finSeq)
+		wndEnd := c.sndUna.Add(seqnum.Size(c.sndWnd))
+		if unsent > 0 && c.sndNxt.LessThan(wndEnd) {
+			n := min(unsent, int(c.sndNxt.Size(wndEnd)), c.sendMSS())
+			c.sendData(c.sndNxt, n, finNew && n == unsent, now)
+			sent = true
+		} else if unsent == 0 && finNew {
+			c.sendData(c.sndNxt, 0, true, now) // the FIN takes no window
+			sent = true
+		}
+	}
+	if !sent {
+		sent = c.retransmitLast(now)
+		c.tlpRetrans = sent
+	}
+	if !sent {
+		c.tlpOut = false
+		return // Linux: a failed probe does not extend the RTO
+	}
+	c.tlpEndSeq = c.sndMax // TLP.end_seq = SND.NXT
+	c.lossProbes++
+	c.ptoAt = time.Time{}
+	c.rtoAt = now.Add(c.currentRTO()) // §7.3: re-arm the RTO, not the PTO
+}
+
+// retransmitLast resends the segment that ends at SND.MAX (the FIN with
+// the data before it, if the FIN was sent), up to SMSS, without moving
+// SND.NXT. It reports whether anything was sent.
+func (c *Conn) retransmitLast(now time.Time) bool {
+	top := c.sndMax
+	fin := c.finSent()
+	if fin {
+		top = c.finSeq
+	}
+	start := c.sndUna
+	if top.LessThan(start) {
+		return false
+	}
+	if d := int(start.Size(top)); d > c.sendMSS() {
+		start = top.Sub(seqnum.Size(c.sendMSS()))
+	}
+	n := int(start.Size(top))
+	if n == 0 && !fin {
+		return false
+	}
+	c.transmit(start, n, fin)
+	c.retransmits++
+	if c.rttTiming && start.LessThan(c.rttSeq) {
+		c.rttTiming = false // Karn
+	}
+	return true
+}
+
+// tlpAck is RFC 8985 §7.4 for an acceptable ACK while a probe episode is
+// open, as Linux's tcp_process_tlp_ack: the episode ends once the ACK
+// reaches TLP.end_seq. A probe of new data needs nothing more. A
+// retransmitted probe found a loss (and repaired it) unless a D-SACK or a
+// pure duplicate ACK shows that both the original and the probe arrived;
+// the loss gets the congestion response of fast recovery, here at once,
+// since the probe already repaired it. oldUna is SND.UNA before this
+// ACK, newSACK whether it SACKed anything new.
+func (c *Conn) tlpAck(seg *Segment, oldUna seqnum.Value, newSACK bool) {
+	ack := seg.Ack
+	if !c.tlpOut || ack.LessThan(c.tlpEndSeq) {
+		return
+	}
+	if !c.tlpRetrans {
+		c.tlpOut = false
+		return
+	}
+	switch {
+	case isDSACK(&seg.Options, ack):
+		c.tlpOut = false // the probe was a duplicate: no loss
+	case ack.GreaterThan(c.tlpEndSeq):
+		c.tlpOut = false
+		c.tlpRecoveries++
+		// Deviation (Linux compat): the reduction starts from cwnd
+		// (tcp_init_cwnd_reduction with Reno's ssthresh, cwnd/2), not
+		// from FlightSize (RFC 5681 eq. (4)): the repairing ACK has just
+		// emptied the flight.
+		c.ssthresh = max(c.cwnd/2, 2*c.mss)
+		c.cwnd = c.ssthresh
+		c.bytesAcked = 0
+	case ack == oldUna && !newSACK:
+		c.tlpOut = false // a pure duplicate: both copies arrived
+	}
+}
