@@ -169,6 +169,25 @@ func (f *FD) recvStream(b []byte, flags int) (int, error) {
 	}
 }
 
+// waitReadable blocks, holding no buffer, until a read would not block:
+// data, EOF or an error is there, or the read deadline passes.
+func (f *FD) waitReadable() error {
+	if f.tcp == nil {
+		return syscall.EOPNOTSUPP
+	}
+	for {
+		if err := f.check(); err != nil {
+			return err
+		}
+		if rd, _, _, _ := f.tcp.PollState(); rd {
+			return nil
+		}
+		if err := f.wait(f.ready, f.rd); err != nil {
+			return err
+		}
+	}
+}
+
 // Shutdown shuts down part of a full-duplex connection (shutdown(2)).
 func (f *FD) Shutdown(how int) error {
 	if err := f.check(); err != nil {

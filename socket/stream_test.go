@@ -261,3 +261,69 @@ func TestSocket_ErrorReportedOnce(t *testing.T) {
 		t.Fatalf("Recv after the reported error: %d, %v, want end of stream", n, err)
 	}
 }
+
+// errWriter fails every write after the first n bytes.
+type errWriter struct{ n int }
+
+var errSink = errors.New("sink full")
+
+func (w *errWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errSink
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// Conn.WriteTo (what io.Copy from a Conn runs): the writer's error ends it
+// with the bytes written so far; the read deadline ends it with a timeout;
+// the peer's abort with ECONNRESET.
+func TestConn_WriteTo_WriterErrorDeadlineAndReset(t *testing.T) {
+	a, b := twoStacks(t)
+	l, _ := socket.Listen(b, "tcp", ":9")
+	defer l.Close()
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() (net.Conn, net.Conn) {
+		c, err := socket.Dial(a, "tcp", "10.0.0.2:9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		s := <-accepted
+		t.Cleanup(func() { s.Close() })
+		return c, s
+	}
+
+	c, s := dial()
+	go c.Write(make([]byte, 10000))
+	n, err := s.(io.WriterTo).WriteTo(&errWriter{n: 3000})
+	if n != 3000 || !errors.Is(err, errSink) {
+		t.Errorf("writer failing after 3000 bytes: WriteTo = %d, %v", n, err)
+	}
+
+	_, s = dial()
+	s.SetReadDeadline(time.Now().Add(-time.Second)) // already passed
+	if _, err := io.Copy(io.Discard, s); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("past read deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+
+	c, s = dial()
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, s); done <- err }()
+	c.(*socket.Conn).SetLinger(0)
+	c.Close() // RST
+	if err := <-done; !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("peer reset: %v, want ECONNRESET", err)
+	}
+}

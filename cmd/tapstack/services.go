@@ -44,14 +44,12 @@ func serveTCP(st *stack.Stack, port int, log *slog.Logger, name string, handle f
 
 // echo (RFC 862): writes back what it reads; closes after the peer's FIN.
 func echo(c net.Conn) {
-	buf := make([]byte, 64<<10)
-	io.CopyBuffer(c, c, buf)
+	io.Copy(c, c) // the Conn's WriteTo: no buffer held while idle
 }
 
 // discard (RFC 863): reads and drops.
 func discard(c net.Conn) {
-	buf := make([]byte, 64<<10)
-	io.CopyBuffer(io.Discard, c, buf)
+	io.Copy(io.Discard, c) // the Conn's WriteTo: no buffer held while idle
 }
 
 // chargenPattern is RFC 864's: 72-character lines of the 95 printable ASCII
