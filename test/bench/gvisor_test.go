@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -120,7 +121,7 @@ func gvisorMain() int {
 		lg.Printf("listen :80: %v", err)
 		return 1
 	}
-	srv := &http.Server{Handler: bytesHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: httpHandler(s), ReadHeaderTimeout: 30 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	go srv.Serve(hl)
 
 	sig := make(chan os.Signal, 1)
@@ -220,10 +221,22 @@ func chargen(c net.Conn) {
 	}
 }
 
-func bytesHandler() http.Handler {
+// httpHandler serves tcp/80: a title, /stats and /bytes/N.
+func httpHandler(s *stack.Stack) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "gVisor netstack (tapstack bench)")
+	})
+	// A few of gVisor's counters under the names of tapstack's /stats, for
+	// the phases that poll the stack (tcpStats).
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		t := s.Stats().TCP
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]map[string]uint64{"tcp": {
+			"curr_estab":       t.CurrentEstablished.Value(),
+			"passive_opens":    t.PassiveConnectionOpenings.Value(),
+			"listen_overflows": t.ListenOverflowSynDrop.Value() + t.ListenOverflowAckDrop.Value(),
+		}})
 	})
 	mux.HandleFunc("GET /bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)

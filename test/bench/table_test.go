@@ -33,7 +33,14 @@ var (
 	flagOnly    = flag.String("only", "", `run one stack only: "tapstack" or "gvisor"`)
 	flagPerf    = flag.Bool("perf", false, "record `perf record -g` of each stack process during each throughput row into results/")
 	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
+	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
+	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
+	flagShortN  = flag.Int("short-n", 60000, "short phase: ab requests (one connection each)")
+	flagLoss    = flag.String("loss", "0,1,5", "loss phase: comma-separated loss percentages, applied to each direction (0: the same set-up, nothing dropped)")
 )
+
+// phaseNames are the values -phases takes, in the order the phases run.
+var phaseNames = []string{"idle", "ping", "bulk", "wrk", "short", "loss", "ab"}
 
 // Addresses inside each stack's namespace (the same for both stacks).
 const (
@@ -53,10 +60,101 @@ const (
 	phaseSuffix = " phase"
 )
 
-var rows = []string{rowPing, rowIn, rowOut, rowWrk, rowAb, rowCPU, rowRSS}
+// Rows of the memory and loss phases; their names depend on the flags
+// (setup fills them in).
+var (
+	rowIdleBefore, rowIdleHeld, rowIdlePer                    string
+	rowShortRate, rowShortBefore, rowShortAfter, rowShortGrow string
+	lossPcts                                                  []int
+)
 
-// phases are the measured rows whose CPU use is reported per phase.
-var phases = []string{"ping", "bulk in", "bulk out", "wrk", "ab"}
+// rowLoss is the row of a bulk transfer at pct % loss; in is kernel→stack.
+func rowLoss(pct int, in bool) string {
+	if in {
+		return fmt.Sprintf("bulk kernel→stack at %d%% loss, Gbit/s", pct)
+	}
+	return fmt.Sprintf("bulk stack→kernel at %d%% loss, Gbit/s", pct)
+}
+
+// phaseLoss is the per-phase name of a loss row.
+func phaseLoss(pct int, in bool) string {
+	if in {
+		return fmt.Sprintf("loss %d%% in", pct)
+	}
+	return fmt.Sprintf("loss %d%% out", pct)
+}
+
+// rows are the table's rows, in order; phases the measured steps whose CPU
+// use is reported per phase, in the order they run. setup fills both.
+var rows, phases []string
+
+// selected is the set of -phases.
+var selected = map[string]bool{}
+
+// setup parses the phase flags and names the rows.
+func setup() error {
+	for _, p := range strings.Split(*flagPhases, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "all":
+			for _, n := range phaseNames {
+				selected[n] = true
+			}
+		case slices.Contains(phaseNames, p):
+			selected[p] = true
+		default:
+			return fmt.Errorf("-phases: unknown phase %q (want %s or all)", p, strings.Join(phaseNames, ", "))
+		}
+	}
+	lossPcts = nil
+	for _, f := range strings.Split(*flagLoss, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 0 || v > 100 {
+			return fmt.Errorf("-loss: want percentages 0-100, got %q", f)
+		}
+		lossPcts = append(lossPcts, v)
+	}
+	rowIdleBefore = "idle conns: stack RSS before, MiB (lower is better)"
+	rowIdleHeld = fmt.Sprintf("idle conns: stack RSS with %d open, MiB (lower is better)", *flagIdleN)
+	rowIdlePer = "idle conns: KiB of RSS per connection (lower is better)"
+	rowShortRate = fmt.Sprintf("%d short conns: req/s (ab -c20, /bytes/100)", *flagShortN)
+	rowShortBefore = fmt.Sprintf("%d short conns: stack RSS before, MiB (lower is better)", *flagShortN)
+	rowShortAfter = fmt.Sprintf("%d short conns: stack RSS after, MiB (lower is better)", *flagShortN)
+	rowShortGrow = fmt.Sprintf("%d short conns: stack RSS growth, MiB (lower is better)", *flagShortN)
+
+	rows, phases = nil, nil
+	add := func(name string, rs ...string) {
+		if selected[name] {
+			rows = append(rows, rs...)
+		}
+	}
+	add("ping", rowPing)
+	add("bulk", rowIn, rowOut)
+	add("wrk", rowWrk)
+	add("ab", rowAb)
+	add("idle", rowIdleBefore, rowIdleHeld, rowIdlePer)
+	add("short", rowShortRate, rowShortBefore, rowShortAfter, rowShortGrow)
+	for _, pct := range lossPcts {
+		add("loss", rowLoss(pct, true), rowLoss(pct, false))
+	}
+	rows = append(rows, rowCPU, rowRSS)
+	for _, n := range phaseNames {
+		if !selected[n] {
+			continue
+		}
+		switch n {
+		case "bulk":
+			phases = append(phases, "bulk in", "bulk out")
+		case "loss":
+			for _, pct := range lossPcts {
+				phases = append(phases, phaseLoss(pct, true), phaseLoss(pct, false))
+			}
+		default:
+			phases = append(phases, n)
+		}
+	}
+	return nil
+}
 
 // result is one stack's column.
 type result struct {
@@ -99,6 +197,9 @@ func BenchmarkTable(b *testing.B) {
 }
 
 func table(b *testing.B) {
+	if err := setup(); err != nil {
+		b.Fatal(err)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -230,15 +331,97 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 		return true
 	}
 
-	if tool(rowPing, "ping") {
+	fail := func(err error, rs ...string) {
+		r.errors = append(r.errors, err.Error())
+		for _, row := range rs {
+			r.note[row] = "error"
+		}
+	}
+
+	// Idle connections first, in the fresh process: the per-connection
+	// figure is least disturbed by what earlier phases left in the heap.
+	if selected["idle"] {
+		phase("idle", func() {
+			ir, err := idleConns(ns, p.pid, *flagIdleN)
+			if err != nil {
+				fail(fmt.Errorf("idle: %w", err), rowIdleBefore, rowIdleHeld, rowIdlePer)
+				return
+			}
+			r.val[rowIdleBefore] = ir.before / 1024
+			r.val[rowIdleHeld] = ir.held / 1024
+			r.val[rowIdlePer] = (ir.held - ir.before) / float64(*flagIdleN)
+			r.errors = append(r.errors, fmt.Sprintf("idle: %d connections to tcp/9 opened in %.1f s (%d dials retried); the stack's curr_estab then %d (with the /stats request's own)",
+				*flagIdleN, ir.dialFor.Seconds(), ir.retries, ir.estab))
+		})
+	}
+	if selected["ping"] && tool(rowPing, "ping") {
 		phase("ping", func() { v, err := pingRTT(ns); set(rowPing, v, err) })
 	}
-	phase("bulk in", func() { v, err := bulkIn(ns, *flagWarmup, *flagDur); set(rowIn, v, err) })
-	phase("bulk out", func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowOut, v, err) })
-	if tool(rowWrk, "wrk") {
+	if selected["bulk"] {
+		phase("bulk in", func() { v, err := bulkIn(ns, *flagWarmup, *flagDur); set(rowIn, v, err) })
+		phase("bulk out", func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowOut, v, err) })
+	}
+	if selected["wrk"] && tool(rowWrk, "wrk") {
 		phase("wrk", func() { v, warn, err := wrk(ns, *flagDur); set(rowWrk, v, err); addWarn(r, rowWrk, warn) })
 	}
-	if tool(rowAb, "ab") {
+	// Short connections right after the keep-alive load (the issue's
+	// gVisor figures: about 117 MB before, 167 MB after).
+	var shortEnd time.Time
+	if selected["short"] && tool(rowShortRate, "ab") {
+		phase("short", func() {
+			before, err := vmRSS(p.pid)
+			if err != nil {
+				fail(err, rowShortRate, rowShortBefore, rowShortAfter, rowShortGrow)
+				return
+			}
+			v, warn, err := ab(ns, *flagShortN)
+			set(rowShortRate, v, err)
+			addWarn(r, rowShortRate, warn)
+			after, err := vmRSS(p.pid)
+			if err != nil {
+				fail(err, rowShortBefore, rowShortAfter, rowShortGrow)
+				return
+			}
+			r.val[rowShortBefore], r.val[rowShortAfter], r.val[rowShortGrow] = before/1024, after/1024, (after-before)/1024
+		})
+		shortEnd = time.Now()
+	}
+	if selected["loss"] {
+		if _, err := exec.LookPath("nft"); err != nil {
+			for _, pct := range lossPcts {
+				r.note[rowLoss(pct, true)], r.note[rowLoss(pct, false)] = "n/a (nft missing)", "n/a (nft missing)"
+			}
+		}
+		for _, pct := range lossPcts {
+			if r.note[rowLoss(pct, true)] != "" {
+				break
+			}
+			in, out := phaseLoss(pct, true), phaseLoss(pct, false)
+			lc, err := withLoss(ns, tap, pct, func() {
+				phase(in, func() { v, err := bulkIn(ns, *flagWarmup, *flagDur); set(rowLoss(pct, true), v, err) })
+				phase(out, func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowLoss(pct, false), v, err) })
+			})
+			if err != nil {
+				fail(fmt.Errorf("loss %d%%: %w", pct, err), rowLoss(pct, true), rowLoss(pct, false))
+				continue
+			}
+			// The egress hook runs before the TAP counts a frame, the
+			// ingress hook after.
+			sentToStack := lc.toStack + uint64(r.toStk[in]+r.toStk[out])
+			fromStack := uint64(r.fromSt[in] + r.fromSt[out])
+			r.errors = append(r.errors, fmt.Sprintf("loss %d%%: nftables dropped %d of %d frames kernel→stack (%.2f%%), %d of %d stack→kernel (%.2f%%)",
+				pct, lc.toStack, sentToStack, pctOf(lc.toStack, sentToStack), lc.fromStack, fromStack, pctOf(lc.fromStack, fromStack)))
+		}
+	}
+	if selected["ab"] && tool(rowAb, "ab") {
+		// The short phase leaves up to a port range's worth of
+		// connections in TIME-WAIT on the stack (the server closes
+		// first); both stacks hold TIME-WAIT 60 s. Let them expire so the
+		// ab row starts from the state it always has.
+		if d := time.Until(shortEnd.Add(61 * time.Second)); !shortEnd.IsZero() && d > 0 {
+			fmt.Fprintf(os.Stderr, "bench: %s: waiting %v for the short phase's TIME-WAIT to expire\n", name, d.Round(time.Second))
+			time.Sleep(d)
+		}
 		phase("ab", func() { v, warn, err := ab(ns, *flagAbN); set(rowAb, v, err); addWarn(r, rowAb, warn) })
 	}
 
@@ -260,6 +443,13 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 	}
 	r.loadB = loadavg()
 	return r
+}
+
+func pctOf(part, whole uint64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
 }
 
 func addWarn(r *result, row, warn string) {
