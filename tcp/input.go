@@ -411,12 +411,16 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	newSACK := false
 	if c.sackOn {
 		// RFC 6675 §5: record the SACK information (Update()). An ACK
-		// counts as a duplicate (RFC 6675 §2 (e)) only if its SACK
-		// blocks tell something new; one without blocks (a peer that
-		// negotiated SACK but sends none) counts as RFC 5681's.
+		// with SACK blocks counts as a duplicate if and only if they tell
+		// something new (RFC 6675 §2 "DupAck"), "even if it carries new
+		// data, changes the advertised window": Linux receivers grow
+		// their window with almost every segment, so RFC 5681's
+		// same-window rule would never see three. One without blocks (a
+		// peer that negotiated SACK but sends none) counts as RFC 5681's.
 		newSACK = c.sackUpdate(seg) > 0
-		if !newSACK && seg.Options.NumSACK > 0 {
-			dup = false
+		if seg.Options.NumSACK > 0 {
+			dup = newSACK && ack == oldUna && c.sndMax != oldUna &&
+				seg.Flags&(FlagSYN|FlagFIN) == 0 && c.persistAt.IsZero()
 		}
 		c.tlpAck(seg, oldUna, newSACK) // RFC 8985 §7.4
 	}

@@ -435,3 +435,25 @@ func TestEstablished_SACK_NoAllocationPerSegment(t *testing.T) {
 		t.Fatalf("%v allocations per segment", n)
 	}
 }
+
+// RFC 6675 §2 "DupAck": an ACK with new SACK information counts as a
+// duplicate even if it changes the advertised window. Linux receivers grow
+// their window with every segment, so with RFC 5681's same-window rule the
+// sender never entered fast recovery against Linux and waited for the RTO.
+func TestEstablished_SACK_DupACKsWithGrowingWindow_FastRetransmit(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 5)
+	h.at(10 * ms)
+	for i, end := range []int{2, 3, 4} {
+		a := h.sackAck(segAt(0), segAt(1), segAt(end))
+		a.Window = uint16(600 + 10*i) // << 7: growing, as Linux's
+		h.in(a)
+		if i < 2 {
+			h.expect()
+		}
+	}
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if !h.c.inRecovery {
+		t.Fatal("not in recovery after three SACKs with growing windows")
+	}
+}

@@ -353,6 +353,13 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 				if old := sides[1]; old != nil {
 					ns.written = old.written
 				}
+				// It reads side 0's stream from its IRS on: 0 for the
+				// first, but a cookie (RFC 4987 §3.6) also checks out for
+				// a later segment of the old connection whose SEQ and ACK
+				// moved by the same amount (the cookie arithmetic cancels
+				// it, as in Linux), so an incarnation can start mid-stream,
+				// or past side 0's FIN (which takes a sequence number).
+				ns.read = min(int(uint32(c.irs)-uint32(a.iss)), sides[0].written)
 				sides[1] = ns
 			}
 		}
