@@ -186,18 +186,25 @@ func (c *Conn) selectWnd() int {
 // RCV.WND >> Rcv.Wind.Shift (RFC 7323 §2.3), and records the advertised right
 // edge. Rounding goes up when rounding down would move the right edge left.
 func (c *Conn) windowField() uint16 {
-	cur := c.advertisedWnd()
-	w := c.selectWnd()
-	s := c.rcvWScale
+	f, right := scaledWindow(c.rcvNxt, c.rcvAdvRight, c.advertisedWnd(), c.selectWnd(), c.rcvWScale)
+	c.rcvAdvRight = right
+	return f
+}
+
+// scaledWindow returns the window field offering w bytes past rcvNxt with
+// shift s, rounded up where rounding down would move the right edge left
+// of cur bytes past rcvNxt, and the advertised right edge (advRight, or
+// further) that the field makes.
+func scaledWindow(rcvNxt, advRight seqnum.Value, cur, w int, s uint8) (uint16, seqnum.Value) {
 	f := w >> s
 	if f<<s < cur {
 		f = (cur + 1<<s - 1) >> s
 	}
 	f = min(f, 0xffff)
-	if r := c.rcvNxt.Add(seqnum.Size(f << s)); r.GreaterThan(c.rcvAdvRight) {
-		c.rcvAdvRight = r
+	if r := rcvNxt.Add(seqnum.Size(f << s)); r.GreaterThan(advRight) {
+		advRight = r
 	}
-	return uint16(f)
+	return uint16(f), advRight
 }
 
 // sendingState reports whether data and FIN may be sent in this state.

@@ -258,18 +258,9 @@ func (c *Conn) rescueRetransmit(now time.Time) bool {
 	if fin {
 		dataTop = top.Sub(1)
 	}
-	start := low
-	if d := int(low.Size(dataTop)); d > c.sendMSS() {
-		start = dataTop.Sub(seqnum.Size(c.sendMSS()))
-	}
-	n := int(start.Size(dataTop))
-	if n == 0 && !fin {
+	start, n, ok := c.retransmitTail(low, dataTop, fin)
+	if !ok {
 		return false
-	}
-	c.transmit(start, n, fin)
-	c.retransmits++
-	if c.rttTiming && start.LessThan(c.rttSeq) {
-		c.rttTiming = false // Karn
 	}
 	c.rescueRxt, c.rescueSet = c.recover, true
 	c.rackRecord(start, start.Add(seqnum.Size(n)))

@@ -415,16 +415,9 @@ func (tw *TimeWait) windowField() uint16 {
 	if avail := int(tw.wndAvail); avail-cur >= int(tw.wndStep) {
 		w = avail
 	}
-	s := tw.rcvWScale
-	f := w >> s
-	if f<<s < cur {
-		f = (cur + 1<<s - 1) >> s
-	}
-	f = min(f, 0xffff)
-	if r := tw.rcvNxt.Add(seqnum.Size(f << s)); r.GreaterThan(tw.rcvAdvRight) {
-		tw.rcvAdvRight = r
-	}
-	return uint16(f)
+	f, right := scaledWindow(tw.rcvNxt, tw.rcvAdvRight, cur, w, tw.rcvWScale)
+	tw.rcvAdvRight = right
+	return f
 }
 
 // ack writes <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> to reply, with the

@@ -110,23 +110,32 @@ func (c *Conn) retransmitLast(now time.Time) bool {
 	if fin {
 		top = c.finSeq
 	}
-	start := c.sndUna
-	if top.LessThan(start) {
+	if top.LessThan(c.sndUna) {
 		return false
 	}
-	if d := int(start.Size(top)); d > c.sendMSS() {
-		start = top.Sub(seqnum.Size(c.sendMSS()))
+	_, _, ok := c.retransmitTail(c.sndUna, top, fin)
+	return ok
+}
+
+// retransmitTail resends up to SMSS of data ending at dataTop, from low at
+// the lowest, and the FIN after it if fin, without moving SND.NXT; an RTT
+// sample the range covers is dropped (Karn). It returns what it sent, and
+// false if there was nothing.
+func (c *Conn) retransmitTail(low, dataTop seqnum.Value, fin bool) (start seqnum.Value, n int, ok bool) {
+	start = low
+	if int(low.Size(dataTop)) > c.sendMSS() {
+		start = dataTop.Sub(seqnum.Size(c.sendMSS()))
 	}
-	n := int(start.Size(top))
+	n = int(start.Size(dataTop))
 	if n == 0 && !fin {
-		return false
+		return start, 0, false
 	}
 	c.transmit(start, n, fin)
 	c.retransmits++
 	if c.rttTiming && start.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn
 	}
-	return true
+	return start, n, true
 }
 
 // tlpAck is RFC 8985 §7.4 for an acceptable ACK while a probe episode is
