@@ -54,7 +54,7 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	}
 	if h.IsFragment() {
 		s.stats.IPv4.ReasmReqds++
-		pkt, res := s.reasm.Add(h, s.clock.Now())
+		pkt, res := s.reasm.Add(h, s.nowLocked())
 		s.rearmLocked()
 		switch res {
 		case ipv4.Complete:
@@ -194,7 +194,7 @@ func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Head
 		s.stats.ICMP.OutErrorsSuppressd++
 		return
 	}
-	if !s.icmpLimit.allow(s.clock.Now()) {
+	if !s.icmpLimit.allow(s.nowLocked()) {
 		s.stats.ICMP.OutRateLimited++
 		return
 	}

@@ -50,7 +50,7 @@ func (s *Stack) handleARPLocked(eth ethernet.Header) {
 		s.stats.ARP.RepliesIn++
 	}
 	spa, sha, tpa := h.SenderIP(), h.SenderMAC(), h.TargetIP()
-	now := s.clock.Now()
+	now := s.nowLocked()
 	switch {
 	case spa == s.addr:
 		// Someone else claims our address (RFC 5227 §2.4). We keep it, as
@@ -149,7 +149,7 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 		s.stats.IPv4.OutNoRoutes++
 		return syscall.ENETUNREACH
 	}
-	mac, ok, request := s.arp.Resolve(hop, s.clock.Now())
+	mac, ok, request := s.arp.Resolve(hop, s.nowLocked())
 	if ok {
 		if request {
 			s.sendARPLocked(arp.OpRequest, mac, ethernet.MAC{}, hop) // refresh a stale entry by unicast poll

@@ -127,6 +127,7 @@ type Stack struct {
 	tcpEPs        map[*TCPEndpoint]struct{}
 	tcpTimers     deadlineHeap
 	inBatch       bool        // the receive loop is handling a batch of frames
+	batchNow      time.Time   // when the batch was read: the time of every frame in it
 	batched       []*tcpEntry // connections that got segments in this batch
 	due           []*tcpEntry // scratch for tcpTimersLocked
 	icmpLimit     tokenBucket
@@ -365,14 +366,24 @@ func (s *Stack) loop() {
 			continue
 		}
 		s.mu.Lock()
-		s.inBatch = true
+		s.inBatch, s.batchNow = true, s.clock.Now()
 		for i := 0; i < n; i++ {
 			s.handleFrameLocked(frames[i].Data, frames[i].Meta)
 		}
-		s.inBatch = false
+		s.inBatch, s.batchNow = false, time.Time{}
 		s.flushBatchLocked()
 		s.unlock()
 	}
+}
+
+// nowLocked is the time for the frame being handled: the batch's read time
+// within a batch (the frames arrived together; one clock read serves them
+// all, and it is the better arrival time for RTT samples), else the clock.
+func (s *Stack) nowLocked() time.Time {
+	if s.inBatch {
+		return s.batchNow
+	}
+	return s.clock.Now()
 }
 
 // HandleFrame processes one received frame synchronously, exactly as the

@@ -104,7 +104,7 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		return
 	}
 	s.stats.TCP.InSegs++
-	now := s.clock.Now()
+	now := s.nowLocked()
 	key := tcpKey{local: netip.AddrPortFrom(h.Dst(), seg.DstPort), remote: netip.AddrPortFrom(h.Src(), seg.SrcPort)}
 	le := s.tcpListeners[seg.DstPort]
 	iss := seqnum.Value(0)
@@ -195,13 +195,13 @@ func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value) {
 	if c == nil || c.State() == tcp.StateTimeWait {
 		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
 	}
-	if !c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.clock.Now()) {
+	if !c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked()) {
 		s.stats.TCP.OutOfWindowICMPs++
 		return
 	}
 	s.stats.TCP.ICMPErrors++
 	if m.Type() == ipv4.TypeDestUnreachable && m.Code() == ipv4.CodeFragNeeded {
-		s.pmtu.learn(e.key.remote.Addr(), tcp.ClampPathMTU(int(m.MTU())), s.clock.Now())
+		s.pmtu.learn(e.key.remote.Addr(), tcp.ClampPathMTU(int(m.MTU())), s.nowLocked())
 	}
 	if soft := tcp.SoftICMPError(m.Type(), m.Code()); soft != 0 && c.State() != tcp.StateClosed {
 		e.softErr, e.softUna = soft, c.SndUna()
@@ -223,8 +223,9 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 	if ev&tcp.EventEstablished != 0 {
 		// RFC 1191 §5: a path MTU learned earlier for this destination
 		// applies to the new connection from its first segment.
-		if mtu, ok := s.pmtu.lookup(e.key.remote.Addr(), s.clock.Now()); ok {
-			e.conn.ApplyPathMTU(mtu, s.clock.Now())
+		now := s.nowLocked()
+		if mtu, ok := s.pmtu.lookup(e.key.remote.Addr(), now); ok {
+			e.conn.ApplyPathMTU(mtu, now)
 		}
 	}
 	if e.ep != nil && ev != 0 {
