@@ -131,32 +131,17 @@ func newLink(t testing.TB, seed uint64, im nic.Impairment) *link {
 		t.Fatalf("tapstack: %v", err)
 	}
 
-	l.gv = gstack.New(gstack.Options{
-		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv4.NewProtocol, garp.NewProtocol},
-		TransportProtocols: []gstack.TransportProtocolFactory{gtcp.NewProtocol},
-	})
-	minRTO := tcpip.TCPMinRTOOption(rtoMin)
-	if err := l.gv.SetTransportProtocolOption(gtcp.ProtocolNumber, &minRTO); err != nil {
-		t.Fatalf("gVisor: TCPMinRTOOption: %v", err)
-	}
-	// The channel's MTU counts the Ethernet header: link/ethernet subtracts
-	// it. The queue is as deep as the pipe's.
-	gvMAC := l.gvEnd.Info().MAC
-	l.ch = channel.New(pipeQueueLen, uint32(linkMTU+header.EthernetMinimumSize), tcpip.LinkAddress(gvMAC[:]))
-	if err := l.gv.CreateNIC(gvisorNIC, gethernet.New(l.ch)); err != nil {
-		t.Fatalf("gVisor: CreateNIC: %v", err)
-	}
-	addr := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(gvAddr.As4()), PrefixLen: tapPrefix.Bits()}
-	if err := l.gv.AddProtocolAddress(gvisorNIC, tcpip.ProtocolAddress{Protocol: gipv4.ProtocolNumber, AddressWithPrefix: addr}, gstack.AddressProperties{}); err != nil {
-		t.Fatalf("gVisor: AddProtocolAddress: %v", err)
-	}
-	l.gv.SetRouteTable([]tcpip.Route{{Destination: addr.Subnet(), NIC: gvisorNIC}})
+	// The gVisor end: the channel's MTU counts the Ethernet header
+	// (link/ethernet subtracts it); the queue is as deep as the pipe's.
+	gv := newGVNode(t, l.gvDev, gvAddr)
+	gv.observe = l.gvRST.observe
+	l.gv, l.ch = gv.st, gv.ch
 
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancelPumps = cancel
 	l.pumps.Add(2)
-	go l.pumpToGVisor()
-	go l.pumpFromGVisor(ctx)
+	go func() { defer l.pumps.Done(); gv.pumpIn() }()
+	go func() { defer l.pumps.Done(); gv.pumpOut(ctx) }()
 	l.tap.Start()
 	t.Cleanup(func() {
 		l.close()
@@ -214,61 +199,95 @@ func (c *capture) finish(t testing.TB) {
 	}
 }
 
-// pumpToGVisor moves frames from gVisor's pipe end into the channel
-// endpoint until the pipe is closed. gVisor processes each frame inline.
-func (l *link) pumpToGVisor() {
-	defer l.pumps.Done()
+// gvNode is one gVisor stack on one end of a Pipe, with the two pumps
+// that move frames between its channel endpoint and the pipe end.
+type gvNode struct {
+	dev nic.Device
+	st  *gstack.Stack
+	ch  *channel.Endpoint
+	// observe, if set, sees every frame gVisor sends before the pipe does.
+	observe func([]byte)
+}
+
+func newGVNode(t testing.TB, dev nic.Device, addr netip.Addr) *gvNode {
+	t.Helper()
+	n := &gvNode{dev: dev}
+	n.st = gstack.New(gstack.Options{
+		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv4.NewProtocol, garp.NewProtocol},
+		TransportProtocols: []gstack.TransportProtocolFactory{gtcp.NewProtocol},
+	})
+	minRTO := tcpip.TCPMinRTOOption(rtoMin)
+	if err := n.st.SetTransportProtocolOption(gtcp.ProtocolNumber, &minRTO); err != nil {
+		t.Fatalf("gVisor: TCPMinRTOOption: %v", err)
+	}
+	mac := dev.Info().MAC
+	n.ch = channel.New(pipeQueueLen, uint32(linkMTU+header.EthernetMinimumSize), tcpip.LinkAddress(mac[:]))
+	if err := n.st.CreateNIC(gvisorNIC, gethernet.New(n.ch)); err != nil {
+		t.Fatalf("gVisor: CreateNIC: %v", err)
+	}
+	a := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(addr.As4()), PrefixLen: tapPrefix.Bits()}
+	if err := n.st.AddProtocolAddress(gvisorNIC, tcpip.ProtocolAddress{Protocol: gipv4.ProtocolNumber, AddressWithPrefix: a}, gstack.AddressProperties{}); err != nil {
+		t.Fatalf("gVisor: AddProtocolAddress: %v", err)
+	}
+	n.st.SetRouteTable([]tcpip.Route{{Destination: a.Subnet(), NIC: gvisorNIC}})
+	return n
+}
+
+// pumpIn moves frames from the pipe into gVisor until the pipe closes.
+// gVisor processes each frame inline.
+func (n *gvNode) pumpIn() {
 	frames := make([]nic.Frame, 64)
 	bufs := make([][]byte, len(frames))
 	for i := range bufs {
-		bufs[i] = make([]byte, l.gvDev.Info().MaxFrame)
+		bufs[i] = make([]byte, n.dev.Info().MaxFrame)
 	}
 	for {
 		for i := range frames {
 			frames[i] = nic.Frame{Data: bufs[i]}
 		}
-		n, err := l.gvDev.Read(frames)
+		k, err := n.dev.Read(frames)
 		if err != nil {
-			return // nic.ErrClosed: the link is being torn down
+			return
 		}
-		for _, f := range frames[:n] {
+		for _, f := range frames[:k] {
 			// MakeWithData copies; link/ethernet reads the EtherType from
 			// the frame, so the protocol argument is ignored.
 			pkt := gstack.NewPacketBuffer(gstack.PacketBufferOptions{Payload: buffer.MakeWithData(f.Data)})
-			l.ch.InjectInbound(0, pkt)
+			n.ch.InjectInbound(0, pkt)
 			pkt.DecRef()
 		}
 	}
 }
 
-// pumpFromGVisor moves what gVisor sends into the pipe, a batch at a time,
-// until ctx is cancelled or the pipe is closed.
-func (l *link) pumpFromGVisor(ctx context.Context) {
-	defer l.pumps.Done()
+// pumpOut moves what gVisor sends into the pipe until ctx ends or the
+// pipe closes.
+func (n *gvNode) pumpOut(ctx context.Context) {
 	frames := make([]nic.Frame, 64)
 	bufs := make([][]byte, len(frames))
 	for {
-		pkt := l.ch.ReadContext(ctx)
-		n := 0
+		pkt := n.ch.ReadContext(ctx)
+		k := 0
 		for pkt != nil {
-			b := bufs[n][:0]
+			b := bufs[k][:0]
 			for _, s := range pkt.AsSlices() {
 				b = append(b, s...)
 			}
 			pkt.DecRef()
-			l.gvRST.observe(b)
-			bufs[n] = b
-			frames[n] = nic.Frame{Data: b}
-			if n++; n == len(frames) {
+			if n.observe != nil {
+				n.observe(b)
+			}
+			bufs[k] = b
+			frames[k] = nic.Frame{Data: b}
+			if k++; k == len(frames) {
 				break
 			}
-			pkt = l.ch.Read()
+			pkt = n.ch.Read()
 		}
-		if n == 0 {
-			return // ctx cancelled
+		if k == 0 {
+			return
 		}
-		if _, err := l.gvDev.Write(frames[:n]); err != nil {
-			return // nic.ErrClosed
+		if _, err := n.dev.Write(frames[:k]); err != nil {
+			return
 		}
 	}
 }

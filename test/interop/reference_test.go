@@ -4,22 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
-	gethernet "gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
-	garp "gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	gipv4 "gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	gstack "gvisor.dev/gvisor/pkg/tcpip/stack"
-	gtcp "gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/tapstack/tapstack/nic"
 )
@@ -50,91 +42,6 @@ func TestInterop_GVisorReference(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			runGVisorPair(t, c.seed, c.im, c.size)
 		})
-	}
-}
-
-// gvNode is one gVisor stack on one end of a Pipe, with the two pumps
-// that move frames between its channel endpoint and the pipe end.
-type gvNode struct {
-	dev nic.Device
-	st  *gstack.Stack
-	ch  *channel.Endpoint
-}
-
-func newGVNode(t *testing.T, dev nic.Device, addr netip.Addr) *gvNode {
-	t.Helper()
-	n := &gvNode{dev: dev}
-	n.st = gstack.New(gstack.Options{
-		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv4.NewProtocol, garp.NewProtocol},
-		TransportProtocols: []gstack.TransportProtocolFactory{gtcp.NewProtocol},
-	})
-	minRTO := tcpip.TCPMinRTOOption(rtoMin)
-	if err := n.st.SetTransportProtocolOption(gtcp.ProtocolNumber, &minRTO); err != nil {
-		t.Fatalf("gVisor: TCPMinRTOOption: %v", err)
-	}
-	mac := dev.Info().MAC
-	n.ch = channel.New(pipeQueueLen, uint32(linkMTU+header.EthernetMinimumSize), tcpip.LinkAddress(mac[:]))
-	if err := n.st.CreateNIC(gvisorNIC, gethernet.New(n.ch)); err != nil {
-		t.Fatalf("gVisor: CreateNIC: %v", err)
-	}
-	a := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(addr.As4()), PrefixLen: tapPrefix.Bits()}
-	if err := n.st.AddProtocolAddress(gvisorNIC, tcpip.ProtocolAddress{Protocol: gipv4.ProtocolNumber, AddressWithPrefix: a}, gstack.AddressProperties{}); err != nil {
-		t.Fatalf("gVisor: AddProtocolAddress: %v", err)
-	}
-	n.st.SetRouteTable([]tcpip.Route{{Destination: a.Subnet(), NIC: gvisorNIC}})
-	return n
-}
-
-// pumpIn moves frames from the pipe into gVisor until the pipe closes.
-func (n *gvNode) pumpIn() {
-	frames := make([]nic.Frame, 64)
-	bufs := make([][]byte, len(frames))
-	for i := range bufs {
-		bufs[i] = make([]byte, n.dev.Info().MaxFrame)
-	}
-	for {
-		for i := range frames {
-			frames[i] = nic.Frame{Data: bufs[i]}
-		}
-		k, err := n.dev.Read(frames)
-		if err != nil {
-			return
-		}
-		for _, f := range frames[:k] {
-			pkt := gstack.NewPacketBuffer(gstack.PacketBufferOptions{Payload: buffer.MakeWithData(f.Data)})
-			n.ch.InjectInbound(0, pkt)
-			pkt.DecRef()
-		}
-	}
-}
-
-// pumpOut moves what gVisor sends into the pipe until ctx ends or the
-// pipe closes.
-func (n *gvNode) pumpOut(ctx context.Context) {
-	frames := make([]nic.Frame, 64)
-	bufs := make([][]byte, len(frames))
-	for {
-		pkt := n.ch.ReadContext(ctx)
-		k := 0
-		for pkt != nil {
-			b := bufs[k][:0]
-			for _, s := range pkt.AsSlices() {
-				b = append(b, s...)
-			}
-			pkt.DecRef()
-			bufs[k] = b
-			frames[k] = nic.Frame{Data: b}
-			if k++; k == len(frames) {
-				break
-			}
-			pkt = n.ch.Read()
-		}
-		if k == 0 {
-			return
-		}
-		if _, err := n.dev.Write(frames[:k]); err != nil {
-			return
-		}
 	}
 }
 
