@@ -137,7 +137,8 @@ type Conn struct {
 
 	// Congestion control (RFC 5681, RFC 6582 NewReno).
 	cwnd, ssthresh int
-	bytesAcked     int // RFC 3465 appropriate byte counting in congestion avoidance
+	bytesAcked     int       // RFC 3465 appropriate byte counting in congestion avoidance
+	lastDataSent   time.Time // when data was last sent (Linux's lsndtime), for the restart after idle
 	dupAcks        int
 	inRecovery     bool
 	recover        seqnum.Value // NewReno's recover (RFC 6582), RecoveryPoint of RFC 6675

@@ -1237,3 +1237,36 @@ func TestEstablished_ZeroWindowOverUnackedData_NoTimeoutWhilePeerAnswers(t *test
 		t.Fatalf("error %v, want ETIMEDOUT", h.c.Err())
 	}
 }
+
+// RFC 5681 §4.1 congestion window restart, as Linux's tcp_cwnd_restart:
+// after more than an RTO without sending, cwnd halves per idle RTO down to
+// IW; ssthresh keeps 3/4 of the old cwnd.
+func TestEstablished_CwndRestartAfterIdle(t *testing.T) {
+	for _, tc := range []struct {
+		idleRTOs float64
+		want     int // segments sent at once after the idle period
+	}{
+		{0.5, 40}, // not idle long enough: the whole window
+		{1.5, 20}, // halved once
+		{2.5, 10}, // halved twice: IW
+		{10, 10},  // never below IW
+	} {
+		h := newEstablished(t, Config{SndBuf: 1 << 20, DisableTimestamps: true})
+		h.c.cwnd, h.c.ssthresh = 40*1460, 20*1460
+		h.c.Write(bytesN(1460), h.now)
+		h.out.take()
+		ack := h.seg(FlagACK)
+		ack.Ack = 1001 + 1460
+		h.in(ack)
+		h.c.cwnd = 40 * 1460 // undo the ACK's growth: exactly 40 segments
+		rto := h.c.currentRTO()
+		h.now = h.now.Add(time.Duration(tc.idleRTOs * float64(rto)))
+		h.c.Write(bytesN(60*1460), h.now)
+		if got := len(h.out.take()); got != tc.want {
+			t.Errorf("idle %.1f RTOs: %d segments sent, want %d", tc.idleRTOs, got, tc.want)
+		}
+		if tc.idleRTOs > 1 && h.c.ssthresh != 30*1460 {
+			t.Errorf("idle %.1f RTOs: ssthresh %d, want 3/4 of the old cwnd (%d)", tc.idleRTOs, h.c.ssthresh, 30*1460)
+		}
+	}
+}

@@ -252,12 +252,39 @@ func (c *Conn) trySend(now time.Time) {
 	if c.sackRecovering() {
 		c.sackSend(now)
 	} else {
+		c.restartAfterIdle(now)
 		for c.sendNext(now, -1) {
 		}
 	}
 	if c.unsentData() > 0 && c.rtoAt.IsZero() && c.persistAt.IsZero() {
 		c.armPersist(now)
 	}
+}
+
+// restartAfterIdle is the congestion window restart of RFC 5681 §4.1: a
+// sender that has sent no data for more than an RTO and has nothing in
+// flight no longer knows the path's state, and must not burst a large
+// window into it. Deviation (Linux compat, tcp_cwnd_restart with
+// net.ipv4.tcp_slow_start_after_idle=1): cwnd is halved for every RTO of
+// idleness, down to the restart window RW = min(IW, cwnd), rather than
+// set to RW at once; ssthresh keeps 3/4 of the old cwnd, so slow start
+// climbs back to near it.
+func (c *Conn) restartAfterIdle(now time.Time) {
+	if c.lastDataSent.IsZero() || c.sndUna != c.sndMax || c.unsentData() == 0 {
+		return
+	}
+	rto := c.currentRTO()
+	idle := now.Sub(c.lastDataSent)
+	if idle <= rto {
+		return
+	}
+	c.ssthresh = max(c.ssthresh, c.cwnd/2+c.cwnd/4) // Linux's tcp_current_ssthresh
+	rw := min(c.initialWindow(), c.cwnd)
+	for idle -= rto; idle > 0 && c.cwnd > rw; idle -= rto {
+		c.cwnd /= 2
+	}
+	c.cwnd = max(c.cwnd, rw)
+	c.lastDataSent = now // once per idle period
 }
 
 // sendNext sends the next new segment (and the FIN) if the windows, Nagle
@@ -359,6 +386,7 @@ func (c *Conn) sendAllowed(n, unsent, mss int) bool {
 func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 	short := n > 0 && n < c.sendMSS() // before transmit reports (and clears) a D-SACK
 	c.transmit(seq, n, fin)
+	c.lastDataSent = now
 	end := seq.Add(seqnum.Size(n))
 	if fin {
 		end = end.Add(1)

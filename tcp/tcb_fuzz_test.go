@@ -296,6 +296,9 @@ type pairSide struct {
 	written  int // bytes accepted by Write
 	read     int // bytes returned by Read
 	readDone bool
+	// hi is the end of what this side wrote, over all its incarnations:
+	// the most the other side can have read.
+	hi int
 }
 
 // streamByte is byte i of the stream a side writes.
@@ -346,12 +349,22 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 			ps.c.HandleSegment(&f.seg, now)
 		case to == 1 && lis != nil:
 			if c := lis.HandleSegment(&f.seg, addrA, seqnum.Value(1<<31+now.UnixNano()), now); c != nil {
-				// A new incarnation (the old side 1 was closed) goes on
-				// with the old one's stream index: data of the old one
-				// may still be in flight and be read by side 0.
+				// A new incarnation (the old side 1 was closed). Its
+				// byte j is stream byte j if side 0 is still opening (it
+				// will synchronize with this one, or with an old one
+				// whose SYN-ACK is still in flight, each from its own
+				// start). Once side 0 is synchronized, only a cookie can
+				// make one, from a later segment of side 0 (see below):
+				// its ISS lies as far into the old stream as side 0 had
+				// acknowledged, so it writes from there (the same bytes
+				// the old one had there). Side 0 may still read the old
+				// one's data in flight: hi keeps the most written.
 				ns := &pairSide{c: c}
 				if old := sides[1]; old != nil {
-					ns.written = old.written
+					ns.hi = old.hi
+					if a.state.synchronized() {
+						ns.written = int(uint32(c.iss) - uint32(a.irs))
+					}
 				}
 				// It reads side 0's stream from its IRS on: 0 for the
 				// first, but a cookie (RFC 4987 §3.6) also checks out for
@@ -359,7 +372,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 				// moved by the same amount (the cookie arithmetic cancels
 				// it, as in Linux), so an incarnation can start mid-stream,
 				// or past side 0's FIN (which takes a sequence number).
-				ns.read = min(int(uint32(c.irs)-uint32(a.iss)), sides[0].written)
+				ns.read = min(int(uint32(c.irs)-uint32(a.iss)), sides[0].hi)
 				sides[1] = ns
 			}
 		}
@@ -403,6 +416,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 				}
 				k, _ := ps.c.Write(wbuf[:n], now)
 				ps.written += k
+				ps.hi = max(ps.hi, ps.written)
 			}
 		case 7: // Read and verify
 			if ps != nil {
@@ -413,7 +427,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 					}
 				}
 				ps.read += n
-				if other := sides[1-who]; other == nil || ps.read > other.written {
+				if other := sides[1-who]; other == nil || ps.read > other.hi {
 					if ps.read > 0 {
 						t.Fatalf("step %d: side %d read %d bytes, more than written", step, who, ps.read)
 					}
