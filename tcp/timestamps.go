@@ -92,9 +92,23 @@ func (c *Conn) tsRecentValid(now time.Time) bool {
 // connection that negotiated them is accepted, as Linux does; RFC 7323
 // §3.2 says such a segment SHOULD be dropped.
 func (c *Conn) pawsReject(seg *Segment, now time.Time) bool {
-	return c.tsOn && seg.Options.HasTimestamp && seg.Flags&FlagRST == 0 &&
-		seqnum.Value(seg.Options.TSVal).LessThan(seqnum.Value(c.tsRecent)) &&
-		c.tsRecentValid(now)
+	return pawsOld(c.tsOn, seg, c.tsRecent) && c.tsRecentValid(now)
+}
+
+// pawsOld is the test of RFC 7323 §5.3 R1 shared by Conn and TimeWait,
+// before the §5.5 validity of TS.Recent: timestamps in use, the segment
+// carries one, it is no RST, and SEG.TSval < TS.Recent.
+func pawsOld(tsOn bool, seg *Segment, tsRecent uint32) bool {
+	return tsOn && seg.Options.HasTimestamp && seg.Flags&FlagRST == 0 &&
+		seqnum.Value(seg.Options.TSVal).LessThan(seqnum.Value(tsRecent))
+}
+
+// takesTSRecent is RFC 7323 §4.3 (2) and §5.5, shared by Conn and
+// TimeWait: whether seg's TSval replaces TS.Recent, given Last.ACK.sent
+// and whether TS.Recent is still valid.
+func takesTSRecent(tsOn bool, seg *Segment, tsRecent uint32, lastAckSent seqnum.Value, valid bool) bool {
+	return tsOn && seg.Options.HasTimestamp && seg.Seq.LessThanEq(lastAckSent) &&
+		(seqnum.Value(seg.Options.TSVal).GreaterThanEq(seqnum.Value(tsRecent)) || !valid)
 }
 
 // updateTSRecent is RFC 7323 §4.3 (2), with §5.3 R3: "If SEG.TSval >=
@@ -104,10 +118,7 @@ func (c *Conn) pawsReject(seg *Segment, now time.Time) bool {
 // Linux's tcp_replace_ts_recent). After 24 idle days TS.Recent is invalid
 // and any TSval replaces it (§5.5).
 func (c *Conn) updateTSRecent(seg *Segment, now time.Time) {
-	if !c.tsOn || !seg.Options.HasTimestamp || !seg.Seq.LessThanEq(c.lastAckSent) {
-		return
-	}
-	if seqnum.Value(seg.Options.TSVal).GreaterThanEq(seqnum.Value(c.tsRecent)) || !c.tsRecentValid(now) {
+	if takesTSRecent(c.tsOn, seg, c.tsRecent, c.lastAckSent, c.tsRecentValid(now)) {
 		c.tsRecent, c.tsRecentAt = seg.Options.TSVal, now
 	}
 }

@@ -333,17 +333,12 @@ func acceptableSeq(rcvNxt, seq seqnum.Value, segLen seqnum.Size, wnd int) bool {
 
 // pawsReject is Conn.pawsReject (RFC 7323 §5.3 R1, §5.5).
 func (tw *TimeWait) pawsReject(seg *Segment, now time.Time) bool {
-	return tw.tsOn && seg.Options.HasTimestamp && seg.Flags&FlagRST == 0 &&
-		seqnum.Value(seg.Options.TSVal).LessThan(seqnum.Value(tw.tsRecent)) &&
-		tw.tsRecentValid(now)
+	return pawsOld(tw.tsOn, seg, tw.tsRecent) && tw.tsRecentValid(now)
 }
 
 // updateTSRecent is Conn.updateTSRecent (RFC 7323 §4.3, §5.5).
 func (tw *TimeWait) updateTSRecent(seg *Segment, now time.Time) {
-	if !tw.tsOn || !seg.Options.HasTimestamp || !seg.Seq.LessThanEq(tw.lastAckSent) {
-		return
-	}
-	if seqnum.Value(seg.Options.TSVal).GreaterThanEq(seqnum.Value(tw.tsRecent)) || !tw.tsRecentValid(now) {
+	if takesTSRecent(tw.tsOn, seg, tw.tsRecent, tw.lastAckSent, tw.tsRecentValid(now)) {
 		tw.tsRecent, tw.tsRecentAt = seg.Options.TSVal, tw.rel(now)
 	}
 }
