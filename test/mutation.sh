@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Mutation testing with gremlins (github.com/go-gremlins/gremlins): each mutant is
+# one small change to the code (a condition negated or its boundary moved, an
+# arithmetic operator swapped, ++ for --, a sign dropped); the package's tests run
+# against it, and a mutant they do not fail "lived". Prints each package's test
+# efficacy, killed / (killed + lived), and every survivor. Survivors are either
+# killed by a new test or listed in test/MUTATION.md as equivalent, with the reason.
+#
+# Slow (tcp alone is about 1000 mutants) and not part of CI: run it on a quiet
+# machine. A loaded machine turns mutants into time-outs, which count neither way.
+#
+#   test/mutation.sh                 # every package below
+#   test/mutation.sh tcp arp         # some of them
+#   COEFF=30 WORKERS=1 test/mutation.sh tcp
+#
+# Results (gremlins' JSON and its text report) go to $OUT (default /tmp/tapstack-mutation).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+
+version=v0.6.0
+if ! command -v gremlins >/dev/null; then
+	echo "installing gremlins $version" >&2
+	go install "github.com/go-gremlins/gremlins/cmd/gremlins@$version"
+fi
+
+pkgs=("$@")
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(tcp tcp/buffer ipv4 arp udp stack)
+out=${OUT:-/tmp/tapstack-mutation}
+coeff=${COEFF:-20}
+workers=${WORKERS:-0}
+mkdir -p "$out"
+
+# Warm the build cache so the first mutants are not timed against a cold build.
+go test -count=1 -run '^$' "${pkgs[@]/#/./}" >/dev/null
+
+summary=()
+for p in "${pkgs[@]}"; do
+	name=${p//\//_}
+	echo "== $p" >&2
+	gremlins unleash --timeout-coefficient "$coeff" --workers "$workers" \
+		-o "$out/$name.json" "./$p" >"$out/$name.txt" 2>&1 || true
+	grep -E '^ *(LIVED|TIMED OUT|NOT VIABLE)' "$out/$name.txt" | sed "s|^ *|  $p/|; s| at | |" || true
+	killed=$(sed -n 's/^Killed: \([0-9]*\), Lived: \([0-9]*\).*/\1/p' "$out/$name.txt")
+	lived=$(sed -n 's/^Killed: \([0-9]*\), Lived: \([0-9]*\).*/\2/p' "$out/$name.txt")
+	timedout=$(sed -n 's/^Timed out: \([0-9]*\).*/\1/p' "$out/$name.txt")
+	eff=$(sed -n 's/^Test efficacy: \(.*\)$/\1/p' "$out/$name.txt")
+	summary+=("$(printf '%-12s %7s  killed %4s  lived %3s  timed out %3s' "$p" "${eff:-?}" "${killed:-?}" "${lived:-?}" "${timedout:-?}")")
+done
+
+echo
+echo "test efficacy = killed / (killed + lived)   (reports in $out)"
+printf '%s\n' "${summary[@]}"
