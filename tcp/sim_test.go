@@ -99,6 +99,7 @@ func (r simResult) String() string {
 // echoSimNet runs the echo over n and returns what it cost.
 func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simResult {
 	n.t, n.rng, n.now = t, rand.New(rand.NewPCG(seed, 1)), t0
+	cfg.Counters = &Counters{} // both ends count into it
 	n.lis = NewListener(cfg, addrB, 8, simOut{n, 1})
 	n.ends[0] = NewConn(cfg, addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
 	n.ends[0].Connect(n.now)
@@ -133,6 +134,9 @@ func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simR
 				r.rtx += c.retransmits
 				r.timeouts += c.timeouts
 				r.recoveries += c.recoveries
+			}
+			if k := cfg.Counters; k.RetransSegs != r.rtx || k.Timeouts != r.timeouts || k.Recoveries != r.recoveries {
+				t.Fatalf("seed %d: Counters %+v disagree with the connections' %v", seed, *k, r)
 			}
 			return r
 		}
