@@ -30,6 +30,10 @@ out=${OUT:-/tmp/tapstack-mutation}
 coeff=${COEFF:-20}
 workers=${WORKERS:-0}
 mkdir -p "$out"
+# gremlins times each mutant's tests against its coverage run; a coverage
+# run answered from the test cache would make that budget a fraction of a
+# second and turn most mutants into time-outs.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-count=1"
 
 # Warm the build cache so the first mutants are not timed against a cold build.
 go test -count=1 -run '^$' "${pkgs[@]/#/./}" >/dev/null
