@@ -10,6 +10,7 @@ import (
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/tcp"
@@ -103,11 +104,15 @@ func TestTCP_DialSilentOnLinkHost_OpErrorMatchingEHOSTUNREACH(t *testing.T) {
 	}
 }
 
-// neighborFails makes the peer (learned, with an established connection
-// that has data in flight) stop answering ARP, and advances the clock until
-// a resolution of the peer fails with a segment of the connection queued.
-func neighborFails(t *testing.T, e *env) {
+// neighborFails establishes a connection with "hello" in flight, then the
+// peer stops answering ARP: it advances the clock until a resolution of the
+// peer fails with a segment of the connection queued.
+func neighborFails(t *testing.T) (*env, *socket.FD, seqnum.Value) {
 	t.Helper()
+	e := newEnv(t)
+	c, iss := established(t, e)
+	c.Send([]byte("hello"), 0)
+	e.nextTCPDatagram()
 	for i := 0; i < 600 && e.st.Stats().TCP.ICMPErrors == 0; i++ {
 		e.clk.Advance(time.Second)
 		e.drain()
@@ -115,14 +120,11 @@ func neighborFails(t *testing.T, e *env) {
 	if st := e.st.Stats(); st.TCP.ICMPErrors != 1 || st.ARP.ResolutionFailed == 0 {
 		t.Fatalf("no failed resolution reached the connection in 10 minutes: ARP %+v", st.ARP)
 	}
+	return e, c, iss
 }
 
 func TestTCP_EstablishedNeighborFails_SoftErrorAndRetransmissionsGoOn(t *testing.T) {
-	e := newEnv(t)
-	c, iss := established(t, e)
-	c.Send([]byte("hello"), 0)
-	e.nextTCPDatagram()
-	neighborFails(t, e)
+	e, c, iss := neighborFails(t)
 	// RFC 1122 §4.2.3.9 and Linux tcp_v4_err: a soft error once
 	// synchronized. The connection stays, nothing is reported yet...
 	if cs := e.st.TCPConnections(); len(cs) != 1 || cs[0].State != tcp.StateEstablished {
@@ -157,11 +159,7 @@ func TestTCP_EstablishedNeighborFails_SoftErrorAndRetransmissionsGoOn(t *testing
 }
 
 func TestTCP_EstablishedNeighborNeverAnswers_TimesOutWithEHOSTUNREACH(t *testing.T) {
-	e := newEnv(t)
-	c, _ := established(t, e)
-	c.Send([]byte("hello"), 0)
-	e.nextTCPDatagram()
-	neighborFails(t, e)
+	e, c, _ := neighborFails(t)
 	// The retransmissions go on to R2 (RFC 1122 §4.2.3.5); then the soft
 	// error is reported in place of ETIMEDOUT, as Linux's tcp_write_err.
 	giveUp(e)
