@@ -34,9 +34,9 @@ func TestEstablished_SACK_NextSeg_LostHoleThenNewDataThenOtherHoles(t *testing.T
 	// lost (IsLost, §4): rule (1) resends it; new data waits.
 	h.in(h.sackAck(segAt(0), segAt(3), segAt(8), segAt(1), segAt(2)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(2)))
-	// Segment 10 arrives, 9 not (yet): room for one more. Segment 9 is a
-	// hole with one SACKed segment above it, not lost: rule (2) sends new
-	// data before rule (3) would resend it.
-	h.in(h.sackAck(segAt(0), segAt(10), segAt(11), segAt(3), segAt(9), segAt(1), segAt(2)))
+	// Segment 10 arrives, 8 and 9 not (yet): room for one more. 8 and 9
+	// are a hole with one SACKed segment above it, not lost: rule (2)
+	// sends new data before rule (3) would resend them.
+	h.in(h.sackAck(segAt(0), segAt(10), segAt(11), segAt(3), segAt(8), segAt(1), segAt(2)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(12)))
 }
