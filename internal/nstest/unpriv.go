@@ -21,14 +21,15 @@ const tunMajor, tunMinor = 10, 200
 // StartAs starts cmd inside the namespace as the user uid, group gid, with
 // no supplementary groups and no capabilities: SysProcAttr.Credential and
 // no AmbientCaps, so the kernel clears every capability set when the uid
-// changes from 0, as for any unprivileged user.
+// changes from 0, as for any unprivileged user. (AmbientCaps already in
+// cmd.SysProcAttr are kept: a test may give the process one capability.)
 //
 // The process gets a mount namespace of its own in which /dev/net/tun is a
 // fresh node for the TUN clone device with permissions tunMode (0666, as
 // most distributions ship it, or 0600 to see what a user gets where it is
 // root's alone); tunMode 0 leaves no /dev/net/tun at all. The machine's own
 // node and mounts are not touched. The executable must be one uid may read
-// and run (see CopyExecutable). Any SysProcAttr already in cmd is replaced.
+// and run (see CopyExecutable). The rest of cmd.SysProcAttr is replaced.
 //
 // The caller waits for cmd; the namespace's cleanup kills it if it is
 // still running.
@@ -51,8 +52,13 @@ func (n *NS) StartAs(cmd *exec.Cmd, uid, gid uint32, tunMode os.FileMode) error 
 			return fmt.Errorf("nstest: %w", err)
 		}
 	}
+	var ambient []uintptr
+	if cmd.SysProcAttr != nil {
+		ambient = cmd.SysProcAttr.AmbientCaps
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}},
+		Credential:  &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}},
+		AmbientCaps: ambient,
 	}
 	errc := make(chan error, 1)
 	go func() {
