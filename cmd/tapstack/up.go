@@ -137,8 +137,17 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log.Info("tapstack up", "tap", c.link.tap, "addr", c.link.addr, "mac", n.st.MAC(), "host-addr", c.link.hostAddr,
 		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo, tcp/7 echo, tcp/9 discard, tcp/19 chargen, tcp/80 http")
 	<-ctx.Done()
-	log.Info("shutting down", "stats", n.st.Stats().IPv4.InReceives)
+	log.Info("shutting down", shutdownTotals(n.st.Stats())...)
 	return 0
+}
+
+// shutdownTotals are the few totals the shutdown line gives (/stats has
+// every counter): frames each way, TCP connections opened (both ways), UDP
+// datagrams delivered, and packets dropped (Stats.Drops; with
+// --log-level debug each drop was logged with its reason).
+func shutdownTotals(st stack.Stats) []any {
+	return []any{"frames_in", st.Link.FramesIn, "frames_out", st.Link.FramesOut,
+		"tcp_conns", st.TCP.ActiveOpens + st.TCP.PassiveOpens, "udp_in", st.UDP.InDatagrams, "drops", st.Drops()}
 }
 
 // serveUDPEcho answers every datagram on udp/7 with the same bytes (RFC 862).
