@@ -81,23 +81,31 @@ func (s *Stack) initDebugLocked() {
 	s.tcpCfg.Observer = s.tcpOut
 }
 
-// dropLocked counts a dropped packet in counter and, with debug records
-// on, logs it. b is the packet: the Ethernet frame for catLink and catARP,
-// the IPv4 datagram for the others.
+// dropLocked counts a dropped IPv4 datagram b in counter and, with debug
+// records on, logs it.
 func (s *Stack) dropLocked(counter *uint64, cat debugCategory, reason string, b []byte) {
 	*counter++
 	if s.dbg.on {
-		s.logDropLocked(cat, reason, b)
+		s.logDropLocked(cat, reason, b, false)
 	}
 }
 
-// logDropLocked logs a drop counted elsewhere, if the rate limit allows.
-func (s *Stack) logDropLocked(cat debugCategory, reason string, b []byte) {
+// dropFrameLocked is dropLocked for an Ethernet frame.
+func (s *Stack) dropFrameLocked(counter *uint64, cat debugCategory, reason string, frame []byte) {
+	*counter++
+	if s.dbg.on {
+		s.logDropLocked(cat, reason, frame, true)
+	}
+}
+
+// logDropLocked logs a drop counted elsewhere, if the rate limit allows:
+// b is an Ethernet frame if frame is set, else an IPv4 datagram.
+func (s *Stack) logDropLocked(cat debugCategory, reason string, b []byte, frame bool) {
 	if !s.debugAllowLocked(cat) {
 		return
 	}
 	attrs := dropAttrs(cat, reason)
-	if cat == catLink || cat == catARP {
+	if frame {
 		attrs = frameAttrs(attrs, b)
 	} else {
 		attrs = ipv4Attrs(attrs, "", b)

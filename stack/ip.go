@@ -122,7 +122,7 @@ func (s *Stack) countIPv4ErrorLocked(err error, b []byte) {
 func (s *Stack) reassemblyTimedOut(first ipv4.Header) {
 	if s.dbg.on {
 		s.dbg.timedOutFirsts++
-		s.logDropLocked(catIPv4, "reasm_timeouts", first)
+		s.logDropLocked(catIPv4, "reasm_timeouts", first, false)
 	}
 	s.sendICMPErrorLocked(ipv4.TypeTimeExceeded, ipv4.CodeReassemblyTimeout, 0, first, false, false)
 }

@@ -97,7 +97,7 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	before := s.tcpCounters
 	s.demuxTCPLocked(h, bcast, meta)
 	if reason := tcpCountedDrop(&before, &s.tcpCounters); reason != "" {
-		s.logDropLocked(catTCP, reason, h)
+		s.logDropLocked(catTCP, reason, h, false)
 	}
 }
 
