@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 )
@@ -83,6 +85,12 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 	ipBadSum[ethernet.HeaderLen+10]++ // the IPv4 header checksum
 	udpNoPort := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP},
 		udpDatagram(netip.AddrPortFrom(peerIP, 5000), netip.AddrPortFrom(stackIP, 9999), nil))
+	otherMAC := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
+	copy(otherMAC[0:6], []byte{0x02, 0, 0, 0, 0, 0x99})
+	ipv6 := make([]byte, ethernet.HeaderLen+40)
+	ethernet.Encode(ipv6, stackMAC, peerMAC, ethernet.TypeIPv6)
+	arpHType := arpFrame(arp.OpRequest, peerMAC, peerIP, ethernet.MAC{}, stackIP, ethernet.Broadcast)
+	arpHType[ethernet.HeaderLen+1] = 6 // IEEE 802 hardware, not Ethernet
 	for _, tc := range []struct {
 		name  string
 		frame []byte
@@ -99,6 +107,12 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 			"drop layer=ipv4 reason=in_addr_errors src=10.0.0.1:5000 dst=10.0.0.77:53 proto=17 len=28"},
 		{"IPv4 header checksum", ipBadSum,
 			"drop layer=ipv4 reason=in_csum_errors src=10.0.0.1 dst=10.0.0.2 icmp_type=8 icmp_code=0 proto=1 len=28"},
+		{"link not for us", otherMAC,
+			"drop layer=link reason=not_for_us eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:99 ether_type=IPv4 src=10.0.0.1 dst=10.0.0.2 icmp_type=8 icmp_code=0 proto=1 len=28"},
+		{"link unknown EtherType", ipv6,
+			"drop layer=link reason=unknown_ether_type eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:02 ether_type=IPv6 len=54"},
+		{"ARP not Ethernet", arpHType,
+			"drop layer=arp reason=unsupported eth_src=02:00:00:00:00:01 eth_dst=ff:ff:ff:ff:ff:ff ether_type=ARP op=1 sender=10.0.0.1 sender_mac=02:00:00:00:00:01 target=10.0.0.2 len=42"},
 		{"ICMP broadcast echo", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("10.0.0.255")}, echoRequest(1, 1, nil)),
 			"drop layer=icmp reason=in_broadcast_echos src=10.0.0.1 dst=10.0.0.255 icmp_type=8 icmp_code=0 proto=1 len=28"},
 	} {
@@ -115,6 +129,25 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 				t.Errorf("Stats().Drops() grew by %d, want 1", got)
 			}
 		})
+	}
+}
+
+// A datagram given up on because its next hop never answered ARP
+// (RFC 1122 §2.3.2.2) is logged with its own addresses.
+func TestDebugLog_DropOnOutput_ARPResolutionFailed(t *testing.T) {
+	e, rec := newDebugEnv(t, slog.LevelDebug)
+	fd, _ := socket.Socket(e.st, socket.AF_INET, socket.SOCK_DGRAM, 0)
+	defer fd.Close()
+	if err := fd.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 5000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fd.SendTo([]byte("lost"), 0, netip.AddrPortFrom(otherIP, 9)); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(5 * time.Second) // past the ARP retries
+	want := "drop layer=arp reason=resolution_failed src=10.0.0.2:5000 dst=10.0.0.77:9 proto=17 len=32"
+	if got := rec.take("drop"); !slices.Equal(got, []string{want}) {
+		t.Fatalf("drop records %q, want [%q]", got, want)
 	}
 }
 

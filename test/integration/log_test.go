@@ -21,7 +21,6 @@ func TestDaemon_LogLevelDebug_DropsTCPStatesAndShutdownTotals(t *testing.T) {
 	}
 	d.stop(t)
 	out := d.out.String()
-	t.Log(out)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`level=DEBUG msg="tcp state" local=` + stackAddr + `:80 remote=` + hostAddr + `:\d+ from=SYN-RECEIVED to=ESTABLISHED`),
 		regexp.MustCompile(`level=DEBUG msg=drop layer=udp reason=no_ports src=` + hostAddr + `:\d+ dst=` + stackAddr + `:9999 proto=17`),
@@ -38,6 +37,16 @@ func TestDaemon_LogLevelDebug_DropsTCPStatesAndShutdownTotals(t *testing.T) {
 		if n, _ := strconv.Atoi(m[i+1]); n < 1 {
 			t.Errorf("%s=%d, want at least 1 (the curl exchange, the drop)", name, n)
 		}
+	}
+	// Every drop counted was logged (or counted as suppressed by the rate
+	// limit): the kernel's IPv6 frames at the link layer, the UDP datagram.
+	logged := strings.Count(out, "msg=drop ")
+	for _, sm := range regexp.MustCompile(`msg="debug records suppressed by the rate limit" category=\S+ suppressed=(\d+)`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(sm[1])
+		logged += n
+	}
+	if drops, _ := strconv.Atoi(m[3]); logged != drops {
+		t.Errorf("%d drops logged or suppressed, shutdown line says drops=%d:\n%s", logged, drops, out)
 	}
 	if strings.Contains(out, "stats=") {
 		t.Errorf("the old unnamed stats= total is still logged:\n%s", out)
