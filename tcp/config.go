@@ -63,6 +63,10 @@ type Config struct {
 	// sharing this Config (a pointer, so copies share it). The caller
 	// serialises access: the stack holds its one lock around every Conn.
 	Counters *Counters
+	// Observer, if set, is told of every state change of every connection
+	// sharing this Config, as it happens (the stack logs them at debug
+	// level). nil costs one branch per state change.
+	Observer Observer
 	// Memory, if set, accounts every connection's ring bytes against a
 	// shared budget (a pointer, so copies share it): under its pressure
 	// windows stop growing, at its limit rings stop growing (see
@@ -232,6 +236,15 @@ func windowScaleFor(rcvBuf int) uint8 {
 		s++
 	}
 	return s
+}
+
+// Observer watches connections. Its methods run inside the Conn's call, so
+// they must not call back into the Conn.
+type Observer interface {
+	// StateChange reports that c went from one state to another; every
+	// change goes through setState, so none is missed (a segment that
+	// moves a connection through two states reports both).
+	StateChange(c *Conn, from, to State)
 }
 
 // Counters are totals over many connections, the stack-wide counterparts

@@ -83,9 +83,8 @@ type Conn struct {
 	state         State
 	err           error // sticky, returned by Read and Write
 	events        Events
-	trace         func(from, to State) // tests only
-	activeOpen    bool                 // went through SYN-SENT: a RST in SYN-RECEIVED refuses
-	userClosed    bool                 // Close was called: the application will not read again
+	activeOpen    bool // went through SYN-SENT: a RST in SYN-RECEIVED refuses
+	userClosed    bool // Close was called: the application will not read again
 
 	// Send sequence variables (RFC 9293 §3.3.1). sndNxt is the next sequence
 	// number to send; a retransmission timeout rewinds it to sndUna

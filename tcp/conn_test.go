@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -973,6 +974,19 @@ func TestFinWait1_FINWithACK_TimeWait(t *testing.T) {
 	h.expectState(StateTimeWait)
 	h.fire(60 * time.Second)
 	h.expectState(StateClosed)
+}
+
+// The Observer (the stack's debug log) sees every transition, even two
+// made by one segment (its ACK, then its FIN: RFC 9293 §3.10.7.4 fifth and
+// eighth).
+func TestObserver_FINWithACKInFinWait1_ReportsBothTransitions(t *testing.T) {
+	h := newFinWait1(t, Config{})
+	h.in(h.seg(FlagFIN | FlagACK))
+	h.fire(60 * time.Second)
+	want := "ESTABLISHED→FIN-WAIT-1 FIN-WAIT-1→FIN-WAIT-2 FIN-WAIT-2→TIME-WAIT TIME-WAIT→CLOSED"
+	if got := strings.Join(h.trans, " "); got != want {
+		t.Fatalf("transitions %q, want %q", got, want)
+	}
 }
 
 func TestFinWait1_FINWithoutACKOfOurs_Closing(t *testing.T) {
