@@ -213,7 +213,7 @@ func fixTCPSum(frame []byte) []byte {
 // advertises the free space), shown by its own scripts
 // (PassiveOpen_WindowAfterData, ZeroWindow_*). Scripts that are about
 // something else compare only "open" or "closed".
-func openWindow(frame []byte) []byte {
+var openWindow = normalizer{"openWindow", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil || tcp.Flags(t[13])&tcp.FlagRST != 0 {
 		return frame
@@ -222,14 +222,14 @@ func openWindow(frame []byte) []byte {
 		binary.BigEndian.PutUint16(t[14:], 0xffff)
 	}
 	return fixTCPSum(frame)
-}
+}}
 
 // zeroTSval sets the TSval of the stack's Timestamps option to zero: each
 // stack runs its own timestamp clock from its own random per-connection
 // offset (RFC 7323 §5.4, §7), so the values cannot compare; whether the
 // option is there, where, and its TSecr (an echo of the peer's TSval)
 // still do.
-func zeroTSval(frame []byte) []byte {
+var zeroTSval = normalizer{"zeroTSval", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil {
 		return frame
@@ -239,7 +239,7 @@ func zeroTSval(frame []byte) []byte {
 		return fixTCPSum(frame)
 	}
 	return frame
-}
+}}
 
 // tsOption returns the TSval and TSecr (8 octets) of TCP segment t's
 // Timestamps option, nil if it has none.
@@ -277,10 +277,10 @@ func describeTCP(p []byte, src, dst netip.Addr) string {
 // rstNoDF clears DF on the RSTs the stack sends: tapstack sets it, as
 // Linux (its per-netns control socket is IP_PMTUDISC_DO: "enforce IP_DF
 // and IPID==0 for RST"), gVisor does not. SYNToClosedPort_RSTACK shows it.
-func rstNoDF(frame []byte) []byte {
+var rstNoDF = normalizer{"rstNoDF", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil || tcp.Flags(t[13])&tcp.FlagRST == 0 {
 		return frame
 	}
 	return mangleIP(frame, true, func(h []byte) { h[6] &^= 0x40 })
-}
+}}
