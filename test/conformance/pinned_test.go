@@ -161,12 +161,12 @@ func lineDiff(a, b string) string {
 				fmt.Fprintf(&sb, "  %s\n", x[i]) // context: where it is
 			}
 			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			fmt.Fprintf(&sb, "+ %s\n", y[j])
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
 			fmt.Fprintf(&sb, "- %s\n", x[i])
 			i++
+		default:
+			fmt.Fprintf(&sb, "+ %s\n", y[j])
+			j++
 		}
 	}
 	return sb.String()

@@ -216,7 +216,8 @@ func tcpScripts() []script {
 	// --- Data (RFC 9293 §3.10.7.4 seventh, RFC 1122 §4.2.3.2, RFC 5681 §4.2) ---
 	add("InOrderData_DelayedACK", win, steps(established(), []step{
 		send(data(lport, 0, 100, 1)),
-		advance(delAck),
+		advance(delAck - time.Millisecond),
+		advance(time.Millisecond),
 		read("c", 4096)})...)
 	add("TwoFullSegments_ACKed", win, steps(established(), []step{
 		withDelAck(groupStep{send(data(lport, 0, 1460, 1)), send(data(lport, 1460, 1460, 1))}),
