@@ -230,7 +230,7 @@ type knownDiff struct {
 }
 
 // knownDiffs is every known difference, by script name.
-var knownDiffs = mergeMaps(ipKnownDiffs, tcpKnownDiffs)
+var knownDiffs = mergeMaps(ipKnownDiffs, tcpKnownDiffs, sackKnownDiffs)
 
 // linuxDeviations lists scripts where tapstack and gVisor agree with each
 // other but not with Linux. They are not asserted beyond being identical;

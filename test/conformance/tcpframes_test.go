@@ -41,6 +41,9 @@ type seg struct {
 	urg      uint16
 	opts     tcp.Options
 	data     []byte
+	// sack are SACK blocks [start, end), relative to the stack's ISS as
+	// ack is (RFC 2018 §3); they replace any in opts.
+	sack [][2]uint32
 	// echoTS sets the TSecr of opts (which must have HasTimestamp) to the
 	// last TSval the stack sent on the four-tuple, as a real peer echoes
 	// it (RFC 7323 §3.2): for SYN cookies, which read options back from
@@ -71,6 +74,9 @@ func (s seg) String() string {
 	}
 	if o := s.opts; o != (tcp.Options{}) {
 		out += " " + fmt.Sprint(optString(o))
+	}
+	for _, b := range s.sack {
+		out += fmt.Sprintf(" sack=ISS+%d-%d", b[0], b[1])
 	}
 	if s.echoTS {
 		out += " (TSecr: the stack's last TSval)"
@@ -142,6 +148,12 @@ func (s seg) frame(st tcpState) []byte {
 	}
 	if s.echoTS {
 		ts.Options.TSEcr = st.lastTSval[key]
+	}
+	if len(s.sack) > 0 {
+		ts.Options.NumSACK = len(s.sack)
+		for i, b := range s.sack {
+			ts.Options.SACK[i] = tcp.SACKBlock{Start: seqnum.Value(iss + b[0]), End: seqnum.Value(iss + b[1])}
+		}
 	}
 	b := make([]byte, ts.HeaderLen()+len(s.data))
 	hl := tcp.Encode(b, &ts)

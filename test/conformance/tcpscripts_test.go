@@ -402,6 +402,9 @@ func tcpScripts() []script {
 			read("c", 4096)})...)
 	}
 
+	// --- SACK (RFC 6675, RFC 8985): the sender's recovery ---
+	sackSenderScripts(add)
+
 	// --- SYN cookies (RFC 4987 §3.6): every SYN is answered with a
 	// cookie (targetConfig.synCookiesAlways: Linux's tcp_syncookies=2,
 	// gVisor's TCPAlwaysUseSynCookies), and the completing ACK creates the

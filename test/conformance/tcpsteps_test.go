@@ -214,6 +214,9 @@ func abortConn(conn string) step {
 	return callStep{conn, "close with SO_LINGER {1, 0}", tcpConn.abort}
 }
 func status(conn string) step { return callStep{conn, "status", tcpConn.status} }
+func noDelay(conn string) step {
+	return callStep{conn, "setsockopt(TCP_NODELAY, 1)", tcpConn.noDelay}
+}
 
 // quietStep does st and discards what the target sent (after learning the
 // TCP state from it): for a setup whose output another script compares
