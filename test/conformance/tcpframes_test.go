@@ -224,7 +224,8 @@ func fixTCPSum(frame []byte) []byte {
 // charges each segment's overhead, as Linux's tcp_adv_win_scale; tapstack
 // advertises the free space), shown by its own scripts
 // (PassiveOpen_WindowAfterData, ZeroWindow_*). Scripts that are about
-// something else compare only "open" or "closed".
+// something else compare only "open" or "closed", and pin tapstack's
+// windows (pinReason).
 var openWindow = normalizer{"openWindow", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil || tcp.Flags(t[13])&tcp.FlagRST != 0 {
@@ -288,7 +289,9 @@ func describeTCP(p []byte, src, dst netip.Addr) string {
 
 // rstNoDF clears DF on the RSTs the stack sends: tapstack sets it, as
 // Linux (its per-netns control socket is IP_PMTUDISC_DO: "enforce IP_DF
-// and IPID==0 for RST"), gVisor does not. SYNToClosedPort_RSTACK shows it.
+// and IPID==0 for RST"); gVisor does not on a RST for a segment that
+// reached no connection (a connection's own RSTs carry DF in both).
+// SYNToClosedPort_RSTACK shows it.
 var rstNoDF = normalizer{"rstNoDF", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil || tcp.Flags(t[13])&tcp.FlagRST == 0 {

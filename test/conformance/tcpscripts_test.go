@@ -522,7 +522,7 @@ var tcpKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"PassiveOpen_WindowAfterData": {
-		reason: "after 1000 octets: tapstack advertises its free buffer (32643 << 3), gVisor half of it less per-segment overhead (16259 << 3), as Linux's tcp_adv_win_scale/scaling_ratio (about half). Every other TCP script compares windows only as open or closed (openWindow)",
+		reason: "after 1000 octets: tapstack advertises its free buffer (32643 << 3), gVisor half of it less per-segment overhead (16259 << 3), as Linux's tcp_adv_win_scale/scaling_ratio (about half). Scripts where windows differ compare them only as open or closed (openWindow), and tapstack's transcripts of them are pinned",
 		linux:  "gVisor",
 	},
 	"SynReceived_DuplicateSYN_SYNACKAgain": {
@@ -530,7 +530,7 @@ var tcpKnownDiffs = map[string]knownDiff{
 		linux:  "tapstack",
 	},
 	"SYNToClosedPort_RSTACK": {
-		reason: "RSTs (here the RST|ACK for a SYN to a closed port) carry DF from tapstack, as Linux (its control socket is IP_PMTUDISC_DO, \"enforce IP_DF and IPID==0 for RST\"); gVisor's carry no DF. Other TCP scripts clear DF on RSTs (rstNoDF)",
+		reason: "RSTs (here the RST|ACK for a SYN to a closed port) carry DF from tapstack, as Linux (its control socket is IP_PMTUDISC_DO, \"enforce IP_DF and IPID==0 for RST\"); gVisor's RSTs for segments that reach no connection carry no DF (a connection's own RSTs carry DF in both). Scripts with such RSTs clear DF (rstNoDF), and tapstack's transcripts of them are pinned",
 		linux:  "tapstack",
 	},
 	"ActiveOpen_RST_ECONNREFUSED": {
@@ -542,7 +542,7 @@ var tcpKnownDiffs = map[string]knownDiff{
 		linux:  "tapstack",
 	},
 	"InOrderData_DelayedACK": {
-		reason: "one in-order data segment: tapstack delays the ACK 40 ms (RFC 1122 §4.2.3.2); gVisor has no delayed ACK and sends it at once. Linux starts a connection in quick-ACK mode (tcp_incr_quickack), so it too ACKs the first segments at once and delays later ones. Data scripts compare what is ACKed, not when (withDelAck)",
+		reason: "one in-order data segment: tapstack delays the ACK 40 ms (RFC 1122 §4.2.3.2); gVisor has no delayed ACK and sends it at once. Linux starts a connection in quick-ACK mode (tcp_incr_quickack), so it too ACKs the first segments at once and delays later ones. Data scripts compare what is ACKed, not when (withDelAck), and pin when tapstack ACKs",
 		linux:  "gVisor",
 	},
 	"TwoFullSegments_ACKed": {
