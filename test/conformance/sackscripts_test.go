@@ -185,9 +185,9 @@ func sackSenderScripts(add func(name string, norms []normalizer, st ...step)) {
 	// loss probe (RFC 8985 §7.2: 2·SRTT + 2 ms after the flight, t0+102
 	// ms) is lost too; the RTO (t0+302 ms: 200 ms after the probe)
 	// retransmits segment 1; then the delayed SACKs arrive, and the ACK of
-	// the retransmission. Only segment 5 is missing: RFC 6675 §5.1 has
-	// the sender use the scoreboard after an RTO, and Linux's
-	// tcp_enter_loss keeps SACKed segments marked.
+	// the retransmission. Only segment 5 is missing: RFC 6675 §5.1 keeps
+	// the scoreboard updated after an RTO so that SACKed data need not be
+	// resent, and Linux skips SACKed segments while in CA_Loss.
 	add("SACKSender_SACKAfterRTO_OnlyHoleResent", win, steps(sackSenderSetup(), writes(11), []step{
 		advance(101 * time.Millisecond),
 		advance(time.Millisecond),
@@ -261,7 +261,7 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"SACKSender_SACKAfterRTO_OnlyHoleResent": {
-		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; tapstack's is the last 1460 octets, gVisor's (as Linux's) the last segment. The RTO 200 ms later resends from SND.UNA (Linux's RTO would be SRTT + 200 ms: tcp_rto_min bounds RTTVAR, not the sum). On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, tapstack's go-back-N resends 5001-7921, 1920 octets of them SACKed (RFC 6675 §5.1: after an RTO the sender SHOULD skip SACKed data; Linux's tcp_enter_loss keeps them marked); gVisor, as Linux, segment 5 only",
+		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; tapstack's is the last 1460 octets, gVisor's (as Linux's) the last segment. The RTO 200 ms later resends from SND.UNA (Linux's RTO would be SRTT + 200 ms: tcp_rto_min bounds RTTVAR, not the sum). On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, tapstack's go-back-N resends 5001-7921, 1920 octets of them SACKed after the RTO (RFC 6675 §5.1 keeps Update() running after an RTO so that its recovery need not resend SACKed data; Linux skips SACKed segments in CA_Loss); gVisor, as Linux, segment 5 only",
 		linux:  "neither",
 	},
 	"SACKSender_TailLoss_ProbeThenRepair": {
