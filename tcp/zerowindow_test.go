@@ -7,6 +7,19 @@ import (
 	"time"
 )
 
+// zeroWindowOverUnackedData is an established connection whose 5 octets
+// sent at t0 the peer answered with a zero window, acknowledging nothing;
+// zw is that answer.
+func zeroWindowOverUnackedData(t *testing.T, cfg Config) (h *harness, zw Segment) {
+	h = newEstablished(t, cfg)
+	h.c.Write([]byte("hello"), h.now)
+	h.expect("PSH|ACK seq=1001 ack=5001 len=5")
+	zw = h.seg(FlagACK)
+	zw.Ack, zw.Window = testISS+1, 0
+	h.in(zw)
+	return h, zw
+}
+
 // The exceptions to TestEstablished_ZeroWindowOverUnackedData_NoTimeoutWhilePeerAnswers
 // (RTO retransmissions into a window the peer shrank to zero do not count
 // toward DataRetries while the peer answers): as Linux's
@@ -15,12 +28,7 @@ import (
 // up after DataRetries (RFC 1122 §4.2.3.5 R2); and a set user timeout
 // decides instead (the test after this one).
 func TestEstablished_ZeroWindowOverUnackedData_OrphanTimesOutAfterDataRetries(t *testing.T) {
-	h := newEstablished(t, Config{})
-	h.c.Write([]byte("hello"), h.now)
-	h.expect("PSH|ACK seq=1001 ack=5001 len=5")
-	zw := h.seg(FlagACK) // acknowledges nothing, closes the window
-	zw.Ack, zw.Window = testISS+1, 0
-	h.in(zw)
+	h, zw := zeroWindowOverUnackedData(t, Config{})
 	if err := h.c.Close(h.now); err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +67,7 @@ func TestEstablished_ZeroWindowOverUnackedData_OrphanTimesOutAfterDataRetries(t 
 // data unacknowledged for the user timeout ends the connection, however
 // many zero-window answers came.
 func TestEstablished_ZeroWindowOverUnackedData_UserTimeoutDecides(t *testing.T) {
-	h := newEstablished(t, Config{UserTimeout: 10 * time.Second})
-	h.c.Write([]byte("hello"), h.now) // unacknowledged from t0
-	h.expect("PSH|ACK seq=1001 ack=5001 len=5")
-	zw := h.seg(FlagACK)
-	zw.Ack, zw.Window = testISS+1, 0
-	h.in(zw)
+	h, zw := zeroWindowOverUnackedData(t, Config{UserTimeout: 10 * time.Second}) // unacknowledged from t0
 	for h.c.State() == StateEstablished {
 		next, ok := h.c.NextDeadline()
 		if !ok {
