@@ -155,7 +155,7 @@ func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
 		} else {
 			s.stats.ICMP.InOther++
 		}
-		s.icmpErrorInLocked(m, h.Src())
+		s.icmpErrorInLocked(m, h.Src(), false)
 	default:
 		s.stats.ICMP.InOther++
 	}
@@ -225,18 +225,21 @@ func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Head
 
 // localICMPErrorLocked reports an error about a datagram we originated to
 // its local sender, as if our own stack had sent us the ICMP error (used
-// when ARP resolution fails: RFC 1122 §2.3.2.2).
+// when ARP resolution fails: RFC 1122 §2.3.2.2). The sender learns that the
+// error is local (our link layer's, not a message from the network): TCP
+// treats it differently (tcp.Conn.HandleLinkFailure).
 func (s *Stack) localICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Header) {
 	buf := make([]byte, ipv4.ICMPHeaderLen+min(len(orig), ipv4.MaxQuote))
 	n := ipv4.EncodeError(buf, typ, code, rest, orig)
-	s.icmpErrorInLocked(ipv4.ICMP(buf[:n]), s.addr)
+	s.icmpErrorInLocked(ipv4.ICMP(buf[:n]), s.addr, true)
 }
 
 // icmpErrorInLocked hands an ICMP error to the endpoint that sent the quoted
 // datagram (RFC 1122 §3.2.2: it MUST be passed to the transport layer): a
 // UDP socket, a ping, or a TCP connection (RFC 1122 §4.2.3.9; the
 // connection validates the quoted sequence number, RFC 5927 §4.1).
-func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
+// linkFailure says our own link layer made it (localICMPErrorLocked).
+func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr, linkFailure bool) {
 	orig, tp, err := ipv4.Quoted(m)
 	if err != nil || orig.Src() != s.addr {
 		s.stats.ICMP.InErrorsUnmatched++
@@ -265,7 +268,7 @@ func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
 			s.stats.ICMP.InErrorsUnmatched++
 			return
 		}
-		s.tcpICMPErrorLocked(e, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])))
+		s.tcpICMPErrorLocked(e, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])), linkFailure)
 	case ipv4.ProtoICMP:
 		// The quote holds our echo request's header: ident at bytes 4-5.
 		if tp[0] != ipv4.TypeEcho {

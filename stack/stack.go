@@ -303,6 +303,10 @@ func (s *Stack) Stats() Stats {
 	st.TCP.ListenDrops = s.tcpCounters.ListenDrops
 	st.TCP.OutOfOrderDrops = s.tcpCounters.OutOfOrderDrops
 	st.TCP.RecvQueueDrops = s.tcpCounters.RecvQueueDrops
+	st.TCP.RetransSegs = s.tcpCounters.RetransSegs
+	st.TCP.Timeouts = s.tcpCounters.Timeouts
+	st.TCP.Recoveries = s.tcpCounters.Recoveries
+	st.TCP.LossProbes = s.tcpCounters.LossProbes
 	mem := s.tcpMem.Stats()
 	st.TCP.MemUsedBytes = uint64(mem.Used)
 	if mem.Pressure {

@@ -159,4 +159,13 @@ type TCPStats struct {
 	MemUnderPressure uint64 `json:"mem_under_pressure"`
 	MemPressures     uint64 `json:"mem_pressures"`
 	MemSendLimited   uint64 `json:"mem_send_limited"`
+	// Loss recovery, totals over all connections: segments retransmitted
+	// (RFC 4022 tcpRetransSegs), retransmission timeouts with data
+	// outstanding (TcpExt TCPTimeouts), fast recoveries entered
+	// (TCPSackRecovery + TCPRenoRecovery), tail loss probes sent
+	// (TCPLossProbes).
+	RetransSegs uint64 `json:"retrans_segs"`
+	Timeouts    uint64 `json:"timeouts"`
+	Recoveries  uint64 `json:"recoveries"`
+	LossProbes  uint64 `json:"loss_probes"`
 }

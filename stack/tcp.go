@@ -189,13 +189,22 @@ func (s *Stack) addConnLocked(key tcpKey, c *tcp.Conn, ep *TCPEndpoint) *tcpEntr
 
 // tcpICMPErrorLocked hands an ICMP error quoting one of e's segments (with
 // sequence number seq) to the connection (RFC 1122 §4.2.3.9) and records a
-// soft error for the timeout.
-func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value) {
+// soft error for the timeout. linkFailure says the error is our own ARP
+// failing to resolve the next hop (the host unreachable made by
+// localICMPErrorLocked), which fails a connect at once
+// (tcp.Conn.HandleLinkFailure).
+func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value, linkFailure bool) {
 	c := e.conn
 	if c == nil || c.State() == tcp.StateTimeWait {
 		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
 	}
-	if !c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked()) {
+	var accepted bool
+	if linkFailure {
+		accepted = c.HandleLinkFailure(seq, s.nowLocked())
+	} else {
+		accepted = c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked())
+	}
+	if !accepted {
 		s.stats.TCP.OutOfWindowICMPs++
 		return
 	}

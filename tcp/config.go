@@ -253,4 +253,11 @@ type Counters struct {
 	// not kept because the receive ring could not grow (TCPRcvQDrop).
 	OutOfOrderDrops uint64
 	RecvQueueDrops  uint64
+
+	// Loss recovery, the totals of Info's counts of the same names:
+	// segments retransmitted (RFC 4022 tcpRetransSegs), retransmission
+	// timeouts with data outstanding (TCPTimeouts), fast recoveries
+	// entered (TCPSackRecovery + TCPRenoRecovery) and tail loss probes
+	// sent (TCPLossProbes).
+	RetransSegs, Timeouts, Recoveries, LossProbes uint64
 }

@@ -560,6 +560,36 @@ func (c *Conn) Info() Info {
 	}
 }
 
+// countRetransmit, countTimeout, countRecovery and countLossProbe add one
+// to the connection's count (Info) and to the stack's total (Counters).
+func (c *Conn) countRetransmit() {
+	c.retransmits++
+	if k := c.cfg.Counters; k != nil {
+		k.RetransSegs++
+	}
+}
+
+func (c *Conn) countTimeout() {
+	c.timeouts++
+	if k := c.cfg.Counters; k != nil {
+		k.Timeouts++
+	}
+}
+
+func (c *Conn) countRecovery() {
+	c.recoveries++
+	if k := c.cfg.Counters; k != nil {
+		k.Recoveries++
+	}
+}
+
+func (c *Conn) countLossProbe() {
+	c.lossProbes++
+	if k := c.cfg.Counters; k != nil {
+		k.LossProbes++
+	}
+}
+
 // drop ends the connection: err (if not nil) becomes the sticky error, every
 // timer stops, the state becomes CLOSED. Received data stays readable, as in
 // Linux (tcp_done does not purge the receive queue); unsent data is dropped.
