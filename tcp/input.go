@@ -431,7 +431,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		opened := wnd > c.sndWnd
 		c.sndWnd, c.sndWL1, c.sndWL2 = wnd, seg.Seq, ack
 		c.maxSndWnd = max(c.maxSndWnd, wnd)
-		if opened && c.sndWnd > 0 && !c.persistAt.IsZero() && c.sndUna == c.sndMax {
+		if opened && !c.persistAt.IsZero() && c.sndUna == c.sndMax {
 			c.persistBackoff = 0 // the window opened: the probing ends (trySend sends)
 		}
 		if wnd > 0 && !c.stallSince.IsZero() && !c.persistAt.IsZero() {
