@@ -21,10 +21,11 @@ func TestEstablished_CwndEqualsSsthresh_CongestionAvoidance(t *testing.T) {
 	}
 }
 
-// RFC 6582 §3.2 step 4: a partial ACK deflates cwnd by the amount
-// acknowledged and "if the partial ACK acknowledges at least one SMSS of
-// new data, then add back SMSS bytes": exactly one SMSS is enough.
-func TestEstablished_NewRenoPartialACK_ExactlyOneMSS_AddsBackOneMSS(t *testing.T) {
+// newRenoInRecovery: established without SACK, ten segments sent, and
+// three duplicate ACKs of the first: NewReno recovery (RFC 6582 §3.2 step
+// 2) has begun and the first segment has been retransmitted.
+func newRenoInRecovery(t *testing.T) *harness {
+	t.Helper()
 	h := newEstablished(t, Config{})
 	h.c.Write(bytesN(10*1460), h.now)
 	h.out.take()
@@ -34,6 +35,14 @@ func TestEstablished_NewRenoPartialACK_ExactlyOneMSS_AddsBackOneMSS(t *testing.T
 		h.in(dup)
 	}
 	h.expect("ACK seq=1001 ack=5001 len=1460")
+	return h
+}
+
+// RFC 6582 §3.2 step 4: a partial ACK deflates cwnd by the amount
+// acknowledged and "if the partial ACK acknowledges at least one SMSS of
+// new data, then add back SMSS bytes": exactly one SMSS is enough.
+func TestEstablished_NewRenoPartialACK_ExactlyOneMSS_AddsBackOneMSS(t *testing.T) {
+	h := newRenoInRecovery(t)
 	cwnd := h.c.cwnd // ssthresh + 3 MSS
 	partial := h.seg(FlagACK)
 	partial.Ack = 1001 + 1460

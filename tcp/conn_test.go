@@ -699,15 +699,7 @@ func TestEstablished_DupACKWithWindowChange_NotCounted(t *testing.T) {
 }
 
 func TestEstablished_NewRenoPartialACK_RetransmitsNextHole(t *testing.T) {
-	h := newEstablished(t, Config{})
-	h.c.Write(bytesN(10*1460), h.now)
-	h.out.take()
-	dup := h.seg(FlagACK)
-	dup.Ack = testISS + 1
-	for i := 0; i < 3; i++ {
-		h.in(dup)
-	}
-	h.expect("ACK seq=1001 ack=5001 len=1460")
+	h := newRenoInRecovery(t)
 	// Segments 1-3 arrive: a partial ACK (recover is 15601).
 	partial := h.seg(FlagACK)
 	partial.Ack = 1001 + 3*1460
