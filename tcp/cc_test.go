@@ -94,3 +94,56 @@ func TestEstablished_ZeroWindow_ReopenedThenClosed_ProbeBackoffRestarts(t *testi
 	h.fire(3400 * ms) // the base interval again (200 ms, doubled once)
 	h.expect("ACK seq=1002 ack=5001 len=1")
 }
+
+// RFC 3042 §2: limited transmit sends new data on the first two duplicate
+// ACKs only, and only while FlightSize stays within cwnd + 2·SMSS. A third
+// duplicate ACK that cannot start fast recovery (RFC 6582's guard: after
+// a timeout, not before SND.UNA passes recover) sends nothing new.
+func TestEstablished_LimitedTransmit_NotOnTheThirdDupACK(t *testing.T) {
+	h := newEstablished(t, Config{DisableSACK: true, DisableTimestamps: true})
+	h.c.Write(bytesN(1460), h.now)
+	h.out.take()
+	h.fire(200 * ms) // RTO: cwnd 1 MSS, recover = SND.MAX
+	h.expect("PSH|ACK seq=1001 ack=5001 len=1460")
+	h.c.Write(bytesN(5*1460), h.now) // waits: cwnd is full
+	h.expect()
+	dup := h.seg(FlagACK)
+	dup.Ack = segAt(0)
+	h.in(dup)
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(1)))
+	h.in(dup)
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(2)))
+	h.in(dup)
+	h.expect()
+	if h.c.inRecovery {
+		t.Fatal("fast recovery entered below recover (RFC 6582 §3.2 step 2)")
+	}
+}
+
+// RFC 3042 §2: no limited transmit while FlightSize exceeds cwnd + 2·SMSS,
+// as it does when NewReno recovery ends (cwnd deflates to ssthresh) with
+// much new data in flight.
+func TestEstablished_LimitedTransmit_NotBeyondCwndPlusTwoSegments(t *testing.T) {
+	h := newRenoInRecovery(t) // 10 segments out, cwnd 7300 + 3·1460
+	h.c.Write(bytesN(20*1460), h.now)
+	h.out.take()
+	dup := h.seg(FlagACK)
+	dup.Ack = testISS + 1
+	for i := 0; i < 12; i++ { // inflation: 10 new segments go out
+		h.in(dup)
+	}
+	if n := len(h.out.take()); n != 10 {
+		t.Fatalf("%d new segments during recovery, want 10", n)
+	}
+	full := h.seg(FlagACK)
+	full.Ack = segAt(10) // recover: recovery ends, cwnd = ssthresh = 7300
+	h.in(full)
+	h.out.take()
+	if h.c.inRecovery || h.c.cwnd != 7300 || h.c.flightSize() <= h.c.cwnd+2*1460 {
+		t.Fatalf("inRecovery %v cwnd %d flight %d: the set-up is wrong", h.c.inRecovery, h.c.cwnd, h.c.flightSize())
+	}
+	dup.Ack = segAt(10)
+	h.in(dup)
+	h.in(dup)
+	h.expect()
+}
