@@ -11,6 +11,12 @@ import (
 func parseArgs(t *testing.T, args []string) (parsed, error) {
 	t.Helper()
 	var l linkFlags
+	return parseArgsInto(t, &l, args)
+}
+
+// parseArgsInto is parseArgs into l.
+func parseArgsInto(t *testing.T, l *linkFlags, args []string) (parsed, error) {
+	t.Helper()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	l.register(fs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/tapstack/tapstack/socket"
@@ -21,6 +22,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.fail(2, "%v", err)
 	}
+	c.link.target, _ = netip.ParseAddr(req.URL.Hostname()) // an IP literal; a name is not resolved yet
 	n, _, code := c.start()
 	if n == nil {
 		return code

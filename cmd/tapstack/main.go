@@ -81,6 +81,10 @@ type linkFlags struct {
 	logLevel string
 	maxConns int
 	tcpMem   int
+
+	// target is the address the command will reach (ping's, get's),
+	// if known: a clash message says how to reach it. Not a flag.
+	target netip.Addr
 }
 
 func (l *linkFlags) register(fs *flag.FlagSet) {
