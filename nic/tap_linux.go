@@ -7,22 +7,35 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
 // tunPath is the TUN/TAP clone device.
 const tunPath = "/dev/net/tun"
 
-// ErrNoTUN and ErrNotPermitted are wrapped into the errors of OpenTAP and
-// CheckTUN, so a command line can print the whole error as one clear line and
-// a test can decide to skip with errors.Is.
+// The errors of OpenTAP and CheckTUN wrap one of these when it is the cause,
+// so a command line can print the whole error as one clear line and a test
+// can decide to skip with errors.Is.
 var (
-	ErrNoTUN        = errors.New("/dev/net/tun is missing (load the tun module, or run the container with --device /dev/net/tun)")
-	ErrNotPermitted = errors.New("creating a TAP device needs root or CAP_NET_ADMIN")
+	// ErrNoTUN: the clone device is not there.
+	ErrNoTUN = errors.New("/dev/net/tun is missing (load the tun module, or run the container with --device /dev/net/tun)")
+	// ErrTUNDenied: the clone device is there, but its permissions do not
+	// let this user open it (EACCES), whatever its capabilities.
+	ErrTUNDenied = errors.New("this user may not open /dev/net/tun")
+	// ErrNotPermitted: creating a TAP, attaching to one without an owner,
+	// or configuring one needs CAP_NET_ADMIN and the process lacks it.
+	ErrNotPermitted = errors.New("needs root or CAP_NET_ADMIN")
+	// ErrNotOwner: the TAP exists and belongs to another user (and group),
+	// and the process lacks CAP_NET_ADMIN.
+	ErrNotOwner = errors.New("belongs to another user")
 )
 
 // TAPConfig configures OpenTAP.
@@ -55,8 +68,8 @@ type TAPStats struct {
 //
 // It owns the file descriptor; a TAP that OpenTAP created disappears when it
 // is closed. The descriptor is non-blocking and served by Go's netpoller, so
-// Close unblocks a pending Read. Concurrency is as for Device; HostMAC and
-// Stats may be called at any time.
+// Close unblocks a pending Read. Concurrency is as for Device; HostMAC,
+// HostConfigured, LinkUp and Stats may be called at any time.
 //
 // The device is opened with golang.org/x/sys/unix rather than
 // songgao/water: water opens /dev/net/tun without O_CLOEXEC (every child
@@ -74,10 +87,12 @@ type TAPStats struct {
 // from the virtio-net header. See notes/tap-offload.md §6 pitfall 10 (why
 // water cannot do it) and §9.
 type TAP struct {
-	f       *os.File
-	rc      syscall.RawConn
-	info    Info
-	hostMAC [6]byte
+	f          *os.File
+	rc         syscall.RawConn
+	info       Info
+	hostMAC    [6]byte
+	configured bool // OpenTAP set the MTU, link state and address
+	linkUp     bool // the kernel side was up when OpenTAP returned
 
 	framesRead, bytesRead       atomic.Uint64
 	framesWritten, bytesWritten atomic.Uint64
@@ -86,9 +101,18 @@ type TAP struct {
 }
 
 // OpenTAP opens (creating it if needed) the TAP device cfg.Name in the
-// calling thread's network namespace, sets its MTU, brings it up and gives it
-// cfg.HostAddr. On failure it closes what it opened. Errors wrap ErrNoTUN or
-// ErrNotPermitted when that is the cause, and the errno.
+// calling thread's network namespace. On failure it closes what it opened.
+//
+// With CAP_NET_ADMIN it sets the TAP's MTU, brings it up and gives it
+// cfg.HostAddr. Without it, it can still attach to a TAP that exists and
+// belongs to this user or one of its groups (`ip tuntap add mode tap user
+// U name tap0`, the way QEMU runs unprivileged); then it changes nothing on
+// the kernel side, whose owner configures it: Info().MTU is the link's own
+// MTU (cfg.MTU is not applied), HostConfigured reports false, and LinkUp
+// says whether the link was up.
+//
+// Errors name the cause and wrap ErrNoTUN, ErrTUNDenied, ErrNotPermitted or
+// ErrNotOwner when it is one of those, and the errno.
 //
 // Only the open and the netlink calls depend on the namespace: the TAP
 // keeps working from any goroutine afterwards.
@@ -108,7 +132,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 
 	fd, err := unix.Open(tunPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("nic: opening %s: %w", tunPath, classifyErrno(err))
+		return nil, openError(err)
 	}
 	ifr, err := unix.NewIfreq(cfg.Name)
 	if err != nil {
@@ -118,7 +142,7 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("nic: creating TAP %q (TUNSETIFF): %w%s", cfg.Name, classifyErrno(err), tunsetiffHint(err))
+		return nil, tunsetiffError(cfg.Name, err)
 	}
 	name := ifr.Name()
 	// The fd is non-blocking, so os.NewFile registers it with the netpoller.
@@ -131,7 +155,12 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 		return nil, fmt.Errorf("nic: TAP %s: %w", name, err)
 	}
 	t.rc = rc
-	if err := t.configure(cfg); err != nil {
+	if hasCapNetAdmin() {
+		err = t.configure(cfg)
+	} else {
+		err = t.adopt()
+	}
+	if err != nil {
 		t.f.Close()
 		return nil, err
 	}
@@ -167,7 +196,96 @@ func (t *TAP) configure(cfg TAPConfig) error {
 		}
 	}
 	copy(t.hostMAC[:], link.Attrs().HardwareAddr)
+	t.configured, t.linkUp = true, true
 	return nil
+}
+
+// adopt takes the kernel side of a TAP we may not configure (no
+// CAP_NET_ADMIN: its owner does) as it is: its MTU becomes ours.
+func (t *TAP) adopt() error {
+	l, err := lookupLink(t.info.Name)
+	if err != nil {
+		return fmt.Errorf("nic: TAP %s: %w", t.info.Name, err)
+	}
+	if !l.found || l.mtu < 68 {
+		return fmt.Errorf("nic: TAP %s: the link vanished or has MTU %d", t.info.Name, l.mtu)
+	}
+	t.info.MTU, t.info.MaxFrame = l.mtu, 14+l.mtu
+	t.hostMAC, t.linkUp = l.mac, l.up
+	return nil
+}
+
+// HostConfigured reports whether OpenTAP configured the kernel side (MTU,
+// link up, HostAddr). It did not when the process lacks CAP_NET_ADMIN and
+// attached to a TAP its owner made for it.
+func (t *TAP) HostConfigured() bool { return t.configured }
+
+// LinkUp reports whether the kernel side of the TAP was up when OpenTAP
+// returned. While it is down the kernel refuses our frames (EIO).
+func (t *TAP) LinkUp() bool { return t.linkUp }
+
+// openError explains why tunPath did not open.
+func openError(err error) error {
+	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("nic: opening %s: %w", tunPath, classifyErrno(err))
+	}
+	// The device node's permissions (or a container's device policy)
+	// refuse this user; CAP_NET_ADMIN does not help.
+	detail := ""
+	var st unix.Stat_t
+	if unix.Stat(tunPath, &st) == nil {
+		detail = fmt.Sprintf(": it has mode %#o, owner uid %d gid %d, and this process is uid %d gid %d",
+			st.Mode&0o7777, st.Uid, st.Gid, os.Geteuid(), os.Getegid())
+	}
+	return fmt.Errorf("nic: %w%s (most systems make it mode 0666: chmod 0666 %s as root, or run as root): %w",
+		ErrTUNDenied, detail, tunPath, err)
+}
+
+// tunsetiffError explains why TUNSETIFF refused name, from what the kernel
+// reports about an interface of that name (drivers/net/tun.c, tun_set_iff:
+// EPERM for a TAP we may not attach to or create, EINVAL for a name that is
+// not a TAP, EBUSY for a TAP another process has open).
+func tunsetiffError(name string, err error) error {
+	l, lerr := lookupLink(name)
+	if lerr != nil {
+		l = linkState{} // explain from the errno alone
+	}
+	prefix := fmt.Sprintf("nic: TAP %q", name)
+	user := currentUser()
+	switch {
+	case errors.Is(err, unix.EPERM) && l.found && (l.owner >= 0 || l.group >= 0):
+		return fmt.Errorf("%s %w (%s) and this process (uid %d) lacks CAP_NET_ADMIN: run as its owner, or have root re-create it for this user: ip tuntap del mode tap name %s; ip tuntap add mode tap user %s name %s: %w",
+			prefix, ErrNotOwner, l.ownerString(), os.Geteuid(), name, user, name, err)
+	case errors.Is(err, unix.EPERM) && l.found:
+		// Linux lets anyone attach to a TAP with neither owner nor group;
+		// a security module may not.
+		return fmt.Errorf("%s has no owner and the kernel refused to attach to it: attaching %w; or have root re-create it for this user: ip tuntap del mode tap name %s; ip tuntap add mode tap user %s name %s: %w",
+			prefix, ErrNotPermitted, name, user, name, err)
+	case (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) && !l.found:
+		return fmt.Errorf("nic: creating TAP %q %w; or have root create it for this user, then run without privileges: ip tuntap add mode tap user %s name %s: %w",
+			name, ErrNotPermitted, user, name, err)
+	case errors.Is(err, unix.EBUSY):
+		return fmt.Errorf("%s: another process has it open (TUNSETIFF): %w", prefix, err)
+	case errors.Is(err, unix.EINVAL) && l.found && l.tun && !l.tap:
+		return fmt.Errorf("%s is a TUN device, not a TAP (TUNSETIFF): %w", prefix, err)
+	case errors.Is(err, unix.EINVAL) && l.found && l.tun && l.multiQueue:
+		return fmt.Errorf("%s is a multi-queue TAP, which tapstack does not open (TUNSETIFF): %w", prefix, err)
+	case errors.Is(err, unix.EINVAL) && l.found && !l.tun:
+		return fmt.Errorf("%s: an interface of that name exists and is not a TAP (TUNSETIFF): %w", prefix, err)
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("%s: the kernel refused the name or the flags (TUNSETIFF): %w", prefix, err)
+	}
+	return fmt.Errorf("nic: creating TAP %q (TUNSETIFF): %w", name, classifyErrno(err))
+}
+
+// currentUser names this process's user for `ip tuntap add ... user U`:
+// its name if it has one, else the uid (ip accepts both).
+func currentUser() string {
+	uid := strconv.Itoa(os.Geteuid())
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username
+	}
+	return uid
 }
 
 // classifyErrno wraps ErrNoTUN or ErrNotPermitted around the errno they
@@ -182,20 +300,125 @@ func classifyErrno(err error) error {
 	return err
 }
 
-func tunsetiffHint(err error) string {
-	switch {
-	case errors.Is(err, unix.EBUSY):
-		return " (another process has it open)"
-	case errors.Is(err, unix.EINVAL):
-		return " (an interface of that name exists and is not a TAP, or the name is invalid)"
+// hasCapNetAdmin reports whether CAP_NET_ADMIN is in this thread's
+// effective set (root normally has it; a container may not).
+func hasCapNetAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
 	}
-	return ""
+	return data[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) != 0
+}
+
+// linkState is what the kernel reports about an interface, by name, to any
+// user (RTM_GETLINK). owner and group are -1 when unset.
+type linkState struct {
+	found      bool
+	mtu        int
+	up         bool
+	mac        [6]byte
+	tun        bool // a TUN/TAP device (IFLA_INFO_KIND "tun")
+	tap        bool // IFLA_TUN_TYPE is IFF_TAP
+	multiQueue bool
+	owner      int64
+	group      int64
+}
+
+func (l linkState) ownerString() string {
+	switch {
+	case l.owner >= 0 && l.group >= 0:
+		return fmt.Sprintf("owner uid %d, group gid %d", l.owner, l.group)
+	case l.owner >= 0:
+		return fmt.Sprintf("owner uid %d", l.owner)
+	}
+	return fmt.Sprintf("group gid %d", l.group)
+}
+
+// lookupLink asks the kernel about the interface name in the calling
+// thread's network namespace. It reads netlink rather than
+// /sys/class/net/NAME/{tun_flags,owner,group}: sysfs shows the namespace
+// it was mounted in, which is not the thread's after a bare setns.
+// The tun attributes (IFLA_INFO_DATA, Linux 4.15) carry IFLA_TUN_OWNER and
+// IFLA_TUN_GROUP only when they are set, which vishvananda/netlink's
+// Tuntap cannot tell from uid 0, hence the raw request.
+func lookupLink(name string) (linkState, error) {
+	l := linkState{owner: -1, group: -1}
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_ACK)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	if errors.Is(err, unix.ENODEV) {
+		return l, nil
+	}
+	if err != nil {
+		return l, fmt.Errorf("netlink: looking up the link: %w", err)
+	}
+	if len(msgs) != 1 || len(msgs[0]) < unix.SizeofIfInfomsg {
+		return l, fmt.Errorf("netlink: looking up the link: %d answers", len(msgs))
+	}
+	l.found = true
+	l.up = nl.DeserializeIfInfomsg(msgs[0]).Flags&unix.IFF_UP != 0
+	attrs, err := nl.ParseRouteAttr(msgs[0][unix.SizeofIfInfomsg:])
+	if err != nil {
+		return l, fmt.Errorf("netlink: %w", err)
+	}
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case unix.IFLA_MTU:
+			if len(a.Value) >= 4 {
+				l.mtu = int(nl.NativeEndian().Uint32(a.Value))
+			}
+		case unix.IFLA_ADDRESS:
+			copy(l.mac[:], a.Value)
+		case unix.IFLA_LINKINFO:
+			l.parseLinkInfo(a.Value)
+		}
+	}
+	return l, nil
+}
+
+// parseLinkInfo reads IFLA_LINKINFO: the kind, and a tun's attributes.
+func (l *linkState) parseLinkInfo(b []byte) {
+	info, err := nl.ParseRouteAttr(b)
+	if err != nil {
+		return
+	}
+	var data []byte
+	for _, a := range info {
+		switch a.Attr.Type {
+		case nl.IFLA_INFO_KIND:
+			l.tun = strings.TrimRight(string(a.Value), "\x00") == "tun"
+		case nl.IFLA_INFO_DATA:
+			data = a.Value
+		}
+	}
+	if !l.tun || data == nil {
+		return
+	}
+	tunAttrs, err := nl.ParseRouteAttr(data)
+	if err != nil {
+		return
+	}
+	for _, a := range tunAttrs {
+		switch {
+		case a.Attr.Type == nl.IFLA_TUN_OWNER && len(a.Value) >= 4:
+			l.owner = int64(nl.NativeEndian().Uint32(a.Value))
+		case a.Attr.Type == nl.IFLA_TUN_GROUP && len(a.Value) >= 4:
+			l.group = int64(nl.NativeEndian().Uint32(a.Value))
+		case a.Attr.Type == nl.IFLA_TUN_TYPE && len(a.Value) >= 1:
+			l.tap = a.Value[0] == unix.IFF_TAP
+		case a.Attr.Type == nl.IFLA_TUN_MULTI_QUEUE && len(a.Value) >= 1:
+			l.multiQueue = a.Value[0] != 0
+		}
+	}
 }
 
 // CheckTUN reports whether this process can create TAP devices: it needs
 // /dev/net/tun, able to be opened, and CAP_NET_ADMIN in its effective set
-// (root normally has it; a container may not). The error wraps ErrNoTUN or
-// ErrNotPermitted.
+// (root normally has it; a container may not). The error wraps ErrNoTUN,
+// ErrTUNDenied or ErrNotPermitted. (Without CAP_NET_ADMIN, OpenTAP can
+// still attach to a TAP that belongs to this user.)
 func CheckTUN() error {
 	st, err := os.Stat(tunPath)
 	if err != nil {
@@ -209,16 +432,11 @@ func CheckTUN() error {
 	}
 	fd, err := unix.Open(tunPath, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("nic: opening %s: %w", tunPath, classifyErrno(err))
+		return openError(err)
 	}
 	unix.Close(fd)
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("nic: reading capabilities: %w", err)
-	}
-	if data[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) == 0 {
-		return fmt.Errorf("nic: %w", ErrNotPermitted)
+	if !hasCapNetAdmin() {
+		return fmt.Errorf("nic: creating a TAP device %w", ErrNotPermitted)
 	}
 	return nil
 }

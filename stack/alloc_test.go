@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"io"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // sink is a Device that keeps nothing: it measures the stack's own
@@ -81,6 +83,81 @@ func BenchmarkReceiveReply(b *testing.B) {
 			b.SetBytes(int64(len(c.frame)))
 			for b.Loop() {
 				st.HandleFrame(c.frame, nic.Meta{})
+			}
+		})
+	}
+}
+
+// droppedFrames are frames the stack drops and counts at three layers.
+func droppedFrames() map[string][]byte {
+	tcpBadSum := tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd}, nil)
+	tcpBadSum[ethernet.HeaderLen+ipv4.HeaderMinLen+16]++
+	return map[string][]byte{
+		"UDP checksum":    badUDPChecksum(),
+		"TCP checksum":    tcpBadSum,
+		"IPv4 not for us": ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: otherIP}, echoRequest(1, 1, nil)),
+	}
+}
+
+// newSinkStackLogging is newSinkStack with a logger at level, writing
+// nowhere.
+func newSinkStackLogging(tb testing.TB, level slog.Level) *stack.Stack {
+	tb.Helper()
+	st, err := stack.New(&sink{}, stack.Config{
+		Addr:   netip.MustParsePrefix("10.0.0.2/24"),
+		Clock:  clock.NewManual(epoch),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level})),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+// A drop costs no allocation with debug records off, from the first one,
+// nor with them on once the rate limit holds them back (the manual clock
+// does not move, so after the burst every record is suppressed): a flood
+// logged at debug level allocates only for the records that are written.
+func TestAllocs_DroppedFrames_Zero(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		st := newSinkStackLogging(t, level)
+		for name, frame := range droppedFrames() {
+			// AllocsPerRun rounds down: at info, a few runs from a fresh
+			// stack show an allocation within the first burst.
+			runs := 5
+			if level == slog.LevelDebug {
+				for range 20 { // spend the burst
+					st.HandleFrame(frame, nic.Meta{})
+				}
+				runs = 1000
+			}
+			before := st.Stats().Drops()
+			allocs := testing.AllocsPerRun(runs, func() { st.HandleFrame(frame, nic.Meta{}) })
+			if got := st.Stats().Drops() - before; got != uint64(runs+1) {
+				t.Fatalf("%v %s: %d drops counted for %d frames", level, name, got, runs+1)
+			}
+			if allocs != 0 {
+				t.Errorf("logger at %v, %s: %.1f allocations per dropped frame, want 0", level, name, allocs)
+			}
+		}
+	}
+}
+
+// BenchmarkReceiveDrop reports the cost of a dropped frame (a UDP datagram
+// with a bad checksum) with the logger at info and at debug (after the
+// burst: records suppressed by the rate limit).
+func BenchmarkReceiveDrop(b *testing.B) {
+	frame := badUDPChecksum()
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		b.Run(level.String(), func(b *testing.B) {
+			st := newSinkStackLogging(b, level)
+			for range 20 {
+				st.HandleFrame(frame, nic.Meta{})
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				st.HandleFrame(frame, nic.Meta{})
 			}
 		})
 	}

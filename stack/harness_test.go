@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,3 +222,43 @@ func pattern(n int) []byte {
 }
 
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
+
+// waitBlockedIn waits, for at most 10 s, until a goroutine is parked on a
+// channel (in a select or a receive) inside the function fn (as it
+// appears in a stack trace, e.g. "socket.(*FD).RecvFrom"). A test that
+// means to wake a blocked call calls it first, so that the call really is
+// blocked rather than not yet started: otherwise the wake-up could come
+// first and the call would return without ever waiting.
+func waitBlockedIn(t testing.TB, fn string) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if (strings.Contains(header, "[select") || strings.Contains(header, "[chan receive")) && strings.Contains(g, fn+"(") {
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("no goroutine blocked in %s after 10s:\n%s", fn, buf[:n])
+		}
+	}
+}
+
+// result waits, for at most 10 s, for the error a blocked call sends on ch.
+func result(t testing.TB, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10s", what)
+		return nil
+	}
+}

@@ -20,7 +20,7 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	s.stats.IPv4.InReceives++
 	h, err := ipv4.Parse(b)
 	if err != nil {
-		s.countIPv4Error(err)
+		s.countIPv4ErrorLocked(err, b)
 		return
 	}
 	dst, src := h.Dst(), h.Src()
@@ -30,18 +30,18 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	case dst == s.bcast || dst == limitedBroadcast:
 		dstBcast = true
 	case dst.IsMulticast():
-		s.stats.IPv4.InMulticast++
+		s.dropLocked(&s.stats.IPv4.InMulticast, catIPv4, "in_multicast", b)
 		return
 	default:
 		// A host does not forward (RFC 1122 §3.3.1): silently discard.
-		s.stats.IPv4.InAddrErrors++
+		s.dropLocked(&s.stats.IPv4.InAddrErrors, catIPv4, "in_addr_errors", b)
 		return
 	}
 	// RFC 1122 §3.2.1.3: discard a datagram whose source is not a unicast
 	// address; we also refuse our own address and the subnet broadcast
 	// arriving from the wire (Linux's martian source check).
 	if !ipv4.ValidSource(src) || src == s.bcast || (src == s.addr && !s.looping) {
-		s.stats.IPv4.InBadSource++
+		s.dropLocked(&s.stats.IPv4.InBadSource, catIPv4, "in_bad_source", b)
 		return
 	}
 	// Deviation (Linux compat): RFC 1122 §3.3.5 lets a host accept source-
@@ -49,7 +49,7 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	// echo reply); Linux drops them by default (accept_source_route=0), as
 	// source routing mostly serves to spoof. So do we.
 	if h.HeaderLen() > ipv4.HeaderMinLen && (h.HasOption(ipv4.OptLooseSourceRoute) || h.HasOption(ipv4.OptStrictSourceRoute)) {
-		s.stats.IPv4.InSourceRouted++
+		s.dropLocked(&s.stats.IPv4.InSourceRouted, catIPv4, "in_source_routed", b)
 		return
 	}
 	if h.IsFragment() {
@@ -62,22 +62,22 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 		case ipv4.Pending:
 			return
 		case ipv4.Duplicate:
-			s.stats.IPv4.ReasmDuplicates++
+			s.dropLocked(&s.stats.IPv4.ReasmDuplicates, catIPv4, "reasm_duplicates", b)
 			return
 		case ipv4.Overlap:
-			s.stats.IPv4.ReasmOverlaps++
 			s.stats.IPv4.ReasmFails++
+			s.dropLocked(&s.stats.IPv4.ReasmOverlaps, catIPv4, "reasm_overlaps", b)
 			return
 		case ipv4.NoMemory:
-			s.stats.IPv4.ReasmNoMemory++
 			s.stats.IPv4.ReasmFails++
+			s.dropLocked(&s.stats.IPv4.ReasmNoMemory, catIPv4, "reasm_no_memory", b)
 			return
 		default:
-			s.stats.IPv4.ReasmFails++
+			s.dropLocked(&s.stats.IPv4.ReasmFails, catIPv4, "reasm_fails", b)
 			return
 		}
 		if h, err = ipv4.Parse(pkt); err != nil {
-			s.stats.IPv4.ReasmFails++
+			s.dropLocked(&s.stats.IPv4.ReasmFails, catIPv4, "reasm_fails", pkt)
 			return
 		}
 		meta = nic.Meta{} // a reassembled datagram's checksum covers all fragments: verify it
@@ -93,25 +93,26 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	default:
 		// RFC 1122 §3.2.2.1: protocol unreachable for a transport we lack.
 		s.stats.IPv4.InDelivers--
-		s.stats.IPv4.InUnknownProtos++
+		s.dropLocked(&s.stats.IPv4.InUnknownProtos, catIPv4, "in_unknown_protos", h)
 		s.sendICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodeProtoUnreachable, 0, h, linkBcast, dstBcast)
 	}
 }
 
-func (s *Stack) countIPv4Error(err error) {
+// countIPv4ErrorLocked counts datagram b, which ipv4.Parse refused with err.
+func (s *Stack) countIPv4ErrorLocked(err error, b []byte) {
 	switch err {
 	case ipv4.ErrTruncated:
-		s.stats.IPv4.InTruncated++
+		s.dropLocked(&s.stats.IPv4.InTruncated, catIPv4, "in_truncated", b)
 	case ipv4.ErrVersion:
-		s.stats.IPv4.InBadVersion++
+		s.dropLocked(&s.stats.IPv4.InBadVersion, catIPv4, "in_bad_version", b)
 	case ipv4.ErrHeaderLen:
-		s.stats.IPv4.InBadHeaderLen++
+		s.dropLocked(&s.stats.IPv4.InBadHeaderLen, catIPv4, "in_bad_header_len", b)
 	case ipv4.ErrTotalLen:
-		s.stats.IPv4.InBadTotalLen++
+		s.dropLocked(&s.stats.IPv4.InBadTotalLen, catIPv4, "in_bad_total_len", b)
 	case ipv4.ErrChecksum:
-		s.stats.IPv4.InCsumErrors++
+		s.dropLocked(&s.stats.IPv4.InCsumErrors, catIPv4, "in_csum_errors", b)
 	default:
-		s.stats.IPv4.InBadOptions++
+		s.dropLocked(&s.stats.IPv4.InBadOptions, catIPv4, "in_bad_options", b)
 	}
 }
 
@@ -119,6 +120,10 @@ func (s *Stack) countIPv4Error(err error) {
 // RFC 1122 §3.3.2 — time exceeded, fragment reassembly time exceeded, but
 // only when the first fragment arrived.
 func (s *Stack) reassemblyTimedOut(first ipv4.Header) {
+	if s.dbg.on {
+		s.dbg.timedOutFirsts++
+		s.logDropLocked(catIPv4, "reasm_timeouts", first, false)
+	}
 	s.sendICMPErrorLocked(ipv4.TypeTimeExceeded, ipv4.CodeReassemblyTimeout, 0, first, false, false)
 }
 
@@ -128,7 +133,7 @@ func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
 	s.stats.ICMP.InMsgs++
 	m, err := ipv4.ParseICMP(h.Payload())
 	if err != nil {
-		s.stats.ICMP.InErrors++
+		s.dropLocked(&s.stats.ICMP.InErrors, catICMP, "in_errors", h)
 		return
 	}
 	switch m.Type() {
@@ -138,7 +143,7 @@ func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
 			// Deviation (Linux compat): RFC 1122 §3.2.2.6 lets a host answer
 			// a broadcast echo; Linux ignores them by default
 			// (icmp_echo_ignore_broadcasts=1) against smurf amplification.
-			s.stats.ICMP.InBroadcastEchos++
+			s.dropLocked(&s.stats.ICMP.InBroadcastEchos, catICMP, "in_broadcast_echos", h)
 			return
 		}
 		s.sendEchoReplyLocked(h, m)
@@ -155,7 +160,7 @@ func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
 		} else {
 			s.stats.ICMP.InOther++
 		}
-		s.icmpErrorInLocked(m, h.Src())
+		s.icmpErrorInLocked(m, h.Src(), false)
 	default:
 		s.stats.ICMP.InOther++
 	}
@@ -225,21 +230,24 @@ func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Head
 
 // localICMPErrorLocked reports an error about a datagram we originated to
 // its local sender, as if our own stack had sent us the ICMP error (used
-// when ARP resolution fails: RFC 1122 §2.3.2.2).
+// when ARP resolution fails: RFC 1122 §2.3.2.2). The sender learns that the
+// error is local (our link layer's, not a message from the network): TCP
+// treats it differently (tcp.Conn.HandleLinkFailure).
 func (s *Stack) localICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Header) {
 	buf := make([]byte, ipv4.ICMPHeaderLen+min(len(orig), ipv4.MaxQuote))
 	n := ipv4.EncodeError(buf, typ, code, rest, orig)
-	s.icmpErrorInLocked(ipv4.ICMP(buf[:n]), s.addr)
+	s.icmpErrorInLocked(ipv4.ICMP(buf[:n]), s.addr, true)
 }
 
 // icmpErrorInLocked hands an ICMP error to the endpoint that sent the quoted
 // datagram (RFC 1122 §3.2.2: it MUST be passed to the transport layer): a
 // UDP socket, a ping, or a TCP connection (RFC 1122 §4.2.3.9; the
 // connection validates the quoted sequence number, RFC 5927 §4.1).
-func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
+// linkFailure says our own link layer made it (localICMPErrorLocked).
+func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr, linkFailure bool) {
 	orig, tp, err := ipv4.Quoted(m)
 	if err != nil || orig.Src() != s.addr {
-		s.stats.ICMP.InErrorsUnmatched++
+		s.dropICMPErrorLocked(&s.stats.ICMP.InErrorsUnmatched, catICMP, "in_errors_unmatched", m, from)
 		return
 	}
 	switch orig.Protocol() {
@@ -248,7 +256,7 @@ func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
 		remote := netip.AddrPortFrom(orig.Dst(), binary.BigEndian.Uint16(tp[2:4]))
 		ep := s.udp.Lookup(remote, local)
 		if ep == nil || ep.LocalAddr().Port() != local.Port() {
-			s.stats.ICMP.InErrorsUnmatched++
+			s.dropICMPErrorLocked(&s.stats.ICMP.InErrorsUnmatched, catICMP, "in_errors_unmatched", m, from)
 			return
 		}
 		if e := s.udpEPs[ep]; e != nil {
@@ -262,22 +270,22 @@ func (s *Stack) icmpErrorInLocked(m ipv4.ICMP, from netip.Addr) {
 		remote := netip.AddrPortFrom(orig.Dst(), binary.BigEndian.Uint16(tp[2:4]))
 		e := s.tcpConns[tcpKey{local: local, remote: remote}]
 		if e == nil {
-			s.stats.ICMP.InErrorsUnmatched++
+			s.dropICMPErrorLocked(&s.stats.ICMP.InErrorsUnmatched, catICMP, "in_errors_unmatched", m, from)
 			return
 		}
-		s.tcpICMPErrorLocked(e, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])))
+		s.tcpICMPErrorLocked(e, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])), linkFailure)
 	case ipv4.ProtoICMP:
 		// The quote holds our echo request's header: ident at bytes 4-5.
 		if tp[0] != ipv4.TypeEcho {
-			s.stats.ICMP.InErrorsUnmatched++
+			s.dropICMPErrorLocked(&s.stats.ICMP.InErrorsUnmatched, catICMP, "in_errors_unmatched", m, from)
 			return
 		}
 		if p := s.pings[binary.BigEndian.Uint16(tp[4:6])]; p != nil {
 			p.deliverLocked(m, from)
 			return
 		}
-		s.stats.ICMP.InErrorsUnmatched++
+		s.dropICMPErrorLocked(&s.stats.ICMP.InErrorsUnmatched, catICMP, "in_errors_unmatched", m, from)
 	default:
-		s.stats.ICMP.InErrorsUnmatched++
+		s.dropICMPErrorLocked(&s.stats.ICMP.InErrorsUnmatched, catICMP, "in_errors_unmatched", m, from)
 	}
 }

@@ -16,11 +16,11 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 	s.stats.Link.BytesIn += uint64(len(frame))
 	eth, err := ethernet.Parse(frame)
 	if err != nil {
-		s.stats.Link.Malformed++
+		s.dropFrameLocked(&s.stats.Link.Malformed, catLink, "malformed", frame)
 		return
 	}
 	if !eth.ForUs(s.mac) {
-		s.stats.Link.NotForUs++
+		s.dropFrameLocked(&s.stats.Link.NotForUs, catLink, "not_for_us", frame)
 		return
 	}
 	switch eth.Type() {
@@ -29,7 +29,7 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 	case ethernet.TypeIPv4:
 		s.handleIPv4Locked(eth.Payload(), eth.Dst().IsMulticast(), meta)
 	default:
-		s.stats.Link.UnknownEtherType++
+		s.dropFrameLocked(&s.stats.Link.UnknownEtherType, catLink, "unknown_ether_type", frame)
 	}
 }
 
@@ -38,10 +38,10 @@ func (s *Stack) handleARPLocked(eth ethernet.Header) {
 	h, err := arp.Parse(eth.Payload())
 	switch {
 	case err == arp.ErrUnsupported:
-		s.stats.ARP.Unsupported++
+		s.dropFrameLocked(&s.stats.ARP.Unsupported, catARP, "unsupported", eth)
 		return
 	case err != nil:
-		s.stats.ARP.Malformed++
+		s.dropFrameLocked(&s.stats.ARP.Malformed, catARP, "malformed", eth)
 		return
 	}
 	if h.Op() == arp.OpRequest {
@@ -99,7 +99,7 @@ func (s *Stack) arpRequestDue(ip netip.Addr, dst ethernet.MAC) {
 // never answered: RFC 1122 §2.3.2.2 and §3.2.2.1 — the local sender learns
 // of it as ICMP destination unreachable, host unreachable.
 func (s *Stack) arpFailed(ip netip.Addr, pkt []byte) {
-	s.stats.ARP.ResolutionFailed++
+	s.dropLocked(&s.stats.ARP.ResolutionFailed, catARP, "resolution_failed", pkt)
 	h, err := ipv4.Parse(pkt)
 	if err != nil {
 		return
@@ -112,7 +112,7 @@ func (s *Stack) writeFrameLocked(frame []byte) {
 	frame = ethernet.Pad(frame)
 	s.wr[0] = nic.Frame{Data: frame}
 	if _, err := s.dev.Write(s.wr[:]); err != nil {
-		s.stats.Link.WriteErrors++
+		s.dropFrameLocked(&s.stats.Link.WriteErrors, catLink, "write_errors", frame)
 		s.wr[0] = nic.Frame{}
 		return
 	}
@@ -134,7 +134,7 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 		// Loopback: deliver to ourselves without touching the link. The
 		// copy frees s.out for whatever the delivery sends in return.
 		if len(s.loopback) >= maxLoopback {
-			s.stats.IPv4.OutDiscards++ // bounded, as every queue
+			s.dropLocked(&s.stats.IPv4.OutDiscards, catIPv4, "out_discards", pkt) // bounded, as every queue
 			return syscall.ENOBUFS
 		}
 		s.loopback = append(s.loopback, append([]byte(nil), pkt...))
@@ -146,7 +146,7 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	}
 	_, hop, ok := s.routes.Lookup(dst)
 	if !ok {
-		s.stats.IPv4.OutNoRoutes++
+		s.dropLocked(&s.stats.IPv4.OutNoRoutes, catIPv4, "out_no_routes", pkt)
 		return syscall.ENETUNREACH
 	}
 	mac, ok, request := s.arp.Resolve(hop, s.nowLocked())
@@ -164,7 +164,7 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	// Enqueue refuses when the queue overflowed (the oldest packet went) or
 	// when the cache was too full to hold an entry for hop.
 	if !s.arp.Enqueue(hop, pkt) {
-		s.stats.ARP.QueueDrops++
+		s.dropLocked(&s.stats.ARP.QueueDrops, catARP, "queue_drops", pkt)
 	}
 	s.rearmLocked()
 	return nil
@@ -195,7 +195,7 @@ func (s *Stack) sendResolvedLocked(pkt ipv4.Header, dst ethernet.MAC) error {
 		return nil
 	})
 	if err != nil {
-		s.stats.IPv4.FragFails++
+		s.dropLocked(&s.stats.IPv4.FragFails, catIPv4, "frag_fails", pkt)
 		return syscall.EMSGSIZE
 	}
 	s.stats.IPv4.FragOKs++

@@ -80,7 +80,9 @@ type Config struct {
 	// default 212992, Linux's net.core.rmem_default.
 	UDPRcvBuf int
 	// Logger receives rare events (address conflicts, device errors);
-	// default slog.Default().
+	// default slog.Default(). If it is enabled at slog.LevelDebug when New
+	// runs, it also receives every counted drop and every TCP state change,
+	// rate-limited (see debuglog.go); otherwise those cost nothing.
 	Logger *slog.Logger
 }
 
@@ -133,6 +135,7 @@ type Stack struct {
 	due           []*tcpEntry // scratch for tcpTimersLocked
 	icmpLimit     tokenBucket
 	udpRcvBuf     int
+	dbg           debugLog // drop and TCP state records at debug level
 
 	looping  bool     // a datagram to ourselves is being delivered
 	loopback [][]byte // datagrams to ourselves, delivered at unlock
@@ -253,6 +256,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		s.tcpCfg.Memory = s.tcpMem
 	}
 	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
+	s.initDebugLocked()
 	s.routes.Add(ipv4.Route{Dst: s.prefix})
 	if cfg.Gateway.IsValid() {
 		s.routes.Add(ipv4.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
@@ -318,6 +322,10 @@ func (s *Stack) Stats() Stats {
 	st.TCP.ListenDrops = s.tcpCounters.ListenDrops
 	st.TCP.OutOfOrderDrops = s.tcpCounters.OutOfOrderDrops
 	st.TCP.RecvQueueDrops = s.tcpCounters.RecvQueueDrops
+	st.TCP.RetransSegs = s.tcpCounters.RetransSegs
+	st.TCP.Timeouts = s.tcpCounters.Timeouts
+	st.TCP.Recoveries = s.tcpCounters.Recoveries
+	st.TCP.LossProbes = s.tcpCounters.LossProbes
 	mem := s.tcpMem.Stats()
 	st.TCP.MemUsedBytes = uint64(mem.Used)
 	if mem.Pressure {
@@ -431,6 +439,7 @@ func (s *Stack) Close() error {
 	for e := range s.tcpEPs {
 		e.closeNotifiers()
 	}
+	s.flushDebugLocked()
 	done := s.loopDone
 	s.unlock()
 	err := s.dev.Close()
@@ -477,9 +486,13 @@ func (s *Stack) onTimer() {
 	now := s.clock.Now()
 	s.tcpTimersLocked(now)
 	s.arp.Expire(now, s.arpRequestDue, s.arpFailed)
+	s.dbg.timedOutFirsts = 0
 	timedOut := uint64(s.reasm.Expire(now, s.reassemblyTimedOut))
 	s.stats.IPv4.ReasmTimeouts += timedOut
 	s.stats.IPv4.ReasmFails += timedOut
+	if s.dbg.on && timedOut > s.dbg.timedOutFirsts {
+		s.logReasmTimeoutsLocked(timedOut - s.dbg.timedOutFirsts)
+	}
 	s.rearmLocked()
 	if t, ok := s.tcpTimers.next(); ok {
 		s.armLocked(t)

@@ -159,4 +159,33 @@ type TCPStats struct {
 	MemUnderPressure uint64 `json:"mem_under_pressure"`
 	MemPressures     uint64 `json:"mem_pressures"`
 	MemSendLimited   uint64 `json:"mem_send_limited"`
+	// Loss recovery, totals over all connections: segments retransmitted
+	// (RFC 4022 tcpRetransSegs), retransmission timeouts with data
+	// outstanding (TcpExt TCPTimeouts), fast recoveries entered
+	// (TCPSackRecovery + TCPRenoRecovery), tail loss probes sent
+	// (TCPLossProbes).
+	RetransSegs uint64 `json:"retrans_segs"`
+	Timeouts    uint64 `json:"timeouts"`
+	Recoveries  uint64 `json:"recoveries"`
+	LossProbes  uint64 `json:"loss_probes"`
+}
+
+// Drops is the total of the drop counters: received frames, datagrams and
+// segments dropped at any layer (each counted once: in_csum_errors within
+// in_errs, overlaps, no-memory and timeouts within reasm_fails, overflows
+// within listen_drops), datagrams the stack could not send (no route, a
+// full ARP or loopback queue, too big with DF, refused by the device), and
+// segments whose data TCP did not keep. ConnLimitDrops and MemLimitDrops
+// also count refused connects. These are the reasons the debug log gives.
+func (s Stats) Drops() uint64 {
+	l, a, ip, ic, u, t := s.Link, s.ARP, s.IPv4, s.ICMP, s.UDP, s.TCP
+	return l.Malformed + l.NotForUs + l.UnknownEtherType + l.WriteErrors +
+		a.Malformed + a.Unsupported + a.ResolutionFailed + a.QueueDrops +
+		ip.InTruncated + ip.InBadVersion + ip.InBadHeaderLen + ip.InBadTotalLen + ip.InCsumErrors +
+		ip.InBadOptions + ip.InBadSource + ip.InAddrErrors + ip.InMulticast + ip.InUnknownProtos +
+		ip.InSourceRouted + ip.OutNoRoutes + ip.OutDiscards + ip.FragFails + ip.ReasmFails + ip.ReasmDuplicates +
+		ic.InErrors + ic.InBroadcastEchos + ic.InErrorsUnmatched +
+		u.InErrors + u.InCsumErrors + u.NoPorts + u.RcvbufErrors +
+		t.InErrs + t.ConnLimitDrops + t.MemLimitDrops + t.PAWSDrops + t.ListenDrops + t.SynCookiesFailed +
+		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs
 }

@@ -87,20 +87,36 @@ func (s *Stack) sendResetLocked(key tcpKey, seg *tcp.Segment) {
 	}
 }
 
-// handleTCPLocked demultiplexes a segment: connection, then listener, then
-// RST (RFC 9293 §3.10.7).
+// handleTCPLocked hands a segment to demuxTCPLocked. With debug records
+// on, it also logs a drop that package tcp counted while handling it.
 func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
+	if !s.dbg.on {
+		s.demuxTCPLocked(h, bcast, meta)
+		return
+	}
+	before := s.tcpCounters
+	s.demuxTCPLocked(h, bcast, meta)
+	if reason := tcpCountedDrop(&before, &s.tcpCounters); reason != "" {
+		s.logDropLocked(catTCP, reason, h, false)
+	}
+}
+
+// demuxTCPLocked demultiplexes a segment: connection, then listener, then
+// RST (RFC 9293 §3.10.7).
+func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	if bcast {
 		// TCP is unicast only (RFC 1122 §4.2.3.10): drop silently.
-		s.stats.TCP.InErrs++
+		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h)
 		return
 	}
 	seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), meta.Csum == nic.CsumUnverified)
 	if err != nil {
 		if err == tcp.ErrChecksum {
-			s.stats.TCP.InCsumErrors++
+			s.stats.TCP.InErrs++
+			s.dropLocked(&s.stats.TCP.InCsumErrors, catTCP, "in_csum_errors", h)
+			return
 		}
-		s.stats.TCP.InErrs++
+		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h)
 		return
 	}
 	s.stats.TCP.InSegs++
@@ -146,12 +162,12 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK) != 0 && seg.Flags&tcp.FlagRST == 0 && len(s.tcpConns) >= s.maxConns {
 		// The connection table is full (TIME-WAIT included): drop, so the
 		// peer retries later, and count. A RST would end its attempt.
-		s.stats.TCP.ConnLimitDrops++
+		s.dropLocked(&s.stats.TCP.ConnLimitDrops, catTCP, "conn_limit_drops", h)
 		return
 	}
 	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK) != 0 && seg.Flags&tcp.FlagRST == 0 && s.tcpMem.Exhausted() {
 		// TCP memory is at its limit: refuse new connections the same way.
-		s.stats.TCP.MemLimitDrops++
+		s.dropLocked(&s.stats.TCP.MemLimitDrops, catTCP, "mem_limit_drops", h)
 		return
 	}
 	switch {
@@ -189,14 +205,23 @@ func (s *Stack) addConnLocked(key tcpKey, c *tcp.Conn, ep *TCPEndpoint) *tcpEntr
 
 // tcpICMPErrorLocked hands an ICMP error quoting one of e's segments (with
 // sequence number seq) to the connection (RFC 1122 §4.2.3.9) and records a
-// soft error for the timeout.
-func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value) {
+// soft error for the timeout. linkFailure says the error is our own ARP
+// failing to resolve the next hop (the host unreachable made by
+// localICMPErrorLocked), which fails a connect at once
+// (tcp.Conn.HandleLinkFailure).
+func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value, linkFailure bool) {
 	c := e.conn
 	if c == nil || c.State() == tcp.StateTimeWait {
 		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
 	}
-	if !c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked()) {
-		s.stats.TCP.OutOfWindowICMPs++
+	var accepted bool
+	if linkFailure {
+		accepted = c.HandleLinkFailure(seq, s.nowLocked())
+	} else {
+		accepted = c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked())
+	}
+	if !accepted {
+		s.dropICMPErrorLocked(&s.stats.TCP.OutOfWindowICMPs, catTCP, "out_of_window_icmps", m, netip.Addr{})
 		return
 	}
 	s.stats.TCP.ICMPErrors++
@@ -300,6 +325,10 @@ func (s *Stack) afterListenerLocked(le *listenEntry) {
 }
 
 func (s *Stack) removeConnLocked(e *tcpEntry) {
+	if e.tw != nil && s.dbg.on {
+		// A compact TIME-WAIT entry has no Conn to report its end.
+		s.logTCPStateLocked(e.key.local, e.key.remote, tcp.StateTimeWait, tcp.StateClosed)
+	}
 	if s.tcpConns[e.key] == e {
 		delete(s.tcpConns, e.key)
 	}

@@ -17,12 +17,12 @@ const maxUDPPayload = ipv4.MaxTotalLen - ipv4.HeaderMinLen - udp.HeaderLen
 func (s *Stack) handleUDPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	u, err := udp.Parse(h.Payload())
 	if err != nil {
-		s.stats.UDP.InErrors++
+		s.dropLocked(&s.stats.UDP.InErrors, catUDP, "in_errors", h)
 		return
 	}
 	src, dst := h.Src(), h.Dst()
 	if meta.Csum == nic.CsumUnverified && !u.VerifyIPv4(src, dst) {
-		s.stats.UDP.InCsumErrors++
+		s.dropLocked(&s.stats.UDP.InCsumErrors, catUDP, "in_csum_errors", h)
 		return
 	}
 	from := netip.AddrPortFrom(src, u.SrcPort())
@@ -30,12 +30,12 @@ func (s *Stack) handleUDPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	if ep == nil {
 		// RFC 1122 §4.1.3.1: port unreachable for a datagram no one takes
 		// (never for broadcasts: sendICMPErrorLocked checks).
-		s.stats.UDP.NoPorts++
+		s.dropLocked(&s.stats.UDP.NoPorts, catUDP, "no_ports", h)
 		s.sendICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, h, bcast, bcast)
 		return
 	}
 	if !ep.Enqueue(u.Payload(), from) {
-		s.stats.UDP.RcvbufErrors++
+		s.dropLocked(&s.stats.UDP.RcvbufErrors, catUDP, "rcvbuf_errors", h)
 		return
 	}
 	s.stats.UDP.InDatagrams++

@@ -235,16 +235,18 @@ func TestUDP_BlockingReceive_WokenByArrivalAndByClose(t *testing.T) {
 		_, _, err := fd.RecvFrom(make([]byte, 10), 0)
 		got <- err
 	}()
+	waitBlockedIn(t, "socket.(*FD).RecvFrom")
 	e.inject(udpFrame(peerAP, stackAP, []byte("wake")))
-	if err := <-got; err != nil {
+	if err := result(t, got, "a receive blocked before a datagram arrived"); err != nil {
 		t.Fatalf("blocked receive: %v", err)
 	}
 	go func() {
 		_, _, err := fd.RecvFrom(make([]byte, 10), 0)
 		got <- err
 	}()
+	waitBlockedIn(t, "socket.(*FD).RecvFrom")
 	fd.Close()
-	if err := <-got; !errors.Is(err, syscall.EBADF) {
+	if err := result(t, got, "a receive blocked across Close"); !errors.Is(err, syscall.EBADF) {
 		t.Fatalf("receive blocked across Close: %v, want EBADF", err)
 	}
 }
@@ -257,17 +259,15 @@ func TestPacketConn_DeadlineUnblocksPendingRead(t *testing.T) {
 	}
 	defer pc.Close()
 	got := make(chan error, 1)
-	started := make(chan struct{})
 	go func() {
-		close(started)
 		_, _, err := pc.ReadFrom(make([]byte, 10))
 		got <- err
 	}()
-	<-started
+	waitBlockedIn(t, "socket.(*FD).RecvFrom")
 	// Deadlines run on the stack's manual clock: set one, then move time.
 	pc.SetReadDeadline(e.clk.Now().Add(time.Second))
 	e.clk.Advance(time.Second)
-	err = <-got
+	err = result(t, got, "a ReadFrom pending when its deadline passed")
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("ReadFrom after the deadline: %v, want a timeout matching os.ErrDeadlineExceeded", err)
@@ -312,8 +312,9 @@ func TestStack_CloseUnblocksEverything(t *testing.T) {
 		_, _, err := fd.RecvFrom(make([]byte, 10), 0)
 		got <- err
 	}()
+	waitBlockedIn(t, "socket.(*FD).RecvFrom")
 	e.st.Close()
-	if err := <-got; err == nil {
+	if err := result(t, got, "a receive blocked when the stack closed"); err == nil {
 		t.Fatal("receive returned no error after the stack closed")
 	}
 	if _, err := socket.Socket(e.st, socket.AF_INET, socket.SOCK_DGRAM, 0); !errors.Is(err, syscall.ENETDOWN) {

@@ -63,6 +63,10 @@ type Config struct {
 	// sharing this Config (a pointer, so copies share it). The caller
 	// serialises access: the stack holds its one lock around every Conn.
 	Counters *Counters
+	// Observer, if set, is told of every state change of every connection
+	// sharing this Config, as it happens (the stack logs them at debug
+	// level). nil costs one branch per state change.
+	Observer Observer
 	// Memory, if set, accounts every connection's ring bytes against a
 	// shared budget (a pointer, so copies share it): under its pressure
 	// windows stop growing, at its limit rings stop growing (see
@@ -234,6 +238,15 @@ func windowScaleFor(rcvBuf int) uint8 {
 	return s
 }
 
+// Observer watches connections. Its methods run inside the Conn's call, so
+// they must not call back into the Conn.
+type Observer interface {
+	// StateChange reports that c went from one state to another; every
+	// change goes through setState, so none is missed (a segment that
+	// moves a connection through two states reports both).
+	StateChange(c *Conn, from, to State)
+}
+
 // Counters are totals over many connections, the stack-wide counterparts
 // of Info's per-connection counts (Linux's TcpExt counters).
 type Counters struct {
@@ -253,4 +266,11 @@ type Counters struct {
 	// not kept because the receive ring could not grow (TCPRcvQDrop).
 	OutOfOrderDrops uint64
 	RecvQueueDrops  uint64
+
+	// Loss recovery, the totals of Info's counts of the same names:
+	// segments retransmitted (RFC 4022 tcpRetransSegs), retransmission
+	// timeouts with data outstanding (TCPTimeouts), fast recoveries
+	// entered (TCPSackRecovery + TCPRenoRecovery) and tail loss probes
+	// sent (TCPLossProbes).
+	RetransSegs, Timeouts, Recoveries, LossProbes uint64
 }

@@ -83,9 +83,8 @@ type Conn struct {
 	state         State
 	err           error // sticky, returned by Read and Write
 	events        Events
-	trace         func(from, to State) // tests only
-	activeOpen    bool                 // went through SYN-SENT: a RST in SYN-RECEIVED refuses
-	userClosed    bool                 // Close was called: the application will not read again
+	activeOpen    bool // went through SYN-SENT: a RST in SYN-RECEIVED refuses
+	userClosed    bool // Close was called: the application will not read again
 
 	// Send sequence variables (RFC 9293 §3.3.1). sndNxt is the next sequence
 	// number to send; a retransmission timeout rewinds it to sndUna
@@ -557,6 +556,36 @@ func (c *Conn) Info() Info {
 		PAWSDrops:       c.pawsDrops,
 		Timestamps:      c.tsOn,
 		SACK:            c.sackOn,
+	}
+}
+
+// countRetransmit, countTimeout, countRecovery and countLossProbe add one
+// to the connection's count (Info) and to the stack's total (Counters).
+func (c *Conn) countRetransmit() {
+	c.retransmits++
+	if k := c.cfg.Counters; k != nil {
+		k.RetransSegs++
+	}
+}
+
+func (c *Conn) countTimeout() {
+	c.timeouts++
+	if k := c.cfg.Counters; k != nil {
+		k.Timeouts++
+	}
+}
+
+func (c *Conn) countRecovery() {
+	c.recoveries++
+	if k := c.cfg.Counters; k != nil {
+		k.Recoveries++
+	}
+}
+
+func (c *Conn) countLossProbe() {
+	c.lossProbes++
+	if k := c.cfg.Counters; k != nil {
+		k.LossProbes++
 	}
 }
 

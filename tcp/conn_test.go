@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -669,18 +670,32 @@ func TestEstablished_FastRetransmitAfterExactlyThreeDupACKs(t *testing.T) {
 }
 
 func TestEstablished_DupACKWithWindowChange_NotCounted(t *testing.T) {
+	// RFC 5681 §2: an ACK that changes the advertised window is not a
+	// duplicate, even when SEG.ACK = SND.UNA with data outstanding (the
+	// peer negotiated no SACK, so RFC 6675's DupAck does not apply).
 	h := newEstablished(t, Config{})
 	h.c.Write(bytesN(5*1460), h.now)
-	h.out.take()
+	if n := len(h.out.take()); n != 5 {
+		t.Fatalf("sent %d segments, want 5", n)
+	}
 	for i := 0; i < 3; i++ {
 		d := h.seg(FlagACK)
+		d.Ack = testISS + 1 // nothing new acknowledged
 		d.Window = uint16(1000 + i)
 		h.in(d)
 	}
 	h.expect()
-	if h.c.dupAcks != 0 {
-		t.Fatalf("dupAcks %d", h.c.dupAcks)
+	if h.c.dupAcks != 0 || h.c.inRecovery {
+		t.Fatalf("dupAcks %d inRecovery %v: window updates counted as duplicates", h.c.dupAcks, h.c.inRecovery)
 	}
+	// The same ACK three times with the last window: three duplicates.
+	d := h.seg(FlagACK)
+	d.Ack = testISS + 1
+	d.Window = 1002
+	for i := 0; i < 3; i++ {
+		h.in(d)
+	}
+	h.expect("ACK seq=1001 ack=5001 len=1460")
 }
 
 func TestEstablished_NewRenoPartialACK_RetransmitsNextHole(t *testing.T) {
@@ -959,6 +974,19 @@ func TestFinWait1_FINWithACK_TimeWait(t *testing.T) {
 	h.expectState(StateTimeWait)
 	h.fire(60 * time.Second)
 	h.expectState(StateClosed)
+}
+
+// The Observer (the stack's debug log) sees every transition, even two
+// made by one segment (its ACK, then its FIN: RFC 9293 §3.10.7.4 fifth and
+// eighth).
+func TestObserver_FINWithACKInFinWait1_ReportsBothTransitions(t *testing.T) {
+	h := newFinWait1(t, Config{})
+	h.in(h.seg(FlagFIN | FlagACK))
+	h.fire(60 * time.Second)
+	want := "ESTABLISHED→FIN-WAIT-1 FIN-WAIT-1→FIN-WAIT-2 FIN-WAIT-2→TIME-WAIT TIME-WAIT→CLOSED"
+	if got := strings.Join(h.trans, " "); got != want {
+		t.Fatalf("transitions %q, want %q", got, want)
+	}
 }
 
 func TestFinWait1_FINWithoutACKOfOurs_Closing(t *testing.T) {

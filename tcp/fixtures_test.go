@@ -56,9 +56,18 @@ type harness struct {
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	cfg.Observer = h
 	h.c = NewConn(cfg, addrA, addrB, testISS, h.out)
-	h.c.trace = func(from, to State) { h.trans = append(h.trans, fmt.Sprintf("%v→%v", from, to)) }
 	return h
+}
+
+// StateChange makes the harness the Conn's Observer: it records every
+// transition.
+func (h *harness) StateChange(c *Conn, from, to State) {
+	if c != h.c {
+		h.t.Errorf("Observer told of %p's transition %v→%v, want %p's", c, from, to, h.c)
+	}
+	h.trans = append(h.trans, fmt.Sprintf("%v→%v", from, to))
 }
 
 // seg is the segment template: from the peer, at its next sequence number,

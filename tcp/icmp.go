@@ -65,12 +65,51 @@ const (
 //     sk_err_soft), unless an ACK made progress in between. Deviation: Linux
 //     also aborts SYN-SENT on these (RFC 5461 §4 describes this); we follow
 //     RFC 1122's MUST NOT, so a connect that draws a host unreachable fails
-//     with EHOSTUNREACH when the SYN retries run out, not at once.
+//     with EHOSTUNREACH when the SYN retries run out, not at once. (Our own
+//     ARP failing is another matter: HandleLinkFailure.)
 //   - A passive connection in SYN-RECEIVED is dropped silently on net or
 //     host unreachable and time exceeded (Linux's tcp_req_err): the SYN was
 //     probably spoofed.
 //   - Source quench: ignored (RFC 6633 §3: "TCP MUST silently discard").
 func (c *Conn) HandleICMPError(typ, code uint8, quotedSeq seqnum.Value, mtu int, now time.Time) (accepted bool) {
+	return c.handleError(typ, code, quotedSeq, mtu, false, now)
+}
+
+// HandleLinkFailure applies a failure of our own link layer to deliver one
+// of this connection's segments, with sequence number seq: ARP resolution
+// of the next hop gave up (RFC 1122 §2.3.2.2; the stack reports it to every
+// local sender as ICMP host unreachable, §3.2.2.1). It validates seq as
+// HandleICMPError does (a segment queued by an earlier incarnation of the
+// 4-tuple is ignored) and reports whether it was accepted.
+//
+// Deviation (Linux compat): a connection we are opening (SYN-SENT, or
+// SYN-RECEIVED from a simultaneous open) fails at once with EHOSTUNREACH,
+// as on Linux, where the failed neighbour's queued segments go through
+// arp_error_report and ipv4_link_failure to a host unreachable that
+// tcp_v4_err delivers: in SYN-SENT and SYN-RECV it sets sk_err and
+// tcp_done. RFC 1122 §4.2.3.9's "MUST NOT abort" is about an ICMP message
+// from the network, which may come from a routing transient (§3.2.2.1);
+// here no host on the link answered three requests, which is what Linux
+// and RFC 4861 §7.2.2 (for IPv6) treat as address resolution failed. Yet
+// it is still a soft condition in RFC 1122's terms (the host may be
+// booting), and §4.2.3.5 asks that a SYN be retried for at least 3
+// minutes: we fail the connect after 3 s instead, as Linux does, so that
+// a program learns in seconds that nobody is there.
+//
+// A passive SYN-RECEIVED connection is forgotten silently (Linux's
+// tcp_req_err, as for a host unreachable from the network). Once
+// synchronized the failure is a soft error, as on Linux: the connection
+// keeps retransmitting (each retransmission starts a new resolution) and
+// the caller records the error (SoftICMPError) to report it in place of
+// ETIMEDOUT if the connection times out.
+func (c *Conn) HandleLinkFailure(seq seqnum.Value, now time.Time) (accepted bool) {
+	return c.handleError(ipv4.TypeDestUnreachable, ipv4.CodeHostUnreachable, seq, 0, true, now)
+}
+
+// handleError is HandleICMPError for an ICMP error from the network
+// (local false) or a failure of our own link layer (local true, reported
+// as the host unreachable the stack made of it).
+func (c *Conn) handleError(typ, code uint8, quotedSeq seqnum.Value, mtu int, local bool, now time.Time) (accepted bool) {
 	switch c.state {
 	case StateClosed, StateListen, StateTimeWait:
 		return false
@@ -96,7 +135,7 @@ func (c *Conn) HandleICMPError(typ, code uint8, quotedSeq seqnum.Value, mtu int,
 	hard := typ == ipv4.TypeDestUnreachable && (code == ipv4.CodeProtoUnreachable || code == ipv4.CodePortUnreachable)
 	switch {
 	case c.state == StateSynSent || (c.state == StateSynReceived && c.activeOpen):
-		if hard {
+		if hard || local {
 			c.drop(ipv4.Errno(typ, code))
 		}
 	case c.state == StateSynReceived:

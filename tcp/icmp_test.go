@@ -197,3 +197,68 @@ func TestICMP_ReportSoftError_OnlyReplacesETIMEDOUT(t *testing.T) {
 		t.Fatalf("a hard error was replaced: %v", h2.c.Err())
 	}
 }
+
+// Our own ARP failing to resolve the next hop (HandleLinkFailure).
+
+func TestLinkFailure_SynSent_FailsConnectWithEHOSTUNREACH(t *testing.T) {
+	h := newSynSent(t, Config{})
+	if !h.c.HandleLinkFailure(testISS, h.now) {
+		t.Fatal("not accepted")
+	}
+	// Deviation (Linux compat): tcp_v4_err aborts SYN-SENT.
+	h.expectState(StateClosed)
+	if !errors.Is(h.c.Err(), syscall.EHOSTUNREACH) {
+		t.Fatalf("err %v, want EHOSTUNREACH", h.c.Err())
+	}
+	h.expect() // nothing sent: the peer never heard of us
+	h.noDeadline()
+}
+
+func TestLinkFailure_SimultaneousOpenSynReceived_FailsConnect(t *testing.T) {
+	h := newSynSent(t, Config{})
+	h.in(h.seg(FlagSYN)) // the peer's own SYN crosses ours
+	h.out.take()
+	h.expectState(StateSynReceived)
+	h.c.HandleLinkFailure(testISS, h.now)
+	if h.c.State() != StateClosed || !errors.Is(h.c.Err(), syscall.EHOSTUNREACH) {
+		t.Fatalf("%v %v, want CLOSED with EHOSTUNREACH (Linux tcp_v4_err: SYN_RECV)", h.c.State(), h.c.Err())
+	}
+}
+
+func TestLinkFailure_QuotedSeqNotOurs_Ignored(t *testing.T) {
+	h := newSynSent(t, Config{})
+	if h.c.HandleLinkFailure(testISS+1, h.now) {
+		t.Fatal("a segment beyond SND.NXT accepted")
+	}
+	h.expectState(StateSynSent)
+}
+
+func TestLinkFailure_Established_IsSoft(t *testing.T) {
+	h := newEstablished(t, Config{})
+	h.c.Write(bytesN(10), h.now)
+	h.out.take()
+	if !h.c.HandleLinkFailure(testISS+1, h.now) {
+		t.Fatal("not accepted")
+	}
+	// Linux tcp_v4_err: sk_err_soft only; the retransmission timer runs on.
+	h.expectState(StateEstablished)
+	if h.c.Err() != nil {
+		t.Fatalf("err %v", h.c.Err())
+	}
+	d, ok := h.c.NextDeadline()
+	if !ok {
+		t.Fatal("no retransmission timer")
+	}
+	h.fire(d.Sub(t0))
+	h.expect(s("PSH|ACK seq=1001 ack=5001 len=10"))
+}
+
+func TestLinkFailure_PassiveSynReceived_DropsSilently(t *testing.T) {
+	h, l := newPassive(t, Config{}, 8)
+	h.c.HandleLinkFailure(testISS, h.now)
+	h.expectState(StateClosed) // as Linux's tcp_req_err for a host unreachable
+	h.expect()
+	if len(l.synQ) != 0 || h.c.Err() != nil {
+		t.Fatalf("SYN queue %d, err %v", len(l.synQ), h.c.Err())
+	}
+}

@@ -567,7 +567,7 @@ func (c *Conn) onDupAck(now time.Time) {
 		c.ssthresh = max(c.flightSize()/2, 2*c.mss)
 		c.recover = c.sndMax
 		c.inRecovery = true
-		c.recoveries++
+		c.countRecovery()
 		c.retransmitFirst(now)
 		c.cwnd = c.ssthresh + 3*c.mss
 	}
@@ -583,7 +583,7 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 	c.cwnd = c.ssthresh
 	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
 	c.inRecovery = true
-	c.recoveries++
+	c.countRecovery()
 	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
 	c.rackReset()
 	c.highRxt = c.sndUna

@@ -392,7 +392,7 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 		end = end.Add(1)
 	}
 	if seq.LessThan(c.sndMax) {
-		c.retransmits++
+		c.countRetransmit()
 		if c.rttTiming && seq.LessThan(c.rttSeq) {
 			c.rttTiming = false // Karn: this segment's ACK would be ambiguous
 		}
@@ -457,7 +457,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 		return
 	}
 	c.transmit(seq, n, fin)
-	c.retransmits++
+	c.countRetransmit()
 	c.rttTiming = false
 	end := seq.Add(seqnum.Size(n))
 	if fin {

@@ -176,7 +176,7 @@ func (c *Conn) rackRetransmit(now time.Time) bool {
 		}
 		n := min(int(s.Size(r.end)), c.sendMSS())
 		c.transmit(s, n, false)
-		c.retransmits++
+		c.countRetransmit()
 		c.rackRetransmits++
 		if c.rttTiming && s.LessThan(c.rttSeq) {
 			c.rttTiming = false // Karn

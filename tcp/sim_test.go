@@ -71,14 +71,35 @@ func (o simOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
 
 // echoSim runs a client that writes size bytes, half-closes and reads the
 // echo, against a server that echoes and closes after EOF.
-func echoSim(t *testing.T, seed uint64, size int, loss float64, cfg Config) {
-	echoSimNet(t, seed, size, cfg, &simNet{delay: time.Millisecond, loss: loss})
+func echoSim(t *testing.T, seed uint64, size int, loss float64, cfg Config) simResult {
+	return echoSimNet(t, seed, size, cfg, &simNet{delay: time.Millisecond, loss: loss})
 }
 
-// echoSimNet runs the echo over n and returns the virtual time it took
-// and the client's retransmissions.
-func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) (time.Duration, uint64) {
+// simResult is what one simulated echo cost, both ends together.
+type simResult struct {
+	took       time.Duration // virtual time until the client read EOF
+	lost       int           // segments the network dropped
+	rtx        uint64        // retransmitted segments
+	timeouts   uint64        // retransmission timeouts with data outstanding
+	recoveries uint64        // fast recoveries entered (RFC 5681 §3.2, RFC 6675 §5)
+}
+
+func (r *simResult) add(o simResult) {
+	r.took += o.took
+	r.lost += o.lost
+	r.rtx += o.rtx
+	r.timeouts += o.timeouts
+	r.recoveries += o.recoveries
+}
+
+func (r simResult) String() string {
+	return fmt.Sprintf("%v, %d segments lost, %d retransmitted, %d RTOs, %d fast recoveries", r.took, r.lost, r.rtx, r.timeouts, r.recoveries)
+}
+
+// echoSimNet runs the echo over n and returns what it cost.
+func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simResult {
 	n.t, n.rng, n.now = t, rand.New(rand.NewPCG(seed, 1)), t0
+	cfg.Counters = &Counters{} // both ends count into it
 	n.lis = NewListener(cfg, addrB, 8, simOut{n, 1})
 	n.ends[0] = NewConn(cfg, addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
 	n.ends[0].Connect(n.now)
@@ -108,7 +129,16 @@ func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) (tim
 					t.Fatalf("seed %d: sackOn %v with DisableSACK %v", seed, c.sackOn, cfg.DisableSACK)
 				}
 			}
-			return n.now.Sub(t0), n.ends[0].retransmits
+			r := simResult{took: n.now.Sub(t0), lost: n.dropped}
+			for _, c := range n.ends {
+				r.rtx += c.retransmits
+				r.timeouts += c.timeouts
+				r.recoveries += c.recoveries
+			}
+			if k := cfg.Counters; k.RetransSegs != r.rtx || k.Timeouts != r.timeouts || k.Recoveries != r.recoveries {
+				t.Fatalf("seed %d: Counters %+v disagree with the connections' %v", seed, *k, r)
+			}
+			return r
 		}
 		// The next event: a packet, a timer, or the applications.
 		next := appAt
@@ -213,56 +243,91 @@ func dumpConn(c *Conn) string {
 // simSeeds is how many seeds each simulation runs.
 var simSeeds = uint64(25)
 
-func TestSim_EchoWithHalfClose_Completes(t *testing.T) {
+// simRun runs f for every seed and logs the totals.
+func simRun(t *testing.T, f func(seed uint64) simResult) simResult {
+	t.Helper()
+	var tot simResult
 	for seed := uint64(1); seed <= simSeeds; seed++ {
-		echoSim(t, seed, 900000, 0, Config{})
+		tot.add(f(seed))
+	}
+	t.Logf("%d seeds: %v", simSeeds, tot)
+	return tot
+}
+
+// The simulations are deterministic (seeded), so what loss recovery did
+// is asserted, not only logged: losses are repaired by fast retransmit
+// and fast recovery (RFC 5681 §3.2, RFC 6582, RFC 6675), not by waiting
+// for the retransmission timer. A sender whose duplicate-ACK counting,
+// recovery entry or SACK scoreboard broke repairs every loss by RTO.
+
+// maxRTOs fails unless r took at most one RTO per perLost segments lost.
+func maxRTOs(t *testing.T, r simResult, perLost int) {
+	t.Helper()
+	if r.timeouts*uint64(perLost) > uint64(r.lost) {
+		t.Errorf("%d RTOs for %d lost segments: more than 1 per %d; loss recovery is leaving losses to the timer", r.timeouts, r.lost, perLost)
+	}
+	if r.lost > 0 && r.recoveries == 0 {
+		t.Errorf("no fast recovery in %d losses", r.lost)
+	}
+}
+
+func TestSim_EchoWithHalfClose_Completes(t *testing.T) {
+	r := simRun(t, func(seed uint64) simResult { return echoSim(t, seed, 900000, 0, Config{}) })
+	if r.rtx != 0 || r.timeouts != 0 || r.recoveries != 0 {
+		t.Errorf("a lossless path: %v; want no retransmission, RTO or recovery", r)
 	}
 }
 
 func TestSim_EchoWithLoss_Completes(t *testing.T) {
-	for seed := uint64(1); seed <= simSeeds; seed++ {
-		echoSim(t, seed, 300000, 0.02, Config{})
-	}
+	r := simRun(t, func(seed uint64) simResult { return echoSim(t, seed, 300000, 0.02, Config{}) })
+	maxRTOs(t, r, 50)
 }
 
 func TestSim_EchoWithReorderingDuplicationAndLoss_Completes(t *testing.T) {
-	for seed := uint64(1); seed <= simSeeds; seed++ {
-		echoSimNet(t, seed, 200000, Config{}, &simNet{delay: time.Millisecond, jitter: 3 * time.Millisecond, dup: 0.02, loss: 0.02})
-	}
+	r := simRun(t, func(seed uint64) simResult {
+		return echoSimNet(t, seed, 200000, Config{}, &simNet{delay: time.Millisecond, jitter: 3 * time.Millisecond, dup: 0.02, loss: 0.02})
+	})
+	maxRTOs(t, r, 50)
 }
 
 func TestSim_SmallBuffers_Completes(t *testing.T) {
-	for seed := uint64(1); seed <= simSeeds; seed++ {
-		echoSim(t, seed, 200000, 0.01, Config{RcvBuf: 3000, SndBuf: 5000, MSS: 536})
-	}
+	r := simRun(t, func(seed uint64) simResult {
+		return echoSim(t, seed, 200000, 0.01, Config{RcvBuf: 3000, SndBuf: 5000, MSS: 536})
+	})
+	maxRTOs(t, r, 50)
 }
 
 // The simulations above run with SACK (the default); these run NewReno
-// (RFC 6582), the fallback without SACK.
+// (RFC 6582), the fallback without SACK. NewReno repairs one hole per
+// round trip and cannot tell a lost retransmission, so it leaves more to
+// the timer.
 
 func TestSim_EchoWithLossNewReno_Completes(t *testing.T) {
-	for seed := uint64(1); seed <= simSeeds; seed++ {
-		echoSim(t, seed, 300000, 0.02, Config{DisableSACK: true})
-	}
+	r := simRun(t, func(seed uint64) simResult { return echoSim(t, seed, 300000, 0.02, Config{DisableSACK: true}) })
+	maxRTOs(t, r, 10)
 }
 
 func TestSim_EchoWithReorderingDuplicationAndLossNewReno_Completes(t *testing.T) {
-	for seed := uint64(1); seed <= simSeeds; seed++ {
-		echoSimNet(t, seed, 200000, Config{DisableSACK: true}, &simNet{delay: time.Millisecond, jitter: 3 * time.Millisecond, dup: 0.02, loss: 0.02})
-	}
+	r := simRun(t, func(seed uint64) simResult {
+		return echoSimNet(t, seed, 200000, Config{DisableSACK: true}, &simNet{delay: time.Millisecond, jitter: 3 * time.Millisecond, dup: 0.02, loss: 0.02})
+	})
+	maxRTOs(t, r, 10)
 }
 
 // TestSim_EchoWithHeavyLoss_SACKAndNewReno_Complete runs 5% loss with
-// both recoveries on the same seeds and logs the virtual time each took.
+// both recoveries on the same seeds: SACK (RFC 6675, with RACK-TLP)
+// repairs several holes per round trip and retransmissions lost again,
+// so it finishes sooner and with fewer timeouts than NewReno.
 func TestSim_EchoWithHeavyLoss_SACKAndNewReno_Complete(t *testing.T) {
-	var took [2]time.Duration
-	var rtx [2]uint64
-	for seed := uint64(1); seed <= simSeeds; seed++ {
-		for i, cfg := range []Config{{}, {DisableSACK: true}} {
-			d, r := echoSimNet(t, seed, 300000, cfg, &simNet{delay: 5 * time.Millisecond, jitter: time.Millisecond, loss: 0.05})
-			took[i] += d
-			rtx[i] += r
-		}
+	var r [2]simResult
+	for i, cfg := range []Config{{}, {DisableSACK: true}} {
+		r[i] = simRun(t, func(seed uint64) simResult {
+			return echoSimNet(t, seed, 300000, cfg, &simNet{delay: 5 * time.Millisecond, jitter: time.Millisecond, loss: 0.05})
+		})
 	}
-	t.Logf("5%% loss, %d seeds: SACK %v (%d client retransmissions), NewReno %v (%d)", simSeeds, took[0], rtx[0], took[1], rtx[1])
+	maxRTOs(t, r[0], 50)
+	maxRTOs(t, r[1], 5)
+	if r[0].took >= r[1].took || r[0].timeouts >= r[1].timeouts {
+		t.Errorf("SACK (%v) no better than NewReno (%v)", r[0], r[1])
+	}
 }

@@ -91,8 +91,8 @@ func (c *Conn) setState(next State) {
 		panic(fmt.Sprintf("tcp: illegal transition %v → %v", prev, next))
 	}
 	c.state = next
-	if c.trace != nil {
-		c.trace(prev, next)
+	if o := c.cfg.Observer; o != nil {
+		o.StateChange(c, prev, next)
 	}
 	switch next {
 	case StateClosed:

@@ -225,7 +225,7 @@ func (c *Conn) onRTO(now time.Time) {
 		}
 		c.backoff++
 		c.synRetransmitted, c.rttTiming = true, false
-		c.retransmits++
+		c.countRetransmit()
 		c.sendSyn(false)
 		c.rtoAt = now.Add(c.currentRTO())
 		return
@@ -241,7 +241,7 @@ func (c *Conn) onRTO(now time.Time) {
 			}
 			c.backoff++
 			c.synRetransmitted, c.rttTiming = true, false
-			c.retransmits++
+			c.countRetransmit()
 			c.sendSyn(true)
 			c.rtoAt = now.Add(c.currentRTO())
 			return
@@ -274,7 +274,7 @@ func (c *Conn) onRTO(now time.Time) {
 		// same segment.
 		c.ssthresh = max(c.flightSize()/2, 2*c.mss)
 	}
-	c.timeouts++
+	c.countTimeout()
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()
 	c.cwnd = c.mss // loss window (RFC 5681 §3.1)

@@ -96,7 +96,7 @@ func (c *Conn) onPTO(now time.Time) {
 		return // Linux: a failed probe does not extend the RTO
 	}
 	c.tlpEndSeq = c.sndMax // TLP.end_seq = SND.NXT
-	c.lossProbes++
+	c.countLossProbe()
 	c.ptoAt = time.Time{}
 	c.rtoAt = now.Add(c.currentRTO()) // §7.3: re-arm the RTO, not the PTO
 }
@@ -131,7 +131,7 @@ func (c *Conn) retransmitTail(low, dataTop seqnum.Value, fin bool) (start seqnum
 		return start, 0, false
 	}
 	c.transmit(start, n, fin)
-	c.retransmits++
+	c.countRetransmit()
 	if c.rttTiming && start.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn
 	}

@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"syscall"
 	"time"
 
+	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
 )
 
 // cmdGet brings up a stack on its own TAP and fetches URL through it with
@@ -35,6 +41,9 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if msg, ok := arpFailure(n.st, err); ok {
+			return c.fail(1, "%s", msg)
+		}
 		return c.fail(1, "%v", err)
 	}
 	defer resp.Body.Close()
@@ -45,4 +54,40 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.fail(1, "%s", resp.Status)
 	}
 	return 0
+}
+
+// arpFailure explains a dial that failed with EHOSTUNREACH because the
+// stack's ARP gave up on the next hop (the connect fails when it does, as on
+// Linux), as "connect ADDR: no host answers ARP for HOP (EHOSTUNREACH)".
+// It tells that case from a host unreachable sent by a router by asking
+// the stack: it counted a failed resolution and holds no entry for the hop
+// (a hop that answered stays in the cache for minutes).
+func arpFailure(st *stack.Stack, err error) (string, bool) {
+	var oe *net.OpError
+	if !errors.Is(err, syscall.EHOSTUNREACH) || !errors.As(err, &oe) || oe.Op != "dial" {
+		return "", false
+	}
+	ta, ok := oe.Addr.(*net.TCPAddr)
+	if !ok || st.Stats().ARP.ResolutionFailed == 0 {
+		return "", false
+	}
+	dst := ta.AddrPort()
+	var routes ipv4.RouteTable
+	for _, r := range st.Routes() {
+		routes.Add(r)
+	}
+	_, hop, ok := routes.Lookup(dst.Addr().Unmap())
+	if !ok {
+		return "", false
+	}
+	for _, n := range st.Neighbors() {
+		if n.IP == hop {
+			return "", false
+		}
+	}
+	what := hop.String()
+	if hop != dst.Addr().Unmap() {
+		what = "the gateway " + what
+	}
+	return fmt.Sprintf("connect %v: no host answers ARP for %s (EHOSTUNREACH)", dst, what), true
 }

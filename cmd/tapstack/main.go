@@ -5,8 +5,9 @@
 //	tapstack get [flags] URL     fetch URL over the stack and print the body
 //	tapstack version             print the version
 //
-// Every command that opens a TAP needs root (or CAP_NET_ADMIN) and
-// /dev/net/tun; without them it fails with one line saying what is missing.
+// Every command that opens a TAP needs /dev/net/tun and either root (or
+// CAP_NET_ADMIN) or a TAP made for its user (ip tuntap add mode tap user U);
+// without them it fails with one line saying what is missing.
 package main
 
 import (

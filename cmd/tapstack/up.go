@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
@@ -39,9 +40,6 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := nic.CheckTUN(); err != nil {
-		return nil, err
-	}
 	// Clashes with the namespace are checked before anything changes in it
 	// (best effort: without the listing, OpenTAP's own errors remain).
 	ns, nsErr := readNamespace()
@@ -50,12 +48,17 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 			return nil, err
 		}
 	}
+	// OpenTAP's errors say what is missing: /dev/net/tun, permission to
+	// open it, CAP_NET_ADMIN, or ownership of the TAP.
 	tap, err := nic.OpenTAP(nic.TAPConfig{Name: l.tap, MTU: l.mtu, HostAddr: p.hostAddr})
 	if err != nil {
 		if nsErr == nil && isBusy(err) {
 			return nil, ns.busy(l, p, l.target)
 		}
 		return nil, err
+	}
+	if !tap.HostConfigured() {
+		logUnconfigured(log, tap, l, p)
 	}
 	n := &node{tap: tap}
 	var dev nic.Device = tap
@@ -85,6 +88,32 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	n.st = st
 	st.Start()
 	return n, nil
+}
+
+// logUnconfigured says, in one line, that the TAP was opened without
+// CAP_NET_ADMIN (it belongs to this user), what was therefore left alone,
+// and what its owner runs to configure the host side. A down link is a
+// warning: no frame passes until the owner brings it up.
+func logUnconfigured(log *slog.Logger, tap *nic.TAP, l *linkFlags, p parsed) {
+	name, mtu := tap.Info().Name, tap.Info().MTU
+	attrs := []any{"tap", name, "mtu", mtu}
+	if l.mtu != mtu {
+		attrs = append(attrs, "mtu-flag-not-applied", l.mtu)
+	}
+	var todo []string
+	if p.hostAddr.IsValid() {
+		todo = append(todo, fmt.Sprintf("ip addr replace %v dev %s", p.hostAddr, name))
+	}
+	level := slog.LevelInfo
+	if !tap.LinkUp() {
+		level = slog.LevelWarn
+		todo = append(todo, fmt.Sprintf("ip link set %s up", name))
+		attrs = append(attrs, "link", "down")
+	}
+	if len(todo) > 0 {
+		attrs = append(attrs, "owner-configures", strings.Join(todo, " && "))
+	}
+	log.Log(context.Background(), level, "TAP opened without CAP_NET_ADMIN: its MTU, link state and addresses are left to its owner, who configures the host side", attrs...)
 }
 
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -119,8 +148,17 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log.Info("tapstack up", "tap", c.link.tap, "addr", c.link.addr, "mac", n.st.MAC(), "host-addr", c.link.hostAddr,
 		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo, tcp/7 echo, tcp/9 discard, tcp/19 chargen, tcp/80 http")
 	<-ctx.Done()
-	log.Info("shutting down", "stats", n.st.Stats().IPv4.InReceives)
+	log.Info("shutting down", shutdownTotals(n.st.Stats())...)
 	return 0
+}
+
+// shutdownTotals are the few totals the shutdown line gives (/stats has
+// every counter): frames each way, TCP connections opened (both ways), UDP
+// datagrams delivered, and packets dropped (Stats.Drops; with
+// --log-level debug each drop was logged with its reason).
+func shutdownTotals(st stack.Stats) []any {
+	return []any{"frames_in", st.Link.FramesIn, "frames_out", st.Link.FramesOut,
+		"tcp_conns", st.TCP.ActiveOpens + st.TCP.PassiveOpens, "udp_in", st.UDP.InDatagrams, "drops", st.Drops()}
 }
 
 // serveUDPEcho answers every datagram on udp/7 with the same bytes (RFC 862).

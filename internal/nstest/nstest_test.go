@@ -2,6 +2,8 @@ package nstest
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -81,5 +83,32 @@ func TestCommand_RunsInsideNamespace(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], ": lo:") {
 		t.Fatalf("ip link inside the namespace shows:\n%s", out)
+	}
+}
+
+func TestStartAs_UnprivilegedInsideWithItsOwnTUNNode(t *testing.T) {
+	ns := New(t)
+	before, err := os.Stat("/dev/net/tun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", "id -u; id -G; grep CapEff /proc/self/status; stat -c %a /dev/net/tun; grep -c : /proc/net/dev")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := ns.StartAs(cmd, 65534, 65534, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	// uid, groups, no effective capability, the node's mode, and one
+	// interface (the namespace's lo).
+	want := "65534\n65534\nCapEff:\t0000000000000000\n640\n1\n"
+	if out.String() != want {
+		t.Fatalf("inside: %q, want %q", out.String(), want)
+	}
+	after, err := os.Stat("/dev/net/tun")
+	if err != nil || after.Mode() != before.Mode() {
+		t.Fatalf("the machine's /dev/net/tun changed: %v, %v → %v", err, before.Mode(), after.Mode())
 	}
 }

@@ -273,16 +273,16 @@ func describeIP(p []byte, quoted bool) string {
 // dropARP drops ARP frames: for scripts about something else that run the
 // clock long enough for the neighbour entry to need refreshing (shown by
 // its own script, NeighbourStale_RefreshedByUnicastProbes).
-func dropARP(frame []byte) []byte {
+var dropARP = normalizer{"dropARP", func(frame []byte) []byte {
 	if len(frame) >= ethernet.HeaderLen && ethernet.Header(frame).Type() == ethernet.TypeARP {
 		return nil
 	}
 	return frame
-}
+}}
 
 // errorTOS sets the TOS of an ICMP error message to zero: which TOS an
 // error carries is shown by its own script, ICMPErrorTOS_InternetControl.
-func errorTOS(frame []byte) []byte {
+var errorTOS = normalizer{"errorTOS", func(frame []byte) []byte {
 	if len(frame) < ethernet.HeaderLen+ipv4.HeaderMinLen+1 || ethernet.Header(frame).Type() != ethernet.TypeIPv4 {
 		return frame
 	}
@@ -295,4 +295,4 @@ func errorTOS(frame []byte) []byte {
 	h[10], h[11] = 0, 0
 	binary.BigEndian.PutUint16(h[10:], ^onesSum(h[:hl], 0))
 	return frame
-}
+}}

@@ -242,6 +242,8 @@ func (c gvisorConn) abort() string {
 	return "ok"
 }
 
+func (c gvisorConn) noDelay() string { c.ep.SocketOptions().SetDelayOption(false); return "ok" }
+
 func (c gvisorConn) status() string {
 	c.x.settle()
 	so := "0"

@@ -19,16 +19,22 @@ type script struct {
 	steps []step
 	// tcp says the script needs TCP on both targets.
 	tcp bool
-	// normalize is applied to each frame after normalizeFrame, in order,
-	// for what this script knows to differ for a reason shown by another
-	// script. A normalizer that returns nil drops the frame.
+	// normalize is applied, in order, to each frame of both transcripts
+	// before they are compared (after normalizeFrame and normalizeTCP), for
+	// what this script knows to differ for a reason shown by another
+	// script. Whatever it hides from the comparison with gVisor is still
+	// compared in tapstack's pinned transcript (pinReason).
 	normalize []normalizer
 	// cfg configures both targets.
 	cfg targetConfig
 }
 
-// normalizer rewrites a normalised frame, or returns nil to drop it.
-type normalizer func(frame []byte) []byte
+// A normalizer rewrites a normalised frame, or returns nil to drop it.
+// Each has a name, for the pinned transcripts' headers and for pinReason.
+type normalizer struct {
+	name string
+	fn   func(frame []byte) []byte
+}
 
 // step is one action of a script.
 type step interface {
@@ -40,12 +46,19 @@ type step interface {
 }
 
 // record is one observable result of a step: a frame the stack sent
-// (normalised) or something a socket returned.
+// (normalised by normalizeFrame and normalizeTCP only) or something a
+// socket returned.
 type record struct {
 	frame  []byte // a frame on the wire, or nil
 	socket string // a socket event, when frame is nil
+	// sub is, inside a groupStep, the index of the sub-step after which
+	// the record was seen (0 elsewhere). The comparison with gVisor
+	// ignores it (that is what a group is for); tapstack's pinned
+	// transcript shows it.
+	sub int
 }
 
+// equal compares two records, ignoring sub.
 func (rc record) equal(o record) bool {
 	return bytes.Equal(rc.frame, o.frame) && rc.socket == o.socket
 }
@@ -129,22 +142,46 @@ type transcript struct {
 	panic  string // a panic while running the script, with its stack
 }
 
+// normalized returns a copy of tr with norms applied to every frame, in
+// order, except those of the setup step (the same for every script: shown
+// whole). A frame a normalizer drops is left out.
+func (tr transcript) normalized(norms []normalizer) transcript {
+	out := transcript{target: tr.target, panic: tr.panic, steps: make([][]record, len(tr.steps))}
+	for i, recs := range tr.steps {
+		out.steps[i] = []record{}
+		for _, rc := range recs {
+			if rc.frame != nil && i > 0 {
+				f := append([]byte(nil), rc.frame...)
+				for _, n := range norms {
+					if f = n.fn(f); f == nil {
+						break
+					}
+				}
+				if f == nil {
+					continue
+				}
+				rc.frame = f
+			}
+			out.steps[i] = append(out.steps[i], rc)
+		}
+	}
+	return out
+}
+
 // learnPeerStep is the setup every script starts with.
 var learnPeerStep = inject("ARP who-has 10.0.0.2 tell 10.0.0.1 (setup: the peer's MAC is learned)", learnPeerFrame())
 
-// play runs sc against tgt. A panic inside the stack stops the run and is
+// play runs sc against tgt and returns what it sent, normalised by
+// normalizeFrame and normalizeTCP only (sc.normalize is applied by
+// transcript.normalized). A panic inside the stack stops the run and is
 // recorded as the step's last record, so it shows as a difference.
 func play(sc script, tgt target) (tr transcript) {
 	tr.target = tgt.name()
 	r := &runner{tgt: tgt, socks: make(map[uint16]udpSocket), tcp: newTCPState(),
 		listeners: make(map[string]tcpListener), conns: make(map[string]tcpConn)}
 	steps := append([]step{learnPeerStep}, sc.steps...)
-	for i, st := range steps {
-		norms := sc.normalize
-		if i == 0 {
-			norms = nil // the setup step's output is the same for every script: show it whole
-		}
-		recs, p := playStep(r, st, norms)
+	for _, st := range steps {
+		recs, p := playStep(r, st)
 		tr.steps = append(tr.steps, recs)
 		if p != "" {
 			tr.panic = p
@@ -154,7 +191,7 @@ func play(sc script, tgt target) (tr transcript) {
 	return tr
 }
 
-func playStep(r *runner, st step, norms []normalizer) (recs []record, panicked string) {
+func playStep(r *runner, st step) (recs []record, panicked string) {
 	defer func() {
 		if v := recover(); v != nil {
 			panicked = fmt.Sprintf("PANIC during %q: %v\n%s", st, v, debug.Stack())
@@ -162,18 +199,18 @@ func playStep(r *runner, st step, norms []normalizer) (recs []record, panicked s
 		}
 	}()
 	sock := st.do(r)
+	return append(r.collect(0), sock...), ""
+}
+
+// collect drains what the target sent, normalised by normalizeFrame and
+// normalizeTCP (which learns the TCP state from it), as records of
+// sub-step sub.
+func (r *runner) collect(sub int) []record {
+	var out []record
 	for _, f := range r.tgt.drain() {
-		f = normalizeTCP(normalizeFrame(f), r.tcp)
-		for _, n := range norms {
-			if f = n(f); f == nil {
-				break
-			}
-		}
-		if f != nil {
-			recs = append(recs, record{frame: f})
-		}
+		out = append(out, record{frame: normalizeTCP(normalizeFrame(f), r.tcp), sub: sub})
 	}
-	return append(recs, sock...), ""
+	return out
 }
 
 // sameTranscripts reports whether a and b recorded the same thing at

@@ -94,6 +94,8 @@ type tcpConn interface {
 	abort() string
 	// status is SO_ERROR and the poll(2) events, "SO_ERROR=0 POLLOUT".
 	status() string
+	// noDelay sets TCP_NODELAY (RFC 9293 §3.7.4: Nagle off).
+	noDelay() string
 }
 
 // udpSocket is an open UDP socket of a target.
@@ -252,6 +254,10 @@ func (c tapConn) abort() string {
 		return "SO_LINGER: " + errnoString(err)
 	}
 	return errnoString(c.fd.Close())
+}
+
+func (c tapConn) noDelay() string {
+	return errnoString(c.fd.SetsockoptInt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1))
 }
 
 func (c tapConn) status() string {

@@ -41,6 +41,9 @@ type seg struct {
 	urg      uint16
 	opts     tcp.Options
 	data     []byte
+	// sack are SACK blocks [start, end), relative to the stack's ISS as
+	// ack is (RFC 2018 §3); they replace any in opts.
+	sack [][2]uint32
 	// echoTS sets the TSecr of opts (which must have HasTimestamp) to the
 	// last TSval the stack sent on the four-tuple, as a real peer echoes
 	// it (RFC 7323 §3.2): for SYN cookies, which read options back from
@@ -71,6 +74,9 @@ func (s seg) String() string {
 	}
 	if o := s.opts; o != (tcp.Options{}) {
 		out += " " + fmt.Sprint(optString(o))
+	}
+	for _, b := range s.sack {
+		out += fmt.Sprintf(" sack=ISS+%d-%d", b[0], b[1])
 	}
 	if s.echoTS {
 		out += " (TSecr: the stack's last TSval)"
@@ -143,6 +149,12 @@ func (s seg) frame(st tcpState) []byte {
 	if s.echoTS {
 		ts.Options.TSEcr = st.lastTSval[key]
 	}
+	if len(s.sack) > 0 {
+		ts.Options.NumSACK = len(s.sack)
+		for i, b := range s.sack {
+			ts.Options.SACK[i] = tcp.SACKBlock{Start: seqnum.Value(iss + b[0]), End: seqnum.Value(iss + b[1])}
+		}
+	}
 	b := make([]byte, ts.HeaderLen()+len(s.data))
 	hl := tcp.Encode(b, &ts)
 	copy(b[hl:], s.data)
@@ -212,8 +224,9 @@ func fixTCPSum(frame []byte) []byte {
 // charges each segment's overhead, as Linux's tcp_adv_win_scale; tapstack
 // advertises the free space), shown by its own scripts
 // (PassiveOpen_WindowAfterData, ZeroWindow_*). Scripts that are about
-// something else compare only "open" or "closed".
-func openWindow(frame []byte) []byte {
+// something else compare only "open" or "closed", and pin tapstack's
+// windows (pinReason).
+var openWindow = normalizer{"openWindow", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil || tcp.Flags(t[13])&tcp.FlagRST != 0 {
 		return frame
@@ -222,14 +235,14 @@ func openWindow(frame []byte) []byte {
 		binary.BigEndian.PutUint16(t[14:], 0xffff)
 	}
 	return fixTCPSum(frame)
-}
+}}
 
 // zeroTSval sets the TSval of the stack's Timestamps option to zero: each
 // stack runs its own timestamp clock from its own random per-connection
 // offset (RFC 7323 §5.4, §7), so the values cannot compare; whether the
 // option is there, where, and its TSecr (an echo of the peer's TSval)
 // still do.
-func zeroTSval(frame []byte) []byte {
+var zeroTSval = normalizer{"zeroTSval", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil {
 		return frame
@@ -239,7 +252,7 @@ func zeroTSval(frame []byte) []byte {
 		return fixTCPSum(frame)
 	}
 	return frame
-}
+}}
 
 // tsOption returns the TSval and TSecr (8 octets) of TCP segment t's
 // Timestamps option, nil if it has none.
@@ -276,11 +289,13 @@ func describeTCP(p []byte, src, dst netip.Addr) string {
 
 // rstNoDF clears DF on the RSTs the stack sends: tapstack sets it, as
 // Linux (its per-netns control socket is IP_PMTUDISC_DO: "enforce IP_DF
-// and IPID==0 for RST"), gVisor does not. SYNToClosedPort_RSTACK shows it.
-func rstNoDF(frame []byte) []byte {
+// and IPID==0 for RST"); gVisor does not on a RST for a segment that
+// reached no connection (a connection's own RSTs carry DF in both).
+// SYNToClosedPort_RSTACK shows it.
+var rstNoDF = normalizer{"rstNoDF", func(frame []byte) []byte {
 	t := tcpOf(frame)
 	if t == nil || tcp.Flags(t[13])&tcp.FlagRST == 0 {
 		return frame
 	}
 	return mangleIP(frame, true, func(h []byte) { h[6] &^= 0x40 })
-}
+}}

@@ -24,20 +24,41 @@ func (s sendStep) String() string { return "peer sends " + s.s.String() }
 
 // groupStep does its steps one after the other and records them as one:
 // for an effect whose timing within the group is compared by another
-// script (the delayed ACK: withDelAck).
+// script (the delayed ACK: withDelAck). Records are tagged with the
+// sub-step after which they were seen (record.sub, counting the steps of
+// nested groups one by one), so that tapstack's pinned transcript still
+// shows that timing.
 type groupStep []step
+
+// leaves returns the group's steps with nested groups flattened.
+func (g groupStep) leaves() []step {
+	var out []step
+	for _, s := range g {
+		if sub, ok := s.(groupStep); ok {
+			out = append(out, sub.leaves()...)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
 
 func (g groupStep) do(r *runner) []record {
 	var out []record
-	for _, s := range g {
-		out = append(out, s.do(r)...)
+	for i, s := range g.leaves() {
+		sock := s.do(r)
+		out = append(out, r.collect(i)...)
+		for _, rc := range sock {
+			rc.sub = i
+			out = append(out, rc)
+		}
 	}
 	return out
 }
 
 func (g groupStep) String() string {
 	var parts []string
-	for _, s := range g {
+	for _, s := range g.leaves() {
 		parts = append(parts, s.String())
 	}
 	return strings.Join(parts, ", then ")
@@ -193,6 +214,9 @@ func abortConn(conn string) step {
 	return callStep{conn, "close with SO_LINGER {1, 0}", tcpConn.abort}
 }
 func status(conn string) step { return callStep{conn, "status", tcpConn.status} }
+func noDelay(conn string) step {
+	return callStep{conn, "setsockopt(TCP_NODELAY, 1)", tcpConn.noDelay}
+}
 
 // quietStep does st and discards what the target sent (after learning the
 // TCP state from it): for a setup whose output another script compares
@@ -203,9 +227,7 @@ func quiet(st step) step { return quietStep{st} }
 
 func (s quietStep) do(r *runner) []record {
 	s.st.do(r)
-	for _, f := range r.tgt.drain() {
-		normalizeTCP(normalizeFrame(f), r.tcp)
-	}
+	r.collect(0)
 	return nil
 }
 func (s quietStep) String() string { return s.st.String() + " (output not compared)" }

@@ -109,13 +109,20 @@ func startDaemon(t *testing.T, ns *nstest.NS, args ...string) *daemon {
 	t.Helper()
 	args = append([]string{"up", "--tap", tapName(), "--addr", stackAddr + "/24", "--host-addr", hostAddr + "/24"}, args...)
 	cmd := ns.Command(context.Background(), bin, args...)
+	return launch(t, ns, cmd, cmd.Start)
+}
+
+// launch starts cmd, a `tapstack up` inside ns, by calling start, and
+// returns once it has logged its readiness line; as startDaemon.
+func launch(t *testing.T, ns *nstest.NS, cmd *exec.Cmd, start func() error) *daemon {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &daemon{ns: ns, cmd: cmd, out: &syncBuf{}, done: make(chan error, 1)}
 	cmd.Stdout = d.out
-	if err := cmd.Start(); err != nil {
+	if err := start(); err != nil {
 		t.Fatal(err)
 	}
 	ready := make(chan struct{})

@@ -139,7 +139,6 @@ func TestSYNFlood_CurlKeepsConnecting(t *testing.T) {
 		} else {
 			failures = append(failures, fmt.Sprintf("curl %d: %v: %s", i, err, out))
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	select {
 	case <-floodDone:
@@ -255,6 +254,7 @@ func parseFrame(b []byte) (segment, bool) {
 type capture struct {
 	fd   int
 	mu   sync.Mutex
+	cond *sync.Cond // signalled when a segment is added
 	segs []segment
 	done chan struct{}
 }
@@ -263,6 +263,7 @@ func startCapture(t *testing.T, ns *nstest.NS, ifindex int) *capture {
 	t.Helper()
 	proto := int(htons(unix.ETH_P_ALL))
 	c := &capture{done: make(chan struct{})}
+	c.cond = sync.NewCond(&c.mu)
 	err := ns.Do(func() (err error) {
 		if c.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto); err != nil {
 			return err
@@ -292,6 +293,7 @@ func startCapture(t *testing.T, ns *nstest.NS, ifindex int) *capture {
 				s.at = time.Now()
 				c.mu.Lock()
 				c.segs = append(c.segs, s)
+				c.cond.Broadcast()
 				c.mu.Unlock()
 			}
 		}
@@ -301,6 +303,20 @@ func startCapture(t *testing.T, ns *nstest.NS, ifindex int) *capture {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// waitNew waits until the capture records another segment, or for at
+// most d (a segment recorded just before the call is not noticed: the
+// caller re-checks after d).
+func (c *capture) waitNew(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	timedOut := false
+	stop := time.AfterFunc(d, func() { c.mu.Lock(); timedOut = true; c.cond.Broadcast(); c.mu.Unlock() })
+	defer stop.Stop()
+	for n := len(c.segs); len(c.segs) == n && !timedOut; {
+		c.cond.Wait()
+	}
+}
 
 // between returns the segments from src to dst seen since from.
 func (c *capture) between(src, dst netip.AddrPort, from time.Time) []segment {
@@ -378,19 +394,30 @@ func TestBlindInjection_LiveConnectionSurvives(t *testing.T) {
 			t.Fatalf("echo before the injections came back different")
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // delayed ACKs out: both sides quiet
-
-	toStack := capt.between(client, server, time.Time{})
-	fromStack := capt.between(server, client, time.Time{})
-	if len(toStack) < 3 || len(fromStack) < 2 || toStack[0].flags != synFlag {
-		t.Fatalf("capture missed the connection: %d segments in, %d out", len(toStack), len(fromStack))
+	// Wait until both sides have acknowledged everything (the delayed
+	// ACKs are out): the stack's last ACK covers the kernel's last byte
+	// and the kernel's covers the stack's.
+	var toStack, fromStack []segment
+	var lastIn, lastOut segment
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		toStack = capt.between(client, server, time.Time{})
+		fromStack = capt.between(server, client, time.Time{})
+		if len(toStack) >= 3 && len(fromStack) >= 2 {
+			lastIn, lastOut = toStack[len(toStack)-1], fromStack[len(fromStack)-1]
+			if lastIn.seq+uint32(lastIn.payload) == lastOut.ack && lastOut.seq+uint32(lastOut.payload) == lastIn.ack {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection not quiet after 10s: %d segments in, %d out; last in %v, last out %v", len(toStack), len(fromStack), lastIn, lastOut)
+		}
+		capt.waitNew(100 * time.Millisecond)
 	}
-	lastIn, lastOut := toStack[len(toStack)-1], fromStack[len(fromStack)-1]
+	if toStack[0].flags != synFlag {
+		t.Fatalf("capture missed the connection's SYN: first segment in %v", toStack[0])
+	}
 	rcvNxt := lastOut.ack // the stack's RCV.NXT: all the kernel sent
 	sndNxt := lastIn.ack  // the stack's SND.NXT: all it sent, acknowledged
-	if lastIn.seq+uint32(lastIn.payload) != rcvNxt {
-		t.Fatalf("connection not quiet: last in %v, last out %v", lastIn, lastOut)
-	}
 	// The injected segments carry the kernel's latest timestamp when the
 	// connection has them, so that PAWS (RFC 7323 §5) passes them on to
 	// the RFC 5961 checks under test.
@@ -428,25 +455,45 @@ func TestBlindInjection_LiveConnectionSurvives(t *testing.T) {
 		{"data at RCV.NXT acknowledging unsent data (RFC 5961 §5.2)", rcvNxt, sndNxt + 100000, ackFlag | pshFlag, "INJECTED-ACK-UNSENT", true},
 		{"data at RCV.NXT with an ACK older than SND.UNA-MAX.SND.WND (RFC 5961 §5.2)", rcvNxt, sndNxt - far, ackFlag | pshFlag, "INJECTED-ACK-TOO-OLD", true},
 	}
+	// After each injection a barrier: a SYN from another port to a closed
+	// port, which the stack answers with a RST. The stack handles the
+	// frames it reads in order and writes its answers in order, so once
+	// the barrier's RST is in the capture, so is every answer to the
+	// injection: what the stack sent is then known exactly, with no wait
+	// for answers that must not come.
+	barrierPort := uint16(20000)
+	barrier := func(name string) {
+		t.Helper()
+		barrierPort++
+		from := netip.AddrPortFrom(client.Addr(), barrierPort)
+		to := netip.AddrPortFrom(server.Addr(), 1) // nothing listens on tcp/1
+		at := time.Now()
+		if _, err := raw.WriteTo(craft(from, to, 1, 0, synFlag, 1024, nil, nil), &net.IPAddr{IP: net.ParseIP(stackAddr)}); err != nil {
+			t.Fatalf("barrier after %s: %v", name, err)
+		}
+		for deadline := at.Add(10 * time.Second); ; {
+			if len(capt.between(to, from, at)) > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no RST for the barrier SYN after %s within 10s", name)
+			}
+			capt.waitNew(100 * time.Millisecond)
+		}
+	}
 	challenges := 0
+	var lastAnswer time.Time
 	for _, inj := range injections {
+		// Pacing, not a wait for an event: the stack answers at most one
+		// invalid segment per 500ms per connection (RFC 5961 §7), so each
+		// injection comes at least 600ms after the last answer.
+		time.Sleep(time.Until(lastAnswer.Add(600 * time.Millisecond)))
 		seg := craft(client, server, inj.seq, inj.ack, inj.flags, lastIn.window, ts, []byte(inj.payload))
 		at := time.Now()
 		if _, err := raw.WriteTo(seg, &net.IPAddr{IP: net.ParseIP(stackAddr)}); err != nil {
 			t.Fatalf("injecting %s: %v", inj.name, err)
 		}
-		// Wait for the answer (a guard of 3s against a loaded machine),
-		// then 600ms more: time for a second answer that must not come,
-		// and for the rate limit to let the next injection's answer out.
-		// An injection that wants silence gets 1s.
-		if inj.wantACK {
-			for deadline := at.Add(3 * time.Second); len(capt.between(server, client, at)) == 0 && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-			}
-			time.Sleep(600 * time.Millisecond)
-		} else {
-			time.Sleep(time.Second)
-		}
+		barrier(inj.name)
 		var acks []string
 		for _, s := range capt.between(server, client, at) {
 			if s.flags&(rstFlag|synFlag|finFlag) != 0 || s.payload != 0 {
@@ -459,6 +506,9 @@ func TestBlindInjection_LiveConnectionSurvives(t *testing.T) {
 			acks = append(acks, s.String())
 		}
 		challenges += len(acks)
+		if len(acks) > 0 {
+			lastAnswer = time.Now()
+		}
 		switch {
 		case inj.wantACK && len(acks) != 1:
 			t.Errorf("%s: the stack answered with %d ACKs, want one: %v", inj.name, len(acks), acks)
@@ -560,6 +610,17 @@ func TestLossAndDuplication_DownloadsAndUploadsIntact(t *testing.T) {
 	}
 	if len(got) != 10<<20 || sha256.Sum256(got) != patternHash(10<<20) {
 		t.Errorf("10 MiB download: %d bytes that differ from the pattern", len(got))
+	}
+	// The stack sent the download through 3% loss: it must have repaired
+	// the losses by loss recovery (fast retransmit and recovery, RACK-TLP),
+	// not by waiting for its retransmission timer (a sender left to its
+	// timer retransmits about one segment per RTO).
+	st := tcpStats(t, ns)
+	t.Logf("stack after the download: %d segments retransmitted, %d RTOs, %d fast recoveries, %d loss probes",
+		st["retrans_segs"], st["timeouts"], st["recoveries"], st["loss_probes"])
+	if st["recoveries"] == 0 || 4*st["timeouts"] > st["retrans_segs"] {
+		t.Errorf("download through 3%% loss: %d RTOs, %d fast recoveries, %d segments retransmitted: want recoveries and at most one RTO per 4 retransmissions",
+			st["timeouts"], st["recoveries"], st["retrans_segs"])
 	}
 
 	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")

@@ -345,10 +345,24 @@ func checkCounters(t *testing.T, l *link, tr transfer, size int) {
 	pa, pb := l.tapEnd.Stats(), l.gvEnd.Stats()
 	t.Logf("pipe tapstack→gVisor: sent %d lost %d duplicated %d reordered %d overflow %d; gVisor→tapstack: sent %d lost %d duplicated %d reordered %d overflow %d",
 		pa.Sent, pa.Lost, pa.Duplicated, pa.Reordered, pa.Overflow, pb.Sent, pb.Lost, pb.Duplicated, pb.Reordered, pb.Overflow)
-	t.Logf("tapstack: in %d segs, out %d segs, %d RSTs; gVisor: %s", st.InSegs, st.OutSegs, st.OutRsts, gvCounters)
+	t.Logf("tapstack: in %d segs, out %d segs, %d RSTs, %d retransmitted, %d RTOs, %d fast recoveries, %d loss probes; gVisor: %s",
+		st.InSegs, st.OutSegs, st.OutRsts, st.RetransSegs, st.Timeouts, st.Recoveries, st.LossProbes, gvCounters)
 	if pa.Overflow != 0 || pb.Overflow != 0 {
 		// Not a failure: the pipe dropped more than the seed decided.
 		t.Logf("the pipe's queue overflowed (%d, %d frames): the loss pattern is not the seed's alone", pa.Overflow, pb.Overflow)
+	}
+
+	// tapstack's sender repairs losses by loss recovery (fast retransmit
+	// and recovery, RFC 5681 §3.2, RFC 6675; RACK-TLP, RFC 8985), not by
+	// waiting for retransmission timeouts: at most one RTO per four
+	// segments retransmitted (a sender left to its timer retransmits
+	// about one segment per RTO). Timing varies from run to run, the
+	// loss pattern does not (the seed); the bound has room for both.
+	if tapSends := tr.tapDials == tr.clientSends; tapSends && tr.im.Loss > 0 {
+		if st.Recoveries == 0 || 4*st.Timeouts > st.RetransSegs {
+			t.Errorf("tapstack sender: %d RTOs, %d fast recoveries, %d segments retransmitted: want recoveries and at most one RTO per 4 retransmissions",
+				st.Timeouts, st.Recoveries, st.RetransSegs)
+		}
 	}
 
 	// A clean transfer sends no RST but, perhaps, the answer to a late copy

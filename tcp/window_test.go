@@ -1,0 +1,55 @@
+package tcp
+
+import "testing"
+
+// RFC 9293 §3.10.7.4 fifth (the SND.WL1/SND.WL2 rule): the send window is
+// taken only from a segment at least as new as the one it last came from,
+// "prevents using old segments to update the window". A segment that is
+// acceptable (it carries new data past RCV.NXT) but starts before SND.WL1
+// carries a stale window.
+func TestEstablished_WindowUpdate_OnlyFromNewerSegments(t *testing.T) {
+	h := newEstablished(t, Config{})
+	d := h.data(bytesN(100)) // at 5001
+	d.Window = 1000          // 128000 bytes with shift 7
+	h.in(d)
+	d = h.data(bytesN(100)) // at 5101
+	d.Window = 2            // 256 bytes
+	h.in(d)
+	if w := h.c.Info().SndWnd; w != 256 {
+		t.Fatalf("SND.WND %d after the newer segment, want 256", w)
+	}
+	// A retransmission covering 5001-5300, carrying the window of its
+	// first transmission: 100 new bytes are taken, the window is not.
+	old := h.peerData(5001, 300)
+	old.Window = 1000
+	h.in(old)
+	if h.c.rcvNxt != 5301 {
+		t.Fatalf("RCV.NXT %d, want 5301: the new bytes were not taken", h.c.rcvNxt)
+	}
+	if w := h.c.Info().SndWnd; w != 256 {
+		t.Fatalf("SND.WND %d after an older segment, want 256 (SND.WL1 %d, SEG.SEQ 5001)", w, h.c.sndWL1)
+	}
+	// A newer segment does update it.
+	w := h.seg(FlagACK)
+	w.Seq = 5301 // RCV.NXT, after SND.WL1: newer
+	w.Window = 3
+	h.in(w)
+	if w := h.c.Info().SndWnd; w != 384 {
+		t.Fatalf("SND.WND %d after a newer ACK, want 384", w)
+	}
+}
+
+// RFC 1122 §4.2.3.4 sender SWS avoidance: with data waiting, a window too
+// small for a full segment and less than half the largest the peer ever
+// offered is not used at once (nor is a segment that small sent); the
+// persist timer's override (d) sends what fits when it expires.
+func TestEstablished_SenderSWS_SmallWindowWaitsForTheOverride(t *testing.T) {
+	h := newEstablished(t, Config{})
+	shrink := h.seg(FlagACK)
+	shrink.Window = 4 // 512 bytes; the largest offered was 65535<<7
+	h.in(shrink)
+	h.c.Write(bytesN(2000), h.now)
+	h.expect()
+	h.fire(200 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=512")
+}
