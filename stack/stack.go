@@ -52,7 +52,8 @@ type Config struct {
 	ICMPErrorRate  int
 	ICMPErrorBurst int
 	// TCP is the default configuration of every TCP connection; its MSS
-	// defaults to the link MTU minus 40 (RFC 9293 §3.7.1).
+	// defaults to the link MTU minus 40 (RFC 9293 §3.7.1), and may not be
+	// more.
 	TCP tcp.Config
 	// MaxConnections bounds the TCP connection table, TIME-WAIT included
 	// (each entry costs a TCB of about 2 KiB once its rings are freed);
@@ -161,8 +162,18 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("%w: gateway %v is not on-link in %v", ErrBadConfig, cfg.Gateway, cfg.Addr.Masked())
 	}
 	info := dev.Info()
-	if info.MTU < 68 { // RFC 791: every internet module must handle 68 octets
-		return nil, fmt.Errorf("%w: link MTU %d is below IPv4's minimum of 68", ErrBadConfig, info.MTU)
+	if info.MTU < ipv4.MinMTU { // RFC 791 §3.2; TCP works down to it (tcp's minPeerMSS)
+		return nil, fmt.Errorf("%w: link MTU %d is below IPv4's minimum of %d", ErrBadConfig, info.MTU, ipv4.MinMTU)
+	}
+	if info.MTU > ipv4.MaxTotalLen {
+		return nil, fmt.Errorf("%w: link MTU %d is above IPv4's maximum of %d (the largest datagram)", ErrBadConfig, info.MTU, ipv4.MaxTotalLen)
+	}
+	// RFC 9293 §3.7.1: the MSS is what the link carries less the IP and
+	// TCP headers. A larger one would make segments the link cannot carry
+	// (TCP sets DF: they would be dropped here, and the connection stall).
+	linkMSS := info.MTU - ipv4.HeaderMinLen - tcp.HeaderMinLen
+	if cfg.TCP.MSS > linkMSS {
+		return nil, fmt.Errorf("%w: TCP MSS %d does not fit link MTU %d: at most %d (the MTU less 40)", ErrBadConfig, cfg.TCP.MSS, info.MTU, linkMSS)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
@@ -197,10 +208,14 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	mss := cfg.TCP.MSS
+	if mss <= 0 {
+		mss = linkMSS // not tcp.DefaultMSS, which is Ethernet's
+	}
 	if cfg.TCP == (tcp.Config{}) {
 		cfg.TCP = tcp.DefaultConfig()
-		cfg.TCP.MSS = info.MTU - ipv4.HeaderMinLen - tcp.HeaderMinLen
 	}
+	cfg.TCP.MSS = mss
 	s := &Stack{
 		dev:        dev,
 		info:       info,

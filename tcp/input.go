@@ -9,7 +9,10 @@ import (
 
 // minPeerMSS is the smallest send MSS we accept from a peer. Deviation
 // (Linux compat): Linux clamps to TCP_MIN_MSS (88) so that a tiny MSS option
-// cannot make us send one-byte segments.
+// cannot make us send one-byte segments. It guards against the peer only:
+// our own MSS (Config.MSS, the link MTU less 40) still caps the send MSS,
+// so on a link too small for 88 (a 100-byte MTU: MSS 60) segments fit the
+// link, as Linux's tcp_mtu_to_mss, whose floor is tcp_min_snd_mss (48).
 const minPeerMSS = 88
 
 // HandleSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7) for this connection:
@@ -41,7 +44,7 @@ func (c *Conn) negotiate(o *Options) {
 	if o.MSS != 0 {
 		peer = int(o.MSS)
 	}
-	c.mss = max(min(c.cfg.MSS, peer), minPeerMSS)
+	c.mss = min(c.cfg.MSS, max(peer, minPeerMSS))
 	c.rcvMSS = c.mss
 	if c.wsOffered && o.HasWScale {
 		c.sndWScale = min(o.WScale, MaxWScale)

@@ -340,13 +340,25 @@ func (c *Conn) noteDSACK(seq, end seqnum.Value) {
 }
 
 // sackLimit is how many blocks fit beside the other options: 4, or 3
-// with timestamps (RFC 2018 §3; EncodeOptions applies the same limit).
+// with timestamps (RFC 2018 §3; EncodeOptions applies the same limit),
+// and fewer on a link so small that the option must leave room for a byte
+// of data within the MSS (sendMSS): at an MTU of 68 with timestamps, one.
+// An option that did not fit would make the datagram larger than the link
+// carries, and DF would have it dropped.
 func (c *Conn) sackLimit() int {
+	n := maxSACKBlocks
 	if c.tsOn {
-		return maxSACKBlocks - 1
+		n--
 	}
-	return maxSACKBlocks
+	for n > 0 && sackOptionLen(n) >= c.mss {
+		n--
+	}
+	return n
 }
+
+// sackOptionLen is the room k SACK blocks take, with the two NOPs that
+// align them (EncodeOptions).
+func sackOptionLen(k int) int { return lenSACKBase + 2 + lenSACKBlock*k }
 
 // sackBlockCount is how many SACK blocks the next ACK carries.
 func (c *Conn) sackBlockCount() int {
@@ -370,7 +382,7 @@ func (c *Conn) sackBlockCount() int {
 // in all ACKs which do not ACK the highest sequence number").
 func (c *Conn) sendMSS() int {
 	if k := c.sackBlockCount(); k > 0 {
-		return max(c.mss-(lenSACKBase+2+lenSACKBlock*k), 1)
+		return c.mss - sackOptionLen(k) // at least 1: sackLimit
 	}
 	return c.mss
 }

@@ -74,7 +74,7 @@ func (c *Conn) negotiateTimestamps(o *Options) {
 	c.tsOn = true
 	c.tsRecent, c.tsRecentAt = o.TSVal, c.now
 	c.lastAckSent = c.rcvNxt
-	c.mss = max(c.mss-tsOptionLen, minPeerMSS-tsOptionLen)
+	c.mss -= tsOptionLen // negotiate left at least min(Config.MSS, minPeerMSS): 28 or more
 	c.rcvMSS = c.mss
 }
 

@@ -7,6 +7,25 @@ import (
 	"testing"
 )
 
+// parseArgs registers the link flags, parses args and validates them.
+func parseArgs(t *testing.T, args []string) (parsed, error) {
+	t.Helper()
+	var l linkFlags
+	return parseArgsInto(t, &l, args)
+}
+
+// parseArgsInto is parseArgs into l.
+func parseArgsInto(t *testing.T, l *linkFlags, args []string) (parsed, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return l.parse()
+}
+
 func TestLinkFlags_LimitsValidated(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -18,19 +37,100 @@ func TestLinkFlags_LimitsValidated(t *testing.T) {
 		{[]string{"--max-conns", "0"}, "--max-conns 0"},
 		{[]string{"--mtu", "67"}, "--mtu 67"},
 	} {
-		var l linkFlags
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		l.register(fs)
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		_, err := l.parse()
+		_, err := parseArgs(t, tc.args)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%v: %v, want no error", tc.args, err)
 		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
 			t.Errorf("%v: %v, want an error starting %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestLinkFlags_RefusedWithWhatToPass: every link flag value the stack
+// cannot serve, or that would start a daemon nobody can reach, is refused
+// with one line naming the flag, the reason and what to pass instead.
+func TestLinkFlags_RefusedWithWhatToPass(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // substrings of the one-line error
+	}{
+		// MTU: IPv4's minimum (RFC 791) and the TAP's maximum, 65535
+		// less the Ethernet header, which the kernel enforces.
+		{"MTU below IPv4's minimum", []string{"--mtu", "67"}, []string{"--mtu 67", "minimum of 68", "pass 68 to 65521"}},
+		{"MTU above a TAP's maximum", []string{"--mtu", "65522"}, []string{"--mtu 65522", "maximum of 65521", "pass 68 to 65521"}},
+		{"MTU 65535", []string{"--mtu", "65535"}, []string{"--mtu 65535", "maximum of 65521"}},
+
+		// --addr: no host's address.
+		{"addr /0", []string{"--addr", "10.0.0.2/0"}, []string{"--addr 10.0.0.2/0", "/0", "pass", "10.0.0.2/24"}},
+		{"addr unspecified", []string{"--addr", "0.0.0.0/24"}, []string{"--addr 0.0.0.0/24", "unspecified", "pass", "10.0.0.2/24"}},
+		{"addr in 0.0.0.0/8", []string{"--addr", "0.0.0.2/24", "--host-addr", "0.0.0.1/24"}, []string{"--addr 0.0.0.2/24", "0.0.0.0/8", "pass", "10.0.0.2/24"}},
+		{"addr loopback", []string{"--addr", "127.0.0.2/8", "--host-addr", "127.0.0.1/8"}, []string{"--addr 127.0.0.2/8", "loopback", "pass"}},
+		{"addr multicast", []string{"--addr", "224.0.0.2/24", "--host-addr", "224.0.0.1/24"}, []string{"--addr 224.0.0.2/24", "multicast", "pass"}},
+		{"addr limited broadcast", []string{"--addr", "255.255.255.255/24"}, []string{"--addr 255.255.255.255/24", "limited broadcast", "pass", "10.0.0.2/24"}},
+		{"addr subnet broadcast", []string{"--addr", "10.0.0.255/24"}, []string{"--addr 10.0.0.255/24", "broadcast address of 10.0.0.0/24", "pass", "10.0.0.2/24"}},
+		{"addr network address", []string{"--addr", "10.0.0.0/24"}, []string{"--addr 10.0.0.0/24", "network address", "pass", "10.0.0.2/24"}},
+		{"addr network address /16", []string{"--addr", "10.1.0.0/16", "--host-addr", "10.1.0.1/16"}, []string{"--addr 10.1.0.0/16", "network address", "10.1.0.2/16"}},
+
+		// --host-addr: the same rules.
+		{"host-addr multicast", []string{"--host-addr", "239.1.1.1/24"}, []string{"--host-addr 239.1.1.1/24", "multicast", "pass"}},
+		{"host-addr broadcast", []string{"--host-addr", "10.0.0.255/24"}, []string{"--host-addr 10.0.0.255/24", "broadcast", "10.0.0.1/24"}},
+		{"host-addr network address", []string{"--host-addr", "10.0.0.0/24"}, []string{"--host-addr 10.0.0.0/24", "network address", "10.0.0.1/24"}},
+		{"host-addr /0", []string{"--host-addr", "10.0.0.1/0"}, []string{"--host-addr 10.0.0.1/0", "/0"}},
+
+		// The two ends of the link.
+		{"same address", []string{"--addr", "10.0.0.1/24"}, []string{"--host-addr 10.0.0.1/24", "--addr", "differ", "pass"}},
+		{"addr outside host-addr's subnet", []string{"--addr", "10.0.1.2/24"}, []string{"--addr 10.0.1.2/24", "outside", "10.0.0.0/24", "pass", "--addr 10.0.0.2/24", `--host-addr ""`}},
+		{"host-addr outside addr's subnet", []string{"--addr", "10.0.0.2/32"}, []string{"--host-addr 10.0.0.1/24", "outside", "10.0.0.2/32", "--addr 10.0.0.2/24"}},
+
+		// --gateway: an on-link unicast address that is not our own.
+		{"gateway off-link", []string{"--gateway", "192.168.1.1"}, []string{"--gateway 192.168.1.1", "not in", "10.0.0.0/24", "pass"}},
+		{"gateway is addr", []string{"--gateway", "10.0.0.2"}, []string{"--gateway 10.0.0.2", "own address", "pass"}},
+		{"gateway broadcast", []string{"--gateway", "10.0.0.255"}, []string{"--gateway 10.0.0.255", "broadcast", "pass"}},
+		{"gateway multicast", []string{"--gateway", "224.0.0.1"}, []string{"--gateway 224.0.0.1", "multicast"}},
+		{"gateway unspecified", []string{"--gateway", "0.0.0.0"}, []string{"--gateway 0.0.0.0", "unspecified"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseArgs(t, tc.args)
+			if err == nil {
+				t.Fatalf("%v accepted", tc.args)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q", msg)
+			}
+			if !strings.HasPrefix(msg, tc.want[0]) {
+				t.Errorf("%q does not start with %q", msg, tc.want[0])
+			}
+			for _, w := range tc.want[1:] {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q lacks %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLinkFlags_Accepted: the edges of what is served.
+func TestLinkFlags_Accepted(t *testing.T) {
+	for _, args := range [][]string{
+		{"--mtu", "68"},
+		{"--mtu", "65521"},
+		{"--addr", "10.0.0.1/31", "--host-addr", "10.0.0.0/31"}, // RFC 3021: both ends of a /31 are hosts
+		{"--addr", "192.168.7.254/24", "--host-addr", "192.168.7.1/24"},
+		{"--addr", "10.0.0.2/24", "--host-addr", "10.0.0.1/16"}, // each inside the other's subnet
+		{"--addr", "10.0.0.2/24", "--host-addr", "", "--gateway", "10.0.0.254"},
+		{"--addr", "10.0.0.2/24", "--host-addr", ""}, // no default route: the kernel side is the user's
+		{"--gateway", "10.0.0.254"},
+	} {
+		if _, err := parseArgs(t, args); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	// The default route defaults to the host side.
+	p, err := parseArgs(t, nil)
+	if err != nil || p.gateway.String() != "10.0.0.1" {
+		t.Errorf("defaults: gateway %v, err %v; want 10.0.0.1", p.gateway, err)
 	}
 }

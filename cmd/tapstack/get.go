@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.fail(2, "%v", err)
 	}
+	c.link.target, _ = netip.ParseAddr(req.URL.Hostname()) // an IP literal; a name is not resolved yet
 	n, _, code := c.start()
 	if n == nil {
 		return code

@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -83,6 +82,10 @@ type linkFlags struct {
 	logLevel string
 	maxConns int
 	tcpMem   int
+
+	// target is the address the command will reach (ping's, get's),
+	// if known: a clash message says how to reach it. Not a flag.
+	target netip.Addr
 }
 
 func (l *linkFlags) register(fs *flag.FlagSet) {
@@ -90,7 +93,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.addr, "addr", "10.0.0.2/24", "the stack's own address")
 	fs.StringVar(&l.hostAddr, "host-addr", "10.0.0.1/24", `address for the kernel side of the TAP ("": leave it alone)`)
 	fs.StringVar(&l.gateway, "gateway", "", "default route (default: host-addr's IP)")
-	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU")
+	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU, 68 to 65521")
 	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&l.maxConns, "max-conns", 131072, "most TCP connections, TIME-WAIT included; beyond it SYNs are dropped and counted")
@@ -106,27 +109,30 @@ type parsed struct {
 func (l *linkFlags) parse() (parsed, error) {
 	var p parsed
 	var err error
-	if p.addr, err = netip.ParsePrefix(l.addr); err != nil || !p.addr.Addr().Is4() {
-		return p, fmt.Errorf("--addr %q: want an IPv4 address with prefix length, like 10.0.0.2/24", l.addr)
+	if p.addr, err = parseHost("--addr", l.addr, 2); err != nil {
+		return p, err
 	}
 	if l.hostAddr != "" {
-		if p.hostAddr, err = netip.ParsePrefix(l.hostAddr); err != nil || !p.hostAddr.Addr().Is4() {
-			return p, fmt.Errorf("--host-addr %q: want an IPv4 address with prefix length, like 10.0.0.1/24", l.hostAddr)
+		if p.hostAddr, err = parseHost("--host-addr", l.hostAddr, 1); err != nil {
+			return p, err
 		}
-		if p.hostAddr.Addr() == p.addr.Addr() {
-			return p, errors.New("--host-addr and --addr must differ")
+		if err := checkEnds(p.addr, p.hostAddr); err != nil {
+			return p, err
 		}
 	}
 	switch {
 	case l.gateway != "":
 		if p.gateway, err = netip.ParseAddr(l.gateway); err != nil || !p.gateway.Is4() {
-			return p, fmt.Errorf("--gateway %q: want an IPv4 address", l.gateway)
+			return p, fmt.Errorf("--gateway %q: want an IPv4 address, like %v", l.gateway, otherHost(p.addr).Addr())
 		}
-	case p.hostAddr.IsValid() && p.addr.Masked().Contains(p.hostAddr.Addr()):
-		p.gateway = p.hostAddr.Addr()
+		if err := checkGateway(p.gateway, p.addr); err != nil {
+			return p, err
+		}
+	case p.hostAddr.IsValid():
+		p.gateway = p.hostAddr.Addr() // on-link: checkEnds
 	}
-	if l.mtu < 68 || l.mtu > 65535 {
-		return p, fmt.Errorf("--mtu %d: want 68 to 65535", l.mtu)
+	if err := checkMTU(l.mtu); err != nil {
+		return p, err
 	}
 	if l.maxConns < 1 {
 		return p, fmt.Errorf("--max-conns %d: want at least 1", l.maxConns)

@@ -28,6 +28,7 @@ func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *size < 0 || *size > ipv4.MaxTotalLen-ipv4.HeaderMinLen-ipv4.ICMPHeaderLen {
 		return c.fail(2, "-s %d: want 0 to 65507", *size)
 	}
+	c.link.target = dst
 	n, _, code := c.start()
 	if n == nil {
 		return code

@@ -40,10 +40,21 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Clashes with the namespace are checked before anything changes in it
+	// (best effort: without the listing, OpenTAP's own errors remain).
+	ns, nsErr := readNamespace()
+	if nsErr == nil {
+		if err := ns.checkClash(l, p, l.target); err != nil {
+			return nil, err
+		}
+	}
 	// OpenTAP's errors say what is missing: /dev/net/tun, permission to
 	// open it, CAP_NET_ADMIN, or ownership of the TAP.
 	tap, err := nic.OpenTAP(nic.TAPConfig{Name: l.tap, MTU: l.mtu, HostAddr: p.hostAddr})
 	if err != nil {
+		if nsErr == nil && isBusy(err) {
+			return nil, ns.busy(l, p, l.target)
+		}
 		return nil, err
 	}
 	if !tap.HostConfigured() {
