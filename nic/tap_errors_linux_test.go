@@ -30,3 +30,14 @@ func TestClassifyErrno_WrapsTheCauseAndTheErrno(t *testing.T) {
 		t.Errorf("classifyErrno(EBUSY) = %v, want it unclassified", err)
 	}
 }
+
+// OpenTAP refuses an MTU a TAP cannot have before it touches anything:
+// below IPv4's 68 (RFC 791) or above the tun driver's max_mtu.
+func TestOpenTAP_MTUOutOfRange_RefusedUpFront(t *testing.T) {
+	for _, mtu := range []int{67, MaxTAPMTU + 1, 65535} {
+		_, err := OpenTAP(TAPConfig{Name: "tapmtu0", MTU: mtu})
+		if err == nil || !strings.Contains(err.Error(), "out of range [68, 65521]") {
+			t.Errorf("OpenTAP with MTU %d: %v, want out of range [68, 65521]", mtu, err)
+		}
+	}
+}

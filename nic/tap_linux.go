@@ -100,6 +100,12 @@ type TAP struct {
 	closed                      atomic.Bool
 }
 
+// MaxTAPMTU is the largest MTU a TAP takes: the tun driver sets its
+// max_mtu to 65535 less the 14-byte Ethernet header (drivers/net/tun.c,
+// MAX_MTU - dev->hard_header_len), so `ip link set tap0 mtu 65522` fails
+// with "mtu greater than device maximum".
+const MaxTAPMTU = 65535 - 14
+
 // OpenTAP opens (creating it if needed) the TAP device cfg.Name in the
 // calling thread's network namespace. On failure it closes what it opened.
 //
@@ -123,8 +129,8 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
 	}
-	if cfg.MTU < 68 || cfg.MTU > 65535 {
-		return nil, fmt.Errorf("nic: TAP MTU %d out of range [68, 65535]", cfg.MTU)
+	if cfg.MTU < 68 || cfg.MTU > MaxTAPMTU {
+		return nil, fmt.Errorf("nic: TAP MTU %d out of range [68, %d]", cfg.MTU, MaxTAPMTU)
 	}
 	if cfg.MAC == ([6]byte{}) {
 		cfg.MAC = randomMAC(rand.Uint64())

@@ -5,13 +5,11 @@ import (
 	"net/netip"
 
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
 )
 
-// The link's bounds. tapMaxMTU is the kernel's: the tun driver sets a
-// TAP's max_mtu to 65535 less its 14-byte Ethernet header
-// (drivers/net/tun.c, MAX_MTU - dev->hard_header_len), so `ip link set
-// tap0 mtu 65522` fails with "mtu greater than device maximum".
-const tapMaxMTU = 65535 - 14
+// tapMaxMTU is the kernel's bound on a TAP's MTU.
+const tapMaxMTU = nic.MaxTAPMTU
 
 // checkMTU refuses an MTU that IPv4 or a TAP cannot have.
 func checkMTU(mtu int) error {
