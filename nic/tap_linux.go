@@ -106,6 +106,15 @@ type TAP struct {
 // with "mtu greater than device maximum".
 const MaxTAPMTU = 65535 - 14
 
+// checkTAPMTU refuses an MTU a TAP cannot have: below IPv4's 68 (RFC 791
+// §3.2) or above MaxTAPMTU.
+func checkTAPMTU(mtu int) error {
+	if mtu < 68 || mtu > MaxTAPMTU {
+		return fmt.Errorf("nic: TAP MTU %d out of range [68, %d]", mtu, MaxTAPMTU)
+	}
+	return nil
+}
+
 // OpenTAP opens (creating it if needed) the TAP device cfg.Name in the
 // calling thread's network namespace. On failure it closes what it opened.
 //
@@ -129,8 +138,8 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
 	}
-	if cfg.MTU < 68 || cfg.MTU > MaxTAPMTU {
-		return nil, fmt.Errorf("nic: TAP MTU %d out of range [68, %d]", cfg.MTU, MaxTAPMTU)
+	if err := checkTAPMTU(cfg.MTU); err != nil {
+		return nil, err
 	}
 	if cfg.MAC == ([6]byte{}) {
 		cfg.MAC = randomMAC(rand.Uint64())
