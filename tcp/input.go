@@ -624,10 +624,8 @@ func (c *Conn) limitedTransmit(now time.Time) {
 // dsackOld notes a D-SACK block for an unacceptable segment whose data
 // lies wholly below RCV.NXT (RFC 2883 §4.1.1), as Linux's tcp_send_dupack.
 func (c *Conn) dsackOld(seg *Segment) {
-	if n := len(seg.Payload); n > 0 {
-		if end := seg.Seq.Add(seqnum.Size(n)); end.LessThanEq(c.rcvNxt) {
-			c.noteDSACK(seg.Seq, end)
-		}
+	if end := seg.Seq.Add(seqnum.Size(len(seg.Payload))); end.LessThanEq(c.rcvNxt) {
+		c.noteDSACK(seg.Seq, end) // nothing for an empty segment
 	}
 }
 

@@ -457,3 +457,16 @@ func TestEstablished_SACK_DupACKsWithGrowingWindow_FastRetransmit(t *testing.T) 
 		t.Fatal("not in recovery after three SACKs with growing windows")
 	}
 }
+
+// RFC 2883 §4.1.1 reports duplicate data: an old bare ACK (unacceptable,
+// below RCV.NXT) carries none, so the ACK answering it has no D-SACK block.
+func TestEstablished_DSACK_NotForAnOldBareACK(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.in(h.peerData(5001, 100))
+	h.c.HandleTimer(h.now.Add(time.Second)) // the delayed ACK
+	h.expect("ACK seq=1001 ack=5101")
+	old := h.seg(FlagACK)
+	old.Seq = 5001 // below RCV.NXT: unacceptable, answered with an ACK
+	h.in(old)
+	expectSACK(t, h.expect("ACK seq=1001 ack=5101")[0], "")
+}
