@@ -1,0 +1,36 @@
+package tcp
+
+import "testing"
+
+// RFC 9293 §3.10.7.4 eighth, for a FIN that arrives alone beyond a hole:
+// it is held like out-of-order data and processed once the hole fills.
+func TestEstablished_BareFINBeyondAHole_ProcessedWhenHoleFills(t *testing.T) {
+	h := newEstablished(t, Config{})
+	first := h.data([]byte("ab"))
+	h.peerNxt += 2
+	fin := h.seg(FlagFIN | FlagACK) // at 5003, no data
+	h.in(fin)
+	h.expect("ACK seq=1001 ack=5001")
+	h.expectState(StateEstablished)
+	h.in(first)
+	h.expect("ACK seq=1001 ack=5004")
+	h.expectState(StateCloseWait)
+}
+
+// A read sends a window update when the window the peer knows has fallen
+// to half the largest we offer and the update at least doubles it (Linux's
+// tcp_cleanup_rbuf); both bounds are inclusive.
+func TestEstablished_ReadWindowUpdate_AtExactlyHalfAndDouble(t *testing.T) {
+	h := newEstablished(t, Config{RcvBuf: 4096, DisableTimestamps: true})
+	h.in(h.data(bytesN(1024)))
+	h.in(h.data(bytesN(1024)))
+	h.expect() // 2048 bytes, less than two full segments: the ACK waits
+	buf := make([]byte, 2048)
+	if n, _ := h.c.Read(buf, h.now); n != 2048 {
+		t.Fatalf("read %d", n)
+	}
+	// The peer knows 2048 (half of 4096) and the update offers 4096.
+	if got := h.expect("ACK seq=1001 ack=7049"); got[0].Window != 4096 {
+		t.Fatalf("window update %d, want 4096", got[0].Window)
+	}
+}
