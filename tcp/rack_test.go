@@ -205,3 +205,21 @@ func TestEstablished_TLP_NotWithoutSACK(t *testing.T) {
 	h.fire(200 * ms) // the RTO: TLP needs SACK (RFC 8985 §4)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 }
+
+// RFC 8985 §7.4.2: an ACK beyond TLP.end_seq that carries a D-SACK for
+// the probe shows both copies arrived: the episode ends with no
+// congestion response, whatever else the ACK covers.
+func TestEstablished_TLP_DSACKBelowTheACK_NoCwndReduction(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 2)
+	h.fire(2 * ms)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	h.at(3 * ms)
+	h.c.Write(bytesN(1460), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
+	h.at(5 * ms)
+	h.in(h.sackAck(segAt(3), segAt(1), segAt(2))) // D-SACK: below the ACK
+	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 0 || h.c.cwnd < 14600 {
+		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, i.TLPRecoveries, h.c.cwnd)
+	}
+}
