@@ -601,3 +601,35 @@ func TestListener_SynCookiesOff_FullSYNQueue_Dropped(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// The stack-wide Counters (Linux's TcpExt: SyncookiesSent, SyncookiesRecv,
+// SyncookiesFailed, ListenOverflows, ListenDrops) add up what the
+// listeners counted themselves.
+func TestListener_CountersAddUpListenerStats(t *testing.T) {
+	var k Counters
+	lh := newListenerHarnessCfg(t, Config{SynCookies: SynCookiesAlways, Counters: &k}, 1)
+	for _, port := range []uint16{2000, 2001, 2002} {
+		synack := lh.cookieSYN(port, linuxSYNOpts)
+		if port == 2000 {
+			synack.Seq += 7 // a forged cookie
+		}
+		lh.cookieTSACK(port, synack, 5001)
+	}
+	// 2000's cookie failed; 2001 and 2002 fill the accept queue (backlog
+	// 1: room for 2). A further SYN overflows it.
+	if lh.syn(2003) != nil || len(lh.out.take()) != 0 {
+		t.Fatal("a SYN answered with the accept queue full")
+	}
+	off := newListenerHarnessCfg(t, Config{SynCookies: SynCookiesOff, Counters: &k}, 0)
+	off.syn(3000)
+	off.syn(3001) // the SYN queue (backlog + 1) is full
+	st, so := lh.l.Stats(), off.l.Stats()
+	t.Logf("listener %+v, cookies off %+v, counters %+v", st, so, k)
+	if st.CookiesSent != 3 || st.CookiesValidated != 2 || st.CookiesFailed != 1 || st.AcceptQueueDrops == 0 || so.SynQueueDrops != 1 {
+		t.Fatalf("set-up: listener %+v, cookies off %+v", st, so)
+	}
+	if k.SynCookiesSent != st.CookiesSent || k.SynCookiesRecv != st.CookiesValidated || k.SynCookiesFailed != st.CookiesFailed ||
+		k.ListenOverflows != st.AcceptQueueDrops || k.ListenDrops != st.AcceptQueueDrops+so.SynQueueDrops {
+		t.Fatalf("counters %+v do not add up listener %+v and %+v", k, st, so)
+	}
+}

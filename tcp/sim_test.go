@@ -135,8 +135,21 @@ func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simR
 				r.timeouts += c.timeouts
 				r.recoveries += c.recoveries
 			}
-			if k := cfg.Counters; k.RetransSegs != r.rtx || k.Timeouts != r.timeouts || k.Recoveries != r.recoveries {
-				t.Fatalf("seed %d: Counters %+v disagree with the connections' %v", seed, *k, r)
+			// The stack-wide Counters add up the connections' own counts.
+			var sum Counters
+			for _, c := range n.ends {
+				i := c.Info()
+				sum.RetransSegs += i.Retransmits
+				sum.Timeouts += i.Timeouts
+				sum.Recoveries += i.Recoveries
+				sum.LossProbes += i.LossProbes
+				sum.ChallengeACKs += i.ChallengeACKs
+				sum.ACKsRateLimited += i.ACKsRateLimited
+				sum.PAWSDrops += i.PAWSDrops
+			}
+			if k := *cfg.Counters; k.RetransSegs != sum.RetransSegs || k.Timeouts != sum.Timeouts || k.Recoveries != sum.Recoveries ||
+				k.LossProbes != sum.LossProbes || k.ChallengeACKs != sum.ChallengeACKs || k.ACKsRateLimited != sum.ACKsRateLimited || k.PAWSDrops != sum.PAWSDrops {
+				t.Fatalf("seed %d: Counters %+v disagree with the connections' %+v", seed, k, sum)
 			}
 			return r
 		}
