@@ -341,6 +341,19 @@ func TestListener_CookieACK_NoRecentCookie_PlainRST(t *testing.T) {
 	if st := lh2.l.Stats(); st.CookiesFailed != 0 {
 		t.Fatalf("%+v", st)
 	}
+	// Exactly TCP_SYNCOOKIE_VALID after it, the ACK is still checked
+	// (Linux's time_after: strictly later stops it); the cookie is too old
+	// by then, so it fails and is counted.
+	lh3 := fullSynQueue(t)
+	lh3.synWithMSS(2000, 1460)
+	synack = lh3.out.take()[0]
+	lh3.now = lh3.now.Add(cookieValid)
+	if c, sent := lh3.cookieACK(2000, synack, nil); c != nil || len(sent) != 1 || sent[0].Flags != FlagRST {
+		t.Fatalf("conn %v sent %v", c, sent)
+	}
+	if st := lh3.l.Stats(); st.CookiesFailed != 1 {
+		t.Fatalf("%+v: the ACK at exactly cookieValid was not checked", st)
+	}
 }
 
 func TestListener_CookieACK_AcceptQueueFull_DroppedSilently(t *testing.T) {
