@@ -133,7 +133,9 @@ func TestEstablished_KeepAlive_Setters(t *testing.T) {
 // With a user timeout, keep-alive gives up once probes are out and the
 // connection has been idle for the user timeout (Linux).
 func TestEstablished_KeepAlive_UserTimeoutReplacesCount(t *testing.T) {
-	h := newEstablished(t, Config{KeepAlive: true, KeepIdle: 10 * time.Second, KeepInterval: 5 * time.Second, UserTimeout: 22 * time.Second})
+	// Linux's tcp_keepalive_timer: with a user timeout the count does not
+	// apply, so three probes go out with TCP_KEEPCNT 2.
+	h := newEstablished(t, Config{KeepAlive: true, KeepIdle: 10 * time.Second, KeepInterval: 5 * time.Second, KeepCount: 2, UserTimeout: 22 * time.Second})
 	for _, at := range []time.Duration{10, 15, 20} {
 		h.fire(at * time.Second)
 		h.expect("ACK seq=1000 ack=5001")

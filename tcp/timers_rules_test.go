@@ -1,0 +1,82 @@
+package tcp
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// RACK.min_RTT (RFC 8985 §6.2 step 2) is the least RTT sample, not the
+// first.
+func TestRTTSample_MinRTTIsTheLeastSample(t *testing.T) {
+	h := newHarness(t, Config{}) // no sample yet
+	for _, r := range []time.Duration{10 * ms, 5 * ms, 8 * ms} {
+		h.c.rttSample(r)
+	}
+	if h.c.minRTT != 5*ms {
+		t.Fatalf("min_RTT %v, want 5ms", h.c.minRTT)
+	}
+}
+
+// A window shrunk to zero over unacknowledged data, a silent peer, and a
+// user timeout longer than RTOMax: the user timeout decides (RFC 5482, as
+// Linux), not the RTOMax of silence that ends such probing without one.
+func TestEstablished_ZeroWindowOverUnackedData_SilentPeer_UserTimeoutDecides(t *testing.T) {
+	h, _ := zeroWindowOverUnackedData(t, Config{UserTimeout: 10 * time.Minute})
+	for h.c.State() == StateEstablished {
+		next, ok := h.c.NextDeadline()
+		if !ok {
+			t.Fatal("no timer armed")
+		}
+		h.now = next
+		h.c.HandleTimer(h.now)
+		h.out.take()
+	}
+	if got := h.now.Sub(t0); got != 10*time.Minute || !errors.Is(h.c.Err(), syscall.ETIMEDOUT) {
+		t.Fatalf("ended at %v with %v, want the 10 min user timeout and ETIMEDOUT", got, h.c.Err())
+	}
+}
+
+// Sequence numbers wrap (RFC 9293 §3.4): data ending exactly at sequence
+// number 0 is retransmitted as data, with no FIN (none was queued).
+func TestEstablished_DataEndingAtSequenceZero_RetransmittedWithoutFIN(t *testing.T) {
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	iss := seqnum.Value(1<<32 - 1461) // SND.UNA = 2^32 - 1460
+	h.c = NewConn(Config{}, addrA, addrB, iss, h.out)
+	h.c.Connect(h.now)
+	h.out.take()
+	sa := h.synAck()
+	sa.Ack = iss + 1
+	h.in(sa)
+	h.out.take()
+	h.c.Write(bytesN(1460), h.now) // ends at sequence number 0
+	if got := h.out.take(); len(got) != 1 || got[0].Seq.Add(1460) != 0 || got[0].Flags&FlagFIN != 0 {
+		t.Fatalf("sent %v", got)
+	}
+	next, _ := h.c.NextDeadline()
+	h.now = next
+	h.c.HandleTimer(h.now) // the RTO
+	if got := h.out.take(); len(got) != 1 || len(got[0].Payload) != 1460 || got[0].Flags&FlagFIN != 0 {
+		t.Fatalf("RTO sent %v, want the 1460 bytes without FIN", got)
+	}
+}
+
+// Zero-window probes resend the same byte: it counts once in BytesSent.
+func TestEstablished_ZeroWindowProbeByte_CountedOnce(t *testing.T) {
+	h := newEstablished(t, Config{})
+	zw := h.seg(FlagACK)
+	zw.Window = 0
+	h.in(zw)
+	h.c.Write([]byte("hello"), h.now)
+	for _, at := range []time.Duration{200, 600, 1400} {
+		h.fire(at * ms)
+		h.expect("ACK seq=1001 ack=5001 len=1")
+		h.in(zw)
+	}
+	if n := h.c.Info().BytesSent; n != 1 {
+		t.Fatalf("BytesSent %d after three probes of the same byte, want 1", n)
+	}
+}
