@@ -132,23 +132,29 @@ func TestListener_AcceptQueueFull_CompletingACKDroppedThenRetried(t *testing.T) 
 
 func TestListener_Close_RSTsUnacceptedConns(t *testing.T) {
 	lh := newListenerHarness(t, 8)
-	c1, c2 := lh.syn(1001), lh.syn(1002)
+	// One in the SYN queue, two (more) in the accept queue.
+	c1, c2, c3 := lh.syn(1001), lh.syn(1002), lh.syn(1003)
 	lh.ack(c2)
+	lh.ack(c3)
 	lh.out.take()
 	lh.out.to = nil
 	all := lh.l.Close(lh.now)
-	if len(all) != 2 || c1.State() != StateClosed || c2.State() != StateClosed {
-		t.Fatalf("closed %d conns: %v %v", len(all), c1.State(), c2.State())
+	if len(all) != 3 || c1.State() != StateClosed || c2.State() != StateClosed || c3.State() != StateClosed {
+		t.Fatalf("closed %d conns: %v %v %v", len(all), c1.State(), c2.State(), c3.State())
 	}
 	got := lh.out.take()
-	if len(got) != 2 || segString(&got[0]) != "RST|ACK seq=1001 ack=5001" || segString(&got[1]) != "RST|ACK seq=1001 ack=5001" ||
-		lh.out.to[0] != client(1001) || lh.out.to[1] != client(1002) {
+	if len(got) != 3 || lh.out.to[0] != client(1001) || lh.out.to[1] != client(1002) || lh.out.to[2] != client(1003) {
 		t.Fatalf("sent %v to %v", got, lh.out.to)
 	}
-	if lh.l.Stats().ResetsSent != 2 || lh.l.Pending() != 0 || lh.l.Accept() != nil {
+	for i := range got {
+		if s := segString(&got[i]); s != "RST|ACK seq=1001 ack=5001" {
+			t.Fatalf("sent %s to %v", s, lh.out.to[i])
+		}
+	}
+	if lh.l.Stats().ResetsSent != 3 || lh.l.Pending() != 0 || lh.l.Accept() != nil {
 		t.Fatal("listener state after Close")
 	}
-	if lh.syn(1003) != nil {
+	if lh.syn(1004) != nil {
 		t.Fatal("closed listener opened a connection")
 	}
 }

@@ -67,6 +67,7 @@ func TestParseOptions_Rejects(t *testing.T) {
 		{"length 0 after NOPs", "01010200"},
 		{"length 1 (would read the next kind)", "fe01fe01"},
 		{"unknown option past the end", "fe050000"},
+		{"unknown option past the end, after NOPs", "0101fe0500"},
 		{"kind without a length octet", "010101fe"},
 		{"MSS with length 3", "020305"},
 		{"MSS with length 5", "0205050000"},
