@@ -30,6 +30,7 @@ func TestRecv_NoRingUntilFirstByte(t *testing.T) {
 	r := NewRecv(1<<20, 32)
 	r.Insert(1<<20, []byte{1}) // beyond the window
 	r.Insert(0, nil)
+	wantInsert(t, r, 100, nil, 0, false) // an empty segment out of order
 	if r.Read(make([]byte, 10)) != 0 || r.Peek(make([]byte, 10)) != 0 || r.Discard(10) != 0 {
 		t.Fatal("an empty Recv returned data")
 	}
@@ -310,6 +311,16 @@ func TestRecv_RingGrowsForFarOutOfOrderDataAndReleases(t *testing.T) {
 	if r.buf == nil {
 		t.Fatal("Release freed a ring that holds data")
 	}
+	r.Read(make([]byte, 3))
+	wantInsert(t, r, 2, pattern(2, 5), 0, true) // only out-of-order data held
+	r.Release()
+	if r.buf == nil {
+		t.Fatal("Release freed a ring that holds out-of-order data")
+	}
+	wantInsert(t, r, 0, pattern(2, 3), 4, true)
+	if got := readAll(r); !bytes.Equal(got, pattern(4, 3)) {
+		t.Fatalf("Read %v after Release, want %v", got, pattern(4, 3))
+	}
 }
 
 func TestRecv_MaxOutOfOrder_RefusesBytesBeyondTheLimit(t *testing.T) {
@@ -327,5 +338,21 @@ func TestRecv_MaxOutOfOrder_RefusesBytesBeyondTheLimit(t *testing.T) {
 	wantInsert(t, r, 0, make([]byte, 1000), 3000, true)
 	if r.OutOfOrderBytes() != 1000 {
 		t.Fatalf("out-of-order bytes %d after the hole filled, want 1000", r.OutOfOrderBytes())
+	}
+}
+
+// The out-of-order limit counts each byte once: a segment overlapping held
+// ranges adds only the bytes in its gaps, before, between and after them,
+// whether it starts before a range or inside one.
+func TestRecv_MaxOutOfOrder_CountsOnlyBytesNotAlreadyHeld(t *testing.T) {
+	r := NewRecv(64<<10, 8)
+	r.SetMaxOutOfOrder(3000)
+	wantInsert(t, r, 1000, make([]byte, 1000), 0, true)  // [1000, 2000)
+	wantInsert(t, r, 500, make([]byte, 3001), 0, false)  // 500 before, 1501 after: 3001 held
+	wantInsert(t, r, 1500, make([]byte, 2501), 0, false) // from inside: 2001 after, 3001 held
+	wantInsert(t, r, 500, make([]byte, 3000), 0, true)   // 500 + 1500 new: exactly 3000
+	wantRanges(t, r, [2]int{500, 3500})
+	if r.OutOfOrderBytes() != 3000 {
+		t.Fatalf("out-of-order bytes %d, want 3000", r.OutOfOrderBytes())
 	}
 }

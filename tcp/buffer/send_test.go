@@ -103,6 +103,21 @@ func TestSend_PeekWraps(t *testing.T) {
 	}
 }
 
+// Peek's b is only for a range that wraps (nil otherwise, also for a range
+// that ends on the ring's last byte), and an empty range is two nil slices.
+func TestSend_PeekSecondSliceOnlyWhenWrapping_NilWhenEmpty(t *testing.T) {
+	s := NewSend(8)
+	s.Write(pattern(8, 0)) // an 8-byte ring, full
+	if a, b := s.Peek(2, 6); !bytes.Equal(a, pattern(6, 2)) || b != nil {
+		t.Fatalf("Peek(2, 6) = %v, %v; want %v, nil", a, b, pattern(6, 2))
+	}
+	for _, n := range []int{0, -1} {
+		if a, b := s.Peek(2, n); a != nil || b != nil {
+			t.Fatalf("Peek(2, %d) = %v, %v; want nil, nil", n, a, b)
+		}
+	}
+}
+
 func TestSend_AckClamps(t *testing.T) {
 	s := NewSend(8)
 	s.Write(pattern(6, 0))
