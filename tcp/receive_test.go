@@ -34,3 +34,24 @@ func TestEstablished_ReadWindowUpdate_AtExactlyHalfAndDouble(t *testing.T) {
 		t.Fatalf("window update %d, want 4096", got[0].Window)
 	}
 }
+
+// A bare FIN at RCV.NXT is accepted in a zero window (Deviation, Linux
+// compat: tcp_data_queue), and the ACK of it still offers a zero window:
+// RCV.NXT is then one past the advertised right edge.
+func TestEstablished_BareFINInAZeroWindow_AcceptedWindowStaysZero(t *testing.T) {
+	h := newEstablished(t, Config{RcvBuf: 4096, DisableTimestamps: true})
+	for i := 0; i < 4; i++ {
+		h.in(h.data(bytesN(1024)))
+	}
+	h.out.take()
+	h.fire(40 * ms)
+	if got := h.expect("ACK seq=1001 ack=9097"); got[0].Window != 0 {
+		t.Fatalf("window %d with the buffer full, want 0", got[0].Window)
+	}
+	h.in(h.seg(FlagFIN | FlagACK))
+	got := h.expect("ACK seq=1001 ack=9098")
+	if got[0].Window != 0 {
+		t.Fatalf("window %d in the ACK of the FIN, want 0", got[0].Window)
+	}
+	h.expectState(StateCloseWait)
+}

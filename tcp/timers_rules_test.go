@@ -80,3 +80,41 @@ func TestEstablished_ZeroWindowProbeByte_CountedOnce(t *testing.T) {
 		t.Fatalf("BytesSent %d after three probes of the same byte, want 1", n)
 	}
 }
+
+// While a zero-window probe is out, an ACK we send carries SND.NXT, not
+// the probe's end (as BSD's tcp_output): it must not step over the probe
+// byte.
+func TestEstablished_ACKDuringZeroWindowProbing_CarriesSndNxt(t *testing.T) {
+	h := newEstablished(t, Config{})
+	zw := h.seg(FlagACK)
+	zw.Window = 0
+	h.in(zw)
+	h.c.Write([]byte("hello"), h.now)
+	h.fire(200 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1") // the probe: SND.MAX is 1002
+	d := h.data(bytesN(10))
+	d.Ack, d.Window = 1001, 0 // the probe byte not taken
+	h.in(d)
+	h.fire(240 * ms) // the delayed ACK of the data
+	h.expect("ACK seq=1001 ack=5011")
+}
+
+// RFC 7323 §3.2: a segment without ACK carries TSecr 0, a RST included:
+// the RST for an unacceptable ACK in SYN-RECEIVED.
+func TestSynReceived_RSTWithoutACK_TSecrZero(t *testing.T) {
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	l := NewListener(Config{}, addrA, 8, h.out)
+	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
+		Options: Options{MSS: 1460, HasTimestamp: true, TSVal: 777}}
+	h.c = l.HandleSegment(&syn, addrB, testISS, h.now)
+	h.peerNxt = peerISS + 1
+	h.out.take()
+	a := h.seg(FlagACK)
+	a.Ack = testISS + 100 // above SND.NXT
+	a.Options = Options{HasTimestamp: true, TSVal: 778}
+	h.in(a)
+	rst := h.expect("RST seq=1100")[0]
+	if !rst.Options.HasTimestamp || rst.Options.TSEcr != 0 {
+		t.Fatalf("RST timestamp %v TSecr %d, want TSecr 0", rst.Options.HasTimestamp, rst.Options.TSEcr)
+	}
+}
