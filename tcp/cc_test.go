@@ -147,3 +147,28 @@ func TestEstablished_LimitedTransmit_NotBeyondCwndPlusTwoSegments(t *testing.T) 
 	h.in(dup)
 	h.expect()
 }
+
+// RFC 5681 §4.1 measures idleness from the last data sent: segments that
+// arrive meanwhile (a pure ACK, the peer's data) do not restart the idle
+// period, so the reduction counts the whole of it. Here 2.2 RTOs of idle
+// with a segment received after 1.25: halved twice, to IW.
+func TestEstablished_CwndRestartAfterIdle_SegmentsReceivedMeanwhileDoNotCount(t *testing.T) {
+	h := newEstablished(t, Config{SndBuf: 1 << 20, DisableTimestamps: true})
+	h.c.cwnd, h.c.ssthresh = 40*1460, 20*1460
+	h.c.Write(bytesN(1460), h.now)
+	h.out.take()
+	ack := h.seg(FlagACK)
+	ack.Ack = 1001 + 1460
+	h.in(ack)
+	h.c.cwnd = 40 * 1460
+	rto := h.c.currentRTO()
+	start := h.now
+	h.now = start.Add(rto * 5 / 4)
+	h.in(h.data(bytesN(10))) // the peer's data, at 1.25 RTOs
+	h.out.take()
+	h.now = start.Add(rto * 11 / 5)
+	h.c.Write(bytesN(60*1460), h.now)
+	if got := len(h.out.take()); got != 10 {
+		t.Fatalf("%d segments sent after 2.2 idle RTOs, want 10 (halved twice)", got)
+	}
+}
