@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
 // Karn's algorithm (RFC 6298 §3, RFC 1122 §4.2.3.1) without timestamps:
@@ -80,5 +82,55 @@ func TestEstablished_Karn_NoRetransmission_Sampled(t *testing.T) {
 	// R = 100ms after the handshake's 0: SRTT = 12.5ms, RTTVAR = 25ms.
 	if h.c.srtt != 12500*time.Microsecond || h.c.rttvar != 25*ms {
 		t.Fatalf("SRTT %v RTTVAR %v, want the 100ms sample", h.c.srtt, h.c.rttvar)
+	}
+}
+
+// After an RTO's go-back-N, a segment that carries retransmitted bytes and
+// new ones (it straddles SND.MAX) is not timed either: its ACK would be
+// as ambiguous (RFC 6298 §3).
+func TestEstablished_Karn_SegmentStraddlingSndMax_NotTimed(t *testing.T) {
+	h := newEstablished(t, Config{SndBuf: 1 << 20})
+	srtt := h.c.srtt
+	h.c.Write(bytesN(1460+500), h.now) // 1001-2461 and a short 2461-2961
+	h.out.take()
+	h.fire(200 * ms) // RTO: go back N, resend 1001-2461
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	h.c.Write(bytesN(3000), h.now)
+	h.at(260 * ms)
+	a := h.seg(FlagACK)
+	a.Ack = 2461
+	h.in(a) // cwnd 2 MSS: 2461-3921 (500 bytes resent, 960 new), then 3921-5381
+	h.expect("ACK seq=2461 ack=5001 len=1460", "ACK seq=3921 ack=5001 len=1460")
+	h.at(300 * ms)
+	a.Ack = 3921
+	h.in(a)
+	if h.c.srtt != srtt {
+		t.Fatalf("SRTT %v → %v: the ACK of a segment holding retransmitted bytes was sampled", srtt, h.c.srtt)
+	}
+}
+
+// Data ending exactly at sequence number 0, fast-retransmitted (RFC 5681
+// §3.2): no FIN on it, none being queued (sequence numbers wrap, RFC 9293
+// §3.4).
+func TestEstablished_DataEndingAtSequenceZero_FastRetransmittedWithoutFIN(t *testing.T) {
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	iss := seqnum.Value(1<<32 - 4*1460 - 1) // four segments end at 0
+	h.c = NewConn(Config{}, addrA, addrB, iss, h.out)
+	h.c.Connect(h.now)
+	sa := h.synAck()
+	sa.Ack = iss + 1
+	h.in(sa)
+	h.out.take()
+	h.c.Write(bytesN(4*1460), h.now)
+	h.out.take()
+	dup := h.seg(FlagACK)
+	dup.Ack = iss.Add(1 + 3*1460) // the last segment, ending at 0, is missing
+	h.in(dup)                     // acknowledges the first three
+	for range 3 {                 // then three duplicates
+		h.in(dup)
+	}
+	got := h.out.take()
+	if len(got) != 1 || got[0].Seq != iss.Add(1+3*1460) || got[0].Flags&FlagFIN != 0 {
+		t.Fatalf("sent %v, want the last segment again without FIN", got)
 	}
 }

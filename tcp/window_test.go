@@ -53,3 +53,16 @@ func TestEstablished_SenderSWS_SmallWindowWaitsForTheOverride(t *testing.T) {
 	h.fire(200 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=512")
 }
+
+// Minshall's Nagle (as Linux's tcp_minshall_check) holds a short segment
+// while an earlier short one is unacknowledged: SND.UNA < SND.SML <=
+// SND.NXT. The upper bound matters once 2^31 bytes of full-sized segments
+// have gone by since the last short one: modulo 2^32 (RFC 9293 §3.4) that
+// old SND.SML then looks ahead of SND.UNA, and only the bound tells it is
+// stale. (Set directly here: 2 GiB of segments would make a slow test.)
+func TestEstablished_Nagle_StaleShortSegmentDoesNotHold(t *testing.T) {
+	h := newEstablished(t, Config{})
+	h.c.sndSml = h.c.sndUna.Add(1<<31 - 1) // 2^31+1 bytes behind SND.UNA
+	h.c.Write(bytesN(100), h.now)
+	h.expect("PSH|ACK seq=1001 ack=5001 len=100")
+}
