@@ -172,3 +172,29 @@ func TestEstablished_CwndRestartAfterIdle_SegmentsReceivedMeanwhileDoNotCount(t 
 		t.Fatalf("%d segments sent after 2.2 idle RTOs, want 10 (halved twice)", got)
 	}
 }
+
+// RFC 5681 §4.1: the restart applies after an idle period "exceeding" the
+// RTO, and halves cwnd once per RTO beyond it (as Linux's
+// tcp_cwnd_restart: while (delta -= rto) > 0). Exactly one RTO: no
+// restart; exactly two: halved once.
+func TestEstablished_CwndRestartAfterIdle_ExactRTOMultiples(t *testing.T) {
+	for _, tc := range []struct {
+		idleRTOs     int
+		segs         int // sent at once after the idle period
+		ssthreshSegs int
+	}{{1, 40, 20}, {2, 20, 30}} {
+		h := newEstablished(t, Config{SndBuf: 1 << 20, DisableTimestamps: true})
+		h.c.cwnd, h.c.ssthresh = 40*1460, 20*1460
+		h.c.Write(bytesN(1460), h.now)
+		h.out.take()
+		ack := h.seg(FlagACK)
+		ack.Ack = 1001 + 1460
+		h.in(ack)
+		h.c.cwnd = 40 * 1460
+		h.now = h.now.Add(time.Duration(tc.idleRTOs) * h.c.currentRTO())
+		h.c.Write(bytesN(60*1460), h.now)
+		if got := len(h.out.take()); got != tc.segs || h.c.ssthresh != tc.ssthreshSegs*1460 {
+			t.Errorf("idle %d RTOs: %d segments sent, ssthresh %d; want %d, %d", tc.idleRTOs, got, h.c.ssthresh, tc.segs, tc.ssthreshSegs*1460)
+		}
+	}
+}

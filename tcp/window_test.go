@@ -66,3 +66,54 @@ func TestEstablished_Nagle_StaleShortSegmentDoesNotHold(t *testing.T) {
 	h.c.Write(bytesN(100), h.now)
 	h.expect("PSH|ACK seq=1001 ack=5001 len=100")
 }
+
+// Receiver SWS avoidance (RFC 1122 §4.2.3.3) in every ACK, not only in a
+// read's window update: a read that frees less than min(RcvBuf/2, MSS)
+// is not advertised by the next ACK either.
+func TestEstablished_ReceiverSWS_SmallReadNotAdvertisedInTheNextACK(t *testing.T) {
+	h := newEstablished(t, Config{RcvBuf: 8192, DisableTimestamps: true})
+	for i := 0; i < 4; i++ {
+		h.in(h.data(bytesN(1024)))
+	}
+	h.out.take()
+	h.fire(40 * ms) // the window the peer knows: 8192 - 4096
+	h.out.take()
+	buf := make([]byte, 1000)
+	h.c.Read(buf, h.now) // frees 1000 < 1460: no update
+	h.expect()
+	h.in(h.data(bytesN(100)))
+	h.fire(80 * ms)
+	if got := h.expect("ACK seq=1001 ack=9197"); got[0].Window != 8192-4096-100 {
+		t.Fatalf("window %d, want %d: the 1000 bytes read are not worth advertising yet", got[0].Window, 8192-4096-100)
+	}
+}
+
+// With a receive buffer under two segments, the SWS threshold is half the
+// buffer (RFC 1122 §4.2.3.3: min(RcvBuf/2, MSS)).
+func TestEstablished_ReceiverSWS_SmallBuffer_HalfTheBuffer(t *testing.T) {
+	h := newEstablished(t, Config{RcvBuf: 2000, DisableTimestamps: true})
+	h.in(h.data(bytesN(1000)))
+	h.in(h.data(bytesN(1000)))
+	h.out.take()
+	h.fire(40 * ms) // the window the peer knows: 0
+	h.out.take()
+	buf := make([]byte, 1000)
+	h.c.Read(buf, h.now) // frees 1000 = RcvBuf/2: enough
+	if got := h.expect("ACK seq=1001 ack=7001"); got[0].Window != 1000 {
+		t.Fatalf("window update %d, want 1000", got[0].Window)
+	}
+}
+
+// RFC 7323 §2.4: with a window scale, the field is rounded up where
+// rounding down would move the right edge left, and by no more than that.
+func TestEstablished_ScaledWindow_RoundedUpByTheLeastStep(t *testing.T) {
+	h := newEstablished(t, Config{RcvBuf: 131072, DisableTimestamps: true}) // shift 2
+	if h.c.rcvWScale != 2 {
+		t.Fatalf("shift %d, want 2", h.c.rcvWScale)
+	}
+	h.in(h.data(bytesN(1))) // 131071 left of the right edge: not a multiple of 4
+	h.fire(40 * ms)
+	if got := h.expect("ACK seq=1001 ack=5002"); got[0].Window != 32768 {
+		t.Fatalf("window field %d, want 32768 (131071 rounded up to the next multiple of 4)", got[0].Window)
+	}
+}
