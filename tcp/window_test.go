@@ -117,3 +117,30 @@ func TestEstablished_ScaledWindow_RoundedUpByTheLeastStep(t *testing.T) {
 		t.Fatalf("window field %d, want 32768 (131071 rounded up to the next multiple of 4)", got[0].Window)
 	}
 }
+
+// Sender SWS avoidance (RFC 1122 §4.2.3.4 (c), Fs = 1/2): a window-limited
+// segment goes once it is at least half the largest window the peer has
+// offered; exactly half is enough.
+func TestEstablished_SenderSWS_ExactlyHalfTheLargestWindow_Sent(t *testing.T) {
+	h := newSynSent(t, Config{})
+	sa := h.synAck()
+	sa.Options.HasWScale = false
+	sa.Window = 2000 // the largest window the peer offers
+	h.in(sa)
+	h.out.take()
+	shrink := h.seg(FlagACK)
+	shrink.Window = 1000
+	h.in(shrink)
+	h.c.Write(bytesN(3000), h.now)
+	h.expect("ACK seq=1001 ack=5001 len=1000")
+}
+
+// Minshall's Nagle holds a short segment only while an earlier short one
+// is unacknowledged: an unacknowledged full-sized one does not hold it.
+func TestEstablished_Nagle_FullSegmentOutstanding_ShortOneSent(t *testing.T) {
+	h := newEstablished(t, Config{DisableTimestamps: true})
+	h.c.Write(bytesN(1460), h.now)
+	h.expect("PSH|ACK seq=1001 ack=5001 len=1460")
+	h.c.Write(bytesN(100), h.now)
+	h.expect("PSH|ACK seq=2461 ack=5001 len=100")
+}
