@@ -223,3 +223,25 @@ func TestEstablished_TLP_DSACKBelowTheACK_NoCwndReduction(t *testing.T) {
 		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, i.TLPRecoveries, h.c.cwnd)
 	}
 }
+
+// RFC 8985 §6.2 step 4: RACK.reo_wnd is min_RTT/4 (at most SRTT), plus
+// the extra of the Linux deviation: on a 20 ms path, a hole with SACKed
+// data above it is lost 5 ms + 2 ms after the evidence.
+func TestEstablished_RACK_ReoWndIsAQuarterOfMinRTT(t *testing.T) {
+	h := newSynSent(t, Config{DisableTimestamps: true})
+	h.at(20 * ms) // the SYN-ACK 20 ms after the SYN: the only RTT sample
+	sa := h.synAck()
+	sa.Options.SACKPermitted = true
+	h.in(sa)
+	h.out.take()
+	if h.c.minRTT != 20*ms || h.c.srtt != 20*ms {
+		t.Fatalf("min_RTT %v SRTT %v, want 20ms", h.c.minRTT, h.c.srtt)
+	}
+	h.c.Write(bytesN(2*1460), h.now)
+	h.out.take()
+	h.at(40 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.expect()
+	h.fire(47 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+}
