@@ -125,6 +125,10 @@ func TestEstablished_RACK_LostRetransmissionSentAgain(t *testing.T) {
 	h.at(20 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
 	h.expect()
+	// With cwnd at two segments the re-sent retransmission fits only
+	// because the lost one has left pipe (RFC 8985 §6.2): pipe is then
+	// segment 13 alone, in flight.
+	h.c.cwnd = 2 * 1460
 	h.fire(22 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if i := h.c.Info(); i.RACKRetransmits != 1 || i.Timeouts != 0 {

@@ -1,0 +1,110 @@
+package tcp
+
+import (
+	"testing"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// RFC 6675 §4 IsLost(SeqNum): "DupThresh discontiguous SACKed sequences
+// have arrived above 'SeqNum'", however few bytes they hold. One ACK with
+// three such blocks above the first hole starts recovery (§5 (b)) and the
+// hole is retransmitted at once.
+func TestEstablished_SACK_IsLost_ThreeDiscontiguousRangesAbove(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 4)
+	h.at(10 * ms)
+	h.in(h.sackAck(segAt(0),
+		segAt(3), segAt(3).Add(100),
+		segAt(2), segAt(2).Add(100),
+		segAt(1), segAt(1).Add(100)))
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if !h.c.inRecovery {
+		t.Fatal("not in recovery")
+	}
+	// pipe (RFC 6675 §4 SetPipe): the hole below three SACKed ranges is
+	// lost, and counts once, retransmitted; the holes between the ranges
+	// (1360 bytes each, one and two ranges above them) count once each;
+	// nothing lies above the highest range but its own tail (1360 bytes).
+	if p := h.c.pipe(); p != 1460+1360+1360+1360 {
+		t.Fatalf("pipe %d, want %d", p, 1460+3*1360)
+	}
+}
+
+// IsLost's other test: more than (DupThresh-1)·SMSS SACKed bytes above;
+// exactly 2·SMSS is not more.
+func TestEstablished_SACK_IsLost_MoreThanTwoSegmentsOfBytesAbove(t *testing.T) {
+	for _, c := range []struct {
+		sacked int
+		lost   bool
+	}{{2 * 1460, false}, {2*1460 + 1, true}} {
+		h := newSACKEstablished(t)
+		writeSegs(h, 4)
+		h.at(10 * ms)
+		h.in(h.sackAck(segAt(0), segAt(1), segAt(1).Add(seqnum.Size(c.sacked))))
+		got := h.out.take()
+		if lost := len(got) == 1 && got[0].Seq == segAt(0); lost != c.lost || (!lost && len(got) != 0) {
+			t.Errorf("%d bytes SACKed in one range above the hole: sent %d segments, want the hole resent: %v", c.sacked, len(got), c.lost)
+		}
+	}
+}
+
+// pipe with the scoreboard full (sackBoardSize ranges): every range is
+// counted, none beyond.
+func TestEstablished_SACK_PipeWithAFullScoreboard(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.c.cwnd = 40 * 1460
+	writeSegs(h, 2*sackBoardSize+1)
+	h.at(10 * ms)
+	var blocks []seqnum.Value
+	for i := 1; i <= 2*sackBoardSize-1; i += 2 { // segments 1, 3, 5, ...: eight ranges
+		blocks = append(blocks, segAt(i), segAt(i+1))
+	}
+	for i := 0; i+8 <= len(blocks); i += 8 {
+		h.in(h.sackAck(segAt(0), blocks[i:i+8]...))
+	}
+	if h.c.sb.n != sackBoardSize {
+		t.Fatalf("scoreboard %d ranges, want %d", h.c.sb.n, sackBoardSize)
+	}
+	// Eight holes of one segment (0, 2, ..., 14) and the top segment (16)
+	// above every range. A hole with three ranges above it is lost
+	// (holes 0-10) and counts only once retransmitted (at or below
+	// HighRxt); holes 12 and 14 and the top count as in flight, and once
+	// more if retransmitted.
+	want := 0
+	for seg := 0; seg <= 2*sackBoardSize; seg += 2 {
+		if seg >= 2*sackBoardSize-4 {
+			want += 1460 // not lost
+		}
+		if segAt(seg).LessThan(h.c.highRxt) {
+			want += 1460 // retransmitted
+		}
+	}
+	if p := h.c.pipe(); p != want {
+		t.Fatalf("pipe %d, want %d", p, want)
+	}
+}
+
+// A single SACK block is a D-SACK only if it lies below the cumulative
+// ACK (RFC 2883 §4; the "inside the second block" test needs a second
+// block). Sequence numbers compare modulo 2^32 (RFC 9293 §3.4): here the
+// block straddles 2^31, where a comparison against a zero (absent) second
+// block would come out true.
+func TestEstablished_SACK_SingleBlockAcross2To31_NotDSACK(t *testing.T) {
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	iss := seqnum.Value(1<<31 - 2000) // the block below: 2^31-1999+1460 to 2^31-1999+2920
+	h.c = NewConn(Config{DisableTimestamps: true}, addrA, addrB, iss, h.out)
+	h.c.Connect(h.now)
+	sa := h.synAck()
+	sa.Ack = iss + 1
+	sa.Options.SACKPermitted = true
+	h.in(sa)
+	h.out.take()
+	h.c.Write(bytesN(3*1460), h.now)
+	h.out.take()
+	first := iss.Add(1)
+	h.in(h.sackAck(first, first.Add(1460), first.Add(2*1460)))
+	if h.c.sb.n != 1 {
+		t.Fatalf("scoreboard %d ranges after one SACK block, want 1", h.c.sb.n)
+	}
+}
