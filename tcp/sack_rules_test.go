@@ -108,3 +108,51 @@ func TestEstablished_SACK_SingleBlockAcross2To31_NotDSACK(t *testing.T) {
 		t.Fatalf("scoreboard %d ranges after one SACK block, want 1", h.c.sb.n)
 	}
 }
+
+// RFC 6675 rule (4), the rescue retransmission, when the highest
+// unSACKed octet is our FIN: the segment resent ends with the FIN.
+func TestEstablished_SACK_RescueRetransmission_CarriesTheFIN(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 7)
+	h.c.Shutdown(h.now)
+	h.expect(s("FIN|ACK seq=%d ack=5001", segAt(7)))
+	h.at(10 * ms)
+	// Segments 0 and 6 and the FIN are lost; 1-5 are SACKed one by one.
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
+	h.expect("ACK seq=1001 ack=5001 len=1460") // recovery: the hole (rule 1)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(5)))
+	h.expect()
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(6)))
+	// Room for one: no hole, no new data: rule (4) resends the tail, the
+	// last data segment with the FIN after it.
+	h.expect(s("FIN|PSH|ACK seq=%d ack=5001 len=1460", segAt(6)))
+	if !h.c.rescueSet {
+		t.Fatal("not the rescue retransmission")
+	}
+}
+
+// RFC 2018 §4: the first SACK block holds the segment that triggered the
+// ACK, also when that segment starts a new range.
+func TestEstablished_SACKBlocks_NewRangeFirst(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.in(h.peerData(5101, 100))
+	h.in(h.peerData(5301, 100))
+	h.out.take()
+	h.in(h.peerData(5501, 100))
+	expectSACK(t, h.expect("ACK seq=1001 ack=5001")[0], "5501-5601 5301-5401 5101-5201")
+}
+
+// RFC 2018 §4: after the first, "the SACK option SHOULD be filled out by
+// repeating the most recently reported SACK blocks": blocks follow the
+// order in which their ranges last received data, the lowest range
+// included.
+func TestEstablished_SACKBlocks_MostRecentFirst_LowestRangeToo(t *testing.T) {
+	h := newSACKEstablished(t)
+	for _, seq := range []seqnum.Value{5701, 5101, 5501, 5301} { // ranges D, A, C, B by arrival
+		h.in(h.peerData(seq, 100))
+	}
+	got := h.out.take()
+	expectSACK(t, got[len(got)-1], "5301-5401 5501-5601 5101-5201 5701-5801")
+}

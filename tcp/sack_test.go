@@ -221,6 +221,9 @@ func TestEstablished_DSACK_DuplicateOfHeldData(t *testing.T) {
 	h.in(h.peerData(5201, 50))
 	// RFC 2883 §4.1.2: the D-SACK block, then the range holding it.
 	expectSACK(t, h.expect("ACK seq=1001 ack=5001")[0], "5201-5251 5201-5301 5401-5501")
+	// Also for a duplicate that ends exactly where the held range does.
+	h.in(h.peerData(5251, 50))
+	expectSACK(t, h.expect("ACK seq=1001 ack=5001")[0], "5251-5301 5201-5301 5401-5501")
 }
 
 // --- the sender (RFC 6675) ---
