@@ -157,6 +157,10 @@ func TestReassembly_Duplicate_DroppedAndStillCompletes(t *testing.T) {
 		frags[2],
 		fragOf(3, 8, true, p[8:16]),      // inside the first fragment
 		fragOf(3, 2000, false, p[2000:]), // the last again
+		// The tail of the last fragment again, with MF set: it ends at
+		// the known end, not past it, so it is no lie about the end
+		// (Linux ip_frag_queue discards only end > q.len), just held data.
+		fragOf(3, 2992, true, p[2992:]),
 	} {
 		if _, res := r.Add(dup, t0); res != Duplicate {
 			t.Errorf("duplicate at %d: %v", dup.FragOffset(), res)
@@ -254,6 +258,107 @@ func TestReassembly_NextDeadline_IsFirstArrivalPlusTimeout(t *testing.T) {
 	want2 := t0.Add(11 * time.Second)
 	if d, ok := r.NextDeadline(); !ok || !d.Equal(want2) {
 		t.Fatalf("NextDeadline = %v %v, want %v", d, ok, want2)
+	}
+}
+
+// NewReassembler: a zero field of ReassemblyConfig takes its default, so
+// ReassemblyConfig{} is Linux's ipfrag_time (30 s) and ipfrag_high_thresh
+// (4 MiB), and 1024 datagrams.
+func TestReassembly_ZeroConfig_TakesTheDefaults(t *testing.T) {
+	// Timeout: the first fragment's arrival plus 30 s.
+	r := NewReassembler(ReassemblyConfig{})
+	if _, res := r.Add(fragOf(1, 0, true, pattern(8)), t0); res != Pending {
+		t.Fatalf("first fragment: %v", res)
+	}
+	if d, ok := r.NextDeadline(); !ok || !d.Equal(t0.Add(DefaultReassemblyTimeout)) {
+		t.Fatalf("NextDeadline = %v %v, want %v", d, ok, t0.Add(DefaultReassemblyTimeout))
+	}
+
+	// MaxBytes: 64 last fragments ending at 65512 reserve 64*65512 octets
+	// (each its datagram's exact length); 4 MiB leaves 1536 more.
+	r = NewReassembler(ReassemblyConfig{})
+	for id := range uint16(64) {
+		if _, res := r.Add(fragOf(id, 65504, false, pattern(8)), t0); res != Pending {
+			t.Fatalf("datagram %d: %v", id, res)
+		}
+	}
+	if left := DefaultReassemblyMaxBytes - r.Bytes(); left != 1536 {
+		t.Fatalf("Bytes = %d", r.Bytes())
+	}
+	if _, res := r.Add(fragOf(64, 1536, false, pattern(8)), t0); res != NoMemory {
+		t.Fatalf("8 octets past 4 MiB: %v", res)
+	}
+	if _, res := r.Add(fragOf(64, 1528, false, pattern(8)), t0); res != Pending || r.Bytes() != DefaultReassemblyMaxBytes {
+		t.Fatalf("exactly 4 MiB: %v, Bytes %d", res, r.Bytes())
+	}
+
+	// MaxDatagrams: 1024.
+	r = NewReassembler(ReassemblyConfig{})
+	for id := range uint16(DefaultReassemblyMaxDatagrams) {
+		if _, res := r.Add(fragOf(id, 0, true, pattern(8)), t0); res != Pending {
+			t.Fatalf("datagram %d: %v", id, res)
+		}
+	}
+	if _, res := r.Add(fragOf(DefaultReassemblyMaxDatagrams, 0, true, pattern(8)), t0); res != NoMemory {
+		t.Fatalf("datagram 1025: %v", res)
+	}
+}
+
+// Bytes, the space the memory bound counts, grows only when a fragment
+// reaches past the space reserved so far. Without a known end (no last
+// fragment yet) it doubles, so in-order arrival costs linear copying, but
+// never past MaxBytes: when doubling would pass it, only the fragment's end
+// is reserved, and a growth that reaches MaxBytes exactly is taken.
+func TestReassembly_Bytes_DoublesInOrderUpToMaxBytes(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		maxBytes int
+		want     []int // Bytes after each 8-octet fragment in order; -1: NoMemory
+	}{
+		// Reserved space 8, 16, 32 (a fragment inside it reserves nothing
+		// more), 64, then 72 does not fit.
+		{"doubling reaches MaxBytes exactly", 64, []int{8, 16, 32, 32, 64, 64, 64, 64, -1}},
+		// Doubling to 128 would pass 72: the fragment's end, 72, fits
+		// exactly; 80 does not.
+		{"the fragment's end reaches MaxBytes exactly", 72, []int{8, 16, 32, 32, 64, 64, 64, 64, 72, -1}},
+	} {
+		r := NewReassembler(ReassemblyConfig{MaxBytes: tt.maxBytes})
+		p := pattern(8 * 100)
+		for i, want := range tt.want {
+			_, res := r.Add(fragOf(1, 8*i, true, p[8*i:8*i+8]), t0)
+			if want < 0 {
+				if res != NoMemory || r.Bytes() != tt.want[i-1] {
+					t.Errorf("%s: fragment %d: %v, Bytes %d; want no memory, Bytes %d", tt.name, i, res, r.Bytes(), tt.want[i-1])
+				}
+				continue
+			}
+			if res != Pending || r.Bytes() != want {
+				t.Errorf("%s: fragment %d: %v, Bytes %d; want pending, Bytes %d", tt.name, i, res, r.Bytes(), want)
+			}
+		}
+	}
+}
+
+// The datagram's buffer is its final one once the last fragment has said
+// how long it is: the fragments that fill it in are copied in place, and
+// the completed datagram is returned from the same buffer (no allocation).
+func TestReassembly_FragmentsIntoReservedSpace_DoNotAllocate(t *testing.T) {
+	const n = 102
+	p := pattern(8 * n)
+	frags := split(1, p, 8)
+	r := NewReassembler(DefaultReassemblyConfig())
+	if _, res := r.Add(frags[n-1], t0); res != Pending {
+		t.Fatal(res)
+	}
+	i := n - 2
+	allocs := testing.AllocsPerRun(n-2, func() {
+		if _, res := r.Add(frags[i], t0); res != Pending && res != Complete {
+			t.Fatalf("fragment %d: %v", i, res)
+		}
+		i--
+	})
+	if allocs != 0 {
+		t.Errorf("allocations per fragment = %v, want 0", allocs)
 	}
 }
 
