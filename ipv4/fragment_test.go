@@ -203,8 +203,9 @@ func laterOptions(t *testing.T, pkt Header, mtu int) []byte {
 // RFC 791 §3.2, step (5) of the fragmentation procedure: the options with
 // the copied flag go into every fragment. That includes an option of the
 // least length (2: type and length octets, RFC 791 §3.1) and one that ends
-// exactly at the end of the options area.
-func TestFragment_CopiedOptionOfLeastLengthOrFillingTheArea_InEveryFragment(t *testing.T) {
+// exactly at the end of the options area, but nothing after End of Option
+// List: what follows it is padding (RFC 791 §3.1), whatever it looks like.
+func TestFragment_CopiedOptionsBeforeEOL_InEveryLaterFragment(t *testing.T) {
 	for _, tt := range []struct {
 		name        string
 		opts, later []byte
@@ -212,6 +213,7 @@ func TestFragment_CopiedOptionOfLeastLengthOrFillingTheArea_InEveryFragment(t *t
 		{"length 2", []byte{0x9e, 2, optNOP, optEOL}, []byte{0x9e, 2, optEOL, optEOL}},
 		{"Router Alert filling the area", []byte{0x94, 4, 0, 0}, []byte{0x94, 4, 0, 0}},
 		{"LSRR ending at the last octet", []byte{optNOP, OptLooseSourceRoute, 7, 4, 10, 9, 9, 9}, []byte{OptLooseSourceRoute, 7, 4, 10, 9, 9, 9, optEOL}},
+		{"padding after EOL that looks like options", []byte{0x94, 4, 0, 0, optEOL, 2, 0x9e, 2}, []byte{0x94, 4, 0, 0}},
 	} {
 		pkt := Header(build(Fields{ID: 6, TTL: 9, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: tt.opts}, pattern(600)))
 		if got := laterOptions(t, pkt, 300); !bytes.Equal(got, tt.later) {

@@ -144,6 +144,9 @@ func TestErrorAllowed(t *testing.T) {
 		want          bool
 	}{
 		{"udp unicast", udpDatagram(addrA, addrB, 8), false, false, true},
+		// Only an ICMP datagram can be an ICMP error: a UDP datagram from
+		// port 1000 (0x03e8) starts with the octet of type 3.
+		{"udp from port 1000", Header(build(Fields{TTL: 64, Protocol: ProtoUDP, Src: addrA, Dst: addrB}, []byte{0x03, 0xe8, 0, 53, 0, 8, 0, 0})), false, false, true},
 		{"echo request", icmp(TypeEcho, 8), false, false, true},
 		{"echo reply", icmp(TypeEchoReply, 8), false, false, true},
 		{"timestamp", icmp(TypeTimestamp, 20), false, false, true},
@@ -196,6 +199,10 @@ func TestQuoted_ShortOrBadQuotes_Rejected(t *testing.T) {
 	v6[0] = 0x65
 	tiny := bytes.Clone(orig[:28])
 	Header(tiny).SetTotalLen(24)
+	ihl4 := bytes.Clone(orig[:28])
+	ihl4[0] = 0x44
+	tl19 := bytes.Clone(orig[:28])
+	Header(tl19).SetTotalLen(19)
 	empty := bytes.Clone(orig[:28])
 	Header(empty).SetTotalLen(20)
 	Header(empty).SetChecksum()
@@ -213,6 +220,8 @@ func TestQuoted_ShortOrBadQuotes_Rejected(t *testing.T) {
 		{"options, 8 octets short of IHL+8", withOpts[:24+7], ErrTruncated},
 		{"version 6", v6[:28], ErrVersion},
 		{"IHL beyond quote", withOpts[:22], ErrHeaderLen},
+		{"IHL 4", ihl4, ErrHeaderLen},
+		{"total length below IHL*4", tl19, ErrTotalLen},
 		{"bad options", badOpts[:32], ErrOptions},
 		{"total length below IHL+8", tiny, ErrTruncated},
 		// The header gets Parse's checks in Parse's order, whatever the

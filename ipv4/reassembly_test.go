@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -264,6 +265,44 @@ func TestReassembly_NextDeadline_IsFirstArrivalPlusTimeout(t *testing.T) {
 // NewReassembler: a zero field of ReassemblyConfig takes its default, so
 // ReassemblyConfig{} is Linux's ipfrag_time (30 s) and ipfrag_high_thresh
 // (4 MiB), and 1024 datagrams.
+// Each datagram times out its timeout after its first fragment arrived
+// (RFC 791 §3.2, RFC 1122 §3.3.2), whatever the order of arrivals and
+// removals: a clock that steps back, a datagram completed or added while
+// others wait, never hurries or delays another's expiry.
+func TestReassembly_Expire_InDeadlineOrderWhateverTheArrivalOrder(t *testing.T) {
+	cfg := ReassemblyConfig{Timeout: 30 * time.Second}
+	r := NewReassembler(cfg)
+	p := pattern(16)
+	first := func(id uint16, at time.Duration) {
+		t.Helper()
+		if _, res := r.Add(fragOf(id, 0, true, p[:8]), t0.Add(at)); res != Pending {
+			t.Fatalf("datagram %d: %v", id, res)
+		}
+	}
+	first(1, 10*time.Second) // deadline 40 s
+	first(2, 0)              // 30 s: the clock stepped back
+	first(3, 20*time.Second) // 50 s
+	first(4, 25*time.Second) // 55 s
+	// Datagram 1 completes from the middle of the deadline order.
+	if _, res := r.Add(fragOf(1, 8, false, p[8:]), t0.Add(26*time.Second)); res != Complete {
+		t.Fatalf("datagram 1: %v", res)
+	}
+	first(5, 30*time.Second) // 60 s
+	for _, step := range []struct {
+		at  time.Duration
+		ids []uint16 // expired at this step
+	}{{29 * time.Second, nil}, {30 * time.Second, []uint16{2}}, {49 * time.Second, nil}, {50 * time.Second, []uint16{3}}, {55 * time.Second, []uint16{4}}, {59 * time.Second, nil}, {60 * time.Second, []uint16{5}}} {
+		var got []uint16
+		r.Expire(t0.Add(step.at), func(h Header) { got = append(got, h.ID()) })
+		if !slices.Equal(got, step.ids) {
+			t.Fatalf("Expire at %v: %v, want %v", step.at, got, step.ids)
+		}
+	}
+	if r.Len() != 0 || r.Bytes() != 0 {
+		t.Errorf("Len %d Bytes %d", r.Len(), r.Bytes())
+	}
+}
+
 func TestReassembly_ZeroConfig_TakesTheDefaults(t *testing.T) {
 	// Timeout: the first fragment's arrival plus 30 s.
 	r := NewReassembler(ReassemblyConfig{})
@@ -445,8 +484,24 @@ func TestReassembly_TooBig_DiscardsDatagram(t *testing.T) {
 	if _, res := r.Add(h, t0); res != TooBig {
 		t.Fatalf("first with options: %v", res)
 	}
-	if r.Len() != 1 { // only datagram 2
-		t.Errorf("Len = %d, want 1", r.Len())
+	// The first fragment's header, options included, becomes the
+	// datagram's (RFC 791 §3.2): with 40 octets of options held, a last
+	// fragment ending at 65480 makes 60+65480 > 65535.
+	r = NewReassembler(DefaultReassemblyConfig())
+	opts := make([]byte, 40)
+	opts[0] = optNOP
+	h, _ = Parse(build(Fields{ID: 5, MF: true, TTL: 64, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: opts}, pattern(8)))
+	if _, res := r.Add(h, t0); res != Pending {
+		t.Fatalf("first with 40 octets of options: %v", res)
+	}
+	if _, res := r.Add(fragOf(5, 65472, false, pattern(8)), t0); res != TooBig || r.Len() != 0 {
+		t.Fatalf("last fragment past 65535 with the first's options: %v, Len %d", res, r.Len())
+	}
+	// A later fragment's own (copied) options are not the datagram's:
+	// 20+65512 fits although the fragment's header is 24 octets.
+	h, _ = Parse(build(Fields{ID: 6, FragOffset: 65504, TTL: 64, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: []byte{0x94, 4, 0, 0}}, pattern(8)))
+	if _, res := r.Add(h, t0); res != Pending {
+		t.Fatalf("last fragment with options, 65532 in all: %v", res)
 	}
 }
 

@@ -49,8 +49,15 @@ func TestRouteTable_AddReplacesAndRemoveDeletes(t *testing.T) {
 	if r := rt.Routes(); len(r) != 1 || r[0].Gateway.String() != "10.0.0.2" {
 		t.Fatalf("Routes = %v", r)
 	}
+	rt.Add(Route{Dst: netip.MustParsePrefix("10.0.0.0/8")})
+	if rt.Remove(netip.MustParsePrefix("192.168.0.0/16")) || len(rt.Routes()) != 2 {
+		t.Errorf("Remove of a route not in the table: %v", rt.Routes())
+	}
 	if !rt.Remove(p) || rt.Remove(p) {
 		t.Error("Remove should succeed once")
+	}
+	if r := rt.Routes(); len(r) != 1 || r[0].Dst.Bits() != 8 {
+		t.Errorf("after Remove(%v): %v", p, r)
 	}
 	if _, _, ok := rt.Lookup(netip.MustParseAddr("1.1.1.1")); ok {
 		t.Error("route still found after Remove")

@@ -144,6 +144,16 @@ func TestBind_PortZeroAllEphemeralTaken_EAGAIN(t *testing.T) {
 	}
 	// A fixed port outside the range still works.
 	mustBind(t, tb, ap(ourAddr, 7), false)
+	// Connect autobinds an unbound endpoint (Linux inet_autobind); when no
+	// ephemeral port is free it fails as bind does, with EAGAIN, and
+	// leaves the endpoint unbound and unconnected.
+	ep := NewEndpoint(0)
+	if err := tb.Connect(ep, peerA); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("Connect = %v, want EAGAIN", err)
+	}
+	if ep.LocalAddr().IsValid() || ep.RemoteAddr().IsValid() {
+		t.Fatalf("failed Connect: local %v remote %v", ep.LocalAddr(), ep.RemoteAddr())
+	}
 }
 
 func TestUnbind_FreesPortAndClearsAddresses(t *testing.T) {
