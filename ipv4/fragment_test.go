@@ -230,7 +230,7 @@ func TestFragment_MalformedOptions_CopyStopsAtTheFault(t *testing.T) {
 	for _, tt := range malformedOptions {
 		pkt := Header(build(Fields{ID: 6, TTL: 9, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: tt.opts}, pattern(600)))
 		if got, want := laterOptions(t, pkt, 300), []byte{0x94, 4, 0, 0}; !bytes.Equal(got, want) {
-			t.Errorf("%s: later fragments' options = % x, want % x", tt.name, got, want)
+			t.Fatalf("%s: later fragments' options = % x, want % x", tt.name, got, want)
 		}
 	}
 }

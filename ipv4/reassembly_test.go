@@ -347,7 +347,8 @@ func TestReassembly_ZeroConfig_TakesTheDefaults(t *testing.T) {
 // reaches past the space reserved so far. Without a known end (no last
 // fragment yet) it doubles, so in-order arrival costs linear copying, but
 // never past MaxBytes: when doubling would pass it, only the fragment's end
-// is reserved, and a growth that reaches MaxBytes exactly is taken.
+// is reserved, and a growth that reaches MaxBytes exactly is taken. Once the
+// last fragment is in, the datagram's length is reserved, no more.
 func TestReassembly_Bytes_DoublesInOrderUpToMaxBytes(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -376,6 +377,22 @@ func TestReassembly_Bytes_DoublesInOrderUpToMaxBytes(t *testing.T) {
 			}
 		}
 	}
+
+	// Once the last fragment has given the datagram's length, exactly that
+	// is reserved: 8, 16, 32 (doubling), then the last fragment [40, 48)
+	// makes it 48, not 64.
+	r := NewReassembler(DefaultReassemblyConfig())
+	p := pattern(48)
+	for i, f := range []struct {
+		off, end int
+		bytes    int
+	}{{0, 8, 8}, {8, 16, 16}, {16, 24, 32}, {40, 48, 48}, {24, 32, 48}} {
+		if _, res := r.Add(fragOf(2, f.off, f.end < len(p), p[f.off:f.end]), t0); res != Pending || r.Bytes() != f.bytes {
+			t.Errorf("fragment %d [%d, %d): %v, Bytes %d; want pending, Bytes %d", i, f.off, f.end, res, r.Bytes(), f.bytes)
+		}
+	}
+	pkt, res := r.Add(fragOf(2, 32, true, p[32:40]), t0)
+	checkComplete(t, pkt, res, wantDatagram(2, p))
 }
 
 // The datagram's buffer is its final one once the last fragment has said

@@ -363,15 +363,17 @@ func TestHasOption_SourceRouteBehindOtherOptions_Found(t *testing.T) {
 // option but EOL and NOP has a length octet counting itself and the type
 // octet, so 2 ≤ length ≤ the space left). Our own code could still hand them
 // to Encode; every walk over options must stop at the fault rather than
-// read past the area or loop (a zero length would never advance).
+// read past the area, loop (a zero length would never advance) or go on
+// reading what follows as options (the 2-octet option 0x9e, copied).
+// Router Alert (0x94, copied) before the fault is well formed.
 var malformedOptions = []struct {
 	name string
 	opts []byte
 }{
 	{"type octet last, no length", []byte{0x94, 4, 0, 0, optNOP, optNOP, optNOP, OptLooseSourceRoute}},
-	{"length 0", []byte{0x94, 4, 0, 0, optNOP, OptLooseSourceRoute, 0, 0}},
-	{"length 1", []byte{0x94, 4, 0, 0, optNOP, OptLooseSourceRoute, 1, 0}},
+	{"length 1", []byte{0x94, 4, 0, 0, OptLooseSourceRoute, 1, 0x9e, 2}},
 	{"length past the area", []byte{0x94, 4, 0, 0, optNOP, OptLooseSourceRoute, 5, 0}},
+	{"length 0", []byte{0x94, 4, 0, 0, OptLooseSourceRoute, 0, 0x9e, 2}},
 }
 
 func TestHasOption_MalformedOptions_StopsAtTheFault(t *testing.T) {
@@ -380,8 +382,8 @@ func TestHasOption_MalformedOptions_StopsAtTheFault(t *testing.T) {
 		if _, err := Parse(h); !errors.Is(err, ErrOptions) {
 			t.Fatalf("%s: Parse = %v, want ErrOptions", tt.name, err)
 		}
-		if !h.HasOption(0x94) || h.HasOption(OptRecordRoute) {
-			t.Errorf("%s: HasOption misreads the options", tt.name)
+		if !h.HasOption(0x94) || h.HasOption(OptRecordRoute) || h.HasOption(0x9e) {
+			t.Fatalf("%s: HasOption misreads the options", tt.name)
 		}
 	}
 }
