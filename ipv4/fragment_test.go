@@ -178,6 +178,63 @@ func TestFragment_Options_CopiedFlagOnlyInLaterFragments(t *testing.T) {
 	}
 }
 
+// laterOptions fragments pkt at mtu and returns the options of every
+// fragment after the first, checking they all agree.
+func laterOptions(t *testing.T, pkt Header, mtu int) []byte {
+	t.Helper()
+	frags := collect(t, pkt, mtu)
+	if len(frags) < 2 {
+		t.Fatalf("%d fragments", len(frags))
+	}
+	var opts []byte
+	for i, f := range frags[1:] {
+		h, err := Parse(f)
+		if err != nil {
+			t.Fatalf("fragment %d: %v", i+1, err)
+		}
+		if i > 0 && !bytes.Equal(h.Options(), opts) {
+			t.Fatalf("fragment %d options % x, fragment 1 % x", i+1, h.Options(), opts)
+		}
+		opts = h.Options()
+	}
+	return opts
+}
+
+// RFC 791 §3.2, step (5) of the fragmentation procedure: the options with
+// the copied flag go into every fragment. That includes an option of the
+// least length (2: type and length octets, RFC 791 §3.1) and one that ends
+// exactly at the end of the options area, but nothing after End of Option
+// List: what follows it is padding (RFC 791 §3.1), whatever it looks like.
+func TestFragment_CopiedOptionsBeforeEOL_InEveryLaterFragment(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		opts, later []byte
+	}{
+		{"length 2", []byte{0x9e, 2, optNOP, optEOL}, []byte{0x9e, 2, optEOL, optEOL}},
+		{"Router Alert filling the area", []byte{0x94, 4, 0, 0}, []byte{0x94, 4, 0, 0}},
+		{"LSRR ending at the last octet", []byte{optNOP, OptLooseSourceRoute, 7, 4, 10, 9, 9, 9}, []byte{OptLooseSourceRoute, 7, 4, 10, 9, 9, 9, optEOL}},
+		{"padding after EOL that looks like options", []byte{0x94, 4, 0, 0, optEOL, 2, 0x9e, 2}, []byte{0x94, 4, 0, 0}},
+	} {
+		pkt := Header(build(Fields{ID: 6, TTL: 9, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: tt.opts}, pattern(600)))
+		if got := laterOptions(t, pkt, 300); !bytes.Equal(got, tt.later) {
+			t.Errorf("%s: later fragments' options = % x, want % x", tt.name, got, tt.later)
+		}
+	}
+}
+
+// Fragment takes options from our own code unchecked (Encode does not walk
+// them): the walk that picks the copied ones stops at a malformed option,
+// keeping the copied options before it, and never reads past the options
+// area or loops (malformedOptions).
+func TestFragment_MalformedOptions_CopyStopsAtTheFault(t *testing.T) {
+	for _, tt := range malformedOptions {
+		pkt := Header(build(Fields{ID: 6, TTL: 9, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: tt.opts}, pattern(600)))
+		if got, want := laterOptions(t, pkt, 300), []byte{0x94, 4, 0, 0}; !bytes.Equal(got, want) {
+			t.Fatalf("%s: later fragments' options = % x, want % x", tt.name, got, want)
+		}
+	}
+}
+
 func TestFragment_OfAFragment_KeepsBaseOffsetAndMF(t *testing.T) {
 	pkt := udpDatagram(addrA, addrB, 1000)
 	pkt.SetFragment(false, true, 8000)

@@ -144,6 +144,9 @@ func TestErrorAllowed(t *testing.T) {
 		want          bool
 	}{
 		{"udp unicast", udpDatagram(addrA, addrB, 8), false, false, true},
+		// Only an ICMP datagram can be an ICMP error: a UDP datagram from
+		// port 1000 (0x03e8) starts with the octet of type 3.
+		{"udp from port 1000", Header(build(Fields{TTL: 64, Protocol: ProtoUDP, Src: addrA, Dst: addrB}, []byte{0x03, 0xe8, 0, 53, 0, 8, 0, 0})), false, false, true},
 		{"echo request", icmp(TypeEcho, 8), false, false, true},
 		{"echo reply", icmp(TypeEchoReply, 8), false, false, true},
 		{"timestamp", icmp(TypeTimestamp, 20), false, false, true},
@@ -153,6 +156,8 @@ func TestErrorAllowed(t *testing.T) {
 		{"param problem", icmp(TypeParamProblem, 36), false, false, false},
 		{"source quench", icmp(TypeSourceQuench, 36), false, false, false},
 		{"unknown type 200 (Linux compat)", icmp(200, 8), false, false, false},
+		{"type 18, the last Linux knows (address mask reply)", icmp(18, 12), false, false, true},
+		{"type 19, past NR_ICMP_TYPES (Linux compat)", icmp(19, 8), false, false, false},
 		{"icmp truncated to 4 octets", icmp(TypeEcho, 4), false, false, false},
 		{"icmp empty", icmp(TypeEcho, 0), false, false, false},
 		{"first fragment", frag(0), false, false, true},
@@ -194,6 +199,16 @@ func TestQuoted_ShortOrBadQuotes_Rejected(t *testing.T) {
 	v6[0] = 0x65
 	tiny := bytes.Clone(orig[:28])
 	Header(tiny).SetTotalLen(24)
+	ihl4 := bytes.Clone(orig[:28])
+	ihl4[0] = 0x44
+	tl19 := bytes.Clone(orig[:28])
+	Header(tl19).SetTotalLen(19)
+	empty := bytes.Clone(orig[:28])
+	Header(empty).SetTotalLen(20)
+	Header(empty).SetChecksum()
+	if _, err := Parse(empty[:20]); err != nil {
+		t.Fatalf("test setup: Parse rejects an empty datagram: %v", err)
+	}
 	tests := []struct {
 		name  string
 		quote []byte
@@ -205,8 +220,17 @@ func TestQuoted_ShortOrBadQuotes_Rejected(t *testing.T) {
 		{"options, 8 octets short of IHL+8", withOpts[:24+7], ErrTruncated},
 		{"version 6", v6[:28], ErrVersion},
 		{"IHL beyond quote", withOpts[:22], ErrHeaderLen},
+		{"IHL 4", ihl4, ErrHeaderLen},
+		{"total length below IHL*4", tl19, ErrTotalLen},
 		{"bad options", badOpts[:32], ErrOptions},
 		{"total length below IHL+8", tiny, ErrTruncated},
+		// The header gets Parse's checks in Parse's order, whatever the
+		// quote's length: a header fault is named as Parse names it.
+		{"header only, version 6", v6[:20], ErrVersion},
+		// and no stricter check: Total Length = IHL*4 is a well-formed
+		// empty datagram (Parse takes it), so its quote lacks only the 8
+		// octets of transport header.
+		{"total length equal to the header length", empty, ErrTruncated},
 	}
 	for _, tt := range tests {
 		if _, _, err := Quoted(errMsg(tt.quote)); !errors.Is(err, tt.want) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -157,6 +158,10 @@ func TestReassembly_Duplicate_DroppedAndStillCompletes(t *testing.T) {
 		frags[2],
 		fragOf(3, 8, true, p[8:16]),      // inside the first fragment
 		fragOf(3, 2000, false, p[2000:]), // the last again
+		// The tail of the last fragment again, with MF set: it ends at
+		// the known end, not past it, so it is no lie about the end
+		// (Linux ip_frag_queue discards only end > q.len), just held data.
+		fragOf(3, 2992, true, p[2992:]),
 	} {
 		if _, res := r.Add(dup, t0); res != Duplicate {
 			t.Errorf("duplicate at %d: %v", dup.FragOffset(), res)
@@ -257,6 +262,162 @@ func TestReassembly_NextDeadline_IsFirstArrivalPlusTimeout(t *testing.T) {
 	}
 }
 
+// NewReassembler: a zero field of ReassemblyConfig takes its default, so
+// ReassemblyConfig{} is Linux's ipfrag_time (30 s) and ipfrag_high_thresh
+// (4 MiB), and 1024 datagrams.
+// Each datagram times out its timeout after its first fragment arrived
+// (RFC 791 §3.2, RFC 1122 §3.3.2), whatever the order of arrivals and
+// removals: a clock that steps back, a datagram completed or added while
+// others wait, never hurries or delays another's expiry.
+func TestReassembly_Expire_InDeadlineOrderWhateverTheArrivalOrder(t *testing.T) {
+	cfg := ReassemblyConfig{Timeout: 30 * time.Second}
+	r := NewReassembler(cfg)
+	p := pattern(16)
+	first := func(id uint16, at time.Duration) {
+		t.Helper()
+		if _, res := r.Add(fragOf(id, 0, true, p[:8]), t0.Add(at)); res != Pending {
+			t.Fatalf("datagram %d: %v", id, res)
+		}
+	}
+	first(1, 10*time.Second) // deadline 40 s
+	first(2, 0)              // 30 s: the clock stepped back
+	first(3, 20*time.Second) // 50 s
+	first(4, 25*time.Second) // 55 s
+	// Datagram 1 completes from the middle of the deadline order.
+	if _, res := r.Add(fragOf(1, 8, false, p[8:]), t0.Add(26*time.Second)); res != Complete {
+		t.Fatalf("datagram 1: %v", res)
+	}
+	first(5, 30*time.Second) // 60 s
+	for _, step := range []struct {
+		at  time.Duration
+		ids []uint16 // expired at this step
+	}{{29 * time.Second, nil}, {30 * time.Second, []uint16{2}}, {49 * time.Second, nil}, {50 * time.Second, []uint16{3}}, {55 * time.Second, []uint16{4}}, {59 * time.Second, nil}, {60 * time.Second, []uint16{5}}} {
+		var got []uint16
+		r.Expire(t0.Add(step.at), func(h Header) { got = append(got, h.ID()) })
+		if !slices.Equal(got, step.ids) {
+			t.Fatalf("Expire at %v: %v, want %v", step.at, got, step.ids)
+		}
+	}
+	if r.Len() != 0 || r.Bytes() != 0 {
+		t.Errorf("Len %d Bytes %d", r.Len(), r.Bytes())
+	}
+}
+
+func TestReassembly_ZeroConfig_TakesTheDefaults(t *testing.T) {
+	// Timeout: the first fragment's arrival plus 30 s.
+	r := NewReassembler(ReassemblyConfig{})
+	if _, res := r.Add(fragOf(1, 0, true, pattern(8)), t0); res != Pending {
+		t.Fatalf("first fragment: %v", res)
+	}
+	if d, ok := r.NextDeadline(); !ok || !d.Equal(t0.Add(DefaultReassemblyTimeout)) {
+		t.Fatalf("NextDeadline = %v %v, want %v", d, ok, t0.Add(DefaultReassemblyTimeout))
+	}
+
+	// MaxBytes: 64 last fragments ending at 65512 reserve 64*65512 octets
+	// (each its datagram's exact length); 4 MiB leaves 1536 more.
+	r = NewReassembler(ReassemblyConfig{})
+	for id := range uint16(64) {
+		if _, res := r.Add(fragOf(id, 65504, false, pattern(8)), t0); res != Pending {
+			t.Fatalf("datagram %d: %v", id, res)
+		}
+	}
+	if left := DefaultReassemblyMaxBytes - r.Bytes(); left != 1536 {
+		t.Fatalf("Bytes = %d", r.Bytes())
+	}
+	if _, res := r.Add(fragOf(64, 1536, false, pattern(8)), t0); res != NoMemory {
+		t.Fatalf("8 octets past 4 MiB: %v", res)
+	}
+	if _, res := r.Add(fragOf(64, 1528, false, pattern(8)), t0); res != Pending || r.Bytes() != DefaultReassemblyMaxBytes {
+		t.Fatalf("exactly 4 MiB: %v, Bytes %d", res, r.Bytes())
+	}
+
+	// MaxDatagrams: 1024.
+	r = NewReassembler(ReassemblyConfig{})
+	for id := range uint16(DefaultReassemblyMaxDatagrams) {
+		if _, res := r.Add(fragOf(id, 0, true, pattern(8)), t0); res != Pending {
+			t.Fatalf("datagram %d: %v", id, res)
+		}
+	}
+	if _, res := r.Add(fragOf(DefaultReassemblyMaxDatagrams, 0, true, pattern(8)), t0); res != NoMemory {
+		t.Fatalf("datagram 1025: %v", res)
+	}
+}
+
+// Bytes, the space the memory bound counts, grows only when a fragment
+// reaches past the space reserved so far. Without a known end (no last
+// fragment yet) it doubles, so in-order arrival costs linear copying, but
+// never past MaxBytes: when doubling would pass it, only the fragment's end
+// is reserved, and a growth that reaches MaxBytes exactly is taken. Once the
+// last fragment is in, the datagram's length is reserved, no more.
+func TestReassembly_Bytes_DoublesInOrderUpToMaxBytes(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		maxBytes int
+		want     []int // Bytes after each 8-octet fragment in order; -1: NoMemory
+	}{
+		// Reserved space 8, 16, 32 (a fragment inside it reserves nothing
+		// more), 64, then 72 does not fit.
+		{"doubling reaches MaxBytes exactly", 64, []int{8, 16, 32, 32, 64, 64, 64, 64, -1}},
+		// Doubling to 128 would pass 72: the fragment's end, 72, fits
+		// exactly; 80 does not.
+		{"the fragment's end reaches MaxBytes exactly", 72, []int{8, 16, 32, 32, 64, 64, 64, 64, 72, -1}},
+	} {
+		r := NewReassembler(ReassemblyConfig{MaxBytes: tt.maxBytes})
+		p := pattern(8 * 100)
+		for i, want := range tt.want {
+			_, res := r.Add(fragOf(1, 8*i, true, p[8*i:8*i+8]), t0)
+			if want < 0 {
+				if res != NoMemory || r.Bytes() != tt.want[i-1] {
+					t.Errorf("%s: fragment %d: %v, Bytes %d; want no memory, Bytes %d", tt.name, i, res, r.Bytes(), tt.want[i-1])
+				}
+				continue
+			}
+			if res != Pending || r.Bytes() != want {
+				t.Errorf("%s: fragment %d: %v, Bytes %d; want pending, Bytes %d", tt.name, i, res, r.Bytes(), want)
+			}
+		}
+	}
+
+	// Once the last fragment has given the datagram's length, exactly that
+	// is reserved: 8, 16, 32 (doubling), then the last fragment [40, 48)
+	// makes it 48, not 64.
+	r := NewReassembler(DefaultReassemblyConfig())
+	p := pattern(48)
+	for i, f := range []struct {
+		off, end int
+		bytes    int
+	}{{0, 8, 8}, {8, 16, 16}, {16, 24, 32}, {40, 48, 48}, {24, 32, 48}} {
+		if _, res := r.Add(fragOf(2, f.off, f.end < len(p), p[f.off:f.end]), t0); res != Pending || r.Bytes() != f.bytes {
+			t.Errorf("fragment %d [%d, %d): %v, Bytes %d; want pending, Bytes %d", i, f.off, f.end, res, r.Bytes(), f.bytes)
+		}
+	}
+	pkt, res := r.Add(fragOf(2, 32, true, p[32:40]), t0)
+	checkComplete(t, pkt, res, wantDatagram(2, p))
+}
+
+// The datagram's buffer is its final one once the last fragment has said
+// how long it is: the fragments that fill it in are copied in place, and
+// the completed datagram is returned from the same buffer (no allocation).
+func TestReassembly_FragmentsIntoReservedSpace_DoNotAllocate(t *testing.T) {
+	const n = 102
+	p := pattern(8 * n)
+	frags := split(1, p, 8)
+	r := NewReassembler(DefaultReassemblyConfig())
+	if _, res := r.Add(frags[n-1], t0); res != Pending {
+		t.Fatal(res)
+	}
+	i := n - 2
+	allocs := testing.AllocsPerRun(n-2, func() {
+		if _, res := r.Add(frags[i], t0); res != Pending && res != Complete {
+			t.Fatalf("fragment %d: %v", i, res)
+		}
+		i--
+	})
+	if allocs != 0 {
+		t.Errorf("allocations per fragment = %v, want 0", allocs)
+	}
+}
+
 func TestReassembly_MaxBytes_DropsNewFragmentsKeepsQueues(t *testing.T) {
 	cfg := ReassemblyConfig{Timeout: time.Second, MaxBytes: 5000, MaxDatagrams: 100}
 	r := NewReassembler(cfg)
@@ -340,8 +501,24 @@ func TestReassembly_TooBig_DiscardsDatagram(t *testing.T) {
 	if _, res := r.Add(h, t0); res != TooBig {
 		t.Fatalf("first with options: %v", res)
 	}
-	if r.Len() != 1 { // only datagram 2
-		t.Errorf("Len = %d, want 1", r.Len())
+	// The first fragment's header, options included, becomes the
+	// datagram's (RFC 791 §3.2): with 40 octets of options held, a last
+	// fragment ending at 65480 makes 60+65480 > 65535.
+	r = NewReassembler(DefaultReassemblyConfig())
+	opts := make([]byte, 40)
+	opts[0] = optNOP
+	h, _ = Parse(build(Fields{ID: 5, MF: true, TTL: 64, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: opts}, pattern(8)))
+	if _, res := r.Add(h, t0); res != Pending {
+		t.Fatalf("first with 40 octets of options: %v", res)
+	}
+	if _, res := r.Add(fragOf(5, 65472, false, pattern(8)), t0); res != TooBig || r.Len() != 0 {
+		t.Fatalf("last fragment past 65535 with the first's options: %v, Len %d", res, r.Len())
+	}
+	// A later fragment's own (copied) options are not the datagram's:
+	// 20+65512 fits although the fragment's header is 24 octets.
+	h, _ = Parse(build(Fields{ID: 6, FragOffset: 65504, TTL: 64, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: []byte{0x94, 4, 0, 0}}, pattern(8)))
+	if _, res := r.Add(h, t0); res != Pending {
+		t.Fatalf("last fragment with options, 65532 in all: %v", res)
 	}
 }
 

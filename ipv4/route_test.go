@@ -2,6 +2,7 @@ package ipv4
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -48,8 +49,15 @@ func TestRouteTable_AddReplacesAndRemoveDeletes(t *testing.T) {
 	if r := rt.Routes(); len(r) != 1 || r[0].Gateway.String() != "10.0.0.2" {
 		t.Fatalf("Routes = %v", r)
 	}
+	rt.Add(Route{Dst: netip.MustParsePrefix("10.0.0.0/8")})
+	if rt.Remove(netip.MustParsePrefix("192.168.0.0/16")) || len(rt.Routes()) != 2 {
+		t.Errorf("Remove of a route not in the table: %v", rt.Routes())
+	}
 	if !rt.Remove(p) || rt.Remove(p) {
 		t.Error("Remove should succeed once")
+	}
+	if r := rt.Routes(); len(r) != 1 || r[0].Dst.Bits() != 8 {
+		t.Errorf("after Remove(%v): %v", p, r)
 	}
 	if _, _, ok := rt.Lookup(netip.MustParseAddr("1.1.1.1")); ok {
 		t.Error("route still found after Remove")
@@ -62,5 +70,23 @@ func TestRouteTable_Lookup_DoesNotAllocate(t *testing.T) {
 	rt.Add(Route{Dst: netip.MustParsePrefix("10.0.0.0/8")})
 	if n := testing.AllocsPerRun(100, func() { rt.Lookup(addrB) }); n != 0 {
 		t.Errorf("allocations = %v", n)
+	}
+}
+
+// Routes lists the table as Lookup searches it, longest prefix first, and
+// routes of equal length (disjoint, so never competing in Lookup) in the
+// order they were added; the status page prints them so.
+func TestRouteTable_Routes_EqualLengthsInTheOrderAdded(t *testing.T) {
+	var rt RouteTable
+	for _, p := range []string{"10.2.0.0/16", "10.0.0.0/24", "10.1.0.0/16", "10.0.1.0/24", "10.3.0.0/16"} {
+		rt.Add(Route{Dst: netip.MustParsePrefix(p)})
+	}
+	var got []string
+	for _, r := range rt.Routes() {
+		got = append(got, r.Dst.String())
+	}
+	want := []string{"10.0.0.0/24", "10.0.1.0/24", "10.2.0.0/16", "10.1.0.0/16", "10.3.0.0/16"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Routes = %v, want %v", got, want)
 	}
 }

@@ -159,6 +159,7 @@ func TestParse_WellFormedOptions_Accepted(t *testing.T) {
 		{0x01, 0x01, 0x01, 0x01},                         // NOPs
 		{0x00, 0xff, 0x00, 0x07},                         // EOL then padding garbage is not parsed
 		{0x94, 0x04, 0x00, 0x00},                         // Router Alert (RFC 2113)
+		{0x9e, 0x02, 0x01, 0x00},                         // length 2, the least (type and length octets, no data): RFC 4727 experiment 158
 		{0x07, 0x07, 0x04, 0, 0, 0, 0, 0x00},             // Record Route, one slot, then EOL
 		{0x01, 0x89, 0x06, 1, 2, 3, 4, 0x00},             // NOP, Strict Source Route, EOL
 		append([]byte{0x07, 39, 4}, make([]byte, 37)...), // Record Route of 39 octets, then EOL: all 40
@@ -227,13 +228,21 @@ func TestSetters_ChangeOnlyTheirField(t *testing.T) {
 	}
 }
 
+// RFC 791 §3.1: the options fill whole 32-bit words of a header whose length
+// (IHL) is a 4-bit count of words, so at most 60 - 20 = 40 octets. Encode
+// takes options from our own code, so a violation is a programming error.
 func TestEncode_BadOptionsLength_Panics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("no panic")
-		}
-	}()
-	Encode(make([]byte, 64), Fields{Options: []byte{1, 1, 1}})
+	for _, n := range []int{3, 41, 44} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%d octets of options: no panic", n)
+				}
+			}()
+			opts := bytes.Repeat([]byte{optNOP}, n)
+			Encode(make([]byte, HeaderMinLen+n), Fields{TTL: 1, Src: addrA, Dst: addrB, Options: opts})
+		}()
+	}
 }
 
 func TestValidSource(t *testing.T) {
@@ -316,5 +325,65 @@ func TestHasOption_FindsSourceRouteAfterNOPs(t *testing.T) {
 		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")})
 	if Header(plain).HasOption(OptLooseSourceRoute) {
 		t.Fatal("found an option in a header without options")
+	}
+}
+
+// RFC 1122 §3.3.5 lets a host drop source-routed datagrams, and we do, as
+// Linux's accept_source_route=0 (stack.handleIPv4Locked): HasOption must find a
+// source route option wherever it sits in the list, behind options of any
+// length (2, the least, included: RFC 791 §3.1), and nothing after EOL, which
+// ends the list (the rest is padding).
+func TestHasOption_SourceRouteBehindOtherOptions_Found(t *testing.T) {
+	lsrr := []byte{OptLooseSourceRoute, 7, 4, 10, 0, 0, 1}
+	for _, tt := range []struct {
+		name string
+		opts []byte
+		want bool
+	}{
+		{"behind Router Alert", append([]byte{0x94, 4, 0, 0}, append(lsrr, optEOL)...), true},
+		{"behind Record Route", append([]byte{OptRecordRoute, 3, 4}, append(lsrr, optEOL, 0)...), true},
+		{"behind a 2-octet option", append([]byte{0x9e, 2}, append(lsrr, optEOL, 0, 0)...), true},
+		{"after EOL: padding", append([]byte{optEOL}, lsrr...), false},
+	} {
+		b := build(Fields{TTL: 64, Protocol: ProtoICMP, Src: addrA, Dst: addrB, Options: tt.opts}, nil)
+		h, err := Parse(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := h.HasOption(OptLooseSourceRoute); got != tt.want {
+			t.Errorf("%s: HasOption(LSRR) = %v, want %v", tt.name, got, tt.want)
+		}
+		if h.HasOption(OptStrictSourceRoute) {
+			t.Errorf("%s: HasOption(SSRR) = true", tt.name)
+		}
+	}
+}
+
+// malformedOptions are option areas Parse rejects (RFC 791 §3.1: every
+// option but EOL and NOP has a length octet counting itself and the type
+// octet, so 2 ≤ length ≤ the space left). Our own code could still hand them
+// to Encode; every walk over options must stop at the fault rather than
+// read past the area, loop (a zero length would never advance) or go on
+// reading what follows as options (the 2-octet option 0x9e, copied).
+// Router Alert (0x94, copied) before the fault is well formed.
+var malformedOptions = []struct {
+	name string
+	opts []byte
+}{
+	{"type octet last, no length", []byte{0x94, 4, 0, 0, optNOP, optNOP, optNOP, OptLooseSourceRoute}},
+	{"length 1", []byte{0x94, 4, 0, 0, OptLooseSourceRoute, 1, 0x9e, 2}},
+	{"length past the area", []byte{0x94, 4, 0, 0, optNOP, OptLooseSourceRoute, 5, 0}},
+	{"length 0", []byte{0x94, 4, 0, 0, OptLooseSourceRoute, 0, 0x9e, 2}},
+}
+
+func TestHasOption_MalformedOptions_StopsAtTheFault(t *testing.T) {
+	for _, tt := range malformedOptions {
+		h := Header(build(Fields{TTL: 64, Protocol: ProtoUDP, Src: addrA, Dst: addrB, Options: tt.opts}, pattern(64)))
+		if _, err := Parse(h); !errors.Is(err, ErrOptions) {
+			t.Fatalf("%s: Parse = %v, want ErrOptions", tt.name, err)
+		}
+		if !h.HasOption(0x94) || h.HasOption(OptRecordRoute) || h.HasOption(0x9e) {
+			t.Fatalf("%s: HasOption misreads the options", tt.name)
+		}
 	}
 }

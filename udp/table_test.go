@@ -144,6 +144,16 @@ func TestBind_PortZeroAllEphemeralTaken_EAGAIN(t *testing.T) {
 	}
 	// A fixed port outside the range still works.
 	mustBind(t, tb, ap(ourAddr, 7), false)
+	// Connect autobinds an unbound endpoint (Linux inet_autobind); when no
+	// ephemeral port is free it fails as bind does, with EAGAIN, and
+	// leaves the endpoint unbound and unconnected.
+	ep := NewEndpoint(0)
+	if err := tb.Connect(ep, peerA); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("Connect = %v, want EAGAIN", err)
+	}
+	if ep.LocalAddr().IsValid() || ep.RemoteAddr().IsValid() {
+		t.Fatalf("failed Connect: local %v remote %v", ep.LocalAddr(), ep.RemoteAddr())
+	}
 }
 
 func TestUnbind_FreesPortAndClearsAddresses(t *testing.T) {
@@ -167,6 +177,34 @@ func TestUnbind_FreesPortAndClearsAddresses(t *testing.T) {
 	// The endpoint can be bound again.
 	if _, err := tb.Bind(ep, ap(otherAddr, 7), false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Unbinding the last endpoint on a port forgets the port: a stack whose
+// sockets come and go on random ephemeral ports (every autobind picks one)
+// holds nothing for ports no one holds, however many it has used.
+func TestUnbind_LastEndpointOnAPort_LeavesNothingBehind(t *testing.T) {
+	tb := NewTable()
+	var eps []*Endpoint
+	for range 100 {
+		ep := NewEndpoint(0)
+		if err := tb.Connect(ep, peerA); err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, ep)
+	}
+	shared := mustBind(t, tb, ap(ourAddr, 7), false)
+	other := mustBind(t, tb, ap(otherAddr, 7), false)
+	tb.Unbind(shared) // other still holds port 7
+	if tb.byPort[7] == nil {
+		t.Fatal("port 7 forgotten while an endpoint holds it")
+	}
+	tb.Unbind(other)
+	for _, ep := range eps {
+		tb.Unbind(ep)
+	}
+	if tb.Len() != 0 || len(tb.byPort) != 0 {
+		t.Fatalf("after unbinding everything: Len %d, %d ports held", tb.Len(), len(tb.byPort))
 	}
 }
 
