@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
@@ -42,7 +43,19 @@ func newSinkStack(tb testing.TB) (*stack.Stack, *sink) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() {
+		// These tests call HandleFrame itself (the path measured): a
+		// panic inside it leaves the stack's lock held, and Close would
+		// wait on it until the binary's timeout. Give up on Close after a
+		// bound instead, so the panic ends the test binary now.
+		closed := make(chan struct{})
+		go func() { st.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			tb.Error("Close did not return within 10s: the stack's lock is held")
+		}
+	})
 	return st, d
 }
 
