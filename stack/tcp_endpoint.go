@@ -25,6 +25,7 @@ type TCPEndpoint struct {
 	cfg        tcp.Config
 	lingerZero bool // SO_LINGER on with a zero timeout: Close aborts
 	rdShut     bool // SHUT_RD: reads return EOF
+	wrShut     bool // SHUT_WR: writes fail with EPIPE at once, so poll says writable
 	errTaken   bool // the connection's error was reported once (sk_err cleared)
 
 	lis  *listenEntry
@@ -369,6 +370,9 @@ func (e *TCPEndpoint) Shutdown(how int) error {
 		e.rd.notify()
 	}
 	if how != syscall.SHUT_RD {
+		// As Linux's tcp_poll: once the write side is shut a write fails
+		// at once (EPIPE), so poll reports POLLOUT.
+		e.wrShut = true
 		err := e.conn.Shutdown(s.clock.Now())
 		if entry := e.entryLocked(); entry != nil {
 			s.afterTCPLocked(entry)
@@ -440,7 +444,7 @@ func (e *TCPEndpoint) PollState() (readable, writable, hup bool, err error) {
 	st := c.State()
 	readable = c.Readable() > 0 || c.ReadClosed() || e.rdShut || err != nil
 	synced := st != tcp.StateSynSent && st != tcp.StateSynReceived
-	writable = err != nil || (synced && c.Writable() > 0)
+	writable = err != nil || (synced && (e.wrShut || c.Writable() > 0))
 	hup = st == tcp.StateClosed || st == tcp.StateTimeWait
 	return readable, writable, hup, err
 }
