@@ -215,7 +215,7 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 	}
 	if !e.bound {
 		if _, err := e.bindLocked(netip.AddrPort{}); err != nil {
-			return syscall.EAGAIN // Linux: no ephemeral port left
+			return syscall.EADDRNOTAVAIL // Linux (inet_hash_connect, connect(2)): no ephemeral port left
 		}
 	}
 	if len(s.tcpConns) >= s.maxConns {

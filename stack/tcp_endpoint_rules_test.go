@@ -438,3 +438,43 @@ func TestTCPEndpoint_Connect_ErrnosAsLinux(t *testing.T) {
 		t.Errorf("ConnectResult with no connection: %v, want ENOTCONN", err)
 	}
 }
+
+// TestTCPEndpoint_EphemeralPorts_NeverInUse_ExhaustedAsLinux: port 0 picks
+// an ephemeral port no socket holds (RFC 6056 §3.3.1: the search goes on
+// past ports in use); with every one of 32768-60999 taken, bind fails with
+// EADDRINUSE (Linux's inet_csk_get_port), listen likewise, and connect
+// with EADDRNOTAVAIL (inet_hash_connect; connect(2)).
+func TestTCPEndpoint_EphemeralPorts_NeverInUse_ExhaustedAsLinux(t *testing.T) {
+	e := newEnv(t)
+	const free = 40000
+	for port := 32768; port <= 60999; port++ {
+		if port == free {
+			continue
+		}
+		ep, _ := e.st.NewTCPEndpoint()
+		defer ep.Close()
+		if _, err := ep.Bind(netip.AddrPortFrom(stackIP, uint16(port)), false); err != nil {
+			t.Fatalf("Bind(%d): %v", port, err)
+		}
+		if port == 50000 {
+			ep.Listen(1) // a listener holds its port too
+		}
+	}
+	last, _ := e.st.NewTCPEndpoint()
+	defer last.Close()
+	if got, err := last.Bind(netip.AddrPort{}, false); err != nil || got.Port() != free {
+		t.Fatalf("Bind(port 0) with one ephemeral port free = %v, %v; want port %d", got, err, free)
+	}
+	ep, _ := e.st.NewTCPEndpoint()
+	defer ep.Close()
+	if _, err := ep.Bind(netip.AddrPort{}, false); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("Bind(port 0) with none free: %v, want EADDRINUSE", err)
+	}
+	if err := ep.Listen(1); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("Listen on an unbound socket with none free: %v, want EADDRINUSE", err)
+	}
+	if err := ep.Connect(netip.AddrPortFrom(peerIP, 80)); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("Connect on an unbound socket with none free: %v, want EADDRNOTAVAIL", err)
+	}
+	e.none()
+}
