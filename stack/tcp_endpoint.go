@@ -470,9 +470,14 @@ func (e *TCPEndpoint) SetNoDelay(on bool) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
 	e.cfg.NoDelay = on
-	// Turning Nagle off may release held data: applyLocked runs the stack's
-	// after-call work, which sends it.
-	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetNoDelay(on) })
+	// Turning Nagle off releases held data at once (Linux pushes pending
+	// frames when TCP_NODELAY is set).
+	e.applyLocked(func(c *tcp.Conn, now time.Time) {
+		c.SetNoDelay(on)
+		if on {
+			c.Push(now)
+		}
+	})
 }
 
 // applyLocked runs fn on the connection, if there is one in the table,
