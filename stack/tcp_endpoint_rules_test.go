@@ -52,8 +52,13 @@ func handshake(t *testing.T, e *env, port uint16) seqnum.Value {
 func accepted(t *testing.T, e *env) (*stack.TCPEndpoint, seqnum.Value) {
 	t.Helper()
 	e.learnPeer()
-	l := tcpListen(t, e)
-	iss := handshake(t, e, peerPort)
+	return acceptedOn(t, e, tcpListen(t, e), peerPort)
+}
+
+// acceptedOn runs a passive open from port to l and accepts it.
+func acceptedOn(t *testing.T, e *env, l *stack.TCPEndpoint, port uint16) (*stack.TCPEndpoint, seqnum.Value) {
+	t.Helper()
+	iss := handshake(t, e, port)
 	c, err := l.Accept()
 	if err != nil {
 		t.Fatalf("Accept: %v", err)
