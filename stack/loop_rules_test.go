@@ -117,7 +117,7 @@ func TestLoop_DeviceErrors_TransientLoggedAndReadOn_ClosedEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Start() // its first read fails
+	st.Start()        // its first read fails
 	waitFrameOn(t, b) // the gratuitous ARP
 	b.Write([]nic.Frame{{Data: arpFrame(arp.OpRequest, peerMAC, peerIP, ethernet.MAC{}, stackIP, ethernet.Broadcast)}})
 	if eth := waitFrameOn(t, b); eth.Type() != ethernet.TypeARP {
