@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
@@ -33,6 +34,20 @@ func (s *sink) Write(fs []nic.Frame) (int, error) {
 }
 func (s *sink) Close() error { return nil }
 
+// closeWithin closes st, giving up after a bound: when a call inside the
+// stack panicked (or never returned) with the lock held, Close would wait
+// on the lock until the test binary's timeout instead of letting the test
+// fail now.
+func closeWithin(tb testing.TB, st *stack.Stack) {
+	closed := make(chan struct{})
+	go func() { st.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		tb.Error("Close did not return within 10s: the stack's lock is held")
+	}
+}
+
 func newSinkStack(tb testing.TB) (*stack.Stack, *sink) {
 	tb.Helper()
 	d := &sink{}
@@ -44,7 +59,9 @@ func newSinkStack(tb testing.TB) (*stack.Stack, *sink) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { st.Close() })
+	// These tests call HandleFrame itself (the path measured): a panic
+	// inside it leaves the stack's lock held.
+	tb.Cleanup(func() { closeWithin(tb, st) })
 	return st, d
 }
 

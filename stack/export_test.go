@@ -1,5 +1,7 @@
 package stack
 
+import "github.com/tapstack/tapstack/nic"
+
 // CompactTimeWaits counts the table entries held in the compact TIME-WAIT
 // form (tests only: Stats().TCP.TimeWait counts full Conns in TIME-WAIT too).
 func (s *Stack) CompactTimeWaits() int {
@@ -12,4 +14,16 @@ func (s *Stack) CompactTimeWaits() int {
 		}
 	}
 	return n
+}
+
+// HandleFrameTest is HandleFrame with the lock released by a deferred
+// call (tests only). HandleFrame keeps its per-frame path free of defer;
+// a panic inside it leaves the lock held, and the test's cleanups, which
+// close the stack and its sockets, would then wait on that lock until the
+// test binary's timeout. With this the panic fails the test at once
+// (what a mutation run needs of a mutant that panics).
+func (s *Stack) HandleFrameTest(frame []byte, meta nic.Meta) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.handleFrameLocked(frame, meta)
 }

@@ -64,8 +64,9 @@ func newEnv(t testing.TB, mutate ...func(*stack.Config, *nic.PipeConfig)) *env {
 	return &env{t: t, clk: clk, st: st, peer: b}
 }
 
-// inject hands a frame to the stack as if it came from the wire.
-func (e *env) inject(frame []byte) { e.st.HandleFrame(frame, nic.Meta{}) }
+// inject hands a frame to the stack as if it came from the wire
+// (HandleFrame; HandleFrameTest so that a panic fails the test at once).
+func (e *env) inject(frame []byte) { e.st.HandleFrameTest(frame, nic.Meta{}) }
 
 // next returns the next frame the stack sent, failing if there is none.
 func (e *env) next() ethernet.Header {

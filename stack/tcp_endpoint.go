@@ -25,6 +25,7 @@ type TCPEndpoint struct {
 	cfg        tcp.Config
 	lingerZero bool // SO_LINGER on with a zero timeout: Close aborts
 	rdShut     bool // SHUT_RD: reads return EOF
+	wrShut     bool // SHUT_WR: writes fail with EPIPE at once, so poll says writable
 	errTaken   bool // the connection's error was reported once (sk_err cleared)
 
 	lis  *listenEntry
@@ -214,7 +215,7 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 	}
 	if !e.bound {
 		if _, err := e.bindLocked(netip.AddrPort{}); err != nil {
-			return syscall.EAGAIN // Linux: no ephemeral port left
+			return syscall.EADDRNOTAVAIL // Linux (inet_hash_connect, connect(2)): no ephemeral port left
 		}
 	}
 	if len(s.tcpConns) >= s.maxConns {
@@ -369,6 +370,9 @@ func (e *TCPEndpoint) Shutdown(how int) error {
 		e.rd.notify()
 	}
 	if how != syscall.SHUT_RD {
+		// As Linux's tcp_poll: once the write side is shut a write fails
+		// at once (EPIPE), so poll reports POLLOUT.
+		e.wrShut = true
 		err := e.conn.Shutdown(s.clock.Now())
 		if entry := e.entryLocked(); entry != nil {
 			s.afterTCPLocked(entry)
@@ -440,7 +444,7 @@ func (e *TCPEndpoint) PollState() (readable, writable, hup bool, err error) {
 	st := c.State()
 	readable = c.Readable() > 0 || c.ReadClosed() || e.rdShut || err != nil
 	synced := st != tcp.StateSynSent && st != tcp.StateSynReceived
-	writable = err != nil || (synced && c.Writable() > 0)
+	writable = err != nil || (synced && (e.wrShut || c.Writable() > 0))
 	hup = st == tcp.StateClosed || st == tcp.StateTimeWait
 	return readable, writable, hup, err
 }
@@ -466,9 +470,14 @@ func (e *TCPEndpoint) SetNoDelay(on bool) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
 	e.cfg.NoDelay = on
-	// Turning Nagle off may release held data: applyLocked runs the stack's
-	// after-call work, which sends it.
-	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetNoDelay(on) })
+	// Turning Nagle off releases held data at once (Linux pushes pending
+	// frames when TCP_NODELAY is set).
+	e.applyLocked(func(c *tcp.Conn, now time.Time) {
+		c.SetNoDelay(on)
+		if on {
+			c.Push(now)
+		}
+	})
 }
 
 // applyLocked runs fn on the connection, if there is one in the table,

@@ -437,8 +437,17 @@ func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 // active open.
 func (c *Conn) Listener() *Listener { return c.listener }
 
-// SetNoDelay sets TCP_NODELAY (disables Nagle, RFC 9293 §3.7.4).
+// SetNoDelay sets TCP_NODELAY (disables Nagle, RFC 9293 §3.7.4). Data
+// Nagle held back goes at the next Push.
 func (c *Conn) SetNoDelay(on bool) { c.cfg.NoDelay = on }
+
+// Push sends what the send and congestion windows allow now, as Linux's
+// tcp_push_pending_frames after setting TCP_NODELAY (__tcp_sock_set_nodelay):
+// data Nagle held back goes at once rather than at the next ACK.
+func (c *Conn) Push(now time.Time) {
+	c.setNow(now)
+	c.trySend(now)
+}
 
 // SetKeepAlive sets SO_KEEPALIVE (RFC 1122 §4.2.3.6). Turning it on in a
 // connected state arms the first probe KeepIdle from now, as Linux's

@@ -1,0 +1,67 @@
+package stack_test
+
+import (
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
+)
+
+// TestLoopback_OneUnlockDeliversAtMost1024_TheRestLater: datagrams the
+// stack sends to its own address are delivered when the lock is released,
+// at most 1024 at a time (so that two local endpoints answering each
+// other cannot keep one caller inside the stack for ever); what is left
+// is delivered at the next release, none lost. A TCP transfer to
+// ourselves makes far more than 1024 (segments and their ACKs) out of one
+// Write.
+func TestLoopback_OneUnlockDeliversAtMost1024_TheRestLater(t *testing.T) {
+	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) {
+		c.TCP = tcp.Config{MSS: 1460, RcvBuf: 16 << 20, SndBuf: 16 << 20}
+	})
+	l, _ := e.st.NewTCPEndpoint()
+	defer l.Close()
+	l.Bind(netip.AddrPortFrom(stackIP, stackPort), false)
+	l.Listen(1)
+	c, _ := e.st.NewTCPEndpoint()
+	defer c.Close()
+	if err := c.Connect(netip.AddrPortFrom(stackIP, stackPort)); !errors.Is(err, syscall.EINPROGRESS) {
+		t.Fatalf("Connect: %v", err)
+	}
+	if err := c.ConnectResult(); err != nil {
+		t.Fatalf("connect to ourselves: %v, want established (the handshake is looped back at once)", err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e.none() // never on the wire
+
+	const size = 8 << 20
+	before := e.st.Stats().IPv4.InReceives
+	if n, err := c.Write(make([]byte, size)); n != size || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	// Stats snapshots before its own unlock delivers the next share.
+	if got := e.st.Stats().IPv4.InReceives - before; got != 1024 {
+		t.Fatalf("one Write's unlock delivered %d datagrams to ourselves, want the budget, 1024", got)
+	}
+	// Every later release delivers more, until the transfer is done
+	// (each Read releases the lock once).
+	got := 0
+	buf := make([]byte, 1<<20)
+	for i := 0; i < 100000 && got < size; i++ {
+		n, err := s.Read(buf, false)
+		if err != nil && !errors.Is(err, syscall.EAGAIN) {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	if got != size {
+		t.Fatalf("read %d bytes of %d sent to ourselves", got, size)
+	}
+}
