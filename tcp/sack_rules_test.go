@@ -156,3 +156,23 @@ func TestEstablished_SACKBlocks_MostRecentFirst_LowestRangeToo(t *testing.T) {
 	got := h.out.take()
 	expectSACK(t, got[len(got)-1], "5301-5401 5501-5601 5101-5201 5701-5801")
 }
+
+// RFC 6675 §5.1: after a timeout, duplicate ACKs start no loss recovery
+// until HighACK is beyond the RecoveryPoint the timeout set (HighData
+// then); the segments the RTO resends go back N instead.
+func TestEstablished_SACK_DupACKsAfterRTO_NoRecoveryBeforeRecoveryPoint(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 6)
+	h.fire(2 * ms) // the tail loss probe resends the last segment
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(5)))
+	h.fire(202 * ms) // then the RTO (RTOMin)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	ss := h.c.ssthresh
+	for i := 2; i <= 4; i++ {
+		h.in(h.sackAck(segAt(0), segAt(2), segAt(i+1)))
+	}
+	if i := h.c.Info(); h.c.inRecovery || i.Recoveries != 0 || h.c.ssthresh != ss {
+		t.Fatalf("after the RTO, 3 dup ACKs below RecoveryPoint: inRecovery %v, recoveries %d, ssthresh %d (was %d)",
+			h.c.inRecovery, i.Recoveries, h.c.ssthresh, ss)
+	}
+}
