@@ -153,3 +153,20 @@ func TestSoftICMPError_CodesUpTo15(t *testing.T) {
 		t.Fatalf("3/4: %v, want none (it lowers the MSS instead)", got)
 	}
 }
+
+// SO_SNDBUF: a size that leaves room wakes writers (EventWritable); one
+// below what is already queued does not.
+func TestSetSndBuf_WritableOnlyWithRoom(t *testing.T) {
+	h := newEstablished(t, Config{SndBuf: 4000})
+	h.c.Write(bytesN(4000), h.now) // more than the window takes at once: some stays queued
+	h.out.take()
+	h.c.TakeEvents()
+	h.c.SetSndBuf(100)
+	if ev := h.c.TakeEvents(); ev&EventWritable != 0 {
+		t.Fatalf("SetSndBuf below what is queued: events %v include EventWritable", ev)
+	}
+	h.c.SetSndBuf(1 << 20)
+	if ev := h.c.TakeEvents(); ev&EventWritable == 0 {
+		t.Fatalf("SetSndBuf with room: events %v lack EventWritable", ev)
+	}
+}
