@@ -118,3 +118,32 @@ func TestSynReceived_RSTWithoutACK_TSecrZero(t *testing.T) {
 		t.Fatalf("RST timestamp %v TSecr %d, want TSecr 0", rst.Options.HasTimestamp, rst.Options.TSEcr)
 	}
 }
+
+// The probe backoff ends only when the window opens (Linux's
+// tcp_ack_probe keeps icsk_backoff while the window stays shut): a peer
+// that takes the probe byte but still offers a zero window leaves the
+// probes backing off from where they were.
+func TestEstablished_ZeroWindow_ProbeByteTakenWindowStillShut_BackoffContinues(t *testing.T) {
+	h := newEstablished(t, Config{})
+	zw := h.seg(FlagACK)
+	zw.Window = 0
+	h.in(zw)
+	h.c.Write(bytesN(3000), h.now)
+	h.expect()
+	for _, at := range []time.Duration{200, 600, 1400} { // 200, 400, 800 ms apart
+		h.fire(at * ms)
+		h.expect("ACK seq=1001 ack=5001 len=1")
+		h.in(zw)
+	}
+	h.at(1500 * ms)
+	took := h.seg(FlagACK)
+	took.Ack = 1002
+	took.Window = 0
+	h.in(took)
+	h.expect()
+	h.fire(3000 * ms)
+	h.expect("ACK seq=1002 ack=5001 len=1")
+	h.in(took)
+	h.fire(6200 * ms) // 3200 ms on: the fifth interval, not the first
+	h.expect("ACK seq=1002 ack=5001 len=1")
+}
