@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
@@ -174,5 +175,31 @@ func TestEstablished_SACK_DupACKsAfterRTO_NoRecoveryBeforeRecoveryPoint(t *testi
 	if i := h.c.Info(); h.c.inRecovery || i.Recoveries != 0 || h.c.ssthresh != ss {
 		t.Fatalf("after the RTO, 3 dup ACKs below RecoveryPoint: inRecovery %v, recoveries %d, ssthresh %d (was %d)",
 			h.c.inRecovery, i.Recoveries, h.c.ssthresh, ss)
+	}
+}
+
+// A segment that starts inside a held out-of-order range but carries new
+// bytes past it is not a duplicate (RFC 2883 §4.1.2 is about data wholly
+// received before): when the out-of-order limit keeps it out, it is a
+// counted drop and draws no D-SACK.
+func TestEstablished_SACK_OverlapPastAHeldRangeDropped_CountedNoDSACK(t *testing.T) {
+	k := &Counters{}
+	h := newSynSent(t, Config{DisableTimestamps: true, MaxOutOfOrderBytes: 2000, Counters: k})
+	sa := h.synAck()
+	sa.Options.SACKPermitted = true
+	h.in(sa)
+	h.out.take()
+	base := h.peerNxt // the first 1000 bytes from here are "lost"
+	h.in(h.peerData(base.Add(1000), 1000))
+	h.in(h.peerData(base.Add(2000), 1000))
+	h.out.take()
+	h.in(h.peerData(base.Add(2500), 1000)) // 500 held, 500 new: over the limit
+	acks := h.out.take()
+	if len(acks) != 1 {
+		t.Fatalf("want one ACK, got %d", len(acks))
+	}
+	expectSACK(t, acks[0], fmt.Sprintf("%d-%d", base.Add(1000), base.Add(3000)))
+	if k.OutOfOrderDrops != 1 {
+		t.Fatalf("OutOfOrderDrops = %d, want 1", k.OutOfOrderDrops)
 	}
 }
