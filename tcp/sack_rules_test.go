@@ -203,3 +203,29 @@ func TestEstablished_SACK_OverlapPastAHeldRangeDropped_CountedNoDSACK(t *testing
 		t.Fatalf("OutOfOrderDrops = %d, want 1", k.OutOfOrderDrops)
 	}
 }
+
+// A data segment that carries a D-SACK block is shortened by the block's
+// room (sendMSS, as Linux's tcp_current_mss): the datagram stays within
+// the MSS the peer offered.
+func TestEstablished_SACK_DataCarryingADSACK_ShortenedByTheBlock(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.in(h.data(bytesN(100)))
+	h.out.take()
+	h.c.Write(bytesN(20*1460), h.now) // IW: 10 segments go, 10 wait
+	if n := len(h.out.take()); n != 10 {
+		t.Fatalf("%d segments in the initial window, want 10", n)
+	}
+	// 50 old bytes again (a D-SACK, RFC 2883 §4.1.1) and 50 new, with an
+	// ACK of two segments: the reply carries data.
+	dup := h.peerData(peerISS+51, 100)
+	dup.Ack = segAt(2)
+	h.in(dup)
+	out := h.out.take()
+	if len(out) == 0 {
+		t.Fatal("nothing sent")
+	}
+	expectSACK(t, out[0], s("%d-%d", peerISS+51, peerISS+101))
+	if len(out[0].Payload) != 1460-12 {
+		t.Fatalf("%s: %d bytes, want 1448 (the MSS less the D-SACK block's 12)", segString(&out[0]), len(out[0].Payload))
+	}
+}
