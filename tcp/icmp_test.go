@@ -262,3 +262,20 @@ func TestLinkFailure_PassiveSynReceived_DropsSilently(t *testing.T) {
 		t.Fatalf("SYN queue %d, err %v", len(l.synQ), h.c.Err())
 	}
 }
+
+// RFC 1191 §6.4 in SYN-RECEIVED: the MSS is negotiated (the peer's SYN
+// carried it), so a fragmentation-needed quoting our SYN-ACK lowers it,
+// and the first data after the handshake goes out in segments that fit.
+func TestICMP_FragNeeded_SynReceived_LowersTheNegotiatedMSS(t *testing.T) {
+	h, _ := newPassive(t, Config{}, 8)
+	if !h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, testISS, 1000, h.now) {
+		t.Fatal("not accepted")
+	}
+	if h.c.Info().MSS != 960 {
+		t.Fatalf("MSS %d, want 1000-40", h.c.Info().MSS)
+	}
+	h.in(h.seg(FlagACK))
+	h.expectState(StateEstablished)
+	h.c.Write(bytesN(1000), h.now)
+	h.expect("ACK seq=1001 ack=5001 len=960", "PSH|ACK seq=1961 ack=5001 len=40")
+}
