@@ -259,3 +259,25 @@ func TestEstablished_UserTimeout_WindowOpeningRestarts(t *testing.T) {
 		t.Fatalf("user timeout at %v, want 19s", d.Sub(t0))
 	}
 }
+
+// Linux's tcp_keepalive_timer gives up once the user timeout has elapsed
+// (elapsed >= TCP_USER_TIMEOUT, at the boundary included) and at least one
+// probe went unanswered: a user timeout shorter than the idle time still
+// gets one probe.
+func TestEstablished_KeepAlive_UserTimeoutBoundaryAndOneProbeFirst(t *testing.T) {
+	h := newEstablished(t, Config{KeepAlive: true, KeepIdle: 10 * time.Second, KeepInterval: 5 * time.Second, UserTimeout: 20 * time.Second})
+	for _, at := range []time.Duration{10, 15} {
+		h.fire(at * time.Second)
+		h.expect("ACK seq=1000 ack=5001")
+	}
+	h.fire(20 * time.Second) // exactly the user timeout
+	h.expect("RST|ACK seq=1001 ack=5001")
+	h.expectState(StateClosed)
+
+	h = newEstablished(t, Config{KeepAlive: true, KeepIdle: 10 * time.Second, KeepInterval: 5 * time.Second, UserTimeout: 5 * time.Second})
+	h.fire(10 * time.Second) // past the user timeout, but no probe yet
+	h.expect("ACK seq=1000 ack=5001")
+	h.fire(15 * time.Second)
+	h.expect("RST|ACK seq=1001 ack=5001")
+	h.expectState(StateClosed)
+}
