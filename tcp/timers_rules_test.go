@@ -147,3 +147,27 @@ func TestEstablished_ZeroWindow_ProbeByteTakenWindowStillShut_BackoffContinues(t
 	h.fire(6200 * ms) // 3200 ms on: the fifth interval, not the first
 	h.expect("ACK seq=1002 ack=5001 len=1")
 }
+
+// RFC 6298 §2.2-2.3: the first measurement R sets SRTT = R and RTTVAR =
+// R/2 (RTO = R + 4·R/2 = 3R); a later R' sets RTTVAR from |SRTT - R'|.
+func TestEstablished_RTT_FirstSampleThenSecond(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.c.Connect(h.now)
+	h.out.take()
+	h.at(time.Second)
+	h.in(h.synAck())
+	h.in(h.seg(FlagACK))
+	h.out.take()
+	if h.c.srtt != time.Second || h.c.rttvar != 500*ms || h.c.rto != 3*time.Second {
+		t.Fatalf("after R = 1 s: srtt %v rttvar %v rto %v, want 1s 500ms 3s", h.c.srtt, h.c.rttvar, h.c.rto)
+	}
+	h.c.Write(bytesN(100), h.now)
+	h.out.take()
+	h.at(1500 * ms)
+	h.in(h.seg(FlagACK))
+	// RTTVAR = 3/4·500 + 1/4·|1000 - 500| = 500ms, SRTT = 7/8·1000 +
+	// 1/8·500 = 937.5ms, RTO = 937.5 + 4·500 = 2937.5ms.
+	if h.c.srtt != 937500*time.Microsecond || h.c.rttvar != 500*ms || h.c.rto != 2937500*time.Microsecond {
+		t.Fatalf("after R' = 500 ms: srtt %v rttvar %v rto %v", h.c.srtt, h.c.rttvar, h.c.rto)
+	}
+}
