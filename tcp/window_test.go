@@ -144,3 +144,38 @@ func TestEstablished_Nagle_FullSegmentOutstanding_ShortOneSent(t *testing.T) {
 	h.c.Write(bytesN(100), h.now)
 	h.expect("PSH|ACK seq=2461 ack=5001 len=100")
 }
+
+// The persist timer's override sends only what fits; a FIN queued behind
+// the rest of the data stays queued (RFC 9293 §3.10.4: the FIN follows
+// all the data), and goes with the last byte once the window opens.
+func TestEstablished_SenderSWS_OverrideWithFINQueued_FINWaitsForTheLastByte(t *testing.T) {
+	h := newEstablished(t, Config{})
+	shrink := h.seg(FlagACK)
+	shrink.Window = 4 // 512 bytes; the largest offered was 65535<<7
+	h.in(shrink)
+	h.c.Write(bytesN(2000), h.now)
+	if err := h.c.Shutdown(h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.expect()
+	h.fire(200 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=512")
+	open := h.seg(FlagACK)
+	open.Ack = 1513
+	h.in(open)
+	h.expect("ACK seq=1513 ack=5001 len=1460", "FIN|PSH|ACK seq=2973 ack=5001 len=28")
+}
+
+// RFC 5681 §3.1 eq. (4): after a timeout ssthresh = max(FlightSize/2,
+// 2·SMSS); with one segment in flight the floor decides, and the ACK of
+// the retransmission is still slow start.
+func TestEstablished_RTO_SsthreshFloorTwoSegments(t *testing.T) {
+	h := newEstablished(t, Config{})
+	h.c.Write(bytesN(1460), h.now)
+	h.out.take()
+	h.fire(200 * ms)
+	h.expect("PSH|ACK seq=1001 ack=5001 len=1460")
+	if h.c.ssthresh != 2*1460 || h.c.cwnd != 1460 {
+		t.Fatalf("ssthresh %d cwnd %d, want 2920 1460", h.c.ssthresh, h.c.cwnd)
+	}
+}
