@@ -257,6 +257,24 @@ var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
 		h.out.take()
 		return h
 	},
+	// A buffer under two segments (the SWS step is RcvBuf/2, not the MSS)
+	// and a read in TIME-WAIT that opens the window by more than that step
+	// with no window update sent (none is, once the peer's FIN is in).
+	"small buffer, read in TIME-WAIT": func(t *testing.T, k *Counters) *harness {
+		h := newEstablished(t, Config{Counters: k, RcvBuf: 2000})
+		h.in(h.data(bytesN(1500)))
+		h.c.Shutdown(h.now)
+		h.in(h.seg(FlagACK))
+		h.in(h.seg(FlagFIN | FlagACK))
+		if h.c.State() != StateTimeWait {
+			t.Fatalf("fixture: %v", h.c.State())
+		}
+		if n, _ := h.c.Read(make([]byte, 1200), h.now); n != 1200 {
+			t.Fatalf("fixture: read %d", n)
+		}
+		h.out.take()
+		return h
+	},
 	"SACK, data held beyond the FIN": func(t *testing.T, k *Counters) *harness {
 		h := newSynSent(t, Config{Counters: k})
 		sa := h.synAck()
@@ -406,7 +424,7 @@ func FuzzTimeWait_EquivalentToConn(f *testing.F) {
 	f.Add([]byte{0, 10, 1, 0xff, 0xff, 0x11, 0, 0, 1, 0, 0, 0, 1, 5, 0x04, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 10, 1, 0xff, 0xff, 0x10, 0, 0, 0, 0, 0, 0, 0x81, 50, 1, 0xff, 0xff, 0x18, 0, 1, 0, 0, 0, 0, 0x41})
 	f.Add([]byte{4, 0, 1, 0, 0, 0x02, 1, 0, 2, 7, 0, 0, 0, 0, 1, 0, 0, 0x02, 1, 0, 2, 9, 0, 0, 0, 0, 0, 250, 0})
-	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN"}
+	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN", "small buffer, read in TIME-WAIT"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
