@@ -275,6 +275,25 @@ var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
 		h.out.take()
 		return h
 	},
+	// RFC 7323 §5.5: TS.Recent last set 25 days before TIME-WAIT (the
+	// peer's closing segments carried no timestamp), so it is no longer
+	// valid and PAWS rejects nothing.
+	"timestamps, TS.Recent 25 days old": func(t *testing.T, k *Counters) *harness {
+		h := newSynSent(t, Config{Counters: k})
+		sa := h.synAck()
+		sa.Options.HasTimestamp, sa.Options.TSVal = true, 100
+		h.in(sa)
+		h.in(tsSeg(h.seg(FlagACK), 101))
+		h.at(25 * 24 * time.Hour)
+		h.c.Close(h.now)
+		h.in(h.seg(FlagACK))
+		h.in(h.seg(FlagFIN | FlagACK))
+		h.out.take()
+		if h.c.State() != StateTimeWait || h.c.tsRecent != 101 || h.c.tsRecentValid(h.now) {
+			t.Fatalf("fixture: %v, TS.Recent %d valid %v", h.c.State(), h.c.tsRecent, h.c.tsRecentValid(h.now))
+		}
+		return h
+	},
 	"SACK, data held beyond the FIN": func(t *testing.T, k *Counters) *harness {
 		h := newSynSent(t, Config{Counters: k})
 		sa := h.synAck()
@@ -424,11 +443,30 @@ func FuzzTimeWait_EquivalentToConn(f *testing.F) {
 	f.Add([]byte{0, 10, 1, 0xff, 0xff, 0x11, 0, 0, 1, 0, 0, 0, 1, 5, 0x04, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 10, 1, 0xff, 0xff, 0x10, 0, 0, 0, 0, 0, 0, 0x81, 50, 1, 0xff, 0xff, 0x18, 0, 1, 0, 0, 0, 0, 0x41})
 	f.Add([]byte{4, 0, 1, 0, 0, 0x02, 1, 0, 2, 7, 0, 0, 0, 0, 1, 0, 0, 0x02, 1, 0, 2, 9, 0, 0, 0, 0, 0, 250, 0})
-	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN", "small buffer, read in TIME-WAIT"}
+	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN", "small buffer, read in TIME-WAIT", "timestamps, TS.Recent 25 days old"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
 		}
 		checkTWEquivalence(t, names[int(data[0])%len(names)], data[1:])
 	})
+}
+
+// RFC 7323 §5.5: TS.Recent is valid for less than 24 days after it was
+// set (Linux's TCP_PAWS_24DAYS), in TIME-WAIT's compact form as in Conn.
+func TestTimeWait_TSRecentValidForLessThan24Days(t *testing.T) {
+	h := newTimeWaitTS(t, Config{})
+	set := h.c.tsRecentAt
+	tw := h.c.TimeWait()
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{{set.Add(pawsIdle - 1), true}, {set.Add(pawsIdle), false}} {
+		if got := h.c.tsRecentValid(tc.at); got != tc.want {
+			t.Errorf("Conn at TS.Recent+%v: valid %v, want %v", tc.at.Sub(set), got, tc.want)
+		}
+		if got := tw.tsRecentValid(tc.at); got != tc.want {
+			t.Errorf("TimeWait at TS.Recent+%v: valid %v, want %v", tc.at.Sub(set), got, tc.want)
+		}
+	}
 }
