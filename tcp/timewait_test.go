@@ -470,3 +470,23 @@ func TestTimeWait_TSRecentValidForLessThan24Days(t *testing.T) {
 		}
 	}
 }
+
+// RFC 5961 §7 (Linux's tcp_oow_rate_limited): replies to invalid segments
+// are rate-limited in TIME-WAIT too; a second SYN at the same instant as
+// the first draws no second challenge ACK, and one an interval later does.
+func TestTimeWaitCompact_ChallengeACKsRateLimited(t *testing.T) {
+	k := &Counters{}
+	h := compact(newTimeWait(t, Config{Counters: k, InvalidACKInterval: 500 * ms}))
+	syn := h.seg(FlagSYN)
+	syn.Seq = peerISS + 100
+	h.in(syn)
+	h.expect("ACK seq=1002 ack=5002")
+	h.in(syn)
+	h.expect()
+	if k.ACKsRateLimited != 1 {
+		t.Fatalf("ACKsRateLimited = %d, want 1", k.ACKsRateLimited)
+	}
+	h.at(h.now.Sub(t0) + 500*ms)
+	h.in(syn)
+	h.expect("ACK seq=1002 ack=5002")
+}
