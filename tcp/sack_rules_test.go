@@ -229,3 +229,25 @@ func TestEstablished_SACK_DataCarryingADSACK_ShortenedByTheBlock(t *testing.T) {
 		t.Fatalf("%s: %d bytes, want 1448 (the MSS less the D-SACK block's 12)", segString(&out[0]), len(out[0].Payload))
 	}
 }
+
+// RFC 8985 §7.2 TLP_calc_PTO: with exactly one segment in flight (a full
+// one included) the PTO adds WCDelAckT, since the peer may be holding its
+// ACK for a second segment; never later than the RTO. With SRTT = 100 ms
+// (RTO 300 ms) one full segment's PTO would be 400 ms: the RTO's 300 ms.
+func TestEstablished_TLP_OneFullSegmentInFlight_AddsWCDelAckT(t *testing.T) {
+	h := newSynSent(t, Config{DisableTimestamps: true})
+	h.at(100 * ms)
+	sa := h.synAck()
+	sa.Options.SACKPermitted = true
+	h.in(sa)
+	h.out.take()
+	if h.c.srtt != 100*ms || h.c.rto != 300*ms {
+		t.Fatalf("fixture: srtt %v rto %v", h.c.srtt, h.c.rto)
+	}
+	h.c.Write(bytesN(1460), h.now)
+	h.expect("PSH|ACK seq=1001 ack=5001 len=1460")
+	if d, _ := h.c.NextDeadline(); d.Sub(h.now) != 300*ms || h.c.ptoAt != h.c.rtoAt {
+		t.Fatalf("first timer %v after the send, PTO at %v, RTO at %v; want the RTO's 300ms",
+			d.Sub(h.now), h.c.ptoAt.Sub(h.now), h.c.rtoAt.Sub(h.now))
+	}
+}

@@ -147,6 +147,26 @@ func newTimeWaitTS(t *testing.T, cfg Config) *harness {
 	return h
 }
 
+// newTimeWaitSmallBufferRead: RcvBuf 2000, 1500 bytes received, TIME-WAIT
+// entered, then a read that leaves the window the buffer could offer
+// exactly one SWS step (1000) plus extra beyond the one last advertised.
+func newTimeWaitSmallBufferRead(t *testing.T, k *Counters, extra int) *harness {
+	h := newEstablished(t, Config{Counters: k, RcvBuf: 2000})
+	h.in(h.data(bytesN(1500)))
+	h.c.Shutdown(h.now)
+	h.in(h.seg(FlagACK))
+	h.in(h.seg(FlagFIN | FlagACK))
+	h.out.take()
+	if h.c.State() != StateTimeWait {
+		t.Fatalf("fixture: %v", h.c.State())
+	}
+	n := 1000 + extra - (h.c.rcvBuf.Window() - h.c.advertisedWnd())
+	if got, _ := h.c.Read(make([]byte, n), h.now); got != n {
+		t.Fatalf("fixture: read %d of %d", got, n)
+	}
+	return h
+}
+
 func tsSeg(s Segment, tsval uint32) Segment {
 	s.Options.HasTimestamp, s.Options.TSVal = true, tsval
 	return s
@@ -257,22 +277,36 @@ var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
 		h.out.take()
 		return h
 	},
-	// A buffer under two segments (the SWS step is RcvBuf/2, not the MSS)
-	// and a read in TIME-WAIT that opens the window by more than that step
-	// with no window update sent (none is, once the peer's FIN is in).
-	"small buffer, read in TIME-WAIT": func(t *testing.T, k *Counters) *harness {
-		h := newEstablished(t, Config{Counters: k, RcvBuf: 2000})
-		h.in(h.data(bytesN(1500)))
+	// A buffer under two segments (the SWS step is RcvBuf/2 = 1000, not the
+	// MSS) and reads in TIME-WAIT, which send no window update (none is
+	// sent once the peer's FIN is in): one that opens the window by exactly
+	// the step, one by less.
+	"small buffer, read of one SWS step in TIME-WAIT": func(t *testing.T, k *Counters) *harness {
+		return newTimeWaitSmallBufferRead(t, k, 0)
+	},
+	"small buffer, read of less than an SWS step in TIME-WAIT": func(t *testing.T, k *Counters) *harness {
+		return newTimeWaitSmallBufferRead(t, k, -700)
+	},
+	// Timestamps and SACK, four ranges held beyond the FIN: the ACKs have
+	// room for three blocks (RFC 2018 §3 with the timestamp option).
+	"timestamps+SACK, four ranges held beyond the FIN": func(t *testing.T, k *Counters) *harness {
+		h := newSynSent(t, Config{Counters: k})
+		sa := h.synAck()
+		sa.Options.HasTimestamp, sa.Options.TSVal, sa.Options.SACKPermitted = true, 100, true
+		h.in(sa)
+		h.in(tsSeg(h.seg(FlagACK), 101))
 		h.c.Shutdown(h.now)
-		h.in(h.seg(FlagACK))
-		h.in(h.seg(FlagFIN | FlagACK))
-		if h.c.State() != StateTimeWait {
-			t.Fatalf("fixture: %v", h.c.State())
+		h.in(tsSeg(h.seg(FlagACK), 102))
+		for i := 1; i <= 4; i++ {
+			d := tsSeg(h.data(bytesN(50)), 103)
+			d.Seq = d.Seq.Add(seqnum.Size(200 * i))
+			h.in(d)
 		}
-		if n, _ := h.c.Read(make([]byte, 1200), h.now); n != 1200 {
-			t.Fatalf("fixture: read %d", n)
-		}
+		h.in(tsSeg(h.seg(FlagFIN|FlagACK), 104))
 		h.out.take()
+		if h.c.State() != StateTimeWait || len(h.c.rcvRanges()) != 4 {
+			t.Fatalf("fixture: %v, %d ranges held", h.c.State(), len(h.c.rcvRanges()))
+		}
 		return h
 	},
 	// RFC 7323 §5.5: TS.Recent last set 25 days before TIME-WAIT (the
@@ -443,7 +477,8 @@ func FuzzTimeWait_EquivalentToConn(f *testing.F) {
 	f.Add([]byte{0, 10, 1, 0xff, 0xff, 0x11, 0, 0, 1, 0, 0, 0, 1, 5, 0x04, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 10, 1, 0xff, 0xff, 0x10, 0, 0, 0, 0, 0, 0, 0x81, 50, 1, 0xff, 0xff, 0x18, 0, 1, 0, 0, 0, 0, 0x41})
 	f.Add([]byte{4, 0, 1, 0, 0, 0x02, 1, 0, 2, 7, 0, 0, 0, 0, 1, 0, 0, 0x02, 1, 0, 2, 9, 0, 0, 0, 0, 0, 250, 0})
-	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN", "small buffer, read in TIME-WAIT", "timestamps, TS.Recent 25 days old"}
+	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN", "timestamps, TS.Recent 25 days old", "small buffer, read of one SWS step in TIME-WAIT",
+		"small buffer, read of less than an SWS step in TIME-WAIT", "timestamps+SACK, four ranges held beyond the FIN"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
