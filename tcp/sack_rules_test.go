@@ -251,3 +251,42 @@ func TestEstablished_TLP_OneFullSegmentInFlight_AddsWCDelAckT(t *testing.T) {
 			d.Sub(h.now), h.c.ptoAt.Sub(h.now), h.c.rtoAt.Sub(h.now))
 	}
 }
+
+// RFC 8985 §7.4 with Linux's reduction (Reno's ssthresh from cwnd): a loss
+// the probe repaired sets ssthresh = max(cwnd/2, 2·SMSS); with a small
+// cwnd the floor decides.
+func TestEstablished_TLP_ProbeRepairingALoss_SsthreshFloorTwoSegments(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.c.cwnd, h.c.ssthresh = 2*1460, 2*1460 // as after an earlier reduction
+	writeSegs(h, 2)
+	h.fire(2 * ms) // the probe resends the last segment (TLP.end_seq = SND.MAX)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	h.c.Write(bytesN(1460), h.now) // waits: cwnd is full
+	h.expect()
+	h.at(5 * ms)
+	h.in(h.sackAck(segAt(2))) // up to TLP.end_seq: the episode goes on; cwnd 4380
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
+	h.in(h.sackAck(segAt(3))) // beyond it, no D-SACK: the probe repaired a loss
+	if i := h.c.Info(); i.TLPRecoveries != 1 || h.c.ssthresh != 2*1460 || h.c.cwnd != 2*1460 {
+		t.Fatalf("TLPRecoveries %d ssthresh %d cwnd %d, want 1 2920 2920", i.TLPRecoveries, h.c.ssthresh, h.c.cwnd)
+	}
+}
+
+// The loss probe never sends the FIN ahead of data the peer's window holds
+// back (RFC 9293 §3.10.4: the FIN follows all the data): with data queued
+// behind a full window, the probe resends the last segment sent.
+func TestEstablished_TLP_FINQueuedBehindAFullWindow_ProbeResendsTheLastSegment(t *testing.T) {
+	h := newSynSent(t, Config{DisableTimestamps: true})
+	sa := h.synAck()
+	sa.Options.SACKPermitted, sa.Options.HasWScale = true, false
+	sa.Window = 2 * 1460 // two segments, unscaled
+	h.in(sa)
+	h.out.take()
+	h.c.Write(bytesN(3*1460), h.now)
+	if err := h.c.Shutdown(h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(0)), s("ACK seq=%d ack=5001 len=1460", segAt(1)))
+	h.fire(2 * ms)
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(1)))
+}
