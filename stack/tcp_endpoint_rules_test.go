@@ -82,7 +82,16 @@ func TestTCPEndpoint_Notifications_WakeTheCallThatCanProceed(t *testing.T) {
 	if readable(l.Readable()) {
 		t.Fatal("listener readable with nothing to accept")
 	}
-	iss := handshake(t, e, peerPort)
+	// A SYN alone gives nothing to accept (the connection waits in the
+	// SYN queue, RFC 9293 §3.10.7.2); the ACK that completes the
+	// handshake puts it in the accept queue and wakes the listener.
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd, Options: tcp.Options{MSS: 1460}}, nil))
+	synack := e.nextTCP()
+	if readable(l.Readable()) {
+		t.Fatal("a SYN woke the listener with nothing to accept")
+	}
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: tcp.FlagACK, Window: peerWnd}, nil))
+	iss := synack.Seq
 	if !readable(l.Readable()) {
 		t.Fatal("a completed handshake did not wake the listener")
 	}
