@@ -77,6 +77,9 @@ func (e *TCPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, er
 	if e.closed {
 		return netip.AddrPort{}, errClosed
 	}
+	if _, err := e.s.bindAddrLocked(local.Addr()); err != nil {
+		return netip.AddrPort{}, err
+	}
 	if e.bound || e.conn != nil {
 		return netip.AddrPort{}, syscall.EINVAL
 	}
@@ -86,15 +89,9 @@ func (e *TCPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, er
 
 func (e *TCPEndpoint) bindLocked(local netip.AddrPort) (netip.AddrPort, error) {
 	s := e.s
-	a := local.Addr()
-	if !a.IsValid() {
-		a = netip.IPv4Unspecified()
-	}
-	if !a.Is4() {
-		return netip.AddrPort{}, syscall.EAFNOSUPPORT
-	}
-	if !a.IsUnspecified() && a != s.addr {
-		return netip.AddrPort{}, syscall.EADDRNOTAVAIL
+	a, err := s.bindAddrLocked(local.Addr())
+	if err != nil {
+		return netip.AddrPort{}, err
 	}
 	port := local.Port()
 	if port == 0 {

@@ -332,6 +332,14 @@ func TestTCPEndpoint_Bind_AsLinux(t *testing.T) {
 	if err := bind(twice, at(1004), false); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("binding twice: %v, want EINVAL", err)
 	}
+	// __inet_bind checks the address before the socket's state: binding
+	// again to an address that is not ours fails as a first bind would.
+	if err := bind(twice, netip.AddrPortFrom(otherIP, 1004), false); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("binding twice, to another host's address: %v, want EADDRNOTAVAIL", err)
+	}
+	if err := bind(twice, netip.MustParseAddrPort("[fd00::2]:1004"), false); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Errorf("binding twice, to an IPv6 address: %v, want EAFNOSUPPORT", err)
+	}
 
 	// SO_REUSEADDR on both: shared. Closing one keeps the port in use for
 	// a socket without it; closing the last frees it.

@@ -117,7 +117,8 @@ func TestUDP_SendTo_DFWhenItFits_ErrnosAsLinux(t *testing.T) {
 
 // TestUDP_Endpoint_BindConnectReceiveClose: the life of a UDP endpoint.
 // Bind to our address or the wildcard (EADDRNOTAVAIL for another host's,
-// EAFNOSUPPORT for IPv6, EINVAL twice); an unbound endpoint binds an
+// EAFNOSUPPORT for IPv6, EINVAL twice, the address checked first as in
+// Linux); an unbound endpoint binds an
 // ephemeral port on connect or send (RFC 768); a connected one receives
 // only from its peer (RFC 1122 §4.1.3.4 does not say; Linux's
 // udp4_lib_lookup scores a connected socket only for its peer) and
@@ -147,6 +148,14 @@ func TestUDP_Endpoint_BindConnectReceiveClose(t *testing.T) {
 	}
 	if _, err := u.Bind(netip.AddrPortFrom(stackIP, 8), false); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("second Bind: %v, want EINVAL", err)
+	}
+	// Linux's __inet_bind checks the address before the socket's state: a
+	// second bind to an address that is not ours fails as a first one.
+	if _, err := u.Bind(netip.AddrPortFrom(otherIP, 8), false); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("second Bind to another host's address: %v, want EADDRNOTAVAIL", err)
+	}
+	if _, err := u.Bind(netip.MustParseAddrPort("[fd00::2]:8"), false); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Errorf("second Bind to IPv6: %v, want EAFNOSUPPORT", err)
 	}
 	auto := udpEndpoint(t, e)
 	if err := auto.Connect(peerAP); err != nil {
