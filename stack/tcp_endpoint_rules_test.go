@@ -374,6 +374,17 @@ func TestTCPEndpoint_Bind_AsLinux(t *testing.T) {
 	if err := bind(open(), at(2002), true); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("SO_REUSEADDR on a listening port: %v, want EADDRINUSE", err)
 	}
+	// Two sharing a port by SO_REUSEADDR: only one may listen on it (Linux
+	// checks the conflict again in inet_csk_listen_start).
+	r1, r2 := open(), open()
+	bind(r1, at(2003), true)
+	bind(r2, at(2003), true)
+	if err := r1.Listen(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Listen(1); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("listen on a port another socket listens on: %v, want EADDRINUSE", err)
+	}
 	// Port 0 picks a free ephemeral port (RFC 6056), never the listener's.
 	eph := open()
 	got, err := eph.Bind(netip.AddrPort{}, false)
