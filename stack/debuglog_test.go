@@ -76,6 +76,15 @@ func badUDPChecksum() []byte {
 	return ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP}, u)
 }
 
+// icmpErrorAboutUnboundUDP is a port unreachable from the peer quoting a
+// UDP datagram of ours from port 4242, which no socket holds.
+func icmpErrorAboutUnboundUDP() []byte {
+	inner := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP, Src: stackIP, Dst: peerIP},
+		udpDatagram(netip.AddrPortFrom(stackIP, 4242), netip.AddrPortFrom(peerIP, 53), nil))[ethernet.HeaderLen:]
+	b := make([]byte, ipv4.ICMPHeaderLen+len(inner))
+	return ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, b[:ipv4.EncodeError(b, ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, ipv4.Header(inner))])
+}
+
 // Every drop the stack counts is one debug record naming the layer, the
 // counter (reason) and the packet's addresses and ports.
 func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
@@ -113,6 +122,8 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 			"drop layer=link reason=unknown_ether_type eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:02 ether_type=IPv6 len=54"},
 		{"ARP not Ethernet", arpHType,
 			"drop layer=arp reason=unsupported eth_src=02:00:00:00:00:01 eth_dst=ff:ff:ff:ff:ff:ff ether_type=ARP op=1 sender=10.0.0.1 sender_mac=02:00:00:00:00:01 target=10.0.0.2 len=42"},
+		{"ICMP error about a datagram no socket sent", icmpErrorAboutUnboundUDP(),
+			"drop layer=icmp reason=in_errors_unmatched from=10.0.0.1 icmp_type=3 icmp_code=3 quoted_src=10.0.0.2:4242 quoted_dst=10.0.0.1:53 quoted_proto=17 quoted_len=28"},
 		{"ICMP broadcast echo", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("10.0.0.255")}, echoRequest(1, 1, nil)),
 			"drop layer=icmp reason=in_broadcast_echos src=10.0.0.1 dst=10.0.0.255 icmp_type=8 icmp_code=0 proto=1 len=28"},
 	} {
@@ -221,6 +232,17 @@ func TestDebugLog_RateLimit_BurstThenRefillWithSuppressedCount(t *testing.T) {
 	}
 	if n := e.st.Stats().UDP.InCsumErrors; n != 18 {
 		t.Fatalf("InCsumErrors %d: the rate limit must not change the count (18)", n)
+	}
+
+	// ICMP errors dropped unused are limited the same way.
+	e, rec = newDebugEnv(t, slog.LevelDebug, noARPExpiry)
+	e.learnPeer()
+	rec.take("")
+	for range 15 {
+		e.inject(icmpErrorAboutUnboundUDP())
+	}
+	if got := rec.take(""); len(got) != 10 {
+		t.Fatalf("15 unusable ICMP errors at one instant gave %d records, want the burst of 10: %q", len(got), got)
 	}
 }
 
