@@ -257,3 +257,34 @@ func TestDebugLog_Off_NoRecords(t *testing.T) {
 		t.Fatalf("records at info level: %q", got)
 	}
 }
+
+// A reassembly timeout (RFC 1122 §3.3.2) is one record per datagram that
+// timed out: with the first fragment's addresses when it had come, and
+// as a count for those whose first fragment never came (the reassembler
+// knows nothing more of them).
+func TestDebugLog_ReassemblyTimeouts_FirstFragmentAddressesElseACount(t *testing.T) {
+	e, rec := newDebugEnv(t, slog.LevelDebug, noARPExpiry)
+	e.learnPeer()
+	dgram := func(id uint16) [][]byte {
+		return fragments(t, ipFrame(ipv4.Fields{ID: id, Protocol: ipv4.ProtoUDP},
+			udpDatagram(netip.AddrPortFrom(peerIP, 5), netip.AddrPortFrom(stackIP, 9), pattern(3000))), 1500)
+	}
+	e.inject(dgram(1)[0])
+	e.inject(dgram(2)[1])
+	e.inject(dgram(3)[1])
+	rec.take("")
+	e.clk.Advance(30 * time.Second)
+	want := []string{
+		"drop layer=ipv4 reason=reasm_timeouts src=10.0.0.1:5 dst=10.0.0.2:9 proto=17 len=1500",
+		"drop layer=ipv4 reason=reasm_timeouts datagrams=2",
+	}
+	if got := rec.take("drop"); !slices.Equal(got, want) {
+		t.Fatalf("reassembly timeout records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Only datagrams whose first fragment came: no count record.
+	e.inject(dgram(4)[0])
+	e.clk.Advance(30 * time.Second)
+	if got := rec.take("drop"); !slices.Equal(got, want[:1]) {
+		t.Fatalf("reassembly timeout records:\n%s\nwant:\n%s", strings.Join(got, "\n"), want[0])
+	}
+}
