@@ -100,6 +100,11 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 	ethernet.Encode(ipv6, stackMAC, peerMAC, ethernet.TypeIPv6)
 	arpHType := arpFrame(arp.OpRequest, peerMAC, peerIP, ethernet.MAC{}, stackIP, ethernet.Broadcast)
 	arpHType[ethernet.HeaderLen+1] = 6 // IEEE 802 hardware, not Ethernet
+	// Records read only the bytes there are: an IPv4 payload shorter than
+	// a header, or not of version 4, is identified by its length alone.
+	ipShort := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, nil)[:ethernet.HeaderLen+12]
+	ipV6 := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
+	ipV6[ethernet.HeaderLen] = 0x65
 	for _, tc := range []struct {
 		name  string
 		frame []byte
@@ -122,6 +127,9 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 			"drop layer=link reason=unknown_ether_type eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:02 ether_type=IPv6 len=54"},
 		{"ARP not Ethernet", arpHType,
 			"drop layer=arp reason=unsupported eth_src=02:00:00:00:00:01 eth_dst=ff:ff:ff:ff:ff:ff ether_type=ARP op=1 sender=10.0.0.1 sender_mac=02:00:00:00:00:01 target=10.0.0.2 len=42"},
+		{"link runt", make([]byte, 10), "drop layer=link reason=malformed len=10"},
+		{"IPv4 header cut short", ipShort, "drop layer=ipv4 reason=in_truncated len=12"},
+		{"IPv4 version 6", ipV6, "drop layer=ipv4 reason=in_bad_version len=28"},
 		{"ICMP error about a datagram no socket sent", icmpErrorAboutUnboundUDP(),
 			"drop layer=icmp reason=in_errors_unmatched from=10.0.0.1 icmp_type=3 icmp_code=3 quoted_src=10.0.0.2:4242 quoted_dst=10.0.0.1:53 quoted_proto=17 quoted_len=28"},
 		{"ICMP broadcast echo", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("10.0.0.255")}, echoRequest(1, 1, nil)),
@@ -232,6 +240,19 @@ func TestDebugLog_RateLimit_BurstThenRefillWithSuppressedCount(t *testing.T) {
 	}
 	if n := e.st.Stats().UDP.InCsumErrors; n != 18 {
 		t.Fatalf("InCsumErrors %d: the rate limit must not change the count (18)", n)
+	}
+
+	// So are TCP state records: six passive opens at one instant make
+	// eighteen (CLOSED → LISTEN → SYN-RECEIVED → ESTABLISHED each).
+	e, rec = newDebugEnv(t, slog.LevelDebug, noARPExpiry)
+	e.learnPeer()
+	tcpListen(t, e)
+	rec.take("")
+	for i := range uint16(6) {
+		handshake(t, e, peerPort+i)
+	}
+	if got := rec.take("tcp state"); len(got) != 10 {
+		t.Fatalf("six passive opens at one instant gave %d state records, want the burst of 10: %q", len(got), got)
 	}
 
 	// ICMP errors dropped unused are limited the same way.
