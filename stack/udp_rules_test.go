@@ -262,6 +262,17 @@ func TestUDP_ICMPError_OnlyAConnectedSocketIsTold(t *testing.T) {
 		if _, err := u.SendTo([]byte("again"), peerAP); err != nil {
 			t.Errorf("connected=%v: SendTo after the error was reported: %v", connected, err)
 		}
+		// The next call may be a send: it reports the error instead of
+		// sending (Linux's sock_alloc_send_pskb takes sk_err first).
+		sent = e.nextIPv4()
+		e.inject(icmpAbout(ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, sent))
+		want := map[bool]error{false: nil, true: syscall.ECONNREFUSED}[connected]
+		if _, err := u.SendTo([]byte("third"), peerAP); !errors.Is(err, want) {
+			t.Errorf("connected=%v: SendTo after port unreachable: %v, want %v", connected, err, want)
+		}
+		if connected {
+			e.none() // not sent
+		}
 		e.drain()
 	}
 }
