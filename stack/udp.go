@@ -110,7 +110,9 @@ func (e *UDPEndpoint) Connect(remote netip.AddrPort) error {
 			return syscall.EACCES
 		}
 	}
-	if !e.bound {
+	// Linux's inet_dgram_connect: a disconnect (the zero AddrPort, AF_UNSPEC)
+	// binds nothing; a connect binds an ephemeral port first if needed.
+	if remote.IsValid() && !e.bound {
 		if _, err := e.bindLocked(netip.AddrPort{}, false); err != nil {
 			return err
 		}

@@ -276,3 +276,34 @@ func TestUDP_ICMPError_OnlyAConnectedSocketIsTold(t *testing.T) {
 		e.drain()
 	}
 }
+
+// TestUDP_EphemeralPortsExhausted_ConnectAndSendEAGAIN: with every
+// ephemeral port (Linux's 32768-60999, RFC 6056) bound, an unbound
+// socket's implicit bind fails as Linux's inet_autobind does: connect and
+// sendto return EAGAIN, and nothing is sent.
+func TestUDP_EphemeralPortsExhausted_ConnectAndSendEAGAIN(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	for port := 32768; port <= 60999; port++ {
+		if _, err := udpEndpoint(t, e).Bind(netip.AddrPortFrom(stackIP, uint16(port)), false); err != nil {
+			t.Fatalf("Bind(%d): %v", port, err)
+		}
+	}
+	u := udpEndpoint(t, e)
+	if err := u.Connect(peerAP); !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("Connect on an unbound socket with no ephemeral port free: %v, want EAGAIN", err)
+	}
+	if _, err := u.SendTo([]byte("x"), peerAP); !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("SendTo on an unbound socket with no ephemeral port free: %v, want EAGAIN", err)
+	}
+	// Disconnecting (connect to AF_UNSPEC) binds nothing, so it needs no
+	// port (Linux's inet_dgram_connect calls udp_disconnect before any
+	// autobind).
+	if err := u.Connect(netip.AddrPort{}); err != nil {
+		t.Errorf("disconnecting an unbound socket with no ephemeral port free: %v, want success", err)
+	}
+	if a := u.LocalAddr(); a.IsValid() && a.Port() != 0 {
+		t.Errorf("disconnecting an unbound socket bound it to %v", a)
+	}
+	e.none()
+}
