@@ -76,6 +76,15 @@ func badUDPChecksum() []byte {
 	return ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP}, u)
 }
 
+// icmpErrorAboutUnboundUDP is a port unreachable from the peer quoting a
+// UDP datagram of ours from port 4242, which no socket holds.
+func icmpErrorAboutUnboundUDP() []byte {
+	inner := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP, Src: stackIP, Dst: peerIP},
+		udpDatagram(netip.AddrPortFrom(stackIP, 4242), netip.AddrPortFrom(peerIP, 53), nil))[ethernet.HeaderLen:]
+	b := make([]byte, ipv4.ICMPHeaderLen+len(inner))
+	return ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, b[:ipv4.EncodeError(b, ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, ipv4.Header(inner))])
+}
+
 // Every drop the stack counts is one debug record naming the layer, the
 // counter (reason) and the packet's addresses and ports.
 func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
@@ -91,6 +100,11 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 	ethernet.Encode(ipv6, stackMAC, peerMAC, ethernet.TypeIPv6)
 	arpHType := arpFrame(arp.OpRequest, peerMAC, peerIP, ethernet.MAC{}, stackIP, ethernet.Broadcast)
 	arpHType[ethernet.HeaderLen+1] = 6 // IEEE 802 hardware, not Ethernet
+	// Records read only the bytes there are: an IPv4 payload shorter than
+	// a header, or not of version 4, is identified by its length alone.
+	ipShort := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, nil)[:ethernet.HeaderLen+12]
+	ipV6 := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
+	ipV6[ethernet.HeaderLen] = 0x65
 	for _, tc := range []struct {
 		name  string
 		frame []byte
@@ -113,6 +127,11 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 			"drop layer=link reason=unknown_ether_type eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:02 ether_type=IPv6 len=54"},
 		{"ARP not Ethernet", arpHType,
 			"drop layer=arp reason=unsupported eth_src=02:00:00:00:00:01 eth_dst=ff:ff:ff:ff:ff:ff ether_type=ARP op=1 sender=10.0.0.1 sender_mac=02:00:00:00:00:01 target=10.0.0.2 len=42"},
+		{"link runt", make([]byte, 10), "drop layer=link reason=malformed len=10"},
+		{"IPv4 header cut short", ipShort, "drop layer=ipv4 reason=in_truncated len=12"},
+		{"IPv4 version 6", ipV6, "drop layer=ipv4 reason=in_bad_version len=28"},
+		{"ICMP error about a datagram no socket sent", icmpErrorAboutUnboundUDP(),
+			"drop layer=icmp reason=in_errors_unmatched from=10.0.0.1 icmp_type=3 icmp_code=3 quoted_src=10.0.0.2:4242 quoted_dst=10.0.0.1:53 quoted_proto=17 quoted_len=28"},
 		{"ICMP broadcast echo", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("10.0.0.255")}, echoRequest(1, 1, nil)),
 			"drop layer=icmp reason=in_broadcast_echos src=10.0.0.1 dst=10.0.0.255 icmp_type=8 icmp_code=0 proto=1 len=28"},
 	} {
@@ -222,6 +241,30 @@ func TestDebugLog_RateLimit_BurstThenRefillWithSuppressedCount(t *testing.T) {
 	if n := e.st.Stats().UDP.InCsumErrors; n != 18 {
 		t.Fatalf("InCsumErrors %d: the rate limit must not change the count (18)", n)
 	}
+
+	// So are TCP state records: six passive opens at one instant make
+	// eighteen (CLOSED → LISTEN → SYN-RECEIVED → ESTABLISHED each).
+	e, rec = newDebugEnv(t, slog.LevelDebug, noARPExpiry)
+	e.learnPeer()
+	tcpListen(t, e)
+	rec.take("")
+	for i := range uint16(6) {
+		handshake(t, e, peerPort+i)
+	}
+	if got := rec.take("tcp state"); len(got) != 10 {
+		t.Fatalf("six passive opens at one instant gave %d state records, want the burst of 10: %q", len(got), got)
+	}
+
+	// ICMP errors dropped unused are limited the same way.
+	e, rec = newDebugEnv(t, slog.LevelDebug, noARPExpiry)
+	e.learnPeer()
+	rec.take("")
+	for range 15 {
+		e.inject(icmpErrorAboutUnboundUDP())
+	}
+	if got := rec.take(""); len(got) != 10 {
+		t.Fatalf("15 unusable ICMP errors at one instant gave %d records, want the burst of 10: %q", len(got), got)
+	}
 }
 
 // With the logger above debug, neither drops nor state changes make
@@ -233,5 +276,36 @@ func TestDebugLog_Off_NoRecords(t *testing.T) {
 	established(t, e)
 	if got := rec.take(""); len(got) != 0 {
 		t.Fatalf("records at info level: %q", got)
+	}
+}
+
+// A reassembly timeout (RFC 1122 §3.3.2) is one record per datagram that
+// timed out: with the first fragment's addresses when it had come, and
+// as a count for those whose first fragment never came (the reassembler
+// knows nothing more of them).
+func TestDebugLog_ReassemblyTimeouts_FirstFragmentAddressesElseACount(t *testing.T) {
+	e, rec := newDebugEnv(t, slog.LevelDebug, noARPExpiry)
+	e.learnPeer()
+	dgram := func(id uint16) [][]byte {
+		return fragments(t, ipFrame(ipv4.Fields{ID: id, Protocol: ipv4.ProtoUDP},
+			udpDatagram(netip.AddrPortFrom(peerIP, 5), netip.AddrPortFrom(stackIP, 9), pattern(3000))), 1500)
+	}
+	e.inject(dgram(1)[0])
+	e.inject(dgram(2)[1])
+	e.inject(dgram(3)[1])
+	rec.take("")
+	e.clk.Advance(30 * time.Second)
+	want := []string{
+		"drop layer=ipv4 reason=reasm_timeouts src=10.0.0.1:5 dst=10.0.0.2:9 proto=17 len=1500",
+		"drop layer=ipv4 reason=reasm_timeouts datagrams=2",
+	}
+	if got := rec.take("drop"); !slices.Equal(got, want) {
+		t.Fatalf("reassembly timeout records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Only datagrams whose first fragment came: no count record.
+	e.inject(dgram(4)[0])
+	e.clk.Advance(30 * time.Second)
+	if got := rec.take("drop"); !slices.Equal(got, want[:1]) {
+		t.Fatalf("reassembly timeout records:\n%s\nwant:\n%s", strings.Join(got, "\n"), want[0])
 	}
 }

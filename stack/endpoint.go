@@ -3,10 +3,30 @@ package stack
 import (
 	"errors"
 	"net"
+	"net/netip"
+	"syscall"
 )
 
 // ErrStackClosed is returned when an endpoint is opened on a closed stack.
 var ErrStackClosed = errors.New("stack: closed")
+
+// bindAddrLocked checks an address a socket is to be bound to, in the
+// order of Linux's __inet_bind, which checks it before the socket's state
+// (so a second bind to an address that is not ours fails EADDRNOTAVAIL,
+// not EINVAL): IPv4 (EAFNOSUPPORT), then ours or the wildcard
+// (EADDRNOTAVAIL). The zero Addr is the wildcard.
+func (s *Stack) bindAddrLocked(a netip.Addr) (netip.Addr, error) {
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	if !a.Is4() {
+		return netip.Addr{}, syscall.EAFNOSUPPORT
+	}
+	if !a.IsUnspecified() && a != s.addr {
+		return netip.Addr{}, syscall.EADDRNOTAVAIL
+	}
+	return a, nil
+}
 
 // signal is a level-less wake-up: ch holds at most one pending
 // notification for the socket's own blocked calls, and every registered

@@ -1,6 +1,9 @@
 package stack
 
-import "github.com/tapstack/tapstack/nic"
+import (
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+)
 
 // CompactTimeWaits counts the table entries held in the compact TIME-WAIT
 // form (tests only: Stats().TCP.TimeWait counts full Conns in TIME-WAIT too).
@@ -26,4 +29,19 @@ func (s *Stack) HandleFrameTest(frame []byte, meta nic.Meta) {
 	s.mu.Lock()
 	defer s.unlock()
 	s.handleFrameLocked(frame, meta)
+}
+
+// SendToSelfTest sends datagram, addressed to our own address, n times
+// from one hold of the lock and returns each send's error (tests only: an
+// API call sends a few datagrams at most, and the loopback queue is
+// emptied at every release of the lock, so its bound is out of reach
+// otherwise).
+func (s *Stack) SendToSelfTest(datagram []byte, n int) []error {
+	s.mu.Lock()
+	defer s.unlock()
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = s.outputLocked(ipv4.Header(datagram))
+	}
+	return errs
 }

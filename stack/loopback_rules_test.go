@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
@@ -64,4 +66,36 @@ func TestLoopback_OneUnlockDeliversAtMost1024_TheRestLater(t *testing.T) {
 	if got != size {
 		t.Fatalf("read %d bytes of %d sent to ourselves", got, size)
 	}
+}
+
+// TestLoopback_QueueBoundedAt4096_BeyondENOBUFSAndOutDiscards: at most
+// 4096 datagrams to ourselves wait for delivery (a bound, as every queue
+// has); one more is refused with ENOBUFS (no buffer space) and counted as
+// an output discard (RFC 4293 ipSystemStatsOutDiscards: "discarded (e.g.,
+// for lack of buffer space)"). Those queued are all delivered, 1024 at
+// each release of the lock.
+func TestLoopback_QueueBoundedAt4096_BeyondENOBUFSAndOutDiscards(t *testing.T) {
+	e := newEnv(t)
+	reply := echoRequest(0xbeef, 1, nil) // an echo reply no ping socket waits for: dropped on delivery
+	ipv4.ICMP(reply).SetType(ipv4.TypeEchoReply)
+	ipv4.ICMP(reply).SetChecksum()
+	datagram := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Src: stackIP, Dst: stackIP}, reply)[ethernet.HeaderLen:]
+
+	errs := e.st.SendToSelfTest(datagram, 4097)
+	for i, err := range errs[:4096] {
+		if err != nil {
+			t.Fatalf("datagram %d to ourselves: %v, want queued (4096 may wait)", i+1, err)
+		}
+	}
+	if !errors.Is(errs[4096], syscall.ENOBUFS) {
+		t.Fatalf("datagram 4097 to ourselves: %v, want ENOBUFS (the queue holds 4096)", errs[4096])
+	}
+	// Each Stats call snapshots, then its release delivers the next 1024.
+	for i, want := range []uint64{1024, 2048, 3072, 4096, 4096} {
+		st := e.st.Stats().IPv4
+		if st.OutDiscards != 1 || st.InReceives != want {
+			t.Fatalf("release %d: %d discarded, %d delivered; want 1 and %d", i+1, st.OutDiscards, st.InReceives, want)
+		}
+	}
+	e.none() // never on the wire
 }

@@ -149,6 +149,25 @@ func TestCounters_IPv4AndICMPInput_EachDatagramCountedOnceByOutcome(t *testing.T
 	icmpIn("parameter problem", icmpError(ipv4.TypeParamProblem, 0), map[string]int64{
 		"IPv4.InDelivers": 1, "ICMP.InMsgs": 1, "ICMP.InOther": 1, "ICMP.InErrorsUnmatched": 1,
 	})
+	// About datagrams we did send, but that no socket of ours sent: from a
+	// UDP port nobody has bound, an echo request with an identifier no
+	// ping socket holds, a protocol we have no sockets for. RFC 1122
+	// §3.2.2.1 reports the error to the transport layer, where no socket
+	// matches: counted as unmatched and dropped.
+	ourError := func(proto uint8, payload []byte) []byte {
+		inner := ipFrame(ipv4.Fields{Protocol: proto, Src: stackIP, Dst: peerIP}, payload)[ethernet.HeaderLen:]
+		b := make([]byte, ipv4.ICMPHeaderLen+len(inner))
+		return b[:ipv4.EncodeError(b, ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, ipv4.Header(inner))]
+	}
+	for name, quoted := range map[string][]byte{
+		"UDP from an unbound port":          ourError(ipv4.ProtoUDP, udpDatagram(netip.AddrPortFrom(stackIP, 4242), peerAP, nil)),
+		"an echo request of no ping socket": ourError(ipv4.ProtoICMP, echoRequest(4242, 1, nil)),
+		"protocol 253":                      ourError(253, make([]byte, 8)),
+	} {
+		icmpIn("error about "+name, quoted, map[string]int64{
+			"IPv4.InDelivers": 1, "ICMP.InMsgs": 1, "ICMP.InDestUnreachs": 1, "ICMP.InErrorsUnmatched": 1,
+		})
+	}
 	reply := ipv4.ICMP(echoRequest(1, 1, nil))
 	reply.SetType(ipv4.TypeEchoReply)
 	reply.SetChecksum()

@@ -90,6 +90,12 @@ func TestSynCookie_FullSynQueue_CookieCompletesIntoAcceptedConn(t *testing.T) {
 	if st.SynCookiesSent != 1 || st.SynCookiesRecv != 1 || st.SynCookiesFailed != 0 || st.ListenDrops != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+	// RFC 4022 tcpPassiveOpens: the two queued connections and the one
+	// the cookie's ACK created, each counted once (Linux counts a cookie
+	// connection when its ACK creates it, tcp_create_openreq_child).
+	if st.PassiveOpens != 3 {
+		t.Fatalf("PassiveOpens %d, want 3 (two queued SYNs, one cookie ACK)", st.PassiveOpens)
+	}
 }
 
 func TestSynCookie_ForgedACK_GetsRSTAndCountsFailed(t *testing.T) {

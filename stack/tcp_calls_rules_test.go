@@ -326,3 +326,42 @@ func TestTCPEndpoint_Accept_InheritsOptionsSetOnTheListener(t *testing.T) {
 		t.Errorf("TCP_KEEPIDLE set before listen, cleared after: child has %v, want the default %v", got, tcp.DefaultKeepIdle)
 	}
 }
+
+// TestTCPEndpoint_Accept_KeepAliveUnderWayUndisturbed: accepting a
+// connection whose keep-alive options the listener has not changed leaves
+// its probes (RFC 1122 §4.2.3.6) on the schedule they had: Linux sets a
+// child's options when it is created, and accept(2) touches no timer. A
+// connection that waited in the accept queue while its idle peer was
+// probed gets its next probe a TCP_KEEPINTVL after the last, not one at
+// accept. Both with the default TCP_KEEPIDLE and with one set on the
+// listener before listen(2).
+func TestTCPEndpoint_Accept_KeepAliveUnderWayUndisturbed(t *testing.T) {
+	for _, idle := range []time.Duration{0, 10 * time.Second} {
+		e := newEnv(t, longARP)
+		e.learnPeer()
+		l, _ := e.st.NewTCPEndpoint()
+		defer l.Close()
+		l.SetKeepAlive(true)
+		l.SetKeepIdle(idle)
+		l.Bind(netip.AddrPortFrom(stackIP, stackPort), false)
+		l.Listen(1)
+		iss := handshake(t, e, peerPort)
+		if idle == 0 {
+			idle = tcp.DefaultKeepIdle
+		}
+		e.clk.Advance(idle)
+		e.expectTCP(tcp.FlagACK, iss, peerISS+1) // the first probe, from the accept queue
+		e.clk.Advance(tcp.DefaultKeepInterval / 2)
+		c, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		e.clk.Advance(time.Millisecond)
+		if f, ok := e.peer.TryRead(); ok {
+			t.Fatalf("KEEPIDLE %v: accept sent %d bytes at once; want the next probe a KEEPINTVL after the first", idle, len(f))
+		}
+		e.clk.Advance(tcp.DefaultKeepInterval/2 - time.Millisecond)
+		e.expectTCP(tcp.FlagACK, iss, peerISS+1)
+	}
+}

@@ -77,26 +77,21 @@ func (e *TCPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, er
 	if e.closed {
 		return netip.AddrPort{}, errClosed
 	}
+	a, err := e.s.bindAddrLocked(local.Addr())
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
 	if e.bound || e.conn != nil {
 		return netip.AddrPort{}, syscall.EINVAL
 	}
 	e.reuse = reuse
-	return e.bindLocked(local)
+	return e.bindLocked(a, local.Port())
 }
 
-func (e *TCPEndpoint) bindLocked(local netip.AddrPort) (netip.AddrPort, error) {
+// bindLocked binds to port (0: an ephemeral one) on a, an address
+// bindAddrLocked accepted.
+func (e *TCPEndpoint) bindLocked(a netip.Addr, port uint16) (netip.AddrPort, error) {
 	s := e.s
-	a := local.Addr()
-	if !a.IsValid() {
-		a = netip.IPv4Unspecified()
-	}
-	if !a.Is4() {
-		return netip.AddrPort{}, syscall.EAFNOSUPPORT
-	}
-	if !a.IsUnspecified() && a != s.addr {
-		return netip.AddrPort{}, syscall.EADDRNOTAVAIL
-	}
-	port := local.Port()
 	if port == 0 {
 		p, ok := s.tcpPorts.Pick(func(p uint16) bool { return s.tcpBound[p] > 0 || s.tcpListeners[p] != nil })
 		if !ok {
@@ -137,7 +132,7 @@ func (e *TCPEndpoint) Listen(backlog int) error {
 		return nil // Linux lets listen() adjust the backlog; ours is fixed at first call
 	}
 	if !e.bound {
-		if _, err := e.bindLocked(netip.AddrPort{}); err != nil {
+		if _, err := e.bindLocked(netip.IPv4Unspecified(), 0); err != nil {
 			return err
 		}
 	}
@@ -214,7 +209,7 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 		}
 	}
 	if !e.bound {
-		if _, err := e.bindLocked(netip.AddrPort{}); err != nil {
+		if _, err := e.bindLocked(netip.IPv4Unspecified(), 0); err != nil {
 			return syscall.EADDRNOTAVAIL // Linux (inet_hash_connect, connect(2)): no ephemeral port left
 		}
 	}

@@ -82,7 +82,16 @@ func TestTCPEndpoint_Notifications_WakeTheCallThatCanProceed(t *testing.T) {
 	if readable(l.Readable()) {
 		t.Fatal("listener readable with nothing to accept")
 	}
-	iss := handshake(t, e, peerPort)
+	// A SYN alone gives nothing to accept (the connection waits in the
+	// SYN queue, RFC 9293 §3.10.7.2); the ACK that completes the
+	// handshake puts it in the accept queue and wakes the listener.
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd, Options: tcp.Options{MSS: 1460}}, nil))
+	synack := e.nextTCP()
+	if readable(l.Readable()) {
+		t.Fatal("a SYN woke the listener with nothing to accept")
+	}
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: tcp.FlagACK, Window: peerWnd}, nil))
+	iss := synack.Seq
 	if !readable(l.Readable()) {
 		t.Fatal("a completed handshake did not wake the listener")
 	}
@@ -323,6 +332,14 @@ func TestTCPEndpoint_Bind_AsLinux(t *testing.T) {
 	if err := bind(twice, at(1004), false); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("binding twice: %v, want EINVAL", err)
 	}
+	// __inet_bind checks the address before the socket's state: binding
+	// again to an address that is not ours fails as a first bind would.
+	if err := bind(twice, netip.AddrPortFrom(otherIP, 1004), false); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("binding twice, to another host's address: %v, want EADDRNOTAVAIL", err)
+	}
+	if err := bind(twice, netip.MustParseAddrPort("[fd00::2]:1004"), false); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Errorf("binding twice, to an IPv6 address: %v, want EAFNOSUPPORT", err)
+	}
 
 	// SO_REUSEADDR on both: shared. Closing one keeps the port in use for
 	// a socket without it; closing the last frees it.
@@ -356,6 +373,17 @@ func TestTCPEndpoint_Bind_AsLinux(t *testing.T) {
 	}
 	if err := bind(open(), at(2002), true); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("SO_REUSEADDR on a listening port: %v, want EADDRINUSE", err)
+	}
+	// Two sharing a port by SO_REUSEADDR: only one may listen on it (Linux
+	// checks the conflict again in inet_csk_listen_start).
+	r1, r2 := open(), open()
+	bind(r1, at(2003), true)
+	bind(r2, at(2003), true)
+	if err := r1.Listen(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Listen(1); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("listen on a port another socket listens on: %v, want EADDRINUSE", err)
 	}
 	// Port 0 picks a free ephemeral port (RFC 6056), never the listener's.
 	eph := open()

@@ -69,17 +69,22 @@ func TestTCP_MemoryLimit_RefusesConnectionsUntilMemoryIsFreed(t *testing.T) {
 }
 
 // SO_RCVBUF and SO_SNDBUF are capped at Config.MaxSocketBuffer before they
-// are doubled, as Linux caps them at net.core.rmem_max and wmem_max.
+// are doubled, as Linux caps them at net.core.rmem_max and wmem_max; left
+// unset (0), the cap is Linux's default rmem_max and wmem_max, 212992.
 func TestSocket_BufferSizes_CappedByMaxSocketBuffer(t *testing.T) {
-	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.MaxSocketBuffer = 100000 })
-	fd, _ := socket.Socket(e.st, socket.AF_INET, socket.SOCK_STREAM, 0)
-	defer fd.Close()
-	for _, opt := range []int{socket.SO_RCVBUF, socket.SO_SNDBUF} {
-		if err := fd.SetsockoptInt(socket.SOL_SOCKET, opt, 1<<30); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := fd.GetsockoptInt(socket.SOL_SOCKET, opt); got != 200000 {
-			t.Fatalf("option %d set to 1 GiB reads back %d, want 200000", opt, got)
+	for _, tc := range []struct {
+		max, want int
+	}{{100000, 200000}, {0, 2 * 212992}} {
+		e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.MaxSocketBuffer = tc.max })
+		fd, _ := socket.Socket(e.st, socket.AF_INET, socket.SOCK_STREAM, 0)
+		defer fd.Close()
+		for _, opt := range []int{socket.SO_RCVBUF, socket.SO_SNDBUF} {
+			if err := fd.SetsockoptInt(socket.SOL_SOCKET, opt, 1<<30); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := fd.GetsockoptInt(socket.SOL_SOCKET, opt); got != tc.want {
+				t.Fatalf("MaxSocketBuffer %d: option %d set to 1 GiB reads back %d, want %d", tc.max, opt, got, tc.want)
+			}
 		}
 	}
 }

@@ -79,18 +79,12 @@ func (e *UDPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, er
 }
 
 func (e *UDPEndpoint) bindLocked(local netip.AddrPort, reuse bool) (netip.AddrPort, error) {
+	a, err := e.s.bindAddrLocked(local.Addr())
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
 	if e.bound {
 		return netip.AddrPort{}, syscall.EINVAL
-	}
-	a := local.Addr()
-	if !a.IsValid() {
-		a = netip.IPv4Unspecified()
-	}
-	if !a.Is4() {
-		return netip.AddrPort{}, syscall.EAFNOSUPPORT
-	}
-	if !a.IsUnspecified() && a != e.s.addr {
-		return netip.AddrPort{}, syscall.EADDRNOTAVAIL
 	}
 	got, err := e.s.udp.Bind(e.ep, netip.AddrPortFrom(a, local.Port()), reuse)
 	if err != nil {
@@ -116,7 +110,9 @@ func (e *UDPEndpoint) Connect(remote netip.AddrPort) error {
 			return syscall.EACCES
 		}
 	}
-	if !e.bound {
+	// Linux's inet_dgram_connect: a disconnect (the zero AddrPort, AF_UNSPEC)
+	// binds nothing; a connect binds an ephemeral port first if needed.
+	if remote.IsValid() && !e.bound {
 		if _, err := e.bindLocked(netip.AddrPort{}, false); err != nil {
 			return err
 		}

@@ -117,7 +117,8 @@ func TestUDP_SendTo_DFWhenItFits_ErrnosAsLinux(t *testing.T) {
 
 // TestUDP_Endpoint_BindConnectReceiveClose: the life of a UDP endpoint.
 // Bind to our address or the wildcard (EADDRNOTAVAIL for another host's,
-// EAFNOSUPPORT for IPv6, EINVAL twice); an unbound endpoint binds an
+// EAFNOSUPPORT for IPv6, EINVAL twice, the address checked first as in
+// Linux); an unbound endpoint binds an
 // ephemeral port on connect or send (RFC 768); a connected one receives
 // only from its peer (RFC 1122 §4.1.3.4 does not say; Linux's
 // udp4_lib_lookup scores a connected socket only for its peer) and
@@ -147,6 +148,14 @@ func TestUDP_Endpoint_BindConnectReceiveClose(t *testing.T) {
 	}
 	if _, err := u.Bind(netip.AddrPortFrom(stackIP, 8), false); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("second Bind: %v, want EINVAL", err)
+	}
+	// Linux's __inet_bind checks the address before the socket's state: a
+	// second bind to an address that is not ours fails as a first one.
+	if _, err := u.Bind(netip.AddrPortFrom(otherIP, 8), false); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("second Bind to another host's address: %v, want EADDRNOTAVAIL", err)
+	}
+	if _, err := u.Bind(netip.MustParseAddrPort("[fd00::2]:8"), false); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Errorf("second Bind to IPv6: %v, want EAFNOSUPPORT", err)
 	}
 	auto := udpEndpoint(t, e)
 	if err := auto.Connect(peerAP); err != nil {
@@ -253,6 +262,48 @@ func TestUDP_ICMPError_OnlyAConnectedSocketIsTold(t *testing.T) {
 		if _, err := u.SendTo([]byte("again"), peerAP); err != nil {
 			t.Errorf("connected=%v: SendTo after the error was reported: %v", connected, err)
 		}
+		// The next call may be a send: it reports the error instead of
+		// sending (Linux's sock_alloc_send_pskb takes sk_err first).
+		sent = e.nextIPv4()
+		e.inject(icmpAbout(ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, sent))
+		want := map[bool]error{false: nil, true: syscall.ECONNREFUSED}[connected]
+		if _, err := u.SendTo([]byte("third"), peerAP); !errors.Is(err, want) {
+			t.Errorf("connected=%v: SendTo after port unreachable: %v, want %v", connected, err, want)
+		}
+		if connected {
+			e.none() // not sent
+		}
 		e.drain()
 	}
+}
+
+// TestUDP_EphemeralPortsExhausted_ConnectAndSendEAGAIN: with every
+// ephemeral port (Linux's 32768-60999, RFC 6056) bound, an unbound
+// socket's implicit bind fails as Linux's inet_autobind does: connect and
+// sendto return EAGAIN, and nothing is sent.
+func TestUDP_EphemeralPortsExhausted_ConnectAndSendEAGAIN(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	for port := 32768; port <= 60999; port++ {
+		if _, err := udpEndpoint(t, e).Bind(netip.AddrPortFrom(stackIP, uint16(port)), false); err != nil {
+			t.Fatalf("Bind(%d): %v", port, err)
+		}
+	}
+	u := udpEndpoint(t, e)
+	if err := u.Connect(peerAP); !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("Connect on an unbound socket with no ephemeral port free: %v, want EAGAIN", err)
+	}
+	if _, err := u.SendTo([]byte("x"), peerAP); !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("SendTo on an unbound socket with no ephemeral port free: %v, want EAGAIN", err)
+	}
+	// Disconnecting (connect to AF_UNSPEC) binds nothing, so it needs no
+	// port (Linux's inet_dgram_connect calls udp_disconnect before any
+	// autobind).
+	if err := u.Connect(netip.AddrPort{}); err != nil {
+		t.Errorf("disconnecting an unbound socket with no ephemeral port free: %v, want success", err)
+	}
+	if a := u.LocalAddr(); a.IsValid() && a.Port() != 0 {
+		t.Errorf("disconnecting an unbound socket bound it to %v", a)
+	}
+	e.none()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/udp"
 )
 
@@ -319,5 +320,14 @@ func TestStack_CloseUnblocksEverything(t *testing.T) {
 	}
 	if _, err := socket.Socket(e.st, socket.AF_INET, socket.SOCK_DGRAM, 0); !errors.Is(err, syscall.ENETDOWN) {
 		t.Fatalf("Socket on a closed stack: %v, want ENETDOWN", err)
+	}
+	// A closed stack opens no endpoint of any kind.
+	_, tcpErr := e.st.NewTCPEndpoint()
+	_, udpErr := e.st.NewUDPEndpoint()
+	_, pingErr := e.st.NewPingEndpoint()
+	for name, err := range map[string]error{"TCP": tcpErr, "UDP": udpErr, "ping": pingErr} {
+		if !errors.Is(err, stack.ErrStackClosed) {
+			t.Errorf("new %s endpoint on a closed stack: %v, want ErrStackClosed", name, err)
+		}
 	}
 }
