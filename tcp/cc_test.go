@@ -62,17 +62,7 @@ func TestEstablished_NewRenoPartialACK_ExactlyOneMSS_AddsBackOneMSS(t *testing.T
 // again before anything could be sent, the next probing starts from the
 // base interval, not from where the last one's backoff had reached.
 func TestEstablished_ZeroWindow_ReopenedThenClosed_ProbeBackoffRestarts(t *testing.T) {
-	h := newEstablished(t, Config{})
-	zw := h.seg(FlagACK)
-	zw.Window = 0
-	h.in(zw)
-	h.c.Write(bytesN(3000), h.now)
-	h.expect()
-	for _, at := range []time.Duration{200, 600, 1400} { // 200, 400, 800 ms apart
-		h.fire(at * ms)
-		h.expect("ACK seq=1001 ack=5001 len=1")
-		h.in(zw)
-	}
+	h := newZeroWindowThreeProbes(t)
 	// The next probe is due at 3000 ms. At 1500 ms the peer takes the
 	// probe byte and offers 128 bytes: too little to send (sender SWS
 	// avoidance), but the window is open.

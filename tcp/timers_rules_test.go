@@ -124,17 +124,7 @@ func TestSynReceived_RSTWithoutACK_TSecrZero(t *testing.T) {
 // that takes the probe byte but still offers a zero window leaves the
 // probes backing off from where they were.
 func TestEstablished_ZeroWindow_ProbeByteTakenWindowStillShut_BackoffContinues(t *testing.T) {
-	h := newEstablished(t, Config{})
-	zw := h.seg(FlagACK)
-	zw.Window = 0
-	h.in(zw)
-	h.c.Write(bytesN(3000), h.now)
-	h.expect()
-	for _, at := range []time.Duration{200, 600, 1400} { // 200, 400, 800 ms apart
-		h.fire(at * ms)
-		h.expect("ACK seq=1001 ack=5001 len=1")
-		h.in(zw)
-	}
+	h := newZeroWindowThreeProbes(t)
 	h.at(1500 * ms)
 	took := h.seg(FlagACK)
 	took.Ack = 1002
@@ -170,4 +160,23 @@ func TestEstablished_RTT_FirstSampleThenSecond(t *testing.T) {
 	if h.c.srtt != 937500*time.Microsecond || h.c.rttvar != 500*ms || h.c.rto != 2937500*time.Microsecond {
 		t.Fatalf("after R' = 500 ms: srtt %v rttvar %v rto %v", h.c.srtt, h.c.rttvar, h.c.rto)
 	}
+}
+
+// newZeroWindowThreeProbes: established, the peer's window shut with 3000
+// bytes queued, and three zero-window probes sent (at 200, 600 and 1400 ms:
+// the backoff doubling) and answered with the zero window.
+func newZeroWindowThreeProbes(t *testing.T) *harness {
+	t.Helper()
+	h := newEstablished(t, Config{})
+	zw := h.seg(FlagACK)
+	zw.Window = 0
+	h.in(zw)
+	h.c.Write(bytesN(3000), h.now)
+	h.expect()
+	for _, at := range []time.Duration{200, 600, 1400} {
+		h.fire(at * ms)
+		h.expect("ACK seq=1001 ack=5001 len=1")
+		h.in(zw)
+	}
+	return h
 }
