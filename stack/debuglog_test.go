@@ -105,6 +105,12 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 	ipShort := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, nil)[:ethernet.HeaderLen+12]
 	ipV6 := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
 	ipV6[ethernet.HeaderLen] = 0x65
+	// An ICMP error of a bare 8-byte header quotes nothing, but its type
+	// and code are there.
+	bareErr := make(ipv4.ICMP, ipv4.ICMPHeaderLen)
+	bareErr.SetType(ipv4.TypeDestUnreachable)
+	bareErr.SetCode(ipv4.CodePortUnreachable)
+	bareErr.SetChecksum()
 	for _, tc := range []struct {
 		name  string
 		frame []byte
@@ -132,6 +138,8 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 		{"IPv4 version 6", ipV6, "drop layer=ipv4 reason=in_bad_version len=28"},
 		{"ICMP error about a datagram no socket sent", icmpErrorAboutUnboundUDP(),
 			"drop layer=icmp reason=in_errors_unmatched from=10.0.0.1 icmp_type=3 icmp_code=3 quoted_src=10.0.0.2:4242 quoted_dst=10.0.0.1:53 quoted_proto=17 quoted_len=28"},
+		{"ICMP error quoting nothing", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, bareErr),
+			"drop layer=icmp reason=in_errors_unmatched from=10.0.0.1 icmp_type=3 icmp_code=3 quoted_len=0"},
 		{"ICMP broadcast echo", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("10.0.0.255")}, echoRequest(1, 1, nil)),
 			"drop layer=icmp reason=in_broadcast_echos src=10.0.0.1 dst=10.0.0.255 icmp_type=8 icmp_code=0 proto=1 len=28"},
 	} {
