@@ -431,3 +431,41 @@ func TestCounters_TCPDemux_EachSegmentCountedOnceByOutcome(t *testing.T) {
 	})
 	e.nextTCP()
 }
+
+// Drops is the sum of every drop counter it documents: each one alone
+// counts as exactly one drop.
+func TestStats_Drops_SumsEachDropCounter(t *testing.T) {
+	for i, set := range []func(*stack.Stats){
+		func(s *stack.Stats) { s.Link.Malformed = 1 }, func(s *stack.Stats) { s.Link.NotForUs = 1 },
+		func(s *stack.Stats) { s.Link.UnknownEtherType = 1 }, func(s *stack.Stats) { s.Link.WriteErrors = 1 },
+		func(s *stack.Stats) { s.ARP.Malformed = 1 }, func(s *stack.Stats) { s.ARP.Unsupported = 1 },
+		func(s *stack.Stats) { s.ARP.ResolutionFailed = 1 }, func(s *stack.Stats) { s.ARP.QueueDrops = 1 },
+		func(s *stack.Stats) { s.IPv4.InTruncated = 1 }, func(s *stack.Stats) { s.IPv4.InBadVersion = 1 },
+		func(s *stack.Stats) { s.IPv4.InBadHeaderLen = 1 }, func(s *stack.Stats) { s.IPv4.InBadTotalLen = 1 },
+		func(s *stack.Stats) { s.IPv4.InCsumErrors = 1 }, func(s *stack.Stats) { s.IPv4.InBadOptions = 1 },
+		func(s *stack.Stats) { s.IPv4.InBadSource = 1 }, func(s *stack.Stats) { s.IPv4.InAddrErrors = 1 },
+		func(s *stack.Stats) { s.IPv4.InMulticast = 1 }, func(s *stack.Stats) { s.IPv4.InUnknownProtos = 1 },
+		func(s *stack.Stats) { s.IPv4.InSourceRouted = 1 }, func(s *stack.Stats) { s.IPv4.OutNoRoutes = 1 },
+		func(s *stack.Stats) { s.IPv4.OutDiscards = 1 }, func(s *stack.Stats) { s.IPv4.FragFails = 1 },
+		func(s *stack.Stats) { s.IPv4.ReasmFails = 1 }, func(s *stack.Stats) { s.IPv4.ReasmDuplicates = 1 },
+		func(s *stack.Stats) { s.ICMP.InErrors = 1 }, func(s *stack.Stats) { s.ICMP.InBroadcastEchos = 1 },
+		func(s *stack.Stats) { s.ICMP.InErrorsUnmatched = 1 },
+		func(s *stack.Stats) { s.UDP.InErrors = 1 }, func(s *stack.Stats) { s.UDP.InCsumErrors = 1 },
+		func(s *stack.Stats) { s.UDP.NoPorts = 1 }, func(s *stack.Stats) { s.UDP.RcvbufErrors = 1 },
+		func(s *stack.Stats) { s.TCP.InErrs = 1 }, func(s *stack.Stats) { s.TCP.ConnLimitDrops = 1 },
+		func(s *stack.Stats) { s.TCP.MemLimitDrops = 1 }, func(s *stack.Stats) { s.TCP.PAWSDrops = 1 },
+		func(s *stack.Stats) { s.TCP.ListenDrops = 1 }, func(s *stack.Stats) { s.TCP.SynCookiesFailed = 1 },
+		func(s *stack.Stats) { s.TCP.OutOfOrderDrops = 1 }, func(s *stack.Stats) { s.TCP.RecvQueueDrops = 1 },
+		func(s *stack.Stats) { s.TCP.OutOfWindowICMPs = 1 },
+	} {
+		var s stack.Stats
+		set(&s)
+		if got := s.Drops(); got != 1 {
+			t.Errorf("counter %d alone: Drops() = %d, want 1", i, got)
+		}
+	}
+	var none stack.Stats
+	if got := none.Drops(); got != 0 {
+		t.Errorf("no counter: Drops() = %d", got)
+	}
+}
