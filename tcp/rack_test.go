@@ -164,6 +164,15 @@ func TestEstablished_TLP_RetransmitsTheLastSegment(t *testing.T) {
 		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, h.c.Info().TLPRecoveries, h.c.cwnd)
 	}
 	h.noDeadline()
+	// The episode is over: a later ACK beyond its TLP.end_seq is no
+	// repair (§7.4 applies only while a probe is out).
+	cwnd := h.c.cwnd
+	h.c.Write(bytesN(1460), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
+	h.in(h.sackAck(segAt(3)))
+	if h.c.Info().TLPRecoveries != 0 || h.c.cwnd < cwnd {
+		t.Fatalf("after the episode: TLPRecoveries %d cwnd %d (was %d)", h.c.Info().TLPRecoveries, h.c.cwnd, cwnd)
+	}
 }
 
 func TestEstablished_TLP_ProbeRepairingALossReducesCwnd(t *testing.T) {
