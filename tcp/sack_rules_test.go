@@ -290,3 +290,22 @@ func TestEstablished_TLP_FINQueuedBehindAFullWindow_ProbeResendsTheLastSegment(t
 	h.fire(2 * ms)
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(1)))
 }
+
+// RFC 8985 §7.4: a probe of new data repairs nothing; the ACKs that cover
+// it and what follows it get no congestion response.
+func TestEstablished_TLP_NewDataProbe_NoRepairResponse(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.c.Write(bytesN(12*1460), h.now)
+	if got := len(h.out.take()); got != 10 {
+		t.Fatalf("sent %d segments, want 10", got)
+	}
+	h.fire(2 * ms) // the probe: segment 10, new data
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
+	h.at(5 * ms)
+	h.in(h.sackAck(segAt(11))) // up to TLP.end_seq
+	h.out.take()
+	h.in(h.sackAck(segAt(12))) // and beyond it
+	if i := h.c.Info(); i.TLPRecoveries != 0 || h.c.tlpOut || h.c.cwnd < 14600 {
+		t.Fatalf("TLPRecoveries %d tlpOut %v cwnd %d", i.TLPRecoveries, h.c.tlpOut, h.c.cwnd)
+	}
+}
