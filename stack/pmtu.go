@@ -14,10 +14,10 @@ import (
 //
 // An entry lives pmtuExpiry from its last decrease or renewal (RFC 1191
 // §6.3: a host "should" try a larger PMTU again after about 10 minutes;
-// Linux's ip_rt_mtu_expires is 600 s), then the link MTU applies again. Entries come only from ICMP errors that
-// matched a connection and passed RFC 5927 validation, and the cache holds
-// at most pmtuMax destinations (the soonest to expire is evicted), so it is
-// bounded whatever arrives.
+// Linux's ip_rt_mtu_expires is 600 s), then the link MTU applies again.
+// Entries come only from ICMP errors that matched a connection and passed
+// RFC 5927 validation, and the cache holds at most pmtuMax destinations
+// (the soonest to expire is evicted), so it is bounded whatever arrives.
 type pmtuCache struct {
 	m map[netip.Addr]pmtuEntry
 }
@@ -44,7 +44,7 @@ func (p *pmtuCache) learn(dst netip.Addr, mtu int, now time.Time) {
 		p.m = make(map[netip.Addr]pmtuEntry)
 	}
 	if old, ok := p.m[dst]; ok && now.Before(old.expires) {
-		if old.mtu < mtu || old.mtu == mtu && now.Before(old.expires.Add(-pmtuExpiry/2)) {
+		if old.mtu < mtu || (old.mtu == mtu && now.Before(old.expires.Add(-pmtuExpiry/2))) {
 			return
 		}
 	}

@@ -25,7 +25,6 @@ type TCPEndpoint struct {
 	cfg        tcp.Config
 	lingerZero bool // SO_LINGER on with a zero timeout: Close aborts
 	rdShut     bool // SHUT_RD: reads return EOF
-	wrShut     bool // SHUT_WR: writes fail with EPIPE at once, so poll says writable
 	errTaken   bool // the connection's error was reported once (sk_err cleared)
 
 	lis  *listenEntry
@@ -365,9 +364,6 @@ func (e *TCPEndpoint) Shutdown(how int) error {
 		e.rd.notify()
 	}
 	if how != syscall.SHUT_RD {
-		// As Linux's tcp_poll: once the write side is shut a write fails
-		// at once (EPIPE), so poll reports POLLOUT.
-		e.wrShut = true
 		err := e.conn.Shutdown(s.clock.Now())
 		if entry := e.entryLocked(); entry != nil {
 			s.afterTCPLocked(entry)
@@ -439,7 +435,9 @@ func (e *TCPEndpoint) PollState() (readable, writable, hup bool, err error) {
 	st := c.State()
 	readable = c.Readable() > 0 || c.ReadClosed() || e.rdShut || err != nil
 	synced := st != tcp.StateSynSent && st != tcp.StateSynReceived
-	writable = err != nil || (synced && (e.wrShut || c.Writable() > 0))
+	// As Linux's tcp_poll: once the write side is shut a write fails at
+	// once (EPIPE), so the socket is writable.
+	writable = err != nil || (synced && (c.WriteClosed() || c.Writable() > 0))
 	hup = st == tcp.StateClosed || st == tcp.StateTimeWait
 	return readable, writable, hup, err
 }

@@ -427,6 +427,10 @@ func (c *Conn) ReadClosed() bool {
 	return c.finRcvd || c.err != nil || c.state == StateClosed
 }
 
+// WriteClosed reports whether Shutdown or Close has closed the sending
+// side: Write fails from then on.
+func (c *Conn) WriteClosed() bool { return c.finQueued }
+
 // LocalAddr returns our address and port.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
