@@ -91,6 +91,12 @@ func TestTCP_DialSilentOnLinkHost_OpErrorMatchingEHOSTUNREACH(t *testing.T) {
 	case err := <-got:
 		t.Fatalf("Dial returned %v before resolving", err)
 	}
+	// The request is written while the stack holds its lock, before the
+	// ARP deadline is armed; taking the lock (any locked call) waits for
+	// that, so the clock does not move past a deadline not yet armed.
+	if cs := e.st.TCPConnections(); len(cs) != 1 || cs[0].State != tcp.StateSynSent {
+		t.Fatalf("connections %+v, want one in SYN-SENT", cs)
+	}
 	e.clk.Advance(arpGiveUp)
 	var err error
 	select {
