@@ -10,14 +10,14 @@ import (
 // (tcp_in_slow_start: cwnd < ssthresh), we use congestion avoidance.
 func TestEstablished_CwndEqualsSsthresh_CongestionAvoidance(t *testing.T) {
 	h := newEstablished(t, Config{SndBuf: 1 << 20})
-	h.c.ssthresh = h.c.cwnd // 14600
+	setSsthresh(h.c, h.c.cc.cwnd()) // 14600
 	h.c.Write(bytesN(20*1460), h.now)
 	h.out.take()
 	a := h.seg(FlagACK)
 	a.Ack = 1001 + 1460
 	h.in(a)
-	if h.c.cwnd != 14600 {
-		t.Fatalf("cwnd %d after one MSS acknowledged at cwnd = ssthresh, want 14600 (no slow-start growth)", h.c.cwnd)
+	if h.c.cc.cwnd() != 14600 {
+		t.Fatalf("cwnd %d after one MSS acknowledged at cwnd = ssthresh, want 14600 (no slow-start growth)", h.c.cc.cwnd())
 	}
 }
 
@@ -43,18 +43,18 @@ func newRenoInRecovery(t *testing.T) *harness {
 // new data, then add back SMSS bytes": exactly one SMSS is enough.
 func TestEstablished_NewRenoPartialACK_ExactlyOneMSS_AddsBackOneMSS(t *testing.T) {
 	h := newRenoInRecovery(t)
-	cwnd := h.c.cwnd // ssthresh + 3 MSS
+	cwnd := h.c.cc.cwnd() // ssthresh + 3 MSS
 	partial := h.seg(FlagACK)
 	partial.Ack = 1001 + 1460
 	h.in(partial)
 	h.expect("ACK seq=2461 ack=5001 len=1460")
-	if h.c.cwnd != cwnd {
-		t.Fatalf("cwnd %d after a partial ACK of one MSS, want %d (deflated by 1460, one MSS added back)", h.c.cwnd, cwnd)
+	if h.c.cc.cwnd() != cwnd {
+		t.Fatalf("cwnd %d after a partial ACK of one MSS, want %d (deflated by 1460, one MSS added back)", h.c.cc.cwnd(), cwnd)
 	}
 	partial.Ack = 2461 + 1000
 	h.in(partial)
-	if h.c.cwnd != cwnd-1000 {
-		t.Fatalf("cwnd %d after a partial ACK of 1000 bytes, want %d (deflated, nothing added back)", h.c.cwnd, cwnd-1000)
+	if h.c.cc.cwnd() != cwnd-1000 {
+		t.Fatalf("cwnd %d after a partial ACK of 1000 bytes, want %d (deflated, nothing added back)", h.c.cc.cwnd(), cwnd-1000)
 	}
 }
 
@@ -129,8 +129,8 @@ func TestEstablished_LimitedTransmit_NotBeyondCwndPlusTwoSegments(t *testing.T) 
 	full.Ack = segAt(10) // recover: recovery ends, cwnd = ssthresh = 7300
 	h.in(full)
 	h.out.take()
-	if h.c.inRecovery || h.c.cwnd != 7300 || h.c.flightSize() <= h.c.cwnd+2*1460 {
-		t.Fatalf("inRecovery %v cwnd %d flight %d: the set-up is wrong", h.c.inRecovery, h.c.cwnd, h.c.flightSize())
+	if h.c.inRecovery || h.c.cc.cwnd() != 7300 || h.c.flightSize() <= h.c.cc.cwnd()+2*1460 {
+		t.Fatalf("inRecovery %v cwnd %d flight %d: the set-up is wrong", h.c.inRecovery, h.c.cc.cwnd(), h.c.flightSize())
 	}
 	dup.Ack = segAt(10)
 	h.in(dup)
@@ -144,13 +144,13 @@ func TestEstablished_LimitedTransmit_NotBeyondCwndPlusTwoSegments(t *testing.T) 
 // with a segment received after 1.25: halved twice, to IW.
 func TestEstablished_CwndRestartAfterIdle_SegmentsReceivedMeanwhileDoNotCount(t *testing.T) {
 	h := newEstablished(t, Config{SndBuf: 1 << 20, DisableTimestamps: true})
-	h.c.cwnd, h.c.ssthresh = 40*1460, 20*1460
+	setWindow(h.c, 40*1460, 20*1460)
 	h.c.Write(bytesN(1460), h.now)
 	h.out.take()
 	ack := h.seg(FlagACK)
 	ack.Ack = 1001 + 1460
 	h.in(ack)
-	h.c.cwnd = 40 * 1460
+	h.c.cc.setCwnd(40 * 1460)
 	rto := h.c.currentRTO()
 	start := h.now
 	h.now = start.Add(rto * 5 / 4)
@@ -174,17 +174,26 @@ func TestEstablished_CwndRestartAfterIdle_ExactRTOMultiples(t *testing.T) {
 		ssthreshSegs int
 	}{{1, 40, 20}, {2, 20, 30}} {
 		h := newEstablished(t, Config{SndBuf: 1 << 20, DisableTimestamps: true})
-		h.c.cwnd, h.c.ssthresh = 40*1460, 20*1460
+		setWindow(h.c, 40*1460, 20*1460)
 		h.c.Write(bytesN(1460), h.now)
 		h.out.take()
 		ack := h.seg(FlagACK)
 		ack.Ack = 1001 + 1460
 		h.in(ack)
-		h.c.cwnd = 40 * 1460
+		h.c.cc.setCwnd(40 * 1460)
 		h.now = h.now.Add(time.Duration(tc.idleRTOs) * h.c.currentRTO())
 		h.c.Write(bytesN(60*1460), h.now)
-		if got := len(h.out.take()); got != tc.segs || h.c.ssthresh != tc.ssthreshSegs*1460 {
-			t.Errorf("idle %d RTOs: %d segments sent, ssthresh %d; want %d, %d", tc.idleRTOs, got, h.c.ssthresh, tc.segs, tc.ssthreshSegs*1460)
+		if got := len(h.out.take()); got != tc.segs || h.c.cc.ssthresh() != tc.ssthreshSegs*1460 {
+			t.Errorf("idle %d RTOs: %d segments sent, ssthresh %d; want %d, %d", tc.idleRTOs, got, h.c.cc.ssthresh(), tc.segs, tc.ssthreshSegs*1460)
 		}
 	}
 }
+
+// setWindow sets a connection's cwnd and ssthresh, for tests that start
+// from a given window.
+func setWindow(c *Conn, cwnd, ssthresh int) {
+	c.cc.setCwnd(cwnd)
+	setSsthresh(c, ssthresh)
+}
+
+func setSsthresh(c *Conn, n int) { c.cc.(*reno).ssthreshB = n }

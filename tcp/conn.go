@@ -134,13 +134,13 @@ type Conn struct {
 	rttStart                            time.Time
 	synRetransmitted                    bool
 
-	// Congestion control (RFC 5681, RFC 6582 NewReno).
-	cwnd, ssthresh int
-	bytesAcked     int       // RFC 3465 appropriate byte counting in congestion avoidance
-	lastDataSent   time.Time // when data was last sent (Linux's lsndtime), for the restart after idle
-	dupAcks        int
-	inRecovery     bool
-	recover        seqnum.Value // NewReno's recover (RFC 6582), RecoveryPoint of RFC 6675
+	// Congestion control (cc.go) and loss recovery (RFC 5681, RFC 6582
+	// NewReno, RFC 6675 SACK).
+	cc           congestionControl // owns cwnd and ssthresh
+	lastDataSent time.Time         // when data was last sent (Linux's lsndtime), for the restart after idle
+	dupAcks      int
+	inRecovery   bool
+	recover      seqnum.Value // NewReno's recover (RFC 6582), RecoveryPoint of RFC 6675
 
 	// SACK (RFC 2018, RFC 2883, RFC 6675).
 	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted
@@ -212,7 +212,7 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 		rcvBuf:    buffer.NewRecv(cfg.RcvBuf, cfg.MaxOutOfOrderRanges),
 		rto:       cfg.RTOInitial,
 		mss:       min(cfg.MSS, DefaultPeerMSS),
-		ssthresh:  1 << 30, // RFC 5681 §3.1: "arbitrarily high"
+		cc:        newReno(),
 	}
 	c.rcvMSS = c.mss
 	c.sndBuf.SetMemory(cfg.Memory)
@@ -549,8 +549,8 @@ func (c *Conn) Info() Info {
 		SRTT:            c.srtt,
 		RTTVar:          c.rttvar,
 		RTO:             c.currentRTO(),
-		Cwnd:            c.cwnd,
-		Ssthresh:        c.ssthresh,
+		Cwnd:            c.cc.cwnd(),
+		Ssthresh:        c.cc.ssthresh(),
 		SndWnd:          c.sndWnd,
 		RcvWnd:          c.advertisedWnd(),
 		MSS:             c.mss,

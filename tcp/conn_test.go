@@ -41,8 +41,8 @@ func TestSynSent_SynAck_EstablishesAndACKs(t *testing.T) {
 	if h.c.mss != 1460 || h.c.sndWScale != 7 || h.c.rcvWScale != 3 {
 		t.Fatalf("mss %d sndWScale %d rcvWScale %d", h.c.mss, h.c.sndWScale, h.c.rcvWScale)
 	}
-	if h.c.cwnd != 14600 {
-		t.Fatalf("IW %d, want 14600 (RFC 6928)", h.c.cwnd)
+	if h.c.cc.cwnd() != 14600 {
+		t.Fatalf("IW %d, want 14600 (RFC 6928)", h.c.cc.cwnd())
 	}
 	h.noDeadline()
 }
@@ -149,8 +149,8 @@ func TestSynSent_SynRetransmitted_IWIsOneSegment(t *testing.T) {
 	h.expect("SYN seq=1000")
 	h.at(1500 * ms)
 	h.in(h.synAck())
-	if h.c.cwnd != 1460 {
-		t.Fatalf("cwnd %d, want 1 MSS after a lost SYN (RFC 6928 §2)", h.c.cwnd)
+	if h.c.cc.cwnd() != 1460 {
+		t.Fatalf("cwnd %d, want 1 MSS after a lost SYN (RFC 6928 §2)", h.c.cc.cwnd())
 	}
 	if h.c.hasRTT {
 		t.Fatal("RTT sampled from a retransmitted SYN (Karn)")
@@ -636,8 +636,8 @@ func TestEstablished_RTO_CollapsesCwndAndGoesBackN(t *testing.T) {
 	h.out.take()
 	h.fire(200 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	if h.c.cwnd != 1460 || h.c.ssthresh != 2920 {
-		t.Fatalf("cwnd %d ssthresh %d", h.c.cwnd, h.c.ssthresh)
+	if h.c.cc.cwnd() != 1460 || h.c.cc.ssthresh() != 2920 {
+		t.Fatalf("cwnd %d ssthresh %d", h.c.cc.cwnd(), h.c.cc.ssthresh())
 	}
 	ack := h.seg(FlagACK)
 	ack.Ack = 2461
@@ -660,12 +660,12 @@ func TestEstablished_FastRetransmitAfterExactlyThreeDupACKs(t *testing.T) {
 	h.expect()
 	h.in(dup)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	if h.c.ssthresh != 7300 || h.c.cwnd != 7300+3*1460 || !h.c.inRecovery {
-		t.Fatalf("ssthresh %d cwnd %d", h.c.ssthresh, h.c.cwnd)
+	if h.c.cc.ssthresh() != 7300 || h.c.cc.cwnd() != 7300+3*1460 || !h.c.inRecovery {
+		t.Fatalf("ssthresh %d cwnd %d", h.c.cc.ssthresh(), h.c.cc.cwnd())
 	}
 	h.in(dup)
-	if h.c.cwnd != 7300+4*1460 {
-		t.Fatalf("cwnd %d: not inflated", h.c.cwnd)
+	if h.c.cc.cwnd() != 7300+4*1460 {
+		t.Fatalf("cwnd %d: not inflated", h.c.cc.cwnd())
 	}
 }
 
@@ -709,36 +709,36 @@ func TestEstablished_NewRenoPartialACK_RetransmitsNextHole(t *testing.T) {
 		t.Fatal("left recovery on a partial ACK")
 	}
 	// cwnd deflated by 3·1460 and grown by one MSS: 11680 - 4380 + 1460.
-	if h.c.cwnd != 8760 {
-		t.Fatalf("cwnd %d", h.c.cwnd)
+	if h.c.cc.cwnd() != 8760 {
+		t.Fatalf("cwnd %d", h.c.cc.cwnd())
 	}
 	full := h.seg(FlagACK)
 	full.Ack = 1001 + 10*1460
 	h.in(full)
-	if h.c.inRecovery || h.c.cwnd != 2920 {
+	if h.c.inRecovery || h.c.cc.cwnd() != 2920 {
 		// min(ssthresh, max(FlightSize, MSS) + MSS) with nothing in flight.
-		t.Fatalf("inRecovery %v cwnd %d", h.c.inRecovery, h.c.cwnd)
+		t.Fatalf("inRecovery %v cwnd %d", h.c.inRecovery, h.c.cc.cwnd())
 	}
 }
 
 func TestEstablished_SlowStartThenCongestionAvoidance(t *testing.T) {
 	h := newEstablished(t, Config{SndBuf: 1 << 20})
-	h.c.ssthresh = 14600 + 1460
+	setSsthresh(h.c, 14600+1460)
 	h.c.Write(bytesN(100*1460), h.now)
 	h.out.take()
 	a := h.seg(FlagACK)
 	a.Ack = 1001 + 1460
 	h.in(a)
-	if h.c.cwnd != 14600+1460 {
-		t.Fatalf("slow start cwnd %d", h.c.cwnd)
+	if h.c.cc.cwnd() != 14600+1460 {
+		t.Fatalf("slow start cwnd %d", h.c.cc.cwnd())
 	}
 	for i := 2; i <= 12; i++ {
 		a.Ack = 1001 + seqnumSize(i*1460)
 		h.in(a)
 	}
 	// In congestion avoidance: one MSS per cwnd (16060 bytes) acknowledged.
-	if h.c.cwnd != 16060+1460 {
-		t.Fatalf("cwnd %d", h.c.cwnd)
+	if h.c.cc.cwnd() != 16060+1460 {
+		t.Fatalf("cwnd %d", h.c.cc.cwnd())
 	}
 }
 
@@ -1272,21 +1272,21 @@ func TestEstablished_CwndRestartAfterIdle(t *testing.T) {
 		{10, 10},  // never below IW
 	} {
 		h := newEstablished(t, Config{SndBuf: 1 << 20, DisableTimestamps: true})
-		h.c.cwnd, h.c.ssthresh = 40*1460, 20*1460
+		setWindow(h.c, 40*1460, 20*1460)
 		h.c.Write(bytesN(1460), h.now)
 		h.out.take()
 		ack := h.seg(FlagACK)
 		ack.Ack = 1001 + 1460
 		h.in(ack)
-		h.c.cwnd = 40 * 1460 // undo the ACK's growth: exactly 40 segments
+		h.c.cc.setCwnd(40 * 1460) // undo the ACK's growth: exactly 40 segments
 		rto := h.c.currentRTO()
 		h.now = h.now.Add(time.Duration(tc.idleRTOs * float64(rto)))
 		h.c.Write(bytesN(60*1460), h.now)
 		if got := len(h.out.take()); got != tc.want {
 			t.Errorf("idle %.1f RTOs: %d segments sent, want %d", tc.idleRTOs, got, tc.want)
 		}
-		if tc.idleRTOs > 1 && h.c.ssthresh != 30*1460 {
-			t.Errorf("idle %.1f RTOs: ssthresh %d, want 3/4 of the old cwnd (%d)", tc.idleRTOs, h.c.ssthresh, 30*1460)
+		if tc.idleRTOs > 1 && h.c.cc.ssthresh() != 30*1460 {
+			t.Errorf("idle %.1f RTOs: ssthresh %d, want 3/4 of the old cwnd (%d)", tc.idleRTOs, h.c.cc.ssthresh(), 30*1460)
 		}
 	}
 }

@@ -160,8 +160,8 @@ func tcbInvariants(c *Conn) error {
 	if err := sackInvariants(c); err != nil {
 		return err
 	}
-	if c.cwnd < 0 || (c.state.synchronized() && c.state != StateSynReceived && c.cwnd < c.mss && c.cwnd != 0) {
-		return fmt.Errorf("cwnd %d", c.cwnd)
+	if c.cc.cwnd() < 0 || (c.state.synchronized() && c.state != StateSynReceived && c.cc.cwnd() < c.mss && c.cc.cwnd() != 0) {
+		return fmt.Errorf("cwnd %d", c.cc.cwnd())
 	}
 	return nil
 }

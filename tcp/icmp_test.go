@@ -99,12 +99,12 @@ func TestICMP_SourceQuench_Ignored(t *testing.T) {
 	h := newEstablished(t, Config{})
 	h.c.Write(bytesN(10), h.now)
 	h.out.take()
-	cwnd := h.c.cwnd
+	cwnd := h.c.cc.cwnd()
 	if !h.c.HandleICMPError(ipv4.TypeSourceQuench, 0, testISS+1, 0, h.now) {
 		t.Fatal("validated source quench not accepted")
 	}
 	h.expect()
-	if h.c.cwnd != cwnd || SoftICMPError(ipv4.TypeSourceQuench, 0) != 0 {
+	if h.c.cc.cwnd() != cwnd || SoftICMPError(ipv4.TypeSourceQuench, 0) != 0 {
 		t.Fatal("source quench acted on (RFC 6633)")
 	}
 }
@@ -113,7 +113,7 @@ func TestICMP_FragNeeded_LowersMSSAndResendsFlight(t *testing.T) {
 	h := newEstablished(t, Config{})
 	h.c.Write(bytesN(2000), h.now)
 	h.expect(s("ACK seq=1001 ack=5001 len=1460"), s("PSH|ACK seq=2461 ack=5001 len=540"))
-	cwnd := h.c.cwnd
+	cwnd := h.c.cc.cwnd()
 	if !h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, testISS+1, 1000, h.now) {
 		t.Fatal("not accepted")
 	}
@@ -124,8 +124,8 @@ func TestICMP_FragNeeded_LowersMSSAndResendsFlight(t *testing.T) {
 	// resends only the segments that are too big; we keep no segment
 	// boundaries, so the whole flight is cut anew).
 	h.expect(s("ACK seq=1001 ack=5001 len=960"), s("ACK seq=1961 ack=5001 len=960"), s("PSH|ACK seq=2921 ack=5001 len=80"))
-	if h.c.cwnd != cwnd {
-		t.Fatalf("cwnd %d → %d: a smaller PMTU is not congestion", cwnd, h.c.cwnd)
+	if h.c.cc.cwnd() != cwnd {
+		t.Fatalf("cwnd %d → %d: a smaller PMTU is not congestion", cwnd, h.c.cc.cwnd())
 	}
 	// An increase is ignored; so is a second message for the same MTU.
 	h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, testISS+1, 1500, h.now)

@@ -73,7 +73,7 @@ func (c *Conn) initialWindow() int {
 // §3.10.7.4 fifth): the SYN is acknowledged.
 func (c *Conn) enterEstablished(now time.Time) {
 	c.setState(StateEstablished)
-	c.cwnd = c.initialWindow()
+	c.cc.start(c.initialWindow())
 	c.backoff = 0
 	c.rtoAt = time.Time{}
 	c.lastRcvAt = now
@@ -497,7 +497,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 			// RFC 6582 §3.2 step 3, full acknowledgment: deflate, option (1).
 			c.inRecovery = false
 			c.rackReset()
-			c.cwnd = min(c.ssthresh, max(c.flightSize(), c.mss)+c.mss)
+			c.cc.setCwnd(min(c.cc.ssthresh(), max(c.flightSize(), c.mss)+c.mss))
 			c.dupAcks = 0
 			return
 		}
@@ -518,25 +518,15 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 		// segment, deflate by the amount acked, add back one MSS if that was
 		// at least one MSS.
 		c.retransmitFirst(now)
-		c.cwnd = max(c.cwnd-acked, 0)
+		cwnd := max(c.cc.cwnd()-acked, 0)
 		if acked >= c.mss {
-			c.cwnd += c.mss
+			cwnd += c.mss
 		}
-		c.cwnd = max(c.cwnd, c.mss)
+		c.cc.setCwnd(max(cwnd, c.mss))
 		return
 	}
 	c.dupAcks = 0
-	if c.cwnd < c.ssthresh {
-		c.cwnd += min(acked, c.mss) // slow start, RFC 5681 eq. (2), RFC 3465 L = 1
-		return
-	}
-	// Congestion avoidance with appropriate byte counting (RFC 5681 §3.1,
-	// RFC 3465 §2.1): one MSS per cwnd of data acknowledged.
-	c.bytesAcked += acked
-	if c.bytesAcked >= c.cwnd {
-		c.bytesAcked -= c.cwnd
-		c.cwnd += c.mss
-	}
+	c.cc.onAck(ackSample{acked: acked, mss: c.mss})
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.
@@ -550,7 +540,7 @@ func (c *Conn) onDupAck(now time.Time) {
 	switch {
 	case c.inRecovery:
 		if !c.sackOn {
-			c.cwnd += c.mss // step 3 of RFC 5681 §3.2: inflate
+			c.cc.setCwnd(c.cc.cwnd() + c.mss) // step 3 of RFC 5681 §3.2: inflate
 		}
 	case c.sackOn && (c.dupAcks >= dupThresh || c.isLost(c.sndUna)) && c.sndUna.GreaterThanEq(c.recover):
 		// RFC 6675 §5 (4). Recovery ends with the cumulative ACK of
@@ -564,12 +554,12 @@ func (c *Conn) onDupAck(now time.Time) {
 		// RFC 6582 §3.2 step 2: enter only if the cumulative ACK covers more
 		// than recover (SEG.ACK - 1 > recover is written here as >= because
 		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
-		c.ssthresh = max(c.flightSize()/2, 2*c.mss)
+		c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss})
 		c.recover = c.sndMax
 		c.inRecovery = true
 		c.countRecovery()
 		c.retransmitFirst(now)
-		c.cwnd = c.ssthresh + 3*c.mss
+		c.cc.setCwnd(c.cc.ssthresh() + 3*c.mss)
 	}
 	if !c.inRecovery && c.dupAcks < dupThresh {
 		c.limitedTransmit(now)
@@ -579,8 +569,8 @@ func (c *Conn) onDupAck(now time.Time) {
 // enterSACKRecovery is RFC 6675 §5 (4): loss recovery starts with
 // cwnd = ssthresh = FlightSize/2 and the first hole is retransmitted.
 func (c *Conn) enterSACKRecovery(now time.Time) {
-	c.ssthresh = max(c.flightSize()/2, 2*c.mss) // (4.2), RFC 5681 eq. (4)
-	c.cwnd = c.ssthresh
+	c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss}) // (4.2), RFC 5681 eq. (4)
+	c.cc.setCwnd(c.cc.ssthresh())
 	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
 	c.inRecovery = true
 	c.countRecovery()
@@ -609,13 +599,13 @@ func (c *Conn) limitedTransmit(now time.Time) {
 	}
 	if !c.sackOn {
 		// One segment per duplicate ACK: FlightSize <= cwnd + DupAcks·SMSS.
-		if room := c.cwnd + c.dupAcks*c.mss - c.flightSize(); room >= c.mss {
+		if room := c.cc.cwnd() + c.dupAcks*c.mss - c.flightSize(); room >= c.mss {
 			c.sendNext(now, room)
 		}
 		return
 	}
 	for range 2 * dupThresh {
-		if room := c.cwnd - c.pipe(); room < c.mss || !c.sendNext(now, room) {
+		if room := c.cc.cwnd() - c.pipe(); room < c.mss || !c.sendNext(now, room) {
 			return
 		}
 	}

@@ -23,8 +23,8 @@ func TestEstablished_SACK_NextSeg_LostHoleThenNewDataThenOtherHoles(t *testing.T
 	// FlightSize/2 = 6·1460.
 	h.in(h.sackAck(segAt(0), segAt(3), segAt(5), segAt(1), segAt(2)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(0)))
-	if h.c.cwnd != 6*1460 {
-		t.Fatalf("cwnd %d, want %d", h.c.cwnd, 6*1460)
+	if h.c.cc.cwnd() != 6*1460 {
+		t.Fatalf("cwnd %d, want %d", h.c.cc.cwnd(), 6*1460)
 	}
 	// pipe falls with each SACK; no room until it is below cwnd - SMSS.
 	h.in(h.sackAck(segAt(0), segAt(3), segAt(6), segAt(1), segAt(2)))

@@ -264,11 +264,8 @@ func (c *Conn) trySend(now time.Time) {
 // restartAfterIdle is the congestion window restart of RFC 5681 §4.1: a
 // sender that has sent no data for more than an RTO and has nothing in
 // flight no longer knows the path's state, and must not burst a large
-// window into it. Deviation (Linux compat, tcp_cwnd_restart with
-// net.ipv4.tcp_slow_start_after_idle=1): cwnd is halved for every RTO of
-// idleness, down to the restart window RW = min(IW, cwnd), rather than
-// set to RW at once; ssthresh keeps 3/4 of the old cwnd, so slow start
-// climbs back to near it.
+// window into it. The algorithm restarts its window (restartWindow has
+// how, as Linux does it).
 func (c *Conn) restartAfterIdle(now time.Time) {
 	if c.lastDataSent.IsZero() || c.sndUna != c.sndMax || c.unsentData() == 0 {
 		return
@@ -278,12 +275,7 @@ func (c *Conn) restartAfterIdle(now time.Time) {
 	if idle <= rto {
 		return
 	}
-	c.ssthresh = max(c.ssthresh, c.cwnd/2+c.cwnd/4) // Linux's tcp_current_ssthresh
-	rw := min(c.initialWindow(), c.cwnd)
-	for idle -= rto; idle > 0 && c.cwnd > rw; idle -= rto {
-		c.cwnd /= 2
-	}
-	c.cwnd = max(c.cwnd, rw)
+	c.cc.onIdleRestart(idle, rto, c.initialWindow())
 	c.lastDataSent = now // once per idle period
 }
 
@@ -297,7 +289,7 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 	}
 	unsent := c.unsentData()
 	usable := 0
-	lim := min(c.sndWnd, c.cwnd)
+	lim := min(c.sndWnd, c.cc.cwnd())
 	if room >= 0 {
 		lim = c.sndWnd
 	}
@@ -328,7 +320,7 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 // else, once per recovery, the rescue retransmission (rule 4).
 func (c *Conn) sackSend(now time.Time) {
 	for range 4 * sackBoardSize * 64 { // each pass sends a segment; bounded anyway
-		room := c.cwnd - c.pipe()
+		room := c.cc.cwnd() - c.pipe()
 		if room < c.mss {
 			return
 		}

@@ -24,8 +24,8 @@ func TestEstablished_LimitedTransmit_NewDataOnFirstTwoDupAcks(t *testing.T) {
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
 	h.in(dup)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(11)))
-	if h.c.cwnd != 14600 {
-		t.Fatalf("cwnd %d, want the IW, unchanged", h.c.cwnd)
+	if h.c.cc.cwnd() != 14600 {
+		t.Fatalf("cwnd %d, want the IW, unchanged", h.c.cc.cwnd())
 	}
 	// The third is fast retransmit (RFC 5681 §3.2), nothing new.
 	h.in(dup)
@@ -76,8 +76,8 @@ func TestEstablished_RACK_SmallFlightHoleLostAfterReoWnd(t *testing.T) {
 	// RFC 8985 §6.2 step 5: lost reo_wnd after the evidence.
 	h.fire(12 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	if i := h.c.Info(); !h.c.inRecovery || i.RACKRecoveries != 1 || i.Recoveries != 1 || h.c.cwnd != 2920 {
-		t.Fatalf("inRecovery %v info %+v cwnd %d", h.c.inRecovery, i, h.c.cwnd)
+	if i := h.c.Info(); !h.c.inRecovery || i.RACKRecoveries != 1 || i.Recoveries != 1 || h.c.cc.cwnd() != 2920 {
+		t.Fatalf("inRecovery %v info %+v cwnd %d", h.c.inRecovery, i, h.c.cc.cwnd())
 	}
 	h.in(h.sackAck(segAt(2)))
 	if h.c.inRecovery {
@@ -128,7 +128,7 @@ func TestEstablished_RACK_LostRetransmissionSentAgain(t *testing.T) {
 	// With cwnd at two segments the re-sent retransmission fits only
 	// because the lost one has left pipe (RFC 8985 §6.2): pipe is then
 	// segment 13 alone, in flight.
-	h.c.cwnd = 2 * 1460
+	h.c.cc.setCwnd(2 * 1460)
 	h.fire(22 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if i := h.c.Info(); i.RACKRetransmits != 1 || i.Timeouts != 0 {
@@ -149,8 +149,8 @@ func TestEstablished_TLP_RetransmitsTheLastSegment(t *testing.T) {
 	// queued; the RTO is re-armed from now.
 	h.fire(2 * ms)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
-	if i := h.c.Info(); i.LossProbes != 1 || i.Timeouts != 0 || !h.c.tlpOut || !h.c.tlpRetrans || h.c.cwnd != 14600 {
-		t.Fatalf("info %+v tlpOut %v tlpRetrans %v cwnd %d", i, h.c.tlpOut, h.c.tlpRetrans, h.c.cwnd)
+	if i := h.c.Info(); i.LossProbes != 1 || i.Timeouts != 0 || !h.c.tlpOut || !h.c.tlpRetrans || h.c.cc.cwnd() != 14600 {
+		t.Fatalf("info %+v tlpOut %v tlpRetrans %v cwnd %d", i, h.c.tlpOut, h.c.tlpRetrans, h.c.cc.cwnd())
 	}
 	if h.c.rtoAt != t0.Add(202*ms) || !h.c.ptoAt.IsZero() {
 		t.Fatalf("RTO at %v, PTO at %v", h.c.rtoAt.Sub(t0), h.c.ptoAt)
@@ -160,18 +160,18 @@ func TestEstablished_TLP_RetransmitsTheLastSegment(t *testing.T) {
 	h.at(5 * ms)
 	h.in(h.sackAck(segAt(2)))
 	h.in(h.sackAck(segAt(2), segAt(1), segAt(2)))
-	if h.c.tlpOut || h.c.Info().TLPRecoveries != 0 || h.c.cwnd < 14600 {
-		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, h.c.Info().TLPRecoveries, h.c.cwnd)
+	if h.c.tlpOut || h.c.Info().TLPRecoveries != 0 || h.c.cc.cwnd() < 14600 {
+		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, h.c.Info().TLPRecoveries, h.c.cc.cwnd())
 	}
 	h.noDeadline()
 	// The episode is over: a later ACK beyond its TLP.end_seq is no
 	// repair (§7.4 applies only while a probe is out).
-	cwnd := h.c.cwnd
+	cwnd := h.c.cc.cwnd()
 	h.c.Write(bytesN(1460), h.now)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
 	h.in(h.sackAck(segAt(3)))
-	if h.c.Info().TLPRecoveries != 0 || h.c.cwnd < cwnd {
-		t.Fatalf("after the episode: TLPRecoveries %d cwnd %d (was %d)", h.c.Info().TLPRecoveries, h.c.cwnd, cwnd)
+	if h.c.Info().TLPRecoveries != 0 || h.c.cc.cwnd() < cwnd {
+		t.Fatalf("after the episode: TLPRecoveries %d cwnd %d (was %d)", h.c.Info().TLPRecoveries, h.c.cc.cwnd(), cwnd)
 	}
 }
 
@@ -187,8 +187,8 @@ func TestEstablished_TLP_ProbeRepairingALossReducesCwnd(t *testing.T) {
 	// a loss, which gets the response of fast recovery (§7.4).
 	h.at(5 * ms)
 	h.in(h.sackAck(segAt(3)))
-	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 1 || h.c.cwnd != 8030 || h.c.ssthresh != 8030 {
-		t.Fatalf("tlpOut %v info %+v cwnd %d ssthresh %d", h.c.tlpOut, i, h.c.cwnd, h.c.ssthresh)
+	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 1 || h.c.cc.cwnd() != 8030 || h.c.cc.ssthresh() != 8030 {
+		t.Fatalf("tlpOut %v info %+v cwnd %d ssthresh %d", h.c.tlpOut, i, h.c.cc.cwnd(), h.c.cc.ssthresh())
 	}
 }
 
@@ -232,8 +232,8 @@ func TestEstablished_TLP_DSACKBelowTheACK_NoCwndReduction(t *testing.T) {
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
 	h.at(5 * ms)
 	h.in(h.sackAck(segAt(3), segAt(1), segAt(2))) // D-SACK: below the ACK
-	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 0 || h.c.cwnd < 14600 {
-		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, i.TLPRecoveries, h.c.cwnd)
+	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 0 || h.c.cc.cwnd() < 14600 {
+		t.Fatalf("tlpOut %v TLPRecoveries %d cwnd %d", h.c.tlpOut, i.TLPRecoveries, h.c.cc.cwnd())
 	}
 }
 

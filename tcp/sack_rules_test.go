@@ -54,7 +54,7 @@ func TestEstablished_SACK_IsLost_MoreThanTwoSegmentsOfBytesAbove(t *testing.T) {
 // counted, none beyond.
 func TestEstablished_SACK_PipeWithAFullScoreboard(t *testing.T) {
 	h := newSACKEstablished(t)
-	h.c.cwnd = 40 * 1460
+	h.c.cc.setCwnd(40 * 1460)
 	writeSegs(h, 2*sackBoardSize+1)
 	h.at(10 * ms)
 	var blocks []seqnum.Value
@@ -168,13 +168,13 @@ func TestEstablished_SACK_DupACKsAfterRTO_NoRecoveryBeforeRecoveryPoint(t *testi
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(5)))
 	h.fire(202 * ms) // then the RTO (RTOMin)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	ss := h.c.ssthresh
+	ss := h.c.cc.ssthresh()
 	for i := 2; i <= 4; i++ {
 		h.in(h.sackAck(segAt(0), segAt(2), segAt(i+1)))
 	}
-	if i := h.c.Info(); h.c.inRecovery || i.Recoveries != 0 || h.c.ssthresh != ss {
+	if i := h.c.Info(); h.c.inRecovery || i.Recoveries != 0 || h.c.cc.ssthresh() != ss {
 		t.Fatalf("after the RTO, 3 dup ACKs below RecoveryPoint: inRecovery %v, recoveries %d, ssthresh %d (was %d)",
-			h.c.inRecovery, i.Recoveries, h.c.ssthresh, ss)
+			h.c.inRecovery, i.Recoveries, h.c.cc.ssthresh(), ss)
 	}
 }
 
@@ -257,7 +257,7 @@ func TestEstablished_TLP_OneFullSegmentInFlight_AddsWCDelAckT(t *testing.T) {
 // cwnd the floor decides.
 func TestEstablished_TLP_ProbeRepairingALoss_SsthreshFloorTwoSegments(t *testing.T) {
 	h := newSACKEstablished(t)
-	h.c.cwnd, h.c.ssthresh = 2*1460, 2*1460 // as after an earlier reduction
+	setWindow(h.c, 2*1460, 2*1460) // as after an earlier reduction
 	writeSegs(h, 2)
 	h.fire(2 * ms) // the probe resends the last segment (TLP.end_seq = SND.MAX)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
@@ -267,8 +267,8 @@ func TestEstablished_TLP_ProbeRepairingALoss_SsthreshFloorTwoSegments(t *testing
 	h.in(h.sackAck(segAt(2))) // up to TLP.end_seq: the episode goes on; cwnd 4380
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
 	h.in(h.sackAck(segAt(3))) // beyond it, no D-SACK: the probe repaired a loss
-	if i := h.c.Info(); i.TLPRecoveries != 1 || h.c.ssthresh != 2*1460 || h.c.cwnd != 2*1460 {
-		t.Fatalf("TLPRecoveries %d ssthresh %d cwnd %d, want 1 2920 2920", i.TLPRecoveries, h.c.ssthresh, h.c.cwnd)
+	if i := h.c.Info(); i.TLPRecoveries != 1 || h.c.cc.ssthresh() != 2*1460 || h.c.cc.cwnd() != 2*1460 {
+		t.Fatalf("TLPRecoveries %d ssthresh %d cwnd %d, want 1 2920 2920", i.TLPRecoveries, h.c.cc.ssthresh(), h.c.cc.cwnd())
 	}
 }
 
@@ -305,7 +305,7 @@ func TestEstablished_TLP_NewDataProbe_NoRepairResponse(t *testing.T) {
 	h.in(h.sackAck(segAt(11))) // up to TLP.end_seq
 	h.out.take()
 	h.in(h.sackAck(segAt(12))) // and beyond it
-	if i := h.c.Info(); i.TLPRecoveries != 0 || h.c.tlpOut || h.c.cwnd < 14600 {
-		t.Fatalf("TLPRecoveries %d tlpOut %v cwnd %d", i.TLPRecoveries, h.c.tlpOut, h.c.cwnd)
+	if i := h.c.Info(); i.TLPRecoveries != 0 || h.c.tlpOut || h.c.cc.cwnd() < 14600 {
+		t.Fatalf("TLPRecoveries %d tlpOut %v cwnd %d", i.TLPRecoveries, h.c.tlpOut, h.c.cc.cwnd())
 	}
 }

@@ -260,8 +260,8 @@ func TestEstablished_SACK_ThreeSACKedSegmentsRetransmitTheHole(t *testing.T) {
 	// cwnd = ssthresh = FlightSize/2 = 3650, pipe = 1460 (the
 	// retransmission) + 1460 (segment 4): nothing more.
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	if !h.c.inRecovery || h.c.cwnd != 3650 || h.c.ssthresh != 3650 || h.c.pipe() != 2920 {
-		t.Fatalf("inRecovery %v cwnd %d ssthresh %d pipe %d", h.c.inRecovery, h.c.cwnd, h.c.ssthresh, h.c.pipe())
+	if !h.c.inRecovery || h.c.cc.cwnd() != 3650 || h.c.cc.ssthresh() != 3650 || h.c.pipe() != 2920 {
+		t.Fatalf("inRecovery %v cwnd %d ssthresh %d pipe %d", h.c.inRecovery, h.c.cc.cwnd(), h.c.cc.ssthresh(), h.c.pipe())
 	}
 	// The cumulative ACK covers RecoveryPoint: recovery ends.
 	h.at(20 * ms)

@@ -269,16 +269,13 @@ func (c *Conn) onRTO(now time.Time) {
 		c.drop(syscall.ETIMEDOUT)
 		return
 	}
-	if c.backoff == 0 {
-		// RFC 5681 §3.1 eq. (4); held constant for repeated timeouts of the
-		// same segment.
-		c.ssthresh = max(c.flightSize()/2, 2*c.mss)
-	}
+	// RFC 5681 §3.1: ssthresh from eq. (4), held constant for repeated
+	// timeouts of the same segment, and cwnd the loss window.
+	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0)
 	c.countTimeout()
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()
-	c.cwnd = c.mss // loss window (RFC 5681 §3.1)
-	c.bytesAcked, c.dupAcks, c.inRecovery = 0, 0, false
+	c.dupAcks, c.inRecovery = 0, false
 	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
 	// RFC 6675 §5.1 (and RFC 2018 §8): after a timeout the SACK
 	// information is not trusted; retransmission goes back to SND.UNA
@@ -311,7 +308,7 @@ func (c *Conn) onPersist(now time.Time) {
 		return
 	}
 	usable := 0
-	if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cwnd))); c.sndNxt.LessThan(wndEnd) {
+	if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cc.cwnd()))); c.sndNxt.LessThan(wndEnd) {
 		usable = int(c.sndNxt.Size(wndEnd))
 	}
 	if usable > 0 {

@@ -161,13 +161,10 @@ func (c *Conn) tlpAck(seg *Segment, oldUna seqnum.Value, newSACK bool) {
 	case ack.GreaterThan(c.tlpEndSeq):
 		c.tlpOut = false
 		c.tlpRecoveries++
-		// Deviation (Linux compat): the reduction starts from cwnd
-		// (tcp_init_cwnd_reduction with Reno's ssthresh, cwnd/2), not
-		// from FlightSize (RFC 5681 eq. (4)): the repairing ACK has just
-		// emptied the flight.
-		c.ssthresh = max(c.cwnd/2, 2*c.mss)
-		c.cwnd = c.ssthresh
-		c.bytesAcked = 0
+		// The repairing ACK has just emptied the flight: the reduction
+		// starts from cwnd (lossEvent.repaired).
+		c.cc.onLoss(lossEvent{mss: c.mss, repaired: true})
+		c.cc.setCwnd(c.cc.ssthresh())
 	case ack == oldUna && !newSACK:
 		c.tlpOut = false // a pure duplicate: both copies arrived
 	}

@@ -175,7 +175,7 @@ func TestEstablished_RTO_SsthreshFloorTwoSegments(t *testing.T) {
 	h.out.take()
 	h.fire(200 * ms)
 	h.expect("PSH|ACK seq=1001 ack=5001 len=1460")
-	if h.c.ssthresh != 2*1460 || h.c.cwnd != 1460 {
-		t.Fatalf("ssthresh %d cwnd %d, want 2920 1460", h.c.ssthresh, h.c.cwnd)
+	if h.c.cc.ssthresh() != 2*1460 || h.c.cc.cwnd() != 1460 {
+		t.Fatalf("ssthresh %d cwnd %d, want 2920 1460", h.c.cc.ssthresh(), h.c.cc.cwnd())
 	}
 }
