@@ -52,6 +52,7 @@ const (
 	TCP_KEEPCNT   = syscall.TCP_KEEPCNT
 	// TCP_USER_TIMEOUT is Linux's option 18 (not in package syscall).
 	TCP_USER_TIMEOUT = 0x12
+	TCP_CONGESTION   = syscall.TCP_CONGESTION
 )
 
 // Linux's bounds for the keep-alive options (include/net/tcp.h
@@ -430,6 +431,35 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 		}
 	}
 	return 0, syscall.ENOPROTOOPT
+}
+
+// SetsockoptString sets a string option (setsockopt(2)). Supported:
+// IPPROTO_TCP TCP_CONGESTION, the congestion control by name (one of
+// tcp.CongestionControls: "cubic", "reno"; ENOENT for another, as Linux).
+func (f *FD) SetsockoptString(level, opt int, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return syscall.EBADF
+	}
+	if level == IPPROTO_TCP && opt == TCP_CONGESTION && f.tcp != nil {
+		return f.tcp.SetCongestion(value)
+	}
+	return syscall.ENOPROTOOPT
+}
+
+// GetsockoptString reads a string option (getsockopt(2)): IPPROTO_TCP
+// TCP_CONGESTION.
+func (f *FD) GetsockoptString(level, opt int) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return "", syscall.EBADF
+	}
+	if level == IPPROTO_TCP && opt == TCP_CONGESTION && f.tcp != nil {
+		return f.tcp.Config().Congestion, nil
+	}
+	return "", syscall.ENOPROTOOPT
 }
 
 // Getsockname returns the local address (getsockname(2)).

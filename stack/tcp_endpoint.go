@@ -3,6 +3,7 @@ package stack
 import (
 	"io"
 	"net/netip"
+	"slices"
 	"syscall"
 	"time"
 
@@ -526,6 +527,20 @@ func (e *TCPEndpoint) SetUserTimeout(d time.Duration) {
 	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetUserTimeout(d) })
 }
 
+// SetCongestion sets TCP_CONGESTION: the congestion control of the
+// connection, or of those a listening socket accepts (one of
+// tcp.CongestionControls; another name is ENOENT, as on Linux).
+func (e *TCPEndpoint) SetCongestion(name string) error {
+	if !slices.Contains(tcp.CongestionControls(), name) {
+		return syscall.ENOENT
+	}
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.cfg.Congestion = name
+	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetCongestion(name) })
+	return nil
+}
+
 // Config returns the endpoint's TCP configuration with its defaults
 // filled in: what getsockopt reports.
 func (e *TCPEndpoint) Config() tcp.Config {
@@ -553,6 +568,9 @@ func (e *TCPEndpoint) inheritLocked(c *tcp.Conn, now time.Time) {
 		c.SetKeepIdle(d, now)
 	}
 	c.SetKeepAlive(e.cfg.KeepAlive, now)
+	if e.cfg.Congestion != "" {
+		c.SetCongestion(e.cfg.Congestion) // a known name: SetCongestion checked it
+	}
 }
 
 // SetRcvBuf sets SO_RCVBUF in bytes; before connecting it also fixes the

@@ -1,6 +1,9 @@
 package tcp
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Congestion control is a seam between the sender and an algorithm, as
 // Linux's struct tcp_congestion_ops and smoltcp's Controller are. The
@@ -15,9 +18,10 @@ type congestionControl interface {
 	name() string
 	cwnd() int
 	ssthresh() int
-	// start sets cwnd to the initial window iw once the handshake is
-	// complete (RFC 5681 §3.1).
-	start(iw int)
+	// init sets cwnd and ssthresh: the initial window once the handshake
+	// is complete (RFC 5681 §3.1), or the previous algorithm's when a
+	// connection switches (Linux keeps both across TCP_CONGESTION).
+	init(cwnd, ssthresh int)
 	// onAck is an ACK of acked new bytes outside loss recovery: slow
 	// start or congestion avoidance.
 	onAck(s ackSample)
@@ -35,10 +39,30 @@ type congestionControl interface {
 	setCwnd(n int)
 }
 
+// CongestionControls returns the names Config.Congestion and
+// Conn.SetCongestion accept.
+func CongestionControls() []string { return []string{"cubic", "reno"} }
+
+// newCongestionControl returns the algorithm called name, nil if none is.
+func newCongestionControl(name string) congestionControl {
+	switch name {
+	case "cubic":
+		return newCubic()
+	case "reno":
+		return newReno()
+	}
+	return nil
+}
+
+// knownCongestion reports whether name is one of CongestionControls.
+func knownCongestion(name string) bool { return slices.Contains(CongestionControls(), name) }
+
 // ackSample describes an ACK of new data for onAck.
 type ackSample struct {
-	acked int // bytes newly acknowledged
-	mss   int // SMSS
+	acked int           // bytes newly acknowledged
+	mss   int           // SMSS
+	srtt  time.Duration // the smoothed RTT (RFC 6298), 0 before a sample
+	now   time.Time
 }
 
 // lossEvent describes a loss for onLoss.
@@ -65,7 +89,9 @@ func (r *reno) name() string  { return "reno" }
 func (r *reno) cwnd() int     { return r.cwndB }
 func (r *reno) ssthresh() int { return r.ssthreshB }
 func (r *reno) setCwnd(n int) { r.cwndB = n }
-func (r *reno) start(iw int)  { r.cwndB = iw }
+func (r *reno) init(cwnd, ssthresh int) {
+	r.cwndB, r.ssthreshB, r.bytesAcked = cwnd, ssthresh, 0
+}
 func (r *reno) onAck(s ackSample) {
 	if r.cwndB < r.ssthreshB {
 		r.cwndB += min(s.acked, s.mss) // slow start, RFC 5681 eq. (2), RFC 3465 L = 1

@@ -191,9 +191,6 @@ func TestEstablished_CwndRestartAfterIdle_ExactRTOMultiples(t *testing.T) {
 
 // setWindow sets a connection's cwnd and ssthresh, for tests that start
 // from a given window.
-func setWindow(c *Conn, cwnd, ssthresh int) {
-	c.cc.setCwnd(cwnd)
-	setSsthresh(c, ssthresh)
-}
+func setWindow(c *Conn, cwnd, ssthresh int) { c.cc.init(cwnd, ssthresh) }
 
-func setSsthresh(c *Conn, n int) { c.cc.(*reno).ssthreshB = n }
+func setSsthresh(c *Conn, n int) { c.cc.init(c.cc.cwnd(), n) }

@@ -52,6 +52,9 @@ const (
 	DefaultKeepInterval = 75 * time.Second
 	DefaultKeepCount    = 9
 
+	// DefaultCongestion is the default congestion control, as Linux's.
+	DefaultCongestion = "cubic"
+
 	// clockGranularity is G of RFC 6298 §2.
 	clockGranularity = time.Millisecond
 )
@@ -121,6 +124,12 @@ type Config struct {
 	KeepIdle     time.Duration
 	KeepInterval time.Duration
 	KeepCount    int
+	// Congestion names the congestion control (Linux's TCP_CONGESTION
+	// and net.ipv4.tcp_congestion_control): "cubic" (RFC 9438, the
+	// default, as on Linux) or "reno" (RFC 5681). CongestionControls
+	// lists the names; "" means the default.
+	Congestion string
+
 	// UserTimeout is TCP_USER_TIMEOUT (RFC 9293 §3.8.3 "USER TIMEOUT",
 	// RFC 5482, Linux semantics): how long sent data may stay
 	// unacknowledged, or the peer's window stay closed, before the
@@ -163,6 +172,7 @@ func DefaultConfig() Config {
 		KeepIdle:            DefaultKeepIdle,
 		KeepInterval:        DefaultKeepInterval,
 		KeepCount:           DefaultKeepCount,
+		Congestion:          DefaultCongestion,
 	}
 }
 
@@ -222,6 +232,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.KeepCount <= 0 {
 		cfg.KeepCount = d.KeepCount
+	}
+	if !knownCongestion(cfg.Congestion) {
+		cfg.Congestion = d.Congestion // stack.New refuses an unknown name
 	}
 	cfg.UserTimeout = max(cfg.UserTimeout, 0)
 	cfg.MaxOutOfOrderBytes = max(cfg.MaxOutOfOrderBytes, 0)

@@ -65,6 +65,7 @@ type Info struct {
 	PAWSDrops                       uint64 // segments dropped by PAWS, RFC 7323 §5 (Linux's PAWSEstab)
 	Timestamps                      bool   // RFC 7323 timestamps negotiated
 	SACK                            bool   // RFC 2018 SACK negotiated
+	Congestion                      string // the congestion control's name (TCP_CONGESTION)
 }
 
 // Conn is a TCP connection's TCB (RFC 9293 §3.3.1) and the state machine that
@@ -212,7 +213,7 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 		rcvBuf:    buffer.NewRecv(cfg.RcvBuf, cfg.MaxOutOfOrderRanges),
 		rto:       cfg.RTOInitial,
 		mss:       min(cfg.MSS, DefaultPeerMSS),
-		cc:        newReno(),
+		cc:        newCongestionControl(cfg.Congestion),
 	}
 	c.rcvMSS = c.mss
 	c.sndBuf.SetMemory(cfg.Memory)
@@ -445,6 +446,25 @@ func (c *Conn) Listener() *Listener { return c.listener }
 // Nagle held back goes at the next Push.
 func (c *Conn) SetNoDelay(on bool) { c.cfg.NoDelay = on }
 
+// SetCongestion switches the connection's congestion control to the
+// algorithm called name (TCP_CONGESTION), keeping cwnd and ssthresh as
+// Linux's tcp_set_congestion_control does; the new algorithm starts its
+// own state from them. An unknown name is ENOENT, as on Linux.
+func (c *Conn) SetCongestion(name string) error {
+	cc := newCongestionControl(name)
+	if cc == nil {
+		return syscall.ENOENT
+	}
+	if name != c.cc.name() {
+		cc.init(c.cc.cwnd(), c.cc.ssthresh())
+		c.cc, c.cfg.Congestion = cc, name
+	}
+	return nil
+}
+
+// Congestion returns the name of the connection's congestion control.
+func (c *Conn) Congestion() string { return c.cc.name() }
+
 // Push sends what the send and congestion windows allow now, as Linux's
 // tcp_push_pending_frames after setting TCP_NODELAY (__tcp_sock_set_nodelay):
 // data Nagle held back goes at once rather than at the next ACK.
@@ -551,6 +571,7 @@ func (c *Conn) Info() Info {
 		RTO:             c.currentRTO(),
 		Cwnd:            c.cc.cwnd(),
 		Ssthresh:        c.cc.ssthresh(),
+		Congestion:      c.cc.name(),
 		SndWnd:          c.sndWnd,
 		RcvWnd:          c.advertisedWnd(),
 		MSS:             c.mss,

@@ -73,7 +73,7 @@ func (c *Conn) initialWindow() int {
 // §3.10.7.4 fifth): the SYN is acknowledged.
 func (c *Conn) enterEstablished(now time.Time) {
 	c.setState(StateEstablished)
-	c.cc.start(c.initialWindow())
+	c.cc.init(c.initialWindow(), c.cc.ssthresh())
 	c.backoff = 0
 	c.rtoAt = time.Time{}
 	c.lastRcvAt = now
@@ -526,7 +526,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 		return
 	}
 	c.dupAcks = 0
-	c.cc.onAck(ackSample{acked: acked, mss: c.mss})
+	c.cc.onAck(ackSample{acked: acked, mss: c.mss, srtt: c.srtt, now: now})
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.

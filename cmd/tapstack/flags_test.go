@@ -35,6 +35,8 @@ func TestLinkFlags_LimitsValidated(t *testing.T) {
 		{[]string{"--tcp-mem", "0", "--max-conns", "1"}, ""},
 		{[]string{"--tcp-mem", "-1"}, "--tcp-mem -1"},
 		{[]string{"--max-conns", "0"}, "--max-conns 0"},
+		{[]string{"--congestion", "reno"}, ""},
+		{[]string{"--congestion", "vegas"}, `--congestion "vegas"`},
 		{[]string{"--mtu", "67"}, "--mtu 67"},
 	} {
 		_, err := parseArgs(t, tc.args)

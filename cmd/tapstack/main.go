@@ -20,7 +20,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
+
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -82,6 +86,7 @@ type linkFlags struct {
 	logLevel string
 	maxConns int
 	tcpMem   int
+	cc       string // TCP congestion control
 
 	// target is the address the command will reach (ping's, get's),
 	// if known: a clash message says how to reach it. Not a flag.
@@ -97,6 +102,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&l.maxConns, "max-conns", 131072, "most TCP connections, TIME-WAIT included; beyond it SYNs are dropped and counted")
+	fs.StringVar(&l.cc, "congestion", tcp.DefaultCongestion, "TCP congestion control: "+strings.Join(tcp.CongestionControls(), " or "))
 	fs.IntVar(&l.tcpMem, "tcp-mem", 512, "TCP buffer memory limit in MiB (windows stop growing at 3/4 of it, new connections are refused at it; 0: no limit)")
 }
 
@@ -136,6 +142,9 @@ func (l *linkFlags) parse() (parsed, error) {
 	}
 	if l.maxConns < 1 {
 		return p, fmt.Errorf("--max-conns %d: want at least 1", l.maxConns)
+	}
+	if !slices.Contains(tcp.CongestionControls(), l.cc) {
+		return p, fmt.Errorf("--congestion %q: want one of %s", l.cc, strings.Join(tcp.CongestionControls(), ", "))
 	}
 	if l.tcpMem < 0 || l.tcpMem > 1<<20 {
 		return p, fmt.Errorf("--tcp-mem %d: want 0 (no limit) to 1048576 MiB", l.tcpMem)

@@ -14,6 +14,7 @@ import (
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // node is a running stack on its TAP.
@@ -80,7 +81,7 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 		memLimit = -1 // no limit
 	}
 	st, err := stack.New(dev, stack.Config{Addr: p.addr, Gateway: p.gateway, Logger: log,
-		MaxConnections: l.maxConns, TCPMemoryLimit: memLimit})
+		MaxConnections: l.maxConns, TCPMemoryLimit: memLimit, TCP: tcp.Config{Congestion: l.cc}})
 	if err != nil {
 		dev.Close()
 		return nil, err

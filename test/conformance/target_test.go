@@ -124,9 +124,12 @@ func newTapTarget(t testing.TB, tc targetConfig) *tapTarget {
 		Clock:   clk,
 		Logger:  slog.New(slog.DiscardHandler),
 	}
+	cfg.TCP = tcp.DefaultConfig()
+	cfg.TCP.MSS = linkMTU - 40 // as stack.New sets it for a zero TCP config
+	// Reno, as gVisor's default: the scripts compare loss recovery window
+	// for window, and CUBIC's reduction (β = 0.7) is not Reno's (0.5).
+	cfg.TCP.Congestion = "reno"
 	if tc.synCookiesAlways {
-		cfg.TCP = tcp.DefaultConfig()
-		cfg.TCP.MSS = linkMTU - 40 // as stack.New sets it for a zero TCP config
 		cfg.TCP.SynCookies = tcp.SynCookiesAlways
 	}
 	st, err := stack.New(a, cfg)

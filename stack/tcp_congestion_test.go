@@ -1,0 +1,70 @@
+package stack_test
+
+import (
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
+)
+
+// TCP_CONGESTION, as Linux's setsockopt(IPPROTO_TCP, TCP_CONGESTION): the
+// stack's default is CUBIC (RFC 9438), a socket may name another, an
+// unknown name is ENOENT, and an accepted socket has its listener's.
+
+func TestTCPCongestion_DefaultCubic_SetGetAndInherit(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	l := listening(t, e)
+	if got, err := l.GetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION); err != nil || got != "cubic" {
+		t.Fatalf("TCP_CONGESTION = %q, %v; want the default, cubic", got, err)
+	}
+	if err := l.SetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION, "vegas"); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("TCP_CONGESTION vegas: %v, want ENOENT", err)
+	}
+	if err := l.SetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION, "reno"); err != nil {
+		t.Fatalf("TCP_CONGESTION reno: %v", err)
+	}
+	handshake(t, e, peerPort)
+	c, _, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, _ := c.GetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION); got != "reno" {
+		t.Fatalf("accepted socket's TCP_CONGESTION %q, want its listener's reno", got)
+	}
+	// Switched on a connected socket, the connection runs it at once.
+	if err := c.SetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION, "cubic"); err != nil {
+		t.Fatal(err)
+	}
+	if cs := e.st.TCPConnections(); len(cs) != 1 || cs[0].Congestion != "cubic" {
+		t.Fatalf("connections %+v, want one running cubic", cs)
+	}
+	// Not a TCP option of a UDP socket.
+	u, _ := socket.Socket(e.st, socket.AF_INET, socket.SOCK_DGRAM, 0)
+	defer u.Close()
+	if err := u.SetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION, "reno"); !errors.Is(err, syscall.ENOPROTOOPT) {
+		t.Fatalf("TCP_CONGESTION on UDP: %v, want ENOPROTOOPT", err)
+	}
+}
+
+func TestStackNew_UnknownCongestionControl_Refused(t *testing.T) {
+	a, b := nic.NewPipe(nic.PipeConfig{MTU: 1500, MACA: stackMAC, MACB: peerMAC})
+	defer a.Close()
+	defer b.Close()
+	cfg := stack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), TCP: tcp.Config{Congestion: "bic"}}
+	if _, err := stack.New(a, cfg); !errors.Is(err, stack.ErrBadConfig) {
+		t.Fatalf("stack.New with congestion control bic: %v, want ErrBadConfig", err)
+	}
+	cfg.TCP.Congestion = "reno"
+	st, err := stack.New(a, cfg)
+	if err != nil {
+		t.Fatalf("stack.New with reno: %v", err)
+	}
+	st.Close()
+}

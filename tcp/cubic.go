@@ -1,0 +1,149 @@
+package tcp
+
+import (
+	"math"
+	"time"
+)
+
+// CUBIC's constants (RFC 9438 §4.1, §5): C in segments per second cubed,
+// the multiplicative decrease factor β_cubic, and α_cubic, the additive
+// increase that makes CUBIC's Reno-friendly estimate grow as fast as Reno
+// with that β (§4.3).
+const (
+	cubicC     = 0.4
+	cubicBeta  = 0.7
+	cubicAlpha = 3 * (1 - cubicBeta) / (1 + cubicBeta)
+)
+
+// cubic is CUBIC congestion control, RFC 9438. cwnd and ssthresh are kept
+// in bytes; the cubic function works in segments of the current SMSS, so a
+// change of MSS (path MTU) keeps the window in bytes.
+type cubic struct {
+	w   float64 // cwnd in bytes (fractional, as growth per ACK is)
+	sst int     // ssthresh in bytes
+
+	// The current congestion avoidance stage (§4.2). epoch is t_epoch,
+	// zero until the stage's first ACK; k is K in seconds; wMax is W_max
+	// and wEst W_est (§4.3), in segments; cwndPrior is the cwnd, in
+	// segments, when ssthresh was last set (cwnd_prior, §4.6).
+	epoch     time.Time
+	k         float64
+	wMax      float64
+	wEst      float64
+	cwndPrior float64
+	// afterRTO: the stage is the first after a timeout, which starts from
+	// K = 0 and W_max = cwnd (§4.8).
+	afterRTO bool
+}
+
+func newCubic() *cubic {
+	return &cubic{sst: 1 << 30} // RFC 5681 §3.1: "arbitrarily high"
+}
+
+func (c *cubic) name() string  { return "cubic" }
+func (c *cubic) cwnd() int     { return int(c.w) }
+func (c *cubic) ssthresh() int { return c.sst }
+func (c *cubic) setCwnd(n int) { c.w = float64(n) }
+func (c *cubic) init(cwnd, ssthresh int) {
+	*c = cubic{w: float64(cwnd), sst: ssthresh}
+}
+
+// onAck grows cwnd (RFC 9438 §4.2-4.5): slow start below ssthresh (§4.10:
+// RFC 5681's, with RFC 3465 L = 1), then the larger of the cubic function
+// and the Reno-friendly estimate.
+func (c *cubic) onAck(s ackSample) {
+	if c.cwnd() < c.sst {
+		c.w += float64(min(s.acked, s.mss))
+		return
+	}
+	mss := float64(s.mss)
+	cwnd := c.w / mss // segments
+	if c.epoch.IsZero() {
+		// A congestion avoidance stage begins (§4.2): t_epoch is now and
+		// K the time W_cubic takes from cwnd back to W_max (eq. 2).
+		c.epoch = s.now
+		if c.afterRTO || cwnd >= c.wMax {
+			// §4.8, and a window already past W_max (after an idle
+			// restart or a spurious loss): the plateau is here.
+			c.k, c.wMax = 0, cwnd
+		} else {
+			c.k = math.Cbrt((c.wMax - cwnd) / cubicC)
+		}
+		c.afterRTO = false
+		c.wEst = cwnd
+	}
+	acked := float64(s.acked) / mss
+	// §4.3: the Reno-friendly estimate grows by α_cubic per cwnd
+	// acknowledged, and by 1 once it has reached cwnd_prior.
+	alpha := cubicAlpha
+	if c.wEst >= c.cwndPrior {
+		alpha = 1
+	}
+	c.wEst += alpha * acked / cwnd
+	t := s.now.Sub(c.epoch).Seconds()
+	if wc := c.wCubic(t); wc < c.wEst {
+		// §4.3, the Reno-friendly region: cwnd follows W_est.
+		c.w = max(c.w, c.wEst*mss)
+		return
+	}
+	// §4.4-4.5: the target is W_cubic one RTT ahead, kept within
+	// [cwnd, 1.5·cwnd]; cwnd grows by (target − cwnd)/cwnd per segment
+	// acknowledged.
+	target := c.wCubic(t + s.srtt.Seconds())
+	target = min(max(target, cwnd), 1.5*cwnd)
+	c.w += (target - cwnd) / cwnd * acked * mss
+}
+
+// wCubic is W_cubic(t) of RFC 9438 eq. 1, in segments.
+func (c *cubic) wCubic(t float64) float64 {
+	d := t - c.k
+	return cubicC*d*d*d + c.wMax
+}
+
+// onLoss is RFC 9438 §4.6-4.7: ssthresh = FlightSize·β_cubic, and W_max
+// the window at the loss, or less (fast convergence) when the window had
+// not grown back to the previous W_max, leaving room to competing flows.
+func (c *cubic) onLoss(ev lossEvent) {
+	c.reduce(ev.flight, ev.mss, ev.repaired)
+}
+
+func (c *cubic) reduce(flight, mss int, repaired bool) {
+	cwnd := c.w / float64(mss)
+	if cwnd < c.wMax {
+		c.wMax = cwnd * (1 + cubicBeta) / 2 // §4.7 fast convergence
+	} else {
+		c.wMax = cwnd
+	}
+	c.cwndPrior = cwnd
+	base := float64(flight)
+	if repaired {
+		// As Reno's: the repairing ACK has emptied the flight, so the
+		// reduction starts from cwnd (Linux's tcp_init_cwnd_reduction).
+		base = c.w
+	}
+	c.sst = max(int(base*cubicBeta), 2*mss)
+	c.epoch = time.Time{}
+}
+
+// onRTO is RFC 9438 §4.8: ssthresh as for a loss, cwnd the loss window
+// (RFC 5681 §3.1), and the next congestion avoidance stage starts from
+// K = 0 with W_max its first cwnd.
+func (c *cubic) onRTO(flight, mss int, first bool) {
+	if first {
+		c.reduce(flight, mss, false)
+	}
+	c.w = float64(mss)
+	c.epoch = time.Time{}
+	c.afterRTO = true
+}
+
+// onIdleRestart restarts the window as Reno does (restartWindow); the
+// idle time does not count towards the cubic function's t (RFC 9438 §5.8,
+// Linux's bictcp_cwnd_event moves t_epoch on by it).
+func (c *cubic) onIdleRestart(idle, rto time.Duration, iw int) {
+	if !c.epoch.IsZero() {
+		c.epoch = c.epoch.Add(idle)
+	}
+	cwnd, ss := restartWindow(c.cwnd(), c.sst, idle, rto, iw)
+	c.w, c.sst = float64(cwnd), ss
+}
