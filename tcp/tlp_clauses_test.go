@@ -238,3 +238,49 @@ func TestEstablished_TLP_DupAckWithNewSACK_NotProofOfNoLoss(t *testing.T) {
 		t.Fatalf("tlpOut %v TLPRecoveries %d, want false 1", h.c.tlpOut, i.TLPRecoveries)
 	}
 }
+
+// RFC 8985 §7.2 and RFC 6675 §5: the recovery point only holds back a new
+// probe or recovery until SND.UNA passes it. Sequence numbers compare
+// modulo 2^32 (RFC 9293 §3.4), so a recovery point left at the ISS would
+// read as "ahead" once 2^31 octets were acknowledged without a loss, and
+// turn TLP and fast recovery off for the next 2^31: it must follow
+// SND.UNA. A bulk transfer of 2^31 octets, then a tail loss: it is probed.
+func TestEstablished_TLP_After2GiBWithoutLoss_StillProbes(t *testing.T) {
+	h := newSynSent(t, Config{DisableTimestamps: true, MSS: 65535, SndBuf: 8 << 20})
+	sa := h.synAck()
+	sa.Options.SACKPermitted, sa.Options.MSS = true, 65535
+	h.in(sa)
+	h.in(h.seg(FlagACK))
+	h.out.take()
+	h.c.out = discard{}                       // 2 GiB need not be copied
+	ackAll := func() { h.in(h.seg(FlagACK)) } // everything sent so far
+	chunk := bytesN(4 << 20)
+	for total := 0; total <= 1<<31; {
+		n, err := h.c.Write(chunk, h.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		ackAll()
+	}
+	for range 100 {
+		ackAll()
+	}
+	if h.c.sndUna != h.c.sndMax || h.c.unsentData() > 0 {
+		t.Fatalf("fixture: SND.UNA %d SND.MAX %d, %d bytes unsent", h.c.sndUna, h.c.sndMax, h.c.unsentData())
+	}
+	if h.c.Info().Recoveries != 0 || h.c.Info().Timeouts != 0 {
+		t.Fatalf("fixture: a loss in the bulk transfer: %+v", h.c.Info())
+	}
+	h.c.out = h.out
+	una := h.c.sndUna
+	h.c.Write(bytesN(2*65535), h.now)
+	h.expect(s("ACK seq=%d ack=5001 len=65535", una), s("PSH|ACK seq=%d ack=5001 len=65535", una.Add(65535)))
+	h.fire(2 * ms) // the PTO, not the RTO at 200ms
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=65535", una.Add(65535)))
+}
+
+// discard is an Output that drops what it is given.
+type discard struct{}
+
+func (discard) SendSegment(*Conn, *Segment, []byte, []byte) {}
