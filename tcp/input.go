@@ -526,6 +526,15 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 		return
 	}
 	c.dupAcks = 0
+	if una := c.sndUna.Sub(1); una.GreaterThan(c.recover) {
+		// recover (RFC 6582 §3.2, RecoveryPoint of RFC 6675 §5) holds back
+		// a new recovery, and a loss probe (RFC 8985 §7.2), only until
+		// SND.UNA passes it; it follows SND.UNA from then on so that,
+		// compared modulo 2^32 (RFC 9293 §3.4), it does not read as ahead
+		// of SND.UNA again once 2^31 octets have been acknowledged without
+		// a loss. At SND.UNA - 1 every check of it passes as before.
+		c.recover = una
+	}
 	c.cc.onAck(ackSample{acked: acked, mss: c.mss, srtt: c.srtt, now: now})
 }
 
