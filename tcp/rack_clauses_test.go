@@ -213,7 +213,7 @@ func TestEstablished_RACK_AfterRTO_NoRecoveryBeforeRecoveryPoint(t *testing.T) {
 // rest of a larger recovery is left to the RTO, without fault.
 func TestEstablished_RACK_RecoveryBeyondTheRetransmissionLog(t *testing.T) {
 	h := newSACKEstablished(t)
-	h.c.cwnd = 40 * 1460
+	h.c.cc.setCwnd(40 * 1460)
 	writeSegs(h, 40)
 	h.at(10 * ms)
 	// 0-19 are lost, 20-39 SACKed: recovery (IsLost), cwnd 20 segments,
@@ -324,7 +324,7 @@ func TestEstablished_RACK_ReorderingTimer_EarliestEvenIfLoggedLater(t *testing.T
 // timed segment was not retransmitted and its ACK is still a sample.
 func TestEstablished_RACK_ResentRetransmissionAboveTheTimedSegment_KeepsTheRTTSample(t *testing.T) {
 	h := newSACKEstablished(t)
-	h.c.cwnd = 40 * 1460
+	h.c.cc.setCwnd(40 * 1460)
 	writeSegs(h, 40)
 	h.c.Write(bytesN(4*1460), h.now) // 40-43 wait
 	h.expect()
