@@ -331,6 +331,7 @@ func (s *Stack) Stats() Stats {
 	st.TCP.Timeouts = s.tcpCounters.Timeouts
 	st.TCP.Recoveries = s.tcpCounters.Recoveries
 	st.TCP.LossProbes = s.tcpCounters.LossProbes
+	st.TCP.SACKDiscards = s.tcpCounters.SACKDiscards
 	mem := s.tcpMem.Stats()
 	st.TCP.MemUsedBytes = uint64(mem.Used)
 	if mem.Pressure {

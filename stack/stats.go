@@ -168,6 +168,10 @@ type TCPStats struct {
 	Timeouts    uint64 `json:"timeouts"`
 	Recoveries  uint64 `json:"recoveries"`
 	LossProbes  uint64 `json:"loss_probes"`
+	// SACKDiscards counts SACK blocks ignored as invalid (TcpExt
+	// TCPSACKDiscard): empty, beyond SND.NXT, or reaching down to SND.UNA.
+	// The segment carrying them is processed; only the block is not.
+	SACKDiscards uint64 `json:"sack_discards"`
 }
 
 // Drops is the total of the drop counters: received frames, datagrams and

@@ -68,3 +68,31 @@ func TestStackNew_UnknownCongestionControl_Refused(t *testing.T) {
 	}
 	st.Close()
 }
+
+// A SACK block that fails validation (tcp.Conn's sackBlockValid, Linux's
+// tcp_is_sackblock_valid) is counted in /stats as sack_discards.
+func TestTCP_InvalidSACKBlock_CountedInStats(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	l := listening(t, e)
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd, Options: tcp.Options{MSS: 1460, SACKPermitted: true}}, nil))
+	iss := e.nextTCP().Seq
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS + 1, Ack: iss + 1, Flags: tcp.FlagACK, Window: peerWnd}, nil))
+	c, _, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Send(make([]byte, 100), 0); err != nil {
+		t.Fatal(err)
+	}
+	e.nextTCP()
+	// A block beyond SND.NXT (iss+101).
+	ack := tcp.Segment{Seq: peerISS + 1, Ack: iss + 1, Flags: tcp.FlagACK, Window: peerWnd}
+	ack.Options.NumSACK = 1
+	ack.Options.SACK[0] = tcp.SACKBlock{Start: iss + 51, End: iss + 201}
+	e.inject(tcpFrame(ack, nil))
+	if got := e.st.Stats().TCP.SACKDiscards; got != 1 {
+		t.Fatalf("sack_discards = %d, want 1", got)
+	}
+}

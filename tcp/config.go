@@ -286,4 +286,8 @@ type Counters struct {
 	// entered (TCPSackRecovery + TCPRenoRecovery) and tail loss probes
 	// sent (TCPLossProbes).
 	RetransSegs, Timeouts, Recoveries, LossProbes uint64
+
+	// SACKDiscards counts SACK blocks ignored as invalid: empty, beyond
+	// SND.NXT or reaching down to SND.UNA (Linux's TCPSACKDiscard).
+	SACKDiscards uint64
 }

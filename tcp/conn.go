@@ -63,6 +63,7 @@ type Info struct {
 	// RACKRetransmits the lost retransmissions it sent again.
 	RACKRecoveries, RACKRetransmits uint64
 	PAWSDrops                       uint64 // segments dropped by PAWS, RFC 7323 §5 (Linux's PAWSEstab)
+	SACKDiscards                    uint64 // SACK blocks ignored as invalid (Linux's TCPSACKDiscard)
 	Timestamps                      bool   // RFC 7323 timestamps negotiated
 	SACK                            bool   // RFC 2018 SACK negotiated
 	Congestion                      string // the congestion control's name (TCP_CONGESTION)
@@ -183,7 +184,7 @@ type Conn struct {
 	lastAckSent seqnum.Value // Last.ACK.sent (§4.3)
 
 	bytesSent, bytesReceived, retransmits uint64
-	pawsDrops                             uint64
+	pawsDrops, sackDiscards               uint64
 	challengeACKs, acksRateLimited        uint64
 	keepAliveProbes                       uint64
 	timeouts, recoveries                  uint64
@@ -588,6 +589,7 @@ func (c *Conn) Info() Info {
 		RACKRecoveries:  c.rackRecoveries,
 		RACKRetransmits: c.rackRetransmits,
 		PAWSDrops:       c.pawsDrops,
+		SACKDiscards:    c.sackDiscards,
 		Timestamps:      c.tsOn,
 		SACK:            c.sackOn,
 	}

@@ -113,12 +113,11 @@ func (c *Conn) isLost(seq seqnum.Value) bool {
 }
 
 // sackUpdate is Update() of RFC 6675 §4: it records the SACK blocks of an
-// acceptable ACK and returns the bytes they newly SACKed. Blocks are
-// checked first (RFC 2018 §3 says nothing of validation; as Linux's
-// tcp_is_sackblock_valid, a block must lie within SND.UNA..SND.MAX and
-// be non-empty); a D-SACK block (RFC 2883 §4: the first block, below the
-// cumulative ACK or inside the second block) reports a duplicate and is
-// left out of the scoreboard (RFC 6675 §4, Update() "is not ... for D-SACK").
+// acceptable ACK and returns the bytes they newly SACKed. A D-SACK block
+// (RFC 2883 §4: the first block, below the cumulative ACK or inside the
+// second block) reports a duplicate and is left out of the scoreboard
+// (RFC 6675 §4, Update() "is not ... for D-SACK"). Every other block is
+// checked first (sackBlockValid); one that fails is ignored and counted.
 func (c *Conn) sackUpdate(seg *Segment) int {
 	o := &seg.Options
 	n := min(max(o.NumSACK, 0), maxSACKBlocks)
@@ -127,12 +126,29 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 		if i == 0 && isDSACK(o, seg.Ack) {
 			continue
 		}
-		if !blk.Start.LessThan(blk.End) || blk.End.GreaterThan(c.sndMax) || blk.End.LessThanEq(c.sndUna) {
+		if !c.sackBlockValid(blk) {
+			c.sackDiscards++
+			if k := c.cfg.Counters; k != nil {
+				k.SACKDiscards++
+			}
 			continue
 		}
-		added += c.sb.add(seqnum.Max(blk.Start, c.sndUna), blk.End)
+		added += c.sb.add(blk.Start, blk.End)
 	}
 	return added
+}
+
+// sackBlockValid is Linux's tcp_is_sackblock_valid for a block that is
+// not a D-SACK. RFC 2018 §3 says nothing of validation, but a block is
+// evidence that drives loss recovery, and a bogus one (a crafted block,
+// or one a middlebox left unshifted) must not: the block must be
+// non-empty, end at or below SND.MAX (our SND.NXT) and start above
+// SND.UNA. A receiver that holds the octet at SND.UNA acknowledges it
+// cumulatively, so a block reaching down to SND.UNA is not a SACK of data
+// above a hole: Linux ignores it whole rather than trimming it, and so do
+// we. A block within SND.UNA..SND.MAX is also no longer than the window.
+func (c *Conn) sackBlockValid(b SACKBlock) bool {
+	return b.Start.LessThan(b.End) && b.End.LessThanEq(c.sndMax) && b.Start.GreaterThan(c.sndUna)
 }
 
 // isDSACK reports whether the first SACK block of o is a D-SACK block

@@ -1,0 +1,74 @@
+package tcp
+
+import (
+	"testing"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// SACK blocks are validated as Linux's tcp_is_sackblock_valid does before
+// they reach the scoreboard: bogus evidence must not drive loss recovery.
+
+func TestEstablished_SACK_InvalidBlocks_IgnoredAndCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		start, end int // segment indexes: [segAt(start), segAt(end))
+		dStart     int // octets added to the start
+		dEnd       int // octets added to the end
+	}{
+		{"reaching down to SND.UNA", 0, 2, 0, 0},
+		{"straddling SND.UNA", 0, 3, -100, 0},
+		{"beyond SND.NXT", 3, 5, 0, 1},
+		{"empty", 2, 2, 0, 0},
+		{"reversed", 3, 2, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := &Counters{}
+			h := sackEstablishedCounting(t, k)
+			h.at(10 * ms)
+			start, end := segAt(tc.start), segAt(tc.end)
+			if tc.dStart < 0 {
+				start = start.Sub(seqnum.Size(-tc.dStart))
+			}
+			end = end.Add(seqnum.Size(tc.dEnd))
+			// Three duplicate ACKs, each with the bogus block: were it taken,
+			// segments 0 and 1 would look SACKed (or lost), and recovery start.
+			for range 3 {
+				h.in(h.sackAck(segAt(0), start, end))
+			}
+			if h.c.sb.n != 0 || h.c.inRecovery {
+				t.Fatalf("scoreboard %v (n %d) inRecovery %v after an invalid block [%d, %d)", h.c.sb.r[:h.c.sb.n], h.c.sb.n, h.c.inRecovery, start, end)
+			}
+			if k.SACKDiscards != 3 || h.c.Info().SACKDiscards != 3 {
+				t.Fatalf("SACKDiscards %d (conn %d), want 3", k.SACKDiscards, h.c.Info().SACKDiscards)
+			}
+		})
+	}
+}
+
+func TestEstablished_SACK_ValidBlockBesideAnInvalidOne_Taken(t *testing.T) {
+	k := &Counters{}
+	h := sackEstablishedCounting(t, k)
+	h.at(10 * ms)
+	// The first block is bogus (reaches down to SND.UNA), the second
+	// SACKs segment 2: only that one counts.
+	s := h.sackAck(segAt(0), segAt(0), segAt(4), segAt(2), segAt(3))
+	h.in(s)
+	if h.c.sb.n != 1 || h.c.sb.r[0] != (seqRange{segAt(2), segAt(3)}) || k.SACKDiscards != 1 {
+		t.Fatalf("scoreboard %v, discards %d; want only [%d, %d) and 1", h.c.sb.r[:h.c.sb.n], k.SACKDiscards, segAt(2), segAt(3))
+	}
+}
+
+// sackEstablishedCounting is newSACKEstablished with counters, and five
+// segments sent.
+func sackEstablishedCounting(t *testing.T, k *Counters) *harness {
+	t.Helper()
+	h := newSynSent(t, Config{DisableTimestamps: true, Counters: k})
+	sa := h.synAck()
+	sa.Options.SACKPermitted = true
+	h.in(sa)
+	h.in(h.seg(FlagACK))
+	h.out.take()
+	writeSegs(h, 5)
+	return h
+}
