@@ -167,6 +167,21 @@ func newTimeWaitSmallBufferRead(t *testing.T, k *Counters, extra int) *harness {
 	return h
 }
 
+// newPassiveTS: a Listener got the peer's SYN, with TSval 100, at t0;
+// the Conn is in SYN-RECEIVED with timestamps on, its SYN-ACK sent.
+func newPassiveTS(t *testing.T, cfg Config) *harness {
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	l := NewListener(cfg, addrA, 8, h.out)
+	syn := tsSeg(Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
+		Options: Options{MSS: 1460}}, 100)
+	if h.c = l.HandleSegment(&syn, addrB, testISS, h.now); h.c == nil {
+		t.Fatal("fixture: no conn from SYN")
+	}
+	h.peerNxt = peerISS + 1
+	h.out.take()
+	return h
+}
+
 func tsSeg(s Segment, tsval uint32) Segment {
 	s.Options.HasTimestamp, s.Options.TSVal = true, tsval
 	return s
@@ -328,6 +343,22 @@ var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
 		}
 		return h
 	},
+	// A passive open whose SYN alone carried a timestamp (RFC 7323 §5.5,
+	// Linux's tcp_create_openreq_child stamps TS.Recent then): 25 days
+	// later TS.Recent is invalid, as in the active case above.
+	"passive open, timestamps, TS.Recent 25 days old": func(t *testing.T, k *Counters) *harness {
+		h := newPassiveTS(t, Config{Counters: k})
+		h.in(h.seg(FlagACK))
+		h.at(25 * 24 * time.Hour)
+		h.c.Close(h.now)
+		h.in(h.seg(FlagACK))
+		h.in(h.seg(FlagFIN | FlagACK))
+		h.out.take()
+		if h.c.State() != StateTimeWait || !h.c.tsOn || h.c.tsRecent != 100 || h.c.tsRecentValid(h.now) {
+			t.Fatalf("fixture: %v, tsOn %v TS.Recent %d valid %v", h.c.State(), h.c.tsOn, h.c.tsRecent, h.c.tsRecentValid(h.now))
+		}
+		return h
+	},
 	"SACK, data held beyond the FIN": func(t *testing.T, k *Counters) *harness {
 		h := newSynSent(t, Config{Counters: k})
 		sa := h.synAck()
@@ -478,7 +509,8 @@ func FuzzTimeWait_EquivalentToConn(f *testing.F) {
 	f.Add([]byte{1, 10, 1, 0xff, 0xff, 0x10, 0, 0, 0, 0, 0, 0, 0x81, 50, 1, 0xff, 0xff, 0x18, 0, 1, 0, 0, 0, 0, 0x41})
 	f.Add([]byte{4, 0, 1, 0, 0, 0x02, 1, 0, 2, 7, 0, 0, 0, 0, 1, 0, 0, 0x02, 1, 0, 2, 9, 0, 0, 0, 0, 0, 250, 0})
 	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN", "timestamps, TS.Recent 25 days old", "small buffer, read of one SWS step in TIME-WAIT",
-		"small buffer, read of less than an SWS step in TIME-WAIT", "timestamps+SACK, four ranges held beyond the FIN"}
+		"small buffer, read of less than an SWS step in TIME-WAIT", "timestamps+SACK, four ranges held beyond the FIN",
+		"passive open, timestamps, TS.Recent 25 days old"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
@@ -524,4 +556,20 @@ func TestTimeWaitCompact_ChallengeACKsRateLimited(t *testing.T) {
 	h.at(h.now.Sub(t0) + 500*ms)
 	h.in(syn)
 	h.expect("ACK seq=1002 ack=5002")
+}
+
+// RFC 7323 §5.5: TS.Recent taken from a passive open's SYN is invalid
+// after 24 idle days too (Linux stamps it when the child socket is made,
+// tcp_create_openreq_child); a segment with an older TSval is then no
+// PAWS failure, for the Conn and for its compact form.
+func TestTimeWait_PassiveOpenTSRecentExpires(t *testing.T) {
+	k := &Counters{}
+	h := twFixtures["passive open, timestamps, TS.Recent 25 days old"](t, k)
+	tw := compact(h)
+	old := tsSeg(h.seg(FlagACK), 50)
+	h.c.HandleSegment(&old, h.now)
+	tw.in(old)
+	if k.PAWSDrops != 0 {
+		t.Fatalf("PAWSDrops = %d, want 0", k.PAWSDrops)
+	}
 }
