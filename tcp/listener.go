@@ -252,6 +252,10 @@ func (l *Listener) CookieACK(seg *Segment, remote netip.AddrPort, now time.Time)
 // Deviation (Linux compat): data and FIN on the SYN are not queued (Linux
 // discards them without TCP Fast Open); the peer sends them again.
 func (c *Conn) passiveOpen(seg *Segment, now time.Time) {
+	// The SYN's arrival is the TS clock's epoch (the SYN-ACK's TSval is
+	// tsOffset) and when TS.Recent is set (RFC 7323 §5.5: it expires after
+	// 24 idle days; Linux stamps it in tcp_create_openreq_child).
+	c.setNow(now)
 	c.setState(StateListen)
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)

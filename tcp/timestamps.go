@@ -47,9 +47,8 @@ func (c *Conn) setNow(now time.Time) {
 
 // tsVal is our timestamp clock (RFC 7323 §5.4: 1 ms per tick, within the
 // 1 ms to 1 s range, as Linux) plus the connection's offset. A passive
-// Conn sends its SYN-ACK before it has seen a time (the Listener calls
-// it without one): that SYN-ACK carries tsOffset and the Listener's next
-// call (startRTT) sets the epoch to the SYN's arrival, the same instant.
+// Conn's epoch is the SYN's arrival (passiveOpen), so its SYN-ACK
+// carries tsOffset.
 func (c *Conn) tsVal() uint32 {
 	if c.tsEpoch.IsZero() || c.now.Before(c.tsEpoch) {
 		return c.tsOffset

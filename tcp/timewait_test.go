@@ -167,6 +167,62 @@ func newTimeWaitSmallBufferRead(t *testing.T, k *Counters, extra int) *harness {
 	return h
 }
 
+// newPassiveTS: a Listener got the peer's SYN, with TSval 100, at t0;
+// the Conn is in SYN-RECEIVED with timestamps on, its SYN-ACK sent.
+func newPassiveTS(t *testing.T, cfg Config) *harness {
+	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
+	l := NewListener(cfg, addrA, 8, h.out)
+	syn := tsSeg(Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
+		Options: Options{MSS: 1460}}, 100)
+	if h.c = l.HandleSegment(&syn, addrB, testISS, h.now); h.c == nil {
+		t.Fatal("fixture: no conn from SYN")
+	}
+	h.peerNxt = peerISS + 1
+	h.out.take()
+	return h
+}
+
+// newTimeWaitUnread: RcvBuf 1000, n bytes received and left unread, then
+// our FIN and the peer's: TIME-WAIT with a window of 1000-n or less.
+func newTimeWaitUnread(t *testing.T, k *Counters, n int) *harness {
+	h := newEstablished(t, Config{Counters: k, RcvBuf: 1000})
+	h.in(h.data(bytesN(n)))
+	h.c.Shutdown(h.now)
+	h.in(h.seg(FlagACK))
+	h.in(h.seg(FlagFIN | FlagACK))
+	return h
+}
+
+// newTimeWaitFourHeld: SACK, with timestamps if ts (the peer's TSvals 100
+// to 104), four ranges of 50 bytes held beyond a hole when the peer's FIN
+// takes the Conn to TIME-WAIT.
+func newTimeWaitFourHeld(t *testing.T, k *Counters, ts bool) *harness {
+	opt := func(s Segment, tsval uint32) Segment {
+		if ts {
+			return tsSeg(s, tsval)
+		}
+		return s
+	}
+	h := newSynSent(t, Config{Counters: k})
+	sa := opt(h.synAck(), 100)
+	sa.Options.SACKPermitted = true
+	h.in(sa)
+	h.in(opt(h.seg(FlagACK), 101))
+	h.c.Shutdown(h.now)
+	h.in(opt(h.seg(FlagACK), 102))
+	for i := 1; i <= 4; i++ {
+		d := opt(h.data(bytesN(50)), 103)
+		d.Seq = d.Seq.Add(seqnum.Size(200 * i))
+		h.in(d)
+	}
+	h.in(opt(h.seg(FlagFIN|FlagACK), 104))
+	h.out.take()
+	if h.c.State() != StateTimeWait || h.c.tsOn != ts || len(h.c.rcvRanges()) != 4 {
+		t.Fatalf("fixture: %v, tsOn %v, %d ranges held", h.c.State(), h.c.tsOn, len(h.c.rcvRanges()))
+	}
+	return h
+}
+
 func tsSeg(s Segment, tsval uint32) Segment {
 	s.Options.HasTimestamp, s.Options.TSVal = true, tsval
 	return s
@@ -268,11 +324,7 @@ var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
 		return h
 	},
 	"zero window, unread data": func(t *testing.T, k *Counters) *harness {
-		h := newEstablished(t, Config{Counters: k, RcvBuf: 1000})
-		h.in(h.data(bytesN(1000)))
-		h.c.Shutdown(h.now)
-		h.in(h.seg(FlagACK))
-		h.in(h.seg(FlagFIN | FlagACK))
+		h := newTimeWaitUnread(t, k, 1000)
 		h.c.Close(h.now) // in TIME-WAIT: no RST, the data is just dropped
 		h.out.take()
 		return h
@@ -290,24 +342,7 @@ var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
 	// Timestamps and SACK, four ranges held beyond the FIN: the ACKs have
 	// room for three blocks (RFC 2018 §3 with the timestamp option).
 	"timestamps+SACK, four ranges held beyond the FIN": func(t *testing.T, k *Counters) *harness {
-		h := newSynSent(t, Config{Counters: k})
-		sa := h.synAck()
-		sa.Options.HasTimestamp, sa.Options.TSVal, sa.Options.SACKPermitted = true, 100, true
-		h.in(sa)
-		h.in(tsSeg(h.seg(FlagACK), 101))
-		h.c.Shutdown(h.now)
-		h.in(tsSeg(h.seg(FlagACK), 102))
-		for i := 1; i <= 4; i++ {
-			d := tsSeg(h.data(bytesN(50)), 103)
-			d.Seq = d.Seq.Add(seqnum.Size(200 * i))
-			h.in(d)
-		}
-		h.in(tsSeg(h.seg(FlagFIN|FlagACK), 104))
-		h.out.take()
-		if h.c.State() != StateTimeWait || len(h.c.rcvRanges()) != 4 {
-			t.Fatalf("fixture: %v, %d ranges held", h.c.State(), len(h.c.rcvRanges()))
-		}
-		return h
+		return newTimeWaitFourHeld(t, k, true)
 	},
 	// RFC 7323 §5.5: TS.Recent last set 25 days before TIME-WAIT (the
 	// peer's closing segments carried no timestamp), so it is no longer
@@ -325,6 +360,44 @@ var twFixtures = map[string]func(t *testing.T, k *Counters) *harness{
 		h.out.take()
 		if h.c.State() != StateTimeWait || h.c.tsRecent != 101 || h.c.tsRecentValid(h.now) {
 			t.Fatalf("fixture: %v, TS.Recent %d valid %v", h.c.State(), h.c.tsRecent, h.c.tsRecentValid(h.now))
+		}
+		return h
+	},
+	// A passive open whose SYN alone carried a timestamp (RFC 7323 §5.5,
+	// Linux's tcp_create_openreq_child stamps TS.Recent then): 25 days
+	// later TS.Recent is invalid, as in the active case above.
+	"passive open, timestamps, TS.Recent 25 days old": func(t *testing.T, k *Counters) *harness {
+		h := newPassiveTS(t, Config{Counters: k})
+		h.in(h.seg(FlagACK))
+		h.at(25 * 24 * time.Hour)
+		h.c.Close(h.now)
+		h.in(h.seg(FlagACK))
+		h.in(h.seg(FlagFIN | FlagACK))
+		h.out.take()
+		if h.c.State() != StateTimeWait || !h.c.tsOn || h.c.tsRecent != 100 || h.c.tsRecentValid(h.now) {
+			t.Fatalf("fixture: %v, tsOn %v TS.Recent %d valid %v", h.c.State(), h.c.tsOn, h.c.tsRecent, h.c.tsRecentValid(h.now))
+		}
+		return h
+	},
+	// Without Counters (every count is skipped, none may be dereferenced):
+	// PAWS drops and rate-limited replies in both forms.
+	"timestamps+SACK, no Counters": func(t *testing.T, k *Counters) *harness {
+		return newTimeWaitTS(t, Config{})
+	},
+	// SACK without timestamps, four ranges held beyond the FIN: the ACKs
+	// have room for four blocks (RFC 2018 §3, 40 bytes of options), three
+	// with a D-SACK block first.
+	"SACK, four ranges held beyond the FIN": func(t *testing.T, k *Counters) *harness {
+		return newTimeWaitFourHeld(t, k, false)
+	},
+	// A window of a few bytes left by unread data: a segment from RCV.NXT
+	// runs past its right edge, acceptable by its first byte alone (RFC
+	// 9293 §3.10.7.4 first).
+	"small window, unread data": func(t *testing.T, k *Counters) *harness {
+		h := newTimeWaitUnread(t, k, 990)
+		h.out.take()
+		if w := h.c.advertisedWnd(); h.c.State() != StateTimeWait || w < 1 || w >= 20 {
+			t.Fatalf("fixture: %v, window %d", h.c.State(), w)
 		}
 		return h
 	},
@@ -405,14 +478,20 @@ func twStep(t *testing.T, in *fuzzInput, c *Conn, out *recorder, tw *TimeWait, n
 		seg.Options.TSVal = c.tsRecent + uint32(int32(int8(b))>>1)
 		seg.Options.TSEcr = in.u32()
 	}
-	if a, b := c.AcceptsNewSYN(&seg, *now), tw.AcceptsNewSYN(&seg, *now); a != b {
+	twDeliver(t, c, out, tw, seg, *now)
+}
+
+// twDeliver hands seg at now to c and to tw, fails if their reopen
+// decisions or replies differ, and returns the reply if one was sent.
+func twDeliver(t *testing.T, c *Conn, out *recorder, tw *TimeWait, seg Segment, now time.Time) (reply Segment, sent bool) {
+	t.Helper()
+	if a, b := c.AcceptsNewSYN(&seg, now), tw.AcceptsNewSYN(&seg, now); a != b {
 		t.Fatalf("AcceptsNewSYN(%v): Conn %v, TimeWait %v", &seg, a, b)
 	}
 	want := Segment{}
-	c.HandleSegment(&seg, *now)
+	c.HandleSegment(&seg, now)
 	got := out.take()
-	var reply Segment
-	sent := tw.HandleSegment(&seg, *now, &reply)
+	sent = tw.HandleSegment(&seg, now, &reply)
 	switch {
 	case len(got) > 1:
 		t.Fatalf("Conn sent %d segments for %v", len(got), &seg)
@@ -423,6 +502,20 @@ func twStep(t *testing.T, in *fuzzInput, c *Conn, out *recorder, tw *TimeWait, n
 	if sent != (len(got) == 1) || (sent && !reflect.DeepEqual(reply, want)) {
 		t.Fatalf("at +%v for %v (opts %+v):\nConn sent     %v %+v\nTimeWait sent %v %v %+v", now.Sub(t0), &seg, seg.Options, got, want.Options, sent, &reply, reply.Options)
 	}
+	return reply, sent
+}
+
+// twPair builds fixture name twice: hc is kept as a Conn, the other made
+// compact (tw); kc and kt are their Counters.
+func twPair(t *testing.T, name string) (hc *harness, tw *TimeWait, kc, kt *Counters) {
+	t.Helper()
+	kc, kt = &Counters{}, &Counters{}
+	hc = twFixtures[name](t, kc)
+	tw = twFixtures[name](t, kt).c.TimeWait()
+	if hc.c.NextISSFloor() != tw.NextISSFloor() {
+		t.Fatal("ISS floors differ")
+	}
+	return hc, tw, kc, kt
 }
 
 // checkTWEquivalence runs the steps of data against two copies of a
@@ -430,13 +523,7 @@ func twStep(t *testing.T, in *fuzzInput, c *Conn, out *recorder, tw *TimeWait, n
 // difference in replies, state, deadline, counters or reopen decisions.
 func checkTWEquivalence(t *testing.T, name string, data []byte) {
 	t.Helper()
-	kc, kt := &Counters{}, &Counters{}
-	hc := twFixtures[name](t, kc)
-	ht := twFixtures[name](t, kt)
-	tw := ht.c.TimeWait()
-	if hc.c.NextISSFloor() != tw.NextISSFloor() {
-		t.Fatal("ISS floors differ")
-	}
+	hc, tw, kc, kt := twPair(t, name)
 	now := hc.now
 	in := &fuzzInput{b: data}
 	for len(in.b) > 0 {
@@ -478,7 +565,9 @@ func FuzzTimeWait_EquivalentToConn(f *testing.F) {
 	f.Add([]byte{1, 10, 1, 0xff, 0xff, 0x10, 0, 0, 0, 0, 0, 0, 0x81, 50, 1, 0xff, 0xff, 0x18, 0, 1, 0, 0, 0, 0, 0x41})
 	f.Add([]byte{4, 0, 1, 0, 0, 0x02, 1, 0, 2, 7, 0, 0, 0, 0, 1, 0, 0, 0x02, 1, 0, 2, 9, 0, 0, 0, 0, 0, 250, 0})
 	names := []string{"plain", "timestamps+SACK", "closing", "zero window, unread data", "SACK, data held beyond the FIN", "timestamps, TS.Recent 25 days old", "small buffer, read of one SWS step in TIME-WAIT",
-		"small buffer, read of less than an SWS step in TIME-WAIT", "timestamps+SACK, four ranges held beyond the FIN"}
+		"small buffer, read of less than an SWS step in TIME-WAIT", "timestamps+SACK, four ranges held beyond the FIN",
+		"passive open, timestamps, TS.Recent 25 days old", "timestamps+SACK, no Counters", "SACK, four ranges held beyond the FIN",
+		"small window, unread data"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
@@ -524,4 +613,62 @@ func TestTimeWaitCompact_ChallengeACKsRateLimited(t *testing.T) {
 	h.at(h.now.Sub(t0) + 500*ms)
 	h.in(syn)
 	h.expect("ACK seq=1002 ack=5002")
+}
+
+// RFC 7323 §5.5: TS.Recent taken from a passive open's SYN is invalid
+// after 24 idle days too (Linux stamps it when the child socket is made,
+// tcp_create_openreq_child); a segment with an older TSval is then no
+// PAWS failure, for the Conn and for its compact form.
+func TestTimeWait_PassiveOpenTSRecentExpires(t *testing.T) {
+	k := &Counters{}
+	h := twFixtures["passive open, timestamps, TS.Recent 25 days old"](t, k)
+	tw := compact(h)
+	old := tsSeg(h.seg(FlagACK), 50)
+	h.c.HandleSegment(&old, h.now)
+	tw.in(old)
+	if k.PAWSDrops != 0 {
+		t.Fatalf("PAWSDrops = %d, want 0", k.PAWSDrops)
+	}
+}
+
+// A clock reading earlier than one already used (a caller that read the
+// clock before taking the connection's lock) is answered as the Conn
+// answers it: the rate limit of RFC 5961 §7 counts no negative interval
+// (Linux's tcp_oow_rate_limited: 0 <= elapsed < tcp_invalid_ratelimit),
+// and a reading before the TS clock's epoch sends TSval = tsOffset rather
+// than one wrapped backwards (RFC 7323 §5.4: the clock is monotonic).
+func TestTimeWait_EarlierClockReading_AnsweredAsConn(t *testing.T) {
+	hc, tw, _, _ := twPair(t, "plain")
+	syn := hc.seg(FlagSYN)
+	syn.Seq = peerISS + 100
+	for _, at := range []time.Time{hc.now, hc.now.Add(-ms)} {
+		if _, sent := twDeliver(t, hc.c, hc.out, tw, syn, at); !sent {
+			t.Fatalf("no challenge ACK for a SYN at +%v", at.Sub(t0))
+		}
+	}
+
+	hc, tw, _, _ = twPair(t, "timestamps+SACK")
+	old := tsSeg(hc.seg(FlagACK), 103)
+	old.Seq = peerISS.Sub(100_000) // far below RCV.NXT: unacceptable, ACKed
+	reply, sent := twDeliver(t, hc.c, hc.out, tw, old, t0.Add(-time.Second))
+	if !sent || reply.Options.TSVal != hc.c.tsOffset {
+		t.Fatalf("sent %v TSval %d, want tsOffset %d", sent, reply.Options.TSVal, hc.c.tsOffset)
+	}
+}
+
+// RFC 6191 §2 asks for a timestamp on the SYN: one without is judged by
+// its sequence number alone (RFC 1122 §4.2.2.13), even when TS.Recent is
+// in the upper half of the TSval space, where an absent TSval's zero
+// would compare as newer.
+func TestTimeWait_SYNWithoutTimestamp_SequenceRuleWhateverTSRecent(t *testing.T) {
+	h := newTimeWaitTS(t, Config{})
+	for _, ts := range []uint32{0x4000_0000, 0x8000_0100} { // each newer than the last
+		h.in(tsSeg(h.seg(FlagACK), ts))
+	}
+	if h.c.tsRecent != 0x8000_0100 {
+		t.Fatalf("fixture: TS.Recent %#x", h.c.tsRecent)
+	}
+	syn := h.seg(FlagSYN)
+	syn.Seq = peerISS + 2 // RCV.NXT
+	reuseCase(t, h, syn, false)
 }
