@@ -168,13 +168,23 @@ func (c *Conn) rackRetransmit(now time.Time) bool {
 		if !r.lost {
 			continue
 		}
-		copy(c.rxt[i:], c.rxt[i+1:c.rxtN])
-		c.rxtN--
 		s := seqnum.Max(r.start, c.sndUna)
-		if !s.LessThan(r.end) {
+		n := 0
+		if s.LessThan(r.end) {
+			n = min(int(s.Size(r.end)), c.sendMSS())
+		}
+		if e := s.Add(seqnum.Size(n)); n > 0 && e.LessThan(r.end) {
+			// The range is longer than a segment now: the MSS shrank
+			// since it was sent (a SACK option rides on our segments, a
+			// smaller path MTU). The rest stays lost and goes next.
+			c.rxt[i].start = e
+		} else {
+			copy(c.rxt[i:], c.rxt[i+1:c.rxtN])
+			c.rxtN--
+		}
+		if n == 0 {
 			return false
 		}
-		n := min(int(s.Size(r.end)), c.sendMSS())
 		c.transmit(s, n, false)
 		c.countRetransmit()
 		c.rackRetransmits++

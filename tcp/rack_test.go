@@ -258,3 +258,39 @@ func TestEstablished_RACK_ReoWndIsAQuarterOfMinRTT(t *testing.T) {
 	h.fire(47 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 }
+
+func TestEstablished_RACK_LostRetransmission_ShrunkMSS_RestSentToo(t *testing.T) {
+	// A retransmission deemed lost is sent again whole (RFC 8985 §6.2
+	// step 5), also when the MSS has shrunk since it was sent: here a SACK
+	// block now rides on our segments (RFC 2018: 12 octets of options), so
+	// a segment carries 1448 octets; the last 12 of the 1460 go next. Were
+	// they dropped, they would be a hole below HighRxt that no rule sends,
+	// and the connection would wait for the RTO.
+	h := newSACKEstablished(t)
+	writeSegs(h, 10)
+	h.c.Write(bytesN(4*1460), h.now)
+	h.at(10 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
+	h.out.take() // limited transmit, then the retransmission of segment 0
+	h.at(15 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(12)))
+	h.out.take() // segments 12 and 13
+	h.at(20 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
+	h.expect()
+	// The peer's data arrives out of order: our segments now carry a
+	// SACK block for it.
+	ooo := h.seg(FlagACK | FlagPSH)
+	ooo.Seq, ooo.Ack, ooo.Payload = h.peerNxt.Add(100), segAt(0), bytesN(100)
+	ooo.Options.NumSACK, ooo.Options.SACK[0] = 1, SACKBlock{Start: segAt(1), End: segAt(13)}
+	h.in(ooo)
+	h.out.take() // the duplicate ACK with the SACK block
+	h.c.cc.setCwnd(4 * 1460)
+	h.fire(22 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1448", s("ACK seq=%d ack=5001 len=12", segAt(0).Add(1448)))
+	if i := h.c.Info(); i.Timeouts != 0 {
+		t.Fatalf("info %+v", i)
+	}
+}

@@ -236,6 +236,9 @@ func httpHandler(s *stack.Stack) http.Handler {
 			"curr_estab":       t.CurrentEstablished.Value(),
 			"passive_opens":    t.PassiveConnectionOpenings.Value(),
 			"listen_overflows": t.ListenOverflowSynDrop.Value() + t.ListenOverflowAckDrop.Value(),
+			"retrans_segs":     t.Retransmits.Value(),
+			"timeouts":         t.Timeouts.Value(),
+			"recoveries":       t.FastRecovery.Value() + t.SACKRecovery.Value(),
 		}})
 	})
 	mux.HandleFunc("GET /bytes/{n}", func(w http.ResponseWriter, r *http.Request) {

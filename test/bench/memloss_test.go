@@ -32,6 +32,13 @@ type tcpStats struct {
 		// or CLOSE-WAIT (gVisor's TCP.CurrentEstablished, the same
 		// definition).
 		CurrEstab uint64 `json:"curr_estab"`
+		// What the sender did in the loss phases: segments retransmitted
+		// (RFC 4022 tcpRetransSegs; gVisor's Retransmits), retransmission
+		// timeouts (gVisor's Timeouts) and fast recoveries entered
+		// (gVisor's FastRecovery + SACKRecovery).
+		RetransSegs uint64 `json:"retrans_segs"`
+		Timeouts    uint64 `json:"timeouts"`
+		Recoveries  uint64 `json:"recoveries"`
 	} `json:"tcp"`
 }
 

@@ -397,6 +397,7 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 				break
 			}
 			in, out := phaseLoss(pct, true), phaseLoss(pct, false)
+			st0, stErr := stackStats(ns)
 			lc, err := withLoss(ns, tap, pct, func() {
 				phase(in, func() { v, err := bulkIn(ns, *flagWarmup, *flagDur); set(rowLoss(pct, true), v, err) })
 				phase(out, func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowLoss(pct, false), v, err) })
@@ -411,6 +412,11 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 			fromStack := uint64(r.fromSt[in] + r.fromSt[out])
 			r.errors = append(r.errors, fmt.Sprintf("loss %d%%: nftables dropped %d of %d frames kernel→stack (%.2f%%), %d of %d stack→kernel (%.2f%%)",
 				pct, lc.toStack, sentToStack, pctOf(lc.toStack, sentToStack), lc.fromStack, fromStack, pctOf(lc.fromStack, fromStack)))
+			if st1, err := stackStats(ns); stErr == nil && err == nil {
+				a, b := st0.TCP, st1.TCP
+				r.errors = append(r.errors, fmt.Sprintf("loss %d%%: the stack retransmitted %d segments, with %d RTOs and %d fast recoveries (both rows)",
+					pct, b.RetransSegs-a.RetransSegs, b.Timeouts-a.Timeouts, b.Recoveries-a.Recoveries))
+			}
 		}
 	}
 	if selected["ab"] && tool(rowAb, "ab") {
