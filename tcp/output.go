@@ -444,6 +444,12 @@ func (c *Conn) retransmitFirst(now time.Time) {
 	if end := seqnum.Min(c.sndMax, c.dataEnd()); seq.LessThan(end) {
 		n = min(int(seq.Size(end)), c.sendMSS())
 	}
+	if c.sackOn && c.sb.n > 0 {
+		// Not into SACKed data (RFC 6675 §4 NextSeg (1): the octets
+		// resent are the hole's; Linux resends the lost segment and never
+		// collapses a SACKed one into it, tcp_can_collapse).
+		n = min(n, int(seq.Size(c.sb.r[0].start)))
+	}
 	fin := c.finSent() && seq.Add(seqnum.Size(n)) == c.finSeq
 	if n == 0 && !fin {
 		return

@@ -72,3 +72,22 @@ func sackEstablishedCounting(t *testing.T, k *Counters) *harness {
 	writeSegs(h, 5)
 	return h
 }
+
+func TestEstablished_SACK_FastRetransmission_StopsAtTheFirstSACKedOctet(t *testing.T) {
+	// RFC 6675 §5 (4.3) retransmits the first hole; the octets resent are
+	// the hole's (NextSeg, §4), not SMSS from SND.UNA over SACKed data,
+	// as Linux resends the lost segment and never collapses a SACKed
+	// one into it (tcp_can_collapse).
+	h := newSACKEstablished(t)
+	h.c.SetNoDelay(true)
+	h.c.Write(bytesN(1000), h.now)
+	h.c.Write(bytesN(4*1460), h.now)
+	h.out.take()
+	h.at(10 * ms)
+	// The 1000-octet segment is lost; the next three are SACKed.
+	h.in(h.sackAck(1001, 2001, 2001+1460))
+	h.in(h.sackAck(1001, 2001, 2001+2*1460))
+	h.out.take() // limited transmit, if any
+	h.in(h.sackAck(1001, 2001, 2001+3*1460))
+	h.expect("ACK seq=1001 ack=5001 len=1000")
+}

@@ -232,32 +232,33 @@ func seg1DSACK(una int) step {
 }
 
 // sackKnownDiffs are the known differences of the SACK sender scripts.
-// Three tapstack traits recur: a retransmission from SND.UNA (the first
-// of a recovery, a RACK or RTO retransmission) is SMSS octets long even
-// where SACKed data lies inside that, and a loss probe is the last SMSS
-// octets rather than the last segment; RACK waits RACK.reo_wnd from when
+// Two tapstack traits recur: a retransmission from SND.UNA after an RTO
+// is SMSS octets long even where SACKed data lies inside that (the
+// scoreboard is cleared), and a loss probe is the last SMSS octets rather
+// than the last segment (a fast retransmission stops at the first SACKed
+// octet, as Linux's segment does); RACK waits RACK.reo_wnd from when
 // tapstack first sees evidence of a loss (tcp/rack.go). gVisor's recur
 // too: it retransmits the segment just above the highest SACK block,
 // neither SACKed nor lost, on each new SACK.
 var sackKnownDiffs = map[string]knownDiff{
 	"SACKSender_OneHole_RetransmittedAfterThreeSACKs": {
-		reason: "at the third SACK both retransmit segment 2 (RFC 6675 §5 (4.3); Linux's RACK marks it lost then, its reordering window being 0 once three segments are SACKed). tapstack's retransmission is 1460 octets from the hole: its 1000 and 460 already SACKed (Linux resends the 1000-octet segment and never collapses a SACKed one into it, tcp_can_collapse). gVisor's is the segment, but it then retransmits segments 6, 9, 10 and 11, neither SACKed nor lost, which Linux does not",
+		reason: "at the third SACK both retransmit segment 2 (RFC 6675 §5 (4.3); Linux's RACK marks it lost then, its reordering window being 0 once three segments are SACKed). tapstack's, as Linux's, is the 1000-octet hole, none of the SACKed segment after it (Linux never collapses a SACKed segment into a retransmission, tcp_can_collapse). gVisor's is the segment too, but it then retransmits segments 6, 9, 10 and 11, neither SACKed nor lost, which Linux does not",
 		linux:  "neither",
 	},
 	"SACKSender_OneSACKOfThree_LostByBytes": {
-		reason: "a single duplicate ACK SACKing segments 3 to 5 starts recovery in both (RFC 6675 §5 (4) b, IsLost; Linux's RACK), and both retransmit segment 2 at once: tapstack 1460 octets, 460 of them SACKed (Linux: the 1000-octet segment); gVisor the segment, and segment 6 too, neither SACKed nor lost",
+		reason: "a single duplicate ACK SACKing segments 3 to 5 starts recovery in both (RFC 6675 §5 (4) b, IsLost; Linux's RACK), and both retransmit segment 2 at once, the 1000-octet segment, as Linux; gVisor segment 6 too, neither SACKed nor lost",
 		linux:  "neither",
 	},
 	"SACKSender_ThreeHoles_RetransmittedInOrder": {
-		reason: "both retransmit segment 2 at the ACK that SACKs 3, 4 and 6 (tapstack: 1460 octets, 460 of them SACKed). tapstack retransmits 5 and 8, 1000 octets each (bounded by the holes), at the ACK that SACKs 10 and 11, when cwnd - pipe first reaches one SMSS (RFC 6675 §5 (C)); Linux sends each once RACK marks it lost (6 and 9 SACKed) and PRR (RFC 6937) allows. gVisor retransmits 7, 8, 9, 10 and 11 early, each the segment above the highest SACK, and 5 and 8 only when the cumulative ACK reaches them",
+		reason: "both retransmit segment 2 at the ACK that SACKs 3, 4 and 6. tapstack retransmits 5 and 8, 1000 octets each (bounded by the holes), at the ACK that SACKs 10 and 11, when cwnd - pipe first reaches one SMSS (RFC 6675 §5 (C)); Linux sends each once RACK marks it lost (6 and 9 SACKed) and PRR (RFC 6937) allows. gVisor retransmits 7, 8, 9, 10 and 11 early, each the segment above the highest SACK, and 5 and 8 only when the cumulative ACK reaches them",
 		linux:  "neither",
 	},
 	"SACKSender_DSACK_SpuriousRetransmission": {
-		reason: "both fast-retransmit segment 1 at the third SACK (tapstack: 1460 octets, 460 SACKed). After the D-SACK shows the retransmission was needless, tapstack keeps its reduced window and sends 2 of the next 11 writes (cwnd after recovery: FlightSize + SMSS, RFC 6582 §3.2 (1)), gVisor 5 (ssthresh, in segments). Linux undoes the reduction once D-SACKs cover every retransmission of the episode (tcp_try_undo_dsack; RFC 2883 §5) and would send all 11",
+		reason: "both fast-retransmit segment 1 at the third SACK. After the D-SACK shows the retransmission was needless, tapstack keeps its reduced window and sends 2 of the next 11 writes (cwnd after recovery: FlightSize + SMSS, RFC 6582 §3.2 (1)), gVisor 5 (ssthresh, in segments). Linux undoes the reduction once D-SACKs cover every retransmission of the episode (tcp_try_undo_dsack; RFC 2883 §5) and would send all 11",
 		linux:  "neither",
 	},
 	"SACKSender_RetransmissionLostAgain": {
-		reason: "the fast retransmission of segment 2 is lost; the SACKs of two segments written after it arrive at t0+101 ms. gVisor retransmits segment 2 again at once, as Linux's RACK (RFC 8985 §6.2, reordering window 0 in recovery), but also segment 13, neither SACKed nor lost; tapstack 15 ms later (t0+116 ms: RACK.reo_wnd, min_RTT/4 + 2 ms, from the evidence), 1460 octets from the hole again. Neither waits for the RTO, and tapstack's does not fire after the ACK",
+		reason: "the fast retransmission of segment 2 is lost; the SACKs of two segments written after it arrive at t0+101 ms. gVisor retransmits segment 2 again at once, as Linux's RACK (RFC 8985 §6.2, reordering window 0 in recovery), but also segment 13, neither SACKed nor lost; tapstack 15 ms later (t0+116 ms: RACK.reo_wnd, min_RTT/4 + 2 ms, from the evidence), the 1000-octet hole again. Neither waits for the RTO, and tapstack's does not fire after the ACK",
 		linux:  "neither",
 	},
 	"SACKSender_SACKAfterRTO_OnlyHoleResent": {
@@ -265,7 +266,7 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"SACKSender_TailLoss_ProbeThenRepair": {
-		reason: "after the ACK of 1 to 9, gVisor resends 10 and 11 at t0+100 ms; tapstack sends one loss probe at t0+152 ms (PTO = 2·SRTT + 2 ms after the ACK, as Linux), the last 1460 octets (Linux: the last segment). When the probe's SACK shows 10 missing, tapstack repairs it 15 ms later (t0+217 ms: RACK.reo_wnd from the evidence) with 1460 octets from the hole, 460 of them SACKed; Linux at once (segment 10 was sent more than RACK.rtt + reo_wnd before the SACK), 1000 octets. gVisor resends 10 again later (by t0+267 ms)",
+		reason: "after the ACK of 1 to 9, gVisor resends 10 and 11 at t0+100 ms; tapstack sends one loss probe at t0+152 ms (PTO = 2·SRTT + 2 ms after the ACK, as Linux), the last 1460 octets (Linux: the last segment). When the probe's SACK shows 10 missing, tapstack repairs it 15 ms later (t0+217 ms: RACK.reo_wnd from the evidence) with the 1000-octet hole; Linux at once (segment 10 was sent more than RACK.rtt + reo_wnd before the SACK). gVisor resends 10 again later (by t0+267 ms)",
 		linux:  "neither",
 	},
 }
