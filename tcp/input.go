@@ -471,6 +471,12 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.sndNxt = ack
 	}
 	c.sb.trim(ack)
+	if c.sb.n > 0 && c.sb.r[0].start == ack {
+		// The receiver acknowledged up to data it had SACKed: it reneged
+		// (RFC 2018 §8), and the scoreboard is no longer to be trusted
+		// (Linux's tcp_check_sack_reneging).
+		c.sb.clear()
+	}
 	// The user timeout measures time without progress.
 	if c.sndUna == c.sndMax {
 		c.stallSince = time.Time{}
@@ -508,8 +514,11 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 			// that negotiated SACK but sends no blocks): a partial ACK
 			// of data not yet retransmitted (at or above HighRxt)
 			// retransmits as NewReno's does (RFC 6582 §3.2 step 4).
+			// A rescue retransmission (rule 4) already resent the tail of
+			// this recovery, so data above HighRxt may have been resent
+			// all the same: not a second time.
 			c.dupAcks = 0
-			if c.sb.n == 0 && c.sndUna.GreaterThanEq(c.highRxt) {
+			if c.sb.n == 0 && c.sndUna.GreaterThanEq(c.highRxt) && !c.rescueSet {
 				c.retransmitFirst(now)
 			}
 			return
@@ -586,6 +595,7 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
 	c.rackReset()
 	c.highRxt = c.sndUna
+	c.rescueSet = false    // RescueRxt is per recovery (RFC 6675 §4 rule 4)
 	c.retransmitFirst(now) // (4.3), sets HighRxt
 	// (4.4)-(4.5): SetPipe and step (C) run in trySend after the ACK.
 }

@@ -287,6 +287,10 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 	if c.finQueued && c.sndNxt.GreaterThan(c.finSeq) {
 		return false // everything, FIN included, is out
 	}
+	sackedAt := -1 // octets before the next SACKed range, when resending
+	if c.sndNxt.LessThan(c.sndMax) && c.sb.n > 0 {
+		sackedAt = c.skipSACKed()
+	}
 	unsent := c.unsentData()
 	usable := 0
 	lim := min(c.sndWnd, c.cc.cwnd())
@@ -301,17 +305,42 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 	}
 	mss := c.sendMSS()
 	n := min(unsent, usable, mss)
+	if sackedAt >= 0 {
+		n = min(n, sackedAt)
+	}
 	// The FIN takes no window (BSD's tcp_output sends it regardless; a
 	// Linux receiver accepts a bare FIN at RCV.NXT in a zero window).
 	fin := c.finQueued && n == unsent
 	if n == 0 && !fin {
 		return false
 	}
-	if n > 0 && !c.sendAllowed(n, unsent, mss) {
+	// Nagle and SWS avoidance are for new data: a go-back-N
+	// retransmission goes as it is, also when a SACKed range cuts it
+	// short (Linux resends the segments it sent).
+	resend := c.sndNxt.Add(seqnum.Size(n)).LessThanEq(c.sndMax)
+	if n > 0 && !resend && !c.sendAllowed(n, unsent, mss) {
 		return false
 	}
 	c.sendData(c.sndNxt, n, fin, now)
 	return true
+}
+
+// skipSACKed moves SND.NXT, in a go-back-N after an RTO, past SACKed data
+// it has reached (Linux's CA_Loss retransmits only what is not SACKed),
+// and returns the octets from there to the next SACKed range, or -1 if
+// none is above. SACKed data is skipped up to the end of the data, never
+// past a FIN still to send.
+func (c *Conn) skipSACKed() int {
+	end := c.dataEnd()
+	for _, g := range c.sb.r[:c.sb.n] {
+		if c.sndNxt.LessThan(g.start) {
+			return int(c.sndNxt.Size(g.start))
+		}
+		if c.sndNxt.LessThan(g.end) {
+			c.sndNxt = seqnum.Min(g.end, end)
+		}
+	}
+	return -1
 }
 
 // sackSend is step (C) of RFC 6675 §5 during loss recovery: while

@@ -53,8 +53,9 @@ func TestEstablished_SACK_RescueRetransmitsTheTail(t *testing.T) {
 	if h.c.highRxt != segAt(1) || !h.c.rescueSet || h.c.rescueRxt != segAt(6) {
 		t.Fatalf("HighRxt %d (must not move), RescueRxt %d set %v", h.c.highRxt, h.c.rescueRxt, h.c.rescueSet)
 	}
-	// Once per recovery (4.a): HighACK is not above RescueRxt.
-	h.in(h.sackAck(segAt(1), segAt(4), segAt(5)))
+	// Once per recovery (4.a): HighACK (the retransmitted 0 arrived, so
+	// up to the tail 5) is not above RescueRxt.
+	h.in(h.sackAck(segAt(5)))
 	h.expect()
 	if c := h.c; !c.rescueSet || c.sndUna.GreaterThan(c.rescueRxt) {
 		t.Fatal("rescue state")

@@ -277,10 +277,18 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rackReset()
 	c.dupAcks, c.inRecovery = 0, false
 	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
-	// RFC 6675 §5.1 (and RFC 2018 §8): after a timeout the SACK
-	// information is not trusted; retransmission goes back to SND.UNA
-	// and the scoreboard starts afresh.
-	c.sb.clear()
+	// Retransmission goes back to SND.UNA (RFC 2018 §8: the left edge is
+	// resent whether or not it was SACKed). Deviation (Linux compat):
+	// RFC 2018 §8 says the SACKed bits SHOULD be turned off after a
+	// timeout, in case the receiver reneged; Linux keeps them
+	// (tcp_enter_loss marks only unSACKed data lost) and the go-back-N
+	// skips SACKed data (sendNext), as RFC 6675 §5.1's Update() after an
+	// RTO means to allow. Reneging is caught instead where it shows: an
+	// ACK that stops at SACKed data (ackNewData), or a second timeout of
+	// the same data, which clears the board.
+	if c.backoff > 0 {
+		c.sb.clear()
+	}
 	c.highRxt = c.sndUna
 	c.backoff++         // RFC 6298 §5.5
 	c.rttTiming = false // Karn

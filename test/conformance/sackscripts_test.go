@@ -232,11 +232,9 @@ func seg1DSACK(una int) step {
 }
 
 // sackKnownDiffs are the known differences of the SACK sender scripts.
-// Two tapstack traits recur: a retransmission from SND.UNA after an RTO
-// is SMSS octets long even where SACKed data lies inside that (the
-// scoreboard is cleared), and a loss probe is the last SMSS octets rather
-// than the last segment (a fast retransmission stops at the first SACKed
-// octet, as Linux's segment does); RACK waits RACK.reo_wnd from when
+// One tapstack trait recurs: a loss probe is the last SMSS octets rather
+// than the last segment (retransmissions stop at the first SACKed octet,
+// as Linux's segments do, and go-back-N after an RTO skips SACKed data); RACK waits RACK.reo_wnd from when
 // tapstack first sees evidence of a loss (tcp/rack.go). gVisor's recur
 // too: it retransmits the segment just above the highest SACK block,
 // neither SACKed nor lost, on each new SACK.
@@ -262,7 +260,7 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"SACKSender_SACKAfterRTO_OnlyHoleResent": {
-		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; tapstack's is the last 1460 octets, gVisor's (as Linux's) the last segment. The RTO 200 ms later resends from SND.UNA (Linux's RTO would be SRTT + 200 ms: tcp_rto_min bounds RTTVAR, not the sum). On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, tapstack's go-back-N resends 5001-7921, 1920 octets of them SACKed after the RTO (RFC 6675 §5.1 keeps Update() running after an RTO so that its recovery need not resend SACKed data; Linux skips SACKed segments in CA_Loss); gVisor, as Linux, segment 5 only",
+		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; tapstack's is the last 1460 octets, gVisor's (as Linux's) the last segment. The RTO 200 ms later resends from SND.UNA (Linux's RTO would be SRTT + 200 ms: tcp_rto_min bounds RTTVAR, not the sum). On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, both resend segment 5 only, as Linux (tapstack's go-back-N skips SACKed data, as Linux's CA_Loss, RFC 6675 §5.1)",
 		linux:  "neither",
 	},
 	"SACKSender_TailLoss_ProbeThenRepair": {
