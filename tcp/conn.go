@@ -162,6 +162,7 @@ type Conn struct {
 	// (TLP.end_seq is not None), tlpEndSeq is TLP.end_seq, tlpRetrans
 	// TLP.is_retrans.
 	ptoAt      time.Time
+	lastSegSeq seqnum.Value // where the segment that last extended SND.MAX began: the probe resends it
 	tlpOut     bool
 	tlpRetrans bool
 	tlpEndSeq  seqnum.Value

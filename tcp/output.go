@@ -427,6 +427,7 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 			c.bytesSent += uint64(seqnum.Max(seq, c.sndMax).Size(dEnd))
 		}
 		c.sndMax = end
+		c.lastSegSeq = seq
 	}
 	c.sndNxt = end
 	if short {

@@ -295,3 +295,17 @@ func TestEstablished_RACK_LostRetransmission_ShrunkMSS_RestSentToo(t *testing.T)
 		t.Fatalf("info %+v", i)
 	}
 }
+
+func TestEstablished_TLP_ProbeResendsTheLastSegmentAsSent(t *testing.T) {
+	// RFC 8985 §7.3: the probe is the highest-sequence segment sent so
+	// far, as it was sent (Linux resends the last skb): after a full
+	// segment and a short one, the short one, not the last SMSS octets
+	// across both.
+	h := newSACKEstablished(t)
+	h.c.SetNoDelay(true)
+	h.c.Write(bytesN(1460), h.now)
+	h.c.Write(bytesN(1000), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(0)), s("PSH|ACK seq=%d ack=5001 len=1000", segAt(1)))
+	h.fire(2 * ms)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1000", segAt(1)))
+}

@@ -103,7 +103,10 @@ func (c *Conn) onPTO(now time.Time) {
 
 // retransmitLast resends the segment that ends at SND.MAX (the FIN with
 // the data before it, if the FIN was sent), up to SMSS, without moving
-// SND.NXT. It reports whether anything was sent.
+// SND.NXT: RFC 8985 §7.3's "highest-sequence segment sent so far", as it
+// was sent (Linux resends the last skb), not the last SMSS octets, which
+// would straddle two segments when the last was short. It reports
+// whether anything was sent.
 func (c *Conn) retransmitLast(now time.Time) bool {
 	top := c.sndMax
 	fin := c.finSent()
@@ -113,7 +116,11 @@ func (c *Conn) retransmitLast(now time.Time) bool {
 	if top.LessThan(c.sndUna) {
 		return false
 	}
-	_, _, ok := c.retransmitTail(c.sndUna, top, fin)
+	low := c.sndUna
+	if c.lastSegSeq.GreaterThan(low) && c.lastSegSeq.LessThan(top) {
+		low = c.lastSegSeq
+	}
+	_, _, ok := c.retransmitTail(low, top, fin)
 	return ok
 }
 

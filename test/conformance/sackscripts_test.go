@@ -232,10 +232,11 @@ func seg1DSACK(una int) step {
 }
 
 // sackKnownDiffs are the known differences of the SACK sender scripts.
-// One tapstack trait recurs: a loss probe is the last SMSS octets rather
-// than the last segment (retransmissions stop at the first SACKed octet,
-// as Linux's segments do, and go-back-N after an RTO skips SACKed data); RACK waits RACK.reo_wnd from when
-// tapstack first sees evidence of a loss (tcp/rack.go). gVisor's recur
+// One tapstack trait recurs: RACK waits RACK.reo_wnd from when tapstack
+// first sees evidence of a loss (tcp/rack.go). Its retransmissions are
+// Linux's segments (a retransmission stops at the first SACKed octet, a
+// loss probe resends the last segment sent, go-back-N after an RTO skips
+// SACKed data). gVisor's recur
 // too: it retransmits the segment just above the highest SACK block,
 // neither SACKed nor lost, on each new SACK.
 var sackKnownDiffs = map[string]knownDiff{
@@ -260,11 +261,11 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"SACKSender_SACKAfterRTO_OnlyHoleResent": {
-		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; tapstack's is the last 1460 octets, gVisor's (as Linux's) the last segment. The RTO 200 ms later resends from SND.UNA (Linux's RTO would be SRTT + 200 ms: tcp_rto_min bounds RTTVAR, not the sum). On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, both resend segment 5 only, as Linux (tapstack's go-back-N skips SACKed data, as Linux's CA_Loss, RFC 6675 §5.1)",
+		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; both resend the last segment, as Linux. The RTO 200 ms later resends from SND.UNA (Linux's RTO would be SRTT + 200 ms: tcp_rto_min bounds RTTVAR, not the sum). On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, both resend segment 5 only, as Linux (tapstack's go-back-N skips SACKed data, as Linux's CA_Loss, RFC 6675 §5.1)",
 		linux:  "neither",
 	},
 	"SACKSender_TailLoss_ProbeThenRepair": {
-		reason: "after the ACK of 1 to 9, gVisor resends 10 and 11 at t0+100 ms; tapstack sends one loss probe at t0+152 ms (PTO = 2·SRTT + 2 ms after the ACK, as Linux), the last 1460 octets (Linux: the last segment). When the probe's SACK shows 10 missing, tapstack repairs it 15 ms later (t0+217 ms: RACK.reo_wnd from the evidence) with the 1000-octet hole; Linux at once (segment 10 was sent more than RACK.rtt + reo_wnd before the SACK). gVisor resends 10 again later (by t0+267 ms)",
+		reason: "after the ACK of 1 to 9, gVisor resends 10 and 11 at t0+100 ms; tapstack sends one loss probe at t0+152 ms (PTO = 2·SRTT + 2 ms after the ACK, as Linux), the last segment, as Linux. When the probe's SACK shows 10 missing, tapstack repairs it 15 ms later (t0+217 ms: RACK.reo_wnd from the evidence) with the 1000-octet hole; Linux at once (segment 10 was sent more than RACK.rtt + reo_wnd before the SACK). gVisor resends 10 again later (by t0+267 ms)",
 		linux:  "neither",
 	},
 }
