@@ -332,6 +332,7 @@ func (s *Stack) Stats() Stats {
 	st.TCP.Recoveries = s.tcpCounters.Recoveries
 	st.TCP.LossProbes = s.tcpCounters.LossProbes
 	st.TCP.SACKDiscards = s.tcpCounters.SACKDiscards
+	st.TCP.DSACKUndos = s.tcpCounters.DSACKUndos
 	mem := s.tcpMem.Stats()
 	st.TCP.MemUsedBytes = uint64(mem.Used)
 	if mem.Pressure {

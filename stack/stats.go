@@ -172,6 +172,9 @@ type TCPStats struct {
 	// TCPSACKDiscard): empty, beyond SND.NXT, or reaching down to SND.UNA.
 	// The segment carrying them is processed; only the block is not.
 	SACKDiscards uint64 `json:"sack_discards"`
+	// DSACKUndos counts fast recoveries undone because D-SACKs showed
+	// every retransmission of them to be a duplicate (TcpExt TCPDSACKUndo).
+	DSACKUndos uint64 `json:"dsack_undos"`
 }
 
 // Drops is the total of the drop counters: received frames, datagrams and

@@ -37,6 +37,11 @@ type congestionControl interface {
 	onIdleRestart(idle, rto time.Duration, iw int)
 	// setCwnd is for the sender's recovery rules.
 	setCwnd(n int)
+	// undo takes back the reduction of a loss that proved spurious: cwnd
+	// and ssthresh go back up to what they were before it (Linux's
+	// tcp_undo_cwnd_reduction with tcp_reno_undo_cwnd, which CUBIC uses
+	// too).
+	undo(cwnd, ssthresh int)
 }
 
 // CongestionControls returns the names Config.Congestion and
@@ -116,6 +121,10 @@ func (r *reno) onLoss(ev lossEvent) {
 		r.bytesAcked = 0
 	}
 	r.ssthreshB = max(base/2, 2*ev.mss)
+}
+
+func (r *reno) undo(cwnd, ssthresh int) {
+	r.cwndB, r.ssthreshB = max(r.cwndB, cwnd), max(r.ssthreshB, ssthresh)
 }
 
 func (r *reno) onRTO(flight, mss int, first bool) {

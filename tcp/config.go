@@ -290,4 +290,6 @@ type Counters struct {
 	// SACKDiscards counts SACK blocks ignored as invalid: empty, beyond
 	// SND.NXT or reaching down to SND.UNA (Linux's TCPSACKDiscard).
 	SACKDiscards uint64
+	// DSACKUndos counts fast recoveries undone as spurious (TCPDSACKUndo).
+	DSACKUndos uint64
 }

@@ -58,6 +58,10 @@ type Info struct {
 	// §7.3, Linux's TCPLossProbes) and TLPRecoveries the probes that
 	// repaired a loss (§7.4, Linux's TCPLossProbeRecovery).
 	Timeouts, Recoveries, LossProbes, TLPRecoveries uint64
+	// DSACKUndos counts fast recoveries undone because D-SACKs showed
+	// every retransmission of them to be a duplicate (RFC 2883 §5;
+	// Linux's TCPDSACKUndo).
+	DSACKUndos uint64
 	// RACKRecoveries counts the recoveries the time-based rule started
 	// (RFC 8985 §6.2; with fewer than DupThresh SACKed segments),
 	// RACKRetransmits the lost retransmissions it sent again.
@@ -143,6 +147,15 @@ type Conn struct {
 	dupAcks      int
 	inRecovery   bool
 	recover      seqnum.Value // NewReno's recover (RFC 6582), RecoveryPoint of RFC 6675
+	// Undo of a spurious fast recovery (RFC 2883 §5, Linux's
+	// tcp_try_undo_dsack): while undoOn, the recovery that began at
+	// SND.UNA = undoSeq with cwnd and ssthresh at priorCwnd and
+	// priorSsthresh has undoRetrans retransmitted segments that no
+	// D-SACK has shown to be duplicates yet.
+	undoOn                   bool
+	undoSeq                  seqnum.Value
+	undoRetrans              int
+	priorCwnd, priorSsthresh int
 
 	// SACK (RFC 2018, RFC 2883, RFC 6675).
 	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted
@@ -190,6 +203,7 @@ type Conn struct {
 	keepAliveProbes                       uint64
 	timeouts, recoveries                  uint64
 	lossProbes, tlpRecoveries             uint64
+	dsackUndos                            uint64
 	rackRecoveries, rackRetransmits       uint64
 
 	tx Segment // scratch for outgoing segments: no allocation per segment
@@ -587,6 +601,7 @@ func (c *Conn) Info() Info {
 		Recoveries:      c.recoveries,
 		LossProbes:      c.lossProbes,
 		TLPRecoveries:   c.tlpRecoveries,
+		DSACKUndos:      c.dsackUndos,
 		RACKRecoveries:  c.rackRecoveries,
 		RACKRetransmits: c.rackRetransmits,
 		PAWSDrops:       c.pawsDrops,
@@ -599,6 +614,9 @@ func (c *Conn) Info() Info {
 // countRetransmit, countTimeout, countRecovery and countLossProbe add one
 // to the connection's count (Info) and to the stack's total (Counters).
 func (c *Conn) countRetransmit() {
+	if c.undoOn {
+		c.undoRetrans++
+	}
 	c.retransmits++
 	if k := c.cfg.Counters; k != nil {
 		k.RetransSegs++
@@ -616,6 +634,35 @@ func (c *Conn) countRecovery() {
 	c.recoveries++
 	if k := c.cfg.Counters; k != nil {
 		k.Recoveries++
+	}
+}
+
+// startUndo opens the undo record of a fast recovery about to reduce the
+// window (call before the reduction).
+func (c *Conn) startUndo() {
+	c.undoOn, c.undoSeq, c.undoRetrans = true, c.sndUna, 0
+	c.priorCwnd, c.priorSsthresh = c.cc.cwnd(), c.cc.ssthresh()
+}
+
+// dsackUndo takes the D-SACK block of an acceptable ACK as evidence that a
+// retransmission of the current undo record was a duplicate: once every
+// one is, the recovery was spurious (the originals arrived: reordering or
+// a delayed ACK, not loss) and its reduction is undone (RFC 2883 §5, as
+// Linux's tcp_try_undo_dsack; RFC 9438 §4.9 for CUBIC).
+func (c *Conn) dsackUndo(b SACKBlock) {
+	if !c.undoOn || !b.End.GreaterThan(c.undoSeq) || !b.Start.LessThan(b.End) {
+		return
+	}
+	segs := (int(b.Start.Size(b.End)) + c.mss - 1) / c.mss
+	c.undoRetrans -= segs
+	if c.undoRetrans > 0 {
+		return
+	}
+	c.undoOn = false
+	c.cc.undo(c.priorCwnd, c.priorSsthresh)
+	c.dsackUndos++
+	if k := c.cfg.Counters; k != nil {
+		k.DSACKUndos++
 	}
 }
 

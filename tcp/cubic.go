@@ -34,6 +34,8 @@ type cubic struct {
 	// afterRTO: the stage is the first after a timeout, which starts from
 	// K = 0 and W_max = cwnd (§4.8).
 	afterRTO bool
+	// W_max and cwnd_prior before the last reduction, for undo.
+	priorWMax, priorCwndPrior float64
 }
 
 func newCubic() *cubic {
@@ -109,6 +111,7 @@ func (c *cubic) onLoss(ev lossEvent) {
 
 func (c *cubic) reduce(flight, mss int, repaired bool) {
 	cwnd := c.w / float64(mss)
+	c.priorWMax, c.priorCwndPrior = c.wMax, c.cwndPrior
 	if cwnd < c.wMax {
 		c.wMax = cwnd * (1 + cubicBeta) / 2 // §4.7 fast convergence
 	} else {
@@ -122,6 +125,15 @@ func (c *cubic) reduce(flight, mss int, repaired bool) {
 		base = c.w
 	}
 	c.sst = max(int(base*cubicBeta), 2*mss)
+	c.epoch = time.Time{}
+}
+
+// undo is RFC 9438 §4.9's response to a spurious congestion event: the
+// window and ssthresh come back, and so does W_max as it was before the
+// event, so that the curve continues from the plateau it had.
+func (c *cubic) undo(cwnd, ssthresh int) {
+	c.w, c.sst = max(c.w, float64(cwnd)), max(c.sst, ssthresh)
+	c.wMax, c.cwndPrior = max(c.wMax, c.priorWMax), max(c.cwndPrior, c.priorCwndPrior)
 	c.epoch = time.Time{}
 }
 

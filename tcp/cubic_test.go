@@ -251,3 +251,17 @@ func TestConn_SetCongestion_KeepsTheWindowAndRefusesUnknownNames(t *testing.T) {
 			h.c.Congestion(), h.c.Config().Congestion, h.c.cc.cwnd(), h.c.cc.ssthresh())
 	}
 }
+
+func TestCubic_Undo_RestoresTheWindowAndTheCurve(t *testing.T) {
+	// RFC 9438 §4.9: a spurious congestion event is undone: cwnd,
+	// ssthresh and W_max (and cwnd_prior) come back to what they were.
+	c := cubicAfterLoss(t, 100, 100*time.Millisecond)
+	c.setCwnd(80 * cubicMSS)
+	c.onLoss(lossEvent{flight: 80 * cubicMSS, mss: cubicMSS}) // fast convergence: W_max 68
+	c.setCwnd(c.ssthresh())
+	c.undo(80*cubicMSS, 70*cubicMSS)
+	if c.cwnd() != 80*cubicMSS || c.ssthresh() != 70*cubicMSS || c.wMax != 100 || c.cwndPrior != 100 {
+		t.Fatalf("after the undo: cwnd %.1f ssthresh %.1f W_max %.1f cwnd_prior %.1f segments, want 80, 70, 100, 100",
+			segs(c.cwnd()), segs(c.ssthresh()), c.wMax, c.cwndPrior)
+	}
+}

@@ -572,6 +572,7 @@ func (c *Conn) onDupAck(now time.Time) {
 		// RFC 6582 §3.2 step 2: enter only if the cumulative ACK covers more
 		// than recover (SEG.ACK - 1 > recover is written here as >= because
 		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
+		c.startUndo()
 		c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss})
 		c.recover = c.sndMax
 		c.inRecovery = true
@@ -587,6 +588,7 @@ func (c *Conn) onDupAck(now time.Time) {
 // enterSACKRecovery is RFC 6675 §5 (4): loss recovery starts with
 // cwnd = ssthresh = FlightSize/2 and the first hole is retransmitted.
 func (c *Conn) enterSACKRecovery(now time.Time) {
+	c.startUndo()
 	c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss}) // (4.2), RFC 5681 eq. (4)
 	c.cc.setCwnd(c.cc.ssthresh())
 	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData

@@ -124,6 +124,7 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 	added := 0
 	for i, blk := range o.SACK[:n] {
 		if i == 0 && isDSACK(o, seg.Ack) {
+			c.dsackUndo(blk)
 			continue
 		}
 		if !c.sackBlockValid(blk) {

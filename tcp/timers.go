@@ -276,6 +276,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()
 	c.dupAcks, c.inRecovery = 0, false
+	c.undoOn = false     // a timeout is not undone (no F-RTO or Eifel yet)
 	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
 	// Retransmission goes back to SND.UNA (RFC 2018 §8: the left edge is
 	// resent whether or not it was SACKed). Deviation (Linux compat):

@@ -253,8 +253,8 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"SACKSender_DSACK_SpuriousRetransmission": {
-		reason: "both fast-retransmit segment 1 at the third SACK. After the D-SACK shows the retransmission was needless, tapstack keeps its reduced window and sends 2 of the next 11 writes (cwnd after recovery: FlightSize + SMSS, RFC 6582 §3.2 (1)), gVisor 5 (ssthresh, in segments). Linux undoes the reduction once D-SACKs cover every retransmission of the episode (tcp_try_undo_dsack; RFC 2883 §5) and would send all 11",
-		linux:  "neither",
+		reason: "both fast-retransmit segment 1 at the third SACK. After the D-SACK shows the retransmission was needless, tapstack, as Linux, undoes the window reduction, D-SACKs having covered every retransmission of the episode (tcp_try_undo_dsack; RFC 2883 §5), and sends all 11 of the next writes at once; gVisor keeps its reduced window and sends 5 (ssthresh, in segments)",
+		linux:  "tapstack",
 	},
 	"SACKSender_RetransmissionLostAgain": {
 		reason: "the fast retransmission of segment 2 is lost; the SACKs of two segments written after it arrive at t0+101 ms. gVisor retransmits segment 2 again at once, as Linux's RACK (RFC 8985 §6.2, reordering window 0 in recovery), but also segment 13, neither SACKed nor lost; tapstack 15 ms later (t0+116 ms: RACK.reo_wnd, min_RTT/4 + 2 ms, from the evidence), the 1000-octet hole again. Neither waits for the RTO, and tapstack's does not fire after the ACK",
