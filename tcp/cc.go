@@ -3,6 +3,8 @@ package tcp
 import (
 	"slices"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
 // Congestion control is a seam between the sender and an algorithm, as
@@ -64,10 +66,15 @@ func knownCongestion(name string) bool { return slices.Contains(CongestionContro
 
 // ackSample describes an ACK of new data for onAck.
 type ackSample struct {
-	acked int           // bytes newly acknowledged
-	mss   int           // SMSS
-	srtt  time.Duration // the smoothed RTT (RFC 6298), 0 before a sample
-	now   time.Time
+	acked  int           // bytes newly acknowledged
+	mss    int           // SMSS
+	srtt   time.Duration // the smoothed RTT (RFC 6298), 0 before a sample
+	rtt    time.Duration // this ACK's RTT sample, when hasRTT
+	hasRTT bool
+	now    time.Time
+	// ack is SEG.ACK, sndMax SND.MAX (our SND.NXT): rounds of one RTT
+	// are counted by them (RFC 9406 §4.2).
+	ack, sndMax seqnum.Value
 }
 
 // lossEvent describes a loss for onLoss.
@@ -86,8 +93,12 @@ type reno struct {
 	bytesAcked       int // RFC 3465 §2.1: bytes acknowledged towards the next increase
 }
 
+// initialSsthresh is ssthresh before the first loss: RFC 5681 §3.1's
+// "arbitrarily high".
+const initialSsthresh = 1 << 30
+
 func newReno() *reno {
-	return &reno{ssthreshB: 1 << 30} // RFC 5681 §3.1: "arbitrarily high"
+	return &reno{ssthreshB: initialSsthresh}
 }
 
 func (r *reno) name() string  { return "reno" }

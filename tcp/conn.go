@@ -186,6 +186,10 @@ type Conn struct {
 	rxt         [rxtLogSize]rxtRecord
 	rxtN        int
 	minRTT      time.Duration // RACK.min_RTT: the least RTT sample
+	// The RTT sample the ACK being processed gave, for congestion
+	// control (ackSampled: there was one).
+	ackSampleRTT time.Duration
+	ackSampled   bool
 
 	// Timestamps (RFC 7323 §3-5).
 	now         time.Time    // the time of the current call: our TSval

@@ -3,6 +3,8 @@ package tcp
 import (
 	"math"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
 // CUBIC's constants (RFC 9438 §4.1, §5): C in segments per second cubed,
@@ -36,10 +38,88 @@ type cubic struct {
 	afterRTO bool
 	// W_max and cwnd_prior before the last reduction, for undo.
 	priorWMax, priorCwndPrior float64
+
+	hs hystart
+}
+
+// HyStart++'s constants (RFC 9406 §4.3): the RTT increase that ends slow
+// start is the last round's least RTT over MIN_RTT_DIVISOR, clamped to
+// [MIN_RTT_THRESH, MAX_RTT_THRESH], judged on at least N_RTT_SAMPLE
+// samples a round; Conservative Slow Start grows by 1/CSS_GROWTH_DIVISOR
+// of slow start for at most CSS_ROUNDS rounds. L (the segments a round
+// may add per ACK) is unbounded for a sender that does not pace.
+const (
+	hsMinRTTThresh  = 4 * time.Millisecond
+	hsMaxRTTThresh  = 16 * time.Millisecond
+	hsMinRTTDivisor = 8
+	hsNRTTSample    = 8
+	hsCSSGrowthDiv  = 4
+	hsCSSRounds     = 5
+	hsNoRTT         = time.Duration(math.MaxInt64)
+)
+
+// hystart is HyStart++ (RFC 9406): slow start that leaves before the
+// queue it fills overflows, from the RTT rounds show rising, through a
+// few rounds of Conservative Slow Start (CSS) in case the rise was a
+// spurious one. Used in the initial slow start only (§4.2 allows that):
+// after a loss slow start ends at a known ssthresh.
+type hystart struct {
+	started            bool
+	windowEnd          seqnum.Value // the round ends when SEG.ACK passes it
+	lastRoundMinRTT    time.Duration
+	currentRoundMinRTT time.Duration
+	rttSampleCount     int
+	css                bool
+	cssBaselineMinRTT  time.Duration
+	cssRounds          int
+}
+
+// slowStart is HyStart++ for an ACK in the initial slow start (§4.2). It
+// returns the bytes cwnd may grow by, and done when slow start ends (the
+// caller sets ssthresh to cwnd).
+func (h *hystart) slowStart(s ackSample) (grow int, done bool) {
+	grow = min(s.acked, s.mss) // RFC 5681 slow start, RFC 3465 L = 1
+	if !h.started || !s.ack.LessThan(h.windowEnd) {
+		// A new round (§4.2: "At the start of each round during
+		// standard slow start and CSS").
+		if h.started && h.css {
+			h.cssRounds++
+			if h.cssRounds >= hsCSSRounds {
+				return 0, true // §4.2: CSS lasted CSS_ROUNDS rounds: congestion avoidance
+			}
+		}
+		h.started = true
+		h.lastRoundMinRTT = h.currentRoundMinRTT
+		if h.lastRoundMinRTT == 0 {
+			h.lastRoundMinRTT = hsNoRTT
+		}
+		h.currentRoundMinRTT, h.rttSampleCount = hsNoRTT, 0
+		h.windowEnd = s.sndMax
+	}
+	if s.hasRTT {
+		h.currentRoundMinRTT = min(h.currentRoundMinRTT, s.rtt)
+		h.rttSampleCount++
+	}
+	if h.css {
+		grow /= hsCSSGrowthDiv
+		// §4.2: a round whose least RTT is below the baseline means the
+		// rise was spurious: back to standard slow start.
+		if h.rttSampleCount >= hsNRTTSample && h.currentRoundMinRTT < h.cssBaselineMinRTT {
+			h.css, h.cssBaselineMinRTT = false, hsNoRTT
+		}
+		return grow, false
+	}
+	if h.rttSampleCount >= hsNRTTSample && h.currentRoundMinRTT != hsNoRTT && h.lastRoundMinRTT != hsNoRTT {
+		thresh := min(max(h.lastRoundMinRTT/hsMinRTTDivisor, hsMinRTTThresh), hsMaxRTTThresh)
+		if h.currentRoundMinRTT >= h.lastRoundMinRTT+thresh {
+			h.css, h.cssBaselineMinRTT, h.cssRounds = true, h.currentRoundMinRTT, 0
+		}
+	}
+	return grow, false
 }
 
 func newCubic() *cubic {
-	return &cubic{sst: 1 << 30} // RFC 5681 §3.1: "arbitrarily high"
+	return &cubic{sst: initialSsthresh}
 }
 
 func (c *cubic) name() string  { return "cubic" }
@@ -55,7 +135,15 @@ func (c *cubic) init(cwnd, ssthresh int) {
 // and the Reno-friendly estimate.
 func (c *cubic) onAck(s ackSample) {
 	if c.cwnd() < c.sst {
-		c.w += float64(min(s.acked, s.mss))
+		if c.sst != initialSsthresh {
+			c.w += float64(min(s.acked, s.mss))
+			return
+		}
+		grow, done := c.hs.slowStart(s)
+		c.w += float64(grow)
+		if done {
+			c.sst = c.cwnd()
+		}
 		return
 	}
 	mss := float64(s.mss)

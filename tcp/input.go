@@ -483,6 +483,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 	} else {
 		c.stallSince = now
 	}
+	c.ackSampled = false
 	c.ackRTT(seg, ack, now)
 	// Deviation (Linux compat): the backoff ends with any new ACK (Linux
 	// clears icsk_backoff in tcp_ack); RFC 6298 §5.7 keeps it until a
@@ -544,7 +545,11 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 		// a loss. At SND.UNA - 1 every check of it passes as before.
 		c.recover = una
 	}
-	c.cc.onAck(ackSample{acked: acked, mss: c.mss, srtt: c.srtt, now: now})
+	s := ackSample{acked: acked, mss: c.mss, srtt: c.srtt, now: now, ack: ack, sndMax: c.sndMax}
+	if c.ackSampled {
+		s.rtt, s.hasRTT = c.ackSampleRTT, true
+	}
+	c.cc.onAck(s)
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.

@@ -199,6 +199,7 @@ func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
 // K = 4, alpha = 1/8, beta = 1/4, G = 1ms).
 func (c *Conn) rttSample(r time.Duration) {
 	r = max(r, 0)
+	c.ackSampleRTT, c.ackSampled = r, true
 	if !c.hasRTT || r < c.minRTT {
 		c.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
 	}
