@@ -6,8 +6,8 @@ import (
 	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-// Time-based loss detection after RACK (RFC 8985 §6), for the two cases
-// that RFC 6675's DupThresh rules leave to the retransmission timer:
+// Time-based loss detection after RACK (RFC 8985 §6), for the three
+// cases that RFC 6675's DupThresh rules leave to the retransmission timer:
 //
 //   - A small flight: a hole with SACKed data above it but fewer than
 //     DupThresh segments (IsLost never holds, RFC 6675 §5 (4) never
@@ -19,7 +19,6 @@ import (
 //     again waits for the RTO (RFC 6675 §5.1). RACK deems it lost by the
 //     same rule, using the retransmission's own send time (RFC 8985 §2.2,
 //     §6.1).
-//
 //   - A hole in recovery with fewer than DupThresh segments SACKed above
 //     it (IsLost does not hold, so RFC 6675 counts it in pipe and sends
 //     it only by rule (3), once cwnd - pipe allows a whole segment, which
