@@ -85,7 +85,10 @@ func (c *Conn) rackLostBelow(end seqnum.Value) bool {
 
 // rackHoles is rackDetect's part for holes of original transmissions in
 // recovery: the highest SACKed octet is the evidence; what lies below it
-// unSACKed is lost RACK.reo_wnd after it was first seen.
+// unSACKed is lost RACK.reo_wnd after it was first seen. One deadline
+// waits at a time: a higher SACK seen meanwhile is taken up when it
+// passes, and its reo_wnd runs from then (up to one reo_wnd later than
+// RACK would, never earlier).
 func (c *Conn) rackHoles(now time.Time) {
 	if c.sb.n == 0 {
 		return
