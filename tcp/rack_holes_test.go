@@ -12,17 +12,14 @@ import (
 // rule (1) sends it. The harness as in rack_test.go: RACK.reo_wnd is 2ms,
 // the RTO 200ms.
 
-// holeBelowASACK continues lostFirstSegmentRecovery (recovery at 10ms,
-// cwnd six segments) at 15ms: 4-7 and 9 arrive, 8 does not. One segment
-// is SACKed above 8, so IsLost(8) does not hold (RFC 6675 §4), and rule
-// (2) sends 12 and 13, which fill cwnd: cwnd - pipe < SMSS, and RFC 6675
-// alone sends nothing more before the RTO.
+// holeBelowASACK is lateSegmentInRecovery (recovery at 10ms, cwnd six
+// segments; at 15ms 4-7 and 9 arrive, 8 does not). One segment is SACKed
+// above 8, so IsLost(8) does not hold (RFC 6675 §4), and 12 and 13, sent
+// by rule (2), fill cwnd: cwnd - pipe < SMSS, and RFC 6675 alone sends
+// nothing more before the RTO.
 func holeBelowASACK(h *harness) {
 	h.t.Helper()
-	lostFirstSegmentRecovery(h)
-	h.at(15 * ms)
-	h.in(h.sackAck(segAt(0), segAt(1), segAt(8), segAt(9), segAt(10)))
-	h.expect(rackSeg(12), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(13)))
+	lateSegmentInRecovery(h)
 	if h.c.isLost(segAt(8)) || h.c.cc.cwnd()-h.c.pipe() >= h.c.mss {
 		h.t.Fatalf("fixture: IsLost(8) %v, cwnd %d pipe %d", h.c.isLost(segAt(8)), h.c.cc.cwnd(), h.c.pipe())
 	}
@@ -58,7 +55,9 @@ func TestEstablished_RACK_HoleBelowASACKInRecovery_LostAfterReoWnd(t *testing.T)
 // newerSACKWhileOneWaits continues holeBelowASACK: 14 is written (it
 // waits for cwnd), and at 16ms 11 arrives, while the holes below 10 wait
 // for their reo_wnd (until 17ms). 10 is now a hole below a SACKed octet
-// too; rule (2) sends 14 in the room 11 left.
+// too; rule (2) sends 14 in the room 11 left. At 17ms the holes below 10
+// are lost: 8 alone leaves pipe and is resent (rule 1); 10, which stays
+// in pipe, would have gone with it.
 func newerSACKWhileOneWaits(h *harness) {
 	h.t.Helper()
 	holeBelowASACK(h)
@@ -67,17 +66,18 @@ func newerSACKWhileOneWaits(h *harness) {
 	h.at(16 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(8), segAt(9), segAt(10), segAt(11), segAt(12)))
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(14)))
+	h.fire(17 * ms)
+	h.expect(rackSeg(8))
 }
 
 // A hole above the SACKed octet whose reo_wnd passed was sent after it
 // (10 and 11 went out at 10ms, 9 at 0): that SACK is no evidence of its
-// loss (RFC 8985 §6.2 step 5, "sent after"). At 17ms 8 alone leaves pipe
-// and is resent; 10 stays in pipe, so nothing else fits.
+// loss (RFC 8985 §6.2 step 5, "sent after"). At 17ms 8 alone is lost and
+// resent (newerSACKWhileOneWaits); 10 is a hole NextSeg() offers under
+// rule (3), not rule (1).
 func TestEstablished_RACK_HoleAboveTheSACKedOctet_NotLostWithIt(t *testing.T) {
 	h := newSACKEstablished(t)
 	newerSACKWhileOneWaits(h)
-	h.fire(17 * ms)
-	h.expect(rackSeg(8))
 	if _, _, lost, ok := h.c.nextHole(h.c.mss); !ok || lost {
 		t.Fatalf("hole 10: ok %v lost %v, want a hole not lost", ok, lost)
 	}
@@ -90,8 +90,6 @@ func TestEstablished_RACK_HoleAboveTheSACKedOctet_NotLostWithIt(t *testing.T) {
 func TestEstablished_RACK_NewerSACKWhileOneWaits_ItsOwnReoWnd(t *testing.T) {
 	h := newSACKEstablished(t)
 	newerSACKWhileOneWaits(h)
-	h.fire(17 * ms)
-	h.expect(rackSeg(8))
 	h.at(18 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(8), segAt(9), segAt(10), segAt(11), segAt(12)))
 	h.expect()
@@ -116,9 +114,7 @@ func expectHolesReset(h *harness) {
 // inherits a loss it did not see.
 func TestEstablished_RACK_HolesState_ResetWhenRecoveryEnds(t *testing.T) {
 	h := newSACKEstablished(t)
-	newerSACKWhileOneWaits(h)
-	h.fire(17 * ms) // 8 lost, 10 pending until 19ms
-	h.expect(rackSeg(8))
+	newerSACKWhileOneWaits(h) // 10 pending until 19ms
 	h.at(18 * ms)
 	h.in(h.sackAck(segAt(12)))
 	if h.c.inRecovery {
@@ -132,8 +128,6 @@ func TestEstablished_RACK_HolesState_ResetWhenRecoveryEnds(t *testing.T) {
 func TestEstablished_RACK_HolesState_ResetAfterRTO(t *testing.T) {
 	h := newSACKEstablished(t)
 	newerSACKWhileOneWaits(h)
-	h.fire(17 * ms)
-	h.expect(rackSeg(8))
 	h.fire(19 * ms)
 	h.expect(rackSeg(10))
 	h.fire(200 * ms)
