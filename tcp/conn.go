@@ -183,9 +183,15 @@ type Conn struct {
 	// Time-based loss detection after RACK (RFC 8985 §6), rack.go.
 	rackAt      time.Time // the reordering timer (RFC 8985 §8)
 	rackFirstAt time.Time // when the first hole counts as lost, outside recovery
-	rxt         [rxtLogSize]rxtRecord
-	rxtN        int
-	minRTT      time.Duration // RACK.min_RTT: the least RTT sample
+	// In recovery, holes of original transmissions below rackLostTo are
+	// lost (when rackLostSet); rackTop, the highest SACKed octet seen
+	// since, becomes rackLostTo at rackTopAt (zero: nothing pending).
+	rackLostTo, rackTop seqnum.Value
+	rackLostSet         bool
+	rackTopAt           time.Time
+	rxt                 [rxtLogSize]rxtRecord
+	rxtN                int
+	minRTT              time.Duration // RACK.min_RTT: the least RTT sample
 	// The RTT sample the ACK being processed gave, for congestion
 	// control (ackSampled: there was one).
 	ackSampleRTT time.Duration

@@ -169,6 +169,9 @@ func tcbInvariants(c *Conn) error {
 	if c.rxtN > 0 && !c.inRecovery {
 		return fmt.Errorf("%d retransmissions logged outside recovery", c.rxtN)
 	}
+	if (c.rackLostSet || !c.rackTopAt.IsZero()) && !c.inRecovery {
+		return fmt.Errorf("RACK holes lost to %d (set %v), pending at %v, outside recovery", c.rackLostTo, c.rackLostSet, c.rackTopAt)
+	}
 	if err := sackInvariants(c); err != nil {
 		return err
 	}

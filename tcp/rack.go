@@ -6,8 +6,8 @@ import (
 	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-// Time-based loss detection after RACK (RFC 8985 §6), for the two cases
-// that RFC 6675's DupThresh rules leave to the retransmission timer:
+// Time-based loss detection after RACK (RFC 8985 §6), for the three
+// cases that RFC 6675's DupThresh rules leave to the retransmission timer:
 //
 //   - A small flight: a hole with SACKed data above it but fewer than
 //     DupThresh segments (IsLost never holds, RFC 6675 §5 (4) never
@@ -19,6 +19,14 @@ import (
 //     again waits for the RTO (RFC 6675 §5.1). RACK deems it lost by the
 //     same rule, using the retransmission's own send time (RFC 8985 §2.2,
 //     §6.1).
+//   - A hole in recovery with fewer than DupThresh segments SACKed above
+//     it (IsLost does not hold, so RFC 6675 counts it in pipe and sends
+//     it only by rule (3), once cwnd - pipe allows a whole segment, which
+//     a small cwnd never does: the connection waited for the RTO).
+//     Original transmissions go out in sequence order, so a hole below a
+//     SACKed octet was sent before it, and RACK deems it lost by the same
+//     rule (RFC 8985 §6.2 step 5): it leaves pipe and NextSeg rule (1)
+//     sends it.
 //
 // RFC 8985 keeps a transmit timestamp per segment. We keep none for
 // original transmissions, and a small log of the retransmissions of the
@@ -65,6 +73,48 @@ func (c *Conn) rackReset() {
 	c.rxtN = 0
 	c.rackFirstAt = time.Time{}
 	c.rackAt = time.Time{}
+	c.rackLostSet, c.rackTopAt = false, time.Time{}
+}
+
+// rackLostBelow reports whether a hole ending at end (an original
+// transmission: above HighRxt, or below it if it was retransmitted) is
+// deemed lost by RACK in the current recovery.
+func (c *Conn) rackLostBelow(end seqnum.Value) bool {
+	return c.rackLostSet && c.inRecovery && end.LessThanEq(c.rackLostTo)
+}
+
+// rackHoles is rackDetect's part for holes of original transmissions in
+// recovery: the highest SACKed octet is the evidence; what lies below it
+// unSACKed is lost RACK.reo_wnd after it was first seen. One deadline
+// waits at a time: a higher SACK seen meanwhile is taken up when it
+// passes, and its reo_wnd runs from then (up to one reo_wnd later than
+// RACK would, never earlier).
+func (c *Conn) rackHoles(now time.Time) {
+	if c.sb.n == 0 {
+		return
+	}
+	top := c.sb.r[c.sb.n-1].end
+	if c.rackTopAt.IsZero() && (!c.rackLostSet || top.GreaterThan(c.rackLostTo)) {
+		c.rackTop, c.rackTopAt = top, now.Add(c.reoWnd())
+	}
+	if c.rackTopAt.IsZero() {
+		return
+	}
+	if now.Before(c.rackTopAt) {
+		if c.rackAt.IsZero() || c.rackTopAt.Before(c.rackAt) {
+			c.rackAt = c.rackTopAt
+		}
+		return
+	}
+	c.rackLostTo, c.rackLostSet, c.rackTopAt = c.rackTop, true, time.Time{}
+	if top.GreaterThan(c.rackLostTo) {
+		// Newer evidence arrived while this waited: its own reo_wnd runs
+		// from now.
+		c.rackTop, c.rackTopAt = top, now.Add(c.reoWnd())
+		if c.rackAt.IsZero() || c.rackTopAt.Before(c.rackAt) {
+			c.rackAt = c.rackTopAt
+		}
+	}
 }
 
 // delivered reports whether [s, e) is cumulatively acknowledged or SACKed.
@@ -112,6 +162,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 		c.enterSACKRecovery(now)
 		return
 	}
+	c.rackHoles(now)
 	// Lost retransmissions in recovery.
 	latest := -1
 	for i, r := range c.rxt[:c.rxtN] {

@@ -52,22 +52,25 @@ func TestEstablished_RACK_CumulativelyAckedRetransmission_NotLost(t *testing.T) 
 	h := newSACKEstablished(t)
 	lateSegmentInRecovery(h)
 	// 12, sent after the retransmission of 0, is SACKed: the
-	// retransmission is lost reo_wnd from now unless delivered first.
-	// Rule (3) resends 8.
-	h.at(17 * ms)
+	// retransmission is lost reo_wnd from now, at 18ms, unless delivered
+	// first. Rule (3) resends 8 (RACK deems it lost only at 17ms, reo_wnd
+	// after 9, sent after it, was SACKed).
+	h.at(16 * ms)
 	h.in(h.sackAck(segAt(0), segAt(12), segAt(13), segAt(1), segAt(8), segAt(9), segAt(10)))
 	h.expect(rackSeg(8))
-	if d, _ := h.c.NextDeadline(); d != t0.Add(19*ms) {
-		t.Fatalf("reordering timer at %v, want 19ms", d.Sub(t0))
-	}
 	// It is delivered: the ACK covers it (a partial ACK, up to the late
-	// 8). Rule (3) resends 10.
-	h.at(18 * ms)
+	// 8). Rule (3) resends 10 and 11. The reordering timer is armed for
+	// the holes below 12 (lost at 19ms, reo_wnd after those below 10
+	// were), not for the delivered retransmission.
+	h.at(17 * ms)
 	h.in(h.sackAck(segAt(8), segAt(12), segAt(13), segAt(9), segAt(10)))
-	h.expect(rackSeg(10))
-	// Nothing is deemed lost: the next timer is the RTO, restarted by the
-	// partial ACK (RFC 6298 §5.3), not a reordering timer.
-	h.fire(218 * ms)
+	h.expect(rackSeg(10), rackSeg(11))
+	h.fire(19 * ms)
+	h.expect()
+	// Those holes were resent already; no retransmission is deemed lost:
+	// the next timer is the RTO, restarted by the partial ACK (RFC 6298
+	// §5.3), not a reordering timer.
+	h.fire(217 * ms)
 	if i := h.c.Info(); i.RACKRetransmits != 0 || i.Timeouts != 1 {
 		t.Fatalf("info %+v", i)
 	}
@@ -101,6 +104,10 @@ func TestEstablished_RACK_LostRetransmissionAboveASACKedRange_SentAgain(t *testi
 	h.at(16 * ms)
 	h.in(h.sackAck(segAt(0), segAt(12), segAt(13), segAt(1), segAt(3), segAt(4), segAt(10)))
 	h.expect(rackSeg(10))
+	// The holes below 10, SACKed at 15ms, are lost reo_wnd later (RFC
+	// 8985 §6.2 step 5): 3 only, resent already.
+	h.fire(17 * ms)
+	h.expect()
 	// Both retransmissions are lost reo_wnd later and sent again, 0 and 3.
 	h.fire(18 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460", rackSeg(3))
@@ -250,6 +257,10 @@ func TestEstablished_RACK_FINOnlyRescue_NoEvidenceOfLoss(t *testing.T) {
 	h.at(11 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(10)))
 	h.expect()
+	// The hole below 10 (0, resent already) is lost reo_wnd after 1-9
+	// were first SACKed (RFC 8985 §6.2 step 5).
+	h.fire(12 * ms)
+	h.expect()
 	// Nothing sent after the retransmission of 0 was delivered: the next
 	// timer is the RTO.
 	h.fire(200 * ms)
@@ -315,6 +326,10 @@ func TestEstablished_RACK_ReorderingTimer_EarliestEvenIfLoggedLater(t *testing.T
 	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(11)))
 	h.fire(56*ms + 750*time.Microsecond)
 	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(10)))
+	// The holes below 5, SACKed at 50ms, are lost 12ms later (RFC 8985
+	// §6.2 step 5): none is left.
+	h.fire(62 * ms)
+	h.expect()
 	h.fire(64 * ms)
 	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(3)))
 }
@@ -354,6 +369,10 @@ func TestEstablished_RACK_ResentRetransmissionAboveTheTimedSegment_KeepsTheRTTSa
 	h.at(13 * ms)
 	h.in(h.sackAck(segAt(16), segAt(44), segAt(45), segAt(20), segAt(41), segAt(42), segAt(43)))
 	h.expect(rackSeg(43))
+	// The holes below 43, SACKed at 12ms, are lost reo_wnd later (RFC
+	// 8985 §6.2 step 5): 41 only, resent already.
+	h.fire(14 * ms)
+	h.expect()
 	h.fire(15 * ms)
 	h.expect(rackSeg(41))
 	// 16-19 and 40 are acknowledged 9ms after 40 was sent: the sample

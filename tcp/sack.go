@@ -188,7 +188,7 @@ func (c *Conn) pipe() int {
 		}
 		if prev.LessThan(end) {
 			size := int(prev.Size(end))
-			lost := i < c.sb.n && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss)
+			lost := i < c.sb.n && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss || c.rackLostBelow(end))
 			if !lost {
 				p += size
 			}
@@ -225,7 +225,7 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 		} else {
 			return 0, 0, false, false // no data there (cannot happen: the FIN is last)
 		}
-		return start, n, c.isLost(start), true
+		return start, n, c.isLost(start) || c.rackLostBelow(end), true
 	}
 	return 0, 0, false, false
 }
