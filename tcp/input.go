@@ -501,10 +501,19 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 	if c.inRecovery {
 		if ack.GreaterThanEq(c.recover) {
-			// RFC 6582 §3.2 step 3, full acknowledgment: deflate, option (1).
 			c.inRecovery = false
 			c.rackReset()
-			c.cc.setCwnd(min(c.cc.ssthresh(), max(c.flightSize(), c.mss)+c.mss))
+			if !c.sackOn {
+				// RFC 6582 §3.2 step 3, full acknowledgment: deflate the
+				// inflated window, option (1).
+				c.cc.setCwnd(min(c.cc.ssthresh(), max(c.flightSize(), c.mss)+c.mss))
+			}
+			// RFC 6675 recovery ends with cwnd = ssthresh, as it ran
+			// (§5 (4.2): no inflation to take back), as Linux's
+			// tcp_end_cwnd_reduction. Option (1)'s FlightSize + SMSS
+			// would leave two segments after a recovery whose last ACK
+			// acknowledged everything, a window a single lost ACK stalls
+			// until the peer's delayed ACK or the RTO.
 			c.dupAcks = 0
 			return
 		}

@@ -91,3 +91,24 @@ func TestEstablished_SACK_FastRetransmission_StopsAtTheFirstSACKedOctet(t *testi
 	h.in(h.sackAck(1001, 2001, 2001+3*1460))
 	h.expect("ACK seq=1001 ack=5001 len=1000")
 }
+
+func TestEstablished_SACK_RecoveryEndsWithCwndAtSsthresh(t *testing.T) {
+	// RFC 6675 §5 (4.2) sets cwnd = ssthresh for the recovery and
+	// inflates nothing, so nothing is deflated at its end: the full ACK
+	// leaves cwnd at ssthresh (Linux's tcp_end_cwnd_reduction), not at
+	// RFC 6582's FlightSize + SMSS, which after an ACK of everything is
+	// two segments.
+	h := newSACKEstablished(t)
+	writeSegs(h, 10)
+	h.at(10 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
+	ssthresh := h.c.cc.ssthresh()
+	h.out.take()
+	h.at(20 * ms)
+	h.in(h.sackAck(h.c.sndMax))
+	if h.c.inRecovery || h.c.cc.cwnd() != ssthresh {
+		t.Fatalf("inRecovery %v cwnd %d after the full ACK, want ssthresh %d", h.c.inRecovery, h.c.cc.cwnd(), ssthresh)
+	}
+}

@@ -352,10 +352,16 @@ func TestSim_EchoWithHeavyLoss_SACKAndNewReno_Complete(t *testing.T) {
 // sent until the RTO. RACK deems it lost RACK.reo_wnd after the SACK
 // above it (RFC 8985 §6.2 step 5, rackHoles) and rule (1) resends it.
 // Measured over the 25 seeds: 7 RTOs in 2910 losses without that rule,
-// none with it.
+// none with it when recovery ended with FlightSize + SMSS (RFC 6582's
+// option (1)), 3 in 2934 since it ends at ssthresh (RFC 6675, Linux):
+// with more in flight, a loss at the very end of a transfer (a lost
+// probe, a retransmission lost again with nothing sent after it) is more
+// often left to the RTO, as it is in Linux, where nothing later can show
+// it. The rule itself is held by the RACK tests (TestEstablished_RACK_Hole*);
+// this bound, one RTO per 500 losses, holds the outcome.
 func TestSim_EchoWithHeavyLossSmallRTT_HolesLostByRACK(t *testing.T) {
 	r := simRun(t, func(seed uint64) simResult {
 		return echoSimNet(t, seed, 1000000, Config{Congestion: "cubic"}, &simNet{delay: 100 * time.Microsecond, loss: 0.05})
 	})
-	maxRTOs(t, r, 1000)
+	maxRTOs(t, r, 500)
 }
