@@ -96,3 +96,22 @@ func TestTCP_InvalidSACKBlock_CountedInStats(t *testing.T) {
 		t.Fatalf("sack_discards = %d, want 1", got)
 	}
 }
+
+// SO_RCVBUF and SO_SNDBUF set on a listener after listen(2) are the
+// accepted connections' too, as Linux (sk_clone_lock copies them).
+func TestTCPEndpoint_Accept_InheritsBufferSizesSetAfterListen(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	l := tcpListen(t, e)
+	l.SetRcvBuf(64 << 10)
+	l.SetSndBuf(96 << 10)
+	handshake(t, e, peerPort)
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Config(); got.RcvBuf != 64<<10 || got.SndBuf != 96<<10 {
+		t.Fatalf("accepted connection's buffers %d/%d, want the listener's %d/%d", got.RcvBuf, got.SndBuf, 64<<10, 96<<10)
+	}
+}

@@ -571,6 +571,15 @@ func (e *TCPEndpoint) inheritLocked(c *tcp.Conn, now time.Time) {
 	if e.cfg.Congestion != "" {
 		c.SetCongestion(e.cfg.Congestion) // a known name: SetCongestion checked it
 	}
+	// SO_RCVBUF and SO_SNDBUF too (Linux's sk_clone_lock copies
+	// sk_rcvbuf and sk_sndbuf); the window scale was fixed by the
+	// listener's configuration when the SYN was answered.
+	if n := e.cfg.RcvBuf; n > 0 && n != cc.RcvBuf {
+		c.SetRcvBuf(n)
+	}
+	if n := e.cfg.SndBuf; n > 0 && n != cc.SndBuf {
+		c.SetSndBuf(n)
+	}
 }
 
 // SetRcvBuf sets SO_RCVBUF in bytes; before connecting it also fixes the
