@@ -172,3 +172,17 @@ func TestErr_StickyThroughAbort(t *testing.T) {
 		t.Fatalf("Write after a reset and Abort: %v, want ECONNRESET", err)
 	}
 }
+
+// RFC 2883 §5 undo counts the segments a D-SACK block reports; a block
+// whose start is not below its end reports none (Linux's
+// tcp_is_sackblock_valid refuses it), so a forged inverted block below
+// the cumulative ACK undoes nothing.
+func TestEstablished_InvertedDSACKBlock_UndoesNothing(t *testing.T) {
+	h, _, _ := spuriousRecovery(t, Config{})
+	h.at(12 * ms)
+	h.in(h.sackAck(segAt(10)))
+	h.in(h.sackAck(segAt(10), segAt(2), segAt(1))) // start above end
+	if i := h.c.Info(); i.DSACKUndos != 0 {
+		t.Fatalf("DSACKUndos %d after an inverted D-SACK block, want 0", i.DSACKUndos)
+	}
+}
