@@ -102,3 +102,16 @@ func TestEstablished_DSACKAfterAnRTO_NoUndo(t *testing.T) {
 		t.Fatalf("DSACKUndos %d after an RTO, want 0", h.c.Info().DSACKUndos)
 	}
 }
+
+func TestEstablished_DSACKUndo_WithoutStackCounters(t *testing.T) {
+	// A Conn made without Config.Counters (the library's default) counts
+	// the undo in its own Info only.
+	h, _, _ := spuriousRecovery(t, Config{})
+	h.c.cfg.Counters = nil
+	h.at(12 * ms)
+	h.in(h.sackAck(segAt(10)))
+	h.in(h.sackAck(segAt(10), segAt(0), segAt(1)))
+	if h.c.Info().DSACKUndos != 1 {
+		t.Fatalf("DSACKUndos %d, want 1", h.c.Info().DSACKUndos)
+	}
+}
