@@ -68,7 +68,8 @@ const (
 //     with EHOSTUNREACH when the SYN retries run out, not at once. (Our own
 //     ARP failing is another matter: HandleLinkFailure.)
 //   - A passive connection in SYN-RECEIVED is dropped silently on net or
-//     host unreachable and time exceeded (Linux's tcp_req_err): the SYN was
+//     host unreachable, time exceeded and parameter problem (Linux's
+//     tcp_v4_err calls tcp_req_err with abort set for these): the SYN was
 //     probably spoofed.
 //   - Source quench: ignored (RFC 6633 §3: "TCP MUST silently discard").
 func (c *Conn) HandleICMPError(typ, code uint8, quotedSeq seqnum.Value, mtu int, now time.Time) (accepted bool) {
@@ -139,7 +140,7 @@ func (c *Conn) handleError(typ, code uint8, quotedSeq seqnum.Value, mtu int, loc
 			c.drop(ipv4.Errno(typ, code))
 		}
 	case c.state == StateSynReceived:
-		if typ == ipv4.TypeTimeExceeded ||
+		if typ == ipv4.TypeTimeExceeded || typ == ipv4.TypeParamProblem ||
 			(typ == ipv4.TypeDestUnreachable && (code == ipv4.CodeNetUnreachable || code == ipv4.CodeHostUnreachable)) {
 			c.drop(nil) // Linux's tcp_req_err: forget the embryonic connection, no RST
 		}

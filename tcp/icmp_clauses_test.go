@@ -1,0 +1,130 @@
+package tcp
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/ipv4"
+)
+
+// ICMP error rules (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191 §6.4) that the
+// clause mutants of icmp.go showed untested.
+
+// RFC 1122 §4.2.3.9: only protocol and port unreachable are hard errors; a
+// parameter problem (any code, here 2 "bad length") and a time exceeded
+// with a code no router sends are soft, and a connect in SYN-SENT goes on.
+func TestICMP_SynSent_OnlyProtoAndPortUnreachableAreHard(t *testing.T) {
+	for _, m := range []struct{ typ, code uint8 }{
+		{ipv4.TypeParamProblem, 2},
+		{ipv4.TypeParamProblem, ipv4.CodePortUnreachable},
+		{timeExcd, ipv4.CodeProtoUnreachable},
+	} {
+		h := newSynSent(t, Config{})
+		if !h.c.HandleICMPError(m.typ, m.code, testISS, 0, h.now) {
+			t.Fatalf("type %d code %d not accepted", m.typ, m.code)
+		}
+		if h.c.State() != StateSynSent || h.c.Err() != nil {
+			t.Fatalf("type %d code %d: %v %v, want SYN-SENT (a soft error)", m.typ, m.code, h.c.State(), h.c.Err())
+		}
+	}
+}
+
+// Linux's tcp_req_err (tcp_v4_err on a request socket) forgets an
+// embryonic passive connection, without a RST, on a parameter problem, a
+// time exceeded, or a net or host unreachable quoting its SYN-ACK: the SYN
+// was probably spoofed. Other codes (port unreachable, source route
+// failed) leave it to its SYN-ACK retransmissions.
+func TestICMP_PassiveSynReceived_ForgottenAsLinuxTcpReqErr(t *testing.T) {
+	for _, m := range []struct {
+		typ, code uint8
+		forget    bool
+	}{
+		{unreach, ipv4.CodeNetUnreachable, true},
+		{unreach, ipv4.CodeHostUnreachable, true},
+		{timeExcd, 0, true},
+		{ipv4.TypeParamProblem, 0, true},
+		{ipv4.TypeParamProblem, 2, true},
+		{unreach, ipv4.CodePortUnreachable, false},
+		{unreach, 5, false},
+	} {
+		h, l := newPassive(t, Config{}, 8)
+		if !h.c.HandleICMPError(m.typ, m.code, testISS, 0, h.now) {
+			t.Fatalf("type %d code %d not accepted", m.typ, m.code)
+		}
+		h.expect() // never a RST
+		if got := h.c.State() == StateClosed; got != m.forget {
+			t.Fatalf("type %d code %d: state %v, forgotten %v want %v", m.typ, m.code, h.c.State(), got, m.forget)
+		}
+		if m.forget && (len(l.synQ) != 0 || h.c.Err() != nil) {
+			t.Fatalf("type %d code %d: SYN queue %d, err %v", m.typ, m.code, len(l.synQ), h.c.Err())
+		}
+	}
+}
+
+// RFC 1191 §6.4 with RFC 9293 §3.4's modular sequence numbers: a flight
+// that crosses sequence number 0 is resent whole, and with no FIN when no
+// FIN was queued, whatever segment boundary falls on 0.
+func TestICMP_FragNeeded_FlightAcrossSequenceWrap_ResentWhole(t *testing.T) {
+	const iss = seqnum.Value(0xfffffc3f) // data starts at −960
+	h := newHarness(t, Config{})
+	h.c = NewConn(Config{Observer: h, Congestion: harnessCongestion("")}, addrA, addrB, iss, h.out)
+	h.c.Connect(h.now)
+	sa := h.synAck()
+	sa.Ack = iss + 1
+	h.in(sa)
+	h.in(h.seg(FlagACK))
+	h.out.take()
+	h.c.Write(bytesN(2000), h.now)
+	if got := len(h.out.take()); got != 2 {
+		t.Fatalf("%d segments, want 2", got)
+	}
+	if !h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, iss+1, 1000, h.now) {
+		t.Fatal("not accepted")
+	}
+	got := h.out.take()
+	want := []struct {
+		seq seqnum.Value
+		n   int
+	}{{iss + 1, 960}, {0, 960}, {960, 80}}
+	if len(got) != len(want) {
+		t.Fatalf("%d segments resent, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Seq != w.seq || len(got[i].Payload) != w.n || got[i].Flags&FlagFIN != 0 {
+			t.Fatalf("segment %d: %s, want seq %d len %d without FIN", i, segString(&got[i]), uint32(w.seq), w.n)
+		}
+	}
+}
+
+// RFC 1191 §6.4: what is in flight is resent at once; in FIN-WAIT-1 with
+// the data acknowledged, that is the FIN alone.
+func TestICMP_FragNeeded_LoneFINInFlight_Resent(t *testing.T) {
+	h := newEstablished(t, Config{})
+	h.c.Write(bytesN(1000), h.now)
+	h.expect("PSH|ACK seq=1001 ack=5001 len=1000")
+	ack := h.seg(FlagACK) // acknowledges the data, before the FIN goes
+	h.in(ack)
+	h.c.Shutdown(h.now)
+	h.expect("FIN|ACK seq=2001 ack=5001")
+	h.expectState(StateFinWait1)
+	if !h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, testISS+1001, 576, h.now) {
+		t.Fatal("not accepted")
+	}
+	h.expect("FIN|ACK seq=2001 ack=5001")
+}
+
+// RFC 1122 §4.2.3.9 via Linux's tcp_write_err: a recorded soft error takes
+// the place of ETIMEDOUT; with none recorded (nil) ETIMEDOUT stays.
+func TestICMP_ReportSoftError_NilKeepsETIMEDOUT(t *testing.T) {
+	h := newSynSent(t, Config{SynRetries: 1})
+	h.fire(1 * time.Second)
+	h.fire(3 * time.Second)
+	h.expectState(StateClosed)
+	h.c.ReportSoftError(nil)
+	if !errors.Is(h.c.Err(), syscall.ETIMEDOUT) {
+		t.Fatalf("err %v, want ETIMEDOUT", h.c.Err())
+	}
+}
