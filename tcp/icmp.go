@@ -118,6 +118,7 @@ func (c *Conn) handleError(typ, code uint8, quotedSeq seqnum.Value, mtu int, loc
 	if !quotedSeq.InRange(c.sndUna, c.sndMax) {
 		return false // RFC 5927 §4.1
 	}
+	c.setNow(now) // what it resends carries the current TSval (RFC 7323 §3.2)
 	switch typ {
 	case ipv4.TypeSourceQuench:
 		return true // RFC 6633 §3

@@ -64,6 +64,27 @@ func TestICMP_PassiveSynReceived_ForgottenAsLinuxTcpReqErr(t *testing.T) {
 	}
 }
 
+// RFC 7323 §3.2: every segment carries TSval, "the current value of the
+// timestamp clock". The flight resent at once after a fragmentation
+// needed (RFC 1191 §6.4) carries the time of the ICMP message, not that of
+// the connection's previous event.
+func TestICMP_FragNeeded_ResentFlightCarriesCurrentTSval(t *testing.T) {
+	h := newTSEstablished(t, Config{})
+	h.c.Write(bytesN(2000), h.now)
+	h.out.take()
+	h.at(50 * ms)
+	if !h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, testISS+1, 1000, h.now) {
+		t.Fatal("not accepted")
+	}
+	segs := h.out.take()
+	if len(segs) == 0 {
+		t.Fatal("nothing resent")
+	}
+	for _, s := range segs {
+		checkTS(t, h, s, 50*ms, 7000)
+	}
+}
+
 // RFC 1191 §6.4 with RFC 9293 §3.4's modular sequence numbers: a flight
 // that crosses sequence number 0 is resent whole, and with no FIN when no
 // FIN was queued, whatever segment boundary falls on 0.
