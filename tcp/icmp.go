@@ -52,8 +52,9 @@ const (
 //     PORT_UNREACH", and a stray one must not kill a working connection).
 //   - Destination unreachable, fragmentation needed (4): the path MTU
 //     dropped (RFC 1191 §6.4): the send MSS becomes MTU-40 (at least
-//     minPMTU-40, never raised) and what is in flight is sent again at once
-//     in segments that fit, as Linux's tcp_v4_mtu_reduced and
+//     minPMTU-40, never raised; 12 less with timestamps, tsOptionLen) and
+//     what is in flight is sent again at once in segments that fit, as
+//     Linux's tcp_v4_mtu_reduced and
 //     tcp_simple_retransmit. The congestion window is kept: a smaller path
 //     MTU is not congestion.
 //   - Other destination unreachable codes (0 net, 1 host, 5 source route
@@ -202,6 +203,11 @@ func (c *Conn) pathMTUReduced(mtu int, now time.Time) {
 		return
 	}
 	mss := max(max(mtu, minPMTU)-ipv4.HeaderMinLen-HeaderMinLen, minSndMSS)
+	if c.tsOn {
+		// Room for the Timestamps option in every segment, as negotiate
+		// left (tsOptionLen; Linux's tcp_mtu_to_mss subtracts it too).
+		mss -= tsOptionLen
+	}
 	if mss >= c.mss {
 		return // RFC 1191 §6.3: an increase is ignored (only probing may raise it)
 	}

@@ -85,6 +85,25 @@ func TestICMP_FragNeeded_ResentFlightCarriesCurrentTSval(t *testing.T) {
 	}
 }
 
+// RFC 1191 §6.4 with timestamps on: the segments resent after a
+// fragmentation needed fit the reported MTU with their Timestamps option,
+// as the send MSS left room for it at the handshake (tsOptionLen; Linux's
+// tcp_mtu_to_mss subtracts the option space too).
+func TestICMP_FragNeeded_WithTimestamps_SegmentsFitTheMTU(t *testing.T) {
+	h := newTSEstablished(t, Config{})
+	h.c.Write(bytesN(2000), h.now)
+	h.expect("ACK seq=1001 ack=5001 len=1448", "PSH|ACK seq=2449 ack=5001 len=552")
+	h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, testISS+1, 1000, h.now)
+	for _, s := range h.expect("ACK seq=1001 ack=5001 len=948", "ACK seq=1949 ack=5001 len=948", "PSH|ACK seq=2897 ack=5001 len=104") {
+		if size := ipv4.HeaderMinLen + s.HeaderLen() + len(s.Payload); size > 1000 {
+			t.Fatalf("%s: %d octets, over the path MTU of 1000", segString(&s), size)
+		}
+	}
+	if h.c.Info().MSS != 948 {
+		t.Fatalf("MSS %d, want 1000-40-12", h.c.Info().MSS)
+	}
+}
+
 // RFC 1191 §6.4 with RFC 9293 §3.4's modular sequence numbers: a flight
 // that crosses sequence number 0 is resent whole, and with no FIN when no
 // FIN was queued, whatever segment boundary falls on 0.
