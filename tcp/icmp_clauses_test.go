@@ -73,16 +73,24 @@ func TestICMP_FragNeeded_ResentFlightCarriesCurrentTSval(t *testing.T) {
 	h.c.Write(bytesN(2000), h.now)
 	h.out.take()
 	h.at(50 * ms)
-	if !h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, testISS+1, 1000, h.now) {
-		t.Fatal("not accepted")
-	}
-	segs := h.out.take()
-	if len(segs) == 0 {
-		t.Fatal("nothing resent")
-	}
+	segs := h.fragNeeded1000()
 	for _, s := range segs {
 		checkTS(t, h, s, 50*ms, 7000)
 	}
+}
+
+// fragNeeded1000 delivers a fragmentation needed (next-hop MTU 1000)
+// quoting SND.UNA and returns what the connection resent.
+func (h *harness) fragNeeded1000() []Segment {
+	h.t.Helper()
+	if !h.c.HandleICMPError(unreach, ipv4.CodeFragNeeded, h.c.sndUna, 1000, h.now) {
+		h.t.Fatal("not accepted")
+	}
+	segs := h.out.take()
+	if len(segs) == 0 {
+		h.t.Fatal("nothing resent")
+	}
+	return segs
 }
 
 // RFC 1191 §6.4 with timestamps on: the segments resent after a
@@ -166,5 +174,30 @@ func TestICMP_ReportSoftError_NilKeepsETIMEDOUT(t *testing.T) {
 	h.c.ReportSoftError(nil)
 	if !errors.Is(h.c.Err(), syscall.ETIMEDOUT) {
 		t.Fatalf("err %v, want ETIMEDOUT", h.c.Err())
+	}
+}
+
+// RFC 1191 §6.4 resends what is in flight, SND.UNA to SND.NXT. A FIN that
+// SACK recovery holds back for want of cwnd (RFC 6675 §5: new data only
+// while cwnd − pipe ≥ 1 SMSS) is not in flight: it does not ride on the
+// resent flight, and stays queued.
+func TestICMP_FragNeeded_FINHeldByCwndNotSentWithFlight(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.c.Write(bytesN(14600), h.now) // IW: ten segments
+	h.out.take()
+	for i := 1; i <= 3; i++ { // three SACKs of the segments after the first
+		h.in(h.sackAck(testISS+1, testISS+1+1460, testISS+1+1460*seqnumSize(i+1)))
+	}
+	h.out.take()
+	h.c.Shutdown(h.now)
+	h.expect() // cwnd is full: the FIN waits
+	segs := h.fragNeeded1000()
+	for _, s := range segs {
+		if s.Flags&FlagFIN != 0 {
+			t.Fatalf("%s: the FIN went with the resent flight", segString(&s))
+		}
+	}
+	if h.c.sndNxt != h.c.finSeq {
+		t.Fatalf("SND.NXT %d, want the FIN's %d (still queued)", uint32(h.c.sndNxt), uint32(h.c.finSeq))
 	}
 }
