@@ -52,8 +52,9 @@ const (
 //     PORT_UNREACH", and a stray one must not kill a working connection).
 //   - Destination unreachable, fragmentation needed (4): the path MTU
 //     dropped (RFC 1191 §6.4): the send MSS becomes MTU-40 (at least
-//     minPMTU-40, never raised) and what is in flight is sent again at once
-//     in segments that fit, as Linux's tcp_v4_mtu_reduced and
+//     minPMTU-40, never raised; 12 less with timestamps, tsOptionLen) and
+//     what is in flight is sent again at once in segments that fit, as
+//     Linux's tcp_v4_mtu_reduced and
 //     tcp_simple_retransmit. The congestion window is kept: a smaller path
 //     MTU is not congestion.
 //   - Other destination unreachable codes (0 net, 1 host, 5 source route
@@ -68,7 +69,8 @@ const (
 //     with EHOSTUNREACH when the SYN retries run out, not at once. (Our own
 //     ARP failing is another matter: HandleLinkFailure.)
 //   - A passive connection in SYN-RECEIVED is dropped silently on net or
-//     host unreachable and time exceeded (Linux's tcp_req_err): the SYN was
+//     host unreachable, time exceeded and parameter problem (Linux's
+//     tcp_v4_err calls tcp_req_err with abort set for these): the SYN was
 //     probably spoofed.
 //   - Source quench: ignored (RFC 6633 §3: "TCP MUST silently discard").
 func (c *Conn) HandleICMPError(typ, code uint8, quotedSeq seqnum.Value, mtu int, now time.Time) (accepted bool) {
@@ -117,6 +119,7 @@ func (c *Conn) handleError(typ, code uint8, quotedSeq seqnum.Value, mtu int, loc
 	if !quotedSeq.InRange(c.sndUna, c.sndMax) {
 		return false // RFC 5927 §4.1
 	}
+	c.setNow(now) // what it resends carries the current TSval (RFC 7323 §3.2)
 	switch typ {
 	case ipv4.TypeSourceQuench:
 		return true // RFC 6633 §3
@@ -139,7 +142,7 @@ func (c *Conn) handleError(typ, code uint8, quotedSeq seqnum.Value, mtu int, loc
 			c.drop(ipv4.Errno(typ, code))
 		}
 	case c.state == StateSynReceived:
-		if typ == ipv4.TypeTimeExceeded ||
+		if typ == ipv4.TypeTimeExceeded || typ == ipv4.TypeParamProblem ||
 			(typ == ipv4.TypeDestUnreachable && (code == ipv4.CodeNetUnreachable || code == ipv4.CodeHostUnreachable)) {
 			c.drop(nil) // Linux's tcp_req_err: forget the embryonic connection, no RST
 		}
@@ -200,6 +203,11 @@ func (c *Conn) pathMTUReduced(mtu int, now time.Time) {
 		return
 	}
 	mss := max(max(mtu, minPMTU)-ipv4.HeaderMinLen-HeaderMinLen, minSndMSS)
+	if c.tsOn {
+		// Room for the Timestamps option in every segment, as negotiate
+		// left (tsOptionLen; Linux's tcp_mtu_to_mss subtracts it too).
+		mss -= tsOptionLen
+	}
 	if mss >= c.mss {
 		return // RFC 1191 §6.3: an increase is ignored (only probing may raise it)
 	}
