@@ -14,7 +14,13 @@ import (
 // 1460.
 func newSACKEstablished(t *testing.T) *harness {
 	t.Helper()
-	h := newSynSent(t, Config{DisableTimestamps: true})
+	return newSACKEstablishedWith(t, Config{DisableTimestamps: true})
+}
+
+// newSACKEstablishedWith is newSACKEstablished with cfg.
+func newSACKEstablishedWith(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	h := newSynSent(t, cfg)
 	sa := h.synAck()
 	sa.Options.SACKPermitted = true
 	h.in(sa)

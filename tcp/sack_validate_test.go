@@ -63,12 +63,7 @@ func TestEstablished_SACK_ValidBlockBesideAnInvalidOne_Taken(t *testing.T) {
 // segments sent.
 func sackEstablishedCounting(t *testing.T, k *Counters) *harness {
 	t.Helper()
-	h := newSynSent(t, Config{DisableTimestamps: true, Counters: k})
-	sa := h.synAck()
-	sa.Options.SACKPermitted = true
-	h.in(sa)
-	h.in(h.seg(FlagACK))
-	h.out.take()
+	h := newSACKEstablishedWith(t, Config{DisableTimestamps: true, Counters: k})
 	writeSegs(h, 5)
 	return h
 }

@@ -13,12 +13,7 @@ func spuriousRecovery(t *testing.T, cfg Config) (h *harness, cwnd, ssthresh int)
 	t.Helper()
 	k := &Counters{}
 	cfg.Counters, cfg.DisableTimestamps = k, true
-	h = newSynSent(t, cfg)
-	sa := h.synAck()
-	sa.Options.SACKPermitted = true
-	h.in(sa)
-	h.in(h.seg(FlagACK))
-	h.out.take()
+	h = newSACKEstablishedWith(t, cfg)
 	writeSegs(h, 10)
 	cwnd, ssthresh = h.c.cc.cwnd(), h.c.cc.ssthresh()
 	h.at(10 * ms)
