@@ -152,10 +152,15 @@ type Conn struct {
 	// SND.UNA = undoSeq with cwnd and ssthresh at priorCwnd and
 	// priorSsthresh has undoRetrans retransmitted segments that no
 	// D-SACK has shown to be duplicates yet.
-	undoOn                   bool
-	undoSeq                  seqnum.Value
-	undoRetrans              int
-	priorCwnd, priorSsthresh int
+	// Proportional Rate Reduction (RFC 6937) in SACK recovery: octets
+	// delivered and sent since it began, FlightSize then, the last ACK's
+	// DeliveredData, and whether an ACK awaits its window (prrAck).
+	prrDelivered, prrOut, recoverFS, prrLast int
+	prrAck                                   bool
+	undoOn                                   bool
+	undoSeq                                  seqnum.Value
+	undoRetrans                              int
+	priorCwnd, priorSsthresh                 int
 
 	// SACK (RFC 2018, RFC 2883, RFC 6675).
 	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted

@@ -408,6 +408,10 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	oldUna := c.sndUna
 	advanced := ack.GreaterThan(c.sndUna)
+	delivered := 0 // DeliveredData (RFC 6937 §3): newly acknowledged and SACKed octets
+	if advanced {
+		delivered = int(oldUna.Size(ack))
+	}
 	if advanced {
 		c.ackNewData(seg, now)
 	}
@@ -420,7 +424,9 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		// their window with almost every segment, so RFC 5681's
 		// same-window rule would never see three. One without blocks (a
 		// peer that negotiated SACK but sends none) counts as RFC 5681's.
-		newSACK = c.sackUpdate(seg) > 0
+		sacked := c.sackUpdate(seg)
+		newSACK = sacked > 0
+		delivered += sacked
 		if seg.Options.NumSACK > 0 {
 			dup = newSACK && ack == oldUna && c.sndMax != oldUna &&
 				seg.Flags&(FlagSYN|FlagFIN) == 0 && c.persistAt.IsZero()
@@ -443,6 +449,10 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	}
 	if dup {
 		c.onDupAck(now)
+	}
+	if c.sackRecovering() {
+		c.prrDelivered += delivered
+		c.prrLast, c.prrAck = delivered, true
 	}
 	if advanced || !c.ptoAllowed() {
 		// RFC 8985 §7.2: restart the probe timeout on an ACK of new
@@ -507,6 +517,8 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 				// RFC 6582 §3.2 step 3, full acknowledgment: deflate the
 				// inflated window, option (1).
 				c.cc.setCwnd(min(c.cc.ssthresh(), max(c.flightSize(), c.mss)+c.mss))
+			} else {
+				c.cc.setCwnd(c.cc.ssthresh()) // RFC 6937 §3: cwnd = ssthresh on exit
 			}
 			// RFC 6675 recovery ends with cwnd = ssthresh, as it ran
 			// (§5 (4.2): no inflation to take back), as Linux's
@@ -611,7 +623,10 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
 	c.rackReset()
 	c.highRxt = c.sndUna
-	c.rescueSet = false    // RescueRxt is per recovery (RFC 6675 §4 rule 4)
+	c.rescueSet = false // RescueRxt is per recovery (RFC 6675 §4 rule 4)
+	// RFC 6937 §3: PRR starts with nothing delivered or sent, from the
+	// flight at the start of recovery.
+	c.prrDelivered, c.prrOut, c.recoverFS = 0, 0, c.flightSize()
 	c.retransmitFirst(now) // (4.3), sets HighRxt
 	// (4.4)-(4.5): SetPipe and step (C) run in trySend after the ACK.
 }

@@ -19,12 +19,12 @@ func TestEstablished_SACK_NextSeg_LostHoleThenNewDataThenOtherHoles(t *testing.T
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
 	h.in(h.sackAck(segAt(0), segAt(3), segAt(4), segAt(1), segAt(2)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(11)))
-	// The third: recovery (§5 (4)), segment 0 resent; cwnd = ssthresh =
-	// FlightSize/2 = 6·1460.
+	// The third: recovery (§5 (4)), segment 0 resent; ssthresh =
+	// FlightSize/2 = 6·1460 (PRR, RFC 6937, then sets cwnd from it).
 	h.in(h.sackAck(segAt(0), segAt(3), segAt(5), segAt(1), segAt(2)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(0)))
-	if h.c.cc.cwnd() != 6*1460 {
-		t.Fatalf("cwnd %d, want %d", h.c.cc.cwnd(), 6*1460)
+	if h.c.cc.ssthresh() != 6*1460 {
+		t.Fatalf("ssthresh %d, want %d", h.c.cc.ssthresh(), 6*1460)
 	}
 	// pipe falls with each SACK; no room until it is below cwnd - SMSS.
 	h.in(h.sackAck(segAt(0), segAt(3), segAt(6), segAt(1), segAt(2)))

@@ -343,11 +343,37 @@ func (c *Conn) skipSACKed() int {
 	return -1
 }
 
+// prrWindow is Proportional Rate Reduction (RFC 6937 §3) on an ACK during
+// SACK recovery: how much may be sent now, as cwnd = pipe + sndcnt, so
+// that RFC 6675's cwnd − pipe in sackSend is PRR's sndcnt. While pipe is
+// above ssthresh, sending follows what is delivered in the proportion
+// ssthresh/RecoverFS; once it is at or below, slow start toward ssthresh
+// is bounded by what was delivered plus one SMSS (PRR-SSRB, as Linux).
+// Unlike RFC 6675's cwnd = ssthresh at entry, this keeps data going out
+// from the first ACK of a recovery, so that one lost ACK at its end does
+// not leave nothing in flight but a retransmission.
+func (c *Conn) prrWindow() {
+	pipe, ssthresh := c.pipe(), c.cc.ssthresh()
+	var sndcnt int
+	if pipe > ssthresh {
+		rfs := max(c.recoverFS, 1)
+		sndcnt = (c.prrDelivered*ssthresh+rfs-1)/rfs - c.prrOut
+	} else {
+		limit := max(c.prrDelivered-c.prrOut, c.prrLast) + c.mss
+		sndcnt = min(ssthresh-pipe, limit)
+	}
+	c.cc.setCwnd(pipe + max(sndcnt, 0))
+}
+
 // sackSend is step (C) of RFC 6675 §5 during loss recovery: while
 // cwnd - pipe >= 1 SMSS, send what NextSeg() returns: a lost hole (rule
 // 1), else new data (rule 2), else a hole not yet deemed lost (rule 3),
 // else, once per recovery, the rescue retransmission (rule 4).
 func (c *Conn) sackSend(now time.Time) {
+	if c.prrAck {
+		c.prrAck = false
+		c.prrWindow()
+	}
 	for range 4 * sackBoardSize * 64 { // each pass sends a segment; bounded anyway
 		room := c.cc.cwnd() - c.pipe()
 		if room < c.mss {
@@ -450,6 +476,9 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 // the send variables. PSH goes on the segment that empties the buffer (as
 // Linux: the end of a write burst).
 func (c *Conn) transmit(seq seqnum.Value, n int, fin bool) {
+	if c.sackRecovering() {
+		c.prrOut += n // RFC 6937 §3: prr_out, all data sent in recovery
+	}
 	flags := FlagACK
 	var p1, p2 []byte
 	if n > 0 {
