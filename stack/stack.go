@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -177,7 +176,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if cfg.TCP.MSS > linkMSS {
 		return nil, fmt.Errorf("%w: TCP MSS %d does not fit link MTU %d: at most %d (the MTU less 40)", ErrBadConfig, cfg.TCP.MSS, info.MTU, linkMSS)
 	}
-	if c := cfg.TCP.Congestion; c != "" && !slices.Contains(tcp.CongestionControls(), c) {
+	if c := cfg.TCP.Congestion; c != "" && !tcp.IsCongestionControl(c) {
 		return nil, fmt.Errorf("%w: unknown TCP congestion control %q: use one of %s", ErrBadConfig, c, strings.Join(tcp.CongestionControls(), ", "))
 	}
 	if cfg.Clock == nil {

@@ -3,7 +3,6 @@ package stack
 import (
 	"io"
 	"net/netip"
-	"slices"
 	"syscall"
 	"time"
 
@@ -531,7 +530,7 @@ func (e *TCPEndpoint) SetUserTimeout(d time.Duration) {
 // connection, or of those a listening socket accepts (one of
 // tcp.CongestionControls; another name is ENOENT, as on Linux).
 func (e *TCPEndpoint) SetCongestion(name string) error {
-	if !slices.Contains(tcp.CongestionControls(), name) {
+	if !tcp.IsCongestionControl(name) {
 		return syscall.ENOENT
 	}
 	e.s.mu.Lock()

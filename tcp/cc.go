@@ -61,8 +61,8 @@ func newCongestionControl(name string) congestionControl {
 	return nil
 }
 
-// knownCongestion reports whether name is one of CongestionControls.
-func knownCongestion(name string) bool { return slices.Contains(CongestionControls(), name) }
+// IsCongestionControl reports whether name is one of CongestionControls.
+func IsCongestionControl(name string) bool { return slices.Contains(CongestionControls(), name) }
 
 // ackSample describes an ACK of new data for onAck.
 type ackSample struct {

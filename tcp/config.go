@@ -233,7 +233,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.KeepCount <= 0 {
 		cfg.KeepCount = d.KeepCount
 	}
-	if !knownCongestion(cfg.Congestion) {
+	if !IsCongestionControl(cfg.Congestion) {
 		cfg.Congestion = d.Congestion // stack.New refuses an unknown name
 	}
 	cfg.UserTimeout = max(cfg.UserTimeout, 0)

@@ -153,14 +153,12 @@ type Conn struct {
 	// priorSsthresh has undoRetrans retransmitted segments that no
 	// D-SACK has shown to be duplicates yet.
 	// Proportional Rate Reduction (RFC 6937) in SACK recovery: octets
-	// delivered and sent since it began, FlightSize then, the last ACK's
-	// DeliveredData, and whether an ACK awaits its window (prrAck).
-	prrDelivered, prrOut, recoverFS, prrLast int
-	prrAck                                   bool
-	undoOn                                   bool
-	undoSeq                                  seqnum.Value
-	undoRetrans                              int
-	priorCwnd, priorSsthresh                 int
+	// delivered and sent since it began, and FlightSize then.
+	prrDelivered, prrOut, recoverFS int
+	undoOn                          bool
+	undoSeq                         seqnum.Value
+	undoRetrans                     int
+	priorCwnd, priorSsthresh        int
 
 	// SACK (RFC 2018, RFC 2883, RFC 6675).
 	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted
@@ -197,10 +195,6 @@ type Conn struct {
 	rxt                 [rxtLogSize]rxtRecord
 	rxtN                int
 	minRTT              time.Duration // RACK.min_RTT: the least RTT sample
-	// The RTT sample the ACK being processed gave, for congestion
-	// control (ackSampled: there was one).
-	ackSampleRTT time.Duration
-	ackSampled   bool
 
 	// Timestamps (RFC 7323 §3-5).
 	now         time.Time    // the time of the current call: our TSval

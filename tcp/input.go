@@ -433,7 +433,13 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		}
 		c.tlpAck(seg, oldUna, newSACK) // RFC 8985 §7.4
 	}
-	defer c.rackDetect(oldUna, now) // after the DupThresh rules below
+	defer func() {
+		c.rackDetect(oldUna, now) // after the DupThresh rules below
+		if c.sackRecovering() {
+			c.prrDelivered += delivered
+			c.prrWindow(delivered) // once RACK has marked what this ACK shows lost
+		}
+	}()
 	// Window update (SND.UNA =< SEG.ACK =< SND.NXT; SND.WL1/WL2 rule).
 	if c.sndUna.LessThanEq(ack) &&
 		(c.sndWL1.LessThan(seg.Seq) || (c.sndWL1 == seg.Seq && c.sndWL2.LessThanEq(ack))) {
@@ -449,10 +455,6 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	}
 	if dup {
 		c.onDupAck(now)
-	}
-	if c.sackRecovering() {
-		c.prrDelivered += delivered
-		c.prrLast, c.prrAck = delivered, true
 	}
 	if advanced || !c.ptoAllowed() {
 		// RFC 8985 §7.2: restart the probe timeout on an ACK of new
@@ -493,8 +495,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 	} else {
 		c.stallSince = now
 	}
-	c.ackSampled = false
-	c.ackRTT(seg, ack, now)
+	rtt, sampled := c.ackRTT(seg, ack, now)
 	// Deviation (Linux compat): the backoff ends with any new ACK (Linux
 	// clears icsk_backoff in tcp_ack); RFC 6298 §5.7 keeps it until a
 	// fresh RTT sample.
@@ -504,11 +505,12 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 	} else if c.persistAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
 	}
-	c.onNewAck(ack, acked, now)
+	c.onNewAck(ack, acked, rtt, sampled, now)
 }
 
 // onNewAck is congestion control for an ACK of new data.
-func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
+// rtt is the ACK's RTT sample, when sampled.
+func (c *Conn) onNewAck(ack seqnum.Value, acked int, rtt time.Duration, sampled bool, now time.Time) {
 	if c.inRecovery {
 		if ack.GreaterThanEq(c.recover) {
 			c.inRecovery = false
@@ -566,11 +568,8 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, now time.Time) {
 		// a loss. At SND.UNA - 1 every check of it passes as before.
 		c.recover = una
 	}
-	s := ackSample{acked: acked, mss: c.mss, srtt: c.srtt, now: now, ack: ack, sndMax: c.sndMax}
-	if c.ackSampled {
-		s.rtt, s.hasRTT = c.ackSampleRTT, true
-	}
-	c.cc.onAck(s)
+	c.cc.onAck(ackSample{acked: acked, mss: c.mss, srtt: c.srtt, rtt: rtt, hasRTT: sampled,
+		now: now, ack: ack, sndMax: c.sndMax})
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.

@@ -328,16 +328,16 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 // skipSACKed moves SND.NXT, in a go-back-N after an RTO, past SACKed data
 // it has reached (Linux's CA_Loss retransmits only what is not SACKed),
 // and returns the octets from there to the next SACKed range, or -1 if
-// none is above. SACKed data is skipped up to the end of the data, never
-// past a FIN still to send.
+// none is above. A range may end at SND.MAX, covering our FIN: the
+// receiver holds it as it holds the data, and takes it in order once the
+// holes below are filled.
 func (c *Conn) skipSACKed() int {
-	end := c.dataEnd()
 	for _, g := range c.sb.r[:c.sb.n] {
 		if c.sndNxt.LessThan(g.start) {
 			return int(c.sndNxt.Size(g.start))
 		}
 		if c.sndNxt.LessThan(g.end) {
-			c.sndNxt = seqnum.Min(g.end, end)
+			c.sndNxt = g.end
 		}
 	}
 	return -1
@@ -352,14 +352,15 @@ func (c *Conn) skipSACKed() int {
 // Unlike RFC 6675's cwnd = ssthresh at entry, this keeps data going out
 // from the first ACK of a recovery, so that one lost ACK at its end does
 // not leave nothing in flight but a retransmission.
-func (c *Conn) prrWindow() {
+// delivered is the ACK's DeliveredData.
+func (c *Conn) prrWindow(delivered int) {
 	pipe, ssthresh := c.pipe(), c.cc.ssthresh()
 	var sndcnt int
 	if pipe > ssthresh {
 		rfs := max(c.recoverFS, 1)
 		sndcnt = (c.prrDelivered*ssthresh+rfs-1)/rfs - c.prrOut
 	} else {
-		limit := max(c.prrDelivered-c.prrOut, c.prrLast) + c.mss
+		limit := max(c.prrDelivered-c.prrOut, delivered) + c.mss
 		sndcnt = min(ssthresh-pipe, limit)
 	}
 	c.cc.setCwnd(pipe + max(sndcnt, 0))
@@ -370,10 +371,6 @@ func (c *Conn) prrWindow() {
 // 1), else new data (rule 2), else a hole not yet deemed lost (rule 3),
 // else, once per recovery, the rescue retransmission (rule 4).
 func (c *Conn) sackSend(now time.Time) {
-	if c.prrAck {
-		c.prrAck = false
-		c.prrWindow()
-	}
 	for range 4 * sackBoardSize * 64 { // each pass sends a segment; bounded anyway
 		room := c.cc.cwnd() - c.pipe()
 		if room < c.mss {

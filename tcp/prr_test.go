@@ -67,13 +67,13 @@ func TestPRR_AtOrBelowSsthresh_SlowStartBoundedByDeliveryPlusOneSegment(t *testi
 	h.out.take()
 	pipe := h.c.pipe()
 	setSsthresh(h.c, pipe+6*1460) // room for six below ssthresh
-	h.c.prrDelivered, h.c.prrOut, h.c.prrLast = 5*1460, 5*1460, 1460
-	h.c.prrWindow()
+	h.c.prrDelivered, h.c.prrOut = 5*1460, 5*1460
+	h.c.prrWindow(1460)
 	if got := h.c.cc.cwnd() - pipe; got != 2*1460 {
 		t.Fatalf("sndcnt %d, want 2 segments: DeliveredData (1) + 1 MSS", got)
 	}
 	h.c.prrDelivered = 8 * 1460 // three delivered and not yet matched by sending
-	h.c.prrWindow()
+	h.c.prrWindow(1460)
 	if got := h.c.cc.cwnd() - pipe; got != 4*1460 {
 		t.Fatalf("sndcnt %d, want 4 segments: prr_delivered − prr_out (3) + 1 MSS", got)
 	}

@@ -93,27 +93,24 @@ func (c *Conn) rackHoles(now time.Time) {
 	if c.sb.n == 0 {
 		return
 	}
-	top := c.sb.r[c.sb.n-1].end
-	if c.rackTopAt.IsZero() && (!c.rackLostSet || top.GreaterThan(c.rackLostTo)) {
+	if !c.rackTopAt.IsZero() && !now.Before(c.rackTopAt) {
+		// The pending evidence's reo_wnd has passed: what lies below it is lost.
+		c.rackLostTo, c.rackLostSet, c.rackTopAt = c.rackTop, true, time.Time{}
+	}
+	if top := c.sb.r[c.sb.n-1].end; c.rackTopAt.IsZero() && (!c.rackLostSet || top.GreaterThan(c.rackLostTo)) {
+		// New evidence, or newer evidence that arrived while the last
+		// waited: its own reo_wnd runs from now.
 		c.rackTop, c.rackTopAt = top, now.Add(c.reoWnd())
 	}
-	if c.rackTopAt.IsZero() {
-		return
+	if !c.rackTopAt.IsZero() {
+		c.armRACK(c.rackTopAt)
 	}
-	if now.Before(c.rackTopAt) {
-		if c.rackAt.IsZero() || c.rackTopAt.Before(c.rackAt) {
-			c.rackAt = c.rackTopAt
-		}
-		return
-	}
-	c.rackLostTo, c.rackLostSet, c.rackTopAt = c.rackTop, true, time.Time{}
-	if top.GreaterThan(c.rackLostTo) {
-		// Newer evidence arrived while this waited: its own reo_wnd runs
-		// from now.
-		c.rackTop, c.rackTopAt = top, now.Add(c.reoWnd())
-		if c.rackAt.IsZero() || c.rackTopAt.Before(c.rackAt) {
-			c.rackAt = c.rackTopAt
-		}
+}
+
+// armRACK makes the reordering timer fire no later than t.
+func (c *Conn) armRACK(t time.Time) {
+	if c.rackAt.IsZero() || t.Before(c.rackAt) {
+		c.rackAt = t
 	}
 }
 
@@ -185,9 +182,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 		}
 		if !r.lostAt.IsZero() && !r.lost {
 			if now.Before(r.lostAt) {
-				if c.rackAt.IsZero() || r.lostAt.Before(c.rackAt) {
-					c.rackAt = r.lostAt
-				}
+				c.armRACK(r.lostAt)
 			} else {
 				r.lost = true
 			}

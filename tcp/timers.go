@@ -196,10 +196,9 @@ func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
 }
 
 // rttSample feeds a measurement into SRTT, RTTVAR and RTO (RFC 6298 §2.2-2.4,
-// K = 4, alpha = 1/8, beta = 1/4, G = 1ms).
-func (c *Conn) rttSample(r time.Duration) {
+// K = 4, alpha = 1/8, beta = 1/4, G = 1ms), and returns it (never negative).
+func (c *Conn) rttSample(r time.Duration) time.Duration {
 	r = max(r, 0)
-	c.ackSampleRTT, c.ackSampled = r, true
 	if !c.hasRTT || r < c.minRTT {
 		c.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
 	}
@@ -214,6 +213,7 @@ func (c *Conn) rttSample(r time.Duration) {
 		c.srtt = (7*c.srtt + r) / 8
 	}
 	c.rto = min(max(c.srtt+max(clockGranularity, 4*c.rttvar), c.cfg.RTOMin), c.cfg.RTOMax)
+	return r
 }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6).

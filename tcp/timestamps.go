@@ -129,17 +129,18 @@ func (c *Conn) updateTSRecent(seg *Segment, now time.Time) {
 // to the segment that caused the ACK, so a retransmission is no
 // ambiguity and Karn's rule is not needed. Without (or with a TSecr of
 // zero, which Linux too takes for none), from the one timed segment
-// (RFC 6298 §3).
-func (c *Conn) ackRTT(seg *Segment, ack seqnum.Value, now time.Time) {
+// (RFC 6298 §3). It returns the sample, if the ACK gave one.
+func (c *Conn) ackRTT(seg *Segment, ack seqnum.Value, now time.Time) (rtt time.Duration, ok bool) {
 	if c.tsOn && seg.Options.HasTimestamp && seg.Options.TSEcr != 0 {
 		c.rttTiming = false
 		if d := seqnum.Value(seg.Options.TSEcr).Size(seqnum.Value(c.tsVal())); int32(d) >= 0 {
-			c.rttSample(time.Duration(d) * time.Millisecond)
+			return c.rttSample(time.Duration(d) * time.Millisecond), true
 		}
-		return
+		return 0, false
 	}
 	if c.rttTiming && ack.GreaterThanEq(c.rttSeq) {
 		c.rttTiming = false
-		c.rttSample(now.Sub(c.rttStart))
+		return c.rttSample(now.Sub(c.rttStart)), true
 	}
+	return 0, false
 }

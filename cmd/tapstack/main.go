@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -143,7 +142,7 @@ func (l *linkFlags) parse() (parsed, error) {
 	if l.maxConns < 1 {
 		return p, fmt.Errorf("--max-conns %d: want at least 1", l.maxConns)
 	}
-	if !slices.Contains(tcp.CongestionControls(), l.cc) {
+	if !tcp.IsCongestionControl(l.cc) {
 		return p, fmt.Errorf("--congestion %q: want one of %s", l.cc, strings.Join(tcp.CongestionControls(), ", "))
 	}
 	if l.tcpMem < 0 || l.tcpMem > 1<<20 {
