@@ -456,9 +456,10 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	if dup {
 		c.onDupAck(now)
 	}
-	if advanced || !c.ptoAllowed() {
+	if advanced || c.sackRecovering() || !c.ptoAllowed() {
 		// RFC 8985 §7.2: restart the probe timeout on an ACK of new
-		// data; stop it once recovery or a SACK took over.
+		// data; stop it once recovery or a SACK took over. In SACK
+		// recovery every ACK restarts it (recoveryProbe).
 		c.schedulePTO(now)
 	}
 	return true

@@ -250,7 +250,9 @@ func (c *Conn) trySend(now time.Time) {
 		return
 	}
 	if c.sackRecovering() {
-		c.sackSend(now)
+		if c.sackSend(now) {
+			c.schedulePTO(now) // recoveryProbe: from the last transmission
+		}
 	} else {
 		c.restartAfterIdle(now)
 		for c.sendNext(now, -1) {
@@ -370,33 +372,37 @@ func (c *Conn) prrWindow(delivered int) {
 // cwnd - pipe >= 1 SMSS, send what NextSeg() returns: a lost hole (rule
 // 1), else new data (rule 2), else a hole not yet deemed lost (rule 3),
 // else, once per recovery, the rescue retransmission (rule 4).
-func (c *Conn) sackSend(now time.Time) {
+func (c *Conn) sackSend(now time.Time) (sent bool) {
 	for range 4 * sackBoardSize * 64 { // each pass sends a segment; bounded anyway
 		room := c.cc.cwnd() - c.pipe()
-		if room < c.mss {
-			return
+		if room < c.mss || !c.sackSendOne(now, room) {
+			return sent
 		}
-		if c.rackRetransmit(now) { // a lost retransmission (RFC 8985 §6.2)
-			continue
-		}
-		mss := c.sendMSS()
-		seq, n, lost, ok := c.nextHole(mss)
-		if ok && lost {
-			c.retransmitHole(seq, n, now) // rule (1)
-			continue
-		}
-		if c.sendNext(now, room) { // rule (2)
-			continue
-		}
-		if ok {
-			c.retransmitHole(seq, n, now) // rule (3)
-			continue
-		}
-		if c.rescueRetransmit(now) { // rule (4)
-			continue
-		}
-		return
+		sent = true
 	}
+	return sent
+}
+
+// sackSendOne sends the one segment NextSeg() picks, if any, with room
+// octets of cwnd − pipe.
+func (c *Conn) sackSendOne(now time.Time, room int) bool {
+	if c.rackRetransmit(now) { // a lost retransmission (RFC 8985 §6.2)
+		return true
+	}
+	mss := c.sendMSS()
+	seq, n, lost, ok := c.nextHole(mss)
+	if ok && lost {
+		c.retransmitHole(seq, n, now) // rule (1)
+		return true
+	}
+	if c.sendNext(now, room) { // rule (2)
+		return true
+	}
+	if ok {
+		c.retransmitHole(seq, n, now) // rule (3)
+		return true
+	}
+	return c.rescueRetransmit(now) // rule (4)
 }
 
 // sendAllowed applies Nagle (RFC 9293 §3.7.4, RFC 1122 §4.2.3.4) and sender

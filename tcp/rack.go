@@ -59,9 +59,30 @@ func (c *Conn) reoWnd() time.Duration {
 	return min(c.minRTT/4, c.srtt) + ptoMinExtra
 }
 
-// rackRecord logs a retransmission sent during SACK recovery.
+// rackRecord logs a retransmission sent during SACK recovery. The octets
+// it resends are timed by it from now on (RFC 8985 §6.1: a retransmission
+// updates the segment's xmit_ts), so earlier records lose them: a record
+// inside it goes, one overlapping an end is cut back.
 func (c *Conn) rackRecord(start, end seqnum.Value) {
-	if !c.sackRecovering() || c.rxtN == rxtLogSize || !start.LessThan(end) {
+	if !c.sackRecovering() || !start.LessThan(end) {
+		return
+	}
+	k := 0
+	for _, r := range c.rxt[:c.rxtN] {
+		switch {
+		case r.end.LessThanEq(start) || end.LessThanEq(r.start):
+		case start.LessThanEq(r.start) && r.end.LessThanEq(end):
+			continue // resent whole
+		case r.start.LessThan(start) && r.end.LessThanEq(end):
+			r.end = start
+		case start.LessThanEq(r.start):
+			r.start = end
+		}
+		c.rxt[k] = r
+		k++
+	}
+	c.rxtN = k
+	if c.rxtN == rxtLogSize {
 		return
 	}
 	c.rxt[c.rxtN] = rxtRecord{start: start, end: end, sndMax: c.sndMax}

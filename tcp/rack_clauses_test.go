@@ -68,10 +68,11 @@ func TestEstablished_RACK_CumulativelyAckedRetransmission_NotLost(t *testing.T) 
 	h.fire(19 * ms)
 	h.expect()
 	// Those holes were resent already; no retransmission is deemed lost:
-	// the next timer is the RTO, restarted by the partial ACK (RFC 6298
-	// §5.3), not a reordering timer.
-	h.fire(217 * ms)
-	if i := h.c.Info(); i.RACKRetransmits != 0 || i.Timeouts != 1 {
+	// the next timer is the recovery probe, a PTO after the last ACK
+	// (recoveryProbe), not a reordering timer.
+	h.fire(21 * ms)
+	h.expect(rackSeg(8))
+	if i := h.c.Info(); i.RACKRetransmits != 0 || i.LossProbes != 1 || i.Timeouts != 0 {
 		t.Fatalf("info %+v", i)
 	}
 }
@@ -262,10 +263,10 @@ func TestEstablished_RACK_FINOnlyRescue_NoEvidenceOfLoss(t *testing.T) {
 	h.fire(12 * ms)
 	h.expect()
 	// Nothing sent after the retransmission of 0 was delivered: the next
-	// timer is the RTO.
-	h.fire(200 * ms)
+	// timer is the recovery probe, not a RACK retransmission.
+	h.fire(13 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	if i := h.c.Info(); i.RACKRetransmits != 0 || i.Timeouts != 1 {
+	if i := h.c.Info(); i.RACKRetransmits != 0 || i.LossProbes != 1 || i.Timeouts != 0 {
 		t.Fatalf("info %+v", i)
 	}
 }

@@ -44,12 +44,15 @@ func TestEstablished_RACK_HoleBelowASACKInRecovery_LostAfterReoWnd(t *testing.T)
 		t.Fatalf("info %+v", i)
 	}
 	// Nothing new is SACKed after: no reordering timer is armed again,
-	// the next is the RTO.
+	// the next is the recovery probe.
 	h.at(18 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(8), segAt(9), segAt(10)))
 	h.expect()
-	h.fire(200 * ms)
+	h.fire(20 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); i.LossProbes != 1 || i.RACKRetransmits != 0 {
+		t.Fatalf("info %+v", i)
+	}
 }
 
 // newerSACKWhileOneWaits continues holeBelowASACK: 14 is written (it
@@ -130,7 +133,9 @@ func TestEstablished_RACK_HolesState_ResetAfterRTO(t *testing.T) {
 	newerSACKWhileOneWaits(h)
 	h.fire(19 * ms)
 	h.expect(rackSeg(10))
-	h.fire(200 * ms)
+	h.fire(21 * ms) // the recovery probe
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	h.fire(221 * ms) // the RTO, re-armed by the probe
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if i := h.c.Info(); i.Timeouts != 1 {
 		t.Fatalf("info %+v", i)

@@ -193,15 +193,22 @@ func TestEstablished_TLP_ProbeRepairingALossReducesCwnd(t *testing.T) {
 	}
 }
 
-func TestEstablished_TLP_ProbeSendsNewDataBeyondCwnd(t *testing.T) {
+// A flight that fills cwnd is probed with its last segment even when new
+// data waits (gVisor's rule, not RFC 8985 §7.3's: see onPTO): the receiver
+// ACKs a duplicate at once, where one new in-order segment past a lost ACK
+// would wait for its delayed-ACK timer.
+// Full means no room for the probe segment: half a segment of cwnd left
+// (cwnd is in octets and need not be a multiple of the MSS) is full.
+func TestEstablished_TLP_CwndFull_ProbeRetransmitsLast(t *testing.T) {
 	h := newSACKEstablished(t)
 	h.c.Write(bytesN(12*1460), h.now)
 	if got := len(h.out.take()); got != 10 {
 		t.Fatalf("sent %d segments, want 10", got)
 	}
+	setWindow(h.c, 10*1460+730, h.c.cc.ssthresh())
 	h.fire(2 * ms)
-	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
-	if h.c.tlpRetrans || !h.c.tlpOut || h.c.tlpEndSeq != segAt(11) {
+	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(9)))
+	if !h.c.tlpRetrans || !h.c.tlpOut || h.c.tlpEndSeq != segAt(10) {
 		t.Fatalf("tlpRetrans %v tlpOut %v end %d", h.c.tlpRetrans, h.c.tlpOut, h.c.tlpEndSeq)
 	}
 	// One probe per flight: the next timer is the RTO.

@@ -299,7 +299,8 @@ func TestEstablished_TLP_NewDataProbe_NoRepairResponse(t *testing.T) {
 	if got := len(h.out.take()); got != 10 {
 		t.Fatalf("sent %d segments, want 10", got)
 	}
-	h.fire(2 * ms) // the probe: segment 10, new data
+	setWindow(h.c, 11*1460, h.c.cc.ssthresh()) // room in cwnd: the probe is new data
+	h.fire(2 * ms)                             // the probe: segment 10, new data
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
 	h.at(5 * ms)
 	h.in(h.sackAck(segAt(11))) // up to TLP.end_seq

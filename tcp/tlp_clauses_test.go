@@ -44,7 +44,8 @@ func TestEstablished_TLP_PartialACKBelowEndSeq_NoSecondProbe(t *testing.T) {
 	if got := len(h.out.take()); got != 10 {
 		t.Fatalf("sent %d segments, want 10", got)
 	}
-	h.fire(2 * ms) // the probe: new data, TLP.end_seq = segAt(11)
+	setWindow(h.c, 11*1460, h.c.cc.ssthresh()) // room in cwnd: the probe is new data
+	h.fire(2 * ms)                             // the probe: new data, TLP.end_seq = segAt(11)
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(10)))
 	h.at(5 * ms)
 	h.in(h.sackAck(segAt(5))) // below TLP.end_seq; cwnd lets segment 11 out
@@ -79,7 +80,7 @@ func TestEstablished_TLP_NoRTTSample_PTOIsOneSecond(t *testing.T) {
 	h.c.Write(bytesN(2*1460), h.now) // IW is one segment after a SYN timeout
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	h.fire(4100 * ms)
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1))) // the probe: new data
+	h.expect("ACK seq=1001 ack=5001 len=1460") // the probe: cwnd is full, so the last segment
 	if i := h.c.Info(); i.LossProbes != 1 || i.Timeouts != 0 {
 		t.Fatalf("LossProbes %d Timeouts %d, want 1 0", i.LossProbes, i.Timeouts)
 	}
@@ -99,6 +100,7 @@ func TestEstablished_TLP_NewDataProbe_FINOnlyIfQueued(t *testing.T) {
 		if got := len(h.out.take()); got != 10 {
 			t.Fatalf("sent %d segments, want 10", got)
 		}
+		setWindow(h.c, 11*1460, h.c.cc.ssthresh()) // room in cwnd: the probe is new data
 		h.fire(2 * ms)
 		if shut {
 			h.expect(s("FIN|PSH|ACK seq=%d ack=5001 len=1460", segAt(10)))
