@@ -264,7 +264,6 @@ func (h *tsHost) deliver(frames [][]byte) {
 }
 
 func (h *tsHost) app() bool {
-	moved := false
 	for h.lis != nil && len(h.eps) < len(h.flows) {
 		ep, err := h.lis.Accept()
 		if err != nil {
@@ -272,32 +271,37 @@ func (h *tsHost) app() bool {
 		}
 		h.eps = append(h.eps, ep)
 	}
-	for i, ep := range h.eps {
-		if h.send {
-			for {
-				n, err := ep.Write(h.buf)
-				if n > 0 {
-					moved = true
-				}
-				if err != nil {
-					if !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.ENOTCONN) {
-						h.tb.Fatalf("flow %d: Write: %v", i, err)
-					}
-					break
-				}
-			}
-			continue
-		}
+	return bnPump(h.send, h.flows, len(h.eps), h.move)
+}
+
+// move writes or reads once on flow i's endpoint.
+func (h *tsHost) move(i int) (n int, more bool) {
+	ep := h.eps[i]
+	var err error
+	if h.send {
+		n, err = ep.Write(h.buf)
+	} else {
+		n, err = ep.Read(h.buf, false)
+	}
+	if err != nil && !errors.Is(err, syscall.EAGAIN) && !(h.send && errors.Is(err, syscall.ENOTCONN)) {
+		h.tb.Fatalf("flow %d (sender %v): %v", i, h.send, err)
+	}
+	return n, err == nil
+}
+
+// bnPump lets the application of each of the first n flows write (send) or
+// read until its endpoint would block, counts what the receiver read, and
+// reports whether anything moved.
+func bnPump(send bool, flows []*bnFlow, n int, move func(i int) (int, bool)) bool {
+	moved := false
+	for i := range n {
 		for {
-			n, err := ep.Read(h.buf, false)
-			h.flows[i].read += int64(n)
-			if n > 0 {
-				moved = true
+			k, more := move(i)
+			if !send {
+				flows[i].read += int64(k)
 			}
-			if err != nil {
-				if !errors.Is(err, syscall.EAGAIN) {
-					h.tb.Fatalf("flow %d: Read: %v", i, err)
-				}
+			moved = moved || k > 0
+			if !more {
 				break
 			}
 		}
@@ -483,7 +487,6 @@ func (h *gvHost) flush() bool {
 }
 
 func (h *gvHost) app() bool {
-	moved := false
 	for h.lis != nil && len(h.eps) < len(h.flows) {
 		ep, _, err := h.lis.Accept(nil)
 		if err != nil {
@@ -491,44 +494,37 @@ func (h *gvHost) app() bool {
 		}
 		h.eps = append(h.eps, ep)
 	}
-	for i, ep := range h.eps {
-		if h.send {
-			for {
-				h.rd.Reset(h.data)
-				n, err := ep.Write(&h.rd, tcpip.WriteOptions{})
-				if n > 0 {
-					moved = true
-				}
-				if err != nil {
-					switch err.(type) {
-					case *tcpip.ErrWouldBlock, *tcpip.ErrClosedForSend:
-					default:
-						h.tb.Fatalf("flow %d: gVisor Write: %v", i, err)
-					}
-					break
-				}
-			}
-			continue
-		}
-		for {
-			h.cnt.n = 0
-			_, err := ep.Read(&h.cnt, tcpip.ReadOptions{})
-			h.flows[i].read += h.cnt.n
-			if h.cnt.n > 0 {
-				moved = true
-			}
-			if err != nil {
-				if _, ok := err.(*tcpip.ErrWouldBlock); !ok {
-					h.tb.Fatalf("flow %d: gVisor Read: %v", i, err)
-				}
-				break
-			}
-		}
-	}
+	moved := bnPump(h.send, h.flows, len(h.eps), h.move)
 	if h.flush() {
 		moved = true
 	}
 	return moved
+}
+
+// move writes or reads once on flow i's endpoint.
+func (h *gvHost) move(i int) (n int, more bool) {
+	ep := h.eps[i]
+	var err tcpip.Error
+	if h.send {
+		h.rd.Reset(h.data)
+		var k int64
+		k, err = ep.Write(&h.rd, tcpip.WriteOptions{})
+		n = int(k)
+	} else {
+		h.cnt.n = 0
+		_, err = ep.Read(&h.cnt, tcpip.ReadOptions{})
+		n = int(h.cnt.n)
+	}
+	switch err.(type) {
+	case nil, *tcpip.ErrWouldBlock:
+	case *tcpip.ErrClosedForSend:
+		if !h.send {
+			h.tb.Fatalf("flow %d: gVisor Read: %v", i, err)
+		}
+	default:
+		h.tb.Fatalf("flow %d (sender %v): gVisor: %v", i, h.send, err)
+	}
+	return n, err == nil
 }
 
 func (h *gvHost) counters() (retrans, rtos uint64) {
