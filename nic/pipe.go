@@ -3,6 +3,8 @@ package nic
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -37,6 +39,17 @@ type Impairment struct {
 	// clock reaches its send time + Delay. Changing Delay while frames are in
 	// flight may reorder them, as a path change would.
 	Delay time.Duration
+	// Rate, if not zero, is the link's rate in bits per second: a frame
+	// takes len*8/Rate to serialize (its Ethernet header and payload; no
+	// preamble, FCS or inter-frame gap), frames leave one after another,
+	// each once the one before has left, then travel Delay. A frame
+	// written while the link is busy waits in the direction's queue.
+	Rate int64
+	// QueueBytes, if not zero, bounds that queue as a drop-tail router's
+	// buffer: a frame that finds more than QueueBytes less its own length
+	// still to be serialized is dropped and counted in Stats().QueueDrops.
+	// Zero: no bound but QueueLen. It applies only with a Rate.
+	QueueBytes int
 }
 
 func (im Impairment) validate() error {
@@ -50,6 +63,9 @@ func (im Impairment) validate() error {
 	}
 	if im.Delay < 0 {
 		return fmt.Errorf("nic: impairment Delay = %v, want ≥ 0", im.Delay)
+	}
+	if im.Rate < 0 || im.QueueBytes < 0 {
+		return fmt.Errorf("nic: impairment Rate = %d, QueueBytes = %d, want ≥ 0", im.Rate, im.QueueBytes)
 	}
 	return nil
 }
@@ -72,7 +88,7 @@ type PipeConfig struct {
 }
 
 // PipeStats counts the frames written at one end. Once nothing is in flight,
-// Sent + Duplicated = Delivered + Lost + Overflow.
+// Sent + Duplicated = Delivered + Lost + Overflow + QueueDrops.
 type PipeStats struct {
 	Sent       uint64 // frames Write accepted
 	Delivered  uint64 // copies that became readable at the other end
@@ -80,6 +96,7 @@ type PipeStats struct {
 	Duplicated uint64 // extra copies made by Impairment.Duplicate
 	Reordered  uint64 // frames held back by Impairment.Reorder
 	Overflow   uint64 // copies dropped because the queue was full
+	QueueDrops uint64 // copies dropped by the full Impairment.QueueBytes queue
 }
 
 // NewPipe returns the two ends of an in-memory Ethernet link. What a writes,
@@ -187,7 +204,10 @@ type pipeDir struct {
 	timer   clock.Timer    // releases delayed frames; nil until first needed
 	armed   bool           // timer is pending
 	armedAt time.Time      // when it fires
-	stats   PipeStats
+	// busyUntil is when the last frame accepted by the rate limiter has
+	// been serialized: the bytes still queued are (busyUntil-now)·Rate/8.
+	busyUntil time.Time
+	stats     PipeStats
 }
 
 type delayedFrame struct {
@@ -284,16 +304,32 @@ func (d *pipeDir) copyLocked(data []byte) []byte {
 	return append(b[:0], data...)
 }
 
-// enqueueLocked makes b readable now or, with a Delay, when it is due.
+// enqueueLocked makes b readable now or, with a Rate or a Delay, when it is
+// due: once it has waited its turn, been serialized and crossed the link.
 func (d *pipeDir) enqueueLocked(b []byte) {
 	if b == nil { // overflowed in copyLocked
 		return
 	}
-	if d.im.Delay == 0 {
+	if d.im.Delay == 0 && d.im.Rate == 0 {
 		d.readyLocked(b)
 		return
 	}
-	due := d.p.clk.Now().Add(d.im.Delay)
+	now := d.p.clk.Now()
+	due := now
+	if d.im.Rate > 0 {
+		start := now
+		if d.busyUntil.After(now) {
+			start = d.busyUntil
+			if d.im.QueueBytes > 0 && queuedBytes(start.Sub(now), d.im.Rate)+len(b) > d.im.QueueBytes {
+				d.stats.QueueDrops++
+				d.recycleLocked(b)
+				return
+			}
+		}
+		d.busyUntil = start.Add(serialization(len(b), d.im.Rate))
+		due = d.busyUntil
+	}
+	due = due.Add(d.im.Delay)
 	i := len(d.delayed)
 	d.delayed = append(d.delayed, delayedFrame{})
 	for i > 0 && d.delayed[i-1].due.After(due) {
@@ -304,6 +340,27 @@ func (d *pipeDir) enqueueLocked(b []byte) {
 	if !d.armed || due.Before(d.armedAt) {
 		d.armLocked(due)
 	}
+}
+
+// serialization is how long n bytes take to leave at rate bits per second,
+// rounded up to the nanosecond.
+func serialization(n int, rate int64) time.Duration {
+	bits := int64(n) * 8 * int64(time.Second)
+	return time.Duration((bits + rate - 1) / rate)
+}
+
+// queuedBytes is how many bytes a link at rate bits per second still has to
+// send when it is busy for another d: the frames waiting and what is left of
+// the one being serialized, rounded up.
+func queuedBytes(d time.Duration, rate int64) int {
+	hi, lo := bits.Mul64(uint64(d), uint64(rate))
+	lo, carry := bits.Add64(lo, uint64(time.Second)-1, 0)
+	hi += carry
+	if hi >= uint64(time.Second) { // more than 2^64 bits: no queue is that long
+		return math.MaxInt
+	}
+	n, _ := bits.Div64(hi, lo, uint64(time.Second))
+	return int(min((n+7)/8, math.MaxInt))
 }
 
 func (d *pipeDir) readyLocked(b []byte) {

@@ -262,6 +262,107 @@ func TestPipe_QueueFull_DropsAndCountsOverflow(t *testing.T) {
 	}
 }
 
+// At 1 Mbit/s a 60-byte test frame takes 480µs to serialize.
+const (
+	testRate  = 1_000_000
+	frameTime = 480 * time.Microsecond
+)
+
+// readableAt advances clk to at-1ns, checks nothing is readable at b, then
+// to at, and returns what is readable there.
+func readableAt(t *testing.T, clk *clock.Manual, b *nic.PipeEnd, at time.Time) []int {
+	t.Helper()
+	clk.Set(at.Add(-1))
+	if got := drain(t, b); len(got) != 0 {
+		t.Fatalf("read %v 1ns before %v", got, at.Sub(epoch))
+	}
+	clk.Set(at)
+	return drain(t, b)
+}
+
+func TestPipe_Rate_FrameNLeavesAfterNSerializationsThenDelay(t *testing.T) {
+	clk := clock.NewManual(epoch)
+	const delay = 10 * time.Millisecond
+	a, b := nic.NewPipe(nic.PipeConfig{Clock: clk, AtoB: nic.Impairment{Rate: testRate, Delay: delay}})
+	defer a.Close()
+	send(t, a, 0, 3) // back to back: frame i has left at (i+1)·480µs
+	for i := range 3 {
+		at := epoch.Add(time.Duration(i+1)*frameTime + delay)
+		if got := readableAt(t, clk, b, at); !slices.Equal(got, []int{i}) {
+			t.Fatalf("at %v read %v, want [%d]", at.Sub(epoch), got, i)
+		}
+	}
+	// The link has been idle since 3·480µs: a frame written now starts at
+	// once instead of queueing behind the last one.
+	start := clk.Now()
+	send(t, a, 3, 1)
+	if got := readableAt(t, clk, b, start.Add(frameTime+delay)); !slices.Equal(got, []int{3}) {
+		t.Fatalf("a frame on an idle link read %v, want [3]", got)
+	}
+	// The other direction has no rate: the limit is per direction.
+	send(t, b, 9, 1)
+	if got := drain(t, a); !slices.Equal(got, []int{9}) {
+		t.Fatalf("unlimited direction read %v, want [9]", got)
+	}
+}
+
+func TestPipe_QueueBytes_DropsTailAndCounts(t *testing.T) {
+	clk := clock.NewManual(epoch)
+	// Room for three 60-byte frames, the one being serialized included.
+	a, b := nic.NewPipe(nic.PipeConfig{Clock: clk, AtoB: nic.Impairment{Rate: testRate, QueueBytes: 180}})
+	defer a.Close()
+	send(t, a, 0, 5) // 0, 1, 2 fit; 3 and 4 find 180 bytes queued
+	if s := a.Stats(); s.QueueDrops != 2 {
+		t.Fatalf("after 5 frames into a 3-frame queue: %+v, want 2 QueueDrops", s)
+	}
+	// Frame 0 has left: 120 bytes still queued, room for one more.
+	clk.Set(epoch.Add(frameTime))
+	send(t, a, 5, 2)
+	clk.Set(epoch.Add(10 * frameTime))
+	if got, want := drain(t, b), []int{0, 1, 2, 5}; !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	want := nic.PipeStats{Sent: 7, Delivered: 4, QueueDrops: 3}
+	if s := a.Stats(); s != want {
+		t.Fatalf("stats %+v, want %+v", s, want)
+	}
+}
+
+func TestPipe_RateQueueAndLoss_SameSeedSameOutcomesAndCountersAddUp(t *testing.T) {
+	im := nic.Impairment{Loss: 0.1, Rate: testRate, QueueBytes: 600, Delay: time.Millisecond}
+	run := func(seed uint64) ([]int, nic.PipeStats) {
+		clk := clock.NewManual(epoch)
+		a, b := nic.NewPipe(nic.PipeConfig{Seed: seed, Clock: clk, AtoB: im})
+		defer a.Close()
+		var got []int
+		for i := range 400 { // two frames per serialization time: the queue fills
+			send(t, a, i, 1)
+			clk.Advance(frameTime / 2)
+			got = append(got, drain(t, b)...)
+		}
+		clk.Advance(time.Second)
+		return append(got, drain(t, b)...), a.Stats()
+	}
+	got1, st1 := run(7)
+	got2, st2 := run(7)
+	if !slices.Equal(got1, got2) || st1 != st2 {
+		t.Fatalf("seed 7 gave different runs:\n%v %+v\n%v %+v", got1, st1, got2, st2)
+	}
+	if st1.Lost == 0 || st1.QueueDrops == 0 {
+		t.Fatalf("400 frames at twice the rate with 10%% loss should see both drops: %+v", st1)
+	}
+	if st1.Sent+st1.Duplicated != st1.Delivered+st1.Lost+st1.Overflow+st1.QueueDrops {
+		t.Fatalf("counters do not add up: %+v", st1)
+	}
+	// Twice the rate, half of what is not lost gets through, about.
+	if d := int(st1.Delivered); d < 180 || d > 220 {
+		t.Fatalf("delivered %d of 400 frames written at twice the rate, want about 200: %+v", d, st1)
+	}
+	if _, st3 := run(8); st3 == st1 {
+		t.Fatal("seeds 7 and 8 gave identical counters")
+	}
+}
+
 func TestPipe_Close_UnblocksReadOnBothEnds(t *testing.T) {
 	a, b := nic.NewPipe(nic.PipeConfig{})
 	errs := make(chan error, 2)
