@@ -19,7 +19,7 @@ const (
 )
 
 // ringClasses is how many classes have a free list: minRing .. maxPooledRing.
-var ringClasses = bits.Len(uint(maxPooledRing/minRing))
+var ringClasses = bits.Len(uint(maxPooledRing / minRing))
 
 // ringPool holds the free lists. One pool serves every stack in the
 // process, so it has its own lock (buffers are otherwise used under their
