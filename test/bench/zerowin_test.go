@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,11 +44,8 @@ type zeroWinResult struct {
 // has let them go (the kernel has unread data, so its close is a RST).
 func zeroWinConns(ns *nstest.NS, pid, n int) (zeroWinResult, error) {
 	var r zeroWinResult
-	if err := raiseNoFile(uint64(n) + 1024); err != nil {
+	if err := roomFor(ns, n); err != nil {
 		return r, err
-	}
-	if lo, hi, err := localPortRange(ns); err == nil && hi-lo+1 < n {
-		return r, fmt.Errorf("%d connections need more than the namespace's local port range %d-%d", n, lo, hi)
 	}
 	before, err := vmRSS(pid)
 	if err != nil {
@@ -69,57 +64,17 @@ func zeroWinConns(ns *nstest.NS, pid, n int) (zeroWinResult, error) {
 		return serr
 	}}
 	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", zeroWinRequest, stackAddr)
-	conns := make([]net.Conn, n)
-	var next, retries atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
 	t0 := time.Now()
-	for range idleDialers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := ns.Do(func() error {
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= n {
-						return nil
-					}
-					var err error
-					for try := 0; try < 4; try++ {
-						if try > 0 {
-							retries.Add(1)
-						}
-						conns[i], err = d.Dial("tcp4", net.JoinHostPort(stackAddr, "80"))
-						if err == nil {
-							break
-						}
-					}
-					if err != nil {
-						return fmt.Errorf("connection %d: %w", i, err)
-					}
-					if _, err := conns[i].Write([]byte(req)); err != nil {
-						return fmt.Errorf("connection %d: request: %w", i, err)
-					}
-				}
-			})
-			if err != nil {
-				errOnce.Do(func() { firstErr = err })
-				next.Store(int64(n))
-			}
-		}()
-	}
-	wg.Wait()
-	r.dialFor, r.retries = time.Since(t0), retries.Load()
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
-	if firstErr != nil {
-		return r, fmt.Errorf("opening %d connections: %w (%d retried dials)", n, firstErr, r.retries)
+	conns, retries, err := openConns(ns, n, func() (net.Conn, error) {
+		return d.Dial("tcp4", net.JoinHostPort(stackAddr, "80"))
+	}, func(c net.Conn) error {
+		_, err := c.Write([]byte(req))
+		return err
+	})
+	r.dialFor, r.retries = time.Since(t0), retries
+	defer closeConns(conns)
+	if err != nil {
+		return r, err
 	}
 	if _, err := waitEstab(ns, time.Minute, func(v uint64) bool { return v >= uint64(n) }); err != nil {
 		return r, fmt.Errorf("%d connections open on the kernel side, but the stack: %w", n, err)
@@ -144,10 +99,7 @@ func zeroWinConns(ns *nstest.NS, pid, n int) (zeroWinResult, error) {
 	}
 	r.held, r.ringBytes = held, ring
 
-	for i, c := range conns {
-		c.Close()
-		conns[i] = nil
-	}
+	closeConns(conns)
 	if _, err := waitEstab(ns, time.Minute, func(v uint64) bool { return v <= 1 }); err != nil {
 		return r, fmt.Errorf("after closing the %d connections: %w", n, err)
 	}
