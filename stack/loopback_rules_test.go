@@ -22,7 +22,7 @@ import (
 // Write.
 func TestLoopback_OneUnlockDeliversAtMost1024_TheRestLater(t *testing.T) {
 	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) {
-		c.TCP = tcp.Config{MSS: 1460, RcvBuf: 16 << 20, SndBuf: 16 << 20}
+		c.TCP = tcp.Config{MSS: 1460, RcvBuf: 16 << 20, SndBuf: 16 << 20, SndBufLocked: true} // one Write queues it all
 	})
 	l, _ := e.st.NewTCPEndpoint()
 	defer l.Close()

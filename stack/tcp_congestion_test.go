@@ -115,3 +115,22 @@ func TestTCPEndpoint_Accept_InheritsBufferSizesSetAfterListen(t *testing.T) {
 		t.Fatalf("accepted connection's buffers %d/%d, want the listener's %d/%d", got.RcvBuf, got.SndBuf, 64<<10, 96<<10)
 	}
 }
+
+// SO_SNDBUF locks the send buffer's size (no autotuning), and an accepted
+// connection inherits the lock with the size (Linux's sk_userlocks), even
+// when the size asked is the default one.
+func TestTCPEndpoint_Accept_InheritsSndBufLock(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	l := tcpListen(t, e)
+	l.SetSndBuf(tcp.DefaultSndBuf)
+	handshake(t, e, peerPort)
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Config(); got.SndBuf != tcp.DefaultSndBuf || !got.SndBufLocked {
+		t.Fatalf("accepted connection's send buffer %d, locked %v; want the listener's %d, locked", got.SndBuf, got.SndBufLocked, tcp.DefaultSndBuf)
+	}
+}

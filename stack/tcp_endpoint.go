@@ -576,8 +576,8 @@ func (e *TCPEndpoint) inheritLocked(c *tcp.Conn, now time.Time) {
 	if n := e.cfg.RcvBuf; n > 0 && n != cc.RcvBuf {
 		c.SetRcvBuf(n)
 	}
-	if n := e.cfg.SndBuf; n > 0 && n != cc.SndBuf {
-		c.SetSndBuf(n)
+	if n := e.cfg.SndBuf; e.cfg.SndBufLocked && (n != cc.SndBuf || !cc.SndBufLocked) {
+		c.SetSndBuf(n) // SO_SNDBUF's lock too (sk_userlocks)
 	}
 }
 
@@ -594,7 +594,7 @@ func (e *TCPEndpoint) SetRcvBuf(n int) {
 func (e *TCPEndpoint) SetSndBuf(n int) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	e.cfg.SndBuf = n
+	e.cfg.SndBuf, e.cfg.SndBufLocked = n, true // no autotuning (SOCK_SNDBUF_LOCK)
 	e.applyLocked(func(c *tcp.Conn, _ time.Time) { c.SetSndBuf(n) })
 }
 

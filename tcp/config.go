@@ -13,9 +13,14 @@ const (
 	// DefaultPeerMSS is the send MSS assumed when the peer's SYN carries no
 	// MSS option (RFC 9293 §3.7.1, RFC 1122 §4.2.2.6).
 	DefaultPeerMSS = 536
-	// DefaultRcvBuf and DefaultSndBuf are the buffer sizes in bytes.
+	// DefaultRcvBuf and DefaultSndBuf are the buffer sizes in bytes; the
+	// send buffer's is the most autotuning grows it to (Linux's
+	// tcp_wmem[2] is 4 MiB).
 	DefaultRcvBuf = 256 << 10
 	DefaultSndBuf = 256 << 10
+	// InitialSndBuf is where an autotuned send buffer starts: Linux's
+	// tcp_wmem[1], 16 KiB (see sndbuf.go).
+	InitialSndBuf = 16 << 10
 	// DefaultMaxOutOfOrderRanges bounds the out-of-order segments kept.
 	DefaultMaxOutOfOrderRanges = 32
 	// DefaultRTOInitial is RFC 6298 §2.1's initial RTO.
@@ -76,9 +81,15 @@ type Config struct {
 	// buffer.Memory). nil: no budget beyond each connection's buffers.
 	Memory *buffer.Memory
 
-	MSS                 int           // MSS we advertise and cap our segments at; default 1460
-	RcvBuf              int           // receive buffer bytes; fixes the window scale (RFC 7323 §2.2)
-	SndBuf              int           // send buffer bytes
+	MSS    int // MSS we advertise and cap our segments at; default 1460
+	RcvBuf int // receive buffer bytes; fixes the window scale (RFC 7323 §2.2)
+	// SndBuf is the send buffer's size in bytes. Unless SndBufLocked it is
+	// the most send-buffer autotuning grows it to (Linux's tcp_wmem[2]):
+	// the buffer starts at InitialSndBuf and follows congestion control
+	// (sndbuf.go). SndBufLocked, set by SO_SNDBUF (Conn.SetSndBuf), makes
+	// it the size from the start, as Linux's SOCK_SNDBUF_LOCK.
+	SndBuf              int
+	SndBufLocked        bool
 	MaxOutOfOrderRanges int           // out-of-order ranges kept by the receive buffer
 	MaxOutOfOrderBytes  int           // out-of-order bytes kept; 0: as many as the window holds
 	RTOInitial          time.Duration // RFC 6298 §2.1

@@ -234,7 +234,7 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 		sndBufSeq: iss.Add(1),
 		sndSml:    iss,
 		recover:   iss,
-		sndBuf:    buffer.NewSend(cfg.SndBuf),
+		sndBuf:    buffer.NewSend(initialSndBuf(cfg)),
 		rcvBuf:    buffer.NewRecv(cfg.RcvBuf, cfg.MaxOutOfOrderRanges),
 		rto:       cfg.RTOInitial,
 		mss:       min(cfg.MSS, DefaultPeerMSS),
@@ -574,13 +574,14 @@ func (c *Conn) SetRcvBuf(n int) {
 	}
 }
 
-// SetSndBuf sets the send buffer size. Shrinking below what is queued keeps
-// the queued data.
+// SetSndBuf sets the send buffer size (SO_SNDBUF): the buffer is n bytes
+// from now on and autotuning stops (Linux's SOCK_SNDBUF_LOCK). Shrinking
+// below what is queued keeps the queued data.
 func (c *Conn) SetSndBuf(n int) {
 	if n <= 0 {
 		return
 	}
-	c.cfg.SndBuf = n
+	c.cfg.SndBuf, c.cfg.SndBufLocked = n, true
 	c.sndBuf.SetCap(n)
 	if c.sndBuf.Free() > 0 {
 		c.events |= EventWritable

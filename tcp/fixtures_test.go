@@ -64,7 +64,19 @@ func harnessCongestion(name string) string {
 	return name
 }
 
+// newHarness makes the harness's Conn with a send buffer fixed at
+// cfg.SndBuf (SndBufLocked, as SO_SNDBUF), as it was before send-buffer
+// autotuning: a test can queue a whole burst with one Write. Tests of the
+// autotuning use newTunedHarness.
 func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	cfg.SndBufLocked = true
+	return newTunedHarness(t, cfg)
+}
+
+// newTunedHarness is newHarness with the send buffer as cfg says
+// (autotuned unless cfg.SndBufLocked).
+func newTunedHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	cfg.Observer = h
@@ -224,7 +236,12 @@ func s(format string, args ...any) string { return fmt.Sprintf(format, args...) 
 
 // newSynSent: Connect sent our SYN at t0.
 func newSynSent(t *testing.T, cfg Config) *harness {
-	h := newHarness(t, cfg)
+	return connect(newHarness(t, cfg))
+}
+
+// connect makes h's Conn send its SYN.
+func connect(h *harness) *harness {
+	t := h.t
 	if err := h.c.Connect(h.now); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +260,12 @@ func (h *harness) synAck() Segment {
 // newEstablished: an active open completed at t0 (RTT not sampled), and
 // everything is acknowledged.
 func newEstablished(t *testing.T, cfg Config) *harness {
-	h := newSynSent(t, cfg)
+	return handshake(connect(newHarness(t, cfg)))
+}
+
+// handshake completes the handshake of h's Conn in SYN-SENT.
+func handshake(h *harness) *harness {
+	t := h.t
 	h.in(h.synAck())
 	// The peer's first ACK carries its scaled window (65535 << 7).
 	h.in(h.seg(FlagACK))

@@ -453,6 +453,9 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 			c.stallSince = now // the window opened: no longer stalled by it
 		}
 	}
+	if advanced {
+		c.expandSndBuf() // Linux's tcp_new_space: an ACK freed send space
+	}
 	if dup {
 		c.onDupAck(now)
 	}

@@ -80,6 +80,17 @@ func chargen(c net.Conn) {
 	}
 }
 
+// bytesPattern is what GET /bytes/N sends, 64 KiB at a time: shared and
+// never written, so a response that waits on a stalled peer holds no buffer
+// of its own.
+var bytesPattern = func() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
 // httpHandler serves tcp/80: the status page, counters, bytes and echo.
 func httpHandler(st *stack.Stack, started time.Time) http.Handler {
 	mux := http.NewServeMux()
@@ -129,13 +140,9 @@ func httpHandler(st *stack.Stack, started time.Time) http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
-		buf := make([]byte, 64<<10)
-		for i := range buf {
-			buf[i] = byte(i)
-		}
 		for n > 0 {
-			k := min(n, int64(len(buf)))
-			if _, err := w.Write(buf[:k]); err != nil {
+			k := min(n, int64(len(bytesPattern)))
+			if _, err := w.Write(bytesPattern[:k]); err != nil {
 				return
 			}
 			n -= k

@@ -45,7 +45,7 @@ type sendModel struct {
 // that they agree after every one.
 func runSendOps(t testing.TB, src source) {
 	t.Helper()
-	m := &sendModel{cap: 1 + src.intn(64)}
+	m := &sendModel{cap: modelCap(src)}
 	s := NewSend(m.cap)
 	var stamp byte
 	var log []string
@@ -183,7 +183,7 @@ func (m *recvModel) insert(off int, p []byte) (advance int, stored bool) {
 // kept.
 func runRecvOps(t testing.TB, src source) {
 	t.Helper()
-	m := &recvModel{cap: 1 + src.intn(64), maxRanges: src.intn(6), ooo: map[int]byte{}}
+	m := &recvModel{cap: modelCap(src), maxRanges: src.intn(6), ooo: map[int]byte{}}
 	r := NewRecv(m.cap, m.maxRanges)
 	var stamp byte
 	var log []string
@@ -273,6 +273,17 @@ func checkRecv(t testing.TB, r *Recv, m *recvModel, fail func(string, ...any)) {
 
 // newCap picks a new capacity near c: mostly larger, sometimes smaller or
 // negative, and never far beyond a few hundred bytes so that runs stay small.
+// modelCap is a model's starting capacity: a few bytes, or (one time in two)
+// a few bytes either side of minRing. Rings are never smaller than minRing
+// (pool.go), so only the latter fill their ring and wrap.
+func modelCap(src source) int {
+	c := 1 + src.intn(64)
+	if src.intn(2) == 0 {
+		c += minRing - 32
+	}
+	return c
+}
+
 func newCap(src source, c int) int {
 	if c > 400 {
 		return c - src.intn(c/2+1)

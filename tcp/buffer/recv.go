@@ -59,11 +59,12 @@ func (r *Recv) SetMemory(m *Memory) { r.mem = m }
 // at head, so out-of-order bytes keep their position relative to the
 // readable ones.
 func (r *Recv) grow(size int) {
-	nb := make([]byte, size)
+	nb := rings.get(size)
 	if r.buf != nil {
 		copy(nb[copy(nb, r.buf[r.head:]):], r.buf[:r.head])
 	}
 	r.mem.account(len(r.buf), size)
+	rings.put(r.buf)
 	r.buf, r.head = nb, 0
 }
 
@@ -72,6 +73,7 @@ func (r *Recv) grow(size int) {
 func (r *Recv) Release() {
 	if r.readable == 0 && len(r.ranges) == 0 {
 		r.mem.account(len(r.buf), 0)
+		rings.put(r.buf)
 		r.buf, r.ranges, r.head = nil, nil, 0
 	}
 }
@@ -144,8 +146,8 @@ func (r *Recv) Insert(off int, p []byte) (advance int, stored bool) {
 			// Memory limit (or pressure, for out-of-order data): keep what
 			// fits the ring we may have, drop the rest (Linux's
 			// tcp_try_rmem_schedule failing); the peer retransmits it.
-			size = max(len(r.buf), min(minRing, r.cap))
-			if end = min(end, size-r.readable); end <= off {
+			size = max(len(r.buf), minRing)
+			if end = min(end, max(len(r.buf), min(minRing, r.cap))-r.readable); end <= off {
 				return 0, false
 			}
 			hi = lo

@@ -14,11 +14,18 @@ func TestRing_GrowsByDoublingOnlyForBytesBeyondIt(t *testing.T) {
 	}
 
 	s = NewSend(6000)
-	s.Write(make([]byte, 6000)) // a ring of the capacity, not a power of two
+	s.Write(make([]byte, 6000)) // a capacity that is not a power of two: the class above it
+	if len(s.buf) != 8<<10 {
+		t.Fatalf("ring %d bytes at capacity 6000, want its class, 8 KiB", len(s.buf))
+	}
 	s.SetCap(1 << 20)
+	s.Write(make([]byte, 8<<10-6000)) // ends on the ring's last byte
+	if len(s.buf) != 8<<10 {
+		t.Fatalf("ring %d bytes holding exactly 8 KiB, want 8 KiB", len(s.buf))
+	}
 	s.Write([]byte{1})
-	if len(s.buf) != 12000 {
-		t.Fatalf("ring %d bytes after growing from 6000, want it doubled to 12000", len(s.buf))
+	if len(s.buf) != 16<<10 {
+		t.Fatalf("ring %d bytes after growing from 8 KiB, want it doubled to 16 KiB", len(s.buf))
 	}
 
 	r := NewRecv(1<<20, 4)

@@ -21,13 +21,15 @@ type Send struct {
 const minRing = 4 << 10
 
 // ringSize returns the ring size to grow from cur to hold need bytes:
-// doubling from minRing, never beyond max(limit, need).
+// doubling from minRing, never beyond the class of max(limit, need). Every
+// ring is a power of two (a class of the pool, pool.go), so a capacity that
+// is not one gets a ring of the class above it, at most twice as large.
 func ringSize(cur, need, limit int) int {
 	size := max(cur*2, minRing)
 	for size < need {
 		size *= 2
 	}
-	return min(size, max(limit, need))
+	return min(size, ringClass(max(limit, need)))
 }
 
 // NewSend returns an empty send buffer that accepts up to capacity bytes
@@ -48,20 +50,24 @@ func (s *Send) SetCap(n int) { s.cap = max(n, 0) }
 // Call it before the first Write.
 func (s *Send) SetMemory(m *Memory) { s.mem = m }
 
-// grow reallocates the ring to size bytes, keeping the held ones.
+// grow replaces the ring by one of size bytes from the pool, keeping the
+// held bytes, and gives the old one back.
 func (s *Send) grow(size int) {
-	nb := make([]byte, size)
+	nb := rings.get(size)
 	a, b := s.Peek(0, s.n)
 	copy(nb[copy(nb, a):], b)
 	s.mem.account(len(s.buf), size)
+	rings.put(s.buf)
 	s.buf, s.head = nb, 0
 }
 
-// Release frees the ring if nothing is held, so an idle or finished
-// connection costs no buffer memory; the next Write allocates afresh.
+// Release gives the ring back to the pool if nothing is held, so an idle or
+// finished connection costs no buffer memory; the next Write takes one
+// afresh.
 func (s *Send) Release() {
 	if s.n == 0 {
 		s.mem.account(len(s.buf), 0)
+		rings.put(s.buf)
 		s.buf, s.head = nil, 0
 	}
 }
@@ -89,7 +95,7 @@ func (s *Send) Write(p []byte) int {
 	if s.n+k > len(s.buf) {
 		size := ringSize(len(s.buf), s.n+k, s.cap)
 		if !s.mem.grant(len(s.buf), size, false) {
-			size = max(len(s.buf), min(minRing, s.cap))
+			size = max(len(s.buf), minRing) // k <= Cap()-Len() already
 			k = max(min(k, size-s.n), 0)
 		}
 		if size > len(s.buf) {

@@ -43,8 +43,8 @@ func TestSend_RingGrowsByDoublingToCapAndReleases(t *testing.T) {
 	}
 	s.Ack(4000) // the ring now wraps on the next write
 	s.Write(pattern(95_000, byte(5000%256)))
-	if len(s.buf) != 100_000 {
-		t.Fatalf("ring %d bytes at capacity, want exactly Cap() = 100000", len(s.buf))
+	if len(s.buf) != 128<<10 {
+		t.Fatalf("ring %d bytes at capacity 100000, want its class, 128 KiB", len(s.buf))
 	}
 	a, b := s.Peek(0, s.Len())
 	if got := append(append([]byte{}, a...), b...); !bytes.Equal(got, pattern(96_000, byte(4000%256))) {
@@ -86,17 +86,17 @@ func TestSend_WriteStopsAtCap(t *testing.T) {
 }
 
 func TestSend_PeekWraps(t *testing.T) {
-	s := NewSend(8)
-	s.Write(pattern(8, 0))
-	s.Ack(5)               // head at index 5, holding 5,6,7
-	s.Write(pattern(4, 8)) // 8..11 land at indexes 0..3
+	s := NewSend(minRing)
+	s.Write(pattern(minRing, 0))
+	s.Ack(minRing - 3)     // head at index minRing-3, holding 253,254,255
+	s.Write(pattern(4, 0)) // 0..3 land at indexes 0..3
 	a, b := s.Peek(1, 5)
-	if !bytes.Equal(a, []byte{6, 7}) || !bytes.Equal(b, []byte{8, 9, 10}) {
-		t.Fatalf("Peek(1, 5) = %v, %v; want [6 7], [8 9 10]", a, b)
+	if !bytes.Equal(a, []byte{254, 255}) || !bytes.Equal(b, []byte{0, 1, 2}) {
+		t.Fatalf("Peek(1, 5) = %v, %v; want [254 255], [0 1 2]", a, b)
 	}
 	a, b = s.Peek(3, 100) // entirely after the wrap
-	if !bytes.Equal(a, []byte{8, 9, 10, 11}) || b != nil {
-		t.Fatalf("Peek(3, 100) = %v, %v; want [8 9 10 11], nil", a, b)
+	if !bytes.Equal(a, []byte{0, 1, 2, 3}) || b != nil {
+		t.Fatalf("Peek(3, 100) = %v, %v; want [0 1 2 3], nil", a, b)
 	}
 	if a, b := s.Peek(s.Len(), 1); a != nil || b != nil {
 		t.Fatalf("Peek(Len(), 1) = %v, %v; want nil, nil", a, b)
@@ -132,19 +132,22 @@ func TestSend_AckClamps(t *testing.T) {
 }
 
 func TestSend_SetCapGrowKeepsWrappedData(t *testing.T) {
-	s := NewSend(8)
-	s.Write(pattern(8, 0))
-	s.Ack(6)
-	s.Write(pattern(5, 8)) // wrapped: 6,7 | 8..12
-	s.SetCap(20)
-	if got, want := peekAll(s, 0, 100), pattern(7, 6); !bytes.Equal(got, want) {
-		t.Fatalf("held after grow %v, want %v", got, want)
+	s := NewSend(minRing)
+	s.Write(pattern(minRing, 0))
+	s.Ack(minRing - 2)
+	s.Write(pattern(5, 0)) // wrapped: 254,255 | 0..4
+	s.SetCap(minRing + 20)
+	if got, want := peekAll(s, 0, 100), pattern(7, 254); !bytes.Equal(got, want) {
+		t.Fatalf("held after SetCap %v, want %v", got, want)
 	}
-	if n := s.Write(pattern(20, 13)); n != 13 {
-		t.Fatalf("Write after grow = %d, want 13", n)
+	if n := s.Write(pattern(minRing+20, 5)); n != minRing+13 {
+		t.Fatalf("Write after SetCap = %d, want %d", n, minRing+13)
 	}
-	if got, want := peekAll(s, 0, 100), pattern(20, 6); !bytes.Equal(got, want) {
-		t.Fatalf("held %v, want %v", got, want)
+	if len(s.buf) != 2*minRing {
+		t.Fatalf("ring %d bytes, want it grown to %d", len(s.buf), 2*minRing)
+	}
+	if got, want := peekAll(s, 0, minRing+100), pattern(minRing+20, 254); !bytes.Equal(got, want) {
+		t.Fatal("growing a wrapped ring lost or reordered bytes")
 	}
 }
 

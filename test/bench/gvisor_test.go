@@ -221,6 +221,17 @@ func chargen(c net.Conn) {
 	}
 }
 
+// bytesPattern is what GET /bytes/N sends, 64 KiB at a time: shared and
+// never written, so a response that waits on a stalled peer holds no buffer
+// of its own.
+var bytesPattern = func() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
 // httpHandler serves tcp/80: a title, /stats and /bytes/N.
 func httpHandler(s *stack.Stack) http.Handler {
 	mux := http.NewServeMux()
@@ -249,13 +260,9 @@ func httpHandler(s *stack.Stack) http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
-		buf := make([]byte, 64<<10)
-		for i := range buf {
-			buf[i] = byte(i)
-		}
 		for n > 0 {
-			k := min(n, int64(len(buf)))
-			if _, err := w.Write(buf[:k]); err != nil {
+			k := min(n, int64(len(bytesPattern)))
+			if _, err := w.Write(bytesPattern[:k]); err != nil {
 				return
 			}
 			n -= k

@@ -109,12 +109,8 @@ const idleDialers = 32
 // data arrives.
 func idleConns(ns *nstest.NS, pid, n int) (idleResult, error) {
 	var r idleResult
-	if err := raiseNoFile(uint64(n) + 1024); err != nil {
+	if err := roomFor(ns, n); err != nil {
 		return r, err
-	}
-	// The kernel picks a local port per connection; all n must fit.
-	if lo, hi, err := localPortRange(ns); err == nil && hi-lo+1 < n {
-		return r, fmt.Errorf("%d connections need more than the namespace's local port range %d-%d", n, lo, hi)
 	}
 	before, err := vmRSS(pid)
 	if err != nil {
@@ -122,56 +118,14 @@ func idleConns(ns *nstest.NS, pid, n int) (idleResult, error) {
 	}
 	r.before = before
 
-	conns := make([]net.Conn, n)
-	var next, retries atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
 	t0 := time.Now()
-	for range idleDialers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// One namespace switch per dialer; its sockets stay in the
-			// namespace after Do returns.
-			err := ns.Do(func() error {
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= n {
-						return nil
-					}
-					var err error
-					for try := 0; try < 4; try++ {
-						if try > 0 {
-							retries.Add(1)
-						}
-						conns[i], err = net.DialTimeout("tcp4", net.JoinHostPort(stackAddr, "9"), 10*time.Second)
-						if err == nil {
-							break
-						}
-					}
-					if err != nil {
-						return fmt.Errorf("connection %d: %w", i, err)
-					}
-				}
-			})
-			if err != nil {
-				errOnce.Do(func() { firstErr = err })
-				next.Store(int64(n)) // stop the other dialers
-			}
-		}()
-	}
-	wg.Wait()
-	r.dialFor, r.retries = time.Since(t0), retries.Load()
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
-	if firstErr != nil {
-		return r, fmt.Errorf("opening %d connections: %w (%d retried dials)", n, firstErr, r.retries)
+	conns, retries, err := openConns(ns, n, func() (net.Conn, error) {
+		return net.DialTimeout("tcp4", net.JoinHostPort(stackAddr, "9"), 10*time.Second)
+	}, nil)
+	r.dialFor, r.retries = time.Since(t0), retries
+	defer closeConns(conns)
+	if err != nil {
+		return r, err
 	}
 
 	// Both ends: every connect has returned (the kernel is ESTABLISHED)
@@ -197,16 +151,90 @@ func idleConns(ns *nstest.NS, pid, n int) (idleResult, error) {
 	}
 	r.held = held
 
-	for i, c := range conns {
-		c.Close()
-		conns[i] = nil
-	}
+	closeConns(conns)
 	// The stack goes CLOSE-WAIT, its handler reads EOF and closes,
 	// LAST-ACK, CLOSED: wait until only the /stats request is left.
 	if _, err := waitEstab(ns, time.Minute, func(v uint64) bool { return v <= 1 }); err != nil {
 		return r, fmt.Errorf("after closing the %d connections: %w", n, err)
 	}
 	return r, nil
+}
+
+// openConns opens n connections from inside ns with idleDialers connects
+// in flight, each made by dial (tried up to 4 times) and then handed to
+// ready (if not nil). It returns the connections (nil where none was made:
+// the caller closes them, also on error) and how many dials were retried.
+func openConns(ns *nstest.NS, n int, dial func() (net.Conn, error), ready func(net.Conn) error) ([]net.Conn, int64, error) {
+	conns := make([]net.Conn, n)
+	var next, retries atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for range idleDialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One namespace switch per dialer; its sockets stay in the
+			// namespace after Do returns.
+			err := ns.Do(func() error {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return nil
+					}
+					var err error
+					for try := 0; try < 4; try++ {
+						if try > 0 {
+							retries.Add(1)
+						}
+						if conns[i], err = dial(); err == nil {
+							break
+						}
+					}
+					if err != nil {
+						return fmt.Errorf("connection %d: %w", i, err)
+					}
+					if ready != nil {
+						if err := ready(conns[i]); err != nil {
+							return fmt.Errorf("connection %d: %w", i, err)
+						}
+					}
+				}
+			})
+			if err != nil {
+				errOnce.Do(func() { firstErr = err })
+				next.Store(int64(n)) // stop the other dialers
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return conns, retries.Load(), fmt.Errorf("opening %d connections: %w (%d retried dials)", n, firstErr, retries.Load())
+	}
+	return conns, retries.Load(), nil
+}
+
+// closeConns closes every connection not closed yet.
+func closeConns(conns []net.Conn) {
+	for i, c := range conns {
+		if c != nil {
+			c.Close()
+			conns[i] = nil
+		}
+	}
+}
+
+// roomFor makes sure this process may hold n more connections and the
+// namespace's local port range fits them (the kernel picks a local port per
+// connection).
+func roomFor(ns *nstest.NS, n int) error {
+	if err := raiseNoFile(uint64(n) + 1024); err != nil {
+		return err
+	}
+	if lo, hi, err := localPortRange(ns); err == nil && hi-lo+1 < n {
+		return fmt.Errorf("%d connections need more than the namespace's local port range %d-%d", n, lo, hi)
+	}
+	return nil
 }
 
 // raiseNoFile makes sure this process may hold want descriptors.

@@ -35,12 +35,13 @@ var (
 	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
+	flagZeroN   = flag.Int("zerowin-n", 2000, "zerowin phase: connections that request "+zeroWinRequest+" and never read")
 	flagShortN  = flag.Int("short-n", 60000, "short phase: ab requests (one connection each)")
 	flagLoss    = flag.String("loss", "0,1,5", "loss phase: comma-separated loss percentages, applied to each direction (0: the same set-up, nothing dropped)")
 )
 
 // phaseNames are the values -phases takes, in the order the phases run.
-var phaseNames = []string{"idle", "ping", "bulk", "wrk", "short", "loss", "ab"}
+var phaseNames = []string{"idle", "zerowin", "ping", "bulk", "wrk", "short", "loss", "ab"}
 
 // Addresses inside each stack's namespace (the same for both stacks).
 const (
@@ -64,6 +65,7 @@ const (
 // (setup fills them in).
 var (
 	rowIdleBefore, rowIdleHeld, rowIdlePer                    string
+	rowZeroPer, rowZeroRing                                   string
 	rowShortRate, rowShortBefore, rowShortAfter, rowShortGrow string
 	lossPcts                                                  []int
 )
@@ -117,6 +119,8 @@ func setup() error {
 	rowIdleBefore = "idle conns: stack RSS before, MiB (lower is better)"
 	rowIdleHeld = fmt.Sprintf("idle conns: stack RSS with %d open, MiB (lower is better)", *flagIdleN)
 	rowIdlePer = "idle conns: KiB of RSS per connection (lower is better)"
+	rowZeroPer = fmt.Sprintf("%d zero-window conns (GET %s, never read): KiB of RSS each (lower is better)", *flagZeroN, zeroWinRequest)
+	rowZeroRing = "zero-window conns: KiB of TCP ring memory each (lower is better)"
 	rowShortRate = fmt.Sprintf("%d short conns: req/s (ab -c20, /bytes/100)", *flagShortN)
 	rowShortBefore = fmt.Sprintf("%d short conns: stack RSS before, MiB (lower is better)", *flagShortN)
 	rowShortAfter = fmt.Sprintf("%d short conns: stack RSS after, MiB (lower is better)", *flagShortN)
@@ -133,6 +137,7 @@ func setup() error {
 	add("wrk", rowWrk)
 	add("ab", rowAb)
 	add("idle", rowIdleBefore, rowIdleHeld, rowIdlePer)
+	add("zerowin", rowZeroPer, rowZeroRing)
 	add("short", rowShortRate, rowShortBefore, rowShortAfter, rowShortGrow)
 	for _, pct := range lossPcts {
 		add("loss", rowLoss(pct, true), rowLoss(pct, false))
@@ -352,6 +357,27 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 			r.val[rowIdlePer] = (ir.held - ir.before) / float64(*flagIdleN)
 			r.errors = append(r.errors, fmt.Sprintf("idle: %d connections to tcp/9 opened in %.1f s (%d dials retried); the stack's curr_estab then %d (with the /stats request's own)",
 				*flagIdleN, ir.dialFor.Seconds(), ir.retries, ir.estab))
+		})
+	}
+	// Zero-window connections next: each asks for 10 MB and stalls, so the
+	// figure is what a stalled peer pins (the send buffer above all). Run
+	// it alone (-phases zerowin) for a fresh heap: after the idle phase
+	// part of what it freed is reused.
+	if selected["zerowin"] {
+		phase("zerowin", func() {
+			zr, err := zeroWinConns(ns, p.pid, *flagZeroN)
+			if err != nil {
+				fail(fmt.Errorf("zerowin: %w", err), rowZeroPer, rowZeroRing)
+				return
+			}
+			r.val[rowZeroPer] = (zr.held - zr.before) / float64(*flagZeroN)
+			if zr.ringBytes > 0 {
+				r.val[rowZeroRing] = float64(zr.ringBytes) / 1024 / float64(*flagZeroN)
+			} else {
+				r.note[rowZeroRing] = "n/a (not reported)"
+			}
+			r.errors = append(r.errors, fmt.Sprintf("zerowin: %d connections opened in %.1f s (%d dials retried); RSS %.1f → %.1f MiB",
+				*flagZeroN, zr.dialFor.Seconds(), zr.retries, zr.before/1024, zr.held/1024))
 		})
 	}
 	if selected["ping"] && tool(rowPing, "ping") {
