@@ -21,8 +21,13 @@ const (
 	// InitialSndBuf is where an autotuned send buffer starts: Linux's
 	// tcp_wmem[1], 16 KiB (see sndbuf.go).
 	InitialSndBuf = 16 << 10
-	// DefaultMaxOutOfOrderRanges bounds the out-of-order segments kept.
-	DefaultMaxOutOfOrderRanges = 32
+	// DefaultMaxOutOfOrderRanges bounds the out-of-order ranges kept (the
+	// bytes are bounded by the window). Linux bounds only the memory. A
+	// slow start overrunning a drop-tail queue loses every other segment
+	// for a while: with 32, the receiver dropped the segments past the
+	// 32nd hole and the sender sent them again (test/bench
+	// BenchmarkBottleneck).
+	DefaultMaxOutOfOrderRanges = 256
 	// DefaultRTOInitial is RFC 6298 §2.1's initial RTO.
 	DefaultRTOInitial = time.Second
 	// DefaultRTOMin: Deviation (Linux compat): RFC 6298 §2.4 says 1s; Linux's

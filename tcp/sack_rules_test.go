@@ -53,12 +53,12 @@ func TestEstablished_SACK_IsLost_MoreThanTwoSegmentsOfBytesAbove(t *testing.T) {
 // pipe with the scoreboard full (sackBoardSize ranges): every range is
 // counted, none beyond.
 func TestEstablished_SACK_PipeWithAFullScoreboard(t *testing.T) {
-	h := newSACKEstablished(t)
-	h.c.cc.setCwnd(40 * 1460)
+	h := newSACKEstablishedWith(t, Config{SndBuf: (2*sackBoardSize + 1) * 1460, SndBufLocked: true})
+	h.c.cc.setCwnd((2*sackBoardSize + 2) * 1460)
 	writeSegs(h, 2*sackBoardSize+1)
 	h.at(10 * ms)
 	var blocks []seqnum.Value
-	for i := 1; i <= 2*sackBoardSize-1; i += 2 { // segments 1, 3, 5, ...: eight ranges
+	for i := 1; i <= 2*sackBoardSize-1; i += 2 { // segments 1, 3, 5, ...: sackBoardSize ranges
 		blocks = append(blocks, segAt(i), segAt(i+1))
 	}
 	for i := 0; i+8 <= len(blocks); i += 8 {
@@ -67,11 +67,11 @@ func TestEstablished_SACK_PipeWithAFullScoreboard(t *testing.T) {
 	if h.c.sb.n != sackBoardSize {
 		t.Fatalf("scoreboard %d ranges, want %d", h.c.sb.n, sackBoardSize)
 	}
-	// Eight holes of one segment (0, 2, ..., 14) and the top segment (16)
-	// above every range. A hole with three ranges above it is lost
-	// (holes 0-10) and counts only once retransmitted (at or below
-	// HighRxt); holes 12 and 14 and the top count as in flight, and once
-	// more if retransmitted.
+	// sackBoardSize holes of one segment (0, 2, 4, ...) and the top
+	// segment above every range. A hole with three ranges above it is
+	// lost (all but the last two) and counts only once retransmitted (at
+	// or below HighRxt); the last two holes and the top count as in
+	// flight, and once more if retransmitted.
 	want := 0
 	for seg := 0; seg <= 2*sackBoardSize; seg += 2 {
 		if seg >= 2*sackBoardSize-4 {
@@ -308,5 +308,52 @@ func TestEstablished_TLP_NewDataProbe_NoRepairResponse(t *testing.T) {
 	h.in(h.sackAck(segAt(12))) // and beyond it
 	if i := h.c.Info(); i.TLPRecoveries != 0 || h.c.tlpOut || h.c.cc.cwnd() < 14600 {
 		t.Fatalf("TLPRecoveries %d tlpOut %v cwnd %d", i.TLPRecoveries, h.c.tlpOut, h.c.cc.cwnd())
+	}
+}
+
+// A slow start that overruns a drop-tail queue loses every other segment
+// for a while. The default receiver keeps a hole's worth of ranges for
+// that (DefaultMaxOutOfOrderRanges), and the sender remembers them
+// (sackBoardSize): a hundred holes, each SACKed range above them learned
+// once, and recovery resends the holes and nothing SACKed.
+func TestEstablished_SACK_HundredHoles_OnlyTheHolesResent(t *testing.T) {
+	const holes = 100
+	k := &Counters{}
+	r := newEstablished(t, Config{Counters: k})
+	base := r.peerNxt
+	for i := range holes {
+		r.in(r.peerData(base.Add(seqnum.Size((2*i+1)*100)), 100))
+	}
+	if k.OutOfOrderDrops != 0 {
+		t.Fatalf("receiver: %d out-of-order segments dropped, want 0", k.OutOfOrderDrops)
+	}
+
+	h := newSACKEstablishedWith(t, Config{SndBuf: 2 * holes * 1460, SndBufLocked: true})
+	h.c.cc.setCwnd(2 * holes * 1460)
+	writeSegs(h, 2*holes)
+	h.at(10 * ms)
+	var sent []Segment
+	for i := 1; i < 2*holes; i += 2 { // each ACK reports its newest range first (RFC 2018 §4)
+		h.in(h.sackAck(segAt(0), segAt(i), segAt(i+1)))
+		sent = append(sent, h.out.take()...)
+	}
+	h.at(20 * ms)
+	h.c.HandleTimer(h.now) // the reordering timer: every hole below the top is lost
+	sent = append(sent, h.out.take()...)
+	holesResent := 0
+	for _, sg := range sent {
+		i := int(segAt(0).Size(sg.Seq) / 1460)
+		if i < 2*holes && i%2 == 1 {
+			t.Fatalf("SACKed segment %d resent", i)
+		}
+		if i < 2*holes {
+			holesResent++
+		}
+	}
+	if holesResent == 0 {
+		t.Fatal("no hole resent: the scenario did not start recovery")
+	}
+	if h.c.sb.n != holes {
+		t.Fatalf("scoreboard holds %d ranges, want %d", h.c.sb.n, holes)
 	}
 }
