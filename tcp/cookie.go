@@ -246,7 +246,7 @@ func newConnFromCookie(l *Listener, remote netip.AddrPort, seg *Segment, iss seq
 	c.wsOffered = !c.cfg.DisableWindowScale
 	c.sackOffered = !c.cfg.DisableSACK
 	c.negotiate(o) // as passiveOpen: window scale and SACK only if "the SYN" had them
-	c.ecnOn = cookieECN(c.cfg, seg, iss)
+	c.ecnOn = cookieECN(seg, iss)
 	c.tsOffset += cookieTSClock(l.cookieTSBase, now)
 	c.tsEpoch = now
 	c.synWnd = cookieWindow(c.cfg)

@@ -177,7 +177,7 @@ func (c *Conn) ecnInput(seg *Segment) {
 // once per window of data. No reduction while a loss recovery, or the
 // window of an earlier reduction (an ECN one, or a retransmission
 // timeout's, whose recover SND.UNA has not passed), is still
-// outstanding: §6.1.2 "should not decrease the slow-start threshold ...
+// unacknowledged: §6.1.2 "should not decrease the slow-start threshold ...
 // if it has been decreased within the last round trip time", as Linux's
 // tcp_enter_cwr does nothing in the CWR, Recovery or Loss states. The
 // controller lowers ssthresh as for a loss (RFC 5681 eq. (4), RFC 9438
@@ -187,8 +187,12 @@ func (c *Conn) ecnAck(seg *Segment, oldUna seqnum.Value) {
 	if !c.ecnOn {
 		return
 	}
-	if c.ecnCut && c.sndUna.GreaterThanEq(c.ecnCutEnd) {
-		c.ecnCut = false // the reduction's window is acknowledged
+	if c.ecnCut && c.sndUna.GreaterThan(c.ecnCutEnd) {
+		// Data sent after the reduction (the first of it carried CWR) is
+		// acknowledged: the receiver has heard of the reduction, and an
+		// ECE from now on is news. As Linux leaves CWR only once SND.UNA
+		// is beyond high_seq ("for CWR bit to reach receiver").
+		c.ecnCut = false
 	}
 	if seg.Flags&FlagECE == 0 || seg.Flags&FlagSYN != 0 || seg.Ack.LessThan(oldUna) {
 		return
@@ -197,7 +201,7 @@ func (c *Conn) ecnAck(seg *Segment, oldUna seqnum.Value) {
 	if k != nil {
 		k.ECEReceived++
 	}
-	if c.inRecovery || c.ecnCut || c.sndUna.LessThan(c.recover) {
+	if c.ecnCut || c.sndUna.LessThanEq(c.recover) { // recover: in recovery, it is SND.MAX at its start
 		return
 	}
 	c.undoOn = false // not a spurious loss: nothing to undo (Linux's tcp_enter_cwr)
@@ -218,7 +222,7 @@ func (c *Conn) ecnAck(seg *Segment, oldUna seqnum.Value) {
 // the next new data carries CWR (ecnQueueCWR).
 func (c *Conn) lossReduction() {
 	c.ecnQueueCWR()
-	if c.ecnCut && c.sndUna.LessThan(c.ecnCutEnd) {
+	if c.ecnCut && c.sndUna.LessThanEq(c.ecnCutEnd) {
 		return
 	}
 	c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss})
@@ -236,11 +240,12 @@ func (c *Conn) ecnQueueCWR() {
 
 // cookieECN reports whether the ACK seg completing a cookie handshake for
 // the connection whose ISS is iss echoes a cookie SYN-ACK that agreed to
-// ECN (cookieTSECN in its TSval, cookieTSVal); we must still accept ECN.
-// As Linux's cookie_ecn_ok, only a cookie with timestamps carries it.
-func cookieECN(cfg Config, seg *Segment, iss seqnum.Value) bool {
-	o := &seg.Options
-	return o.HasTimestamp && o.TSEcr != 0 && (o.TSEcr-tsOffsetFor(iss))&cookieTSECN != 0 && cfg.ECN != ECNOff
+// ECN (cookieTSECN in its TSval, cookieTSVal). As Linux's cookie_ecn_ok,
+// only a cookie with timestamps carries it; a TSecr of zero echoes
+// nothing (cookieSynOptions).
+func cookieECN(seg *Segment, iss seqnum.Value) bool {
+	e := seg.Options.TSEcr
+	return e != 0 && (e-tsOffsetFor(iss))&cookieTSECN != 0
 }
 
 // ecnSYNAsks reports whether a SYN asks for ECN (§6.1.1: ECE and CWR)
