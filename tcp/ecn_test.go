@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"testing"
+	"time"
 )
 
 // ECN (RFC 3168): negotiation, marking, the receiver's echo and the
@@ -441,4 +442,26 @@ func TestECN_Timeout_CWROnNextNewData(t *testing.T) {
 	h.in(h.seg(FlagACK))
 	h.c.Write(bytesN(10), h.now)
 	h.expect("PSH|ACK|CWR seq=2461 ack=5001 len=10 ect0")
+}
+
+func TestSim_ECN_CEMarksAndLoss_EchoIntactOneReductionPerWindow(t *testing.T) {
+	// Both ends negotiate ECN; the network marks 5% of ECT segments CE
+	// and loses 1% of all. The echo completes intact (echoSimNet checks
+	// the bytes), every mark reaches the receiver's count, and the
+	// senders reduce at most once per window: fewer reductions than
+	// marks.
+	n := &simNet{delay: time.Millisecond, loss: 0.01, ce: 0.05}
+	echoSimNet(t, 7, 1<<20, Config{}, n)
+	var ce, cuts uint64
+	for _, c := range n.ends {
+		if !c.Info().ECN {
+			t.Fatal("ECN not negotiated")
+		}
+		ce += c.Info().CEReceived
+		cuts += c.Info().ECNReductions
+	}
+	t.Logf("%d segments marked CE, %d received, %d reductions", n.marked, ce, cuts)
+	if n.marked == 0 || ce == 0 || ce > uint64(n.marked) || cuts == 0 || cuts >= ce {
+		t.Fatalf("%d marked, %d CE received, %d reductions: want marks received and fewer reductions", n.marked, ce, cuts)
+	}
 }

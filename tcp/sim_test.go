@@ -22,6 +22,8 @@ type simNet struct {
 	jitter  time.Duration // reordering: each segment takes delay + [0, jitter)
 	dup     float64       // probability that a segment is duplicated
 	loss    float64
+	ce      float64 // probability that an ECT segment is marked CE (RFC 3168 §5)
+	marked  int
 	inbox   []simPkt
 	ends    [2]*Conn
 	lis     *Listener
@@ -57,6 +59,10 @@ func (o simOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
 		n.dropped++
 		n.record("%d> %s wnd=%d LOST", o.from, segString(&s), s.Window)
 		return
+	}
+	if s.ECN == ECNECT0 && n.ce > 0 && n.rng.Float64() < n.ce {
+		s.ECN = ECNCE
+		n.marked++
 	}
 	n.record("%d> %s wnd=%d", o.from, segString(&s), s.Window)
 	d := n.delay
