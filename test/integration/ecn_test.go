@@ -1,13 +1,13 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,6 +49,58 @@ func mustUint(t *testing.T, s string) uint64 {
 	return n
 }
 
+// ecnNFT loads nftables rules into ns.
+func ecnNFT(t *testing.T, ns *nstest.NS, rules string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := ns.Command(ctx, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+}
+
+// ecnMarked returns the counter of the marking rule in table ecnmark.
+func ecnMarked(t *testing.T, ns *nstest.NS) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := ns.Command(ctx, "nft", "list", "table", "netdev", "ecnmark").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`counter packets (\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no counter in\n%s", out)
+	}
+	return string(m[1])
+}
+
+// ecnNamespace makes a namespace whose kernel asks for ECN
+// (net.ipv4.tcp_ecn=1; per namespace) and starts the daemon in it with
+// args; it returns the namespace and the TAP's name.
+func ecnNamespace(t *testing.T, args ...string) (*nstest.NS, string) {
+	t.Helper()
+	needTool(t, "nft")
+	needTool(t, "curl")
+	ns := nstest.New(t)
+	if err := ns.Do(func() error { return os.WriteFile("/proc/sys/net/ipv4/tcp_ecn", []byte("1"), 0o644) }); err != nil {
+		t.Fatalf("net.ipv4.tcp_ecn=1 in the namespace: %v", err)
+	}
+	startDaemon(t, ns, args...)
+	tap, _ := confined(t, ns)
+	return ns, tap
+}
+
+// ingressMark marks CE one in ten ECT(0) packets from the stack at the
+// TAP's ingress: before the kernel's IP input counts CE (IpExtInCEPkts).
+func ingressMark(tap string) string {
+	return fmt.Sprintf(`table netdev ecnmark {
+	chain ingress { type filter hook ingress device %q priority 0; ip saddr %s ip ecn ect0 numgen random mod 10 == 0 counter ip ecn set ce; }
+}`, tap, stackAddr)
+}
+
 // TestECN_KernelPeer_CEMarkedEachWay_EchoedAndReducedDataIntact runs
 // RFC 3168 ECN between the stack and Linux (net.ipv4.tcp_ecn=1 in the
 // namespace), with nftables on the TAP standing in for a congested
@@ -56,46 +108,14 @@ func mustUint(t *testing.T, s string) uint64 {
 // sends (the kernel echoes, the stack reduces its window and sends CWR),
 // then those the kernel sends (the stack echoes, the kernel reduces).
 func TestECN_KernelPeer_CEMarkedEachWay_EchoedAndReducedDataIntact(t *testing.T) {
-	needTool(t, "nft")
-	needTool(t, "curl")
-	ns := nstest.New(t)
-	if err := ns.Do(func() error { return os.WriteFile("/proc/sys/net/ipv4/tcp_ecn", []byte("1"), 0o644) }); err != nil {
-		t.Fatalf("net.ipv4.tcp_ecn=1 in the namespace: %v", err)
-	}
-	startDaemon(t, ns)
-	tap, _ := confined(t, ns)
+	ns, tap := ecnNamespace(t)
 	// One frame per segment at the TAP's egress hook (not GSO bursts), as
 	// in TestLossAndDuplication_DownloadsAndUploadsIntact.
 	if out, err := run(t, ns, "ip", "link", "set", "dev", tap, "gso_max_segs", "1"); err != nil {
 		t.Fatalf("gso_max_segs: %v\n%s", err, out)
 	}
-	nft := func(rules string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := ns.Command(ctx, "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(rules)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("nft: %v: %s", err, out)
-		}
-	}
-	marked := func() string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		out, err := ns.Command(ctx, "nft", "list", "table", "netdev", "ecnmark").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := bytes.Fields(out[bytes.Index(out, []byte("counter packets"))+len("counter packets"):])
-		return string(m[0])
-	}
-
-	// The stack's data, marked at the TAP's ingress: before the kernel's
-	// IP input counts CE (IpExtInCEPkts).
-	nft(fmt.Sprintf(`table netdev ecnmark {
-	chain ingress { type filter hook ingress device %q priority 0; ip saddr %s ip ecn ect0 numgen random mod 10 == 0 counter ip ecn set ce; }
-}`, tap, stackAddr))
+	// The stack's data.
+	ecnNFT(t, ns, ingressMark(tap))
 	dir := t.TempDir()
 	down := filepath.Join(dir, "down")
 	curl(t, ns, "-o", down, fmt.Sprintf("http://%s/bytes/%d", stackAddr, 4<<20))
@@ -104,7 +124,7 @@ func TestECN_KernelPeer_CEMarkedEachWay_EchoedAndReducedDataIntact(t *testing.T)
 	}
 	st, k := tcpStats(t, ns), kernelCounters(t, ns)
 	t.Logf("download: nftables marked %s; stack: %d ECE received, %d reductions, %d CWR sent; kernel: %d CE received",
-		marked(), st["ecn_ece_received"], st["ecn_cwnd_reductions"], st["ecn_cwr_sent"], k["IpExt.InCEPkts"])
+		ecnMarked(t, ns), st["ecn_ece_received"], st["ecn_cwnd_reductions"], st["ecn_cwr_sent"], k["IpExt.InCEPkts"])
 	// At most one reduction per window (RFC 3168 §6.1.2): fewer than the
 	// ECEs, each followed by a CWR.
 	if st["ecn_ece_received"] == 0 || st["ecn_cwnd_reductions"] == 0 || st["ecn_cwnd_reductions"] >= st["ecn_ece_received"] ||
@@ -113,7 +133,7 @@ func TestECN_KernelPeer_CEMarkedEachWay_EchoedAndReducedDataIntact(t *testing.T)
 	}
 
 	// The kernel's data, marked at the TAP's egress.
-	nft(fmt.Sprintf(`delete table netdev ecnmark
+	ecnNFT(t, ns, fmt.Sprintf(`delete table netdev ecnmark
 table netdev ecnmark {
 	chain egress { type filter hook egress device %q priority 0; ip daddr %s ip ecn ect0 numgen random mod 10 == 0 counter ip ecn set ce; }
 }`, tap, stackAddr))
@@ -129,10 +149,27 @@ table netdev ecnmark {
 	}
 	st, k = tcpStats(t, ns), kernelCounters(t, ns)
 	t.Logf("upload: nftables marked %s; stack: %d CE received, %d ECE sent; kernel: %d segments delivered with ECE",
-		marked(), st["ecn_ce_received"], st["ecn_ece_sent"], k["TcpExt.TCPDeliveredCE"])
+		ecnMarked(t, ns), st["ecn_ce_received"], st["ecn_ece_sent"], k["TcpExt.TCPDeliveredCE"])
 	// Every marked packet reached the stack's TCP as CE (none is lost on
 	// the TAP, and only new data is ECT(0)).
-	if n := marked(); st["ecn_ce_received"] != mustUint(t, n) || st["ecn_ece_sent"] == 0 || k["TcpExt.TCPDeliveredCE"] == 0 {
+	if n := ecnMarked(t, ns); st["ecn_ce_received"] != mustUint(t, n) || st["ecn_ece_sent"] == 0 || k["TcpExt.TCPDeliveredCE"] == 0 {
 		t.Errorf("CE on the kernel's data (%s marked): want the stack to receive each and echo ECE, the kernel to take the echo", n)
+	}
+}
+
+// TestECN_KernelPeer_DaemonECNOff_NotNegotiated: with --ecn off the
+// stack's SYN-ACK does not agree, so its data is Not-ECT (nothing for the
+// rule to mark) and nothing is echoed.
+func TestECN_KernelPeer_DaemonECNOff_NotNegotiated(t *testing.T) {
+	ns, tap := ecnNamespace(t, "--ecn", "off")
+	ecnNFT(t, ns, ingressMark(tap))
+	down := filepath.Join(t.TempDir(), "down")
+	curl(t, ns, "-o", down, fmt.Sprintf("http://%s/bytes/%d", stackAddr, 1<<20))
+	if got, _ := os.ReadFile(down); len(got) != 1<<20 || sha256.Sum256(got) != patternHash(1<<20) {
+		t.Errorf("1 MiB download: %d bytes that differ from the pattern", len(got))
+	}
+	st := tcpStats(t, ns)
+	if n := ecnMarked(t, ns); n != "0" || st["ecn_ece_received"] != 0 || st["ecn_ce_received"] != 0 {
+		t.Errorf("--ecn off: %s packets marked, %d ECE and %d CE received; want none", n, st["ecn_ece_received"], st["ecn_ce_received"])
 	}
 }
