@@ -45,6 +45,8 @@ func TestNew_UnusableConfig_ErrBadConfig(t *testing.T) {
 		{"link MTU 68", stack.Config{Addr: prefix}, 68, true},
 		{"on-link gateway", stack.Config{Addr: prefix, Gateway: peerIP}, 1500, true},
 		{"no gateway", stack.Config{Addr: prefix}, 1500, true},
+		{"unknown ECN mode", stack.Config{Addr: prefix, TCP: tcp.Config{ECN: tcp.ECNOff + 1}}, 1500, false},
+		{"ECN off", stack.Config{Addr: prefix, TCP: tcp.Config{ECN: tcp.ECNOff}}, 1500, true},
 	} {
 		a, b := nic.NewPipe(nic.PipeConfig{MTU: c.mtu})
 		st, err := stack.New(a, c.cfg)

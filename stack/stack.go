@@ -179,6 +179,9 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if c := cfg.TCP.Congestion; c != "" && !tcp.IsCongestionControl(c) {
 		return nil, fmt.Errorf("%w: unknown TCP congestion control %q: use one of %s", ErrBadConfig, c, strings.Join(tcp.CongestionControls(), ", "))
 	}
+	if m := cfg.TCP.ECN; m > tcp.ECNOff {
+		return nil, fmt.Errorf("%w: unknown TCP ECN mode %v: use tcp.ECNOn, tcp.ECNPassive or tcp.ECNOff", ErrBadConfig, m)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -332,6 +335,11 @@ func (s *Stack) Stats() Stats {
 	st.TCP.LossProbes = s.tcpCounters.LossProbes
 	st.TCP.SACKDiscards = s.tcpCounters.SACKDiscards
 	st.TCP.DSACKUndos = s.tcpCounters.DSACKUndos
+	st.TCP.CEReceived = s.tcpCounters.CEReceived
+	st.TCP.ECEReceived = s.tcpCounters.ECEReceived
+	st.TCP.ECNReductions = s.tcpCounters.ECNReductions
+	st.TCP.ECESent = s.tcpCounters.ECESent
+	st.TCP.CWRSent = s.tcpCounters.CWRSent
 	mem := s.tcpMem.Stats()
 	st.TCP.MemUsedBytes = uint64(mem.Used)
 	if mem.Pressure {

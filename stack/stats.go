@@ -175,6 +175,16 @@ type TCPStats struct {
 	// DSACKUndos counts fast recoveries undone because D-SACKs showed
 	// every retransmission of them to be a duplicate (TcpExt TCPDSACKUndo).
 	DSACKUndos uint64 `json:"dsack_undos"`
+	// ECN (RFC 3168), totals over all connections that negotiated it:
+	// segments received CE-marked (Linux's IpExtInCEPkts counts every IP
+	// packet), ACKs received with ECE, congestion window
+	// reductions for them (at most one per window of data), segments sent
+	// with ECE (echoing a CE until the peer's CWR) and with CWR.
+	CEReceived    uint64 `json:"ecn_ce_received"`
+	ECEReceived   uint64 `json:"ecn_ece_received"`
+	ECNReductions uint64 `json:"ecn_cwnd_reductions"`
+	ECESent       uint64 `json:"ecn_ece_sent"`
+	CWRSent       uint64 `json:"ecn_cwr_sent"`
 }
 
 // Drops is the total of the drop counters: received frames, datagrams and

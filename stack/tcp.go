@@ -11,6 +11,10 @@ import (
 	"github.com/tapstack/tapstack/tcp"
 )
 
+// ecnMask is the ECN field in the IPv4 TOS octet (RFC 3168 §5): its two
+// low bits.
+const ecnMask = 0x3
+
 // tcpKey identifies a connection: our address and port, the peer's.
 type tcpKey struct{ local, remote netip.AddrPort }
 
@@ -64,6 +68,7 @@ func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1
 	total := ipv4.HeaderMinLen + n
 	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+total])
 	ipv4.Encode(pkt, ipv4.Fields{
+		TOS:      seg.ECN & ecnMask, // RFC 3168 §5: the ECN field; DSCP 0
 		TotalLen: total,
 		ID:       s.ids.Next(local.Addr(), remote.Addr(), ipv4.ProtoTCP),
 		DF:       true, // RFC 1191 path MTU discovery, as Linux TCP
@@ -119,6 +124,7 @@ func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h)
 		return
 	}
+	seg.ECN = h.TOS() & ecnMask // RFC 3168 §5: for the receiver's echo (§6.1.3)
 	s.stats.TCP.InSegs++
 	now := s.nowLocked()
 	key := tcpKey{local: netip.AddrPortFrom(h.Dst(), seg.DstPort), remote: netip.AddrPortFrom(h.Src(), seg.SrcPort)}

@@ -169,8 +169,10 @@ func TestTCP_ActiveOpen_SynRetriesThenETIMEDOUT(t *testing.T) {
 	if err := fd.Connect(netip.AddrPortFrom(peerIP, 9)); !errors.Is(err, syscall.EINPROGRESS) {
 		t.Fatalf("Connect: %v", err)
 	}
+	// An ECN-setup SYN (RFC 3168 §6.1.1: ECN is on by default), its
+	// retries without ECE and CWR (§6.1.1.1, as Linux's fallback).
 	syn := e.nextTCP()
-	if syn.Flags != tcp.FlagSYN || syn.Options.MSS != 1460 {
+	if syn.Flags != tcp.FlagSYN|tcp.FlagECE|tcp.FlagCWR || syn.Options.MSS != 1460 {
 		t.Fatalf("first segment %v", &syn)
 	}
 	// Linux's tcp_syn_retries = 6: SYNs at 0, 1, 3, 7, 15, 31, 63 s, and

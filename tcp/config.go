@@ -122,6 +122,11 @@ type Config struct {
 	// net.ipv4.tcp_syncookies, when the SYN queue is full (the zero
 	// value), always, or never.
 	SynCookies SynCookieMode
+	// ECN says when a connection uses Explicit Congestion Notification
+	// (RFC 3168), as Linux's net.ipv4.tcp_ecn: ECNOn (the zero value's
+	// default) asks for it on active opens and accepts it on passive
+	// ones; ECNPassive only accepts; ECNOff neither.
+	ECN ECNMode
 
 	// InvalidACKInterval is the least time between two ACKs a connection
 	// sends in reply to invalid segments: RFC 5961 challenge ACKs (§3.2
@@ -252,6 +257,9 @@ func (cfg Config) withDefaults() Config {
 	if !IsCongestionControl(cfg.Congestion) {
 		cfg.Congestion = d.Congestion // stack.New refuses an unknown name
 	}
+	if cfg.ECN == ECNDefault || cfg.ECN > ECNOff {
+		cfg.ECN = ECNOn // stack.New refuses an unknown mode
+	}
 	cfg.UserTimeout = max(cfg.UserTimeout, 0)
 	cfg.MaxOutOfOrderBytes = max(cfg.MaxOutOfOrderBytes, 0)
 	return cfg
@@ -308,4 +316,10 @@ type Counters struct {
 	SACKDiscards uint64
 	// DSACKUndos counts fast recoveries undone as spurious (TCPDSACKUndo).
 	DSACKUndos uint64
+
+	// ECN (RFC 3168): CE-marked segments received (as Linux's
+	// IpExtInCEPkts, which counts every IP packet), ACKs with ECE
+	// received, window reductions for them, segments sent with ECE and
+	// with CWR.
+	CEReceived, ECEReceived, ECNReductions, ECESent, CWRSent uint64
 }

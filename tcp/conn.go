@@ -71,6 +71,11 @@ type Info struct {
 	Timestamps                      bool   // RFC 7323 timestamps negotiated
 	SACK                            bool   // RFC 2018 SACK negotiated
 	Congestion                      string // the congestion control's name (TCP_CONGESTION)
+	// ECN is true when RFC 3168 ECN was negotiated; CEReceived counts the
+	// CE-marked segments that arrived, ECNReductions the window
+	// reductions for an ECN-Echo.
+	ECN                       bool
+	CEReceived, ECNReductions uint64
 }
 
 // Conn is a TCP connection's TCB (RFC 9293 §3.3.1) and the state machine that
@@ -206,6 +211,13 @@ type Conn struct {
 	tsRecentAt  time.Time    // when TS.Recent was last set (§5.5)
 	lastAckSent seqnum.Value // Last.ACK.sent (§4.3)
 
+	// ECN (RFC 3168), ecn.go. ecnOffered: our SYN asked for it;
+	// ecnOn: negotiated. ecnEcho: a CE mark waits for the peer's CWR
+	// (§6.1.3). ecnCWR: the next new data carries CWR (§6.1.2). ecnCut:
+	// an ECE reduction's window, up to ecnCutEnd, is outstanding.
+	ecnOffered, ecnOn, ecnEcho, ecnCWR, ecnCut bool
+	ecnCutEnd                                  seqnum.Value
+
 	bytesSent, bytesReceived, retransmits uint64
 	pawsDrops, sackDiscards               uint64
 	challengeACKs, acksRateLimited        uint64
@@ -214,6 +226,7 @@ type Conn struct {
 	lossProbes, tlpRecoveries             uint64
 	dsackUndos                            uint64
 	rackRecoveries, rackRetransmits       uint64
+	ceReceived, ecnReductions             uint64
 
 	tx Segment // scratch for outgoing segments: no allocation per segment
 }
@@ -262,6 +275,7 @@ func (c *Conn) Connect(now time.Time) error {
 	c.wsOffered = !c.cfg.DisableWindowScale
 	c.tsOffered = !c.cfg.DisableTimestamps // RFC 7323 §3.2: a TCP MAY send TSopt on its SYN
 	c.sackOffered = !c.cfg.DisableSACK     // RFC 2018 §2: SACK-permitted MAY be sent in a SYN
+	c.ecnOffered = c.cfg.ECN == ECNOn      // RFC 3168 §6.1.1: an ECN-setup SYN
 	c.setState(StateSynSent)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
@@ -618,6 +632,9 @@ func (c *Conn) Info() Info {
 		SACKDiscards:    c.sackDiscards,
 		Timestamps:      c.tsOn,
 		SACK:            c.sackOn,
+		ECN:             c.ecnOn,
+		CEReceived:      c.ceReceived,
+		ECNReductions:   c.ecnReductions,
 	}
 }
 
@@ -634,6 +651,7 @@ func (c *Conn) countRetransmit() {
 }
 
 func (c *Conn) countTimeout() {
+	c.ecnQueueCWR() // RFC 3168 §6.1.2: the timeout reduced the window
 	c.timeouts++
 	if k := c.cfg.Counters; k != nil {
 		k.Timeouts++

@@ -135,7 +135,8 @@ func cookieMSSIndex(mss int) int {
 
 // The low bits of a cookie's TSval (Linux's TSBITS and TS_OPT_*): the
 // peer's window scale (cookieTSNoWScale: the SYN had none, or we do not
-// scale), SACK-permitted, and ECN, which we never set.
+// scale), SACK-permitted, and ECN (the SYN asked for it and we agreed,
+// RFC 3168 §6.1.1).
 const (
 	cookieTSBits     = 6
 	cookieTSWScale   = 0xf // mask of the peer's shift
@@ -161,14 +162,17 @@ func cookieTSClock(base, now time.Time) uint32 {
 // TSvals the connection sends later are never older (Linux's
 // cookie_init_timestamp). Window scale and SACK-permitted are encoded only
 // if we offer them (not DisableWindowScale, DisableSACK): the same choice
-// as negotiate makes for a normal SYN-ACK.
-func cookieTSVal(cfg Config, o *Options, clock uint32) uint32 {
+// as negotiate makes for a normal SYN-ACK; ECN if ecn (ecnSYNAsks).
+func cookieTSVal(cfg Config, o *Options, ecn bool, clock uint32) uint32 {
 	opts := uint32(cookieTSNoWScale)
 	if o.HasWScale && !cfg.DisableWindowScale {
 		opts = uint32(min(o.WScale, MaxWScale)) // RFC 7323 §2.3: more than 14 is 14
 	}
 	if o.SACKPermitted && !cfg.DisableSACK {
 		opts |= cookieTSSACK
+	}
+	if ecn {
+		opts |= cookieTSECN
 	}
 	ts := clock&^(1<<cookieTSBits-1) | opts
 	if ts > clock {
@@ -242,6 +246,7 @@ func newConnFromCookie(l *Listener, remote netip.AddrPort, seg *Segment, iss seq
 	c.wsOffered = !c.cfg.DisableWindowScale
 	c.sackOffered = !c.cfg.DisableSACK
 	c.negotiate(o) // as passiveOpen: window scale and SACK only if "the SYN" had them
+	c.ecnOn = cookieECN(seg, iss)
 	c.tsOffset += cookieTSClock(l.cookieTSBase, now)
 	c.tsEpoch = now
 	c.synWnd = cookieWindow(c.cfg)

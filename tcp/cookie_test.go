@@ -140,7 +140,7 @@ func TestCookie_TSVal_RoundTrip_EveryWScaleAndSACK(t *testing.T) {
 		for ws := 0; ws <= MaxWScale+1; ws++ { // MaxWScale+1: no Window Scale option
 			for _, sack := range []bool{false, true} {
 				syn := Options{MSS: 1460, HasWScale: ws <= MaxWScale, WScale: uint8(ws), SACKPermitted: sack, HasTimestamp: true, TSVal: 42}
-				ts := cookieTSVal(Config{}, &syn, clock)
+				ts := cookieTSVal(Config{}, &syn, false, clock)
 				// Never ahead of the clock, at most one period behind;
 				// no ECN (we do not do it).
 				if d := clock - ts; d >= 1<<cookieTSBits || ts&cookieTSECN != 0 {
@@ -176,13 +176,13 @@ func TestCookie_TSVal_LinuxLayout(t *testing.T) {
 		{Options{HasWScale: true, WScale: 0}, 0, 0},
 		{Options{HasWScale: true, WScale: 1}, 0, 0xffffffc1}, // wraps (modulo 2^32, RFC 7323 §5.2)
 	} {
-		if got := cookieTSVal(Config{}, &c.syn, c.clock); got != c.want {
+		if got := cookieTSVal(Config{}, &c.syn, false, c.clock); got != c.want {
 			t.Errorf("%+v at %d: %#x, want %#x", c.syn, c.clock, got, c.want)
 		}
 	}
 	// What we do not offer is not encoded: DisableWindowScale, DisableSACK.
 	syn := Options{HasWScale: true, WScale: 7, SACKPermitted: true}
-	if got := cookieTSVal(Config{DisableWindowScale: true, DisableSACK: true}, &syn, 1000) & (1<<cookieTSBits - 1); got != cookieTSNoWScale {
+	if got := cookieTSVal(Config{DisableWindowScale: true, DisableSACK: true}, &syn, false, 1000) & (1<<cookieTSBits - 1); got != cookieTSNoWScale {
 		t.Errorf("options %#x with window scaling and SACK off", got)
 	}
 }

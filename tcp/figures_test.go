@@ -68,16 +68,20 @@ func (n *node) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
 	w.queue = append(w.queue, flight{to: w.peer(n), seg: s})
 }
 
+// figureConfig is the nodes' configuration: RFC 9293's figures predate
+// ECN, so their SYNs carry no ECE or CWR.
+var figureConfig = Config{ECN: ECNOff}
+
 // connect makes n's Conn to its peer with iss.
 func (n *node) connect(iss seqnum.Value) *Conn {
-	n.conn = NewConn(Config{}, n.addr, n.w.peer(n).addr, iss, n)
+	n.conn = NewConn(figureConfig, n.addr, n.w.peer(n).addr, iss, n)
 	n.conn.Connect(n.w.now)
 	return n.conn
 }
 
 // listen makes n a Listener whose Conns start at iss.
 func (n *node) listen(iss seqnum.Value) {
-	n.lis = NewListener(Config{}, n.addr, 8, n)
+	n.lis = NewListener(figureConfig, n.addr, 8, n)
 	n.nextISS = iss
 }
 

@@ -64,6 +64,16 @@ func harnessCongestion(name string) string {
 	return name
 }
 
+// harnessECN is the ECN mode of a harness's connection: off unless the
+// test names a mode, so that the scripts written before ECN keep their
+// SYNs and SYN-ACKs; ECN's own tests (ecn_test.go) ask for ECNOn.
+func harnessECN(m ECNMode) ECNMode {
+	if m == ECNDefault {
+		return ECNOff
+	}
+	return m
+}
+
 // newHarness makes the harness's Conn with a send buffer fixed at
 // cfg.SndBuf (SndBufLocked, as SO_SNDBUF), as it was before send-buffer
 // autotuning: a test can queue a whole burst with one Write. Tests of the
@@ -81,6 +91,7 @@ func newTunedHarness(t *testing.T, cfg Config) *harness {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	cfg.Observer = h
 	cfg.Congestion = harnessCongestion(cfg.Congestion)
+	cfg.ECN = harnessECN(cfg.ECN)
 	h.c = NewConn(cfg, addrA, addrB, testISS, h.out)
 	return h
 }
@@ -204,6 +215,14 @@ func segString(s *Segment) string {
 	if len(s.Payload) > 0 {
 		fmt.Fprintf(&b, " len=%d", len(s.Payload))
 	}
+	switch s.ECN {
+	case ECNECT0:
+		b.WriteString(" ect0")
+	case ECNECT1:
+		b.WriteString(" ect1")
+	case ECNCE:
+		b.WriteString(" ce")
+	}
 	return b.String()
 }
 
@@ -283,6 +302,7 @@ func handshake(h *harness) *harness {
 func newPassive(t *testing.T, cfg Config, backlog int) (*harness, *Listener) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	cfg.Congestion = harnessCongestion(cfg.Congestion)
+	cfg.ECN = harnessECN(cfg.ECN)
 	l := NewListener(cfg, addrA, backlog, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}

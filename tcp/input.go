@@ -118,6 +118,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 	c.rcvNxt = seg.Seq.Add(1)
 	c.rcvAdvRight = c.rcvNxt.Add(seqnum.Size(c.synWnd))
 	c.negotiate(&seg.Options)
+	c.ecnNegotiate(seg.Flags)
 	if !hasAck {
 		// Simultaneous open (Figure 7): SYN-SENT → SYN-RECEIVED, send
 		// <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with our options again.
@@ -336,6 +337,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	if c.state == StateClosed {
 		return
 	}
+	c.ecnInput(seg)
 	c.trySend(now)
 	if c.ackPending && c.delackAt.IsZero() {
 		c.sendAck()
@@ -459,6 +461,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	if dup {
 		c.onDupAck(now)
 	}
+	c.ecnAck(seg, oldUna)
 	if advanced || c.sackRecovering() || !c.ptoAllowed() {
 		// RFC 8985 §7.2: restart the probe timeout on an ACK of new
 		// data; stop it once recovery or a SACK took over. In SACK
@@ -602,7 +605,7 @@ func (c *Conn) onDupAck(now time.Time) {
 		// than recover (SEG.ACK - 1 > recover is written here as >= because
 		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
 		c.startUndo()
-		c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss})
+		c.lossReduction()
 		c.recover = c.sndMax
 		c.inRecovery = true
 		c.countRecovery()
@@ -618,7 +621,7 @@ func (c *Conn) onDupAck(now time.Time) {
 // cwnd = ssthresh = FlightSize/2 and the first hole is retransmitted.
 func (c *Conn) enterSACKRecovery(now time.Time) {
 	c.startUndo()
-	c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss}) // (4.2), RFC 5681 eq. (4)
+	c.lossReduction() // (4.2), RFC 5681 eq. (4)
 	c.cc.setCwnd(c.cc.ssthresh())
 	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
 	c.inRecovery = true

@@ -146,8 +146,8 @@ func (l *Listener) SetSynCookies(on bool) { l.noCookies = !on }
 // If the SYN carries timestamps (and we use them, RFC 7323 §3.2), so does
 // the SYN-ACK, its TSval carrying the SYN's window scale and
 // SACK-permitted (cookieTSVal), and it offers both back exactly as a
-// normal SYN-ACK (synOptions); otherwise it carries our MSS only, as
-// Linux's.
+// normal SYN-ACK (synOptions), and ECN (ECE) if the SYN asked for it;
+// otherwise it carries our MSS only, as Linux's.
 func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time) {
 	if !l.hasCookieKey {
 		l.cookieKey, l.hasCookieKey = newCookieKey(), true
@@ -174,7 +174,14 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 	if so := &seg.Options; so.HasTimestamp && !l.cfg.DisableTimestamps {
 		o := &l.scratch.tx.Options
 		o.HasTimestamp = true
-		o.TSVal = tsOffsetFor(iss) + cookieTSVal(l.cfg, so, cookieTSClock(l.cookieTSBase, now))
+		// RFC 3168 §6.1.1: an ECN-setup SYN-ACK (ECE) if the SYN asked;
+		// only the timestamp can remember it, so only with timestamps
+		// (Linux's tcp_conn_request clears ecn_ok for a cookie without).
+		ecn := ecnSYNAsks(l.cfg, seg.Flags)
+		if ecn {
+			l.scratch.tx.Flags |= FlagECE
+		}
+		o.TSVal = tsOffsetFor(iss) + cookieTSVal(l.cfg, so, ecn, cookieTSClock(l.cookieTSBase, now))
 		o.TSEcr = so.TSVal // RFC 7323 §3.2: echo the SYN's TSval
 		// RFC 7323 §2.2, RFC 2018 §2: offered back only when the SYN
 		// offered them, as passiveOpen's negotiate.
@@ -262,6 +269,7 @@ func (c *Conn) passiveOpen(seg *Segment, now time.Time) {
 	c.wsOffered = !c.cfg.DisableWindowScale
 	c.sackOffered = !c.cfg.DisableSACK
 	c.negotiate(&seg.Options) // offers WScale and SACK-permitted back only if the SYN had them
+	c.ecnNegotiate(seg.Flags)
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, c.iss
 	c.maxSndWnd = c.sndWnd
 	c.setState(StateSynReceived)

@@ -50,6 +50,7 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 		// is held; RFC 2883: a D-SACK block for a duplicate.
 		c.fillSACK(&seg.Options)
 	}
+	c.ecnMark(seg, len(p1)+len(p2))
 	c.out.SendSegment(c, seg, p1, p2)
 }
 

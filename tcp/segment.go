@@ -18,6 +18,10 @@ type Segment struct {
 	Urgent           uint16 // SEG.UP
 	Options          Options
 	Payload          []byte // points into the frame on receive
+	// ECN is the IP header's ECN field (RFC 3168 §5; ECNNotECT, ECNECT0,
+	// ECNCE...): on receive, what the datagram carried; on send, the
+	// codepoint to set. Decode leaves it zero: the stack fills it in.
+	ECN uint8
 }
 
 // Len returns SEG.LEN (RFC 9293 §3.3.1): the data octets plus one for SYN

@@ -38,6 +38,9 @@ func TestLinkFlags_LimitsValidated(t *testing.T) {
 		{[]string{"--congestion", "reno"}, ""},
 		{[]string{"--congestion", "vegas"}, `--congestion "vegas"`},
 		{[]string{"--mtu", "67"}, "--mtu 67"},
+		{[]string{"--ecn", "off"}, ""},
+		{[]string{"--ecn", "passive"}, ""},
+		{[]string{"--ecn", "1"}, `--ecn "1": want one of on, passive, off`},
 	} {
 		_, err := parseArgs(t, tc.args)
 		switch {

@@ -86,6 +86,7 @@ type linkFlags struct {
 	maxConns int
 	tcpMem   int
 	cc       string // TCP congestion control
+	ecn      string // TCP ECN mode
 
 	// target is the address the command will reach (ping's, get's),
 	// if known: a clash message says how to reach it. Not a flag.
@@ -102,6 +103,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&l.maxConns, "max-conns", 131072, "most TCP connections, TIME-WAIT included; beyond it SYNs are dropped and counted")
 	fs.StringVar(&l.cc, "congestion", tcp.DefaultCongestion, "TCP congestion control: "+strings.Join(tcp.CongestionControls(), " or "))
+	fs.StringVar(&l.ecn, "ecn", "on", "TCP ECN (RFC 3168): on (ask and accept), passive (accept only) or off")
 	fs.IntVar(&l.tcpMem, "tcp-mem", 512, "TCP buffer memory limit in MiB (windows stop growing at 3/4 of it, new connections are refused at it; 0: no limit)")
 }
 
@@ -109,6 +111,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 type parsed struct {
 	addr, hostAddr netip.Prefix
 	gateway        netip.Addr
+	ecn            tcp.ECNMode
 }
 
 func (l *linkFlags) parse() (parsed, error) {
@@ -144,6 +147,10 @@ func (l *linkFlags) parse() (parsed, error) {
 	}
 	if !tcp.IsCongestionControl(l.cc) {
 		return p, fmt.Errorf("--congestion %q: want one of %s", l.cc, strings.Join(tcp.CongestionControls(), ", "))
+	}
+	var ok bool
+	if p.ecn, ok = tcp.ParseECNMode(l.ecn); !ok {
+		return p, fmt.Errorf("--ecn %q: want one of %s", l.ecn, strings.Join(tcp.ECNModes(), ", "))
 	}
 	if l.tcpMem < 0 || l.tcpMem > 1<<20 {
 		return p, fmt.Errorf("--tcp-mem %d: want 0 (no limit) to 1048576 MiB", l.tcpMem)

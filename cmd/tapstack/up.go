@@ -81,7 +81,7 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 		memLimit = -1 // no limit
 	}
 	st, err := stack.New(dev, stack.Config{Addr: p.addr, Gateway: p.gateway, Logger: log,
-		MaxConnections: l.maxConns, TCPMemoryLimit: memLimit, TCP: tcp.Config{Congestion: l.cc}})
+		MaxConnections: l.maxConns, TCPMemoryLimit: memLimit, TCP: tcp.Config{Congestion: l.cc, ECN: p.ecn}})
 	if err != nil {
 		dev.Close()
 		return nil, err

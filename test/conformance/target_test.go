@@ -129,6 +129,10 @@ func newTapTarget(t testing.TB, tc targetConfig) *tapTarget {
 	// Reno, as gVisor's default: the scripts compare loss recovery window
 	// for window, and CUBIC's reduction (β = 0.7) is not Reno's (0.5).
 	cfg.TCP.Congestion = "reno"
+	// No ECN: gVisor never negotiates it (RFC 3168 SYNs would differ
+	// from its wire bytes), and the scripts pin tapstack's transcripts
+	// from before it.
+	cfg.TCP.ECN = tcp.ECNOff
 	if tc.synCookiesAlways {
 		cfg.TCP.SynCookies = tcp.SynCookiesAlways
 	}
