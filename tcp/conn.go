@@ -200,6 +200,13 @@ type Conn struct {
 	rxt                 [rxtLogSize]rxtRecord
 	rxtN                int
 	minRTT              time.Duration // RACK.min_RTT: the least RTT sample
+	// RACK.reo_wnd adaptation (RFC 8985 §6.2 step 4), rackDSACK:
+	// reoWndMult is RACK.reo_wnd_mult less one, reoWndPersist
+	// RACK.reo_wnd_persist, dsackRound RACK.dsack_round (when
+	// dsackRoundSet).
+	reoWndMult, reoWndPersist int
+	dsackRound                seqnum.Value
+	dsackRoundSet             bool
 
 	// Timestamps (RFC 7323 §3-5).
 	now         time.Time    // the time of the current call: our TSval

@@ -522,6 +522,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, rtt time.Duration, sampled 
 		if ack.GreaterThanEq(c.recover) {
 			c.inRecovery = false
 			c.rackReset()
+			c.rackRecoveryEnded()
 			if !c.sackOn {
 				// RFC 6582 §3.2 step 3, full acknowledgment: deflate the
 				// inflated window, option (1).

@@ -55,8 +55,46 @@ type rxtRecord struct {
 // timer, so that the timer never undercuts an ACK already on its way; the
 // window is not zeroed in recovery (step 4's "no reordering seen" case),
 // since the links we are tested on do reorder.
+//
+// The window widens with evidence of reordering (§6.2 step 4):
+// RACK.reo_wnd_mult quarters of min_RTT, see rackDSACK.
 func (c *Conn) reoWnd() time.Duration {
-	return min(c.minRTT/4, c.srtt) + ptoMinExtra
+	return min(c.minRTT/4*time.Duration(1+c.reoWndMult), c.srtt) + ptoMinExtra
+}
+
+// reoWndPersistRecoveries is how many recoveries a widened reordering
+// window outlasts without a D-SACK (RFC 8985 §6.2 step 4: 16).
+const reoWndPersistRecoveries = 16
+
+// rackDSACK is RFC 8985 §6.2 step 4 for a D-SACK received: a duplicate
+// means a segment deemed lost was only late, so the reordering window
+// widens by a quarter of min_RTT, once per round trip (until SND.UNA
+// passes what was sent when the last widening happened), and stays wide
+// for the next 16 recoveries.
+func (c *Conn) rackDSACK() {
+	if c.dsackRoundSet && c.sndUna.GreaterThanEq(c.dsackRound) {
+		c.dsackRoundSet = false
+	}
+	if c.dsackRoundSet {
+		return
+	}
+	c.dsackRound, c.dsackRoundSet = c.sndMax, true
+	c.reoWndMult++
+	c.reoWndPersist = reoWndPersistRecoveries
+}
+
+// rackRecoveryEnded is RFC 8985 §6.2 step 4 when fast recovery ends: one
+// recovery less for a widened window to persist; at none, it narrows back
+// to min_RTT/4. Deviation: the end of an RTO recovery is not counted (it
+// has no exit event of its own here), so a widened window outlasts RTOs.
+func (c *Conn) rackRecoveryEnded() {
+	if c.reoWndPersist == 0 {
+		return
+	}
+	c.reoWndPersist--
+	if c.reoWndPersist == 0 {
+		c.reoWndMult = 0
+	}
 }
 
 // rackRecord logs a retransmission sent during SACK recovery. The octets

@@ -133,6 +133,7 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 	for i, blk := range o.SACK[:n] {
 		if i == 0 && isDSACK(o, seg.Ack) {
 			c.dsackUndo(blk)
+			c.rackDSACK()
 			continue
 		}
 		if !c.sackBlockValid(blk) {
