@@ -335,6 +335,7 @@ func (s *Stack) Stats() Stats {
 	st.TCP.LossProbes = s.tcpCounters.LossProbes
 	st.TCP.SACKDiscards = s.tcpCounters.SACKDiscards
 	st.TCP.DSACKUndos = s.tcpCounters.DSACKUndos
+	st.TCP.SpuriousRTOs = s.tcpCounters.SpuriousRTOs
 	st.TCP.CEReceived = s.tcpCounters.CEReceived
 	st.TCP.ECEReceived = s.tcpCounters.ECEReceived
 	st.TCP.ECNReductions = s.tcpCounters.ECNReductions

@@ -175,6 +175,9 @@ type TCPStats struct {
 	// DSACKUndos counts fast recoveries undone because D-SACKs showed
 	// every retransmission of them to be a duplicate (TcpExt TCPDSACKUndo).
 	DSACKUndos uint64 `json:"dsack_undos"`
+	// SpuriousRTOs counts timeouts undone by Eifel detection (RFC 3522;
+	// Linux's TCPSpuriousRTOs).
+	SpuriousRTOs uint64 `json:"spurious_rtos"`
 	// ECN (RFC 3168), totals over all connections that negotiated it:
 	// segments received CE-marked (Linux's IpExtInCEPkts counts every IP
 	// packet), ACKs received with ECE, congestion window

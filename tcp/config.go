@@ -316,6 +316,9 @@ type Counters struct {
 	SACKDiscards uint64
 	// DSACKUndos counts fast recoveries undone as spurious (TCPDSACKUndo).
 	DSACKUndos uint64
+	// SpuriousRTOs counts timeouts undone by Eifel detection (RFC 3522;
+	// Linux's TCPSpuriousRTOs).
+	SpuriousRTOs uint64
 
 	// ECN (RFC 3168): CE-marked segments received (as Linux's
 	// IpExtInCEPkts, which counts every IP packet), ACKs with ECE

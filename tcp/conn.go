@@ -62,6 +62,10 @@ type Info struct {
 	// every retransmission of them to be a duplicate (RFC 2883 §5;
 	// Linux's TCPDSACKUndo).
 	DSACKUndos uint64
+	// SpuriousRTOs counts timeouts undone because the ACK after them
+	// echoed a timestamp older than the retransmission (RFC 3522; Linux's
+	// TCPSpuriousRTOs).
+	SpuriousRTOs uint64
 	// RACKRecoveries counts the recoveries the time-based rule started
 	// (RFC 8985 §6.2; with fewer than DupThresh SACKed segments),
 	// RACKRetransmits the lost retransmissions it sent again.
@@ -164,6 +168,14 @@ type Conn struct {
 	undoSeq                         seqnum.Value
 	undoRetrans                     int
 	priorCwnd, priorSsthresh        int
+	// Eifel detection of a spurious RTO (RFC 3522, undo.go): while
+	// eifelOn, an ACK of new data echoing a TSval before eifelTS (our
+	// TSval when the episode's first retransmission went out) undoes the
+	// timeout. rxtTS is that TSval for the current fast recovery.
+	eifelOn      bool
+	eifelTS      uint32
+	rxtTS        uint32
+	spuriousRTOs uint64
 
 	// SACK (RFC 2018, RFC 2883, RFC 6675).
 	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted
@@ -633,6 +645,7 @@ func (c *Conn) Info() Info {
 		LossProbes:      c.lossProbes,
 		TLPRecoveries:   c.tlpRecoveries,
 		DSACKUndos:      c.dsackUndos,
+		SpuriousRTOs:    c.spuriousRTOs,
 		RACKRecoveries:  c.rackRecoveries,
 		RACKRetransmits: c.rackRetransmits,
 		PAWSDrops:       c.pawsDrops,
@@ -677,6 +690,7 @@ func (c *Conn) countRecovery() {
 func (c *Conn) startUndo() {
 	c.undoOn, c.undoSeq, c.undoRetrans = true, c.sndUna, 0
 	c.priorCwnd, c.priorSsthresh = c.cc.cwnd(), c.cc.ssthresh()
+	c.rxtTS = c.tsVal()
 }
 
 // dsackUndo takes the D-SACK block of an acceptable ACK as evidence that a

@@ -502,6 +502,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 	} else {
 		c.stallSince = now
 	}
+	c.eifelUndo(seg)
 	rtt, sampled := c.ackRTT(seg, ack, now)
 	// Deviation (Linux compat): the backoff ends with any new ACK (Linux
 	// clears icsk_backoff in tcp_ack); RFC 6298 §5.7 keeps it until a

@@ -270,6 +270,9 @@ func (c *Conn) onRTO(now time.Time) {
 		c.drop(syscall.ETIMEDOUT)
 		return
 	}
+	if c.backoff == 0 {
+		c.startEifel()
+	}
 	// RFC 5681 §3.1: ssthresh from eq. (4), held constant for repeated
 	// timeouts of the same segment, and cwnd the loss window.
 	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0)
@@ -277,7 +280,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()
 	c.dupAcks, c.inRecovery = 0, false
-	c.undoOn = false     // a timeout is not undone (no F-RTO or Eifel yet)
+	c.undoOn = false     // D-SACKs undo fast recoveries; a timeout is Eifel's (eifelUndo)
 	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
 	// Retransmission goes back to SND.UNA (RFC 2018 §8: the left edge is
 	// resent whether or not it was SACKed). Deviation (Linux compat):
