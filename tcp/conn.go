@@ -217,8 +217,11 @@ type Conn struct {
 	// RACK.reo_wnd_persist, dsackRound RACK.dsack_round (when
 	// dsackRoundSet).
 	reoWndMult, reoWndPersist int
-	dsackRound                seqnum.Value
-	dsackRoundSet             bool
+	// reorderingSeen is RACK.reordering_seen (RFC 8985 §6.2 step 2):
+	// from then on DupThresh no longer marks losses, time does.
+	reorderingSeen bool
+	dsackRound     seqnum.Value
+	dsackRoundSet  bool
 
 	// Timestamps (RFC 7323 §3-5).
 	now         time.Time    // the time of the current call: our TSval

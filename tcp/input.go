@@ -485,6 +485,9 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 			c.events |= EventWritable
 		}
 	}
+	if c.sb.n > 0 {
+		c.noteReorderedHole(ack)
+	}
 	c.sndUna = ack
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack

@@ -83,6 +83,46 @@ func (c *Conn) rackDSACK() {
 	c.reoWndPersist = reoWndPersistRecoveries
 }
 
+// noteReordering is RACK_detect_reordering (RFC 8985 §6.2 step 2, as
+// Linux's tcp_check_sack_reordering) for [start, end), newly delivered
+// below the highest SACKed octet: if none of it was retransmitted (an
+// original transmission arriving after later ones), the path reorders.
+// From then on DupThresh (RFC 6675's IsLost and the third duplicate ACK)
+// no longer marks losses: RACK's reordering window does (§6.2 step 4:
+// reo_wnd is zero only while no reordering was seen; ours falls back to
+// DupThresh instead), so reordered segments are not retransmitted.
+func (c *Conn) noteReordering(start, end seqnum.Value) {
+	if !start.LessThan(end) || c.rackResent(start, end) {
+		return
+	}
+	c.reorderingSeen = true
+}
+
+// noteReorderedHole is noteReordering for the hole at SND.UNA, below
+// SACKed data, that the cumulative ACK ack now covers: unless it was
+// resent (in recovery, by a go-back-N after a timeout, or as a loss
+// probe), its original arrived after data sent later.
+func (c *Conn) noteReorderedHole(ack seqnum.Value) {
+	if (!c.inRecovery && c.sndUna.LessThan(c.recover)) || c.tlpOut {
+		return
+	}
+	c.noteReordering(c.sndUna, seqnum.Min(ack, c.sb.r[0].start))
+}
+
+// rackResent reports whether any of [start, end) was retransmitted in
+// the current recovery (below HighRxt, or in the retransmission log).
+func (c *Conn) rackResent(start, end seqnum.Value) bool {
+	if c.inRecovery && start.LessThan(c.highRxt) {
+		return true
+	}
+	for _, r := range c.rxt[:c.rxtN] {
+		if r.start.LessThan(end) && start.LessThan(r.end) {
+			return true
+		}
+	}
+	return false
+}
+
 // rackRecoveryEnded is RFC 8985 §6.2 step 4 when fast recovery ends: one
 // recovery less for a widened window to persist; at none, it narrows back
 // to min_RTT/4. Deviation: the end of an RTO recovery is not counted (it

@@ -130,6 +130,13 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 	o := &seg.Options
 	n := min(max(o.NumSACK, 0), maxSACKBlocks)
 	added := 0
+	// The highest SACKed octet before this ACK: a block below it is data
+	// delivered after data sent later (noteReordering).
+	var top seqnum.Value
+	hadTop := c.sb.n > 0
+	if hadTop {
+		top = c.sb.r[c.sb.n-1].end
+	}
 	for i, blk := range o.SACK[:n] {
 		if i == 0 && isDSACK(o, seg.Ack) {
 			c.dsackUndo(blk)
@@ -143,7 +150,11 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 			}
 			continue
 		}
-		added += c.sb.add(blk.Start, blk.End)
+		got := c.sb.add(blk.Start, blk.End)
+		if got > 0 && hadTop && blk.End.LessThan(top) && blk.Start.GreaterThanEq(c.highRxt) {
+			c.noteReordering(blk.Start, blk.End) // newly SACKed, all below the old top
+		}
+		added += got
 	}
 	return added
 }
@@ -197,7 +208,7 @@ func (c *Conn) pipe() int {
 		}
 		if prev.LessThan(end) {
 			size := int(prev.Size(end))
-			lost := i < c.sb.n && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss || c.rackLostBelow(end))
+			lost := i < c.sb.n && ((!c.reorderingSeen && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss)) || c.rackLostBelow(end))
 			if !lost {
 				p += size
 			}
@@ -234,7 +245,7 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 		} else {
 			return 0, 0, false, false // no data there (cannot happen: the FIN is last)
 		}
-		return start, n, c.isLost(start) || c.rackLostBelow(end), true
+		return start, n, (!c.reorderingSeen && c.isLost(start)) || c.rackLostBelow(end), true
 	}
 	return 0, 0, false, false
 }
