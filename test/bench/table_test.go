@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,14 +31,14 @@ var (
 	flagWarmup  = flag.Duration("warmup", time.Second, "bulk rows: time spent before counting starts (slow start)")
 	flagAbN     = flag.Int("ab-n", 20000, "ab: number of requests (one connection each)")
 	flagRounds  = flag.Int("rounds", 1, "rounds, alternating the stacks; the table shows the median (and the range)")
-	flagOnly    = flag.String("only", "", `run one stack only: "tapstack" or "gvisor"`)
+	flagOnly    = flag.String("only", "", `comma-separated columns to run, e.g. "tapstack" or "gvisor,linux cubic" (default: all)`)
 	flagPerf    = flag.Bool("perf", false, "record `perf record -g` of each stack process during each throughput row into results/")
 	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
 	flagZeroN   = flag.Int("zerowin-n", 2000, "zerowin phase: connections that request "+zeroWinRequest+" and never read")
 	flagShortN  = flag.Int("short-n", 60000, "short phase: ab requests (one connection each)")
-	flagLoss    = flag.String("loss", "0,1,5", "loss phase: comma-separated loss percentages, applied to each direction (0: the same set-up, nothing dropped)")
+	flagLoss    = flag.String("loss", "0,1,5", "loss phase: comma-separated loss percentages in steps of 0.1, applied to each direction (0: the same set-up, nothing dropped)")
 )
 
 // phaseNames are the values -phases takes, in the order the phases run.
@@ -67,24 +68,27 @@ var (
 	rowIdleBefore, rowIdleHeld, rowIdlePer                    string
 	rowZeroPer, rowZeroRing                                   string
 	rowShortRate, rowShortBefore, rowShortAfter, rowShortGrow string
-	lossPcts                                                  []int
+	lossPcts                                                  []float64
 )
 
 // rowLoss is the row of a bulk transfer at pct % loss; in is kernel→stack.
-func rowLoss(pct int, in bool) string {
+func rowLoss(pct float64, in bool) string {
 	if in {
-		return fmt.Sprintf("bulk kernel→stack at %d%% loss, Gbit/s", pct)
+		return fmt.Sprintf("bulk kernel→stack at %s%% loss, Gbit/s", pctName(pct))
 	}
-	return fmt.Sprintf("bulk stack→kernel at %d%% loss, Gbit/s", pct)
+	return fmt.Sprintf("bulk stack→kernel at %s%% loss, Gbit/s", pctName(pct))
 }
 
 // phaseLoss is the per-phase name of a loss row.
-func phaseLoss(pct int, in bool) string {
+func phaseLoss(pct float64, in bool) string {
 	if in {
-		return fmt.Sprintf("loss %d%% in", pct)
+		return fmt.Sprintf("loss %s%% in", pctName(pct))
 	}
-	return fmt.Sprintf("loss %d%% out", pct)
+	return fmt.Sprintf("loss %s%% out", pctName(pct))
 }
+
+// pctName formats a loss percentage as -loss takes it: 1, 5, 0.1.
+func pctName(pct float64) string { return strconv.FormatFloat(pct, 'f', -1, 64) }
 
 // rows are the table's rows, in order; phases the measured steps whose CPU
 // use is reported per phase, in the order they run. setup fills both.
@@ -110,11 +114,12 @@ func setup() error {
 	}
 	lossPcts = nil
 	for _, f := range strings.Split(*flagLoss, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 0 || v > 100 {
-			return fmt.Errorf("-loss: want percentages 0-100, got %q", f)
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		// The rules draw from 1000 (lossPerMille), so 0.1 % is the step.
+		if err != nil || v < 0 || v > 100 || math.Abs(v*10-math.Round(v*10)) > 1e-9 {
+			return fmt.Errorf("-loss: want percentages 0-100 in steps of 0.1 (e.g. 0.1,1,5), got %q", f)
 		}
-		lossPcts = append(lossPcts, v)
+		lossPcts = append(lossPcts, math.Round(v*10)/10)
 	}
 	rowIdleBefore = "idle conns: stack RSS before, MiB (lower is better)"
 	rowIdleHeld = fmt.Sprintf("idle conns: stack RSS with %d open, MiB (lower is better)", *flagIdleN)
@@ -429,19 +434,19 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 				phase(out, func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowLoss(pct, false), v, err) })
 			})
 			if err != nil {
-				fail(fmt.Errorf("loss %d%%: %w", pct, err), rowLoss(pct, true), rowLoss(pct, false))
+				fail(fmt.Errorf("loss %s%%: %w", pctName(pct), err), rowLoss(pct, true), rowLoss(pct, false))
 				continue
 			}
 			// The egress hook runs before the TAP counts a frame, the
 			// ingress hook after.
 			sentToStack := lc.toStack + uint64(r.toStk[in]+r.toStk[out])
 			fromStack := uint64(r.fromSt[in] + r.fromSt[out])
-			r.errors = append(r.errors, fmt.Sprintf("loss %d%%: nftables dropped %d of %d frames kernel→stack (%.2f%%), %d of %d stack→kernel (%.2f%%)",
-				pct, lc.toStack, sentToStack, pctOf(lc.toStack, sentToStack), lc.fromStack, fromStack, pctOf(lc.fromStack, fromStack)))
+			r.errors = append(r.errors, fmt.Sprintf("loss %s%%: nftables dropped %d of %d frames kernel→stack (%.2f%%), %d of %d stack→kernel (%.2f%%)",
+				pctName(pct), lc.toStack, sentToStack, pctOf(lc.toStack, sentToStack), lc.fromStack, fromStack, pctOf(lc.fromStack, fromStack)))
 			if st1, err := stackStats(ns); stErr == nil && err == nil {
 				a, b := st0.TCP, st1.TCP
-				r.errors = append(r.errors, fmt.Sprintf("loss %d%%: the stack retransmitted %d segments, with %d RTOs and %d fast recoveries (both rows)",
-					pct, b.RetransSegs-a.RetransSegs, b.Timeouts-a.Timeouts, b.Recoveries-a.Recoveries))
+				r.errors = append(r.errors, fmt.Sprintf("loss %s%%: the stack retransmitted %d segments, with %d RTOs and %d fast recoveries (both rows)",
+					pctName(pct), b.RetransSegs-a.RetransSegs, b.Timeouts-a.Timeouts, b.Recoveries-a.Recoveries))
 			}
 		}
 	}
