@@ -750,6 +750,12 @@ func render(results []*result, started time.Time) string {
 			fmt.Fprintf(&w, " %s |", cell(r, row))
 		}
 		for _, rt := range ratios {
+			// Against Linux only the loss rows: its "stack process"
+			// does not hold its TCP's CPU or memory.
+			if rt[1] == linuxRef && !strings.Contains(row, "% loss") {
+				fmt.Fprint(&w, " – |")
+				continue
+			}
 			fmt.Fprintf(&w, " %s |", ratio(results, row, rt[0], rt[1]))
 		}
 		fmt.Fprint(&w, "\n")
