@@ -2,7 +2,9 @@
 // on a TAP in a network namespace of its own, with the same MTU and the same
 // kernel-side clients (ping, a Go bulk sender and receiver, wrk, ab, a Go
 // client that holds 10,000 idle connections), also under random loss on the
-// TAP (nftables), and prints a markdown table. It is a benchmark, not a
+// TAP (nftables), and prints a markdown table. The loss rows also have
+// tapstack with each other congestion control and Linux to Linux over a veth
+// with the same loss rules (cubic and bbr). It is a benchmark, not a
 // test: nothing here runs in a plain `go test ./...` and nothing asserts a
 // timing.
 //

@@ -30,7 +30,8 @@ import (
 
 // The gVisor "daemon" is this test binary re-executed inside the stack's
 // namespace with these environment variables set; TestMain hands over to
-// gvisorMain before any flag is parsed.
+// gvisorMain before any flag is parsed (and to linuxMain for the Linux
+// columns' server, linux_test.go).
 const (
 	envGVisor = "TAPSTACK_BENCH_GVISOR" // "1": be the gVisor daemon
 	envTAP    = "TAPSTACK_BENCH_TAP"    // TAP name
@@ -43,6 +44,9 @@ const (
 func TestMain(m *testing.M) {
 	if os.Getenv(envGVisor) == "1" {
 		os.Exit(gvisorMain())
+	}
+	if os.Getenv(envLinux) == "1" {
+		os.Exit(linuxMain())
 	}
 	os.Exit(m.Run())
 }

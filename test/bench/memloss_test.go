@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -273,7 +274,8 @@ func localPortRange(ns *nstest.NS) (lo, hi int, err error) {
 }
 
 // Loss on the TAP. Both directions drop frames at random with nftables in
-// the stack's namespace, in a netdev table on the TAP itself:
+// the stack's namespace, in a netdev table on the TAP itself (numgen random
+// mod lossPerMille, so the loss rate has a step of 0.1 %):
 //
 //   - stack→kernel: the ingress hook drops a frame the stack wrote before
 //     the kernel sees it. The stack's write succeeded, so this is loss as on
@@ -289,8 +291,9 @@ func localPortRange(ns *nstest.NS) (lo, hi int, err error) {
 //     frames rather than GSO trains of up to 44 (measured with both: 3570
 //     frames dropped at 5 %, 3576 retransmissions).
 const (
-	lossTable = "bench_loss"
-	blackhole = "bhole"
+	lossTable    = "bench_loss"
+	blackhole    = "bhole"
+	lossPerMille = 1000
 )
 
 // lossCounts is what the nftables rules dropped.
@@ -300,7 +303,7 @@ var nftCounter = regexp.MustCompile(`counter packets (\d+)`)
 
 // withLoss runs f with pct % of the frames dropped each way on tap, then
 // removes the rules and restores the TAP's gso_max_segs.
-func withLoss(ns *nstest.NS, tap string, pct int, f func()) (lossCounts, error) {
+func withLoss(ns *nstest.NS, tap string, pct float64, f func()) (lossCounts, error) {
 	var lc lossCounts
 	if !linkExists(ns, blackhole) {
 		if out, err := nsCmd(ns, nil, "ip", "link", "add", blackhole, "type", "veth", "peer", "name", blackhole+"-peer"); err != nil {
@@ -316,9 +319,9 @@ func withLoss(ns *nstest.NS, tap string, pct int, f func()) (lossCounts, error) 
 	}
 	defer gsoMaxSegs(ns, tap, segs)
 	rules := fmt.Sprintf(`table netdev %[1]s {
-	chain egress { type filter hook egress device %[2]q priority 0; numgen random mod 100 < %[3]d counter fwd to %[4]q; }
-	chain ingress { type filter hook ingress device %[2]q priority 0; numgen random mod 100 < %[3]d counter drop; }
-}`, lossTable, tap, pct, blackhole)
+	chain egress { type filter hook egress device %[2]q priority 0; numgen random mod %[5]d < %[3]d counter fwd to %[4]q; }
+	chain ingress { type filter hook ingress device %[2]q priority 0; numgen random mod %[5]d < %[3]d counter drop; }
+}`, lossTable, tap, int(math.Round(pct*lossPerMille/100)), blackhole, lossPerMille)
 	if out, err := nsCmd(ns, strings.NewReader(rules), "nft", "-f", "-"); err != nil {
 		return lc, fmt.Errorf("nft: %v: %s", err, out)
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/nstest"
+	"github.com/tapstack/tapstack/tcp"
 	"github.com/vishvananda/netlink"
 )
 
@@ -30,14 +33,14 @@ var (
 	flagWarmup  = flag.Duration("warmup", time.Second, "bulk rows: time spent before counting starts (slow start)")
 	flagAbN     = flag.Int("ab-n", 20000, "ab: number of requests (one connection each)")
 	flagRounds  = flag.Int("rounds", 1, "rounds, alternating the stacks; the table shows the median (and the range)")
-	flagOnly    = flag.String("only", "", `run one stack only: "tapstack" or "gvisor"`)
+	flagOnly    = flag.String("only", "", `comma-separated columns to run, e.g. "tapstack" or "gvisor,linux cubic" (default: all)`)
 	flagPerf    = flag.Bool("perf", false, "record `perf record -g` of each stack process during each throughput row into results/")
 	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
 	flagZeroN   = flag.Int("zerowin-n", 2000, "zerowin phase: connections that request "+zeroWinRequest+" and never read")
 	flagShortN  = flag.Int("short-n", 60000, "short phase: ab requests (one connection each)")
-	flagLoss    = flag.String("loss", "0,1,5", "loss phase: comma-separated loss percentages, applied to each direction (0: the same set-up, nothing dropped)")
+	flagLoss    = flag.String("loss", "0,1,5", "loss phase: comma-separated loss percentages in steps of 0.1, applied to each direction (0: the same set-up, nothing dropped)")
 )
 
 // phaseNames are the values -phases takes, in the order the phases run.
@@ -67,24 +70,27 @@ var (
 	rowIdleBefore, rowIdleHeld, rowIdlePer                    string
 	rowZeroPer, rowZeroRing                                   string
 	rowShortRate, rowShortBefore, rowShortAfter, rowShortGrow string
-	lossPcts                                                  []int
+	lossPcts                                                  []float64
 )
 
 // rowLoss is the row of a bulk transfer at pct % loss; in is kernel→stack.
-func rowLoss(pct int, in bool) string {
+func rowLoss(pct float64, in bool) string {
 	if in {
-		return fmt.Sprintf("bulk kernel→stack at %d%% loss, Gbit/s", pct)
+		return fmt.Sprintf("bulk kernel→stack at %s%% loss, Gbit/s", pctName(pct))
 	}
-	return fmt.Sprintf("bulk stack→kernel at %d%% loss, Gbit/s", pct)
+	return fmt.Sprintf("bulk stack→kernel at %s%% loss, Gbit/s", pctName(pct))
 }
 
 // phaseLoss is the per-phase name of a loss row.
-func phaseLoss(pct int, in bool) string {
+func phaseLoss(pct float64, in bool) string {
 	if in {
-		return fmt.Sprintf("loss %d%% in", pct)
+		return fmt.Sprintf("loss %s%% in", pctName(pct))
 	}
-	return fmt.Sprintf("loss %d%% out", pct)
+	return fmt.Sprintf("loss %s%% out", pctName(pct))
 }
+
+// pctName formats a loss percentage as -loss takes it: 1, 5, 0.1.
+func pctName(pct float64) string { return strconv.FormatFloat(pct, 'f', -1, 64) }
 
 // rows are the table's rows, in order; phases the measured steps whose CPU
 // use is reported per phase, in the order they run. setup fills both.
@@ -110,11 +116,12 @@ func setup() error {
 	}
 	lossPcts = nil
 	for _, f := range strings.Split(*flagLoss, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 0 || v > 100 {
-			return fmt.Errorf("-loss: want percentages 0-100, got %q", f)
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		// The rules draw from 1000 (lossPerMille), so 0.1 % is the step.
+		if err != nil || v < 0 || v > 100 || math.Abs(v*10-math.Round(v*10)) > 1e-9 {
+			return fmt.Errorf("-loss: want percentages 0-100 in steps of 0.1 (e.g. 0.1,1,5), got %q", f)
 		}
-		lossPcts = append(lossPcts, v)
+		lossPcts = append(lossPcts, math.Round(v*10)/10)
 	}
 	rowIdleBefore = "idle conns: stack RSS before, MiB (lower is better)"
 	rowIdleHeld = fmt.Sprintf("idle conns: stack RSS with %d open, MiB (lower is better)", *flagIdleN)
@@ -163,22 +170,23 @@ func setup() error {
 
 // result is one stack's column.
 type result struct {
-	name   string
-	val    map[string]float64 // row → value
-	note   map[string]string  // row → why there is no value, or a warning
-	cpu    map[string]float64 // phase → stack process CPU seconds
-	busy   map[string]float64 // phase → machine-wide busy fraction (all cores)
-	wall   map[string]float64 // phase → wall seconds
-	client map[string]float64 // phase → kernel-side client CPU seconds (Go client or tool)
-	other  map[string]float64 // phase → CPU seconds of everything else on the machine
-	rss    map[string]float64 // phase → stack process RSS at its end, MiB
-	toStk  map[string]float64 // phase → frames kernel→stack (TAP tx_packets)
-	fromSt map[string]float64 // phase → frames stack→kernel (TAP rx_packets)
-	spread map[string]string  // row → "min–max" over rounds
-	loadA  string             // /proc/loadavg before
-	loadB  string             // and after
-	cc     string             // kernel congestion control in the namespace
-	errors []string
+	name    string
+	val     map[string]float64 // row → value
+	note    map[string]string  // row → why there is no value, or a warning
+	cpu     map[string]float64 // phase → stack process CPU seconds
+	busy    map[string]float64 // phase → machine-wide busy fraction (all cores)
+	wall    map[string]float64 // phase → wall seconds
+	client  map[string]float64 // phase → kernel-side client CPU seconds (Go client or tool)
+	other   map[string]float64 // phase → CPU seconds of everything else on the machine
+	rss     map[string]float64 // phase → stack process RSS at its end, MiB
+	toStk   map[string]float64 // phase → frames kernel→stack (TAP tx_packets)
+	fromSt  map[string]float64 // phase → frames stack→kernel (TAP rx_packets)
+	spread  map[string]string  // row → "min–max" over rounds
+	loadA   string             // /proc/loadavg before
+	loadB   string             // and after
+	cc      string             // kernel congestion control in the namespace (the kernel side's)
+	stackCC string             // the stack side's congestion control
+	errors  []string
 }
 
 func newResult(name string) *result {
@@ -222,37 +230,23 @@ func table(b *testing.B) {
 	mtu := strconv.Itoa(*flagMTU)
 	started := time.Now()
 
-	stacks := []struct {
-		name    string
-		command func(ns *nstest.NS, tap string) *exec.Cmd
-		ready   string
-	}{
-		{"tapstack", func(ns *nstest.NS, tap string) *exec.Cmd {
-			return ns.Command(context.Background(), bin, "up", "--tap", tap,
-				"--addr", stackAddr+"/24", "--host-addr", hostAddr+"/24", "--mtu", mtu)
-		}, `msg="tapstack up"`},
-		{"gVisor", func(ns *nstest.NS, tap string) *exec.Cmd {
-			cmd := ns.Command(context.Background(), exe, "-test.run=^$")
-			cmd.Env = append(os.Environ(), envGVisor+"=1", envTAP+"="+tap, envMTU+"="+mtu)
-			return cmd
-		}, gvisorReady},
-	}
+	cols := columns(exe, bin, mtu)
 	rounds := map[string][]*result{}
 	for round := 0; round < max(1, *flagRounds); round++ {
-		for i := range stacks {
+		for i := range cols {
 			// Alternate which stack goes first, so a change in the
 			// machine's background load does not always favour one.
-			s := stacks[(i+round)%len(stacks)]
-			if *flagOnly != "" && !strings.EqualFold(*flagOnly, s.name) {
+			c := cols[(i+round)%len(cols)]
+			if !c.runs() {
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "bench: round %d: %s\n", round+1, s.name)
-			rounds[s.name] = append(rounds[s.name], measure(b, s.name, s.command, s.ready))
+			fmt.Fprintf(os.Stderr, "bench: round %d: %s\n", round+1, c.name)
+			rounds[c.name] = append(rounds[c.name], measure(b, c))
 		}
 	}
 	var results []*result
-	for _, s := range stacks {
-		if rs := rounds[s.name]; len(rs) > 0 {
+	for _, c := range cols {
+		if rs := rounds[c.name]; len(rs) > 0 {
 			results = append(results, median(rs))
 		}
 	}
@@ -265,6 +259,69 @@ func table(b *testing.B) {
 	fmt.Printf("\n(written to %s)\n", out)
 }
 
+// column is one column of the table: a stack, and how to start it in the
+// namespace ns behind the link (a TAP, or a veth for the Linux columns).
+type column struct {
+	name  string
+	start func(b *testing.B, ns *nstest.NS, link string) (*exec.Cmd, error)
+	ready string // what the process logs on stderr once it serves
+	// lossOnly columns run the loss phase only: they are there to
+	// compare congestion controls under loss.
+	lossOnly bool
+	stackCC  string // the stack side's congestion control, for the notes
+	linux    bool   // both sides run stackCC (linux_test.go)
+}
+
+// columns are the table's columns, in order: tapstack with its default
+// congestion control, then with each other one, gVisor, and Linux to Linux
+// over a veth with cubic and with bbr.
+func columns(exe, bin, mtu string) []column {
+	tapstack := func(cc string) func(*testing.B, *nstest.NS, string) (*exec.Cmd, error) {
+		return func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
+			return ns.Command(context.Background(), bin, "up", "--tap", tap,
+				"--addr", stackAddr+"/24", "--host-addr", hostAddr+"/24", "--mtu", mtu, "--congestion", cc), nil
+		}
+	}
+	cols := []column{{name: "tapstack", start: tapstack(tcp.DefaultCongestion), ready: tapstackReady, stackCC: tcp.DefaultCongestion}}
+	for _, cc := range tcp.CongestionControls() {
+		if cc != tcp.DefaultCongestion {
+			cols = append(cols, column{name: "tapstack " + cc, start: tapstack(cc), ready: tapstackReady, lossOnly: true, stackCC: cc})
+		}
+	}
+	cols = append(cols, column{name: "gVisor", start: func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
+		cmd := ns.Command(context.Background(), exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), envGVisor+"=1", envTAP+"="+tap, envMTU+"="+mtu)
+		return cmd, nil
+	}, ready: gvisorReady, stackCC: "reno (netstack's default)"})
+	for _, cc := range linuxCCs {
+		cols = append(cols, column{name: "Linux " + cc, start: linuxPeer(exe, cc), ready: linuxReady, lossOnly: true, stackCC: cc, linux: true})
+	}
+	return cols
+}
+
+// tapstackReady is what `tapstack up` logs once it serves.
+const tapstackReady = `msg="tapstack up"`
+
+// runs reports whether the column is measured in this run (-only, and a
+// loss-only column needs the loss phase).
+func (c column) runs() bool {
+	if c.lossOnly && !selected["loss"] {
+		return false
+	}
+	if *flagOnly == "" {
+		return true
+	}
+	for _, n := range strings.Split(*flagOnly, ",") {
+		if strings.EqualFold(strings.TrimSpace(n), c.name) {
+			return true
+		}
+	}
+	return false
+}
+
+// on reports whether the column runs phase ph.
+func (c column) on(ph string) bool { return selected[ph] && (!c.lossOnly || ph == "loss") }
+
 // proc is a running stack process.
 type proc struct {
 	cmd  *exec.Cmd
@@ -273,20 +330,38 @@ type proc struct {
 	done chan error
 }
 
-func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) *exec.Cmd, ready string) *result {
+func measure(b *testing.B, c column) *result {
+	name := c.name
 	r := newResult(name)
 	r.loadA = loadavg()
+	r.stackCC = c.stackCC
 	ns := nstest.New(b)
 	tap := tapName()
-	p, err := start(command(ns, tap), ready)
+	cmd, err := c.start(b, ns, tap)
+	var p *proc
+	if err == nil {
+		p, err = start(cmd, c.ready)
+	}
 	if err != nil {
+		r.loadB = loadavg()
 		r.errors = append(r.errors, err.Error())
+		note := "did not start"
+		var na notAvailable
+		if errors.As(err, &na) {
+			note = string(na)
+		}
 		for _, row := range rows {
-			r.note[row] = "did not start"
+			r.note[row] = note
 		}
 		return r
 	}
 	r.cc = ccIn(ns)
+	if c.linux {
+		// Set per route: what a connection gets is the check.
+		if r.cc, err = clientCC(ns); err != nil || r.cc != c.stackCC {
+			r.errors = append(r.errors, fmt.Sprintf("%s: the kernel side's connections run %q (%v)", ccMismatch, r.cc, err))
+		}
+	}
 	// Resolve ARP and check the stack answers before anything is timed.
 	if out, err := runIn(ns, time.Minute, "ping", "-c", "3", "-i", "0.2", "-W", "2", stackAddr); err != nil {
 		r.errors = append(r.errors, fmt.Sprintf("warm-up ping: %v\n%s", err, out))
@@ -345,7 +420,7 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 
 	// Idle connections first, in the fresh process: the per-connection
 	// figure is least disturbed by what earlier phases left in the heap.
-	if selected["idle"] {
+	if c.on("idle") {
 		phase("idle", func() {
 			ir, err := idleConns(ns, p.pid, *flagIdleN)
 			if err != nil {
@@ -363,7 +438,7 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 	// figure is what a stalled peer pins (the send buffer above all). Run
 	// it alone (-phases zerowin) for a fresh heap: after the idle phase
 	// part of what it freed is reused.
-	if selected["zerowin"] {
+	if c.on("zerowin") {
 		phase("zerowin", func() {
 			zr, err := zeroWinConns(ns, p.pid, *flagZeroN)
 			if err != nil {
@@ -380,20 +455,20 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 				*flagZeroN, zr.dialFor.Seconds(), zr.retries, zr.before/1024, zr.held/1024))
 		})
 	}
-	if selected["ping"] && tool(rowPing, "ping") {
+	if c.on("ping") && tool(rowPing, "ping") {
 		phase("ping", func() { v, err := pingRTT(ns); set(rowPing, v, err) })
 	}
-	if selected["bulk"] {
+	if c.on("bulk") {
 		phase("bulk in", func() { v, err := bulkIn(ns, *flagWarmup, *flagDur); set(rowIn, v, err) })
 		phase("bulk out", func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowOut, v, err) })
 	}
-	if selected["wrk"] && tool(rowWrk, "wrk") {
+	if c.on("wrk") && tool(rowWrk, "wrk") {
 		phase("wrk", func() { v, warn, err := wrk(ns, *flagDur); set(rowWrk, v, err); addWarn(r, rowWrk, warn) })
 	}
 	// Short connections right after the keep-alive load (the issue's
 	// gVisor figures: about 117 MB before, 167 MB after).
 	var shortEnd time.Time
-	if selected["short"] && tool(rowShortRate, "ab") {
+	if c.on("short") && tool(rowShortRate, "ab") {
 		phase("short", func() {
 			before, err := vmRSS(p.pid)
 			if err != nil {
@@ -412,7 +487,7 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 		})
 		shortEnd = time.Now()
 	}
-	if selected["loss"] {
+	if c.on("loss") {
 		if _, err := exec.LookPath("nft"); err != nil {
 			for _, pct := range lossPcts {
 				r.note[rowLoss(pct, true)], r.note[rowLoss(pct, false)] = "n/a (nft missing)", "n/a (nft missing)"
@@ -429,23 +504,23 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 				phase(out, func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowLoss(pct, false), v, err) })
 			})
 			if err != nil {
-				fail(fmt.Errorf("loss %d%%: %w", pct, err), rowLoss(pct, true), rowLoss(pct, false))
+				fail(fmt.Errorf("loss %s%%: %w", pctName(pct), err), rowLoss(pct, true), rowLoss(pct, false))
 				continue
 			}
 			// The egress hook runs before the TAP counts a frame, the
 			// ingress hook after.
 			sentToStack := lc.toStack + uint64(r.toStk[in]+r.toStk[out])
 			fromStack := uint64(r.fromSt[in] + r.fromSt[out])
-			r.errors = append(r.errors, fmt.Sprintf("loss %d%%: nftables dropped %d of %d frames kernel→stack (%.2f%%), %d of %d stack→kernel (%.2f%%)",
-				pct, lc.toStack, sentToStack, pctOf(lc.toStack, sentToStack), lc.fromStack, fromStack, pctOf(lc.fromStack, fromStack)))
+			r.errors = append(r.errors, fmt.Sprintf("loss %s%%: nftables dropped %d of %d frames kernel→stack (%.2f%%), %d of %d stack→kernel (%.2f%%)",
+				pctName(pct), lc.toStack, sentToStack, pctOf(lc.toStack, sentToStack), lc.fromStack, fromStack, pctOf(lc.fromStack, fromStack)))
 			if st1, err := stackStats(ns); stErr == nil && err == nil {
 				a, b := st0.TCP, st1.TCP
-				r.errors = append(r.errors, fmt.Sprintf("loss %d%%: the stack retransmitted %d segments, with %d RTOs and %d fast recoveries (both rows)",
-					pct, b.RetransSegs-a.RetransSegs, b.Timeouts-a.Timeouts, b.Recoveries-a.Recoveries))
+				r.errors = append(r.errors, fmt.Sprintf("loss %s%%: the stack retransmitted %d segments, with %d RTOs and %d fast recoveries (both rows)",
+					pctName(pct), b.RetransSegs-a.RetransSegs, b.Timeouts-a.Timeouts, b.Recoveries-a.Recoveries))
 			}
 		}
 	}
-	if selected["ab"] && tool(rowAb, "ab") {
+	if c.on("ab") && tool(rowAb, "ab") {
 		// The short phase leaves up to a port range's worth of
 		// connections in TIME-WAIT on the stack (the server closes
 		// first); both stacks hold TIME-WAIT 60 s. Let them expire so the
@@ -457,18 +532,30 @@ func measure(b *testing.B, name string, command func(ns *nstest.NS, tap string) 
 		phase("ab", func() { v, warn, err := ab(ns, *flagAbN); set(rowAb, v, err); addWarn(r, rowAb, warn) })
 	}
 
-	if name == "tapstack" {
+	if strings.HasPrefix(name, "tapstack") {
 		r.errors = append(r.errors, tapstackConns(ns))
 	}
-	r.val[rowCPU] = procCPU(p.pid) - cpuStart
-	if hwm, err := vmHWM(p.pid); err == nil {
-		r.val[rowRSS] = hwm / 1024
-	} else {
-		r.note[rowRSS] = "error"
-		r.errors = append(r.errors, err.Error())
+	// A loss-only column's whole run is comparable with the others' only
+	// when they ran the loss phase alone too.
+	if !c.lossOnly || !slices.ContainsFunc(phaseNames, func(ph string) bool { return ph != "loss" && selected[ph] }) {
+		r.val[rowCPU] = procCPU(p.pid) - cpuStart
+		if hwm, err := vmHWM(p.pid); err == nil {
+			r.val[rowRSS] = hwm / 1024
+		} else {
+			r.note[rowRSS] = "error"
+			r.errors = append(r.errors, err.Error())
+		}
+	}
+	for _, row := range rows {
+		if _, ok := r.val[row]; !ok && r.note[row] == "" && c.lossOnly {
+			r.note[row] = "–"
+		}
 	}
 	if p.exited() {
 		r.errors = append(r.errors, "the stack process exited during the run:\n"+tail(p.out.String(), 2000))
+	}
+	if out := p.out.String(); strings.Contains(out, ccMismatch) {
+		r.errors = append(r.errors, "the stack side's connections:\n"+tail(out, 2000))
 	}
 	if err := p.stop(); err != nil {
 		r.errors = append(r.errors, fmt.Sprintf("stopping %s: %v\n%s", name, err, tail(p.out.String(), 2000)))
@@ -635,20 +722,43 @@ func tail(s string, n int) string {
 func render(results []*result, started time.Time) string {
 	var w strings.Builder
 	uname, _ := exec.Command("uname", "-r").Output()
-	fmt.Fprintf(&w, "## tapstack vs gVisor netstack over a TAP, MTU %d\n\n", *flagMTU)
+	title := "tapstack vs gVisor netstack over a TAP"
+	if slices.ContainsFunc(results, func(r *result) bool { return strings.HasPrefix(r.name, "Linux") }) {
+		title += " (Linux columns: Linux to Linux over a veth)"
+	}
+	fmt.Fprintf(&w, "## %s, MTU %d\n\n", title, *flagMTU)
 	fmt.Fprintf(&w, "%s · kernel %s · %d CPUs · %s · gVisor %s\n\n", started.Format(time.RFC3339),
 		strings.TrimSpace(string(uname)), runtime.NumCPU(), runtime.Version(), gvisorVersion())
-	fmt.Fprintf(&w, "| metric | %s | ratio tapstack/gVisor |\n|---|", strings.Join(names(results), " | "))
-	for range results {
+	// Ratio columns: tapstack against gVisor, and against Linux CUBIC
+	// where that column ran (its loss rows).
+	ratios := [][2]string{{"tapstack", "gVisor"}}
+	if slices.Contains(names(results), linuxRef) {
+		ratios = append(ratios, [2]string{"tapstack", linuxRef})
+	}
+	fmt.Fprintf(&w, "| metric | %s |", strings.Join(names(results), " | "))
+	for _, rt := range ratios {
+		fmt.Fprintf(&w, " ratio %s/%s |", rt[0], rt[1])
+	}
+	fmt.Fprint(&w, "\n|---|")
+	for range len(results) + len(ratios) {
 		fmt.Fprint(&w, "---:|")
 	}
-	fmt.Fprint(&w, "---:|\n")
+	fmt.Fprint(&w, "\n")
 	for _, row := range rows {
 		fmt.Fprintf(&w, "| %s |", row)
 		for _, r := range results {
 			fmt.Fprintf(&w, " %s |", cell(r, row))
 		}
-		fmt.Fprintf(&w, " %s |\n", ratio(results, row))
+		for _, rt := range ratios {
+			// Against Linux only the loss rows: its "stack process"
+			// does not hold its TCP's CPU or memory.
+			if rt[1] == linuxRef && !strings.Contains(row, "% loss") {
+				fmt.Fprint(&w, " – |")
+				continue
+			}
+			fmt.Fprintf(&w, " %s |", ratio(results, row, rt[0], rt[1]))
+		}
+		fmt.Fprint(&w, "\n")
 	}
 	fmt.Fprint(&w, "\nPer phase, CPU seconds: the stack process / the kernel-side client (Go client or tool, with its kernel work) / everything else on the machine; wall seconds; machine busy (all CPUs); stack RSS at the end of the phase; TAP frames kernel→stack / stack→kernel\n\n")
 	fmt.Fprintf(&w, "| phase | %s |\n|---|", strings.Join(names(results), " | "))
@@ -670,7 +780,8 @@ func render(results []*result, started time.Time) string {
 	}
 	fmt.Fprint(&w, "\n")
 	for _, r := range results {
-		fmt.Fprintf(&w, "- %s: loadavg before `%s`, after `%s`; kernel congestion control %s\n", r.name, r.loadA, r.loadB, r.cc)
+		fmt.Fprintf(&w, "- %s: loadavg before `%s`, after `%s`; congestion control: kernel side (client, the sender kernel→stack) %s, stack side (the sender stack→kernel) %s\n",
+			r.name, r.loadA, r.loadB, r.cc, r.stackCC)
 	}
 	for _, r := range results {
 		for _, e := range r.errors {
@@ -714,13 +825,14 @@ func format(v float64) string {
 	}
 }
 
-func ratio(results []*result, row string) string {
+// ratio is column num's value of row over column den's, or "–".
+func ratio(results []*result, row, num, den string) string {
 	var a, g *result
 	for _, r := range results {
 		switch r.name {
-		case "tapstack":
+		case num:
 			a = r
-		case "gVisor":
+		case den:
 			g = r
 		}
 	}
@@ -751,7 +863,7 @@ func median(rs []*result) *result {
 		return rs[0]
 	}
 	m := newResult(rs[0].name)
-	m.loadA, m.loadB, m.cc = rs[0].loadA, rs[len(rs)-1].loadB, rs[0].cc
+	m.loadA, m.loadB, m.cc, m.stackCC = rs[0].loadA, rs[len(rs)-1].loadB, rs[0].cc, rs[0].stackCC
 	fold := func(dst map[string]float64, get func(*result) map[string]float64) {
 		keys := map[string]bool{}
 		for _, r := range rs {
