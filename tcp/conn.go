@@ -40,6 +40,10 @@ const (
 	EventAcceptable                     // on a Listener: a connection is ready in the accept queue
 )
 
+// InfiniteSsthresh is Info.Ssthresh before the first loss (Linux's
+// TCP_INFINITE_SSTHRESH, which ss does not show either).
+const InfiniteSsthresh = initialSsthresh
+
 // Info is a snapshot of a connection for the status page.
 type Info struct {
 	State                                 State
