@@ -34,12 +34,11 @@ func countersMatchInfo(k *Counters, i Info) error {
 	return nil
 }
 
-// A retransmission in fast recovery is a fast retransmission (Linux's
-// TCPFastRetrans); the one an RTO sends is not (TCPSlowStartRetrans), though
-// both are retransmitted segments (tcpRetransSegs). A recovery without SACK
-// is NewReno's (TCPRenoRecovery).
-func TestCounters_FastRetransmitCounted_RTORetransmissionNot(t *testing.T) {
-	h := newEstablished(t, Config{})
+// fastRetransmit has h's connection (without SACK) send ten segments and
+// the peer answer with three duplicate ACKs of the first: NewReno's fast
+// retransmit resends it (RFC 5681 §3.2 step 2).
+func fastRetransmit(h *harness) {
+	h.t.Helper()
 	h.c.Write(bytesN(10*1460), h.now)
 	h.out.take()
 	dup := h.seg(FlagACK)
@@ -48,6 +47,15 @@ func TestCounters_FastRetransmitCounted_RTORetransmissionNot(t *testing.T) {
 		h.in(dup)
 	}
 	h.expect("ACK seq=1001 ack=5001 len=1460")
+}
+
+// A retransmission in fast recovery is a fast retransmission (Linux's
+// TCPFastRetrans); the one an RTO sends is not (TCPSlowStartRetrans), though
+// both are retransmitted segments (tcpRetransSegs). A recovery without SACK
+// is NewReno's (TCPRenoRecovery).
+func TestCounters_FastRetransmitCounted_RTORetransmissionNot(t *testing.T) {
+	h := newEstablished(t, Config{})
+	fastRetransmit(h)
 	if i, k := h.c.Info(), h.k; i.Retransmits != 1 || i.FastRetrans != 1 || k.RenoRecoveries != 1 || k.SACKRecoveries != 0 {
 		t.Fatalf("after a fast retransmit: Retransmits %d FastRetrans %d Reno/SACK recoveries %d/%d, want 1 1 1/0",
 			i.Retransmits, i.FastRetrans, k.RenoRecoveries, k.SACKRecoveries)
