@@ -333,6 +333,11 @@ func (s *Stack) Stats() Stats {
 	st.TCP.Timeouts = s.tcpCounters.Timeouts
 	st.TCP.Recoveries = s.tcpCounters.Recoveries
 	st.TCP.LossProbes = s.tcpCounters.LossProbes
+	st.TCP.FastRetrans = s.tcpCounters.FastRetrans
+	st.TCP.SACKRecoveries = s.tcpCounters.SACKRecoveries
+	st.TCP.RenoRecoveries = s.tcpCounters.RenoRecoveries
+	st.TCP.RACKRecoveries = s.tcpCounters.RACKRecoveries
+	st.TCP.TLPRecoveries = s.tcpCounters.TLPRecoveries
 	st.TCP.SACKDiscards = s.tcpCounters.SACKDiscards
 	st.TCP.DSACKUndos = s.tcpCounters.DSACKUndos
 	st.TCP.SpuriousRTOs = s.tcpCounters.SpuriousRTOs

@@ -168,6 +168,19 @@ type TCPStats struct {
 	Timeouts    uint64 `json:"timeouts"`
 	Recoveries  uint64 `json:"recoveries"`
 	LossProbes  uint64 `json:"loss_probes"`
+	// FastRetrans counts the retransmissions sent in fast recovery (TcpExt
+	// TCPFastRetrans; retrans_segs also counts those after an RTO and the
+	// loss probes). Recoveries by kind: SACKRecoveries (RFC 6675, TcpExt
+	// TCPSackRecovery) and RenoRecoveries (RFC 6582 NewReno, without SACK;
+	// TCPRenoRecovery) add up to Recoveries; RACKRecoveries counts the SACK
+	// recoveries RACK's time-based rule started (RFC 8985 §6.2), and
+	// TLPRecoveries the losses a tail loss probe repaired without a
+	// recovery (§7.4, TCPLossProbeRecovery).
+	FastRetrans    uint64 `json:"fast_retrans"`
+	SACKRecoveries uint64 `json:"sack_recoveries"`
+	RenoRecoveries uint64 `json:"reno_recoveries"`
+	RACKRecoveries uint64 `json:"rack_recoveries"`
+	TLPRecoveries  uint64 `json:"tlp_recoveries"`
 	// SACKDiscards counts SACK blocks ignored as invalid (TcpExt
 	// TCPSACKDiscard): empty, beyond SND.NXT, or reaching down to SND.UNA.
 	// The segment carrying them is processed; only the block is not.

@@ -294,9 +294,20 @@ func TestTCP_FastRetransmit_AfterThreeDupACKs(t *testing.T) {
 	ack(iss + 1)
 	ack(iss + 1)
 	e.none()
+	before := e.st.Stats().TCP
 	ack(iss + 1) // the third duplicate: retransmit now (RFC 5681 §3.2)
 	if s := e.nextTCP(); s.Seq != iss+1 || len(s.Payload) != 1460 {
 		t.Fatalf("fast retransmission: %v", &s)
+	}
+	// /stats counts it: a retransmitted segment, a fast one, a recovery,
+	// NewReno's (the peer offered no SACK).
+	after := e.st.Stats().TCP
+	if after.RetransSegs-before.RetransSegs != 1 || after.FastRetrans-before.FastRetrans != 1 ||
+		after.Recoveries-before.Recoveries != 1 || after.RenoRecoveries-before.RenoRecoveries != 1 ||
+		after.SACKRecoveries != before.SACKRecoveries {
+		t.Fatalf("retrans_segs %d→%d fast_retrans %d→%d recoveries %d→%d reno %d→%d sack %d→%d",
+			before.RetransSegs, after.RetransSegs, before.FastRetrans, after.FastRetrans, before.Recoveries, after.Recoveries,
+			before.RenoRecoveries, after.RenoRecoveries, before.SACKRecoveries, after.SACKRecoveries)
 	}
 }
 

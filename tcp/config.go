@@ -305,11 +305,22 @@ type Counters struct {
 	RecvQueueDrops  uint64
 
 	// Loss recovery, the totals of Info's counts of the same names:
-	// segments retransmitted (RFC 4022 tcpRetransSegs), retransmission
-	// timeouts with data outstanding (TCPTimeouts), fast recoveries
-	// entered (TCPSackRecovery + TCPRenoRecovery) and tail loss probes
-	// sent (TCPLossProbes).
+	// segments retransmitted (RFC 4022 tcpRetransSegs; Info.Retransmits),
+	// retransmission timeouts with data outstanding (TCPTimeouts), fast
+	// recoveries entered (TCPSackRecovery + TCPRenoRecovery) and tail loss
+	// probes sent (TCPLossProbes).
 	RetransSegs, Timeouts, Recoveries, LossProbes uint64
+	// FastRetrans counts the retransmissions sent in fast recovery
+	// (Linux's TCPFastRetrans: those not sent after an RTO, TCPSlowStartRetrans),
+	// RACK's included.
+	FastRetrans uint64
+	// Recoveries by kind: SACKRecoveries those run by RFC 6675 (Linux's
+	// TCPSackRecovery), RenoRecoveries those by RFC 6582 NewReno, without
+	// SACK (TCPRenoRecovery); they add up to Recoveries. RACKRecoveries
+	// counts the SACK recoveries that RACK's time-based rule started (RFC
+	// 8985 §6.2), TLPRecoveries the losses a tail loss probe repaired (§7.4,
+	// TCPLossProbeRecovery), which enter no recovery.
+	SACKRecoveries, RenoRecoveries, RACKRecoveries, TLPRecoveries uint64
 
 	// SACKDiscards counts SACK blocks ignored as invalid: empty, beyond
 	// SND.NXT or reaching down to SND.UNA (Linux's TCPSACKDiscard).

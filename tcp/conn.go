@@ -40,12 +40,23 @@ const (
 	EventAcceptable                     // on a Listener: a connection is ready in the accept queue
 )
 
+// InfiniteSsthresh is Info.Ssthresh before the first loss (Linux's
+// TCP_INFINITE_SSTHRESH, which ss does not show either).
+const InfiniteSsthresh = initialSsthresh
+
 // Info is a snapshot of a connection for the status page.
 type Info struct {
 	State                                 State
 	SRTT, RTTVar, RTO                     time.Duration
 	Cwnd, Ssthresh, SndWnd, RcvWnd, MSS   int
 	BytesSent, BytesReceived, Retransmits uint64
+	// FastRetrans counts the retransmissions sent in fast recovery
+	// (Linux's TCPFastRetrans), part of Retransmits.
+	FastRetrans uint64
+	// PacingRate is the rate the connection paces its segments at, in
+	// bytes per second (Linux's tcpi_pacing_rate); 0 while it does not
+	// pace, which is always for now: no congestion control paces yet.
+	PacingRate uint64
 	// ChallengeACKs counts RFC 5961 challenge ACKs sent (Linux's
 	// TCPChallengeACK); ACKsRateLimited the replies to invalid segments
 	// that Config.InvalidACKInterval held back (Linux's TCPACKSkipped*).
@@ -241,6 +252,7 @@ type Conn struct {
 	ecnCutEnd                                  seqnum.Value
 
 	bytesSent, bytesReceived, retransmits uint64
+	fastRetrans                           uint64
 	pawsDrops, sackDiscards               uint64
 	challengeACKs, acksRateLimited        uint64
 	keepAliveProbes                       uint64
@@ -640,6 +652,7 @@ func (c *Conn) Info() Info {
 		BytesSent:       c.bytesSent,
 		BytesReceived:   c.bytesReceived,
 		Retransmits:     c.retransmits,
+		FastRetrans:     c.fastRetrans,
 		ChallengeACKs:   c.challengeACKs,
 		ACKsRateLimited: c.acksRateLimited,
 		KeepAliveProbes: c.keepAliveProbes,
@@ -661,15 +674,28 @@ func (c *Conn) Info() Info {
 	}
 }
 
-// countRetransmit, countTimeout, countRecovery and countLossProbe add one
-// to the connection's count (Info) and to the stack's total (Counters).
+// countRetransmit, countTimeout, countRecovery, countLossProbe,
+// countRACKRecovery and countTLPRecovery add one to the connection's count
+// (Info) and to the stack's total (Counters).
+//
+// A retransmission in recovery is also a fast one (Linux's TCPFastRetrans,
+// counted in tcp_xmit_retransmit_queue outside TCP_CA_Loss); an RTO ends
+// recovery before it resends. Deviation (Linux compat, approximate): the
+// probe recoveryProbe sends in recovery counts too, where Linux, which
+// sends none there, counts its TLP in neither.
 func (c *Conn) countRetransmit() {
 	if c.undoOn {
 		c.undoRetrans++
 	}
 	c.retransmits++
+	if c.inRecovery {
+		c.fastRetrans++
+	}
 	if k := c.cfg.Counters; k != nil {
 		k.RetransSegs++
+		if c.inRecovery {
+			k.FastRetrans++
+		}
 	}
 }
 
@@ -685,6 +711,25 @@ func (c *Conn) countRecovery() {
 	c.recoveries++
 	if k := c.cfg.Counters; k != nil {
 		k.Recoveries++
+		if c.sackOn {
+			k.SACKRecoveries++ // RFC 6675 (Linux's TCPSackRecovery)
+		} else {
+			k.RenoRecoveries++ // RFC 6582 (TCPRenoRecovery)
+		}
+	}
+}
+
+func (c *Conn) countRACKRecovery() {
+	c.rackRecoveries++
+	if k := c.cfg.Counters; k != nil {
+		k.RACKRecoveries++
+	}
+}
+
+func (c *Conn) countTLPRecovery() {
+	c.tlpRecoveries++
+	if k := c.cfg.Counters; k != nil {
+		k.TLPRecoveries++
 	}
 }
 

@@ -223,14 +223,7 @@ func TestEstablished_Cubic_FastRetransmitReducesByBeta(t *testing.T) {
 	if got := h.c.Info().Congestion; got != "cubic" {
 		t.Fatalf("Info().Congestion %q, want cubic", got)
 	}
-	h.c.Write(bytesN(10*1460), h.now)
-	h.out.take()
-	dup := h.seg(FlagACK)
-	dup.Ack = testISS + 1
-	for range 3 {
-		h.in(dup)
-	}
-	h.expect("ACK seq=1001 ack=5001 len=1460")
+	fastRetransmit(h)
 	if h.c.cc.ssthresh() != 10220 || h.c.cc.cwnd() != 10220+3*1460 {
 		t.Fatalf("ssthresh %d cwnd %d, want 10220 (0.7 of 14600) and 14600", h.c.cc.ssthresh(), h.c.cc.cwnd())
 	}

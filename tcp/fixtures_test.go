@@ -51,6 +51,9 @@ type harness struct {
 	// peer's view: the next sequence number it sends, and what it acks.
 	peerNxt seqnum.Value
 	trans   []string // state transitions
+	// k is the connection's own Counters when the test gave none: every
+	// step checks that its totals are the connection's Info counts.
+	k *Counters
 }
 
 // harnessCongestion is the congestion control of a harness's connection:
@@ -92,6 +95,10 @@ func newTunedHarness(t *testing.T, cfg Config) *harness {
 	cfg.Observer = h
 	cfg.Congestion = harnessCongestion(cfg.Congestion)
 	cfg.ECN = harnessECN(cfg.ECN)
+	if cfg.Counters == nil {
+		h.k = &Counters{}
+		cfg.Counters = h.k
+	}
 	h.c = NewConn(cfg, addrA, addrB, testISS, h.out)
 	return h
 }
@@ -161,6 +168,11 @@ func (h *harness) checkInvariants() {
 	h.t.Helper()
 	if err := tcbInvariants(h.c); err != nil {
 		h.t.Fatal(err)
+	}
+	if h.k != nil {
+		if err := countersMatchInfo(h.k, h.c.Info()); err != nil {
+			h.t.Fatal(err)
+		}
 	}
 }
 

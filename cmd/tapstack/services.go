@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // serveTCP accepts connections on port and runs handle on each in its own
@@ -115,11 +116,7 @@ func httpHandler(st *stack.Stack, started time.Time) http.Handler {
 			return conns[i].Remote.String() < conns[j].Remote.String()
 		})
 		fmt.Fprintf(w, "TCP connections: %d\n", len(conns))
-		fmt.Fprintf(w, "%-22s %-22s %-12s %9s %9s %9s %10s %10s\n", "local", "remote", "state", "srtt", "rto", "cwnd", "sent", "received")
-		for _, c := range conns {
-			fmt.Fprintf(w, "%-22v %-22v %-12v %9v %9v %9d %10d %10d\n", c.Local, c.Remote, c.State,
-				c.SRTT.Round(10*time.Microsecond), c.RTO.Round(time.Millisecond), c.Cwnd, c.BytesSent, c.BytesReceived)
-		}
+		writeTCPTable(w, conns)
 		fmt.Fprintf(w, "\nneighbours:\n")
 		for _, n := range st.Neighbors() {
 			fmt.Fprintf(w, "  %-16v %v %v\n", n.IP, n.MAC, n.State)
@@ -162,6 +159,39 @@ func httpHandler(st *stack.Stack, started time.Time) http.Handler {
 		io.CopyBuffer(w, r.Body, buf)
 	})
 	return mux
+}
+
+// tcpTableHeader names the status page's connection columns: as Linux's
+// ss -ti, the congestion control, window and RTT estimate, the segments
+// retransmitted and the pacing rate, and whether ECN was negotiated.
+var tcpTableHeader = fmt.Sprintf("%-22s %-22s %-12s %-6s %9s %9s %9s %9s %9s %7s %9s %-3s %10s %10s\n",
+	"local", "remote", "state", "cc", "srtt", "rttvar", "rto", "cwnd", "ssthresh", "retrans", "pacing", "ecn", "sent", "received")
+
+// writeTCPTable writes one row per connection under tcpTableHeader (windows
+// in bytes, the pacing rate in bytes per second). What a connection does
+// not have is "-": no ssthresh before the first loss
+// (as ss), no pacing rate (nothing paces yet), a TIME-WAIT entry's
+// congestion control.
+func writeTCPTable(w io.Writer, conns []stack.TCPConnInfo) {
+	io.WriteString(w, tcpTableHeader)
+	for _, c := range conns {
+		cc, ssthresh, pacing, ecn := "-", "-", "-", "-"
+		if c.Congestion != "" {
+			cc = c.Congestion
+		}
+		if c.Ssthresh < tcp.InfiniteSsthresh {
+			ssthresh = strconv.Itoa(c.Ssthresh)
+		}
+		if c.PacingRate > 0 {
+			pacing = strconv.FormatUint(c.PacingRate, 10)
+		}
+		if c.ECN {
+			ecn = "on"
+		}
+		fmt.Fprintf(w, "%-22v %-22v %-12v %-6s %9v %9v %9v %9d %9s %7d %9s %-3s %10d %10d\n",
+			c.Local, c.Remote, c.State, cc, c.SRTT.Round(10*time.Microsecond), c.RTTVar.Round(10*time.Microsecond),
+			c.RTO.Round(time.Millisecond), c.Cwnd, ssthresh, c.Retransmits, pacing, ecn, c.BytesSent, c.BytesReceived)
+	}
 }
 
 // serveHTTP runs net/http on tcp/80 of the stack.
