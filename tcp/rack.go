@@ -254,7 +254,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 			return
 		}
 		c.rackFirstAt = time.Time{}
-		c.rackRecoveries++
+		c.countRACKRecovery()
 		c.enterSACKRecovery(now)
 		return
 	}

@@ -221,7 +221,7 @@ func (c *Conn) tlpAck(seg *Segment, oldUna seqnum.Value, newSACK bool) {
 		c.tlpOut = false // the probe was a duplicate: no loss
 	case ack.GreaterThan(c.tlpEndSeq):
 		c.tlpOut = false
-		c.tlpRecoveries++
+		c.countTLPRecovery()
 		// The repairing ACK has just emptied the flight: the reduction
 		// starts from cwnd (lossEvent.repaired).
 		c.cc.onLoss(lossEvent{mss: c.mss, repaired: true})
