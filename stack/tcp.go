@@ -50,8 +50,8 @@ type listenEntry struct {
 // tcpOutput is the stack's side of tcp.Output: it frames segments.
 type tcpOutput struct{ s *Stack }
 
-func (o tcpOutput) SendSegment(c *tcp.Conn, seg *tcp.Segment, p1, p2 []byte) {
-	o.s.sendTCPLocked(c.LocalAddr(), c.RemoteAddr(), seg, p1, p2)
+func (o tcpOutput) SendSegment(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
+	o.s.sendTCPLocked(local, remote, seg, p1, p2)
 }
 
 // sendTCPLocked frames one segment in s.out and sends it. A wildcard local

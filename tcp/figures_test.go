@@ -55,7 +55,7 @@ func (w *wire) peer(n *node) *node {
 }
 
 // SendSegment is the Output of every Conn and Listener on the wire.
-func (n *node) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+func (n *node) SendSegment(_, _ netip.AddrPort, seg *Segment, p1, p2 []byte) {
 	w := n.w
 	s := *seg
 	s.Payload = append(append([]byte(nil), p1...), p2...)
@@ -101,8 +101,7 @@ func (n *node) deliver(seg *Segment) {
 		}
 	default:
 		if rst, ok := ResetFor(seg); ok {
-			scratch := &Conn{local: n.addr, remote: w.peer(n).addr}
-			n.SendSegment(scratch, &rst, nil, nil)
+			n.SendSegment(n.addr, w.peer(n).addr, &rst, nil, nil)
 		}
 	}
 }

@@ -30,7 +30,7 @@ const (
 // recorder is an Output that keeps a copy of every segment.
 type recorder struct{ segs []Segment }
 
-func (r *recorder) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+func (r *recorder) SendSegment(_, _ netip.AddrPort, seg *Segment, p1, p2 []byte) {
 	s := *seg
 	s.Payload = append(append([]byte(nil), p1...), p2...)
 	r.segs = append(r.segs, s)

@@ -57,7 +57,7 @@ type Listener struct {
 	events  Events
 	stats   ListenerStats
 	closed  bool
-	scratch Conn // carries the addresses of a RST or cookie SYN-ACK the Listener sends itself
+	tx      Segment // a RST or cookie SYN-ACK the Listener sends itself, valid during Output's call
 
 	noCookies    bool      // SetSynCookies(false)
 	cookieKey    cookieKey // drawn when the first cookie is sent
@@ -164,22 +164,21 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 	if k := l.cfg.Counters; k != nil {
 		k.SynCookiesSent++
 	}
-	l.scratch = Conn{local: l.local, remote: remote}
-	l.scratch.tx = Segment{
+	l.tx = Segment{
 		SrcPort: l.local.Port(), DstPort: remote.Port(),
 		Seq: iss, Ack: seg.Seq.Add(1), Flags: FlagSYN | FlagACK,
 		Window:  uint16(cookieWindow(l.cfg)),
 		Options: Options{MSS: uint16(l.cfg.MSS)},
 	}
 	if so := &seg.Options; so.HasTimestamp && !l.cfg.DisableTimestamps {
-		o := &l.scratch.tx.Options
+		o := &l.tx.Options
 		o.HasTimestamp = true
 		// RFC 3168 §6.1.1: an ECN-setup SYN-ACK (ECE) if the SYN asked;
 		// only the timestamp can remember it, so only with timestamps
 		// (Linux's tcp_conn_request clears ecn_ok for a cookie without).
 		ecn := ecnSYNAsks(l.cfg, seg.Flags)
 		if ecn {
-			l.scratch.tx.Flags |= FlagECE
+			l.tx.Flags |= FlagECE
 		}
 		o.TSVal = tsOffsetFor(iss) + cookieTSVal(l.cfg, so, ecn, cookieTSClock(l.cookieTSBase, now))
 		o.TSEcr = so.TSVal // RFC 7323 §3.2: echo the SYN's TSval
@@ -190,7 +189,7 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 			o.HasWScale, o.WScale = true, windowScaleFor(l.cfg.RcvBuf)
 		}
 	}
-	l.out.SendSegment(&l.scratch, &l.scratch.tx, nil, nil)
+	l.out.SendSegment(l.local, remote, &l.tx, nil, nil)
 }
 
 // CookieACK checks seg, an ACK from remote that matched no connection but
@@ -319,8 +318,8 @@ func (l *Listener) sendReset(seg *Segment, remote netip.AddrPort) {
 		return
 	}
 	l.stats.ResetsSent++
-	l.scratch = Conn{local: l.local, remote: remote}
-	l.out.SendSegment(&l.scratch, &rst, nil, nil)
+	l.tx = rst
+	l.out.SendSegment(l.local, remote, &l.tx, nil, nil)
 }
 
 // Accept pops the oldest connection whose handshake completed (it may have

@@ -24,9 +24,9 @@ type addrRecorder struct {
 	to []netip.AddrPort
 }
 
-func (r *addrRecorder) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
-	r.to = append(r.to, c.RemoteAddr())
-	r.recorder.SendSegment(c, seg, p1, p2)
+func (r *addrRecorder) SendSegment(local, remote netip.AddrPort, seg *Segment, p1, p2 []byte) {
+	r.to = append(r.to, remote)
+	r.recorder.SendSegment(local, remote, seg, p1, p2)
 }
 
 func newListenerHarness(t *testing.T, backlog int) *listenerHarness {

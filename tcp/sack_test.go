@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -469,7 +470,7 @@ func TestEstablished_SACK_PeerSendsNoBlocks_RecoversAsNewReno(t *testing.T) {
 
 type discardOut struct{}
 
-func (discardOut) SendSegment(*Conn, *Segment, []byte, []byte) {}
+func (discardOut) SendSegment(_, _ netip.AddrPort, _ *Segment, _, _ []byte) {}
 
 // TestEstablished_SACK_NoAllocationPerSegment: building SACK blocks,
 // D-SACK reports and the scoreboard do not allocate per segment.

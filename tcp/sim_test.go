@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ type simOut struct {
 	from int
 }
 
-func (o simOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+func (o simOut) SendSegment(_, _ netip.AddrPort, seg *Segment, p1, p2 []byte) {
 	n := o.n
 	s := *seg
 	s.Payload = append(append([]byte(nil), p1...), p2...)
