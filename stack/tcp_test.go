@@ -123,6 +123,26 @@ func TestTCP_ClosedPort_RST(t *testing.T) {
 	}
 }
 
+// TestTCP_Listener_StrayACK_RSTCountedInListenerStats: the RST that
+// answers an ACK to a listening port (RFC 9293 §3.10.7.2) is the
+// Listener's, counted in its ResetsSent; a RST to it is not answered and
+// not counted.
+func TestTCP_Listener_StrayACK_RSTCountedInListenerStats(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	listening(t, e)
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Ack: 5000, Flags: tcp.FlagACK, Window: peerWnd}, nil))
+	e.expectTCP(tcp.FlagRST, 5000, 0)
+	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagRST}, nil))
+	e.none()
+	if st := e.st.ListenerStatsTest(stackPort); st.ResetsSent != 1 {
+		t.Fatalf("ResetsSent %d, want 1 (%+v)", st.ResetsSent, st)
+	}
+	if st := e.st.Stats().TCP; st.OutRsts != 1 {
+		t.Fatalf("OutRsts %d, want 1", st.OutRsts)
+	}
+}
+
 func TestTCP_Listener_StrayACKAndSYNACKGetRST_RSTIgnored(t *testing.T) {
 	e := newEnv(t)
 	e.learnPeer()

@@ -96,7 +96,7 @@ func (n *node) deliver(seg *Segment) {
 			w.t.Fatalf("%s: %v", n.name, err)
 		}
 	case n.lis != nil:
-		if c := n.lis.HandleSegment(seg, w.peer(n).addr, n.nextISS, w.now); c != nil {
+		if c := n.lis.HandleSegment(seg, w.peer(n).addr, issEnv(n.nextISS), w.now); c != nil {
 			n.conn = c
 		}
 	default:

@@ -188,7 +188,7 @@ func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simR
 			case c != nil && c.State() != StateClosed:
 				c.HandleSegment(&p.seg, n.now)
 			case p.to == 1:
-				if nc := n.lis.HandleSegment(&p.seg, addrA, seqnum.Value(n.rng.Uint32()), n.now); nc != nil {
+				if nc := n.lis.HandleSegment(&p.seg, addrA, issEnv(seqnum.Value(n.rng.Uint32())), n.now); nc != nil {
 					n.ends[1] = nc
 				}
 			}

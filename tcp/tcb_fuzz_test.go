@@ -208,7 +208,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 		if b := in.byte(); b&1 != 0 {
 			syn.Options.HasTimestamp, syn.Options.TSVal = true, in.u32()
 		}
-		if c = l.HandleSegment(&syn, addrB, testISS, now); c == nil {
+		if c = l.HandleSegment(&syn, addrB, issEnv(testISS), now); c == nil {
 			return
 		}
 	} else {
@@ -390,7 +390,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 		case ps != nil && ps.c.state != StateClosed:
 			ps.c.HandleSegment(&f.seg, now)
 		case to == 1 && lis != nil:
-			if c := lis.HandleSegment(&f.seg, addrA, seqnum.Value(1<<31+now.UnixNano()), now); c != nil {
+			if c := lis.HandleSegment(&f.seg, addrA, issEnv(seqnum.Value(1<<31+now.UnixNano())), now); c != nil {
 				// A new incarnation (the old side 1 was closed). Its
 				// byte j is stream byte j if side 0 is still opening (it
 				// will synchronize with this one, or with an old one
