@@ -3,6 +3,7 @@ package stack
 import (
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // CompactTimeWaits counts the table entries held in the compact TIME-WAIT
@@ -44,4 +45,15 @@ func (s *Stack) SendToSelfTest(datagram []byte, n int) []error {
 		errs[i] = s.outputLocked(ipv4.Header(datagram))
 	}
 	return errs
+}
+
+// ListenerStatsTest returns the counters of the Listener on port (tests
+// only: the status page does not show them).
+func (s *Stack) ListenerStatsTest(port uint16) tcp.ListenerStats {
+	s.mu.Lock()
+	defer s.unlock()
+	if le := s.tcpListeners[port]; le != nil {
+		return le.lis.Stats()
+	}
+	return tcp.ListenerStats{}
 }

@@ -50,8 +50,8 @@ type listenEntry struct {
 // tcpOutput is the stack's side of tcp.Output: it frames segments.
 type tcpOutput struct{ s *Stack }
 
-func (o tcpOutput) SendSegment(c *tcp.Conn, seg *tcp.Segment, p1, p2 []byte) {
-	o.s.sendTCPLocked(c.LocalAddr(), c.RemoteAddr(), seg, p1, p2)
+func (o tcpOutput) SendSegment(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
+	o.s.sendTCPLocked(local, remote, seg, p1, p2)
 }
 
 // sendTCPLocked frames one segment in s.out and sends it. A wildcard local
@@ -162,44 +162,40 @@ func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		s.sendResetLocked(key, &seg)
 		return
 	}
-	// LISTEN (RFC 9293 §3.10.7.2): ignore a RST, answer an ACK with a RST
-	// unless it completes a SYN cookie handshake (RFC 4987 §3.6), open a
-	// connection (or send a cookie) for a SYN.
-	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK) != 0 && seg.Flags&tcp.FlagRST == 0 && len(s.tcpConns) >= s.maxConns {
-		// The connection table is full (TIME-WAIT included): drop, so the
-		// peer retries later, and count. A RST would end its attempt.
-		s.dropLocked(&s.stats.TCP.ConnLimitDrops, catTCP, "conn_limit_drops", h)
-		return
+	// LISTEN (RFC 9293 §3.10.7.2) is the Listener's: the stack gives it
+	// the ISS and its limits on connections.
+	env := tcp.ListenEnv{
+		ISS: func() seqnum.Value {
+			next := s.isn.Next(key.local, key.remote, now)
+			if iss != 0 && next.LessThan(iss) {
+				next = iss
+			}
+			return next
+		},
+		Admit: func() bool { return s.admitTCPLocked(h) },
 	}
-	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK) != 0 && seg.Flags&tcp.FlagRST == 0 && s.tcpMem.Exhausted() {
-		// TCP memory is at its limit: refuse new connections the same way.
-		s.dropLocked(&s.stats.TCP.MemLimitDrops, catTCP, "mem_limit_drops", h)
-		return
+	if c := le.lis.HandleSegment(&seg, key.remote, env, now); c != nil {
+		s.stats.TCP.PassiveOpens++
+		s.afterTCPLocked(s.addConnLocked(key, c, nil))
 	}
+	s.afterListenerLocked(le)
+}
+
+// admitTCPLocked says whether there is room for one more connection, the
+// segment in h asking for one; if not, it drops h and counts why. A full
+// connection table (TIME-WAIT included) or TCP memory at its limit refuse
+// new connections by a drop, so the peer retries later: a RST would end
+// its attempt.
+func (s *Stack) admitTCPLocked(h ipv4.Header) bool {
 	switch {
-	case seg.Flags&tcp.FlagRST != 0:
-	case seg.Flags&tcp.FlagACK != 0:
-		c, ok := le.lis.CookieACK(&seg, key.remote, now)
-		if !ok {
-			s.sendResetLocked(key, &seg)
-		}
-		if c != nil {
-			s.stats.TCP.PassiveOpens++
-			s.afterTCPLocked(s.addConnLocked(key, c, nil))
-		}
-		s.afterListenerLocked(le)
-	case seg.Flags&tcp.FlagSYN != 0:
-		next := s.isn.Next(key.local, key.remote, now)
-		if iss != 0 && next.LessThan(iss) {
-			next = iss
-		}
-		c := le.lis.HandleSegment(&seg, key.remote, next, now)
-		if c != nil {
-			s.stats.TCP.PassiveOpens++
-			s.afterTCPLocked(s.addConnLocked(key, c, nil))
-		}
-		s.afterListenerLocked(le)
+	case len(s.tcpConns) >= s.maxConns:
+		s.dropLocked(&s.stats.TCP.ConnLimitDrops, catTCP, "conn_limit_drops", h)
+		return false
+	case s.tcpMem.Exhausted():
+		s.dropLocked(&s.stats.TCP.MemLimitDrops, catTCP, "mem_limit_drops", h)
+		return false
 	}
+	return true
 }
 
 func (s *Stack) addConnLocked(key tcpKey, c *tcp.Conn, ep *TCPEndpoint) *tcpEntry {

@@ -123,6 +123,10 @@ func TestTCP_ClosedPort_RST(t *testing.T) {
 	}
 }
 
+// TestTCP_Listener_StrayACKAndSYNACKGetRST_RSTIgnored: LISTEN (RFC 9293
+// §3.10.7.2) answers an ACK, a SYN-ACK included, with a RST, the
+// Listener's and counted in its ResetsSent; a RST is neither answered nor
+// counted.
 func TestTCP_Listener_StrayACKAndSYNACKGetRST_RSTIgnored(t *testing.T) {
 	e := newEnv(t)
 	e.learnPeer()
@@ -133,6 +137,9 @@ func TestTCP_Listener_StrayACKAndSYNACKGetRST_RSTIgnored(t *testing.T) {
 	e.expectTCP(tcp.FlagRST, 6000, 0)
 	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagRST}, nil))
 	e.none()
+	if st := e.st.ListenerStatsTest(stackPort); st.ResetsSent != 2 {
+		t.Fatalf("ResetsSent %d, want 2 (%+v)", st.ResetsSent, st)
+	}
 }
 
 func TestTCP_PassiveOpen_SynAckCarriesMSSFromMTU(t *testing.T) {

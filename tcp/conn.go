@@ -20,11 +20,12 @@ var ErrWouldBlock error = syscall.EAGAIN
 // unused (nil). The data is payload1 followed by payload2 (the send ring may
 // wrap). seg and both slices are valid only during the call.
 //
-// c supplies the addresses (c.LocalAddr, c.RemoteAddr). For a RST a Listener
-// sends on its own, c is a scratch Conn in state CLOSED whose addresses are
-// those of the segment being answered; it too is valid only during the call.
+// local and remote are the segment's source and destination (a Conn's
+// LocalAddr and RemoteAddr; for a RST or SYN cookie a Listener sends on its
+// own, the addresses of the segment being answered). A wildcard local
+// address (a connection of a 0.0.0.0 Listener) is the stack's to fill in.
 type Output interface {
-	SendSegment(c *Conn, seg *Segment, payload1, payload2 []byte)
+	SendSegment(local, remote netip.AddrPort, seg *Segment, payload1, payload2 []byte)
 }
 
 // Events are bits a Conn or Listener accumulates for the stack, read and

@@ -220,7 +220,7 @@ func TestSynReceived_SynAckCarriesOptions(t *testing.T) {
 	l := NewListener(Config{}, addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 1000,
 		Options: Options{MSS: 1200, HasWScale: true, WScale: 5}}
-	c := l.HandleSegment(&syn, addrB, testISS, h.now)
+	c := l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
 	if c == nil || c.State() != StateSynReceived || c.Listener() != l {
 		t.Fatal("no SYN-RECEIVED conn")
 	}
@@ -237,7 +237,7 @@ func TestSynReceived_SynWithoutWScale_NoneOffered(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0}
 	l := NewListener(Config{}, addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 1000}
-	c := l.HandleSegment(&syn, addrB, testISS, h.now)
+	c := l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
 	got := h.expect("SYN|ACK seq=1000 ack=5001")
 	if got[0].Options.HasWScale || c.rcvWScale != 0 || c.mss != 536 {
 		t.Fatalf("options %+v rcvWScale %d mss %d", got[0].Options, c.rcvWScale, c.mss)

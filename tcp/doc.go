@@ -22,9 +22,10 @@
 // a timer) carries the time, segments leave synchronously through the
 // Output the caller supplied, and after each call the caller asks
 // NextDeadline when to call HandleTimer and TakeEvents which sockets to
-// wake. Listener (listener.go) is LISTEN with bounded SYN and accept
-// queues, and SYN cookies (cookie.go, RFC 4987) when the SYN queue is
-// full. icmp.go applies ICMP errors to a connection (RFC 1122 §4.2.3.9,
+// wake. Listener (listener.go) is LISTEN (every §3.10.7.2 rule, through
+// Listener.HandleSegment; the stack supplies the ISS and its admission
+// limits in a ListenEnv) with bounded SYN and accept queues, and SYN
+// cookies (cookie.go, RFC 4987) when the SYN queue is full. icmp.go applies ICMP errors to a connection (RFC 1122 §4.2.3.9,
 // RFC 5927 validation, RFC 1191 MSS reduction). TimeWait (timewait.go) is
 // the compact form of a Conn in TIME-WAIT, without buffers or congestion
 // state, that answers segments exactly as the Conn would and decides RFC

@@ -114,7 +114,7 @@ func ecnPassive(t *testing.T, cfg Config, flags Flags) *harness {
 	l := NewListener(cfg, addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN | flags, Window: 65535,
 		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}
-	h.c = l.HandleSegment(&syn, addrB, testISS, h.now)
+	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
 	if h.c == nil {
 		t.Fatal("no conn from SYN")
 	}
@@ -215,7 +215,7 @@ func TestECN_Cookie_CarriedInTheTimestamp(t *testing.T) {
 			o := linuxSYNOpts
 			o.HasTimestamp = c.ts
 			syn := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN | c.flags, Window: 65535, Options: o}
-			if lh.l.HandleSegment(&syn, client(2000), testISS, lh.now) != nil {
+			if lh.l.HandleSegment(&syn, client(2000), issEnv(testISS), lh.now) != nil {
 				t.Fatal("the SYN made a connection")
 			}
 			got := lh.out.take()

@@ -55,7 +55,7 @@ func (w *wire) peer(n *node) *node {
 }
 
 // SendSegment is the Output of every Conn and Listener on the wire.
-func (n *node) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+func (n *node) SendSegment(_, _ netip.AddrPort, seg *Segment, p1, p2 []byte) {
 	w := n.w
 	s := *seg
 	s.Payload = append(append([]byte(nil), p1...), p2...)
@@ -96,13 +96,12 @@ func (n *node) deliver(seg *Segment) {
 			w.t.Fatalf("%s: %v", n.name, err)
 		}
 	case n.lis != nil:
-		if c := n.lis.HandleSegment(seg, w.peer(n).addr, n.nextISS, w.now); c != nil {
+		if c := n.lis.HandleSegment(seg, w.peer(n).addr, issEnv(n.nextISS), w.now); c != nil {
 			n.conn = c
 		}
 	default:
 		if rst, ok := ResetFor(seg); ok {
-			scratch := &Conn{local: n.addr, remote: w.peer(n).addr}
-			n.SendSegment(scratch, &rst, nil, nil)
+			n.SendSegment(n.addr, w.peer(n).addr, &rst, nil, nil)
 		}
 	}
 }

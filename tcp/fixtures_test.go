@@ -27,10 +27,16 @@ const (
 	ourPort  = 40000
 )
 
+// issEnv is the ListenEnv of a Listener under test: every connection
+// starts at iss, and the stack's limits admit everything.
+func issEnv(iss seqnum.Value) ListenEnv {
+	return ListenEnv{ISS: func() seqnum.Value { return iss }}
+}
+
 // recorder is an Output that keeps a copy of every segment.
 type recorder struct{ segs []Segment }
 
-func (r *recorder) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+func (r *recorder) SendSegment(_, _ netip.AddrPort, seg *Segment, p1, p2 []byte) {
 	s := *seg
 	s.Payload = append(append([]byte(nil), p1...), p2...)
 	r.segs = append(r.segs, s)
@@ -318,7 +324,7 @@ func newPassive(t *testing.T, cfg Config, backlog int) (*harness, *Listener) {
 	l := NewListener(cfg, addrA, backlog, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}
-	h.c = l.HandleSegment(&syn, addrB, testISS, h.now)
+	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
 	if h.c == nil {
 		t.Fatal("fixture: no conn from SYN")
 	}

@@ -24,7 +24,7 @@ func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
 		// §3.10.7.1: as if no TCB existed.
 		if rst, ok := ResetFor(seg); ok {
 			c.tx = rst
-			c.out.SendSegment(c, &c.tx, nil, nil)
+			c.out.SendSegment(c.local, c.remote, &c.tx, nil, nil)
 		}
 		return
 	case StateListen:

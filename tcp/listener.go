@@ -42,7 +42,7 @@ const (
 // A SYN that finds the SYN queue full is answered with a SYN cookie
 // (RFC 4987 §3.6; cookie.go) and no state is kept, as Linux with
 // net.ipv4.tcp_syncookies=1; an ACK that reaches the Listener is checked
-// against the cookies (CookieACK) before it is answered with a RST.
+// against the cookies (cookieACK) before it is answered with a RST.
 // Config.SynCookies = SynCookiesOff or SetSynCookies(false) drops such
 // SYNs instead; SynCookiesAlways answers every SYN with a cookie.
 //
@@ -57,7 +57,7 @@ type Listener struct {
 	events  Events
 	stats   ListenerStats
 	closed  bool
-	scratch Conn // carries the addresses of a RST or cookie SYN-ACK the Listener sends itself
+	tx      Segment // a RST or cookie SYN-ACK the Listener sends itself, valid during Output's call
 
 	noCookies    bool      // SetSynCookies(false)
 	cookieKey    cookieKey // drawn when the first cookie is sent
@@ -80,27 +80,47 @@ func (l *Listener) queueCap() int { return l.backlog + 1 }
 
 func (l *Listener) acceptFull() bool { return len(l.acceptQ) >= l.queueCap() }
 
+// ListenEnv is what a Listener takes from its stack for one segment: the
+// stack owns the sequence-number generator and the limits on connections.
+type ListenEnv struct {
+	// ISS returns the initial sequence number of a new connection
+	// (RFC 9293 §3.4.1; the stack's ISNGenerator, RFC 6528). It is called
+	// only for a SYN that opens one.
+	ISS func() seqnum.Value
+	// Admit says whether the stack has room for a new connection. It is
+	// asked first, for a SYN or ACK without RST; if it says no, the segment
+	// is dropped without a reply (the stack counts why): the peer retries
+	// later, where a RST would end its attempt. nil admits everything.
+	Admit func() bool
+}
+
 // HandleSegment processes a segment from remote that matched no connection
 // but this Listener (RFC 9293 §3.10.7.2). It returns a new Conn in
 // SYN-RECEIVED, its SYN-ACK already sent, that the caller must add to its
 // demultiplexing table; otherwise nil.
 //
+//   - SYN or ACK (without RST) that env.Admit refuses: dropped.
 //   - RST: ignored.
-//   - ACK: if it completes a SYN cookie handshake (CookieACK), the new
+//   - ACK: if it completes a SYN cookie handshake (cookieACK), the new
 //     connection, already ESTABLISHED and in the accept queue; otherwise
-//     (a stray SYN-ACK included) <SEQ=SEG.ACK><CTL=RST> via Output.
-//   - SYN: a new connection with initial sequence number iss, if both queues
-//     have room; a SYN cookie if only the SYN queue is full; otherwise
-//     dropped and counted.
+//     (a stray SYN-ACK included) <SEQ=SEG.ACK><CTL=RST> via Output,
+//     counted in ResetsSent.
+//   - SYN: a new connection with initial sequence number env.ISS(), if
+//     both queues have room; a SYN cookie if only the SYN queue is full;
+//     otherwise dropped and counted.
 //   - Anything else: dropped.
-func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum.Value, now time.Time) *Conn {
+func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, env ListenEnv, now time.Time) *Conn {
 	switch {
 	case l.closed:
+		return nil
+	case seg.Flags&(FlagSYN|FlagACK) != 0 && seg.Flags&FlagRST == 0 && env.Admit != nil && !env.Admit():
 		return nil
 	case seg.Flags&FlagRST != 0:
 		return nil // "An incoming RST segment could not be valid ... ignore it"
 	case seg.Flags&FlagACK != 0:
-		c, ok := l.CookieACK(seg, remote, now)
+		// "Any acknowledgment is bad if it arrives on a connection still
+		// in the LISTEN state", unless it is a SYN cookie's (RFC 4987 §3.6).
+		c, ok := l.cookieACK(seg, remote, now)
 		if !ok {
 			l.sendReset(seg, remote)
 		}
@@ -126,7 +146,7 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, iss seqnum
 		l.sendCookie(seg, remote, now)
 		return nil
 	}
-	c := NewConn(l.cfg, l.local, remote, iss, l.out)
+	c := NewConn(l.cfg, l.local, remote, env.ISS(), l.out)
 	c.listener = l
 	c.lq = inSynQueue
 	l.synQ = append(l.synQ, c)
@@ -164,22 +184,21 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 	if k := l.cfg.Counters; k != nil {
 		k.SynCookiesSent++
 	}
-	l.scratch = Conn{local: l.local, remote: remote}
-	l.scratch.tx = Segment{
+	l.tx = Segment{
 		SrcPort: l.local.Port(), DstPort: remote.Port(),
 		Seq: iss, Ack: seg.Seq.Add(1), Flags: FlagSYN | FlagACK,
 		Window:  uint16(cookieWindow(l.cfg)),
 		Options: Options{MSS: uint16(l.cfg.MSS)},
 	}
 	if so := &seg.Options; so.HasTimestamp && !l.cfg.DisableTimestamps {
-		o := &l.scratch.tx.Options
+		o := &l.tx.Options
 		o.HasTimestamp = true
 		// RFC 3168 §6.1.1: an ECN-setup SYN-ACK (ECE) if the SYN asked;
 		// only the timestamp can remember it, so only with timestamps
 		// (Linux's tcp_conn_request clears ecn_ok for a cookie without).
 		ecn := ecnSYNAsks(l.cfg, seg.Flags)
 		if ecn {
-			l.scratch.tx.Flags |= FlagECE
+			l.tx.Flags |= FlagECE
 		}
 		o.TSVal = tsOffsetFor(iss) + cookieTSVal(l.cfg, so, ecn, cookieTSClock(l.cookieTSBase, now))
 		o.TSEcr = so.TSVal // RFC 7323 §3.2: echo the SYN's TSval
@@ -190,10 +209,10 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 			o.HasWScale, o.WScale = true, windowScaleFor(l.cfg.RcvBuf)
 		}
 	}
-	l.out.SendSegment(&l.scratch, &l.scratch.tx, nil, nil)
+	l.out.SendSegment(l.local, remote, &l.tx, nil, nil)
 }
 
-// CookieACK checks seg, an ACK from remote that matched no connection but
+// cookieACK checks seg, an ACK from remote that matched no connection but
 // this Listener, against the SYN cookies (RFC 4987 §3.6, Linux's
 // cookie_v4_check). ok is false if seg is no cookie ACK (SYN or RST set, no
 // cookie sent in the last two minutes), or a cookie that does not check out,
@@ -205,7 +224,7 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 // to add to its demultiplexing table; c is nil if the accept queue is full
 // (dropped silently, as Linux: the peer retransmits and a later ACK may get
 // in).
-func (l *Listener) CookieACK(seg *Segment, remote netip.AddrPort, now time.Time) (c *Conn, ok bool) {
+func (l *Listener) cookieACK(seg *Segment, remote netip.AddrPort, now time.Time) (c *Conn, ok bool) {
 	if l.closed || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || !l.hasCookieKey ||
 		l.lastCookieAt.IsZero() || now.Sub(l.lastCookieAt) > cookieValid {
 		return nil, false // Linux's tcp_synq_no_recent_overflow
@@ -319,8 +338,8 @@ func (l *Listener) sendReset(seg *Segment, remote netip.AddrPort) {
 		return
 	}
 	l.stats.ResetsSent++
-	l.scratch = Conn{local: l.local, remote: remote}
-	l.out.SendSegment(&l.scratch, &rst, nil, nil)
+	l.tx = rst
+	l.out.SendSegment(l.local, remote, &l.tx, nil, nil)
 }
 
 // Accept pops the oldest connection whose handshake completed (it may have

@@ -37,7 +37,7 @@ func TestListener_CookieSYNACK_OffersOnlyWhatWeUse(t *testing.T) {
 		t.Run(fmt.Sprintf("ws off %v, SACK off %v", cfg.DisableWindowScale, cfg.DisableSACK), func(t *testing.T) {
 			normal := NewListener(cfg, addrA, 8, &recorder{})
 			syn := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535, Options: linuxSYNOpts}
-			want := normal.HandleSegment(&syn, client(2000), testISS, t0).out.(*recorder).take()[0].Options
+			want := normal.HandleSegment(&syn, client(2000), issEnv(testISS), t0).out.(*recorder).take()[0].Options
 
 			cookies := cfg
 			cookies.SynCookies = SynCookiesAlways
@@ -60,18 +60,22 @@ func TestListener_CookieSYNACK_OffersOnlyWhatWeUse(t *testing.T) {
 
 func TestListener_Closed_CookieACKCompletesNothing(t *testing.T) {
 	// Close stops listening (RFC 9293 §3.10.4): nobody will accept a
-	// connection any more, so a valid cookie ACK arriving afterwards (the
-	// stack hands ACKs to CookieACK directly) makes none. It is not
-	// consumed: the caller answers it with a RST, as for any segment to a
-	// port nobody listens on (§3.10.7.1).
+	// connection any more, so a valid cookie ACK arriving afterwards makes
+	// none, neither through HandleSegment (which ignores everything once
+	// closed) nor cookieACK itself. cookieACK does not consume it: a
+	// stack that still routed it here would answer with a RST, as for any
+	// segment to a port nobody listens on (§3.10.7.1).
 	lh := fullSynQueue(t)
 	synack := lh.cookieSYN(2000, linuxSYNOpts)
 	lh.l.Close(lh.now)
 	lh.out.take()
 	ack := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: FlagACK, Window: 1000,
 		Options: Options{HasTimestamp: true, TSVal: 5001, TSEcr: synack.Options.TSVal}}
-	if c, ok := lh.l.CookieACK(&ack, client(2000), lh.now); c != nil || ok {
-		t.Fatalf("closed listener: CookieACK gave %v, %v", c, ok)
+	if c, ok := lh.l.cookieACK(&ack, client(2000), lh.now); c != nil || ok {
+		t.Fatalf("closed listener: cookieACK gave %v, %v", c, ok)
+	}
+	if c := lh.l.HandleSegment(&ack, client(2000), issEnv(testISS), lh.now); c != nil {
+		t.Fatalf("closed listener: HandleSegment gave %v", c)
 	}
 	if lh.l.Pending() != 0 || lh.l.Accept() != nil || len(lh.out.take()) != 0 {
 		t.Fatal("closed listener queued or sent something")

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
 // listenerHarness drives a Listener and the Conns it makes, one remote port
@@ -24,9 +26,9 @@ type addrRecorder struct {
 	to []netip.AddrPort
 }
 
-func (r *addrRecorder) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
-	r.to = append(r.to, c.RemoteAddr())
-	r.recorder.SendSegment(c, seg, p1, p2)
+func (r *addrRecorder) SendSegment(local, remote netip.AddrPort, seg *Segment, p1, p2 []byte) {
+	r.to = append(r.to, remote)
+	r.recorder.SendSegment(local, remote, seg, p1, p2)
 }
 
 func newListenerHarness(t *testing.T, backlog int) *listenerHarness {
@@ -40,7 +42,7 @@ func client(port uint16) netip.AddrPort {
 
 func (lh *listenerHarness) syn(port uint16) *Conn {
 	s := Segment{SrcPort: port, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535}
-	return lh.l.HandleSegment(&s, client(port), testISS, lh.now)
+	return lh.l.HandleSegment(&s, client(port), issEnv(testISS), lh.now)
 }
 
 func (lh *listenerHarness) ack(c *Conn) {
@@ -51,7 +53,7 @@ func (lh *listenerHarness) ack(c *Conn) {
 func TestListener_StrayACK_SendsRST(t *testing.T) {
 	lh := newListenerHarness(t, 8)
 	s := Segment{SrcPort: 5555, DstPort: ourPort, Seq: 42, Ack: 777, Flags: FlagSYN | FlagACK}
-	if lh.l.HandleSegment(&s, client(5555), testISS, lh.now) != nil {
+	if lh.l.HandleSegment(&s, client(5555), issEnv(testISS), lh.now) != nil {
 		t.Fatal("a SYN-ACK opened a connection")
 	}
 	got := lh.out.take()
@@ -63,10 +65,41 @@ func TestListener_StrayACK_SendsRST(t *testing.T) {
 	}
 }
 
+// TestListener_AdmitRefuses_SYNAndACKDroppedSilently_RSTNotAsked: the
+// stack's admission (ListenEnv.Admit) is asked for a SYN or ACK without
+// RST, before anything else; refused, the segment is dropped without a
+// reply or a count. A RST and a segment without SYN or ACK never ask.
+func TestListener_AdmitRefuses_SYNAndACKDroppedSilently_RSTNotAsked(t *testing.T) {
+	lh := newListenerHarness(t, 8)
+	asked, issAsked := 0, 0
+	env := ListenEnv{
+		ISS:   func() seqnum.Value { issAsked++; return testISS },
+		Admit: func() bool { asked++; return false },
+	}
+	for _, f := range []Flags{FlagSYN, FlagACK, FlagSYN | FlagACK} {
+		s := Segment{SrcPort: 5555, DstPort: ourPort, Seq: 42, Ack: 777, Flags: f}
+		if lh.l.HandleSegment(&s, client(5555), env, lh.now) != nil || len(lh.out.take()) != 0 {
+			t.Fatalf("%v: not dropped", f)
+		}
+	}
+	for _, f := range []Flags{FlagRST, FlagRST | FlagACK, FlagFIN} {
+		s := Segment{SrcPort: 5555, DstPort: ourPort, Seq: 42, Ack: 777, Flags: f}
+		lh.l.HandleSegment(&s, client(5555), env, lh.now)
+	}
+	if asked != 3 || issAsked != 0 || lh.l.Stats() != (ListenerStats{}) {
+		t.Fatalf("Admit asked %d times (want 3), ISS %d (want 0), stats %+v", asked, issAsked, lh.l.Stats())
+	}
+	env.Admit = func() bool { asked++; return true }
+	s := Segment{SrcPort: 5555, DstPort: ourPort, Seq: 42, Flags: FlagSYN, Window: 65535}
+	if c := lh.l.HandleSegment(&s, client(5555), env, lh.now); c == nil || c.iss != testISS || issAsked != 1 {
+		t.Fatalf("admitted SYN: conn %v, ISS asked %d times", c, issAsked)
+	}
+}
+
 func TestListener_RST_Ignored(t *testing.T) {
 	lh := newListenerHarness(t, 8)
 	s := Segment{SrcPort: 5555, DstPort: ourPort, Seq: 42, Flags: FlagRST}
-	if lh.l.HandleSegment(&s, client(5555), testISS, lh.now) != nil || len(lh.out.take()) != 0 {
+	if lh.l.HandleSegment(&s, client(5555), issEnv(testISS), lh.now) != nil || len(lh.out.take()) != 0 {
 		t.Fatal("RST not ignored")
 	}
 }
@@ -74,7 +107,7 @@ func TestListener_RST_Ignored(t *testing.T) {
 func TestListener_SegmentWithoutSYNOrACK_Dropped(t *testing.T) {
 	lh := newListenerHarness(t, 8)
 	s := Segment{SrcPort: 5555, DstPort: ourPort, Seq: 42, Flags: FlagFIN, Payload: []byte("x")}
-	if lh.l.HandleSegment(&s, client(5555), testISS, lh.now) != nil || len(lh.out.take()) != 0 {
+	if lh.l.HandleSegment(&s, client(5555), issEnv(testISS), lh.now) != nil || len(lh.out.take()) != 0 {
 		t.Fatal("not dropped")
 	}
 }
@@ -198,7 +231,7 @@ func TestListener_Backlog_ClampedLikeLinux(t *testing.T) {
 func (lh *listenerHarness) synWithMSS(port uint16, mss uint16) *Conn {
 	s := Segment{SrcPort: port, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: mss, HasWScale: true, WScale: 7}}
-	return lh.l.HandleSegment(&s, client(port), testISS, lh.now)
+	return lh.l.HandleSegment(&s, client(port), issEnv(testISS), lh.now)
 }
 
 // fullSynQueue returns a Listener with backlog 1 whose SYN queue (2 places)
@@ -251,7 +284,7 @@ func (lh *listenerHarness) cookieACK(port uint16, synack Segment, p []byte) (*Co
 	if len(p) > 0 {
 		s.Flags |= FlagPSH
 	}
-	c := lh.l.HandleSegment(&s, client(port), testISS, lh.now)
+	c := lh.l.HandleSegment(&s, client(port), issEnv(testISS), lh.now)
 	return c, lh.out.take()
 }
 
@@ -321,7 +354,7 @@ func TestListener_CookieACK_OtherClientOrISS_Fails(t *testing.T) {
 		t.Fatal("cookie accepted from another port")
 	}
 	s := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS + 1 + 1<<10, Ack: synack.Seq + 1, Flags: FlagACK, Window: 1000}
-	if lh.l.HandleSegment(&s, client(2000), testISS, lh.now) != nil {
+	if lh.l.HandleSegment(&s, client(2000), issEnv(testISS), lh.now) != nil {
 		t.Fatal("cookie accepted with another peer ISS")
 	}
 	if st := lh.l.Stats(); st.CookiesFailed != 2 {
@@ -332,7 +365,7 @@ func TestListener_CookieACK_OtherClientOrISS_Fails(t *testing.T) {
 func TestListener_CookieACK_NoRecentCookie_PlainRST(t *testing.T) {
 	lh := newListenerHarness(t, 1)
 	s := Segment{SrcPort: 2000, DstPort: ourPort, Seq: 42, Ack: 777, Flags: FlagACK}
-	if c, ok := lh.l.CookieACK(&s, client(2000), lh.now); c != nil || ok {
+	if c, ok := lh.l.cookieACK(&s, client(2000), lh.now); c != nil || ok {
 		t.Fatal("checked without a cookie sent")
 	}
 	// Two minutes after the last cookie (Linux's TCP_SYNCOOKIE_VALID) the
@@ -388,7 +421,7 @@ func TestListener_CookieACK_SYNACKAndRST_NotChecked(t *testing.T) {
 	synack := lh.out.take()[0]
 	for _, f := range []Flags{FlagSYN | FlagACK, FlagRST | FlagACK} {
 		s := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: f}
-		if c, ok := lh.l.CookieACK(&s, client(2000), lh.now); c != nil || ok {
+		if c, ok := lh.l.cookieACK(&s, client(2000), lh.now); c != nil || ok {
 			t.Fatalf("%v taken as a cookie ACK", f)
 		}
 	}
@@ -410,7 +443,7 @@ func newListenerHarnessCfg(t *testing.T, cfg Config, backlog int) *listenerHarne
 func (lh *listenerHarness) cookieSYN(port uint16, o Options) Segment {
 	lh.t.Helper()
 	s := Segment{SrcPort: port, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535, Options: o}
-	if lh.l.HandleSegment(&s, client(port), testISS, lh.now) != nil {
+	if lh.l.HandleSegment(&s, client(port), issEnv(testISS), lh.now) != nil {
 		lh.t.Fatal("the SYN made a connection")
 	}
 	got := lh.out.take()
@@ -425,7 +458,7 @@ func (lh *listenerHarness) cookieSYN(port uint16, o Options) Segment {
 func (lh *listenerHarness) cookieTSACK(port uint16, synack Segment, tsVal uint32) (*Conn, []Segment) {
 	s := Segment{SrcPort: port, DstPort: ourPort, Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: FlagACK, Window: 1000,
 		Options: Options{HasTimestamp: true, TSVal: tsVal, TSEcr: synack.Options.TSVal}}
-	c := lh.l.HandleSegment(&s, client(port), testISS, lh.now)
+	c := lh.l.HandleSegment(&s, client(port), issEnv(testISS), lh.now)
 	return c, lh.out.take()
 }
 
@@ -434,7 +467,7 @@ func TestListener_CookieWithTimestamps_SYNACKOffersWScaleAndSACKAsNormal(t *test
 	lh := fullSynQueue(t)
 	normal := NewListener(Config{}, addrA, 8, &recorder{})
 	syn := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535, Options: linuxSYNOpts}
-	nc := normal.HandleSegment(&syn, client(2000), testISS, lh.now)
+	nc := normal.HandleSegment(&syn, client(2000), issEnv(testISS), lh.now)
 	want := nc.out.(*recorder).take()[0]
 
 	got := lh.cookieSYN(2000, linuxSYNOpts)

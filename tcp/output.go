@@ -51,7 +51,7 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 		c.fillSACK(&seg.Options)
 	}
 	c.ecnMark(seg, len(p1)+len(p2))
-	c.out.SendSegment(c, seg, p1, p2)
+	c.out.SendSegment(c.local, c.remote, seg, p1, p2)
 }
 
 // synOptions returns the options of our SYN or SYN-ACK: MSS always

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func TestListen_SACKPermitted_OfferedBackOnlyWhenTheSYNHasIt(t *testing.T) {
 			l := NewListener(tc.cfg, addrA, 8, out)
 			syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 				Options: Options{MSS: 1460, SACKPermitted: tc.synSACK}}
-			c := l.HandleSegment(&syn, addrB, testISS, t0)
+			c := l.HandleSegment(&syn, addrB, issEnv(testISS), t0)
 			segs := out.take()
 			if c == nil || len(segs) != 1 || segs[0].Flags != FlagSYN|FlagACK {
 				t.Fatalf("no SYN-ACK: %v", segs)
@@ -469,7 +470,7 @@ func TestEstablished_SACK_PeerSendsNoBlocks_RecoversAsNewReno(t *testing.T) {
 
 type discardOut struct{}
 
-func (discardOut) SendSegment(*Conn, *Segment, []byte, []byte) {}
+func (discardOut) SendSegment(_, _ netip.AddrPort, _ *Segment, _, _ []byte) {}
 
 // TestEstablished_SACK_NoAllocationPerSegment: building SACK blocks,
 // D-SACK reports and the scoreboard do not allocate per segment.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ type simOut struct {
 	from int
 }
 
-func (o simOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+func (o simOut) SendSegment(_, _ netip.AddrPort, seg *Segment, p1, p2 []byte) {
 	n := o.n
 	s := *seg
 	s.Payload = append(append([]byte(nil), p1...), p2...)
@@ -187,7 +188,7 @@ func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simR
 			case c != nil && c.State() != StateClosed:
 				c.HandleSegment(&p.seg, n.now)
 			case p.to == 1:
-				if nc := n.lis.HandleSegment(&p.seg, addrA, seqnum.Value(n.rng.Uint32()), n.now); nc != nil {
+				if nc := n.lis.HandleSegment(&p.seg, addrA, issEnv(seqnum.Value(n.rng.Uint32())), n.now); nc != nil {
 					n.ends[1] = nc
 				}
 			}

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -68,19 +69,45 @@ func (in *fuzzInput) byte() byte {
 func (in *fuzzInput) u16() uint16 { return uint16(in.byte())<<8 | uint16(in.byte()) }
 func (in *fuzzInput) u32() uint32 { return uint32(in.u16())<<16 | uint32(in.u16()) }
 
-// checkOut is an Output that checks every segment and forwards it.
+// checkOut is an Output that checks every segment against the state of the
+// Conn that sends it, which conn names (nil for a Listener's own RST or SYN
+// cookie: no Conn's rules apply), and forwards it.
 type checkOut struct {
 	t     *testing.T
+	conn  func(local, remote netip.AddrPort, seg *Segment) *Conn
 	right map[*Conn]seqnum.Value
 	tsval map[*Conn]uint32
-	next  func(c *Conn, seg *Segment, p1, p2 []byte)
+	next  func(local, remote netip.AddrPort, seg *Segment, p1, p2 []byte)
 }
 
 func newCheckOut(t *testing.T) *checkOut {
 	return &checkOut{t: t, right: make(map[*Conn]seqnum.Value), tsval: make(map[*Conn]uint32)}
 }
 
-func (o *checkOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
+// listenerConn is the Conn in l's queues that sends seg to remote: one l
+// made in the call that has not returned it yet (a new connection's
+// SYN-ACK carries its ISS). nil for l's own sends, a RST or a SYN cookie.
+func listenerConn(l *Listener, remote netip.AddrPort, seg *Segment) *Conn {
+	for _, q := range [][]*Conn{l.synQ, l.acceptQ} {
+		for i := len(q) - 1; i >= 0; i-- {
+			if c := q[i]; c.remote == remote && c.state != StateClosed && (seg.Flags&FlagSYN == 0 || seg.Seq == c.iss) {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func (o *checkOut) SendSegment(local, remote netip.AddrPort, seg *Segment, p1, p2 []byte) {
+	if c := o.conn(local, remote, seg); c != nil {
+		o.check(c, seg, p1, p2)
+	}
+	if o.next != nil {
+		o.next(local, remote, seg, p1, p2)
+	}
+}
+
+func (o *checkOut) check(c *Conn, seg *Segment, p1, p2 []byte) {
 	if n := len(p1) + len(p2); n > 0 && n > c.mss {
 		o.t.Fatalf("segment of %d bytes > MSS %d", n, c.mss)
 	}
@@ -103,9 +130,6 @@ func (o *checkOut) SendSegment(c *Conn, seg *Segment, p1, p2 []byte) {
 			o.t.Fatalf("%v: TSval went back: %d → %d", c.state, prev, seg.Options.TSVal)
 		}
 		o.tsval[c] = seg.Options.TSVal
-	}
-	if o.next != nil {
-		o.next(c, seg, p1, p2)
 	}
 }
 
@@ -169,15 +193,22 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 	cfg := fuzzConfig(in)
 	now := t0
 	var c *Conn
+	var l *Listener
+	out.conn = func(_, remote netip.AddrPort, seg *Segment) *Conn {
+		if c == nil && l != nil {
+			return listenerConn(l, remote, seg)
+		}
+		return c
+	}
 	if mode == 1 {
-		l := NewListener(cfg, addrA, 4, out)
+		l = NewListener(cfg, addrA, 4, out)
 		seq, wnd, mss, wsb := seqnum.Value(in.u32()), in.u16(), in.u16(), in.byte()
 		syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: seq, Flags: FlagSYN, Window: wnd,
 			Options: Options{MSS: mss, HasWScale: wsb&1 != 0, SACKPermitted: wsb&2 == 0, WScale: in.byte() % 16}}
 		if b := in.byte(); b&1 != 0 {
 			syn.Options.HasTimestamp, syn.Options.TSVal = true, in.u32()
 		}
-		if c = l.HandleSegment(&syn, addrB, testISS, now); c == nil {
+		if c = l.HandleSegment(&syn, addrB, issEnv(testISS), now); c == nil {
 			return
 		}
 	} else {
@@ -329,11 +360,22 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 		}
 		return 1
 	}
-	out.next = func(c *Conn, seg *Segment, p1, p2 []byte) {
+	out.conn = func(local, remote netip.AddrPort, seg *Segment) *Conn {
+		switch {
+		case local == addrA:
+			return a
+		case sides[1] != nil && sides[1].c.state != StateClosed:
+			return sides[1].c
+		case lis != nil:
+			return listenerConn(lis, remote, seg)
+		}
+		return nil
+	}
+	out.next = func(local, _ netip.AddrPort, seg *Segment, p1, p2 []byte) {
 		s := *seg
 		s.Payload = append(append([]byte(nil), p1...), p2...)
 		to := 1
-		if c.local == addrB {
+		if local == addrB {
 			to = 0
 		}
 		queue = append(queue, flight{to: &node{name: fmt.Sprint(to)}, seg: s})
@@ -348,7 +390,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 		case ps != nil && ps.c.state != StateClosed:
 			ps.c.HandleSegment(&f.seg, now)
 		case to == 1 && lis != nil:
-			if c := lis.HandleSegment(&f.seg, addrA, seqnum.Value(1<<31+now.UnixNano()), now); c != nil {
+			if c := lis.HandleSegment(&f.seg, addrA, issEnv(seqnum.Value(1<<31+now.UnixNano())), now); c != nil {
 				// A new incarnation (the old side 1 was closed). Its
 				// byte j is stream byte j if side 0 is still opening (it
 				// will synchronize with this one, or with an old one

@@ -106,7 +106,7 @@ func TestSynReceived_RSTWithoutACK_TSecrZero(t *testing.T) {
 	l := NewListener(Config{}, addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460, HasTimestamp: true, TSVal: 777}}
-	h.c = l.HandleSegment(&syn, addrB, testISS, h.now)
+	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
 	h.peerNxt = peerISS + 1
 	h.out.take()
 	a := h.seg(FlagACK)

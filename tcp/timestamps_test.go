@@ -113,7 +113,7 @@ func TestSynReceived_Timestamps_OnlyWhenTheSYNHasThem(t *testing.T) {
 			if tc.synTS {
 				syn = ts(syn, 4242, 0)
 			}
-			h.c = l.HandleSegment(&syn, addrB, testISS, h.now)
+			h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
 			sa := h.expect("SYN|ACK seq=1000 ack=5001")[0]
 			if sa.Options.HasTimestamp != tc.on || h.c.tsOn != tc.on {
 				t.Fatalf("SYN-ACK timestamps %v tsOn %v, want %v", sa.Options.HasTimestamp, h.c.tsOn, tc.on)

@@ -174,7 +174,7 @@ func newPassiveTS(t *testing.T, cfg Config) *harness {
 	l := NewListener(cfg, addrA, 8, h.out)
 	syn := tsSeg(Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460}}, 100)
-	if h.c = l.HandleSegment(&syn, addrB, testISS, h.now); h.c == nil {
+	if h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now); h.c == nil {
 		t.Fatal("fixture: no conn from SYN")
 	}
 	h.peerNxt = peerISS + 1

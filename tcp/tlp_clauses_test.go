@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -285,4 +286,4 @@ func TestEstablished_TLP_After2GiBWithoutLoss_StillProbes(t *testing.T) {
 // discard is an Output that drops what it is given.
 type discard struct{}
 
-func (discard) SendSegment(*Conn, *Segment, []byte, []byte) {}
+func (discard) SendSegment(_, _ netip.AddrPort, _ *Segment, _, _ []byte) {}
