@@ -129,22 +129,21 @@ type Conn struct {
 	mss                         int          // effective send MSS (RFC 9293 §3.7.1)
 	sndSml                      seqnum.Value // end of the last short segment sent (Minshall's Nagle)
 
-	// Receive sequence variables.
-	irs, rcvNxt seqnum.Value
-	rcvBuf      *buffer.Recv
-	rcvWScale   uint8        // shift we apply to our window field
-	wsOffered   bool         // our SYN carried a Window Scale option
-	synWnd      int          // the (unscaled) window our SYN or SYN-ACK advertised
-	rcvAdvRight seqnum.Value // RCV.NXT+RCV.WND as advertised: never moves left (RFC 7323 §2.4)
-	finRcvd     bool         // the peer's FIN is consumed: RCV.NXT is past it
-	oooFin      bool         // a FIN arrived beyond a hole, at oooFinSeq
-	oooFinSeq   seqnum.Value
-	rcvMSS      int // largest segment received, the "full-sized segment" of RFC 5681 §4.2
-	rcvUnacked  int // in-order bytes received since our last ACK
-	ackPending  bool
-	inBatch     bool      // inside HandleSegmentBatch
-	ackAtFlush  bool      // an every-second-segment ACK waits for FlushACK
-	lastOOWAck  time.Time // when we last answered an invalid segment (Config.InvalidACKInterval)
+	// Receive sequence variables. RCV.NXT, the advertised right edge,
+	// TS.Recent, the D-SACK to report and the rate limit of replies to
+	// invalid segments are in ackState, which a TimeWait takes over.
+	ackState
+	irs        seqnum.Value
+	rcvBuf     *buffer.Recv
+	wsOffered  bool // our SYN carried a Window Scale option
+	synWnd     int  // the (unscaled) window our SYN or SYN-ACK advertised
+	finRcvd    bool // the peer's FIN is consumed: RCV.NXT is past it
+	oooFin     bool // a FIN arrived beyond a hole, at oooFinSeq
+	oooFinSeq  seqnum.Value
+	rcvMSS     int  // largest segment received, the "full-sized segment" of RFC 5681 §4.2
+	rcvUnacked int  // in-order bytes received since our last ACK
+	inBatch    bool // inside HandleSegmentBatch
+	ackAtFlush bool // an every-second-segment ACK waits for FlushACK
 
 	// Timers (RFC 6298, RFC 9293 §3.8); the zero time means not armed.
 	rtoAt, persistAt, delackAt, closeAt time.Time
@@ -189,15 +188,13 @@ type Conn struct {
 	rxtTS        uint32
 	spuriousRTOs uint64
 
-	// SACK (RFC 2018, RFC 2883, RFC 6675).
+	// SACK (RFC 2018, RFC 2883, RFC 6675); sackOn and the D-SACK block to
+	// report are in ackState.
 	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted
-	sackOn        bool                        // negotiated: both SYNs carried it (RFC 2018 §2)
 	sb            scoreboard                  // SACKed ranges the peer reported (RFC 6675 §3)
 	highRxt       seqnum.Value                // HighRxt (RFC 6675 §2): end of the highest retransmitted
 	sackRecent    [maxSACKBlocks]seqnum.Value // recently received out-of-order segments, newest first
 	sackRecentN   int
-	dsack         SACKBlock // a duplicate to report (RFC 2883), when hasDSACK
-	hasDSACK      bool
 	rangesScratch [][2]int     // rcvBuf.Ranges, reused
 	rescueRxt     seqnum.Value // RescueRxt (RFC 6675 §2, §4 NextSeg rule 4), when rescueSet
 	rescueSet     bool
@@ -235,15 +232,12 @@ type Conn struct {
 	dsackRound     seqnum.Value
 	dsackRoundSet  bool
 
-	// Timestamps (RFC 7323 §3-5).
-	now         time.Time    // the time of the current call: our TSval
-	tsOffered   bool         // our SYN or SYN-ACK carries the Timestamps option
-	tsOn        bool         // negotiated: every segment carries it (§3.2)
-	tsOffset    uint32       // our TS clock's per-connection offset
-	tsEpoch     time.Time    // the time our TS clock reads tsOffset
-	tsRecent    uint32       // TS.Recent (§4.3)
-	tsRecentAt  time.Time    // when TS.Recent was last set (§5.5)
-	lastAckSent seqnum.Value // Last.ACK.sent (§4.3)
+	// Timestamps (RFC 7323 §3-5); tsOn, TS.Recent and Last.ACK.sent are
+	// in ackState.
+	now       time.Time // the time of the current call: our TSval
+	tsOffered bool      // our SYN or SYN-ACK carries the Timestamps option
+	tsOffset  uint32    // our TS clock's per-connection offset
+	tsEpoch   time.Time // the time our TS clock reads tsOffset
 
 	// ECN (RFC 3168), ecn.go. ecnOffered: our SYN asked for it;
 	// ecnOn: negotiated. ecnEcho: a CE mark waits for the peer's CWR
@@ -254,8 +248,8 @@ type Conn struct {
 
 	bytesSent, bytesReceived, retransmits uint64
 	fastRetrans                           uint64
-	pawsDrops, sackDiscards               uint64
-	challengeACKs, acksRateLimited        uint64
+	replyCounts                           // pawsDrops, challengeACKs, acksRateLimited
+	sackDiscards                          uint64
 	keepAliveProbes                       uint64
 	timeouts, recoveries                  uint64
 	lossProbes, tlpRecoveries             uint64
@@ -289,6 +283,8 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 		cc:        newCongestionControl(cfg.Congestion),
 	}
 	c.rcvMSS = c.mss
+	c.tsRecentAt, c.lastOOWAck = noTime, noTime
+	c.oowIvl, c.counters, c.own = cfg.InvalidACKInterval, cfg.Counters, &c.replyCounts
 	c.sndBuf.SetMemory(cfg.Memory)
 	c.rcvBuf.SetMemory(cfg.Memory)
 	c.rcvBuf.SetMaxOutOfOrder(cfg.MaxOutOfOrderBytes)
@@ -796,10 +792,9 @@ func (c *Conn) drop(err error) {
 // drops this Conn and opens the new one with an ISS of at least
 // NextISSFloor.
 func (c *Conn) AcceptsNewSYN(seg *Segment, now time.Time) bool {
-	return c.state == StateTimeWait && reopens(seg, c.rcvNxt, c.tsOn, c.tsRecent, c.pawsReject(seg, now))
+	return c.state == StateTimeWait && c.reopens(seg, now)
 }
 
 // NextISSFloor is the lowest ISS a new incarnation of this connection may
-// use, so that its segments can never be taken for the old one's: as
-// Linux, the old SND.NXT plus a maximal unscaled window plus 2.
-func (c *Conn) NextISSFloor() seqnum.Value { return c.sndMax.Add(65535 + 2) }
+// use (issFloor).
+func (c *Conn) NextISSFloor() seqnum.Value { return issFloor(c.sndMax) }

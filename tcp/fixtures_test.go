@@ -422,3 +422,7 @@ func sackInvariants(c *Conn) error {
 	}
 	return nil
 }
+
+// setCounters replaces Config.Counters of a Conn already made, and the
+// copy its ackState counts into.
+func (c *Conn) setCounters(k *Counters) { c.cfg.Counters, c.counters = k, k }

@@ -148,22 +148,6 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 	}
 }
 
-// acceptable is the sequence test of §3.10.7.4 first: the four cases of
-// SEG.LEN zero/non-zero × RCV.WND zero/non-zero.
-func (c *Conn) acceptable(seq seqnum.Value, segLen seqnum.Size, wnd int) bool {
-	w := seqnum.Size(wnd)
-	switch {
-	case segLen == 0 && w == 0:
-		return seq == c.rcvNxt
-	case segLen == 0:
-		return seq.InWindow(c.rcvNxt, w)
-	case w == 0:
-		return false
-	default:
-		return seq.InWindow(c.rcvNxt, w) || seq.Add(segLen-1).InWindow(c.rcvNxt, w)
-	}
-}
-
 // synchronizedInput is §3.10.7.4, "Otherwise" (SYN-RECEIVED and later), in
 // the RFC's order.
 func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
@@ -190,52 +174,29 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 		return
 	}
 
+	if c.state == StateTimeWait {
+		c.timeWaitInput(seg, now)
+		return
+	}
+
 	// PAWS (RFC 7323 §5.3 R1) comes before the sequence test, as in
 	// Linux's tcp_validate_incoming: an old duplicate is answered with an
 	// ACK (rate-limited as an unacceptable segment) and dropped.
-	if c.pawsReject(seg, now) {
-		c.pawsDrops++
-		if k := c.cfg.Counters; k != nil {
-			k.PAWSDrops++
-		}
-		c.dsackOld(seg)
-		if c.oowACKAllowed(seg, now) {
+	if drop, ack := c.pawsDrop(seg, now); drop {
+		if ack {
 			c.sendAck()
 		}
 		return
 	}
 
-	// First: sequence number.
-	wnd := c.advertisedWnd()
-	dataOK := true // the text may be accepted
-	if !c.acceptable(seg.Seq, seg.Len(), wnd) {
-		if wnd == 0 && seg.Seq == c.rcvNxt {
-			// "If the RCV.WND is zero, no segments will be acceptable, but
-			// special allowance should be made to accept valid ACKs, URGs,
-			// and RSTs": process the control information, drop the text.
-			dataOK = false
-		} else {
-			if flags&FlagRST == 0 {
-				if flags&FlagSYN != 0 {
-					// RFC 5961 §4.2: a SYN "irrespective of the sequence
-					// number" draws a challenge ACK (Linux: syn_challenge).
-					c.challengeACK(now)
-					return
-				}
-				if !c.oowACKAllowed(seg, now) {
-					return
-				}
-				c.dsackOld(seg)
-				if c.state == StateTimeWait && flags&FlagFIN != 0 &&
-					seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == c.rcvNxt {
-					// A retransmission of the peer's FIN: ACK it and restart
-					// the 2·MSL timeout (§3.10.7.4 fifth, TIME-WAIT).
-					c.closeAt = now.Add(c.cfg.TimeWait)
-				}
-				c.sendAck()
-			}
-			return
+	// First: sequence number. A segment at RCV.NXT in a zero window passes
+	// for its control information; its text is dropped (dataOK false).
+	ok, dataOK := c.sequenceTest(seg)
+	if !ok {
+		if c.unacceptable(seg, now) {
+			c.sendAck()
 		}
+		return
 	}
 
 	// The segment passed the sequence test: it comes from the peer as far
@@ -393,14 +354,11 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		c.challengeACK(now)
 		return false
 	}
-	if ack.LessThan(c.sndUna.Sub(seqnum.Size(c.maxSndWnd))) {
+	if ack.LessThan(c.ackFloor()) {
 		// RFC 5961 §5.2: an ACK older than SND.UNA - MAX.SND.WND is
 		// unacceptable: send a (challenge) ACK and drop.
 		c.challengeACK(now)
 		return false
-	}
-	if c.state == StateTimeWait {
-		return true // nothing outstanding; the FIN step re-ACKs
 	}
 	wnd := int(seg.Window) << c.sndWScale
 	// RFC 5681 §2 duplicate ACK: outstanding data, no data and no SYN/FIN
@@ -672,11 +630,32 @@ func (c *Conn) limitedTransmit(now time.Time) {
 	}
 }
 
-// dsackOld notes a D-SACK block for an unacceptable segment whose data
-// lies wholly below RCV.NXT (RFC 2883 §4.1.1), as Linux's tcp_send_dupack.
-func (c *Conn) dsackOld(seg *Segment) {
-	if end := seg.Seq.Add(seqnum.Size(len(seg.Payload))); end.LessThanEq(c.rcvNxt) {
-		c.noteDSACK(seg.Seq, end) // nothing for an empty segment
+// ackFloor is SND.UNA - MAX.SND.WND: an ACK older than that is
+// unacceptable (RFC 5961 §5.2).
+func (c *Conn) ackFloor() seqnum.Value { return c.sndUna.Sub(seqnum.Size(c.maxSndWnd)) }
+
+// timeWaitInput is SEGMENT ARRIVES in TIME-WAIT: timeWaitSegment decides,
+// as for a TimeWait; the Conn sends through emit, so a CE mark on the
+// segment (ecnInput) is echoed as in the other states. The keep-alive
+// clock and trySend of the other states have nothing to do here:
+// keep-alive is off (keepAliveState) and nothing is sent (sendingState).
+func (c *Conn) timeWaitInput(seg *Segment, now time.Time) {
+	act := c.timeWaitSegment(seg, now, c.sndMax, c.ackFloor())
+	if act&twRestart != 0 {
+		c.closeAt = now.Add(c.cfg.TimeWait)
+	}
+	if act&twClose != 0 {
+		c.resetByPeer()
+		return
+	}
+	if act&twACK != 0 {
+		c.sendAck()
+	}
+	if act&twAccepted != 0 {
+		c.ecnInput(seg)
+		if c.ackPending && c.delackAt.IsZero() {
+			c.sendAck()
+		}
 	}
 }
 
@@ -699,14 +678,12 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 	finAt := seq.Add(seqnum.Size(len(p)))
 	switch c.state {
 	case StateEstablished, StateFinWait1, StateFinWait2:
-	case StateCloseWait, StateClosing, StateLastAck, StateTimeWait:
+	case StateCloseWait, StateClosing, StateLastAck:
 		// "This should not occur, since a FIN has been received from the
 		// remote side. Ignore the segment text"; a FIN again is ACKed.
+		// (TIME-WAIT: timeWaitSegment.)
 		if fin || len(p) > 0 {
 			c.ackPending = true
-			if c.state == StateTimeWait && fin {
-				c.closeAt = now.Add(c.cfg.TimeWait) // restart the 2·MSL timeout
-			}
 		}
 		return
 	default:

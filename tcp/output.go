@@ -27,10 +27,9 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 	if flags&FlagACK != 0 {
 		seg.Ack = c.rcvNxt
 		if flags&FlagRST == 0 {
-			c.ackPending = false
+			c.ackSent()
 			c.rcvUnacked = 0
 			c.delackAt = time.Time{}
-			c.lastAckSent = c.rcvNxt // Last.ACK.sent (RFC 7323 §4.3)
 		}
 	}
 	if c.tsOn || (flags&FlagSYN != 0 && c.tsOffered) {
@@ -102,54 +101,12 @@ func (c *Conn) sendAck() {
 	c.emit(seq, FlagACK, nil, nil, nil)
 }
 
-// invalidACKLimited applies Config.InvalidACKInterval: it reports whether
-// an ACK in reply to an invalid segment must be skipped now, and otherwise
-// records that one goes out. Deviation (Linux compat): one clock, Linux's
-// last_oow_ack_time (__tcp_oow_rate_limited), is shared by challenge ACKs,
-// replies to unacceptable segments and PAWS failures.
-func (c *Conn) invalidACKLimited(now time.Time) bool {
-	iv := c.cfg.InvalidACKInterval
-	if iv > 0 && !c.lastOOWAck.IsZero() {
-		if d := now.Sub(c.lastOOWAck); d >= 0 && d < iv {
-			c.acksRateLimited++
-			if k := c.cfg.Counters; k != nil {
-				k.ACKsRateLimited++
-			}
-			return true
-		}
-	}
-	c.lastOOWAck = now
-	return false
-}
-
-// challengeACK sends an RFC 5961 challenge ACK (§3.2 in-window RST, §4.2
-// SYN, §5.2 unacceptable ACK) unless the rate limit of §7 holds it back:
-// per connection, at most one per Config.InvalidACKInterval (Linux's
-// tcp_send_challenge_ack with the per-socket limit; Linux ≥ 6.0 has no
-// host-wide limit by default, tcp_challenge_ack_limit = INT_MAX).
+// challengeACK sends an RFC 5961 challenge ACK unless the rate limit of
+// §7 holds it back (challengeAllowed).
 func (c *Conn) challengeACK(now time.Time) {
-	if c.invalidACKLimited(now) {
-		return
+	if c.challengeAllowed(now) {
+		c.sendAck()
 	}
-	c.challengeACKs++
-	if k := c.cfg.Counters; k != nil {
-		k.ChallengeACKs++
-	}
-	c.sendAck()
-}
-
-// oowACKAllowed reports whether an unacceptable segment (RFC 9293
-// §3.10.7.4 first, or a PAWS failure, RFC 7323 §5.3 R1) may be answered
-// with an ACK now. Deviation (Linux compat): as Linux's
-// tcp_oow_rate_limited, a segment carrying data (and no SYN) is always
-// answered, since data is not part of an ACK loop; others at most once per
-// Config.InvalidACKInterval, so that two ends that disagree cannot
-// ping-pong ACKs forever (RFC 9293 asks for an ACK every time).
-func (c *Conn) oowACKAllowed(seg *Segment, now time.Time) bool {
-	if len(seg.Payload) > 0 && seg.Flags&FlagSYN == 0 {
-		return true
-	}
-	return !c.invalidACKLimited(now)
 }
 
 // sendRST sends <SEQ=seq><CTL=RST>, with ACK=RCV.NXT if withAck.
@@ -161,52 +118,19 @@ func (c *Conn) sendRST(seq seqnum.Value, withAck bool) {
 	c.emit(seq, flags, nil, nil, nil)
 }
 
-// advertisedWnd is RCV.WND as the peer knows it: from RCV.NXT to the right
-// edge we advertised, never negative.
-func (c *Conn) advertisedWnd() int {
-	if c.rcvNxt.LessThan(c.rcvAdvRight) {
-		return int(c.rcvNxt.Size(c.rcvAdvRight))
-	}
-	return 0
+// wndAvail is what offerWnd weighs: the window the receive buffer could
+// offer, capped by what the scale can express, and the receiver SWS
+// avoidance step, min(RcvBuf/2, MSS) (RFC 1122 §4.2.3.3).
+func (c *Conn) wndAvail() (avail, step int) {
+	return min(c.rcvBuf.Window(), 0xffff<<c.rcvWScale), max(min(c.rcvBuf.Cap()/2, c.mss), 1)
 }
 
-// selectWnd is the window to offer now. The right edge never moves left
-// (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4), and it moves right only by at least
-// min(RcvBuf/2, MSS): receiver SWS avoidance (RFC 1122 §4.2.3.3, RFC 9293
-// §3.8.6.2.2).
-func (c *Conn) selectWnd() int {
-	cur := c.advertisedWnd()
-	avail := min(c.rcvBuf.Window(), 0xffff<<c.rcvWScale)
-	if avail-cur >= max(min(c.rcvBuf.Cap()/2, c.mss), 1) {
-		return avail
-	}
-	return cur
-}
+// selectWnd is the window to offer now (offerWnd).
+func (c *Conn) selectWnd() int { return c.offerWnd(c.wndAvail()) }
 
-// windowField returns the window field for a non-SYN segment,
-// RCV.WND >> Rcv.Wind.Shift (RFC 7323 §2.3), and records the advertised right
-// edge. Rounding goes up when rounding down would move the right edge left.
-func (c *Conn) windowField() uint16 {
-	f, right := scaledWindow(c.rcvNxt, c.rcvAdvRight, c.advertisedWnd(), c.selectWnd(), c.rcvWScale)
-	c.rcvAdvRight = right
-	return f
-}
-
-// scaledWindow returns the window field offering w bytes past rcvNxt with
-// shift s, rounded up where rounding down would move the right edge left
-// of cur bytes past rcvNxt, and the advertised right edge (advRight, or
-// further) that the field makes.
-func scaledWindow(rcvNxt, advRight seqnum.Value, cur, w int, s uint8) (uint16, seqnum.Value) {
-	f := w >> s
-	if f<<s < cur {
-		f = (cur + 1<<s - 1) >> s
-	}
-	f = min(f, 0xffff)
-	if r := rcvNxt.Add(seqnum.Size(f << s)); r.GreaterThan(advRight) {
-		advRight = r
-	}
-	return uint16(f), advRight
-}
+// windowField returns the window field for a non-SYN segment and records
+// the advertised right edge (windowFieldFor).
+func (c *Conn) windowField() uint16 { return c.windowFieldFor(c.wndAvail()) }
 
 // sendingState reports whether data and FIN may be sent in this state.
 func (c *Conn) sendingState() bool {

@@ -365,14 +365,6 @@ func (c *Conn) noteSACKRecent(seq seqnum.Value) {
 	c.sackRecentN = k + 1
 }
 
-// noteDSACK records [seq, end), a duplicate received, for the first
-// block of the next ACK (RFC 2883 §4). A later duplicate replaces it.
-func (c *Conn) noteDSACK(seq, end seqnum.Value) {
-	if c.sackOn && seq.LessThan(end) {
-		c.dsack, c.hasDSACK = SACKBlock{Start: seq, End: end}, true
-	}
-}
-
 // sackLimit is how many blocks fit beside the other options: 4, or 3
 // with timestamps (RFC 2018 §3; EncodeOptions applies the same limit),
 // and fewer on a link so small that the option must leave room for a byte
@@ -427,12 +419,7 @@ func (c *Conn) sendMSS() int {
 // ones, and then any other held ranges, lowest first, as room allows.
 func (c *Conn) fillSACK(o *Options) {
 	limit := c.sackLimit()
-	k := 0
-	if c.hasDSACK {
-		o.SACK[0] = c.dsack
-		k = 1
-		c.hasDSACK = false
-	}
+	k := c.takeDSACK(o)
 	first := k // blocks from here on are held ranges, compared for duplicates
 	if c.rcvBuf.OutOfOrderBytes() > 0 {
 		rs := c.rcvRanges()

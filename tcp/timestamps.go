@@ -45,15 +45,12 @@ func (c *Conn) setNow(now time.Time) {
 	}
 }
 
-// tsVal is our timestamp clock (RFC 7323 §5.4: 1 ms per tick, within the
-// 1 ms to 1 s range, as Linux) plus the connection's offset. A passive
+// tsVal is our timestamp clock now (tsValAt), from the connection's
+// offset. A passive
 // Conn's epoch is the SYN's arrival (passiveOpen), so its SYN-ACK
 // carries tsOffset.
 func (c *Conn) tsVal() uint32 {
-	if c.tsEpoch.IsZero() || c.now.Before(c.tsEpoch) {
-		return c.tsOffset
-	}
-	return c.tsOffset + uint32(c.now.Sub(c.tsEpoch)/time.Millisecond)
+	return tsValAt(c.tsOffset, c.tsEpoch, c.now)
 }
 
 // negotiateTimestamps applies the Timestamps option of the peer's SYN or
@@ -71,55 +68,10 @@ func (c *Conn) negotiateTimestamps(o *Options) {
 		return
 	}
 	c.tsOn = true
-	c.tsRecent, c.tsRecentAt = o.TSVal, c.now
+	c.setTSRecent(o.TSVal, c.now)
 	c.lastAckSent = c.rcvNxt
 	c.mss -= tsOptionLen // negotiate left at least min(Config.MSS, minPeerMSS): 28 or more
 	c.rcvMSS = c.mss
-}
-
-// tsRecentValid reports whether TS.Recent may be used for PAWS: not after
-// 24 days of idleness (RFC 7323 §5.5).
-func (c *Conn) tsRecentValid(now time.Time) bool {
-	return c.tsRecentAt.IsZero() || now.Sub(c.tsRecentAt) < pawsIdle
-}
-
-// pawsReject is RFC 7323 §5.3 R1: a segment (not a RST, which is
-// "acceptable regardless of [its] timestamp", §5.2) whose SEG.TSval is
-// less than a valid TS.Recent is an old duplicate.
-//
-// Deviation (Linux compat): a segment without a Timestamps option on a
-// connection that negotiated them is accepted, as Linux does; RFC 7323
-// §3.2 says such a segment SHOULD be dropped.
-func (c *Conn) pawsReject(seg *Segment, now time.Time) bool {
-	return pawsOld(c.tsOn, seg, c.tsRecent) && c.tsRecentValid(now)
-}
-
-// pawsOld is the test of RFC 7323 §5.3 R1 shared by Conn and TimeWait,
-// before the §5.5 validity of TS.Recent: timestamps in use, the segment
-// carries one, it is no RST, and SEG.TSval < TS.Recent.
-func pawsOld(tsOn bool, seg *Segment, tsRecent uint32) bool {
-	return tsOn && seg.Options.HasTimestamp && seg.Flags&FlagRST == 0 &&
-		seqnum.Value(seg.Options.TSVal).LessThan(seqnum.Value(tsRecent))
-}
-
-// takesTSRecent is RFC 7323 §4.3 (2) and §5.5, shared by Conn and
-// TimeWait: whether seg's TSval replaces TS.Recent, given Last.ACK.sent
-// and whether TS.Recent is still valid.
-func takesTSRecent(tsOn bool, seg *Segment, tsRecent uint32, lastAckSent seqnum.Value, valid bool) bool {
-	return tsOn && seg.Options.HasTimestamp && seg.Seq.LessThanEq(lastAckSent) &&
-		(seqnum.Value(seg.Options.TSVal).GreaterThanEq(seqnum.Value(tsRecent)) || !valid)
-}
-
-// updateTSRecent is RFC 7323 §4.3 (2), with §5.3 R3: "If SEG.TSval >=
-// TS.Recent and SEG.SEQ =< Last.ACK.sent then SEG.TSval is copied to
-// TS.Recent" (RFC 1323's rule also asked for Last.ACK.sent < SEG.SEQ +
-// SEG.LEN; RFC 7323 dropped it, so that a bare ACK updates too, as in
-// Linux's tcp_replace_ts_recent). After 24 idle days TS.Recent is invalid
-// and any TSval replaces it (§5.5).
-func (c *Conn) updateTSRecent(seg *Segment, now time.Time) {
-	if takesTSRecent(c.tsOn, seg, c.tsRecent, c.lastAckSent, c.tsRecentValid(now)) {
-		c.tsRecent, c.tsRecentAt = seg.Options.TSVal, now
-	}
 }
 
 // ackRTT takes the RTT sample of an ACK that advances SND.UNA to ack.

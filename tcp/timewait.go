@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"math"
 	"net/netip"
 	"time"
 
@@ -18,7 +17,9 @@ import (
 // (Linux's inet_timewait_sock plays the same part).
 //
 // A TimeWait answers every segment exactly as the Conn it was made from
-// would in TIME-WAIT (TestTimeWait_EquivalentToConn checks it): a
+// would in TIME-WAIT: both take the receive side's ackState and decide
+// with the same timeWaitSegment (TestTimeWait_EquivalentToConn checks the
+// whole, replies included): a
 // retransmitted FIN is ACKed again and restarts the 2·MSL timer (MUST-13),
 // an acceptable RST ends it (RFC 9293 §3.10.7.4 second, as Linux's default
 // tcp_rfc1337=0), other segments draw an ACK subject to PAWS (RFC 7323
@@ -29,41 +30,26 @@ import (
 // returns its reply instead of sending it, and the caller asks NextDeadline
 // when to call HandleTimer.
 type TimeWait struct {
+	ackState // copied from the Conn: RCV.NXT, the window, TS.Recent, the rate limit
+
 	local, remote netip.AddrPort
 
-	// Times are kept as offsets from base (relTime), which keeps the
-	// monotonic clock reading and halves their size.
-	base       time.Time // when TIME-WAIT began
-	closeAt    relTime   // the end of 2·MSL
-	tsEpoch    relTime   // our TS clock reads tsOffset at tsEpoch
-	tsRecentAt relTime   // when TS.Recent was set (RFC 7323 §5.5)
-	lastOOWAck relTime   // the last reply to an invalid segment (Config.InvalidACKInterval)
-	timeWait   time.Duration
-	oowIvl     time.Duration // Config.InvalidACKInterval
+	closeAt  relTime // the end of 2·MSL
+	tsEpoch  relTime // our TS clock reads tsOffset at tsEpoch
+	timeWait time.Duration
 
 	// The transfer's totals, for Info.
 	bytesSent, bytesReceived, retransmits uint64
 
-	counters *Counters
-	held     *[maxSACKBlocks]SACKBlock // SACK blocks for out-of-order data held when TIME-WAIT began; nil when none
+	held *[maxSACKBlocks]SACKBlock // SACK blocks for out-of-order data held when TIME-WAIT began; nil when none
 
-	sndMax      seqnum.Value // SND.NXT as sent (everything is acknowledged: SND.UNA = SND.MAX)
-	ackFloor    seqnum.Value // SND.UNA - MAX.SND.WND: older ACKs are unacceptable (RFC 5961 §5.2)
-	rcvNxt      seqnum.Value
-	rcvAdvRight seqnum.Value // RCV.NXT + RCV.WND as advertised (RFC 7323 §2.4)
-	lastAckSent seqnum.Value // Last.ACK.sent (RFC 7323 §4.3)
-	tsOffset    uint32
-	tsRecent    uint32 // TS.Recent (RFC 7323 §4.3)
-	wndAvail    int32  // the window the receive buffer could offer, capped by the scale
-	wndStep     int32  // receiver SWS avoidance step (RFC 9293 §3.8.6.2.2)
-	dsack       SACKBlock
-	heldN       uint8
-	rcvWScale   uint8
-	tsOn        bool
-	sackOn      bool
-	hasDSACK    bool
-	ackPending  bool
-	closed      bool
+	sndMax   seqnum.Value // SND.NXT as sent (everything is acknowledged: SND.UNA = SND.MAX)
+	ackFloor seqnum.Value // SND.UNA - MAX.SND.WND: older ACKs are unacceptable (RFC 5961 §5.2)
+	tsOffset uint32
+	wndAvail int32 // the window the receive buffer could offer, capped by the scale
+	wndStep  int32 // receiver SWS avoidance step (RFC 9293 §3.8.6.2.2)
+	heldN    uint8
+	closed   bool
 }
 
 // TimeWait returns the compact form of c, which must be in TIME-WAIT, nil
@@ -73,36 +59,24 @@ func (c *Conn) TimeWait() *TimeWait {
 	if c.state != StateTimeWait {
 		return nil
 	}
+	avail, step := c.wndAvail()
 	tw := &TimeWait{
+		ackState:      c.ackState,
 		local:         c.local,
 		remote:        c.remote,
-		base:          c.closeAt,
 		timeWait:      c.cfg.TimeWait,
 		bytesSent:     c.bytesSent,
 		bytesReceived: c.bytesReceived,
 		retransmits:   c.retransmits,
-		oowIvl:        c.cfg.InvalidACKInterval,
-		counters:      c.cfg.Counters,
 		sndMax:        c.sndMax,
-		ackFloor:      c.sndUna.Sub(seqnum.Size(c.maxSndWnd)),
-		rcvNxt:        c.rcvNxt,
-		rcvAdvRight:   c.rcvAdvRight,
-		lastAckSent:   c.lastAckSent,
+		ackFloor:      c.ackFloor(),
 		tsOffset:      c.tsOffset,
-		tsRecent:      c.tsRecent,
-		wndAvail:      int32(min(c.rcvBuf.Window(), 0xffff<<c.rcvWScale)),
-		wndStep:       int32(max(min(c.rcvBuf.Cap()/2, c.mss), 1)),
-		dsack:         c.dsack,
-		rcvWScale:     c.rcvWScale,
-		tsOn:          c.tsOn,
-		sackOn:        c.sackOn,
-		hasDSACK:      c.hasDSACK,
-		ackPending:    c.ackPending,
+		wndAvail:      int32(avail),
+		wndStep:       int32(step),
 	}
+	tw.own = nil // the Conn's Info counts stay with the Conn
 	tw.closeAt = tw.rel(c.closeAt)
 	tw.tsEpoch = tw.rel(c.tsEpoch)
-	tw.tsRecentAt = tw.rel(c.tsRecentAt)
-	tw.lastOOWAck = tw.rel(c.lastOOWAck)
 	if c.sackOn && c.rcvBuf.OutOfOrderBytes() > 0 {
 		// Data held beyond a hole (a peer that sent past its own FIN):
 		// every ACK keeps reporting it (RFC 2018 §4). The blocks cannot
@@ -119,26 +93,6 @@ func (c *Conn) TimeWait() *TimeWait {
 		}
 	}
 	return tw
-}
-
-// relTime is a time as an offset from TimeWait.base; noTime is the zero
-// time.Time (not set).
-type relTime int64
-
-const noTime = relTime(math.MinInt64)
-
-func (tw *TimeWait) rel(t time.Time) relTime {
-	if t.IsZero() {
-		return noTime
-	}
-	return relTime(t.Sub(tw.base))
-}
-
-func (tw *TimeWait) abs(r relTime) time.Time {
-	if r == noTime {
-		return time.Time{}
-	}
-	return tw.base.Add(time.Duration(r))
 }
 
 // LocalAddr returns our address and port.
@@ -191,13 +145,19 @@ func (tw *TimeWait) HandleTimer(now time.Time) (closed bool) {
 
 // NextISSFloor is Conn.NextISSFloor: the lowest ISS a new incarnation may
 // use.
-func (tw *TimeWait) NextISSFloor() seqnum.Value { return tw.sndMax.Add(65535 + 2) }
+func (tw *TimeWait) NextISSFloor() seqnum.Value { return issFloor(tw.sndMax) }
+
+// issFloor is the lowest ISS a new incarnation of a connection whose
+// SND.NXT was sndMax may use, so that its segments can never be taken for
+// the old one's: as Linux, the old SND.NXT plus a maximal unscaled window
+// plus 2.
+func issFloor(sndMax seqnum.Value) seqnum.Value { return sndMax.Add(65535 + 2) }
 
 // AcceptsNewSYN is Conn.AcceptsNewSYN for the compact form: whether seg
 // may open a new incarnation of the connection (RFC 6191 §2, RFC 1122
 // §4.2.2.13).
 func (tw *TimeWait) AcceptsNewSYN(seg *Segment, now time.Time) bool {
-	return !tw.closed && reopens(seg, tw.rcvNxt, tw.tsOn, tw.tsRecent, tw.pawsReject(seg, now))
+	return !tw.closed && tw.reopens(seg, now)
 }
 
 // reopens is the rule for a SYN arriving in TIME-WAIT, shared by Conn and
@@ -213,23 +173,114 @@ func (tw *TimeWait) AcceptsNewSYN(seg *Segment, now time.Time) bool {
 // Deviation (Linux compat): RFC 6191 §2 also honours any SYN carrying a
 // timestamp when the old connection used none; Linux, and we, then apply
 // the sequence-number rule, since nothing was recorded to compare with.
-func reopens(seg *Segment, rcvNxt seqnum.Value, tsOn bool, tsRecent uint32, pawsRejected bool) bool {
-	if seg.Flags&(FlagSYN|FlagACK|FlagRST|FlagFIN) != FlagSYN || pawsRejected {
+func (a *ackState) reopens(seg *Segment, now time.Time) bool {
+	if seg.Flags&(FlagSYN|FlagACK|FlagRST|FlagFIN) != FlagSYN || a.pawsReject(seg, now) {
 		return false
 	}
-	if seg.Seq.GreaterThan(rcvNxt) {
+	if seg.Seq.GreaterThan(a.rcvNxt) {
 		return true
 	}
-	return tsOn && seg.Options.HasTimestamp &&
-		seqnum.Value(seg.Options.TSVal).GreaterThan(seqnum.Value(tsRecent))
+	return a.tsOn && seg.Options.HasTimestamp &&
+		seqnum.Value(seg.Options.TSVal).GreaterThan(seqnum.Value(a.tsRecent))
 }
 
-// HandleSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7.4) in TIME-WAIT, in
-// the order and with the decisions of Conn.synchronizedInput. When a
-// reply is due it is written to reply and send is true. After an
-// acceptable RST, State is CLOSED and the caller deletes the TimeWait;
-// a segment handed to it after that is answered as by no connection
-// (§3.10.7.1).
+// twAction is what timeWaitSegment asks of its caller, as bits.
+type twAction uint8
+
+const (
+	// twACK: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> now.
+	twACK twAction = 1 << iota
+	// twRestart: restart the 2·MSL timer (a FIN again, MUST-13).
+	twRestart
+	// twClose: an acceptable RST; enter CLOSED.
+	twClose
+	// twAccepted: the segment went through every step; an ACK is sent
+	// if one is pending (ackPending).
+	twAccepted
+)
+
+// timeWaitSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7.4) in TIME-WAIT,
+// the decisions of both Conn (timeWaitInput) and TimeWait
+// (HandleSegment). sndMax is SND.NXT as sent; ackFloor is SND.UNA -
+// MAX.SND.WND.
+func (a *ackState) timeWaitSegment(seg *Segment, now time.Time, sndMax, ackFloor seqnum.Value) twAction {
+	flags := seg.Flags
+	// PAWS (RFC 7323 §5.3 R1) before the sequence test: an old duplicate
+	// is ACKed (rate-limited) and dropped.
+	if drop, ack := a.pawsDrop(seg, now); drop {
+		return ackIf(ack)
+	}
+
+	// First: sequence number.
+	ok, dataOK := a.sequenceTest(seg)
+	if !ok {
+		if !a.unacceptable(seg, now) {
+			return 0
+		}
+		if flags&FlagFIN != 0 && seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == a.rcvNxt {
+			// A retransmission of the peer's FIN: ACK it and restart the
+			// 2·MSL timeout (§3.10.7.4 fifth, MUST-13).
+			return twACK | twRestart
+		}
+		return twACK
+	}
+
+	// Second: RST. RFC 5961 §3.2: exactly RCV.NXT resets, elsewhere in the
+	// window a challenge ACK. Deviation (Linux compat): an acceptable RST
+	// ends TIME-WAIT, as Linux with tcp_rfc1337=0 (its default); RFC 1337
+	// §3 suggests ignoring it (TIME-WAIT assassination).
+	if flags&FlagRST != 0 {
+		if seg.Seq != a.rcvNxt {
+			return ackIf(a.challengeAllowed(now))
+		}
+		return twClose
+	}
+	// Fourth: SYN (RFC 5961 §4.2). AcceptsNewSYN has let through those
+	// that open a new incarnation.
+	if flags&FlagSYN != 0 {
+		return ackIf(a.challengeAllowed(now))
+	}
+	// Fifth: ACK. Nothing is outstanding; RFC 5961 §5.2 applies: an ACK of
+	// something not yet sent, or older than SND.UNA - MAX.SND.WND, draws a
+	// (challenge) ACK.
+	if flags&FlagACK == 0 {
+		return 0
+	}
+	if seg.Ack.GreaterThan(sndMax) || seg.Ack.LessThan(ackFloor) {
+		return ackIf(a.challengeAllowed(now))
+	}
+	a.updateTSRecent(seg, now) // RFC 7323 §4.3, after the ACK as Linux
+	// Seventh and eighth: text and FIN. The text is ignored ("This should
+	// not occur, since a FIN has been received"); a FIN again is ACKed
+	// and restarts the 2·MSL timeout. Text in a closed window is ACKed
+	// now: the peer learns so.
+	fin, data := flags&FlagFIN != 0, len(seg.Payload) > 0
+	switch {
+	case data && !dataOK:
+		a.ackPending = true
+		return twACK | twAccepted
+	case fin:
+		a.ackPending = true
+		return twRestart | twAccepted
+	case data:
+		a.ackPending = true
+	}
+	return twAccepted
+}
+
+// ackIf is twACK if ack, else nothing.
+func ackIf(ack bool) twAction {
+	if ack {
+		return twACK
+	}
+	return 0
+}
+
+// HandleSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7.4) in TIME-WAIT
+// (timeWaitSegment). When a reply is due it is written to reply and send
+// is true. After an acceptable RST, State is CLOSED and the caller
+// deletes the TimeWait; a segment handed to it after that is answered as
+// by no connection (§3.10.7.1).
 func (tw *TimeWait) HandleSegment(seg *Segment, now time.Time, reply *Segment) (send bool) {
 	if tw.tsEpoch == noTime {
 		tw.tsEpoch = tw.rel(now) // as Conn.setNow
@@ -239,198 +290,35 @@ func (tw *TimeWait) HandleSegment(seg *Segment, now time.Time, reply *Segment) (
 		*reply = rst
 		return ok
 	}
-	flags := seg.Flags
-	// PAWS (RFC 7323 §5.3 R1) before the sequence test: an old duplicate
-	// is ACKed (rate-limited) and dropped.
-	if tw.pawsReject(seg, now) {
-		if k := tw.counters; k != nil {
-			k.PAWSDrops++
-		}
-		tw.dsackOld(seg)
-		return tw.oowACKAllowed(seg, now) && tw.ack(now, reply)
+	act := tw.timeWaitSegment(seg, now, tw.sndMax, tw.ackFloor)
+	if act&twRestart != 0 {
+		tw.closeAt = tw.rel(now.Add(tw.timeWait))
 	}
-
-	// First: sequence number.
-	wnd := tw.advertisedWnd()
-	dataOK := true
-	if !acceptableSeq(tw.rcvNxt, seg.Seq, seg.Len(), wnd) {
-		if wnd == 0 && seg.Seq == tw.rcvNxt {
-			dataOK = false // a zero window: control only
-		} else {
-			switch {
-			case flags&FlagRST != 0:
-				return false
-			case flags&FlagSYN != 0:
-				return tw.challengeACK(now, reply) // RFC 5961 §4.2
-			case !tw.oowACKAllowed(seg, now):
-				return false
-			}
-			tw.dsackOld(seg)
-			if flags&FlagFIN != 0 && seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == tw.rcvNxt {
-				// A retransmission of the peer's FIN: ACK it and restart
-				// the 2·MSL timeout (§3.10.7.4 fifth, MUST-13).
-				tw.closeAt = tw.rel(now.Add(tw.timeWait))
-			}
-			return tw.ack(now, reply)
-		}
-	}
-
-	// Second: RST. RFC 5961 §3.2: exactly RCV.NXT resets, elsewhere in the
-	// window a challenge ACK. Deviation (Linux compat): an acceptable RST
-	// ends TIME-WAIT, as Linux with tcp_rfc1337=0 (its default); RFC 1337
-	// §3 suggests ignoring it (TIME-WAIT assassination).
-	if flags&FlagRST != 0 {
-		if seg.Seq != tw.rcvNxt {
-			return tw.challengeACK(now, reply)
-		}
+	if act&twClose != 0 {
 		tw.closed = true
 		return false
 	}
-	// Fourth: SYN (RFC 5961 §4.2).
-	if flags&FlagSYN != 0 {
-		return tw.challengeACK(now, reply)
+	// One reply at most: a TimeWait has no ECN state to owe a second.
+	if act&twACK != 0 || (act&twAccepted != 0 && tw.ackPending) {
+		return tw.ack(now, reply)
 	}
-	// Fifth: ACK.
-	if flags&FlagACK == 0 {
-		return false
-	}
-	if seg.Ack.GreaterThan(tw.sndMax) || seg.Ack.LessThan(tw.ackFloor) {
-		return tw.challengeACK(now, reply) // RFC 5961 §5.2
-	}
-	tw.updateTSRecent(seg, now)
-	// Seventh and eighth: text and FIN. The text is ignored ("This should
-	// not occur, since a FIN has been received"); a FIN again is ACKed
-	// and restarts the 2·MSL timeout.
-	fin, data := flags&FlagFIN != 0, len(seg.Payload) > 0
-	if dataOK || !data {
-		if fin || data {
-			tw.ackPending = true
-			if fin {
-				tw.closeAt = tw.rel(now.Add(tw.timeWait))
-			}
-		}
-	} else {
-		tw.ackPending = true // text in a closed window: the peer learns so now
-	}
-	return tw.ackPending && tw.ack(now, reply)
-}
-
-// acceptableSeq is the sequence test of RFC 9293 §3.10.7.4 first for a
-// receiver at rcvNxt with window wnd (Conn.acceptable).
-func acceptableSeq(rcvNxt, seq seqnum.Value, segLen seqnum.Size, wnd int) bool {
-	w := seqnum.Size(wnd)
-	switch {
-	case segLen == 0 && w == 0:
-		return seq == rcvNxt
-	case segLen == 0:
-		return seq.InWindow(rcvNxt, w)
-	case w == 0:
-		return false
-	default:
-		return seq.InWindow(rcvNxt, w) || seq.Add(segLen-1).InWindow(rcvNxt, w)
-	}
-}
-
-// pawsReject is Conn.pawsReject (RFC 7323 §5.3 R1, §5.5).
-func (tw *TimeWait) pawsReject(seg *Segment, now time.Time) bool {
-	return pawsOld(tw.tsOn, seg, tw.tsRecent) && tw.tsRecentValid(now)
-}
-
-// updateTSRecent is Conn.updateTSRecent (RFC 7323 §4.3, §5.5).
-func (tw *TimeWait) updateTSRecent(seg *Segment, now time.Time) {
-	if takesTSRecent(tw.tsOn, seg, tw.tsRecent, tw.lastAckSent, tw.tsRecentValid(now)) {
-		tw.tsRecent, tw.tsRecentAt = seg.Options.TSVal, tw.rel(now)
-	}
-}
-
-// tsRecentValid is Conn.tsRecentValid (RFC 7323 §5.5).
-func (tw *TimeWait) tsRecentValid(now time.Time) bool {
-	return tw.tsRecentAt == noTime || now.Sub(tw.abs(tw.tsRecentAt)) < pawsIdle
-}
-
-// dsackOld is Conn.dsackOld: a duplicate wholly below RCV.NXT is reported
-// in the next ACK (RFC 2883 §4.1.1).
-func (tw *TimeWait) dsackOld(seg *Segment) {
-	if n := len(seg.Payload); n > 0 && tw.sackOn {
-		if end := seg.Seq.Add(seqnum.Size(n)); end.LessThanEq(tw.rcvNxt) {
-			tw.dsack, tw.hasDSACK = SACKBlock{Start: seg.Seq, End: end}, true
-		}
-	}
-}
-
-// invalidACKLimited is Conn.invalidACKLimited: the rate limit on replies
-// to invalid segments (RFC 5961 §7, Linux's tcp_oow_rate_limited).
-func (tw *TimeWait) invalidACKLimited(now time.Time) bool {
-	if tw.oowIvl > 0 && tw.lastOOWAck != noTime {
-		if d := now.Sub(tw.abs(tw.lastOOWAck)); d >= 0 && d < tw.oowIvl {
-			if k := tw.counters; k != nil {
-				k.ACKsRateLimited++
-			}
-			return true
-		}
-	}
-	tw.lastOOWAck = tw.rel(now)
 	return false
-}
-
-// oowACKAllowed is Conn.oowACKAllowed.
-func (tw *TimeWait) oowACKAllowed(seg *Segment, now time.Time) bool {
-	if len(seg.Payload) > 0 && seg.Flags&FlagSYN == 0 {
-		return true
-	}
-	return !tw.invalidACKLimited(now)
-}
-
-// challengeACK is Conn.challengeACK (RFC 5961 §3.2, §4.2, §5.2, §7).
-func (tw *TimeWait) challengeACK(now time.Time, reply *Segment) bool {
-	if tw.invalidACKLimited(now) {
-		return false
-	}
-	if k := tw.counters; k != nil {
-		k.ChallengeACKs++
-	}
-	return tw.ack(now, reply)
-}
-
-// advertisedWnd is Conn.advertisedWnd.
-func (tw *TimeWait) advertisedWnd() int {
-	if tw.rcvNxt.LessThan(tw.rcvAdvRight) {
-		return int(tw.rcvNxt.Size(tw.rcvAdvRight))
-	}
-	return 0
-}
-
-// windowField is Conn.windowField over the receive buffer as it was when
-// TIME-WAIT began (nobody reads it any more): the right edge never moves
-// left (RFC 7323 §2.4) and moves right only by a whole SWS step
-// (RFC 9293 §3.8.6.2.2).
-func (tw *TimeWait) windowField() uint16 {
-	cur := tw.advertisedWnd()
-	w := cur
-	if avail := int(tw.wndAvail); avail-cur >= int(tw.wndStep) {
-		w = avail
-	}
-	f, right := scaledWindow(tw.rcvNxt, tw.rcvAdvRight, cur, w, tw.rcvWScale)
-	tw.rcvAdvRight = right
-	return f
 }
 
 // ack writes <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> to reply, with the
 // options Conn.emit gives an ACK: timestamps (RFC 7323 §3.2) and SACK
-// blocks (RFC 2018 §4, RFC 2883). It always reports true.
+// blocks (RFC 2018 §4, RFC 2883). The window is Conn.windowField's over
+// the receive buffer as it was when TIME-WAIT began (nobody reads it any
+// more). It always reports true.
 func (tw *TimeWait) ack(now time.Time, reply *Segment) bool {
 	*reply = Segment{
 		SrcPort: tw.local.Port(), DstPort: tw.remote.Port(),
-		Seq: tw.sndMax, Ack: tw.rcvNxt, Flags: FlagACK, Window: tw.windowField(),
+		Seq: tw.sndMax, Ack: tw.rcvNxt, Flags: FlagACK, Window: tw.windowFieldFor(int(tw.wndAvail), int(tw.wndStep)),
 	}
-	tw.ackPending = false
-	tw.lastAckSent = tw.rcvNxt
+	tw.ackSent()
 	if tw.tsOn {
 		reply.Options.HasTimestamp = true
-		reply.Options.TSVal = tw.tsOffset
-		if epoch := tw.abs(tw.tsEpoch); tw.tsEpoch != noTime && !now.Before(epoch) {
-			reply.Options.TSVal += uint32(now.Sub(epoch) / time.Millisecond)
-		}
+		reply.Options.TSVal = tsValAt(tw.tsOffset, tw.abs(tw.tsEpoch), now)
 		reply.Options.TSEcr = tw.tsRecent
 	}
 	if tw.sackOn {
@@ -439,11 +327,7 @@ func (tw *TimeWait) ack(now time.Time, reply *Segment) bool {
 		if tw.tsOn {
 			limit--
 		}
-		k := 0
-		if tw.hasDSACK {
-			o.SACK[0], k = tw.dsack, 1
-			tw.hasDSACK = false
-		}
+		k := tw.takeDSACK(o)
 		if tw.held != nil {
 			k += copy(o.SACK[k:limit], tw.held[:tw.heldN])
 		}

@@ -264,7 +264,7 @@ func TestTimeWait_SYNOlderTSval_NoReopenPAWSACK(t *testing.T) {
 	syn.Seq = peerISS + 100_000 // beyond RCV.NXT, but an old duplicate by PAWS
 	reuseCase(t, h, syn, false)
 	k := &Counters{}
-	h.c.cfg.Counters = k
+	h.c.setCounters(k)
 	tw := compact(h)
 	// Both forms ACK it (RFC 7323 §5.3 R1) and count a PAWS drop.
 	want := s("ACK seq=%d ack=%d", testISS+2, peerISS+2)
@@ -580,7 +580,7 @@ func FuzzTimeWait_EquivalentToConn(f *testing.F) {
 // set (Linux's TCP_PAWS_24DAYS), in TIME-WAIT's compact form as in Conn.
 func TestTimeWait_TSRecentValidForLessThan24Days(t *testing.T) {
 	h := newTimeWaitTS(t, Config{})
-	set := h.c.tsRecentAt
+	set := h.c.abs(h.c.tsRecentAt)
 	tw := h.c.TimeWait()
 	for _, tc := range []struct {
 		at   time.Time

@@ -102,7 +102,7 @@ func TestEstablished_DSACKUndo_WithoutStackCounters(t *testing.T) {
 	// A Conn made without Config.Counters (the library's default) counts
 	// the undo in its own Info only.
 	h, _, _ := spuriousRecovery(t, Config{})
-	h.c.cfg.Counters = nil
+	h.c.setCounters(nil)
 	h.at(12 * ms)
 	h.in(h.sackAck(segAt(10)))
 	h.in(h.sackAck(segAt(10), segAt(0), segAt(1)))
