@@ -56,14 +56,16 @@ func (s bbrState) String() string {
 }
 
 // bbr is BBR congestion control, draft-ietf-ccwg-bbr (BBRv3's state
-// machine and gains) without the parts that react to loss and ECN:
+// machine and gains) without the model's bounds from loss and ECN:
 // BBR.inflight_hi, inflight_lo and bw_lo (the draft's "Loss Response"
-// and Startup's high-loss exit) are left out, as are ACK aggregation's
-// extra_acked and Fast Recovery's packet conservation. Random loss is the
-// case BBR is here for, and a 2% loss threshold caps a 5% random-loss
-// path well below its bandwidth; Linux's BBR (v1, tcp_bbr.c) ignores loss
-// the same way. The sender's loss recovery still decides what to resend;
-// cwnd is BBR's model, and pacing (pacing.go) spreads what it allows.
+// and Startup's high-loss exit) are left out, as is ACK aggregation's
+// extra_acked. Random loss is the case BBR is here for, and a 2% loss
+// threshold caps a 5% random-loss path below its bandwidth; Linux's BBR
+// (v1, tcp_bbr.c) answers loss only as below. In fast recovery cwnd is
+// "Modulating cwnd in Loss Recovery": packet conservation for a round,
+// less what is lost, and the prior cwnd back at the end. The sender's
+// loss recovery still decides what to resend; cwnd is BBR's, and pacing
+// (pacing.go) spreads what it allows.
 type bbr struct {
 	cwndB       int
 	initialCwnd int
@@ -104,6 +106,8 @@ type bbr struct {
 	probeRTTRoundDone, idleRestart bool
 	priorCwnd                      int
 	rtoRecovery, rtoRecoverSet     bool
+	inRecovery, packetConservation bool
+	conserveFrom                   seqnum.Value // SND.MAX when fast recovery started
 	rtoRecover                     seqnum.Value
 	rng                            *rand.Rand
 	started                        bool
@@ -122,11 +126,9 @@ func (b *bbr) pacingRate() uint64 { return uint64(b.rate) }
 
 func (b *bbr) init(cwnd, ssthresh int) { b.cwndB, b.initialCwnd = cwnd, cwnd }
 
-// setCwnd is the sender's loss-recovery window (NewReno's inflation, PRR):
-// BBR keeps its own (draft-ietf-ccwg-bbr "Modulating cwnd in Loss
-// Recovery" lets the model's cwnd govern once conservation ends; here it
-// governs throughout, as pacing bounds the burst conservation guards
-// against).
+// setCwnd is the sender's loss-recovery window (NewReno's inflation,
+// PRR): BBR keeps its own ("Modulating cwnd in Loss Recovery",
+// checkFastRecovery and updateCwnd).
 func (b *bbr) setCwnd(int) {}
 
 // onLoss: BBR does not cut its window for a loss (v3's loss response is
@@ -160,7 +162,7 @@ func (b *bbr) onIdleRestart(idle, rto time.Duration, iw int) {
 
 // saveCwnd is BBRSaveCwnd.
 func (b *bbr) saveCwnd() {
-	if b.rtoRecovery || b.state == bbrProbeRTT {
+	if b.rtoRecovery || b.inRecovery || b.state == bbrProbeRTT {
 		b.priorCwnd = max(b.priorCwnd, b.cwndB)
 	} else {
 		b.priorCwnd = b.cwndB
@@ -187,6 +189,7 @@ func (b *bbr) onDelivery(d delivery) {
 		b.rs.markAppLimited(d.delivered, d.inflight)
 	}
 	b.checkRTORecovery()
+	b.checkFastRecovery()
 	b.sample, b.roundStart = b.rs.onAck(d.delivered, d.high, d.sndMax, d.now)
 	if b.roundStart {
 		b.roundsSinceBwProbe++
@@ -218,6 +221,26 @@ func (b *bbr) checkRTORecovery() {
 	case b.d.una.GreaterThanEq(b.rtoRecover):
 		b.rtoRecovery = false
 		b.cwndB = max(b.cwndB, b.priorCwnd)
+	}
+}
+
+// checkFastRecovery is BBROnEnterFastRecovery and the restore on leaving
+// fast recovery ("Modulating cwnd in Loss Recovery"): on entry cwnd is
+// what is in flight plus what this ACK delivered, and packet conservation
+// holds it there for a round; on exit the cwnd from before comes back.
+func (b *bbr) checkFastRecovery() {
+	d := b.d
+	switch {
+	case d.inRecovery && !b.inRecovery:
+		b.saveCwnd()
+		b.cwndB = d.inflight + max(d.acked, d.mss)
+		b.inRecovery, b.packetConservation = true, true
+		b.conserveFrom = d.sndMax
+	case !d.inRecovery && b.inRecovery:
+		b.inRecovery, b.packetConservation = false, false
+		b.cwndB = max(b.cwndB, b.priorCwnd) // BBRRestoreCwnd
+	case b.packetConservation && d.high.GreaterThan(b.conserveFrom):
+		b.packetConservation = false // a round trip in fast recovery
 	}
 }
 
@@ -458,9 +481,20 @@ func (b *bbr) probeRTTCwnd() int {
 func (b *bbr) updateCwnd() {
 	maxInflight := b.inflight(b.maxBw, b.cwndGain)
 	acked := b.d.acked
-	if b.filledPipe {
+	if b.inRecovery {
+		// BBRModulateCwndForRecovery.
+		if b.d.lost > 0 {
+			b.cwndB = max(b.cwndB-b.d.lost, b.mss)
+		}
+		if b.packetConservation {
+			b.cwndB = max(b.cwndB, b.d.inflight+acked)
+		}
+	}
+	switch {
+	case b.packetConservation:
+	case b.filledPipe:
 		b.cwndB = min(b.cwndB+acked, maxInflight)
-	} else if b.cwndB < maxInflight || b.d.delivered < uint64(b.initialCwnd) {
+	case b.cwndB < maxInflight || b.d.delivered < uint64(b.initialCwnd):
 		b.cwndB += acked
 	}
 	b.cwndB = max(b.cwndB, bbrMinPipeCwndSegs*b.mss)

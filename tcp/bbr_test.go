@@ -27,6 +27,9 @@ type bbrScript struct {
 	rtt       time.Duration
 	high      seqnum.Value // the highest delivered octet
 	sndMax    seqnum.Value
+	// The sender's fast recovery, and what the next ACK finds lost.
+	inRecovery bool
+	lost       int
 }
 
 func newBBRScript(t *testing.T) *bbrScript {
@@ -51,10 +54,12 @@ func (s *bbrScript) ackN(dt time.Duration, n uint64, inflight int, endRound bool
 	if endRound {
 		s.high = s.sndMax.Add(1)
 	}
-	s.sndMax = s.high.Add(seqnum.Size(inflight))
+	s.sndMax = seqnum.Max(s.sndMax, s.high.Add(seqnum.Size(inflight)))
 	s.inflight = inflight
 	s.b.onDelivery(delivery{now: s.now, delivered: s.delivered, acked: int(n), high: s.high, una: s.high,
-		sndMax: s.sndMax, inflight: inflight, mss: bbrMSS, rtt: s.rtt, hasRTT: true, seed: 1})
+		sndMax: s.sndMax, inflight: inflight, mss: bbrMSS, rtt: s.rtt, hasRTT: true, seed: 1,
+		inRecovery: s.inRecovery, lost: s.lost})
+	s.lost = 0
 }
 
 // round is one round trip at rate bytes per second: its ACK delivers
@@ -248,5 +253,40 @@ func TestBBR_Loss_DoesNotCutTheWindow(t *testing.T) {
 	s.ackN(s.rtt, uint64(s.inflight), 0, true)
 	if s.b.cwnd() < cwnd {
 		t.Fatalf("cwnd %d after the timeout's recovery, want the prior %d back", s.b.cwnd(), cwnd)
+	}
+}
+
+func TestBBR_FastRecovery_PacketConservationForARoundThenThePriorCwnd(t *testing.T) {
+	s := bbrAtCruise(t)
+	prior := s.b.cwnd() // 800000
+	// Fast recovery starts with 300000 octets in flight, the ACK
+	// delivering 2 segments: cwnd = in flight + delivered.
+	s.inRecovery = true
+	s.ackN(time.Millisecond, 2*bbrMSS, 300000, false)
+	if want := 300000 + 2*bbrMSS; s.b.cwnd() != want {
+		t.Fatalf("cwnd %d entering fast recovery, want in flight + delivered = %d", s.b.cwnd(), want)
+	}
+	// Packet conservation: no growth beyond in flight + delivered, and
+	// what is lost comes off.
+	s.lost = 10 * bbrMSS
+	s.ackN(time.Millisecond, bbrMSS, 280000, false)
+	if want := 300000 + 2*bbrMSS - 10*bbrMSS; s.b.cwnd() != want {
+		t.Fatalf("cwnd %d after 10 segments lost in conservation, want %d", s.b.cwnd(), want)
+	}
+	s.ackN(time.Millisecond, bbrMSS, 295000, false)
+	if want := 295000 + bbrMSS; s.b.cwnd() != want {
+		t.Fatalf("cwnd %d, want packet conservation's in flight + delivered = %d", s.b.cwnd(), want)
+	}
+	// A round trip on (an octet sent after recovery began is delivered):
+	// cwnd grows by what is delivered again.
+	s.ackN(s.rtt, 10*bbrMSS, 100000, true)
+	if want := 295000 + bbrMSS + 10*bbrMSS; s.b.cwnd() != want {
+		t.Fatalf("cwnd %d a round into recovery, want growth by the %d delivered to %d", s.b.cwnd(), 10*bbrMSS, want)
+	}
+	// Recovery ends: the cwnd from before it.
+	s.inRecovery = false
+	s.ackN(time.Millisecond, bbrMSS, 100000, false)
+	if s.b.cwnd() != prior {
+		t.Fatalf("cwnd %d after fast recovery, want the prior %d", s.b.cwnd(), prior)
 	}
 }

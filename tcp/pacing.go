@@ -36,6 +36,12 @@ type delivery struct {
 	hasRTT            bool
 	// appLimited: nothing is left to send and cwnd has room for it.
 	appLimited bool
+	// inRecovery: the sender is in fast recovery (RFC 6675, RFC 6582).
+	// lost: octets newly found lost, counted as the sender retransmits
+	// them (the drafts' rs.newly_lost; tapstack keeps no per-segment lost
+	// marks, and a retransmission follows each loss it detects).
+	inRecovery bool
+	lost       int
 	seed       uint64 // per connection, for BBR's randomized probing
 }
 
@@ -56,6 +62,9 @@ type pacing struct {
 	// The latest RTT sample not yet given to the algorithm.
 	rtt    time.Duration
 	hasRTT bool
+	// retransmits and inRecovery when the algorithm last heard.
+	retransmits uint64
+	inRecovery  bool
 }
 
 // Pacing's burst allowance is BBR's send quantum (draft-ietf-ccwg-bbr
@@ -103,7 +112,7 @@ func (c *Conn) paceDelivery(now time.Time) {
 	// Monotonic: a reneging receiver (the scoreboard cleared) does not
 	// take back what it delivered.
 	delivered := max(ps.acked+uint64(c.sb.sacked), ps.delivered)
-	if delivered == ps.delivered && !ps.hasRTT {
+	if delivered == ps.delivered && !ps.hasRTT && c.inRecovery == ps.inRecovery {
 		return
 	}
 	high := c.sndUna
@@ -115,9 +124,13 @@ func (c *Conn) paceDelivery(now time.Time) {
 		high: high, una: c.sndUna, sndMax: c.sndMax, inflight: inflight, mss: c.mss,
 		rtt: ps.rtt, hasRTT: ps.hasRTT, seed: uint64(c.iss)}
 	// The drafts' app-limited check (C.app_limited): nothing more to
-	// send, and room in cwnd to send it.
-	d.appLimited = c.unsentData() == 0 && inflight+c.mss <= c.cc.cwnd()
-	ps.delivered, ps.hasRTT = delivered, false
+	// send, room in cwnd to send it, and no loss waiting to be repaired
+	// (C.lost_out <= C.retrans_out; here: outside loss recovery, where a
+	// full send buffer, not the application, is what leaves nothing new).
+	d.appLimited = c.unsentData() == 0 && inflight+c.mss <= c.cc.cwnd() && !c.inRecovery
+	d.inRecovery = c.inRecovery
+	d.lost = int(c.retransmits-ps.retransmits) * c.mss
+	ps.delivered, ps.hasRTT, ps.retransmits, ps.inRecovery = delivered, false, c.retransmits, c.inRecovery
 	p.onDelivery(d)
 }
 
