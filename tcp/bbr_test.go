@@ -86,6 +86,16 @@ func (s *bbrScript) expectPacing(gain, bw float64) {
 	}
 }
 
+// leavesAtBDP asserts that state from holds with one octet more than bdp
+// in flight, and gives way to to at bdp.
+func (s *bbrScript) leavesAtBDP(bdp int, from, to bbrState) {
+	s.t.Helper()
+	s.ack(time.Millisecond, bdp+1)
+	s.expect(from)
+	s.ack(time.Millisecond, bdp)
+	s.expect(to)
+}
+
 // bbrAtCruise runs Startup at doubling rates up to 4 MB/s, its plateau,
 // and Drain, into ProbeBW_CRUISE.
 func bbrAtCruise(t *testing.T) *bbrScript {
@@ -98,12 +108,9 @@ func bbrAtCruise(t *testing.T) *bbrScript {
 	s.round(4e6) // the third round without 25% more: the pipe is full
 	s.expect(bbrDrain)
 	s.expectPacing(0.35, 4e6)
-	// Drain lasts until what is in flight is down to the BDP, 400000 octets.
-	s.ack(time.Millisecond, 400001)
-	s.expect(bbrDrain)
-	s.ack(time.Millisecond, 400000)
-	// ProbeBW_DOWN's own exit holds at once: nothing above the BDP.
-	s.expect(bbrProbeBWCruise)
+	// Drain lasts until what is in flight is down to the BDP, 400000
+	// octets; ProbeBW_DOWN's own exit holds at once: nothing above it.
+	s.leavesAtBDP(400000, bbrDrain, bbrProbeBWCruise)
 	s.expectPacing(1, 4e6)
 	return s
 }
@@ -158,10 +165,7 @@ func TestBBR_ProbeBW_CyclesDownCruiseRefillUp(t *testing.T) {
 	s.expect(bbrProbeBWDown)
 	s.expectPacing(0.9, 5e6)
 	// DOWN drains what UP queued: until in flight is down to the new BDP.
-	s.ack(time.Millisecond, 500001)
-	s.expect(bbrProbeBWDown)
-	s.ack(time.Millisecond, 500000)
-	s.expect(bbrProbeBWCruise)
+	s.leavesAtBDP(500000, bbrProbeBWDown, bbrProbeBWCruise)
 }
 
 func TestBBR_MaxBwFilter_ForgetsAfterTwoCycles(t *testing.T) {
