@@ -19,17 +19,15 @@ const bbrMSS = 1460
 // delivered count: an ACK that ends a round delivers the first octet sent
 // after the last one did (SND.MAX then), one that does not stays below it.
 type bbrScript struct {
-	t         *testing.T
-	b         *bbr
-	now       time.Time
-	delivered uint64
-	inflight  int
-	rtt       time.Duration
-	high      seqnum.Value // the highest delivered octet
-	sndMax    seqnum.Value
-	// The sender's fast recovery, and what the next ACK finds lost.
-	inRecovery bool
-	lost       int
+	t          *testing.T
+	b          *bbr
+	now        time.Time
+	delivered  uint64
+	inflight   int
+	rtt        time.Duration
+	high       seqnum.Value // the highest delivered octet
+	sndMax     seqnum.Value
+	inRecovery bool // the sender's fast recovery
 }
 
 func newBBRScript(t *testing.T) *bbrScript {
@@ -58,8 +56,7 @@ func (s *bbrScript) ackN(dt time.Duration, n uint64, inflight int, endRound bool
 	s.inflight = inflight
 	s.b.onDelivery(delivery{now: s.now, delivered: s.delivered, acked: int(n), high: s.high, una: s.high,
 		sndMax: s.sndMax, inflight: inflight, mss: bbrMSS, rtt: s.rtt, hasRTT: true, seed: 1,
-		inRecovery: s.inRecovery, lost: s.lost})
-	s.lost = 0
+		inRecovery: s.inRecovery})
 }
 
 // round is one round trip at rate bytes per second: its ACK delivers
@@ -270,21 +267,19 @@ func TestBBR_FastRecovery_PacketConservationForARoundThenThePriorCwnd(t *testing
 	if want := 300000 + 2*bbrMSS; s.b.cwnd() != want {
 		t.Fatalf("cwnd %d entering fast recovery, want in flight + delivered = %d", s.b.cwnd(), want)
 	}
-	// Packet conservation: no growth beyond in flight + delivered, and
-	// what is lost comes off.
-	s.lost = 10 * bbrMSS
+	// Packet conservation: no growth beyond in flight + delivered.
 	s.ackN(time.Millisecond, bbrMSS, 280000, false)
-	if want := 300000 + 2*bbrMSS - 10*bbrMSS; s.b.cwnd() != want {
-		t.Fatalf("cwnd %d after 10 segments lost in conservation, want %d", s.b.cwnd(), want)
+	if want := 300000 + 2*bbrMSS; s.b.cwnd() != want {
+		t.Fatalf("cwnd %d in packet conservation, want it held at %d", s.b.cwnd(), want)
 	}
-	s.ackN(time.Millisecond, bbrMSS, 295000, false)
-	if want := 295000 + bbrMSS; s.b.cwnd() != want {
+	s.ackN(time.Millisecond, bbrMSS, 305000, false)
+	if want := 305000 + bbrMSS; s.b.cwnd() != want {
 		t.Fatalf("cwnd %d, want packet conservation's in flight + delivered = %d", s.b.cwnd(), want)
 	}
 	// A round trip on (an octet sent after recovery began is delivered):
 	// cwnd grows by what is delivered again.
 	s.ackN(s.rtt, 10*bbrMSS, 100000, true)
-	if want := 295000 + bbrMSS + 10*bbrMSS; s.b.cwnd() != want {
+	if want := 305000 + bbrMSS + 10*bbrMSS; s.b.cwnd() != want {
 		t.Fatalf("cwnd %d a round into recovery, want growth by the %d delivered to %d", s.b.cwnd(), 10*bbrMSS, want)
 	}
 	// Recovery ends: the cwnd from before it.

@@ -37,11 +37,7 @@ type delivery struct {
 	// appLimited: nothing is left to send and cwnd has room for it.
 	appLimited bool
 	// inRecovery: the sender is in fast recovery (RFC 6675, RFC 6582).
-	// lost: octets newly found lost, counted as the sender retransmits
-	// them (the drafts' rs.newly_lost; tapstack keeps no per-segment lost
-	// marks, and a retransmission follows each loss it detects).
 	inRecovery bool
-	lost       int
 	seed       uint64 // per connection, for BBR's randomized probing
 }
 
@@ -62,9 +58,8 @@ type pacing struct {
 	// The latest RTT sample not yet given to the algorithm.
 	rtt    time.Duration
 	hasRTT bool
-	// retransmits and inRecovery when the algorithm last heard.
-	retransmits uint64
-	inRecovery  bool
+	// inRecovery when the algorithm last heard.
+	inRecovery bool
 }
 
 // Pacing's burst allowance is BBR's send quantum (draft-ietf-ccwg-bbr
@@ -129,8 +124,7 @@ func (c *Conn) paceDelivery(now time.Time) {
 	// full send buffer, not the application, is what leaves nothing new).
 	d.appLimited = c.unsentData() == 0 && inflight+c.mss <= c.cc.cwnd() && !c.inRecovery
 	d.inRecovery = c.inRecovery
-	d.lost = int(c.retransmits-ps.retransmits) * c.mss
-	ps.delivered, ps.hasRTT, ps.retransmits, ps.inRecovery = delivered, false, c.retransmits, c.inRecovery
+	ps.delivered, ps.hasRTT, ps.inRecovery = delivered, false, c.inRecovery
 	p.onDelivery(d)
 }
 
