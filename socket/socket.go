@@ -435,7 +435,7 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 
 // SetsockoptString sets a string option (setsockopt(2)). Supported:
 // IPPROTO_TCP TCP_CONGESTION, the congestion control by name (one of
-// tcp.CongestionControls: "cubic", "reno"; ENOENT for another, as Linux).
+// tcp.CongestionControls: "cubic", "reno", "bbr"; ENOENT for another, as Linux).
 func (f *FD) SetsockoptString(level, opt int, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

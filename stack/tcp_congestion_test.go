@@ -134,3 +134,26 @@ func TestTCPEndpoint_Accept_InheritsSndBufLock(t *testing.T) {
 		t.Fatalf("accepted connection's send buffer %d, locked %v; want the listener's %d, locked", got.SndBuf, got.SndBufLocked, tcp.DefaultSndBuf)
 	}
 }
+
+// BBR is selectable per socket as on Linux (TCP_CONGESTION "bbr"), and a
+// connected socket switched to it runs it at once.
+func TestTCPCongestion_BBRSelectable(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer()
+	l := listening(t, e)
+	handshake(t, e, peerPort)
+	c, _, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION, "bbr"); err != nil {
+		t.Fatalf("TCP_CONGESTION bbr: %v", err)
+	}
+	if got, _ := c.GetsockoptString(socket.IPPROTO_TCP, socket.TCP_CONGESTION); got != "bbr" {
+		t.Fatalf("TCP_CONGESTION %q after setting bbr", got)
+	}
+	if cs := e.st.TCPConnections(); len(cs) != 1 || cs[0].Congestion != "bbr" {
+		t.Fatalf("connections %+v, want one running bbr", cs)
+	}
+}

@@ -48,7 +48,7 @@ type congestionControl interface {
 
 // CongestionControls returns the names Config.Congestion and
 // Conn.SetCongestion accept.
-func CongestionControls() []string { return []string{"cubic", "reno"} }
+func CongestionControls() []string { return []string{"cubic", "reno", "bbr"} }
 
 // newCongestionControl returns the algorithm called name, nil if none is.
 func newCongestionControl(name string) congestionControl {
@@ -57,6 +57,8 @@ func newCongestionControl(name string) congestionControl {
 		return newCubic()
 	case "reno":
 		return newReno()
+	case "bbr":
+		return newBBR()
 	}
 	return nil
 }

@@ -163,6 +163,7 @@ type Conn struct {
 	// Congestion control (cc.go) and loss recovery (RFC 5681, RFC 6582
 	// NewReno, RFC 6675 SACK).
 	cc           congestionControl // owns cwnd and ssthresh
+	pace         pacing            // pacing.go: for a paced congestion control (BBR)
 	lastDataSent time.Time         // when data was last sent (Linux's lsndtime), for the restart after idle
 	dupAcks      int
 	inRecovery   bool

@@ -171,6 +171,7 @@ func (c *Conn) unsentData() int {
 // data is left waiting with nothing in flight, the persist timer takes over
 // (RFC 9293 §3.8.6.1).
 func (c *Conn) trySend(now time.Time) {
+	c.paceDelivery(now)
 	if !c.sendingState() {
 		return
 	}
@@ -180,7 +181,7 @@ func (c *Conn) trySend(now time.Time) {
 		}
 	} else {
 		c.restartAfterIdle(now)
-		for c.sendNext(now, -1) {
+		for c.paceOK(now) && c.sendNext(now, -1) {
 		}
 	}
 	if c.unsentData() > 0 && c.rtoAt.IsZero() && c.persistAt.IsZero() {
@@ -300,7 +301,7 @@ func (c *Conn) prrWindow(delivered int) {
 func (c *Conn) sackSend(now time.Time) (sent bool) {
 	for range 4 * sackBoardSize * 64 { // each pass sends a segment; bounded anyway
 		room := c.cc.cwnd() - c.pipe()
-		if room < c.mss || !c.sackSendOne(now, room) {
+		if room < c.mss || !c.paceOK(now) || !c.sackSendOne(now, room) {
 			return sent
 		}
 		sent = true
@@ -407,6 +408,7 @@ func (c *Conn) transmit(seq seqnum.Value, n int, fin bool) {
 	if c.sackRecovering() {
 		c.prrOut += n // RFC 6937 §3: prr_out, all data sent in recovery
 	}
+	c.paced(n, c.now)
 	flags := FlagACK
 	var p1, p2 []byte
 	if n > 0 {

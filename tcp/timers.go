@@ -7,7 +7,7 @@ import (
 	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-// A Conn has six timers, each a deadline (the zero time when not armed):
+// A Conn has seven timers, each a deadline (the zero time when not armed):
 //
 //   - rtoAt: retransmission of SYN, SYN-ACK, data and FIN (RFC 6298; at most
 //     one of rtoAt and persistAt is armed);
@@ -20,6 +20,8 @@ import (
 //   - delackAt: the delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2);
 //   - closeAt: the end of TIME-WAIT (2·MSL, RFC 9293 §3.10.7.4), or of an
 //     orphaned FIN-WAIT-2 (Linux's tcp_fin_timeout);
+//   - the pacing timer: pace.at while a paced transmission waits for it
+//     (pacing.go, for BBR), computed;
 //
 // and two more with their own reasons to end a connection:
 //
@@ -30,7 +32,7 @@ import (
 // NextDeadline returns the earliest armed timer; false when none is armed.
 func (c *Conn) NextDeadline() (time.Time, bool) {
 	var d time.Time
-	for _, t := range [...]time.Time{c.rtoAt, c.ptoAt, c.rackAt, c.persistAt, c.delackAt, c.closeAt, c.keepAt, c.userTimeoutAt()} {
+	for _, t := range [...]time.Time{c.rtoAt, c.ptoAt, c.rackAt, c.persistAt, c.delackAt, c.closeAt, c.keepAt, c.userTimeoutAt(), c.paceTimer()} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -91,6 +93,9 @@ func (c *Conn) HandleTimer(now time.Time) {
 	if due(c.persistAt, now) {
 		c.persistAt = time.Time{}
 		c.onPersist(now)
+	}
+	if due(c.paceTimer(), now) {
+		c.onPaceTimer(now)
 	}
 	if due(c.delackAt, now) {
 		c.delackAt = time.Time{}
@@ -199,6 +204,7 @@ func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
 // K = 4, alpha = 1/8, beta = 1/4, G = 1ms), and returns it (never negative).
 func (c *Conn) rttSample(r time.Duration) time.Duration {
 	r = max(r, 0)
+	c.noteRTT(r)
 	if !c.hasRTT || r < c.minRTT {
 		c.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
 	}

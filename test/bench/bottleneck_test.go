@@ -556,6 +556,7 @@ type bnStack struct {
 var bnStacks = []bnStack{
 	{"tapstack cubic", tapstackHosts, "cubic"},
 	{"tapstack reno", tapstackHosts, "reno"},
+	{"tapstack bbr", tapstackHosts, "bbr"},
 	{"gVisor cubic", gvisorHosts, "cubic"},
 	{"gVisor reno", gvisorHosts, "reno"},
 }
