@@ -230,8 +230,11 @@ type Conn struct {
 	// reorderingSeen is RACK.reordering_seen (RFC 8985 §6.2 step 2):
 	// from then on DupThresh no longer marks losses, time does.
 	reorderingSeen bool
-	dsackRound     seqnum.Value
-	dsackRoundSet  bool
+	// peerSACKs: the peer has sent a valid SACK block; a partial ACK with
+	// none then means it holds nothing above, not that it sends none.
+	peerSACKs     bool
+	dsackRound    seqnum.Value
+	dsackRoundSet bool
 
 	// Timestamps (RFC 7323 §3-5); tsOn, TS.Recent and Last.ACK.sent are
 	// in ackState.

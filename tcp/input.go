@@ -512,7 +512,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, rtt time.Duration, sampled 
 			// this recovery, so data above HighRxt may have been resent
 			// all the same: not a second time.
 			c.dupAcks = 0
-			if c.sb.n == 0 && c.sndUna.GreaterThanEq(c.highRxt) && !c.rescueSet {
+			if c.sb.n == 0 && !c.peerSACKs && c.sndUna.GreaterThanEq(c.highRxt) && !c.rescueSet {
 				c.retransmitFirst(now)
 			}
 			return

@@ -103,3 +103,25 @@ func TestRACK_Record_LatestCopyTimesTheOctets(t *testing.T) {
 		})
 	}
 }
+
+// A partial ACK with no SACK block from a peer that sends them says the
+// peer holds nothing above it: the segment at SND.UNA may well be on its
+// way, and RFC 6675 resends only what NextSeg() finds lost. (A peer that
+// negotiated SACK but never sends a block gets NewReno's retransmission,
+// TestEstablished_SACK_PeerSendsNoBlocks_RecoversAsNewReno.)
+func TestEstablished_SACK_PartialACKWithoutBlocks_NoNewRenoRetransmission(t *testing.T) {
+	h := newSACKEstablished(t)
+	lostFirstSegmentRecovery(h) // 1-4 SACKed, 0 resent
+	h.at(11 * ms)
+	a := h.seg(FlagACK)
+	a.Ack = segAt(5) // the resent 0 arrived; nothing above 5 yet
+	h.in(a)
+	if !h.c.inRecovery {
+		t.Fatal("fixture: recovery ended")
+	}
+	for _, sg := range h.out.take() {
+		if sg.Seq == segAt(5) {
+			t.Fatalf("segment 5 resent on a partial ACK from a SACK peer")
+		}
+	}
+}

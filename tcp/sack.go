@@ -150,6 +150,7 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 			}
 			continue
 		}
+		c.peerSACKs = true
 		got := c.sb.add(blk.Start, blk.End)
 		if got > 0 && hadTop && blk.End.LessThan(top) && blk.Start.GreaterThanEq(c.highRxt) {
 			c.noteReordering(blk.Start, blk.End) // newly SACKed, all below the old top
