@@ -32,16 +32,17 @@ const ptoMinExtra = 2 * time.Millisecond
 // since 4.19), and no zero-window probing is going on.
 //
 // In SACK recovery the same timer is the recovery probe (see
-// recoveryProbe), allowed while data is outstanding. It is re-armed by
-// each ACK and each transmission, never by the probe itself: one probe per
-// silence, then the RTO.
+// recoveryProbe): data is outstanding throughout a recovery (it ends when
+// SND.UNA passes the recovery point), so no persist timer runs, and the
+// PTO is capped at the RTO (schedulePTO), which is armed while data is
+// outstanding. It is re-armed by each ACK and each transmission, never by
+// the probe itself: one probe per silence, then the RTO.
 func (c *Conn) ptoAllowed() bool {
 	if c.sackRecovering() {
-		return c.sendingState() && c.sndUna != c.sndMax &&
-			c.persistAt.IsZero() && !c.rtoAt.IsZero()
+		return c.sendingState()
 	}
 	return c.sackOn && c.sendingState() && c.sndUna != c.sndMax &&
-		!c.inRecovery && c.sndUna.GreaterThanEq(c.recover) && c.sb.n == 0 &&
+		c.sndUna.GreaterThanEq(c.recover) && c.sb.n == 0 &&
 		!c.tlpOut && c.persistAt.IsZero() && !c.rtoAt.IsZero()
 }
 

@@ -159,3 +159,39 @@ func TestEstablished_Eifel_RTOInRecovery_ReferenceIsTheFastRetransmission(t *tes
 		})
 	}
 }
+
+// RFC 7323 §3.2: without timestamps negotiated a TS option is ignored, so
+// a peer cannot make a timeout undone by sending one.
+func TestEstablished_Eifel_TSOptionWithoutNegotiation_Ignored(t *testing.T) {
+	h := newEstablished(t, Config{})
+	if h.c.tsOn {
+		t.Fatal("fixture: timestamps negotiated")
+	}
+	h.c.tsOffset = 1000 // our TS clock low, so that an echo of 1 reads as older
+	h.c.Write(bytesN(4*1460), h.now)
+	h.out.take()
+	cwnd := h.c.cc.cwnd()
+	h.fire(200 * ms)
+	h.out.take()
+	h.at(201 * ms)
+	a := ts(h.seg(FlagACK), 7001, 1) // echoes a TSval older than anything
+	a.Ack = segAt(2)
+	h.in(a)
+	if h.c.Info().SpuriousRTOs != 0 || h.c.cc.cwnd() >= cwnd {
+		t.Fatalf("SpuriousRTOs %d cwnd %d", h.c.Info().SpuriousRTOs, h.c.cc.cwnd())
+	}
+}
+
+// A TSecr of zero echoes nothing (as Linux's tcp_packet_delayed, which
+// needs rcv_tsecr set): no evidence.
+func TestEstablished_Eifel_ZeroTSecr_NoEvidence(t *testing.T) {
+	h, cwnd, _, _ := rtoWithFourOut(t, Config{})
+	h.c.eifelTS = 1000 // so that 0 would read as older than the reference
+	h.at(201 * ms)
+	a := ts(h.seg(FlagACK), 7001, 0)
+	a.Ack = tsSegAt(2)
+	h.in(a)
+	if h.c.Info().SpuriousRTOs != 0 || h.c.cc.cwnd() >= cwnd {
+		t.Fatalf("SpuriousRTOs %d cwnd %d", h.c.Info().SpuriousRTOs, h.c.cc.cwnd())
+	}
+}
