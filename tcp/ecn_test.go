@@ -465,3 +465,26 @@ func TestSim_ECN_CEMarksAndLoss_EchoIntactOneReductionPerWindow(t *testing.T) {
 		t.Fatalf("%d marked, %d CE received, %d reductions: want marks received and fewer reductions", n.marked, ce, cuts)
 	}
 }
+
+// §6.1.2: a loss a tail loss probe repaired is a reduction too (RFC 8985
+// §7.4 answers it as fast recovery would), so CWR goes on the next new
+// data, as after a fast retransmission.
+func TestECN_TLPRepair_CWROnNextNewData(t *testing.T) {
+	h := newECNEstablished(t, Config{})
+	h.c.Write(bytesN(2*1460), h.now)
+	h.out.take()
+	h.fire(2 * ms) // the probe: the last segment again
+	if got := h.out.take(); len(got) != 1 || got[0].Seq != segAt(1) {
+		t.Fatalf("probe %v", got)
+	}
+	h.at(3 * ms)
+	h.c.Write(bytesN(1460), h.now)
+	h.out.take()
+	h.at(5 * ms)
+	h.in(h.seg(FlagACK)) // beyond TLP.end_seq, no D-SACK: it repaired a loss
+	if h.c.Info().TLPRecoveries != 1 {
+		t.Fatalf("fixture: TLPRecoveries %d", h.c.Info().TLPRecoveries)
+	}
+	h.c.Write(bytesN(10), h.now)
+	h.expect("PSH|ACK|CWR seq=5381 ack=5001 len=10 ect0")
+}

@@ -225,6 +225,7 @@ func (c *Conn) tlpAck(seg *Segment, oldUna seqnum.Value, newSACK bool) {
 		c.countTLPRecovery()
 		// The repairing ACK has just emptied the flight: the reduction
 		// starts from cwnd (lossEvent.repaired).
+		c.ecnQueueCWR() // RFC 3168 §6.1.2: a reduction "for any reason"
 		c.cc.onLoss(lossEvent{mss: c.mss, repaired: true})
 		c.cc.setCwnd(c.cc.ssthresh())
 	case ack == oldUna && !newSACK:
