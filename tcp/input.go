@@ -368,11 +368,12 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	oldUna := c.sndUna
 	advanced := ack.GreaterThan(c.sndUna)
-	delivered := 0 // DeliveredData (RFC 6937 §3): newly acknowledged and SACKed octets
+	// DeliveredData (RFC 6937 §3): the change in SND.UNA plus the change
+	// in SACKed octets, which falls by what the cumulative ACK now covers
+	// (octets SACKed earlier were delivered then, not again now).
+	delivered := -c.sb.sacked
 	if advanced {
-		delivered = int(oldUna.Size(ack))
-	}
-	if advanced {
+		delivered += int(oldUna.Size(ack))
 		c.ackNewData(seg, now)
 	}
 	newSACK := false
@@ -384,15 +385,14 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		// their window with almost every segment, so RFC 5681's
 		// same-window rule would never see three. One without blocks (a
 		// peer that negotiated SACK but sends none) counts as RFC 5681's.
-		sacked := c.sackUpdate(seg)
-		newSACK = sacked > 0
-		delivered += sacked
+		newSACK = c.sackUpdate(seg) > 0
 		if seg.Options.NumSACK > 0 {
 			dup = newSACK && ack == oldUna && c.sndMax != oldUna &&
 				seg.Flags&(FlagSYN|FlagFIN) == 0 && c.persistAt.IsZero()
 		}
 		c.tlpAck(seg, oldUna, newSACK) // RFC 8985 §7.4
 	}
+	delivered = max(delivered+c.sb.sacked, 0) // not below zero when the board is cleared (reneging)
 	defer func() {
 		c.rackDetect(oldUna, now) // after the DupThresh rules below
 		if c.sackRecovering() {

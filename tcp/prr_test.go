@@ -78,3 +78,22 @@ func TestPRR_AtOrBelowSsthresh_SlowStartBoundedByDeliveryPlusOneSegment(t *testi
 		t.Fatalf("sndcnt %d, want 4 segments: prr_delivered − prr_out (3) + 1 MSS", got)
 	}
 }
+
+// RFC 6937 §3: DeliveredData is the change in SND.UNA plus the change in
+// SACKed octets. A cumulative ACK over data SACKed earlier delivers only
+// what was not SACKed: those octets counted when their SACK came.
+func TestEstablished_PRR_CumulativeACKOfSACKedData_DeliveredOnce(t *testing.T) {
+	h := newSACKEstablished(t)
+	lostFirstSegmentRecovery(h) // 1-3 SACKed, 0 resent
+	before := h.c.prrDelivered
+	h.at(11 * ms)
+	a := h.seg(FlagACK)
+	a.Ack = segAt(5) // 0 (resent) and 4 arrived: 0-4 cumulatively acknowledged
+	h.in(a)
+	if !h.c.inRecovery {
+		t.Fatal("fixture: recovery ended")
+	}
+	if got := h.c.prrDelivered - before; got != 2*1460 {
+		t.Fatalf("DeliveredData %d, want %d (segments 0 and 4; 1-3 were delivered when SACKed)", got, 2*1460)
+	}
+}
