@@ -140,7 +140,9 @@ func (c *Conn) rackRecoveryEnded() {
 // rackRecord logs a retransmission sent during SACK recovery. The octets
 // it resends are timed by it from now on (RFC 8985 §6.1: a retransmission
 // updates the segment's xmit_ts), so earlier records lose them: a record
-// inside it goes, one overlapping an end is cut back.
+// inside it goes, one overlapping an end is cut back. One that holds it
+// strictly inside stays whole (it would have to split; with a constant
+// MSS a resend covers the segment it repeats, so this does not arise).
 func (c *Conn) rackRecord(start, end seqnum.Value) {
 	if !c.sackRecovering() || !start.LessThan(end) {
 		return

@@ -102,9 +102,14 @@ func (c *Conn) onPTO(now time.Time) {
 	if c.sndNxt == c.sndMax {
 		unsent := c.unsentData()
 		finNew := c.finQueued && c.sndNxt.LessThanEq(c.finSeq)
-		wndEnd := c.sndUna.Add(seqnum.Size(c.sndWnd))
-		n := min(unsent, int(c.sndNxt.Size(wndEnd)), c.sendMSS())
-		if unsent > 0 && c.sndNxt.LessThan(wndEnd) && c.flightSize()+n <= c.cc.cwnd() {
+		n := 0 // the new data the peer's window and cwnd have room for
+		if wndEnd := c.sndUna.Add(seqnum.Size(c.sndWnd)); unsent > 0 && c.sndNxt.LessThan(wndEnd) {
+			n = min(unsent, int(c.sndNxt.Size(wndEnd)), c.sendMSS())
+			if c.flightSize()+n > c.cc.cwnd() {
+				n = 0
+			}
+		}
+		if n > 0 {
 			c.sendData(c.sndNxt, n, finNew && n == unsent, now)
 			sent = true
 		} else if unsent == 0 && finNew {

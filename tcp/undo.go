@@ -41,9 +41,7 @@ func (c *Conn) eifelUndo(seg *Segment) {
 		return // the retransmission's ACK, or no evidence
 	}
 	c.cc.undo(c.priorCwnd, c.priorSsthresh)
-	if c.sndNxt.LessThan(c.sndMax) {
-		c.sndNxt = c.sndMax
-	}
+	c.sndNxt = c.sndMax
 	c.recover = c.sndUna.Sub(1)
 	c.spuriousRTOs++
 	if k := c.cfg.Counters; k != nil {

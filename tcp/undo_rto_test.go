@@ -90,23 +90,6 @@ func TestEstablished_Eifel_OnlyTheFirstACKDecides(t *testing.T) {
 	}
 }
 
-// Without timestamps there is no evidence: the timeout stands.
-func TestEstablished_Eifel_NotWithoutTimestamps(t *testing.T) {
-	h := newEstablished(t, Config{DisableTimestamps: true})
-	h.c.Write(bytesN(4*1460), h.now)
-	h.out.take()
-	cwnd := h.c.cc.cwnd()
-	h.fire(200 * ms)
-	h.out.take()
-	h.at(201 * ms)
-	a := h.seg(FlagACK)
-	a.Ack = segAt(2)
-	h.in(a)
-	if h.c.Info().SpuriousRTOs != 0 || h.c.cc.cwnd() >= cwnd {
-		t.Fatalf("SpuriousRTOs %d cwnd %d", h.c.Info().SpuriousRTOs, h.c.cc.cwnd())
-	}
-}
-
 // A timeout in the middle of a fast recovery: the episode's first
 // retransmission is the fast one, so an ACK echoing it is no evidence
 // against the timeout, and one echoing the originals undoes both

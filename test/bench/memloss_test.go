@@ -110,10 +110,7 @@ const idleDialers = 32
 // data arrives.
 func idleConns(ns *nstest.NS, pid, n int) (idleResult, error) {
 	var r idleResult
-	if err := roomFor(ns, n); err != nil {
-		return r, err
-	}
-	before, err := vmRSS(pid)
+	before, err := prepareConns(ns, pid, n)
 	if err != nil {
 		return r, err
 	}
@@ -223,6 +220,15 @@ func closeConns(conns []net.Conn) {
 			conns[i] = nil
 		}
 	}
+}
+
+// prepareConns makes room for n connections (roomFor) and returns the
+// stack's RSS before they open.
+func prepareConns(ns *nstest.NS, pid, n int) (float64, error) {
+	if err := roomFor(ns, n); err != nil {
+		return 0, err
+	}
+	return vmRSS(pid)
 }
 
 // roomFor makes sure this process may hold n more connections and the

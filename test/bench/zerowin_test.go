@@ -44,10 +44,7 @@ type zeroWinResult struct {
 // has let them go (the kernel has unread data, so its close is a RST).
 func zeroWinConns(ns *nstest.NS, pid, n int) (zeroWinResult, error) {
 	var r zeroWinResult
-	if err := roomFor(ns, n); err != nil {
-		return r, err
-	}
-	before, err := vmRSS(pid)
+	before, err := prepareConns(ns, pid, n)
 	if err != nil {
 		return r, err
 	}
