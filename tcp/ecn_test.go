@@ -111,7 +111,7 @@ func ecnPassive(t *testing.T, cfg Config, flags Flags) *harness {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS + 1}
 	cfg.Congestion = harnessCongestion(cfg.Congestion)
 	cfg.DisableTimestamps = true
-	l := NewListener(cfg, addrA, 8, h.out)
+	l := NewListener(strict(cfg), addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN | flags, Window: 65535,
 		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}
 	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)

@@ -10,7 +10,24 @@ import (
 	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-func init() { strictTransitions = true }
+// strict returns cfg with an Observer that panics on a transition outside
+// legalTransitions (RFC 9293 §3.3.2, Figure 5) and then tells cfg's own
+// Observer, if any. Every Conn and Listener the tests make goes through it.
+func strict(cfg Config) Config {
+	cfg.Observer = strictObserver{cfg.Observer}
+	return cfg
+}
+
+type strictObserver struct{ next Observer }
+
+func (o strictObserver) StateChange(c *Conn, from, to State) {
+	if !legalTransitions[from][to] {
+		panic(fmt.Sprintf("tcp: illegal transition %v → %v", from, to))
+	}
+	if o.next != nil {
+		o.next.StateChange(c, from, to)
+	}
+}
 
 // t0 is the virtual time every test starts at.
 var t0 = time.Unix(1_000_000, 0)
@@ -105,7 +122,7 @@ func newTunedHarness(t *testing.T, cfg Config) *harness {
 		h.k = &Counters{}
 		cfg.Counters = h.k
 	}
-	h.c = NewConn(cfg, addrA, addrB, testISS, h.out)
+	h.c = NewConn(strict(cfg), addrA, addrB, testISS, h.out)
 	return h
 }
 
@@ -321,7 +338,7 @@ func newPassive(t *testing.T, cfg Config, backlog int) (*harness, *Listener) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	cfg.Congestion = harnessCongestion(cfg.Congestion)
 	cfg.ECN = harnessECN(cfg.ECN)
-	l := NewListener(cfg, addrA, backlog, h.out)
+	l := NewListener(strict(cfg), addrA, backlog, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}
 	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)

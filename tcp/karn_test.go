@@ -115,7 +115,7 @@ func TestEstablished_Karn_SegmentStraddlingSndMax_NotTimed(t *testing.T) {
 func TestEstablished_DataEndingAtSequenceZero_FastRetransmittedWithoutFIN(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	iss := seqnum.Value(1<<32 - 4*1460 - 1) // four segments end at 0
-	h.c = NewConn(Config{}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{}), addrA, addrB, iss, h.out)
 	h.c.Connect(h.now)
 	sa := h.synAck()
 	sa.Ack = iss + 1

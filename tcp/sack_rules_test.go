@@ -94,7 +94,7 @@ func TestEstablished_SACK_PipeWithAFullScoreboard(t *testing.T) {
 func TestEstablished_SACK_SingleBlockAcross2To31_NotDSACK(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	iss := seqnum.Value(1<<31 - 2000) // the block below: 2^31-1999+1460 to 2^31-1999+2920
-	h.c = NewConn(Config{DisableTimestamps: true}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{DisableTimestamps: true}), addrA, addrB, iss, h.out)
 	h.c.Connect(h.now)
 	sa := h.synAck()
 	sa.Ack = iss + 1

@@ -128,7 +128,7 @@ func TestListen_SACKPermitted_OfferedBackOnlyWhenTheSYNHasIt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &recorder{}
-			l := NewListener(tc.cfg, addrA, 8, out)
+			l := NewListener(strict(tc.cfg), addrA, 8, out)
 			syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 				Options: Options{MSS: 1460, SACKPermitted: tc.synSACK}}
 			c := l.HandleSegment(&syn, addrB, issEnv(testISS), t0)

@@ -107,8 +107,8 @@ func (r simResult) String() string {
 func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simResult {
 	n.t, n.rng, n.now = t, rand.New(rand.NewPCG(seed, 1)), t0
 	cfg.Counters = &Counters{} // both ends count into it
-	n.lis = NewListener(cfg, addrB, 8, simOut{n, 1})
-	n.ends[0] = NewConn(cfg, addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
+	n.lis = NewListener(strict(cfg), addrB, 8, simOut{n, 1})
+	n.ends[0] = NewConn(strict(cfg), addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
 	n.ends[0].Connect(n.now)
 	data := make([]byte, size)
 	for i := range data {

@@ -11,7 +11,7 @@ import (
 )
 
 // FuzzTCB decodes its input into a sequence of events and checks invariants
-// after every step (strictTransitions is on, so an illegal transition
+// after every step (every Conn has the strict Observer, so an illegal transition
 // panics):
 //
 //   - SND.UNA ≤ SND.NXT ≤ SND.MAX, buffers within their capacities, at most
@@ -201,7 +201,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 		return c
 	}
 	if mode == 1 {
-		l = NewListener(cfg, addrA, 4, out)
+		l = NewListener(strict(cfg), addrA, 4, out)
 		seq, wnd, mss, wsb := seqnum.Value(in.u32()), in.u16(), in.u16(), in.byte()
 		syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: seq, Flags: FlagSYN, Window: wnd,
 			Options: Options{MSS: mss, HasWScale: wsb&1 != 0, SACKPermitted: wsb&2 == 0, WScale: in.byte() % 16}}
@@ -212,7 +212,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			return
 		}
 	} else {
-		c = NewConn(cfg, addrA, addrB, seqnum.Value(in.u32()), out)
+		c = NewConn(strict(cfg), addrA, addrB, seqnum.Value(in.u32()), out)
 		c.Connect(now)
 	}
 	buf := make([]byte, 70000)
@@ -341,7 +341,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 	var queue []flight
 	var sides [2]*pairSide
 	cfgA, cfgB := fuzzConfig(in), fuzzConfig(in)
-	a := NewConn(cfgA, addrA, addrB, seqnum.Value(in.u32()), out)
+	a := NewConn(strict(cfgA), addrA, addrB, seqnum.Value(in.u32()), out)
 	var lis *Listener
 	pb := in.byte()
 	passive := pb&1 == 0
@@ -349,9 +349,9 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 		if pb&2 != 0 {
 			cfgB.SynCookies = SynCookiesAlways // every connection made from a cookie
 		}
-		lis = NewListener(cfgB, addrB, 2, out)
+		lis = NewListener(strict(cfgB), addrB, 2, out)
 	} else {
-		sides[1] = &pairSide{c: NewConn(cfgB, addrB, addrA, seqnum.Value(in.u32()), out)}
+		sides[1] = &pairSide{c: NewConn(strict(cfgB), addrB, addrA, seqnum.Value(in.u32()), out)}
 	}
 	sides[0] = &pairSide{c: a}
 	side := func(c *Conn) int {

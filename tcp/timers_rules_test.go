@@ -45,7 +45,7 @@ func TestEstablished_ZeroWindowOverUnackedData_SilentPeer_UserTimeoutDecides(t *
 func TestEstablished_DataEndingAtSequenceZero_RetransmittedWithoutFIN(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	iss := seqnum.Value(1<<32 - 1461) // SND.UNA = 2^32 - 1460
-	h.c = NewConn(Config{}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{}), addrA, addrB, iss, h.out)
 	h.c.Connect(h.now)
 	h.out.take()
 	sa := h.synAck()
@@ -103,7 +103,7 @@ func TestEstablished_ACKDuringZeroWindowProbing_CarriesSndNxt(t *testing.T) {
 // the RST for an unacceptable ACK in SYN-RECEIVED.
 func TestSynReceived_RSTWithoutACK_TSecrZero(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
-	l := NewListener(Config{}, addrA, 8, h.out)
+	l := NewListener(strict(Config{}), addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460, HasTimestamp: true, TSVal: 777}}
 	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)

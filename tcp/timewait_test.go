@@ -171,7 +171,7 @@ func newTimeWaitSmallBufferRead(t *testing.T, k *Counters, extra int) *harness {
 // the Conn is in SYN-RECEIVED with timestamps on, its SYN-ACK sent.
 func newPassiveTS(t *testing.T, cfg Config) *harness {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
-	l := NewListener(cfg, addrA, 8, h.out)
+	l := NewListener(strict(cfg), addrA, 8, h.out)
 	syn := tsSeg(Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460}}, 100)
 	if h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now); h.c == nil {

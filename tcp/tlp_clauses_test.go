@@ -118,7 +118,7 @@ func TestEstablished_TLP_NewDataProbe_FINOnlyIfQueued(t *testing.T) {
 func TestEstablished_TLP_HighISS_ProbeSendsNoFINUnlessQueued(t *testing.T) {
 	const iss = seqnum.Value(0x9000_0000)
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
-	h.c = NewConn(Config{DisableTimestamps: true, Observer: h}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{DisableTimestamps: true, Observer: h}), addrA, addrB, iss, h.out)
 	if err := h.c.Connect(h.now); err != nil {
 		t.Fatal(err)
 	}
