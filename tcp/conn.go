@@ -142,7 +142,6 @@ type Conn struct {
 	oooFinSeq  seqnum.Value
 	rcvMSS     int  // largest segment received, the "full-sized segment" of RFC 5681 §4.2
 	rcvUnacked int  // in-order bytes received since our last ACK
-	inBatch    bool // inside HandleSegmentBatch
 	ackAtFlush bool // an every-second-segment ACK waits for FlushACK
 
 	// Timers (RFC 6298, RFC 9293 §3.8); the zero time means not armed.

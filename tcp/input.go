@@ -18,6 +18,12 @@ const minPeerMSS = 88
 // HandleSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7) for this connection:
 // the stack has matched seg to the Conn's four-tuple.
 func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
+	c.handleSegment(seg, now, false)
+}
+
+// handleSegment is HandleSegment; batched says seg is one of a batch the
+// device delivered together (HandleSegmentBatch).
+func (c *Conn) handleSegment(seg *Segment, now time.Time, batched bool) {
 	c.setNow(now)
 	switch c.state {
 	case StateClosed:
@@ -30,10 +36,10 @@ func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
 	case StateListen:
 		return // a Conn never listens: Listener does (§3.10.7.2)
 	case StateSynSent:
-		c.synSentInput(seg, now)
+		c.synSentInput(seg, now, batched)
 		return
 	}
-	c.synchronizedInput(seg, now)
+	c.synchronizedInput(seg, now, batched)
 }
 
 // negotiate applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1,
@@ -91,7 +97,7 @@ func (c *Conn) enterEstablished(now time.Time) {
 }
 
 // synSentInput is §3.10.7.3, SYN-SENT.
-func (c *Conn) synSentInput(seg *Segment, now time.Time) {
+func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 	hasAck := seg.Flags&FlagACK != 0
 	// First: the ACK bit.
 	if hasAck && (seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndMax)) {
@@ -141,7 +147,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 	// "If there are other controls or text in the segment, then continue
 	// processing at the sixth step below where the URG bit is checked."
 	c.ackPending = true
-	c.processText(seg, seg.Seq.Add(1), now)
+	c.processText(seg, seg.Seq.Add(1), now, batched)
 	c.trySend(now)
 	if c.ackPending {
 		c.sendAck() // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
@@ -150,7 +156,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 
 // synchronizedInput is §3.10.7.4, "Otherwise" (SYN-RECEIVED and later), in
 // the RFC's order.
-func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
+func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	flags := seg.Flags
 	if c.state == StateSynReceived && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN && seg.Seq == c.irs {
 		// Deviation (Linux compat): a retransmission of the peer's SYN means
@@ -286,14 +292,14 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 
 	// Seventh and eighth: text and FIN.
 	if dataOK {
-		c.processText(seg, seg.Seq, now)
+		c.processText(seg, seg.Seq, now, batched)
 	} else if len(seg.Payload) > 0 {
 		c.ackPending = true // the window is closed: tell the peer so now
 		c.sendAck()
 	} else if flags&FlagFIN != 0 {
 		// Deviation (Linux compat): a bare FIN at RCV.NXT is accepted in a
 		// zero window, as Linux's tcp_data_queue does.
-		c.processText(seg, seg.Seq, now)
+		c.processText(seg, seg.Seq, now, batched)
 	}
 	if c.state == StateClosed {
 		return
@@ -310,9 +316,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 // only because two full-sized segments arrived is held until FlushACK,
 // which the caller calls once the whole batch has been handled.
 func (c *Conn) HandleSegmentBatch(seg *Segment, now time.Time) {
-	c.inBatch = true
-	c.HandleSegment(seg, now)
-	c.inBatch = false
+	c.handleSegment(seg, now, true)
 }
 
 // FlushACK sends the ACK HandleSegmentBatch held back, if it is still owed.
@@ -672,7 +676,7 @@ func (c *Conn) enterTimeWait(now time.Time) {
 // processText is §3.10.7.4 seventh (segment text) and eighth (FIN) for an
 // acceptable segment whose first payload byte is at seq. It only decides
 // about the ACK; the caller sends it.
-func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
+func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time, batched bool) {
 	p := seg.Payload
 	fin := seg.Flags&FlagFIN != 0
 	finAt := seq.Add(seqnum.Size(len(p)))
@@ -758,7 +762,7 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 			}
 		default:
 			c.rcvUnacked += adv
-			c.delayAck(now)
+			c.delayAck(now, batched)
 		}
 	} else if fin && off > 0 {
 		c.ackPending = true
@@ -773,10 +777,10 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 // delayAck schedules the ACK for in-order data: at once for every second
 // full-sized segment, otherwise within DelayedACK (RFC 1122 §4.2.3.2,
 // RFC 5681 §4.2).
-func (c *Conn) delayAck(now time.Time) {
+func (c *Conn) delayAck(now time.Time, batched bool) {
 	c.ackPending = true
 	if c.rcvUnacked >= 2*c.rcvMSS {
-		if c.inBatch {
+		if batched {
 			// Deviation (Linux compat, GRO): within a batch of segments the
 			// device delivered together, the every-second-segment ACK waits
 			// for the batch's end, so one ACK covers the run, as Linux ACKs
