@@ -409,12 +409,13 @@ func (s *Stack) loop() {
 			continue
 		}
 		s.mu.Lock()
-		s.inBatch, s.batchNow = true, s.clock.Now()
+		now := s.clock.Now()
+		s.inBatch, s.batchNow = true, now
 		for i := 0; i < n; i++ {
 			s.handleFrameLocked(frames[i].Data, frames[i].Meta)
 		}
 		s.inBatch, s.batchNow = false, time.Time{}
-		s.flushBatchLocked()
+		s.flushBatchLocked(now)
 		s.unlock()
 	}
 }

@@ -346,12 +346,13 @@ func (s *Stack) removeConnLocked(e *tcpEntry) {
 
 // flushBatchLocked sends the ACKs the connections held back during a batch
 // of frames (tcp.Conn.HandleSegmentBatch): one per connection per batch.
-func (s *Stack) flushBatchLocked() {
+// now is the batch's read time.
+func (s *Stack) flushBatchLocked(now time.Time) {
 	for i, e := range s.batched {
 		s.batched[i] = nil
 		e.batched = false
 		if s.tcpByConn[e.conn] == e {
-			e.conn.FlushACK()
+			e.conn.FlushACK(now)
 			s.afterTCPLocked(e)
 		}
 	}

@@ -237,7 +237,6 @@ type Conn struct {
 
 	// Timestamps (RFC 7323 §3-5); tsOn, TS.Recent and Last.ACK.sent are
 	// in ackState.
-	now       time.Time // the time of the current call: our TSval
 	tsOffered bool      // our SYN or SYN-ACK carries the Timestamps option
 	tsOffset  uint32    // our TS clock's per-connection offset
 	tsEpoch   time.Time // the time our TS clock reads tsOffset
@@ -301,7 +300,7 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 // Connect is the active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT, sending
 // <SEQ=ISS><CTL=SYN> with our MSS and, unless disabled, Window Scale.
 func (c *Conn) Connect(now time.Time) error {
-	c.setNow(now)
+	c.startTSClock(now)
 	if c.state != StateClosed || c.sndMax != c.iss {
 		return syscall.EISCONN
 	}
@@ -313,7 +312,7 @@ func (c *Conn) Connect(now time.Time) error {
 	c.setState(StateSynSent)
 	c.sndNxt = c.iss.Add(1)
 	c.sndMax = c.sndNxt
-	c.sendSyn(false)
+	c.sendSyn(now, false)
 	c.startRTT(c.sndNxt, now)
 	c.rtoAt = now.Add(c.rto)
 	return nil
@@ -324,7 +323,7 @@ func (c *Conn) Connect(now time.Time) error {
 // In SYN-SENT and SYN-RECEIVED the data is queued for after the handshake.
 // A full buffer gives 0, ErrWouldBlock.
 func (c *Conn) Write(p []byte, now time.Time) (int, error) {
-	c.setNow(now)
+	c.startTSClock(now)
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -352,7 +351,7 @@ func (c *Conn) Write(p []byte, now time.Time) (int, error) {
 // ErrWouldBlock when nothing is there yet. Reading may open the window enough
 // to send a window update (RFC 1122 §4.2.3.3).
 func (c *Conn) Read(p []byte, now time.Time) (int, error) {
-	c.setNow(now)
+	c.startTSClock(now)
 	if n := c.rcvBuf.Read(p); n > 0 {
 		c.afterRead(now)
 		return n, nil
@@ -387,7 +386,7 @@ func (c *Conn) readErr(n int) error {
 // SYN-RECEIVED the FIN is queued until ESTABLISHED is reached ("queue for
 // processing after entering ESTABLISHED state").
 func (c *Conn) Shutdown(now time.Time) error {
-	c.setNow(now)
+	c.startTSClock(now)
 	switch c.state {
 	case StateClosed, StateListen:
 		return syscall.ENOTCONN
@@ -426,7 +425,7 @@ func (c *Conn) queueFin() {
 //     tcp_fin_timeout, also 60s), and data arriving after Close is answered
 //     with a RST, as Linux's tcp_rcv_state_process does.
 func (c *Conn) Close(now time.Time) error {
-	c.setNow(now)
+	c.startTSClock(now)
 	switch c.state {
 	case StateClosed:
 		return nil
@@ -436,7 +435,7 @@ func (c *Conn) Close(now time.Time) error {
 	}
 	c.userClosed = true
 	if c.rcvBuf.Readable() > 0 && c.state != StateTimeWait {
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndMax, true)
 		c.drop(nil)
 		return nil
 	}
@@ -453,12 +452,12 @@ func (c *Conn) Close(now time.Time) error {
 // in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and CLOSE-WAIT a RST
 // is sent; in every state the connection goes to CLOSED.
 func (c *Conn) Abort(now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		// Deviation (Linux compat): <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>
 		// as Linux's tcp_send_active_reset; the RFC shows no ACK.
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndMax, true)
 	}
 	c.userClosed = true
 	c.drop(nil)
@@ -542,7 +541,7 @@ func (c *Conn) Congestion() string { return c.cc.name() }
 // tcp_push_pending_frames after setting TCP_NODELAY (__tcp_sock_set_nodelay):
 // data Nagle held back goes at once rather than at the next ACK.
 func (c *Conn) Push(now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	c.trySend(now)
 }
 
@@ -735,10 +734,10 @@ func (c *Conn) countTLPRecovery() {
 
 // startUndo opens the undo record of a fast recovery about to reduce the
 // window (call before the reduction).
-func (c *Conn) startUndo() {
+func (c *Conn) startUndo(now time.Time) {
 	c.undoOn, c.undoSeq, c.undoRetrans = true, c.sndUna, 0
 	c.priorCwnd, c.priorSsthresh = c.cc.cwnd(), c.cc.ssthresh()
-	c.rxtTS = c.tsVal()
+	c.rxtTS = c.tsVal(now)
 }
 
 // dsackUndo takes the D-SACK block of an acceptable ACK as evidence that a

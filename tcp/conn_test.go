@@ -1208,9 +1208,9 @@ func TestEstablished_BatchedSegments_OneACKPerBatch(t *testing.T) {
 		batchIn(h.data(bytesN(1460)))
 	}
 	h.expect()
-	h.c.FlushACK()
+	h.c.FlushACK(h.now)
 	h.expect("ACK seq=1001 ack=13761")
-	h.c.FlushACK() // nothing owed any more
+	h.c.FlushACK(h.now) // nothing owed any more
 	h.expect()
 
 	h.peerNxt += 100 // a hole: the next segment is out of order

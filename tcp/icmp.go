@@ -119,7 +119,7 @@ func (c *Conn) handleError(typ, code uint8, quotedSeq seqnum.Value, mtu int, loc
 	if !quotedSeq.InRange(c.sndUna, c.sndMax) {
 		return false // RFC 5927 §4.1
 	}
-	c.setNow(now) // what it resends carries the current TSval (RFC 7323 §3.2)
+	c.startTSClock(now)
 	switch typ {
 	case ipv4.TypeSourceQuench:
 		return true // RFC 6633 §3
@@ -191,7 +191,7 @@ func ClampPathMTU(mtu int) int { return max(mtu, minPMTU) }
 // peer (RFC 1191 §5, the stack's per-destination cache), as a
 // "fragmentation needed" for this connection would.
 func (c *Conn) ApplyPathMTU(mtu int, now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	c.pathMTUReduced(mtu, now)
 }
 

@@ -24,7 +24,7 @@ func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
 // handleSegment is HandleSegment; batched says seg is one of a batch the
 // device delivered together (HandleSegmentBatch).
 func (c *Conn) handleSegment(seg *Segment, now time.Time, batched bool) {
-	c.setNow(now)
+	c.startTSClock(now)
 	switch c.state {
 	case StateClosed:
 		// §3.10.7.1: as if no TCB existed.
@@ -45,7 +45,7 @@ func (c *Conn) handleSegment(seg *Segment, now time.Time, batched bool) {
 // negotiate applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1,
 // 536 when absent) and Window Scale (RFC 7323 §2.2: both sides must send it,
 // else neither scales).
-func (c *Conn) negotiate(o *Options) {
+func (c *Conn) negotiate(o *Options, now time.Time) {
 	peer := DefaultPeerMSS
 	if o.MSS != 0 {
 		peer = int(o.MSS)
@@ -63,7 +63,7 @@ func (c *Conn) negotiate(o *Options) {
 	// both carried it.
 	c.sackOffered = c.sackOffered && o.SACKPermitted
 	c.sackOn = c.sackOffered
-	c.negotiateTimestamps(o)
+	c.negotiateTimestamps(o, now)
 }
 
 // initialWindow is IW of RFC 6928 §2, or one segment if the SYN or SYN-ACK
@@ -104,7 +104,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 		// "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the
 		// RST bit is set) <SEQ=SEG.ACK><CTL=RST>"; Figure 9 and Figure 10.
 		if seg.Flags&FlagRST == 0 {
-			c.sendRST(seg.Ack, false)
+			c.sendRST(now, seg.Ack, false)
 		}
 		return
 	}
@@ -123,7 +123,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.rcvAdvRight = c.rcvNxt.Add(seqnum.Size(c.synWnd))
-	c.negotiate(&seg.Options)
+	c.negotiate(&seg.Options, now)
 	c.ecnNegotiate(seg.Flags)
 	if !hasAck {
 		// Simultaneous open (Figure 7): SYN-SENT → SYN-RECEIVED, send
@@ -132,7 +132,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, c.iss
 		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.setState(StateSynReceived)
-		c.sendSyn(true)
+		c.sendSyn(now, true)
 		// Deviation (Linux compat): data on the SYN is not queued; the peer
 		// retransmits it after the handshake.
 		return
@@ -150,7 +150,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 	c.processText(seg, seg.Seq.Add(1), now, batched)
 	c.trySend(now)
 	if c.ackPending {
-		c.sendAck() // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+		c.sendAck(now) // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
 	}
 }
 
@@ -162,7 +162,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 		// Deviation (Linux compat): a retransmission of the peer's SYN means
 		// our SYN-ACK was lost; resend it now (Linux's tcp_check_req) rather
 		// than answer with a bare ACK that a SYN-SENT peer would drop.
-		c.sendSyn(true)
+		c.sendSyn(now, true)
 		return
 	}
 	if c.state == StateSynReceived && c.activeOpen && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN|FlagACK &&
@@ -190,7 +190,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	// ACK (rate-limited as an unacceptable segment) and dropped.
 	if drop, ack := c.pawsDrop(seg, now); drop {
 		if ack {
-			c.sendAck()
+			c.sendAck(now)
 		}
 		return
 	}
@@ -200,7 +200,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	ok, dataOK := c.sequenceTest(seg)
 	if !ok {
 		if c.unacceptable(seg, now) {
-			c.sendAck()
+			c.sendAck(now)
 		}
 		return
 	}
@@ -244,7 +244,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	}
 	if c.state == StateSynReceived {
 		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndMax)) {
-			c.sendRST(seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
+			c.sendRST(now, seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
 			return
 		}
 		if c.listener != nil && c.listener.acceptFull() {
@@ -295,7 +295,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 		c.processText(seg, seg.Seq, now, batched)
 	} else if len(seg.Payload) > 0 {
 		c.ackPending = true // the window is closed: tell the peer so now
-		c.sendAck()
+		c.sendAck(now)
 	} else if flags&FlagFIN != 0 {
 		// Deviation (Linux compat): a bare FIN at RCV.NXT is accepted in a
 		// zero window, as Linux's tcp_data_queue does.
@@ -307,7 +307,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	c.ecnInput(seg)
 	c.trySend(now)
 	if c.ackPending && c.delackAt.IsZero() {
-		c.sendAck()
+		c.sendAck(now)
 	}
 }
 
@@ -320,13 +320,13 @@ func (c *Conn) HandleSegmentBatch(seg *Segment, now time.Time) {
 }
 
 // FlushACK sends the ACK HandleSegmentBatch held back, if it is still owed.
-func (c *Conn) FlushACK() {
+func (c *Conn) FlushACK(now time.Time) {
 	if !c.ackAtFlush {
 		return
 	}
 	c.ackAtFlush = false
 	if c.ackPending && c.state.synchronized() {
-		c.sendAck()
+		c.sendAck(now)
 	}
 }
 
@@ -571,7 +571,7 @@ func (c *Conn) onDupAck(now time.Time) {
 		// RFC 6582 §3.2 step 2: enter only if the cumulative ACK covers more
 		// than recover (SEG.ACK - 1 > recover is written here as >= because
 		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
-		c.startUndo()
+		c.startUndo(now)
 		c.lossReduction()
 		c.recover = c.sndMax
 		c.inRecovery = true
@@ -587,7 +587,7 @@ func (c *Conn) onDupAck(now time.Time) {
 // enterSACKRecovery is RFC 6675 §5 (4): loss recovery starts with
 // cwnd = ssthresh = FlightSize/2 and the first hole is retransmitted.
 func (c *Conn) enterSACKRecovery(now time.Time) {
-	c.startUndo()
+	c.startUndo(now)
 	c.lossReduction() // (4.2), RFC 5681 eq. (4)
 	c.cc.setCwnd(c.cc.ssthresh())
 	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
@@ -653,12 +653,12 @@ func (c *Conn) timeWaitInput(seg *Segment, now time.Time) {
 		return
 	}
 	if act&twACK != 0 {
-		c.sendAck()
+		c.sendAck(now)
 	}
 	if act&twAccepted != 0 {
 		c.ecnInput(seg)
 		if c.ackPending && c.delackAt.IsZero() {
-			c.sendAck()
+			c.sendAck(now)
 		}
 	}
 }
@@ -717,7 +717,7 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time, batche
 	if len(p) > 0 && c.userClosed {
 		// Deviation (Linux compat): nobody will read this; Linux resets
 		// (tcp_rcv_state_process, "data after close").
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndMax, true)
 		c.drop(syscall.ECONNRESET)
 		return
 	}
@@ -840,6 +840,6 @@ func (c *Conn) afterRead(now time.Time) {
 	cur := c.advertisedWnd()
 	largest := min(c.rcvBuf.Cap(), 0xffff<<c.rcvWScale)
 	if w := c.selectWnd(); w > cur && 2*cur <= largest && w >= 2*cur {
-		c.sendAck()
+		c.sendAck(now)
 	}
 }

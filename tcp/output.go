@@ -10,7 +10,7 @@ import (
 // and some RSTs carries ACK (RFC 9293 §3.10.7.4: "once in the ESTABLISHED
 // state, all segments must carry current acknowledgment information"); an ACK
 // sent now satisfies any pending delayed ACK.
-func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte) {
+func (c *Conn) emit(now time.Time, seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte) {
 	seg := &c.tx
 	*seg = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: flags}
 	if opts != nil {
@@ -39,7 +39,7 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 		// without ACK ("the sender of that segment SHOULD set the TSecr
 		// field to zero").
 		seg.Options.HasTimestamp = true
-		seg.Options.TSVal = c.tsVal()
+		seg.Options.TSVal = c.tsVal(now)
 		if flags&FlagACK != 0 {
 			seg.Options.TSEcr = c.tsRecent
 		}
@@ -69,7 +69,7 @@ func (c *Conn) synOptions() Options {
 
 // sendSyn sends our SYN (<SEQ=ISS><CTL=SYN>) or SYN-ACK
 // (<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>).
-func (c *Conn) sendSyn(ack bool) {
+func (c *Conn) sendSyn(now time.Time, ack bool) {
 	c.synWnd = min(c.rcvBuf.Window(), 0xffff)
 	if ack {
 		if r := c.rcvNxt.Add(seqnum.Size(c.synWnd)); r.GreaterThan(c.rcvAdvRight) {
@@ -81,7 +81,7 @@ func (c *Conn) sendSyn(ack bool) {
 	if ack {
 		flags |= FlagACK
 	}
-	c.emit(c.iss, flags, &o, nil, nil)
+	c.emit(now, c.iss, flags, &o, nil, nil)
 }
 
 // sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>: the reply to an
@@ -93,29 +93,29 @@ func (c *Conn) sendSyn(ack bool) {
 // value would fall before the peer's RCV.NXT, be unacceptable there and
 // draw an ACK in reply, and so on. As BSD's tcp_output, only a zero-window
 // probe episode keeps sndNxt (so that the ACK does not step over the probe).
-func (c *Conn) sendAck() {
+func (c *Conn) sendAck(now time.Time) {
 	seq := c.sndMax
 	if !c.persistAt.IsZero() {
 		seq = c.sndNxt
 	}
-	c.emit(seq, FlagACK, nil, nil, nil)
+	c.emit(now, seq, FlagACK, nil, nil, nil)
 }
 
 // challengeACK sends an RFC 5961 challenge ACK unless the rate limit of
 // §7 holds it back (challengeAllowed).
 func (c *Conn) challengeACK(now time.Time) {
 	if c.challengeAllowed(now) {
-		c.sendAck()
+		c.sendAck(now)
 	}
 }
 
 // sendRST sends <SEQ=seq><CTL=RST>, with ACK=RCV.NXT if withAck.
-func (c *Conn) sendRST(seq seqnum.Value, withAck bool) {
+func (c *Conn) sendRST(now time.Time, seq seqnum.Value, withAck bool) {
 	flags := FlagRST
 	if withAck {
 		flags |= FlagACK
 	}
-	c.emit(seq, flags, nil, nil, nil)
+	c.emit(now, seq, flags, nil, nil, nil)
 }
 
 // wndAvail is what offerWnd weighs: the window the receive buffer could
@@ -361,7 +361,7 @@ func (c *Conn) sendAllowed(n, unsent, mss int) bool {
 // counts retransmitted segments.
 func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 	short := n > 0 && n < c.sendMSS() // before transmit reports (and clears) a D-SACK
-	c.transmit(seq, n, fin)
+	c.transmit(now, seq, n, fin)
 	c.lastDataSent = now
 	end := seq.Add(seqnum.Size(n))
 	if fin {
@@ -404,11 +404,11 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 // transmit builds and sends one data/FIN segment at seq without touching
 // the send variables. PSH goes on the segment that empties the buffer (as
 // Linux: the end of a write burst).
-func (c *Conn) transmit(seq seqnum.Value, n int, fin bool) {
+func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin bool) {
 	if c.sackRecovering() {
 		c.prrOut += n // RFC 6937 §3: prr_out, all data sent in recovery
 	}
-	c.paced(n, c.now)
+	c.paced(n, now)
 	flags := FlagACK
 	var p1, p2 []byte
 	if n > 0 {
@@ -421,7 +421,7 @@ func (c *Conn) transmit(seq seqnum.Value, n int, fin bool) {
 	if fin {
 		flags |= FlagFIN
 	}
-	c.emit(seq, flags, nil, p1, p2)
+	c.emit(now, seq, flags, nil, p1, p2)
 }
 
 // retransmitFirst resends the first unacknowledged segment (fast retransmit,
@@ -443,7 +443,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 	if n == 0 && !fin {
 		return
 	}
-	c.transmit(seq, n, fin)
+	c.transmit(now, seq, n, fin)
 	c.countRetransmit()
 	c.rttTiming = false
 	end := seq.Add(seqnum.Size(n))

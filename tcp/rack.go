@@ -332,7 +332,7 @@ func (c *Conn) rackRetransmit(now time.Time) bool {
 		if n == 0 {
 			return false
 		}
-		c.transmit(s, n, false)
+		c.transmit(now, s, n, false)
 		c.countRetransmit()
 		c.rackRetransmits++
 		if c.rttTiming && s.LessThan(c.rttSeq) {

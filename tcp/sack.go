@@ -254,7 +254,7 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 // retransmitHole resends n bytes at seq during recovery (RFC 6675 §5
 // (C.1)-(C.2)): HighRxt moves to its end.
 func (c *Conn) retransmitHole(seq seqnum.Value, n int, now time.Time) {
-	c.transmit(seq, n, false)
+	c.transmit(now, seq, n, false)
 	c.countRetransmit()
 	if c.rttTiming && seq.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn
@@ -296,7 +296,7 @@ func (c *Conn) rescueRetransmit(now time.Time) bool {
 	if fin {
 		dataTop = top.Sub(1)
 	}
-	start, n, ok := c.retransmitTail(low, dataTop, fin)
+	start, n, ok := c.retransmitTail(now, low, dataTop, fin)
 	if !ok {
 		return false
 	}

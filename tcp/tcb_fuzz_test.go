@@ -273,7 +273,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 				// echoing one near our clock.
 				seg.Options.HasTimestamp = true
 				seg.Options.TSVal = uint32(seqnum.Value(c.tsRecent).Add(seqnum.Size(int8(in.byte()))))
-				seg.Options.TSEcr = c.tsVal() - uint32(in.byte())
+				seg.Options.TSEcr = c.tsVal(now) - uint32(in.byte())
 			}
 			c.HandleSegment(&seg, now)
 		case 2:

@@ -53,7 +53,7 @@ func (c *Conn) userTimeoutAt() time.Time {
 
 // HandleTimer runs whatever timers are due at now.
 func (c *Conn) HandleTimer(now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	if due(c.userTimeoutAt(), now) {
 		// RFC 9293 §3.8.3: "If a user timeout occurs ... flush all queues,
 		// signal the user 'error: connection aborted due to user timeout'",
@@ -71,7 +71,7 @@ func (c *Conn) HandleTimer(now time.Time) {
 		case StateFinWait2:
 			// Deviation (Linux compat): an orphaned FIN-WAIT-2 gives up after
 			// tcp_fin_timeout with a RST, as Linux's tcp_keepalive_timer.
-			c.sendRST(c.sndMax, true)
+			c.sendRST(now, c.sndMax, true)
 			c.drop(nil)
 			return
 		}
@@ -100,7 +100,7 @@ func (c *Conn) HandleTimer(now time.Time) {
 	if due(c.delackAt, now) {
 		c.delackAt = time.Time{}
 		if c.ackPending && c.state.synchronized() {
-			c.sendAck()
+			c.sendAck(now)
 		}
 	}
 	if due(c.keepAt, now) {
@@ -151,7 +151,7 @@ func (c *Conn) onKeepAlive(now time.Time) {
 		// Deviation (Linux compat): Linux sends a RST when it gives up on
 		// keep-alive (tcp_keepalive_timer → tcp_send_active_reset); RFC
 		// 1122 says nothing of it.
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndMax, true)
 		c.drop(syscall.ETIMEDOUT)
 		return
 	}
@@ -159,7 +159,7 @@ func (c *Conn) onKeepAlive(now time.Time) {
 	// octet, as Linux's tcp_xmit_probe_skb (SND.UNA-1 there; nothing is
 	// outstanding, so SND.UNA = SND.NXT). The peer finds it old and
 	// answers with an ACK.
-	c.emit(c.sndUna.Sub(1), FlagACK, nil, nil, nil)
+	c.emit(now, c.sndUna.Sub(1), FlagACK, nil, nil, nil)
 	c.keepProbes++
 	c.keepAliveProbes++
 	c.keepAt = now.Add(c.cfg.KeepInterval)
@@ -196,7 +196,7 @@ func (c *Conn) armPersist(now time.Time) {
 // It also records now as the current time: a passive Conn gets its first
 // time here (passiveOpen in listener.go), which starts its TS clock.
 func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	c.rttTiming, c.rttSeq, c.rttStart = true, end, now
 }
 
@@ -233,7 +233,7 @@ func (c *Conn) onRTO(now time.Time) {
 		c.backoff++
 		c.synRetransmitted, c.rttTiming = true, false
 		c.countRetransmit()
-		c.sendSyn(false)
+		c.sendSyn(now, false)
 		c.rtoAt = now.Add(c.currentRTO())
 		return
 	case StateSynReceived:
@@ -249,7 +249,7 @@ func (c *Conn) onRTO(now time.Time) {
 			c.backoff++
 			c.synRetransmitted, c.rttTiming = true, false
 			c.countRetransmit()
-			c.sendSyn(true)
+			c.sendSyn(now, true)
 			c.rtoAt = now.Add(c.currentRTO())
 			return
 		}
@@ -277,7 +277,7 @@ func (c *Conn) onRTO(now time.Time) {
 		return
 	}
 	if c.backoff == 0 {
-		c.startEifel()
+		c.startEifel(now)
 	}
 	// RFC 5681 §3.1: ssthresh from eq. (4), held constant for repeated
 	// timeouts of the same segment, and cwnd the loss window.
@@ -342,7 +342,7 @@ func (c *Conn) onPersist(now time.Time) {
 		// the window opens, answered or not (Linux's icsk_probes_tstamp).
 		c.stallSince = now
 	}
-	c.transmit(c.sndNxt, 1, false)
+	c.transmit(now, c.sndNxt, 1, false)
 	if e := c.sndNxt.Add(1); e.GreaterThan(c.sndMax) {
 		c.sndMax = e
 		c.bytesSent++

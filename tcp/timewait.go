@@ -283,7 +283,7 @@ func ackIf(ack bool) twAction {
 // by no connection (§3.10.7.1).
 func (tw *TimeWait) HandleSegment(seg *Segment, now time.Time, reply *Segment) (send bool) {
 	if tw.tsEpoch == noTime {
-		tw.tsEpoch = tw.rel(now) // as Conn.setNow
+		tw.tsEpoch = tw.rel(now) // as Conn.startTSClock
 	}
 	if tw.closed {
 		rst, ok := ResetFor(seg)

@@ -180,7 +180,7 @@ func (c *Conn) retransmitLast(now time.Time) bool {
 	if c.lastSegSeq.GreaterThan(low) && c.lastSegSeq.LessThan(top) {
 		low = c.lastSegSeq
 	}
-	_, _, ok := c.retransmitTail(low, top, fin)
+	_, _, ok := c.retransmitTail(now, low, top, fin)
 	return ok
 }
 
@@ -188,7 +188,7 @@ func (c *Conn) retransmitLast(now time.Time) bool {
 // the lowest, and the FIN after it if fin, without moving SND.NXT; an RTT
 // sample the range covers is dropped (Karn). It returns what it sent, and
 // false if there was nothing.
-func (c *Conn) retransmitTail(low, dataTop seqnum.Value, fin bool) (start seqnum.Value, n int, ok bool) {
+func (c *Conn) retransmitTail(now time.Time, low, dataTop seqnum.Value, fin bool) (start seqnum.Value, n int, ok bool) {
 	start = low
 	if int(low.Size(dataTop)) > c.sendMSS() {
 		start = dataTop.Sub(seqnum.Size(c.sendMSS()))
@@ -197,7 +197,7 @@ func (c *Conn) retransmitTail(low, dataTop seqnum.Value, fin bool) (start seqnum
 	if n == 0 && !fin {
 		return start, 0, false
 	}
-	c.transmit(start, n, fin)
+	c.transmit(now, start, n, fin)
 	c.countRetransmit()
 	if c.rttTiming && start.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn

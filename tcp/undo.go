@@ -1,5 +1,7 @@
 package tcp
 
+import "time"
+
 // Eifel detection of a spurious retransmission timeout (RFC 3522) with
 // the Eifel response's undo (RFC 4015), as Linux's tcp_try_undo_loss with
 // timestamps (tcp_packet_delayed): an RTO that fired only because the
@@ -16,7 +18,7 @@ package tcp
 // reference TSval is the episode's first retransmission, the fast
 // retransmission when the timeout hit a recovery (its undo record then
 // holds the window from before it), else the timeout's own.
-func (c *Conn) startEifel() {
+func (c *Conn) startEifel(now time.Time) {
 	if !c.tsOn {
 		c.eifelOn = false
 		return
@@ -25,7 +27,7 @@ func (c *Conn) startEifel() {
 		c.eifelTS = c.rxtTS
 	} else {
 		c.priorCwnd, c.priorSsthresh = c.cc.cwnd(), c.cc.ssthresh()
-		c.eifelTS = c.tsVal()
+		c.eifelTS = c.tsVal(now)
 	}
 	c.eifelOn = true
 }

@@ -58,7 +58,7 @@ func TestEstablished_Eifel_ACKOfTheOriginal_UndoesTheRTO(t *testing.T) {
 
 func TestEstablished_Eifel_ACKOfTheRetransmission_KeepsTheRTO(t *testing.T) {
 	h, cwnd, _, _ := rtoWithFourOut(t, Config{})
-	r := h.c.tsVal()
+	r := h.c.tsVal(h.now)
 	h.at(201 * ms)
 	a := ts(h.seg(FlagACK), 7001, r) // echoes the retransmission
 	a.Ack = tsSegAt(1)
@@ -76,7 +76,7 @@ func TestEstablished_Eifel_ACKOfTheRetransmission_KeepsTheRTO(t *testing.T) {
 // reordered one) undoes nothing.
 func TestEstablished_Eifel_OnlyTheFirstACKDecides(t *testing.T) {
 	h, cwnd, _, orig := rtoWithFourOut(t, Config{})
-	r := h.c.tsVal()
+	r := h.c.tsVal(h.now)
 	h.at(201 * ms)
 	a := ts(h.seg(FlagACK), 7001, r)
 	a.Ack = tsSegAt(1)
