@@ -113,11 +113,13 @@ type Conn struct {
 	activeOpen    bool // went through SYN-SENT: a RST in SYN-RECEIVED refuses
 	userClosed    bool // Close was called: the application will not read again
 
-	// Send sequence variables (RFC 9293 §3.3.1). sndNxt is the next sequence
-	// number to send; a retransmission timeout rewinds it to sndUna
-	// ("go back N"), so sndMax, the highest sequence number sent plus one
-	// (BSD's snd_max), is what ACK acceptability uses.
-	iss, sndUna, sndNxt, sndMax seqnum.Value
+	// Send sequence variables (RFC 9293 §3.3.1): sndNxt is SND.NXT, the
+	// highest sequence number sent plus one (BSD's snd_max), which ACK
+	// acceptability uses. sndCur, the send cursor, is the next sequence
+	// number transmit sends: SND.NXT, except that a retransmission timeout
+	// rewinds it to SND.UNA ("go back N"; BSD's snd_nxt) and a zero-window
+	// probe sends from it without advancing it.
+	iss, sndUna, sndCur, sndNxt seqnum.Value
 	sndWnd                      int // SND.WND in bytes, already scaled
 	maxSndWnd                   int // largest SND.WND seen (RFC 1122 §4.2.3.4, RFC 5961 §5.2)
 	sndWL1, sndWL2              seqnum.Value
@@ -204,7 +206,7 @@ type Conn struct {
 	// (TLP.end_seq is not None), tlpEndSeq is TLP.end_seq, tlpRetrans
 	// TLP.is_retrans.
 	ptoAt      time.Time
-	lastSegSeq seqnum.Value // where the segment that last extended SND.MAX began: the probe resends it
+	lastSegSeq seqnum.Value // where the segment that last extended SND.NXT began: the probe resends it
 	tlpOut     bool
 	tlpRetrans bool
 	tlpEndSeq  seqnum.Value
@@ -273,8 +275,8 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 		out:       out,
 		iss:       iss,
 		sndUna:    iss,
+		sndCur:    iss,
 		sndNxt:    iss,
-		sndMax:    iss,
 		sndBufSeq: iss.Add(1),
 		sndSml:    iss,
 		recover:   iss,
@@ -301,7 +303,7 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 // <SEQ=ISS><CTL=SYN> with our MSS and, unless disabled, Window Scale.
 func (c *Conn) Connect(now time.Time) error {
 	c.startTSClock(now)
-	if c.state != StateClosed || c.sndMax != c.iss {
+	if c.state != StateClosed || c.sndNxt != c.iss {
 		return syscall.EISCONN
 	}
 	c.activeOpen = true
@@ -310,10 +312,10 @@ func (c *Conn) Connect(now time.Time) error {
 	c.sackOffered = !c.cfg.DisableSACK     // RFC 2018 §2: SACK-permitted MAY be sent in a SYN
 	c.ecnOffered = c.cfg.ECN == ECNOn      // RFC 3168 §6.1.1: an ECN-setup SYN
 	c.setState(StateSynSent)
-	c.sndNxt = c.iss.Add(1)
-	c.sndMax = c.sndNxt
+	c.sndCur = c.iss.Add(1)
+	c.sndNxt = c.sndCur
 	c.sendSyn(now, false)
-	c.startRTT(c.sndNxt, now)
+	c.startRTT(c.sndCur, now)
 	c.rtoAt = now.Add(c.rto)
 	return nil
 }
@@ -435,7 +437,7 @@ func (c *Conn) Close(now time.Time) error {
 	}
 	c.userClosed = true
 	if c.rcvBuf.Readable() > 0 && c.state != StateTimeWait {
-		c.sendRST(now, c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 		c.drop(nil)
 		return nil
 	}
@@ -457,7 +459,7 @@ func (c *Conn) Abort(now time.Time) {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		// Deviation (Linux compat): <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>
 		// as Linux's tcp_send_active_reset; the RFC shows no ACK.
-		c.sendRST(now, c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 	}
 	c.userClosed = true
 	c.drop(nil)
@@ -616,7 +618,7 @@ func (c *Conn) SetRcvBuf(n int) {
 	}
 	c.cfg.RcvBuf = n
 	c.rcvBuf.SetCap(n)
-	if c.state == StateClosed && c.sndMax == c.iss && !c.cfg.DisableWindowScale {
+	if c.state == StateClosed && c.sndNxt == c.iss && !c.cfg.DisableWindowScale {
 		c.rcvWScale = windowScaleFor(n)
 	}
 }
@@ -799,4 +801,4 @@ func (c *Conn) AcceptsNewSYN(seg *Segment, now time.Time) bool {
 
 // NextISSFloor is the lowest ISS a new incarnation of this connection may
 // use (issFloor).
-func (c *Conn) NextISSFloor() seqnum.Value { return issFloor(c.sndMax) }
+func (c *Conn) NextISSFloor() seqnum.Value { return issFloor(c.sndNxt) }

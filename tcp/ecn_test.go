@@ -259,7 +259,7 @@ func TestECN_ECT0OnNewDataOnly(t *testing.T) {
 		d, _ := h.c.NextDeadline()
 		h.fire(d.Sub(t0))
 		for _, g := range h.out.take() {
-			if len(g.Payload) == 0 || g.ECN != ECNNotECT || !g.Seq.LessThan(h.c.sndMax) {
+			if len(g.Payload) == 0 || g.ECN != ECNNotECT || !g.Seq.LessThan(h.c.sndNxt) {
 				t.Fatalf("at %v sent %v (ECN %d), want a Not-ECT retransmission", h.now.Sub(t0), segString(&g), g.ECN)
 			}
 		}

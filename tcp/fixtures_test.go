@@ -140,7 +140,7 @@ func (h *harness) StateChange(c *Conn, from, to State) {
 func (h *harness) seg(flags Flags) Segment {
 	return Segment{
 		SrcPort: peerPort, DstPort: ourPort,
-		Seq: h.peerNxt, Ack: h.c.sndMax, Flags: flags, Window: 65535,
+		Seq: h.peerNxt, Ack: h.c.sndNxt, Flags: flags, Window: 65535,
 	}
 }
 
@@ -209,8 +209,8 @@ func tcbInvariants(c *Conn) error {
 	if c.state == StateClosed || c.state == StateListen {
 		return nil
 	}
-	if !c.sndUna.LessThanEq(c.sndNxt) || !c.sndNxt.LessThanEq(c.sndMax) {
-		return fmt.Errorf("SND.UNA %d ≤ SND.NXT %d ≤ SND.MAX %d violated", c.sndUna, c.sndNxt, c.sndMax)
+	if !c.sndUna.LessThanEq(c.sndCur) || !c.sndCur.LessThanEq(c.sndNxt) {
+		return fmt.Errorf("SND.UNA %d ≤ send cursor %d ≤ SND.NXT %d violated", c.sndUna, c.sndCur, c.sndNxt)
 	}
 	if c.sndBuf.Len() > max(c.sndBuf.Cap(), c.cfg.SndBuf) {
 		return fmt.Errorf("send buffer holds %d > cap %d", c.sndBuf.Len(), c.sndBuf.Cap())
@@ -415,7 +415,7 @@ func seqnumSize(n int) seqnum.Value { return seqnum.Value(n) }
 
 // sackInvariants checks the SACK state: the scoreboard (RFC 6675 §3) is
 // at most sackBoardSize sorted, disjoint, non-adjacent, non-empty ranges
-// within SND.UNA..SND.MAX whose sizes sum to sb.sacked; it is empty
+// within SND.UNA..SND.NXT whose sizes sum to sb.sacked; it is empty
 // without SACK; the receiver's recency list is bounded.
 func sackInvariants(c *Conn) error {
 	b := &c.sb
@@ -428,8 +428,8 @@ func sackInvariants(c *Conn) error {
 	sum := 0
 	prev := c.sndUna
 	for i, g := range b.r[:b.n] {
-		if !g.start.LessThan(g.end) || g.start.LessThan(prev) || (i > 0 && g.start == prev) || g.end.GreaterThan(c.sndMax) {
-			return fmt.Errorf("scoreboard range %d [%d, %d) bad: SND.UNA %d SND.MAX %d board %+v", i, g.start, g.end, c.sndUna, c.sndMax, b.r[:b.n])
+		if !g.start.LessThan(g.end) || g.start.LessThan(prev) || (i > 0 && g.start == prev) || g.end.GreaterThan(c.sndNxt) {
+			return fmt.Errorf("scoreboard range %d [%d, %d) bad: SND.UNA %d SND.NXT %d board %+v", i, g.start, g.end, c.sndUna, c.sndNxt, b.r[:b.n])
 		}
 		sum += int(g.start.Size(g.end))
 		prev = g.end

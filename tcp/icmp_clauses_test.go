@@ -197,7 +197,7 @@ func TestICMP_FragNeeded_FINHeldByCwndNotSentWithFlight(t *testing.T) {
 			t.Fatalf("%s: the FIN went with the resent flight", segString(&s))
 		}
 	}
-	if h.c.sndNxt != h.c.finSeq {
-		t.Fatalf("SND.NXT %d, want the FIN's %d (still queued)", uint32(h.c.sndNxt), uint32(h.c.finSeq))
+	if h.c.sndCur != h.c.finSeq {
+		t.Fatalf("send cursor %d, want the FIN's %d (still queued)", uint32(h.c.sndCur), uint32(h.c.finSeq))
 	}
 }

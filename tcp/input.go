@@ -100,7 +100,7 @@ func (c *Conn) enterEstablished(now time.Time) {
 func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 	hasAck := seg.Flags&FlagACK != 0
 	// First: the ACK bit.
-	if hasAck && (seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndMax)) {
+	if hasAck && (seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndNxt)) {
 		// "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the
 		// RST bit is set) <SEQ=SEG.ACK><CTL=RST>"; Figure 9 and Figure 10.
 		if seg.Flags&FlagRST == 0 {
@@ -139,7 +139,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 	}
 	// Our SYN is acknowledged.
 	c.sndUna = seg.Ack
-	c.sndNxt = seqnum.Max(c.sndNxt, c.sndUna)
+	c.sndCur = seqnum.Max(c.sndCur, c.sndUna)
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
 	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 	c.ackRTT(seg, seg.Ack, now)
@@ -166,7 +166,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 		return
 	}
 	if c.state == StateSynReceived && c.activeOpen && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN|FlagACK &&
-		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndMax && len(seg.Payload) == 0 {
+		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndNxt && len(seg.Payload) == 0 {
 		// Simultaneous open, Figure 7 step 7: the peer's SYN-ACK acknowledges
 		// our SYN. Its sequence number lies before RCV.NXT, so the first step
 		// would reject it; Linux's tcp_validate_incoming lets exactly this
@@ -243,7 +243,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 		return // "if the ACK bit is off, drop the segment and return"
 	}
 	if c.state == StateSynReceived {
-		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndMax)) {
+		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
 			c.sendRST(now, seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
 			return
 		}
@@ -255,7 +255,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 			return
 		}
 		c.sndUna = seg.Ack
-		c.sndNxt = seqnum.Max(c.sndNxt, c.sndUna)
+		c.sndCur = seqnum.Max(c.sndCur, c.sndUna)
 		c.sndWnd = int(seg.Window) << c.sndWScale
 		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
@@ -350,7 +350,7 @@ func (c *Conn) resetByPeer() {
 // state that has it. It returns false when the segment must be dropped.
 func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	ack := seg.Ack
-	if ack.GreaterThan(c.sndMax) {
+	if ack.GreaterThan(c.sndNxt) {
 		// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then
 		// send an ACK, drop the segment, and return." RFC 5961 §5.2 puts
 		// this ACK under the same check as the next one, so it is a
@@ -368,7 +368,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	// RFC 5681 §2 duplicate ACK: outstanding data, no data and no SYN/FIN
 	// in the segment, SEG.ACK = SND.UNA, the same window. A zero-window
 	// probe's answer is not one.
-	dup := ack == c.sndUna && c.sndMax != c.sndUna && len(seg.Payload) == 0 &&
+	dup := ack == c.sndUna && c.sndNxt != c.sndUna && len(seg.Payload) == 0 &&
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	oldUna := c.sndUna
 	advanced := ack.GreaterThan(c.sndUna)
@@ -391,7 +391,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		// peer that negotiated SACK but sends none) counts as RFC 5681's.
 		newSACK = c.sackUpdate(seg) > 0
 		if seg.Options.NumSACK > 0 {
-			dup = newSACK && ack == oldUna && c.sndMax != oldUna &&
+			dup = newSACK && ack == oldUna && c.sndNxt != oldUna &&
 				seg.Flags&(FlagSYN|FlagFIN) == 0 && c.persistAt.IsZero()
 		}
 		c.tlpAck(seg, oldUna, newSACK) // RFC 8985 §7.4
@@ -410,7 +410,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		opened := wnd > c.sndWnd
 		c.sndWnd, c.sndWL1, c.sndWL2 = wnd, seg.Seq, ack
 		c.maxSndWnd = max(c.maxSndWnd, wnd)
-		if opened && !c.persistAt.IsZero() && c.sndUna == c.sndMax {
+		if opened && !c.persistAt.IsZero() && c.sndUna == c.sndNxt {
 			c.persistBackoff = 0 // the window opened: the probing ends (trySend sends)
 		}
 		if wnd > 0 && !c.stallSince.IsZero() && !c.persistAt.IsZero() {
@@ -433,7 +433,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	return true
 }
 
-// ackNewData handles SND.UNA < SEG.ACK =< SND.MAX: free acknowledged data,
+// ackNewData handles SND.UNA < SEG.ACK =< SND.NXT: free acknowledged data,
 // take an RTT sample, restart or stop the retransmission timer (RFC 6298
 // §5.2-5.3), and grow cwnd (RFC 5681 §3.1, RFC 6582).
 func (c *Conn) ackNewData(seg *Segment, now time.Time) {
@@ -451,8 +451,8 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.noteReorderedHole(ack)
 	}
 	c.sndUna = ack
-	if c.sndNxt.LessThan(ack) {
-		c.sndNxt = ack
+	if c.sndCur.LessThan(ack) {
+		c.sndCur = ack
 	}
 	c.sb.trim(ack)
 	if c.sb.n > 0 && c.sb.r[0].start == ack {
@@ -462,7 +462,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.sb.clear()
 	}
 	// The user timeout measures time without progress.
-	if c.sndUna == c.sndMax {
+	if c.sndUna == c.sndNxt {
 		c.stallSince = time.Time{}
 	} else {
 		c.stallSince = now
@@ -473,7 +473,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 	// clears icsk_backoff in tcp_ack); RFC 6298 §5.7 keeps it until a
 	// fresh RTT sample.
 	c.backoff = 0
-	if c.sndUna == c.sndMax {
+	if c.sndUna == c.sndNxt {
 		c.rtoAt = time.Time{}
 	} else if c.persistAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
@@ -543,7 +543,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, rtt time.Duration, sampled 
 		c.recover = una
 	}
 	c.cc.onAck(ackSample{acked: acked, mss: c.mss, srtt: c.srtt, rtt: rtt, hasRTT: sampled,
-		now: now, ack: ack, sndMax: c.sndMax})
+		now: now, ack: ack, sndNxt: c.sndNxt})
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.
@@ -562,7 +562,7 @@ func (c *Conn) onDupAck(now time.Time) {
 	case c.sackOn && (c.dupAcks >= dupThresh || c.isLost(c.sndUna)) && c.sndUna.GreaterThanEq(c.recover):
 		// RFC 6675 §5 (4). Recovery ends with the cumulative ACK of
 		// RecoveryPoint (HighData, the octet before our recover, which
-		// is SND.MAX then), and a new one may start from there (4.1);
+		// is SND.NXT then), and a new one may start from there (4.1);
 		// after a timeout, §5.1 asks the same: not before HighACK is
 		// beyond RecoveryPoint. (As Linux: tcp_fastretrans_alert leaves
 		// recovery at snd_una >= high_seq.)
@@ -573,7 +573,7 @@ func (c *Conn) onDupAck(now time.Time) {
 		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
 		c.startUndo(now)
 		c.lossReduction()
-		c.recover = c.sndMax
+		c.recover = c.sndNxt
 		c.inRecovery = true
 		c.countRecovery()
 		c.retransmitFirst(now)
@@ -590,7 +590,7 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 	c.startUndo(now)
 	c.lossReduction() // (4.2), RFC 5681 eq. (4)
 	c.cc.setCwnd(c.cc.ssthresh())
-	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
+	c.recover = c.sndNxt // (4.1) RecoveryPoint = HighData
 	c.inRecovery = true
 	c.countRecovery()
 	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
@@ -614,7 +614,7 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 // duplicate ACKs as long as FlightSize stays within cwnd + 2·SMSS; cwnd
 // itself is not changed.
 func (c *Conn) limitedTransmit(now time.Time) {
-	if !c.sendingState() || c.sndNxt != c.sndMax {
+	if !c.sendingState() || c.sndCur != c.sndNxt {
 		return // nothing new to send after a timeout's go-back-N
 	}
 	if c.sackOn {
@@ -644,7 +644,7 @@ func (c *Conn) ackFloor() seqnum.Value { return c.sndUna.Sub(seqnum.Size(c.maxSn
 // clock and trySend of the other states have nothing to do here:
 // keep-alive is off (keepAliveState) and nothing is sent (sendingState).
 func (c *Conn) timeWaitInput(seg *Segment, now time.Time) {
-	act := c.timeWaitSegment(seg, now, c.sndMax, c.ackFloor())
+	act := c.timeWaitSegment(seg, now, c.sndNxt, c.ackFloor())
 	if act&twRestart != 0 {
 		c.closeAt = now.Add(c.cfg.TimeWait)
 	}
@@ -717,7 +717,7 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time, batche
 	if len(p) > 0 && c.userClosed {
 		// Deviation (Linux compat): nobody will read this; Linux resets
 		// (tcp_rcv_state_process, "data after close").
-		c.sendRST(now, c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 		c.drop(syscall.ECONNRESET)
 		return
 	}

@@ -86,7 +86,7 @@ func TestEstablished_Karn_NoRetransmission_Sampled(t *testing.T) {
 }
 
 // After an RTO's go-back-N, a segment that carries retransmitted bytes and
-// new ones (it straddles SND.MAX) is not timed either: its ACK would be
+// new ones (it straddles SND.NXT) is not timed either: its ACK would be
 // as ambiguous (RFC 6298 §3).
 func TestEstablished_Karn_SegmentStraddlingSndMax_NotTimed(t *testing.T) {
 	h := newEstablished(t, Config{SndBuf: 1 << 20})

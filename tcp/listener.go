@@ -292,11 +292,11 @@ func (c *Conn) passiveOpen(seg *Segment, now time.Time) {
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, c.iss
 	c.maxSndWnd = c.sndWnd
 	c.setState(StateSynReceived)
-	c.sndNxt = c.iss.Add(1)
-	c.sndMax = c.sndNxt
+	c.sndCur = c.iss.Add(1)
+	c.sndNxt = c.sndCur
 	c.rcvAdvRight = c.rcvNxt
 	c.sendSyn(now, true)
-	c.startRTT(c.sndNxt, now)
+	c.startRTT(c.sndCur, now)
 	c.rtoAt = now.Add(c.rto)
 }
 

@@ -88,15 +88,15 @@ func (c *Conn) sendSyn(now time.Time, ack bool) {
 // unacceptable segment, a challenge ACK (RFC 5961), a window update or a
 // (delayed) acknowledgment.
 //
-// SND.NXT is the RFC's, the highest sequence number sent (our sndMax): after
-// a retransmission timeout rewinds sndNxt, a pure ACK carrying the rewound
+// SND.NXT is the RFC's, the highest sequence number sent (our sndNxt): after
+// a retransmission timeout rewinds the send cursor, a pure ACK carrying the rewound
 // value would fall before the peer's RCV.NXT, be unacceptable there and
 // draw an ACK in reply, and so on. As BSD's tcp_output, only a zero-window
-// probe episode keeps sndNxt (so that the ACK does not step over the probe).
+// probe episode keeps sndCur (so that the ACK does not step over the probe).
 func (c *Conn) sendAck(now time.Time) {
-	seq := c.sndMax
+	seq := c.sndNxt
 	if !c.persistAt.IsZero() {
-		seq = c.sndNxt
+		seq = c.sndCur
 	}
 	c.emit(now, seq, FlagACK, nil, nil, nil)
 }
@@ -141,9 +141,9 @@ func (c *Conn) sendingState() bool {
 	return false
 }
 
-// finSent reports whether the FIN has been sent (SND.MAX is past it).
+// finSent reports whether the FIN has been sent (SND.NXT is past it).
 func (c *Conn) finSent() bool {
-	return c.finQueued && c.sndMax.GreaterThan(c.finSeq)
+	return c.finQueued && c.sndNxt.GreaterThan(c.finSeq)
 }
 
 // finAcked reports whether our FIN is acknowledged.
@@ -156,11 +156,11 @@ func (c *Conn) dataEnd() seqnum.Value {
 	return c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 }
 
-// unsentData returns the queued bytes from SND.NXT on.
+// unsentData returns the queued bytes from the send cursor on.
 func (c *Conn) unsentData() int {
 	end := c.dataEnd()
-	if c.sndNxt.LessThan(end) {
-		return int(c.sndNxt.Size(end))
+	if c.sndCur.LessThan(end) {
+		return int(c.sndCur.Size(end))
 	}
 	return 0
 }
@@ -195,7 +195,7 @@ func (c *Conn) trySend(now time.Time) {
 // window into it. The algorithm restarts its window (restartWindow has
 // how, as Linux does it).
 func (c *Conn) restartAfterIdle(now time.Time) {
-	if c.lastDataSent.IsZero() || c.sndUna != c.sndMax || c.unsentData() == 0 {
+	if c.lastDataSent.IsZero() || c.sndUna != c.sndNxt || c.unsentData() == 0 {
 		return
 	}
 	rto := c.currentRTO()
@@ -212,11 +212,11 @@ func (c *Conn) restartAfterIdle(now time.Time) {
 // negative, replaces cwnd less the flight as the congestion limit
 // (cwnd - pipe in RFC 6675 loss recovery).
 func (c *Conn) sendNext(now time.Time, room int) bool {
-	if c.finQueued && c.sndNxt.GreaterThan(c.finSeq) {
+	if c.finQueued && c.sndCur.GreaterThan(c.finSeq) {
 		return false // everything, FIN included, is out
 	}
 	sackedAt := -1 // octets before the next SACKed range, when resending
-	if c.sndNxt.LessThan(c.sndMax) && c.sb.n > 0 {
+	if c.sndCur.LessThan(c.sndNxt) && c.sb.n > 0 {
 		sackedAt = c.skipSACKed()
 	}
 	unsent := c.unsentData()
@@ -225,8 +225,8 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 	if room >= 0 {
 		lim = c.sndWnd
 	}
-	if wndEnd := c.sndUna.Add(seqnum.Size(lim)); c.sndNxt.LessThan(wndEnd) {
-		usable = int(c.sndNxt.Size(wndEnd))
+	if wndEnd := c.sndUna.Add(seqnum.Size(lim)); c.sndCur.LessThan(wndEnd) {
+		usable = int(c.sndCur.Size(wndEnd))
 	}
 	if room >= 0 {
 		usable = min(usable, room)
@@ -245,27 +245,27 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 	// Nagle and SWS avoidance are for new data: a go-back-N
 	// retransmission goes as it is, also when a SACKed range cuts it
 	// short (Linux resends the segments it sent).
-	resend := c.sndNxt.Add(seqnum.Size(n)).LessThanEq(c.sndMax)
+	resend := c.sndCur.Add(seqnum.Size(n)).LessThanEq(c.sndNxt)
 	if n > 0 && !resend && !c.sendAllowed(n, unsent, mss) {
 		return false
 	}
-	c.sendData(c.sndNxt, n, fin, now)
+	c.sendData(c.sndCur, n, fin, now)
 	return true
 }
 
-// skipSACKed moves SND.NXT, in a go-back-N after an RTO, past SACKed data
+// skipSACKed moves the send cursor, in a go-back-N after an RTO, past SACKed data
 // it has reached (Linux's CA_Loss retransmits only what is not SACKed),
 // and returns the octets from there to the next SACKed range, or -1 if
-// none is above. A range may end at SND.MAX, covering our FIN: the
+// none is above. A range may end at SND.NXT, covering our FIN: the
 // receiver holds it as it holds the data, and takes it in order once the
 // holes below are filled.
 func (c *Conn) skipSACKed() int {
 	for _, g := range c.sb.r[:c.sb.n] {
-		if c.sndNxt.LessThan(g.start) {
-			return int(c.sndNxt.Size(g.start))
+		if c.sndCur.LessThan(g.start) {
+			return int(c.sndCur.Size(g.start))
 		}
-		if c.sndNxt.LessThan(g.end) {
-			c.sndNxt = g.end
+		if c.sndCur.LessThan(g.end) {
+			c.sndCur = g.end
 		}
 	}
 	return -1
@@ -343,7 +343,7 @@ func (c *Conn) sendAllowed(n, unsent, mss int) bool {
 	if n >= mss {
 		return true // a full-sized segment
 	}
-	nagleOK := c.cfg.NoDelay || !(c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessThanEq(c.sndMax))
+	nagleOK := c.cfg.NoDelay || !(c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessThanEq(c.sndNxt))
 	if n == unsent {
 		// All the queued data (Linux pushes every write). Deviation (Linux
 		// compat): Nagle does not hold the last segment before a FIN
@@ -356,7 +356,7 @@ func (c *Conn) sendAllowed(n, unsent, mss int) bool {
 }
 
 // sendData sends n bytes from seq (and the FIN after them if fin), advancing
-// SND.NXT. It arms the retransmission timer (RFC 6298 §5.1), times the
+// the send cursor and SND.NXT. It arms the retransmission timer (RFC 6298 §5.1), times the
 // segment if it is new and nothing else is timed (RFC 6298 §3, Karn), and
 // counts retransmitted segments.
 func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
@@ -367,24 +367,24 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 	if fin {
 		end = end.Add(1)
 	}
-	if seq.LessThan(c.sndMax) {
+	if seq.LessThan(c.sndNxt) {
 		c.countRetransmit()
 		if c.rttTiming && seq.LessThan(c.rttSeq) {
 			c.rttTiming = false // Karn: this segment's ACK would be ambiguous
 		}
 	}
-	newData := end.GreaterThan(c.sndMax)
+	newData := end.GreaterThan(c.sndNxt)
 	if newData {
-		if seq.GreaterThanEq(c.sndMax) && !c.rttTiming {
+		if seq.GreaterThanEq(c.sndNxt) && !c.rttTiming {
 			c.startRTT(end, now)
 		}
-		if dEnd := seq.Add(seqnum.Size(n)); dEnd.GreaterThan(c.sndMax) {
-			c.bytesSent += uint64(seqnum.Max(seq, c.sndMax).Size(dEnd))
+		if dEnd := seq.Add(seqnum.Size(n)); dEnd.GreaterThan(c.sndNxt) {
+			c.bytesSent += uint64(seqnum.Max(seq, c.sndNxt).Size(dEnd))
 		}
-		c.sndMax = end
+		c.sndNxt = end
 		c.lastSegSeq = seq
 	}
-	c.sndNxt = end
+	c.sndCur = end
 	if short {
 		c.sndSml = end // Minshall: the end of the last short segment
 	}
@@ -426,11 +426,11 @@ func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin bool) {
 
 // retransmitFirst resends the first unacknowledged segment (fast retransmit,
 // RFC 5681 §3.2; a NewReno partial ACK, RFC 6582 §3.2 step 4) without moving
-// SND.NXT.
+// the send cursor.
 func (c *Conn) retransmitFirst(now time.Time) {
 	seq := c.sndUna
 	n := 0
-	if end := seqnum.Min(c.sndMax, c.dataEnd()); seq.LessThan(end) {
+	if end := seqnum.Min(c.sndNxt, c.dataEnd()); seq.LessThan(end) {
 		n = min(int(seq.Size(end)), c.sendMSS())
 	}
 	if c.sackOn && c.sb.n > 0 {

@@ -41,10 +41,10 @@ import (
 const rxtLogSize = 16
 
 // rxtRecord is one retransmission in the current recovery, in the order
-// sent: [start, end) went out when SND.MAX was sndMax; lostAt is when it
+// sent: [start, end) went out when SND.NXT was sndNxt; lostAt is when it
 // will be deemed lost (zero: no evidence yet); lost, that it was.
 type rxtRecord struct {
-	start, end, sndMax seqnum.Value
+	start, end, sndNxt seqnum.Value
 	lostAt             time.Time
 	lost               bool
 }
@@ -78,7 +78,7 @@ func (c *Conn) rackDSACK() {
 	if c.dsackRoundSet {
 		return
 	}
-	c.dsackRound, c.dsackRoundSet = c.sndMax, true
+	c.dsackRound, c.dsackRoundSet = c.sndNxt, true
 	c.reoWndMult++
 	c.reoWndPersist = reoWndPersistRecoveries
 }
@@ -165,7 +165,7 @@ func (c *Conn) rackRecord(start, end seqnum.Value) {
 	if c.rxtN == rxtLogSize {
 		return
 	}
-	c.rxt[c.rxtN] = rxtRecord{start: start, end: end, sndMax: c.sndMax}
+	c.rxt[c.rxtN] = rxtRecord{start: start, end: end, sndNxt: c.sndNxt}
 	c.rxtN++
 }
 
@@ -242,7 +242,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 		c.rxtN = 0
 		// The first hole, outside recovery. RFC 6675 §5.1: no new
 		// recovery before HighACK passes RecoveryPoint (see onDupAck).
-		if c.sb.n == 0 || c.sndUna == c.sndMax || c.sndUna.LessThan(c.recover) {
+		if c.sb.n == 0 || c.sndUna == c.sndNxt || c.sndUna.LessThan(c.recover) {
 			c.rackFirstAt = time.Time{}
 			return
 		}
@@ -278,7 +278,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 		if c.delivered(r.start, r.end) {
 			continue
 		}
-		if r.lostAt.IsZero() && (i < latest || top.GreaterThan(r.sndMax)) {
+		if r.lostAt.IsZero() && (i < latest || top.GreaterThan(r.sndNxt)) {
 			r.lostAt = now.Add(c.reoWnd())
 		}
 		if !r.lostAt.IsZero() && !r.lost {

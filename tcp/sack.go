@@ -32,7 +32,7 @@ const sackBoardSize = 128
 type seqRange struct{ start, end seqnum.Value }
 
 // scoreboard is the sender's record of SACKed data (RFC 6675 §3): sorted,
-// disjoint, non-adjacent ranges within SND.UNA..SND.MAX.
+// disjoint, non-adjacent ranges within SND.UNA..SND.NXT.
 type scoreboard struct {
 	r      []seqRange // len sackBoardSize once allocated
 	n      int
@@ -164,13 +164,13 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 // not a D-SACK. RFC 2018 §3 says nothing of validation, but a block is
 // evidence that drives loss recovery, and a bogus one (a crafted block,
 // or one a middlebox left unshifted) must not: the block must be
-// non-empty, end at or below SND.MAX (our SND.NXT) and start above
+// non-empty, end at or below SND.NXT and start above
 // SND.UNA. A receiver that holds the octet at SND.UNA acknowledges it
 // cumulatively, so a block reaching down to SND.UNA is not a SACK of data
 // above a hole: Linux ignores it whole rather than trimming it, and so do
-// we. A block within SND.UNA..SND.MAX is also no longer than the window.
+// we. A block within SND.UNA..SND.NXT is also no longer than the window.
 func (c *Conn) sackBlockValid(b SACKBlock) bool {
-	return b.Start.LessThan(b.End) && b.End.LessThanEq(c.sndMax) && b.Start.GreaterThan(c.sndUna)
+	return b.Start.LessThan(b.End) && b.End.LessThanEq(c.sndNxt) && b.Start.GreaterThan(c.sndUna)
 }
 
 // isDSACK reports whether the first SACK block of o is a D-SACK block
@@ -203,7 +203,7 @@ func (c *Conn) pipe() int {
 	prev := c.sndUna
 	bytes, ranges := c.sb.sacked, c.sb.n
 	for i := 0; i <= c.sb.n; i++ {
-		end := c.sndMax
+		end := c.sndNxt
 		if i < c.sb.n {
 			end = c.sb.r[i].start
 		}
@@ -284,14 +284,14 @@ func (c *Conn) rescueRetransmit(now time.Time) bool {
 	// RecoveryPoint) is rescued: the rule is for "loss at the end of the
 	// window", and new data rule (2) has just sent would otherwise be
 	// sent twice at once.
-	low, top := seqnum.Max(c.sndUna, c.highRxt), seqnum.Min(c.sndMax, c.recover)
+	low, top := seqnum.Max(c.sndUna, c.highRxt), seqnum.Min(c.sndNxt, c.recover)
 	if n := c.sb.n; n > 0 {
 		low = seqnum.Max(low, c.sb.r[n-1].end)
 	}
 	if !low.LessThan(top) {
 		return false
 	}
-	fin := c.finSent() && top == c.sndMax && top == c.finSeq.Add(1)
+	fin := c.finSent() && top == c.sndNxt && top == c.finSeq.Add(1)
 	dataTop := top
 	if fin {
 		dataTop = top.Sub(1)

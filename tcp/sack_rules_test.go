@@ -259,7 +259,7 @@ func TestEstablished_TLP_ProbeRepairingALoss_SsthreshFloorTwoSegments(t *testing
 	h := newSACKEstablished(t)
 	setWindow(h.c, 2*1460, 2*1460) // as after an earlier reduction
 	writeSegs(h, 2)
-	h.fire(2 * ms) // the probe resends the last segment (TLP.end_seq = SND.MAX)
+	h.fire(2 * ms) // the probe resends the last segment (TLP.end_seq = SND.NXT)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
 	h.c.Write(bytesN(1460), h.now) // waits: cwnd is full
 	h.expect()

@@ -255,7 +255,7 @@ func dumpConn(c *Conn) string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("%v una=%d nxt=%d max=%d sndWnd=%d unsent=%d sndLen=%d finQ=%v rcvNxt=%d advWnd=%d readable=%d ooo=%d rto=%v persist=%v delack=%v close=%v backoff=%d",
-		c.state, c.sndUna, c.sndNxt, c.sndMax, c.sndWnd, c.unsentData(), c.sndBuf.Len(), c.finQueued,
+		c.state, c.sndUna, c.sndCur, c.sndNxt, c.sndWnd, c.unsentData(), c.sndBuf.Len(), c.finQueued,
 		c.rcvNxt, c.advertisedWnd(), c.rcvBuf.Readable(), c.rcvBuf.OutOfOrderBytes(),
 		c.rtoAt.Sub(t0), c.persistAt.Sub(t0), c.delackAt.Sub(t0), c.closeAt.Sub(t0), c.backoff)
 }

@@ -14,7 +14,7 @@ import (
 // after every step (every Conn has the strict Observer, so an illegal transition
 // panics):
 //
-//   - SND.UNA ≤ SND.NXT ≤ SND.MAX, buffers within their capacities, at most
+//   - SND.UNA ≤ send cursor ≤ SND.NXT, buffers within their capacities, at most
 //     one of the RTO and persist timers (tcbInvariants);
 //   - the advertised right edge RCV.NXT+RCV.WND never moves left
 //     (RFC 7323 §2.4), checked on every segment sent;
@@ -22,7 +22,7 @@ import (
 //   - with timestamps negotiated every segment but a RST carries one, and
 //     a Conn's TSval never goes back (RFC 7323 §3.2, §5.4);
 //   - a CLOSED Conn has no timer; a timer never stays due after HandleTimer;
-//   - the SACK scoreboard is sorted, disjoint, within SND.UNA..SND.MAX and
+//   - the SACK scoreboard is sorted, disjoint, within SND.UNA..SND.NXT and
 //     bounded (sackInvariants);
 //   - in pair mode, the bytes each side reads are a prefix of what the other
 //     side wrote: whatever the loss, duplication and reordering, the stream
@@ -239,9 +239,9 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			case 0:
 				ack = c.sndUna.Add(off)
 			case 1:
-				ack = c.sndMax
+				ack = c.sndNxt
 			case 2:
-				ack = c.sndNxt.Add(seqnum.Size(int8(in.byte())))
+				ack = c.sndCur.Add(seqnum.Size(int8(in.byte())))
 			default:
 				ack = seqnum.Value(in.u32())
 			}

@@ -71,7 +71,7 @@ func (c *Conn) HandleTimer(now time.Time) {
 		case StateFinWait2:
 			// Deviation (Linux compat): an orphaned FIN-WAIT-2 gives up after
 			// tcp_fin_timeout with a RST, as Linux's tcp_keepalive_timer.
-			c.sendRST(now, c.sndMax, true)
+			c.sendRST(now, c.sndNxt, true)
 			c.drop(nil)
 			return
 		}
@@ -137,7 +137,7 @@ func (c *Conn) onKeepAlive(now time.Time) {
 		return
 	}
 	idle := c.cfg.KeepIdle
-	if c.sndUna != c.sndMax || c.unsentData() > 0 || !c.persistAt.IsZero() {
+	if c.sndUna != c.sndNxt || c.unsentData() > 0 || !c.persistAt.IsZero() {
 		c.keepAt = now.Add(idle)
 		return
 	}
@@ -151,7 +151,7 @@ func (c *Conn) onKeepAlive(now time.Time) {
 		// Deviation (Linux compat): Linux sends a RST when it gives up on
 		// keep-alive (tcp_keepalive_timer → tcp_send_active_reset); RFC
 		// 1122 says nothing of it.
-		c.sendRST(now, c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 		c.drop(syscall.ETIMEDOUT)
 		return
 	}
@@ -254,7 +254,7 @@ func (c *Conn) onRTO(now time.Time) {
 			return
 		}
 	}
-	if c.sndUna == c.sndMax || !c.state.synchronized() {
+	if c.sndUna == c.sndNxt || !c.state.synchronized() {
 		return // nothing outstanding
 	}
 	// Deviation (Linux compat, tcp_retransmit_timer): when the peer shrank
@@ -287,7 +287,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rackReset()
 	c.dupAcks, c.inRecovery = 0, false
 	c.undoOn = false     // D-SACKs undo fast recoveries; a timeout is Eifel's (eifelUndo)
-	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
+	c.recover = c.sndNxt // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
 	// Retransmission goes back to SND.UNA (RFC 2018 §8: the left edge is
 	// resent whether or not it was SACKed). Deviation (Linux compat):
 	// RFC 2018 §8 says the SACKed bits SHOULD be turned off after a
@@ -305,9 +305,9 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rttTiming = false // Karn
 	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment; the rest
 	// follow as ACKs open cwnd (go back N from SND.UNA).
-	c.sndNxt = c.sndUna
+	c.sndCur = c.sndUna
 	n := 0
-	if end := seqnum.Min(c.sndMax, c.dataEnd()); c.sndUna.LessThan(end) {
+	if end := seqnum.Min(c.sndNxt, c.dataEnd()); c.sndUna.LessThan(end) {
 		n = min(int(c.sndUna.Size(end)), c.sendMSS())
 	}
 	fin := c.finSent() && c.sndUna.Add(seqnum.Size(n)) == c.finSeq
@@ -327,24 +327,24 @@ func (c *Conn) onPersist(now time.Time) {
 		return
 	}
 	usable := 0
-	if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cc.cwnd()))); c.sndNxt.LessThan(wndEnd) {
-		usable = int(c.sndNxt.Size(wndEnd))
+	if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cc.cwnd()))); c.sndCur.LessThan(wndEnd) {
+		usable = int(c.sndCur.Size(wndEnd))
 	}
 	if usable > 0 {
 		n := min(usable, unsent, c.sendMSS())
-		c.sendData(c.sndNxt, n, c.finQueued && n == unsent, now)
+		c.sendData(c.sndCur, n, c.finQueued && n == unsent, now)
 		return
 	}
-	// The probe does not advance SND.NXT (BSD's persist case); SND.MAX
-	// covers it so that an ACK of the probe byte is acceptable.
+	// The probe does not advance the send cursor (BSD's persist case);
+	// SND.NXT covers it so that an ACK of the probe byte is acceptable.
 	if c.stallSince.IsZero() {
 		// The user timeout counts from the first zero-window probe until
 		// the window opens, answered or not (Linux's icsk_probes_tstamp).
 		c.stallSince = now
 	}
-	c.transmit(now, c.sndNxt, 1, false)
-	if e := c.sndNxt.Add(1); e.GreaterThan(c.sndMax) {
-		c.sndMax = e
+	c.transmit(now, c.sndCur, 1, false)
+	if e := c.sndCur.Add(1); e.GreaterThan(c.sndNxt) {
+		c.sndNxt = e
 		c.bytesSent++
 	}
 	c.persistBackoff++
@@ -353,5 +353,5 @@ func (c *Conn) onPersist(now time.Time) {
 
 // flightSize is FlightSize (RFC 5681 §2): sent but not yet acknowledged.
 func (c *Conn) flightSize() int {
-	return int(c.sndUna.Size(c.sndMax))
+	return int(c.sndUna.Size(c.sndNxt))
 }

@@ -81,7 +81,7 @@ func TestEstablished_ZeroWindowProbeByte_CountedOnce(t *testing.T) {
 	}
 }
 
-// While a zero-window probe is out, an ACK we send carries SND.NXT, not
+// While a zero-window probe is out, an ACK we send carries the send cursor, not
 // the probe's end (as BSD's tcp_output): it must not step over the probe
 // byte.
 func TestEstablished_ACKDuringZeroWindowProbing_CarriesSndNxt(t *testing.T) {
@@ -91,7 +91,7 @@ func TestEstablished_ACKDuringZeroWindowProbing_CarriesSndNxt(t *testing.T) {
 	h.in(zw)
 	h.c.Write([]byte("hello"), h.now)
 	h.fire(200 * ms)
-	h.expect("ACK seq=1001 ack=5001 len=1") // the probe: SND.MAX is 1002
+	h.expect("ACK seq=1001 ack=5001 len=1") // the probe: SND.NXT is 1002
 	d := h.data(bytesN(10))
 	d.Ack, d.Window = 1001, 0 // the probe byte not taken
 	h.in(d)

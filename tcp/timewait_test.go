@@ -467,9 +467,9 @@ func twStep(t *testing.T, in *fuzzInput, c *Conn, out *recorder, tw *TimeWait, n
 	}
 	switch in.byte() % 4 {
 	case 0, 1:
-		seg.Ack = c.sndMax
+		seg.Ack = c.sndNxt
 	case 2:
-		seg.Ack = c.sndMax.Add(seqnum.Size(int8(in.byte())) << 8)
+		seg.Ack = c.sndNxt.Add(seqnum.Size(int8(in.byte())) << 8)
 	default:
 		seg.Ack = seqnum.Value(in.u32())
 	}

@@ -10,8 +10,8 @@ import "time"
 // of new data after the timeout tells which: its TSecr echoes the segment
 // that triggered it (RFC 7323 §4.3), and a TSecr older than the
 // retransmission means the original arrived. Then cwnd and ssthresh go
-// back to what they were before the episode, the go-back-N stops (SND.NXT
-// returns to SND.MAX: RFC 4015 §2 resumes with new data), and fast
+// back to what they were before the episode, the go-back-N stops (the send
+// cursor returns to SND.NXT: RFC 4015 §2 resumes with new data), and fast
 // recovery may start again for losses the flight still holds.
 
 // startEifel arms the detection at the first timeout of an episode: the
@@ -43,7 +43,7 @@ func (c *Conn) eifelUndo(seg *Segment) {
 		return // the retransmission's ACK, or no evidence
 	}
 	c.cc.undo(c.priorCwnd, c.priorSsthresh)
-	c.sndNxt = c.sndMax
+	c.sndCur = c.sndNxt
 	c.recover = c.sndUna.Sub(1)
 	c.spuriousRTOs++
 	if k := c.cfg.Counters; k != nil {
