@@ -152,8 +152,8 @@ func (c *Conn) finAcked() bool {
 }
 
 // dataEnd is the sequence number just past the queued data.
-func (c *Conn) dataEnd() seqnum.Value {
-	return c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+func (s *sendState) dataEnd() seqnum.Value {
+	return s.sndBufSeq.Add(seqnum.Size(s.sndBuf.Len()))
 }
 
 // unsentData returns the queued bytes from the send cursor on.

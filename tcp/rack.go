@@ -170,11 +170,11 @@ func (c *Conn) rackRecord(start, end seqnum.Value) {
 }
 
 // rackReset forgets the episode: recovery began or ended, or the RTO fired.
-func (c *Conn) rackReset() {
-	c.rxtN = 0
-	c.rackFirstAt = time.Time{}
-	c.rackAt = time.Time{}
-	c.rackLostSet, c.rackTopAt = false, time.Time{}
+func (k *rackState) rackReset() {
+	k.rxtN = 0
+	k.rackFirstAt = time.Time{}
+	k.rackAt = time.Time{}
+	k.rackLostSet, k.rackTopAt = false, time.Time{}
 }
 
 // rackLostBelow reports whether a hole ending at end (an original
@@ -209,9 +209,9 @@ func (c *Conn) rackHoles(now time.Time) {
 }
 
 // armRACK makes the reordering timer fire no later than t.
-func (c *Conn) armRACK(t time.Time) {
-	if c.rackAt.IsZero() || t.Before(c.rackAt) {
-		c.rackAt = t
+func (k *rackState) armRACK(t time.Time) {
+	if k.rackAt.IsZero() || t.Before(k.rackAt) {
+		k.rackAt = t
 	}
 }
 
@@ -296,9 +296,9 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 
 // rackLostBytes is what pipe must not count: the retransmissions deemed
 // lost and not yet sent again.
-func (c *Conn) rackLostBytes() int {
+func (k *rackState) rackLostBytes() int {
 	n := 0
-	for _, r := range c.rxt[:c.rxtN] {
+	for _, r := range k.rxt[:k.rxtN] {
 		if r.lost {
 			n += int(r.start.Size(r.end))
 		}

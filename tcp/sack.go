@@ -312,9 +312,9 @@ func (c *Conn) rescueRetransmit(now time.Time) bool {
 
 // rcvRanges returns the receive buffer's out-of-order ranges in a
 // per-connection scratch slice, grown as needed and kept.
-func (c *Conn) rcvRanges() [][2]int {
-	c.rangesScratch = c.rcvBuf.Ranges(c.rangesScratch[:0])
-	return c.rangesScratch
+func (rv *recvState) rcvRanges() [][2]int {
+	rv.rangesScratch = rv.rcvBuf.Ranges(rv.rangesScratch[:0])
+	return rv.rangesScratch
 }
 
 // rangeOf returns the index in rs of the range holding offset off, -1 if
@@ -330,8 +330,8 @@ func rangeOf(rs [][2]int, off int) int {
 
 // heldOutOfOrder reports whether [off, off+n) from RCV.NXT lies wholly
 // in one held out-of-order range.
-func (c *Conn) heldOutOfOrder(off, n int) bool {
-	rs := c.rcvRanges()
+func (rv *recvState) heldOutOfOrder(off, n int) bool {
+	rs := rv.rcvRanges()
 	i := rangeOf(rs, off)
 	return i >= 0 && off+n <= rs[i][1]
 }
@@ -342,28 +342,28 @@ func (c *Conn) heldOutOfOrder(off, n int) bool {
 // block of data containing the segment which triggered this ACK"), the
 // others follow in order of recency. Entries for the same range, or for
 // data now in order, are dropped.
-func (c *Conn) noteSACKRecent(seq seqnum.Value) {
-	if !seq.GreaterThan(c.rcvNxt) {
+func (rv *recvState) noteSACKRecent(seq seqnum.Value) {
+	if !seq.GreaterThan(rv.rcvNxt) {
 		return
 	}
-	rs := c.rcvRanges()
-	ri := rangeOf(rs, int(c.rcvNxt.Size(seq)))
+	rs := rv.rcvRanges()
+	ri := rangeOf(rs, int(rv.rcvNxt.Size(seq)))
 	if ri < 0 {
 		return
 	}
 	k := 0
-	for _, v := range c.sackRecent[:c.sackRecentN] {
-		if v.GreaterThan(c.rcvNxt) {
-			if j := rangeOf(rs, int(c.rcvNxt.Size(v))); j >= 0 && j != ri {
-				c.sackRecent[k] = v
+	for _, v := range rv.sackRecent[:rv.sackRecentN] {
+		if v.GreaterThan(rv.rcvNxt) {
+			if j := rangeOf(rs, int(rv.rcvNxt.Size(v))); j >= 0 && j != ri {
+				rv.sackRecent[k] = v
 				k++
 			}
 		}
 	}
-	k = min(k, len(c.sackRecent)-1)
-	copy(c.sackRecent[1:k+1], c.sackRecent[:k])
-	c.sackRecent[0] = seq
-	c.sackRecentN = k + 1
+	k = min(k, len(rv.sackRecent)-1)
+	copy(rv.sackRecent[1:k+1], rv.sackRecent[:k])
+	rv.sackRecent[0] = seq
+	rv.sackRecentN = k + 1
 }
 
 // sackLimit is how many blocks fit beside the other options: 4, or 3

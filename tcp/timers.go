@@ -200,26 +200,33 @@ func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
 	c.rttTiming, c.rttSeq, c.rttStart = true, end, now
 }
 
-// rttSample feeds a measurement into SRTT, RTTVAR and RTO (RFC 6298 §2.2-2.4,
-// K = 4, alpha = 1/8, beta = 1/4, G = 1ms), and returns it (never negative).
+// rttSample feeds a measurement into the estimator (rttState.sample) and
+// the congestion control's RTT hook, and returns it (never negative).
 func (c *Conn) rttSample(r time.Duration) time.Duration {
 	r = max(r, 0)
 	c.noteRTT(r)
-	if !c.hasRTT || r < c.minRTT {
-		c.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
+	c.rttState.sample(r, c.cfg.RTOMin, c.cfg.RTOMax)
+	return r
+}
+
+// sample feeds a measurement r ≥ 0 into SRTT, RTTVAR and RTO (RFC 6298
+// §2.2-2.4, K = 4, alpha = 1/8, beta = 1/4, G = 1ms; the RTO within
+// [rtoMin, rtoMax]) and RACK.min_RTT.
+func (t *rttState) sample(r, rtoMin, rtoMax time.Duration) {
+	if !t.hasRTT || r < t.minRTT {
+		t.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
 	}
-	if !c.hasRTT {
-		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
+	if !t.hasRTT {
+		t.srtt, t.rttvar, t.hasRTT = r, r/2, true
 	} else {
-		delta := c.srtt - r
+		delta := t.srtt - r
 		if delta < 0 {
 			delta = -delta
 		}
-		c.rttvar = (3*c.rttvar + delta) / 4
-		c.srtt = (7*c.srtt + r) / 8
+		t.rttvar = (3*t.rttvar + delta) / 4
+		t.srtt = (7*t.srtt + r) / 8
 	}
-	c.rto = min(max(c.srtt+max(clockGranularity, 4*c.rttvar), c.cfg.RTOMin), c.cfg.RTOMax)
-	return r
+	t.rto = min(max(t.srtt+max(clockGranularity, 4*t.rttvar), rtoMin), rtoMax)
 }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6).

@@ -39,17 +39,17 @@ func tsOffsetFor(iss seqnum.Value) uint32 {
 // startTSClock makes the first time a Conn is called with its TS clock's
 // epoch; later calls change nothing. Every entry point calls it, so any
 // segment the call sends has an epoch for its TSval (tsVal).
-func (c *Conn) startTSClock(now time.Time) {
-	if c.tsEpoch.IsZero() {
-		c.tsEpoch = now
+func (o *optState) startTSClock(now time.Time) {
+	if o.tsEpoch.IsZero() {
+		o.tsEpoch = now
 	}
 }
 
 // tsVal is our timestamp clock at now (tsValAt), from the connection's
 // offset. A passive Conn's epoch is the SYN's arrival (passiveOpen), so
 // its SYN-ACK carries tsOffset.
-func (c *Conn) tsVal(now time.Time) uint32 {
-	return tsValAt(c.tsOffset, c.tsEpoch, now)
+func (o *optState) tsVal(now time.Time) uint32 {
+	return tsValAt(o.tsOffset, o.tsEpoch, now)
 }
 
 // negotiateTimestamps applies the Timestamps option of the peer's SYN or
