@@ -158,25 +158,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 // the RFC's order.
 func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	flags := seg.Flags
-	if c.state == StateSynReceived && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN && seg.Seq == c.irs {
-		// Deviation (Linux compat): a retransmission of the peer's SYN means
-		// our SYN-ACK was lost; resend it now (Linux's tcp_check_req) rather
-		// than answer with a bare ACK that a SYN-SENT peer would drop.
-		c.sendSyn(now, true)
-		return
-	}
-	if c.state == StateSynReceived && c.activeOpen && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN|FlagACK &&
-		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndNxt && len(seg.Payload) == 0 {
-		// Simultaneous open, Figure 7 step 7: the peer's SYN-ACK acknowledges
-		// our SYN. Its sequence number lies before RCV.NXT, so the first step
-		// would reject it; Linux's tcp_validate_incoming lets exactly this
-		// segment through, and so does the figure. Its window is unscaled
-		// (RFC 7323 §2.2).
-		c.sndUna = seg.Ack
-		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
-		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
-		c.enterEstablished(now)
-		c.trySend(now)
+	if c.state == StateSynReceived && c.synReceivedSpecial(seg, now) {
 		return
 	}
 
@@ -242,49 +224,15 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	if flags&FlagACK == 0 {
 		return // "if the ACK bit is off, drop the segment and return"
 	}
-	if c.state == StateSynReceived {
-		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
-			c.sendRST(now, seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
-			return
-		}
-		if c.listener != nil && c.listener.acceptFull() {
-			// Linux: with a full accept queue the completing ACK is dropped
-			// (tcp_check_req, "listen overflow") and the SYN-ACK
-			// retransmission tries again later.
-			c.listener.acceptQueueDrop()
-			return
-		}
-		c.sndUna = seg.Ack
-		c.sndCur = seqnum.Max(c.sndCur, c.sndUna)
-		c.sndWnd = int(seg.Window) << c.sndWScale
-		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
-		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
-		c.ackRTT(seg, seg.Ack, now)
-		c.enterEstablished(now)
+	if c.state == StateSynReceived && !c.synReceivedACK(seg, now) {
+		return
 	}
 	if !c.processAck(seg, now) {
 		return
 	}
 	c.updateTSRecent(seg, now) // RFC 7323 §4.3, after the ACK as Linux
-	switch c.state {
-	case StateFinWait1:
-		if c.finAcked() {
-			c.setState(StateFinWait2)
-			if c.userClosed && c.closeAt.IsZero() {
-				c.closeAt = now.Add(c.cfg.TimeWait)
-			}
-		}
-	case StateClosing:
-		if c.finAcked() {
-			c.enterTimeWait(now)
-		}
-		// "otherwise ignore the segment": the text and FIN steps below only
-		// re-ACK a retransmitted FIN, but queued data still goes out.
-	case StateLastAck:
-		if c.finAcked() {
-			c.drop(nil) // "delete the TCB, enter the CLOSED state"
-			return
-		}
+	if c.finAckedSteps(now) {
+		return
 	}
 
 	// Sixth: URG. Urgent data is delivered inline (SO_OOBINLINE semantics):
@@ -309,6 +257,87 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	if c.ackPending && c.delackAt.IsZero() {
 		c.sendAck(now)
 	}
+}
+
+// synReceivedSpecial handles the two segments SYN-RECEIVED answers before
+// the sequence test would reject them, and reports whether seg was one.
+func (c *Conn) synReceivedSpecial(seg *Segment, now time.Time) bool {
+	flags := seg.Flags
+	if flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN && seg.Seq == c.irs {
+		// Deviation (Linux compat): a retransmission of the peer's SYN means
+		// our SYN-ACK was lost; resend it now (Linux's tcp_check_req) rather
+		// than answer with a bare ACK that a SYN-SENT peer would drop.
+		c.sendSyn(now, true)
+		return true
+	}
+	if c.activeOpen && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN|FlagACK &&
+		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndNxt && len(seg.Payload) == 0 {
+		// Simultaneous open, Figure 7 step 7: the peer's SYN-ACK acknowledges
+		// our SYN. Its sequence number lies before RCV.NXT, so the first step
+		// would reject it; Linux's tcp_validate_incoming lets exactly this
+		// segment through, and so does the figure. Its window is unscaled
+		// (RFC 7323 §2.2).
+		c.sndUna = seg.Ack
+		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.enterEstablished(now)
+		c.trySend(now)
+		return true
+	}
+	return false
+}
+
+// synReceivedACK is the fifth step's SYN-RECEIVED case (RFC 9293
+// §3.10.7.4): an acceptable ACK completes the handshake. It reports false
+// when the segment is to be dropped.
+func (c *Conn) synReceivedACK(seg *Segment, now time.Time) bool {
+	if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
+		c.sendRST(now, seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
+		return false
+	}
+	if c.listener != nil && c.listener.acceptFull() {
+		// Linux: with a full accept queue the completing ACK is dropped
+		// (tcp_check_req, "listen overflow") and the SYN-ACK
+		// retransmission tries again later.
+		c.listener.acceptQueueDrop()
+		return false
+	}
+	c.sndUna = seg.Ack
+	c.sndCur = seqnum.Max(c.sndCur, c.sndUna)
+	c.sndWnd = int(seg.Window) << c.sndWScale
+	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+	c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
+	c.ackRTT(seg, seg.Ack, now)
+	c.enterEstablished(now)
+	return true
+}
+
+// finAckedSteps is the fifth step's FIN-WAIT-1, CLOSING and LAST-ACK
+// cases (RFC 9293 §3.10.7.4), once the ACK is processed: what an ACK of
+// our FIN moves the connection to. It reports true when the connection
+// is gone (LAST-ACK).
+func (c *Conn) finAckedSteps(now time.Time) (closed bool) {
+	switch c.state {
+	case StateFinWait1:
+		if c.finAcked() {
+			c.setState(StateFinWait2)
+			if c.userClosed && c.closeAt.IsZero() {
+				c.closeAt = now.Add(c.cfg.TimeWait)
+			}
+		}
+	case StateClosing:
+		if c.finAcked() {
+			c.enterTimeWait(now)
+		}
+		// "otherwise ignore the segment": the text and FIN steps below only
+		// re-ACK a retransmitted FIN, but queued data still goes out.
+	case StateLastAck:
+		if c.finAcked() {
+			c.drop(nil) // "delete the TCB, enter the CLOSED state"
+			return true
+		}
+	}
+	return false
 }
 
 // HandleSegmentBatch is HandleSegment for one segment of a batch the
