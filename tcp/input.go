@@ -401,6 +401,10 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	oldUna := c.sndUna
 	advanced := ack.GreaterThan(c.sndUna)
+	origSACKed := 0
+	if c.frtoOn {
+		origSACKed = c.sb.sackedIn(c.frtoOrig, c.frtoHigh)
+	}
 	// DeliveredData (RFC 6937 §3): the change in SND.UNA plus the change
 	// in SACKed octets, which falls by what the cumulative ACK now covers
 	// (octets SACKed earlier were delivered then, not again now).
@@ -426,6 +430,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		c.tlpAck(seg, oldUna, newSACK) // RFC 8985 §7.4
 	}
 	delivered = max(delivered+c.sb.sacked, 0) // not below zero when the board is cleared (reneging)
+	c.frtoAck(oldUna, dup, newSACK, origSACKed, now)
 	defer func() {
 		c.rackDetect(oldUna, now) // after the DupThresh rules below
 		if c.sackRecovering() {

@@ -103,6 +103,18 @@ func (b *scoreboard) add(s, e seqnum.Value) int {
 	return added
 }
 
+// sackedIn returns the SACKed bytes within [lo, hi).
+func (b *scoreboard) sackedIn(lo, hi seqnum.Value) int {
+	n := 0
+	for _, g := range b.r[:b.n] {
+		s, e := seqnum.Max(g.start, lo), seqnum.Min(g.end, hi)
+		if s.LessThan(e) {
+			n += int(s.Size(e))
+		}
+	}
+	return n
+}
+
 // sackedAbove returns the SACKed bytes and ranges at or above seq.
 func (b *scoreboard) sackedAbove(seq seqnum.Value) (bytes, ranges int) {
 	for i := b.n - 1; i >= 0 && b.r[i].start.GreaterThanEq(seq); i-- {

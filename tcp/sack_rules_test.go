@@ -160,13 +160,17 @@ func TestEstablished_SACKBlocks_MostRecentFirst_LowestRangeToo(t *testing.T) {
 
 // RFC 6675 §5.1: after a timeout, duplicate ACKs start no loss recovery
 // until HighACK is beyond the RecoveryPoint the timeout set (HighData
-// then); the segments the RTO resends go back N instead.
+// then); the segments the RTO resends go back N instead. The timeout
+// recurs, so that F-RTO is off (a SACK of original data would undo the
+// first timeout, frto.go).
 func TestEstablished_SACK_DupACKsAfterRTO_NoRecoveryBeforeRecoveryPoint(t *testing.T) {
 	h := newSACKEstablished(t)
 	writeSegs(h, 6)
 	h.fire(2 * ms) // the tail loss probe resends the last segment
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(5)))
 	h.fire(202 * ms) // then the RTO (RTOMin)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	h.fire(602 * ms) // and again, backed off
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	ss := h.c.cc.ssthresh()
 	for i := 2; i <= 4; i++ {

@@ -75,6 +75,12 @@ type recoveryState struct {
 	eifelOn bool
 	eifelTS uint32
 	rxtTS   uint32
+
+	// F-RTO (RFC 5682 §3, frto.go): while frtoOn, the octets of
+	// [frtoOrig, frtoHigh) were sent before the timeout and not
+	// retransmitted since; frtoNew: step 2b sent new data.
+	frtoOn, frtoNew    bool
+	frtoOrig, frtoHigh seqnum.Value
 }
 
 // rackState is RACK-TLP (RFC 8985): time-based loss detection (rack.go)

@@ -286,6 +286,7 @@ func (c *Conn) onRTO(now time.Time) {
 	if c.backoff == 0 {
 		c.startEifel(now)
 	}
+	c.startFRTO()
 	// RFC 5681 §3.1: ssthresh from eq. (4), held constant for repeated
 	// timeouts of the same segment, and cwnd the loss window.
 	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0)
@@ -319,9 +320,11 @@ func (c *Conn) onRTO(now time.Time) {
 	}
 	fin := c.finSent() && c.sndUna.Add(seqnum.Size(n)) == c.finSeq
 	if n == 0 && !fin {
+		c.frtoOn = false
 		return
 	}
 	c.sendData(c.sndUna, n, fin, now) // arms rtoAt with the backed-off RTO (§5.6)
+	c.armFRTO(c.sndCur)
 }
 
 // onPersist is the persist timer: when the peer's window is zero, send a

@@ -42,6 +42,14 @@ func (c *Conn) eifelUndo(seg *Segment) {
 	if !o.HasTimestamp || o.TSEcr == 0 || int32(o.TSEcr-c.eifelTS) >= 0 {
 		return // the retransmission's ACK, or no evidence
 	}
+	c.undoRTO()
+}
+
+// undoRTO undoes a timeout found spurious (by Eifel or F-RTO, frto.go):
+// cwnd and ssthresh go back to priorCwnd and priorSsthresh, the
+// go-back-N stops, and a new fast recovery may start for losses the
+// flight still holds (RFC 4015 §2; Linux's tcp_undo_cwnd_reduction).
+func (c *Conn) undoRTO() {
 	c.cc.undo(c.priorCwnd, c.priorSsthresh)
 	c.sndCur = c.sndNxt
 	c.recover = c.sndUna.Sub(1)
