@@ -34,6 +34,8 @@ func FuzzParseReply(f *testing.F) {
 		dnsmessage.Resource{Header: h("a.example.test.", dnsmessage.TypeA), Body: &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}}}))
 	f.Add(seedReply(7, q, dnsmessage.RCodeNameError, false))
 	f.Add(seedReply(7, q, dnsmessage.RCodeSuccess, true))
+	f.Add(seedReply(7, q, dnsmessage.RCodeSuccess, true, // TC with a partial answer
+		dnsmessage.Resource{Header: h("www.example.test.", dnsmessage.TypeA), Body: &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}}}))
 	f.Add([]byte{0, 7, 0x80, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := parseReply(b, 7, q)

@@ -282,10 +282,16 @@ func TestLookup_SpoofedReplies_DroppedAndCounted(t *testing.T) {
 		m.Questions[0].Name = dnsmessage.MustNewName("evil.example.test.")
 		otherQ, _ := m.Pack()
 		wrongQuestion := reID(n.zoneReply(network, otherQ)[0], id)
+		// Our name, another type: an AAAA question answered with an A.
+		m.Questions[0].Name, m.Questions[0].Type = dnsmessage.MustNewName("www.example.test."), dnsmessage.TypeAAAA
+		m.Response = true
+		m.Answers = []dnsmessage.Resource{rrA("www.example.test.", 300, "6.6.6.6")}
+		wrongType, _ := m.Pack()
+		wrongType = reID(wrongType, id)
 		notResponse := reID(q, id)
 		wrongID := reID(good, id+1)
 		wrongID[len(wrongID)-1] = 6 // and another address
-		out := [][]byte{wrongID, wrongQuestion, notResponse, []byte{0x01}}
+		out := [][]byte{wrongID, wrongQuestion, wrongType, notResponse, []byte{0x01}}
 		if honest {
 			out = append(out, good)
 		}
@@ -296,8 +302,8 @@ func TestLookup_SpoofedReplies_DroppedAndCounted(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"10.0.0.1"}) {
 		t.Fatalf("LookupHost = %v, %v; want only the genuine answer", got, err)
 	}
-	if s := r.Stats(); s.Mismatched != 3 || s.Malformed != 1 {
-		t.Fatalf("%+v: want 3 mismatched replies and 1 malformed dropped", s)
+	if s := r.Stats(); s.Mismatched != 4 || s.Malformed != 1 {
+		t.Fatalf("%+v: want 4 mismatched replies and 1 malformed dropped", s)
 	}
 	// RFC 5452: with only forged replies, none is taken; the query times out.
 	honest = false
