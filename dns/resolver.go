@@ -439,16 +439,25 @@ func (r *Resolver) roundTrip(ctx context.Context, network string, srv netip.Addr
 		if err != nil {
 			return reply{}, netErr(err)
 		}
-		rep, err := parseReply(buf[:n], id, q)
-		switch err {
-		case nil:
+		if rep, ok := r.accept(buf[:n], id, q); ok {
 			return rep, nil
-		case errMismatch:
-			r.stats.mismatched.Add(1)
-		default:
-			r.stats.malformed.Add(1)
 		}
 	}
+}
+
+// accept parses b as the reply to query id and q; a reply that is not
+// ours or does not parse is counted and refused.
+func (r *Resolver) accept(b []byte, id uint16, q dnsmessage.Question) (reply, bool) {
+	rep, err := parseReply(b, id, q)
+	switch err {
+	case nil:
+		return rep, true
+	case errMismatch:
+		r.stats.mismatched.Add(1)
+	default:
+		r.stats.malformed.Add(1)
+	}
+	return reply{}, false
 }
 
 // exchangeTCP sends msg with RFC 1035 §4.2.2's two-octet length prefix and
@@ -462,26 +471,23 @@ func (r *Resolver) exchangeTCP(c net.Conn, srv netip.AddrPort, id uint16, q dnsm
 	}
 	var l [2]byte
 	if _, err := io.ReadFull(c, l[:]); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return reply{}, netErr(err)
+		return reply{}, netErr(noEOF(err))
 	}
 	buf := make([]byte, binary.BigEndian.Uint16(l[:]))
 	if _, err := io.ReadFull(c, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return reply{}, netErr(err)
+		return reply{}, netErr(noEOF(err))
 	}
-	rep, err := parseReply(buf, id, q)
-	switch err {
-	case nil:
+	if rep, ok := r.accept(buf, id, q); ok {
 		return rep, nil
-	case errMismatch:
-		r.stats.mismatched.Add(1)
-	default:
-		r.stats.malformed.Add(1)
 	}
 	return reply{}, &net.DNSError{Err: errInvalidDNSResponse, Name: q.Name.String(), Server: srv.String()}
+}
+
+// noEOF turns the server closing before its reply into an error: a TCP
+// reply cut short.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

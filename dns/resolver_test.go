@@ -617,3 +617,29 @@ func FuzzLookup_Reply(f *testing.F) {
 		}
 	})
 }
+
+func TestLookup_TCPReplyNotOurs_FailsTheQuery(t *testing.T) {
+	n := newFakeNet()
+	n.serve = func(network string, srv netip.AddrPort, q []byte) [][]byte {
+		var m dnsmessage.Message
+		m.Unpack(q)
+		m.Response = true
+		if network == "udp" {
+			m.Truncated = true
+		} else {
+			m.ID++ // over TCP the stream holds nothing else: fail, do not wait
+			m.Answers = []dnsmessage.Resource{rrA("www.example.test.", 300, "6.6.6.6")}
+		}
+		b, _ := m.Pack()
+		return [][]byte{b}
+	}
+	r := newResolver(t, n, dns.Config{Attempts: 1})
+	start := n.clk.Now()
+	_, err := r.LookupHost(context.Background(), "www.example.test.")
+	if de := dnsErr(t, err); de.Err != "invalid DNS response" || de.IsNotFound {
+		t.Fatalf("%+v, want invalid DNS response", de)
+	}
+	if s := r.Stats(); s.TCPFallbacks != 1 || s.Mismatched != 1 || n.clk.Now() != start {
+		t.Fatalf("%+v: want the TCP reply refused as mismatched, at once", s)
+	}
+}
