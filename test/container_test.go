@@ -1,13 +1,22 @@
 package test
 
 import (
-	"github.com/tapstack/tapstack/internal/testbin"
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/nstest"
+	"github.com/tapstack/tapstack/internal/testbin"
 )
 
 // TestContainer_StaticBinaryRunsInEmptyRoot checks what the Dockerfile's
@@ -22,15 +31,7 @@ func TestContainer_StaticBinaryRunsInEmptyRoot(t *testing.T) {
 		t.Skip("chroot needs root")
 	}
 	root := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=test", "-o", filepath.Join(root, "tapstack"), module+"/cmd/tapstack")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("static build: %v\n%s", err, out)
-	}
-	// The binary's sources are inputs of this test for Go's test cache.
-	if err := testbin.TrackSources(); err != nil {
-		t.Fatal(err)
-	}
+	buildStatic(t, filepath.Join(root, "tapstack"))
 	if out, _ := exec.Command("file", filepath.Join(root, "tapstack")).Output(); len(out) > 0 && !strings.Contains(string(out), "statically linked") {
 		t.Fatalf("not a static binary: %s", out)
 	}
@@ -52,3 +53,282 @@ func TestContainer_StaticBinaryRunsInEmptyRoot(t *testing.T) {
 		t.Fatalf("up without /dev/net/tun: want one line naming it, got %v: %q", err, out)
 	}
 }
+
+// buildStatic builds cmd/tapstack into file as the Dockerfile's build stage
+// does: no cgo, so the binary needs no libc in an empty image.
+func buildStatic(t *testing.T, file string) {
+	t.Helper()
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=test", "-o", file, module+"/cmd/tapstack")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("static build: %v\n%s", err, out)
+	}
+	// The binary's sources are inputs of this test for Go's test cache.
+	if err := testbin.TrackSources(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestContainer_DockerHostNetwork_PingAndCurl runs the README's container
+// recipe against a real Docker engine: the image built from
+// Dockerfile.scratch (the binary built here, since CI can pull no base
+// image), run with --network host --cap-add NET_ADMIN --device /dev/net/tun
+// and a volume for --pcap. The engine is a dockerd the test starts inside
+// its own network namespace, so "host" is that namespace: the TAP and its
+// host-side address 10.0.0.1 appear there, and from there ping and curl
+// reach the stack at 10.0.0.2, as they would from the host.
+func TestContainer_DockerHostNetwork_PingAndCurl(t *testing.T) {
+	for _, tool := range []string{"docker", "dockerd", "nsenter", "curl", "ping", "tcpdump"} {
+		needTool(t, tool)
+	}
+	dir := shortTempDir(t)
+	ns := nstest.New(t)
+	ctxDir := filepath.Join(dir, "image")
+	pcapDir := filepath.Join(dir, "pcap")
+	for _, d := range []string{ctxDir, pcapDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buildStatic(t, filepath.Join(ctxDir, "tapstack"))
+	// Copied rather than named with -f, so Go's test cache counts it as an
+	// input of this test.
+	dockerfile, err := os.ReadFile("../Dockerfile.scratch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile.scratch"), dockerfile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	e := startDockerd(t, ns, dir)
+	const image = "tapstack:test"
+	if out, err := e.docker(2*time.Minute, "build", "-q", "-f", filepath.Join(ctxDir, "Dockerfile.scratch"), "-t", image, ctxDir); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+
+	// The README's recipe, with the pcap volume.
+	c := e.runContainer(t, "--network", "host", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
+		"-v", pcapDir+":/pcap", image, "up", "--pcap", "/pcap/t.pcap")
+
+	if out, err := inNS(ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", "10.0.0.2"); err != nil {
+		t.Fatalf("ping 10.0.0.2 from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+	}
+	out, err := inNS(ns, "curl", "-sS", "-m", "10", "http://10.0.0.2/")
+	if err != nil || !strings.Contains(out, "address   10.0.0.2") {
+		t.Fatalf("curl http://10.0.0.2/ from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+	}
+
+	// docker run passes SIGTERM on to the container: tapstack shuts down
+	// cleanly, closing the capture, which the volume leaves on the host.
+	c.stop(t)
+	dump, err := exec.Command("tcpdump", "-nn", "-r", filepath.Join(pcapDir, "t.pcap")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tcpdump -r of the capture on the volume: %v\n%s", err, dump)
+	}
+	for _, want := range []string{"10.0.0.2 > 10.0.0.1: ICMP echo reply", "10.0.0.2.80 > 10.0.0.1."} {
+		if !strings.Contains(string(dump), want) {
+			t.Errorf("capture lacks %q:\n%s", want, dump)
+		}
+	}
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (.ci/run installs it)", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+}
+
+// shortTempDir is t.TempDir under a short name: dockerd's and containerd's
+// unix sockets live below it, and a socket's path is limited to 107 bytes.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tsdocker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("removing %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// inNS runs a command inside ns, bounded by a minute, and returns its
+// combined output.
+func inNS(ns *nstest.NS, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := ns.Command(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// engine is a dockerd the test started in its namespace. All its state is
+// in the test's directory, it serves on its own socket, and it makes no
+// bridge and no iptables rule, so it touches neither the machine's docker
+// nor its network.
+type engine struct {
+	env []string // for the docker client: DOCKER_HOST, DOCKER_CONFIG
+}
+
+// startDockerd starts dockerd inside ns and returns once it serves its API.
+// The daemon runs in a mount namespace of its own (the mounts it makes for
+// images and containers vanish with it) but shares the machine's /sys, so
+// it finds the cgroups: nsenter enters only the network namespace (ip netns
+// exec would remount /sys). The test's cleanup stops it with SIGTERM, and
+// kills its process group if it does not exit.
+func startDockerd(t *testing.T, ns *nstest.NS, dir string) *engine {
+	t.Helper()
+	config := filepath.Join(dir, "daemon.json") // not the machine's /etc/docker/daemon.json
+	if err := os.WriteFile(config, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "docker.sock")
+	cmd := exec.Command("nsenter", "--net="+filepath.Join("/run/netns", ns.Name), "dockerd",
+		"--config-file", config,
+		"--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "dockerd.pid"),
+		"--host", "unix://"+sock,
+		"--bridge", "none", "--iptables=false", "--ip6tables=false")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
+	startLogged(t, "dockerd", cmd, "API listen on "+sock, time.Minute, func(p *logged) {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second): // a guard against a hang, not a wait
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			t.Errorf("dockerd ignored SIGTERM for 30s:\n%s", p.out.tail())
+		}
+		if t.Failed() {
+			t.Logf("dockerd's log:\n%s", p.out.tail())
+		}
+	})
+	env := []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(dir, "client"), "DOCKER_BUILDKIT=0"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DOCKER_") { // DOCKER_CONTEXT would win over DOCKER_HOST
+			env = append(env, kv)
+		}
+	}
+	return &engine{env: env}
+}
+
+// docker runs the docker client against the engine, bounded by limit, and
+// returns its combined output.
+func (e *engine) docker(limit time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = e.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// runContainer runs `docker run --rm args...`, attached, and returns once
+// the container's tapstack has logged its readiness line. The cleanup
+// removes the container whatever happened.
+func (e *engine) runContainer(t *testing.T, args ...string) *logged {
+	t.Helper()
+	name := fmt.Sprintf("tapstack-%d", os.Getpid())
+	cmd := exec.Command("docker", append([]string{"run", "--rm", "--name", name}, args...)...)
+	cmd.Env = e.env
+	return startLogged(t, "docker run", cmd, `msg="tapstack up"`, time.Minute, func(*logged) {
+		e.docker(time.Minute, "rm", "-f", name)
+	})
+}
+
+// logged is a process started by startLogged.
+type logged struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuf
+	done chan error
+}
+
+// startLogged starts cmd and returns once a line of its standard error
+// contains ready; it fails the test if cmd exits first or prints no such
+// line within limit. Once cmd has started, the test's cleanup calls
+// cleanup, whatever happens next.
+func startLogged(t *testing.T, name string, cmd *exec.Cmd, ready string, limit time.Duration, cleanup func(*logged)) *logged {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &logged{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan error, 1)}
+	cmd.Stdout = p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Cleanup(func() { cleanup(p) })
+	seen := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		signalled := false
+		for sc.Scan() {
+			fmt.Fprintln(p.out, sc.Text())
+			if !signalled && strings.Contains(sc.Text(), ready) {
+				signalled = true
+				close(seen)
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		p.done <- cmd.Wait()
+	}()
+	select {
+	case <-seen:
+	case err := <-p.done:
+		t.Fatalf("%s exited before it was ready: %v\n%s", name, err, p.out.tail())
+	case <-time.After(limit): // a guard against a hang, not a wait
+		cmd.Process.Kill()
+		t.Fatalf("%s not ready after %v:\n%s", name, limit, p.out.tail())
+	}
+	return p
+}
+
+// stop sends SIGTERM and checks that the process exits 0.
+func (p *logged) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("%s did not shut down cleanly: %v\n%s", p.name, err, p.out.tail())
+		}
+	case <-time.After(30 * time.Second): // a guard against a hang, not a wait
+		p.cmd.Process.Kill()
+		t.Fatalf("%s ignored SIGTERM for 30s:\n%s", p.name, p.out.tail())
+	}
+}
+
+// syncBuf collects a process's output for failure messages.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// tail returns the last 8 KiB written.
+func (b *syncBuf) tail() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	if len(s) > 8<<10 {
+		s = "..." + s[len(s)-8<<10:]
+	}
+	return s
+}
+
+func (b *syncBuf) String() string { return b.tail() }
