@@ -69,15 +69,16 @@ func buildStatic(t *testing.T, file string) {
 	}
 }
 
-// TestContainer_DockerHostNetwork_PingAndCurl runs the README's container
-// recipe against a real Docker engine: the image built from
-// Dockerfile.scratch (the binary built here, since CI can pull no base
-// image), run with --network host --cap-add NET_ADMIN --device /dev/net/tun
-// and a volume for --pcap. The engine is a dockerd the test starts inside
-// its own network namespace, so "host" is that namespace: the TAP and its
-// host-side address 10.0.0.1 appear there, and from there ping and curl
-// reach the stack at 10.0.0.2, as they would from the host.
-func TestContainer_DockerHostNetwork_PingAndCurl(t *testing.T) {
+// TestContainer_Docker runs the README's container recipe against a real
+// Docker engine: the image built from Dockerfile.scratch (the binary built
+// here, since CI can pull no base image), run with --network host --cap-add
+// NET_ADMIN --device /dev/net/tun and a volume for --pcap. The engine is a
+// dockerd the test starts inside its own network namespace, so "host" is
+// that namespace: the TAP and its host-side address 10.0.0.1 appear there,
+// and from there ping and curl reach the stack at 10.0.0.2, as they would
+// from the host. Then the same image in a namespace of its own, as
+// compose.yaml's client finds it.
+func TestContainer_Docker(t *testing.T) {
 	for _, tool := range []string{"docker", "dockerd", "nsenter", "curl", "ping", "tcpdump"} {
 		needTool(t, tool)
 	}
@@ -107,28 +108,73 @@ func TestContainer_DockerHostNetwork_PingAndCurl(t *testing.T) {
 		t.Fatalf("docker build: %v\n%s", err, out)
 	}
 
-	// The README's recipe, with the pcap volume.
-	c := e.runContainer(t, "--network", "host", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
-		"-v", pcapDir+":/pcap", image, "up", "--pcap", "/pcap/t.pcap")
+	t.Run("HostNetwork", func(t *testing.T) {
+		// The README's recipe, with the pcap volume.
+		c := e.runContainer(t, "tapstack-host", "--network", "host", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
+			"-v", pcapDir+":/pcap", image, "up", "--pcap", "/pcap/t.pcap")
+		if out, err := inNS(ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", "10.0.0.2"); err != nil {
+			t.Fatalf("ping 10.0.0.2 from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+		}
+		out, err := inNS(ns, "curl", "-sS", "-m", "10", "http://10.0.0.2/")
+		if err != nil || !strings.Contains(out, "address   10.0.0.2") {
+			t.Fatalf("curl http://10.0.0.2/ from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+		}
+		// docker run passes SIGTERM on to the container: tapstack shuts
+		// down cleanly, closing the capture, which the volume leaves on the
+		// host.
+		c.stop(t)
+		dump, err := exec.Command("tcpdump", "-nn", "-r", filepath.Join(pcapDir, "t.pcap")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tcpdump -r of the capture on the volume: %v\n%s", err, dump)
+		}
+		for _, want := range []string{"10.0.0.2 > 10.0.0.1: ICMP echo reply", "10.0.0.2.80 > 10.0.0.1."} {
+			if !strings.Contains(string(dump), want) {
+				t.Errorf("capture lacks %q:\n%s", want, dump)
+			}
+		}
+	})
 
-	if out, err := inNS(ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", "10.0.0.2"); err != nil {
-		t.Fatalf("ping 10.0.0.2 from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
-	}
-	out, err := inNS(ns, "curl", "-sS", "-m", "10", "http://10.0.0.2/")
-	if err != nil || !strings.Contains(out, "address   10.0.0.2") {
-		t.Fatalf("curl http://10.0.0.2/ from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
-	}
+	// compose.yaml's client without network_mode: host on tapstack: the TAP
+	// stays in the container's own namespace, off the host, and whatever
+	// shares that namespace reaches the stack.
+	t.Run("OwnNamespace_ReachedBySharer", func(t *testing.T) {
+		const name = "tapstack-own"
+		c := e.runContainer(t, name, "--network", "none", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun", image, "up")
+		if out, err := inNS(ns, "ip", "-br", "addr"); err != nil || strings.Contains(out, "10.0.0.1/") {
+			t.Fatalf("the TAP's host side is in the test's namespace, not the container's: %v\n%s", err, out)
+		}
+		pid, err := e.docker(time.Minute, "inspect", "--format", "{{.State.Pid}}", name)
+		if err != nil {
+			t.Fatalf("docker inspect: %v\n%s", err, pid)
+		}
+		// nsenter is not bounded here: curl's -m is.
+		out, err := exec.Command("nsenter", "--net=/proc/"+strings.TrimSpace(pid)+"/ns/net", "curl", "-sS", "-m", "10", "http://10.0.0.2/").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "address   10.0.0.2") {
+			t.Fatalf("curl http://10.0.0.2/ in the container's namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+		}
+		c.stop(t)
+	})
+}
 
-	// docker run passes SIGTERM on to the container: tapstack shuts down
-	// cleanly, closing the capture, which the volume leaves on the host.
-	c.stop(t)
-	dump, err := exec.Command("tcpdump", "-nn", "-r", filepath.Join(pcapDir, "t.pcap")).CombinedOutput()
+// TestContainer_ComposeFileIsValid checks compose.yaml against Compose's
+// schema with `docker-compose config` (Debian's docker-compose; it needs no
+// engine) and that it still sets up what its comments and the README say:
+// tapstack on the host's network with NET_ADMIN and /dev/net/tun, and a
+// client in tapstack's network namespace. (Running it would pull the golang
+// and curl images, which CI cannot; TestContainer_Docker runs both layouts.)
+func TestContainer_ComposeFileIsValid(t *testing.T) {
+	needTool(t, "docker-compose")
+	const file = "../compose.yaml"
+	if _, err := os.Stat(file); err != nil { // an input of this test for Go's test cache
+		t.Fatal(err)
+	}
+	out, err := exec.Command("docker-compose", "--file", file, "config").CombinedOutput()
 	if err != nil {
-		t.Fatalf("tcpdump -r of the capture on the volume: %v\n%s", err, dump)
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
-	for _, want := range []string{"10.0.0.2 > 10.0.0.1: ICMP echo reply", "10.0.0.2.80 > 10.0.0.1."} {
-		if !strings.Contains(string(dump), want) {
-			t.Errorf("capture lacks %q:\n%s", want, dump)
+	for _, want := range []string{"network_mode: host", "network_mode: service:tapstack", "- NET_ADMIN", "- /dev/net/tun:/dev/net/tun"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("compose.yaml lacks %q; docker-compose config reads it as:\n%s", want, out)
 		}
 	}
 }
@@ -230,12 +276,11 @@ func (e *engine) docker(limit time.Duration, args ...string) (string, error) {
 	return string(out), err
 }
 
-// runContainer runs `docker run --rm args...`, attached, and returns once
+// runContainer runs `docker run --rm --name name args...`, attached, and returns once
 // the container's tapstack has logged its readiness line. The cleanup
 // removes the container whatever happened.
-func (e *engine) runContainer(t *testing.T, args ...string) *logged {
+func (e *engine) runContainer(t *testing.T, name string, args ...string) *logged {
 	t.Helper()
-	name := fmt.Sprintf("tapstack-%d", os.Getpid())
 	cmd := exec.Command("docker", append([]string{"run", "--rm", "--name", name}, args...)...)
 	cmd.Env = e.env
 	return startLogged(t, "docker run", cmd, `msg="tapstack up"`, time.Minute, func(*logged) {
