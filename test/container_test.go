@@ -134,13 +134,15 @@ func TestContainer_Docker(t *testing.T) {
 		}
 	})
 
-	// compose.yaml's client without network_mode: host on tapstack: the TAP
-	// stays in the container's own namespace, off the host, and whatever
-	// shares that namespace reaches the stack.
+	// compose.yaml's layout without network_mode: host on tapstack, and
+	// the README's other subnet: the TAP stays in the container's own
+	// namespace, off the host, and whatever shares that namespace reaches
+	// the stack.
 	t.Run("OwnNamespace_ReachedBySharer", func(t *testing.T) {
 		const name = "tapstack-own"
-		c := e.runContainer(t, name, "--network", "none", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun", image, "up")
-		if out, err := inNS(ns, "ip", "-br", "addr"); err != nil || strings.Contains(out, "10.0.0.1/") {
+		c := e.runContainer(t, name, "--network", "none", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
+			image, "up", "--addr", "192.168.77.2/24", "--host-addr", "192.168.77.1/24")
+		if out, err := inNS(ns, "ip", "-br", "addr"); err != nil || strings.Contains(out, "192.168.77.1/") {
 			t.Fatalf("the TAP's host side is in the test's namespace, not the container's: %v\n%s", err, out)
 		}
 		pid, err := e.docker(time.Minute, "inspect", "--format", "{{.State.Pid}}", name)
@@ -148,9 +150,9 @@ func TestContainer_Docker(t *testing.T) {
 			t.Fatalf("docker inspect: %v\n%s", err, pid)
 		}
 		// nsenter is not bounded here: curl's -m is.
-		out, err := exec.Command("nsenter", "--net=/proc/"+strings.TrimSpace(pid)+"/ns/net", "curl", "-sS", "-m", "10", "http://10.0.0.2/").CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "address   10.0.0.2") {
-			t.Fatalf("curl http://10.0.0.2/ in the container's namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+		out, err := exec.Command("nsenter", "--net=/proc/"+strings.TrimSpace(pid)+"/ns/net", "curl", "-sS", "-m", "10", "http://192.168.77.2/").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "address   192.168.77.2") {
+			t.Fatalf("curl http://192.168.77.2/ in the container's namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
 		}
 		c.stop(t)
 	})
