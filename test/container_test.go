@@ -1,16 +1,11 @@
 package test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -80,7 +75,7 @@ func buildStatic(t *testing.T, file string) {
 // compose.yaml's client finds it.
 func TestContainer_Docker(t *testing.T) {
 	for _, tool := range []string{"docker", "dockerd", "nsenter", "curl", "ping", "tcpdump"} {
-		needTool(t, tool)
+		testbin.NeedTool(t, tool)
 	}
 	dir := shortTempDir(t)
 	ns := nstest.New(t)
@@ -113,16 +108,16 @@ func TestContainer_Docker(t *testing.T) {
 		c := e.runContainer(t, "tapstack-host", "--network", "host", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun",
 			"-v", pcapDir+":/pcap", image, "up", "--pcap", "/pcap/t.pcap")
 		if out, err := inNS(ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", "10.0.0.2"); err != nil {
-			t.Fatalf("ping 10.0.0.2 from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+			t.Fatalf("ping 10.0.0.2 from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.Out)
 		}
 		out, err := inNS(ns, "curl", "-sS", "-m", "10", "http://10.0.0.2/")
 		if err != nil || !strings.Contains(out, "address   10.0.0.2") {
-			t.Fatalf("curl http://10.0.0.2/ from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+			t.Fatalf("curl http://10.0.0.2/ from the namespace: %v\n%s\ncontainer:\n%s", err, out, c.Out)
 		}
 		// docker run passes SIGTERM on to the container: tapstack shuts
 		// down cleanly, closing the capture, which the volume leaves on the
 		// host.
-		c.stop(t)
+		stop(t, c)
 		dump, err := exec.Command("tcpdump", "-nn", "-r", filepath.Join(pcapDir, "t.pcap")).CombinedOutput()
 		if err != nil {
 			t.Fatalf("tcpdump -r of the capture on the volume: %v\n%s", err, dump)
@@ -152,9 +147,9 @@ func TestContainer_Docker(t *testing.T) {
 		// nsenter is not bounded here: curl's -m is.
 		out, err := exec.Command("nsenter", "--net=/proc/"+strings.TrimSpace(pid)+"/ns/net", "curl", "-sS", "-m", "10", "http://192.168.77.2/").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "address   192.168.77.2") {
-			t.Fatalf("curl http://192.168.77.2/ in the container's namespace: %v\n%s\ncontainer:\n%s", err, out, c.out)
+			t.Fatalf("curl http://192.168.77.2/ in the container's namespace: %v\n%s\ncontainer:\n%s", err, out, c.Out)
 		}
-		c.stop(t)
+		stop(t, c)
 	})
 }
 
@@ -165,7 +160,7 @@ func TestContainer_Docker(t *testing.T) {
 // client in tapstack's network namespace. (Running it would pull the golang
 // and curl images, which CI cannot; TestContainer_Docker runs both layouts.)
 func TestContainer_ComposeFileIsValid(t *testing.T) {
-	needTool(t, "docker-compose")
+	testbin.NeedTool(t, "docker-compose")
 	const file = "../compose.yaml"
 	if _, err := os.Stat(file); err != nil { // an input of this test for Go's test cache
 		t.Fatal(err)
@@ -178,16 +173,6 @@ func TestContainer_ComposeFileIsValid(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("compose.yaml lacks %q; docker-compose config reads it as:\n%s", want, out)
 		}
-	}
-}
-
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (.ci/run installs it)", name)
-		}
-		t.Skipf("%s is not installed", name)
 	}
 }
 
@@ -245,17 +230,17 @@ func startDockerd(t *testing.T, ns *nstest.NS, dir string) *engine {
 		"--host", "unix://"+sock,
 		"--bridge", "none", "--iptables=false", "--ip6tables=false")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
-	startLogged(t, "dockerd", cmd, "API listen on "+sock, time.Minute, func(p *logged) {
+	testbin.Start(t, "dockerd", cmd, cmd.Start, "API listen on "+sock, time.Minute, func(p *testbin.Process) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-p.done:
+		case <-p.Done:
 		case <-time.After(30 * time.Second): // a guard against a hang, not a wait
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-			t.Errorf("dockerd ignored SIGTERM for 30s:\n%s", p.out.tail())
+			<-p.Done
+			t.Errorf("dockerd ignored SIGTERM for 30s:\n%s", p.Out.Tail())
 		}
 		if t.Failed() {
-			t.Logf("dockerd's log:\n%s", p.out.tail())
+			t.Logf("dockerd's log:\n%s", p.Out.Tail())
 		}
 	})
 	env := []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(dir, "client"), "DOCKER_BUILDKIT=0"}
@@ -281,101 +266,26 @@ func (e *engine) docker(limit time.Duration, args ...string) (string, error) {
 // runContainer runs `docker run --rm --name name args...`, attached, and returns once
 // the container's tapstack has logged its readiness line. The cleanup
 // removes the container whatever happened.
-func (e *engine) runContainer(t *testing.T, name string, args ...string) *logged {
+func (e *engine) runContainer(t *testing.T, name string, args ...string) *testbin.Process {
 	t.Helper()
 	cmd := exec.Command("docker", append([]string{"run", "--rm", "--name", name}, args...)...)
 	cmd.Env = e.env
-	return startLogged(t, "docker run", cmd, `msg="tapstack up"`, time.Minute, func(*logged) {
+	return testbin.Start(t, "docker run", cmd, cmd.Start, `msg="tapstack up"`, time.Minute, func(*testbin.Process) {
 		e.docker(time.Minute, "rm", "-f", name)
 	})
 }
 
-// logged is a process started by startLogged.
-type logged struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuf
-	done chan error
-}
-
-// startLogged starts cmd and returns once a line of its standard error
-// contains ready; it fails the test if cmd exits first or prints no such
-// line within limit. Once cmd has started, the test's cleanup calls
-// cleanup, whatever happens next.
-func startLogged(t *testing.T, name string, cmd *exec.Cmd, ready string, limit time.Duration, cleanup func(*logged)) *logged {
-	t.Helper()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &logged{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan error, 1)}
-	cmd.Stdout = p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	t.Cleanup(func() { cleanup(p) })
-	seen := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		signalled := false
-		for sc.Scan() {
-			fmt.Fprintln(p.out, sc.Text())
-			if !signalled && strings.Contains(sc.Text(), ready) {
-				signalled = true
-				close(seen)
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		p.done <- cmd.Wait()
-	}()
-	select {
-	case <-seen:
-	case err := <-p.done:
-		t.Fatalf("%s exited before it was ready: %v\n%s", name, err, p.out.tail())
-	case <-time.After(limit): // a guard against a hang, not a wait
-		cmd.Process.Kill()
-		t.Fatalf("%s not ready after %v:\n%s", name, limit, p.out.tail())
-	}
-	return p
-}
-
 // stop sends SIGTERM and checks that the process exits 0.
-func (p *logged) stop(t *testing.T) {
+func stop(t *testing.T, p *testbin.Process) {
 	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.done:
+	case err := <-p.Done:
 		if err != nil {
-			t.Fatalf("%s did not shut down cleanly: %v\n%s", p.name, err, p.out.tail())
+			t.Fatalf("%s did not shut down cleanly: %v\n%s", p.Name, err, p.Out.Tail())
 		}
 	case <-time.After(30 * time.Second): // a guard against a hang, not a wait
-		p.cmd.Process.Kill()
-		t.Fatalf("%s ignored SIGTERM for 30s:\n%s", p.name, p.out.tail())
+		p.Cmd.Process.Kill()
+		t.Fatalf("%s ignored SIGTERM for 30s:\n%s", p.Name, p.Out.Tail())
 	}
 }
-
-// syncBuf collects a process's output for failure messages.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// tail returns the last 8 KiB written.
-func (b *syncBuf) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > 8<<10 {
-		s = "..." + s[len(s)-8<<10:]
-	}
-	return s
-}
-
-func (b *syncBuf) String() string { return b.tail() }
