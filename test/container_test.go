@@ -263,9 +263,9 @@ func (e *engine) docker(limit time.Duration, args ...string) (string, error) {
 	return string(out), err
 }
 
-// runContainer runs `docker run --rm --name name args...`, attached, and returns once
-// the container's tapstack has logged its readiness line. The cleanup
-// removes the container whatever happened.
+// runContainer runs `docker run --rm --name name args...`, attached, and
+// returns once the container's tapstack has logged its readiness line. The
+// cleanup removes the container whatever happened.
 func (e *engine) runContainer(t *testing.T, name string, args ...string) *testbin.Process {
 	t.Helper()
 	cmd := exec.Command("docker", append([]string{"run", "--rm", "--name", name}, args...)...)

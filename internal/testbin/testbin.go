@@ -89,7 +89,7 @@ type Process struct {
 	Name string // for messages: "tapstack up", "dockerd"
 	Cmd  *exec.Cmd
 	Out  *Output    // what it has printed, standard output and error
-	Done chan error // receives cmd.Wait's result once it has exited
+	Done chan error // gives cmd.Wait's result once it has exited, then is closed
 }
 
 // Start starts cmd by calling start (cmd.Start, or a function that starts
@@ -125,6 +125,7 @@ func Start(t testing.TB, name string, cmd *exec.Cmd, start func() error, ready s
 		}
 		io.Copy(io.Discard, stderr)
 		p.Done <- cmd.Wait()
+		close(p.Done)
 	}()
 	select {
 	case <-seen:
