@@ -73,8 +73,9 @@ type readResult struct {
 	err   error
 }
 
-// reader reads tap in a goroutine until it fails, sending each frame.
-func reader(tap *nic.TAP) <-chan readResult {
+// reader reads tap (a TAP or a TUN) in a goroutine until it fails, sending
+// each frame.
+func reader(tap nic.Device) <-chan readResult {
 	ch := make(chan readResult)
 	go func() {
 		defer close(ch)

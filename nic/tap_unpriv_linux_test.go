@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		openTAPHelper(name)
 		os.Exit(0)
 	}
+	if name := os.Getenv(helperTUNEnv); name != "" {
+		openTUNHelper(name)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -95,6 +99,12 @@ func openTAPHelper(name string) {
 // returns its output.
 func runAsNobody(t *testing.T, ns *nstest.NS, name string, tunMode os.FileMode) string {
 	t.Helper()
+	return runHelperAsNobody(t, ns, helperTAPEnv, name, tunMode)
+}
+
+// runHelperAsNobody is runAsNobody for the helper that helperEnv selects.
+func runHelperAsNobody(t *testing.T, ns *nstest.NS, helperEnv, name string, tunMode os.FileMode) string {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +112,7 @@ func runAsNobody(t *testing.T, ns *nstest.NS, name string, tunMode os.FileMode) 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nstest.CopyExecutable(t, exe), "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperTAPEnv+"="+name)
+	cmd.Env = append(os.Environ(), helperEnv+"="+name)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := ns.StartAs(cmd, nobody, nobody, tunMode); err != nil {
