@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,27 @@ func TestIPLink_NotIPv4_DroppedAndCounted(t *testing.T) {
 	}
 	if d := e.st.Stats().Drops(); d != 3 {
 		t.Fatalf("Drops() = %d, want the 3 packets", d)
+	}
+}
+
+// The debug record of a packet dropped on an IP link reads it as the IP
+// packet it is, with no Ethernet fields.
+func TestIPLink_DropRecord_ReadsThePacketAsIP(t *testing.T) {
+	e, rec := newDebugEnv(t, slog.LevelDebug, ipLink)
+	notUs := bare(ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP, Dst: otherIP},
+		udpDatagram(netip.AddrPortFrom(peerIP, 5000), netip.AddrPortFrom(otherIP, 53), nil)))
+	ipv6 := append([]byte{0x60}, make([]byte, 47)...)
+	for _, tc := range []struct {
+		pkt  []byte
+		want string
+	}{
+		{notUs, "drop layer=ipv4 reason=in_addr_errors src=10.0.0.1:5000 dst=10.0.0.77:53 proto=17 len=28"},
+		{ipv6, "drop layer=link reason=unknown_ip_version len=48"},
+	} {
+		e.inject(tc.pkt)
+		if got := rec.take("drop"); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("drop records %q, want [%q]", got, tc.want)
+		}
 	}
 }
 

@@ -143,3 +143,26 @@ func TestTUN_Unprivileged_DaemonOnATUNItsUserOwns(t *testing.T) {
 		t.Errorf("the log does not say, in one line, what was left to the TUN's owner:\n%s", out)
 	}
 }
+
+// The capture of a TUN is LINKTYPE_RAW: tcpdump reads bare IP packets
+// from it, and there is no ARP to read.
+func TestTUN_Pcap_ReadableByTcpdumpAsRawIP(t *testing.T) {
+	needTool(t, "tcpdump")
+	ns := nstest.New(t)
+	file := filepath.Join(t.TempDir(), "up.pcap")
+	d, _ := startTUNDaemon(t, ns, "--pcap", file)
+	pingOK(t, ns, "-c", "2", "-i", "0.2", "-W", "5", stackAddr)
+	d.stop(t)
+	out, err := exec.Command("tcpdump", "-nn", "-r", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tcpdump -r: %v\n%s", err, out)
+	}
+	for _, want := range []string{"link-type RAW", "IP " + hostAddr + " > " + stackAddr + ": ICMP echo request", "IP " + stackAddr + " > " + hostAddr + ": ICMP echo reply"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("capture lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "ARP") {
+		t.Errorf("ARP in the capture of a TUN:\n%s", out)
+	}
+}
