@@ -97,6 +97,19 @@ func TestIPLink_NotIPv4_DroppedAndCounted(t *testing.T) {
 	}
 }
 
+// A point-to-point link has no link-layer broadcast: the IP destination
+// alone marks a broadcast, and an echo request to the subnet broadcast
+// is ignored as on Ethernet (Linux icmp_echo_ignore_broadcasts).
+func TestIPLink_EchoToSubnetBroadcast_Ignored(t *testing.T) {
+	e := newEnv(t, ipLink)
+	req := bare(ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("10.0.0.255")}, echoRequest(7, 1, nil)))
+	e.inject(req)
+	e.none()
+	if st := e.st.Stats(); st.ICMP.InBroadcastEchos != 1 {
+		t.Fatalf("ICMP counters %+v, want the echo counted as a broadcast", st.ICMP)
+	}
+}
+
 // The debug record of a packet dropped on an IP link reads it as the IP
 // packet it is, with no Ethernet fields.
 func TestIPLink_DropRecord_ReadsThePacketAsIP(t *testing.T) {
