@@ -2,16 +2,14 @@ package nic_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/internal/nstest"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/vishvananda/netlink"
@@ -26,17 +24,7 @@ const helperTUNEnv = "NIC_TEST_HELPER_TUN"
 // openTUN opens a TUN inside ns and closes it when the test ends.
 func openTUN(t *testing.T, ns *nstest.NS, cfg nic.TUNConfig) *nic.TUN {
 	t.Helper()
-	var tun *nic.TUN
-	err := ns.Do(func() error {
-		var err error
-		tun, err = nic.OpenTUN(cfg)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("OpenTUN: %v", err)
-	}
-	t.Cleanup(func() { tun.Close() })
-	return tun
+	return openIn(t, ns, func() (*nic.TUN, error) { return nic.OpenTUN(cfg) })
 }
 
 // echoPacket is an IPv4 ICMP echo request from src to dst: a bare IP
@@ -47,29 +35,14 @@ func echoPacket(src, dst [4]byte, id, seq uint16) []byte {
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 	copy(b[12:16], src[:])
 	copy(b[16:20], dst[:])
-	binary.BigEndian.PutUint16(b[10:], inetChecksum(b[:20]))
+	binary.BigEndian.PutUint16(b[10:], checksum.Checksum(b[:20], 0))
 	m := b[20:]
 	m[0] = 8 // echo
 	binary.BigEndian.PutUint16(m[4:], id)
 	binary.BigEndian.PutUint16(m[6:], seq)
 	copy(m[8:], "tun!")
-	binary.BigEndian.PutUint16(m[2:], inetChecksum(m))
+	binary.BigEndian.PutUint16(m[2:], checksum.Checksum(m, 0))
 	return b
-}
-
-// inetChecksum is RFC 1071's one's complement sum.
-func inetChecksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 // isEchoReply reports whether p is a bare IPv4 packet (no link header: the
@@ -90,30 +63,15 @@ func TestTUN_Open_IPLinkWithMTUAndHostAddr(t *testing.T) {
 	if !tun.HostConfigured() || !tun.LinkUp() {
 		t.Fatalf("HostConfigured %v LinkUp %v as root, want both", tun.HostConfigured(), tun.LinkUp())
 	}
-	err := ns.Do(func() error {
-		link, err := netlink.LinkByName("tun-t")
-		if err != nil {
-			return err
-		}
-		tt, ok := link.(*netlink.Tuntap)
-		if !ok || tt.Mode != netlink.TUNTAP_MODE_TUN {
-			t.Errorf("link %s is %T, want a tuntap in TUN mode", link.Attrs().Name, link)
-		}
-		a := link.Attrs()
-		if a.MTU != 1400 || a.Flags&net.FlagUp == 0 {
-			t.Errorf("link MTU %d flags %v, want 1400 and up", a.MTU, a.Flags)
-		}
-		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
-		if err != nil {
-			return err
-		}
-		if len(addrs) != 1 || addrs[0].IPNet.String() != "10.9.0.1/24" {
-			t.Errorf("addresses %v, want [10.9.0.1/24]", addrs)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	link, addrs := linkAndAddrs(t, ns, "tun-t")
+	if tt, ok := link.(*netlink.Tuntap); !ok || tt.Mode != netlink.TUNTAP_MODE_TUN {
+		t.Errorf("link %s is %T, want a tuntap in TUN mode", link.Attrs().Name, link)
+	}
+	if a := link.Attrs(); a.MTU != 1400 || a.Flags&net.FlagUp == 0 {
+		t.Errorf("link MTU %d flags %v, want 1400 and up", a.MTU, a.Flags)
+	}
+	if len(addrs) != 1 || addrs[0].IPNet.String() != "10.9.0.1/24" {
+		t.Errorf("addresses %v, want [10.9.0.1/24]", addrs)
 	}
 }
 
@@ -134,54 +92,16 @@ func TestTUN_EchoRequest_KernelRepliesWithBareIPPacket(t *testing.T) {
 	if n, err := tun.Write([]nic.Frame{{Data: req}}); n != 1 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a hang guard
-	defer cancel()
-	for i := 0; i < 50; i++ {
-		var r readResult
-		select {
-		case r = <-frames:
-		case <-ctx.Done():
-			t.Fatalf("no echo reply after %d packets: %v", i, ctx.Err())
-		}
-		if r.err != nil {
-			t.Fatalf("Read: %v", r.err)
-		}
-		if !isEchoReply(r.frame, hostIP, stackIP, 0x7475) {
-			continue // IPv6 router solicitations and the like
-		}
-		if len(r.frame) != len(req) {
-			t.Fatalf("echo reply of %d bytes, want %d (the request's size: nothing in front)", len(r.frame), len(req))
-		}
-		s := tun.Stats()
-		if s.FramesWritten != 1 || s.BytesWritten != uint64(len(req)) || s.FramesRead == 0 || s.WriteErrors != 0 {
-			t.Fatalf("stats %+v", s)
-		}
-		return
+	p, err := awaitFrame(frames, func(p []byte) bool { return isEchoReply(p, hostIP, stackIP, 0x7475) })
+	if err != nil {
+		t.Fatalf("no echo reply: %v", err)
 	}
-	t.Fatal("no echo reply in 50 packets")
-}
-
-func TestTUN_Write_RejectsPacketLongerThanMTU(t *testing.T) {
-	ns := nstest.New(t)
-	tun := openTUN(t, ns, nic.TUNConfig{Name: "tun-big"})
-	n, err := tun.Write([]nic.Frame{{Data: make([]byte, 1501)}})
-	if n != 0 || !errors.Is(err, nic.ErrFrameTooBig) {
-		t.Fatalf("Write of 1501 bytes = %d, %v; want 0, ErrFrameTooBig (MaxFrame is the MTU)", n, err)
+	if len(p) != len(req) {
+		t.Fatalf("echo reply of %d bytes, want %d (the request's size: nothing in front)", len(p), len(req))
 	}
-}
-
-func TestOpenTUN_ExistingTAP_ClearError(t *testing.T) {
-	ns := nstest.New(t)
-	ip(t, ns, "tuntap", "add", "mode", "tap", "name", "tap-x")
-	err := ns.Do(func() error {
-		tun, err := nic.OpenTUN(nic.TUNConfig{Name: "tap-x"})
-		if err == nil {
-			tun.Close()
-		}
-		return err
-	})
-	if err == nil || !strings.Contains(err.Error(), `TUN "tap-x" is a TAP device, not a TUN`) {
-		t.Fatalf("OpenTUN(a TAP) = %v, want an error saying it is a TAP device", err)
+	s := tun.Stats()
+	if s.FramesWritten != 1 || s.BytesWritten != uint64(len(req)) || s.FramesRead == 0 || s.WriteErrors != 0 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 
@@ -201,14 +121,7 @@ func TestOpenTUN_MTUOutOfRange_ClearError(t *testing.T) {
 func openTUNHelper(name string) {
 	tun, err := nic.OpenTUN(nic.TUNConfig{Name: name, MTU: helperAskMTU, HostAddr: helperAskHostAddr})
 	if err != nil {
-		kind := "other"
-		for k, sentinel := range map[string]error{"notun": nic.ErrNoTUN, "denied": nic.ErrTUNDenied,
-			"notpermitted": nic.ErrNotPermitted, "notowner": nic.ErrNotOwner} {
-			if errors.Is(err, sentinel) {
-				kind = k
-			}
-		}
-		fmt.Printf("error %s: %v\n", kind, err)
+		fmt.Printf("error %s: %v\n", errorKind(err), err)
 		return
 	}
 	defer tun.Close()
@@ -221,84 +134,22 @@ func openTUNHelper(name string) {
 		fmt.Println("write:", err)
 		return
 	}
-	guard := time.After(10 * time.Second) // a hang guard, not a wait
-	for {
-		select {
-		case r := <-frames:
-			if r.err != nil {
-				fmt.Println("read:", r.err)
-				return
-			}
-			if isEchoReply(r.frame, hostIP, helperStackIP, 0x7475) {
-				fmt.Println("echo-reply")
-				return
-			}
-		case <-guard:
-			fmt.Println("no-echo-reply")
-			return
-		}
+	if _, err := awaitFrame(frames, func(p []byte) bool { return isEchoReply(p, hostIP, helperStackIP, 0x7475) }); err != nil {
+		fmt.Println("no-echo-reply:", err)
+		return
 	}
+	fmt.Println("echo-reply")
 }
 
 // A TUN made for the user opens without any capability, as a TAP does
 // (tun_not_capable: the owner may attach), and is left as its owner set it.
 func TestOpenTUN_Unprivileged_OwnedTUN_OpensAndCarriesPackets(t *testing.T) {
 	ns := nstest.New(t)
-	ip(t, ns, "tuntap", "add", "mode", "tun", "user", fmt.Sprint(nobody), "name", "tun-own")
-	ip(t, ns, "link", "set", "tun-own", "mtu", "1400")
-	ip(t, ns, "addr", "add", "10.9.0.1/24", "dev", "tun-own")
-	ip(t, ns, "link", "set", "tun-own", "up")
+	makeForNobody(t, ns, "tun", "tun-own")
 
 	out := runHelperAsNobody(t, ns, helperTUNEnv, "tun-own", 0o666)
 	if want := "opened mtu=1400 configured=false up=true\necho-reply"; out != want {
 		t.Fatalf("as nobody: %q, want %q (the link's MTU, unconfigured, and the kernel answering a ping through it)", out, want)
 	}
-	err := ns.Do(func() error {
-		link, err := netlink.LinkByName("tun-own")
-		if err != nil {
-			return err
-		}
-		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
-		if err != nil {
-			return err
-		}
-		if link.Attrs().MTU != 1400 || len(addrs) != 1 || addrs[0].IPNet.String() != "10.9.0.1/24" {
-			t.Errorf("after the unprivileged open: MTU %d, addresses %v; want 1400 and [10.9.0.1/24]", link.Attrs().MTU, addrs)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestOpenTUN_Unprivileged_ErrorsNameTheCause(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		add  []string // ip tuntap add arguments before "name", nil: no TUN
-		kind string
-		want []string
-	}{
-		{"no TUN and no CAP_NET_ADMIN", nil, "notpermitted",
-			[]string{`creating TUN "tun-x" needs root or CAP_NET_ADMIN`, "ip tuntap add mode tun user nobody name tun-x"}},
-		{"TUN of another user", []string{"user", "0"}, "notowner",
-			[]string{`TUN "tun-x" belongs to another user (owner uid 0)`,
-				"ip tuntap del mode tun name tun-x; ip tuntap add mode tun user nobody name tun-x"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ns := nstest.New(t)
-			if tc.add != nil {
-				ip(t, ns, append(append([]string{"tuntap", "add", "mode", "tun"}, tc.add...), "name", "tun-x")...)
-			}
-			out := runHelperAsNobody(t, ns, helperTUNEnv, "tun-x", 0o666)
-			if !strings.HasPrefix(out, "error "+tc.kind+": ") || strings.Contains(out, "\n") {
-				t.Fatalf("as nobody: %q, want one line wrapping the %s error", out, tc.kind)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("error %q lacks %q", out, w)
-				}
-			}
-		})
-	}
+	checkLeftAlone(t, ns, "tun-own")
 }
