@@ -103,6 +103,14 @@ type Stack struct {
 	clock  clock.Clock
 	log    *slog.Logger
 
+	// ipLink: the device carries bare IP packets (a TUN): no Ethernet
+	// header, no ARP, no MAC (mac is zero), every datagram goes straight
+	// to the device.
+	ipLink bool
+	// linkHdr is the link header's length, the room reserved in front of
+	// each datagram built in out: 14 on Ethernet, 0 on an IP link.
+	linkHdr int
+
 	mu     sync.Mutex
 	closed bool
 	stats  Stats
@@ -145,7 +153,7 @@ type Stack struct {
 	timerAt time.Time // when timer fires; zero when not armed
 
 	// Output scratch, used only under mu: a datagram is built in out at
-	// offset ethernet.HeaderLen so the Ethernet header can be prepended in
+	// offset linkHdr so the link header, if any, can be prepended in
 	// place; fragments are assembled in frag. wr avoids a slice per Write.
 	out  []byte
 	frag []byte
@@ -163,6 +171,9 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("%w: gateway %v is not on-link in %v", ErrBadConfig, cfg.Gateway, cfg.Addr.Masked())
 	}
 	info := dev.Info()
+	if info.Link != nic.LinkEthernet && info.Link != nic.LinkIP {
+		return nil, fmt.Errorf("%w: device %s has an unknown link kind %d", ErrBadConfig, info.Name, info.Link)
+	}
 	if info.MTU < ipv4.MinMTU { // RFC 791 §3.2; TCP works down to it (tcp's minPeerMSS)
 		return nil, fmt.Errorf("%w: link MTU %d is below IPv4's minimum of %d", ErrBadConfig, info.MTU, ipv4.MinMTU)
 	}
@@ -253,10 +264,11 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		tcpListenerOf: make(map[*tcp.Listener]*listenEntry),
 		tcpBound:      make(map[uint16]int),
 		tcpEPs:        make(map[*TCPEndpoint]struct{}),
-		out:           make([]byte, ethernet.HeaderLen+ipv4.MaxTotalLen),
+		out:           make([]byte, info.Link.HeaderLen()+ipv4.MaxTotalLen),
 		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
 	s.tcpOut = tcpOutput{s}
+	s.ipLink, s.linkHdr = info.Link == nic.LinkIP, info.Link.HeaderLen()
 	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals
 	if cfg.TCPMemoryLimit > 0 {
 		s.tcpMem = buffer.NewMemory(cfg.TCPMemoryPressure, cfg.TCPMemoryLimit)
@@ -287,7 +299,7 @@ func (s *Stack) Addr() netip.Addr { return s.addr }
 // Prefix returns the on-link prefix.
 func (s *Stack) Prefix() netip.Prefix { return s.prefix }
 
-// MAC returns the stack's link-layer address.
+// MAC returns the stack's link-layer address (zero on an IP link).
 func (s *Stack) MAC() ethernet.MAC { return s.mac }
 
 // MTU returns the link MTU.
@@ -307,7 +319,7 @@ func (s *Stack) Routes() []ipv4.Route {
 	return s.routes.Routes()
 }
 
-// Neighbors returns a snapshot of the ARP cache.
+// Neighbors returns a snapshot of the ARP cache (empty on an IP link).
 func (s *Stack) Neighbors() []arp.Entry {
 	s.mu.Lock()
 	defer s.unlock()
@@ -370,12 +382,15 @@ func (s *Stack) Stats() Stats {
 	return st
 }
 
-// Start announces the stack with a gratuitous ARP (RFC 5227 §3) and starts
-// the receive loop on its own goroutine.
+// Start announces the stack with a gratuitous ARP (RFC 5227 §3; not on an
+// IP link, which has no ARP) and starts the receive loop on its own
+// goroutine.
 func (s *Stack) Start() {
 	s.mu.Lock()
 	s.loopDone = make(chan struct{})
-	s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
+	if !s.ipLink {
+		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
+	}
 	s.unlock()
 	go s.loop()
 }
@@ -430,8 +445,8 @@ func (s *Stack) nowLocked() time.Time {
 	return s.clock.Now()
 }
 
-// HandleFrame processes one received frame synchronously, exactly as the
-// receive loop does. Replies are written to the device before it returns.
+// HandleFrame processes one received frame (on an IP link, one packet)
+// synchronously, exactly as the receive loop does. Replies are written to the device before it returns.
 // Packet-level tests drive the stack through it.
 func (s *Stack) HandleFrame(frame []byte, meta nic.Meta) {
 	s.mu.Lock()
