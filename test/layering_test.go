@@ -22,6 +22,7 @@ var rank = map[string]int{
 	"nic":      4,
 	"stack":    5,
 	"socket":   6,
+	"dhcp":     6, // a client over stack/, beside socket/
 	"cmd":      7,
 	"examples": 7,
 	"test":     8,
