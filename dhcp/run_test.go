@@ -74,15 +74,28 @@ func (e *runEnv) next() (Message, netip.Addr) {
 	return Message{}, netip.Addr{}
 }
 
+// run starts a runner on the stack.
+func (e *runEnv) run() *Runner {
+	e.t.Helper()
+	r, err := Run(e.st, RunConfig{HostName: "ts", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // serve sends m from the server to dst:68.
-func (e *runEnv) serve(m Message, dst netip.Addr) {
-	payload := m.Append(nil)
+func (e *runEnv) serve(m Message, dst netip.Addr) { e.send(ServerPort, dst, m.Append(nil)) }
+
+// send hands the stack a UDP datagram from the server's srcPort to dst:68.
+func (e *runEnv) send(srcPort uint16, dst netip.Addr, payload []byte) {
 	n := ipv4.HeaderMinLen + udp.HeaderLen + len(payload)
 	b := make([]byte, ethernet.HeaderLen+n)
 	ethernet.Encode(b, ethernet.Broadcast, srvMAC, ethernet.TypeIPv4)
 	ipv4.Encode(b[ethernet.HeaderLen:], ipv4.Fields{TotalLen: n, TTL: 64, Protocol: ipv4.ProtoUDP, Src: srvIP, Dst: dst})
 	u := udp.Header(b[ethernet.HeaderLen+ipv4.HeaderMinLen:])
-	udp.Encode(u, ServerPort, ClientPort, len(payload))
+	udp.Encode(u, srcPort, ClientPort, len(payload))
 	copy(u[udp.HeaderLen:], payload)
 	u.ComputeChecksumIPv4(srvIP, dst)
 	e.st.HandleFrame(b, nic.Meta{})
@@ -102,11 +115,7 @@ func until(t *testing.T, what string, cond func() bool) {
 // under the manual clock, and releases it on Close, removing the address.
 func TestRun_LeaseRenewRelease(t *testing.T) {
 	e := newRunEnv(t)
-	r, err := Run(e.st, RunConfig{HostName: "ts", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := e.run()
 	disc, dst := e.next()
 	if disc.Type != Discover || dst != netip.MustParseAddr("255.255.255.255") || disc.CHAddr != testMAC {
 		t.Fatalf("first message %v to %v", disc.Type, dst)
@@ -157,11 +166,7 @@ func TestRun_LeaseRenewRelease(t *testing.T) {
 // At expiry without an ACK the runner takes the address away.
 func TestRun_ExpiryRemovesAddress(t *testing.T) {
 	e := newRunEnv(t)
-	r, err := Run(e.st, RunConfig{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := e.run()
 	disc, _ := e.next()
 	e.serve(reply(disc, Offer), netip.MustParseAddr("255.255.255.255"))
 	req, _ := e.next()
@@ -181,26 +186,11 @@ func TestRun_ExpiryRemovesAddress(t *testing.T) {
 // Wait ends when the stack closes.
 func TestRun_DropsAndStackClose(t *testing.T) {
 	e := newRunEnv(t)
-	r, err := Run(e.st, RunConfig{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := e.run()
 	e.next()
-	frame := func(srcPort uint16, payload []byte) []byte {
-		n := ipv4.HeaderMinLen + udp.HeaderLen + len(payload)
-		b := make([]byte, ethernet.HeaderLen+n)
-		ethernet.Encode(b, ethernet.Broadcast, srvMAC, ethernet.TypeIPv4)
-		bc := netip.MustParseAddr("255.255.255.255")
-		ipv4.Encode(b[ethernet.HeaderLen:], ipv4.Fields{TotalLen: n, TTL: 64, Protocol: ipv4.ProtoUDP, Src: srvIP, Dst: bc})
-		u := udp.Header(b[ethernet.HeaderLen+ipv4.HeaderMinLen:])
-		udp.Encode(u, srcPort, ClientPort, len(payload))
-		copy(u[udp.HeaderLen:], payload)
-		u.ComputeChecksumIPv4(srvIP, bc)
-		return b
-	}
-	e.st.HandleFrame(frame(ServerPort, []byte("not dhcp")), nic.Meta{})
-	e.st.HandleFrame(frame(4000, (&Message{Op: OpReply}).Append(nil)), nic.Meta{})
+	bc := netip.MustParseAddr("255.255.255.255")
+	e.send(ServerPort, bc, []byte("not dhcp"))
+	e.send(4000, bc, (&Message{Op: OpReply}).Append(nil))
 	until(t, "counted", func() bool { c := r.Counters(); return c.Malformed == 1 && c.NotServer == 1 })
 	if _, err := Run(e.st, RunConfig{}); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("a second runner: %v, want EADDRINUSE", err)
