@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/clock"
 	"github.com/tapstack/tapstack/stack"
 )
@@ -64,10 +65,16 @@ type Runner struct {
 // first lease.
 //
 // The socket is bound to 0.0.0.0:68 with SO_BROADCAST: EADDRINUSE if
-// another socket holds port 68.
+// another socket holds port 68. EOPNOTSUPP on an IP link (a TUN): DHCP
+// needs Ethernet.
 func Run(st *stack.Stack, cfg RunConfig) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if st.MAC() == (ethernet.MAC{}) {
+		// RFC 2131 §4.1: the client's messages are broadcast, and chaddr
+		// names it; an IP link (a TUN) has neither.
+		return nil, fmt.Errorf("dhcp: the stack's link is not Ethernet (no MAC, no broadcast): %w", syscall.EOPNOTSUPP)
 	}
 	ep, err := st.NewUDPEndpoint()
 	if err != nil {

@@ -200,3 +200,17 @@ func TestRun_DropsAndStackClose(t *testing.T) {
 		t.Fatalf("Wait after the stack closed: %v, want ENETDOWN", err)
 	}
 }
+
+// An IP link (a TUN) has no broadcast and no MAC: Run refuses it.
+func TestRun_IPLinkRefused(t *testing.T) {
+	a, b := nic.NewPipe(nic.PipeConfig{Link: nic.LinkIP})
+	defer b.Close()
+	st, err := stack.New(a, stack.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := Run(st, RunConfig{}); !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Fatalf("Run on an IP link: %v, want EOPNOTSUPP", err)
+	}
+}

@@ -346,13 +346,25 @@ type Dialer struct {
 	Timeout time.Duration
 }
 
-// Dial connects to address on st: network "tcp" or "tcp4".
+// Dial connects to address on st, as net.Dial: network "tcp" or "tcp4"
+// (a *Conn), or "udp" or "udp4" (a connected *UDPConn).
 func Dial(st *stack.Stack, network, address string) (net.Conn, error) {
-	return (&Dialer{Stack: st}).DialContext(context.Background(), network, address)
+	return DialContext(context.Background(), st, network, address)
+}
+
+// DialContext is Dial with a context that cancels or times out a TCP
+// handshake (a UDP connect does not wait, but a context already done
+// fails it too).
+func DialContext(ctx context.Context, st *stack.Stack, network, address string) (net.Conn, error) {
+	return (&Dialer{Stack: st}).DialContext(ctx, network, address)
 }
 
 // DialContext connects to address; ctx cancels or times out the handshake.
+// Networks as Dial.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if network == "udp" || network == "udp4" {
+		return dialUDP(ctx, d.Stack, network, address)
+	}
 	opErr := func(ap netip.AddrPort, err error) error {
 		var a net.Addr
 		if ap.IsValid() {
@@ -401,3 +413,7 @@ type errTimeout struct{}
 func (errTimeout) Error() string   { return "i/o timeout" }
 func (errTimeout) Timeout() bool   { return true }
 func (errTimeout) Temporary() bool { return true }
+
+// Is makes errors.Is(err, context.DeadlineExceeded) hold, as for Go's own
+// dial timeouts.
+func (errTimeout) Is(target error) bool { return target == context.DeadlineExceeded }

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -152,3 +153,83 @@ func wrapErrno(err error) error {
 	}
 	return err
 }
+
+// UDPConn is a connected UDP socket, as the *net.UDPConn net.Dial("udp",
+// ...) returns: a net.Conn whose Read and Write exchange datagrams with the
+// one peer, and still a net.PacketConn.
+//
+// As on Linux for a connected UDP socket, an ICMP error about a datagram it
+// sent (port unreachable: ECONNREFUSED) is reported once, by the next Read
+// or Write (RFC 1122 §4.1.3.3; the stack's UDPEndpoint keeps it). Datagrams
+// from any other address than the peer are not delivered.
+type UDPConn struct {
+	PacketConn
+	remote net.Addr
+}
+
+var _ net.Conn = (*UDPConn)(nil)
+
+// dialUDP opens a UDP socket on st connected to address: connect(2) binds
+// an ephemeral port chosen at random (RFC 6056 §3.3.1, internal/ports),
+// so every dial gets a fresh, unpredictable source port.
+func dialUDP(ctx context.Context, st *stack.Stack, network, address string) (*UDPConn, error) {
+	opErr := func(ap netip.AddrPort, err error) error {
+		var a net.Addr
+		if ap.IsValid() {
+			a = net.UDPAddrFromAddrPort(ap)
+		}
+		return &net.OpError{Op: "dial", Net: network, Addr: a, Err: wrapErrno(err)}
+	}
+	ap, err := resolveAddrPort(network, address)
+	if err != nil {
+		return nil, opErr(netip.AddrPort{}, err)
+	}
+	if err := ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = errTimeout{}
+		}
+		return nil, opErr(ap, err)
+	}
+	if ap.Addr().IsUnspecified() {
+		// Linux connects to 0.0.0.0 as to the local address; tapstack has
+		// one address, so it does the same.
+		ap = netip.AddrPortFrom(st.Addr(), ap.Port())
+	}
+	fd, err := Socket(st, AF_INET, SOCK_DGRAM, 0)
+	if err != nil {
+		return nil, opErr(ap, err)
+	}
+	if err := fd.Connect(ap); err != nil {
+		fd.Close()
+		return nil, opErr(ap, err)
+	}
+	la, _ := fd.Getsockname()
+	if la.Addr().IsUnspecified() {
+		// Linux's connect(2) fixes the source address the route picks
+		// (ip4_datagram_connect); the stack has one address.
+		la = netip.AddrPortFrom(st.Addr(), la.Port())
+	}
+	return &UDPConn{PacketConn: PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la)}, remote: net.UDPAddrFromAddrPort(ap)}, nil
+}
+
+// Read reads one datagram from the peer; a datagram longer than b is
+// truncated, as with Go's own UDP sockets.
+func (c *UDPConn) Read(b []byte) (int, error) {
+	n, err := c.fd.Recv(b, 0)
+	if err != nil {
+		return 0, c.opError("read", c.remote, err)
+	}
+	return n, nil
+}
+
+// Write sends b as one datagram to the peer.
+func (c *UDPConn) Write(b []byte) (int, error) {
+	n, err := c.fd.Send(b, 0)
+	if err != nil {
+		return 0, c.opError("write", c.remote, err)
+	}
+	return n, nil
+}
+
+// RemoteAddr returns the peer's *net.UDPAddr.
+func (c *UDPConn) RemoteAddr() net.Addr { return c.remote }

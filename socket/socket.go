@@ -1,6 +1,7 @@
 // Package socket is tapstack's user API: a BSD-like socket interface (FD,
 // with Bind, Connect, SendTo, RecvFrom, ...) and the standard library's
-// interfaces on top of it (net.PacketConn via ListenPacket).
+// interfaces on top of it: net.Conn and net.Listener via Dial and Listen
+// (TCP, and connected UDP as *UDPConn), net.PacketConn via ListenPacket.
 //
 // Errors from the BSD-like API are the errno a Linux program would see
 // (errors.Is(err, syscall.EAGAIN)); the net adapters wrap them in

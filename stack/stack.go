@@ -105,6 +105,14 @@ type Stack struct {
 	clock clock.Clock
 	log   *slog.Logger
 
+	// ipLink: the device carries bare IP packets (a TUN): no Ethernet
+	// header, no ARP, no MAC (mac is zero), every datagram goes straight
+	// to the device.
+	ipLink bool
+	// linkHdr is the link header's length, the room reserved in front of
+	// each datagram built in out: 14 on Ethernet, 0 on an IP link.
+	linkHdr int
+
 	mu     sync.Mutex
 	closed bool
 	addr   netip.Addr   // our address; 0.0.0.0 when we have none (see ours)
@@ -150,7 +158,7 @@ type Stack struct {
 	timerAt time.Time // when timer fires; zero when not armed
 
 	// Output scratch, used only under mu: a datagram is built in out at
-	// offset ethernet.HeaderLen so the Ethernet header can be prepended in
+	// offset linkHdr so the link header, if any, can be prepended in
 	// place; fragments are assembled in frag. wr avoids a slice per Write.
 	out  []byte
 	frag []byte
@@ -165,6 +173,9 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	info := dev.Info()
+	if info.Link != nic.LinkEthernet && info.Link != nic.LinkIP {
+		return nil, fmt.Errorf("%w: device %s has an unknown link kind %d", ErrBadConfig, info.Name, info.Link)
+	}
 	if info.MTU < ipv4.MinMTU { // RFC 791 §3.2; TCP works down to it (tcp's minPeerMSS)
 		return nil, fmt.Errorf("%w: link MTU %d is below IPv4's minimum of %d", ErrBadConfig, info.MTU, ipv4.MinMTU)
 	}
@@ -252,10 +263,11 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		tcpListenerOf: make(map[*tcp.Listener]*listenEntry),
 		tcpBound:      make(map[uint16]int),
 		tcpEPs:        make(map[*TCPEndpoint]struct{}),
-		out:           make([]byte, ethernet.HeaderLen+ipv4.MaxTotalLen),
+		out:           make([]byte, info.Link.HeaderLen()+ipv4.MaxTotalLen),
 		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
 	s.tcpOut = tcpOutput{s}
+	s.ipLink, s.linkHdr = info.Link == nic.LinkIP, info.Link.HeaderLen()
 	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals
 	if cfg.TCPMemoryLimit > 0 {
 		s.tcpMem = buffer.NewMemory(cfg.TCPMemoryPressure, cfg.TCPMemoryLimit)
@@ -310,8 +322,9 @@ func (s *Stack) setAddrLocked(addr netip.Prefix, gw netip.Addr) {
 
 // SetAddr replaces the stack's address, on-link prefix and default route
 // at run time (a DHCP lease, RFC 2131); the zero prefix removes the
-// address (a lease lost). A new address is announced with a gratuitous ARP
-// (RFC 5227 §3; RFC 2131 §4.4.1 asks the same of a DHCP client).
+// address (a lease lost). On Ethernet a new address is announced with a
+// gratuitous ARP (RFC 5227 §3; RFC 2131 §4.4.1 asks the same of a DHCP
+// client).
 //
 // As Linux when an address is deleted, TCP connections and UDP sockets
 // bound to the old address are left alone: their datagrams no longer reach
@@ -329,7 +342,7 @@ func (s *Stack) SetAddr(addr netip.Prefix, gateway netip.Addr) error {
 	}
 	old := s.addr
 	s.setAddrLocked(addr, gateway)
-	if s.hasAddrLocked() && s.addr != old && s.loopDone != nil {
+	if !s.ipLink && s.hasAddrLocked() && s.addr != old && s.loopDone != nil {
 		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
 	}
 	return nil
@@ -366,7 +379,7 @@ func (s *Stack) Prefix() netip.Prefix {
 	return s.prefix
 }
 
-// MAC returns the stack's link-layer address.
+// MAC returns the stack's link-layer address (zero on an IP link).
 func (s *Stack) MAC() ethernet.MAC { return s.mac }
 
 // MTU returns the link MTU.
@@ -386,7 +399,7 @@ func (s *Stack) Routes() []ipv4.Route {
 	return s.routes.Routes()
 }
 
-// Neighbors returns a snapshot of the ARP cache.
+// Neighbors returns a snapshot of the ARP cache (empty on an IP link).
 func (s *Stack) Neighbors() []arp.Entry {
 	s.mu.Lock()
 	defer s.unlock()
@@ -449,12 +462,13 @@ func (s *Stack) Stats() Stats {
 	return st
 }
 
-// Start announces the stack with a gratuitous ARP (RFC 5227 §3) and starts
-// the receive loop on its own goroutine.
+// Start announces the stack with a gratuitous ARP (RFC 5227 §3; not on an
+// IP link, which has no ARP) and starts the receive loop on its own
+// goroutine.
 func (s *Stack) Start() {
 	s.mu.Lock()
 	s.loopDone = make(chan struct{})
-	if s.hasAddrLocked() {
+	if !s.ipLink && s.hasAddrLocked() {
 		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
 	}
 	s.unlock()
@@ -490,12 +504,13 @@ func (s *Stack) loop() {
 			continue
 		}
 		s.mu.Lock()
-		s.inBatch, s.batchNow = true, s.clock.Now()
+		now := s.clock.Now()
+		s.inBatch, s.batchNow = true, now
 		for i := 0; i < n; i++ {
 			s.handleFrameLocked(frames[i].Data, frames[i].Meta)
 		}
 		s.inBatch, s.batchNow = false, time.Time{}
-		s.flushBatchLocked()
+		s.flushBatchLocked(now)
 		s.unlock()
 	}
 }
@@ -510,8 +525,8 @@ func (s *Stack) nowLocked() time.Time {
 	return s.clock.Now()
 }
 
-// HandleFrame processes one received frame synchronously, exactly as the
-// receive loop does. Replies are written to the device before it returns.
+// HandleFrame processes one received frame (on an IP link, one packet)
+// synchronously, exactly as the receive loop does. Replies are written to the device before it returns.
 // Packet-level tests drive the stack through it.
 func (s *Stack) HandleFrame(frame []byte, meta nic.Meta) {
 	s.mu.Lock()

@@ -111,7 +111,7 @@ type bbr struct {
 	priorCwnd                      int
 	rtoRecovery, rtoRecoverSet     bool
 	inRecovery, packetConservation bool
-	conserveFrom                   seqnum.Value // SND.MAX when fast recovery started
+	conserveFrom                   seqnum.Value // SND.NXT when fast recovery started
 	rtoRecover                     seqnum.Value
 	rng                            *rand.Rand
 	started                        bool
@@ -194,7 +194,7 @@ func (b *bbr) onDelivery(d delivery) {
 	}
 	b.checkRTORecovery()
 	b.checkFastRecovery()
-	b.sample, b.roundStart = b.rs.onAck(d.delivered, d.high, d.sndMax, d.now)
+	b.sample, b.roundStart = b.rs.onAck(d.delivered, d.high, d.sndNxt, d.now)
 	if b.roundStart {
 		b.roundsSinceBwProbe++
 		b.updateMaxBw()
@@ -221,7 +221,7 @@ func (b *bbr) checkRTORecovery() {
 	switch {
 	case !b.rtoRecovery:
 	case !b.rtoRecoverSet:
-		b.rtoRecover, b.rtoRecoverSet = b.d.sndMax, true
+		b.rtoRecover, b.rtoRecoverSet = b.d.sndNxt, true
 	case b.d.una.GreaterThanEq(b.rtoRecover):
 		b.rtoRecovery = false
 		b.cwndB = max(b.cwndB, b.priorCwnd)
@@ -239,7 +239,7 @@ func (b *bbr) checkFastRecovery() {
 		b.saveCwnd()
 		b.cwndB = d.inflight + max(d.acked, d.mss)
 		b.inRecovery, b.packetConservation = true, true
-		b.conserveFrom = d.sndMax
+		b.conserveFrom = d.sndNxt
 	case !d.inRecovery && b.inRecovery:
 		b.inRecovery, b.packetConservation = false, false
 		b.cwndB = max(b.cwndB, b.priorCwnd) // BBRRestoreCwnd
@@ -249,7 +249,7 @@ func (b *bbr) checkFastRecovery() {
 }
 
 // startRound is BBRStartRound: the round restarts from this ACK.
-func (b *bbr) startRound() { b.rs.restart(b.d.delivered, b.d.sndMax, b.d.now) }
+func (b *bbr) startRound() { b.rs.restart(b.d.delivered, b.d.sndNxt, b.d.now) }
 
 // updateMaxBw is BBRUpdateMaxBw: a sample enters the filter unless it is
 // app-limited and below the estimate.

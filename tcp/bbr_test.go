@@ -17,7 +17,7 @@ const bbrMSS = 1460
 
 // bbrScript is a path for a bbr. Sequence numbers are apart from the
 // delivered count: an ACK that ends a round delivers the first octet sent
-// after the last one did (SND.MAX then), one that does not stays below it.
+// after the last one did (SND.NXT then), one that does not stays below it.
 type bbrScript struct {
 	t          *testing.T
 	b          *bbr
@@ -26,7 +26,7 @@ type bbrScript struct {
 	inflight   int
 	rtt        time.Duration
 	high       seqnum.Value // the highest delivered octet
-	sndMax     seqnum.Value
+	sndNxt     seqnum.Value
 	inRecovery bool // the sender's fast recovery
 }
 
@@ -50,12 +50,12 @@ func (s *bbrScript) ackN(dt time.Duration, n uint64, inflight int, endRound bool
 	s.now = s.now.Add(dt)
 	s.delivered += n
 	if endRound {
-		s.high = s.sndMax.Add(1)
+		s.high = s.sndNxt.Add(1)
 	}
-	s.sndMax = seqnum.Max(s.sndMax, s.high.Add(seqnum.Size(inflight)))
+	s.sndNxt = seqnum.Max(s.sndNxt, s.high.Add(seqnum.Size(inflight)))
 	s.inflight = inflight
 	s.b.onDelivery(delivery{now: s.now, delivered: s.delivered, acked: int(n), high: s.high, una: s.high,
-		sndMax: s.sndMax, inflight: inflight, mss: bbrMSS, rtt: s.rtt, hasRTT: true, seed: 1,
+		sndNxt: s.sndNxt, inflight: inflight, mss: bbrMSS, rtt: s.rtt, hasRTT: true, seed: 1,
 		inRecovery: s.inRecovery})
 }
 

@@ -74,9 +74,9 @@ type ackSample struct {
 	rtt    time.Duration // this ACK's RTT sample, when hasRTT
 	hasRTT bool
 	now    time.Time
-	// ack is SEG.ACK, sndMax SND.MAX (our SND.NXT): rounds of one RTT
+	// ack is SEG.ACK, sndNxt SND.NXT: rounds of one RTT
 	// are counted by them (RFC 9406 §4.2).
-	ack, sndMax seqnum.Value
+	ack, sndNxt seqnum.Value
 }
 
 // lossEvent describes a loss for onLoss.

@@ -93,7 +93,7 @@ func TestEstablished_LimitedTransmit_NotOnTheThirdDupACK(t *testing.T) {
 	h := newEstablished(t, Config{DisableSACK: true, DisableTimestamps: true})
 	h.c.Write(bytesN(1460), h.now)
 	h.out.take()
-	h.fire(200 * ms) // RTO: cwnd 1 MSS, recover = SND.MAX
+	h.fire(200 * ms) // RTO: cwnd 1 MSS, recover = SND.NXT
 	h.expect("PSH|ACK seq=1001 ack=5001 len=1460")
 	h.c.Write(bytesN(5*1460), h.now) // waits: cwnd is full
 	h.expect()

@@ -113,153 +113,18 @@ type Conn struct {
 	activeOpen    bool // went through SYN-SENT: a RST in SYN-RECEIVED refuses
 	userClosed    bool // Close was called: the application will not read again
 
-	// Send sequence variables (RFC 9293 §3.3.1). sndNxt is the next sequence
-	// number to send; a retransmission timeout rewinds it to sndUna
-	// ("go back N"), so sndMax, the highest sequence number sent plus one
-	// (BSD's snd_max), is what ACK acceptability uses.
-	iss, sndUna, sndNxt, sndMax seqnum.Value
-	sndWnd                      int // SND.WND in bytes, already scaled
-	maxSndWnd                   int // largest SND.WND seen (RFC 1122 §4.2.3.4, RFC 5961 §5.2)
-	sndWL1, sndWL2              seqnum.Value
-	sndBuf                      *buffer.Send
-	sndBufSeq                   seqnum.Value // sequence number of sndBuf offset 0
-	finQueued                   bool         // Shutdown/Close: a FIN follows the queued data
-	finSeq                      seqnum.Value // the FIN's sequence number, when finQueued
-	sndWScale                   uint8        // shift for the peer's window field (RFC 7323 §2.3)
-	mss                         int          // effective send MSS (RFC 9293 §3.7.1)
-	sndSml                      seqnum.Value // end of the last short segment sent (Minshall's Nagle)
-
-	// Receive sequence variables. RCV.NXT, the advertised right edge,
-	// TS.Recent, the D-SACK to report and the rate limit of replies to
-	// invalid segments are in ackState, which a TimeWait takes over.
-	ackState
-	irs        seqnum.Value
-	rcvBuf     *buffer.Recv
-	wsOffered  bool // our SYN carried a Window Scale option
-	synWnd     int  // the (unscaled) window our SYN or SYN-ACK advertised
-	finRcvd    bool // the peer's FIN is consumed: RCV.NXT is past it
-	oooFin     bool // a FIN arrived beyond a hole, at oooFinSeq
-	oooFinSeq  seqnum.Value
-	rcvMSS     int  // largest segment received, the "full-sized segment" of RFC 5681 §4.2
-	rcvUnacked int  // in-order bytes received since our last ACK
-	inBatch    bool // inside HandleSegmentBatch
-	ackAtFlush bool // an every-second-segment ACK waits for FlushACK
-
-	// Timers (RFC 6298, RFC 9293 §3.8); the zero time means not armed.
-	rtoAt, persistAt, delackAt, closeAt time.Time
-	keepAt                              time.Time // keep-alive (RFC 1122 §4.2.3.6)
-	keepProbes                          int       // unanswered keep-alive probes
-	lastRcvAt                           time.Time // last acceptable segment: the keep-alive idle clock
-	stallSince                          time.Time // since when sent data waits for an ACK or a window (UserTimeout); zero: nothing waits
-	srtt, rttvar, rto                   time.Duration
-	hasRTT                              bool
-	backoff                             int // retransmissions in the current episode (RTO exponent)
-	persistBackoff                      int
-	rttTiming                           bool // timing the segment ending at rttSeq (Karn, RFC 6298 §3)
-	rttSeq                              seqnum.Value
-	rttStart                            time.Time
-	synRetransmitted                    bool
-
-	// Congestion control (cc.go) and loss recovery (RFC 5681, RFC 6582
-	// NewReno, RFC 6675 SACK).
-	cc           congestionControl // owns cwnd and ssthresh
-	pace         pacing            // pacing.go: for a paced congestion control (BBR)
-	lastDataSent time.Time         // when data was last sent (Linux's lsndtime), for the restart after idle
-	dupAcks      int
-	inRecovery   bool
-	recover      seqnum.Value // NewReno's recover (RFC 6582), RecoveryPoint of RFC 6675
-	// Undo of a spurious fast recovery (RFC 2883 §5, Linux's
-	// tcp_try_undo_dsack): while undoOn, the recovery that began at
-	// SND.UNA = undoSeq with cwnd and ssthresh at priorCwnd and
-	// priorSsthresh has undoRetrans retransmitted segments that no
-	// D-SACK has shown to be duplicates yet.
-	// Proportional Rate Reduction (RFC 6937) in SACK recovery: octets
-	// delivered and sent since it began, and FlightSize then.
-	prrDelivered, prrOut, recoverFS int
-	undoOn                          bool
-	undoSeq                         seqnum.Value
-	undoRetrans                     int
-	priorCwnd, priorSsthresh        int
-	// Eifel detection of a spurious RTO (RFC 3522, undo.go): while
-	// eifelOn, an ACK of new data echoing a TSval before eifelTS (our
-	// TSval when the episode's first retransmission went out) undoes the
-	// timeout. rxtTS is that TSval for the current fast recovery.
-	eifelOn      bool
-	eifelTS      uint32
-	rxtTS        uint32
-	spuriousRTOs uint64
-
-	// SACK (RFC 2018, RFC 2883, RFC 6675); sackOn and the D-SACK block to
-	// report are in ackState.
-	sackOffered   bool                        // our SYN or SYN-ACK carries SACK-permitted
-	sb            scoreboard                  // SACKed ranges the peer reported (RFC 6675 §3)
-	highRxt       seqnum.Value                // HighRxt (RFC 6675 §2): end of the highest retransmitted
-	sackRecent    [maxSACKBlocks]seqnum.Value // recently received out-of-order segments, newest first
-	sackRecentN   int
-	rangesScratch [][2]int     // rcvBuf.Ranges, reused
-	rescueRxt     seqnum.Value // RescueRxt (RFC 6675 §2, §4 NextSeg rule 4), when rescueSet
-	rescueSet     bool
-
-	// Tail Loss Probe (RFC 8985 §7). ptoAt is the probe timeout; it is
-	// armed alongside rtoAt, never later. tlpOut: a probe episode is open
-	// (TLP.end_seq is not None), tlpEndSeq is TLP.end_seq, tlpRetrans
-	// TLP.is_retrans.
-	ptoAt      time.Time
-	lastSegSeq seqnum.Value // where the segment that last extended SND.MAX began: the probe resends it
-	tlpOut     bool
-	tlpRetrans bool
-	tlpEndSeq  seqnum.Value
-
-	// Time-based loss detection after RACK (RFC 8985 §6), rack.go.
-	rackAt      time.Time // the reordering timer (RFC 8985 §8)
-	rackFirstAt time.Time // when the first hole counts as lost, outside recovery
-	// In recovery, holes of original transmissions below rackLostTo are
-	// lost (when rackLostSet); rackTop, the highest SACKed octet seen
-	// since, becomes rackLostTo at rackTopAt (zero: nothing pending).
-	rackLostTo, rackTop seqnum.Value
-	rackLostSet         bool
-	rackTopAt           time.Time
-	rxt                 [rxtLogSize]rxtRecord
-	rxtN                int
-	minRTT              time.Duration // RACK.min_RTT: the least RTT sample
-	// RACK.reo_wnd adaptation (RFC 8985 §6.2 step 4), rackDSACK:
-	// reoWndMult is RACK.reo_wnd_mult less one, reoWndPersist
-	// RACK.reo_wnd_persist, dsackRound RACK.dsack_round (when
-	// dsackRoundSet).
-	reoWndMult, reoWndPersist int
-	// reorderingSeen is RACK.reordering_seen (RFC 8985 §6.2 step 2):
-	// from then on DupThresh no longer marks losses, time does.
-	reorderingSeen bool
-	// peerSACKs: the peer has sent a valid SACK block; a partial ACK with
-	// none then means it holds nothing above, not that it sends none.
-	peerSACKs     bool
-	dsackRound    seqnum.Value
-	dsackRoundSet bool
-
-	// Timestamps (RFC 7323 §3-5); tsOn, TS.Recent and Last.ACK.sent are
-	// in ackState.
-	now       time.Time // the time of the current call: our TSval
-	tsOffered bool      // our SYN or SYN-ACK carries the Timestamps option
-	tsOffset  uint32    // our TS clock's per-connection offset
-	tsEpoch   time.Time // the time our TS clock reads tsOffset
-
-	// ECN (RFC 3168), ecn.go. ecnOffered: our SYN asked for it;
-	// ecnOn: negotiated. ecnEcho: a CE mark waits for the peer's CWR
-	// (§6.1.3). ecnCWR: the next new data carries CWR (§6.1.2). ecnCut:
-	// an ECE reduction's window, up to ecnCutEnd, is outstanding.
-	ecnOffered, ecnOn, ecnEcho, ecnCWR, ecnCut bool
-	ecnCutEnd                                  seqnum.Value
-
-	bytesSent, bytesReceived, retransmits uint64
-	fastRetrans                           uint64
-	replyCounts                           // pawsDrops, challengeACKs, acksRateLimited
-	sackDiscards                          uint64
-	keepAliveProbes                       uint64
-	timeouts, recoveries                  uint64
-	lossProbes, tlpRecoveries             uint64
-	dsackUndos                            uint64
-	rackRecoveries, rackRetransmits       uint64
-	ceReceived, ecnReductions             uint64
+	// The TCB's parts (tcb.go), one per owner:
+	sendState                       // send sequence space and the send ring (output.go)
+	recoveryState                   // loss recovery: scoreboard, NewReno/SACK, PRR, undo (sack.go, undo.go)
+	rackState                       // RACK-TLP (rack.go, tlp.go)
+	recvState                       // receive sequence space, the reassembly ring, ACK policy (input.go)
+	rttState                        // the RTT estimator (timers.go, timestamps.go)
+	timerState                      // the retransmission, persist, keep-alive and close timers (timers.go)
+	cc            congestionControl // owns cwnd and ssthresh (cc.go)
+	pace          pacing            // pacing.go: for a paced congestion control (BBR)
+	optState                        // what the SYNs negotiate beyond ackState's: window scale, SACK, timestamps
+	ecnState                        // ECN (ecn.go)
+	connStats                       // the counts Info reports
 
 	tx Segment // scratch for outgoing segments: no allocation per segment
 }
@@ -269,22 +134,24 @@ type Conn struct {
 func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Output) *Conn {
 	cfg = cfg.withDefaults()
 	c := &Conn{
-		cfg:       cfg,
-		local:     local,
-		remote:    remote,
-		out:       out,
-		iss:       iss,
-		sndUna:    iss,
-		sndNxt:    iss,
-		sndMax:    iss,
-		sndBufSeq: iss.Add(1),
-		sndSml:    iss,
-		recover:   iss,
-		sndBuf:    buffer.NewSend(initialSndBuf(cfg)),
-		rcvBuf:    buffer.NewRecv(cfg.RcvBuf, cfg.MaxOutOfOrderRanges),
-		rto:       cfg.RTOInitial,
-		mss:       min(cfg.MSS, DefaultPeerMSS),
-		cc:        newCongestionControl(cfg.Congestion),
+		cfg:    cfg,
+		local:  local,
+		remote: remote,
+		out:    out,
+		sendState: sendState{
+			iss:       iss,
+			sndUna:    iss,
+			sndCur:    iss,
+			sndNxt:    iss,
+			sndBufSeq: iss.Add(1),
+			sndSml:    iss,
+			sndBuf:    buffer.NewSend(initialSndBuf(cfg)),
+			mss:       min(cfg.MSS, DefaultPeerMSS),
+		},
+		recoveryState: recoveryState{recover: iss},
+		recvState:     recvState{rcvBuf: buffer.NewRecv(cfg.RcvBuf, cfg.MaxOutOfOrderRanges)},
+		rttState:      rttState{rto: cfg.RTOInitial},
+		cc:            newCongestionControl(cfg.Congestion),
 	}
 	c.rcvMSS = c.mss
 	c.tsRecentAt, c.lastOOWAck = noTime, noTime
@@ -302,8 +169,8 @@ func NewConn(cfg Config, local, remote netip.AddrPort, iss seqnum.Value, out Out
 // Connect is the active OPEN (RFC 9293 §3.10.1): CLOSED → SYN-SENT, sending
 // <SEQ=ISS><CTL=SYN> with our MSS and, unless disabled, Window Scale.
 func (c *Conn) Connect(now time.Time) error {
-	c.setNow(now)
-	if c.state != StateClosed || c.sndMax != c.iss {
+	c.startTSClock(now)
+	if c.state != StateClosed || c.sndNxt != c.iss {
 		return syscall.EISCONN
 	}
 	c.activeOpen = true
@@ -312,10 +179,10 @@ func (c *Conn) Connect(now time.Time) error {
 	c.sackOffered = !c.cfg.DisableSACK     // RFC 2018 §2: SACK-permitted MAY be sent in a SYN
 	c.ecnOffered = c.cfg.ECN == ECNOn      // RFC 3168 §6.1.1: an ECN-setup SYN
 	c.setState(StateSynSent)
-	c.sndNxt = c.iss.Add(1)
-	c.sndMax = c.sndNxt
-	c.sendSyn(false)
-	c.startRTT(c.sndNxt, now)
+	c.sndCur = c.iss.Add(1)
+	c.sndNxt = c.sndCur
+	c.sendSyn(now, false)
+	c.startRTT(c.sndCur, now)
 	c.rtoAt = now.Add(c.rto)
 	return nil
 }
@@ -325,7 +192,7 @@ func (c *Conn) Connect(now time.Time) error {
 // In SYN-SENT and SYN-RECEIVED the data is queued for after the handshake.
 // A full buffer gives 0, ErrWouldBlock.
 func (c *Conn) Write(p []byte, now time.Time) (int, error) {
-	c.setNow(now)
+	c.startTSClock(now)
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -353,7 +220,7 @@ func (c *Conn) Write(p []byte, now time.Time) (int, error) {
 // ErrWouldBlock when nothing is there yet. Reading may open the window enough
 // to send a window update (RFC 1122 §4.2.3.3).
 func (c *Conn) Read(p []byte, now time.Time) (int, error) {
-	c.setNow(now)
+	c.startTSClock(now)
 	if n := c.rcvBuf.Read(p); n > 0 {
 		c.afterRead(now)
 		return n, nil
@@ -388,7 +255,7 @@ func (c *Conn) readErr(n int) error {
 // SYN-RECEIVED the FIN is queued until ESTABLISHED is reached ("queue for
 // processing after entering ESTABLISHED state").
 func (c *Conn) Shutdown(now time.Time) error {
-	c.setNow(now)
+	c.startTSClock(now)
 	switch c.state {
 	case StateClosed, StateListen:
 		return syscall.ENOTCONN
@@ -427,7 +294,7 @@ func (c *Conn) queueFin() {
 //     tcp_fin_timeout, also 60s), and data arriving after Close is answered
 //     with a RST, as Linux's tcp_rcv_state_process does.
 func (c *Conn) Close(now time.Time) error {
-	c.setNow(now)
+	c.startTSClock(now)
 	switch c.state {
 	case StateClosed:
 		return nil
@@ -437,7 +304,7 @@ func (c *Conn) Close(now time.Time) error {
 	}
 	c.userClosed = true
 	if c.rcvBuf.Readable() > 0 && c.state != StateTimeWait {
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 		c.drop(nil)
 		return nil
 	}
@@ -454,12 +321,12 @@ func (c *Conn) Close(now time.Time) error {
 // in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and CLOSE-WAIT a RST
 // is sent; in every state the connection goes to CLOSED.
 func (c *Conn) Abort(now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		// Deviation (Linux compat): <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>
 		// as Linux's tcp_send_active_reset; the RFC shows no ACK.
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 	}
 	c.userClosed = true
 	c.drop(nil)
@@ -543,7 +410,7 @@ func (c *Conn) Congestion() string { return c.cc.name() }
 // tcp_push_pending_frames after setting TCP_NODELAY (__tcp_sock_set_nodelay):
 // data Nagle held back goes at once rather than at the next ACK.
 func (c *Conn) Push(now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	c.trySend(now)
 }
 
@@ -618,7 +485,7 @@ func (c *Conn) SetRcvBuf(n int) {
 	}
 	c.cfg.RcvBuf = n
 	c.rcvBuf.SetCap(n)
-	if c.state == StateClosed && c.sndMax == c.iss && !c.cfg.DisableWindowScale {
+	if c.state == StateClosed && c.sndNxt == c.iss && !c.cfg.DisableWindowScale {
 		c.rcvWScale = windowScaleFor(n)
 	}
 }
@@ -736,10 +603,10 @@ func (c *Conn) countTLPRecovery() {
 
 // startUndo opens the undo record of a fast recovery about to reduce the
 // window (call before the reduction).
-func (c *Conn) startUndo() {
+func (c *Conn) startUndo(now time.Time) {
 	c.undoOn, c.undoSeq, c.undoRetrans = true, c.sndUna, 0
 	c.priorCwnd, c.priorSsthresh = c.cc.cwnd(), c.cc.ssthresh()
-	c.rxtTS = c.tsVal()
+	c.rxtTS = c.tsVal(now)
 }
 
 // dsackUndo takes the D-SACK block of an acceptable ACK as evidence that a
@@ -801,4 +668,4 @@ func (c *Conn) AcceptsNewSYN(seg *Segment, now time.Time) bool {
 
 // NextISSFloor is the lowest ISS a new incarnation of this connection may
 // use (issFloor).
-func (c *Conn) NextISSFloor() seqnum.Value { return issFloor(c.sndMax) }
+func (c *Conn) NextISSFloor() seqnum.Value { return issFloor(c.sndNxt) }

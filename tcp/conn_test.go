@@ -217,7 +217,7 @@ func TestSynSent_ShutdownQueued_FINAfterHandshake(t *testing.T) {
 
 func TestSynReceived_SynAckCarriesOptions(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0}
-	l := NewListener(Config{}, addrA, 8, h.out)
+	l := NewListener(strict(Config{}), addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 1000,
 		Options: Options{MSS: 1200, HasWScale: true, WScale: 5}}
 	c := l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
@@ -235,7 +235,7 @@ func TestSynReceived_SynAckCarriesOptions(t *testing.T) {
 
 func TestSynReceived_SynWithoutWScale_NoneOffered(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0}
-	l := NewListener(Config{}, addrA, 8, h.out)
+	l := NewListener(strict(Config{}), addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 1000}
 	c := l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
 	got := h.expect("SYN|ACK seq=1000 ack=5001")
@@ -1208,9 +1208,9 @@ func TestEstablished_BatchedSegments_OneACKPerBatch(t *testing.T) {
 		batchIn(h.data(bytesN(1460)))
 	}
 	h.expect()
-	h.c.FlushACK()
+	h.c.FlushACK(h.now)
 	h.expect("ACK seq=1001 ack=13761")
-	h.c.FlushACK() // nothing owed any more
+	h.c.FlushACK(h.now) // nothing owed any more
 	h.expect()
 
 	h.peerNxt += 100 // a hole: the next segment is out of order

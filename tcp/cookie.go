@@ -245,7 +245,7 @@ func newConnFromCookie(l *Listener, remote netip.AddrPort, seg *Segment, iss seq
 	c.rcvNxt = seg.Seq
 	c.wsOffered = !c.cfg.DisableWindowScale
 	c.sackOffered = !c.cfg.DisableSACK
-	c.negotiate(o) // as passiveOpen: window scale and SACK only if "the SYN" had them
+	c.negotiate(o, now) // as passiveOpen: window scale and SACK only if "the SYN" had them
 	c.ecnOn = cookieECN(seg, iss)
 	c.tsOffset += cookieTSClock(l.cookieTSBase, now)
 	c.tsEpoch = now
@@ -253,8 +253,8 @@ func newConnFromCookie(l *Listener, remote netip.AddrPort, seg *Segment, iss seq
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), c.irs, iss
 	c.maxSndWnd = c.sndWnd
 	c.setState(StateSynReceived)
-	c.sndNxt = iss.Add(1)
-	c.sndMax = c.sndNxt
+	c.sndCur = iss.Add(1)
+	c.sndNxt = c.sndCur
 	c.rcvAdvRight = c.rcvNxt.Add(seqnum.Size(c.synWnd))
 	return c
 }

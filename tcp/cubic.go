@@ -94,7 +94,7 @@ func (h *hystart) slowStart(s ackSample) (grow int, done bool) {
 			h.lastRoundMinRTT = hsNoRTT
 		}
 		h.currentRoundMinRTT, h.rttSampleCount = hsNoRTT, 0
-		h.windowEnd = s.sndMax
+		h.windowEnd = s.sndNxt
 	}
 	if s.hasRTT {
 		h.currentRoundMinRTT = min(h.currentRoundMinRTT, s.rtt)

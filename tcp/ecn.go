@@ -125,7 +125,7 @@ func (c *Conn) ecnMark(seg *Segment, n int) {
 		}
 	}
 	end := seg.Seq.Add(seqnum.Size(n))
-	if n == 0 || seg.Seq.LessThan(c.sndMax) || end.GreaterThan(c.sndUna.Add(seqnum.Size(c.sndWnd))) {
+	if n == 0 || seg.Seq.LessThan(c.sndNxt) || end.GreaterThan(c.sndUna.Add(seqnum.Size(c.sndWnd))) {
 		return
 	}
 	seg.ECN = ECNECT0
@@ -201,13 +201,13 @@ func (c *Conn) ecnAck(seg *Segment, oldUna seqnum.Value) {
 	if k != nil {
 		k.ECEReceived++
 	}
-	if c.ecnCut || c.sndUna.LessThanEq(c.recover) { // recover: in recovery, it is SND.MAX at its start
+	if c.ecnCut || c.sndUna.LessThanEq(c.recover) { // recover: in recovery, it is SND.NXT at its start
 		return
 	}
 	c.undoOn = false // not a spurious loss: nothing to undo (Linux's tcp_enter_cwr)
 	c.cc.onLoss(lossEvent{flight: c.flightSize(), mss: c.mss})
 	c.cc.setCwnd(min(c.cc.cwnd(), c.cc.ssthresh()))
-	c.ecnCut, c.ecnCutEnd = true, c.sndMax
+	c.ecnCut, c.ecnCutEnd = true, c.sndNxt
 	c.ecnCWR = true
 	c.ecnReductions++
 	if k != nil {

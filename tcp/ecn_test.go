@@ -111,7 +111,7 @@ func ecnPassive(t *testing.T, cfg Config, flags Flags) *harness {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS + 1}
 	cfg.Congestion = harnessCongestion(cfg.Congestion)
 	cfg.DisableTimestamps = true
-	l := NewListener(cfg, addrA, 8, h.out)
+	l := NewListener(strict(cfg), addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN | flags, Window: 65535,
 		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}
 	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
@@ -259,7 +259,7 @@ func TestECN_ECT0OnNewDataOnly(t *testing.T) {
 		d, _ := h.c.NextDeadline()
 		h.fire(d.Sub(t0))
 		for _, g := range h.out.take() {
-			if len(g.Payload) == 0 || g.ECN != ECNNotECT || !g.Seq.LessThan(h.c.sndMax) {
+			if len(g.Payload) == 0 || g.ECN != ECNNotECT || !g.Seq.LessThan(h.c.sndNxt) {
 				t.Fatalf("at %v sent %v (ECN %d), want a Not-ECT retransmission", h.now.Sub(t0), segString(&g), g.ECN)
 			}
 		}

@@ -74,14 +74,14 @@ var figureConfig = Config{ECN: ECNOff}
 
 // connect makes n's Conn to its peer with iss.
 func (n *node) connect(iss seqnum.Value) *Conn {
-	n.conn = NewConn(figureConfig, n.addr, n.w.peer(n).addr, iss, n)
+	n.conn = NewConn(strict(figureConfig), n.addr, n.w.peer(n).addr, iss, n)
 	n.conn.Connect(n.w.now)
 	return n.conn
 }
 
 // listen makes n a Listener whose Conns start at iss.
 func (n *node) listen(iss seqnum.Value) {
-	n.lis = NewListener(figureConfig, n.addr, 8, n)
+	n.lis = NewListener(strict(figureConfig), n.addr, 8, n)
 	n.nextISS = iss
 }
 

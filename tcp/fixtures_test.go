@@ -10,7 +10,24 @@ import (
 	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-func init() { strictTransitions = true }
+// strict returns cfg with an Observer that panics on a transition outside
+// legalTransitions (RFC 9293 §3.3.2, Figure 5) and then tells cfg's own
+// Observer, if any. Every Conn and Listener the tests make goes through it.
+func strict(cfg Config) Config {
+	cfg.Observer = strictObserver{cfg.Observer}
+	return cfg
+}
+
+type strictObserver struct{ next Observer }
+
+func (o strictObserver) StateChange(c *Conn, from, to State) {
+	if !legalTransitions[from][to] {
+		panic(fmt.Sprintf("tcp: illegal transition %v → %v", from, to))
+	}
+	if o.next != nil {
+		o.next.StateChange(c, from, to)
+	}
+}
 
 // t0 is the virtual time every test starts at.
 var t0 = time.Unix(1_000_000, 0)
@@ -105,7 +122,7 @@ func newTunedHarness(t *testing.T, cfg Config) *harness {
 		h.k = &Counters{}
 		cfg.Counters = h.k
 	}
-	h.c = NewConn(cfg, addrA, addrB, testISS, h.out)
+	h.c = NewConn(strict(cfg), addrA, addrB, testISS, h.out)
 	return h
 }
 
@@ -123,7 +140,7 @@ func (h *harness) StateChange(c *Conn, from, to State) {
 func (h *harness) seg(flags Flags) Segment {
 	return Segment{
 		SrcPort: peerPort, DstPort: ourPort,
-		Seq: h.peerNxt, Ack: h.c.sndMax, Flags: flags, Window: 65535,
+		Seq: h.peerNxt, Ack: h.c.sndNxt, Flags: flags, Window: 65535,
 	}
 }
 
@@ -192,8 +209,8 @@ func tcbInvariants(c *Conn) error {
 	if c.state == StateClosed || c.state == StateListen {
 		return nil
 	}
-	if !c.sndUna.LessThanEq(c.sndNxt) || !c.sndNxt.LessThanEq(c.sndMax) {
-		return fmt.Errorf("SND.UNA %d ≤ SND.NXT %d ≤ SND.MAX %d violated", c.sndUna, c.sndNxt, c.sndMax)
+	if !c.sndUna.LessThanEq(c.sndCur) || !c.sndCur.LessThanEq(c.sndNxt) {
+		return fmt.Errorf("SND.UNA %d ≤ send cursor %d ≤ SND.NXT %d violated", c.sndUna, c.sndCur, c.sndNxt)
 	}
 	if c.sndBuf.Len() > max(c.sndBuf.Cap(), c.cfg.SndBuf) {
 		return fmt.Errorf("send buffer holds %d > cap %d", c.sndBuf.Len(), c.sndBuf.Cap())
@@ -321,7 +338,7 @@ func newPassive(t *testing.T, cfg Config, backlog int) (*harness, *Listener) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	cfg.Congestion = harnessCongestion(cfg.Congestion)
 	cfg.ECN = harnessECN(cfg.ECN)
-	l := NewListener(cfg, addrA, backlog, h.out)
+	l := NewListener(strict(cfg), addrA, backlog, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460, HasWScale: true, WScale: 7}}
 	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)
@@ -398,7 +415,7 @@ func seqnumSize(n int) seqnum.Value { return seqnum.Value(n) }
 
 // sackInvariants checks the SACK state: the scoreboard (RFC 6675 §3) is
 // at most sackBoardSize sorted, disjoint, non-adjacent, non-empty ranges
-// within SND.UNA..SND.MAX whose sizes sum to sb.sacked; it is empty
+// within SND.UNA..SND.NXT whose sizes sum to sb.sacked; it is empty
 // without SACK; the receiver's recency list is bounded.
 func sackInvariants(c *Conn) error {
 	b := &c.sb
@@ -411,8 +428,8 @@ func sackInvariants(c *Conn) error {
 	sum := 0
 	prev := c.sndUna
 	for i, g := range b.r[:b.n] {
-		if !g.start.LessThan(g.end) || g.start.LessThan(prev) || (i > 0 && g.start == prev) || g.end.GreaterThan(c.sndMax) {
-			return fmt.Errorf("scoreboard range %d [%d, %d) bad: SND.UNA %d SND.MAX %d board %+v", i, g.start, g.end, c.sndUna, c.sndMax, b.r[:b.n])
+		if !g.start.LessThan(g.end) || g.start.LessThan(prev) || (i > 0 && g.start == prev) || g.end.GreaterThan(c.sndNxt) {
+			return fmt.Errorf("scoreboard range %d [%d, %d) bad: SND.UNA %d SND.NXT %d board %+v", i, g.start, g.end, c.sndUna, c.sndNxt, b.r[:b.n])
 		}
 		sum += int(g.start.Size(g.end))
 		prev = g.end

@@ -35,8 +35,7 @@ const (
 // message passed validation; the caller counts the rest.
 //
 // Validation (RFC 5927 §4.1): the quoted sequence number must be one we sent
-// and that is not yet acknowledged, SND.UNA =< SEG.SEQ < SND.NXT (our SND.NXT
-// is sndMax; in SYN-SENT and SYN-RECEIVED this is exactly the SYN). Anything
+// and that is not yet acknowledged, SND.UNA =< SEG.SEQ < SND.NXT (in SYN-SENT and SYN-RECEIVED this is exactly the SYN). Anything
 // else may be blind injection and is dropped. TIME-WAIT and CLOSED take no
 // ICMP errors (Linux drops them before the check).
 //
@@ -116,10 +115,10 @@ func (c *Conn) handleError(typ, code uint8, quotedSeq seqnum.Value, mtu int, loc
 	case StateClosed, StateListen, StateTimeWait:
 		return false
 	}
-	if !quotedSeq.InRange(c.sndUna, c.sndMax) {
+	if !quotedSeq.InRange(c.sndUna, c.sndNxt) {
 		return false // RFC 5927 §4.1
 	}
-	c.setNow(now) // what it resends carries the current TSval (RFC 7323 §3.2)
+	c.startTSClock(now)
 	switch typ {
 	case ipv4.TypeSourceQuench:
 		return true // RFC 6633 §3
@@ -191,7 +190,7 @@ func ClampPathMTU(mtu int) int { return max(mtu, minPMTU) }
 // peer (RFC 1191 §5, the stack's per-destination cache), as a
 // "fragmentation needed" for this connection would.
 func (c *Conn) ApplyPathMTU(mtu int, now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	c.pathMTUReduced(mtu, now)
 }
 
@@ -212,7 +211,7 @@ func (c *Conn) pathMTUReduced(mtu int, now time.Time) {
 		return // RFC 1191 §6.3: an increase is ignored (only probing may raise it)
 	}
 	c.mss = mss
-	if c.sendingState() && c.sndUna.LessThan(c.sndNxt) {
+	if c.sendingState() && c.sndUna.LessThan(c.sndCur) {
 		c.retransmitFlight(now)
 		c.trySend(now)
 	}
@@ -225,8 +224,8 @@ func (c *Conn) pathMTUReduced(mtu int, now time.Time) {
 // grow, so the window still allows it. The retransmission
 // timer keeps running; Karn's rule applies (sendData).
 func (c *Conn) retransmitFlight(now time.Time) {
-	end := seqnum.Min(c.sndNxt, c.dataEnd())
-	finInFlight := c.finQueued && c.sndNxt.GreaterThan(c.finSeq)
+	end := seqnum.Min(c.sndCur, c.dataEnd())
+	finInFlight := c.finQueued && c.sndCur.GreaterThan(c.finSeq)
 	seq := c.sndUna
 	for {
 		n := 0

@@ -118,7 +118,7 @@ func TestICMP_FragNeeded_WithTimestamps_SegmentsFitTheMTU(t *testing.T) {
 func TestICMP_FragNeeded_FlightAcrossSequenceWrap_ResentWhole(t *testing.T) {
 	const iss = seqnum.Value(0xfffffc3f) // data starts at −960
 	h := newHarness(t, Config{})
-	h.c = NewConn(Config{Observer: h, Congestion: harnessCongestion("")}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{Observer: h, Congestion: harnessCongestion("")}), addrA, addrB, iss, h.out)
 	h.c.Connect(h.now)
 	sa := h.synAck()
 	sa.Ack = iss + 1
@@ -197,7 +197,7 @@ func TestICMP_FragNeeded_FINHeldByCwndNotSentWithFlight(t *testing.T) {
 			t.Fatalf("%s: the FIN went with the resent flight", segString(&s))
 		}
 	}
-	if h.c.sndNxt != h.c.finSeq {
-		t.Fatalf("SND.NXT %d, want the FIN's %d (still queued)", uint32(h.c.sndNxt), uint32(h.c.finSeq))
+	if h.c.sndCur != h.c.finSeq {
+		t.Fatalf("send cursor %d, want the FIN's %d (still queued)", uint32(h.c.sndCur), uint32(h.c.finSeq))
 	}
 }

@@ -18,7 +18,13 @@ const minPeerMSS = 88
 // HandleSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7) for this connection:
 // the stack has matched seg to the Conn's four-tuple.
 func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
-	c.setNow(now)
+	c.handleSegment(seg, now, false)
+}
+
+// handleSegment is HandleSegment; batched says seg is one of a batch the
+// device delivered together (HandleSegmentBatch).
+func (c *Conn) handleSegment(seg *Segment, now time.Time, batched bool) {
+	c.startTSClock(now)
 	switch c.state {
 	case StateClosed:
 		// §3.10.7.1: as if no TCB existed.
@@ -30,16 +36,16 @@ func (c *Conn) HandleSegment(seg *Segment, now time.Time) {
 	case StateListen:
 		return // a Conn never listens: Listener does (§3.10.7.2)
 	case StateSynSent:
-		c.synSentInput(seg, now)
+		c.synSentInput(seg, now, batched)
 		return
 	}
-	c.synchronizedInput(seg, now)
+	c.synchronizedInput(seg, now, batched)
 }
 
 // negotiate applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1,
 // 536 when absent) and Window Scale (RFC 7323 §2.2: both sides must send it,
 // else neither scales).
-func (c *Conn) negotiate(o *Options) {
+func (c *Conn) negotiate(o *Options, now time.Time) {
 	peer := DefaultPeerMSS
 	if o.MSS != 0 {
 		peer = int(o.MSS)
@@ -57,7 +63,7 @@ func (c *Conn) negotiate(o *Options) {
 	// both carried it.
 	c.sackOffered = c.sackOffered && o.SACKPermitted
 	c.sackOn = c.sackOffered
-	c.negotiateTimestamps(o)
+	c.negotiateTimestamps(o, now)
 }
 
 // initialWindow is IW of RFC 6928 §2, or one segment if the SYN or SYN-ACK
@@ -91,14 +97,14 @@ func (c *Conn) enterEstablished(now time.Time) {
 }
 
 // synSentInput is §3.10.7.3, SYN-SENT.
-func (c *Conn) synSentInput(seg *Segment, now time.Time) {
+func (c *Conn) synSentInput(seg *Segment, now time.Time, batched bool) {
 	hasAck := seg.Flags&FlagACK != 0
 	// First: the ACK bit.
-	if hasAck && (seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndMax)) {
+	if hasAck && (seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndNxt)) {
 		// "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the
 		// RST bit is set) <SEQ=SEG.ACK><CTL=RST>"; Figure 9 and Figure 10.
 		if seg.Flags&FlagRST == 0 {
-			c.sendRST(seg.Ack, false)
+			c.sendRST(now, seg.Ack, false)
 		}
 		return
 	}
@@ -117,7 +123,7 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.rcvAdvRight = c.rcvNxt.Add(seqnum.Size(c.synWnd))
-	c.negotiate(&seg.Options)
+	c.negotiate(&seg.Options, now)
 	c.ecnNegotiate(seg.Flags)
 	if !hasAck {
 		// Simultaneous open (Figure 7): SYN-SENT → SYN-RECEIVED, send
@@ -126,14 +132,14 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, c.iss
 		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.setState(StateSynReceived)
-		c.sendSyn(true)
+		c.sendSyn(now, true)
 		// Deviation (Linux compat): data on the SYN is not queued; the peer
 		// retransmits it after the handshake.
 		return
 	}
 	// Our SYN is acknowledged.
 	c.sndUna = seg.Ack
-	c.sndNxt = seqnum.Max(c.sndNxt, c.sndUna)
+	c.sndCur = seqnum.Max(c.sndCur, c.sndUna)
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
 	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 	c.ackRTT(seg, seg.Ack, now)
@@ -141,36 +147,18 @@ func (c *Conn) synSentInput(seg *Segment, now time.Time) {
 	// "If there are other controls or text in the segment, then continue
 	// processing at the sixth step below where the URG bit is checked."
 	c.ackPending = true
-	c.processText(seg, seg.Seq.Add(1), now)
+	c.processText(seg, seg.Seq.Add(1), now, batched)
 	c.trySend(now)
 	if c.ackPending {
-		c.sendAck() // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+		c.sendAck(now) // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
 	}
 }
 
 // synchronizedInput is §3.10.7.4, "Otherwise" (SYN-RECEIVED and later), in
 // the RFC's order.
-func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
+func (c *Conn) synchronizedInput(seg *Segment, now time.Time, batched bool) {
 	flags := seg.Flags
-	if c.state == StateSynReceived && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN && seg.Seq == c.irs {
-		// Deviation (Linux compat): a retransmission of the peer's SYN means
-		// our SYN-ACK was lost; resend it now (Linux's tcp_check_req) rather
-		// than answer with a bare ACK that a SYN-SENT peer would drop.
-		c.sendSyn(true)
-		return
-	}
-	if c.state == StateSynReceived && c.activeOpen && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN|FlagACK &&
-		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndMax && len(seg.Payload) == 0 {
-		// Simultaneous open, Figure 7 step 7: the peer's SYN-ACK acknowledges
-		// our SYN. Its sequence number lies before RCV.NXT, so the first step
-		// would reject it; Linux's tcp_validate_incoming lets exactly this
-		// segment through, and so does the figure. Its window is unscaled
-		// (RFC 7323 §2.2).
-		c.sndUna = seg.Ack
-		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
-		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
-		c.enterEstablished(now)
-		c.trySend(now)
+	if c.state == StateSynReceived && c.synReceivedSpecial(seg, now) {
 		return
 	}
 
@@ -184,7 +172,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	// ACK (rate-limited as an unacceptable segment) and dropped.
 	if drop, ack := c.pawsDrop(seg, now); drop {
 		if ack {
-			c.sendAck()
+			c.sendAck(now)
 		}
 		return
 	}
@@ -194,7 +182,7 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	ok, dataOK := c.sequenceTest(seg)
 	if !ok {
 		if c.unacceptable(seg, now) {
-			c.sendAck()
+			c.sendAck(now)
 		}
 		return
 	}
@@ -236,30 +224,99 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	if flags&FlagACK == 0 {
 		return // "if the ACK bit is off, drop the segment and return"
 	}
-	if c.state == StateSynReceived {
-		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndMax)) {
-			c.sendRST(seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
-			return
-		}
-		if c.listener != nil && c.listener.acceptFull() {
-			// Linux: with a full accept queue the completing ACK is dropped
-			// (tcp_check_req, "listen overflow") and the SYN-ACK
-			// retransmission tries again later.
-			c.listener.acceptQueueDrop()
-			return
-		}
-		c.sndUna = seg.Ack
-		c.sndNxt = seqnum.Max(c.sndNxt, c.sndUna)
-		c.sndWnd = int(seg.Window) << c.sndWScale
-		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
-		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
-		c.ackRTT(seg, seg.Ack, now)
-		c.enterEstablished(now)
+	if c.state == StateSynReceived && !c.synReceivedACK(seg, now) {
+		return
 	}
 	if !c.processAck(seg, now) {
 		return
 	}
 	c.updateTSRecent(seg, now) // RFC 7323 §4.3, after the ACK as Linux
+	if c.finAckedSteps(now) {
+		return
+	}
+
+	// Sixth: URG. Urgent data is delivered inline (SO_OOBINLINE semantics):
+	// the urgent pointer is ignored and the connection goes on.
+
+	// Seventh and eighth: text and FIN.
+	if dataOK {
+		c.processText(seg, seg.Seq, now, batched)
+	} else if len(seg.Payload) > 0 {
+		c.ackPending = true // the window is closed: tell the peer so now
+		c.sendAck(now)
+	} else if flags&FlagFIN != 0 {
+		// Deviation (Linux compat): a bare FIN at RCV.NXT is accepted in a
+		// zero window, as Linux's tcp_data_queue does.
+		c.processText(seg, seg.Seq, now, batched)
+	}
+	if c.state == StateClosed {
+		return
+	}
+	c.ecnInput(seg)
+	c.trySend(now)
+	if c.ackPending && c.delackAt.IsZero() {
+		c.sendAck(now)
+	}
+}
+
+// synReceivedSpecial handles the two segments SYN-RECEIVED answers before
+// the sequence test would reject them, and reports whether seg was one.
+func (c *Conn) synReceivedSpecial(seg *Segment, now time.Time) bool {
+	flags := seg.Flags
+	if flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN && seg.Seq == c.irs {
+		// Deviation (Linux compat): a retransmission of the peer's SYN means
+		// our SYN-ACK was lost; resend it now (Linux's tcp_check_req) rather
+		// than answer with a bare ACK that a SYN-SENT peer would drop.
+		c.sendSyn(now, true)
+		return true
+	}
+	if c.activeOpen && flags&(FlagSYN|FlagRST|FlagACK) == FlagSYN|FlagACK &&
+		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndNxt && len(seg.Payload) == 0 {
+		// Simultaneous open, Figure 7 step 7: the peer's SYN-ACK acknowledges
+		// our SYN. Its sequence number lies before RCV.NXT, so the first step
+		// would reject it; Linux's tcp_validate_incoming lets exactly this
+		// segment through, and so does the figure. Its window is unscaled
+		// (RFC 7323 §2.2).
+		c.sndUna = seg.Ack
+		c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, seg.Ack
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.enterEstablished(now)
+		c.trySend(now)
+		return true
+	}
+	return false
+}
+
+// synReceivedACK is the fifth step's SYN-RECEIVED case (RFC 9293
+// §3.10.7.4): an acceptable ACK completes the handshake. It reports false
+// when the segment is to be dropped.
+func (c *Conn) synReceivedACK(seg *Segment, now time.Time) bool {
+	if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
+		c.sendRST(now, seg.Ack, false) // <SEQ=SEG.ACK><CTL=RST>
+		return false
+	}
+	if c.listener != nil && c.listener.acceptFull() {
+		// Linux: with a full accept queue the completing ACK is dropped
+		// (tcp_check_req, "listen overflow") and the SYN-ACK
+		// retransmission tries again later.
+		c.listener.acceptQueueDrop()
+		return false
+	}
+	c.sndUna = seg.Ack
+	c.sndCur = seqnum.Max(c.sndCur, c.sndUna)
+	c.sndWnd = int(seg.Window) << c.sndWScale
+	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+	c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
+	c.ackRTT(seg, seg.Ack, now)
+	c.enterEstablished(now)
+	return true
+}
+
+// finAckedSteps is the fifth step's FIN-WAIT-1, CLOSING and LAST-ACK
+// cases (RFC 9293 §3.10.7.4), once the ACK is processed: what an ACK of
+// our FIN moves the connection to. It reports true when the connection
+// is gone (LAST-ACK).
+func (c *Conn) finAckedSteps(now time.Time) (closed bool) {
 	switch c.state {
 	case StateFinWait1:
 		if c.finAcked() {
@@ -277,32 +334,10 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 	case StateLastAck:
 		if c.finAcked() {
 			c.drop(nil) // "delete the TCB, enter the CLOSED state"
-			return
+			return true
 		}
 	}
-
-	// Sixth: URG. Urgent data is delivered inline (SO_OOBINLINE semantics):
-	// the urgent pointer is ignored and the connection goes on.
-
-	// Seventh and eighth: text and FIN.
-	if dataOK {
-		c.processText(seg, seg.Seq, now)
-	} else if len(seg.Payload) > 0 {
-		c.ackPending = true // the window is closed: tell the peer so now
-		c.sendAck()
-	} else if flags&FlagFIN != 0 {
-		// Deviation (Linux compat): a bare FIN at RCV.NXT is accepted in a
-		// zero window, as Linux's tcp_data_queue does.
-		c.processText(seg, seg.Seq, now)
-	}
-	if c.state == StateClosed {
-		return
-	}
-	c.ecnInput(seg)
-	c.trySend(now)
-	if c.ackPending && c.delackAt.IsZero() {
-		c.sendAck()
-	}
+	return false
 }
 
 // HandleSegmentBatch is HandleSegment for one segment of a batch the
@@ -310,19 +345,17 @@ func (c *Conn) synchronizedInput(seg *Segment, now time.Time) {
 // only because two full-sized segments arrived is held until FlushACK,
 // which the caller calls once the whole batch has been handled.
 func (c *Conn) HandleSegmentBatch(seg *Segment, now time.Time) {
-	c.inBatch = true
-	c.HandleSegment(seg, now)
-	c.inBatch = false
+	c.handleSegment(seg, now, true)
 }
 
 // FlushACK sends the ACK HandleSegmentBatch held back, if it is still owed.
-func (c *Conn) FlushACK() {
+func (c *Conn) FlushACK(now time.Time) {
 	if !c.ackAtFlush {
 		return
 	}
 	c.ackAtFlush = false
 	if c.ackPending && c.state.synchronized() {
-		c.sendAck()
+		c.sendAck(now)
 	}
 }
 
@@ -346,7 +379,7 @@ func (c *Conn) resetByPeer() {
 // state that has it. It returns false when the segment must be dropped.
 func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	ack := seg.Ack
-	if ack.GreaterThan(c.sndMax) {
+	if ack.GreaterThan(c.sndNxt) {
 		// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then
 		// send an ACK, drop the segment, and return." RFC 5961 §5.2 puts
 		// this ACK under the same check as the next one, so it is a
@@ -364,10 +397,14 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	// RFC 5681 §2 duplicate ACK: outstanding data, no data and no SYN/FIN
 	// in the segment, SEG.ACK = SND.UNA, the same window. A zero-window
 	// probe's answer is not one.
-	dup := ack == c.sndUna && c.sndMax != c.sndUna && len(seg.Payload) == 0 &&
+	dup := ack == c.sndUna && c.sndNxt != c.sndUna && len(seg.Payload) == 0 &&
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	oldUna := c.sndUna
 	advanced := ack.GreaterThan(c.sndUna)
+	origSACKed := 0
+	if c.frtoOn {
+		origSACKed = c.sb.sackedIn(c.frtoOrig, c.frtoHigh)
+	}
 	// DeliveredData (RFC 6937 §3): the change in SND.UNA plus the change
 	// in SACKed octets, which falls by what the cumulative ACK now covers
 	// (octets SACKed earlier were delivered then, not again now).
@@ -387,12 +424,13 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		// peer that negotiated SACK but sends none) counts as RFC 5681's.
 		newSACK = c.sackUpdate(seg) > 0
 		if seg.Options.NumSACK > 0 {
-			dup = newSACK && ack == oldUna && c.sndMax != oldUna &&
+			dup = newSACK && ack == oldUna && c.sndNxt != oldUna &&
 				seg.Flags&(FlagSYN|FlagFIN) == 0 && c.persistAt.IsZero()
 		}
 		c.tlpAck(seg, oldUna, newSACK) // RFC 8985 §7.4
 	}
 	delivered = max(delivered+c.sb.sacked, 0) // not below zero when the board is cleared (reneging)
+	c.frtoAck(oldUna, dup, newSACK, origSACKed, now)
 	defer func() {
 		c.rackDetect(oldUna, now) // after the DupThresh rules below
 		if c.sackRecovering() {
@@ -406,7 +444,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		opened := wnd > c.sndWnd
 		c.sndWnd, c.sndWL1, c.sndWL2 = wnd, seg.Seq, ack
 		c.maxSndWnd = max(c.maxSndWnd, wnd)
-		if opened && !c.persistAt.IsZero() && c.sndUna == c.sndMax {
+		if opened && !c.persistAt.IsZero() && c.sndUna == c.sndNxt {
 			c.persistBackoff = 0 // the window opened: the probing ends (trySend sends)
 		}
 		if wnd > 0 && !c.stallSince.IsZero() && !c.persistAt.IsZero() {
@@ -429,7 +467,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 	return true
 }
 
-// ackNewData handles SND.UNA < SEG.ACK =< SND.MAX: free acknowledged data,
+// ackNewData handles SND.UNA < SEG.ACK =< SND.NXT: free acknowledged data,
 // take an RTT sample, restart or stop the retransmission timer (RFC 6298
 // §5.2-5.3), and grow cwnd (RFC 5681 §3.1, RFC 6582).
 func (c *Conn) ackNewData(seg *Segment, now time.Time) {
@@ -447,8 +485,8 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.noteReorderedHole(ack)
 	}
 	c.sndUna = ack
-	if c.sndNxt.LessThan(ack) {
-		c.sndNxt = ack
+	if c.sndCur.LessThan(ack) {
+		c.sndCur = ack
 	}
 	c.sb.trim(ack)
 	if c.sb.n > 0 && c.sb.r[0].start == ack {
@@ -458,7 +496,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.sb.clear()
 	}
 	// The user timeout measures time without progress.
-	if c.sndUna == c.sndMax {
+	if c.sndUna == c.sndNxt {
 		c.stallSince = time.Time{}
 	} else {
 		c.stallSince = now
@@ -469,7 +507,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 	// clears icsk_backoff in tcp_ack); RFC 6298 §5.7 keeps it until a
 	// fresh RTT sample.
 	c.backoff = 0
-	if c.sndUna == c.sndMax {
+	if c.sndUna == c.sndNxt {
 		c.rtoAt = time.Time{}
 	} else if c.persistAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
@@ -539,7 +577,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, rtt time.Duration, sampled 
 		c.recover = una
 	}
 	c.cc.onAck(ackSample{acked: acked, mss: c.mss, srtt: c.srtt, rtt: rtt, hasRTT: sampled,
-		now: now, ack: ack, sndMax: c.sndMax})
+		now: now, ack: ack, sndNxt: c.sndNxt})
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.
@@ -558,7 +596,7 @@ func (c *Conn) onDupAck(now time.Time) {
 	case c.sackOn && (c.dupAcks >= dupThresh || c.isLost(c.sndUna)) && c.sndUna.GreaterThanEq(c.recover):
 		// RFC 6675 §5 (4). Recovery ends with the cumulative ACK of
 		// RecoveryPoint (HighData, the octet before our recover, which
-		// is SND.MAX then), and a new one may start from there (4.1);
+		// is SND.NXT then), and a new one may start from there (4.1);
 		// after a timeout, §5.1 asks the same: not before HighACK is
 		// beyond RecoveryPoint. (As Linux: tcp_fastretrans_alert leaves
 		// recovery at snd_una >= high_seq.)
@@ -567,9 +605,9 @@ func (c *Conn) onDupAck(now time.Time) {
 		// RFC 6582 §3.2 step 2: enter only if the cumulative ACK covers more
 		// than recover (SEG.ACK - 1 > recover is written here as >= because
 		// recover starts at ISS and SND.UNA - 1 = ISS after the handshake).
-		c.startUndo()
+		c.startUndo(now)
 		c.lossReduction()
-		c.recover = c.sndMax
+		c.recover = c.sndNxt
 		c.inRecovery = true
 		c.countRecovery()
 		c.retransmitFirst(now)
@@ -583,10 +621,10 @@ func (c *Conn) onDupAck(now time.Time) {
 // enterSACKRecovery is RFC 6675 §5 (4): loss recovery starts with
 // cwnd = ssthresh = FlightSize/2 and the first hole is retransmitted.
 func (c *Conn) enterSACKRecovery(now time.Time) {
-	c.startUndo()
+	c.startUndo(now)
 	c.lossReduction() // (4.2), RFC 5681 eq. (4)
 	c.cc.setCwnd(c.cc.ssthresh())
-	c.recover = c.sndMax // (4.1) RecoveryPoint = HighData
+	c.recover = c.sndNxt // (4.1) RecoveryPoint = HighData
 	c.inRecovery = true
 	c.countRecovery()
 	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
@@ -610,7 +648,7 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 // duplicate ACKs as long as FlightSize stays within cwnd + 2·SMSS; cwnd
 // itself is not changed.
 func (c *Conn) limitedTransmit(now time.Time) {
-	if !c.sendingState() || c.sndNxt != c.sndMax {
+	if !c.sendingState() || c.sndCur != c.sndNxt {
 		return // nothing new to send after a timeout's go-back-N
 	}
 	if c.sackOn {
@@ -640,7 +678,7 @@ func (c *Conn) ackFloor() seqnum.Value { return c.sndUna.Sub(seqnum.Size(c.maxSn
 // clock and trySend of the other states have nothing to do here:
 // keep-alive is off (keepAliveState) and nothing is sent (sendingState).
 func (c *Conn) timeWaitInput(seg *Segment, now time.Time) {
-	act := c.timeWaitSegment(seg, now, c.sndMax, c.ackFloor())
+	act := c.timeWaitSegment(seg, now, c.sndNxt, c.ackFloor())
 	if act&twRestart != 0 {
 		c.closeAt = now.Add(c.cfg.TimeWait)
 	}
@@ -649,12 +687,12 @@ func (c *Conn) timeWaitInput(seg *Segment, now time.Time) {
 		return
 	}
 	if act&twACK != 0 {
-		c.sendAck()
+		c.sendAck(now)
 	}
 	if act&twAccepted != 0 {
 		c.ecnInput(seg)
 		if c.ackPending && c.delackAt.IsZero() {
-			c.sendAck()
+			c.sendAck(now)
 		}
 	}
 }
@@ -672,7 +710,7 @@ func (c *Conn) enterTimeWait(now time.Time) {
 // processText is §3.10.7.4 seventh (segment text) and eighth (FIN) for an
 // acceptable segment whose first payload byte is at seq. It only decides
 // about the ACK; the caller sends it.
-func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
+func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time, batched bool) {
 	p := seg.Payload
 	fin := seg.Flags&FlagFIN != 0
 	finAt := seq.Add(seqnum.Size(len(p)))
@@ -713,7 +751,7 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 	if len(p) > 0 && c.userClosed {
 		// Deviation (Linux compat): nobody will read this; Linux resets
 		// (tcp_rcv_state_process, "data after close").
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 		c.drop(syscall.ECONNRESET)
 		return
 	}
@@ -758,7 +796,7 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 			}
 		default:
 			c.rcvUnacked += adv
-			c.delayAck(now)
+			c.delayAck(now, batched)
 		}
 	} else if fin && off > 0 {
 		c.ackPending = true
@@ -773,10 +811,10 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time) {
 // delayAck schedules the ACK for in-order data: at once for every second
 // full-sized segment, otherwise within DelayedACK (RFC 1122 §4.2.3.2,
 // RFC 5681 §4.2).
-func (c *Conn) delayAck(now time.Time) {
+func (c *Conn) delayAck(now time.Time, batched bool) {
 	c.ackPending = true
 	if c.rcvUnacked >= 2*c.rcvMSS {
-		if c.inBatch {
+		if batched {
 			// Deviation (Linux compat, GRO): within a batch of segments the
 			// device delivered together, the every-second-segment ACK waits
 			// for the batch's end, so one ACK covers the run, as Linux ACKs
@@ -836,6 +874,6 @@ func (c *Conn) afterRead(now time.Time) {
 	cur := c.advertisedWnd()
 	largest := min(c.rcvBuf.Cap(), 0xffff<<c.rcvWScale)
 	if w := c.selectWnd(); w > cur && 2*cur <= largest && w >= 2*cur {
-		c.sendAck()
+		c.sendAck(now)
 	}
 }

@@ -86,8 +86,9 @@ func TestEstablished_Karn_NoRetransmission_Sampled(t *testing.T) {
 }
 
 // After an RTO's go-back-N, a segment that carries retransmitted bytes and
-// new ones (it straddles SND.MAX) is not timed either: its ACK would be
-// as ambiguous (RFC 6298 §3).
+// new ones (it straddles SND.NXT) is not timed either: its ACK would be
+// as ambiguous (RFC 6298 §3). The timeout recurs, so that F-RTO (which
+// would send new data after the first ACK) is off and the go-back-N runs.
 func TestEstablished_Karn_SegmentStraddlingSndMax_NotTimed(t *testing.T) {
 	h := newEstablished(t, Config{SndBuf: 1 << 20})
 	srtt := h.c.srtt
@@ -95,13 +96,15 @@ func TestEstablished_Karn_SegmentStraddlingSndMax_NotTimed(t *testing.T) {
 	h.out.take()
 	h.fire(200 * ms) // RTO: go back N, resend 1001-2461
 	h.expect("ACK seq=1001 ack=5001 len=1460")
+	h.fire(600 * ms) // again, backed off
+	h.expect("ACK seq=1001 ack=5001 len=1460")
 	h.c.Write(bytesN(3000), h.now)
-	h.at(260 * ms)
+	h.at(660 * ms)
 	a := h.seg(FlagACK)
 	a.Ack = 2461
 	h.in(a) // cwnd 2 MSS: 2461-3921 (500 bytes resent, 960 new), then 3921-5381
 	h.expect("ACK seq=2461 ack=5001 len=1460", "ACK seq=3921 ack=5001 len=1460")
-	h.at(300 * ms)
+	h.at(700 * ms)
 	a.Ack = 3921
 	h.in(a)
 	if h.c.srtt != srtt {
@@ -115,7 +118,7 @@ func TestEstablished_Karn_SegmentStraddlingSndMax_NotTimed(t *testing.T) {
 func TestEstablished_DataEndingAtSequenceZero_FastRetransmittedWithoutFIN(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	iss := seqnum.Value(1<<32 - 4*1460 - 1) // four segments end at 0
-	h.c = NewConn(Config{}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{}), addrA, addrB, iss, h.out)
 	h.c.Connect(h.now)
 	sa := h.synAck()
 	sa.Ack = iss + 1

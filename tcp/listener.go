@@ -281,22 +281,22 @@ func (c *Conn) passiveOpen(seg *Segment, now time.Time) {
 	// The SYN's arrival is the TS clock's epoch (the SYN-ACK's TSval is
 	// tsOffset) and when TS.Recent is set (RFC 7323 §5.5: it expires after
 	// 24 idle days; Linux stamps it in tcp_create_openreq_child).
-	c.setNow(now)
+	c.startTSClock(now)
 	c.setState(StateListen)
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.wsOffered = !c.cfg.DisableWindowScale
 	c.sackOffered = !c.cfg.DisableSACK
-	c.negotiate(&seg.Options) // offers WScale and SACK-permitted back only if the SYN had them
+	c.negotiate(&seg.Options, now) // offers WScale and SACK-permitted back only if the SYN had them
 	c.ecnNegotiate(seg.Flags)
 	c.sndWnd, c.sndWL1, c.sndWL2 = int(seg.Window), seg.Seq, c.iss
 	c.maxSndWnd = c.sndWnd
 	c.setState(StateSynReceived)
-	c.sndNxt = c.iss.Add(1)
-	c.sndMax = c.sndNxt
+	c.sndCur = c.iss.Add(1)
+	c.sndNxt = c.sndCur
 	c.rcvAdvRight = c.rcvNxt
-	c.sendSyn(true)
-	c.startRTT(c.sndNxt, now)
+	c.sendSyn(now, true)
+	c.startRTT(c.sndCur, now)
 	c.rtoAt = now.Add(c.rto)
 }
 

@@ -35,7 +35,7 @@ func TestListener_CookieSYNACK_OffersOnlyWhatWeUse(t *testing.T) {
 	// normal SYN-ACK (negotiate).
 	for _, cfg := range []Config{{DisableWindowScale: true}, {DisableSACK: true}, {DisableWindowScale: true, DisableSACK: true}} {
 		t.Run(fmt.Sprintf("ws off %v, SACK off %v", cfg.DisableWindowScale, cfg.DisableSACK), func(t *testing.T) {
-			normal := NewListener(cfg, addrA, 8, &recorder{})
+			normal := NewListener(strict(cfg), addrA, 8, &recorder{})
 			syn := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535, Options: linuxSYNOpts}
 			want := normal.HandleSegment(&syn, client(2000), issEnv(testISS), t0).out.(*recorder).take()[0].Options
 

@@ -33,7 +33,7 @@ func (r *addrRecorder) SendSegment(local, remote netip.AddrPort, seg *Segment, p
 
 func newListenerHarness(t *testing.T, backlog int) *listenerHarness {
 	out := &addrRecorder{}
-	return &listenerHarness{t: t, l: NewListener(Config{}, addrA, backlog, out), out: out, now: t0}
+	return &listenerHarness{t: t, l: NewListener(strict(Config{}), addrA, backlog, out), out: out, now: t0}
 }
 
 func client(port uint16) netip.AddrPort {
@@ -216,13 +216,13 @@ func TestListener_EventAcceptable(t *testing.T) {
 }
 
 func TestListener_Backlog_ClampedLikeLinux(t *testing.T) {
-	if l := NewListener(Config{}, addrA, -1, nil); l.queueCap() != 4097 {
+	if l := NewListener(strict(Config{}), addrA, -1, nil); l.queueCap() != 4097 {
 		t.Fatal(l.queueCap())
 	}
-	if l := NewListener(Config{}, addrA, 1<<20, nil); l.queueCap() != 4097 {
+	if l := NewListener(strict(Config{}), addrA, 1<<20, nil); l.queueCap() != 4097 {
 		t.Fatal(l.queueCap())
 	}
-	if l := NewListener(Config{}, addrA, 0, nil); l.queueCap() != 1 {
+	if l := NewListener(strict(Config{}), addrA, 0, nil); l.queueCap() != 1 {
 		t.Fatal(l.queueCap())
 	}
 }
@@ -435,7 +435,7 @@ var linuxSYNOpts = Options{MSS: 1460, HasWScale: true, WScale: 7, SACKPermitted:
 
 func newListenerHarnessCfg(t *testing.T, cfg Config, backlog int) *listenerHarness {
 	out := &addrRecorder{}
-	return &listenerHarness{t: t, l: NewListener(cfg, addrA, backlog, out), out: out, now: t0}
+	return &listenerHarness{t: t, l: NewListener(strict(cfg), addrA, backlog, out), out: out, now: t0}
 }
 
 // cookieSYN sends a SYN with options o from client port to a Listener
@@ -465,7 +465,7 @@ func (lh *listenerHarness) cookieTSACK(port uint16, synack Segment, tsVal uint32
 func TestListener_CookieWithTimestamps_SYNACKOffersWScaleAndSACKAsNormal(t *testing.T) {
 	// The cookie SYN-ACK carries the options a normal SYN-ACK would.
 	lh := fullSynQueue(t)
-	normal := NewListener(Config{}, addrA, 8, &recorder{})
+	normal := NewListener(strict(Config{}), addrA, 8, &recorder{})
 	syn := Segment{SrcPort: 2000, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535, Options: linuxSYNOpts}
 	nc := normal.HandleSegment(&syn, client(2000), issEnv(testISS), lh.now)
 	want := nc.out.(*recorder).take()[0]

@@ -50,7 +50,7 @@ func TestEstablished_MemoryPressure_WindowStopsGrowing(t *testing.T) {
 		}
 		// Open the window as far as it goes: a read of nothing new, then
 		// an ACK carrying the window the TCB selects now.
-		h.c.sendAck()
+		h.c.sendAck(h.now)
 		segs := h.out.take()
 		if len(segs) != 1 {
 			t.Fatalf("pressure %v: %d segments for one ACK", pressure, len(segs))

@@ -10,7 +10,7 @@ import (
 // and some RSTs carries ACK (RFC 9293 §3.10.7.4: "once in the ESTABLISHED
 // state, all segments must carry current acknowledgment information"); an ACK
 // sent now satisfies any pending delayed ACK.
-func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte) {
+func (c *Conn) emit(now time.Time, seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte) {
 	seg := &c.tx
 	*seg = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: flags}
 	if opts != nil {
@@ -39,7 +39,7 @@ func (c *Conn) emit(seq seqnum.Value, flags Flags, opts *Options, p1, p2 []byte)
 		// without ACK ("the sender of that segment SHOULD set the TSecr
 		// field to zero").
 		seg.Options.HasTimestamp = true
-		seg.Options.TSVal = c.tsVal()
+		seg.Options.TSVal = c.tsVal(now)
 		if flags&FlagACK != 0 {
 			seg.Options.TSEcr = c.tsRecent
 		}
@@ -69,7 +69,7 @@ func (c *Conn) synOptions() Options {
 
 // sendSyn sends our SYN (<SEQ=ISS><CTL=SYN>) or SYN-ACK
 // (<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>).
-func (c *Conn) sendSyn(ack bool) {
+func (c *Conn) sendSyn(now time.Time, ack bool) {
 	c.synWnd = min(c.rcvBuf.Window(), 0xffff)
 	if ack {
 		if r := c.rcvNxt.Add(seqnum.Size(c.synWnd)); r.GreaterThan(c.rcvAdvRight) {
@@ -81,41 +81,41 @@ func (c *Conn) sendSyn(ack bool) {
 	if ack {
 		flags |= FlagACK
 	}
-	c.emit(c.iss, flags, &o, nil, nil)
+	c.emit(now, c.iss, flags, &o, nil, nil)
 }
 
 // sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>: the reply to an
 // unacceptable segment, a challenge ACK (RFC 5961), a window update or a
 // (delayed) acknowledgment.
 //
-// SND.NXT is the RFC's, the highest sequence number sent (our sndMax): after
-// a retransmission timeout rewinds sndNxt, a pure ACK carrying the rewound
+// SND.NXT is the RFC's, the highest sequence number sent (our sndNxt): after
+// a retransmission timeout rewinds the send cursor, a pure ACK carrying the rewound
 // value would fall before the peer's RCV.NXT, be unacceptable there and
 // draw an ACK in reply, and so on. As BSD's tcp_output, only a zero-window
-// probe episode keeps sndNxt (so that the ACK does not step over the probe).
-func (c *Conn) sendAck() {
-	seq := c.sndMax
+// probe episode keeps sndCur (so that the ACK does not step over the probe).
+func (c *Conn) sendAck(now time.Time) {
+	seq := c.sndNxt
 	if !c.persistAt.IsZero() {
-		seq = c.sndNxt
+		seq = c.sndCur
 	}
-	c.emit(seq, FlagACK, nil, nil, nil)
+	c.emit(now, seq, FlagACK, nil, nil, nil)
 }
 
 // challengeACK sends an RFC 5961 challenge ACK unless the rate limit of
 // §7 holds it back (challengeAllowed).
 func (c *Conn) challengeACK(now time.Time) {
 	if c.challengeAllowed(now) {
-		c.sendAck()
+		c.sendAck(now)
 	}
 }
 
 // sendRST sends <SEQ=seq><CTL=RST>, with ACK=RCV.NXT if withAck.
-func (c *Conn) sendRST(seq seqnum.Value, withAck bool) {
+func (c *Conn) sendRST(now time.Time, seq seqnum.Value, withAck bool) {
 	flags := FlagRST
 	if withAck {
 		flags |= FlagACK
 	}
-	c.emit(seq, flags, nil, nil, nil)
+	c.emit(now, seq, flags, nil, nil, nil)
 }
 
 // wndAvail is what offerWnd weighs: the window the receive buffer could
@@ -141,9 +141,9 @@ func (c *Conn) sendingState() bool {
 	return false
 }
 
-// finSent reports whether the FIN has been sent (SND.MAX is past it).
+// finSent reports whether the FIN has been sent (SND.NXT is past it).
 func (c *Conn) finSent() bool {
-	return c.finQueued && c.sndMax.GreaterThan(c.finSeq)
+	return c.finQueued && c.sndNxt.GreaterThan(c.finSeq)
 }
 
 // finAcked reports whether our FIN is acknowledged.
@@ -152,15 +152,15 @@ func (c *Conn) finAcked() bool {
 }
 
 // dataEnd is the sequence number just past the queued data.
-func (c *Conn) dataEnd() seqnum.Value {
-	return c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+func (s *sendState) dataEnd() seqnum.Value {
+	return s.sndBufSeq.Add(seqnum.Size(s.sndBuf.Len()))
 }
 
-// unsentData returns the queued bytes from SND.NXT on.
+// unsentData returns the queued bytes from the send cursor on.
 func (c *Conn) unsentData() int {
 	end := c.dataEnd()
-	if c.sndNxt.LessThan(end) {
-		return int(c.sndNxt.Size(end))
+	if c.sndCur.LessThan(end) {
+		return int(c.sndCur.Size(end))
 	}
 	return 0
 }
@@ -195,7 +195,7 @@ func (c *Conn) trySend(now time.Time) {
 // window into it. The algorithm restarts its window (restartWindow has
 // how, as Linux does it).
 func (c *Conn) restartAfterIdle(now time.Time) {
-	if c.lastDataSent.IsZero() || c.sndUna != c.sndMax || c.unsentData() == 0 {
+	if c.lastDataSent.IsZero() || c.sndUna != c.sndNxt || c.unsentData() == 0 {
 		return
 	}
 	rto := c.currentRTO()
@@ -212,11 +212,11 @@ func (c *Conn) restartAfterIdle(now time.Time) {
 // negative, replaces cwnd less the flight as the congestion limit
 // (cwnd - pipe in RFC 6675 loss recovery).
 func (c *Conn) sendNext(now time.Time, room int) bool {
-	if c.finQueued && c.sndNxt.GreaterThan(c.finSeq) {
+	if c.finQueued && c.sndCur.GreaterThan(c.finSeq) {
 		return false // everything, FIN included, is out
 	}
 	sackedAt := -1 // octets before the next SACKed range, when resending
-	if c.sndNxt.LessThan(c.sndMax) && c.sb.n > 0 {
+	if c.sndCur.LessThan(c.sndNxt) && c.sb.n > 0 {
 		sackedAt = c.skipSACKed()
 	}
 	unsent := c.unsentData()
@@ -225,8 +225,8 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 	if room >= 0 {
 		lim = c.sndWnd
 	}
-	if wndEnd := c.sndUna.Add(seqnum.Size(lim)); c.sndNxt.LessThan(wndEnd) {
-		usable = int(c.sndNxt.Size(wndEnd))
+	if wndEnd := c.sndUna.Add(seqnum.Size(lim)); c.sndCur.LessThan(wndEnd) {
+		usable = int(c.sndCur.Size(wndEnd))
 	}
 	if room >= 0 {
 		usable = min(usable, room)
@@ -245,27 +245,27 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 	// Nagle and SWS avoidance are for new data: a go-back-N
 	// retransmission goes as it is, also when a SACKed range cuts it
 	// short (Linux resends the segments it sent).
-	resend := c.sndNxt.Add(seqnum.Size(n)).LessThanEq(c.sndMax)
+	resend := c.sndCur.Add(seqnum.Size(n)).LessThanEq(c.sndNxt)
 	if n > 0 && !resend && !c.sendAllowed(n, unsent, mss) {
 		return false
 	}
-	c.sendData(c.sndNxt, n, fin, now)
+	c.sendData(c.sndCur, n, fin, now)
 	return true
 }
 
-// skipSACKed moves SND.NXT, in a go-back-N after an RTO, past SACKed data
+// skipSACKed moves the send cursor, in a go-back-N after an RTO, past SACKed data
 // it has reached (Linux's CA_Loss retransmits only what is not SACKed),
 // and returns the octets from there to the next SACKed range, or -1 if
-// none is above. A range may end at SND.MAX, covering our FIN: the
+// none is above. A range may end at SND.NXT, covering our FIN: the
 // receiver holds it as it holds the data, and takes it in order once the
 // holes below are filled.
 func (c *Conn) skipSACKed() int {
 	for _, g := range c.sb.r[:c.sb.n] {
-		if c.sndNxt.LessThan(g.start) {
-			return int(c.sndNxt.Size(g.start))
+		if c.sndCur.LessThan(g.start) {
+			return int(c.sndCur.Size(g.start))
 		}
-		if c.sndNxt.LessThan(g.end) {
-			c.sndNxt = g.end
+		if c.sndCur.LessThan(g.end) {
+			c.sndCur = g.end
 		}
 	}
 	return -1
@@ -343,7 +343,7 @@ func (c *Conn) sendAllowed(n, unsent, mss int) bool {
 	if n >= mss {
 		return true // a full-sized segment
 	}
-	nagleOK := c.cfg.NoDelay || !(c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessThanEq(c.sndMax))
+	nagleOK := c.cfg.NoDelay || !(c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessThanEq(c.sndNxt))
 	if n == unsent {
 		// All the queued data (Linux pushes every write). Deviation (Linux
 		// compat): Nagle does not hold the last segment before a FIN
@@ -356,35 +356,35 @@ func (c *Conn) sendAllowed(n, unsent, mss int) bool {
 }
 
 // sendData sends n bytes from seq (and the FIN after them if fin), advancing
-// SND.NXT. It arms the retransmission timer (RFC 6298 §5.1), times the
+// the send cursor and SND.NXT. It arms the retransmission timer (RFC 6298 §5.1), times the
 // segment if it is new and nothing else is timed (RFC 6298 §3, Karn), and
 // counts retransmitted segments.
 func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 	short := n > 0 && n < c.sendMSS() // before transmit reports (and clears) a D-SACK
-	c.transmit(seq, n, fin)
+	c.transmit(now, seq, n, fin)
 	c.lastDataSent = now
 	end := seq.Add(seqnum.Size(n))
 	if fin {
 		end = end.Add(1)
 	}
-	if seq.LessThan(c.sndMax) {
+	if seq.LessThan(c.sndNxt) {
 		c.countRetransmit()
 		if c.rttTiming && seq.LessThan(c.rttSeq) {
 			c.rttTiming = false // Karn: this segment's ACK would be ambiguous
 		}
 	}
-	newData := end.GreaterThan(c.sndMax)
+	newData := end.GreaterThan(c.sndNxt)
 	if newData {
-		if seq.GreaterThanEq(c.sndMax) && !c.rttTiming {
+		if seq.GreaterThanEq(c.sndNxt) && !c.rttTiming {
 			c.startRTT(end, now)
 		}
-		if dEnd := seq.Add(seqnum.Size(n)); dEnd.GreaterThan(c.sndMax) {
-			c.bytesSent += uint64(seqnum.Max(seq, c.sndMax).Size(dEnd))
+		if dEnd := seq.Add(seqnum.Size(n)); dEnd.GreaterThan(c.sndNxt) {
+			c.bytesSent += uint64(seqnum.Max(seq, c.sndNxt).Size(dEnd))
 		}
-		c.sndMax = end
+		c.sndNxt = end
 		c.lastSegSeq = seq
 	}
-	c.sndNxt = end
+	c.sndCur = end
 	if short {
 		c.sndSml = end // Minshall: the end of the last short segment
 	}
@@ -404,11 +404,11 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 // transmit builds and sends one data/FIN segment at seq without touching
 // the send variables. PSH goes on the segment that empties the buffer (as
 // Linux: the end of a write burst).
-func (c *Conn) transmit(seq seqnum.Value, n int, fin bool) {
+func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin bool) {
 	if c.sackRecovering() {
 		c.prrOut += n // RFC 6937 §3: prr_out, all data sent in recovery
 	}
-	c.paced(n, c.now)
+	c.paced(n, now)
 	flags := FlagACK
 	var p1, p2 []byte
 	if n > 0 {
@@ -421,16 +421,16 @@ func (c *Conn) transmit(seq seqnum.Value, n int, fin bool) {
 	if fin {
 		flags |= FlagFIN
 	}
-	c.emit(seq, flags, nil, p1, p2)
+	c.emit(now, seq, flags, nil, p1, p2)
 }
 
 // retransmitFirst resends the first unacknowledged segment (fast retransmit,
 // RFC 5681 §3.2; a NewReno partial ACK, RFC 6582 §3.2 step 4) without moving
-// SND.NXT.
+// the send cursor.
 func (c *Conn) retransmitFirst(now time.Time) {
 	seq := c.sndUna
 	n := 0
-	if end := seqnum.Min(c.sndMax, c.dataEnd()); seq.LessThan(end) {
+	if end := seqnum.Min(c.sndNxt, c.dataEnd()); seq.LessThan(end) {
 		n = min(int(seq.Size(end)), c.sendMSS())
 	}
 	if c.sackOn && c.sb.n > 0 {
@@ -443,7 +443,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 	if n == 0 && !fin {
 		return
 	}
-	c.transmit(seq, n, fin)
+	c.transmit(now, seq, n, fin)
 	c.countRetransmit()
 	c.rttTiming = false
 	end := seq.Add(seqnum.Size(n))

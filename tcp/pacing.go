@@ -28,8 +28,8 @@ type delivery struct {
 	delivered uint64
 	acked     int // octets newly delivered by this ACK (rs.newly_acked)
 	// high is the end of the highest delivered octet (the cumulative ACK
-	// or the highest SACK block's end); una SND.UNA; sndMax SND.MAX.
-	high, una, sndMax seqnum.Value
+	// or the highest SACK block's end); una SND.UNA; sndNxt SND.NXT.
+	high, una, sndNxt seqnum.Value
 	inflight          int // octets in flight after the ACK (RFC 6675 pipe)
 	mss               int
 	rtt               time.Duration // the ACK's RTT sample, if hasRTT
@@ -116,7 +116,7 @@ func (c *Conn) paceDelivery(now time.Time) {
 	}
 	inflight := c.pipe()
 	d := delivery{now: now, delivered: delivered, acked: int(delivered - ps.delivered),
-		high: high, una: c.sndUna, sndMax: c.sndMax, inflight: inflight, mss: c.mss,
+		high: high, una: c.sndUna, sndNxt: c.sndNxt, inflight: inflight, mss: c.mss,
 		rtt: ps.rtt, hasRTT: ps.hasRTT, seed: uint64(c.iss)}
 	// The drafts' app-limited check (C.app_limited): nothing more to
 	// send, room in cwnd to send it, and no loss waiting to be repaired

@@ -51,7 +51,7 @@ func TestEstablished_PRR_RecoveryEndsAtSsthresh(t *testing.T) {
 	h := prrRecovery(t)
 	ssthresh := h.c.cc.ssthresh()
 	h.at(20 * ms)
-	h.in(h.sackAck(h.c.sndMax))
+	h.in(h.sackAck(h.c.sndNxt))
 	if h.c.inRecovery || h.c.cc.cwnd() != ssthresh {
 		t.Fatalf("inRecovery %v cwnd %d after the full ACK, want ssthresh %d (RFC 6937 §3)", h.c.inRecovery, h.c.cc.cwnd(), ssthresh)
 	}

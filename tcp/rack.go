@@ -41,10 +41,10 @@ import (
 const rxtLogSize = 16
 
 // rxtRecord is one retransmission in the current recovery, in the order
-// sent: [start, end) went out when SND.MAX was sndMax; lostAt is when it
+// sent: [start, end) went out when SND.NXT was sndNxt; lostAt is when it
 // will be deemed lost (zero: no evidence yet); lost, that it was.
 type rxtRecord struct {
-	start, end, sndMax seqnum.Value
+	start, end, sndNxt seqnum.Value
 	lostAt             time.Time
 	lost               bool
 }
@@ -78,7 +78,7 @@ func (c *Conn) rackDSACK() {
 	if c.dsackRoundSet {
 		return
 	}
-	c.dsackRound, c.dsackRoundSet = c.sndMax, true
+	c.dsackRound, c.dsackRoundSet = c.sndNxt, true
 	c.reoWndMult++
 	c.reoWndPersist = reoWndPersistRecoveries
 }
@@ -165,16 +165,16 @@ func (c *Conn) rackRecord(start, end seqnum.Value) {
 	if c.rxtN == rxtLogSize {
 		return
 	}
-	c.rxt[c.rxtN] = rxtRecord{start: start, end: end, sndMax: c.sndMax}
+	c.rxt[c.rxtN] = rxtRecord{start: start, end: end, sndNxt: c.sndNxt}
 	c.rxtN++
 }
 
 // rackReset forgets the episode: recovery began or ended, or the RTO fired.
-func (c *Conn) rackReset() {
-	c.rxtN = 0
-	c.rackFirstAt = time.Time{}
-	c.rackAt = time.Time{}
-	c.rackLostSet, c.rackTopAt = false, time.Time{}
+func (k *rackState) rackReset() {
+	k.rxtN = 0
+	k.rackFirstAt = time.Time{}
+	k.rackAt = time.Time{}
+	k.rackLostSet, k.rackTopAt = false, time.Time{}
 }
 
 // rackLostBelow reports whether a hole ending at end (an original
@@ -209,9 +209,9 @@ func (c *Conn) rackHoles(now time.Time) {
 }
 
 // armRACK makes the reordering timer fire no later than t.
-func (c *Conn) armRACK(t time.Time) {
-	if c.rackAt.IsZero() || t.Before(c.rackAt) {
-		c.rackAt = t
+func (k *rackState) armRACK(t time.Time) {
+	if k.rackAt.IsZero() || t.Before(k.rackAt) {
+		k.rackAt = t
 	}
 }
 
@@ -242,7 +242,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 		c.rxtN = 0
 		// The first hole, outside recovery. RFC 6675 §5.1: no new
 		// recovery before HighACK passes RecoveryPoint (see onDupAck).
-		if c.sb.n == 0 || c.sndUna == c.sndMax || c.sndUna.LessThan(c.recover) {
+		if c.sb.n == 0 || c.sndUna == c.sndNxt || c.sndUna.LessThan(c.recover) {
 			c.rackFirstAt = time.Time{}
 			return
 		}
@@ -278,7 +278,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 		if c.delivered(r.start, r.end) {
 			continue
 		}
-		if r.lostAt.IsZero() && (i < latest || top.GreaterThan(r.sndMax)) {
+		if r.lostAt.IsZero() && (i < latest || top.GreaterThan(r.sndNxt)) {
 			r.lostAt = now.Add(c.reoWnd())
 		}
 		if !r.lostAt.IsZero() && !r.lost {
@@ -296,9 +296,9 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 
 // rackLostBytes is what pipe must not count: the retransmissions deemed
 // lost and not yet sent again.
-func (c *Conn) rackLostBytes() int {
+func (k *rackState) rackLostBytes() int {
 	n := 0
-	for _, r := range c.rxt[:c.rxtN] {
+	for _, r := range k.rxt[:k.rxtN] {
 		if r.lost {
 			n += int(r.start.Size(r.end))
 		}
@@ -332,7 +332,7 @@ func (c *Conn) rackRetransmit(now time.Time) bool {
 		if n == 0 {
 			return false
 		}
-		c.transmit(s, n, false)
+		c.transmit(now, s, n, false)
 		c.countRetransmit()
 		c.rackRetransmits++
 		if c.rttTiming && s.LessThan(c.rttSeq) {

@@ -13,7 +13,7 @@ import (
 // on its ACK divide what was delivered since by the time since. tapstack
 // keeps no per-segment records, so the sampler takes one sample per round
 // trip: a round starts at an ACK (remembering C.delivered, the time, and
-// SND.MAX) and ends at the first ACK that delivers an octet sent after
+// SND.NXT) and ends at the first ACK that delivers an octet sent after
 // that, the octet a draft sender would have stamped with the round start's
 // delivered and time; the sample is what was delivered in between over the
 // time in between (the drafts' ack_elapsed). That octet was sent at the
@@ -54,8 +54,8 @@ func (r *rateSampler) markAppLimited(delivered uint64, inflight int) {
 }
 
 // restart starts a round at now (BBRStartRound).
-func (r *rateSampler) restart(delivered uint64, sndMax seqnum.Value, now time.Time) {
-	r.started, r.end = true, sndMax
+func (r *rateSampler) restart(delivered uint64, sndNxt seqnum.Value, now time.Time) {
+	r.started, r.end = true, sndNxt
 	r.startDelivered, r.startTime = delivered, now
 	r.appLimited = r.appLimitedUntil != 0
 }
@@ -64,12 +64,12 @@ func (r *rateSampler) restart(delivered uint64, sndMax seqnum.Value, now time.Ti
 // and the highest delivered octet ends before high (the cumulative ACK or
 // the end of the highest SACK block). It reports whether a round ended
 // and, if so, the round's sample; the next round starts here.
-func (r *rateSampler) onAck(delivered uint64, high, sndMax seqnum.Value, now time.Time) (rateSample, bool) {
+func (r *rateSampler) onAck(delivered uint64, high, sndNxt seqnum.Value, now time.Time) (rateSample, bool) {
 	if r.appLimitedUntil != 0 && delivered > r.appLimitedUntil {
 		r.appLimitedUntil = 0 // what was sent app-limited is delivered
 	}
 	if !r.started {
-		r.restart(delivered, sndMax, now)
+		r.restart(delivered, sndNxt, now)
 		return rateSample{}, false
 	}
 	if !high.GreaterThan(r.end) {
@@ -79,6 +79,6 @@ func (r *rateSampler) onAck(delivered uint64, high, sndMax seqnum.Value, now tim
 	if s.interval > 0 {
 		s.rate = uint64(float64(s.delivered) / s.interval.Seconds())
 	}
-	r.restart(delivered, sndMax, now)
+	r.restart(delivered, sndNxt, now)
 	return s, true
 }

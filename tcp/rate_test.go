@@ -13,11 +13,11 @@ import (
 
 func TestRateSampler_RoundEndsAtTheFirstOctetSentAfterItsStart(t *testing.T) {
 	var r rateSampler
-	// The round starts at t0 with 10000 octets in flight, up to SND.MAX 11000.
+	// The round starts at t0 with 10000 octets in flight, up to SND.NXT 11000.
 	if _, ok := r.onAck(0, 1000, 11000, t0); ok {
 		t.Fatal("the first ACK ended a round; it starts one")
 	}
-	// Delivering everything up to SND.MAX of the start is the end of data
+	// Delivering everything up to SND.NXT of the start is the end of data
 	// sent before the round: no sample yet.
 	if _, ok := r.onAck(10000, 11000, 20000, t0.Add(80*time.Millisecond)); ok {
 		t.Fatal("a round ended at an ACK of data sent before it started")
@@ -31,9 +31,9 @@ func TestRateSampler_RoundEndsAtTheFirstOctetSentAfterItsStart(t *testing.T) {
 	if s.delivered != 15000 || s.interval != 100*time.Millisecond || s.rate != 150000 || s.appLimited {
 		t.Fatalf("sample %+v, want 15000 octets in 100ms = 150000 B/s, not app-limited", s)
 	}
-	// The next round started there: it ends past SND.MAX 20000.
+	// The next round started there: it ends past SND.NXT 20000.
 	if _, ok := r.onAck(20000, 20000, 30000, t0.Add(150*time.Millisecond)); ok {
-		t.Fatal("the next round ended before an octet beyond its start's SND.MAX was delivered")
+		t.Fatal("the next round ended before an octet beyond its start's SND.NXT was delivered")
 	}
 	s, ok = r.onAck(30000, 20001, 30000, t0.Add(200*time.Millisecond))
 	if !ok || s.rate != 150000 {

@@ -32,7 +32,7 @@ const sackBoardSize = 128
 type seqRange struct{ start, end seqnum.Value }
 
 // scoreboard is the sender's record of SACKed data (RFC 6675 §3): sorted,
-// disjoint, non-adjacent ranges within SND.UNA..SND.MAX.
+// disjoint, non-adjacent ranges within SND.UNA..SND.NXT.
 type scoreboard struct {
 	r      []seqRange // len sackBoardSize once allocated
 	n      int
@@ -103,6 +103,18 @@ func (b *scoreboard) add(s, e seqnum.Value) int {
 	return added
 }
 
+// sackedIn returns the SACKed bytes within [lo, hi).
+func (b *scoreboard) sackedIn(lo, hi seqnum.Value) int {
+	n := 0
+	for _, g := range b.r[:b.n] {
+		s, e := seqnum.Max(g.start, lo), seqnum.Min(g.end, hi)
+		if s.LessThan(e) {
+			n += int(s.Size(e))
+		}
+	}
+	return n
+}
+
 // sackedAbove returns the SACKed bytes and ranges at or above seq.
 func (b *scoreboard) sackedAbove(seq seqnum.Value) (bytes, ranges int) {
 	for i := b.n - 1; i >= 0 && b.r[i].start.GreaterThanEq(seq); i-- {
@@ -164,13 +176,13 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 // not a D-SACK. RFC 2018 §3 says nothing of validation, but a block is
 // evidence that drives loss recovery, and a bogus one (a crafted block,
 // or one a middlebox left unshifted) must not: the block must be
-// non-empty, end at or below SND.MAX (our SND.NXT) and start above
+// non-empty, end at or below SND.NXT and start above
 // SND.UNA. A receiver that holds the octet at SND.UNA acknowledges it
 // cumulatively, so a block reaching down to SND.UNA is not a SACK of data
 // above a hole: Linux ignores it whole rather than trimming it, and so do
-// we. A block within SND.UNA..SND.MAX is also no longer than the window.
+// we. A block within SND.UNA..SND.NXT is also no longer than the window.
 func (c *Conn) sackBlockValid(b SACKBlock) bool {
-	return b.Start.LessThan(b.End) && b.End.LessThanEq(c.sndMax) && b.Start.GreaterThan(c.sndUna)
+	return b.Start.LessThan(b.End) && b.End.LessThanEq(c.sndNxt) && b.Start.GreaterThan(c.sndUna)
 }
 
 // isDSACK reports whether the first SACK block of o is a D-SACK block
@@ -203,7 +215,7 @@ func (c *Conn) pipe() int {
 	prev := c.sndUna
 	bytes, ranges := c.sb.sacked, c.sb.n
 	for i := 0; i <= c.sb.n; i++ {
-		end := c.sndMax
+		end := c.sndNxt
 		if i < c.sb.n {
 			end = c.sb.r[i].start
 		}
@@ -254,7 +266,7 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 // retransmitHole resends n bytes at seq during recovery (RFC 6675 §5
 // (C.1)-(C.2)): HighRxt moves to its end.
 func (c *Conn) retransmitHole(seq seqnum.Value, n int, now time.Time) {
-	c.transmit(seq, n, false)
+	c.transmit(now, seq, n, false)
 	c.countRetransmit()
 	if c.rttTiming && seq.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn
@@ -284,19 +296,19 @@ func (c *Conn) rescueRetransmit(now time.Time) bool {
 	// RecoveryPoint) is rescued: the rule is for "loss at the end of the
 	// window", and new data rule (2) has just sent would otherwise be
 	// sent twice at once.
-	low, top := seqnum.Max(c.sndUna, c.highRxt), seqnum.Min(c.sndMax, c.recover)
+	low, top := seqnum.Max(c.sndUna, c.highRxt), seqnum.Min(c.sndNxt, c.recover)
 	if n := c.sb.n; n > 0 {
 		low = seqnum.Max(low, c.sb.r[n-1].end)
 	}
 	if !low.LessThan(top) {
 		return false
 	}
-	fin := c.finSent() && top == c.sndMax && top == c.finSeq.Add(1)
+	fin := c.finSent() && top == c.sndNxt && top == c.finSeq.Add(1)
 	dataTop := top
 	if fin {
 		dataTop = top.Sub(1)
 	}
-	start, n, ok := c.retransmitTail(low, dataTop, fin)
+	start, n, ok := c.retransmitTail(now, low, dataTop, fin)
 	if !ok {
 		return false
 	}
@@ -312,9 +324,9 @@ func (c *Conn) rescueRetransmit(now time.Time) bool {
 
 // rcvRanges returns the receive buffer's out-of-order ranges in a
 // per-connection scratch slice, grown as needed and kept.
-func (c *Conn) rcvRanges() [][2]int {
-	c.rangesScratch = c.rcvBuf.Ranges(c.rangesScratch[:0])
-	return c.rangesScratch
+func (rv *recvState) rcvRanges() [][2]int {
+	rv.rangesScratch = rv.rcvBuf.Ranges(rv.rangesScratch[:0])
+	return rv.rangesScratch
 }
 
 // rangeOf returns the index in rs of the range holding offset off, -1 if
@@ -330,8 +342,8 @@ func rangeOf(rs [][2]int, off int) int {
 
 // heldOutOfOrder reports whether [off, off+n) from RCV.NXT lies wholly
 // in one held out-of-order range.
-func (c *Conn) heldOutOfOrder(off, n int) bool {
-	rs := c.rcvRanges()
+func (rv *recvState) heldOutOfOrder(off, n int) bool {
+	rs := rv.rcvRanges()
 	i := rangeOf(rs, off)
 	return i >= 0 && off+n <= rs[i][1]
 }
@@ -342,28 +354,28 @@ func (c *Conn) heldOutOfOrder(off, n int) bool {
 // block of data containing the segment which triggered this ACK"), the
 // others follow in order of recency. Entries for the same range, or for
 // data now in order, are dropped.
-func (c *Conn) noteSACKRecent(seq seqnum.Value) {
-	if !seq.GreaterThan(c.rcvNxt) {
+func (rv *recvState) noteSACKRecent(seq seqnum.Value) {
+	if !seq.GreaterThan(rv.rcvNxt) {
 		return
 	}
-	rs := c.rcvRanges()
-	ri := rangeOf(rs, int(c.rcvNxt.Size(seq)))
+	rs := rv.rcvRanges()
+	ri := rangeOf(rs, int(rv.rcvNxt.Size(seq)))
 	if ri < 0 {
 		return
 	}
 	k := 0
-	for _, v := range c.sackRecent[:c.sackRecentN] {
-		if v.GreaterThan(c.rcvNxt) {
-			if j := rangeOf(rs, int(c.rcvNxt.Size(v))); j >= 0 && j != ri {
-				c.sackRecent[k] = v
+	for _, v := range rv.sackRecent[:rv.sackRecentN] {
+		if v.GreaterThan(rv.rcvNxt) {
+			if j := rangeOf(rs, int(rv.rcvNxt.Size(v))); j >= 0 && j != ri {
+				rv.sackRecent[k] = v
 				k++
 			}
 		}
 	}
-	k = min(k, len(c.sackRecent)-1)
-	copy(c.sackRecent[1:k+1], c.sackRecent[:k])
-	c.sackRecent[0] = seq
-	c.sackRecentN = k + 1
+	k = min(k, len(rv.sackRecent)-1)
+	copy(rv.sackRecent[1:k+1], rv.sackRecent[:k])
+	rv.sackRecent[0] = seq
+	rv.sackRecentN = k + 1
 }
 
 // sackLimit is how many blocks fit beside the other options: 4, or 3

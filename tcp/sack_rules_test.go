@@ -94,7 +94,7 @@ func TestEstablished_SACK_PipeWithAFullScoreboard(t *testing.T) {
 func TestEstablished_SACK_SingleBlockAcross2To31_NotDSACK(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	iss := seqnum.Value(1<<31 - 2000) // the block below: 2^31-1999+1460 to 2^31-1999+2920
-	h.c = NewConn(Config{DisableTimestamps: true}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{DisableTimestamps: true}), addrA, addrB, iss, h.out)
 	h.c.Connect(h.now)
 	sa := h.synAck()
 	sa.Ack = iss + 1
@@ -160,13 +160,17 @@ func TestEstablished_SACKBlocks_MostRecentFirst_LowestRangeToo(t *testing.T) {
 
 // RFC 6675 §5.1: after a timeout, duplicate ACKs start no loss recovery
 // until HighACK is beyond the RecoveryPoint the timeout set (HighData
-// then); the segments the RTO resends go back N instead.
+// then); the segments the RTO resends go back N instead. The timeout
+// recurs, so that F-RTO is off (a SACK of original data would undo the
+// first timeout, frto.go).
 func TestEstablished_SACK_DupACKsAfterRTO_NoRecoveryBeforeRecoveryPoint(t *testing.T) {
 	h := newSACKEstablished(t)
 	writeSegs(h, 6)
 	h.fire(2 * ms) // the tail loss probe resends the last segment
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(5)))
 	h.fire(202 * ms) // then the RTO (RTOMin)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	h.fire(602 * ms) // and again, backed off
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	ss := h.c.cc.ssthresh()
 	for i := 2; i <= 4; i++ {
@@ -259,7 +263,7 @@ func TestEstablished_TLP_ProbeRepairingALoss_SsthreshFloorTwoSegments(t *testing
 	h := newSACKEstablished(t)
 	setWindow(h.c, 2*1460, 2*1460) // as after an earlier reduction
 	writeSegs(h, 2)
-	h.fire(2 * ms) // the probe resends the last segment (TLP.end_seq = SND.MAX)
+	h.fire(2 * ms) // the probe resends the last segment (TLP.end_seq = SND.NXT)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
 	h.c.Write(bytesN(1460), h.now) // waits: cwnd is full
 	h.expect()

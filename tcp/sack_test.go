@@ -128,7 +128,7 @@ func TestListen_SACKPermitted_OfferedBackOnlyWhenTheSYNHasIt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &recorder{}
-			l := NewListener(tc.cfg, addrA, 8, out)
+			l := NewListener(strict(tc.cfg), addrA, 8, out)
 			syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 				Options: Options{MSS: 1460, SACKPermitted: tc.synSACK}}
 			c := l.HandleSegment(&syn, addrB, issEnv(testISS), t0)
@@ -361,8 +361,8 @@ func TestEstablished_SACK_RTOKeepsTheScoreboard_GoBackNSkipsSACKedData(t *testin
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(2)))
 	h.in(h.sackAck(segAt(4)))
 	h.expect()
-	if h.c.sndUna != h.c.sndMax {
-		t.Fatalf("SND.UNA %d SND.MAX %d: not everything delivered", h.c.sndUna, h.c.sndMax)
+	if h.c.sndUna != h.c.sndNxt {
+		t.Fatalf("SND.UNA %d SND.NXT %d: not everything delivered", h.c.sndUna, h.c.sndNxt)
 	}
 }
 
@@ -408,7 +408,7 @@ func TestEstablished_SACK_ACKStoppingAtSACKedData_Reneging_ClearsTheScoreboard(t
 func TestEstablished_SACK_InvalidAndDSACKBlocksIgnored(t *testing.T) {
 	h := newSACKEstablished(t)
 	writeSegs(h, 3)
-	// Beyond SND.MAX, below SND.UNA, empty, reversed: none recorded.
+	// Beyond SND.NXT, below SND.UNA, empty, reversed: none recorded.
 	h.in(h.sackAck(segAt(0), segAt(2), segAt(4)))
 	h.in(h.sackAck(segAt(0), segAt(0).Sub(100), segAt(0)))
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(1)))

@@ -102,7 +102,7 @@ func TestEstablished_SACK_RecoveryEndsWithCwndAtSsthresh(t *testing.T) {
 	ssthresh := h.c.cc.ssthresh()
 	h.out.take()
 	h.at(20 * ms)
-	h.in(h.sackAck(h.c.sndMax))
+	h.in(h.sackAck(h.c.sndNxt))
 	if h.c.inRecovery || h.c.cc.cwnd() != ssthresh {
 		t.Fatalf("inRecovery %v cwnd %d after the full ACK, want ssthresh %d", h.c.inRecovery, h.c.cc.cwnd(), ssthresh)
 	}

@@ -107,8 +107,8 @@ func (r simResult) String() string {
 func echoSimNet(t *testing.T, seed uint64, size int, cfg Config, n *simNet) simResult {
 	n.t, n.rng, n.now = t, rand.New(rand.NewPCG(seed, 1)), t0
 	cfg.Counters = &Counters{} // both ends count into it
-	n.lis = NewListener(cfg, addrB, 8, simOut{n, 1})
-	n.ends[0] = NewConn(cfg, addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
+	n.lis = NewListener(strict(cfg), addrB, 8, simOut{n, 1})
+	n.ends[0] = NewConn(strict(cfg), addrA, addrB, seqnum.Value(n.rng.Uint32()), simOut{n, 0})
 	n.ends[0].Connect(n.now)
 	data := make([]byte, size)
 	for i := range data {
@@ -255,7 +255,7 @@ func dumpConn(c *Conn) string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("%v una=%d nxt=%d max=%d sndWnd=%d unsent=%d sndLen=%d finQ=%v rcvNxt=%d advWnd=%d readable=%d ooo=%d rto=%v persist=%v delack=%v close=%v backoff=%d",
-		c.state, c.sndUna, c.sndNxt, c.sndMax, c.sndWnd, c.unsentData(), c.sndBuf.Len(), c.finQueued,
+		c.state, c.sndUna, c.sndCur, c.sndNxt, c.sndWnd, c.unsentData(), c.sndBuf.Len(), c.finQueued,
 		c.rcvNxt, c.advertisedWnd(), c.rcvBuf.Readable(), c.rcvBuf.OutOfOrderBytes(),
 		c.rtoAt.Sub(t0), c.persistAt.Sub(t0), c.delackAt.Sub(t0), c.closeAt.Sub(t0), c.backoff)
 }

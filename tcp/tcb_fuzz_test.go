@@ -11,10 +11,10 @@ import (
 )
 
 // FuzzTCB decodes its input into a sequence of events and checks invariants
-// after every step (strictTransitions is on, so an illegal transition
+// after every step (every Conn has the strict Observer, so an illegal transition
 // panics):
 //
-//   - SND.UNA ≤ SND.NXT ≤ SND.MAX, buffers within their capacities, at most
+//   - SND.UNA ≤ send cursor ≤ SND.NXT, buffers within their capacities, at most
 //     one of the RTO and persist timers (tcbInvariants);
 //   - the advertised right edge RCV.NXT+RCV.WND never moves left
 //     (RFC 7323 §2.4), checked on every segment sent;
@@ -22,7 +22,7 @@ import (
 //   - with timestamps negotiated every segment but a RST carries one, and
 //     a Conn's TSval never goes back (RFC 7323 §3.2, §5.4);
 //   - a CLOSED Conn has no timer; a timer never stays due after HandleTimer;
-//   - the SACK scoreboard is sorted, disjoint, within SND.UNA..SND.MAX and
+//   - the SACK scoreboard is sorted, disjoint, within SND.UNA..SND.NXT and
 //     bounded (sackInvariants);
 //   - in pair mode, the bytes each side reads are a prefix of what the other
 //     side wrote: whatever the loss, duplication and reordering, the stream
@@ -201,7 +201,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 		return c
 	}
 	if mode == 1 {
-		l = NewListener(cfg, addrA, 4, out)
+		l = NewListener(strict(cfg), addrA, 4, out)
 		seq, wnd, mss, wsb := seqnum.Value(in.u32()), in.u16(), in.u16(), in.byte()
 		syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: seq, Flags: FlagSYN, Window: wnd,
 			Options: Options{MSS: mss, HasWScale: wsb&1 != 0, SACKPermitted: wsb&2 == 0, WScale: in.byte() % 16}}
@@ -212,7 +212,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			return
 		}
 	} else {
-		c = NewConn(cfg, addrA, addrB, seqnum.Value(in.u32()), out)
+		c = NewConn(strict(cfg), addrA, addrB, seqnum.Value(in.u32()), out)
 		c.Connect(now)
 	}
 	buf := make([]byte, 70000)
@@ -239,9 +239,9 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 			case 0:
 				ack = c.sndUna.Add(off)
 			case 1:
-				ack = c.sndMax
+				ack = c.sndNxt
 			case 2:
-				ack = c.sndNxt.Add(seqnum.Size(int8(in.byte())))
+				ack = c.sndCur.Add(seqnum.Size(int8(in.byte())))
 			default:
 				ack = seqnum.Value(in.u32())
 			}
@@ -273,7 +273,7 @@ func fuzzSingle(t *testing.T, in *fuzzInput, mode byte) {
 				// echoing one near our clock.
 				seg.Options.HasTimestamp = true
 				seg.Options.TSVal = uint32(seqnum.Value(c.tsRecent).Add(seqnum.Size(int8(in.byte()))))
-				seg.Options.TSEcr = c.tsVal() - uint32(in.byte())
+				seg.Options.TSEcr = c.tsVal(now) - uint32(in.byte())
 			}
 			c.HandleSegment(&seg, now)
 		case 2:
@@ -341,7 +341,7 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 	var queue []flight
 	var sides [2]*pairSide
 	cfgA, cfgB := fuzzConfig(in), fuzzConfig(in)
-	a := NewConn(cfgA, addrA, addrB, seqnum.Value(in.u32()), out)
+	a := NewConn(strict(cfgA), addrA, addrB, seqnum.Value(in.u32()), out)
 	var lis *Listener
 	pb := in.byte()
 	passive := pb&1 == 0
@@ -349,9 +349,9 @@ func fuzzPair(t *testing.T, in *fuzzInput) {
 		if pb&2 != 0 {
 			cfgB.SynCookies = SynCookiesAlways // every connection made from a cookie
 		}
-		lis = NewListener(cfgB, addrB, 2, out)
+		lis = NewListener(strict(cfgB), addrB, 2, out)
 	} else {
-		sides[1] = &pairSide{c: NewConn(cfgB, addrB, addrA, seqnum.Value(in.u32()), out)}
+		sides[1] = &pairSide{c: NewConn(strict(cfgB), addrB, addrA, seqnum.Value(in.u32()), out)}
 	}
 	sides[0] = &pairSide{c: a}
 	side := func(c *Conn) int {

@@ -53,7 +53,7 @@ func (c *Conn) userTimeoutAt() time.Time {
 
 // HandleTimer runs whatever timers are due at now.
 func (c *Conn) HandleTimer(now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	if due(c.userTimeoutAt(), now) {
 		// RFC 9293 §3.8.3: "If a user timeout occurs ... flush all queues,
 		// signal the user 'error: connection aborted due to user timeout'",
@@ -71,7 +71,7 @@ func (c *Conn) HandleTimer(now time.Time) {
 		case StateFinWait2:
 			// Deviation (Linux compat): an orphaned FIN-WAIT-2 gives up after
 			// tcp_fin_timeout with a RST, as Linux's tcp_keepalive_timer.
-			c.sendRST(c.sndMax, true)
+			c.sendRST(now, c.sndNxt, true)
 			c.drop(nil)
 			return
 		}
@@ -100,7 +100,7 @@ func (c *Conn) HandleTimer(now time.Time) {
 	if due(c.delackAt, now) {
 		c.delackAt = time.Time{}
 		if c.ackPending && c.state.synchronized() {
-			c.sendAck()
+			c.sendAck(now)
 		}
 	}
 	if due(c.keepAt, now) {
@@ -137,7 +137,7 @@ func (c *Conn) onKeepAlive(now time.Time) {
 		return
 	}
 	idle := c.cfg.KeepIdle
-	if c.sndUna != c.sndMax || c.unsentData() > 0 || !c.persistAt.IsZero() {
+	if c.sndUna != c.sndNxt || c.unsentData() > 0 || !c.persistAt.IsZero() {
 		c.keepAt = now.Add(idle)
 		return
 	}
@@ -151,7 +151,7 @@ func (c *Conn) onKeepAlive(now time.Time) {
 		// Deviation (Linux compat): Linux sends a RST when it gives up on
 		// keep-alive (tcp_keepalive_timer → tcp_send_active_reset); RFC
 		// 1122 says nothing of it.
-		c.sendRST(c.sndMax, true)
+		c.sendRST(now, c.sndNxt, true)
 		c.drop(syscall.ETIMEDOUT)
 		return
 	}
@@ -159,7 +159,7 @@ func (c *Conn) onKeepAlive(now time.Time) {
 	// octet, as Linux's tcp_xmit_probe_skb (SND.UNA-1 there; nothing is
 	// outstanding, so SND.UNA = SND.NXT). The peer finds it old and
 	// answers with an ACK.
-	c.emit(c.sndUna.Sub(1), FlagACK, nil, nil, nil)
+	c.emit(now, c.sndUna.Sub(1), FlagACK, nil, nil, nil)
 	c.keepProbes++
 	c.keepAliveProbes++
 	c.keepAt = now.Add(c.cfg.KeepInterval)
@@ -196,30 +196,37 @@ func (c *Conn) armPersist(now time.Time) {
 // It also records now as the current time: a passive Conn gets its first
 // time here (passiveOpen in listener.go), which starts its TS clock.
 func (c *Conn) startRTT(end seqnum.Value, now time.Time) {
-	c.setNow(now)
+	c.startTSClock(now)
 	c.rttTiming, c.rttSeq, c.rttStart = true, end, now
 }
 
-// rttSample feeds a measurement into SRTT, RTTVAR and RTO (RFC 6298 §2.2-2.4,
-// K = 4, alpha = 1/8, beta = 1/4, G = 1ms), and returns it (never negative).
+// rttSample feeds a measurement into the estimator (rttState.sample) and
+// the congestion control's RTT hook, and returns it (never negative).
 func (c *Conn) rttSample(r time.Duration) time.Duration {
 	r = max(r, 0)
 	c.noteRTT(r)
-	if !c.hasRTT || r < c.minRTT {
-		c.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
+	c.rttState.sample(r, c.cfg.RTOMin, c.cfg.RTOMax)
+	return r
+}
+
+// sample feeds a measurement r ≥ 0 into SRTT, RTTVAR and RTO (RFC 6298
+// §2.2-2.4, K = 4, alpha = 1/8, beta = 1/4, G = 1ms; the RTO within
+// [rtoMin, rtoMax]) and RACK.min_RTT.
+func (t *rttState) sample(r, rtoMin, rtoMax time.Duration) {
+	if !t.hasRTT || r < t.minRTT {
+		t.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
 	}
-	if !c.hasRTT {
-		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
+	if !t.hasRTT {
+		t.srtt, t.rttvar, t.hasRTT = r, r/2, true
 	} else {
-		delta := c.srtt - r
+		delta := t.srtt - r
 		if delta < 0 {
 			delta = -delta
 		}
-		c.rttvar = (3*c.rttvar + delta) / 4
-		c.srtt = (7*c.srtt + r) / 8
+		t.rttvar = (3*t.rttvar + delta) / 4
+		t.srtt = (7*t.srtt + r) / 8
 	}
-	c.rto = min(max(c.srtt+max(clockGranularity, 4*c.rttvar), c.cfg.RTOMin), c.cfg.RTOMax)
-	return r
+	t.rto = min(max(t.srtt+max(clockGranularity, 4*t.rttvar), rtoMin), rtoMax)
 }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6).
@@ -233,7 +240,7 @@ func (c *Conn) onRTO(now time.Time) {
 		c.backoff++
 		c.synRetransmitted, c.rttTiming = true, false
 		c.countRetransmit()
-		c.sendSyn(false)
+		c.sendSyn(now, false)
 		c.rtoAt = now.Add(c.currentRTO())
 		return
 	case StateSynReceived:
@@ -249,12 +256,12 @@ func (c *Conn) onRTO(now time.Time) {
 			c.backoff++
 			c.synRetransmitted, c.rttTiming = true, false
 			c.countRetransmit()
-			c.sendSyn(true)
+			c.sendSyn(now, true)
 			c.rtoAt = now.Add(c.currentRTO())
 			return
 		}
 	}
-	if c.sndUna == c.sndMax || !c.state.synchronized() {
+	if c.sndUna == c.sndNxt || !c.state.synchronized() {
 		return // nothing outstanding
 	}
 	// Deviation (Linux compat, tcp_retransmit_timer): when the peer shrank
@@ -277,8 +284,9 @@ func (c *Conn) onRTO(now time.Time) {
 		return
 	}
 	if c.backoff == 0 {
-		c.startEifel()
+		c.startEifel(now)
 	}
+	c.startFRTO()
 	// RFC 5681 §3.1: ssthresh from eq. (4), held constant for repeated
 	// timeouts of the same segment, and cwnd the loss window.
 	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0)
@@ -287,7 +295,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rackReset()
 	c.dupAcks, c.inRecovery = 0, false
 	c.undoOn = false     // D-SACKs undo fast recoveries; a timeout is Eifel's (eifelUndo)
-	c.recover = c.sndMax // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
+	c.recover = c.sndNxt // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
 	// Retransmission goes back to SND.UNA (RFC 2018 §8: the left edge is
 	// resent whether or not it was SACKed). Deviation (Linux compat):
 	// RFC 2018 §8 says the SACKed bits SHOULD be turned off after a
@@ -305,16 +313,18 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rttTiming = false // Karn
 	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment; the rest
 	// follow as ACKs open cwnd (go back N from SND.UNA).
-	c.sndNxt = c.sndUna
+	c.sndCur = c.sndUna
 	n := 0
-	if end := seqnum.Min(c.sndMax, c.dataEnd()); c.sndUna.LessThan(end) {
+	if end := seqnum.Min(c.sndNxt, c.dataEnd()); c.sndUna.LessThan(end) {
 		n = min(int(c.sndUna.Size(end)), c.sendMSS())
 	}
 	fin := c.finSent() && c.sndUna.Add(seqnum.Size(n)) == c.finSeq
 	if n == 0 && !fin {
+		c.frtoOn = false
 		return
 	}
 	c.sendData(c.sndUna, n, fin, now) // arms rtoAt with the backed-off RTO (§5.6)
+	c.armFRTO(c.sndCur)
 }
 
 // onPersist is the persist timer: when the peer's window is zero, send a
@@ -327,24 +337,24 @@ func (c *Conn) onPersist(now time.Time) {
 		return
 	}
 	usable := 0
-	if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cc.cwnd()))); c.sndNxt.LessThan(wndEnd) {
-		usable = int(c.sndNxt.Size(wndEnd))
+	if wndEnd := c.sndUna.Add(seqnum.Size(min(c.sndWnd, c.cc.cwnd()))); c.sndCur.LessThan(wndEnd) {
+		usable = int(c.sndCur.Size(wndEnd))
 	}
 	if usable > 0 {
 		n := min(usable, unsent, c.sendMSS())
-		c.sendData(c.sndNxt, n, c.finQueued && n == unsent, now)
+		c.sendData(c.sndCur, n, c.finQueued && n == unsent, now)
 		return
 	}
-	// The probe does not advance SND.NXT (BSD's persist case); SND.MAX
-	// covers it so that an ACK of the probe byte is acceptable.
+	// The probe does not advance the send cursor (BSD's persist case);
+	// SND.NXT covers it so that an ACK of the probe byte is acceptable.
 	if c.stallSince.IsZero() {
 		// The user timeout counts from the first zero-window probe until
 		// the window opens, answered or not (Linux's icsk_probes_tstamp).
 		c.stallSince = now
 	}
-	c.transmit(c.sndNxt, 1, false)
-	if e := c.sndNxt.Add(1); e.GreaterThan(c.sndMax) {
-		c.sndMax = e
+	c.transmit(now, c.sndCur, 1, false)
+	if e := c.sndCur.Add(1); e.GreaterThan(c.sndNxt) {
+		c.sndNxt = e
 		c.bytesSent++
 	}
 	c.persistBackoff++
@@ -353,5 +363,5 @@ func (c *Conn) onPersist(now time.Time) {
 
 // flightSize is FlightSize (RFC 5681 §2): sent but not yet acknowledged.
 func (c *Conn) flightSize() int {
-	return int(c.sndUna.Size(c.sndMax))
+	return int(c.sndUna.Size(c.sndNxt))
 }

@@ -45,7 +45,7 @@ func TestEstablished_ZeroWindowOverUnackedData_SilentPeer_UserTimeoutDecides(t *
 func TestEstablished_DataEndingAtSequenceZero_RetransmittedWithoutFIN(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
 	iss := seqnum.Value(1<<32 - 1461) // SND.UNA = 2^32 - 1460
-	h.c = NewConn(Config{}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{}), addrA, addrB, iss, h.out)
 	h.c.Connect(h.now)
 	h.out.take()
 	sa := h.synAck()
@@ -81,7 +81,7 @@ func TestEstablished_ZeroWindowProbeByte_CountedOnce(t *testing.T) {
 	}
 }
 
-// While a zero-window probe is out, an ACK we send carries SND.NXT, not
+// While a zero-window probe is out, an ACK we send carries the send cursor, not
 // the probe's end (as BSD's tcp_output): it must not step over the probe
 // byte.
 func TestEstablished_ACKDuringZeroWindowProbing_CarriesSndNxt(t *testing.T) {
@@ -91,7 +91,7 @@ func TestEstablished_ACKDuringZeroWindowProbing_CarriesSndNxt(t *testing.T) {
 	h.in(zw)
 	h.c.Write([]byte("hello"), h.now)
 	h.fire(200 * ms)
-	h.expect("ACK seq=1001 ack=5001 len=1") // the probe: SND.MAX is 1002
+	h.expect("ACK seq=1001 ack=5001 len=1") // the probe: SND.NXT is 1002
 	d := h.data(bytesN(10))
 	d.Ack, d.Window = 1001, 0 // the probe byte not taken
 	h.in(d)
@@ -103,7 +103,7 @@ func TestEstablished_ACKDuringZeroWindowProbing_CarriesSndNxt(t *testing.T) {
 // the RST for an unacceptable ACK in SYN-RECEIVED.
 func TestSynReceived_RSTWithoutACK_TSecrZero(t *testing.T) {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
-	l := NewListener(Config{}, addrA, 8, h.out)
+	l := NewListener(strict(Config{}), addrA, 8, h.out)
 	syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460, HasTimestamp: true, TSVal: 777}}
 	h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now)

@@ -36,28 +36,27 @@ func tsOffsetFor(iss seqnum.Value) uint32 {
 	return x
 }
 
-// setNow records the time of the call in progress: the segments it sends
-// carry TSval for it. The first time a Conn sees is its TS clock's epoch.
-func (c *Conn) setNow(now time.Time) {
-	c.now = now
-	if c.tsEpoch.IsZero() {
-		c.tsEpoch = now
+// startTSClock makes the first time a Conn is called with its TS clock's
+// epoch; later calls change nothing. Every entry point calls it, so any
+// segment the call sends has an epoch for its TSval (tsVal).
+func (o *optState) startTSClock(now time.Time) {
+	if o.tsEpoch.IsZero() {
+		o.tsEpoch = now
 	}
 }
 
-// tsVal is our timestamp clock now (tsValAt), from the connection's
-// offset. A passive
-// Conn's epoch is the SYN's arrival (passiveOpen), so its SYN-ACK
-// carries tsOffset.
-func (c *Conn) tsVal() uint32 {
-	return tsValAt(c.tsOffset, c.tsEpoch, c.now)
+// tsVal is our timestamp clock at now (tsValAt), from the connection's
+// offset. A passive Conn's epoch is the SYN's arrival (passiveOpen), so
+// its SYN-ACK carries tsOffset.
+func (o *optState) tsVal(now time.Time) uint32 {
+	return tsValAt(o.tsOffset, o.tsEpoch, now)
 }
 
 // negotiateTimestamps applies the Timestamps option of the peer's SYN or
 // SYN-ACK (RFC 7323 §3.2): timestamps are on when both SYNs carry it; a
 // SYN-ACK carries it only when the SYN did. TS.Recent starts at the SYN's
 // TSval (§4.3, §5.3).
-func (c *Conn) negotiateTimestamps(o *Options) {
+func (c *Conn) negotiateTimestamps(o *Options, now time.Time) {
 	if c.state == StateListen {
 		// A passive open (passiveOpen in listener.go): we offer back
 		// timestamps only to a SYN that offers them.
@@ -68,7 +67,7 @@ func (c *Conn) negotiateTimestamps(o *Options) {
 		return
 	}
 	c.tsOn = true
-	c.setTSRecent(o.TSVal, c.now)
+	c.setTSRecent(o.TSVal, now)
 	c.lastAckSent = c.rcvNxt
 	c.mss -= tsOptionLen // negotiate left at least min(Config.MSS, minPeerMSS): 28 or more
 	c.rcvMSS = c.mss
@@ -85,7 +84,7 @@ func (c *Conn) negotiateTimestamps(o *Options) {
 func (c *Conn) ackRTT(seg *Segment, ack seqnum.Value, now time.Time) (rtt time.Duration, ok bool) {
 	if c.tsOn && seg.Options.HasTimestamp && seg.Options.TSEcr != 0 {
 		c.rttTiming = false
-		if d := seqnum.Value(seg.Options.TSEcr).Size(seqnum.Value(c.tsVal())); int32(d) >= 0 {
+		if d := seqnum.Value(seg.Options.TSEcr).Size(seqnum.Value(c.tsVal(now))); int32(d) >= 0 {
 			return c.rttSample(time.Duration(d) * time.Millisecond), true
 		}
 		return 0, false

@@ -46,7 +46,7 @@ func TestTimestamps_TSecrAheadOfOurClock_NoRTTSample(t *testing.T) {
 	if h.c.srtt != srtt || h.c.rttvar != rttvar {
 		t.Fatalf("RTT sampled from a TSecr in the future: srtt %v → %v, rttvar %v → %v", srtt, h.c.srtt, rttvar, h.c.rttvar)
 	}
-	if h.c.sndUna != h.c.sndMax {
+	if h.c.sndUna != h.c.sndNxt {
 		t.Fatal("fixture: the ACK was not taken")
 	}
 }

@@ -107,7 +107,7 @@ func TestSynReceived_Timestamps_OnlyWhenTheSYNHasThem(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &harness{t: t, out: &recorder{}, now: t0.Add(time.Second)}
-			l := NewListener(tc.cfg, addrA, 8, h.out)
+			l := NewListener(strict(tc.cfg), addrA, 8, h.out)
 			syn := Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 				Options: Options{MSS: 1460}}
 			if tc.synTS {

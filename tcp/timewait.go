@@ -43,7 +43,7 @@ type TimeWait struct {
 
 	held *[maxSACKBlocks]SACKBlock // SACK blocks for out-of-order data held when TIME-WAIT began; nil when none
 
-	sndMax   seqnum.Value // SND.NXT as sent (everything is acknowledged: SND.UNA = SND.MAX)
+	sndNxt   seqnum.Value // SND.NXT as sent (everything is acknowledged: SND.UNA = SND.NXT)
 	ackFloor seqnum.Value // SND.UNA - MAX.SND.WND: older ACKs are unacceptable (RFC 5961 §5.2)
 	tsOffset uint32
 	wndAvail int32 // the window the receive buffer could offer, capped by the scale
@@ -68,7 +68,7 @@ func (c *Conn) TimeWait() *TimeWait {
 		bytesSent:     c.bytesSent,
 		bytesReceived: c.bytesReceived,
 		retransmits:   c.retransmits,
-		sndMax:        c.sndMax,
+		sndNxt:        c.sndNxt,
 		ackFloor:      c.ackFloor(),
 		tsOffset:      c.tsOffset,
 		wndAvail:      int32(avail),
@@ -145,13 +145,13 @@ func (tw *TimeWait) HandleTimer(now time.Time) (closed bool) {
 
 // NextISSFloor is Conn.NextISSFloor: the lowest ISS a new incarnation may
 // use.
-func (tw *TimeWait) NextISSFloor() seqnum.Value { return issFloor(tw.sndMax) }
+func (tw *TimeWait) NextISSFloor() seqnum.Value { return issFloor(tw.sndNxt) }
 
 // issFloor is the lowest ISS a new incarnation of a connection whose
-// SND.NXT was sndMax may use, so that its segments can never be taken for
+// SND.NXT was sndNxt may use, so that its segments can never be taken for
 // the old one's: as Linux, the old SND.NXT plus a maximal unscaled window
 // plus 2.
-func issFloor(sndMax seqnum.Value) seqnum.Value { return sndMax.Add(65535 + 2) }
+func issFloor(sndNxt seqnum.Value) seqnum.Value { return sndNxt.Add(65535 + 2) }
 
 // AcceptsNewSYN is Conn.AcceptsNewSYN for the compact form: whether seg
 // may open a new incarnation of the connection (RFC 6191 §2, RFC 1122
@@ -201,9 +201,9 @@ const (
 
 // timeWaitSegment is SEGMENT ARRIVES (RFC 9293 §3.10.7.4) in TIME-WAIT,
 // the decisions of both Conn (timeWaitInput) and TimeWait
-// (HandleSegment). sndMax is SND.NXT as sent; ackFloor is SND.UNA -
+// (HandleSegment). sndNxt is SND.NXT as sent; ackFloor is SND.UNA -
 // MAX.SND.WND.
-func (a *ackState) timeWaitSegment(seg *Segment, now time.Time, sndMax, ackFloor seqnum.Value) twAction {
+func (a *ackState) timeWaitSegment(seg *Segment, now time.Time, sndNxt, ackFloor seqnum.Value) twAction {
 	flags := seg.Flags
 	// PAWS (RFC 7323 §5.3 R1) before the sequence test: an old duplicate
 	// is ACKed (rate-limited) and dropped.
@@ -246,7 +246,7 @@ func (a *ackState) timeWaitSegment(seg *Segment, now time.Time, sndMax, ackFloor
 	if flags&FlagACK == 0 {
 		return 0
 	}
-	if seg.Ack.GreaterThan(sndMax) || seg.Ack.LessThan(ackFloor) {
+	if seg.Ack.GreaterThan(sndNxt) || seg.Ack.LessThan(ackFloor) {
 		return ackIf(a.challengeAllowed(now))
 	}
 	a.updateTSRecent(seg, now) // RFC 7323 §4.3, after the ACK as Linux
@@ -283,14 +283,14 @@ func ackIf(ack bool) twAction {
 // by no connection (§3.10.7.1).
 func (tw *TimeWait) HandleSegment(seg *Segment, now time.Time, reply *Segment) (send bool) {
 	if tw.tsEpoch == noTime {
-		tw.tsEpoch = tw.rel(now) // as Conn.setNow
+		tw.tsEpoch = tw.rel(now) // as Conn.startTSClock
 	}
 	if tw.closed {
 		rst, ok := ResetFor(seg)
 		*reply = rst
 		return ok
 	}
-	act := tw.timeWaitSegment(seg, now, tw.sndMax, tw.ackFloor)
+	act := tw.timeWaitSegment(seg, now, tw.sndNxt, tw.ackFloor)
 	if act&twRestart != 0 {
 		tw.closeAt = tw.rel(now.Add(tw.timeWait))
 	}
@@ -313,7 +313,7 @@ func (tw *TimeWait) HandleSegment(seg *Segment, now time.Time, reply *Segment) (
 func (tw *TimeWait) ack(now time.Time, reply *Segment) bool {
 	*reply = Segment{
 		SrcPort: tw.local.Port(), DstPort: tw.remote.Port(),
-		Seq: tw.sndMax, Ack: tw.rcvNxt, Flags: FlagACK, Window: tw.windowFieldFor(int(tw.wndAvail), int(tw.wndStep)),
+		Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: FlagACK, Window: tw.windowFieldFor(int(tw.wndAvail), int(tw.wndStep)),
 	}
 	tw.ackSent()
 	if tw.tsOn {

@@ -171,7 +171,7 @@ func newTimeWaitSmallBufferRead(t *testing.T, k *Counters, extra int) *harness {
 // the Conn is in SYN-RECEIVED with timestamps on, its SYN-ACK sent.
 func newPassiveTS(t *testing.T, cfg Config) *harness {
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
-	l := NewListener(cfg, addrA, 8, h.out)
+	l := NewListener(strict(cfg), addrA, 8, h.out)
 	syn := tsSeg(Segment{SrcPort: peerPort, DstPort: ourPort, Seq: peerISS, Flags: FlagSYN, Window: 65535,
 		Options: Options{MSS: 1460}}, 100)
 	if h.c = l.HandleSegment(&syn, addrB, issEnv(testISS), h.now); h.c == nil {
@@ -467,9 +467,9 @@ func twStep(t *testing.T, in *fuzzInput, c *Conn, out *recorder, tw *TimeWait, n
 	}
 	switch in.byte() % 4 {
 	case 0, 1:
-		seg.Ack = c.sndMax
+		seg.Ack = c.sndNxt
 	case 2:
-		seg.Ack = c.sndMax.Add(seqnum.Size(int8(in.byte())) << 8)
+		seg.Ack = c.sndNxt.Add(seqnum.Size(int8(in.byte())) << 8)
 	default:
 		seg.Ack = seqnum.Value(in.u32())
 	}

@@ -41,7 +41,7 @@ func (c *Conn) ptoAllowed() bool {
 	if c.sackRecovering() {
 		return c.sendingState()
 	}
-	return c.sackOn && c.sendingState() && c.sndUna != c.sndMax &&
+	return c.sackOn && c.sendingState() && c.sndUna != c.sndNxt &&
 		c.sndUna.GreaterThanEq(c.recover) && c.sb.n == 0 &&
 		!c.tlpOut && c.persistAt.IsZero() && !c.rtoAt.IsZero()
 }
@@ -99,21 +99,21 @@ func (c *Conn) onPTO(now time.Time) {
 	c.tlpOut = true // before sendData: no PTO for the probe itself
 	c.tlpRetrans = false
 	sent := false
-	if c.sndNxt == c.sndMax {
+	if c.sndCur == c.sndNxt {
 		unsent := c.unsentData()
-		finNew := c.finQueued && c.sndNxt.LessThanEq(c.finSeq)
+		finNew := c.finQueued && c.sndCur.LessThanEq(c.finSeq)
 		n := 0 // the new data the peer's window and cwnd have room for
-		if wndEnd := c.sndUna.Add(seqnum.Size(c.sndWnd)); unsent > 0 && c.sndNxt.LessThan(wndEnd) {
-			n = min(unsent, int(c.sndNxt.Size(wndEnd)), c.sendMSS())
+		if wndEnd := c.sndUna.Add(seqnum.Size(c.sndWnd)); unsent > 0 && c.sndCur.LessThan(wndEnd) {
+			n = min(unsent, int(c.sndCur.Size(wndEnd)), c.sendMSS())
 			if c.flightSize()+n > c.cc.cwnd() {
 				n = 0
 			}
 		}
 		if n > 0 {
-			c.sendData(c.sndNxt, n, finNew && n == unsent, now)
+			c.sendData(c.sndCur, n, finNew && n == unsent, now)
 			sent = true
 		} else if unsent == 0 && finNew {
-			c.sendData(c.sndNxt, 0, true, now) // the FIN takes no window
+			c.sendData(c.sndCur, 0, true, now) // the FIN takes no window
 			sent = true
 		}
 	}
@@ -125,7 +125,7 @@ func (c *Conn) onPTO(now time.Time) {
 		c.tlpOut = false
 		return // Linux: a failed probe does not extend the RTO
 	}
-	c.tlpEndSeq = c.sndMax // TLP.end_seq = SND.NXT
+	c.tlpEndSeq = c.sndNxt // TLP.end_seq = SND.NXT
 	c.countLossProbe()
 	c.ptoAt = time.Time{}
 	c.rtoAt = now.Add(c.currentRTO()) // §7.3: re-arm the RTO, not the PTO
@@ -161,14 +161,14 @@ func (c *Conn) recoveryProbe(now time.Time) {
 	c.rtoAt = now.Add(c.currentRTO())
 }
 
-// retransmitLast resends the segment that ends at SND.MAX (the FIN with
+// retransmitLast resends the segment that ends at SND.NXT (the FIN with
 // the data before it, if the FIN was sent), up to SMSS, without moving
 // SND.NXT: RFC 8985 §7.3's "highest-sequence segment sent so far", as it
 // was sent (Linux resends the last skb), not the last SMSS octets, which
 // would straddle two segments when the last was short. It reports
 // whether anything was sent.
 func (c *Conn) retransmitLast(now time.Time) bool {
-	top := c.sndMax
+	top := c.sndNxt
 	fin := c.finSent()
 	if fin {
 		top = c.finSeq
@@ -180,15 +180,15 @@ func (c *Conn) retransmitLast(now time.Time) bool {
 	if c.lastSegSeq.GreaterThan(low) && c.lastSegSeq.LessThan(top) {
 		low = c.lastSegSeq
 	}
-	_, _, ok := c.retransmitTail(low, top, fin)
+	_, _, ok := c.retransmitTail(now, low, top, fin)
 	return ok
 }
 
 // retransmitTail resends up to SMSS of data ending at dataTop, from low at
-// the lowest, and the FIN after it if fin, without moving SND.NXT; an RTT
+// the lowest, and the FIN after it if fin, without moving the send cursor; an RTT
 // sample the range covers is dropped (Karn). It returns what it sent, and
 // false if there was nothing.
-func (c *Conn) retransmitTail(low, dataTop seqnum.Value, fin bool) (start seqnum.Value, n int, ok bool) {
+func (c *Conn) retransmitTail(now time.Time, low, dataTop seqnum.Value, fin bool) (start seqnum.Value, n int, ok bool) {
 	start = low
 	if int(low.Size(dataTop)) > c.sendMSS() {
 		start = dataTop.Sub(seqnum.Size(c.sendMSS()))
@@ -197,7 +197,7 @@ func (c *Conn) retransmitTail(low, dataTop seqnum.Value, fin bool) (start seqnum
 	if n == 0 && !fin {
 		return start, 0, false
 	}
-	c.transmit(start, n, fin)
+	c.transmit(now, start, n, fin)
 	c.countRetransmit()
 	if c.rttTiming && start.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn

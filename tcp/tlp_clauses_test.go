@@ -22,7 +22,7 @@ func TestEstablished_TLP_NoProbeInRTORecovery(t *testing.T) {
 	writeSegs(h, 3)
 	h.fire(2 * ms) // the probe: the last segment
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
-	h.fire(202 * ms) // the RTO: cwnd one segment, RecoveryPoint = SND.MAX
+	h.fire(202 * ms) // the RTO: cwnd one segment, RecoveryPoint = SND.NXT
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	h.at(210 * ms)
 	h.in(h.sackAck(segAt(1)))
@@ -118,7 +118,7 @@ func TestEstablished_TLP_NewDataProbe_FINOnlyIfQueued(t *testing.T) {
 func TestEstablished_TLP_HighISS_ProbeSendsNoFINUnlessQueued(t *testing.T) {
 	const iss = seqnum.Value(0x9000_0000)
 	h := &harness{t: t, out: &recorder{}, now: t0, peerNxt: peerISS}
-	h.c = NewConn(Config{DisableTimestamps: true, Observer: h}, addrA, addrB, iss, h.out)
+	h.c = NewConn(strict(Config{DisableTimestamps: true, Observer: h}), addrA, addrB, iss, h.out)
 	if err := h.c.Connect(h.now); err != nil {
 		t.Fatal(err)
 	}
@@ -269,8 +269,8 @@ func TestEstablished_TLP_After2GiBWithoutLoss_StillProbes(t *testing.T) {
 	for range 100 {
 		ackAll()
 	}
-	if h.c.sndUna != h.c.sndMax || h.c.unsentData() > 0 {
-		t.Fatalf("fixture: SND.UNA %d SND.MAX %d, %d bytes unsent", h.c.sndUna, h.c.sndMax, h.c.unsentData())
+	if h.c.sndUna != h.c.sndNxt || h.c.unsentData() > 0 {
+		t.Fatalf("fixture: SND.UNA %d SND.NXT %d, %d bytes unsent", h.c.sndUna, h.c.sndNxt, h.c.unsentData())
 	}
 	if h.c.Info().Recoveries != 0 || h.c.Info().Timeouts != 0 {
 		t.Fatalf("fixture: a loss in the bulk transfer: %+v", h.c.Info())

@@ -58,7 +58,7 @@ func TestEstablished_Eifel_ACKOfTheOriginal_UndoesTheRTO(t *testing.T) {
 
 func TestEstablished_Eifel_ACKOfTheRetransmission_KeepsTheRTO(t *testing.T) {
 	h, cwnd, _, _ := rtoWithFourOut(t, Config{})
-	r := h.c.tsVal()
+	r := h.c.tsVal(h.now)
 	h.at(201 * ms)
 	a := ts(h.seg(FlagACK), 7001, r) // echoes the retransmission
 	a.Ack = tsSegAt(1)
@@ -76,7 +76,7 @@ func TestEstablished_Eifel_ACKOfTheRetransmission_KeepsTheRTO(t *testing.T) {
 // reordered one) undoes nothing.
 func TestEstablished_Eifel_OnlyTheFirstACKDecides(t *testing.T) {
 	h, cwnd, _, orig := rtoWithFourOut(t, Config{})
-	r := h.c.tsVal()
+	r := h.c.tsVal(h.now)
 	h.at(201 * ms)
 	a := ts(h.seg(FlagACK), 7001, r)
 	a.Ack = tsSegAt(1)
@@ -158,7 +158,7 @@ func TestEstablished_Eifel_TSOptionWithoutNegotiation_Ignored(t *testing.T) {
 	h.out.take()
 	h.at(201 * ms)
 	a := ts(h.seg(FlagACK), 7001, 1) // echoes a TSval older than anything
-	a.Ack = segAt(2)
+	a.Ack = segAt(1)                 // the retransmission only: no F-RTO evidence
 	h.in(a)
 	if h.c.Info().SpuriousRTOs != 0 || h.c.cc.cwnd() >= cwnd {
 		t.Fatalf("SpuriousRTOs %d cwnd %d", h.c.Info().SpuriousRTOs, h.c.cc.cwnd())

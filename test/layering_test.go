@@ -12,7 +12,8 @@ const module = "github.com/tapstack/tapstack"
 
 // rank orders the layers of DESIGN.md: a package may import only packages
 // of a lower rank (and internal/). nic sits beside the protocols: it knows
-// none of them, and only stack/ and above may use it.
+// none of them, and only stack/ and above may use it. dns imports none of
+// the layers: the caller hands it a dial function.
 var rank = map[string]int{
 	"ethernet": 1,
 	"arp":      2,
@@ -22,6 +23,7 @@ var rank = map[string]int{
 	"nic":      4,
 	"stack":    5,
 	"socket":   6,
+	"dns":      6, // beside socket: it knows only its DialFunc
 	"dhcp":     6, // a client over stack/, beside socket/
 	"cmd":      7,
 	"examples": 7,

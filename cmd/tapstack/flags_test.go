@@ -38,6 +38,10 @@ func TestLinkFlags_LimitsValidated(t *testing.T) {
 		{[]string{"--congestion", "reno"}, ""},
 		{[]string{"--congestion", "vegas"}, `--congestion "vegas"`},
 		{[]string{"--mtu", "67"}, "--mtu 67"},
+		{[]string{"--mtu", "65522"}, "--mtu 65522: above a TAP's maximum of 65521"},
+		{[]string{"--tun", "tun0", "--mtu", "65535"}, ""}, // a TUN has no Ethernet header
+		{[]string{"--tun", "tun0", "--mtu", "65536"}, "--mtu 65536: above a TUN's maximum of 65535"},
+		{[]string{"--tun", "tun0", "--tap", "tap1"}, "--tap tap1 and --tun tun0: the stack runs on one device"},
 		{[]string{"--ecn", "off"}, ""},
 		{[]string{"--ecn", "passive"}, ""},
 		{[]string{"--ecn", "1"}, `--ecn "1": want one of on, passive, off`},
@@ -98,6 +102,7 @@ func TestLinkFlags_RefusedWithWhatToPass(t *testing.T) {
 
 		// --addr dhcp: the router comes from the lease.
 		{"dhcp with a gateway", []string{"--addr", "dhcp", "--gateway", "10.0.0.254"}, []string{"--gateway 10.0.0.254", "from the lease", "leave --gateway out"}},
+		{"dhcp on a TUN", []string{"--addr", "dhcp", "--tun", "tun0"}, []string{"--addr dhcp and --tun tun0", "broadcast", "pass --addr"}},
 		{"addr neither prefix nor dhcp", []string{"--addr", "DHCP"}, []string{`--addr "DHCP"`, "10.0.0.2/24", `or "dhcp"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/nstest"
+	"github.com/tapstack/tapstack/internal/testbin"
 	"github.com/tapstack/tapstack/tcp"
 	"github.com/vishvananda/netlink"
 )
@@ -695,22 +696,7 @@ func ccIn(ns *nstest.NS) string {
 }
 
 // syncBuf collects a process's output.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuf = testbin.Output
 
 func tail(s string, n int) string {
 	if len(s) > n {

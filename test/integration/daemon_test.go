@@ -5,18 +5,14 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,22 +73,7 @@ func tapName() string {
 }
 
 // syncBuf collects a process's output for failure messages.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuf = testbin.Output
 
 // daemon is a running `tapstack up`.
 type daemon struct {
@@ -116,37 +97,8 @@ func startDaemon(t *testing.T, ns *nstest.NS, args ...string) *daemon {
 // returns once it has logged its readiness line; as startDaemon.
 func launch(t *testing.T, ns *nstest.NS, cmd *exec.Cmd, start func() error) *daemon {
 	t.Helper()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{ns: ns, cmd: cmd, out: &syncBuf{}, done: make(chan error, 1)}
-	cmd.Stdout = d.out
-	if err := start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		signalled := false
-		for sc.Scan() {
-			fmt.Fprintln(d.out, sc.Text())
-			if !signalled && strings.Contains(sc.Text(), "msg=\"tapstack up\"") {
-				signalled = true
-				close(ready)
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		d.done <- cmd.Wait()
-	}()
-	select {
-	case <-ready:
-	case err := <-d.done:
-		t.Fatalf("tapstack up exited before it was ready: %v\n%s", err, d.out)
-	case <-time.After(30 * time.Second): // a guard against a hang, not a wait
-		cmd.Process.Kill()
-		t.Fatalf("tapstack up not ready after 30s:\n%s", d.out)
-	}
+	p := testbin.Start(t, "tapstack up", cmd, start, `msg="tapstack up"`, 30*time.Second, nil)
+	d := &daemon{ns: ns, cmd: cmd, out: p.Out, done: p.Done}
 	t.Cleanup(func() { d.stop(t) })
 	return d
 }
@@ -181,10 +133,5 @@ func run(t *testing.T, ns *nstest.NS, name string, args ...string) (string, erro
 
 func needTool(t *testing.T, name string) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (.ci/run installs it)", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
+	testbin.NeedTool(t, name)
 }

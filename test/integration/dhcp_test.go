@@ -30,25 +30,16 @@ var (
 	dhcpPool         = [2]netip.Addr{netip.MustParseAddr("10.9.0.50"), netip.MustParseAddr("10.9.0.60")}
 )
 
-// startDnsmasq runs dnsmasq as the DHCP server on tap inside ns (DNS off)
-// until the test ends, and returns its lease file and its log.
-func startDnsmasq(t *testing.T, ns *nstest.NS, tap string) (string, *syncBuf) {
+// startDHCPServer runs dnsmasq as the DHCP server on tap inside ns (DNS
+// off) until the test ends, and returns its lease file and its log.
+func startDHCPServer(t *testing.T, ns *nstest.NS, tap string) (string, *syncBuf) {
 	t.Helper()
-	dir := t.TempDir()
-	leases := filepath.Join(dir, "leases")
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := ns.Command(ctx, "dnsmasq", "--conf-file=/dev/null", "--keep-in-foreground", "--no-resolv", "--port=0",
-		"--bind-interfaces", "--interface="+tap, "--dhcp-range=10.9.0.50,10.9.0.60,255.255.255.0,2m",
+	leases := filepath.Join(t.TempDir(), "leases")
+	log := runDnsmasq(t, ns, "--port=0", "--bind-interfaces", "--interface="+tap,
+		"--dhcp-range=10.9.0.50,10.9.0.60,255.255.255.0,2m",
 		"--dhcp-option=option:router,10.9.0.1", "--dhcp-option=option:dns-server,10.9.0.1",
-		"--dhcp-leasefile="+leases, "--pid-file="+filepath.Join(dir, "pid"), "--user=root", "--log-dhcp", "--log-facility=-")
-	out := &syncBuf{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("dnsmasq: %v", err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	return leases, out
+		"--dhcp-leasefile="+leases, "--log-dhcp")
+	return leases, log
 }
 
 // inPool reports whether a is one of the addresses dnsmasq hands out.
@@ -73,7 +64,6 @@ func waitFile(t *testing.T, path, what string, cond func([]byte) bool) {
 // lease file).
 func TestDHCP_StackLeasesFromDnsmasq(t *testing.T) {
 	ns := nstest.New(t)
-	needTool(t, "dnsmasq")
 	needTool(t, "ping")
 	name := tapName()
 	var tap *nic.TAP
@@ -83,7 +73,7 @@ func TestDHCP_StackLeasesFromDnsmasq(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	leases, dlog := startDnsmasq(t, ns, name)
+	leases, dlog := startDHCPServer(t, ns, name)
 	st, err := stack.New(tap, stack.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tap.Close()
@@ -128,7 +118,6 @@ var leaseLine = regexp.MustCompile(`msg="DHCP lease" addr=(\S+)`)
 // reports ready, and answers ping at the leased address.
 func TestDHCP_DaemonLeasesFromDnsmasq(t *testing.T) {
 	ns := nstest.New(t)
-	needTool(t, "dnsmasq")
 	needTool(t, "ping")
 	name := tapName()
 	for _, args := range [][]string{
@@ -140,7 +129,7 @@ func TestDHCP_DaemonLeasesFromDnsmasq(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	_, dlog := startDnsmasq(t, ns, name)
+	_, dlog := startDHCPServer(t, ns, name)
 	cmd := ns.Command(context.Background(), bin, "up", "--tap", name, "--addr", "dhcp", "--host-addr", "")
 	d := launch(t, ns, cmd, cmd.Start)
 	m := leaseLine.FindStringSubmatch(d.out.String())
