@@ -25,7 +25,7 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	dst, src := h.Dst(), h.Src()
 	dstBcast := false
 	switch {
-	case dst == s.addr:
+	case s.ours(dst):
 	case dst == s.bcast || dst == limitedBroadcast:
 		dstBcast = true
 	case dst.IsMulticast():

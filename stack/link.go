@@ -77,6 +77,8 @@ func (s *Stack) handleARPLocked(eth ethernet.Header) {
 	spa, sha, tpa := h.SenderIP(), h.SenderMAC(), h.TargetIP()
 	now := s.nowLocked()
 	switch {
+	case !spa.IsValid() || spa.IsUnspecified():
+		// An ARP probe (RFC 5227 §2.1.1) has a zero sender address: nothing to learn.
 	case spa == s.addr:
 		// Someone else claims our address (RFC 5227 §2.4). We keep it, as
 		// Linux does, and count the conflict.
@@ -84,20 +86,18 @@ func (s *Stack) handleARPLocked(eth ethernet.Header) {
 			s.stats.ARP.AddressConflicts++
 			s.log.Warn("ARP: another host claims our address", "addr", spa, "mac", sha)
 		}
-	case !spa.IsValid() || spa.IsUnspecified():
-		// An ARP probe (RFC 5227 §2.1.1) has a zero sender address: nothing to learn.
 	case !s.prefix.Contains(spa) || sha.IsMulticast() || sha.IsZero():
 		s.stats.ARP.OffLink++
 	default:
 		// RFC 826 merge: update an existing entry; add one only when the
 		// packet is addressed to us.
-		released := s.arp.Update(spa, sha, now, tpa == s.addr)
+		released := s.arp.Update(spa, sha, now, s.ours(tpa))
 		for _, pkt := range released {
 			s.sendResolvedLocked(ipv4.Header(pkt), sha)
 		}
 		s.rearmLocked()
 	}
-	if h.Op() == arp.OpRequest && tpa == s.addr {
+	if h.Op() == arp.OpRequest && s.ours(tpa) {
 		s.sendARPLocked(arp.OpReply, sha, sha, spa)
 	}
 }
@@ -158,7 +158,7 @@ const maxLoopback = 4096
 func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	s.stats.IPv4.OutRequests++
 	dst := pkt.Dst()
-	if dst == s.addr {
+	if s.ours(dst) {
 		// Loopback: deliver to ourselves without touching the link. The
 		// copy frees s.out for whatever the delivery sends in return.
 		if len(s.loopback) >= maxLoopback {

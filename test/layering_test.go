@@ -24,6 +24,7 @@ var rank = map[string]int{
 	"stack":    5,
 	"socket":   6,
 	"dns":      6, // beside socket: it knows only its DialFunc
+	"dhcp":     6, // a client over stack/, beside socket/
 	"cmd":      7,
 	"examples": 7,
 	"test":     8,

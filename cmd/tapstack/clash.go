@@ -182,6 +182,9 @@ func (ns nsState) routedByHost(a netip.Addr) bool {
 // first following subnet of the host side's size that no interface uses,
 // among unicast addresses.
 func (ns nsState) freeSubnet(p parsed) (addr, host netip.Prefix, ok bool) {
+	if p.dhcp {
+		return addr, host, false // the lease decides the stack's address
+	}
 	size := uint32(1) << (32 - p.hostAddr.Bits())
 	for k := uint32(1); k <= 256; k++ {
 		a, ok1 := shift(p.addr.Addr(), k*size)

@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
+	"github.com/tapstack/tapstack/dhcp"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
@@ -23,6 +26,7 @@ type node struct {
 	link hostLink
 	pcap *bufio.Writer
 	file *os.File
+	dhcp *dhcp.Runner // --addr dhcp
 }
 
 // hostLink is the device a stack runs on: a *nic.TAP or a *nic.TUN.
@@ -62,6 +66,9 @@ func upAttrs(l *linkFlags, st *stack.Stack) []any {
 }
 
 func (n *node) Close() error {
+	if n.dhcp != nil {
+		n.dhcp.Close() // DHCPRELEASE while the stack still runs
+	}
 	err := n.st.Close()
 	if n.pcap != nil {
 		n.pcap.Flush()
@@ -125,7 +132,31 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	}
 	n.st = st
 	st.Start()
+	if p.dhcp {
+		if n.dhcp, err = leaseAddr(st, log); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
 	return n, nil
+}
+
+// leaseAddr gets the stack's address, prefix and router from a DHCP server
+// (--addr dhcp), waiting for the lease until SIGINT or SIGTERM. The runner
+// logs the lease and renews it in the background.
+func leaseAddr(st *stack.Stack, log *slog.Logger) (*dhcp.Runner, error) {
+	r, err := dhcp.Run(st, dhcp.RunConfig{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--addr dhcp: %v", err)
+	}
+	log.Info("waiting for a DHCP lease", "mac", st.MAC())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := r.Wait(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("--addr dhcp: no lease: %v", err)
+	}
+	return r, nil
 }
 
 // logUnconfigured says, in one line, that the TAP (or TUN) was opened
