@@ -42,8 +42,9 @@ type tcpEntry struct {
 
 // listenEntry is a listening socket.
 type listenEntry struct {
-	lis *tcp.Listener
-	ep  *TCPEndpoint
+	lis     *tcp.Listener
+	ep      *TCPEndpoint
+	backlog int // as clamped by Listen
 }
 
 // tcpOutput is the stack's side of tcp.Output: it frames segments.

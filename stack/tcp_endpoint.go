@@ -139,7 +139,7 @@ func (e *TCPEndpoint) Listen(backlog int) error {
 		return syscall.EADDRINUSE
 	}
 	backlog = max(1, min(backlog, 4096)) // Linux caps at net.core.somaxconn (4096)
-	le := &listenEntry{lis: tcp.NewListener(e.cfg, e.local, backlog, s.tcpOut), ep: e}
+	le := &listenEntry{lis: tcp.NewListener(e.cfg, e.local, backlog, s.tcpOut), ep: e, backlog: backlog}
 	s.tcpListeners[e.local.Port()] = le
 	s.tcpListenerOf[le.lis] = le
 	e.lis = le
@@ -627,25 +627,4 @@ func (e *TCPEndpoint) RemoteAddr() netip.AddrPort {
 		return e.conn.RemoteAddr()
 	}
 	return netip.AddrPort{}
-}
-
-// TCPConnInfo describes one connection for the status page.
-type TCPConnInfo struct {
-	Local, Remote netip.AddrPort
-	tcp.Info
-}
-
-// TCPConnections returns a snapshot of every connection in the table.
-func (s *Stack) TCPConnections() []TCPConnInfo {
-	s.mu.Lock()
-	defer s.unlock()
-	out := make([]TCPConnInfo, 0, len(s.tcpConns))
-	for k, e := range s.tcpConns {
-		if e.tw != nil {
-			out = append(out, TCPConnInfo{Local: k.local, Remote: k.remote, Info: e.tw.Info()})
-			continue
-		}
-		out = append(out, TCPConnInfo{Local: k.local, Remote: k.remote, Info: e.conn.Info()})
-	}
-	return out
 }
