@@ -3,6 +3,8 @@
 //	tapstack up [flags]          serve ICMP echo, UDP and TCP services until SIGINT/SIGTERM
 //	tapstack ping [flags] ADDR   send ICMP echo requests from the stack
 //	tapstack get [flags] URL     fetch URL over the stack and print the body
+//	tapstack ss [flags]          list a running daemon's sockets, as ss -tin
+//	tapstack stat [flags]        print a running daemon's counters, as nstat
 //	tapstack version             print the version
 //
 // Every command that opens a TAP (or, with --tun, a TUN) needs /dev/net/tun
@@ -27,7 +29,8 @@ import (
 	"github.com/tapstack/tapstack/tcp"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; when
+// it is not, buildVersion asks the build info.
 var version = "dev"
 
 func main() {
@@ -41,6 +44,8 @@ commands:
   up         bring up the stack on a TAP device (a TUN with --tun) and serve until SIGINT/SIGTERM
   ping ADDR  send ICMP echo requests from the stack (on its own TAP)
   get URL    fetch URL with net/http over the stack (on its own TAP) and print the body
+  ss         list a running daemon's sockets (from its status page), as ss -tin
+  stat       print a running daemon's counters (from its /stats), as nstat
   version    print the version
 
 Run 'tapstack <command> -h' for the command's flags.
@@ -61,8 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPing(ctx, args[1:], stdout, stderr)
 	case "get":
 		return cmdGet(ctx, args[1:], stdout, stderr)
+	case "ss":
+		return cmdSS(ctx, args[1:], stdout, stderr)
+	case "stat":
+		return cmdStat(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "tapstack %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintf(stdout, "tapstack %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "help", "-h", "--help":
 		usage(stdout)

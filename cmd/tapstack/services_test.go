@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -29,8 +30,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestStatusPage_RetransmissionShownInRowAndStats: a segment lost on the
 // way is retransmitted, and the daemon's status page row for the
-// connection and /stats both count it; the row also names the congestion
-// control, and what the connection lacks (pacing) is "-".
+// connection (text and JSON) and /stats all count it; the row also names
+// the congestion control, and what the connection lacks (pacing) is left
+// out.
 func TestStatusPage_RetransmissionShownInRowAndStats(t *testing.T) {
 	pa, pb := nic.NewPipe(nic.PipeConfig{MTU: 1500, QueueLen: 4096})
 	quiet := slog.New(slog.DiscardHandler)
@@ -88,35 +90,40 @@ func TestStatusPage_RetransmissionShownInRowAndStats(t *testing.T) {
 		t.Fatal("the retransmission never arrived")
 	}
 
-	h := httpHandler(a, time.Now())
+	h := testDaemon(a).httpHandler()
 	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))
+	var doc statusDoc
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("/status.json: %v\n%s", err, rec.Body)
+	}
+	var row *statusConn
+	for i, sc := range doc.TCP.Connections {
+		if sc.Local == c.LocalAddr().String() {
+			row = &doc.TCP.Connections[i]
+		}
+	}
+	if row == nil {
+		t.Fatalf("no connection from %v in /status.json:\n%s", c.LocalAddr(), rec.Body)
+	}
+	retrans := row.Retransmits
+	if retrans == 0 || row.State != "ESTABLISHED" || row.Congestion != "cubic" || row.PacingRate != 0 {
+		t.Fatalf("row %+v: want retransmits >= 1, ESTABLISHED, cubic, no pacing rate", *row)
+	}
+	// The text page's row says the same, as ss -tin.
+	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	page := rec.Body.String()
-	var row []string
-	for _, line := range strings.Split(page, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == c.LocalAddr().String() {
-			row = f
+	lines := strings.Split(page, "\n")
+	info := ""
+	for i, line := range lines {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "ESTAB" && f[3] == c.LocalAddr().String() && i+1 < len(lines) {
+			info = lines[i+1]
 		}
 	}
-	header := strings.Fields(tcpTableHeader)
-	if len(row) != len(header) {
-		t.Fatalf("no row of %d columns for %v:\n%s", len(header), c.LocalAddr(), page)
-	}
-	col := func(name string) string {
-		for i, h := range header {
-			if h == name {
-				return row[i]
-			}
-		}
-		t.Fatalf("no column %q in %q", name, header)
-		return ""
-	}
-	retrans, err := strconv.ParseUint(col("retrans"), 10, 64)
-	if err != nil || retrans == 0 {
-		t.Fatalf("retrans column %q, want at least 1:\n%s", col("retrans"), page)
-	}
-	if col("state") != "ESTABLISHED" || col("cc") != "cubic" || col("pacing") != "-" {
-		t.Fatalf("state %s cc %s pacing %s, want ESTABLISHED cubic -:\n%s", col("state"), col("cc"), col("pacing"), page)
+	want := " retrans:" + strconv.FormatUint(retrans, 10) + " "
+	if !strings.HasPrefix(info, "\t") || !strings.Contains(info, want) || !strings.Contains(info, " cubic ") || strings.Contains(info, "pacing_rate") {
+		t.Fatalf("info line %q: want a tab, %q, cubic and no pacing rate:\n%s", info, want, page)
 	}
 
 	rec = httptest.NewRecorder()
@@ -131,4 +138,12 @@ func TestStatusPage_RetransmissionShownInRowAndStats(t *testing.T) {
 	if got := stats.TCP["retrans_segs"]; got != retrans {
 		t.Fatalf("/stats retrans_segs %d, the row's retrans %d", got, retrans)
 	}
+}
+
+// testDaemon is the daemon of up's defaults on st, no service running.
+func testDaemon(st *stack.Stack) *daemon {
+	var f serviceFlags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f.register(fs)
+	return newDaemon(st, slog.New(slog.DiscardHandler), &f)
 }

@@ -188,8 +188,14 @@ func logUnconfigured(log *slog.Logger, tap hostLink, l *linkFlags, p parsed) {
 
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newCommand("up", "", stderr)
+	var sf serviceFlags
+	sf.register(c.fs)
 	if !c.parse(args, 0) {
 		return 2
+	}
+	defs, err := sf.parse()
+	if err != nil {
+		return c.fail(2, "%v", err)
 	}
 	n, log, code := c.start()
 	if n == nil {
@@ -197,26 +203,18 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer n.Close()
 
-	services := []struct {
-		name string
-		run  func() (io.Closer, error)
-	}{
-		{"udp/7 echo", func() (io.Closer, error) { return serveUDPEcho(n.st, log) }},
-		{"tcp/7 echo", func() (io.Closer, error) { return serveTCP(n.st, 7, log, "echo", echo) }},
-		{"tcp/9 discard", func() (io.Closer, error) { return serveTCP(n.st, 9, log, "discard", discard) }},
-		{"tcp/19 chargen", func() (io.Closer, error) { return serveTCP(n.st, 19, log, "chargen", chargen) }},
-		{"tcp/80 http", func() (io.Closer, error) { return serveHTTP(n.st, log) }},
+	closers, err := newDaemon(n.st, log, &sf).start(defs)
+	if err != nil {
+		return c.fail(1, "%v", err)
 	}
-	for _, svc := range services {
-		closer, err := svc.run()
-		if err != nil {
-			return c.fail(1, "%s: %v", svc.name, err)
-		}
-		defer closer.Close()
+	names := []string{"icmp echo"}
+	for i, def := range defs {
+		defer closers[i].Close()
+		names = append(names, def.label)
 	}
 	// This line is the readiness signal scripts and tests wait for.
 	log.Info("tapstack up", append(upAttrs(&c.link, n.st), "addr", c.link.addr, "host-addr", c.link.hostAddr,
-		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo, tcp/7 echo, tcp/9 discard, tcp/19 chargen, tcp/80 http")...)
+		"mtu", n.st.MTU(), "services", strings.Join(names, ", "))...)
 	<-ctx.Done()
 	log.Info("shutting down", shutdownTotals(n.st.Stats())...)
 	return 0

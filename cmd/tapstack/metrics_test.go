@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// get serves one GET on d's handler and returns the body.
+func get(t *testing.T, d *daemon, url string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	d.httpHandler().ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET %s: %d %s", url, rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+// sample is one family of a /metrics page: its TYPE and its samples.
+type family struct {
+	typ, help string
+	samples   map[string]float64 // by the sample's name with its labels
+}
+
+// parseMetrics reads the text exposition format as far as this page uses
+// it: HELP and TYPE lines, then "name{labels} value" samples.
+func parseMetrics(t *testing.T, page string) map[string]*family {
+	t.Helper()
+	fams := map[string]*family{}
+	fam := func(name string) *family {
+		if fams[name] == nil {
+			fams[name] = &family{samples: map[string]float64{}}
+		}
+		return fams[name]
+	}
+	sc := bufio.NewScanner(strings.NewReader(page))
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name, help, _ := strings.Cut(rest, " ")
+			fam(name).help = help
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, typ, _ := strings.Cut(rest, " ")
+			fam(name).typ = typ
+			continue
+		}
+		key, val, ok := strings.Cut(line, " ")
+		v, err := strconv.ParseFloat(val, 64)
+		if !ok || err != nil {
+			t.Fatalf("bad sample line %q", line)
+		}
+		name, _, _ := strings.Cut(key, "{")
+		if fams[name] == nil {
+			t.Fatalf("sample %q before its TYPE line", line)
+		}
+		fams[name].samples[key] = v
+	}
+	return fams
+}
+
+// TestMetrics_PromtoolChecks: promtool (Debian's prometheus package)
+// parses /metrics. Its lint may object only to the nstat names, which keep
+// Linux's spelling (camelCase, no _total) on purpose so that what was
+// written for node_exporter's netstat collector applies; every other name
+// passes the lint.
+func TestMetrics_PromtoolChecks(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is missing (Debian package prometheus; .ci/run installs it)")
+		}
+		t.Skip("promtool is missing: apt-get install prometheus")
+	}
+	p := newTWPeer(t)
+	p.timeWaits(1024, 3)
+	d := testDaemon(p.st)
+	page := get(t, d, "/metrics")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(page)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit) && exit.ExitCode() == 3: // lint problems only
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			name, problem, _ := strings.Cut(line, " ")
+			if !strings.HasPrefix(name, "tapstack_netstat_") ||
+				(problem != `counter metrics should have "_total" suffix` && problem != "metric names should be written in 'snake_case' not 'camelCase'") {
+				t.Errorf("promtool: %s", line)
+			}
+		}
+	default:
+		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out.String(), page)
+	}
+}
+
+// TestMetrics_TypedNamedAndMoving: every family has HELP and TYPE; the
+// nstat names are there with their kind (CurrEstab a gauge, RetransSegs a
+// counter); the TIME-WAIT gauge and the segment counters follow traffic.
+func TestMetrics_TypedNamedAndMoving(t *testing.T) {
+	p := newTWPeer(t)
+	p.timeWaits(1024, 2)
+	d := testDaemon(p.st)
+	before := parseMetrics(t, get(t, d, "/metrics"))
+	for name, f := range before {
+		if f.help == "" || (f.typ != "counter" && f.typ != "gauge") || len(f.samples) == 0 {
+			t.Errorf("%s: help %q, type %q, %d samples", name, f.help, f.typ, len(f.samples))
+		}
+	}
+	for name, typ := range map[string]string{
+		"tapstack_netstat_Tcp_RetransSegs": "counter", "tapstack_netstat_Tcp_CurrEstab": "gauge",
+		"tapstack_netstat_Tcp_ActiveOpens": "counter", "tapstack_netstat_Tcp_PassiveOpens": "counter",
+		"tapstack_netstat_Tcp_InSegs": "counter", "tapstack_netstat_Tcp_OutSegs": "counter",
+		"tapstack_netstat_Tcp_InErrs": "counter", "tapstack_netstat_Tcp_OutRsts": "counter",
+		"tapstack_netstat_TcpExt_TCPTimeouts": "counter", "tapstack_netstat_TcpExt_TCPLossProbes": "counter",
+		"tapstack_netstat_TcpExt_TCPSpuriousRTOs": "counter", "tapstack_netstat_Ip_InReceives": "counter",
+		"tapstack_netstat_Udp_InDatagrams": "counter", "tapstack_netstat_Icmp_InMsgs": "counter",
+		"tapstack_tcp_time_wait": "gauge", "tapstack_tcp_connections": "gauge", "tapstack_drops_total": "counter",
+	} {
+		if f := before[name]; f == nil || f.typ != typ {
+			t.Errorf("%s: %+v, want a %s", name, f, typ)
+		}
+	}
+	one := func(fams map[string]*family, name string) float64 {
+		return fams[name].samples[name]
+	}
+	// Three connections more, each three segments in: SYN, ACK, FIN.
+	p.timeWaits(2024, 3)
+	after := parseMetrics(t, get(t, d, "/metrics"))
+	if got := one(after, "tapstack_netstat_Tcp_InSegs") - one(before, "tapstack_netstat_Tcp_InSegs"); got != 9 {
+		t.Errorf("Tcp_InSegs grew by %v, want 9", got)
+	}
+	if got := one(after, "tapstack_netstat_Tcp_PassiveOpens") - one(before, "tapstack_netstat_Tcp_PassiveOpens"); got != 3 {
+		t.Errorf("Tcp_PassiveOpens grew by %v, want 3", got)
+	}
+	if tw := after["tapstack_tcp_connections"].samples[`tapstack_tcp_connections{state="TIME-WAIT"}`]; tw != 5 {
+		t.Errorf("connections in TIME-WAIT %v, want 5", tw)
+	}
+	if tw := one(after, "tapstack_tcp_time_wait"); tw != 5 {
+		t.Errorf("tapstack_tcp_time_wait %v, want 5", tw)
+	}
+}
+
+// TestStats_OldKeysKeptCountersAndGaugesAdded: /stats keeps the flat
+// layers scripts read (tcp.passive_opens, tcp.curr_estab) and adds the
+// same fields split into counters and gauges, with uptime and version.
+func TestStats_OldKeysKeptCountersAndGaugesAdded(t *testing.T) {
+	p := newTWPeer(t)
+	p.timeWaits(1024, 2)
+	d := testDaemon(p.st)
+	var page struct {
+		TCP           map[string]uint64            `json:"tcp"`
+		Counters      map[string]map[string]uint64 `json:"counters"`
+		Gauges        map[string]map[string]uint64 `json:"gauges"`
+		UptimeSeconds *float64                     `json:"uptime_seconds"`
+		Version       string                       `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(get(t, d, "/stats")), &page); err != nil {
+		t.Fatal(err)
+	}
+	if page.TCP["passive_opens"] != 2 || page.TCP["time_wait"] != 2 {
+		t.Errorf("flat tcp: passive_opens %d time_wait %d, want 2, 2", page.TCP["passive_opens"], page.TCP["time_wait"])
+	}
+	if _, ok := page.TCP["curr_estab"]; !ok {
+		t.Error("flat tcp lacks curr_estab")
+	}
+	if page.Counters["tcp"]["passive_opens"] != 2 || page.Gauges["tcp"]["time_wait"] != 2 {
+		t.Errorf("counters.tcp.passive_opens %d, gauges.tcp.time_wait %d; want 2, 2", page.Counters["tcp"]["passive_opens"], page.Gauges["tcp"]["time_wait"])
+	}
+	for _, g := range []string{"curr_estab", "time_wait", "mem_used_bytes"} {
+		if _, ok := page.Counters["tcp"][g]; ok {
+			t.Errorf("gauge %s among the counters", g)
+		}
+		if _, ok := page.Gauges["tcp"][g]; !ok {
+			t.Errorf("gauge %s not among the gauges", g)
+		}
+	}
+	if page.UptimeSeconds == nil || page.Version == "" {
+		t.Errorf("uptime_seconds %v, version %q: want both", page.UptimeSeconds, page.Version)
+	}
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
+)
+
+// twPeer plays a client to a stack on a Pipe under a manual clock, the
+// stack not started: it writes crafted frames with HandleFrame (processed
+// synchronously) and reads the replies with TryRead, so tens of thousands
+// of connections open and close quickly and deterministically.
+type twPeer struct {
+	t    *testing.T
+	st   *stack.Stack
+	wire *nic.PipeEnd // the peer's end
+	ip   netip.Addr
+	mac  ethernet.MAC
+	buf  []byte
+}
+
+func newTWPeer(t *testing.T) *twPeer {
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	a, b := nic.NewPipe(nic.PipeConfig{MTU: 1500, Clock: clk, QueueLen: 64})
+	st, err := stack.New(a, stack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(); b.Close() })
+	p := &twPeer{t: t, st: st, wire: b, ip: netip.MustParseAddr("10.0.0.1"), mac: ethernet.MAC{2, 0, 0, 0, 0, 1}}
+	// An ARP request from the peer teaches the stack its MAC (RFC 826).
+	f := make([]byte, ethernet.HeaderLen+arp.HeaderLen)
+	ethernet.Encode(f, st.MAC(), p.mac, ethernet.TypeARP)
+	arp.Encode(f[ethernet.HeaderLen:], arp.OpRequest, p.mac, p.ip, ethernet.MAC{}, st.Addr())
+	st.HandleFrame(f, nic.Meta{})
+	p.drain()
+	return p
+}
+
+// send hands the stack a segment from the peer's port to port 80.
+func (p *twPeer) send(port uint16, seq, ack seqnum.Value, flags tcp.Flags) {
+	seg := tcp.Segment{SrcPort: port, DstPort: 80, Seq: seq, Ack: ack, Flags: flags, Window: 65535}
+	const hl = ethernet.HeaderLen + ipv4.HeaderMinLen
+	p.buf = append(p.buf[:0], make([]byte, hl+tcp.HeaderMaxLen)...)
+	n := tcp.Encode(p.buf[hl:], &seg)
+	tcp.Header(p.buf[hl:hl+n]).ComputeChecksumIPv4(p.ip, p.st.Addr())
+	ethernet.Encode(p.buf, p.st.MAC(), p.mac, ethernet.TypeIPv4)
+	ipv4.Encode(p.buf[ethernet.HeaderLen:], ipv4.Fields{TotalLen: ipv4.HeaderMinLen + n, TTL: 64, Protocol: ipv4.ProtoTCP, Src: p.ip, Dst: p.st.Addr()})
+	p.st.HandleFrame(p.buf[:hl+n], nic.Meta{})
+}
+
+// synAck reads the stack's reply to a SYN and returns its ISS.
+func (p *twPeer) synAck() seqnum.Value {
+	f, ok := p.wire.TryRead()
+	if !ok {
+		p.t.Fatal("no SYN-ACK")
+	}
+	ip := f[ethernet.HeaderLen:]
+	seg := ip[int(ip[0]&0xf)*4:]
+	if tcp.Flags(seg[13]) != tcp.FlagSYN|tcp.FlagACK {
+		p.t.Fatalf("flags %#x, want SYN-ACK", seg[13])
+	}
+	p.drain()
+	return seqnum.Value(binary.BigEndian.Uint32(seg[4:]))
+}
+
+func (p *twPeer) drain() {
+	for _, ok := p.wire.TryRead(); ok; _, ok = p.wire.TryRead() {
+	}
+}
+
+// timeWaits leaves n connections to port 80 in TIME-WAIT, each from its
+// own peer port (from, from+1, ...): the stack accepts and closes first, as an HTTP
+// server does after a response, and the peer answers with its FIN.
+func (p *twPeer) timeWaits(from uint16, n int) {
+	t := p.t
+	lis, err := p.st.NewTCPEndpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	if _, err := lis.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 80), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := lis.Listen(1); err != nil {
+		t.Fatal(err)
+	}
+	const peerISS = seqnum.Value(1000)
+	for i := range n {
+		port := from + uint16(i)
+		p.send(port, peerISS, 0, tcp.FlagSYN)
+		iss := p.synAck()
+		p.send(port, peerISS+1, iss+1, tcp.FlagACK)
+		c, err := lis.Accept()
+		if err != nil {
+			t.Fatalf("accept %d: %v", i, err)
+		}
+		c.Close() // our FIN, iss+1
+		p.drain()
+		p.send(port, peerISS+1, iss+2, tcp.FlagFIN|tcp.FlagACK)
+		p.drain() // our ACK of it: TIME-WAIT
+	}
+}
+
+// TestStatusPage_BoundedUnderSixtyThousandTimeWaits: after 60,000
+// connections closed by the server, the status page and its JSON twin
+// stay small (50 rows) and their summary counts every TIME-WAIT entry.
+func TestStatusPage_BoundedUnderSixtyThousandTimeWaits(t *testing.T) {
+	const n = 60000
+	p := newTWPeer(t)
+	p.timeWaits(1024, n)
+	d := testDaemon(p.st)
+	h := d.httpHandler()
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	page := rec.Body.String()
+	if len(page) >= 64<<10 {
+		t.Fatalf("status page is %d bytes, want < 64 KiB", len(page))
+	}
+	for _, want := range []string{"TCP connections: " + strconv.Itoa(n) + "\n", "  TIME-WAIT    " + strconv.Itoa(n) + "\n", "TCP connections shown: 50 of 60000"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q:\n%s", want, page)
+		}
+	}
+	if rows := strings.Count(page, "\nTIME-WAIT "); rows != defaultStatusRows {
+		t.Errorf("%d TIME-WAIT rows, want %d", rows, defaultStatusRows)
+	}
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))
+	if rec.Body.Len() >= 64<<10 {
+		t.Fatalf("/status.json is %d bytes, want < 64 KiB", rec.Body.Len())
+	}
+	var doc statusDoc
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.TCP.Total != n || doc.TCP.ByState["TIME-WAIT"] != n || len(doc.TCP.Connections) != defaultStatusRows {
+		t.Fatalf("/status.json: total %d, by state %v, %d rows; want %d, all TIME-WAIT, %d rows",
+			doc.TCP.Total, doc.TCP.ByState, len(doc.TCP.Connections), n, defaultStatusRows)
+	}
+}
