@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -143,7 +142,6 @@ func TestStatusPage_RetransmissionShownInRowAndStats(t *testing.T) {
 // testDaemon is the daemon of up's defaults on st, no service running.
 func testDaemon(st *stack.Stack) *daemon {
 	var f serviceFlags
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	f.register(fs)
+	flagSet(&f)
 	return newDaemon(st, slog.New(slog.DiscardHandler), &f)
 }
