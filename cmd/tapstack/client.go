@@ -26,6 +26,9 @@ const defaultDaemonURL = "http://10.0.0.2/"
 // clientTimeout bounds a request to the daemon.
 const clientTimeout = 10 * time.Second
 
+// daemonClient makes the requests (tests serve them in memory).
+var daemonClient = http.DefaultClient
+
 // daemonGet fetches path (with query) from the daemon at base and decodes
 // its JSON into v. Errors are one line.
 func daemonGet(ctx context.Context, base, p string, query url.Values, v any) error {
@@ -42,7 +45,7 @@ func daemonGet(ctx context.Context, base, p string, query url.Values, v any) err
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := daemonClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("no daemon answered at %s (is tapstack up running, with this --addr?): %v", base, err)
 	}
