@@ -156,3 +156,56 @@ func TestStatusPage_BoundedUnderSixtyThousandTimeWaits(t *testing.T) {
 			doc.TCP.Total, doc.TCP.ByState, len(doc.TCP.Connections), n, defaultStatusRows)
 	}
 }
+
+// TestStatusPage_FiltersAndJSONByAccept: ?n=, ?state= (RFC or ss names)
+// and ?port= choose the rows; a bad value is a 400 with one line; a
+// request that accepts application/json gets the JSON twin at /.
+func TestStatusPage_FiltersAndJSONByAccept(t *testing.T) {
+	p := newTWPeer(t)
+	p.timeWaits(1024, 4)
+	h := testDaemon(p.st).httpHandler()
+	doc := func(url string, accept bool) (int, statusDoc, string) {
+		t.Helper()
+		req := httptest.NewRequest("GET", url, nil)
+		if accept {
+			req.Header.Set("Accept", "text/html;q=0.9, application/json")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var d statusDoc
+		if rec.Code == 200 {
+			if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+				t.Fatalf("%s: %v\n%s", url, err, rec.Body)
+			}
+		}
+		return rec.Code, d, rec.Body.String()
+	}
+	for _, tc := range []struct {
+		url           string
+		matched, rows int
+	}{
+		{"/status.json?n=2", 4, 2},
+		{"/status.json?state=time_wait", 4, 4},
+		{"/status.json?state=ESTAB", 0, 0},
+		{"/status.json?port=1026", 1, 1},
+		{"/status.json?port=80&n=0", 4, 0},
+	} {
+		code, d, body := doc(tc.url, false)
+		if code != 200 || d.TCP.Matched != tc.matched || len(d.TCP.Connections) != tc.rows || d.TCP.Total != 4 {
+			t.Errorf("%s: %d, total %d, matched %d, %d rows; want 200, 4, %d, %d\n%s", tc.url, code, d.TCP.Total, d.TCP.Matched, len(d.TCP.Connections), tc.matched, tc.rows, body)
+		}
+	}
+	if _, d, body := doc("/status.json?port=1026", false); len(d.TCP.Connections) != 1 || d.TCP.Connections[0].Remote != "10.0.0.1:1026" {
+		t.Errorf("?port=1026 row: %s", body)
+	}
+	if code, d, _ := doc("/?n=1", true); code != 200 || len(d.TCP.Connections) != 1 || d.TCP.Total != 4 {
+		t.Errorf("GET / accepting JSON: %d, %+v", code, d.TCP)
+	}
+	for _, url := range []string{"/?n=1001", "/?n=x", "/status.json?state=open", "/?port=0", "/?port=70000"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
+		if rec.Code != 400 || strings.Count(rec.Body.String(), "\n") != 1 {
+			t.Errorf("%s: %d %q, want 400 and one line", url, rec.Code, rec.Body)
+		}
+	}
+}
