@@ -219,8 +219,9 @@ func loadavg() string {
 }
 
 // tapstackConns summarises tapstack's status page (GET /): how many TCP
-// connections it still holds, by state, after the rows (ab leaves one per
-// request in TIME-WAIT on the stack's side, since the server closes first).
+// connections it still holds, by state, from the page's summary (ab leaves
+// one per request in TIME-WAIT on the stack's side, since the server
+// closes first).
 func tapstackConns(ns *nstest.NS) string {
 	c, err := dial(ns, 80)
 	if err != nil {
@@ -228,25 +229,24 @@ func tapstackConns(ns *nstest.NS) string {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", stackAddr)
+	fmt.Fprintf(c, "GET /?n=0 HTTP/1.0\r\nHost: %s\r\n\r\n", stackAddr)
 	body, err := io.ReadAll(c)
 	if err != nil {
 		return "status page: " + err.Error()
 	}
-	states := map[string]int{}
-	total := ""
+	var by []string
+	total, inSummary := "", false
 	for _, line := range strings.Split(string(body), "\n") {
 		if t, ok := strings.CutPrefix(line, "TCP connections: "); ok {
-			total = t
+			total, inSummary = t, true
 			continue
 		}
-		if f := strings.Fields(line); len(f) >= 3 && strings.HasPrefix(f[0], stackAddr+":") {
-			states[f[2]]++
+		// The summary's lines: "  STATE  N", until the blank line.
+		if f := strings.Fields(line); inSummary && len(f) == 2 && strings.HasPrefix(line, "  ") {
+			by = append(by, f[0]+" "+f[1])
+			continue
 		}
-	}
-	var by []string
-	for st, n := range states {
-		by = append(by, fmt.Sprintf("%s %d", st, n))
+		inSummary = false
 	}
 	slices.Sort(by)
 	return fmt.Sprintf("TCP connections held by tapstack after the last row (status page): %s (%s)", total, strings.Join(by, ", "))
