@@ -23,8 +23,9 @@ import (
 )
 
 // startedPair is two started stacks on a Pipe (real clock): a client at
-// 10.0.0.1 and the daemon's stack at 10.0.0.2.
-func startedPair(t *testing.T) (client, srv *stack.Stack) {
+// 10.0.0.1 and the daemon's stack at 10.0.0.2, and the client's end of
+// the Pipe (for impairments).
+func startedPair(t *testing.T) (client, srv *stack.Stack, clientEnd *nic.PipeEnd) {
 	pa, pb := nic.NewPipe(nic.PipeConfig{MTU: 1500, QueueLen: 4096})
 	quiet := slog.New(slog.DiscardHandler)
 	client, err := stack.New(pa, stack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Logger: quiet})
@@ -38,7 +39,7 @@ func startedPair(t *testing.T) (client, srv *stack.Stack) {
 	client.Start()
 	srv.Start()
 	t.Cleanup(func() { client.Close(); srv.Close() })
-	return client, srv
+	return client, srv, pa
 }
 
 // startServices parses args as up's service flags and starts them on st.
@@ -69,7 +70,7 @@ func startServices(t *testing.T, st *stack.Stack, args ...string) *daemon {
 // TestBytes_CapRefusedBeyondMaxBytes: /bytes/N beyond --max-bytes is a
 // 400 with one line naming the flag; up to it, N bytes.
 func TestBytes_CapRefusedBeyondMaxBytes(t *testing.T) {
-	_, st := startedPair(t)
+	_, st, _ := startedPair(t)
 	var f serviceFlags
 	if err := flagSet(&f).Parse([]string{"--max-bytes", "200000"}); err != nil {
 		t.Fatal(err)
@@ -91,7 +92,7 @@ func TestBytes_CapRefusedBeyondMaxBytes(t *testing.T) {
 // third connection to discard is closed at once and counted; once one of
 // the two closes, a new one is served.
 func TestServices_ConnectionLimitEnforced(t *testing.T) {
-	client, st := startedPair(t)
+	client, st, _ := startedPair(t)
 	d := startServices(t, st, "--services", "discard", "--max-service-conns", "2")
 	svc := d.services[0]
 	dial := func() net.Conn {
@@ -136,7 +137,7 @@ func TestServices_ConnectionLimitEnforced(t *testing.T) {
 // refuses a header larger than its limit (431), streams /bytes/N larger
 // than several chunks, and closes connections beyond the limit.
 func TestHTTP_LimitsOnTheWire(t *testing.T) {
-	client, st := startedPair(t)
+	client, st, _ := startedPair(t)
 	d := startServices(t, st, "--services", "http", "--max-service-conns", "1")
 	hc := &http.Client{Transport: &http.Transport{DialContext: (&socket.Dialer{Stack: client}).DialContext}}
 	defer hc.CloseIdleConnections()
@@ -190,7 +191,7 @@ func TestHTTP_LimitsOnTheWire(t *testing.T) {
 
 // TestServices_FlagSelects: --services runs exactly the services named.
 func TestServices_FlagSelects(t *testing.T) {
-	_, st := startedPair(t)
+	_, st, _ := startedPair(t)
 	startServices(t, st, "--services", "echo,http")
 	var ports []uint16
 	for _, l := range st.TCPListeners() {

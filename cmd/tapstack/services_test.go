@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,20 +32,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the congestion control, and what the connection lacks (pacing) is left
 // out.
 func TestStatusPage_RetransmissionShownInRowAndStats(t *testing.T) {
-	pa, pb := nic.NewPipe(nic.PipeConfig{MTU: 1500, QueueLen: 4096})
-	quiet := slog.New(slog.DiscardHandler)
-	a, err := stack.New(pa, stack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := stack.New(pb, stack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Start()
-	b.Start()
-	t.Cleanup(func() { a.Close(); b.Close() })
-
+	a, b, pa := startedPair(t)
 	l, err := socket.Listen(b, "tcp", ":7")
 	if err != nil {
 		t.Fatal(err)

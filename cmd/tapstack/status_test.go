@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,34 +22,60 @@ import (
 	"github.com/tapstack/tapstack/tcp"
 )
 
-// twPeer plays a client to a stack on a Pipe under a manual clock, the
-// stack not started: it writes crafted frames with HandleFrame (processed
-// synchronously) and reads the replies with TryRead, so tens of thousands
-// of connections open and close quickly and deterministically.
+// twPeer plays a client to a stack under a manual clock, the stack not
+// started: it hands it crafted frames with HandleFrame (processed
+// synchronously) and looks at the last frame the stack wrote, so tens of
+// thousands of connections open and close quickly and deterministically.
 type twPeer struct {
-	t    *testing.T
-	st   *stack.Stack
-	wire *nic.PipeEnd // the peer's end
-	ip   netip.Addr
-	mac  ethernet.MAC
-	buf  []byte
+	t   *testing.T
+	st  *stack.Stack
+	dev *lastFrame
+	ip  netip.Addr
+	mac ethernet.MAC
+	buf []byte
+}
+
+// lastFrame is a device that keeps only the last frame written to it: all
+// twPeer needs (the SYN-ACK's sequence number), without a queue.
+type lastFrame struct {
+	last   []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (d *lastFrame) Info() nic.Info {
+	return nic.Info{Name: "last", MAC: [6]byte{2, 0, 0, 0, 0, 2}, MTU: 1500, MaxFrame: 1514, Batch: 1}
+}
+
+func (d *lastFrame) Read([]nic.Frame) (int, error) {
+	<-d.closed
+	return 0, nic.ErrClosed
+}
+
+func (d *lastFrame) Write(fs []nic.Frame) (int, error) {
+	d.last = append(d.last[:0], fs[len(fs)-1].Data...)
+	return len(fs), nil
+}
+
+func (d *lastFrame) Close() error {
+	d.once.Do(func() { close(d.closed) })
+	return nil
 }
 
 func newTWPeer(t *testing.T) *twPeer {
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	a, b := nic.NewPipe(nic.PipeConfig{MTU: 1500, Clock: clk, QueueLen: 64})
-	st, err := stack.New(a, stack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	dev := &lastFrame{closed: make(chan struct{})}
+	st, err := stack.New(dev, stack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close(); b.Close() })
-	p := &twPeer{t: t, st: st, wire: b, ip: netip.MustParseAddr("10.0.0.1"), mac: ethernet.MAC{2, 0, 0, 0, 0, 1}}
+	t.Cleanup(func() { st.Close() })
+	p := &twPeer{t: t, st: st, dev: dev, ip: netip.MustParseAddr("10.0.0.1"), mac: ethernet.MAC{2, 0, 0, 0, 0, 1}}
 	// An ARP request from the peer teaches the stack its MAC (RFC 826).
 	f := make([]byte, ethernet.HeaderLen+arp.HeaderLen)
 	ethernet.Encode(f, st.MAC(), p.mac, ethernet.TypeARP)
 	arp.Encode(f[ethernet.HeaderLen:], arp.OpRequest, p.mac, p.ip, ethernet.MAC{}, st.Addr())
 	st.HandleFrame(f, nic.Meta{})
-	p.drain()
 	return p
 }
 
@@ -64,24 +91,15 @@ func (p *twPeer) send(port uint16, seq, ack seqnum.Value, flags tcp.Flags) {
 	p.st.HandleFrame(p.buf[:hl+n], nic.Meta{})
 }
 
-// synAck reads the stack's reply to a SYN and returns its ISS.
+// synAck returns the ISS of the SYN-ACK the stack just sent.
 func (p *twPeer) synAck() seqnum.Value {
-	f, ok := p.wire.TryRead()
-	if !ok {
-		p.t.Fatal("no SYN-ACK")
-	}
+	f := p.dev.last
 	ip := f[ethernet.HeaderLen:]
 	seg := ip[int(ip[0]&0xf)*4:]
-	if tcp.Flags(seg[13]) != tcp.FlagSYN|tcp.FlagACK {
-		p.t.Fatalf("flags %#x, want SYN-ACK", seg[13])
+	if binary.BigEndian.Uint16(f[12:]) != uint16(ethernet.TypeIPv4) || tcp.Flags(seg[13]) != tcp.FlagSYN|tcp.FlagACK {
+		p.t.Fatalf("the stack's last frame is no SYN-ACK: % x", f)
 	}
-	p.drain()
 	return seqnum.Value(binary.BigEndian.Uint32(seg[4:]))
-}
-
-func (p *twPeer) drain() {
-	for _, ok := p.wire.TryRead(); ok; _, ok = p.wire.TryRead() {
-	}
 }
 
 // timeWaits leaves n connections to port 80 in TIME-WAIT, each from its
@@ -111,9 +129,8 @@ func (p *twPeer) timeWaits(from uint16, n int) {
 			t.Fatalf("accept %d: %v", i, err)
 		}
 		c.Close() // our FIN, iss+1
-		p.drain()
 		p.send(port, peerISS+1, iss+2, tcp.FlagFIN|tcp.FlagACK)
-		p.drain() // our ACK of it: TIME-WAIT
+		// Our ACK of it: TIME-WAIT.
 	}
 }
 
@@ -147,6 +164,7 @@ func TestStatusPage_BoundedUnderSixtyThousandTimeWaits(t *testing.T) {
 	if rec.Body.Len() >= 64<<10 {
 		t.Fatalf("/status.json is %d bytes, want < 64 KiB", rec.Body.Len())
 	}
+	t.Logf("%d connections in TIME-WAIT: the status page is %d bytes, /status.json %d", n, len(page), rec.Body.Len())
 	var doc statusDoc
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
