@@ -249,12 +249,18 @@ func newStatsPage(st *stack.Stack, started time.Time) statsPage {
 // VCS revision of a build from a checkout ("dev+0123456789ab", with
 // "-dirty" for uncommitted changes).
 func buildVersion() string {
-	if version != "dev" {
-		return version
-	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return version
+		bi = nil
+	}
+	return versionOf(version, bi)
+}
+
+// versionOf is buildVersion for a given main.version and build info (nil
+// when the binary carries none).
+func versionOf(mainVersion string, bi *debug.BuildInfo) string {
+	if mainVersion != "dev" || bi == nil {
+		return mainVersion
 	}
 	if v := bi.Main.Version; v != "" && v != "(devel)" {
 		return v
@@ -269,7 +275,7 @@ func buildVersion() string {
 		}
 	}
 	if rev == "" {
-		return version
+		return mainVersion
 	}
-	return version + "+" + rev + dirty
+	return mainVersion + "+" + rev + dirty
 }

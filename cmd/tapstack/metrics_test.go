@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,5 +190,31 @@ func TestStats_OldKeysKeptCountersAndGaugesAdded(t *testing.T) {
 	}
 	if page.UptimeSeconds == nil || page.Version == "" {
 		t.Errorf("uptime_seconds %v, version %q: want both", page.UptimeSeconds, page.Version)
+	}
+}
+
+// TestVersion_FromBuildInfoWhenDev: a version set at link time wins; else
+// the module version go install recorded; else the VCS revision of a
+// checkout build, marked dirty when it had changes; else "dev".
+func TestVersion_FromBuildInfoWhenDev(t *testing.T) {
+	vcs := func(rev, modified string) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}}
+	}
+	for _, tc := range []struct {
+		main string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"v1.2.3", vcs("0123456789abcdef", "false"), "v1.2.3"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "v0.1.0"}}, "v0.1.0"},
+		{"dev", vcs("0123456789abcdef", "false"), "dev+0123456789ab"},
+		{"dev", vcs("0123456789abcdef", "true"), "dev+0123456789ab-dirty"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+		{"dev", nil, "dev"},
+	} {
+		if got := versionOf(tc.main, tc.bi); got != tc.want {
+			t.Errorf("versionOf(%q, %+v) = %q, want %q", tc.main, tc.bi, got, tc.want)
+		}
 	}
 }
