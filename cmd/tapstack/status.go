@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 )
@@ -94,7 +95,7 @@ type statusDoc struct {
 	Version       string            `json:"version"`
 	Address       string            `json:"address"`
 	Prefix        string            `json:"prefix"`
-	MAC           string            `json:"mac"`
+	MAC           string            `json:"mac,omitempty"` // absent on a TUN (no link layer)
 	MTU           int               `json:"mtu"`
 	Routes        []statusRoute     `json:"routes"`
 	UptimeSeconds float64           `json:"uptime_seconds"`
@@ -182,7 +183,10 @@ func (d *daemon) status(q statusQuery) statusDoc {
 	st := d.st
 	doc := statusDoc{
 		Version: buildVersion(), Address: st.Addr().String(), Prefix: st.Prefix().String(),
-		MAC: st.MAC().String(), MTU: st.MTU(), UptimeSeconds: time.Since(d.started).Seconds(),
+		MTU: st.MTU(), UptimeSeconds: time.Since(d.started).Seconds(),
+	}
+	if st.MAC() != (ethernet.MAC{}) {
+		doc.MAC = st.MAC().String()
 	}
 	for _, rt := range st.Routes() {
 		r := statusRoute{Dst: rt.Dst.String()}
@@ -244,7 +248,11 @@ func newStatusConn(c stack.TCPConnInfo) statusConn {
 // writeStatusText writes the status page as text.
 func writeStatusText(w io.Writer, doc statusDoc) {
 	fmt.Fprintf(w, "tapstack %s\n\n", doc.Version)
-	fmt.Fprintf(w, "address   %s (MAC %s, MTU %d)\n", doc.Address, doc.MAC, doc.MTU)
+	if doc.MAC != "" {
+		fmt.Fprintf(w, "address   %s (MAC %s, MTU %d)\n", doc.Address, doc.MAC, doc.MTU)
+	} else {
+		fmt.Fprintf(w, "address   %s (MTU %d)\n", doc.Address, doc.MTU)
+	}
 	fmt.Fprintf(w, "prefix    %s\n", doc.Prefix)
 	for _, r := range doc.Routes {
 		via := "on-link"

@@ -38,12 +38,16 @@ type twPeer struct {
 // lastFrame is a device that keeps only the last frame written to it: all
 // twPeer needs (the SYN-ACK's sequence number), without a queue.
 type lastFrame struct {
+	link   nic.LinkKind
 	last   []byte
 	closed chan struct{}
 	once   sync.Once
 }
 
 func (d *lastFrame) Info() nic.Info {
+	if d.link == nic.LinkIP {
+		return nic.Info{Name: "last", Link: nic.LinkIP, MTU: 1500, MaxFrame: 1500, Batch: 1}
+	}
 	return nic.Info{Name: "last", MAC: [6]byte{2, 0, 0, 0, 0, 2}, MTU: 1500, MaxFrame: 1514, Batch: 1}
 }
 
@@ -225,5 +229,27 @@ func TestStatusPage_FiltersAndJSONByAccept(t *testing.T) {
 		if rec.Code != 400 || strings.Count(rec.Body.String(), "\n") != 1 {
 			t.Errorf("%s: %d %q, want 400 and one line", url, rec.Code, rec.Body)
 		}
+	}
+}
+
+// TestStatusPage_NoMACOnAnIPLink: on a link without Ethernet (a TUN) the
+// page names no MAC, and its JSON has none.
+func TestStatusPage_NoMACOnAnIPLink(t *testing.T) {
+	dev := &lastFrame{link: nic.LinkIP, closed: make(chan struct{})}
+	st, err := stack.New(dev, stack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := testDaemon(st).httpHandler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if !strings.Contains(rec.Body.String(), "\naddress   10.0.0.2 (MTU 1500)\n") {
+		t.Errorf("status page on an IP link:\n%s", rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))
+	if strings.Contains(rec.Body.String(), `"mac"`) {
+		t.Errorf("/status.json on an IP link names a MAC:\n%s", rec.Body)
 	}
 }
