@@ -116,7 +116,7 @@ func cmdSS(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// cmdStat prints a daemon's counters as nstat -a does the kernel's: one
+// cmdStat prints a daemon's counters (/stats?v=2) as nstat -a does the kernel's: one
 // per line, by its nstat name where Linux has one (TcpRetransSegs), else
 // by its /stats key (tcp.challenge_acks); zeros left out unless -z.
 func cmdStat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -135,7 +135,7 @@ func cmdStat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Counters map[string]map[string]uint64 `json:"counters"`
 		Gauges   map[string]map[string]uint64 `json:"gauges"`
 	}
-	if err := daemonGet(ctx, *base, "stats", nil, &page); err != nil {
+	if err := daemonGet(ctx, *base, "stats", url.Values{"v": {"2"}}, &page); err != nil {
 		fmt.Fprintf(stderr, "tapstack stat: %v\n", err)
 		return 1
 	}

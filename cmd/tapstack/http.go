@@ -29,12 +29,22 @@ func (d *daemon) httpHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /status.json", d.serveStatusJSON)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		var page any
+		switch v := r.URL.Query().Get("v"); v {
+		case "", "1":
+			page = d.st.Stats() // the daemon's contract: unchanged
+		case "2":
+			p := newStatsV2(d.st, d.started)
+			p.Services = d.serviceStats()
+			page = p
+		default:
+			http.Error(w, fmt.Sprintf("?v=%s: want 1 (the layers, the default) or 2 (counters and gauges, uptime, version, services)", v), http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		p := newStatsPage(d.st, d.started)
-		p.Services = d.serviceStats()
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(p)
+		enc.Encode(page)
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

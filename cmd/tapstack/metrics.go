@@ -212,12 +212,16 @@ func writeMetrics(w io.Writer, st *stack.Stack, started time.Time) {
 	fmt.Fprintf(w, "tapstack_build_info{version=%q} 1\n", buildVersion())
 }
 
-// statsPage is GET /stats: stack.Stats as it always was (the layers' keys
-// at the top, which scripts read: tcp.curr_estab, tcp.retrans_segs), and
-// beside them the same fields split into counters and gauges, the uptime
-// and the version. Adding keys keeps every existing reader working.
-type statsPage struct {
-	stack.Stats
+// statsV2 is GET /stats?v=2: the fields of stack.Stats split into
+// counters and gauges (each by layer, then field), the uptime, the version
+// and the services' connections.
+//
+// GET /stats itself stays stack.Stats as it always was: an object of
+// layers, each an object of numbers. Clients decode it as exactly that
+// (map[string]map[string]uint64, as the integration tests' stackStats), so
+// a top-level key of another shape (a string, a number, a deeper object)
+// would break them; the new shape has its own version instead.
+type statsV2 struct {
 	Counters      map[string]map[string]uint64 `json:"counters"`
 	Gauges        map[string]map[string]uint64 `json:"gauges"`
 	UptimeSeconds float64                      `json:"uptime_seconds"`
@@ -227,10 +231,11 @@ type statsPage struct {
 	Services map[string]map[string]uint64 `json:"services,omitempty"`
 }
 
-func newStatsPage(st *stack.Stack, started time.Time) statsPage {
-	p := statsPage{Stats: st.Stats(), Counters: map[string]map[string]uint64{}, Gauges: map[string]map[string]uint64{},
+func newStatsV2(st *stack.Stack, started time.Time) statsV2 {
+	p := statsV2{Counters: map[string]map[string]uint64{}, Gauges: map[string]map[string]uint64{},
 		UptimeSeconds: time.Since(started).Seconds(), Version: buildVersion()}
-	for _, s := range flatten(p.Stats) {
+	stats := st.Stats()
+	for _, s := range flatten(stats) {
 		m := p.Counters
 		if s.gauge {
 			m = p.Gauges
@@ -240,7 +245,7 @@ func newStatsPage(st *stack.Stack, started time.Time) statsPage {
 		}
 		m[s.section][s.name] = s.value
 	}
-	p.Counters["total"] = map[string]uint64{"drops": p.Stats.Drops()}
+	p.Counters["total"] = map[string]uint64{"drops": stats.Drops()}
 	return p
 }
 

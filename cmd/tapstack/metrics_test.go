@@ -154,42 +154,52 @@ func TestMetrics_TypedNamedAndMoving(t *testing.T) {
 	}
 }
 
-// TestStats_OldKeysKeptCountersAndGaugesAdded: /stats keeps the flat
-// layers scripts read (tcp.passive_opens, tcp.curr_estab) and adds the
-// same fields split into counters and gauges, with uptime and version.
-func TestStats_OldKeysKeptCountersAndGaugesAdded(t *testing.T) {
+// TestStats_ContractKeptV2SplitsCountersAndGauges: /stats is still an
+// object of layers of numbers, which clients decode as
+// map[string]map[string]uint64 (the daemon's contract); /stats?v=2 has the
+// same fields split into counters and gauges, with uptime, version and the
+// services; another v is a 400 with one line.
+func TestStats_ContractKeptV2SplitsCountersAndGauges(t *testing.T) {
 	p := newTWPeer(t)
 	p.timeWaits(1024, 2)
 	d := testDaemon(p.st)
-	var page struct {
-		TCP           map[string]uint64            `json:"tcp"`
+	var v1 map[string]map[string]uint64
+	if err := json.Unmarshal([]byte(get(t, d, "/stats")), &v1); err != nil {
+		t.Fatalf("/stats is no longer layers of numbers: %v", err)
+	}
+	if v1["tcp"]["passive_opens"] != 2 || v1["tcp"]["time_wait"] != 2 || len(v1) != 6 {
+		t.Errorf("/stats: %d layers, tcp.passive_opens %d, tcp.time_wait %d; want 6, 2, 2", len(v1), v1["tcp"]["passive_opens"], v1["tcp"]["time_wait"])
+	}
+	if _, ok := v1["tcp"]["curr_estab"]; !ok {
+		t.Error("/stats tcp lacks curr_estab")
+	}
+	var v2 struct {
 		Counters      map[string]map[string]uint64 `json:"counters"`
 		Gauges        map[string]map[string]uint64 `json:"gauges"`
 		UptimeSeconds *float64                     `json:"uptime_seconds"`
 		Version       string                       `json:"version"`
 	}
-	if err := json.Unmarshal([]byte(get(t, d, "/stats")), &page); err != nil {
+	if err := json.Unmarshal([]byte(get(t, d, "/stats?v=2")), &v2); err != nil {
 		t.Fatal(err)
 	}
-	if page.TCP["passive_opens"] != 2 || page.TCP["time_wait"] != 2 {
-		t.Errorf("flat tcp: passive_opens %d time_wait %d, want 2, 2", page.TCP["passive_opens"], page.TCP["time_wait"])
-	}
-	if _, ok := page.TCP["curr_estab"]; !ok {
-		t.Error("flat tcp lacks curr_estab")
-	}
-	if page.Counters["tcp"]["passive_opens"] != 2 || page.Gauges["tcp"]["time_wait"] != 2 {
-		t.Errorf("counters.tcp.passive_opens %d, gauges.tcp.time_wait %d; want 2, 2", page.Counters["tcp"]["passive_opens"], page.Gauges["tcp"]["time_wait"])
+	if v2.Counters["tcp"]["passive_opens"] != 2 || v2.Gauges["tcp"]["time_wait"] != 2 {
+		t.Errorf("counters.tcp.passive_opens %d, gauges.tcp.time_wait %d; want 2, 2", v2.Counters["tcp"]["passive_opens"], v2.Gauges["tcp"]["time_wait"])
 	}
 	for _, g := range []string{"curr_estab", "time_wait", "mem_used_bytes"} {
-		if _, ok := page.Counters["tcp"][g]; ok {
+		if _, ok := v2.Counters["tcp"][g]; ok {
 			t.Errorf("gauge %s among the counters", g)
 		}
-		if _, ok := page.Gauges["tcp"][g]; !ok {
+		if _, ok := v2.Gauges["tcp"][g]; !ok {
 			t.Errorf("gauge %s not among the gauges", g)
 		}
 	}
-	if page.UptimeSeconds == nil || page.Version == "" {
-		t.Errorf("uptime_seconds %v, version %q: want both", page.UptimeSeconds, page.Version)
+	if v2.UptimeSeconds == nil || v2.Version == "" {
+		t.Errorf("uptime_seconds %v, version %q: want both", v2.UptimeSeconds, v2.Version)
+	}
+	rec := httptest.NewRecorder()
+	d.httpHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/stats?v=3", nil))
+	if rec.Code != 400 || strings.Count(rec.Body.String(), "\n") != 1 {
+		t.Errorf("/stats?v=3: %d %q, want 400 and one line", rec.Code, rec.Body)
 	}
 }
 
