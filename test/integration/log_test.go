@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/internal/nstest"
 )
@@ -18,6 +19,15 @@ func TestDaemon_LogLevelDebug_DropsTCPStatesAndShutdownTotals(t *testing.T) {
 	// A datagram to a closed port: dropped (and answered with ICMP).
 	if out, err := run(t, ns, "bash", "-c", "echo x > /dev/udp/"+stackAddr+"/9999"); err != nil {
 		t.Fatalf("sending to udp/9999: %v: %s", err, out)
+	}
+	// The datagram is in flight when bash returns: stop the daemon only
+	// once its drop is logged.
+	udpDrop := regexp.MustCompile(`msg=drop layer=udp reason=no_ports`)
+	for deadline := time.Now().Add(10 * time.Second); !udpDrop.MatchString(d.out.String()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no UDP drop logged 10 s after the datagram:\n%s", d.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	d.stop(t)
 	out := d.out.String()
