@@ -187,3 +187,19 @@ func TestEstablished_FRTO_DupACKFirst_Conventional(t *testing.T) {
 		t.Fatalf("frtoOn %v SpuriousRTOs %d after a duplicate ACK first", h.c.frtoOn, h.c.Info().SpuriousRTOs)
 	}
 }
+
+// Step 2b with nothing new to send: the conventional recovery (Linux
+// gives F-RTO up): the go-back-N resends segment 1.
+func TestEstablished_FRTO_NoNewData_GoesBackN(t *testing.T) {
+	h := newEstablished(t, Config{SndBuf: 1 << 20})
+	frtoRTO(t, h, 4) // all four in flight, nothing unsent
+	a := h.seg(FlagACK)
+	a.Ack = segAt(1)
+	h.in(a)
+	if h.c.frtoOn {
+		t.Fatal("F-RTO still on with no new data to send")
+	}
+	if got := h.out.take(); len(got) == 0 || got[0].Seq != segAt(1) {
+		t.Fatalf("after the ACK sent %v, want segment 1 again", got)
+	}
+}
