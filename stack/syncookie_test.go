@@ -134,7 +134,7 @@ func TestSynCookie_AlwaysWithTimestamps_WScaleAndSACKNegotiatedAndUsed(t *testin
 	e.inject(tcpFrame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd,
 		Options: tcp.Options{MSS: 1460, HasWScale: true, WScale: 7, SACKPermitted: true, HasTimestamp: true, TSVal: 5000}}, nil))
 	synack := e.nextTCP()
-	if o := synack.Options; synack.Flags != tcp.FlagSYN|tcp.FlagACK || o.MSS != 1460 || !o.HasWScale || o.WScale != 3 ||
+	if o := synack.Options; synack.Flags != tcp.FlagSYN|tcp.FlagACK || o.MSS != 1460 || !o.HasWScale || o.WScale != 5 ||
 		!o.SACKPermitted || !o.HasTimestamp || o.TSEcr != 5000 {
 		t.Fatalf("SYN-ACK %v %+v", &synack, o)
 	}

@@ -16,7 +16,17 @@ const (
 	// DefaultRcvBuf and DefaultSndBuf are the buffer sizes in bytes; the
 	// send buffer's is the most autotuning grows it to (Linux's
 	// tcp_wmem[2] is 4 MiB).
-	DefaultRcvBuf = 256 << 10
+	//
+	// The receive buffer is gVisor's default, 1 MiB (Linux autotunes its
+	// own from tcp_rmem[1], 128 KiB, up to tcp_rmem[2], 6 MiB or more):
+	// the window must hold what a sender sends past a hole at RCV.NXT
+	// until the hole is repaired. With 256 KiB a bulk sender at 5 % loss
+	// filled the window above the hole and had no new data to send, so a
+	// lost retransmission showed only by its RTO (no later segment was
+	// SACKed for RACK to see it, RFC 8985 §6.2, and Linux sends no loss
+	// probe in recovery). The ring grows to the buffer size only with the
+	// data held, so an idle connection costs no more.
+	DefaultRcvBuf = 1 << 20
 	DefaultSndBuf = 256 << 10
 	// InitialSndBuf is where an autotuned send buffer starts: Linux's
 	// tcp_wmem[1], 16 KiB (see sndbuf.go).

@@ -21,8 +21,8 @@ func TestSynSent_Connect_SendsSYNWithMSSAndWScale(t *testing.T) {
 	}
 	got := h.expect("SYN seq=1000")
 	o := got[0].Options
-	if o.MSS != 1460 || !o.HasWScale || o.WScale != 3 || got[0].Window != 65535 {
-		t.Fatalf("SYN options %+v window %d; want MSS 1460, WScale 3 (256 KiB buffer), window 65535", o, got[0].Window)
+	if o.MSS != 1460 || !o.HasWScale || o.WScale != 5 || got[0].Window != 65535 {
+		t.Fatalf("SYN options %+v window %d; want MSS 1460, WScale 5 (1 MiB buffer), window 65535", o, got[0].Window)
 	}
 	h.expectState(StateSynSent)
 	if err := h.c.Connect(h.now); !errors.Is(err, syscall.EISCONN) {
@@ -38,7 +38,7 @@ func TestSynSent_SynAck_EstablishesAndACKs(t *testing.T) {
 	if ev := h.c.TakeEvents(); ev&EventEstablished == 0 || ev&EventWritable == 0 {
 		t.Fatalf("events %b", ev)
 	}
-	if h.c.mss != 1460 || h.c.sndWScale != 7 || h.c.rcvWScale != 3 {
+	if h.c.mss != 1460 || h.c.sndWScale != 7 || h.c.rcvWScale != 5 {
 		t.Fatalf("mss %d sndWScale %d rcvWScale %d", h.c.mss, h.c.sndWScale, h.c.rcvWScale)
 	}
 	if h.c.cc.cwnd() != 14600 {
@@ -225,7 +225,7 @@ func TestSynReceived_SynAckCarriesOptions(t *testing.T) {
 		t.Fatal("no SYN-RECEIVED conn")
 	}
 	got := h.expect("SYN|ACK seq=1000 ack=5001")
-	if o := got[0].Options; o.MSS != 1460 || !o.HasWScale || o.WScale != 3 {
+	if o := got[0].Options; o.MSS != 1460 || !o.HasWScale || o.WScale != 5 {
 		t.Fatalf("options %+v", o)
 	}
 	if c.mss != 1200 || c.sndWnd != 1000 {
@@ -781,7 +781,7 @@ func TestEstablished_ZeroWindow_ProbeAcceptedWhenWindowOpens(t *testing.T) {
 }
 
 func TestEstablished_WindowScale_FieldIsShifted(t *testing.T) {
-	h := newEstablished(t, Config{})
+	h := newEstablished(t, Config{RcvBuf: 256 << 10}) // shift 3
 	h.in(h.data(bytesN(100)))
 	h.fire(40 * ms)
 	got := h.expect("ACK seq=1001 ack=5101")

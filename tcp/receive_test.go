@@ -55,3 +55,36 @@ func TestEstablished_BareFINInAZeroWindow_AcceptedWindowStaysZero(t *testing.T) 
 	}
 	h.expectState(StateCloseWait)
 }
+
+// The default receive buffer, 1 MiB (gVisor's default), holds a sender's
+// data past a hole at RCV.NXT for as long as the hole's repair takes: every
+// segment up to 1 MiB past it is SACKed, none dropped as outside the
+// window. With 256 KiB, a bulk sender at 5 % loss each way (test/bench,
+// "bulk kernel→stack at 5% loss") filled the window above an unrepaired
+// hole and had no new data it could send, so a lost retransmission showed
+// only by its RTO: Linux sends no loss probe in recovery, and RACK needs
+// a later segment delivered. 18 of the 27 RTOs in a 10-s capture followed
+// a window full of out-of-order data (a 56-byte window advertised).
+func TestEstablished_DefaultRcvBuf_HoldsOneMiBPastAHole(t *testing.T) {
+	h := newSACKEstablished(t)
+	const mss = 1460
+	hole := h.peerNxt
+	end := hole.Add(1 << 20)
+	h.peerNxt = hole.Add(mss)
+	var last Segment
+	for h.peerNxt.LessThan(end) {
+		h.in(h.data(bytesN(min(mss, int(h.peerNxt.Size(end))))))
+		got := h.out.take()
+		if len(got) != 1 {
+			t.Fatalf("segment ending at %d: %d segments sent, want one ACK", h.peerNxt, len(got))
+		}
+		last = got[0]
+	}
+	if want := s("%d-%d", hole.Add(mss), end); last.Ack != hole || sackString(&last) != want {
+		t.Fatalf("last ACK ack=%d sack %s, want ack=%d sack %s", last.Ack, sackString(&last), hole, want)
+	}
+	fill := h.data(bytesN(mss))
+	fill.Seq = hole
+	h.in(fill)
+	h.expect(s("ACK seq=1001 ack=%d", end))
+}

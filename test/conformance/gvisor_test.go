@@ -54,8 +54,8 @@ func newGvisorTarget(t testing.TB, tc targetConfig) *gvisorTarget {
 	})
 	// TCP is configured as tapstack is (tcp.DefaultConfig): SACK on (both
 	// offer SACK-permitted on their SYNs, and on a SYN-ACK only when the
-	// SYN had it, RFC 2018 §2) and a 256 KiB receive buffer, so that both
-	// offer window scale 3. gVisor offers timestamps on its own SYN
+	// SYN had it, RFC 2018 §2) and a 1 MiB receive buffer, so that both
+	// offer window scale 5. gVisor offers timestamps on its own SYN
 	// whatever its options; see normalizeSYNTimestamps.
 	sack := tcpip.TCPSACKEnabled(true)
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: tcpDefaultRcvBuf, Max: tcpDefaultRcvBuf}

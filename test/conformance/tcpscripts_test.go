@@ -518,11 +518,11 @@ func tcpScripts() []script {
 // tcpKnownDiffs are the known differences of the TCP scripts.
 var tcpKnownDiffs = map[string]knownDiff{
 	"PassiveOpen_SYNACKWindowAndOptions": {
-		reason: "SYN-ACK window: tapstack offers min(free buffer, 65535) = 65535; gVisor 29200 (2 × its 10-segment initial window). Linux offers the buffer rounded down to whole MSS, 64240 here. Both offer MSS 1460 and window scale 3 for a 256 KiB buffer",
+		reason: "SYN-ACK window: tapstack offers min(free buffer, 65535) = 65535; gVisor 29200 (2 × its 10-segment initial window). Linux offers the buffer rounded down to whole MSS, 64240 here. Both offer MSS 1460 and window scale 5 for a 1 MiB buffer",
 		linux:  "neither",
 	},
 	"PassiveOpen_WindowAfterData": {
-		reason: "after 1000 octets: tapstack advertises its free buffer (32643 << 3), gVisor half of it less per-segment overhead (16259 << 3), as Linux's tcp_adv_win_scale/scaling_ratio (about half). Scripts where windows differ compare them only as open or closed (openWindow), and tapstack's transcripts of them are pinned",
+		reason: "after 1000 octets: tapstack advertises its free buffer (32736 << 5), gVisor half of it less per-segment overhead (16352 << 5), as Linux's tcp_adv_win_scale/scaling_ratio (about half). Scripts where windows differ compare them only as open or closed (openWindow), and tapstack's transcripts of them are pinned",
 		linux:  "gVisor",
 	},
 	"SynReceived_DuplicateSYN_SYNACKAgain": {
@@ -554,7 +554,7 @@ var tcpKnownDiffs = map[string]knownDiff{
 		linux:  "tapstack",
 	},
 	"ZeroWindow_FillReceiveBuffer": {
-		reason: "8 KiB receive buffer, 12 × 1000 octets from the peer: tapstack offers window 8192 scale 0, accepts 8192 octets (cutting the ninth segment at the window edge), ACKs once two MSS (2 × 1460) are unacknowledged, after the third and the sixth segment, and each segment from the ninth; gVisor offers 4096 scale 3 (scale from its maximum buffer), accepts 5000 (segment overhead) and ACKs each. Linux offers scale 0 for a small locked SO_RCVBUF, as tapstack.",
+		reason: "8 KiB receive buffer, 12 × 1000 octets from the peer: tapstack offers window 8192 scale 0, accepts 8192 octets (cutting the ninth segment at the window edge), ACKs once two MSS (2 × 1460) are unacknowledged, after the third and the sixth segment, and each segment from the ninth; gVisor offers 4096 scale 5 (scale from its maximum buffer), accepts 5000 (segment overhead) and ACKs each. Linux offers scale 0 for a small locked SO_RCVBUF, as tapstack.",
 		linux:  "neither",
 	},
 	"ACKOfUnsentData_ACKAndDrop": {
@@ -570,7 +570,7 @@ var tcpKnownDiffs = map[string]knownDiff{
 		linux:  "tapstack",
 	},
 	"SynCookie_LinuxSYN_WScaleSACKViaTimestamps": {
-		reason: "a cookie SYN-ACK to a SYN with timestamps: tapstack offers window scale 3 and SACK-permitted, as a normal SYN-ACK, keeping the SYN's window scale and SACK-permitted in the low 6 bits of its TSval, and the connection then sends SACK blocks (and scales its window); Linux does the same (cookie_init_timestamp, cookie_timestamp_decode). gVisor encodes only the MSS in a cookie and offers neither, so its cookie connections have no window scaling and no SACK. Without timestamps both offer the MSS only (SynCookie_NoTimestamps_MSSOnly)",
+		reason: "a cookie SYN-ACK to a SYN with timestamps: tapstack offers window scale 5 and SACK-permitted, as a normal SYN-ACK, keeping the SYN's window scale and SACK-permitted in the low 6 bits of its TSval, and the connection then sends SACK blocks (and scales its window); Linux does the same (cookie_init_timestamp, cookie_timestamp_decode). gVisor encodes only the MSS in a cookie and offers neither, so its cookie connections have no window scaling and no SACK. Without timestamps both offer the MSS only (SynCookie_NoTimestamps_MSSOnly)",
 		linux:  "tapstack",
 	},
 	"TimeWait_Timestamps_NewerSYNBelowRcvNxtReopens": {
