@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/tapstack/tapstack/dns"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -50,3 +51,5 @@ func serveDNS(pc net.PacketConn, records map[string][]netip.Addr) {
 		pc.WriteTo(msg, from)
 	}
 }
+
+func dnsConfigHosts(h map[string][]netip.Addr) dns.Config { return dns.Config{Hosts: h} }

@@ -14,7 +14,7 @@ import (
 // Net is a running stack and what a program does on it.
 type Net struct {
 	st    *stack.Stack
-	res   *dns.Resolver            // nil without DNS servers
+	res   *dns.Resolver           // nil without DNS servers
 	hosts map[string][]netip.Addr // Config.Resolver.Hosts, consulted when res is nil
 }
 
