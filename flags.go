@@ -2,6 +2,7 @@ package tapstack
 
 import (
 	"flag"
+	"fmt"
 	"net/netip"
 )
 
@@ -13,9 +14,62 @@ import (
 // up as `tapstack up` would.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Link = TAP
-	fs.StringVar(&c.Name, "tap", DefaultTAPName, "TAP device name, created if absent")
-	fs.TextVar(&c.Addr, "addr", netip.MustParsePrefix("10.0.0.2/24"), "the stack's own address")
-	fs.TextVar(&c.HostAddr, "host-addr", netip.MustParsePrefix("10.0.0.1/24"), `address for the kernel side of the TAP ("": leave it alone)`)
-	fs.TextVar(&c.Gateway, "gateway", netip.Addr{}, "default route (default: host-addr's IP)")
+	c.Addr = netip.MustParsePrefix("10.0.0.2/24")
+	c.HostAddr = netip.MustParsePrefix("10.0.0.1/24")
+	c.Gateway = netip.Addr{}
+	fs.StringVar(&c.Name, "tap", DefaultTAPName, "TAP device `name`, created if absent")
+	fs.Var(prefixFlag{&c.Addr, false}, "addr", "the stack's own `address/length`")
+	fs.Var(prefixFlag{&c.HostAddr, true}, "host-addr", "`address/length` for the kernel side of the TAP (\"\": leave it alone)")
+	fs.Var(addrFlag{&c.Gateway}, "gateway", "default route, an `address` (default: host-addr's IP)")
 	fs.IntVar(&c.MTU, "mtu", DefaultMTU, "link MTU")
+}
+
+// prefixFlag is a flag for an address with its prefix length; orNone lets
+// "" mean none.
+type prefixFlag struct {
+	p      *netip.Prefix
+	orNone bool
+}
+
+func (f prefixFlag) String() string {
+	if f.p == nil || !f.p.IsValid() {
+		return ""
+	}
+	return f.p.String()
+}
+
+func (f prefixFlag) Set(s string) error {
+	if s == "" && f.orNone {
+		*f.p = netip.Prefix{}
+		return nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		return fmt.Errorf("want an IPv4 address with its prefix length, such as 10.0.0.2/24")
+	}
+	*f.p = p
+	return nil
+}
+
+// addrFlag is a flag for an optional IPv4 address: "" means none.
+type addrFlag struct{ a *netip.Addr }
+
+func (f addrFlag) String() string {
+	if f.a == nil || !f.a.IsValid() {
+		return ""
+	}
+	return f.a.String()
+}
+
+func (f addrFlag) Set(s string) error {
+	if s == "" {
+		*f.a = netip.Addr{}
+		return nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return fmt.Errorf("want an IPv4 address, such as 10.0.0.1")
+	}
+	*f.a = a
+	return nil
 }

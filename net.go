@@ -158,7 +158,15 @@ func (n *Net) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
 	name := strings.TrimSuffix(host, ".")
 	for h, addrs := range n.hosts {
 		if strings.EqualFold(h, name) {
-			return addrs, nil
+			var v4 []netip.Addr
+			for _, a := range addrs {
+				if a.Unmap().Is4() {
+					v4 = append(v4, a.Unmap())
+				}
+			}
+			if len(v4) > 0 {
+				return v4, nil
+			}
 		}
 	}
 	return nil, &net.DNSError{Err: "no DNS servers configured (Config.DNS) and not a static host", Name: host, IsNotFound: true}

@@ -193,7 +193,7 @@ func TestLookupHost_WithoutDNS(t *testing.T) {
 	pa, pb := nic.NewPipe(nic.PipeConfig{})
 	defer pb.Close()
 	n, err := tapstack.New(tapstack.Config{Link: tapstack.Memory, Device: pa, Addr: netip.MustParsePrefix("10.0.0.1/24"), Logger: quiet,
-		Resolver: dnsConfigHosts(map[string][]netip.Addr{"gw": {netip.MustParseAddr("10.0.0.254")}})})
+		Resolver: dnsConfigHosts(map[string][]netip.Addr{"gw": {netip.MustParseAddr("fd00::1"), netip.MustParseAddr("10.0.0.254")}, "v6only": {netip.MustParseAddr("fd00::2")}})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,10 +203,12 @@ func TestLookupHost_WithoutDNS(t *testing.T) {
 			t.Errorf("LookupHost(%q) = %v, %v; want %s", host, got, err, want)
 		}
 	}
-	_, err = n.LookupHost("web.test")
-	var de *net.DNSError
-	if !errors.As(err, &de) || !de.IsNotFound {
-		t.Errorf("LookupHost(web.test) without servers = %v, want a not-found *net.DNSError", err)
+	for _, host := range []string{"web.test", "v6only"} { // no IPv4 address for v6only
+		_, err = n.LookupHost(host)
+		var de *net.DNSError
+		if !errors.As(err, &de) || !de.IsNotFound {
+			t.Errorf("LookupHost(%s) without servers = %v, want a not-found *net.DNSError", host, err)
+		}
 	}
 }
 

@@ -24,12 +24,16 @@ var rank = map[string]int{
 	"stack":    5,
 	"socket":   6,
 	"dns":      6, // beside socket: it knows only its DialFunc
+	"tapstack": 7, // the module root
 	"cmd":      7,
-	"examples": 7,
-	"test":     8,
+	"examples": 8,
+	"test":     9,
 }
 
 func layer(pkg string) (string, bool) {
+	if pkg == module {
+		return "tapstack", true
+	}
 	rel, ok := strings.CutPrefix(pkg, module+"/")
 	if !ok {
 		return "", false
