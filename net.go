@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/tapstack/tapstack/dns"
 	"github.com/tapstack/tapstack/socket"
@@ -43,8 +44,9 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 // DialContext connects to address on network "tcp", "tcp4" (a
 // *socket.Conn), "udp" or "udp4" (a connected *socket.UDPConn), as
 // net.Dialer.DialContext: a host name is looked up with the built-in
-// resolver, and its addresses tried in order until one connects; the error
-// is then the first address's. ctx bounds the lookup and the handshakes.
+// resolver, and its addresses tried in order until one connects, each with
+// an equal share of ctx's deadline (at least 2 s); the error is then the
+// first address's. ctx bounds the lookup and the handshakes.
 // It fits http.Transport.DialContext.
 func (n *Net) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: network, Err: err} }
@@ -65,8 +67,10 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 		return nil, opErr(err)
 	}
 	var first error
-	for _, a := range addrs {
-		c, err := n.dialAddr(ctx, network, net.JoinHostPort(a.String(), port))
+	for i, a := range addrs {
+		actx, cancel := partialContext(ctx, len(addrs)-i)
+		c, err := n.dialAddr(actx, network, net.JoinHostPort(a.String(), port))
+		cancel()
 		if err == nil {
 			return c, nil
 		}
@@ -78,6 +82,27 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 		}
 	}
 	return nil, first
+}
+
+// minDialShare is the least time an address gets when a deadline is
+// shared among a name's addresses: Go's saneMinimum in net.partialDeadline.
+const minDialShare = 2 * time.Second
+
+// partialContext gives the next of remaining addresses its share of ctx's
+// deadline, as net.Dialer does (dialSerial): an equal part of the time
+// left, at least minDialShare, so one address that never answers leaves
+// time for the next.
+func partialContext(ctx context.Context, remaining int) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok || remaining <= 1 {
+		return ctx, func() {}
+	}
+	left := time.Until(dl)
+	share := left / time.Duration(remaining)
+	if share < minDialShare {
+		share = min(left, minDialShare)
+	}
+	return context.WithTimeout(ctx, share)
 }
 
 // dialAddr dials an address without names; the resolver dials with it.

@@ -457,3 +457,36 @@ func TestNew_TAP(t *testing.T) {
 		t.Errorf("default route via %q, want host-addr's 10.9.0.1", gw)
 	}
 }
+
+// As net.Dialer: with a deadline, each of a name's addresses gets a share
+// of it, so an address that never answers leaves time for the next.
+func TestDialContext_ByName_SharesTheDeadlineAmongAddresses(t *testing.T) {
+	a, b, err := tapstack.NewPair(
+		// b is a's gateway, and drops what is not for it: a SYN to
+		// 192.0.2.1 is never answered, and retried for minutes.
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Gateway: netip.MustParseAddr("10.0.0.2"),
+			DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, Logger: quiet},
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	pc, err := b.ListenPacket("udp", ":53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serveDNS(pc, map[string][]netip.Addr{"slow.test": {netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("10.0.0.2")}})
+	l, err := b.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// 4.5 s: the black hole gets half (2.25 s), 10.0.0.2 the rest.
+	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
+	defer cancel()
+	c, err := a.DialContext(ctx, "tcp", "slow.test:80")
+	if err != nil {
+		t.Fatalf("DialContext: %v, want the second address to connect in the time the first left", err)
+	}
+	c.Close()
+}
