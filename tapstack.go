@@ -105,7 +105,8 @@ type Config struct {
 	// timeouts, attempts, static hosts, cache size); its Servers, if any,
 	// are asked after DNS. See package dns.
 	Resolver dns.Config
-	// MTU is the link MTU; default 1500.
+	// MTU is the link MTU of a TAP or a NewPair link; default 1500. A
+	// Memory link's Device has its own (nic.PipeConfig.MTU).
 	MTU int
 	// Pcap, if set, receives every frame in and out in pcap format
 	// (tcpdump -r, Wireshark). The Net does not close it.
@@ -196,6 +197,9 @@ func openLink(cfg Config) (nic.Device, error) {
 		}
 		return nic.OpenTAP(nic.TAPConfig{Name: name, MTU: cfg.MTU, HostAddr: cfg.HostAddr})
 	case TUN:
+		// To come with nic.OpenTUN and the stack's L3 link mode: open the
+		// TUN by cfg.Name (cfg.HostAddr on its kernel side, as for a TAP)
+		// and bring the stack up without Ethernet and ARP.
 		return nil, fmt.Errorf("%w: TUN (use TAP, or Memory)", ErrUnsupportedLink)
 	case Memory:
 		if cfg.Device == nil {
