@@ -35,15 +35,17 @@ func (n *Net) Stats() stack.Stats { return n.st.Stats() }
 // again returns nil.
 func (n *Net) Close() error { return n.st.Close() }
 
-// Dial connects to address on network "tcp", "tcp4", "udp" or "udp4", as
-// net.Dial: the host is an IPv4 address or a name.
+// Dial connects to address on network "tcp", "tcp4", "udp", "udp4" or
+// "ping4", as net.Dial: the host is an IPv4 address or a name. See
+// DialContext.
 func (n *Net) Dial(network, address string) (net.Conn, error) {
 	return n.DialContext(context.Background(), network, address)
 }
 
 // DialContext connects to address on network "tcp", "tcp4" (a
 // *socket.Conn), "udp" or "udp4" (a connected *socket.UDPConn), as
-// net.Dialer.DialContext: a host name is looked up with the built-in
+// net.Dialer.DialContext, or "ping4" (a *PingConn to address, a host
+// without a port, as wireguard-go's netstack takes it): a host name is looked up with the built-in
 // resolver, and its addresses tried in order until one connects, each with
 // an equal share of ctx's deadline (at least 2 s); the error is then the
 // first address's. ctx bounds the lookup and the handshakes.
@@ -52,6 +54,8 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: network, Err: err} }
 	switch network {
 	case "tcp", "tcp4", "udp", "udp4":
+	case "ping4":
+		return n.dialPing(ctx, address)
 	default:
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
@@ -103,6 +107,20 @@ func partialContext(ctx context.Context, remaining int) (context.Context, contex
 		share = min(left, minDialShare)
 	}
 	return context.WithTimeout(ctx, share)
+}
+
+// dialPing is DialContext for "ping4": a ping socket to host's first
+// address (an echo socket has no handshake to try the others with).
+func (n *Net) dialPing(ctx context.Context, host string) (net.Conn, error) {
+	addrs, err := n.lookup(ctx, host)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: "ping4", Err: err}
+	}
+	c, err := n.DialPing(netip.Addr{}, addrs[0])
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return c, nil
 }
 
 // dialAddr dials an address without names; the resolver dials with it.

@@ -280,6 +280,37 @@ func TestPing_OverThePair(t *testing.T) {
 	}
 }
 
+// Dial("ping4", host) is a ping socket to the host, by name too.
+func TestDial_Ping4ByName(t *testing.T) {
+	a, _ := newPair(t, map[string][]netip.Addr{"b.test": {netip.MustParseAddr("10.0.0.2")}})
+	c, err := a.Dial("ping4", "b.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ra := c.RemoteAddr(); ra.Network() != "ping4" || ra.String() != "10.0.0.2" {
+		t.Fatalf("RemoteAddr %s %s, want ping4 10.0.0.2", ra.Network(), ra)
+	}
+	req, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{Seq: 5}}).Marshal(nil)
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := icmp.ParseMessage(1, buf[:n]); err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+		t.Fatalf("read %v (%v), want an echo reply", m, err)
+	}
+	c, err = a.Dial("ping4", "nowhere.test")
+	var de *net.DNSError
+	if c != nil || !errors.As(err, &de) || !de.IsNotFound {
+		t.Fatalf("Dial(ping4, nowhere.test) = %v, %v; want nil and a not-found *net.DNSError", c, err)
+	}
+}
+
 func TestClose_ClosesWhatWasOpenedAndRefusesMore(t *testing.T) {
 	a, b := newPair(t, nil)
 	l, err := a.Listen("tcp", ":80")
@@ -314,8 +345,14 @@ func TestClose_ClosesWhatWasOpenedAndRefusesMore(t *testing.T) {
 	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Write after Close = %v, want net.ErrClosed", err)
 	}
-	if _, err := a.Dial("tcp", "10.0.0.2:80"); err == nil {
-		t.Errorf("Dial after Close succeeded")
+	for _, network := range []string{"tcp", "udp", "ping4"} {
+		addr := "10.0.0.2:80"
+		if network == "ping4" {
+			addr = "10.0.0.2"
+		}
+		if c, err := a.Dial(network, addr); c != nil || err == nil {
+			t.Errorf("Dial(%s) after Close = %#v, %v; want a nil Conn and an error", network, c, err)
+		}
 	}
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
