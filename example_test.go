@@ -3,6 +3,7 @@ package tapstack_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -235,4 +236,16 @@ func ExampleNet_Close() {
 	fmt.Println(errors.Is(err, net.ErrClosed))
 	// Output:
 	// true
+}
+
+// RegisterFlags gives a program the daemon's link flags; New(cfg) then
+// brings the stack up as `tapstack up` would.
+func ExampleConfig_RegisterFlags() {
+	var cfg tapstack.Config
+	fs := flag.NewFlagSet("prog", flag.ExitOnError)
+	cfg.RegisterFlags(fs)
+	fs.Parse([]string{"--tap", "tap1", "--addr", "10.1.0.2/24", "--host-addr", "10.1.0.1/24"})
+	fmt.Println(cfg.Link, cfg.Name, cfg.Addr, cfg.HostAddr, cfg.MTU)
+	// Output:
+	// TAP tap1 10.1.0.2/24 10.1.0.1/24 1500
 }
