@@ -1,6 +1,8 @@
-// Package nic moves Ethernet frames between the stack and a link: a real TAP
-// device, an in-memory Pipe with impairments for tests, and a pcap writer that
-// wraps either. It knows no protocol beyond the MAC address.
+// Package nic moves frames between the stack and a link: a real TAP device
+// (Ethernet frames), a real TUN device (bare IP packets), an in-memory Pipe
+// with impairments for tests in either kind, and a pcap writer that wraps
+// any of them. It knows no protocol beyond the MAC address and, on an IP
+// link, the version nibble.
 //
 // The Device interface is shaped for what removes per-packet cost later:
 // batches (several frames per call) and offload metadata (the virtio-net
@@ -61,7 +63,9 @@ type Meta struct {
 	CsumOffset uint16 // from CsumStart
 }
 
-// Frame is one Ethernet frame (destination MAC first, no FCS).
+// Frame is one frame of the device's link kind: on an Ethernet link an
+// Ethernet frame (destination MAC first, no FCS), on an IP link one IP
+// packet (version nibble first, no link header at all).
 //
 // For Read, the caller sets Data to a buffer whose capacity is at least
 // Info().MaxFrame; the device reslices it to the frame's length. For Write,
@@ -71,17 +75,54 @@ type Frame struct {
 	Meta Meta
 }
 
+// LinkKind says what a device's frames are. Its zero value is Ethernet, so
+// a device that does not set it is an Ethernet link.
+type LinkKind uint8
+
+// Link kinds.
+const (
+	// LinkEthernet: frames carry a 14-byte Ethernet header (IEEE 802.3);
+	// the stack resolves neighbours with ARP. A TAP, an Ethernet Pipe.
+	LinkEthernet LinkKind = iota
+	// LinkIP: each frame is one IP packet with no link header, told apart
+	// by its version nibble, as a Linux TUN opened with IFF_TUN|IFF_NO_PI
+	// carries them (Documentation/networking/tuntap.rst). There are no link
+	// addresses and no neighbour resolution: every packet goes to the one
+	// peer at the other end.
+	LinkIP
+)
+
+// HeaderLen is the length of the link header in front of each IP packet:
+// 14 for Ethernet (no VLAN tag, no FCS), 0 for an IP link.
+func (k LinkKind) HeaderLen() int {
+	if k == LinkIP {
+		return 0
+	}
+	return ethernetHeaderLen
+}
+
+func (k LinkKind) String() string {
+	if k == LinkIP {
+		return "ip"
+	}
+	return "ethernet"
+}
+
+// ethernetHeaderLen is an Ethernet II header: two MACs and the EtherType.
+const ethernetHeaderLen = 14
+
 // Info describes a device. It does not change after the device is opened.
 type Info struct {
 	Name     string
-	MAC      [6]byte // the stack's own MAC on this link
-	MTU      int     // largest IP packet the link carries
-	MaxFrame int     // largest frame Read can return (14 + MTU for a plain device)
-	Batch    int     // frames per Read/Write call the device prefers (≥ 1)
+	Link     LinkKind // what a frame is: Ethernet (the zero value) or a bare IP packet
+	MAC      [6]byte  // the stack's own MAC on this link; zero on an IP link
+	MTU      int      // largest IP packet the link carries
+	MaxFrame int      // largest frame Read can return (Link.HeaderLen() + MTU for a plain device)
+	Batch    int      // frames per Read/Write call the device prefers (≥ 1)
 	Offloads Offloads
 }
 
-// Device is a link that carries Ethernet frames.
+// Device is a link that carries frames of the kind its Info().Link says.
 //
 // Read and Write may be called concurrently with each other, and Close with
 // either; Close unblocks a pending Read, which then returns ErrClosed. A

@@ -17,14 +17,15 @@ const (
 	pcapMagicNanos     = 0xa1b23c4d
 	pcapVersionMajor   = 2
 	pcapVersionMinor   = 4
-	pcapLinkEthernet   = 1 // LINKTYPE_ETHERNET
+	pcapLinkEthernet   = 1   // LINKTYPE_ETHERNET
+	pcapLinkRaw        = 101 // LINKTYPE_RAW: a bare IPv4 or IPv6 packet, told by its version
 	pcapDefaultSnaplen = 262144
 	pcapGlobalLen      = 24
 	pcapRecordLen      = 16
 )
 
-// PcapWriter writes frames to a classic pcap stream (LINKTYPE_ETHERNET,
-// nanosecond timestamps), readable by tcpdump and Wireshark. It does not
+// PcapWriter writes frames to a classic pcap stream (LINKTYPE_ETHERNET, or
+// LINKTYPE_RAW for an IP link; nanosecond timestamps), readable by tcpdump and Wireshark. It does not
 // buffer: wrap w in a bufio.Writer for speed and flush it when done. It is
 // safe for concurrent use; each record is one Write to w.
 type PcapWriter struct {
@@ -34,9 +35,14 @@ type PcapWriter struct {
 	buf     []byte
 }
 
-// NewPcapWriter writes the pcap global header to w. snaplen is the most bytes
-// of a frame kept per record; 0 means 262144.
+// NewPcapWriter writes the pcap global header of an Ethernet capture to w.
+// snaplen is the most bytes of a frame kept per record; 0 means 262144.
 func NewPcapWriter(w io.Writer, snaplen int) (*PcapWriter, error) {
+	return newPcapWriter(w, snaplen, LinkEthernet)
+}
+
+// newPcapWriter is NewPcapWriter for frames of the link kind k.
+func newPcapWriter(w io.Writer, snaplen int, k LinkKind) (*PcapWriter, error) {
 	if snaplen == 0 {
 		snaplen = pcapDefaultSnaplen
 	}
@@ -49,7 +55,11 @@ func NewPcapWriter(w io.Writer, snaplen int) (*PcapWriter, error) {
 	binary.LittleEndian.PutUint16(h[6:], pcapVersionMinor)
 	// h[8:16]: thiszone and sigfigs, both 0.
 	binary.LittleEndian.PutUint32(h[16:], uint32(snaplen))
-	binary.LittleEndian.PutUint32(h[20:], pcapLinkEthernet)
+	linkType := uint32(pcapLinkEthernet)
+	if k == LinkIP {
+		linkType = pcapLinkRaw
+	}
+	binary.LittleEndian.PutUint32(h[20:], linkType)
 	if _, err := w.Write(h[:]); err != nil {
 		return nil, fmt.Errorf("nic: writing pcap header: %w", err)
 	}
@@ -81,7 +91,8 @@ func (p *PcapWriter) WritePacket(ts time.Time, frame []byte) error {
 
 // NewPcap wraps dev so that every frame it reads or writes is also recorded
 // to w, timestamped with clk (nil: clock.Real{}). It writes the pcap header
-// at once.
+// at once, with the link type of dev's kind: LINKTYPE_ETHERNET, or
+// LINKTYPE_RAW for an IP link (a TUN).
 //
 // Frames are recorded as they cross the device: a frame Write accepted, a
 // frame Read returned. With offloads that means super-frames (up to 64 KiB)
@@ -95,7 +106,7 @@ func NewPcap(dev Device, w io.Writer, clk clock.Clock) (Device, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	pw, err := NewPcapWriter(w, 0)
+	pw, err := newPcapWriter(w, 0, dev.Info().Link)
 	if err != nil {
 		return nil, err
 	}

@@ -203,3 +203,26 @@ func TestPcap_RecordingFailure_KeepsDeviceWorkingAndReportsOnClose(t *testing.T)
 		t.Fatalf("Close = %v, want the recording error", err)
 	}
 }
+
+// A capture of an IP link (a TUN) is LINKTYPE_RAW (101): tcpdump then
+// reads each record as a bare IP packet, not as Ethernet.
+func TestPcap_IPLink_WritesRawLinkType(t *testing.T) {
+	a, b := nic.NewPipe(nic.PipeConfig{Link: nic.LinkIP})
+	defer b.Close()
+	var buf bytes.Buffer
+	dev, err := nic.NewPcap(a, &buf, clock.NewManual(epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1}
+	if _, err := dev.Write([]nic.Frame{{Data: pkt}}); err != nil {
+		t.Fatal(err)
+	}
+	h := buf.Bytes()
+	if lt := binary.LittleEndian.Uint32(h[20:]); lt != 101 {
+		t.Fatalf("link type %d, want 101 (LINKTYPE_RAW)", lt)
+	}
+	if rec := h[24+16:]; !bytes.Equal(rec, pkt) {
+		t.Fatalf("record % x, want the packet % x", rec, pkt)
+	}
+}

@@ -40,8 +40,8 @@ type Impairment struct {
 	// flight may reorder them, as a path change would.
 	Delay time.Duration
 	// Rate, if not zero, is the link's rate in bits per second: a frame
-	// takes len*8/Rate to serialize (its Ethernet header and payload; no
-	// preamble, FCS or inter-frame gap), frames leave one after another,
+	// takes len*8/Rate to serialize (its link header, if any, and payload;
+	// no preamble, FCS or inter-frame gap), frames leave one after another,
 	// each once the one before has left, then travel Delay. A frame
 	// written while the link is busy waits in the direction's queue.
 	Rate int64
@@ -70,11 +70,16 @@ func (im Impairment) validate() error {
 	return nil
 }
 
-// PipeConfig configures NewPipe. Its zero value is a lossless 1500-byte link.
+// PipeConfig configures NewPipe. Its zero value is a lossless 1500-byte
+// Ethernet link.
 type PipeConfig struct {
-	MTU int // default 1500; Info().MaxFrame = 14 + MTU
-	// MACA and MACB are the ends' own MACs. Zero: a locally administered
-	// unicast MAC derived from Seed, so captures are reproducible too.
+	// Link is what the pipe carries: Ethernet frames (the zero value), or
+	// with LinkIP bare IP packets, as a TUN does. Each end's Info says so.
+	Link LinkKind
+	MTU  int // default 1500; Info().MaxFrame = Link.HeaderLen() + MTU
+	// MACA and MACB are the ends' own MACs on an Ethernet pipe. Zero: a
+	// locally administered unicast MAC derived from Seed, so captures are
+	// reproducible too. An IP pipe has none: they must be zero.
 	MACA, MACB [6]byte
 	// QueueLen bounds the frames buffered per direction: readable, delayed
 	// and held back together. Default 1024. When it is full, Write drops the
@@ -99,14 +104,15 @@ type PipeStats struct {
 	QueueDrops uint64 // copies dropped by the full Impairment.QueueBytes queue
 }
 
-// NewPipe returns the two ends of an in-memory Ethernet link. What a writes,
+// NewPipe returns the two ends of an in-memory link, Ethernet or IP as
+// cfg.Link says. A pipe does not look inside frames. What a writes,
 // b reads, and the other way round, each direction with its own impairments
 // and its own PRNG seeded from cfg.Seed, so the same sequence of writes in a
 // direction meets the same fate on every run.
 //
 // NewPipe panics if cfg holds an impossible value (negative MTU or QueueLen,
-// a probability outside [0, 1], a negative Delay): that is a bug in the test
-// that built it.
+// a probability outside [0, 1], a negative Delay, an unknown Link, MACs on
+// an IP link): that is a bug in the test that built it.
 func NewPipe(cfg PipeConfig) (a, b *PipeEnd) {
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
@@ -116,6 +122,9 @@ func NewPipe(cfg PipeConfig) (a, b *PipeEnd) {
 	}
 	if cfg.MTU < 0 || cfg.QueueLen < 0 {
 		panic(fmt.Sprintf("nic: NewPipe: MTU %d, QueueLen %d: want ≥ 0", cfg.MTU, cfg.QueueLen))
+	}
+	if cfg.Link > LinkIP || (cfg.Link == LinkIP && (cfg.MACA != [6]byte{} || cfg.MACB != [6]byte{})) {
+		panic(fmt.Sprintf("nic: NewPipe: Link %v with MACs %x and %x: want Ethernet, or IP with no MACs", cfg.Link, cfg.MACA, cfg.MACB))
 	}
 	for _, im := range []Impairment{cfg.AtoB, cfg.BtoA} {
 		if err := im.validate(); err != nil {
@@ -127,21 +136,21 @@ func NewPipe(cfg PipeConfig) (a, b *PipeEnd) {
 	}
 	macRNG := rand.New(rand.NewPCG(cfg.Seed, 0x6d61632d61646472)) // "mac-addr"
 	macA, macB := randomMAC(macRNG.Uint64()), randomMAC(macRNG.Uint64())
-	if cfg.MACA == ([6]byte{}) {
+	if cfg.MACA == ([6]byte{}) && cfg.Link == LinkEthernet {
 		cfg.MACA = macA
 	}
-	if cfg.MACB == ([6]byte{}) {
+	if cfg.MACB == ([6]byte{}) && cfg.Link == LinkEthernet {
 		cfg.MACB = macB
 	}
 	p := &pipe{
-		maxFrame: 14 + cfg.MTU,
+		maxFrame: cfg.Link.HeaderLen() + cfg.MTU,
 		queueLen: cfg.QueueLen,
 		clk:      cfg.Clock,
 		done:     make(chan struct{}),
 	}
 	p.ab = newPipeDir(p, cfg.AtoB, rand.NewPCG(cfg.Seed, 0x612d3e62)) // "a->b"
 	p.ba = newPipeDir(p, cfg.BtoA, rand.NewPCG(cfg.Seed, 0x622d3e61)) // "b->a"
-	info := Info{MTU: cfg.MTU, MaxFrame: p.maxFrame, Batch: pipeBatch}
+	info := Info{Link: cfg.Link, MTU: cfg.MTU, MaxFrame: p.maxFrame, Batch: pipeBatch}
 	a = &PipeEnd{p: p, out: p.ab, in: p.ba, info: info}
 	a.info.Name, a.info.MAC = "pipe-a", cfg.MACA
 	b = &PipeEnd{p: p, out: p.ba, in: p.ab, info: info}
@@ -225,7 +234,7 @@ func newPipeDir(p *pipe, im Impairment, src rand.Source) *pipeDir {
 	}
 }
 
-// Info describes this end; MAC is this end's own.
+// Info describes this end; MAC is this end's own (zero on an IP pipe).
 func (e *PipeEnd) Info() Info { return e.info }
 
 // Write sends fs in order to the other end, applying this direction's

@@ -444,3 +444,45 @@ func BenchmarkPipe_WriteRead(b *testing.B) {
 		}
 	}
 }
+
+// An IP pipe carries bare packets, as a TUN does: no MACs, MaxFrame equal
+// to the MTU, and the impairments work as on an Ethernet pipe.
+func TestPipe_IPLink_InfoSizesAndImpairments(t *testing.T) {
+	clk := clock.NewManual(epoch)
+	a, b := nic.NewPipe(nic.PipeConfig{Link: nic.LinkIP, MTU: 100, Seed: 3, Clock: clk,
+		AtoB: nic.Impairment{Duplicate: 1, Delay: time.Millisecond}})
+	defer a.Close()
+	for _, e := range []*nic.PipeEnd{a, b} {
+		if i := e.Info(); i.Link != nic.LinkIP || i.MAC != ([6]byte{}) || i.MTU != 100 || i.MaxFrame != 100 || i.Link.HeaderLen() != 0 {
+			t.Fatalf("%s: Info() = %+v, want an IP link: no MAC, MaxFrame 100", i.Name, i)
+		}
+	}
+	n, err := a.Write([]nic.Frame{{Data: make([]byte, 100)}, {Data: make([]byte, 101)}})
+	if n != 1 || !errors.Is(err, nic.ErrFrameTooBig) {
+		t.Fatalf("Write of 100 and 101 bytes = %d, %v; want 1, ErrFrameTooBig", n, err)
+	}
+	if _, ok := b.TryRead(); ok {
+		t.Fatal("a packet was readable before the Delay")
+	}
+	clk.Advance(time.Millisecond)
+	for i := range 2 {
+		if f, ok := b.TryRead(); !ok || len(f) != 100 {
+			t.Fatalf("copy %d: %d bytes (ok %v), want the 100-byte packet twice", i, len(f), ok)
+		}
+	}
+	if s := a.Stats(); s != (nic.PipeStats{Sent: 1, Delivered: 2, Duplicated: 1}) {
+		t.Fatalf("stats %+v", s)
+	}
+	if i := nic.LinkEthernet; i.HeaderLen() != 14 {
+		t.Fatalf("Ethernet HeaderLen %d, want 14", i.HeaderLen())
+	}
+}
+
+func TestNewPipe_IPLinkWithMAC_Panics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("NewPipe(LinkIP with a MAC) did not panic")
+		}
+	}()
+	nic.NewPipe(nic.PipeConfig{Link: nic.LinkIP, MACA: [6]byte{2, 0, 0, 0, 0, 1}})
+}

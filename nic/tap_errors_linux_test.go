@@ -33,14 +33,14 @@ func TestClassifyErrno_WrapsTheCauseAndTheErrno(t *testing.T) {
 
 // OpenTAP refuses, before it touches anything, an MTU a TAP cannot have:
 // below IPv4's 68 (RFC 791) or above the tun driver's max_mtu.
-func TestCheckTAPMTU_Bounds(t *testing.T) {
+func TestCheckMTU_TAPBounds(t *testing.T) {
 	for _, mtu := range []int{67, MaxTAPMTU + 1, 65535} {
-		if err := checkTAPMTU(mtu); err == nil || !strings.Contains(err.Error(), "out of range [68, 65521]") {
+		if err := modeTAP.checkMTU(mtu); err == nil || !strings.Contains(err.Error(), "out of range [68, 65521]") {
 			t.Errorf("MTU %d: %v, want out of range [68, 65521]", mtu, err)
 		}
 	}
 	for _, mtu := range []int{68, 1500, MaxTAPMTU} {
-		if err := checkTAPMTU(mtu); err != nil {
+		if err := modeTAP.checkMTU(mtu); err != nil {
 			t.Errorf("MTU %d: %v", mtu, err)
 		}
 	}

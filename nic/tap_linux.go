@@ -21,7 +21,7 @@ import (
 // tunPath is the TUN/TAP clone device.
 const tunPath = "/dev/net/tun"
 
-// The errors of OpenTAP and CheckTUN wrap one of these when it is the cause,
+// The errors of OpenTAP, OpenTUN and CheckTUN wrap one of these when it is the cause,
 // so a command line can print the whole error as one clear line and a test
 // can decide to skip with errors.Is.
 var (
@@ -30,10 +30,10 @@ var (
 	// ErrTUNDenied: the clone device is there, but its permissions do not
 	// let this user open it (EACCES), whatever its capabilities.
 	ErrTUNDenied = errors.New("this user may not open /dev/net/tun")
-	// ErrNotPermitted: creating a TAP, attaching to one without an owner,
-	// or configuring one needs CAP_NET_ADMIN and the process lacks it.
+	// ErrNotPermitted: creating a TAP or TUN, attaching to one without an
+	// owner, or configuring one needs CAP_NET_ADMIN and the process lacks it.
 	ErrNotPermitted = errors.New("needs root or CAP_NET_ADMIN")
-	// ErrNotOwner: the TAP exists and belongs to another user (and group),
+	// ErrNotOwner: the TAP or TUN exists and belongs to another user (and group),
 	// and the process lacks CAP_NET_ADMIN.
 	ErrNotOwner = errors.New("belongs to another user")
 )
@@ -51,7 +51,7 @@ type TAPConfig struct {
 	HostAddr netip.Prefix
 }
 
-// TAPStats counts a TAP's traffic. ReadFull counts reads that filled the
+// TAPStats counts a TAP's or a TUN's traffic. ReadFull counts reads that filled the
 // whole buffer: such a frame may have been truncated by the kernel, which
 // does so silently, so a non-zero ReadFull with a buffer larger than MaxFrame
 // points at a link whose MTU was raised behind our back.
@@ -87,12 +87,21 @@ type TAPStats struct {
 // from the virtio-net header. See notes/tap-offload.md §6 pitfall 10 (why
 // water cannot do it) and §9.
 type TAP struct {
+	tunFile
+}
+
+// tunFile is what a TAP and a TUN share: the descriptor of /dev/net/tun
+// bound to one interface, what the open found of its kernel side, and
+// Read, Write, Close and the counters, which do not depend on the kind of
+// frame.
+type tunFile struct {
+	mode       *tunMode
 	f          *os.File
 	rc         syscall.RawConn
 	info       Info
 	hostMAC    [6]byte
-	configured bool // OpenTAP set the MTU, link state and address
-	linkUp     bool // the kernel side was up when OpenTAP returned
+	configured bool // the open set the MTU, link state and address
+	linkUp     bool // the kernel side was up when the open returned
 
 	framesRead, bytesRead       atomic.Uint64
 	framesWritten, bytesWritten atomic.Uint64
@@ -104,13 +113,27 @@ type TAP struct {
 // max_mtu to 65535 less the 14-byte Ethernet header (drivers/net/tun.c,
 // MAX_MTU - dev->hard_header_len), so `ip link set tap0 mtu 65522` fails
 // with "mtu greater than device maximum".
-const MaxTAPMTU = 65535 - 14
+const MaxTAPMTU = 65535 - ethernetHeaderLen
 
-// checkTAPMTU refuses an MTU a TAP cannot have: below IPv4's 68 (RFC 791
-// §3.2) or above MaxTAPMTU.
-func checkTAPMTU(mtu int) error {
-	if mtu < 68 || mtu > MaxTAPMTU {
-		return fmt.Errorf("nic: TAP MTU %d out of range [68, %d]", mtu, MaxTAPMTU)
+// tunMode is what differs between opening a TAP and opening a TUN.
+type tunMode struct {
+	name   string // "TAP" or "TUN", in messages
+	ipMode string // the mode of `ip tuntap add`
+	flags  uint16 // TUNSETIFF's: the kind, and no packet information prefix
+	link   LinkKind
+	maxMTU int
+}
+
+var (
+	modeTAP = &tunMode{name: "TAP", ipMode: "tap", flags: unix.IFF_TAP | unix.IFF_NO_PI, link: LinkEthernet, maxMTU: MaxTAPMTU}
+	modeTUN = &tunMode{name: "TUN", ipMode: "tun", flags: unix.IFF_TUN | unix.IFF_NO_PI, link: LinkIP, maxMTU: MaxTUNMTU}
+)
+
+// checkMTU refuses an MTU the device cannot have: below IPv4's 68 (RFC 791
+// §3.2) or above its kind's maximum.
+func (m *tunMode) checkMTU(mtu int) error {
+	if mtu < 68 || mtu > m.maxMTU {
+		return fmt.Errorf("nic: %s MTU %d out of range [68, %d]", m.name, mtu, m.maxMTU)
 	}
 	return nil
 }
@@ -132,59 +155,78 @@ func checkTAPMTU(mtu int) error {
 // Only the open and the netlink calls depend on the namespace: the TAP
 // keeps working from any goroutine afterwards.
 func OpenTAP(cfg TAPConfig) (*TAP, error) {
-	if len(cfg.Name) >= unix.IFNAMSIZ {
-		return nil, fmt.Errorf("nic: TAP name %q is %d bytes; Linux allows at most %d", cfg.Name, len(cfg.Name), unix.IFNAMSIZ-1)
-	}
-	if cfg.MTU == 0 {
-		cfg.MTU = DefaultMTU
-	}
-	if err := checkTAPMTU(cfg.MTU); err != nil {
-		return nil, err
-	}
 	if cfg.MAC == ([6]byte{}) {
 		cfg.MAC = randomMAC(rand.Uint64())
 	}
-
-	fd, err := unix.Open(tunPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, openError(err)
-	}
-	ifr, err := unix.NewIfreq(cfg.Name)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("nic: TAP name %q: %w", cfg.Name, err)
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return nil, tunsetiffError(cfg.Name, err)
-	}
-	name := ifr.Name()
-	// The fd is non-blocking, so os.NewFile registers it with the netpoller.
-	// Never call f.Fd(): it would make the fd blocking again.
-	t := &TAP{f: os.NewFile(uintptr(fd), tunPath)}
-	t.info = Info{Name: name, MAC: cfg.MAC, MTU: cfg.MTU, MaxFrame: 14 + cfg.MTU, Batch: tapBatch}
-	rc, err := t.f.SyscallConn()
-	if err != nil {
-		t.f.Close()
-		return nil, fmt.Errorf("nic: TAP %s: %w", name, err)
-	}
-	t.rc = rc
-	if hasCapNetAdmin() {
-		err = t.configure(cfg)
-	} else {
-		err = t.adopt()
-	}
-	if err != nil {
-		t.f.Close()
+	t := &TAP{}
+	if err := t.open(modeTAP, cfg.Name, cfg.MTU, cfg.HostAddr, Info{MAC: cfg.MAC, Batch: tapBatch}); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// configure sets the kernel side of the TAP up through netlink.
-func (t *TAP) configure(cfg TAPConfig) error {
-	name := t.info.Name
+// open opens /dev/net/tun and binds it (TUNSETIFF) to the interface name
+// of mode m, creating it if absent; then, with CAP_NET_ADMIN, it
+// configures the kernel side with mtu (0: DefaultMTU) and hostAddr, or
+// without, adopts it as its owner left it. info is the device's Info less
+// what open fills in: Name, Link, MTU and MaxFrame. On failure it closes
+// what it opened.
+func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, info Info) error {
+	if len(name) >= unix.IFNAMSIZ {
+		return fmt.Errorf("nic: %s name %q is %d bytes; Linux allows at most %d", m.name, name, len(name), unix.IFNAMSIZ-1)
+	}
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	if err := m.checkMTU(mtu); err != nil {
+		return err
+	}
+	fd, err := unix.Open(tunPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return openError(err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("nic: %s name %q: %w", m.name, name, err)
+	}
+	ifr.SetUint16(m.flags)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return tunsetiffError(m, name, err)
+	}
+	// The fd is non-blocking, so os.NewFile registers it with the netpoller.
+	// Never call f.Fd(): it would make the fd blocking again.
+	t.mode, t.f = m, os.NewFile(uintptr(fd), tunPath)
+	t.info = info
+	t.info.Name, t.info.Link = ifr.Name(), m.link
+	t.setMTU(mtu)
+	rc, err := t.f.SyscallConn()
+	if err != nil {
+		t.f.Close()
+		return fmt.Errorf("nic: %s %s: %w", m.name, t.info.Name, err)
+	}
+	t.rc = rc
+	if hasCapNetAdmin() {
+		err = t.configure(mtu, hostAddr)
+	} else {
+		err = t.adopt()
+	}
+	if err != nil {
+		t.f.Close()
+		return err
+	}
+	return nil
+}
+
+// setMTU sets the MTU and the largest frame it makes with the link header.
+func (t *tunFile) setMTU(mtu int) {
+	t.info.MTU, t.info.MaxFrame = mtu, t.mode.link.HeaderLen()+mtu
+}
+
+// configure sets the kernel side of the device up through netlink.
+func (t *tunFile) configure(mtu int, hostAddr netip.Prefix) error {
+	name, kind := t.info.Name, t.mode.name
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("nic: netlink: %w", classifyErrno(err))
@@ -192,22 +234,22 @@ func (t *TAP) configure(cfg TAPConfig) error {
 	defer h.Close()
 	link, err := h.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("nic: TAP %s: finding the link: %w", name, err)
+		return fmt.Errorf("nic: %s %s: finding the link: %w", kind, name, err)
 	}
-	if err := h.LinkSetMTU(link, cfg.MTU); err != nil {
-		return fmt.Errorf("nic: TAP %s: setting MTU %d: %w", name, cfg.MTU, classifyErrno(err))
+	if err := h.LinkSetMTU(link, mtu); err != nil {
+		return fmt.Errorf("nic: %s %s: setting MTU %d: %w", kind, name, mtu, classifyErrno(err))
 	}
 	if err := h.LinkSetUp(link); err != nil {
-		return fmt.Errorf("nic: TAP %s: bringing the link up: %w", name, classifyErrno(err))
+		return fmt.Errorf("nic: %s %s: bringing the link up: %w", kind, name, classifyErrno(err))
 	}
-	if cfg.HostAddr.IsValid() {
-		p := cfg.HostAddr
+	if hostAddr.IsValid() {
+		p := hostAddr
 		addr := &netlink.Addr{IPNet: &net.IPNet{
 			IP:   p.Addr().Unmap().AsSlice(),
 			Mask: net.CIDRMask(p.Bits(), p.Addr().Unmap().BitLen()),
 		}}
 		if err := h.AddrReplace(link, addr); err != nil {
-			return fmt.Errorf("nic: TAP %s: adding host address %v: %w", name, p, classifyErrno(err))
+			return fmt.Errorf("nic: %s %s: adding host address %v: %w", kind, name, p, classifyErrno(err))
 		}
 	}
 	copy(t.hostMAC[:], link.Attrs().HardwareAddr)
@@ -215,29 +257,29 @@ func (t *TAP) configure(cfg TAPConfig) error {
 	return nil
 }
 
-// adopt takes the kernel side of a TAP we may not configure (no
+// adopt takes the kernel side of a device we may not configure (no
 // CAP_NET_ADMIN: its owner does) as it is: its MTU becomes ours.
-func (t *TAP) adopt() error {
+func (t *tunFile) adopt() error {
 	l, err := lookupLink(t.info.Name)
 	if err != nil {
-		return fmt.Errorf("nic: TAP %s: %w", t.info.Name, err)
+		return fmt.Errorf("nic: %s %s: %w", t.mode.name, t.info.Name, err)
 	}
 	if !l.found || l.mtu < 68 {
-		return fmt.Errorf("nic: TAP %s: the link vanished or has MTU %d", t.info.Name, l.mtu)
+		return fmt.Errorf("nic: %s %s: the link vanished or has MTU %d", t.mode.name, t.info.Name, l.mtu)
 	}
-	t.info.MTU, t.info.MaxFrame = l.mtu, 14+l.mtu
+	t.setMTU(l.mtu)
 	t.hostMAC, t.linkUp = l.mac, l.up
 	return nil
 }
 
-// HostConfigured reports whether OpenTAP configured the kernel side (MTU,
+// HostConfigured reports whether the open configured the kernel side (MTU,
 // link up, HostAddr). It did not when the process lacks CAP_NET_ADMIN and
-// attached to a TAP its owner made for it.
-func (t *TAP) HostConfigured() bool { return t.configured }
+// attached to a device its owner made for it.
+func (t *tunFile) HostConfigured() bool { return t.configured }
 
-// LinkUp reports whether the kernel side of the TAP was up when OpenTAP
-// returned. While it is down the kernel refuses our frames (EIO).
-func (t *TAP) LinkUp() bool { return t.linkUp }
+// LinkUp reports whether the kernel side was up when the open returned.
+// While it is down the kernel refuses our frames (EIO).
+func (t *tunFile) LinkUp() bool { return t.linkUp }
 
 // openError explains why tunPath did not open.
 func openError(err error) error {
@@ -256,41 +298,46 @@ func openError(err error) error {
 		ErrTUNDenied, detail, tunPath, err)
 }
 
-// tunsetiffError explains why TUNSETIFF refused name, from what the kernel
-// reports about an interface of that name (drivers/net/tun.c, tun_set_iff:
-// EPERM for a TAP we may not attach to or create, EINVAL for a name that is
-// not a TAP, EBUSY for a TAP another process has open).
-func tunsetiffError(name string, err error) error {
+// tunsetiffError explains why TUNSETIFF refused name for mode m, from what
+// the kernel reports about an interface of that name (drivers/net/tun.c,
+// tun_set_iff: EPERM for a device we may not attach to or create, EINVAL
+// for a name that is not a device of m's kind, EBUSY for one another
+// process has open).
+func tunsetiffError(m *tunMode, name string, err error) error {
 	l, lerr := lookupLink(name)
 	if lerr != nil {
 		l = linkState{} // explain from the errno alone
 	}
-	prefix := fmt.Sprintf("nic: TAP %q", name)
+	prefix := fmt.Sprintf("nic: %s %q", m.name, name)
 	user := currentUser()
+	other := modeTUN // the kind of the interface, if it is a tun device
+	if l.tap {
+		other = modeTAP
+	}
 	switch {
 	case errors.Is(err, unix.EPERM) && l.found && (l.owner >= 0 || l.group >= 0):
-		return fmt.Errorf("%s %w (%s) and this process (uid %d) lacks CAP_NET_ADMIN: run as its owner, or have root re-create it for this user: ip tuntap del mode tap name %s; ip tuntap add mode tap user %s name %s: %w",
-			prefix, ErrNotOwner, l.ownerString(), os.Geteuid(), name, user, name, err)
+		return fmt.Errorf("%s %w (%s) and this process (uid %d) lacks CAP_NET_ADMIN: run as its owner, or have root re-create it for this user: ip tuntap del mode %s name %s; ip tuntap add mode %s user %s name %s: %w",
+			prefix, ErrNotOwner, l.ownerString(), os.Geteuid(), m.ipMode, name, m.ipMode, user, name, err)
 	case errors.Is(err, unix.EPERM) && l.found:
-		// Linux lets anyone attach to a TAP with neither owner nor group;
-		// a security module may not.
-		return fmt.Errorf("%s has no owner and the kernel refused to attach to it: attaching %w; or have root re-create it for this user: ip tuntap del mode tap name %s; ip tuntap add mode tap user %s name %s: %w",
-			prefix, ErrNotPermitted, name, user, name, err)
+		// Linux lets anyone attach to a TAP or TUN with neither owner nor
+		// group; a security module may not.
+		return fmt.Errorf("%s has no owner and the kernel refused to attach to it: attaching %w; or have root re-create it for this user: ip tuntap del mode %s name %s; ip tuntap add mode %s user %s name %s: %w",
+			prefix, ErrNotPermitted, m.ipMode, name, m.ipMode, user, name, err)
 	case (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) && !l.found:
-		return fmt.Errorf("nic: creating TAP %q %w; or have root create it for this user, then run without privileges: ip tuntap add mode tap user %s name %s: %w",
-			name, ErrNotPermitted, user, name, err)
+		return fmt.Errorf("nic: creating %s %q %w; or have root create it for this user, then run without privileges: ip tuntap add mode %s user %s name %s: %w",
+			m.name, name, ErrNotPermitted, m.ipMode, user, name, err)
 	case errors.Is(err, unix.EBUSY):
 		return fmt.Errorf("%s: another process has it open (TUNSETIFF): %w", prefix, err)
-	case errors.Is(err, unix.EINVAL) && l.found && l.tun && !l.tap:
-		return fmt.Errorf("%s is a TUN device, not a TAP (TUNSETIFF): %w", prefix, err)
+	case errors.Is(err, unix.EINVAL) && l.found && l.tun && other != m:
+		return fmt.Errorf("%s is a %s device, not a %s (TUNSETIFF): %w", prefix, other.name, m.name, err)
 	case errors.Is(err, unix.EINVAL) && l.found && l.tun && l.multiQueue:
-		return fmt.Errorf("%s is a multi-queue TAP, which tapstack does not open (TUNSETIFF): %w", prefix, err)
+		return fmt.Errorf("%s is a multi-queue %s, which tapstack does not open (TUNSETIFF): %w", prefix, m.name, err)
 	case errors.Is(err, unix.EINVAL) && l.found && !l.tun:
-		return fmt.Errorf("%s: an interface of that name exists and is not a TAP (TUNSETIFF): %w", prefix, err)
+		return fmt.Errorf("%s: an interface of that name exists and is not a %s (TUNSETIFF): %w", prefix, m.name, err)
 	case errors.Is(err, unix.EINVAL):
 		return fmt.Errorf("%s: the kernel refused the name or the flags (TUNSETIFF): %w", prefix, err)
 	}
-	return fmt.Errorf("nic: creating TAP %q (TUNSETIFF): %w", name, classifyErrno(err))
+	return fmt.Errorf("nic: creating %s %q (TUNSETIFF): %w", m.name, name, classifyErrno(err))
 }
 
 // currentUser names this process's user for `ip tuntap add ... user U`:
@@ -429,11 +476,11 @@ func (l *linkState) parseLinkInfo(b []byte) {
 	}
 }
 
-// CheckTUN reports whether this process can create TAP devices: it needs
+// CheckTUN reports whether this process can create TAP or TUN devices: it needs
 // /dev/net/tun, able to be opened, and CAP_NET_ADMIN in its effective set
 // (root normally has it; a container may not). The error wraps ErrNoTUN,
-// ErrTUNDenied or ErrNotPermitted. (Without CAP_NET_ADMIN, OpenTAP can
-// still attach to a TAP that belongs to this user.)
+// ErrTUNDenied or ErrNotPermitted. (Without CAP_NET_ADMIN, OpenTAP and
+// OpenTUN can still attach to a device that belongs to this user.)
 func CheckTUN() error {
 	st, err := os.Stat(tunPath)
 	if err != nil {
@@ -456,20 +503,20 @@ func CheckTUN() error {
 	return nil
 }
 
-// Info describes the TAP; MAC is the stack's own.
-func (t *TAP) Info() Info { return t.info }
+// Info describes the device; a TAP's MAC is the stack's own.
+func (t *tunFile) Info() Info { return t.info }
 
 // HostMAC returns the kernel side's MAC (the TAP interface's hardware
 // address), as it was when the TAP was opened.
 func (t *TAP) HostMAC() [6]byte { return t.hostMAC }
 
-// tapBatch is how many frames one Read may return.
+// tapBatch is how many frames one Read of a TAP or TUN may return.
 const tapBatch = 64
 
-// Read blocks until a frame arrives, then keeps reading, without blocking,
+// Read blocks until a frame (a TUN's: a packet) arrives, then keeps reading, without blocking,
 // until fs is full or the TAP has nothing more ready. Every fs[i].Data must
 // have a capacity of at least MaxFrame. It returns ErrClosed after Close.
-func (t *TAP) Read(fs []Frame) (int, error) {
+func (t *tunFile) Read(fs []Frame) (int, error) {
 	if len(fs) == 0 {
 		return 0, nil
 	}
@@ -489,7 +536,7 @@ func (t *TAP) Read(fs []Frame) (int, error) {
 			case err == unix.EAGAIN:
 				return n > 0 // nothing (more) ready: wait on the netpoller unless we have frames
 			case err != nil:
-				rerr = fmt.Errorf("nic: reading TAP %s: %w", t.info.Name, err)
+				rerr = fmt.Errorf("nic: reading %s %s: %w", t.mode.name, t.info.Name, err)
 				return true
 			case k <= 0:
 				return n > 0
@@ -512,7 +559,7 @@ func (t *TAP) Read(fs []Frame) (int, error) {
 		if errors.Is(err, os.ErrClosed) || t.closed.Load() {
 			return n, ErrClosed
 		}
-		return n, fmt.Errorf("nic: reading TAP %s: %w", t.info.Name, err)
+		return n, fmt.Errorf("nic: reading %s %s: %w", t.mode.name, t.info.Name, err)
 	}
 	if n == 0 && rerr != nil {
 		return 0, rerr
@@ -525,7 +572,7 @@ func (t *TAP) Read(fs []Frame) (int, error) {
 // ErrOffloadUnsupported, and a frame the kernel refuses (EINVAL for a
 // malformed frame, EIO while the link is down) with that error, counted in
 // Stats().WriteErrors.
-func (t *TAP) Write(fs []Frame) (int, error) {
+func (t *tunFile) Write(fs []Frame) (int, error) {
 	for i := range fs {
 		data := fs[i].Data
 		if len(data) > t.info.MaxFrame {
@@ -539,7 +586,7 @@ func (t *TAP) Write(fs []Frame) (int, error) {
 				return i, ErrClosed
 			}
 			t.writeErrors.Add(1)
-			return i, fmt.Errorf("nic: writing to TAP %s: %w", t.info.Name, err)
+			return i, fmt.Errorf("nic: writing to %s %s: %w", t.mode.name, t.info.Name, err)
 		}
 		t.framesWritten.Add(1)
 		t.bytesWritten.Add(uint64(len(data)))
@@ -547,21 +594,21 @@ func (t *TAP) Write(fs []Frame) (int, error) {
 	return len(fs), nil
 }
 
-// Close closes the TAP, unblocking a pending Read. A TAP that OpenTAP
+// Close closes the device, unblocking a pending Read. A device the open
 // created is deleted by the kernel; a persistent one stays.
-func (t *TAP) Close() error {
+func (t *tunFile) Close() error {
 	t.closed.Store(true)
 	if err := t.f.Close(); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return ErrClosed
 		}
-		return fmt.Errorf("nic: closing TAP %s: %w", t.info.Name, err)
+		return fmt.Errorf("nic: closing %s %s: %w", t.mode.name, t.info.Name, err)
 	}
 	return nil
 }
 
-// Stats returns the TAP's counters.
-func (t *TAP) Stats() TAPStats {
+// Stats returns the device's counters.
+func (t *tunFile) Stats() TAPStats {
 	return TAPStats{
 		FramesRead:    t.framesRead.Load(),
 		BytesRead:     t.bytesRead.Load(),

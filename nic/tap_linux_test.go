@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -20,17 +21,24 @@ var _ nic.Device = (*nic.TAP)(nil)
 // openTAP opens a TAP inside ns and closes it when the test ends.
 func openTAP(t *testing.T, ns *nstest.NS, cfg nic.TAPConfig) *nic.TAP {
 	t.Helper()
-	var tap *nic.TAP
+	return openIn(t, ns, func() (*nic.TAP, error) { return nic.OpenTAP(cfg) })
+}
+
+// openIn opens a device inside ns with open and closes it when the test
+// ends.
+func openIn[D nic.Device](t *testing.T, ns *nstest.NS, open func() (D, error)) D {
+	t.Helper()
+	var dev D
 	err := ns.Do(func() error {
 		var err error
-		tap, err = nic.OpenTAP(cfg)
+		dev, err = open()
 		return err
 	})
 	if err != nil {
-		t.Fatalf("OpenTAP: %v", err)
+		t.Fatalf("open: %v", err)
 	}
-	t.Cleanup(func() { tap.Close() })
-	return tap
+	t.Cleanup(func() { dev.Close() })
+	return dev
 }
 
 func TestTAP_Open_LinkUpWithMTUAndHostAddr(t *testing.T) {
@@ -73,8 +81,9 @@ type readResult struct {
 	err   error
 }
 
-// reader reads tap in a goroutine until it fails, sending each frame.
-func reader(tap *nic.TAP) <-chan readResult {
+// reader reads tap (a TAP or a TUN) in a goroutine until it fails, sending
+// each frame.
+func reader(tap nic.Device) <-chan readResult {
 	ch := make(chan readResult)
 	go func() {
 		defer close(ch)
@@ -107,37 +116,45 @@ func TestTAP_ARPRequest_KernelReplies(t *testing.T) {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	hostMAC := tap.HostMAC()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for i := 0; i < 50; i++ {
-		var r readResult
-		select {
-		case r = <-frames:
-		case <-ctx.Done():
-			t.Fatalf("no ARP reply after %d frames: %v", i, ctx.Err())
-		}
-		if r.err != nil {
-			t.Fatalf("Read: %v", r.err)
-		}
-		f := r.frame
-		if len(f) < 42 || !bytes.Equal(f[0:6], mac[:]) || f[12] != 0x08 || f[13] != 0x06 {
-			continue // IPv6 router solicitations and the like
-		}
-		if op := f[20:22]; op[0] != 0 || op[1] != 2 {
-			t.Fatalf("ARP to us is not a reply: %x", f)
-		}
-		if !bytes.Equal(f[6:12], hostMAC[:]) || !bytes.Equal(f[22:28], hostMAC[:]) ||
-			!bytes.Equal(f[28:32], []byte{10, 9, 0, 1}) || !bytes.Equal(f[32:38], mac[:]) ||
-			!bytes.Equal(f[38:42], []byte{10, 9, 0, 2}) {
-			t.Fatalf("unexpected ARP reply %x", f)
-		}
-		s := tap.Stats()
-		if s.FramesWritten != 1 || s.BytesWritten != 42 || s.FramesRead == 0 || s.WriteErrors != 0 {
-			t.Fatalf("stats %+v", s)
-		}
-		return
+	f, err := awaitFrame(frames, func(f []byte) bool {
+		return len(f) >= 42 && bytes.Equal(f[0:6], mac[:]) && f[12] == 0x08 && f[13] == 0x06
+	})
+	if err != nil {
+		t.Fatalf("no ARP to us: %v", err)
 	}
-	t.Fatal("no ARP reply in 50 frames")
+	if op := f[20:22]; op[0] != 0 || op[1] != 2 {
+		t.Fatalf("ARP to us is not a reply: %x", f)
+	}
+	if !bytes.Equal(f[6:12], hostMAC[:]) || !bytes.Equal(f[22:28], hostMAC[:]) ||
+		!bytes.Equal(f[28:32], []byte{10, 9, 0, 1}) || !bytes.Equal(f[32:38], mac[:]) ||
+		!bytes.Equal(f[38:42], []byte{10, 9, 0, 2}) {
+		t.Fatalf("unexpected ARP reply %x", f)
+	}
+	s := tap.Stats()
+	if s.FramesWritten != 1 || s.BytesWritten != 42 || s.FramesRead == 0 || s.WriteErrors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// awaitFrame reads frames until one matches and returns it, skipping what
+// else the kernel sends (IPv6 router solicitations and the like). It gives
+// up after 50 frames or 10 s (hang guards, not waits).
+func awaitFrame(frames <-chan readResult, match func([]byte) bool) ([]byte, error) {
+	guard := time.After(10 * time.Second)
+	for i := 0; i < 50; i++ {
+		select {
+		case r := <-frames:
+			if r.err != nil {
+				return nil, fmt.Errorf("Read: %w", r.err)
+			}
+			if match(r.frame) {
+				return r.frame, nil
+			}
+		case <-guard:
+			return nil, fmt.Errorf("none in 10s (%d frames)", i)
+		}
+	}
+	return nil, errors.New("none in 50 frames")
 }
 
 func TestTAP_Close_UnblocksPendingRead(t *testing.T) {
@@ -179,12 +196,21 @@ func TestTAP_Close_UnblocksPendingRead(t *testing.T) {
 	}
 }
 
+// A frame longer than MaxFrame is refused: 14 + MTU on a TAP, the MTU on a
+// TUN.
 func TestTAP_Write_RejectsFrameTooBig(t *testing.T) {
 	ns := nstest.New(t)
-	tap := openTAP(t, ns, nic.TAPConfig{Name: "tap-big"})
-	n, err := tap.Write([]nic.Frame{{Data: make([]byte, 1515)}})
-	if n != 0 || !errors.Is(err, nic.ErrFrameTooBig) {
-		t.Fatalf("Write of 1515 bytes = %d, %v; want 0, ErrFrameTooBig", n, err)
+	for _, tc := range []struct {
+		dev nic.Device
+		len int
+	}{
+		{openTAP(t, ns, nic.TAPConfig{Name: "tap-big"}), 1515},
+		{openTUN(t, ns, nic.TUNConfig{Name: "tun-big"}), 1501},
+	} {
+		n, err := tc.dev.Write([]nic.Frame{{Data: make([]byte, tc.len)}})
+		if n != 0 || !errors.Is(err, nic.ErrFrameTooBig) {
+			t.Errorf("%s: Write of %d bytes = %d, %v; want 0, ErrFrameTooBig", tc.dev.Info().Name, tc.len, n, err)
+		}
 	}
 }
 

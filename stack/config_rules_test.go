@@ -26,7 +26,7 @@ import (
 // what the stack does.
 
 // TestNew_UnusableConfig_ErrBadConfig: the stack's address must be an
-// IPv4 prefix, the gateway an on-link IPv4 address (RFC 1122 §3.3.1.1: a
+// IPv4 host prefix or none (the zero prefix: DHCP gets one), the gateway an on-link IPv4 address (RFC 1122 §3.3.1.1: a
 // host's first hop is on one of its connected networks), and the link
 // must carry the 68 octets every IPv4 module must handle (RFC 791 §3.2).
 func TestNew_UnusableConfig_ErrBadConfig(t *testing.T) {
@@ -37,7 +37,9 @@ func TestNew_UnusableConfig_ErrBadConfig(t *testing.T) {
 		mtu  int
 		ok   bool
 	}{
-		{"no address", stack.Config{}, 1500, false},
+		{"no address yet (DHCP)", stack.Config{}, 1500, true},
+		{"gateway without address", stack.Config{Gateway: peerIP}, 1500, false},
+		{"address 0.0.0.0", stack.Config{Addr: netip.MustParsePrefix("0.0.0.0/24")}, 1500, false},
 		{"IPv6 address", stack.Config{Addr: netip.MustParsePrefix("fd00::2/64")}, 1500, false},
 		{"gateway off link", stack.Config{Addr: prefix, Gateway: netip.MustParseAddr("10.0.1.1")}, 1500, false},
 		{"IPv6 gateway", stack.Config{Addr: prefix, Gateway: netip.MustParseAddr("fd00::1")}, 1500, false},

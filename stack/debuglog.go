@@ -90,11 +90,12 @@ func (s *Stack) dropLocked(counter *uint64, cat debugCategory, reason string, b 
 	}
 }
 
-// dropFrameLocked is dropLocked for an Ethernet frame.
+// dropFrameLocked is dropLocked for an Ethernet frame, or on an IP link
+// for a packet, which is logged as a datagram.
 func (s *Stack) dropFrameLocked(counter *uint64, cat debugCategory, reason string, frame []byte) {
 	*counter++
 	if s.dbg.on {
-		s.logDropLocked(cat, reason, frame, true)
+		s.logDropLocked(cat, reason, frame, !s.ipLink)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
@@ -26,7 +25,7 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	dst, src := h.Dst(), h.Src()
 	dstBcast := false
 	switch {
-	case dst == s.addr:
+	case s.ours(dst):
 	case dst == s.bcast || dst == limitedBroadcast:
 		dstBcast = true
 	case dst.IsMulticast():
@@ -172,7 +171,7 @@ func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
 // updated incrementally (RFC 1624), which costs nothing per payload byte.
 func (s *Stack) sendEchoReplyLocked(req ipv4.Header, m ipv4.ICMP) {
 	n := ipv4.HeaderMinLen + len(m)
-	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+n])
+	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+n])
 	ipv4.Encode(pkt, ipv4.Fields{
 		TOS:      req.TOS(),
 		TotalLen: n,
@@ -205,7 +204,7 @@ func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Head
 	}
 	quote := min(len(orig), ipv4.MaxQuote)
 	n := ipv4.HeaderMinLen + ipv4.ICMPHeaderLen + quote
-	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+n])
+	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+n])
 	ipv4.Encode(pkt, ipv4.Fields{
 		// As Linux's icmp_send: the offending datagram's TOS bits with
 		// precedence "internetwork control" (RFC 1812 §4.3.2.5).

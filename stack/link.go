@@ -10,10 +10,15 @@ import (
 	"github.com/tapstack/tapstack/nic"
 )
 
-// handleFrameLocked is the receive path's entry: Ethernet demux.
+// handleFrameLocked is the receive path's entry: Ethernet demux, or on an
+// IP link the version nibble.
 func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 	s.stats.Link.FramesIn++
 	s.stats.Link.BytesIn += uint64(len(frame))
+	if s.ipLink {
+		s.handlePacketLocked(frame, meta)
+		return
+	}
 	eth, err := ethernet.Parse(frame)
 	if err != nil {
 		s.dropFrameLocked(&s.stats.Link.Malformed, catLink, "malformed", frame)
@@ -30,6 +35,26 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 		s.handleIPv4Locked(eth.Payload(), eth.Dst().IsMulticast(), meta)
 	default:
 		s.dropFrameLocked(&s.stats.Link.UnknownEtherType, catLink, "unknown_ether_type", frame)
+	}
+}
+
+// ipVersion4 is IPv4's Version field (RFC 791 §3.1).
+const ipVersion4 = 4
+
+// handlePacketLocked takes a packet from an IP link (a TUN opened with
+// IFF_NO_PI): there is no link header, and the version nibble, the first
+// field of both IP headers (RFC 791 §3.1, RFC 8200 §3), tells the network
+// layer, as the tun driver itself decides (drivers/net/tun.c,
+// tun_get_user). A point-to-point link has no link-layer broadcast: only
+// the IP destination says whether a datagram was broadcast.
+func (s *Stack) handlePacketLocked(pkt []byte, meta nic.Meta) {
+	switch {
+	case len(pkt) == 0:
+		s.dropFrameLocked(&s.stats.Link.Malformed, catLink, "malformed", pkt)
+	case pkt[0]>>4 != ipVersion4:
+		s.dropFrameLocked(&s.stats.Link.UnknownVersion, catLink, "unknown_ip_version", pkt)
+	default:
+		s.handleIPv4Locked(pkt, false, meta)
 	}
 }
 
@@ -52,6 +77,8 @@ func (s *Stack) handleARPLocked(eth ethernet.Header) {
 	spa, sha, tpa := h.SenderIP(), h.SenderMAC(), h.TargetIP()
 	now := s.nowLocked()
 	switch {
+	case !spa.IsValid() || spa.IsUnspecified():
+		// An ARP probe (RFC 5227 §2.1.1) has a zero sender address: nothing to learn.
 	case spa == s.addr:
 		// Someone else claims our address (RFC 5227 §2.4). We keep it, as
 		// Linux does, and count the conflict.
@@ -59,20 +86,18 @@ func (s *Stack) handleARPLocked(eth ethernet.Header) {
 			s.stats.ARP.AddressConflicts++
 			s.log.Warn("ARP: another host claims our address", "addr", spa, "mac", sha)
 		}
-	case !spa.IsValid() || spa.IsUnspecified():
-		// An ARP probe (RFC 5227 §2.1.1) has a zero sender address: nothing to learn.
 	case !s.prefix.Contains(spa) || sha.IsMulticast() || sha.IsZero():
 		s.stats.ARP.OffLink++
 	default:
 		// RFC 826 merge: update an existing entry; add one only when the
 		// packet is addressed to us.
-		released := s.arp.Update(spa, sha, now, tpa == s.addr)
+		released := s.arp.Update(spa, sha, now, s.ours(tpa))
 		for _, pkt := range released {
 			s.sendResolvedLocked(ipv4.Header(pkt), sha)
 		}
 		s.rearmLocked()
 	}
-	if h.Op() == arp.OpRequest && tpa == s.addr {
+	if h.Op() == arp.OpRequest && s.ours(tpa) {
 		s.sendARPLocked(arp.OpReply, sha, sha, spa)
 	}
 }
@@ -107,9 +132,12 @@ func (s *Stack) arpFailed(ip netip.Addr, pkt []byte) {
 	s.localICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodeHostUnreachable, 0, h)
 }
 
-// writeFrameLocked pads and writes one frame.
+// writeFrameLocked pads an Ethernet frame to the minimum and writes it;
+// on an IP link it writes the packet as it is.
 func (s *Stack) writeFrameLocked(frame []byte) {
-	frame = ethernet.Pad(frame)
+	if !s.ipLink {
+		frame = ethernet.Pad(frame)
+	}
 	s.wr[0] = nic.Frame{Data: frame}
 	if _, err := s.dev.Write(s.wr[:]); err != nil {
 		s.dropFrameLocked(&s.stats.Link.WriteErrors, catLink, "write_errors", frame)
@@ -125,12 +153,12 @@ func (s *Stack) writeFrameLocked(frame []byte) {
 const maxLoopback = 4096
 
 // outputLocked sends the complete datagram held in s.out at offset
-// ethernet.HeaderLen: route, resolve the next hop, fragment to the MTU.
+// s.linkHdr: route, resolve the next hop, fragment to the MTU.
 // The returned error is what a local sender sees.
 func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	s.stats.IPv4.OutRequests++
 	dst := pkt.Dst()
-	if dst == s.addr {
+	if s.ours(dst) {
 		// Loopback: deliver to ourselves without touching the link. The
 		// copy frees s.out for whatever the delivery sends in return.
 		if len(s.loopback) >= maxLoopback {
@@ -148,6 +176,12 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	if !ok {
 		s.dropLocked(&s.stats.IPv4.OutNoRoutes, catIPv4, "out_no_routes", pkt)
 		return syscall.ENETUNREACH
+	}
+	if s.ipLink {
+		// A point-to-point link has no link addresses to resolve (RFC 1122
+		// §2.3.2 is about broadcast links; Linux marks a TUN IFF_NOARP):
+		// whatever the next hop, the datagram goes to the one peer.
+		return s.sendResolvedLocked(pkt, ethernet.MAC{})
 	}
 	mac, ok, request := s.arp.Resolve(hop, s.nowLocked())
 	if ok {
@@ -170,26 +204,31 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	return nil
 }
 
-// sendResolvedLocked sends a datagram whose next hop's MAC is known,
-// fragmenting it if it exceeds the MTU (RFC 791 §3.2, RFC 1122 §3.3.3).
+// sendResolvedLocked sends a datagram whose next hop's MAC is known (on an
+// IP link: dst is ignored), fragmenting it if it exceeds the MTU (RFC 791
+// §3.2, RFC 1122 §3.3.3).
 func (s *Stack) sendResolvedLocked(pkt ipv4.Header, dst ethernet.MAC) error {
+	h := s.linkHdr
 	if len(pkt) <= s.mtu {
 		var frame []byte
-		if &pkt[0] == &s.out[ethernet.HeaderLen] {
-			frame = s.out[:ethernet.HeaderLen+len(pkt)] // built in place, headroom in front
-		} else {
-			frame = s.frag[:ethernet.HeaderLen+len(pkt)]
-			copy(frame[ethernet.HeaderLen:], pkt)
+		switch {
+		case h == 0:
+			frame = pkt // nothing to prepend: written where it is
+		case &pkt[0] == &s.out[h]:
+			frame = s.out[:h+len(pkt)] // built in place, headroom in front
+		default:
+			frame = s.frag[:h+len(pkt)]
+			copy(frame[h:], pkt)
 		}
-		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv4)
+		s.encodeLinkHeader(frame, dst)
 		s.writeFrameLocked(frame)
 		return nil
 	}
 	err := ipv4.Fragment(pkt, s.mtu, func(hdr, payload []byte) error {
-		frame := s.frag[:ethernet.HeaderLen+len(hdr)+len(payload)]
-		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv4)
-		copy(frame[ethernet.HeaderLen:], hdr)
-		copy(frame[ethernet.HeaderLen+len(hdr):], payload)
+		frame := s.frag[:h+len(hdr)+len(payload)]
+		s.encodeLinkHeader(frame, dst)
+		copy(frame[h:], hdr)
+		copy(frame[h+len(hdr):], payload)
 		s.stats.IPv4.FragCreates++
 		s.writeFrameLocked(frame)
 		return nil
@@ -200,4 +239,12 @@ func (s *Stack) sendResolvedLocked(pkt ipv4.Header, dst ethernet.MAC) error {
 	}
 	s.stats.IPv4.FragOKs++
 	return nil
+}
+
+// encodeLinkHeader writes the Ethernet header of an IPv4 frame from us to
+// dst in front of frame; an IP link has none.
+func (s *Stack) encodeLinkHeader(frame []byte, dst ethernet.MAC) {
+	if !s.ipLink {
+		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv4)
+	}
 }

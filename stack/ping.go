@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/udp"
 )
@@ -67,7 +66,7 @@ func (p *PingEndpoint) SendTo(b []byte, dst netip.Addr) (int, error) {
 		return 0, syscall.EACCES
 	}
 	n := ipv4.HeaderMinLen + len(b)
-	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+n])
+	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+n])
 	ipv4.Encode(pkt, ipv4.Fields{
 		TotalLen: n,
 		ID:       s.ids.Next(s.addr, dst, ipv4.ProtoICMP),

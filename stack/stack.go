@@ -31,12 +31,17 @@ import (
 	"github.com/tapstack/tapstack/udp"
 )
 
-// Config configures a Stack. The zero value of every field but Addr has a
-// sensible default.
+// Config configures a Stack. The zero value of every field has a sensible
+// default.
 type Config struct {
-	// Addr is the stack's own address and its on-link prefix, e.g. 10.0.0.2/24.
+	// Addr is the stack's own address and its on-link prefix, e.g.
+	// 10.0.0.2/24. The zero prefix means no address yet (a DHCP client
+	// gets one, then calls SetAddr): until then the stack has no routes,
+	// sends only to the limited broadcast address, from 0.0.0.0, and
+	// receives only broadcasts.
 	Addr netip.Prefix
-	// Gateway is the default route's next hop; zero means no default route.
+	// Gateway is the default route's next hop; zero means no default
+	// route. It must be on-link in Addr (and zero when Addr is).
 	Gateway netip.Addr
 	// Clock drives every timer; default clock.Real{}. Tests use clock.Manual.
 	Clock clock.Clock
@@ -92,19 +97,27 @@ var ErrBadConfig = errors.New("stack: bad configuration")
 
 // Stack is one network interface's TCP/IP stack.
 type Stack struct {
-	dev    nic.Device
-	info   nic.Info
-	mac    ethernet.MAC
-	addr   netip.Addr   // our address
-	prefix netip.Prefix // our on-link prefix (masked)
-	bcast  netip.Addr   // the subnet-directed broadcast address
-	mtu    int
-	ttl    uint8
-	clock  clock.Clock
-	log    *slog.Logger
+	dev   nic.Device
+	info  nic.Info
+	mac   ethernet.MAC
+	mtu   int
+	ttl   uint8
+	clock clock.Clock
+	log   *slog.Logger
+
+	// ipLink: the device carries bare IP packets (a TUN): no Ethernet
+	// header, no ARP, no MAC (mac is zero), every datagram goes straight
+	// to the device.
+	ipLink bool
+	// linkHdr is the link header's length, the room reserved in front of
+	// each datagram built in out: 14 on Ethernet, 0 on an IP link.
+	linkHdr int
 
 	mu     sync.Mutex
 	closed bool
+	addr   netip.Addr   // our address; 0.0.0.0 when we have none (see ours)
+	prefix netip.Prefix // our on-link prefix (masked); zero when no address
+	bcast  netip.Addr   // the subnet-directed broadcast address
 	stats  Stats
 	arp    *arp.Cache
 	routes ipv4.RouteTable
@@ -145,7 +158,7 @@ type Stack struct {
 	timerAt time.Time // when timer fires; zero when not armed
 
 	// Output scratch, used only under mu: a datagram is built in out at
-	// offset ethernet.HeaderLen so the Ethernet header can be prepended in
+	// offset linkHdr so the link header, if any, can be prepended in
 	// place; fragments are assembled in frag. wr avoids a slice per Write.
 	out  []byte
 	frag []byte
@@ -156,13 +169,13 @@ type Stack struct {
 
 // New builds a stack on dev. It does not read from the device until Start.
 func New(dev nic.Device, cfg Config) (*Stack, error) {
-	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("%w: address %v is not an IPv4 prefix", ErrBadConfig, cfg.Addr)
-	}
-	if cfg.Gateway.IsValid() && (!cfg.Gateway.Is4() || !cfg.Addr.Masked().Contains(cfg.Gateway)) {
-		return nil, fmt.Errorf("%w: gateway %v is not on-link in %v", ErrBadConfig, cfg.Gateway, cfg.Addr.Masked())
+	if err := checkAddr(cfg.Addr, cfg.Gateway); err != nil {
+		return nil, err
 	}
 	info := dev.Info()
+	if info.Link != nic.LinkEthernet && info.Link != nic.LinkIP {
+		return nil, fmt.Errorf("%w: device %s has an unknown link kind %d", ErrBadConfig, info.Name, info.Link)
+	}
 	if info.MTU < ipv4.MinMTU { // RFC 791 §3.2; TCP works down to it (tcp's minPeerMSS)
 		return nil, fmt.Errorf("%w: link MTU %d is below IPv4's minimum of %d", ErrBadConfig, info.MTU, ipv4.MinMTU)
 	}
@@ -227,9 +240,6 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		dev:        dev,
 		info:       info,
 		mac:        ethernet.MAC(info.MAC),
-		addr:       cfg.Addr.Addr(),
-		prefix:     cfg.Addr.Masked(),
-		bcast:      broadcastOf(cfg.Addr),
 		mtu:        info.MTU,
 		ttl:        cfg.TTL,
 		clock:      cfg.Clock,
@@ -253,10 +263,11 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		tcpListenerOf: make(map[*tcp.Listener]*listenEntry),
 		tcpBound:      make(map[uint16]int),
 		tcpEPs:        make(map[*TCPEndpoint]struct{}),
-		out:           make([]byte, ethernet.HeaderLen+ipv4.MaxTotalLen),
+		out:           make([]byte, info.Link.HeaderLen()+ipv4.MaxTotalLen),
 		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
 	s.tcpOut = tcpOutput{s}
+	s.ipLink, s.linkHdr = info.Link == nic.LinkIP, info.Link.HeaderLen()
 	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals
 	if cfg.TCPMemoryLimit > 0 {
 		s.tcpMem = buffer.NewMemory(cfg.TCPMemoryPressure, cfg.TCPMemoryLimit)
@@ -264,12 +275,85 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	}
 	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
 	s.initDebugLocked()
-	s.routes.Add(ipv4.Route{Dst: s.prefix})
-	if cfg.Gateway.IsValid() {
-		s.routes.Add(ipv4.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
-	}
+	s.setAddrLocked(cfg.Addr, cfg.Gateway)
 	return s, nil
 }
+
+// checkAddr validates an address and gateway for New and SetAddr.
+func checkAddr(addr netip.Prefix, gw netip.Addr) error {
+	if !addr.IsValid() {
+		if gw.IsValid() {
+			return fmt.Errorf("%w: gateway %v without an address", ErrBadConfig, gw)
+		}
+		return nil
+	}
+	if !addr.Addr().Is4() || addr.Addr().IsUnspecified() {
+		return fmt.Errorf("%w: address %v is not an IPv4 host prefix", ErrBadConfig, addr)
+	}
+	if gw.IsValid() && (!gw.Is4() || !addr.Masked().Contains(gw)) {
+		return fmt.Errorf("%w: gateway %v is not on-link in %v", ErrBadConfig, gw, addr.Masked())
+	}
+	return nil
+}
+
+// defaultRoute is the destination of the route through the gateway.
+var defaultRoute = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+
+// setAddrLocked makes addr our address and prefix (the zero prefix: none)
+// and replaces the on-link and default routes.
+func (s *Stack) setAddrLocked(addr netip.Prefix, gw netip.Addr) {
+	if s.prefix.IsValid() {
+		s.routes.Remove(s.prefix)
+	}
+	s.routes.Remove(defaultRoute)
+	if !addr.IsValid() {
+		// No address: datagrams go out from 0.0.0.0 (RFC 1122 §3.2.1.3:
+		// "this host on this network", allowed as a source only while
+		// the host learns its address), to the limited broadcast only.
+		s.addr, s.prefix, s.bcast = netip.IPv4Unspecified(), netip.Prefix{}, limitedBroadcast
+		return
+	}
+	s.addr, s.prefix, s.bcast = addr.Addr(), addr.Masked(), broadcastOf(addr)
+	s.routes.Add(ipv4.Route{Dst: s.prefix})
+	if gw.IsValid() {
+		s.routes.Add(ipv4.Route{Dst: defaultRoute, Gateway: gw})
+	}
+}
+
+// SetAddr replaces the stack's address, on-link prefix and default route
+// at run time (a DHCP lease, RFC 2131); the zero prefix removes the
+// address (a lease lost). On Ethernet a new address is announced with a
+// gratuitous ARP (RFC 5227 §3; RFC 2131 §4.4.1 asks the same of a DHCP
+// client).
+//
+// As Linux when an address is deleted, TCP connections and UDP sockets
+// bound to the old address are left alone: their datagrams no longer reach
+// them and they time out. Sockets bound to 0.0.0.0 follow the new address.
+// ARP entries stay (they age out, RFC 1122 §2.3.2.1). The errors are New's
+// for a bad address or gateway.
+func (s *Stack) SetAddr(addr netip.Prefix, gateway netip.Addr) error {
+	if err := checkAddr(addr, gateway); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	if s.closed {
+		return ErrStackClosed
+	}
+	old := s.addr
+	s.setAddrLocked(addr, gateway)
+	if !s.ipLink && s.hasAddrLocked() && s.addr != old && s.loopDone != nil {
+		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
+	}
+	return nil
+}
+
+// hasAddrLocked reports whether the stack has an address.
+func (s *Stack) hasAddrLocked() bool { return s.prefix.IsValid() }
+
+// ours reports whether a is the stack's address (never 0.0.0.0, which
+// stands in for no address).
+func (s *Stack) ours(a netip.Addr) bool { return a == s.addr && s.prefix.IsValid() }
 
 func broadcastOf(p netip.Prefix) netip.Addr {
 	a := p.Addr().As4()
@@ -281,13 +365,21 @@ func broadcastOf(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
-// Addr returns the stack's own address.
-func (s *Stack) Addr() netip.Addr { return s.addr }
+// Addr returns the stack's own address: 0.0.0.0 while it has none.
+func (s *Stack) Addr() netip.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
 
-// Prefix returns the on-link prefix.
-func (s *Stack) Prefix() netip.Prefix { return s.prefix }
+// Prefix returns the on-link prefix: the zero Prefix while there is no address.
+func (s *Stack) Prefix() netip.Prefix {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prefix
+}
 
-// MAC returns the stack's link-layer address.
+// MAC returns the stack's link-layer address (zero on an IP link).
 func (s *Stack) MAC() ethernet.MAC { return s.mac }
 
 // MTU returns the link MTU.
@@ -307,7 +399,7 @@ func (s *Stack) Routes() []ipv4.Route {
 	return s.routes.Routes()
 }
 
-// Neighbors returns a snapshot of the ARP cache.
+// Neighbors returns a snapshot of the ARP cache (empty on an IP link).
 func (s *Stack) Neighbors() []arp.Entry {
 	s.mu.Lock()
 	defer s.unlock()
@@ -370,12 +462,15 @@ func (s *Stack) Stats() Stats {
 	return st
 }
 
-// Start announces the stack with a gratuitous ARP (RFC 5227 §3) and starts
-// the receive loop on its own goroutine.
+// Start announces the stack with a gratuitous ARP (RFC 5227 §3; not on an
+// IP link, which has no ARP) and starts the receive loop on its own
+// goroutine.
 func (s *Stack) Start() {
 	s.mu.Lock()
 	s.loopDone = make(chan struct{})
-	s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
+	if !s.ipLink && s.hasAddrLocked() {
+		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
+	}
 	s.unlock()
 	go s.loop()
 }
@@ -430,8 +525,8 @@ func (s *Stack) nowLocked() time.Time {
 	return s.clock.Now()
 }
 
-// HandleFrame processes one received frame synchronously, exactly as the
-// receive loop does. Replies are written to the device before it returns.
+// HandleFrame processes one received frame (on an IP link, one packet)
+// synchronously, exactly as the receive loop does. Replies are written to the device before it returns.
 // Packet-level tests drive the stack through it.
 func (s *Stack) HandleFrame(frame []byte, meta nic.Meta) {
 	s.mu.Lock()

@@ -14,15 +14,18 @@ type Stats struct {
 	TCP  TCPStats  `json:"tcp"`
 }
 
-// LinkStats counts Ethernet frames.
+// LinkStats counts Ethernet frames or, on an IP link (a TUN), packets:
+// FramesIn and FramesOut count one per packet, BytesIn and BytesOut the
+// packets' bytes, there being no link header.
 type LinkStats struct {
 	FramesIn         uint64 `json:"frames_in"`
 	BytesIn          uint64 `json:"bytes_in"`
 	FramesOut        uint64 `json:"frames_out"`
 	BytesOut         uint64 `json:"bytes_out"`
-	Malformed        uint64 `json:"malformed"`          // shorter than an Ethernet header
+	Malformed        uint64 `json:"malformed"`          // shorter than an Ethernet header (IP link: empty)
 	NotForUs         uint64 `json:"not_for_us"`         // unicast to another MAC, or multicast we did not join
 	UnknownEtherType uint64 `json:"unknown_ether_type"` // IPv6, VLAN, ...
+	UnknownVersion   uint64 `json:"unknown_ip_version"` // IP link: version nibble not 4 (IPv6, ...)
 	WriteErrors      uint64 `json:"write_errors"`       // the device refused a frame
 }
 
@@ -212,7 +215,7 @@ type TCPStats struct {
 // also count refused connects. These are the reasons the debug log gives.
 func (s Stats) Drops() uint64 {
 	l, a, ip, ic, u, t := s.Link, s.ARP, s.IPv4, s.ICMP, s.UDP, s.TCP
-	return l.Malformed + l.NotForUs + l.UnknownEtherType + l.WriteErrors +
+	return l.Malformed + l.NotForUs + l.UnknownEtherType + l.UnknownVersion + l.WriteErrors +
 		a.Malformed + a.Unsupported + a.ResolutionFailed + a.QueueDrops +
 		ip.InTruncated + ip.InBadVersion + ip.InBadHeaderLen + ip.InBadTotalLen + ip.InCsumErrors +
 		ip.InBadOptions + ip.InBadSource + ip.InAddrErrors + ip.InMulticast + ip.InUnknownProtos +

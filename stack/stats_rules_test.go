@@ -438,6 +438,7 @@ func TestStats_Drops_SumsEachDropCounter(t *testing.T) {
 	for i, set := range []func(*stack.Stats){
 		func(s *stack.Stats) { s.Link.Malformed = 1 }, func(s *stack.Stats) { s.Link.NotForUs = 1 },
 		func(s *stack.Stats) { s.Link.UnknownEtherType = 1 }, func(s *stack.Stats) { s.Link.WriteErrors = 1 },
+		func(s *stack.Stats) { s.Link.UnknownVersion = 1 },
 		func(s *stack.Stats) { s.ARP.Malformed = 1 }, func(s *stack.Stats) { s.ARP.Unsupported = 1 },
 		func(s *stack.Stats) { s.ARP.ResolutionFailed = 1 }, func(s *stack.Stats) { s.ARP.QueueDrops = 1 },
 		func(s *stack.Stats) { s.IPv4.InTruncated = 1 }, func(s *stack.Stats) { s.IPv4.InBadVersion = 1 },

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
@@ -60,13 +59,13 @@ func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1
 	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
 		local = netip.AddrPortFrom(s.addr, local.Port())
 	}
-	b := s.out[ethernet.HeaderLen+ipv4.HeaderMinLen:]
+	b := s.out[s.linkHdr+ipv4.HeaderMinLen:]
 	hlen := tcp.Encode(b, seg)
 	n := hlen + copy(b[hlen:], p1)
 	n += copy(b[n:], p2)
 	tcp.Header(b[:n]).ComputeChecksumIPv4(local.Addr(), remote.Addr())
 	total := ipv4.HeaderMinLen + n
-	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+total])
+	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+total])
 	ipv4.Encode(pkt, ipv4.Fields{
 		TOS:      seg.ECN & ecnMask, // RFC 3168 §5: the ECN field; DSCP 0
 		TotalLen: total,

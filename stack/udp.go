@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/udp"
@@ -156,7 +155,7 @@ func (e *UDPEndpoint) SendTo(b []byte, to netip.AddrPort) (int, error) {
 		}
 	}
 	n := ipv4.HeaderMinLen + udp.HeaderLen + len(b)
-	pkt := ipv4.Header(s.out[ethernet.HeaderLen : ethernet.HeaderLen+n])
+	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+n])
 	ipv4.Encode(pkt, ipv4.Fields{
 		TotalLen: n,
 		ID:       s.ids.Next(s.addr, to.Addr(), ipv4.ProtoUDP),

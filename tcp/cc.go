@@ -77,6 +77,9 @@ type ackSample struct {
 	// ack is SEG.ACK, sndNxt SND.NXT: rounds of one RTT
 	// are counted by them (RFC 9406 §4.2).
 	ack, sndNxt seqnum.Value
+	// cwndLimited: the sender used its window lately (Conn.cwndLimited);
+	// Reno and CUBIC grow cwnd only then (RFC 9438 §5.8, RFC 7661).
+	cwndLimited bool
 }
 
 // lossEvent describes a loss for onLoss.
@@ -111,6 +114,9 @@ func (r *reno) init(cwnd, ssthresh int) {
 	r.cwndB, r.ssthreshB, r.bytesAcked = cwnd, ssthresh, 0
 }
 func (r *reno) onAck(s ackSample) {
+	if !s.cwndLimited {
+		return // RFC 7661 §4.3 (Linux's tcp_reno_cong_avoid)
+	}
 	if r.cwndB < r.ssthreshB {
 		r.cwndB += min(s.acked, s.mss) // slow start, RFC 5681 eq. (2), RFC 3465 L = 1
 		return

@@ -134,6 +134,9 @@ func (c *cubic) init(cwnd, ssthresh int) {
 // RFC 5681's, with RFC 3465 L = 1), then the larger of the cubic function
 // and the Reno-friendly estimate.
 func (c *cubic) onAck(s ackSample) {
+	if !s.cwndLimited {
+		return // RFC 9438 §5.8 (Linux's bictcp_cong_avoid)
+	}
 	if c.cwnd() < c.sst {
 		if c.sst != initialSsthresh {
 			c.w += float64(min(s.acked, s.mss))

@@ -37,7 +37,7 @@ func TestCubic_ConcaveRegion_GrowsTowardsWmaxAlongTheCubicCurve(t *testing.T) {
 	c := cubicAfterLoss(t, 100, 100*time.Millisecond)
 	// The stage's first ACK: t_epoch = now, K = cbrt((W_max − cwnd)/C) =
 	// cbrt(30/0.4) = 4.2172 s (eq. 2), and W_cubic(0) = cwnd.
-	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0})
+	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0, cwndLimited: true})
 	if math.Abs(c.k-4.217163) > 1e-5 || c.wMax != 100 {
 		t.Fatalf("K %.6f W_max %.3f, want 4.217163 and 100", c.k, c.wMax)
 	}
@@ -49,7 +49,7 @@ func TestCubic_ConcaveRegion_GrowsTowardsWmaxAlongTheCubicCurve(t *testing.T) {
 	// by (target − cwnd)/cwnd = 0.25549 segments.
 	before := segs(c.cwnd())
 	c.w = 70 * cubicMSS
-	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0.Add(time.Second)})
+	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0.Add(time.Second), cwndLimited: true})
 	if got := segs(int(c.w)) - 70; math.Abs(got-0.25549) > 1e-3 {
 		t.Fatalf("cwnd grew by %.5f segments at t = 1 s (from %.3f), want 0.25549", got, before)
 	}
@@ -57,19 +57,19 @@ func TestCubic_ConcaveRegion_GrowsTowardsWmaxAlongTheCubicCurve(t *testing.T) {
 
 func TestCubic_ConvexRegion_GrowthCappedAtHalfASegmentPerSegment(t *testing.T) {
 	c := cubicAfterLoss(t, 100, 100*time.Millisecond)
-	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0})
+	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0, cwndLimited: true})
 	// Ten seconds on W_cubic(10.1) = 181.4 segments, far above 1.5·cwnd:
 	// the target is 1.5·cwnd (§4.4-4.5), so one segment acknowledged adds
 	// (1.5·cwnd − cwnd)/cwnd = 0.5 segment.
 	c.w = 100 * cubicMSS
-	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0.Add(10 * time.Second)})
+	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0.Add(10 * time.Second), cwndLimited: true})
 	if got := segs(int(c.w)) - 100; math.Abs(got-0.5) > 1e-3 {
 		t.Fatalf("cwnd grew by %.4f segments in the convex region, want 0.5 (target capped at 1.5·cwnd)", got)
 	}
 	// Never less than cwnd: at t where W_cubic is below cwnd, nothing is
 	// taken away.
 	c.w = 200 * cubicMSS
-	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0.Add(time.Second)})
+	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0.Add(time.Second), cwndLimited: true})
 	if c.cwnd() < 200*cubicMSS {
 		t.Fatalf("cwnd fell to %.3f segments on an ACK, want at least 200", segs(c.cwnd()))
 	}
@@ -83,7 +83,7 @@ func TestCubic_RenoFriendlyRegion_FollowsWest(t *testing.T) {
 	c := cubicAfterLoss(t, 10, time.Millisecond)
 	now := t0
 	for i := 0; i < 7; i++ { // one window of 7 segments, 1 ms later
-		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: time.Millisecond, now: now})
+		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: time.Millisecond, now: now, cwndLimited: true})
 	}
 	if got := segs(c.cwnd()) - 7; got < 0.5 || got > 0.56 {
 		t.Fatalf("cwnd grew by %.4f segments over one window in the Reno-friendly region, want about α_cubic = 0.529", got)
@@ -91,12 +91,12 @@ func TestCubic_RenoFriendlyRegion_FollowsWest(t *testing.T) {
 	// Grow W_est past cwnd_prior (10 segments): then one segment per window.
 	for segs(c.cwnd()) < 10.5 {
 		now = now.Add(time.Millisecond)
-		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: time.Millisecond, now: now})
+		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: time.Millisecond, now: now, cwndLimited: true})
 	}
 	start := c.w
 	n := int(start / cubicMSS)
 	for range n {
-		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: time.Millisecond, now: now})
+		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: time.Millisecond, now: now, cwndLimited: true})
 	}
 	if got := (c.w - start) / cubicMSS; got < 0.9 || got > 1.05 {
 		t.Fatalf("cwnd grew by %.4f segments over one window past cwnd_prior, want about 1 (α_cubic = 1)", got)
@@ -158,7 +158,7 @@ func TestCubic_RTO_LossWindowThenCurveFromTheNewStage(t *testing.T) {
 	// §4.8: the first congestion avoidance stage after it starts with
 	// K = 0 and W_max = the stage's first cwnd.
 	c.setCwnd(c.ssthresh())
-	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0})
+	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0, cwndLimited: true})
 	if c.k != 0 || math.Abs(c.wMax-70) > 0.01 {
 		t.Fatalf("K %.3f W_max %.3f for the stage after a timeout, want 0 and 70", c.k, c.wMax)
 	}
@@ -167,7 +167,7 @@ func TestCubic_RTO_LossWindowThenCurveFromTheNewStage(t *testing.T) {
 func TestCubic_SlowStartBelowSsthresh(t *testing.T) {
 	c := newCubic()
 	c.init(10*cubicMSS, 1<<30)
-	c.onAck(ackSample{acked: 3 * cubicMSS, mss: cubicMSS, now: t0})
+	c.onAck(ackSample{acked: 3 * cubicMSS, mss: cubicMSS, now: t0, cwndLimited: true})
 	if c.cwnd() != 11*cubicMSS {
 		t.Fatalf("cwnd %.2f segments, want 11: slow start adds at most one SMSS per ACK (RFC 3465 L = 1)", segs(c.cwnd()))
 	}
@@ -175,7 +175,7 @@ func TestCubic_SlowStartBelowSsthresh(t *testing.T) {
 
 func TestCubic_IdleRestart_IdleTimeNotOnTheCurve(t *testing.T) {
 	c := cubicAfterLoss(t, 100, 100*time.Millisecond)
-	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0})
+	c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0, cwndLimited: true})
 	// RFC 9438 §5.8, as Linux's bictcp_cwnd_event: the curve is shifted by
 	// the idle time, so t does not count it.
 	c.onIdleRestart(5*time.Second, time.Second, 10*cubicMSS)
@@ -187,7 +187,7 @@ func TestCubic_IdleRestart_IdleTimeNotOnTheCurve(t *testing.T) {
 	d := newCubic()
 	d.init(10*cubicMSS, 10*cubicMSS)
 	d.onIdleRestart(5*time.Second, time.Second, 10*cubicMSS)
-	d.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0})
+	d.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0, cwndLimited: true})
 	if !d.epoch.Equal(t0) {
 		t.Fatalf("t_epoch %v, want the stage's first ACK", d.epoch)
 	}
@@ -205,7 +205,7 @@ func TestCubic_FirstStageWithoutLoss_CurveStartsAtCwnd(t *testing.T) {
 	c := newCubic()
 	c.init(100*cubicMSS, 100*cubicMSS)
 	for range 100 {
-		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0})
+		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, srtt: 100 * time.Millisecond, now: t0, cwndLimited: true})
 	}
 	if c.k != 0 || c.wMax != 100 {
 		t.Fatalf("K %.3f W_max %.3f, want 0 and 100", c.k, c.wMax)

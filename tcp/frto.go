@@ -20,9 +20,13 @@ import (
 // response, RFC 4015). A duplicate ACK or one SACKing only the new data
 // shows the loss was real, and the go-back-N goes on (step 3a).
 //
-// Deviation (Linux compat): as Linux, an ACK that covers such original
-// data is evidence at any step, also the first ACK (step 2a would fall
-// back to the conventional recovery when it covers "recover").
+// Deviation (Linux compat): as Linux, a cumulative ACK that covers such
+// original data is evidence also at the first ACK (step 2a would fall back
+// to the conventional recovery when it covers "recover"). A SACK of it is
+// evidence only in step 3, as the RFC has it: Linux takes one at the first
+// ACK too (FLAG_ORIG_SACK_ACKED), and then its undo keeps the timeout's
+// retransmission marked as in flight; ours would resend it in the
+// recovery that follows.
 
 // startFRTO is step 1: at the first timeout of an episode outside a
 // recovery (RFC 5682 §3.1 step 1), with the peer's window open. It runs
@@ -67,7 +71,7 @@ func (c *Conn) frtoAck(oldUna seqnum.Value, dup, newSACK bool, origSACKed int, n
 	}
 	ack := c.sndUna
 	if ack.GreaterThan(c.frtoOrig) && oldUna.LessThan(c.frtoHigh) ||
-		c.sb.sackedIn(c.frtoOrig, c.frtoHigh) > origSACKed {
+		c.frtoNew && c.sb.sackedIn(c.frtoOrig, c.frtoHigh) > origSACKed {
 		// Step 3b: original data arrived, so did the rest of the flight
 		// as far as the timeout knew: it was spurious.
 		c.frtoOn = false

@@ -175,3 +175,15 @@ func TestEstablished_FRTO_SACKOfTheProbedSegment_NoEvidence(t *testing.T) {
 		t.Fatalf("SpuriousRTOs %d: the SACK of the probed segment undid the timeout", n)
 	}
 }
+
+// Step 2a: a duplicate ACK first, even one SACKing original data, falls
+// back to the conventional recovery (RFC 5682 §3.1): the go-back-N goes
+// on and the timeout stands.
+func TestEstablished_FRTO_DupACKFirst_Conventional(t *testing.T) {
+	h := newSACKEstablishedWith(t, Config{DisableTimestamps: true, SndBuf: 1 << 20})
+	frtoRTO(t, h, 14)
+	h.in(h.sackAck(segAt(0), segAt(2), segAt(5)))
+	if h.c.frtoOn || h.c.Info().SpuriousRTOs != 0 {
+		t.Fatalf("frtoOn %v SpuriousRTOs %d after a duplicate ACK first", h.c.frtoOn, h.c.Info().SpuriousRTOs)
+	}
+}

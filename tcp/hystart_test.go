@@ -17,7 +17,7 @@ func hsRound(c *cubic, top seqnum.Value, n int, rtt time.Duration) seqnum.Value 
 	next := top.Add(seqnum.Size(1000 * cubicMSS))
 	for i := range n {
 		c.onAck(ackSample{acked: cubicMSS, mss: cubicMSS, rtt: rtt, hasRTT: true, now: t0,
-			ack: top.Add(seqnum.Size(i)), sndNxt: next})
+			ack: top.Add(seqnum.Size(i)), sndNxt: next, cwndLimited: true})
 	}
 	return next
 }

@@ -577,7 +577,7 @@ func (c *Conn) onNewAck(ack seqnum.Value, acked int, rtt time.Duration, sampled 
 		c.recover = una
 	}
 	c.cc.onAck(ackSample{acked: acked, mss: c.mss, srtt: c.srtt, rtt: rtt, hasRTT: sampled,
-		now: now, ack: ack, sndNxt: c.sndNxt})
+		now: now, ack: ack, sndNxt: c.sndNxt, cwndLimited: c.cwndLimited()})
 }
 
 // onDupAck is RFC 5681 §3.2 fast retransmit with RFC 6582 NewReno recovery.

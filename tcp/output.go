@@ -187,6 +187,46 @@ func (c *Conn) trySend(now time.Time) {
 	if c.unsentData() > 0 && c.rtoAt.IsZero() && c.persistAt.IsZero() {
 		c.armPersist(now)
 	}
+	c.cwndValidate()
+}
+
+// inFlight is what cwnd limits: RFC 6675's pipe in SACK recovery, else
+// the octets from SND.UNA to the send cursor (a go-back-N after a timeout
+// counts only what it resent, as Linux's packets in flight count the rest
+// lost).
+func (c *Conn) inFlight() int {
+	if c.sackRecovering() {
+		return c.pipe()
+	}
+	return int(c.sndUna.Size(c.sndCur))
+}
+
+// cwndValidate records, after each attempt to send, whether cwnd held the
+// sender back, for cwndLimited (Linux's tcp_cwnd_validate): the record is
+// kept for a window of data (until SND.UNA passes cwndUsageSeq) unless a
+// later attempt is limited or sends more.
+func (c *Conn) cwndValidate() {
+	// In segments, as Linux counts: less than an MSS of cwnd left is none
+	// (what is left would be a segment SWS avoidance holds back).
+	flight := c.inFlight()
+	limited := flight+c.mss > c.cc.cwnd()
+	if !c.sndUna.LessThan(c.cwndUsageSeq) || limited || (!c.isCwndLimited && flight > c.maxFlight) {
+		c.isCwndLimited = limited
+		c.maxFlight = flight
+		c.cwndUsageSeq = c.sndNxt
+	}
+}
+
+// cwndLimited reports whether the sender used its window in the last
+// window of data (Linux's tcp_is_cwnd_limited): RFC 9438 §5.8 and RFC 7661
+// grow cwnd only then, so that an application-limited flow does not build
+// a window it never tested. In slow start cwnd may grow to twice what was
+// in flight.
+func (c *Conn) cwndLimited() bool {
+	if c.isCwndLimited {
+		return true
+	}
+	return c.cc.cwnd() < c.cc.ssthresh() && c.cc.cwnd() < 2*c.maxFlight
 }
 
 // restartAfterIdle is the congestion window restart of RFC 5681 §4.1: a

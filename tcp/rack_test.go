@@ -185,10 +185,11 @@ func TestEstablished_TLP_ProbeRepairingALossReducesCwnd(t *testing.T) {
 	h.c.Write(bytesN(1460), h.now)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(2)))
 	// The ACK goes beyond TLP.end_seq with no D-SACK: the probe repaired
-	// a loss, which gets the response of fast recovery (§7.4).
+	// a loss, which gets the response of fast recovery (§7.4): half the
+	// initial window (three segments never filled it, so it did not grow).
 	h.at(5 * ms)
 	h.in(h.sackAck(segAt(3)))
-	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 1 || h.c.cc.cwnd() != 8030 || h.c.cc.ssthresh() != 8030 {
+	if i := h.c.Info(); h.c.tlpOut || i.TLPRecoveries != 1 || h.c.cc.cwnd() != 7300 || h.c.cc.ssthresh() != 7300 {
 		t.Fatalf("tlpOut %v info %+v cwnd %d ssthresh %d", h.c.tlpOut, i, h.c.cc.cwnd(), h.c.cc.ssthresh())
 	}
 }

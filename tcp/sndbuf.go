@@ -35,10 +35,10 @@ func initialSndBuf(cfg Config) int {
 //
 // Deviation (Linux compat): the target is also capped at twice the
 // largest window the peer has offered (MAX.SND.WND, at least
-// InitialSndBuf), and a zero window stops growth. Linux needs neither
-// because its cwnd grows only while cwnd-limited (tcp_is_cwnd_limited,
-// RFC 7661); ours grows with every ACK, so a receiver-limited connection
-// would otherwise size its buffer for a window it cannot use.
+// InitialSndBuf), and a zero window stops growth. Linux relies on its
+// cwnd growing only while cwnd-limited (tcp_is_cwnd_limited, RFC 7661),
+// which ours now does too (cwndLimited); the caps stay as a second bound
+// on what a receiver-limited connection pins.
 func (c *Conn) expandSndBuf() {
 	if c.cfg.Memory.UnderPressure() || c.sndWnd == 0 || c.flightSize() >= c.cc.cwnd() {
 		return

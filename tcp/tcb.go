@@ -35,6 +35,12 @@ type sendState struct {
 	sndSml                      seqnum.Value // end of the last short segment sent (Minshall's Nagle)
 	lastDataSent                time.Time    // when data was last sent (Linux's lsndtime), for the restart after idle
 	lastSegSeq                  seqnum.Value // where the segment that last extended SND.NXT began: the loss probe resends it
+
+	// cwnd use (cwndValidate): whether cwnd held the sender back in the
+	// window of data that ends at cwndUsageSeq, and the most in flight.
+	isCwndLimited bool
+	maxFlight     int
+	cwndUsageSeq  seqnum.Value
 }
 
 // recoveryState is loss recovery (RFC 5681, RFC 6582 NewReno, RFC 6675

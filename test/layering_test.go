@@ -24,6 +24,7 @@ var rank = map[string]int{
 	"stack":    5,
 	"socket":   6,
 	"dns":      6, // beside socket: it knows only its DialFunc
+	"dhcp":     6, // a client over stack/, beside socket/
 	"tapstack": 7, // the module root
 	"cmd":      7,
 	"examples": 8,

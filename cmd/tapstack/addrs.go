@@ -11,13 +11,20 @@ import (
 // tapMaxMTU is the kernel's bound on a TAP's MTU.
 const tapMaxMTU = nic.MaxTAPMTU
 
-// checkMTU refuses an MTU that IPv4 or a TAP cannot have.
-func checkMTU(mtu int) error {
+// checkMTU refuses an MTU that IPv4 or the device (a TUN if tun, else a
+// TAP) cannot have.
+func checkMTU(mtu int, tun bool) error {
+	maxMTU := tapMaxMTU
+	if tun {
+		maxMTU = nic.MaxTUNMTU
+	}
 	switch {
 	case mtu < ipv4.MinMTU:
-		return fmt.Errorf("--mtu %d: below IPv4's minimum of %d (RFC 791 §3.2); pass %d to %d", mtu, ipv4.MinMTU, ipv4.MinMTU, tapMaxMTU)
-	case mtu > tapMaxMTU:
-		return fmt.Errorf("--mtu %d: above a TAP's maximum of %d (65535 less the Ethernet header); pass %d to %d", mtu, tapMaxMTU, ipv4.MinMTU, tapMaxMTU)
+		return fmt.Errorf("--mtu %d: below IPv4's minimum of %d (RFC 791 §3.2); pass %d to %d", mtu, ipv4.MinMTU, ipv4.MinMTU, maxMTU)
+	case mtu > maxMTU && tun:
+		return fmt.Errorf("--mtu %d: above a TUN's maximum of %d (IPv4's largest datagram); pass %d to %d", mtu, maxMTU, ipv4.MinMTU, maxMTU)
+	case mtu > maxMTU:
+		return fmt.Errorf("--mtu %d: above a TAP's maximum of %d (65535 less the Ethernet header); pass %d to %d, or up to %d with --tun", mtu, maxMTU, ipv4.MinMTU, maxMTU, nic.MaxTUNMTU)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 type nsLink struct {
 	name  string
 	tap   bool // a TAP (not a TUN, not another kind of link)
+	tun   bool // a TUN
 	addrs []netip.Prefix
 }
 
@@ -48,7 +49,8 @@ func readNamespace() (nsState, error) {
 	for _, l := range links {
 		t, ok := l.(*netlink.Tuntap)
 		byIndex[l.Attrs().Index] = len(ns.links)
-		ns.links = append(ns.links, nsLink{name: l.Attrs().Name, tap: ok && t.Mode == netlink.TUNTAP_MODE_TAP})
+		ns.links = append(ns.links, nsLink{name: l.Attrs().Name, tap: ok && t.Mode == netlink.TUNTAP_MODE_TAP,
+			tun: ok && t.Mode == netlink.TUNTAP_MODE_TUN})
 	}
 	for _, a := range addrs {
 		i, ok := byIndex[a.LinkIndex]
@@ -64,16 +66,17 @@ func readNamespace() (nsState, error) {
 	return ns, nil
 }
 
-// checkClash refuses a TAP name held by another kind of interface and a
+// checkClash refuses a TAP (TUN) name held by another kind of interface and a
 // host-side subnet that another interface already has an address in.
 // target is the address the command will reach, if it knows one.
 func (ns nsState) checkClash(l *linkFlags, p parsed, target netip.Addr) error {
+	name, kind := l.device()
 	for _, k := range ns.links {
-		if k.name == l.tap {
-			if !k.tap {
-				return fmt.Errorf("--tap %s: an interface of that name exists and is not a TAP; pass %s", l.tap, ns.freeFlags(l, p, true, target))
+		if k.name == name {
+			if (kind == "TAP" && !k.tap) || (kind == "TUN" && !k.tun) {
+				return fmt.Errorf("--%s %s: an interface of that name exists and is not a %s; pass %s", strings.ToLower(kind), name, kind, ns.freeFlags(l, p, true, target))
 			}
-			continue // ours to attach to (a persistent TAP), its addresses too
+			continue // ours to attach to (a persistent TAP or TUN), its addresses too
 		}
 		for _, a := range k.addrs {
 			// (No --host-addr: the kernel side is the user's, and the
@@ -87,20 +90,24 @@ func (ns nsState) checkClash(l *linkFlags, p parsed, target netip.Addr) error {
 	return nil
 }
 
-// busy is the error for a TAP another process holds.
+// busy is the error for a TAP (TUN) another process holds.
 func (ns nsState) busy(l *linkFlags, p parsed, target netip.Addr) error {
-	return fmt.Errorf("TAP %s is in use by another process (a running tapstack up?); pass %s", l.tap, ns.freeFlags(l, p, true, target))
+	name, kind := l.device()
+	return fmt.Errorf("%s %s is in use by another process (a running tapstack up?); pass %s", kind, name, ns.freeFlags(l, p, true, target))
 }
 
 func daemonHint(k nsLink) string {
-	if k.tap {
+	switch {
+	case k.tap:
 		return ", a TAP: a running tapstack up?"
+	case k.tun:
+		return ", a TUN: a running tapstack up --tun?"
 	}
 	return ""
 }
 
-// freeFlags are the flags that avoid every clash: a TAP name no interface
-// has (if newTap), and, if an interface has an address in the host side's
+// freeFlags are the flags that avoid every clash: a TAP (TUN) name no
+// interface has (if newTap), and, if an interface has an address in the host side's
 // subnet, that subnet moved to the next one no interface has an address
 // in, the addresses keeping their host parts
 // (10.0.0.2/24 and 10.0.0.1/24 become 10.0.1.2/24 and 10.0.1.1/24). When
@@ -110,9 +117,11 @@ func daemonHint(k nsLink) string {
 func (ns nsState) freeFlags(l *linkFlags, p parsed, newTap bool, target netip.Addr) string {
 	var flags []string
 	if newTap {
+		dev, kind := l.device()
+		kind = strings.ToLower(kind)
 		for i := 0; ; i++ {
-			if name := fmt.Sprintf("tap%d", i); name != l.tap && !ns.has(name) {
-				flags = append(flags, "--tap "+name)
+			if name := fmt.Sprintf("%s%d", kind, i); name != dev && !ns.has(name) {
+				flags = append(flags, "--"+kind+" "+name)
 				break
 			}
 		}
@@ -173,6 +182,9 @@ func (ns nsState) routedByHost(a netip.Addr) bool {
 // first following subnet of the host side's size that no interface uses,
 // among unicast addresses.
 func (ns nsState) freeSubnet(p parsed) (addr, host netip.Prefix, ok bool) {
+	if p.dhcp {
+		return addr, host, false // the lease decides the stack's address
+	}
 	size := uint32(1) << (32 - p.hostAddr.Bits())
 	for k := uint32(1); k <= 256; k++ {
 		a, ok1 := shift(p.addr.Addr(), k*size)

@@ -38,6 +38,10 @@ func TestLinkFlags_LimitsValidated(t *testing.T) {
 		{[]string{"--congestion", "reno"}, ""},
 		{[]string{"--congestion", "vegas"}, `--congestion "vegas"`},
 		{[]string{"--mtu", "67"}, "--mtu 67"},
+		{[]string{"--mtu", "65522"}, "--mtu 65522: above a TAP's maximum of 65521"},
+		{[]string{"--tun", "tun0", "--mtu", "65535"}, ""}, // a TUN has no Ethernet header
+		{[]string{"--tun", "tun0", "--mtu", "65536"}, "--mtu 65536: above a TUN's maximum of 65535"},
+		{[]string{"--tun", "tun0", "--tap", "tap1"}, "--tap tap1 and --tun tun0: the stack runs on one device"},
 		{[]string{"--ecn", "off"}, ""},
 		{[]string{"--ecn", "passive"}, ""},
 		{[]string{"--ecn", "1"}, `--ecn "1": want one of on, passive, off`},
@@ -95,6 +99,11 @@ func TestLinkFlags_RefusedWithWhatToPass(t *testing.T) {
 		{"gateway broadcast", []string{"--gateway", "10.0.0.255"}, []string{"--gateway 10.0.0.255", "broadcast", "pass"}},
 		{"gateway multicast", []string{"--gateway", "224.0.0.1"}, []string{"--gateway 224.0.0.1", "multicast"}},
 		{"gateway unspecified", []string{"--gateway", "0.0.0.0"}, []string{"--gateway 0.0.0.0", "unspecified"}},
+
+		// --addr dhcp: the router comes from the lease.
+		{"dhcp with a gateway", []string{"--addr", "dhcp", "--gateway", "10.0.0.254"}, []string{"--gateway 10.0.0.254", "from the lease", "leave --gateway out"}},
+		{"dhcp on a TUN", []string{"--addr", "dhcp", "--tun", "tun0"}, []string{"--addr dhcp and --tun tun0", "broadcast", "pass --addr"}},
+		{"addr neither prefix nor dhcp", []string{"--addr", "DHCP"}, []string{`--addr "DHCP"`, "10.0.0.2/24", `or "dhcp"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseArgs(t, tc.args)
@@ -131,6 +140,14 @@ func TestLinkFlags_Accepted(t *testing.T) {
 	} {
 		if _, err := parseArgs(t, args); err != nil {
 			t.Errorf("%v: %v", args, err)
+		}
+	}
+	// --addr dhcp: no address, no gateway (the lease brings them), whatever
+	// --host-addr is.
+	for _, args := range [][]string{{"--addr", "dhcp"}, {"--addr", "dhcp", "--host-addr", ""}, {"--addr", "dhcp", "--host-addr", "192.168.9.1/24"}} {
+		p, err := parseArgs(t, args)
+		if err != nil || !p.dhcp || p.addr.IsValid() || p.gateway.IsValid() {
+			t.Errorf("%v: %+v, %v; want dhcp, no address, no gateway", args, p, err)
 		}
 	}
 	// The default route defaults to the host side.

@@ -5,9 +5,10 @@
 //	tapstack get [flags] URL     fetch URL over the stack and print the body
 //	tapstack version             print the version
 //
-// Every command that opens a TAP needs /dev/net/tun and either root (or
-// CAP_NET_ADMIN) or a TAP made for its user (ip tuntap add mode tap user U);
-// without them it fails with one line saying what is missing.
+// Every command that opens a TAP (or, with --tun, a TUN) needs /dev/net/tun
+// and either root (or CAP_NET_ADMIN) or a device made for its user (ip tuntap
+// add mode tap user U); without them it fails with one line saying what is
+// missing.
 package main
 
 import (
@@ -37,7 +38,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: tapstack <command> [flags]
 
 commands:
-  up         bring up the stack on a TAP device and serve until SIGINT/SIGTERM
+  up         bring up the stack on a TAP device (a TUN with --tun) and serve until SIGINT/SIGTERM
   ping ADDR  send ICMP echo requests from the stack (on its own TAP)
   get URL    fetch URL with net/http over the stack (on its own TAP) and print the body
   version    print the version
@@ -77,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // command that brings up a stack.
 type linkFlags struct {
 	tap      string
+	tun      string // a TUN's name: run on it instead of the TAP
 	addr     string
 	hostAddr string
 	gateway  string
@@ -94,11 +96,12 @@ type linkFlags struct {
 }
 
 func (l *linkFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.tap, "tap", "tap0", "TAP device name, created if absent")
-	fs.StringVar(&l.addr, "addr", "10.0.0.2/24", "the stack's own address")
+	fs.StringVar(&l.tap, "tap", defaultTAP, "TAP device name, created if absent")
+	fs.StringVar(&l.tun, "tun", "", "run on this TUN device instead of a TAP (IP packets: no Ethernet, no ARP), created if absent")
+	fs.StringVar(&l.addr, "addr", "10.0.0.2/24", `the stack's own address, or "dhcp" to lease one from a DHCP server on the link (TAP only)`)
 	fs.StringVar(&l.hostAddr, "host-addr", "10.0.0.1/24", `address for the kernel side of the TAP ("": leave it alone)`)
 	fs.StringVar(&l.gateway, "gateway", "", "default route (default: host-addr's IP)")
-	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU, 68 to 65521")
+	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU, 68 to 65521 (with --tun, 65535)")
 	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&l.maxConns, "max-conns", 131072, "most TCP connections, TIME-WAIT included; beyond it SYNs are dropped and counted")
@@ -109,26 +112,36 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 
 // parsed is linkFlags after validation.
 type parsed struct {
-	addr, hostAddr netip.Prefix
+	addr, hostAddr netip.Prefix // addr is zero with --addr dhcp
 	gateway        netip.Addr
 	ecn            tcp.ECNMode
+	dhcp           bool // --addr dhcp: address, prefix and router from a lease
 }
 
 func (l *linkFlags) parse() (parsed, error) {
 	var p parsed
 	var err error
-	if p.addr, err = parseHost("--addr", l.addr, 2); err != nil {
-		return p, err
+	p.dhcp = l.addr == "dhcp"
+	if !p.dhcp {
+		if p.addr, err = parseHost("--addr", l.addr, 2); err != nil {
+			if _, perr := netip.ParsePrefix(l.addr); perr != nil {
+				err = fmt.Errorf(`%w, or "dhcp" to lease one`, err)
+			}
+			return p, err
+		}
 	}
 	if l.hostAddr != "" {
 		if p.hostAddr, err = parseHost("--host-addr", l.hostAddr, 1); err != nil {
 			return p, err
 		}
-		if err := checkEnds(p.addr, p.hostAddr); err != nil {
+		if err := checkEnds(p.addr, p.hostAddr); err != nil && !p.dhcp {
 			return p, err
 		}
 	}
 	switch {
+	case p.dhcp && l.gateway != "":
+		return p, fmt.Errorf("--gateway %s: with --addr dhcp the router comes from the lease; leave --gateway out", l.gateway)
+	case p.dhcp:
 	case l.gateway != "":
 		if p.gateway, err = netip.ParseAddr(l.gateway); err != nil || !p.gateway.Is4() {
 			return p, fmt.Errorf("--gateway %q: want an IPv4 address, like %v", l.gateway, otherHost(p.addr).Addr())
@@ -139,7 +152,13 @@ func (l *linkFlags) parse() (parsed, error) {
 	case p.hostAddr.IsValid():
 		p.gateway = p.hostAddr.Addr() // on-link: checkEnds
 	}
-	if err := checkMTU(l.mtu); err != nil {
+	if l.tun != "" && l.tap != defaultTAP {
+		return p, fmt.Errorf("--tap %s and --tun %s: the stack runs on one device; pass --tun alone for a TUN, --tap alone for a TAP", l.tap, l.tun)
+	}
+	if p.dhcp && l.tun != "" {
+		return p, fmt.Errorf("--addr dhcp and --tun %s: DHCP needs a broadcast link (RFC 2131 §4.1) and a TUN has none; pass --addr with an address, like 10.0.0.2/24, or run on a TAP", l.tun)
+	}
+	if err := checkMTU(l.mtu, l.tun != ""); err != nil {
 		return p, err
 	}
 	if l.maxConns < 1 {

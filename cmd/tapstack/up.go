@@ -9,23 +9,66 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
+	"github.com/tapstack/tapstack/dhcp"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 )
 
-// node is a running stack on its TAP.
+// node is a running stack on its TAP or TUN.
 type node struct {
 	st   *stack.Stack
-	tap  *nic.TAP
+	link hostLink
 	pcap *bufio.Writer
 	file *os.File
+	dhcp *dhcp.Runner // --addr dhcp
+}
+
+// hostLink is the device a stack runs on: a *nic.TAP or a *nic.TUN.
+type hostLink interface {
+	nic.Device
+	HostConfigured() bool
+	LinkUp() bool
+}
+
+// defaultTAP is --tap's default.
+const defaultTAP = "tap0"
+
+// device names the device the flags ask for, and its kind: --tun's TUN,
+// else --tap's TAP.
+func (l *linkFlags) device() (name, kind string) {
+	if l.tun != "" {
+		return l.tun, "TUN"
+	}
+	return l.tap, "TAP"
+}
+
+// openLink opens the TAP or TUN the flags ask for.
+func openLink(l *linkFlags, p parsed) (hostLink, error) {
+	if l.tun != "" {
+		return nic.OpenTUN(nic.TUNConfig{Name: l.tun, MTU: l.mtu, HostAddr: p.hostAddr})
+	}
+	return nic.OpenTAP(nic.TAPConfig{Name: l.tap, MTU: l.mtu, HostAddr: p.hostAddr})
+}
+
+// upAttrs name the device in the readiness line: the TAP and the stack's
+// MAC, or the TUN, which has no MAC.
+func upAttrs(l *linkFlags, st *stack.Stack) []any {
+	if name, kind := l.device(); kind == "TUN" {
+		return []any{"tun", name}
+	}
+	return []any{"tap", l.tap, "mac", st.MAC()}
 }
 
 func (n *node) Close() error {
+	if n.dhcp != nil {
+		n.dhcp.Close() // DHCPRELEASE while the stack still runs
+	}
 	err := n.st.Close()
 	if n.pcap != nil {
 		n.pcap.Flush()
@@ -34,7 +77,8 @@ func (n *node) Close() error {
 	return err
 }
 
-// bringUp opens the TAP, configures the kernel side and starts a stack on it.
+// bringUp opens the TAP (or TUN), configures the kernel side and starts a
+// stack on it.
 // Errors are single lines meant for the user.
 func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	p, err := l.parse()
@@ -49,9 +93,9 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 			return nil, err
 		}
 	}
-	// OpenTAP's errors say what is missing: /dev/net/tun, permission to
-	// open it, CAP_NET_ADMIN, or ownership of the TAP.
-	tap, err := nic.OpenTAP(nic.TAPConfig{Name: l.tap, MTU: l.mtu, HostAddr: p.hostAddr})
+	// OpenTAP's and OpenTUN's errors say what is missing: /dev/net/tun,
+	// permission to open it, CAP_NET_ADMIN, or ownership of the device.
+	tap, err := openLink(l, p)
 	if err != nil {
 		if nsErr == nil && isBusy(err) {
 			return nil, ns.busy(l, p, l.target)
@@ -61,7 +105,7 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	if !tap.HostConfigured() {
 		logUnconfigured(log, tap, l, p)
 	}
-	n := &node{tap: tap}
+	n := &node{link: tap}
 	var dev nic.Device = tap
 	if l.pcap != "" {
 		f, err := os.Create(l.pcap)
@@ -88,16 +132,41 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	}
 	n.st = st
 	st.Start()
+	if p.dhcp {
+		if n.dhcp, err = leaseAddr(st, log); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
-// logUnconfigured says, in one line, that the TAP was opened without
-// CAP_NET_ADMIN (it belongs to this user), what was therefore left alone,
-// and what its owner runs to configure the host side. A down link is a
-// warning: no frame passes until the owner brings it up.
-func logUnconfigured(log *slog.Logger, tap *nic.TAP, l *linkFlags, p parsed) {
+// leaseAddr gets the stack's address, prefix and router from a DHCP server
+// (--addr dhcp), waiting for the lease until SIGINT or SIGTERM. The runner
+// logs the lease and renews it in the background.
+func leaseAddr(st *stack.Stack, log *slog.Logger) (*dhcp.Runner, error) {
+	r, err := dhcp.Run(st, dhcp.RunConfig{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--addr dhcp: %v", err)
+	}
+	log.Info("waiting for a DHCP lease", "mac", st.MAC())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := r.Wait(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("--addr dhcp: no lease: %v", err)
+	}
+	return r, nil
+}
+
+// logUnconfigured says, in one line, that the TAP (or TUN) was opened
+// without CAP_NET_ADMIN (it belongs to this user), what was therefore left
+// alone, and what its owner runs to configure the host side. A down link
+// is a warning: no frame passes until the owner brings it up.
+func logUnconfigured(log *slog.Logger, tap hostLink, l *linkFlags, p parsed) {
 	name, mtu := tap.Info().Name, tap.Info().MTU
-	attrs := []any{"tap", name, "mtu", mtu}
+	_, kind := l.device()
+	attrs := []any{strings.ToLower(kind), name, "mtu", mtu}
 	if l.mtu != mtu {
 		attrs = append(attrs, "mtu-flag-not-applied", l.mtu)
 	}
@@ -114,7 +183,7 @@ func logUnconfigured(log *slog.Logger, tap *nic.TAP, l *linkFlags, p parsed) {
 	if len(todo) > 0 {
 		attrs = append(attrs, "owner-configures", strings.Join(todo, " && "))
 	}
-	log.Log(context.Background(), level, "TAP opened without CAP_NET_ADMIN: its MTU, link state and addresses are left to its owner, who configures the host side", attrs...)
+	log.Log(context.Background(), level, kind+" opened without CAP_NET_ADMIN: its MTU, link state and addresses are left to its owner, who configures the host side", attrs...)
 }
 
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -146,8 +215,8 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer closer.Close()
 	}
 	// This line is the readiness signal scripts and tests wait for.
-	log.Info("tapstack up", "tap", c.link.tap, "addr", c.link.addr, "mac", n.st.MAC(), "host-addr", c.link.hostAddr,
-		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo, tcp/7 echo, tcp/9 discard, tcp/19 chargen, tcp/80 http")
+	log.Info("tapstack up", append(upAttrs(&c.link, n.st), "addr", c.link.addr, "host-addr", c.link.hostAddr,
+		"mtu", n.st.MTU(), "services", "icmp echo, udp/7 echo, tcp/7 echo, tcp/9 discard, tcp/19 chargen, tcp/80 http")...)
 	<-ctx.Done()
 	log.Info("shutting down", shutdownTotals(n.st.Stats())...)
 	return 0

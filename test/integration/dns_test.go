@@ -53,15 +53,8 @@ func stackInNamespace(t *testing.T, ns *nstest.NS) *stack.Stack {
 // only: no upstream, no /etc/hosts, no configuration file.
 func startDnsmasq(t *testing.T, ns *nstest.NS) *syncBuf {
 	t.Helper()
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq is not installed (Debian package dnsmasq); CI is set, so this is a failure")
-		}
-		t.Skip("dnsmasq is not installed (apt-get install dnsmasq)")
-	}
 	args := []string{
-		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-		"--pid-file", "--user=root", "--log-facility=-", "--log-queries",
+		"--no-hosts", "--log-queries",
 		"--port=53", "--listen-address=" + hostAddr, "--bind-interfaces",
 		"--host-record=www.example.test,10.0.0.1",
 		"--cname=alias.example.test,www.example.test",
@@ -70,6 +63,23 @@ func startDnsmasq(t *testing.T, ns *nstest.NS) *syncBuf {
 	for i := range manyRecords {
 		args = append(args, fmt.Sprintf("--host-record=many.example.test,10.0.1.%d", i+1))
 	}
+	return runDnsmasq(t, ns, args...)
+}
+
+// runDnsmasq runs dnsmasq inside ns in the foreground, as root, with no
+// configuration file, upstream servers or pid file, logging to its stderr,
+// with args added, until the test ends; its log is returned (and shown if
+// the test fails). It skips (fails under CI) if dnsmasq is missing.
+func runDnsmasq(t *testing.T, ns *nstest.NS, args ...string) *syncBuf {
+	t.Helper()
+	if _, err := exec.LookPath("dnsmasq"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dnsmasq is not installed (Debian package dnsmasq); CI is set, so this is a failure")
+		}
+		t.Skip("dnsmasq is not installed (apt-get install dnsmasq)")
+	}
+	args = append([]string{"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+		"--pid-file", "--user=root", "--log-facility=-"}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := ns.Command(ctx, "dnsmasq", args...)
 	out := &syncBuf{}
