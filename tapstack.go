@@ -12,10 +12,11 @@
 //	client := &http.Client{Transport: &http.Transport{DialContext: n.DialContext}}
 //	l, err := n.Listen("tcp", ":80") // http.Serve(l, handler)
 //
-// The link is a TAP device (CAP_NET_ADMIN, or a TAP created beforehand for
-// this user), or an in-memory link that needs no privilege: NewPair joins
-// two stacks, and Link Memory takes any nic.Device, such as one end of
-// nic.NewPipe whose other end the caller plumbs. A TUN link is planned.
+// The link is a TAP device (Ethernet) or a TUN device (IP packets, no ARP),
+// which need CAP_NET_ADMIN unless created beforehand for this user, or an
+// in-memory link that needs no privilege: NewPair joins two stacks, and
+// Link Memory takes any nic.Device, such as one end of nic.NewPipe whose
+// other end the caller plumbs.
 //
 // Names resolve with package dns's stub resolver, asking Config.DNS over
 // this same stack. Errors are those of package socket: *net.OpError
@@ -28,7 +29,7 @@
 package tapstack
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,10 +47,11 @@ type Link int
 const (
 	// TAP is a TAP device (Ethernet frames from the kernel), Config.Name,
 	// created if absent (that needs CAP_NET_ADMIN; a TAP made beforehand
-	// with `ip tuntap add ... user U` opens without it).
+	// with `ip tuntap add mode tap user U` opens without it, and its
+	// kernel side is then left as it is).
 	TAP Link = iota
-	// TUN is a TUN device (IP packets, no Ethernet). Not yet supported:
-	// New returns an error wrapping errors.ErrUnsupported.
+	// TUN is a TUN device (bare IP packets: no Ethernet, no ARP),
+	// Config.Name, created if absent, with the same privileges as a TAP.
 	TUN
 	// Memory is an in-memory Ethernet link: Config.Device is the stack's
 	// end of it. NewPair builds one between two stacks.
@@ -71,16 +73,17 @@ func (l Link) String() string {
 // Defaults, as the daemon's flags (README.md).
 const (
 	DefaultTAPName = "tap0"
+	DefaultTUNName = "tun0"
 	DefaultMTU     = 1500
 	dnsPort        = 53 // RFC 1035 §4.2
 )
 
-// Config says what New brings up. Only Addr is required; the zero value of
-// every other field has a sensible default.
+// Config says what New brings up. The zero value of every field but Addr
+// has a sensible default.
 type Config struct {
 	// Link is the kind of link: TAP (the zero value), TUN or Memory.
 	Link Link
-	// Name is the TAP (or TUN) device's name; default "tap0".
+	// Name is the TAP or TUN device's name; default "tap0" or "tun0".
 	Name string
 	// Device is, for Link Memory, the stack's end of the link: any
 	// nic.Device that carries Ethernet frames, typically one end of
@@ -88,10 +91,11 @@ type Config struct {
 	Device nic.Device
 
 	// Addr is the stack's own address and its on-link prefix, such as
-	// 10.0.0.2/24.
+	// 10.0.0.2/24. The zero Prefix is no address yet: dhcp.Run on
+	// Net.Stack() leases one (on a TAP or Memory link).
 	Addr netip.Prefix
-	// HostAddr, for a TAP, is given to the kernel side of the device with
-	// netlink (replacing an equal address); the zero Prefix leaves the
+	// HostAddr, for a TAP or a TUN, is given to the kernel side of the
+	// device with netlink (replacing an equal address); the zero Prefix leaves the
 	// kernel side alone.
 	HostAddr netip.Prefix
 	// Gateway is the default route's next hop. Zero: HostAddr's address
@@ -105,7 +109,7 @@ type Config struct {
 	// timeouts, attempts, static hosts, cache size); its Servers, if any,
 	// are asked after DNS. See package dns.
 	Resolver dns.Config
-	// MTU is the link MTU of a TAP or a NewPair link; default 1500. A
+	// MTU is the link MTU of a TAP, a TUN or a NewPair link; default 1500. A
 	// Memory link's Device has its own (nic.PipeConfig.MTU).
 	MTU int
 	// Pcap, if set, receives every frame in and out in pcap format
@@ -128,13 +132,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ErrUnsupportedLink is returned (wrapped) by New for a link it cannot
-// bring up yet. It matches errors.ErrUnsupported.
-var ErrUnsupportedLink = fmt.Errorf("tapstack: link not supported yet: %w", errors.ErrUnsupported)
-
 // New brings a stack up on the link cfg describes, starts it, and returns
-// it ready to dial and listen. For a TAP it checks that the process may
-// open one (nic.CheckTUN) and gives the kernel side cfg.HostAddr.
+// it ready to dial and listen. A TAP or TUN is opened as nic.OpenTAP and
+// nic.OpenTUN do: its errors say what is missing (/dev/net/tun, permission,
+// CAP_NET_ADMIN, ownership of the device).
 func New(cfg Config) (*Net, error) {
 	dev, err := openLink(cfg)
 	if err != nil {
@@ -153,7 +154,7 @@ func NewPair(cfgA, cfgB Config) (a, b *Net, err error) {
 	if cfgA.Device != nil || cfgB.Device != nil {
 		return nil, nil, fmt.Errorf("%w: NewPair makes the link: leave Config.Device nil", stack.ErrBadConfig)
 	}
-	mtu := cmpOr(cfgA.MTU, cfgB.MTU)
+	mtu := cmp.Or(cfgA.MTU, cfgB.MTU)
 	if cfgB.MTU != 0 && cfgB.MTU != mtu {
 		return nil, nil, fmt.Errorf("%w: the two ends' MTUs differ (%d, %d): a link has one MTU", stack.ErrBadConfig, cfgA.MTU, cfgB.MTU)
 	}
@@ -174,33 +175,17 @@ func NewPair(cfgA, cfgB Config) (a, b *Net, err error) {
 	return a, b, nil
 }
 
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
-}
-
 // openLink opens the device cfg.Link names.
 func openLink(cfg Config) (nic.Device, error) {
 	switch cfg.Link {
-	case TAP:
+	case TAP, TUN:
 		if cfg.Device != nil {
-			return nil, fmt.Errorf("%w: Config.Device is for Link Memory; a TAP is opened by Name", stack.ErrBadConfig)
+			return nil, fmt.Errorf("%w: Config.Device is for Link Memory; a %v is opened by Name", stack.ErrBadConfig, cfg.Link)
 		}
-		if err := nic.CheckTUN(); err != nil {
-			return nil, err
+		if cfg.Link == TUN {
+			return nic.OpenTUN(nic.TUNConfig{Name: cmp.Or(cfg.Name, DefaultTUNName), MTU: cfg.MTU, HostAddr: cfg.HostAddr})
 		}
-		name := cfg.Name
-		if name == "" {
-			name = DefaultTAPName
-		}
-		return nic.OpenTAP(nic.TAPConfig{Name: name, MTU: cfg.MTU, HostAddr: cfg.HostAddr})
-	case TUN:
-		// To come with nic.OpenTUN and the stack's L3 link mode: open the
-		// TUN by cfg.Name (cfg.HostAddr on its kernel side, as for a TAP)
-		// and bring the stack up without Ethernet and ARP.
-		return nil, fmt.Errorf("%w: TUN (use TAP, or Memory)", ErrUnsupportedLink)
+		return nic.OpenTAP(nic.TAPConfig{Name: cmp.Or(cfg.Name, DefaultTAPName), MTU: cfg.MTU, HostAddr: cfg.HostAddr})
 	case Memory:
 		if cfg.Device == nil {
 			return nil, fmt.Errorf("%w: Link Memory needs Config.Device (one end of nic.NewPipe), or use NewPair", stack.ErrBadConfig)

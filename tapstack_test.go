@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack"
+	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/nstest"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/stack"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 )
@@ -361,8 +364,10 @@ func TestClose_ClosesWhatWasOpenedAndRefusesMore(t *testing.T) {
 
 func TestNew_BadConfigs(t *testing.T) {
 	addr := netip.MustParsePrefix("10.0.0.1/24")
-	if _, err := tapstack.New(tapstack.Config{Link: tapstack.TUN, Addr: addr}); !errors.Is(err, errors.ErrUnsupported) || !errors.Is(err, tapstack.ErrUnsupportedLink) {
-		t.Errorf("TUN: %v, want ErrUnsupportedLink (errors.ErrUnsupported)", err)
+	pc, pd := nic.NewPipe(nic.PipeConfig{})
+	defer pd.Close()
+	if _, err := tapstack.New(tapstack.Config{Link: tapstack.TUN, Device: pc, Addr: addr}); err == nil || !strings.Contains(err.Error(), "Config.Device is for Link Memory") {
+		t.Errorf("TUN with a Device: %v, want an error saying Device is for Memory", err)
 	}
 	if _, err := tapstack.New(tapstack.Config{Link: tapstack.Memory, Addr: addr}); err == nil || !strings.Contains(err.Error(), "Config.Device") {
 		t.Errorf("Memory without a Device: %v, want an error naming Config.Device", err)
@@ -376,8 +381,8 @@ func TestNew_BadConfigs(t *testing.T) {
 	// A bad address fails after the device is open: New closes it.
 	pa, pb := nic.NewPipe(nic.PipeConfig{})
 	defer pb.Close()
-	if _, err := tapstack.New(tapstack.Config{Link: tapstack.Memory, Device: pa, Logger: quiet}); err == nil {
-		t.Fatalf("no Addr: no error")
+	if _, err := tapstack.New(tapstack.Config{Link: tapstack.Memory, Device: pa, Addr: netip.MustParsePrefix("fd00::2/64"), Logger: quiet}); !errors.Is(err, stack.ErrBadConfig) {
+		t.Fatalf("an IPv6 Addr: %v, want stack.ErrBadConfig", err)
 	}
 	if _, err := pb.Write([]nic.Frame{{Data: make([]byte, 60)}}); !errors.Is(err, nic.ErrClosed) {
 		t.Errorf("the failed New left its device open: Write on the other end = %v", err)
@@ -436,8 +441,17 @@ func TestRegisterFlags_DaemonDefaultsAndOverrides(t *testing.T) {
 		t.Errorf("defaults: %+v", c)
 	}
 	c = parse("--tap", "tap9", "--addr", "10.1.0.2/16", "--host-addr", "", "--gateway", "10.1.0.9", "--mtu", "9000")
-	if c.Name != "tap9" || c.Addr.String() != "10.1.0.2/16" || c.HostAddr.IsValid() || c.Gateway.String() != "10.1.0.9" || c.MTU != 9000 {
+	if c.Link != tapstack.TAP || c.Name != "tap9" || c.Addr.String() != "10.1.0.2/16" || c.HostAddr.IsValid() || c.Gateway.String() != "10.1.0.9" || c.MTU != 9000 {
 		t.Errorf("overrides: %+v", c)
+	}
+	// --tun wins over --tap in either order, as the daemon's; "" is none.
+	for _, args := range [][]string{{"--tun", "tun3"}, {"--tun", "tun3", "--tap", "tap9"}, {"--tap", "tap9", "--tun", "tun3"}} {
+		if c := parse(args...); c.Link != tapstack.TUN || c.Name != "tun3" {
+			t.Errorf("%q: link %v %q, want TUN tun3", args, c.Link, c.Name)
+		}
+	}
+	if c := parse("--tun", "", "--tap", "tap9"); c.Link != tapstack.TAP || c.Name != "tap9" {
+		t.Errorf(`--tun "": link %v %q, want TAP tap9`, c.Link, c.Name)
 	}
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -447,51 +461,61 @@ func TestRegisterFlags_DaemonDefaultsAndOverrides(t *testing.T) {
 	}
 }
 
-// On a real TAP in a namespace: one call opens it, gives the kernel side
-// its address, routes through it, and connects to a kernel listener.
-func TestNew_TAP(t *testing.T) {
-	ns := nstest.New(t)
-	var n *tapstack.Net
-	var kl net.Listener
-	err := ns.Do(func() error {
-		var err error
-		if n, err = tapstack.New(tapstack.Config{Name: "tap-embed", Addr: netip.MustParsePrefix("10.9.0.2/24"),
-			HostAddr: netip.MustParsePrefix("10.9.0.1/24"), Logger: quiet}); err != nil {
-			return err
-		}
-		kl, err = net.Listen("tcp4", "10.9.0.1:0")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	defer kl.Close()
-	go func() {
-		if c, err := kl.Accept(); err == nil {
-			io.WriteString(c, "kernel")
+// On a real TAP and a real TUN in a namespace: one call opens it, gives
+// the kernel side its address, routes through it, and connects to a kernel
+// listener.
+func TestNew_TAPAndTUN(t *testing.T) {
+	for i, link := range []tapstack.Link{tapstack.TAP, tapstack.TUN} {
+		t.Run(link.String(), func(t *testing.T) {
+			ns := nstest.New(t)
+			host := netip.MustParsePrefix(fmt.Sprintf("10.9.%d.1/24", i))
+			var n *tapstack.Net
+			var kl net.Listener
+			err := ns.Do(func() error {
+				var err error
+				if n, err = tapstack.New(tapstack.Config{Link: link, Name: "embed-" + strings.ToLower(link.String()),
+					Addr: netip.PrefixFrom(host.Addr().Next(), 24), HostAddr: host, Logger: quiet}); err != nil {
+					return err
+				}
+				kl, err = net.Listen("tcp4", host.Addr().String()+":0")
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			defer kl.Close()
+			// A TUN carries IP packets: the stack has no MAC on it.
+			if hasMAC := n.Stack().MAC() != (ethernet.MAC{}); hasMAC != (link == tapstack.TAP) {
+				t.Fatalf("on a %v the stack's MAC is %v", link, n.Stack().MAC())
+			}
+			go func() {
+				if c, err := kl.Accept(); err == nil {
+					io.WriteString(c, "kernel")
+					c.Close()
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := n.DialContext(ctx, "tcp", kl.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(c)
 			c.Close()
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := n.DialContext(ctx, "tcp", kl.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(c)
-	c.Close()
-	if string(got) != "kernel" {
-		t.Fatalf("read %q (%v) from the kernel side", got, err)
-	}
-	var gw string
-	for _, r := range n.Stack().Routes() {
-		if r.Dst.Bits() == 0 {
-			gw = r.Gateway.String()
-		}
-	}
-	if gw != "10.9.0.1" {
-		t.Errorf("default route via %q, want host-addr's 10.9.0.1", gw)
+			if string(got) != "kernel" {
+				t.Fatalf("read %q (%v) from the kernel side", got, err)
+			}
+			var gw string
+			for _, r := range n.Stack().Routes() {
+				if r.Dst.Bits() == 0 {
+					gw = r.Gateway.String()
+				}
+			}
+			if gw != host.Addr().String() {
+				t.Errorf("default route via %q, want host-addr's %v", gw, host.Addr())
+			}
+		})
 	}
 }
 
