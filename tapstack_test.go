@@ -215,6 +215,36 @@ func TestLookupHost_WithoutDNS(t *testing.T) {
 	}
 }
 
+// echoRequest is an ICMP echo request with seq and 4 bytes of data.
+func echoRequest(t *testing.T, seq int) []byte {
+	t.Helper()
+	m, err := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{Seq: seq, Data: []byte("data")}}).Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// readEchoReply reads one message from c, which must be an echo reply.
+func readEchoReply(t *testing.T, c net.Conn) *icmp.Echo {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := icmp.ParseMessage(1, buf[:n]) // 1: ICMP for IPv4
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := m.Body.(*icmp.Echo)
+	if m.Type != ipv4.ICMPTypeEchoReply || !ok {
+		t.Fatalf("read %v %+v, want an echo reply", m.Type, m.Body)
+	}
+	return e
+}
+
 func TestPing_OverThePair(t *testing.T) {
 	a, b := newPair(t, nil)
 	c, err := a.DialPing(netip.Addr{}, b.Addr())
@@ -222,13 +252,7 @@ func TestPing_OverThePair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echo := func(seq int) []byte {
-		m, err := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{Seq: seq, Data: []byte("data")}}).Marshal(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	echo := func(seq int) []byte { return echoRequest(t, seq) }
 	// A reply from anyone but the dialed peer is not Read: a pings itself
 	// first, then b.
 	if _, err := c.WriteTo(echo(1), &tapstack.PingAddr{Addr: a.Addr()}); err != nil {
@@ -237,19 +261,10 @@ func TestPing_OverThePair(t *testing.T) {
 	if _, err := c.Write(echo(2)); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if e := readEchoReply(t, c); e.Seq != 2 || string(e.Data) != "data" {
+		t.Fatalf("read the reply to %+v, want the echo reply to seq 2 from b", e)
+	}
 	buf := make([]byte, 1500)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := icmp.ParseMessage(1, buf[:n])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e, ok := m.Body.(*icmp.Echo); m.Type != ipv4.ICMPTypeEchoReply || !ok || e.Seq != 2 || string(e.Data) != "data" {
-		t.Fatalf("read %v %+v, want the echo reply to seq 2 from b", m.Type, m.Body)
-	}
 
 	// A deadline in the past fails Read at once with a timeout.
 	c.SetReadDeadline(time.Now().Add(-time.Second))
@@ -294,18 +309,11 @@ func TestDial_Ping4ByName(t *testing.T) {
 	if ra := c.RemoteAddr(); ra.Network() != "ping4" || ra.String() != "10.0.0.2" {
 		t.Fatalf("RemoteAddr %s %s, want ping4 10.0.0.2", ra.Network(), ra)
 	}
-	req, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{Seq: 5}}).Marshal(nil)
-	if _, err := c.Write(req); err != nil {
+	if _, err := c.Write(echoRequest(t, 5)); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 1500)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, err := icmp.ParseMessage(1, buf[:n]); err != nil || m.Type != ipv4.ICMPTypeEchoReply {
-		t.Fatalf("read %v (%v), want an echo reply", m, err)
+	if e := readEchoReply(t, c); e.Seq != 5 {
+		t.Fatalf("read the reply to seq %d, want 5", e.Seq)
 	}
 	c, err = a.Dial("ping4", "nowhere.test")
 	var de *net.DNSError
