@@ -363,7 +363,11 @@ func DialContext(ctx context.Context, st *stack.Stack, network, address string) 
 // Networks as Dial.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if network == "udp" || network == "udp4" {
-		return dialUDP(ctx, d.Stack, network, address)
+		c, err := dialUDP(ctx, d.Stack, network, address)
+		if err != nil {
+			return nil, err // a nil net.Conn, not a nil *UDPConn in one
+		}
+		return c, nil
 	}
 	opErr := func(ap netip.AddrPort, err error) error {
 		var a net.Addr

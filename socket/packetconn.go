@@ -17,6 +17,7 @@ import (
 type PacketConn struct {
 	fd    *FD
 	local net.Addr
+	net   string // the network its errors name: "udp" when empty
 }
 
 var _ net.PacketConn = (*PacketConn)(nil)
@@ -136,7 +137,11 @@ func (c *PacketConn) SetWriteDeadline(t time.Time) error {
 func (c *PacketConn) FD() *FD { return c.fd }
 
 func (c *PacketConn) opError(op string, addr net.Addr, err error) error {
-	return &net.OpError{Op: op, Net: "udp", Source: c.local, Addr: addr, Err: wrapErrno(err)}
+	network := c.net
+	if network == "" {
+		network = "udp"
+	}
+	return &net.OpError{Op: op, Net: network, Source: c.local, Addr: addr, Err: wrapErrno(err)}
 }
 
 // wrapErrno gives errors the shapes Go's net package uses: EBADF after

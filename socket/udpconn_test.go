@@ -128,3 +128,17 @@ func TestDialContext_TCPDeadline_TimeoutError(t *testing.T) {
 		t.Fatalf("DialContext past its deadline: %v, want a net.Error with Timeout() matching context.DeadlineExceeded", err)
 	}
 }
+
+// A failed Dial returns a nil net.Conn, as Go's: not a nil *UDPConn
+// inside a non-nil interface, which `c != nil` would take for a
+// connection.
+func TestDial_FailureReturnsNilConn(t *testing.T) {
+	a, _ := twoStacks(t)
+	for _, addr := range []string{"10.0.0.2", "10.0.0.2:0x"} {
+		for _, network := range []string{"tcp", "udp"} {
+			if c, err := socket.Dial(a, network, addr); c != nil || err == nil {
+				t.Errorf("Dial(%s, %q) = %#v, %v; want a nil Conn and an error", network, addr, c, err)
+			}
+		}
+	}
+}

@@ -57,6 +57,11 @@ func (e *TCPEndpoint) Writable() <-chan struct{} { return e.wr.ch }
 // Done is closed when the endpoint (or the stack) closes.
 func (e *TCPEndpoint) Done() <-chan struct{} { return e.done }
 
+// closedLocked reports whether the endpoint is closed, or the stack is:
+// Stack.Close wakes a TCP endpoint's callers but leaves its connection
+// in the table, so every call but Close must also fail after it.
+func (e *TCPEndpoint) closedLocked() bool { return e.closed || e.s.closed }
+
 func (e *TCPEndpoint) closeNotifiers() {
 	select {
 	case <-e.done:
@@ -73,7 +78,7 @@ func (e *TCPEndpoint) closeNotifiers() {
 func (e *TCPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, error) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	if e.closed {
+	if e.closedLocked() {
 		return netip.AddrPort{}, errClosed
 	}
 	a, err := e.s.bindAddrLocked(local.Addr())
@@ -123,7 +128,7 @@ func (e *TCPEndpoint) Listen(backlog int) error {
 	s.mu.Lock()
 	defer s.unlock()
 	switch {
-	case e.closed:
+	case e.closedLocked():
 		return errClosed
 	case e.conn != nil:
 		return syscall.EINVAL
@@ -152,7 +157,7 @@ func (e *TCPEndpoint) Accept() (*TCPEndpoint, error) {
 	s.mu.Lock()
 	defer s.unlock()
 	switch {
-	case e.closed:
+	case e.closedLocked():
 		return nil, errClosed
 	case e.lis == nil:
 		return nil, syscall.EINVAL
@@ -187,7 +192,7 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 	s.mu.Lock()
 	defer s.unlock()
 	switch {
-	case e.closed:
+	case e.closedLocked():
 		return errClosed
 	case e.lis != nil:
 		return syscall.EISCONN
@@ -303,7 +308,7 @@ func (e *TCPEndpoint) Read(p []byte, peek bool) (int, error) {
 	s.mu.Lock()
 	defer s.unlock()
 	switch {
-	case e.closed:
+	case e.closedLocked():
 		return 0, errClosed
 	case e.conn == nil:
 		return 0, syscall.ENOTCONN
@@ -331,7 +336,7 @@ func (e *TCPEndpoint) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.unlock()
 	switch {
-	case e.closed:
+	case e.closedLocked():
 		return 0, errClosed
 	case e.conn == nil:
 		return 0, syscall.ENOTCONN
@@ -352,7 +357,7 @@ func (e *TCPEndpoint) Shutdown(how int) error {
 	s.mu.Lock()
 	defer s.unlock()
 	switch {
-	case e.closed:
+	case e.closedLocked():
 		return errClosed
 	case e.conn == nil:
 		return syscall.ENOTCONN
@@ -421,7 +426,7 @@ func (e *TCPEndpoint) Close() error {
 func (e *TCPEndpoint) PollState() (readable, writable, hup bool, err error) {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	if e.closed {
+	if e.closedLocked() {
 		return false, false, true, nil
 	}
 	if e.lis != nil {

@@ -305,6 +305,28 @@ func TestUDP_Loopback_ToOwnAddress(t *testing.T) {
 	}
 }
 
+// Stack.Close closes every endpoint: a TCP connection's calls fail after
+// it, even a write its send buffer has room for, which would otherwise be
+// queued for a link that is gone.
+func TestStack_Close_TCPCallsFailAfter(t *testing.T) {
+	e := newEnv(t)
+	fd, _ := established(t, e)
+	lis := e.listener
+	e.st.Close()
+	if _, err := fd.Send([]byte("x"), 0); !errors.Is(err, syscall.EBADF) {
+		t.Errorf("Send after the stack closed: %v, want EBADF", err)
+	}
+	if _, err := fd.Recv(make([]byte, 1), socket.MSG_DONTWAIT); !errors.Is(err, syscall.EBADF) {
+		t.Errorf("Recv after the stack closed: %v, want EBADF", err)
+	}
+	if err := fd.Shutdown(socket.SHUT_WR); !errors.Is(err, syscall.EBADF) {
+		t.Errorf("Shutdown after the stack closed: %v, want EBADF", err)
+	}
+	if _, _, err := lis.Accept(); !errors.Is(err, syscall.EBADF) {
+		t.Errorf("Accept after the stack closed: %v, want EBADF", err)
+	}
+}
+
 func TestStack_CloseUnblocksEverything(t *testing.T) {
 	e := newEnv(t)
 	fd := bound(t, e, stackAP)

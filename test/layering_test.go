@@ -13,7 +13,9 @@ const module = "github.com/tapstack/tapstack"
 // rank orders the layers of DESIGN.md: a package may import only packages
 // of a lower rank (and internal/). nic sits beside the protocols: it knows
 // none of them, and only stack/ and above may use it. dns imports none of
-// the layers: the caller hands it a dial function.
+// the layers: the caller hands it a dial function. The root package (the
+// embedding API) sits beside cmd at the top: it may import every layer,
+// and only the example programs, written against it, and tests import it.
 var rank = map[string]int{
 	"ethernet": 1,
 	"arp":      2,
@@ -25,12 +27,16 @@ var rank = map[string]int{
 	"socket":   6,
 	"dns":      6, // beside socket: it knows only its DialFunc
 	"dhcp":     6, // a client over stack/, beside socket/
+	"tapstack": 7, // the module root
 	"cmd":      7,
-	"examples": 7,
-	"test":     8,
+	"examples": 8,
+	"test":     9,
 }
 
 func layer(pkg string) (string, bool) {
+	if pkg == module {
+		return "tapstack", true
+	}
 	rel, ok := strings.CutPrefix(pkg, module+"/")
 	if !ok {
 		return "", false

@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/tapstack/tapstack/examples/internal/setup"
+	"github.com/tapstack/tapstack"
 	"github.com/tapstack/tapstack/socket"
 )
 
@@ -19,6 +19,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: echo-client [flags] ADDR:PORT MESSAGE...")
 		flag.PrintDefaults()
 	}
+	var cfg tapstack.Config
+	cfg.RegisterFlags(flag.CommandLine) // --tap, --addr, --host-addr, --gateway, --mtu
 	flag.Parse()
 	if flag.NArg() < 2 {
 		flag.Usage()
@@ -26,8 +28,10 @@ func main() {
 	}
 	server, err := netip.ParseAddrPort(flag.Arg(0))
 	check(err)
-	st := setup.Stack()
-	defer st.Close()
+	n, err := tapstack.New(cfg)
+	check(err)
+	defer n.Close()
+	st := n.Stack()
 
 	fd, err := socket.Socket(st, socket.AF_INET, socket.SOCK_STREAM, 0)
 	check(err)

@@ -12,15 +12,19 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/tapstack/tapstack/examples/internal/setup"
+	"github.com/tapstack/tapstack"
 	"github.com/tapstack/tapstack/socket"
 )
 
 func main() {
 	port := flag.Int("port", 7007, "TCP port to serve")
+	var cfg tapstack.Config
+	cfg.RegisterFlags(flag.CommandLine) // --tap, --addr, --host-addr, --gateway, --mtu
 	flag.Parse()
-	st := setup.Stack()
-	defer st.Close()
+	n, err := tapstack.New(cfg)
+	check(err)
+	defer n.Close()
+	st := n.Stack()
 
 	fd, err := socket.Socket(st, socket.AF_INET, socket.SOCK_STREAM, 0)
 	check(err)

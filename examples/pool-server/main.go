@@ -13,7 +13,7 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/tapstack/tapstack/examples/internal/setup"
+	"github.com/tapstack/tapstack"
 	"github.com/tapstack/tapstack/socket"
 )
 
@@ -21,9 +21,13 @@ func main() {
 	port := flag.Int("port", 7009, "TCP port to serve")
 	workers := flag.Int("workers", 4, "connections served at once")
 	queue := flag.Int("queue", 16, "accepted connections waiting for a worker")
+	var cfg tapstack.Config
+	cfg.RegisterFlags(flag.CommandLine) // --tap, --addr, --host-addr, --gateway, --mtu
 	flag.Parse()
-	st := setup.Stack()
-	defer st.Close()
+	n, err := tapstack.New(cfg)
+	check(err)
+	defer n.Close()
+	st := n.Stack()
 
 	fd, err := socket.Socket(st, socket.AF_INET, socket.SOCK_STREAM, 0)
 	check(err)
