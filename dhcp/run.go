@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapstack/tapstack/clock"
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/clock"
 	"github.com/tapstack/tapstack/stack"
 )
 

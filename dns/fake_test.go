@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/clock"
 )
 
 // fakeNet is an in-memory network with DNS servers on it, reached through

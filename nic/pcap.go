@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/clock"
 )
 
 // Classic libpcap file format (https://www.tcpdump.org/manpages/pcap-savefile.5.html),

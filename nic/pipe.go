@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/clock"
 )
 
 // Pipe defaults.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/clock"
 	"github.com/tapstack/tapstack/nic"
 )
 

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/clock"
 )
 
 // deadline is one direction's deadline: a channel that is closed when the

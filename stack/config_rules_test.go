@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/clock"
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/clock"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Config: what New refuses, and the defaults it fills in (each one the

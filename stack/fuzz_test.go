@@ -8,12 +8,12 @@ import (
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // FuzzStack feeds random and mutated frames into a live stack that holds

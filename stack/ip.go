@@ -5,9 +5,9 @@ import (
 	"net/netip"
 
 	"github.com/tapstack/tapstack/internal/checksum"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})

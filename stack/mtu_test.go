@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tapstack/tapstack/clock"
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/clock"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"

@@ -4,10 +4,10 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // TestTCPTable_CountsEveryStateKeepsTopMatches: three connections to the

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/clock"
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/clock"
 	"github.com/tapstack/tapstack/internal/ports"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // SYN cookies (RFC 4987 §3.6) at the packet level: a listener with backlog

@@ -4,10 +4,10 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // ecnMask is the ECN field in the IPv4 TOS octet (RFC 3168 §5): its two

@@ -10,10 +10,10 @@ import (
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // TCP when ARP resolution of the next hop fails (RFC 1122 §2.3.2.2: the

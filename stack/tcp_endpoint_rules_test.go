@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // The stack's TCP endpoints, used directly: their non-blocking calls,

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // ICMP errors about our TCP segments (RFC 1122 §4.2.3.9, RFC 5927 §4.1,

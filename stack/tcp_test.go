@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Packet-level TCP: the whole stack on the Pipe under the manual clock, the

@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // ackState is the receive side's acknowledgment state: what decides

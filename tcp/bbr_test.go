@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // BBR's state machine (draft-ietf-ccwg-bbr) under scripted delivery

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Congestion control is a seam between the sender and an algorithm, as

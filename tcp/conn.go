@@ -6,8 +6,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/tcp/buffer"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // ErrWouldBlock is what Read and Write return when the call cannot make

@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // CUBIC's constants (RFC 9438 §4.1, §5): C in segments per second cubed,

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Explicit Congestion Notification (RFC 3168). A router that would drop a

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // A wire connects two endpoints, A and B, through their Outputs. Segments

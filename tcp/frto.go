@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // F-RTO (RFC 5682 §3, the SACK-enhanced algorithm, which also serves a

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // HyStart++ (RFC 9406) in CUBIC's initial slow start, driven round by

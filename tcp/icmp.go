@@ -4,8 +4,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // ICMP errors about our segments (RFC 1122 §4.2.3.9, RFC 9293 §3.9 "Errors",

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // ICMP error rules (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191 §6.4) that the

@@ -4,7 +4,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // minPeerMSS is the smallest send MSS we accept from a peer. Deviation

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Karn's algorithm (RFC 6298 §3, RFC 1122 §4.2.3.1) without timestamps:

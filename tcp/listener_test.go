@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // listenerHarness drives a Listener and the Conns it makes, one remote port

@@ -3,7 +3,7 @@ package tcp
 import (
 	"encoding/binary"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Option kinds (RFC 9293 §3.2; RFC 7323 §2-3; RFC 2018 §2-3).

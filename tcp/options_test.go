@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 func TestParseOptions_GoldenSYN_LinuxLayout(t *testing.T) {

@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // pacedControl is a congestion control that models the path from what is

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // RACK-TLP's time-based loss detection (RFC 8985 §6) on top of SACK

@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // rateSampler measures the delivery rate BBR models the path with

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // The delivery-rate sampler (rate.go): one sample per round trip, the

@@ -3,7 +3,7 @@ package tcp
 import (
 	"testing"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // The recovery probe (recoveryProbe): in SACK recovery, a PTO of silence

@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Selective acknowledgment: the receiver's SACK blocks (RFC 2018) and

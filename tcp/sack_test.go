@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // newSACKEstablished: as newEstablished, with a SYN-ACK that offers

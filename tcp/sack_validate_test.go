@@ -3,7 +3,7 @@ package tcp
 import (
 	"testing"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // SACK blocks are validated as Linux's tcp_is_sackblock_valid does before

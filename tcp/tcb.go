@@ -3,8 +3,8 @@ package tcp
 import (
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/tcp/buffer"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // The parts of a Conn's TCB. Conn embeds each, so a field reads as

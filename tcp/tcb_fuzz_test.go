@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/tcp/buffer"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // FuzzTCB decodes its input into a sequence of events and checks invariants

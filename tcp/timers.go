@@ -4,7 +4,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // A Conn has seven timers, each a deadline (the zero time when not armed):

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // RACK.min_RTT (RFC 8985 §6.2 step 2) is the least RTT sample, not the

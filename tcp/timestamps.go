@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Timestamps (RFC 7323 §3-5): our TS clock, TS.Recent, RTT measurement

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // TimeWait is a connection in TIME-WAIT (RFC 9293 §3.10.7.4, §3.6.1)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // twHarness drives the compact TimeWait made from a harness's Conn.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Tail Loss Probe rules (RFC 8985 §7) beyond rack_test.go's: when a PTO

@@ -3,7 +3,7 @@ package tcp
 import (
 	"testing"
 
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Eifel detection (RFC 3522) and undo of a spurious RTO (RFC 4015, as

@@ -41,7 +41,7 @@ import (
 	"net/netip"
 
 	"github.com/tapstack/tapstack/internal/checksum"
-	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Header sizes (RFC 9293 §3.1: Data Offset is 4 bits of 32-bit words, at

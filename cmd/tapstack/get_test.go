@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/clock"
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/clock"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"

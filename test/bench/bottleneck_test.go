@@ -23,7 +23,7 @@ import (
 	gvtcp "gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
 
-	"github.com/tapstack/tapstack/internal/clock"
+	"github.com/tapstack/tapstack/clock"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"

@@ -6,9 +6,9 @@ import (
 	"net/netip"
 
 	"github.com/tapstack/tapstack/ethernet"
-	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // tcpDefaultRcvBuf is the receive buffer both targets use unless a script
