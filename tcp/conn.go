@@ -92,6 +92,19 @@ type Info struct {
 	// reductions for an ECN-Echo.
 	ECN                       bool
 	CEReceived, ECNReductions uint64
+	// SendQueue is the octets written and not yet acknowledged (ss's
+	// Send-Q: Linux's write_seq - snd_una).
+	SendQueue int
+	// WScale is true when window scaling was negotiated (RFC 7323 §2);
+	// SndWScale and RcvWScale are then the peer's shift and ours (ss's
+	// wscale:snd,rcv).
+	WScale               bool
+	SndWScale, RcvWScale uint8
+	// Timer is the kind of the next timer, in ss -o's words: "on" for the
+	// retransmission timer and the loss-detection timers that stand for it
+	// (tail loss probe, RACK), "persist", "keepalive", "timewait", or ""
+	// when none of those is armed (a delayed ACK or pacing alone).
+	Timer string
 }
 
 // Conn is a TCP connection's TCB (RFC 9293 §3.3.1) and the state machine that
@@ -539,7 +552,26 @@ func (c *Conn) Info() Info {
 		ECN:             c.ecnOn,
 		CEReceived:      c.ceReceived,
 		ECNReductions:   c.ecnReductions,
+		SendQueue:       c.sndBuf.Len(),
+		WScale:          c.wsOffered && c.state.synchronized(),
+		SndWScale:       c.sndWScale,
+		RcvWScale:       c.rcvWScale,
+		Timer:           c.timerKind(),
 	}
+}
+
+// timerKind names the earliest of the timers ss -o shows (Info.Timer).
+func (c *Conn) timerKind() string {
+	kind, at := "", time.Time{}
+	for _, t := range [...]struct {
+		at   time.Time
+		kind string
+	}{{c.rtoAt, "on"}, {c.ptoAt, "on"}, {c.rackAt, "on"}, {c.persistAt, "persist"}, {c.keepAt, "keepalive"}, {c.closeAt, "timewait"}} {
+		if !t.at.IsZero() && (at.IsZero() || t.at.Before(at)) {
+			kind, at = t.kind, t.at
+		}
+	}
+	return kind
 }
 
 // countRetransmit, countTimeout, countRecovery, countLossProbe,

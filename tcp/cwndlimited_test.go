@@ -54,3 +54,27 @@ func TestEstablished_AppLimited_CwndDoesNotGrow(t *testing.T) {
 		}
 	}
 }
+
+// Info carries what ss -tin prints beyond the RFC 4022 row: the send
+// queue (written, not yet acknowledged), the window scales, and the kind
+// of the next timer.
+func TestInfo_SendQueueWScaleTimer(t *testing.T) {
+	h := newEstablished(t, Config{SndBuf: 1 << 20})
+	h.c.Write(bytesN(3000), h.now)
+	h.out.take()
+	i := h.c.Info()
+	if i.SendQueue != 3000 || i.Timer != "on" {
+		t.Fatalf("after a write: SendQueue %d Timer %q, want 3000 and on", i.SendQueue, i.Timer)
+	}
+	if !i.WScale || i.SndWScale != 7 || i.RcvWScale != h.c.rcvWScale {
+		t.Fatalf("WScale %v %d,%d, want true 7,%d", i.WScale, i.SndWScale, i.RcvWScale, h.c.rcvWScale)
+	}
+	a := h.seg(FlagACK)
+	a.Ack = h.c.sndNxt
+	a.Window = 0
+	h.in(a)
+	h.c.Write(bytesN(10), h.now)
+	if i := h.c.Info(); i.SendQueue != 10 || i.Timer != "persist" {
+		t.Fatalf("zero window: SendQueue %d Timer %q, want 10 and persist", i.SendQueue, i.Timer)
+	}
+}

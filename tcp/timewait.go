@@ -122,6 +122,7 @@ func (tw *TimeWait) Info() Info {
 		Retransmits:   tw.retransmits,
 		Timestamps:    tw.tsOn,
 		SACK:          tw.sackOn,
+		Timer:         "timewait",
 	}
 }
 

@@ -110,6 +110,15 @@ func TestStatusPage_RetransmissionShownInRowAndStats(t *testing.T) {
 	if !strings.HasPrefix(info, "\t") || !strings.Contains(info, want) || !strings.Contains(info, " cubic ") || strings.Contains(info, "pacing_rate") {
 		t.Fatalf("info line %q: want a tab, %q, cubic and no pacing rate:\n%s", info, want, page)
 	}
+	// ss's wscale:snd,rcv, and the Send-Q column as a number (tcp.Info).
+	if row.WScale == "" || !strings.Contains(info, " wscale:"+row.WScale+" ") {
+		t.Fatalf("wscale %q, info line %q: want the window scales", row.WScale, info)
+	}
+	for _, line := range lines {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "ESTAB" && f[3] == c.LocalAddr().String() && f[2] != strconv.Itoa(row.SendQ) {
+			t.Fatalf("row %q: Send-Q %s, want %d", line, f[2], row.SendQ)
+		}
+	}
 
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/stats", nil))

@@ -129,6 +129,7 @@ type statusConn struct {
 	Local         string `json:"local"`
 	Remote        string `json:"remote"`
 	RecvQ         int    `json:"recv_q"`
+	SendQ         int    `json:"send_q"`
 	RTTUs         int64  `json:"rtt_us"`
 	RTTVarUs      int64  `json:"rttvar_us"`
 	RTOMs         int64  `json:"rto_ms"`
@@ -148,9 +149,12 @@ type statusConn struct {
 	ECN           bool   `json:"ecn"`
 	Congestion    string `json:"congestion,omitempty"`  // absent in TIME-WAIT
 	PacingRate    uint64 `json:"pacing_rate,omitempty"` // bytes/s; absent while not pacing
-	// Timer is "timewait" for the end of TIME-WAIT, else "next": the
-	// earliest of the connection's timers (retransmission, probes,
-	// delayed ACK, keep-alive); TimerMs is when it fires.
+	// WScale is the window scales, "snd,rcv" as ss prints them; absent
+	// when window scaling is off.
+	WScale string `json:"wscale,omitempty"`
+	// Timer is the kind of the connection's next timer in ss -o's words
+	// (tcp.Info.Timer: on, persist, keepalive, timewait); TimerMs is when
+	// the earliest of its timers fires (a delayed ACK included).
 	Timer   string `json:"timer,omitempty"`
 	TimerMs int64  `json:"timer_ms,omitempty"`
 }
@@ -226,7 +230,7 @@ func (d *daemon) status(q statusQuery) statusDoc {
 
 func newStatusConn(c stack.TCPConnInfo) statusConn {
 	s := statusConn{
-		State: c.State.String(), Local: c.Local.String(), Remote: c.Remote.String(), RecvQ: c.RecvQueue,
+		State: c.State.String(), Local: c.Local.String(), Remote: c.Remote.String(), RecvQ: c.RecvQueue, SendQ: c.SendQueue,
 		RTTUs: c.SRTT.Microseconds(), RTTVarUs: c.RTTVar.Microseconds(), RTOMs: c.RTO.Milliseconds(),
 		MSS: c.MSS, CwndBytes: c.Cwnd, SndWnd: c.SndWnd, RcvWnd: c.RcvWnd,
 		BytesSent: c.BytesSent, BytesReceived: c.BytesReceived,
@@ -236,11 +240,11 @@ func newStatusConn(c stack.TCPConnInfo) statusConn {
 	if c.Ssthresh < tcp.InfiniteSsthresh {
 		s.SsthreshBytes = c.Ssthresh
 	}
-	if c.Timer > 0 {
-		s.Timer, s.TimerMs = "next", max(c.Timer.Milliseconds(), 1)
-		if c.State == tcp.StateTimeWait {
-			s.Timer = "timewait"
-		}
+	if c.WScale {
+		s.WScale = strconv.Itoa(int(c.SndWScale)) + "," + strconv.Itoa(int(c.RcvWScale))
+	}
+	if c.Info.Timer != "" && c.Timer > 0 {
+		s.Timer, s.TimerMs = c.Info.Timer, max(c.Timer.Milliseconds(), 1)
 	}
 	return s
 }
@@ -327,12 +331,11 @@ func writeUDP(w io.Writer, doc statusDoc) {
 
 // writeConns writes the connections as ss -tin: a row with the state,
 // queues and addresses, then a tab-indented line of the TCP information.
-// Send-Q is "-": tcp.Info does not carry the send queue.
 func writeConns(w io.Writer, doc statusDoc) {
 	io.WriteString(w, ssHeader)
 	for _, c := range doc.TCP.Connections {
 		st, _ := parseState(c.State)
-		ssRow(w, ssState(st), c.RecvQ, "-", c.Local, c.Remote)
+		ssRow(w, ssState(st), c.RecvQ, strconv.Itoa(c.SendQ), c.Local, c.Remote)
 		io.WriteString(w, "\t"+ssInfo(c)+"\n")
 	}
 }
@@ -351,6 +354,9 @@ func ssInfo(c statusConn) string {
 		if o.on {
 			b.WriteString(" " + o.name)
 		}
+	}
+	if c.WScale != "" {
+		b.WriteString(" wscale:" + c.WScale)
 	}
 	if c.Congestion != "" {
 		b.WriteString(" " + c.Congestion)
