@@ -179,6 +179,14 @@ func (r *Runner) event(ev Event) {
 		if err := r.st.SetAddr(l.Addr, l.Router); err != nil && !errors.Is(err, stack.ErrStackClosed) {
 			r.log.Warn("DHCP: cannot apply the lease", "addr", l.Addr, "router", l.Router, "err", err)
 		}
+		if l.MTU != 0 {
+			// Option 26 (RFC 2132 §5.1): the stack sends with it, within
+			// what the device carries (an MTU above that is refused and
+			// logged, and the device's stays).
+			if err := r.st.SetMTU(l.MTU); err != nil {
+				r.log.Warn("DHCP: cannot apply the interface MTU", "mtu", l.MTU, "device_mtu", r.st.DeviceMTU(), "err", err)
+			}
+		}
 		r.mu.Lock()
 		first := !isClosed(r.leased)
 		r.lease, r.has = l, true
@@ -190,9 +198,7 @@ func (r *Runner) event(ev Event) {
 			attrs = append(attrs, "lease", l.Duration, "renew_at", l.RenewAt().UTC().Format(time.RFC3339), "expires_at", l.ExpiresAt().UTC().Format(time.RFC3339))
 		}
 		if l.MTU != 0 {
-			// The stack's MTU is fixed when it is made; option 26 is
-			// reported, not applied.
-			attrs = append(attrs, "mtu_offered", l.MTU)
+			attrs = append(attrs, "mtu", l.MTU)
 		}
 		msg := "DHCP lease"
 		if ev.Kind == LeaseRenewed {

@@ -138,6 +138,9 @@ func TestRun_LeaseRenewRelease(t *testing.T) {
 	if routes := e.st.Routes(); len(routes) != 2 || routes[1].Gateway != srvIP {
 		t.Fatalf("routes %+v, want the subnet and a default via %v", routes, srvIP)
 	}
+	if m := e.st.MTU(); m != 1400 {
+		t.Fatalf("stack MTU %d after a lease with option 26 = 1400", m)
+	}
 	// The server asks who has the address: the stack answers and learns
 	// the server's MAC, so the unicast renewal goes straight out.
 	arpReq := make([]byte, ethernet.HeaderLen+arp.HeaderLen)

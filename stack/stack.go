@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
@@ -128,6 +129,7 @@ type Stack struct {
 	pings  map[uint16]*PingEndpoint
 
 	tcpCfg        tcp.Config
+	cfgMSS        int // the TCP MSS New settled on, the most SetMTU allows
 	tcpCounters   tcp.Counters
 	tcpMem        *buffer.Memory // nil: no budget
 	pmtu          pmtuCache
@@ -255,6 +257,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		maxSockBuf: cfg.MaxSocketBuffer,
 
 		tcpCfg:        cfg.TCP,
+		cfgMSS:        cfg.TCP.MSS,
 		isn:           tcp.NewISNGenerator(),
 		tcpPorts:      ports.NewPicker(),
 		tcpConns:      make(map[tcpKey]*tcpEntry),
@@ -382,8 +385,34 @@ func (s *Stack) Prefix() netip.Prefix {
 // MAC returns the stack's link-layer address (zero on an IP link).
 func (s *Stack) MAC() ethernet.MAC { return s.mac }
 
-// MTU returns the link MTU.
-func (s *Stack) MTU() int { return s.mtu }
+// MTU returns the MTU the stack sends with: the link's, or less after
+// SetMTU.
+func (s *Stack) MTU() int {
+	s.mu.Lock()
+	defer s.unlock()
+	return s.mtu
+}
+
+// DeviceMTU returns the device's MTU, the most SetMTU accepts.
+func (s *Stack) DeviceMTU() int { return s.info.MTU }
+
+// SetMTU sets the MTU the stack sends with at run time, as a DHCP
+// interface-MTU option (RFC 2132 §5.1) or `ip link set mtu` does: at
+// least 68 (RFC 791 §3.2) and at most the device's MTU, else EINVAL.
+// Datagrams larger than it are fragmented; TCP connections and listeners
+// made from now on take their MSS from it (the MTU less 40, or the configured MSS if
+// smaller, RFC 9293 §3.7.1); established ones keep theirs, as Linux's do
+// until path MTU discovery lowers them.
+func (s *Stack) SetMTU(mtu int) error {
+	if mtu < ipv4.MinMTU || mtu > s.info.MTU {
+		return syscall.EINVAL
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	s.mtu = mtu
+	s.tcpCfg.MSS = min(s.cfgMSS, mtu-ipv4.HeaderMinLen-tcp.HeaderMinLen)
+	return nil
+}
 
 // Clock returns the clock that drives the stack's timers.
 func (s *Stack) Clock() clock.Clock { return s.clock }
