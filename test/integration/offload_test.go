@@ -2,10 +2,12 @@ package integration
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +112,46 @@ func TestOffloadOff_BulkKernelToStack_100MiBIntact(t *testing.T) {
 	bulkToStack(t, ns, st, 100<<20)
 	if ts, ss := tap.Stats(), st.Stats(); ts.GSOFramesRead != 0 || ss.Offload != (stack.OffloadStats{}) {
 		t.Errorf("TAP %+v, stack offload %+v; want no offload at all", ts, ss.Offload)
+	}
+}
+
+// The daemon uses offloads by default and says so in its readiness line;
+// a bulk send to its discard port arrives as super-segments (/stats).
+// --offload off reads plain frames.
+func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		line string
+		gro  bool
+	}{
+		{nil, "offload=auto:on", true},
+		{[]string{"--offload", "off"}, "offload=off", false},
+	} {
+		ns := nstest.New(t)
+		d := startDaemon(t, ns, c.args...)
+		if !strings.Contains(d.out.String(), c.line) {
+			t.Fatalf("%v: the readiness line lacks %s:\n%s", c.args, c.line, d.out)
+		}
+		var conn net.Conn
+		if err := ns.Do(func() (err error) {
+			conn, err = net.DialTimeout("tcp4", stackAddr+":9", 10*time.Second)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		if n, err := io.Copy(conn, io.LimitReader(zeroReader{}, 8<<20)); err != nil || n != 8<<20 {
+			t.Fatalf("discard took %d bytes: %v", n, err)
+		}
+		conn.Close()
+		stats := curl(t, ns, "http://"+stackAddr+"/stats")
+		var st stack.Stats
+		if err := json.Unmarshal([]byte(stats), &st); err != nil {
+			t.Fatalf("/stats: %v", err)
+		}
+		if got := st.Offload.GROIn > 0 && st.Offload.CsumSkipped > 0; got != c.gro {
+			t.Errorf("%v: /stats offload %+v; want super-segments and skipped checksums %v", c.args, st.Offload, c.gro)
+		}
+		d.stop(t)
 	}
 }
