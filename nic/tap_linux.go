@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -159,6 +160,7 @@ type tunFile struct {
 	closed                      atomic.Bool
 	vnet                        bool             // every read and write carries a virtio-net header
 	rdHdr                       [vnetHdrLen]byte // the header of the frame just read (one reader at a time)
+	vw                          vnetWriter
 }
 
 // MaxTAPMTU is the largest MTU a TAP takes: the tun driver sets its
@@ -324,6 +326,7 @@ func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, 
 	t.info = info
 	t.info.Name, t.info.Link = ifr.Name(), m.link
 	t.vnet, t.info.Offloads = vnet, offloads
+	t.vw.init()
 	t.setMTU(mtu)
 	rc, err := t.f.SyscallConn()
 	if err != nil {
@@ -785,28 +788,46 @@ func (t *tunFile) write(data []byte, m Meta) error {
 		_, err := t.f.Write(data)
 		return err
 	}
-	var hdr [vnetHdrLen]byte
-	vnetHdrOf(m).encode(hdr[:])
-	var werr error
-	err := t.rc.Write(func(fd uintptr) bool {
-		for {
-			_, werr = unix.Writev(int(fd), [][]byte{hdr[:], data})
-			switch werr {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			return true
-		}
-	})
+	w := &t.vw
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	vnetHdrOf(m).encode(w.hdr[:])
+	w.data = data
+	err := t.rc.Write(w.fn)
+	w.data = nil
 	if err != nil {
 		if t.closed.Load() {
 			return os.ErrClosed
 		}
 		return err
 	}
-	return werr
+	return w.err
+}
+
+// vnetWriter is the state of a write with the virtio-net header, kept in
+// the device so that a write allocates nothing (a closure over locals
+// would, once per frame).
+type vnetWriter struct {
+	mu   sync.Mutex
+	hdr  [vnetHdrLen]byte
+	data []byte
+	err  error
+	fn   func(fd uintptr) bool // writes hdr and data with one writev
+}
+
+func (w *vnetWriter) init() {
+	w.fn = func(fd uintptr) bool {
+		for {
+			_, w.err = unix.Writev(int(fd), [][]byte{w.hdr[:], w.data})
+			switch w.err {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait for room on the netpoller
+			}
+			return true
+		}
+	}
 }
 
 // Close closes the device, unblocking a pending Read. A device the open

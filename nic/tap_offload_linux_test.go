@@ -14,32 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// metaFrame is one frame read with its Meta.
-type metaFrame struct {
-	data []byte
-	meta nic.Meta
-	err  error
-}
-
-// metaReader reads dev in a goroutine until it fails, sending each frame
-// with its Meta.
-func metaReader(dev nic.Device) <-chan metaFrame {
-	ch := make(chan metaFrame, 64)
-	go func() {
-		defer close(ch)
-		fs := []nic.Frame{{}}
-		for {
-			fs[0].Data = make([]byte, 0, dev.Info().MaxFrame)
-			_, err := dev.Read(fs)
-			ch <- metaFrame{fs[0].Data, fs[0].Meta, err}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return ch
-}
-
 var (
 	offStackIP = [4]byte{10, 9, 0, 2}
 	offHostIP  = [4]byte{10, 9, 0, 1}
@@ -82,7 +56,7 @@ func isTCP(f []byte, flags byte) bool {
 // kernelSends connects from the host side of tap (in ns) to the stack's
 // address, answering the SYN by hand, and has the kernel send 256 KiB. It
 // returns the data frames read until stop says so (or 200 frames, or 10 s).
-func kernelSends(t *testing.T, ns *nstest.NS, tap *nic.TAP, mac [6]byte, stop func([]metaFrame) bool) []metaFrame {
+func kernelSends(t *testing.T, ns *nstest.NS, tap *nic.TAP, mac [6]byte, stop func([]readResult) bool) []readResult {
 	t.Helper()
 	err := ns.Do(func() error {
 		link, err := netlink.LinkByName(tap.Info().Name)
@@ -97,7 +71,7 @@ func kernelSends(t *testing.T, ns *nstest.NS, tap *nic.TAP, mac [6]byte, stop fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames := metaReader(tap)
+	frames := reader(tap)
 	defer func() {
 		tap.Close()
 		for range frames {
@@ -114,8 +88,8 @@ func kernelSends(t *testing.T, ns *nstest.NS, tap *nic.TAP, mac [6]byte, stop fu
 					answered <- f.err
 					return
 				}
-				if isTCP(f.data, 0x02) {
-					_, err := tap.Write([]nic.Frame{{Data: synAck(mac, tap.HostMAC(), f.data)}})
+				if isTCP(f.frame, 0x02) {
+					_, err := tap.Write([]nic.Frame{{Data: synAck(mac, tap.HostMAC(), f.frame)}})
 					answered <- err
 					return
 				}
@@ -139,7 +113,7 @@ func kernelSends(t *testing.T, ns *nstest.NS, tap *nic.TAP, mac [6]byte, stop fu
 	}
 	defer c.Close()
 	go c.Write(make([]byte, 256<<10)) // blocks once the window is full; Close ends it
-	var got []metaFrame
+	var got []readResult
 	guard := time.After(10 * time.Second)
 	for i := 0; i < 200; i++ {
 		select {
@@ -147,7 +121,7 @@ func kernelSends(t *testing.T, ns *nstest.NS, tap *nic.TAP, mac [6]byte, stop fu
 			if f.err != nil {
 				t.Fatalf("Read: %v", f.err)
 			}
-			if !isTCP(f.data, 0x10) || len(f.data) <= 54 {
+			if !isTCP(f.frame, 0x10) || len(f.frame) <= 54 {
 				continue // not data
 			}
 			got = append(got, f)
@@ -170,7 +144,7 @@ func TestTAP_OffloadOn_KernelTCPSendsSuperFrames(t *testing.T) {
 	if info.Offloads != wantOff || info.MaxFrame != 14+65535 || info.MTU != 1500 {
 		t.Fatalf("Info() = %+v, want offloads %b and MaxFrame 65549", info, wantOff)
 	}
-	frames := kernelSends(t, ns, tap, mac, func(got []metaFrame) bool { return got[len(got)-1].meta.GSO != nic.GSONone })
+	frames := kernelSends(t, ns, tap, mac, func(got []readResult) bool { return got[len(got)-1].meta.GSO != nic.GSONone })
 	if len(frames) == 0 {
 		t.Fatal("no data frames")
 	}
@@ -178,14 +152,14 @@ func TestTAP_OffloadOn_KernelTCPSendsSuperFrames(t *testing.T) {
 	// The kernel's TCP hands its TSO skb to the TAP whole: one frame of
 	// several 1460-byte segments, with only the pseudo-header sum.
 	want := nic.Meta{GSO: nic.GSOTCPv4, GSOSize: 1460, Csum: nic.CsumPartial, CsumStart: 34, CsumOffset: 16}
-	if f.meta != want || len(f.data) <= 1514 {
-		t.Fatalf("last data frame: %d bytes, Meta %+v; want a super-frame with %+v", len(f.data), f.meta, want)
+	if f.meta != want || len(f.frame) <= 1514 {
+		t.Fatalf("last data frame: %d bytes, Meta %+v; want a super-frame with %+v", len(f.frame), f.meta, want)
 	}
-	if got := binary.BigEndian.Uint16(f.data[16:]); int(got) != len(f.data)-14 {
-		t.Errorf("IPv4 total length %d, frame carries %d", got, len(f.data)-14)
+	if got := binary.BigEndian.Uint16(f.frame[16:]); int(got) != len(f.frame)-14 {
+		t.Errorf("IPv4 total length %d, frame carries %d", got, len(f.frame)-14)
 	}
 	s := tap.Stats()
-	if s.GSOFramesRead == 0 || s.GSOBytesRead < uint64(len(f.data)) || s.CsumTrusted == 0 || s.BadVnetHdr != 0 {
+	if s.GSOFramesRead == 0 || s.GSOBytesRead < uint64(len(f.frame)) || s.CsumTrusted == 0 || s.BadVnetHdr != 0 {
 		t.Errorf("Stats() = %+v, want GSO frames, their bytes and trusted checksums counted", s)
 	}
 }
@@ -197,16 +171,16 @@ func TestTAP_OffloadOff_KernelTCPSendsPlainFrames(t *testing.T) {
 	if info := tap.Info(); info.Offloads != 0 || info.MaxFrame != 1514 {
 		t.Fatalf("Info() = %+v, want no offloads and MaxFrame 1514", info)
 	}
-	frames := kernelSends(t, ns, tap, mac, func(got []metaFrame) bool { return len(got) == 8 })
+	frames := kernelSends(t, ns, tap, mac, func(got []readResult) bool { return len(got) == 8 })
 	if len(frames) < 8 {
 		t.Fatalf("%d data frames, want the initial window's worth", len(frames))
 	}
 	for _, f := range frames {
-		if f.meta != (nic.Meta{}) || len(f.data) > 1514 {
-			t.Fatalf("data frame of %d bytes with Meta %+v; want plain frames", len(f.data), f.meta)
+		if f.meta != (nic.Meta{}) || len(f.frame) > 1514 {
+			t.Fatalf("data frame of %d bytes with Meta %+v; want plain frames", len(f.frame), f.meta)
 		}
 		// A plain frame's checksum is complete.
-		tcp := f.data[34:]
+		tcp := f.frame[34:]
 		ph := checksum.PseudoHeaderIPv4(netip.AddrFrom4(offHostIP), netip.AddrFrom4(offStackIP), 6, uint16(len(tcp)))
 		if checksum.Checksum(tcp, ph) != 0 {
 			t.Fatalf("data frame with a bad TCP checksum")
