@@ -7,7 +7,8 @@
 // The Device interface is shaped for what removes per-packet cost later:
 // batches (several frames per call) and offload metadata (the virtio-net
 // header of a TAP opened with IFF_VNET_HDR, see shared/notes/tap-offload.md).
-// A plain device reports Batch 1 and no offloads, and every Meta is zero.
+// A plain device reports no offloads, and every Meta is zero; a TAP opened
+// with TAPConfig.Offload fills Meta from the virtio-net header (vnethdr.go).
 package nic
 
 import (
@@ -117,7 +118,7 @@ type Info struct {
 	Link     LinkKind // what a frame is: Ethernet (the zero value) or a bare IP packet
 	MAC      [6]byte  // the stack's own MAC on this link; zero on an IP link
 	MTU      int      // largest IP packet the link carries
-	MaxFrame int      // largest frame Read can return (Link.HeaderLen() + MTU for a plain device)
+	MaxFrame int      // largest frame Read can return (Link.HeaderLen() + MTU for a plain device; 14 + 65535 with RxGSO4)
 	Batch    int      // frames per Read/Write call the device prefers (≥ 1)
 	Offloads Offloads
 }

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -49,7 +50,48 @@ type TAPConfig struct {
 	// HostAddr, if valid, is given to the kernel side of the TAP (replacing
 	// an equal address); invalid leaves the kernel side's addresses alone.
 	HostAddr netip.Prefix
+	// Offload chooses whether the TAP carries the virtio-net header and
+	// takes the kernel's TCPv4 super-frames and partial checksums. The zero
+	// value is OffloadOff: plain frames.
+	Offload OffloadMode
 }
+
+// OffloadMode says whether OpenTAP negotiates offloads with the kernel.
+type OffloadMode uint8
+
+// Offload modes.
+const (
+	// OffloadOff: plain Ethernet frames, no virtio-net header (Offloads 0).
+	OffloadOff OffloadMode = iota
+	// OffloadAuto: offloads when the kernel accepts them, else plain frames.
+	OffloadAuto
+	// OffloadOn: offloads, or OpenTAP fails with ErrOffloadRefused.
+	OffloadOn
+)
+
+func (m OffloadMode) String() string {
+	switch m {
+	case OffloadAuto:
+		return "auto"
+	case OffloadOn:
+		return "on"
+	}
+	return "off"
+}
+
+// ParseOffloadMode reads "auto", "on" or "off".
+func ParseOffloadMode(s string) (OffloadMode, error) {
+	for _, m := range []OffloadMode{OffloadOff, OffloadAuto, OffloadOn} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("offload mode %q: want auto, on or off", s)
+}
+
+// ErrOffloadRefused: OffloadOn was asked and the kernel refused the
+// virtio-net header or TUNSETOFFLOAD.
+var ErrOffloadRefused = errors.New("the kernel refused TAP offloads (IFF_VNET_HDR, TUNSETOFFLOAD CSUM|TSO4); use offload auto or off")
 
 // TAPStats counts a TAP's or a TUN's traffic. ReadFull counts reads that filled the
 // whole buffer: such a frame may have been truncated by the kernel, which
@@ -60,11 +102,18 @@ type TAPStats struct {
 	FramesWritten, BytesWritten uint64
 	WriteErrors                 uint64
 	ReadFull                    uint64
+	// With offloads: GSO super-frames read (the kernel's GRO/TSO output)
+	// and their bytes; frames whose L4 checksum the kernel vouched for
+	// (NEEDS_CSUM or DATA_VALID); frames dropped for a virtio-net header
+	// we cannot use (a GSO type we did not negotiate and the like).
+	GSOFramesRead, GSOBytesRead uint64
+	CsumTrusted                 uint64
+	BadVnetHdr                  uint64
 }
 
 // TAP is a Linux TAP device: the kernel sees a network interface and we read
-// and write its Ethernet frames. It implements Device with Batch 1 and no
-// offloads.
+// and write its Ethernet frames. It implements Device with Batch 64 and,
+// if TAPConfig.Offload asks and the kernel agrees, offloads (see OpenTAP).
 //
 // It owns the file descriptor; a TAP that OpenTAP created disappears when it
 // is closed. The descriptor is non-blocking and served by Go's netpoller, so
@@ -83,9 +132,9 @@ type TAPStats struct {
 // in-order segments (a tun fd has no recvmmsg; draining until EAGAIN is the
 // batching userspace has, notes/tap-offload.md §6 pitfall 13).
 //
-// TODO(offload): a TAP opened with IFF_VNET_HDR and TUNSETOFFLOAD, and Meta
-// from the virtio-net header. See notes/tap-offload.md §6 pitfall 10 (why
-// water cannot do it) and §9.
+// With offloads the TAP is opened with IFF_VNET_HDR: every read and write
+// carries a 10-byte virtio-net header (vnethdr.go), which Read turns into
+// Frame.Meta and Write builds from it (notes/tap-offload.md §3, §9).
 type TAP struct {
 	tunFile
 }
@@ -106,7 +155,12 @@ type tunFile struct {
 	framesRead, bytesRead       atomic.Uint64
 	framesWritten, bytesWritten atomic.Uint64
 	writeErrors, readFull       atomic.Uint64
+	gsoFrames, gsoBytes         atomic.Uint64
+	csumTrusted, badVnetHdr     atomic.Uint64
 	closed                      atomic.Bool
+	vnet                        bool             // every read and write carries a virtio-net header
+	rdHdr                       [vnetHdrLen]byte // the header of the frame just read (one reader at a time)
+	vw                          vnetWriter
 }
 
 // MaxTAPMTU is the largest MTU a TAP takes: the tun driver sets its
@@ -158,11 +212,60 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 	if cfg.MAC == ([6]byte{}) {
 		cfg.MAC = randomMAC(rand.Uint64())
 	}
+	if cfg.Offload > OffloadOn {
+		return nil, fmt.Errorf("nic: TAP offload mode %d: want OffloadOff, OffloadAuto or OffloadOn", cfg.Offload)
+	}
 	t := &TAP{}
-	if err := t.open(modeTAP, cfg.Name, cfg.MTU, cfg.HostAddr, Info{MAC: cfg.MAC, Batch: tapBatch}); err != nil {
+	if err := t.open(modeTAP, cfg.Name, cfg.MTU, cfg.HostAddr, Info{MAC: cfg.MAC, Batch: tapBatch}, cfg.Offload); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// tunSetOffload sets the tun offload bits (TUN_F_*). The argument is the
+// value itself, not a pointer (notes §6 pitfall 1). A variable so that a
+// test can make the kernel refuse.
+var tunSetOffload = func(fd int, bits int) error {
+	return unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, bits)
+}
+
+// tapRxOffloads are the TUN_F_* bits asked for: the kernel may hand us
+// partial checksums and TCPv4 super-frames (drivers/net/tun.c, set_offload
+// maps them to the TAP's NETIF_F_HW_CSUM and NETIF_F_TSO). TSO6 waits for
+// IPv6, TSO_ECN for ECN-aware segmentation.
+const tapRxOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4
+
+// offloadsWith are the Offloads of a TAP with the virtio-net header whose
+// TUNSETOFFLOAD succeeded (rx) or not. Frames we write may be super-frames
+// with partial checksums whenever the header is there: user→kernel GSO
+// needs IFF_VNET_HDR alone (notes §6 pitfall 2).
+func offloadsWith(rx bool) Offloads {
+	o := TxCsum | TxTSO4
+	if rx {
+		o |= RxCsumPartial | RxGSO4
+	}
+	return o
+}
+
+// decideOffload is what the open does after asking: with mode, whether the
+// kernel took IFF_VNET_HDR (vnetOK) and TUNSETOFFLOAD's result (setErr,
+// meaningful only when vnetOK), it returns whether the TAP keeps the header,
+// the Offloads agreed, or the error that fails the open (OffloadOn only).
+// A refused TUNSETOFFLOAD under OffloadAuto keeps the header with the
+// transmit offloads only: the kernel then sends plain frames with complete
+// checksums, as a TAP without the header.
+func decideOffload(mode OffloadMode, vnetOK bool, setErr error) (vnet bool, o Offloads, err error) {
+	switch {
+	case mode == OffloadOff:
+		return false, 0, nil
+	case !vnetOK && mode == OffloadOn:
+		return false, 0, fmt.Errorf("%w: no IFF_VNET_HDR", ErrOffloadRefused)
+	case !vnetOK:
+		return false, 0, nil
+	case setErr != nil && mode == OffloadOn:
+		return false, 0, fmt.Errorf("%w: TUNSETOFFLOAD: %w", ErrOffloadRefused, setErr)
+	}
+	return true, offloadsWith(setErr == nil), nil
 }
 
 // open opens /dev/net/tun and binds it (TUNSETIFF) to the interface name
@@ -171,7 +274,11 @@ func OpenTAP(cfg TAPConfig) (*TAP, error) {
 // without, adopts it as its owner left it. info is the device's Info less
 // what open fills in: Name, Link, MTU and MaxFrame. On failure it closes
 // what it opened.
-func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, info Info) error {
+//
+// With offload other than OffloadOff (a TAP only), it asks for IFF_VNET_HDR
+// when the kernel lists it (TUNGETFEATURES) and then for tapRxOffloads,
+// and settles with decideOffload.
+func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, info Info, offload OffloadMode) error {
 	if len(name) >= unix.IFNAMSIZ {
 		return fmt.Errorf("nic: %s name %q is %d bytes; Linux allows at most %d", m.name, name, len(name), unix.IFNAMSIZ-1)
 	}
@@ -190,16 +297,36 @@ func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, 
 		unix.Close(fd)
 		return fmt.Errorf("nic: %s name %q: %w", m.name, name, err)
 	}
-	ifr.SetUint16(m.flags)
+	flags := m.flags
+	vnetOK := false
+	if offload != OffloadOff {
+		feat, err := unix.IoctlGetUint32(fd, unix.TUNGETFEATURES)
+		vnetOK = err == nil && feat&unix.IFF_VNET_HDR != 0
+	}
+	if vnetOK {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return tunsetiffError(m, name, err)
+	}
+	var setErr error
+	if vnetOK {
+		setErr = tunSetOffload(fd, tapRxOffloads)
+	}
+	vnet, offloads, err := decideOffload(offload, vnetOK, setErr)
+	if err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("nic: %s %s: %w", m.name, ifr.Name(), err)
 	}
 	// The fd is non-blocking, so os.NewFile registers it with the netpoller.
 	// Never call f.Fd(): it would make the fd blocking again.
 	t.mode, t.f = m, os.NewFile(uintptr(fd), tunPath)
 	t.info = info
 	t.info.Name, t.info.Link = ifr.Name(), m.link
+	t.vnet, t.info.Offloads = vnet, offloads
+	t.vw.init()
 	t.setMTU(mtu)
 	rc, err := t.f.SyscallConn()
 	if err != nil {
@@ -220,9 +347,18 @@ func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, 
 }
 
 // setMTU sets the MTU and the largest frame it makes with the link header.
+// A device that takes super-frames reads frames up to IPv4's largest
+// datagram (RFC 791 §3.1, Total Length) whatever the MTU.
 func (t *tunFile) setMTU(mtu int) {
 	t.info.MTU, t.info.MaxFrame = mtu, t.mode.link.HeaderLen()+mtu
+	if t.info.Offloads&RxGSO4 != 0 {
+		t.info.MaxFrame = t.mode.link.HeaderLen() + maxIPv4Len
+	}
 }
+
+// maxIPv4Len is IPv4's largest datagram (RFC 791 §3.1, Total Length): the
+// most a TCPv4 super-frame can carry after the link header.
+const maxIPv4Len = 65535
 
 // configure sets the kernel side of the device up through netlink.
 func (t *tunFile) configure(mtu int, hostAddr netip.Prefix) error {
@@ -515,7 +651,9 @@ const tapBatch = 64
 
 // Read blocks until a frame (a TUN's: a packet) arrives, then keeps reading, without blocking,
 // until fs is full or the TAP has nothing more ready. Every fs[i].Data must
-// have a capacity of at least MaxFrame. It returns ErrClosed after Close.
+// have a capacity of at least MaxFrame. With the virtio-net header, each
+// frame's Meta comes from it; a frame whose header we cannot use is dropped
+// and counted (Stats().BadVnetHdr). It returns ErrClosed after Close.
 func (t *tunFile) Read(fs []Frame) (int, error) {
 	if len(fs) == 0 {
 		return 0, nil
@@ -529,7 +667,7 @@ func (t *tunFile) Read(fs []Frame) (int, error) {
 				rerr = fmt.Errorf("nic: read buffer capacity %d is below MaxFrame %d", len(buf), t.info.MaxFrame)
 				return true
 			}
-			k, err := unix.Read(int(fd), buf)
+			k, err := t.read(int(fd), buf)
 			switch {
 			case err == unix.EINTR:
 				continue
@@ -546,9 +684,13 @@ func (t *tunFile) Read(fs []Frame) (int, error) {
 				t.readFull.Add(1)
 				k = len(buf)
 			}
+			meta, ok := t.readMeta(k)
+			if !ok {
+				continue
+			}
 			t.framesRead.Add(1)
 			t.bytesRead.Add(uint64(k))
-			fs[n].Data, fs[n].Meta = buf[:k], Meta{}
+			fs[n].Data, fs[n].Meta = buf[:k], meta
 			n++
 		}
 		return true
@@ -567,21 +709,66 @@ func (t *tunFile) Read(fs []Frame) (int, error) {
 	return n, nil
 }
 
+// read reads one frame into buf and returns its length, the virtio-net
+// header (into t.rdHdr) not counted. One readv puts the header aside and
+// the frame where the caller wants it: no copy.
+func (t *tunFile) read(fd int, buf []byte) (int, error) {
+	if !t.vnet {
+		return unix.Read(fd, buf)
+	}
+	k, err := unix.Readv(fd, [][]byte{t.rdHdr[:], buf})
+	if err != nil || k <= 0 {
+		return k, err
+	}
+	if k < vnetHdrLen {
+		return 0, nil // no frame: the kernel always writes the whole header
+	}
+	return k - vnetHdrLen, nil
+}
+
+// readMeta is the Meta of the frame of k bytes just read: from its header
+// with the virtio-net header, else zero. ok false: drop the frame.
+func (t *tunFile) readMeta(k int) (m Meta, ok bool) {
+	if !t.vnet {
+		return Meta{}, true
+	}
+	h, _ := parseVnetHdr(t.rdHdr[:])
+	m, err := h.meta(k)
+	if err != nil {
+		t.badVnetHdr.Add(1)
+		return Meta{}, false
+	}
+	if m.GSO != GSONone {
+		t.gsoFrames.Add(1)
+		t.gsoBytes.Add(uint64(k))
+	}
+	if m.Csum != CsumUnverified {
+		t.csumTrusted.Add(1)
+	}
+	return m, true
+}
+
 // Write sends fs in order, one write(2) each. A frame larger than MaxFrame
-// stops with ErrFrameTooBig, a frame with a non-zero Meta with
-// ErrOffloadUnsupported, and a frame the kernel refuses (EINVAL for a
-// malformed frame, EIO while the link is down) with that error, counted in
-// Stats().WriteErrors.
+// (a super-frame: larger than IPv4's largest datagram) stops with
+// ErrFrameTooBig, a frame with a non-zero Meta on a device without the
+// virtio-net header with ErrOffloadUnsupported, and a frame the kernel
+// refuses (EINVAL for a malformed frame or header, EIO while the link is
+// down) with that error, counted in Stats().WriteErrors. With the header, a
+// zero Meta is written as a plain frame behind a zero header.
 func (t *tunFile) Write(fs []Frame) (int, error) {
 	for i := range fs {
 		data := fs[i].Data
-		if len(data) > t.info.MaxFrame {
-			return i, fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, len(data), t.info.MaxFrame)
+		max := t.info.MaxFrame
+		if t.vnet && fs[i].Meta.GSO != GSONone {
+			max = t.mode.link.HeaderLen() + maxIPv4Len
 		}
-		if fs[i].Meta != (Meta{}) {
+		if len(data) > max {
+			return i, fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, len(data), max)
+		}
+		if !t.vnet && fs[i].Meta != (Meta{}) {
 			return i, ErrOffloadUnsupported
 		}
-		if _, err := t.f.Write(data); err != nil {
+		if err := t.write(data, fs[i].Meta); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return i, ErrClosed
 			}
@@ -592,6 +779,55 @@ func (t *tunFile) Write(fs []Frame) (int, error) {
 		t.bytesWritten.Add(uint64(len(data)))
 	}
 	return len(fs), nil
+}
+
+// write writes one frame; with the virtio-net header, one writev of the
+// header built from m and the frame.
+func (t *tunFile) write(data []byte, m Meta) error {
+	if !t.vnet {
+		_, err := t.f.Write(data)
+		return err
+	}
+	w := &t.vw
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	vnetHdrOf(m).encode(w.hdr[:])
+	w.data = data
+	err := t.rc.Write(w.fn)
+	w.data = nil
+	if err != nil {
+		if t.closed.Load() {
+			return os.ErrClosed
+		}
+		return err
+	}
+	return w.err
+}
+
+// vnetWriter is the state of a write with the virtio-net header, kept in
+// the device so that a write allocates nothing (a closure over locals
+// would, once per frame).
+type vnetWriter struct {
+	mu   sync.Mutex
+	hdr  [vnetHdrLen]byte
+	data []byte
+	err  error
+	fn   func(fd uintptr) bool // writes hdr and data with one writev
+}
+
+func (w *vnetWriter) init() {
+	w.fn = func(fd uintptr) bool {
+		for {
+			_, w.err = unix.Writev(int(fd), [][]byte{w.hdr[:], w.data})
+			switch w.err {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait for room on the netpoller
+			}
+			return true
+		}
+	}
 }
 
 // Close closes the device, unblocking a pending Read. A device the open
@@ -616,5 +852,9 @@ func (t *tunFile) Stats() TAPStats {
 		BytesWritten:  t.bytesWritten.Load(),
 		WriteErrors:   t.writeErrors.Load(),
 		ReadFull:      t.readFull.Load(),
+		GSOFramesRead: t.gsoFrames.Load(),
+		GSOBytesRead:  t.gsoBytes.Load(),
+		CsumTrusted:   t.csumTrusted.Load(),
+		BadVnetHdr:    t.badVnetHdr.Load(),
 	}
 }

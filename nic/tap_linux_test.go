@@ -78,11 +78,12 @@ func TestTAP_Open_LinkUpWithMTUAndHostAddr(t *testing.T) {
 // readResult is one Read by a reader goroutine.
 type readResult struct {
 	frame []byte
+	meta  nic.Meta
 	err   error
 }
 
 // reader reads tap (a TAP or a TUN) in a goroutine until it fails, sending
-// each frame.
+// each frame with its Meta.
 func reader(tap nic.Device) <-chan readResult {
 	ch := make(chan readResult)
 	go func() {
@@ -91,7 +92,7 @@ func reader(tap nic.Device) <-chan readResult {
 		for {
 			fs[0].Data = make([]byte, 0, tap.Info().MaxFrame)
 			_, err := tap.Read(fs)
-			ch <- readResult{fs[0].Data, err}
+			ch <- readResult{fs[0].Data, fs[0].Meta, err}
 			if err != nil {
 				return
 			}

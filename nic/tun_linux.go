@@ -46,7 +46,7 @@ type TUN struct {
 // ErrNotPermitted or ErrNotOwner when it is one of those, and the errno.
 func OpenTUN(cfg TUNConfig) (*TUN, error) {
 	t := &TUN{}
-	if err := t.open(modeTUN, cfg.Name, cfg.MTU, cfg.HostAddr, Info{Batch: tapBatch}); err != nil {
+	if err := t.open(modeTUN, cfg.Name, cfg.MTU, cfg.HostAddr, Info{Batch: tapBatch}, OffloadOff); err != nil {
 		return nil, err
 	}
 	return t, nil

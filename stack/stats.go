@@ -12,6 +12,22 @@ type Stats struct {
 	ICMP ICMPStats `json:"icmp"`
 	UDP  UDPStats  `json:"udp"`
 	TCP  TCPStats  `json:"tcp"`
+	// Offload counts what the device's offloads (a TAP opened with the
+	// virtio-net header) saved the stack.
+	Offload OffloadStats `json:"offload"`
+}
+
+// OffloadStats counts received frames the device's offloads changed:
+// TCP and UDP checksums the stack did not compute because the kernel
+// vouched for them (CHECKSUM_PARTIAL or CHECKSUM_UNNECESSARY in Linux's
+// terms), and TCP super-segments the kernel merged (GRO) or never split
+// (TSO), with the MSS-sized segments they stand for and their payload bytes
+// (the mean super-segment is GROBytesIn/GROIn).
+type OffloadStats struct {
+	CsumSkipped uint64 `json:"csum_skipped"`
+	GROIn       uint64 `json:"gro_in"`
+	GROSegsIn   uint64 `json:"gro_segs_in"`
+	GROBytesIn  uint64 `json:"gro_bytes_in"`
 }
 
 // LinkStats counts Ethernet frames or, on an IP link (a TUN), packets:

@@ -92,6 +92,25 @@ func (s *Stack) sendResetLocked(key tcpKey, seg *tcp.Segment) {
 	}
 }
 
+// groLocked marks seg, received with meta, as the super-segment it is when
+// the device says so (GSO TCPv4: the kernel merged segments, GRO, or never
+// split its own, TSO) and it is longer than one segment: TCP then counts it
+// as the segments it stands for (Segment.GSOSize). It returns that count,
+// 1 for an ordinary segment. As Linux (tcp_v4_rcv adds gso_segs to
+// InSegs), InSegs counts the segments, not the super-segment.
+func (s *Stack) groLocked(seg *tcp.Segment, meta nic.Meta) int {
+	n, size := len(seg.Payload), int(meta.GSOSize)
+	if meta.GSO != nic.GSOTCPv4 || size == 0 || n <= size {
+		return 1
+	}
+	segs := (n + size - 1) / size
+	seg.GSOSize = size
+	s.stats.Offload.GROIn++
+	s.stats.Offload.GROSegsIn += uint64(segs)
+	s.stats.Offload.GROBytesIn += uint64(n)
+	return segs
+}
+
 // handleTCPLocked hands a segment to demuxTCPLocked. With debug records
 // on, it also logs a drop that package tcp counted while handling it.
 func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
@@ -114,7 +133,7 @@ func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h)
 		return
 	}
-	seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), meta.Csum == nic.CsumUnverified)
+	seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), !s.csumTrustedLocked(meta))
 	if err != nil {
 		if err == tcp.ErrChecksum {
 			s.stats.TCP.InErrs++
@@ -125,7 +144,7 @@ func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		return
 	}
 	seg.ECN = h.TOS() & ecnMask // RFC 3168 §5: for the receiver's echo (§6.1.3)
-	s.stats.TCP.InSegs++
+	s.stats.TCP.InSegs += uint64(s.groLocked(&seg, meta))
 	now := s.nowLocked()
 	key := tcpKey{local: netip.AddrPortFrom(h.Dst(), seg.DstPort), remote: netip.AddrPortFrom(h.Src(), seg.SrcPort)}
 	le := s.tcpListeners[seg.DstPort]

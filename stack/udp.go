@@ -20,7 +20,7 @@ func (s *Stack) handleUDPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 		return
 	}
 	src, dst := h.Src(), h.Dst()
-	if meta.Csum == nic.CsumUnverified && !u.VerifyIPv4(src, dst) {
+	if !s.csumTrustedLocked(meta) && !u.VerifyIPv4(src, dst) {
 		s.dropLocked(&s.stats.UDP.InCsumErrors, catUDP, "in_csum_errors", h)
 		return
 	}

@@ -757,7 +757,7 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time, batche
 	}
 	off := int(c.rcvNxt.Size(seq))
 	if len(p) > 0 {
-		c.rcvMSS = max(c.rcvMSS, min(len(p), c.cfg.MSS))
+		c.rcvMSS = max(c.rcvMSS, min(segSize(seg, len(p)), c.cfg.MSS))
 		hadOOO := c.rcvBuf.OutOfOrderBytes() > 0
 		adv, stored := c.rcvBuf.Insert(off, p)
 		held := !stored && off > 0 && c.heldOutOfOrder(off, len(p))
@@ -796,6 +796,14 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time, batche
 			}
 		default:
 			c.rcvUnacked += adv
+			if seg.GSOSize > 0 && adv > seg.GSOSize {
+				// A super-segment (GRO, Segment.GSOSize) stands for
+				// ceil(len/GSOSize) ≥ 2 segments: it owes the ACK of RFC
+				// 5681 §4.2's "every second full-sized segment" even when
+				// its last segment is short, as Linux ACKs a GRO packet
+				// by the segments it carries.
+				c.rcvUnacked = max(c.rcvUnacked, 2*c.rcvMSS)
+			}
 			c.delayAck(now, batched)
 		}
 	} else if fin && off > 0 {
@@ -806,6 +814,18 @@ func (c *Conn) processText(seg *Segment, seq seqnum.Value, now time.Time, batche
 	if (fin && finAt == c.rcvNxt) || (c.oooFin && c.oooFinSeq == c.rcvNxt) {
 		c.processFin(now)
 	}
+}
+
+// segSize is the size of the segments seg stands for, whose payload is n
+// bytes: its GSOSize if it is a super-segment, else n. Linux measures the
+// peer's segment size the same way (tcp_measure_rcv_mss takes gso_size),
+// so a 64 KiB super-segment does not make "full-sized" mean 64 KiB, nor
+// the local MSS when the peer's segments are smaller (timestamps).
+func segSize(seg *Segment, n int) int {
+	if seg.GSOSize > 0 {
+		return seg.GSOSize
+	}
+	return n
 }
 
 // delayAck schedules the ACK for in-order data: at once for every second

@@ -22,6 +22,11 @@ type Segment struct {
 	// ECNCE...): on receive, what the datagram carried; on send, the
 	// codepoint to set. Decode leaves it zero: the stack fills it in.
 	ECN uint8
+	// GSOSize, on receive, is the size of the segments a super-segment
+	// stands for: the device merged them (GRO) or the sender never split
+	// them (TSO), and the stack fills it from the frame's offload
+	// metadata. Zero for an ordinary segment.
+	GSOSize int
 }
 
 // Len returns SEG.LEN (RFC 9293 §3.3.1): the data octets plus one for SYN

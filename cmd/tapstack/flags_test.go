@@ -45,6 +45,11 @@ func TestLinkFlags_LimitsValidated(t *testing.T) {
 		{[]string{"--ecn", "off"}, ""},
 		{[]string{"--ecn", "passive"}, ""},
 		{[]string{"--ecn", "1"}, `--ecn "1": want one of on, passive, off`},
+		{[]string{"--offload", "off"}, ""},
+		{[]string{"--offload", "on"}, ""},
+		{[]string{"--offload", "yes"}, `--offload "yes": want auto, on or off`},
+		{[]string{"--tun", "tun0", "--offload", "on"}, "--offload on and --tun tun0: offloads are for a TAP"},
+		{[]string{"--tun", "tun0", "--offload", "auto"}, ""},
 	} {
 		_, err := parseArgs(t, tc.args)
 		switch {

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
 )
 
@@ -98,6 +99,7 @@ type linkFlags struct {
 	tcpMem   int
 	cc       string // TCP congestion control
 	ecn      string // TCP ECN mode
+	offload  string // TAP offloads: auto, on, off
 
 	// target is the address the command will reach (ping's, get's),
 	// if known: a clash message says how to reach it. Not a flag.
@@ -116,6 +118,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.maxConns, "max-conns", 131072, "most TCP connections, TIME-WAIT included; beyond it SYNs are dropped and counted")
 	fs.StringVar(&l.cc, "congestion", tcp.DefaultCongestion, "TCP congestion control: "+strings.Join(tcp.CongestionControls(), " or "))
 	fs.StringVar(&l.ecn, "ecn", "on", "TCP ECN (RFC 3168): on (ask and accept), passive (accept only) or off")
+	fs.StringVar(&l.offload, "offload", "auto", "TAP offloads (the kernel's TCP super-frames and checksums over the virtio-net header): auto (when the kernel accepts), on (or fail) or off")
 	fs.IntVar(&l.tcpMem, "tcp-mem", 512, "TCP buffer memory limit in MiB (windows stop growing at 3/4 of it, new connections are refused at it; 0: no limit)")
 }
 
@@ -125,6 +128,7 @@ type parsed struct {
 	gateway        netip.Addr
 	ecn            tcp.ECNMode
 	dhcp           bool // --addr dhcp: address, prefix and router from a lease
+	offload        nic.OffloadMode
 }
 
 func (l *linkFlags) parse() (parsed, error) {
@@ -179,6 +183,12 @@ func (l *linkFlags) parse() (parsed, error) {
 	var ok bool
 	if p.ecn, ok = tcp.ParseECNMode(l.ecn); !ok {
 		return p, fmt.Errorf("--ecn %q: want one of %s", l.ecn, strings.Join(tcp.ECNModes(), ", "))
+	}
+	if p.offload, err = nic.ParseOffloadMode(l.offload); err != nil {
+		return p, fmt.Errorf("--offload %q: want auto, on or off", l.offload)
+	}
+	if l.tun != "" && p.offload == nic.OffloadOn {
+		return p, fmt.Errorf("--offload on and --tun %s: offloads are for a TAP; pass --offload off or auto with --tun", l.tun)
 	}
 	if l.tcpMem < 0 || l.tcpMem > 1<<20 {
 		return p, fmt.Errorf("--tcp-mem %d: want 0 (no limit) to 1048576 MiB", l.tcpMem)

@@ -53,7 +53,7 @@ func openLink(l *linkFlags, p parsed) (hostLink, error) {
 	if l.tun != "" {
 		return nic.OpenTUN(nic.TUNConfig{Name: l.tun, MTU: l.mtu, HostAddr: p.hostAddr})
 	}
-	return nic.OpenTAP(nic.TAPConfig{Name: l.tap, MTU: l.mtu, HostAddr: p.hostAddr})
+	return nic.OpenTAP(nic.TAPConfig{Name: l.tap, MTU: l.mtu, HostAddr: p.hostAddr, Offload: p.offload})
 }
 
 // upAttrs name the device in the readiness line: the TAP and the stack's
@@ -63,6 +63,18 @@ func upAttrs(l *linkFlags, st *stack.Stack) []any {
 		return []any{"tun", name}
 	}
 	return []any{"tap", l.tap, "mac", st.MAC()}
+}
+
+// offloadState is the readiness line's offload: the mode, and under auto
+// what the kernel agreed to ("auto:on" or "auto:off").
+func offloadState(l *linkFlags, link hostLink) string {
+	if l.offload != "auto" {
+		return l.offload
+	}
+	if link.Info().Offloads&nic.RxGSO4 != 0 {
+		return "auto:on"
+	}
+	return "auto:off"
 }
 
 func (n *node) Close() error {
@@ -214,7 +226,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// This line is the readiness signal scripts and tests wait for.
 	log.Info("tapstack up", append(upAttrs(&c.link, n.st), "addr", c.link.addr, "host-addr", c.link.hostAddr,
-		"mtu", n.st.MTU(), "services", strings.Join(names, ", "))...)
+		"mtu", n.st.MTU(), "offload", offloadState(&c.link, n.link), "services", strings.Join(names, ", "))...)
 	<-ctx.Done()
 	log.Info("shutting down", shutdownTotals(n.st.Stats())...)
 	return 0

@@ -37,6 +37,7 @@ var (
 	flagOnly    = flag.String("only", "", `comma-separated columns to run, e.g. "tapstack" or "gvisor,linux cubic" (default: all)`)
 	flagPerf    = flag.Bool("perf", false, "record `perf record -g` of each stack process during each throughput row into results/")
 	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
+	flagOffload = flag.String("offload", "auto", "tapstack's --offload: auto, on or off (TAP offloads; gVisor never has them on a TAP)")
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
 	flagZeroN   = flag.Int("zerowin-n", 2000, "zerowin phase: connections that request "+zeroWinRequest+" and never read")
@@ -280,7 +281,7 @@ func columns(exe, bin, mtu string) []column {
 	tapstack := func(cc string) func(*testing.B, *nstest.NS, string) (*exec.Cmd, error) {
 		return func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
 			return ns.Command(context.Background(), bin, "up", "--tap", tap,
-				"--addr", stackAddr+"/24", "--host-addr", hostAddr+"/24", "--mtu", mtu, "--congestion", cc), nil
+				"--addr", stackAddr+"/24", "--host-addr", hostAddr+"/24", "--mtu", mtu, "--congestion", cc, "--offload", *flagOffload), nil
 		}
 	}
 	cols := []column{{name: "tapstack", start: tapstack(tcp.DefaultCongestion), ready: tapstackReady, stackCC: tcp.DefaultCongestion}}
