@@ -12,40 +12,65 @@ package checksum
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
 // Sum adds b to the running one's-complement sum initial and returns the new,
 // unfolded sum. An odd trailing byte is padded with zero (RFC 1071 §4.1), so
 // only the last piece of a chained sum may have odd length.
+//
+// The bytes are added eight at a time as 64-bit words with end-around carry
+// (RFC 1071 §2 (C): the sum may be taken over any word size and folded), in
+// the machine's byte order (§2 (B): byte-order independence), and the folded
+// 16-bit result is swapped back to network order.
 func Sum(b []byte, initial uint32) uint32 {
-	acc := uint64(initial)
-	for len(b) >= 32 {
-		acc += uint64(binary.BigEndian.Uint32(b[0:]))
-		acc += uint64(binary.BigEndian.Uint32(b[4:]))
-		acc += uint64(binary.BigEndian.Uint32(b[8:]))
-		acc += uint64(binary.BigEndian.Uint32(b[12:]))
-		acc += uint64(binary.BigEndian.Uint32(b[16:]))
-		acc += uint64(binary.BigEndian.Uint32(b[20:]))
-		acc += uint64(binary.BigEndian.Uint32(b[24:]))
-		acc += uint64(binary.BigEndian.Uint32(b[28:]))
-		b = b[32:]
+	var acc, c uint64
+	for len(b) >= 64 {
+		// One length check for the eight loads, and the carry folded in
+		// at the end of each block: the carry flag stays in the flags
+		// register through the chain of adds.
+		w := (*[64]byte)(b)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[0:8]), 0)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[8:16]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[16:24]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[24:32]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[32:40]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[40:48]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[48:56]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[56:64]), c)
+		acc, c = bits.Add64(acc, 0, c) // the end-around carry, which may carry once more
+		acc += c                       // only from all ones to zero: cannot carry again
+		b = b[64:]
 	}
-	for len(b) >= 4 {
-		acc += uint64(binary.BigEndian.Uint32(b))
+	c = 0
+	for len(b) >= 8 {
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b), c)
+		b = b[8:]
+	}
+	acc, c = bits.Add64(acc, c, 0) // the end-around carry
+	acc += c
+	if len(b) >= 4 {
+		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint32(b)), 0)
+		acc += c
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
+		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint16(b)), 0)
+		acc += c
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
+		acc, c = bits.Add64(acc, uint64(b[0]), 0) // the low byte in memory order: the high byte on the wire
+		acc += c
 	}
-	// Fold 64 -> 32 bits; the result is congruent modulo 0xffff.
+	// Fold 64 -> 16 bits with end-around carries, then back to network
+	// byte order; initial is already in it.
 	acc = (acc >> 32) + (acc & 0xffffffff)
 	acc = (acc >> 32) + (acc & 0xffffffff)
-	return uint32(acc)
+	acc = (acc >> 16) + (acc & 0xffff)
+	acc = (acc >> 16) + (acc & 0xffff)
+	return uint32(bits.ReverseBytes16(uint16(acc))) + initial
 }
 
 // Fold folds a 32-bit one's-complement sum into 16 bits, without inverting.
