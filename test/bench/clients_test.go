@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tapstack/tapstack/internal/nstest"
@@ -40,12 +41,28 @@ func pingRTT(ns *nstest.NS) (float64, error) {
 func dial(ns *nstest.NS, port int) (net.Conn, error) {
 	var c net.Conn
 	err := ns.Do(func() error {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		if cc := dialCC; cc != "" {
+			d.Control = func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				if err := rc.Control(func(fd uintptr) {
+					serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, cc)
+				}); err != nil {
+					return err
+				}
+				return serr
+			}
+		}
 		var err error
-		c, err = net.DialTimeout("tcp4", net.JoinHostPort(stackAddr, strconv.Itoa(port)), 5*time.Second)
+		c, err = d.Dial("tcp4", net.JoinHostPort(stackAddr, strconv.Itoa(port)))
 		return err
 	})
 	return c, err
 }
+
+// dialCC is the congestion control dial sets on the client's sockets
+// (-client-cc), "" for the namespace's default.
+var dialCC string
 
 // bulkIn writes 64 KiB at a time to discard (tcp/9) and counts the bytes the
 // kernel accepted after the warm-up, for dur. The kernel's send buffer (a few

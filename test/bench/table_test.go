@@ -38,6 +38,7 @@ var (
 	flagPerf    = flag.Bool("perf", false, "record `perf record -g` of each stack process during each throughput row into results/")
 	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
 	flagOffload = flag.String("offload", "auto", "tapstack's --offload: auto, on or off (TAP offloads; gVisor never has them on a TAP)")
+	flagClient  = flag.String("client-cc", "", `the kernel-side clients' congestion control in the tapstack and gVisor columns, set per socket (TCP_CONGESTION), e.g. "cubic" (default: the machine's)`)
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
 	flagZeroN   = flag.Int("zerowin-n", 2000, "zerowin phase: connections that request "+zeroWinRequest+" and never read")
@@ -362,6 +363,10 @@ func measure(b *testing.B, c column) *result {
 		return r
 	}
 	r.cc = ccIn(ns)
+	dialCC = ""
+	if !c.linux && *flagClient != "" {
+		dialCC, r.cc = *flagClient, *flagClient
+	}
 	if c.linux {
 		// Set per route: what a connection gets is the check.
 		if r.cc, err = clientCC(ns); err != nil || r.cc != c.stackCC {
