@@ -122,6 +122,9 @@ type daemon struct {
 	maxBytes int64
 	maxConns int
 	services []*service
+	// offload is the TAP offload mode as the readiness line gives it
+	// (auto:on, auto:off, on, off); "" on a TUN or in tests.
+	offload string
 }
 
 // service counts one running service's connections.

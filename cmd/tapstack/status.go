@@ -97,12 +97,24 @@ type statusDoc struct {
 	Prefix        string            `json:"prefix"`
 	MAC           string            `json:"mac,omitempty"` // absent on a TUN (no link layer)
 	MTU           int               `json:"mtu"`
+	Offload       *statusOffload    `json:"offload,omitempty"` // absent on a TUN
 	Routes        []statusRoute     `json:"routes"`
 	UptimeSeconds float64           `json:"uptime_seconds"`
 	TCP           statusTCP         `json:"tcp"`
 	Listeners     []statusListener  `json:"listeners"`
 	UDP           []statusUDP       `json:"udp"`
 	Neighbours    []statusNeighbour `json:"neighbours"`
+}
+
+// statusOffload is the TAP's offload mode and what the offloads saved:
+// GRO super-segments received, the segments they stood for and their mean
+// size, and checksums the kernel vouched for (stack.OffloadStats).
+type statusOffload struct {
+	Mode        string `json:"mode"`
+	GROIn       uint64 `json:"gro_in"`
+	GROSegsIn   uint64 `json:"gro_segs_in"`
+	GROMeanSize uint64 `json:"gro_mean_bytes"`
+	CsumSkipped uint64 `json:"csum_skipped"`
 }
 
 type statusRoute struct {
@@ -192,6 +204,13 @@ func (d *daemon) status(q statusQuery) statusDoc {
 	if st.MAC() != (ethernet.MAC{}) {
 		doc.MAC = st.MAC().String()
 	}
+	if d.offload != "" {
+		o := st.Stats().Offload
+		doc.Offload = &statusOffload{Mode: d.offload, GROIn: o.GROIn, GROSegsIn: o.GROSegsIn, CsumSkipped: o.CsumSkipped}
+		if o.GROIn > 0 {
+			doc.Offload.GROMeanSize = o.GROBytesIn / o.GROIn
+		}
+	}
 	for _, rt := range st.Routes() {
 		r := statusRoute{Dst: rt.Dst.String()}
 		if rt.Gateway.IsValid() {
@@ -258,6 +277,9 @@ func writeStatusText(w io.Writer, doc statusDoc) {
 		fmt.Fprintf(w, "address   %s (MTU %d)\n", doc.Address, doc.MTU)
 	}
 	fmt.Fprintf(w, "prefix    %s\n", doc.Prefix)
+	if o := doc.Offload; o != nil {
+		fmt.Fprintf(w, "offload   %s (GRO super-segments in %d, for %d segments, mean %d bytes; checksums skipped %d)\n", o.Mode, o.GROIn, o.GROSegsIn, o.GROMeanSize, o.CsumSkipped)
+	}
 	for _, r := range doc.Routes {
 		via := "on-link"
 		if r.Gateway != "" {

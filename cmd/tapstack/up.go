@@ -215,7 +215,11 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer n.Close()
 
-	closers, err := newDaemon(n.st, log, &sf).start(defs)
+	d := newDaemon(n.st, log, &sf)
+	if _, kind := c.link.device(); kind == "TAP" {
+		d.offload = offloadState(&c.link, n.link)
+	}
+	closers, err := d.start(defs)
 	if err != nil {
 		return c.fail(1, "%v", err)
 	}

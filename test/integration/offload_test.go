@@ -152,6 +152,12 @@ func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
 		if got := st.Offload.GROIn > 0 && st.Offload.CsumSkipped > 0; got != c.gro {
 			t.Errorf("%v: /stats offload %+v; want super-segments and skipped checksums %v", c.args, st.Offload, c.gro)
 		}
+		// The status page gives the mode and what the offloads saved.
+		mode := strings.TrimPrefix(c.line, "offload=")
+		page := curl(t, ns, "http://"+stackAddr+"/")
+		if !strings.Contains(page, "offload   "+mode+" (GRO super-segments in ") {
+			t.Errorf("%v: the status page lacks the offload line for %s:\n%s", c.args, mode, page)
+		}
 		d.stop(t)
 	}
 }
