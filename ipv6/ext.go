@@ -251,10 +251,10 @@ func walkOptions(e Ext) error {
 		if i+1 >= len(opts) || i+2+int(opts[i+1]) > len(opts) {
 			return ErrOptionTruncated
 		}
-		if typ != OptPadN {
-			if a := OptionAction(typ); a != ActSkip {
-				return &ParamProblem{Err: ErrUnknownOption, Action: a, Code: CodeUnknownOption, Pointer: uint32(e.Off + 2 + i)}
-			}
+		// PadN (type 1) is the one other option we know; its high bits are
+		// 00, so the unknown-option rule skips it as it should.
+		if a := OptionAction(typ); a != ActSkip {
+			return &ParamProblem{Err: ErrUnknownOption, Action: a, Code: CodeUnknownOption, Pointer: uint32(e.Off + 2 + i)}
 		}
 		i += 2 + int(opts[i+1])
 	}

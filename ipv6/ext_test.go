@@ -130,6 +130,7 @@ func TestExts_Drops(t *testing.T) {
 	for range MaxExtHeaders + 1 {
 		tooMany = append(tooMany, optsHdr(ProtoDestOpts))
 	}
+	tooMany[MaxExtHeaders][0] = ProtoUDP // the ninth names no further header
 	var eight [][]byte
 	for range MaxExtHeaders {
 		eight = append(eight, optsHdr(ProtoDestOpts))
@@ -202,5 +203,21 @@ func TestExts_DoneIteratorStaysDone(t *testing.T) {
 	}
 	if _, ok, err := it.Next(); ok || err != nil {
 		t.Errorf("after an error: ok %v err %v", ok, err)
+	}
+}
+
+func TestExts_AtomicFragment_WalkGoesOn_OffsetZeroWithMStops(t *testing.T) {
+	// RFC 6946 §4: an atomic fragment is processed in isolation, so the
+	// headers after it are walked.
+	h := chain(ProtoFragment, []byte("udp!"), fragHdr(ProtoDestOpts, 0, false, 5), optsHdr(ProtoUDP))
+	exts, next, off, _, err := walk(h)
+	if err != nil || len(exts) != 2 || !exts[0].Atomic() || exts[1].Proto != ProtoDestOpts || next != ProtoUDP || off != HeaderLen+16 {
+		t.Fatalf("exts %d next %d off %d err %v", len(exts), next, off, err)
+	}
+	// Offset 0 with M set is the first fragment, not an atomic one.
+	h = chain(ProtoFragment, optsHdr(ProtoUDP), fragHdr(ProtoDestOpts, 0, true, 5))
+	exts, next, _, _, err = walk(h)
+	if err != nil || len(exts) != 1 || exts[0].Atomic() || !exts[0].More() || next != ProtoDestOpts {
+		t.Fatalf("first fragment: exts %d next %d err %v", len(exts), next, err)
 	}
 }

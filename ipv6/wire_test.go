@@ -148,3 +148,18 @@ func verifies(b []byte, src, dst netip.Addr, next uint8) bool {
 func icmpChecksum(b []byte, src, dst netip.Addr, next uint8) uint16 {
 	return checksumOf(b, PseudoHeaderSum(src, dst, next, uint32(len(b))))
 }
+
+func TestPseudoHeaderSum_EqualsSumOfTheSpelledOutPseudoHeader(t *testing.T) {
+	// RFC 8200 §8.1: src, dst, the 32-bit upper-layer length, three zero
+	// octets and the next header, summed as written out.
+	for _, length := range []uint32{0, 8, 0xffff, 0x12345, 0xffffffff} {
+		var ph []byte
+		ph = append(ph, addrA.AsSlice()...)
+		ph = append(ph, addrB.AsSlice()...)
+		ph = append(ph, byte(length>>24), byte(length>>16), byte(length>>8), byte(length), 0, 0, 0, ProtoTCP)
+		want := checksumOf(ph, 0)
+		if got := checksumOf(nil, PseudoHeaderSum(addrA, addrB, ProtoTCP, length)); got != want {
+			t.Errorf("length %#x: %#04x, want %#04x", length, got, want)
+		}
+	}
+}
