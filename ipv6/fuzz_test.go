@@ -155,4 +155,3 @@ func FuzzNDPOptions(f *testing.F) {
 		}
 	})
 }
-
