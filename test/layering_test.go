@@ -20,6 +20,7 @@ var rank = map[string]int{
 	"ethernet": 1,
 	"arp":      2,
 	"ipv4":     3,
+	"ipv6":     3, // beside ipv4 (issue 12)
 	"udp":      4,
 	"tcp":      4,
 	"nic":      4,
