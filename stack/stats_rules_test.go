@@ -330,9 +330,9 @@ func TestCounters_LinkAndARP_EachFrameCountedOnceByOutcome(t *testing.T) {
 	notUs := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
 	copy(notUs, []byte{0x02, 9, 9, 9, 9, 9})
 	frameIn("unicast to another MAC", notUs, map[string]int64{"Link.NotForUs": 1})
-	ipv6 := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
-	ipv6[12], ipv6[13] = 0x86, 0xdd
-	frameIn("IPv6", ipv6, map[string]int64{"Link.UnknownEtherType": 1})
+	lldp := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
+	lldp[12], lldp[13] = 0x88, 0xcc
+	frameIn("LLDP", lldp, map[string]int64{"Link.UnknownEtherType": 1})
 
 	req := arpFrame(arp.OpRequest, peerMAC, peerIP, ethernet.MAC{}, stackIP, ethernet.Broadcast)
 	frameIn("ARP request for us", req, map[string]int64{
