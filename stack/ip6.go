@@ -230,14 +230,13 @@ func (s *Stack) handleNSLocked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP) 
 	// The advertisement goes to that address (§7.2.4: the unicast
 	// destination resolved through the entry just made); without the
 	// option, to the frame's Ethernet source.
+	// ValidateNS refused the option from :: (§7.1.1), so src is specified.
 	toMAC := eth.Src()
-	if !src.IsUnspecified() {
-		it := ipv6.Options(m.NDPOptions())
-		for o, ok := it.Next(); ok; o, ok = it.Next() {
-			if o.Type() == ipv6.OptSourceLinkAddr && len(o.LinkAddr()) >= 6 {
-				toMAC = ethernet.MAC(o.LinkAddr()[:6])
-				s.learnNeighbour6Locked(src, toMAC)
-			}
+	it := ipv6.Options(m.NDPOptions())
+	for o, ok := it.Next(); ok; o, ok = it.Next() {
+		if o.Type() == ipv6.OptSourceLinkAddr && len(o.LinkAddr()) >= 6 {
+			toMAC = ethernet.MAC(o.LinkAddr()[:6])
+			s.learnNeighbour6Locked(src, toMAC)
 		}
 	}
 	// §7.2.4: to the solicitor with S set; to all-nodes with S clear if

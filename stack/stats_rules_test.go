@@ -458,6 +458,12 @@ func TestStats_Drops_SumsEachDropCounter(t *testing.T) {
 		func(s *stack.Stats) { s.TCP.ListenDrops = 1 }, func(s *stack.Stats) { s.TCP.SynCookiesFailed = 1 },
 		func(s *stack.Stats) { s.TCP.OutOfOrderDrops = 1 }, func(s *stack.Stats) { s.TCP.RecvQueueDrops = 1 },
 		func(s *stack.Stats) { s.TCP.OutOfWindowICMPs = 1 },
+		func(s *stack.Stats) { s.IPv6.InTruncated = 1 }, func(s *stack.Stats) { s.IPv6.InBadVersion = 1 },
+		func(s *stack.Stats) { s.IPv6.InBadPayloadLen = 1 }, func(s *stack.Stats) { s.IPv6.InBadSource = 1 },
+		func(s *stack.Stats) { s.IPv6.InAddrErrors = 1 }, func(s *stack.Stats) { s.IPv6.InHdrErrors = 1 },
+		func(s *stack.Stats) { s.IPv6.InUnknownProtos = 1 }, func(s *stack.Stats) { s.IPv6.ReasmFails = 1 },
+		func(s *stack.Stats) { s.IPv6.ICMP6InErrors = 1 }, func(s *stack.Stats) { s.IPv6.ICMP6InBadND = 1 },
+		func(s *stack.Stats) { s.IPv6.ICMP6NDNotOurs = 1 },
 	} {
 		var s stack.Stats
 		set(&s)
