@@ -288,3 +288,55 @@ func TestIPv6_NeighbourMap_Bounded(t *testing.T) {
 		t.Errorf("%v learnt beyond the bound", last)
 	}
 }
+
+// FuzzIPv6 mutates a valid echo request or neighbour solicitation (kind
+// byte even or odd; then an offset and bytes that overwrite the packet from
+// there) and truncates it to a length byte: whatever arrives, no panic,
+// every frame in is counted once as delivered or dropped, and whatever the
+// stack sends back is a well-formed ICMPv6 packet from our link-local.
+func FuzzIPv6(f *testing.F) {
+	f.Add([]byte{0, 255, 0})
+	f.Add([]byte{1, 255, 0})
+	f.Add([]byte{0, 255, 6, 0})             // next header hop-by-hop
+	f.Add([]byte{0, 255, 0, 0x40})          // version 4
+	f.Add([]byte{1, 255, 40, 0x87, 1})      // code 1
+	f.Add([]byte{1, 60, 64, 1, 0, 0, 0, 0}) // an option of length 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 3 {
+			return
+		}
+		e := newEnv(t)
+		sn := netip.MustParseAddr("ff02::1:ff00:2")
+		frame := ip6Frame(stackMAC, ipv6.Fields{}, echo6(peerLL, stackLL, 1, 2, []byte("abcdefgh")))
+		if data[0]%2 == 1 {
+			frame = ip6Frame(stackSNMAC, ipv6.Fields{Dst: sn, HopLimit: 255}, ns(stackLL, peerMAC, peerLL, sn))
+		}
+		pkt := frame[ethernet.HeaderLen:]
+		copy(pkt[int(data[2])%len(pkt):], data[3:])
+		frame = frame[:ethernet.HeaderLen+min(int(data[1]), len(pkt))]
+		before := e.st.Stats()
+		e.inject(frame)
+		after := e.st.Stats()
+		drops, delivers := after.Drops()-before.Drops(), after.IPv6.InDelivers-before.IPv6.InDelivers
+		if after.IPv6.InReceives-before.IPv6.InReceives != 1 || drops > 1 || drops+delivers == 0 {
+			t.Fatalf("one frame: in_receives %+d, drops %+d, in_delivers %+d", after.IPv6.InReceives-before.IPv6.InReceives, drops, delivers)
+		}
+		for {
+			f, ok := e.peer.TryRead()
+			if !ok {
+				return
+			}
+			eth, err := ethernet.Parse(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := ipv6.Parse(eth.Payload())
+			if err != nil || h.Src() != stackLL || h.NextHeader() != ipv6.ProtoICMPv6 {
+				t.Fatalf("sent % x: %v", f, err)
+			}
+			if _, err := ipv6.ParseICMP(h.Payload(), h.Src(), h.Dst()); err != nil {
+				t.Fatalf("sent a bad ICMPv6 message: %v", err)
+			}
+		}
+	})
+}
