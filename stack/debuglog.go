@@ -50,12 +50,14 @@ const (
 	catUDP
 	catTCP
 	catTCPState
+	catIPv6
 	numDebugCategories
 )
 
 var debugCategoryNames = [numDebugCategories]string{
 	catLink: "link", catARP: "arp", catIPv4: "ipv4", catICMP: "icmp",
 	catUDP: "udp", catTCP: "tcp", catTCPState: "tcp state",
+	catIPv6: "ipv6",
 }
 
 // debugLog is the stack's debug-record state, guarded by Stack.mu.

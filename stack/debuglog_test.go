@@ -96,8 +96,10 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 		udpDatagram(netip.AddrPortFrom(peerIP, 5000), netip.AddrPortFrom(stackIP, 9999), nil))
 	otherMAC := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
 	copy(otherMAC[0:6], []byte{0x02, 0, 0, 0, 0, 0x99})
-	ipv6 := make([]byte, ethernet.HeaderLen+40)
-	ethernet.Encode(ipv6, stackMAC, peerMAC, ethernet.TypeIPv6)
+	lldp := make([]byte, ethernet.HeaderLen+40) // LLDP: an EtherType the stack does not handle
+	ethernet.Encode(lldp, stackMAC, peerMAC, 0x88cc)
+	ipv6Zero := make([]byte, ethernet.HeaderLen+40) // version 0
+	ethernet.Encode(ipv6Zero, stackMAC, peerMAC, ethernet.TypeIPv6)
 	arpHType := arpFrame(arp.OpRequest, peerMAC, peerIP, ethernet.MAC{}, stackIP, ethernet.Broadcast)
 	arpHType[ethernet.HeaderLen+1] = 6 // IEEE 802 hardware, not Ethernet
 	// Records read only the bytes there are: an IPv4 payload shorter than
@@ -129,8 +131,10 @@ func TestDebugLog_Drop_RecordsLayerReasonAndAddresses(t *testing.T) {
 			"drop layer=ipv4 reason=in_csum_errors src=10.0.0.1 dst=10.0.0.2 icmp_type=8 icmp_code=0 proto=1 len=28"},
 		{"link not for us", otherMAC,
 			"drop layer=link reason=not_for_us eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:99 ether_type=IPv4 src=10.0.0.1 dst=10.0.0.2 icmp_type=8 icmp_code=0 proto=1 len=28"},
-		{"link unknown EtherType", ipv6,
-			"drop layer=link reason=unknown_ether_type eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:02 ether_type=IPv6 len=54"},
+		{"link unknown EtherType", lldp,
+			"drop layer=link reason=unknown_ether_type eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:02 ether_type=0x88cc len=54"},
+		{"ipv6 bad version", ipv6Zero,
+			"drop layer=ipv6 reason=in_bad_version eth_src=02:00:00:00:00:01 eth_dst=02:00:00:00:00:02 ether_type=IPv6 len=54"},
 		{"ARP not Ethernet", arpHType,
 			"drop layer=arp reason=unsupported eth_src=02:00:00:00:00:01 eth_dst=ff:ff:ff:ff:ff:ff ether_type=ARP op=1 sender=10.0.0.1 sender_mac=02:00:00:00:00:01 target=10.0.0.2 len=42"},
 		{"link runt", make([]byte, 10), "drop layer=link reason=malformed len=10"},

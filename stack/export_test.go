@@ -1,6 +1,9 @@
 package stack
 
 import (
+	"net/netip"
+
+	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
@@ -56,4 +59,13 @@ func (s *Stack) ListenerStatsTest(port uint16) tcp.ListenerStats {
 		return le.lis.Stats()
 	}
 	return tcp.ListenerStats{}
+}
+
+// Neighbour6Test returns the link-layer address learnt for an IPv6
+// neighbour.
+func (s *Stack) Neighbour6Test(ip netip.Addr) (ethernet.MAC, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mac, ok := s.nd6[ip]
+	return mac, ok
 }

@@ -169,10 +169,10 @@ func TestLink_FrameNotForUs_Counted(t *testing.T) {
 	copy(f, []byte{0x02, 9, 9, 9, 9, 9})
 	e.inject(f)
 	e.inject(f[:10])
-	ipv6 := append([]byte(nil), f...)
-	copy(ipv6, stackMAC[:])
-	ipv6[12], ipv6[13] = 0x86, 0xdd
-	e.inject(ipv6)
+	lldp := append([]byte(nil), f...) // LLDP: an EtherType the stack does not handle
+	copy(lldp, stackMAC[:])
+	lldp[12], lldp[13] = 0x88, 0xcc
+	e.inject(lldp)
 	e.none()
 	s := e.st.Stats().Link
 	if s.NotForUs != 1 || s.Malformed != 1 || s.UnknownEtherType != 1 {

@@ -24,7 +24,7 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 		s.dropFrameLocked(&s.stats.Link.Malformed, catLink, "malformed", frame)
 		return
 	}
-	if !eth.ForUs(s.mac) {
+	if !eth.ForUs(s.mac) && !s.joined6(eth) {
 		s.dropFrameLocked(&s.stats.Link.NotForUs, catLink, "not_for_us", frame)
 		return
 	}
@@ -33,6 +33,8 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 		s.handleARPLocked(eth)
 	case ethernet.TypeIPv4:
 		s.handleIPv4Locked(eth.Payload(), eth.Dst().IsMulticast(), meta)
+	case ethernet.TypeIPv6:
+		s.handleIPv6Locked(eth)
 	default:
 		s.dropFrameLocked(&s.stats.Link.UnknownEtherType, catLink, "unknown_ether_type", frame)
 	}

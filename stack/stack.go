@@ -127,6 +127,7 @@ type Stack struct {
 	udp    *udp.Table
 	udpEPs map[*udp.Endpoint]*UDPEndpoint
 	pings  map[uint16]*PingEndpoint
+	nd6    map[netip.Addr]ethernet.MAC // IPv6 neighbours learnt from solicitations (ip6.go)
 
 	tcpCfg        tcp.Config
 	cfgMSS        int // the TCP MSS New settled on, the most SetMTU allows

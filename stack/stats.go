@@ -15,6 +15,37 @@ type Stats struct {
 	// Offload counts what the device's offloads (a TAP opened with the
 	// virtio-net header) saved the stack.
 	Offload OffloadStats `json:"offload"`
+	// IPv6 counts IPv6 and ICMPv6 (issue 12, in progress).
+	IPv6 IPv6Stats `json:"ipv6"`
+}
+
+// IPv6Stats follows the IPv6 group of RFC 4293 (ipSystemStats for ipv6)
+// and, prefixed icmp6_, the ICMPv6 counters of Linux's /proc/net/snmp6.
+type IPv6Stats struct {
+	InReceives      uint64 `json:"in_receives"`
+	InDelivers      uint64 `json:"in_delivers"`
+	InTruncated     uint64 `json:"in_truncated"`       // shorter than 40 octets, or an extension header beyond the packet
+	InBadVersion    uint64 `json:"in_bad_version"`     // version not 6
+	InBadPayloadLen uint64 `json:"in_bad_payload_len"` // payload length beyond the frame
+	InBadSource     uint64 `json:"in_bad_source"`      // multicast source; echo request from ::
+	InAddrErrors    uint64 `json:"in_addr_errors"`     // not addressed to us (we do not forward)
+	InHdrErrors     uint64 `json:"in_hdr_errors"`      // extension-header walk: parameter problem, too many headers
+	InUnknownProtos uint64 `json:"in_unknown_protos"`  // no handler for the upper layer yet
+	ReasmFails      uint64 `json:"reasm_fails"`        // fragments: no reassembly yet
+	OutRequests     uint64 `json:"out_requests"`
+	// NeighboursFull counts neighbours not learnt because the bounded
+	// neighbour map was full.
+	NeighboursFull uint64 `json:"neighbours_full"`
+
+	ICMP6InMsgs             uint64 `json:"icmp6_in_msgs"`
+	ICMP6InErrors           uint64 `json:"icmp6_in_errors"` // truncated or bad checksum
+	ICMP6InEchos            uint64 `json:"icmp6_in_echos"`
+	ICMP6InNeighborSolicits uint64 `json:"icmp6_in_neighbor_solicits"`
+	ICMP6InBadND            uint64 `json:"icmp6_in_bad_nd"`   // fails RFC 4861 §7.1 validation
+	ICMP6NDNotOurs          uint64 `json:"icmp6_nd_not_ours"` // solicitation for a target not ours
+	ICMP6OutMsgs            uint64 `json:"icmp6_out_msgs"`
+	ICMP6OutEchoReps        uint64 `json:"icmp6_out_echo_reps"`
+	ICMP6OutNeighborAdverts uint64 `json:"icmp6_out_neighbor_adverts"`
 }
 
 // OffloadStats counts received frames the device's offloads changed:
@@ -239,5 +270,12 @@ func (s Stats) Drops() uint64 {
 		ic.InErrors + ic.InBroadcastEchos + ic.InErrorsUnmatched +
 		u.InErrors + u.InCsumErrors + u.NoPorts + u.RcvbufErrors +
 		t.InErrs + t.ConnLimitDrops + t.MemLimitDrops + t.PAWSDrops + t.ListenDrops + t.SynCookiesFailed +
-		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs
+		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs +
+		s.IPv6.drops()
+}
+
+// drops is the total of the IPv6 drop counters.
+func (v IPv6Stats) drops() uint64 {
+	return v.InTruncated + v.InBadVersion + v.InBadPayloadLen + v.InBadSource + v.InAddrErrors +
+		v.InHdrErrors + v.InUnknownProtos + v.ReasmFails + v.ICMP6InErrors + v.ICMP6InBadND + v.ICMP6NDNotOurs
 }

@@ -330,9 +330,9 @@ func TestCounters_LinkAndARP_EachFrameCountedOnceByOutcome(t *testing.T) {
 	notUs := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
 	copy(notUs, []byte{0x02, 9, 9, 9, 9, 9})
 	frameIn("unicast to another MAC", notUs, map[string]int64{"Link.NotForUs": 1})
-	ipv6 := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
-	ipv6[12], ipv6[13] = 0x86, 0xdd
-	frameIn("IPv6", ipv6, map[string]int64{"Link.UnknownEtherType": 1})
+	lldp := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(1, 1, nil))
+	lldp[12], lldp[13] = 0x88, 0xcc
+	frameIn("LLDP", lldp, map[string]int64{"Link.UnknownEtherType": 1})
 
 	req := arpFrame(arp.OpRequest, peerMAC, peerIP, ethernet.MAC{}, stackIP, ethernet.Broadcast)
 	frameIn("ARP request for us", req, map[string]int64{
@@ -458,6 +458,12 @@ func TestStats_Drops_SumsEachDropCounter(t *testing.T) {
 		func(s *stack.Stats) { s.TCP.ListenDrops = 1 }, func(s *stack.Stats) { s.TCP.SynCookiesFailed = 1 },
 		func(s *stack.Stats) { s.TCP.OutOfOrderDrops = 1 }, func(s *stack.Stats) { s.TCP.RecvQueueDrops = 1 },
 		func(s *stack.Stats) { s.TCP.OutOfWindowICMPs = 1 },
+		func(s *stack.Stats) { s.IPv6.InTruncated = 1 }, func(s *stack.Stats) { s.IPv6.InBadVersion = 1 },
+		func(s *stack.Stats) { s.IPv6.InBadPayloadLen = 1 }, func(s *stack.Stats) { s.IPv6.InBadSource = 1 },
+		func(s *stack.Stats) { s.IPv6.InAddrErrors = 1 }, func(s *stack.Stats) { s.IPv6.InHdrErrors = 1 },
+		func(s *stack.Stats) { s.IPv6.InUnknownProtos = 1 }, func(s *stack.Stats) { s.IPv6.ReasmFails = 1 },
+		func(s *stack.Stats) { s.IPv6.ICMP6InErrors = 1 }, func(s *stack.Stats) { s.IPv6.ICMP6InBadND = 1 },
+		func(s *stack.Stats) { s.IPv6.ICMP6NDNotOurs = 1 },
 	} {
 		var s stack.Stats
 		set(&s)

@@ -53,6 +53,23 @@ var nstatNames = map[string]string{
 	"ipv4.reasm_timeouts":    "Ip_ReasmTimeout",
 	"ipv4.in_csum_errors":    "IpExt_InCsumErrors",
 
+	// IPv6 (issue 12): /proc/net/snmp6 names, which node_exporter splits
+	// the same way (Ip6InReceives as Ip6_InReceives). Drop counters whose
+	// scope differs from Linux's (in_truncated, in_hdr_errors,
+	// reasm_fails) keep tapstack_ names.
+	"ipv6.in_receives":                "Ip6_InReceives",
+	"ipv6.in_delivers":                "Ip6_InDelivers",
+	"ipv6.in_addr_errors":             "Ip6_InAddrErrors",
+	"ipv6.in_unknown_protos":          "Ip6_InUnknownProtos",
+	"ipv6.out_requests":               "Ip6_OutRequests",
+	"ipv6.icmp6_in_msgs":              "Icmp6_InMsgs",
+	"ipv6.icmp6_in_errors":            "Icmp6_InErrors",
+	"ipv6.icmp6_in_echos":             "Icmp6_InEchos",
+	"ipv6.icmp6_in_neighbor_solicits": "Icmp6_InNeighborSolicits",
+	"ipv6.icmp6_out_msgs":             "Icmp6_OutMsgs",
+	"ipv6.icmp6_out_echo_reps":        "Icmp6_OutEchoReplies",
+	"ipv6.icmp6_out_neighbor_adverts": "Icmp6_OutNeighborAdvertisements",
+
 	"icmp.in_msgs":           "Icmp_InMsgs",
 	"icmp.in_errors":         "Icmp_InErrors",
 	"icmp.in_echos":          "Icmp_InEchos",

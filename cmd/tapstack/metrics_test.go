@@ -128,7 +128,9 @@ func TestMetrics_TypedNamedAndMoving(t *testing.T) {
 		"tapstack_netstat_TcpExt_TCPTimeouts": "counter", "tapstack_netstat_TcpExt_TCPLossProbes": "counter",
 		"tapstack_netstat_TcpExt_TCPSpuriousRTOs": "counter", "tapstack_netstat_Ip_InReceives": "counter",
 		"tapstack_netstat_Udp_InDatagrams": "counter", "tapstack_netstat_Icmp_InMsgs": "counter",
+		"tapstack_netstat_Ip6_InReceives": "counter", "tapstack_netstat_Icmp6_OutEchoReplies": "counter",
 		"tapstack_tcp_time_wait": "gauge", "tapstack_tcp_connections": "gauge", "tapstack_drops_total": "counter",
+		"tapstack_ipv6_in_truncated_total": "counter",
 	} {
 		if f := before[name]; f == nil || f.typ != typ {
 			t.Errorf("%s: %+v, want a %s", name, f, typ)
@@ -167,10 +169,11 @@ func TestStats_ContractKeptV2SplitsCountersAndGauges(t *testing.T) {
 	if err := json.Unmarshal([]byte(get(t, d, "/stats")), &v1); err != nil {
 		t.Fatalf("/stats is no longer layers of numbers: %v", err)
 	}
-	// Seven layers: link, arp, ipv4, icmp, udp, tcp, and offload (added
-	// with the TAP offloads: the contract lets layers and keys be added).
-	if v1["tcp"]["passive_opens"] != 2 || v1["tcp"]["time_wait"] != 2 || len(v1) != 7 {
-		t.Errorf("/stats: %d layers, tcp.passive_opens %d, tcp.time_wait %d; want 7, 2, 2", len(v1), v1["tcp"]["passive_opens"], v1["tcp"]["time_wait"])
+	// Eight layers: link, arp, ipv4, icmp, udp, tcp, offload (added with
+	// the TAP offloads) and ipv6 (issue 12): the contract lets layers and
+	// keys be added.
+	if v1["tcp"]["passive_opens"] != 2 || v1["tcp"]["time_wait"] != 2 || len(v1) != 8 {
+		t.Errorf("/stats: %d layers, tcp.passive_opens %d, tcp.time_wait %d; want 8, 2, 2", len(v1), v1["tcp"]["passive_opens"], v1["tcp"]["time_wait"])
 	}
 	if _, ok := v1["tcp"]["curr_estab"]; !ok {
 		t.Error("/stats tcp lacks curr_estab")

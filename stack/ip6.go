@@ -1,0 +1,269 @@
+package stack
+
+import (
+	"errors"
+	"net/netip"
+
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/ipv6"
+)
+
+// IPv6 (issue 12, in progress): link-local only. The stack answers echo
+// requests and neighbour solicitations for its link-local address; there is
+// no duplicate address detection, no router discovery, no reassembly and no
+// upper layer but ICMPv6 yet.
+
+var (
+	// allNodes is the link-local all-nodes group (RFC 4291 §2.7.1), which
+	// every IPv6 node joins.
+	allNodes = netip.MustParseAddr("ff02::1")
+	// linkLocalPrefix is fe80::/64 (RFC 4291 §2.5.6).
+	linkLocalPrefix = netip.MustParsePrefix("fe80::/64")
+)
+
+// maxNeighbours6 bounds the neighbour map learnt from solicitations: a
+// flood of solicitations from made-up sources cannot grow it further.
+const maxNeighbours6 = 256
+
+// eui64LinkLocal returns the link-local address with the modified EUI-64
+// interface identifier of mac (RFC 4291 §2.5.1 and appendix A: ff:fe in the
+// middle, the universal/local bit inverted; RFC 4862 §5.3: fe80::/64).
+func eui64LinkLocal(mac ethernet.MAC) netip.Addr {
+	a := linkLocalPrefix.Addr().As16()
+	a[8], a[9], a[10] = mac[0]^0x02, mac[1], mac[2]
+	a[11], a[12] = 0xff, 0xfe
+	a[13], a[14], a[15] = mac[3], mac[4], mac[5]
+	return netip.AddrFrom16(a)
+}
+
+// LinkLocal returns our IPv6 link-local address, derived from the MAC
+// (RFC 4862 §5.3); the zero Addr on an IP link, which has no MAC.
+// Deviation: no duplicate address detection (RFC 4862 §5.4) yet: the
+// address is used at once.
+func (s *Stack) LinkLocal() netip.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.linkLocalLocked()
+}
+
+func (s *Stack) linkLocalLocked() netip.Addr {
+	if s.ipLink {
+		return netip.Addr{}
+	}
+	return eui64LinkLocal(s.mac)
+}
+
+// ours6 reports whether an IPv6 destination is ours: our link-local
+// address, all-nodes, or our link-local's solicited-node group (RFC 4861
+// §7.2.1: a node joins it for each of its addresses).
+func (s *Stack) ours6(dst netip.Addr) bool {
+	ll := s.linkLocalLocked()
+	return ll.IsValid() && (dst == ll || dst == allNodes || dst == ipv6.SolicitedNode(ll))
+}
+
+// multicastMAC6 is the Ethernet address an IPv6 multicast group maps to
+// (RFC 2464 §7): 33:33 and the group's low 32 bits.
+func multicastMAC6(group netip.Addr) ethernet.MAC {
+	g := group.As16()
+	return ethernet.MAC{0x33, 0x33, g[12], g[13], g[14], g[15]}
+}
+
+// joined6 reports whether an IPv6 frame's Ethernet multicast destination is
+// one of the groups ours6 accepts; ethernet.Header.ForUs knows no groups.
+func (s *Stack) joined6(eth ethernet.Header) bool {
+	if eth.Type() != ethernet.TypeIPv6 || s.ipLink {
+		return false
+	}
+	d := eth.Dst()
+	return d == multicastMAC6(allNodes) || d == multicastMAC6(ipv6.SolicitedNode(s.linkLocalLocked()))
+}
+
+// handleIPv6Locked is the IPv6 receive path (RFC 8200): the fixed header,
+// the destination, the extension-header walk, then the upper layer.
+func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
+	st := &s.stats.IPv6
+	st.InReceives++
+	h, err := ipv6.Parse(eth.Payload())
+	switch {
+	case errors.Is(err, ipv6.ErrTruncated):
+		s.dropFrameLocked(&st.InTruncated, catIPv6, "in_truncated", eth)
+		return
+	case errors.Is(err, ipv6.ErrVersion):
+		s.dropFrameLocked(&st.InBadVersion, catIPv6, "in_bad_version", eth)
+		return
+	case err != nil: // ipv6.ErrPayloadLen
+		s.dropFrameLocked(&st.InBadPayloadLen, catIPv6, "in_bad_payload_len", eth)
+		return
+	}
+	if h.Src().IsMulticast() {
+		// RFC 4291 §2.7: a multicast address must not be a source.
+		s.dropFrameLocked(&st.InBadSource, catIPv6, "in_bad_source", eth)
+		return
+	}
+	if !s.ours6(h.Dst()) {
+		// A host does not forward (RFC 8200 §1; Linux forwarding=0).
+		s.dropFrameLocked(&st.InAddrErrors, catIPv6, "in_addr_errors", eth)
+		return
+	}
+	it := h.Exts()
+	var last ipv6.Ext
+	for {
+		e, ok, err := it.Next()
+		var pp *ipv6.ParamProblem
+		switch {
+		case errors.As(err, &pp):
+			// Partial: RFC 8200 §4 asks for a Parameter Problem in
+			// answer (pp.SendICMP); not sent yet, only counted.
+			s.dropFrameLocked(&st.InHdrErrors, catIPv6, "in_hdr_errors", eth)
+			return
+		case errors.Is(err, ipv6.ErrTooManyExt):
+			s.dropFrameLocked(&st.InHdrErrors, catIPv6, "in_hdr_errors", eth)
+			return
+		case err != nil: // ipv6.ErrExtTruncated
+			s.dropFrameLocked(&st.InTruncated, catIPv6, "in_truncated", eth)
+			return
+		}
+		if !ok {
+			break
+		}
+		last = e
+	}
+	next, off, _ := it.Upper()
+	if last.Data != nil && last.Proto == ipv6.ProtoFragment && !last.Atomic() {
+		// Reassembly (RFC 8200 §4.5) is a later step of issue 12.
+		s.dropFrameLocked(&st.ReasmFails, catIPv6, "reasm_fails", eth)
+		return
+	}
+	switch next {
+	case ipv6.ProtoICMPv6:
+		st.InDelivers++
+		s.handleICMPv6Locked(eth, h, h[off:])
+	case ipv6.ProtoNoNext:
+		// RFC 8200 §4.7: nothing follows; the packet is consumed.
+		st.InDelivers++
+	default:
+		// Partial: RFC 8200 §4 asks for a Parameter Problem code 1; not
+		// sent yet. TCP and UDP over IPv6 land here too for now.
+		s.dropFrameLocked(&st.InUnknownProtos, catIPv6, "in_unknown_protos", eth)
+	}
+}
+
+// handleICMPv6Locked handles an ICMPv6 message (RFC 4443) in h at b.
+func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte) {
+	st := &s.stats.IPv6
+	src, dst := h.Src(), h.Dst()
+	m, err := ipv6.ParseICMP(b, src, dst)
+	if err != nil {
+		s.dropFrameLocked(&st.ICMP6InErrors, catIPv6, "icmp6_in_errors", eth)
+		return
+	}
+	st.ICMP6InMsgs++
+	switch m.Type() {
+	case ipv6.TypeEchoRequest:
+		st.ICMP6InEchos++
+		s.echoReply6Locked(eth, h, m)
+	case ipv6.TypeNeighborSolicit:
+		st.ICMP6InNeighborSolicits++
+		s.handleNSLocked(eth, h, m)
+	}
+}
+
+// echoReply6Locked answers an echo request (RFC 4443 §4.2): to its source,
+// the same identifier, sequence and data, from the address it was sent to
+// or, if that was a group, from our link-local address (§2.2). The reply
+// goes to the request's Ethernet source: enough for link-local peers until
+// neighbour discovery resolves addresses.
+func (s *Stack) echoReply6Locked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP) {
+	st := &s.stats.IPv6
+	to := h.Src()
+	if to.IsUnspecified() {
+		// Nowhere to answer (RFC 4291 §2.5.2: :: is never a destination).
+		s.dropFrameLocked(&st.InBadSource, catIPv6, "in_bad_source", eth)
+		return
+	}
+	from := h.Dst()
+	if from.IsMulticast() {
+		from = s.linkLocalLocked()
+	}
+	data := m.Payload()
+	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.ICMPHeaderLen + len(data)
+	frame := s.frag[:n]
+	ipv6.EncodeEcho(frame[ethernet.HeaderLen+ipv6.HeaderLen:], ipv6.TypeEchoReply, m.Ident(), m.Seq(), data, from, to)
+	st.ICMP6OutEchoReps++
+	s.sendICMPv6Locked(frame, eth.Src(), from, to, ipv6.DefaultHopLimit)
+}
+
+// sendICMPv6Locked fills in the Ethernet and IPv6 headers in front of the
+// ICMPv6 message already at frame[54:] and writes the frame.
+func (s *Stack) sendICMPv6Locked(frame []byte, dstMAC ethernet.MAC, src, dst netip.Addr, hopLimit uint8) {
+	ethernet.Encode(frame, dstMAC, s.mac, ethernet.TypeIPv6)
+	ipv6.Encode(frame[ethernet.HeaderLen:], ipv6.Fields{
+		PayloadLen: len(frame) - ethernet.HeaderLen - ipv6.HeaderLen,
+		NextHeader: ipv6.ProtoICMPv6,
+		HopLimit:   hopLimit,
+		Src:        src,
+		Dst:        dst,
+	})
+	s.stats.IPv6.OutRequests++
+	s.stats.IPv6.ICMP6OutMsgs++
+	s.writeFrameLocked(frame)
+}
+
+// handleNSLocked processes a neighbour solicitation (RFC 4861 §7.2.3) and
+// answers it with a solicited advertisement (§7.2.4).
+func (s *Stack) handleNSLocked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP) {
+	st := &s.stats.IPv6
+	src, dst := h.Src(), h.Dst()
+	if err := ipv6.ValidateNS(h.HopLimit(), src, dst, m); err != nil {
+		s.dropFrameLocked(&st.ICMP6InBadND, catIPv6, "icmp6_in_bad_nd", eth)
+		return
+	}
+	ll := s.linkLocalLocked()
+	if m.Target() != ll {
+		// §7.2.3: a target not assigned to us is silently discarded.
+		s.dropFrameLocked(&st.ICMP6NDNotOurs, catIPv6, "icmp6_nd_not_ours", eth)
+		return
+	}
+	// §7.2.3: with a specified source and a source link-layer address
+	// option, create or update the solicitor's neighbour entry.
+	// Partial: a bounded map, not the §7.3 state machine.
+	// The advertisement goes to that address (§7.2.4: the unicast
+	// destination resolved through the entry just made); without the
+	// option, to the frame's Ethernet source.
+	// ValidateNS refused the option from :: (§7.1.1), so src is specified.
+	toMAC := eth.Src()
+	it := ipv6.Options(m.NDPOptions())
+	for o, ok := it.Next(); ok; o, ok = it.Next() {
+		if o.Type() == ipv6.OptSourceLinkAddr && len(o.LinkAddr()) >= 6 {
+			toMAC = ethernet.MAC(o.LinkAddr()[:6])
+			s.learnNeighbour6Locked(src, toMAC)
+		}
+	}
+	// §7.2.4: to the solicitor with S set; to all-nodes with S clear if
+	// the solicitation came from :: (duplicate address detection). O set:
+	// the target is not an anycast address.
+	to, solicited := src, true
+	if src.IsUnspecified() {
+		to, toMAC, solicited = allNodes, multicastMAC6(allNodes), false
+	}
+	var opt [8]byte
+	ipv6.PutLinkAddrOption(opt[:], ipv6.OptTargetLinkAddr, s.mac)
+	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.NALen + len(opt)
+	frame := s.frag[:n]
+	ipv6.EncodeNA(frame[ethernet.HeaderLen+ipv6.HeaderLen:], false, solicited, true, ll, opt[:], ll, to)
+	st.ICMP6OutNeighborAdverts++
+	s.sendICMPv6Locked(frame, toMAC, ll, to, ipv6.NDPHopLimit)
+}
+
+// learnNeighbour6Locked records ip's link-layer address, refusing new
+// entries once the map holds maxNeighbours6.
+func (s *Stack) learnNeighbour6Locked(ip netip.Addr, mac ethernet.MAC) {
+	if s.nd6 == nil {
+		s.nd6 = make(map[netip.Addr]ethernet.MAC)
+	}
+	if _, ok := s.nd6[ip]; !ok && len(s.nd6) >= maxNeighbours6 {
+		s.stats.IPv6.NeighboursFull++
+		return
+	}
+	s.nd6[ip] = mac
+}

@@ -1,0 +1,54 @@
+package integration
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/ethernet"
+	"github.com/tapstack/tapstack/internal/nstest"
+)
+
+var tapAndMAC = regexp.MustCompile(`tap=(\S+) mac=(\S+)`)
+
+// TestKernelPing6_LinkLocal: the kernel pings the stack's link-local
+// address (fe80:: + the MAC's modified EUI-64, RFC 4291 appendix A) over
+// the TAP, which takes neighbour discovery (RFC 4861 §7.2.4) and echo
+// (RFC 4443 §4.2) both working.
+func TestKernelPing6_LinkLocal(t *testing.T) {
+	needTool(t, "ping")
+	ns := nstest.New(t)
+	d := startDaemon(t, ns)
+	m := tapAndMAC.FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("no tap= mac= in the readiness line:\n%s", d.out)
+	}
+	tap := m[1]
+	mac, err := ethernet.ParseMAC(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: mac[0] ^ 0x02, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
+	// The namespace may start with IPv6 off; turned on, the kernel gives
+	// the TAP its own link-local address, usable once its DAD is over.
+	for _, k := range []string{"all", tap} {
+		if out, err := run(t, ns, "sysctl", "-w", "net.ipv6.conf."+k+".disable_ipv6=0"); err != nil {
+			t.Fatalf("sysctl: %v\n%s", err, out)
+		}
+	}
+	ready := func() bool {
+		out, err := run(t, ns, "ip", "-6", "addr", "show", "dev", tap, "scope", "link")
+		return err == nil && strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative")
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(15 * time.Second); !ready(); <-tick.C {
+		if time.Now().After(deadline) {
+			out, _ := run(t, ns, "ip", "-6", "addr", "show", "dev", tap)
+			t.Fatalf("the kernel's link-local address on %s never left DAD:\n%s", tap, out)
+		}
+	}
+	pingOK(t, ns, "-6", "-c", "3", "-i", "0.2", "-W", "5", ll.String()+"%"+tap)
+}
