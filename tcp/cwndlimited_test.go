@@ -78,3 +78,17 @@ func TestInfo_SendQueueWScaleTimer(t *testing.T) {
 		t.Fatalf("zero window: SendQueue %d Timer %q, want 10 and persist", i.SendQueue, i.Timer)
 	}
 }
+
+// With nothing outstanding and keep-alive on, the next timer is the
+// keep-alive's; with nothing armed but a delayed ACK, none ss shows.
+func TestInfo_TimerKeepAliveAndNone(t *testing.T) {
+	h := newEstablished(t, Config{KeepAlive: true})
+	if i := h.c.Info(); i.Timer != "keepalive" || i.SendQueue != 0 {
+		t.Fatalf("idle with keep-alive: Timer %q SendQueue %d, want keepalive and 0", i.Timer, i.SendQueue)
+	}
+	h = newEstablished(t, Config{})
+	h.in(h.data(bytesN(100))) // one short segment: a delayed ACK only
+	if i := h.c.Info(); i.Timer != "" {
+		t.Fatalf("a delayed ACK alone: Timer %q, want none", i.Timer)
+	}
+}
