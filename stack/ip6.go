@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"net/netip"
+	"syscall"
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
@@ -194,9 +195,8 @@ func (s *Stack) echoReply6Locked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP
 }
 
 // sendICMPv6Locked fills in the Ethernet and IPv6 headers in front of the
-// ICMPv6 message already at frame[54:] and writes the frame.
+// ICMPv6 message already at frame[54:] and writes the frame to dstMAC.
 func (s *Stack) sendICMPv6Locked(frame []byte, dstMAC ethernet.MAC, src, dst netip.Addr, hopLimit uint8) {
-	ethernet.Encode(frame, dstMAC, s.mac, ethernet.TypeIPv6)
 	ipv6.Encode(frame[ethernet.HeaderLen:], ipv6.Fields{
 		PayloadLen: len(frame) - ethernet.HeaderLen - ipv6.HeaderLen,
 		NextHeader: ipv6.ProtoICMPv6,
@@ -206,7 +206,7 @@ func (s *Stack) sendICMPv6Locked(frame []byte, dstMAC ethernet.MAC, src, dst net
 	})
 	s.stats.IPv6.OutRequests++
 	s.stats.IPv6.ICMP6OutMsgs++
-	s.writeFrameLocked(frame)
+	s.sendResolved6Locked(frame[ethernet.HeaderLen:], dstMAC)
 }
 
 // handleNSLocked processes a neighbour solicitation (RFC 4861 §7.2.3) and
@@ -266,4 +266,73 @@ func (s *Stack) learnNeighbour6Locked(ip netip.Addr, mac ethernet.MAC) {
 		return
 	}
 	s.nd6[ip] = mac
+}
+
+// The IPv6 output seam (issue 12). Three functions, each owned by one part
+// of the IPv6 work, so that the transports, neighbour discovery and
+// fragmentation can grow independently:
+//   - source6Locked: source address selection (RFC 6724 §5);
+//   - resolve6Locked: next-hop determination and neighbour resolution
+//     (RFC 4861 §5.2, §7.2);
+//   - sendResolved6Locked: the link write, fragmenting at the source
+//     (RFC 8200 §4.5).
+
+// source6Locked returns the source address for a packet to dst (RFC 6724
+// §5), or the zero Addr when we have none usable. Only the link-local
+// address exists yet.
+func (s *Stack) source6Locked(dst netip.Addr) netip.Addr {
+	_ = dst
+	return s.linkLocalLocked()
+}
+
+// output6Locked sends the complete IPv6 packet pkt (its header filled in)
+// on the link: resolve the next hop's link address, then write it. The
+// returned error is what a local sender sees.
+func (s *Stack) output6Locked(pkt ipv6.Header) error {
+	s.stats.IPv6.OutRequests++
+	if s.ipLink {
+		return s.sendResolved6Locked(pkt, ethernet.MAC{})
+	}
+	mac, ok, err := s.resolve6Locked(pkt)
+	if !ok {
+		return err
+	}
+	return s.sendResolved6Locked(pkt, mac)
+}
+
+// resolve6Locked returns the link address of pkt's next hop. A multicast
+// destination maps directly (RFC 2464 §7); a unicast one must be in the
+// neighbour map. ok false: the packet was not sent (err says why, nil if it
+// was queued for later).
+// Partial: every destination is on-link (fe80::/64 only) and an unknown
+// neighbour is a drop, not a solicitation (RFC 4861 §7.2.2).
+func (s *Stack) resolve6Locked(pkt ipv6.Header) (ethernet.MAC, bool, error) {
+	dst := pkt.Dst()
+	if dst.IsMulticast() {
+		return multicastMAC6(dst), true, nil
+	}
+	if mac, ok := s.nd6[dst]; ok {
+		return mac, true, nil
+	}
+	s.dropLocked(&s.stats.IPv6.OutNoRoutes, catIPv6, "out_no_routes", pkt)
+	return ethernet.MAC{}, false, syscall.EHOSTUNREACH
+}
+
+// sendResolved6Locked writes pkt to the link address dst (ignored on an IP
+// link), copying it behind the link header.
+// Partial: a packet above the MTU is refused (EMSGSIZE); fragmentation at
+// the source (RFC 8200 §4.5) is a later step.
+func (s *Stack) sendResolved6Locked(pkt ipv6.Header, dst ethernet.MAC) error {
+	if len(pkt) > s.mtu {
+		s.dropLocked(&s.stats.IPv6.OutDiscards, catIPv6, "out_discards", pkt)
+		return syscall.EMSGSIZE
+	}
+	h := s.linkHdr
+	frame := s.frag[:h+len(pkt)]
+	copy(frame[h:], pkt)
+	if !s.ipLink {
+		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv6)
+	}
+	s.writeFrameLocked(frame)
+	return nil
 }

@@ -33,6 +33,8 @@ type IPv6Stats struct {
 	InUnknownProtos uint64 `json:"in_unknown_protos"`  // no handler for the upper layer yet
 	ReasmFails      uint64 `json:"reasm_fails"`        // fragments: no reassembly yet
 	OutRequests     uint64 `json:"out_requests"`
+	OutNoRoutes     uint64 `json:"out_no_routes"` // next hop not resolvable
+	OutDiscards     uint64 `json:"out_discards"`  // larger than the MTU (no fragmentation yet)
 	// NeighboursFull counts neighbours not learnt because the bounded
 	// neighbour map was full.
 	NeighboursFull uint64 `json:"neighbours_full"`
@@ -277,5 +279,5 @@ func (s Stats) Drops() uint64 {
 // drops is the total of the IPv6 drop counters.
 func (v IPv6Stats) drops() uint64 {
 	return v.InTruncated + v.InBadVersion + v.InBadPayloadLen + v.InBadSource + v.InAddrErrors +
-		v.InHdrErrors + v.InUnknownProtos + v.ReasmFails + v.ICMP6InErrors + v.ICMP6InBadND + v.ICMP6NDNotOurs
+		v.InHdrErrors + v.InUnknownProtos + v.ReasmFails + v.OutNoRoutes + v.OutDiscards + v.ICMP6InErrors + v.ICMP6InBadND + v.ICMP6NDNotOurs
 }
