@@ -334,3 +334,14 @@ func (s *Stack) Neighbours6() []Neighbour6 {
 	defer s.unlock()
 	return s.ip6.nc.Entries()
 }
+
+// confirmNeighbour6Locked is upper-layer reachability confirmation (RFC
+// 4861 §7.3.1): a transport that sees forward progress with dst (TCP: an
+// ACK of new data) calls it, and the entry of dst's next hop becomes
+// REACHABLE without a probe.
+func (s *Stack) confirmNeighbour6Locked(dst netip.Addr) {
+	if hop, ok := s.nextHop6Locked(dst); ok {
+		s.ip6.nc.Confirm(hop, s.nowLocked())
+		s.rearmLocked()
+	}
+}
