@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 )
@@ -74,9 +76,16 @@ func (l *linkFlags) parse6(p *parsed) error {
 }
 
 // configureHost6 gives the kernel side of the TAP its IPv6 address
-// (--host-addr6) with netlink, as nic.OpenTAP does --host-addr. The kernel
-// runs its own DAD on it (a second or two before it answers).
+// (--host-addr6) with netlink, as nic.OpenTAP does --host-addr, turning
+// IPv6 on for that interface if the namespace had it off. The kernel runs
+// its own DAD on the address (a second or two before it answers).
 func configureHost6(name string, p netip.Prefix) error {
+	sysctl := "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6"
+	if b, err := os.ReadFile(sysctl); err == nil && strings.TrimSpace(string(b)) != "0" {
+		if err := os.WriteFile(sysctl, []byte("0"), 0); err != nil {
+			return fmt.Errorf("--host-addr6 %v: IPv6 is off on %s and could not be turned on (%v); pass --host-addr6 \"\" to leave the kernel side alone", p, name, err)
+		}
+	}
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("--host-addr6 %v: %v", p, err)

@@ -117,9 +117,10 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	if !tap.HostConfigured() {
 		logUnconfigured(log, tap, l, p)
 	} else if p.hostAddr6.IsValid() && l.tun == "" {
+		// A kernel without IPv6 leaves the IPv4 daemon as it was: warned,
+		// not refused.
 		if err := configureHost6(tap.Info().Name, p.hostAddr6); err != nil {
-			tap.Close()
-			return nil, err
+			log.Warn(err.Error())
 		}
 	}
 	n := &node{link: tap}
