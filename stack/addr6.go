@@ -394,6 +394,7 @@ func (s *Stack) SetAddr6(p netip.Prefix) error {
 		return ErrStackClosed
 	}
 	s.ip6.addrs = slices.DeleteFunc(s.ip6.addrs, func(a *addr6) bool { return a.Origin == OriginStatic })
+	s.leaveGroupsLocked()
 	if p.IsValid() {
 		if old := s.addr6Locked(p.Addr()); old != nil {
 			// Already ours (a SLAAC address): take it over as static.

@@ -886,3 +886,32 @@ func TestND6_Cache_Bounded(t *testing.T) {
 		t.Fatalf("cache_full %d, want 1", st.CacheFull)
 	}
 }
+
+// An address removed leaves its group: set again, it is reported again
+// (and DAD runs again, RFC 4862 §5.4).
+func TestMLD6_GroupLeftWithItsAddress_ReportedAgain(t *testing.T) {
+	e := env6(t, false)
+	e.clk.Advance(10 * time.Second)
+	e.drain()
+	reports := func() uint64 {
+		e.clk.Advance(10 * time.Second)
+		e.drain()
+		return e.st.Stats().ND6.OutMLDv2Reports
+	}
+	base := reports()
+	for i := range 2 {
+		if err := e.st.SetAddr6(stackSA); err != nil {
+			t.Fatal(err)
+		}
+		if got := reports() - base; got != 2 {
+			t.Fatalf("round %d: %d reports for %v's group, want 2", i, got, stackSA)
+		}
+		base += 2
+		if err := e.st.SetAddr6(netip.Prefix{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.SetAddr6(netip.MustParsePrefix("fe80::5/64")); err == nil {
+		t.Fatal("SetAddr6 took a link-local address")
+	}
+}

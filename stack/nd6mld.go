@@ -138,6 +138,17 @@ func (s *Stack) handleMLDQueryLocked(eth ethernet.Header, h ipv6.Header, m ipv6.
 	s.rearmLocked()
 }
 
+// leaveGroupsLocked forgets the groups no address needs any more: their
+// report records go, so the list stays bounded by the address table, and a
+// group joined again is reported again.
+// Partial: the group is left silently, without the state-change report
+// (TO_IN, no sources) RFC 3810 §6.1 sends.
+func (s *Stack) leaveGroupsLocked() {
+	s.ip6.mldReports = slices.DeleteFunc(s.ip6.mldReports, func(r mldReport) bool {
+		return !r.group.IsUnspecified() && !s.joinedGroup6(r.group)
+	})
+}
+
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b

@@ -325,6 +325,7 @@ func (s *Stack) lifetimesLocked(now time.Time) {
 	v := &s.ip6
 	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
 	v.addrs = slices.DeleteFunc(v.addrs, func(a *addr6) bool { return due(a.ValidUntil) })
+	s.leaveGroupsLocked()
 	for _, a := range v.addrs {
 		if a.State == AddrPreferred && due(a.PreferredUntil) {
 			a.State = AddrDeprecated
