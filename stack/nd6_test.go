@@ -205,6 +205,14 @@ func state(t *testing.T, e *env, ip netip.Addr) stack.NDState {
 	return n.State
 }
 
+// wantEntry checks ip's entry is in state with mac.
+func wantEntry(t *testing.T, e *env, ip netip.Addr, state stack.NDState, mac ethernet.MAC) {
+	t.Helper()
+	if n, _ := e.st.Neighbour6StateTest(ip); n.State != state || n.MAC != mac {
+		t.Fatalf("%v: %v %v, want %v %v", ip, n.State, n.MAC, state, mac)
+	}
+}
+
 func wantState(t *testing.T, e *env, ip netip.Addr, want stack.NDState) {
 	t.Helper()
 	if got := state(t, e, ip); got != want {
@@ -369,25 +377,19 @@ func TestND6_Updates_FromAdvertsAndSolicitations(t *testing.T) {
 		resolved(t, e)
 		e.inject(nd(stackMAC, peerLL, stackLL, ns(stackLL, peerMAC2, peerLL, stackLL)))
 		e.drain()
-		if n, _ := e.st.Neighbour6StateTest(peerLL); n.State != stack.NDStale || n.MAC != peerMAC2 {
-			t.Fatalf("after a new address: %v %v, want STALE %v", n.State, n.MAC, peerMAC2)
-		}
+		wantEntry(t, e, peerLL, stack.NDStale, peerMAC2)
 	})
 	t.Run("O clear, another address: REACHABLE goes STALE, address kept", func(t *testing.T) {
 		e := envND(t)
 		resolved(t, e)
 		e.inject(nd(stackMAC, peerLL, stackLL, na(peerLL, peerMAC2, true, false, false, peerLL, stackLL)))
-		if n, _ := e.st.Neighbour6StateTest(peerLL); n.State != stack.NDStale || n.MAC != peerMAC {
-			t.Fatalf("%v %v, want STALE %v", n.State, n.MAC, peerMAC)
-		}
+		wantEntry(t, e, peerLL, stack.NDStale, peerMAC)
 	})
 	t.Run("unsolicited, O set, another address: STALE with it", func(t *testing.T) {
 		e := envND(t)
 		resolved(t, e)
 		e.inject(nd(allNodesMAC, peerLL, allNodes6, na(peerLL, peerMAC2, false, true, false, peerLL, allNodes6)))
-		if n, _ := e.st.Neighbour6StateTest(peerLL); n.State != stack.NDStale || n.MAC != peerMAC2 {
-			t.Fatalf("%v %v, want STALE %v", n.State, n.MAC, peerMAC2)
-		}
+		wantEntry(t, e, peerLL, stack.NDStale, peerMAC2)
 	})
 	t.Run("unsolicited for an unknown target: ignored", func(t *testing.T) {
 		e := envND(t)
