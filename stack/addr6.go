@@ -217,6 +217,7 @@ func (s *Stack) dadTimersLocked(now time.Time) {
 // (§5.4.5's SHOULD for hardware-derived identifiers); it is just not used.
 func (s *Stack) duplicateLocked(a *addr6, why string) {
 	a.State, a.dadAt, a.dadLeft = AddrDuplicate, time.Time{}, 0
+	s.leaveGroupsLocked()
 	s.stats.ND6.DADDuplicates++
 	s.log.Warn("IPv6: duplicate address detected; the address is not used", "addr", a.Prefix, "origin", a.Origin, "seen", why)
 }

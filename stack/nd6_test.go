@@ -889,8 +889,8 @@ func TestND6_Cache_Bounded(t *testing.T) {
 	}
 }
 
-// An address removed leaves its group: set again, it is reported again
-// (and DAD runs again, RFC 4862 §5.4).
+// An address removed leaves its group (a leave report); set again, it is
+// reported again (and DAD runs again, RFC 4862 §5.4).
 func TestMLD6_GroupLeftWithItsAddress_ReportedAgain(t *testing.T) {
 	e := env6(t, false)
 	e.clk.Advance(10 * time.Second)
@@ -912,6 +912,13 @@ func TestMLD6_GroupLeftWithItsAddress_ReportedAgain(t *testing.T) {
 		if err := e.st.SetAddr6(netip.Prefix{}); err != nil {
 			t.Fatal(err)
 		}
+		// §6.1: leaving is a CHANGE_TO_INCLUDE with no sources.
+		s := e.one6(ipv6.TypeMLDv2Report)
+		recs, _ := ipv6.MLDv2Records(s.m)
+		if want := (ipv6.MLDRecord{Type: ipv6.MLDChangeToInclude, Group: netip.MustParseAddr("ff02::1:ff01:5")}); len(recs) != 1 || recs[0] != want {
+			t.Fatalf("round %d: leave report %v, want %v", i, recs, want)
+		}
+		base++
 	}
 	if err := e.st.SetAddr6(netip.MustParsePrefix("fe80::5/64")); err == nil {
 		t.Fatal("SetAddr6 took a link-local address")

@@ -138,15 +138,23 @@ func (s *Stack) handleMLDQueryLocked(eth ethernet.Header, h ipv6.Header, m ipv6.
 	s.rearmLocked()
 }
 
-// leaveGroupsLocked forgets the groups no address needs any more: their
-// report records go, so the list stays bounded by the address table, and a
-// group joined again is reported again.
-// Partial: the group is left silently, without the state-change report
-// (TO_IN, no sources) RFC 3810 §6.1 sends.
+// leaveGroupsLocked leaves the groups no address needs any more (an
+// address removed or found duplicate): a state-change report with a
+// CHANGE_TO_INCLUDE_MODE record and no sources for each (RFC 3810 §6.1:
+// how a node says it stopped listening), and their records go, so the
+// list stays bounded by the address table and a group joined again is
+// reported again.
+// Partial: the leave is sent once, not [Robustness Variable] times.
 func (s *Stack) leaveGroupsLocked() {
+	var left []netip.Addr
 	s.ip6.mldReports = slices.DeleteFunc(s.ip6.mldReports, func(r mldReport) bool {
-		return !r.group.IsUnspecified() && !s.joinedGroup6(r.group)
+		gone := !r.group.IsUnspecified() && !s.joinedGroup6(r.group)
+		if gone && r.typ == ipv6.MLDChangeToExclude {
+			left = append(left, r.group)
+		}
+		return gone
 	})
+	s.sendMLDReportLocked(left, ipv6.MLDChangeToInclude)
 }
 
 func minTime(a, b time.Time) time.Time {
