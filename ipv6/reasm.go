@@ -464,11 +464,8 @@ func HeaderChainComplete(next uint8, data []byte) bool {
 		if next != ProtoFragment {
 			n = (int(data[off+1]) + 1) * 8
 		}
-		if n > len(data)-off {
-			return false
-		}
 		next = data[off]
-		off += n
+		off += n // past the end: the check below fails
 	}
 	need := 1
 	switch next {

@@ -122,8 +122,8 @@ func TestReassembly_AnyOrder_GivesTheOriginal(t *testing.T) {
 func TestReassembly_UnfragmentablePartAndNextHeaderFromFirstFragment(t *testing.T) {
 	g := newRig(t, ReassemblyConfig{})
 	data := testData(64)
-	g.must(fragPkt(ProtoTCP, 32, false, 1, data[32:], false), Pending) // another Next Header, no hop-by-hop
-	pkt := g.must(fragPkt(ProtoUDP, 0, true, 1, data[:32], true), Complete)
+	g.must(fragPkt(ProtoUDP, 0, true, 1, data[:32], true), Pending)
+	pkt := g.must(fragPkt(ProtoTCP, 32, false, 1, data[32:], false), Complete) // another Next Header, no hop-by-hop
 	want := chain(ProtoHopByHop, data, optsHdr(ProtoUDP))
 	if !bytes.Equal(pkt, want) {
 		t.Fatalf("reassembled\n% x\nwant\n% x", pkt, want)
@@ -238,8 +238,8 @@ func TestReassembly_TooBig_ParamProblemAtFragmentOffset(t *testing.T) {
 		ptr  uint32
 	}{
 		{"end 65536", fragPkt(ProtoICMPv6, 65528, false, 1, testData(8), false), HeaderLen + 2},
-		// 65528 + 8 fits alone, not behind an 8-octet hop-by-hop header.
-		{"with hop-by-hop", fragPkt(ProtoICMPv6, 65520, false, 1, testData(16), true), HeaderLen + 8 + 2},
+		// 65512 + 16 fits alone, not behind an 8-octet hop-by-hop header.
+		{"with hop-by-hop", fragPkt(ProtoICMPv6, 65512, false, 1, testData(16), true), HeaderLen + 8 + 2},
 	} {
 		_, res, pp := g.add(c.h)
 		if res != TooBig || pp == nil || pp.Code != CodeErroneousHeader || pp.Pointer != c.ptr || !errors.Is(pp, ErrReassembledTooBig) {
@@ -250,6 +250,22 @@ func TestReassembly_TooBig_ParamProblemAtFragmentOffset(t *testing.T) {
 		t.Errorf("packet dropped with the fragment")
 	}
 	g.must(fragPkt(ProtoICMPv6, 65512, false, 1, testData(8), false), Pending) // 65520: fits
+}
+
+// The other fragments fit behind their own unfragmentable part, but the
+// first fragment's, which the packet takes, is longer: the completed
+// packet would exceed 65535 and is discarded.
+func TestReassembly_FirstFragmentsHeadersMakeItTooBig(t *testing.T) {
+	g := newRig(t, ReassemblyConfig{})
+	data := testData(65528)
+	g.must(fragPkt(ProtoICMPv6, 65520, false, 1, data[65520:], false), Pending)
+	for off := 8; off < 65520; off += 8192 {
+		g.must(fragPkt(ProtoICMPv6, off, true, 1, data[off:min(off+8192, 65520)], false), Pending)
+	}
+	g.must(fragPkt(ProtoICMPv6, 0, true, 1, data[:8], true), Invalid)
+	if g.r.Len() != 0 || g.r.Bytes() != 0 {
+		t.Errorf("%d packets, %d bytes held; want none", g.r.Len(), g.r.Bytes())
+	}
 }
 
 // RFC 8200 §4.5: M set and a length not a multiple of 8: Parameter Problem

@@ -241,6 +241,7 @@ func TestICMPv6_PacketTooBig_LowersPathMTU(t *testing.T) {
 		{"lowered to 1400", ptb(1400, stackLL, peerLL), 1400, false},
 		{"below 1280 taken as 1280", ptb(600, stackLL, peerLL), 1280, false},
 		{"above the link MTU ignored", ptb(9000, stackLL, peerLL), 1500, true},
+		{"the link MTU ignored", ptb(1500, stackLL, peerLL), 1500, true},
 		{"for a packet not ours ignored", ptb(1400, peerLL, stackLL), 1500, true},
 		{"for a multicast destination ignored", ptb(1400, stackLL, netip.MustParseAddr("ff02::1")), 1500, true},
 		{"quote cut ignored", ptb(1400, stackLL, peerLL)[:ethernet.HeaderLen+ipv6.HeaderLen+ipv6.ICMPHeaderLen+20], 1500, true},
