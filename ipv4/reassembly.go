@@ -1,8 +1,9 @@
 package ipv4
 
 import (
-	"math/bits"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/bitmap"
 )
 
 // Reassembly defaults.
@@ -264,7 +265,7 @@ func (r *Reassembler) Add(h Header, now time.Time) (pkt []byte, res AddResult) {
 
 	size := 0
 	if d != nil {
-		switch held := countBits(d.held[:], off/8, (end+7)/8); {
+		switch held := bitmap.Count(d.held[:], off/8, (end+7)/8); {
 		case held == (end+7)/8-off/8:
 			return nil, Duplicate
 		case held > 0:
@@ -304,7 +305,7 @@ func (r *Reassembler) Add(h Header, now time.Time) (pkt []byte, res AddResult) {
 	}
 
 	copy(d.buf[headroom+off:], p)
-	setBits(d.held[:], off/8, (end+7)/8)
+	bitmap.Set(d.held[:], off/8, (end+7)/8)
 	d.meat += len(p)
 	d.extent = extent
 	if !mf {
@@ -384,29 +385,4 @@ func (r *Reassembler) remove(d *datagram) {
 	}
 	d.prev, d.next = nil, nil
 	r.bytes -= d.size()
-}
-
-// countBits returns how many of bits [lo, hi) are set; bits past the end of
-// bm count as clear.
-func countBits(bm []uint64, lo, hi int) int {
-	hi = min(hi, len(bm)*64)
-	n := 0
-	for lo < hi {
-		w, b := lo/64, lo%64
-		k := min(64-b, hi-lo)
-		mask := ^uint64(0) >> (64 - k) << b
-		n += bits.OnesCount64(bm[w] & mask)
-		lo += k
-	}
-	return n
-}
-
-// setBits sets bits [lo, hi), which must lie inside bm.
-func setBits(bm []uint64, lo, hi int) {
-	for lo < hi {
-		w, b := lo/64, lo%64
-		k := min(64-b, hi-lo)
-		bm[w] |= ^uint64(0) >> (64 - k) << b
-		lo += k
-	}
 }

@@ -6,8 +6,9 @@ package ipv6
 
 import (
 	"errors"
-	"math/bits"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/bitmap"
 )
 
 // Reasons Add refuses a fragment with a Parameter Problem (wrapped in a
@@ -268,7 +269,7 @@ func (r *Reassembler) Add(h Header, fh Ext, now time.Time) (pkt Header, res AddR
 			return nil, Invalid, nil
 		}
 		extent = max(extent, d.extent)
-		switch held := countBits(d.held[:], off/8, (end+7)/8); {
+		switch held := bitmap.Count(d.held[:], off/8, (end+7)/8); {
 		case held == (end+7)/8-off/8:
 			return nil, Duplicate, nil
 		case held > 0:
@@ -314,7 +315,7 @@ func (r *Reassembler) Add(h Header, fh Ext, now time.Time) (pkt Header, res AddR
 		r.bytes += newSize - size
 	}
 	copy(d.buf[off:], data)
-	setBits(d.held[:], off/8, (end+7)/8)
+	bitmap.Set(d.held[:], off/8, (end+7)/8)
 	d.meat += len(data)
 	d.extent = extent
 	if !mf {
@@ -479,29 +480,4 @@ func HeaderChainComplete(next uint8, data []byte) bool {
 		need = 0
 	}
 	return len(data)-off >= need
-}
-
-// countBits returns how many of bits [lo, hi) are set; bits past the end of
-// bm count as clear.
-func countBits(bm []uint64, lo, hi int) int {
-	hi = min(hi, len(bm)*64)
-	n := 0
-	for lo < hi {
-		w, b := lo/64, lo%64
-		k := min(64-b, hi-lo)
-		mask := ^uint64(0) >> (64 - k) << b
-		n += bits.OnesCount64(bm[w] & mask)
-		lo += k
-	}
-	return n
-}
-
-// setBits sets bits [lo, hi), which must lie inside bm.
-func setBits(bm []uint64, lo, hi int) {
-	for lo < hi {
-		w, b := lo/64, lo%64
-		k := min(64-b, hi-lo)
-		bm[w] |= ^uint64(0) >> (64 - k) << b
-		lo += k
-	}
 }
