@@ -298,6 +298,7 @@ func FuzzIPv6(f *testing.F) {
 	f.Add([]byte{0, 255, 0, 0x40})          // version 4
 	f.Add([]byte{1, 255, 40, 0x87, 1})      // code 1
 	f.Add([]byte{1, 60, 64, 1, 0, 0, 0, 0}) // an option of length 0
+	f.Add([]byte{0, 255, 6, 44})            // the echo read as a fragment
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 3 {
 			return
