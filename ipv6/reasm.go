@@ -108,7 +108,8 @@ const (
 	// (discard_fq): data beyond the end the last fragment gave, a second
 	// last fragment with another end, or a last fragment ending before
 	// data held. A completed packet whose first fragment's headers make it
-	// longer than 65535 is discarded the same way.
+	// longer than 65535 is discarded the same way, and one whose fragments
+	// mix Not-ECT with ECN-capable codepoints (RFC 3168 §5.3).
 	Invalid
 )
 
@@ -121,6 +122,13 @@ func (r AddResult) String() string {
 }
 
 var addResultNames = [...]string{"pending", "complete", "atomic", "duplicate", "overlap", "discarded", "too big", "bad length", "incomplete", "no memory", "invalid"}
+
+// ECN codepoints in the Traffic Class's two low bits (RFC 3168 §5).
+const (
+	ecnMask   = 3
+	ecnNotECT = 0
+	ecnCE     = 3
+)
 
 // CodeHeaderChainIncomplete is the Parameter Problem code for a first
 // fragment without the whole IPv6 header chain (RFC 7112 §5, RFC 4443 §3.4
@@ -154,6 +162,8 @@ type packet struct {
 	// length once lastIn (the fragment with M clear) arrived.
 	extent, end int
 	lastIn      bool
+	// ecn has bit c set for each ECN codepoint c the fragments carried.
+	ecn uint8
 	// first is the first fragment's unfragmentable part and Fragment
 	// header, as received; nil until it arrives. firstLen is the data it
 	// carried.
@@ -317,6 +327,7 @@ func (r *Reassembler) Add(h Header, fh Ext, now time.Time) (pkt Header, res AddR
 	copy(d.buf[off:], data)
 	bitmap.Set(d.held[:], off/8, (end+7)/8)
 	d.meat += len(data)
+	d.ecn |= 1 << (h.TrafficClass() & ecnMask)
 	d.extent = extent
 	if !mf {
 		d.lastIn, d.end = true, end
@@ -341,6 +352,16 @@ func (r *Reassembler) Add(h Header, fh Ext, now time.Time) (pkt Header, res AddR
 	copy(out, d.first[:unfrag])
 	copy(out[unfrag:], d.buf[:d.end])
 	out.SetPayloadLen(len(out) - HeaderLen)
+	// RFC 3168 §5.3, as Linux's ip_frag_ecn_table: a packet whose
+	// fragments mix Not-ECT with ECT or CE is dropped (no ECN-capable
+	// sender fragments that way: the CE mark could be lost); CE on any
+	// fragment of an ECT packet marks the whole.
+	if notECT := uint8(1 << ecnNotECT); d.ecn&notECT != 0 && d.ecn != notECT {
+		return nil, Invalid, nil
+	}
+	if d.ecn&(1<<ecnCE) != 0 {
+		out[1] |= ecnCE << 4 // the traffic class's two low bits
+	}
 	// The Next Header field of the last unfragmentable header (the fixed
 	// header's, or that of the header in front of the Fragment header)
 	// takes the first fragment's Fragment header's value.

@@ -268,6 +268,43 @@ func TestReassembly_FirstFragmentsHeadersMakeItTooBig(t *testing.T) {
 	}
 }
 
+// RFC 3168 §5.3, as Linux's ip_frag_ecn_table: CE on any fragment of an
+// ECT packet marks the reassembled packet; Not-ECT mixed with ECT or CE
+// drops it; otherwise the first fragment's traffic class stays.
+func TestReassembly_ECN(t *testing.T) {
+	const notECT, ect1, ect0, ce = 0, 1, 2, 3
+	data := testData(16)
+	for _, c := range []struct {
+		name        string
+		first, last uint8 // ECN codepoints
+		want        AddResult
+		wantECN     uint8
+	}{
+		{"both ECT(0)", ect0, ect0, Complete, ect0},
+		{"CE on the last", ect0, ce, Complete, ce},
+		{"CE on the first", ce, ect1, Complete, ce},
+		{"both Not-ECT", notECT, notECT, Complete, notECT},
+		{"Not-ECT and ECT(0)", notECT, ect0, Invalid, 0},
+		{"CE and Not-ECT", ce, notECT, Invalid, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newRig(t, ReassemblyConfig{})
+			first := fragPkt(ProtoICMPv6, 0, true, 1, data[:8], false)
+			last := fragPkt(ProtoICMPv6, 8, false, 1, data[8:], false)
+			first[1] |= 0xb0&^0x30 | c.first<<4 // DSCP bits too: they stay the first's
+			last[1] |= c.last << 4
+			g.must(first, Pending)
+			pkt := g.must(last, c.want)
+			if c.want != Complete {
+				return
+			}
+			if tc := pkt.TrafficClass(); tc&3 != c.wantECN || tc>>2 != Header(first).TrafficClass()>>2 {
+				t.Errorf("traffic class %#x, want ECN %d and the first fragment's DSCP", tc, c.wantECN)
+			}
+		})
+	}
+}
+
 // RFC 8200 §4.5: M set and a length not a multiple of 8: Parameter Problem
 // code 0 at Payload Length.
 func TestReassembly_BadLength_ParamProblemAtPayloadLength(t *testing.T) {
