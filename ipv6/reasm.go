@@ -81,6 +81,8 @@ const (
 	// discarded, and so are its fragments that arrive later, until the
 	// packet's timeout (RFC 5722 §4: "all the constituent fragments,
 	// including those not yet received, MUST be silently discarded").
+	// Linux (inet_frag_kill) and gVisor forget the packet instead, so
+	// that fragments sent again start a new one.
 	Overlap
 	// Discarded: a fragment of a packet discarded for an overlap (RFC 5722
 	// §4), dropped.

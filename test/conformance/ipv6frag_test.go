@@ -228,7 +228,7 @@ func TestIPv6Fragments_AgainstGVisor(t *testing.T) {
 		steps []step6
 		want  string
 		// gvisor, if set, is what gVisor does instead ("none": sends
-		// nothing): a pinned difference, tapstack doing what Linux does.
+		// nothing): a pinned difference.
 		gvisor string
 	}{
 		{"in order", frames6(fs[0], fs[1], fs[2]), "echo-reply seq=1 len=3000 data-ok=true", ""},
@@ -240,7 +240,8 @@ func TestIPv6Fragments_AgainstGVisor(t *testing.T) {
 			frag6(ipv6.ProtoICMPv6, 96, true, 9, small[96:112]),
 			frag6(ipv6.ProtoICMPv6, 104, false, 9, small[104:])), "", ""},
 		// RFC 5722 §4: the fragments not yet received are discarded too;
-		// gVisor forgets the packet and reassembles the resent ones.
+		// gVisor (and Linux) forget the packet and reassemble the resent
+		// ones.
 		{"overlap then the whole packet again", frames6(
 			frag6(ipv6.ProtoICMPv6, 0, true, 9, small[:104]),
 			frag6(ipv6.ProtoICMPv6, 96, true, 9, small[96:112]),
