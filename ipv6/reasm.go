@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/bitmap"
+	"github.com/tapstack/tapstack/internal/deadlines"
 )
 
 // Reasons Add refuses a fragment with a Parameter Problem (wrapped in a
@@ -171,9 +172,7 @@ type packet struct {
 	// carried.
 	first    []byte
 	firstLen int
-	deadline time.Time
-
-	prev, next *packet // deadline order
+	node     deadlines.Node[*packet] // in deadline order
 }
 
 func (p *packet) size() int { return len(p.buf) + len(p.first) }
@@ -182,10 +181,10 @@ func (p *packet) size() int { return len(p.buf) + len(p.first) }
 // does no I/O and reads no clock: Add and Expire take the time,
 // NextDeadline says when Expire is next due. Not safe for concurrent use.
 type Reassembler struct {
-	cfg        ReassemblyConfig
-	m          map[fragKey]*packet
-	head, tail *packet // oldest deadline first
-	bytes      int
+	cfg   ReassemblyConfig
+	m     map[fragKey]*packet
+	list  deadlines.List[*packet] // oldest deadline first
+	bytes int
 }
 
 // NewReassembler returns an empty reassembler bounded by cfg. A zero field
@@ -219,10 +218,11 @@ func (r *Reassembler) Len() int { return len(r.m) }
 // NextDeadline returns when the oldest packet in reassembly times out, if
 // there is one; the stack arms its timer for it and then calls Expire.
 func (r *Reassembler) NextDeadline() (time.Time, bool) {
-	if r.head == nil {
+	n := r.list.Front()
+	if n == nil {
 		return time.Time{}, false
 	}
-	return r.head.deadline, true
+	return n.Deadline, true
 }
 
 // Add takes a fragment received at now: h is the packet (from Parse) and
@@ -316,9 +316,10 @@ func (r *Reassembler) Add(h Header, fh Ext, now time.Time) (pkt Header, res AddR
 		}
 	}
 	if d == nil {
-		d = &packet{key: k, deadline: now.Add(r.cfg.Timeout)}
+		d = &packet{key: k}
+		d.node.Deadline, d.node.Value = now.Add(r.cfg.Timeout), d
 		r.m[k] = d
-		r.link(d)
+		r.list.Insert(&d.node)
 	}
 	if newSize > size {
 		buf := make([]byte, newSize)
@@ -397,7 +398,8 @@ func nextHeaderField(b []byte, fragOff int) int {
 // if the first fragment was received). timedOut must not call r.
 func (r *Reassembler) Expire(now time.Time, timedOut func(first Header)) int {
 	n := 0
-	for d := r.head; d != nil && !now.Before(d.deadline); d = r.head {
+	for e := r.list.Front(); e != nil && !now.Before(e.Deadline); e = r.list.Front() {
+		d := e.Value
 		r.remove(d)
 		if d.dead {
 			continue
@@ -422,42 +424,10 @@ func (r *Reassembler) kill(d *packet) {
 	d.dead, d.buf, d.first = true, nil, nil
 }
 
-// link inserts d in deadline order. Deadlines are arrival plus a fixed
-// timeout, so with a monotonic now this appends at the tail.
-func (r *Reassembler) link(d *packet) {
-	at := r.tail
-	for at != nil && at.deadline.After(d.deadline) {
-		at = at.prev
-	}
-	d.prev = at
-	if at == nil {
-		d.next = r.head
-		r.head = d
-	} else {
-		d.next = at.next
-		at.next = d
-	}
-	if d.next == nil {
-		r.tail = d
-	} else {
-		d.next.prev = d
-	}
-}
-
 // remove forgets d and releases its bytes.
 func (r *Reassembler) remove(d *packet) {
 	delete(r.m, d.key)
-	if d.prev == nil {
-		r.head = d.next
-	} else {
-		d.prev.next = d.next
-	}
-	if d.next == nil {
-		r.tail = d.prev
-	} else {
-		d.next.prev = d.prev
-	}
-	d.prev, d.next = nil, nil
+	r.list.Remove(&d.node)
 	r.bytes -= d.size()
 }
 
