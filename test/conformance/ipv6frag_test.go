@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -37,16 +36,11 @@ var (
 	peerLL6  = netip.MustParseAddr("fe80::1")
 )
 
-// gvisor6 is gVisor with IPv6 and ICMPv6 on a channel endpoint behind
-// link/ethernet, the stack's link-local address without DAD, the peer a
-// static neighbour (tapstack answers to the frame's source).
-type gvisor6 struct {
-	clk *faketime.ManualClock
-	st  *gstack.Stack
-	ch  *channel.Endpoint
-}
-
-func newGvisor6(t *testing.T) *gvisor6 {
+// newGvisor6 is gVisor with IPv6 and ICMPv6 on a channel endpoint behind
+// link/ethernet (a gvisorTarget, for its inject and drain), the stack's
+// link-local address without DAD, the peer a static neighbour (tapstack
+// answers to the frame's source).
+func newGvisor6(t *testing.T) *gvisorTarget {
 	t.Helper()
 	clk := faketime.NewManualClock()
 	st := gstack.New(gstack.Options{
@@ -66,40 +60,10 @@ func newGvisor6(t *testing.T) *gvisor6 {
 	if err := st.AddStaticNeighbor(gvisorNIC, gipv6.ProtocolNumber, tcpip.AddrFrom16(peerLL6.As16()), tcpip.LinkAddress(peerMAC[:])); err != nil {
 		t.Fatalf("gVisor: AddStaticNeighbor: %v", err)
 	}
-	t.Cleanup(func() { st.Close() })
-	g := &gvisor6{clk: clk, st: st, ch: ch}
-	g.drain()
-	return g
-}
-
-func (g *gvisor6) inject(frame []byte) {
-	pkt := gstack.NewPacketBuffer(gstack.PacketBufferOptions{Payload: buffer.MakeWithData(append([]byte(nil), frame...))})
-	defer pkt.DecRef()
-	g.ch.InjectInbound(0, pkt)
-	g.settle()
-}
-
-func (g *gvisor6) settle() {
-	for range 3 {
-		g.clk.RunImmediatelyScheduledJobs()
-		g.st.Pause()
-		g.st.Resume()
-	}
-}
-
-func (g *gvisor6) drain() [][]byte {
-	g.settle()
-	var out [][]byte
-	for {
-		pkt := g.ch.Read()
-		if pkt == nil {
-			return out
-		}
-		v := pkt.ToView()
-		out = append(out, append([]byte(nil), v.AsSlice()...))
-		v.Release()
-		pkt.DecRef()
-	}
+	x := &gvisorTarget{t: t, clk: clk, st: st, ch: ch}
+	t.Cleanup(x.close)
+	x.drain()
+	return x
 }
 
 // frag6 is a fragment from peerLL6 to stackLL6 whose Fragment header names
@@ -272,7 +236,7 @@ func TestIPv6Fragments_AgainstGVisor(t *testing.T) {
 			for _, s := range c.steps {
 				if s.frame == nil {
 					tap.advance(s.wait)
-					gv.clk.Advance(s.wait)
+					gv.advance(s.wait)
 				} else {
 					tap.inject(s.frame)
 					gv.inject(s.frame)
