@@ -56,6 +56,9 @@ func (s *Stack) expireReasm6Locked(now time.Time) {
 	n := uint64(s.reasm6.Expire(now, s.reassembly6TimedOut))
 	s.stats.IPv6.ReasmFails += n
 	s.stats.IPv6.ReasmTimeout += n
+	if s.dbg.on && n > 0 {
+		s.logReasmTimeoutsLocked(catIPv6, "reasm_timeout", n)
+	}
 }
 
 // reassembly6TimedOut is the reassembler's Expire callback for a packet

@@ -3,6 +3,9 @@ package stack_test
 import (
 	"bytes"
 	"encoding/binary"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -332,4 +335,19 @@ func TestIPv6Frag_MemoryBounded(t *testing.T) {
 		t.Errorf("reasm_no_memory %d, reasm_fails %d, reasm_reqds %d; want ≥ 30 refused of 100, all counted as fails", st.ReasmNoMemory, st.ReasmFails, st.ReasmReqds)
 	}
 	e.none()
+}
+
+// The debug log has one record for the IPv6 packets a reassembly timeout
+// gave up, with their count.
+func TestIPv6Frag_Timeout_DebugRecord(t *testing.T) {
+	e, rec := newDebugEnv(t, slog.LevelDebug, noARPExpiry)
+	msg := echo6(peerLL, stackLL, 1, 1, pattern(200))
+	e.inject(frag6(ipv6.ProtoICMPv6, 112, false, 5, msg[112:]))
+	e.inject(frag6(ipv6.ProtoICMPv6, 112, false, 6, msg[112:]))
+	rec.take("")
+	e.clk.Advance(60 * time.Second)
+	want := []string{"drop layer=ipv6 reason=reasm_timeout datagrams=2"}
+	if got := rec.take("drop"); !slices.Equal(got, want) {
+		t.Fatalf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

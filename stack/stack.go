@@ -649,7 +649,7 @@ func (s *Stack) onTimer() {
 	s.stats.IPv4.ReasmTimeouts += timedOut
 	s.stats.IPv4.ReasmFails += timedOut
 	if s.dbg.on && timedOut > s.dbg.timedOutFirsts {
-		s.logReasmTimeoutsLocked(timedOut - s.dbg.timedOutFirsts)
+		s.logReasmTimeoutsLocked(catIPv4, "reasm_timeouts", timedOut-s.dbg.timedOutFirsts)
 	}
 	s.expireReasm6Locked(now)
 	s.rearmLocked()
