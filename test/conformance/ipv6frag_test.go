@@ -21,8 +21,8 @@ import (
 	"github.com/tapstack/tapstack/ipv6"
 )
 
-// IPv6 fragments against gVisor's IPv6 stack (issue 12): the same
-// fragment sequences go to tapstack and to gVisor, both on the stack's
+// IPv6 fragments and Parameter Problems against gVisor's IPv6 stack (issue
+// 12): the same packets go to tapstack and to gVisor, both on the stack's
 // link-local address fe80::ff:fe00:2; what each sends back (echo replies
 // and ICMPv6 errors, reassembled from their fragments) is compared, with
 // the differences pinned (Linux's behaviour where they differ).
@@ -183,7 +183,7 @@ func frames6(fs ...[]byte) []step6 {
 	return s
 }
 
-func TestIPv6Fragments_AgainstGVisor(t *testing.T) {
+func TestIPv6FragmentsAndErrors_AgainstGVisor(t *testing.T) {
 	big := echo6Msg(1, 3000)
 	fs := split6(ipv6.ProtoICMPv6, big, 1232, 0x100)
 	small := echo6Msg(2, 200)
@@ -221,6 +221,13 @@ func TestIPv6Fragments_AgainstGVisor(t *testing.T) {
 		{"first fragment without the UDP header", frames6(frag6(ipv6.ProtoUDP, 0, true, 5, make([]byte, 0))), "param-problem code=3 ptr=0", "none"},
 		{"unknown next header", frames6(ip6Frame(protoUnassigned, make([]byte, 8))), "param-problem code=1 ptr=6", ""},
 		{"unknown next header, reassembled", frames6(split6(protoUnassigned, make([]byte, 3000), 1232, 11)...), "param-problem code=1 ptr=6", ""},
+		// RFC 8200 §4.2, §4.4, §4.1: the extension-header errors.
+		{"unknown option 10xxxxxx", frames6(ip6Frame(ipv6.ProtoDestOpts, []byte{ipv6.ProtoNoNext, 0, 0x80, 4, 0, 0, 0, 0})), "param-problem code=2 ptr=42", ""},
+		{"unknown option 11xxxxxx", frames6(ip6Frame(ipv6.ProtoDestOpts, []byte{ipv6.ProtoNoNext, 0, 0xc0, 4, 0, 0, 0, 0})), "param-problem code=2 ptr=42", ""},
+		{"unknown option 01xxxxxx", frames6(ip6Frame(ipv6.ProtoDestOpts, []byte{ipv6.ProtoNoNext, 0, 0x40, 4, 0, 0, 0, 0})), "", ""},
+		{"routing type 0, segments left 1", frames6(ip6Frame(ipv6.ProtoRouting, []byte{ipv6.ProtoNoNext, 0, 0, 1, 0, 0, 0, 0})), "param-problem code=0 ptr=42", ""},
+		{"hop-by-hop not first", frames6(ip6Frame(ipv6.ProtoDestOpts, []byte{ipv6.ProtoHopByHop, 0, 1, 4, 0, 0, 0, 0, ipv6.ProtoNoNext, 0, 1, 4, 0, 0, 0, 0})), "param-problem code=1 ptr=40", ""},
+		{"about an ICMPv6 error", frames6(ip6Frame(ipv6.ProtoDestOpts, append([]byte{ipv6.ProtoICMPv6, 0, 0x80, 4, 0, 0, 0, 0}, 1, 0, 0, 0, 0, 0, 0, 0))), "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tap := newTapTarget(t, targetConfig{})
