@@ -26,10 +26,6 @@ const (
 	ndBaseReachableTime = 30 * time.Second
 	// DelayFirstProbeTime: DELAY's wait for an upper-layer confirmation.
 	ndDelayFirstProbeTime = 5 * time.Second
-	// ndStaleTime: an unused STALE entry is removed this long after it
-	// went stale. RFC 4861 §7.3.2 keeps STALE entries until memory is
-	// needed; Linux garbage collects them after gc_stale_time, 60 s.
-	ndStaleTime = 60 * time.Second
 	// ndMaxPending: packets queued per INCOMPLETE entry (§7.2.2: "SHOULD
 	// retain ... at least one"; 16 as the ARP cache).
 	ndMaxPending = 16
@@ -79,9 +75,10 @@ type ndEntry struct {
 	mac      ethernet.MAC
 	state    NDState
 	isRouter bool
-	// at: REACHABLE, when it goes stale; STALE, when it is removed;
-	// INCOMPLETE, DELAY, PROBE: when the next solicitation (or the
-	// give-up) is due.
+	// at: REACHABLE, when it goes stale; INCOMPLETE, DELAY, PROBE: when
+	// the next solicitation (or the give-up) is due; STALE: zero, no
+	// deadline (RFC 4861 §7.3.2 keeps a STALE entry until its memory is
+	// needed; Linux collects them only above gc_thresh1, 128 entries).
 	at      time.Time
 	sent    int
 	pending [][]byte
@@ -138,7 +135,7 @@ func (c *ndCache) Resolve(ip netip.Addr, now time.Time) (ethernet.MAC, ndResult,
 // as Expire would have at that moment.
 func (c *ndCache) age(e *ndEntry, now time.Time) {
 	if e.state == NDReachable && !now.Before(e.at) {
-		e.state, e.at = NDStale, e.at.Add(ndStaleTime)
+		e.state, e.at = NDStale, time.Time{}
 	}
 }
 
@@ -178,7 +175,7 @@ func (c *ndCache) reach(e *ndEntry, now time.Time) {
 
 // stale marks e STALE from now.
 func (c *ndCache) stale(e *ndEntry, now time.Time) {
-	e.state, e.at, e.sent = NDStale, now.Add(ndStaleTime), 0
+	e.state, e.at, e.sent = NDStale, time.Time{}, 0
 }
 
 // LinkAddr records a link-layer address learnt from a source link-layer
@@ -278,11 +275,11 @@ func (c *ndCache) Remove(ip netip.Addr) { delete(c.entries, ip) }
 // after MAX_MULTICAST_SOLICIT unanswered ones the entry is deleted and
 // failed called for each queued packet; REACHABLE goes STALE; DELAY goes
 // to PROBE with a unicast solicitation; PROBE retransmits, and after
-// MAX_UNICAST_SOLICIT the entry is deleted; STALE is removed after
-// ndStaleTime. solicit(ip, mac, unicast) sends one solicitation.
+// MAX_UNICAST_SOLICIT the entry is deleted. STALE has no deadline.
+// solicit(ip, mac, unicast) sends one solicitation.
 func (c *ndCache) Expire(now time.Time, solicit func(ip netip.Addr, mac ethernet.MAC, unicast bool), failed func(ip netip.Addr, pkt []byte)) {
 	for ip, e := range c.entries {
-		if now.Before(e.at) {
+		if e.at.IsZero() || now.Before(e.at) {
 			continue
 		}
 		switch e.state {
@@ -308,8 +305,6 @@ func (c *ndCache) Expire(now time.Time, solicit func(ip netip.Addr, mac ethernet
 			// PROBE, and the first unicast solicitation.
 			e.state, e.sent, e.at = NDProbe, 1, now.Add(c.retrans)
 			solicit(ip, e.mac, true)
-		case NDStale:
-			delete(c.entries, ip)
 		}
 	}
 }
@@ -317,7 +312,7 @@ func (c *ndCache) Expire(now time.Time, solicit func(ip netip.Addr, mac ethernet
 // NextDeadline returns the earliest time Expire has work.
 func (c *ndCache) NextDeadline() (t time.Time, ok bool) {
 	for _, e := range c.entries {
-		if !ok || e.at.Before(t) {
+		if !e.at.IsZero() && (!ok || e.at.Before(t)) {
 			t, ok = e.at, true
 		}
 	}
