@@ -924,3 +924,18 @@ func TestMLD6_GroupLeftWithItsAddress_ReportedAgain(t *testing.T) {
 		t.Fatal("SetAddr6 took a link-local address")
 	}
 }
+
+// An IP link (a TUN) has no link layer: no link-local address, no DAD
+// (Linux does none on an IFF_NOARP device), so a static address is usable
+// at once, and Start sends no neighbour discovery or MLD.
+func TestAddr6_IPLink_StaticUsableAtOnce(t *testing.T) {
+	e := newEnv(t, ipLink, withAddr6, func(c *stack.Config, _ *nic.PipeConfig) { c.DupAddrDetectTransmits = 0 })
+	e.st.Start()
+	e.clk.Advance(10 * time.Second)
+	if a := e.st.Addrs6(); len(a) != 1 || a[0].Prefix != stackSA || a[0].State != stack.AddrPreferred {
+		t.Fatalf("addresses %+v, want %v preferred alone", a, stackSA)
+	}
+	if f, ok := e.peer.TryRead(); ok {
+		t.Fatalf("sent % x on an IP link", f)
+	}
+}
