@@ -8,12 +8,13 @@ import (
 	"github.com/tapstack/tapstack/ipv6"
 )
 
-// IPv6 (issue 12, in progress): link-local only. The stack answers echo
-// requests and neighbour solicitations for its link-local address,
+// IPv6 (issue 12, in progress). The stack answers echo requests,
 // reassembles and fragments (ip6frag.go), sends ICMPv6 errors
-// (icmp6err.go) and follows Packet Too Big (pmtu6.go); there is no
-// duplicate address detection, no router discovery and no upper layer but
-// ICMPv6 yet.
+// (icmp6err.go) and follows Packet Too Big (pmtu6.go); its addresses
+// (link-local, static, SLAAC) pass DAD (addr6.go), neighbours are resolved
+// through the neighbour cache (nd6.go, nd6cache.go), routers discovered
+// (ra6.go) and groups reported with MLDv2 (nd6mld.go). There is no upper
+// layer but ICMPv6 yet.
 
 var (
 	// allNodes is the link-local all-nodes group (RFC 4291 §2.7.1), which
