@@ -7,12 +7,13 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
+	"github.com/tapstack/tapstack/nic"
 )
 
 // IPv6 (issue 12, in progress): link-local only. The stack answers echo
-// requests and neighbour solicitations for its link-local address; there is
-// no duplicate address detection, no router discovery, no reassembly and no
-// upper layer but ICMPv6 yet.
+// requests and neighbour solicitations for its link-local address, and
+// carries TCP and UDP (ip6_transport.go); there is no duplicate address
+// detection, no router discovery and no reassembly yet.
 
 var (
 	// allNodes is the link-local all-nodes group (RFC 4291 §2.7.1), which
@@ -81,7 +82,7 @@ func (s *Stack) joined6(eth ethernet.Header) bool {
 
 // handleIPv6Locked is the IPv6 receive path (RFC 8200): the fixed header,
 // the destination, the extension-header walk, then the upper layer.
-func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
+func (s *Stack) handleIPv6Locked(eth ethernet.Header, meta nic.Meta) {
 	st := &s.stats.IPv6
 	st.InReceives++
 	h, err := ipv6.Parse(eth.Payload())
@@ -142,9 +143,11 @@ func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
 	case ipv6.ProtoNoNext:
 		// RFC 8200 §4.7: nothing follows; the packet is consumed.
 		st.InDelivers++
+	case ipv6.ProtoTCP, ipv6.ProtoUDP:
+		s.handleTransport6Locked(eth, h, next, h[off:], meta) // ip6_transport.go
 	default:
 		// Partial: RFC 8200 §4 asks for a Parameter Problem code 1; not
-		// sent yet. TCP and UDP over IPv6 land here too for now.
+		// sent yet.
 		s.dropFrameLocked(&st.InUnknownProtos, catIPv6, "in_unknown_protos", eth)
 	}
 }

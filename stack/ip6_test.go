@@ -142,7 +142,7 @@ func TestIPv6_Drops_CountedByReason(t *testing.T) {
 			[]byte{ipv6.ProtoNoNext, 0, 0x80, 4, 0, 0, 0, 0})), nil, "IPv6.InHdrErrors"},
 		{"nine extension headers", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoDestOpts}, nine), nil, "IPv6.InHdrErrors"},
 		{"extension header beyond the packet", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoDestOpts}, dopt[:4]), nil, "IPv6.InTruncated"},
-		{"UDP: no upper layer yet", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoUDP}, make([]byte, 8)), nil, "IPv6.InUnknownProtos"},
+		{"SCTP: no such upper layer", ip6Frame(stackMAC, ipv6.Fields{NextHeader: 132}, make([]byte, 12)), nil, "IPv6.InUnknownProtos"},
 		{"first fragment of two", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoFragment},
 			append([]byte{ipv6.ProtoICMPv6, 0, 0, 1, 0, 0, 0, 9}, echo[:8]...)), nil, "IPv6.ReasmFails"},
 		{"ICMPv6 bad checksum", ip6Frame(stackMAC, ipv6.Fields{}, badSum), []map[string]int64{{"IPv6.InDelivers": 1}}, "IPv6.ICMP6InErrors"},

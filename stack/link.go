@@ -34,7 +34,7 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 	case ethernet.TypeIPv4:
 		s.handleIPv4Locked(eth.Payload(), eth.Dst().IsMulticast(), meta)
 	case ethernet.TypeIPv6:
-		s.handleIPv6Locked(eth)
+		s.handleIPv6Locked(eth, meta)
 	default:
 		s.dropFrameLocked(&s.stats.Link.UnknownEtherType, catLink, "unknown_ether_type", frame)
 	}

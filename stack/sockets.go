@@ -176,6 +176,11 @@ func (s *Stack) TCPListeners() []TCPListenerInfo {
 	for _, le := range s.tcpListeners {
 		out = append(out, TCPListenerInfo{Local: le.ep.local, Pending: le.lis.Pending(), Backlog: le.backlog, ListenerStats: le.lis.Stats()})
 	}
+	for _, le := range s.tcpListeners6 {
+		if le.fams&fam4 == 0 { // a dual-stack one is listed above
+			out = append(out, TCPListenerInfo{Local: le.ep.local, Pending: le.lis.Pending(), Backlog: le.backlog, ListenerStats: le.lis.Stats()})
+		}
+	}
 	slices.SortFunc(out, func(a, b TCPListenerInfo) int { return cmp.Compare(a.Local.Port(), b.Local.Port()) })
 	return out
 }
