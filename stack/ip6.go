@@ -169,6 +169,8 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 	case ipv6.TypeNeighborSolicit:
 		st.ICMP6InNeighborSolicits++
 		s.handleNSLocked(eth, h, m)
+	case ipv6.TypeDestUnreachable, ipv6.TypePacketTooBig, ipv6.TypeTimeExceeded, ipv6.TypeParamProblem:
+		s.icmp6ErrorInLocked(h, m) // ip6_transport.go
 	}
 }
 

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"syscall"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // TCP and UDP over IPv6 (issue 12). Both families share the transports'
@@ -135,3 +137,69 @@ func (s *Stack) handleTransport6Locked(eth ethernet.Header, h ipv6.Header, next 
 // LinkName returns the name of the stack's link (the device's): the only
 // zone an IPv6 link-local address can have here (RFC 4007 §11).
 func (s *Stack) LinkName() string { return s.info.Name }
+
+// icmp6ErrorInLocked hands an ICMPv6 error (RFC 4443 §3) to the transport
+// endpoint that sent the packet it quotes (RFC 4443 §3: "the
+// upper-layer protocol ... must be notified"): a TCP connection, which
+// checks the quoted sequence number (RFC 5927 §4.1), or a UDP socket.
+// The quote must start with an IPv6 header from one of our addresses and
+// carry the transport header right after it.
+func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP) {
+	st := &s.stats.IPv6
+	q := m.Payload()
+	if len(q) < ipv6.HeaderLen+8 || q[0]>>4 != 6 {
+		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
+		return
+	}
+	src, dst := netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40]))
+	tp := q[ipv6.HeaderLen:]
+	local := netip.AddrPortFrom(src, binary.BigEndian.Uint16(tp[0:2]))
+	remote := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tp[2:4]))
+	if src.IsMulticast() || !s.ours6(src) {
+		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
+		return
+	}
+	switch q[6] {
+	case ipv6.ProtoTCP:
+		e := s.tcpConns[tcpKey{local: local, remote: remote}]
+		if e == nil {
+			s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
+			return
+		}
+		s.tcpICMPv6ErrorLocked(e, h, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])))
+	case ipv6.ProtoUDP:
+		ep := s.udp.Lookup(remote, local)
+		if ep == nil || ep.LocalAddr().Port() != local.Port() {
+			s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
+			return
+		}
+		// As Linux's __udp6_lib_err without IPV6_RECVERR: only the
+		// errors icmpv6_err_convert calls fatal, and only to a connected
+		// socket (icmpErrorLocked checks).
+		if errno, fatal := tcp.FatalICMPv6Error(m.Type(), m.Code()); fatal {
+			if e := s.udpEPs[ep]; e != nil {
+				e.icmpErrorLocked(errno)
+			}
+		}
+	default:
+		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
+	}
+}
+
+// tcpICMPv6ErrorLocked is tcpICMPErrorLocked for an ICMPv6 error m (in
+// h) quoting one of e's segments, with sequence number seq.
+func (s *Stack) tcpICMPv6ErrorLocked(e *tcpEntry, h ipv6.Header, m ipv6.ICMP, seq seqnum.Value) {
+	c := e.conn
+	if c == nil || c.State() == tcp.StateTimeWait {
+		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
+	}
+	if !c.HandleICMPv6Error(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked()) {
+		s.dropLocked(&s.stats.TCP.OutOfWindowICMPs, catTCP, "out_of_window_icmps", h)
+		return
+	}
+	s.stats.TCP.ICMPErrors++
+	if soft := tcp.SoftICMPv6Error(m.Type(), m.Code()); soft != 0 && c.State() != tcp.StateClosed {
+		e.softErr, e.softUna = soft, c.SndUna()
+	}
+	s.afterTCPLocked(e)
+}
