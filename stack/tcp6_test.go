@@ -478,3 +478,25 @@ func TestUDP_DualStack_MappedPeer(t *testing.T) {
 		t.Fatalf("reply %v -> %v proto %d, want IPv4 UDP to %v", ip.Src(), ip.Dst(), ip.Protocol(), peerIP)
 	}
 }
+
+// RFC 9293 §3.7.1 (MUST-15): a SYN without an MSS option means 1220 over
+// IPv6 (536 over IPv4): the IPv6 minimum MTU less 60.
+func TestTCP6_NoMSSOption_Sends1220(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer6()
+	l := listening6(t, e, true)
+	e.inject(tcp6Frame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd}, nil))
+	synack := e.nextTCP6()
+	e.inject(tcp6Frame(tcp.Segment{Seq: peerISS + 1, Ack: synack.Seq + 1, Flags: tcp.FlagACK, Window: peerWnd}, nil))
+	c, _, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Send(make([]byte, 3000), 0); err != nil {
+		t.Fatal(err)
+	}
+	if seg := e.nextTCP6(); len(seg.Payload) != 1220 {
+		t.Fatalf("first segment %d octets, want 1220", len(seg.Payload))
+	}
+}

@@ -186,7 +186,7 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 		l.cookieKey, l.hasCookieKey = newCookieKey(), true
 		l.cookieTSBase = now
 	}
-	peerMSS := DefaultPeerMSS
+	peerMSS := defaultPeerMSS(remote)
 	if seg.Options.MSS != 0 {
 		peerMSS = int(seg.Options.MSS)
 	}
