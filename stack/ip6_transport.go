@@ -203,3 +203,13 @@ func (s *Stack) tcpICMPv6ErrorLocked(e *tcpEntry, h ipv6.Header, m ipv6.ICMP, se
 	}
 	s.afterTCPLocked(e)
 }
+
+// wildcardSourceLocked is the address a connection bound to a wildcard
+// (accepted from a 0.0.0.0 or [::] listener) sends from to remote: our
+// IPv4 address, or the IPv6 source selected for remote (RFC 6724 §5).
+func (s *Stack) wildcardSourceLocked(remote netip.Addr) netip.Addr {
+	if remote.Is4() {
+		return s.addr
+	}
+	return s.source6Locked(remote)
+}

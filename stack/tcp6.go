@@ -14,7 +14,7 @@ import (
 func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
 	src := local.Addr()
 	if !src.IsValid() || src.IsUnspecified() {
-		src = s.source6Locked(remote.Addr())
+		src = s.wildcardSourceLocked(remote.Addr())
 	}
 	b := s.out[s.linkHdr+ipv6.HeaderLen:]
 	hlen := tcp.Encode(b, seg)

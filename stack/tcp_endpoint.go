@@ -685,11 +685,7 @@ func (e *TCPEndpoint) LocalAddr() netip.AddrPort {
 		if a.Addr().IsUnspecified() {
 			// Accepted from a wildcard listener: the address the
 			// connection's segments come from.
-			src := e.s.addr
-			if ra := e.conn.RemoteAddr().Addr(); !ra.Is4() {
-				src = e.s.source6Locked(ra)
-			}
-			a = netip.AddrPortFrom(src, a.Port())
+			a = netip.AddrPortFrom(e.s.wildcardSourceLocked(e.conn.RemoteAddr().Addr()), a.Port())
 		}
 		return presentAddr(e.v6, a)
 	}
