@@ -500,3 +500,70 @@ func TestTCP6_NoMSSOption_Sends1220(t *testing.T) {
 		t.Fatalf("first segment %d octets, want 1220", len(seg.Payload))
 	}
 }
+
+// FuzzTransport6 mutates a TCP SYN to a dual-stack listener or a UDP
+// datagram to a dual-stack socket over IPv6 (kind byte even or odd; then
+// an offset and bytes that overwrite the packet from there) and truncates
+// it to a length byte: whatever arrives, no panic, the frame is received
+// once by IPv6, and whatever the stack sends back is a well-formed IPv6
+// packet from our link-local address carrying a TCP segment whose IPv6
+// checksum verifies, or ICMPv6.
+func FuzzTransport6(f *testing.F) {
+	f.Add([]byte{0, 255, 0})
+	f.Add([]byte{1, 255, 0})
+	f.Add([]byte{0, 255, 6, 17})               // TCP payload read as UDP
+	f.Add([]byte{1, 255, 6, 6})                // UDP payload read as TCP
+	f.Add([]byte{0, 255, 8, 0, 0, 0xff, 0xff}) // a mapped source
+	f.Add([]byte{1, 255, 46, 0, 0})            // zero UDP checksum
+	f.Add([]byte{0, 255, 52, 0x10})            // TCP data offset 1
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 3 {
+			return
+		}
+		e := newEnv(t)
+		e.learnPeer6()
+		listening6(t, e, false)
+		u := socket6(t, e, socket.SOCK_DGRAM, false)
+		if err := u.Bind(netip.AddrPortFrom(netip.IPv6Unspecified(), 7)); err != nil {
+			t.Fatal(err)
+		}
+		frame := tcp6Frame(tcp.Segment{Seq: peerISS, Flags: tcp.FlagSYN, Window: peerWnd, Options: tcp.Options{MSS: 1440, SACKPermitted: true}}, []byte("syn data"))
+		if data[0]%2 == 1 {
+			frame = udp6Frame(peerAP6, netip.AddrPortFrom(stackLL, 7), []byte("datagram"))
+		}
+		pkt := frame[ethernet.HeaderLen:]
+		copy(pkt[int(data[2])%len(pkt):], data[3:])
+		frame = frame[:ethernet.HeaderLen+min(int(data[1]), len(pkt))]
+		before := e.st.Stats().IPv6.InReceives
+		e.inject(frame)
+		if got := e.st.Stats().IPv6.InReceives - before; got != 1 {
+			t.Fatalf("in_receives %+d for one frame", got)
+		}
+		for {
+			f, ok := e.peer.TryRead()
+			if !ok {
+				return
+			}
+			eth, err := ethernet.Parse(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := ipv6.Parse(eth.Payload())
+			if err != nil || h.Src() != stackLL {
+				t.Fatalf("sent % x: %v", f, err)
+			}
+			switch h.NextHeader() {
+			case ipv6.ProtoTCP:
+				if _, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true); err != nil {
+					t.Fatalf("sent a bad segment: %v", err)
+				}
+			case ipv6.ProtoICMPv6:
+				if _, err := ipv6.ParseICMP(h.Payload(), h.Src(), h.Dst()); err != nil {
+					t.Fatalf("sent a bad ICMPv6 message: %v", err)
+				}
+			default:
+				t.Fatalf("sent next header %d", h.NextHeader())
+			}
+		}
+	})
+}
