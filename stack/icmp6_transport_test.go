@@ -33,16 +33,23 @@ func (e *env) nextPacket6() []byte {
 	return append([]byte(nil), eth.Payload()...)
 }
 
-// A port unreachable quoting our SYN fails the connect with ECONNREFUSED
-// (RFC 4443 §3.1 code 4, a hard error: RFC 1122 §4.2.3.9).
-func TestTCP6_PortUnreachable_RefusesConnect(t *testing.T) {
+// connecting6 starts a connect from an AF_INET6 socket to [peerLL]:9 and
+// returns the SYN's IPv6 packet.
+func connecting6(t *testing.T) (*env, *socket.FD, []byte) {
+	t.Helper()
 	e := newEnv(t)
 	e.learnPeer6()
 	fd := socket6(t, e, socket.SOCK_STREAM, false)
 	if err := fd.Connect(netip.AddrPortFrom(peerLL, 9)); !errors.Is(err, syscall.EINPROGRESS) {
 		t.Fatalf("Connect: %v", err)
 	}
-	syn := e.nextPacket6()
+	return e, fd, e.nextPacket6()
+}
+
+// A port unreachable quoting our SYN fails the connect with ECONNREFUSED
+// (RFC 4443 §3.1 code 4, a hard error: RFC 1122 §4.2.3.9).
+func TestTCP6_PortUnreachable_RefusesConnect(t *testing.T) {
+	e, fd, syn := connecting6(t)
 	e.inject(icmp6ErrorFrame(ipv6.TypeDestUnreachable, ipv6.CodePortUnreachable, 0, syn))
 	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); syscall.Errno(v) != syscall.ECONNREFUSED {
 		t.Fatalf("SO_ERROR %v, want ECONNREFUSED", syscall.Errno(v))
@@ -56,13 +63,7 @@ func TestTCP6_PortUnreachable_RefusesConnect(t *testing.T) {
 // running; if it then times out, the error is ENETUNREACH, not ETIMEDOUT
 // (RFC 1122 §4.2.3.9, Linux's sk_err_soft).
 func TestTCP6_NoRoute_SoftErrorReportedOnTimeout(t *testing.T) {
-	e := newEnv(t)
-	e.learnPeer6()
-	fd := socket6(t, e, socket.SOCK_STREAM, false)
-	if err := fd.Connect(netip.AddrPortFrom(peerLL, 9)); !errors.Is(err, syscall.EINPROGRESS) {
-		t.Fatalf("Connect: %v", err)
-	}
-	syn := e.nextPacket6()
+	e, fd, syn := connecting6(t)
 	e.inject(icmp6ErrorFrame(ipv6.TypeDestUnreachable, ipv6.CodeNoRoute, 0, syn))
 	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); v != 0 {
 		t.Fatalf("SO_ERROR %v after a soft error, want none yet", syscall.Errno(v))

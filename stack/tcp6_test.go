@@ -41,17 +41,7 @@ func tcp6Frame(seg tcp.Segment, payload []byte) []byte {
 }
 
 func tcp6FrameFrom(src netip.Addr, seg tcp.Segment, payload []byte) []byte {
-	if seg.SrcPort == 0 {
-		seg.SrcPort = peerPort
-	}
-	if seg.DstPort == 0 {
-		seg.DstPort = stackPort
-	}
-	b := make([]byte, tcp.HeaderMaxLen+len(payload))
-	n := tcp.Encode(b, &seg)
-	n += copy(b[n:], payload)
-	tcp.Header(b[:n]).ComputeChecksumIPv6(src, stackLL)
-	return ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoTCP, Src: src}, b[:n])
+	return ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoTCP, Src: src}, tcpSegment(seg, payload, src, stackLL))
 }
 
 // udp6Frame builds a datagram from src to dst (over IPv6, checksummed).
@@ -539,31 +529,39 @@ func FuzzTransport6(f *testing.F) {
 		if got := e.st.Stats().IPv6.InReceives - before; got != 1 {
 			t.Fatalf("in_receives %+d for one frame", got)
 		}
-		for {
-			f, ok := e.peer.TryRead()
-			if !ok {
-				return
-			}
-			eth, err := ethernet.Parse(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := ipv6.Parse(eth.Payload())
-			if err != nil || h.Src() != stackLL {
-				t.Fatalf("sent % x: %v", f, err)
-			}
-			switch h.NextHeader() {
-			case ipv6.ProtoTCP:
-				if _, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true); err != nil {
-					t.Fatalf("sent a bad segment: %v", err)
-				}
-			case ipv6.ProtoICMPv6:
-				if _, err := ipv6.ParseICMP(h.Payload(), h.Src(), h.Dst()); err != nil {
-					t.Fatalf("sent a bad ICMPv6 message: %v", err)
-				}
-			default:
-				t.Fatalf("sent next header %d", h.NextHeader())
-			}
-		}
+		e.sentWellFormed6(true)
 	})
+}
+
+// sentWellFormed6 reads everything the stack sent and fails unless each is
+// a well-formed IPv6 packet from stackLL carrying ICMPv6 or, with tcpToo,
+// a TCP segment whose IPv6 checksum verifies.
+func (e *env) sentWellFormed6(tcpToo bool) {
+	e.t.Helper()
+	for {
+		f, ok := e.peer.TryRead()
+		if !ok {
+			return
+		}
+		eth, err := ethernet.Parse(f)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		h, err := ipv6.Parse(eth.Payload())
+		if err != nil || h.Src() != stackLL {
+			e.t.Fatalf("sent % x: %v", f, err)
+		}
+		switch {
+		case h.NextHeader() == ipv6.ProtoTCP && tcpToo:
+			if _, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true); err != nil {
+				e.t.Fatalf("sent a bad segment: %v", err)
+			}
+		case h.NextHeader() == ipv6.ProtoICMPv6:
+			if _, err := ipv6.ParseICMP(h.Payload(), h.Src(), h.Dst()); err != nil {
+				e.t.Fatalf("sent a bad ICMPv6 message: %v", err)
+			}
+		default:
+			e.t.Fatalf("sent next header %d", h.NextHeader())
+		}
+	}
 }
