@@ -96,6 +96,10 @@ func (ep *Endpoint) fams(addr netip.Addr) uint8 {
 	return fam6
 }
 
+// DualStack reports whether ep is bound to :: for both families (SetV6
+// without IPV6_V6ONLY).
+func (ep *Endpoint) DualStack() bool { return ep.bound && ep.fams(ep.local.Addr()) == fam4|fam6 }
+
 // Address families, as a set.
 const (
 	fam4 uint8 = 1 << iota
