@@ -285,7 +285,11 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 		// RFC 1191 §5: a path MTU learned earlier for this destination
 		// applies to the new connection from its first segment.
 		now := s.nowLocked()
-		if mtu, ok := s.pmtu.lookup(e.key.remote.Addr(), now); ok {
+		if ra := e.key.remote.Addr(); !ra.Is4() {
+			if mtu, ok := s.pmtu6.lookup(ra, now); ok { // RFC 8201 §5.2
+				e.conn.ApplyPathMTU6(mtu, now)
+			}
+		} else if mtu, ok := s.pmtu.lookup(ra, now); ok {
 			e.conn.ApplyPathMTU(mtu, now)
 		}
 	}

@@ -39,6 +39,28 @@ func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p
 	_ = s.output6Locked(pkt)
 }
 
+// tcpPathMTU6Locked lowers the send MSS of every connection to dst to fit
+// the path MTU mtu a Packet Too Big reported (RFC 8201 §5.2, RFC 9293
+// §3.7.1: the MTU less 60), resending at once what no longer fits, as
+// Linux's tcp_v6_mtu_reduced. A connection in TIME-WAIT sends no data.
+func (s *Stack) tcpPathMTU6Locked(dst netip.Addr, mtu int) {
+	now := s.nowLocked()
+	due := s.due[:0] // scratch, as tcpTimersLocked's
+	for _, e := range s.tcpConns {
+		if e.key.remote.Addr() == dst && e.conn != nil {
+			due = append(due, e)
+		}
+	}
+	for i, e := range due {
+		due[i] = nil
+		if s.tcpByConn[e.conn] == e {
+			e.conn.ApplyPathMTU6(mtu, now)
+			s.afterTCPLocked(e)
+		}
+	}
+	s.due = due[:0]
+}
+
 // listenerLocked returns the listener a segment to dst's port finds: one
 // bound for dst's family (a dual-stack [::] listener is in both tables).
 func (s *Stack) listenerLocked(port uint16, dst netip.Addr) *listenEntry {

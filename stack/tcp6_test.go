@@ -27,14 +27,6 @@ var (
 	mss6 = uint16(1500 - 40 - 20)
 )
 
-// learnPeer6 makes the stack learn peerLL's MAC from a neighbour
-// solicitation (RFC 4861 §7.2.3) and discards the advertisement.
-func (e *env) learnPeer6() {
-	e.t.Helper()
-	e.inject(ip6Frame(stackMAC, ipv6.Fields{HopLimit: ipv6.NDPHopLimit}, ns(stackLL, peerMAC, peerLL, stackLL)))
-	e.nextIPv6()
-}
-
 // tcp6Frame builds a segment from peerLL to stackLL.
 func tcp6Frame(seg tcp.Segment, payload []byte) []byte {
 	return tcp6FrameFrom(peerLL, seg, payload)
@@ -278,15 +270,22 @@ func TestUDP6_ZeroChecksum_Dropped(t *testing.T) {
 	e.none()
 }
 
-// A datagram to a closed port over IPv6 is counted as IPv4's is (no_ports);
-// the port unreachable it earns is icmp6ErrorLocked's to send.
-func TestUDP6_ClosedPort_NoPorts(t *testing.T) {
+// A datagram to a closed port over IPv6 is counted as IPv4's is (no_ports)
+// and answered with a destination unreachable, code 4 port unreachable
+// (RFC 4443 §3.1), quoting it, from the address it was sent to.
+func TestUDP6_ClosedPort_PortUnreachable(t *testing.T) {
 	e := newEnv(t)
 	e.learnPeer6()
 	before := e.st.Stats().UDP.NoPorts
-	e.inject(udp6Frame(peerAP6, netip.AddrPortFrom(stackLL, 9), []byte("x")))
+	frame := udp6Frame(peerAP6, netip.AddrPortFrom(stackLL, 9), []byte("x"))
+	e.inject(frame)
 	if got := e.st.Stats().UDP.NoPorts; got != before+1 {
 		t.Fatalf("NoPorts %d, want %d", got, before+1)
+	}
+	_, h, m := e.nextIPv6()
+	if m.Type() != ipv6.TypeDestUnreachable || m.Code() != ipv6.CodePortUnreachable || h.Src() != stackLL || h.Dst() != peerLL ||
+		string(m.Payload()) != string(frame[ethernet.HeaderLen:]) {
+		t.Fatalf("answer: type %d code %d %v -> %v, quoting % x", m.Type(), m.Code(), h.Src(), h.Dst(), m.Payload())
 	}
 }
 

@@ -33,6 +33,8 @@ func icmp6As4(typ, code uint8, mtu int) (t4, c4 uint8, mtu4 int) {
 		}
 		return ipv4.TypeDestUnreachable, maxUnreachCode + 1, 0 // unknown: ignored
 	case ipv6.TypePacketTooBig:
+		// As ApplyPathMTU6, for a caller that hands Packet Too Big here
+		// (the stack applies it per destination instead).
 		return ipv4.TypeDestUnreachable, ipv4.CodeFragNeeded, max(mtu, ipv6.MinMTU) - (ipv6.HeaderLen - ipv4.HeaderMinLen)
 	case ipv6.TypeTimeExceeded:
 		return ipv4.TypeTimeExceeded, code, 0
@@ -40,6 +42,13 @@ func icmp6As4(typ, code uint8, mtu int) (t4, c4 uint8, mtu4 int) {
 		return ipv4.TypeParamProblem, 0, 0
 	}
 	return 0, 0, 0
+}
+
+// ApplyPathMTU6 is ApplyPathMTU for a connection over IPv6: the send MSS
+// becomes the path MTU mtu (at least 1280, RFC 8200 §5) less the IPv6 and
+// TCP headers (RFC 8201 §5.2), never raised.
+func (c *Conn) ApplyPathMTU6(mtu int, now time.Time) {
+	c.ApplyPathMTU(max(mtu, ipv6.MinMTU)-(ipv6.HeaderLen-ipv4.HeaderMinLen), now)
 }
 
 // codeCommProhibited is ICMP's "communication administratively
