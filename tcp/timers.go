@@ -239,7 +239,7 @@ func (c *Conn) onRTO(now time.Time) {
 		}
 		c.backoff++
 		c.synRetransmitted, c.rttTiming = true, false
-		c.countRetransmit()
+		c.countRetransmit(0)
 		c.sendSyn(now, false)
 		c.rtoAt = now.Add(c.currentRTO())
 		return
@@ -255,7 +255,7 @@ func (c *Conn) onRTO(now time.Time) {
 			}
 			c.backoff++
 			c.synRetransmitted, c.rttTiming = true, false
-			c.countRetransmit()
+			c.countRetransmit(0)
 			c.sendSyn(now, true)
 			c.rtoAt = now.Add(c.currentRTO())
 			return

@@ -1,0 +1,107 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+)
+
+// The size of a segment of several MSS is Linux's tcp_tso_autosize:
+// about 1 ms at the pacing rate (cwnd/SRTT, doubled in slow start), plus
+// GSOMaxSize >> (min RTT in µs >> 9), within GSOMaxSize, in whole MSS,
+// at least two; without GSOMaxSize (or less than two MSS of it), one MSS.
+func TestTSO_SizeGoal_AutosizeAsLinux(t *testing.T) {
+	const mss = 1460
+	for _, c := range []struct {
+		name   string
+		gsoMax int
+		rtt    time.Duration // SRTT and min RTT; 0: no sample
+		cwnd   int
+		want   int
+	}{
+		{"no GSO", 0, time.Millisecond, 10 * mss, mss},
+		{"GSO under two MSS", 2*mss - 1, time.Millisecond, 10 * mss, mss},
+		{"no RTT yet: the minimum", 65000, 0, 10 * mss, 2 * mss},
+		// 100 µs >> 9 = 0: the whole GSOMaxSize, 44 MSS.
+		{"short RTT", 65000, 100 * time.Microsecond, 10 * mss, 44 * mss},
+		// 2 ms: 14600·2/2ms = 14.6 MB/s >> 10 = 14257, plus 65000 >> 3 = 8125: 15 MSS.
+		{"2 ms RTT", 65000, 2 * time.Millisecond, 10 * mss, 15 * mss},
+		// 100 ms: 292 kB/s >> 10 = 285 and no share of GSOMaxSize: the minimum.
+		{"long RTT", 65000, 100 * time.Millisecond, 10 * mss, 2 * mss},
+		// 100 ms, cwnd 2000 MSS above ssthresh/2 (ratio 1.2): 35 MB/s >> 10 = 34218: 23 MSS.
+		{"long RTT, large cwnd", 65000, 100 * time.Millisecond, 2000 * mss, 23 * mss},
+	} {
+		h := newEstablished(t, Config{GSOMaxSize: c.gsoMax})
+		conn := h.c
+		conn.hasRTT, conn.srtt, conn.minRTT = c.rtt > 0, c.rtt, c.rtt
+		ssthresh := conn.cc.ssthresh() // the initial, "arbitrarily high" (RFC 5681 §3.1)
+		if c.cwnd > 10*mss {
+			ssthresh = c.cwnd
+		}
+		conn.cc.init(c.cwnd, ssthresh)
+		if got := conn.sizeGoal(mss); got != c.want {
+			t.Errorf("%s: sizeGoal = %d (%d MSS), want %d (%d MSS)", c.name, got, got/mss, c.want, c.want/mss)
+		}
+	}
+}
+
+// With GSO the sender puts several MSS in one segment and marks it with
+// the MSS it stands for (Segment.GSOSize): a write of 5 MSS and 100
+// bytes leaves, on a 100 ms path, in segments of the two-MSS minimum,
+// the last with the short tail that ends the write (Nagle lets the end
+// of a write go), PSH on it only.
+func TestTSO_Segments_SizedAndMarked(t *testing.T) {
+	h := newEstablished(t, Config{GSOMaxSize: 65000})
+	h.c.srtt, h.c.minRTT = 100*time.Millisecond, 100*time.Millisecond
+	h.c.Write(bytesN(5*1460+100), h.now)
+	segs := h.out.take()
+	want := []struct {
+		n, gso int
+		psh    bool
+	}{{2920, 1460, false}, {2920, 1460, false}, {1560, 1460, true}}
+	if len(segs) != len(want) {
+		t.Fatalf("%d segments, want %d", len(segs), len(want))
+	}
+	for i, w := range want {
+		s := segs[i]
+		if len(s.Payload) != w.n || s.GSOSize != w.gso || (s.Flags&FlagPSH != 0) != w.psh {
+			t.Errorf("segment %d: %d bytes GSOSize %d flags %v, want %d bytes GSOSize %d PSH %v", i, len(s.Payload), s.GSOSize, s.Flags, w.n, w.gso, w.psh)
+		}
+	}
+}
+
+// A short tail that Nagle would hold on its own is held inside a segment
+// of several MSS too (Linux's tcp_mss_split_point): with an earlier
+// short segment unacknowledged (Minshall), 1560 new bytes go as one MSS,
+// an ordinary segment, and the 100 wait for the ACK.
+func TestTSO_ShortTail_HeldByNagle(t *testing.T) {
+	h := newEstablished(t, Config{GSOMaxSize: 65000})
+	h.c.Write(bytesN(100), h.now)
+	if segs := h.out.take(); len(segs) != 1 || len(segs[0].Payload) != 100 {
+		t.Fatalf("first write: %d segments", len(segs))
+	}
+	h.c.Write(bytesN(1560), h.now)
+	segs := h.out.take()
+	if len(segs) != 1 || len(segs[0].Payload) != 1460 || segs[0].GSOSize != 0 {
+		for _, s := range segs {
+			t.Logf("%s", segString(&s))
+		}
+		t.Fatalf("%d segments, want one of 1460 bytes without GSOSize", len(segs))
+	}
+	h.in(h.seg(FlagACK)) // acknowledges everything: the tail may go
+	segs = h.out.take()
+	if len(segs) != 1 || len(segs[0].Payload) != 100 {
+		t.Fatalf("after the ACK: %d segments, want the 100-byte tail", len(segs))
+	}
+}
+
+// A retransmission of a segment of several MSS counts as the segments
+// it stands for (Linux counts tcp_skb_pcount in RetransSegs), and each
+// may come back as a D-SACK.
+func TestTSO_CountRetransmit_CountsSegments(t *testing.T) {
+	h := newEstablished(t, Config{GSOMaxSize: 65000})
+	before := h.c.Info().Retransmits
+	h.c.countRetransmit(3*1460 + 1)
+	if got := h.c.Info().Retransmits - before; got != 4 {
+		t.Errorf("Retransmits +%d for 3 MSS and a byte, want +4", got)
+	}
+}
