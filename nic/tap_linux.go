@@ -356,10 +356,6 @@ func (t *tunFile) setMTU(mtu int) {
 	}
 }
 
-// maxIPv4Len is IPv4's largest datagram (RFC 791 §3.1, Total Length): the
-// most a TCPv4 super-frame can carry after the link header.
-const maxIPv4Len = 65535
-
 // configure sets the kernel side of the device up through netlink.
 func (t *tunFile) configure(mtu int, hostAddr netip.Prefix) error {
 	name, kind := t.info.Name, t.mode.name
