@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/ipv4"
@@ -194,7 +196,7 @@ func TestTSO_LossInsideSegment_RepairedBySACK(t *testing.T) {
 // Pipe's default): here 4000 bytes and the FIN, which Shutdown queued,
 // leave as one segment of the TCB and reach the wire as three datagrams
 // of at most an MSS, each with its own sequence number, consecutive IP
-// IDs, complete IPv4 and TCP checksums (ipv4.Parse and tcp.Decode verify
+// IDs (following those of the segment before), complete IPv4 and TCP checksums (ipv4.Parse and tcp.Decode verify
 // them), and FIN and PSH on the last only.
 func TestTSO_SoftwareSegmentation_Golden(t *testing.T) {
 	e := newEnv(t)
@@ -206,7 +208,12 @@ func TestTSO_SoftwareSegmentation_Golden(t *testing.T) {
 	if n, err := c.Send(data[:10*1460], 0); err != nil || n != 10*1460 {
 		t.Fatalf("Send: %d, %v", n, err)
 	}
-	e.drain() // the initial window; the last 4000 bytes wait for its ACK
+	// The initial window, also cut: the last 4000 bytes wait for its ACK.
+	var lastID uint16
+	for k := 0; k < 10; k++ {
+		lastID = e.nextIPv4().ID()
+	}
+	e.none()
 	if n, err := c.Send(data[10*1460:], 0); err != nil || n != 4000 {
 		t.Fatalf("Send: %d, %v", n, err)
 	}
@@ -251,8 +258,8 @@ func TestTSO_SoftwareSegmentation_Golden(t *testing.T) {
 		if g.Flags != w.flags || g.Seq != iss+1+seqnum.Value(w.off) || !bytes.Equal(g.Payload, data[w.off:w.off+w.n]) {
 			t.Errorf("datagram %d: %v, want %v seq=%d len=%d", i, &g, w.flags, iss+1+seqnum.Value(w.off), w.n)
 		}
-		if ids[i] != ids[0]+uint16(i) {
-			t.Errorf("IP IDs %v, want consecutive", ids)
+		if ids[i] != lastID+1+uint16(i) {
+			t.Errorf("IP IDs %v after %d, want consecutive: each segment reserved as many as it was cut into", ids, lastID)
 		}
 	}
 	if o := e.st.Stats().Offload; o.SoftGSOOut != 2 || o.SoftGSOSegsOut != 13 || o.TSOOut != 0 {
@@ -312,4 +319,68 @@ func TestTSO_SoftwareSegmentation_FlagsAndChecksums(t *testing.T) {
 			t.Errorf("segment %d: %v, want %v seq=%d len=%d with the same ACK, window and options", i, &g, w.flags, 7000+w.off, n)
 		}
 	}
+}
+
+// A device with TSO gets a segment whole only if the segments it will
+// cut fit the MTU: after SetMTU lowered it below what an established
+// connection's MSS makes (the connection keeps its MSS until path MTU
+// discovery lowers it, as Linux's), the segment is cut in the stack and
+// its datagrams, too large with DF, go to fragmentation, which refuses
+// them, as it did any such datagram before (RFC 1191 §3).
+func TestTSO_MTULoweredBelowSegments_NotHandedToDevice(t *testing.T) {
+	e := newEnv(t, withTSO)
+	c, _ := established(t, e)
+	if err := e.st.SetMTU(1400); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Send(pattern(10*1460), 0); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, ok := e.peer.TryReadFrame()
+		if !ok {
+			break
+		}
+		if f.Meta.GSO != nic.GSONone || len(f.Data) > ethernet.HeaderLen+1400 {
+			t.Fatalf("frame of %d bytes with %+v beyond the MTU of 1400", len(f.Data), f.Meta)
+		}
+	}
+	if st := e.st.Stats(); st.Offload.TSOOut != 0 || st.IPv4.FragFails == 0 {
+		t.Errorf("Offload %+v, FragFails %d; want no TSO segment and the datagrams refused by fragmentation", st.Offload, st.IPv4.FragFails)
+	}
+}
+
+// A segment of several MSS that must wait for the neighbour's address is
+// cut before it joins the ARP queue, which holds plain datagrams: once
+// the reply comes, the wire gets MSS-sized datagrams with complete
+// checksums, in order.
+func TestTSO_WaitingForARP_CutBeforeQueued(t *testing.T) {
+	e := newEnv(t, withTSO)
+	c, iss := established(t, e)
+	e.clk.Advance(91 * time.Second) // the entry goes stale (30 s), then away unused (60 s)
+	e.drain()
+	data := pattern(10 * 1460)
+	if _, err := c.Send(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if eth, h := nextARP(e); eth.Dst() != ethernet.Broadcast || h.TargetIP() != peerIP {
+		t.Fatalf("want a broadcast request for %v, got one to %v for %v", peerIP, eth.Dst(), h.TargetIP())
+	}
+	e.none()
+	e.inject(arpFrame(arp.OpReply, peerMAC, peerIP, stackMAC, stackIP, stackMAC))
+	for i := range 10 {
+		f := e.nextFrame()
+		if f.Meta != (nic.Meta{}) {
+			t.Fatalf("datagram %d left the ARP queue with %+v", i, f.Meta)
+		}
+		h, err := ipv4.Parse(f.Data[ethernet.HeaderLen:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true)
+		if err != nil || seg.Seq != iss+1+seqnum.Value(i*1460) || !bytes.Equal(seg.Payload, data[i*1460:(i+1)*1460]) {
+			t.Fatalf("datagram %d: %v (%v), want seq=%d with its 1460 bytes", i, &seg, err, iss+1+seqnum.Value(i*1460))
+		}
+	}
+	e.none()
 }

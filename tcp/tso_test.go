@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // The size of a segment of several MSS is Linux's tcp_tso_autosize:
@@ -103,5 +105,45 @@ func TestTSO_CountRetransmit_CountsSegments(t *testing.T) {
 	h.c.countRetransmit(3*1460 + 1)
 	if got := h.c.Info().Retransmits - before; got != 4 {
 		t.Errorf("Retransmits +%d for 3 MSS and a byte, want +4", got)
+	}
+}
+
+// A hole of several MSS in SACK recovery goes out in segments of several
+// MSS too (retransmissions may be TSO, as Linux's), but never more of it
+// than cwnd − pipe holds in whole segments (RFC 6675 §5 (C)): the flight
+// stays within cwnd. With cwnd at 40 MSS, one 40-MSS segment goes;
+// segments 0-5 of it are lost; the receiver SACKs 6-9 segment by
+// segment, then 10-13 (PRR's room is one MSS then: one goes), then 14-39
+// at once (one ACK for a GRO super-segment, as Linux's): the rest of the
+// hole goes as one segment.
+func TestTSO_HoleResentInSegmentsWithinCwnd(t *testing.T) {
+	h := newSACKEstablishedWith(t, Config{DisableTimestamps: true, GSOMaxSize: 65000})
+	h.c.cc.init(40*1460, h.c.cc.ssthresh())
+	h.c.Write(bytesN(40*1460), h.now)
+	if segs := h.out.take(); len(segs) != 1 || len(segs[0].Payload) != 40*1460 {
+		t.Fatalf("%d segments, want the window as one", len(segs))
+	}
+	h.at(10 * ms)
+	var rx []Segment
+	for _, k := range []int{7, 8, 9, 10, 14, 40} {
+		h.in(h.sackAck(segAt(0), segAt(6), segAt(k)))
+		rx = append(rx, h.out.take()...)
+		if p, cw := h.c.pipe(), h.c.cc.cwnd(); h.c.inRecovery && p > cw {
+			t.Fatalf("after the SACK of 6-%d: pipe %d above cwnd %d", k-1, p, cw)
+		}
+	}
+	next, multi := segAt(0), false
+	for _, s := range rx {
+		if !s.Seq.LessThan(segAt(6)) {
+			continue // the tail's rescue (RFC 6675 §4 rule 4)
+		}
+		if s.Seq != next || len(s.Payload)%1460 != 0 || (len(s.Payload) > 1460) != (s.GSOSize == 1460) {
+			t.Fatalf("resent %s GSOSize %d, want whole MSSs of the hole from %d in order", segString(&s), s.GSOSize, next)
+		}
+		multi = multi || len(s.Payload) > 1460
+		next = s.Seq.Add(seqnum.Size(len(s.Payload)))
+	}
+	if next != segAt(6) || !multi {
+		t.Fatalf("resent up to %d, one of several MSS %v; want the hole up to %d, in at least one segment of several MSS", next, multi, segAt(6))
 	}
 }
