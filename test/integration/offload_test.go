@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -144,6 +145,11 @@ func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
 			t.Fatalf("discard took %d bytes: %v", n, err)
 		}
 		conn.Close()
+		// A download: the stack's segments go whole to the TAP as TSO
+		// frames with offloads, cut by the stack without.
+		if n := len(curl(t, ns, fmt.Sprintf("http://%s/bytes/%d", stackAddr, 4<<20))); n != 4<<20 {
+			t.Fatalf("%v: downloaded %d bytes, want %d", c.args, n, 4<<20)
+		}
 		stats := curl(t, ns, "http://"+stackAddr+"/stats")
 		var st stack.Stats
 		if err := json.Unmarshal([]byte(stats), &st); err != nil {
@@ -152,10 +158,13 @@ func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
 		if got := st.Offload.GROIn > 0 && st.Offload.CsumSkipped > 0; got != c.gro {
 			t.Errorf("%v: /stats offload %+v; want super-segments and skipped checksums %v", c.args, st.Offload, c.gro)
 		}
+		if got := st.Offload.TSOOut > 0 && st.Offload.SoftGSOOut == 0; got != c.gro || st.Offload.TSOOut+st.Offload.SoftGSOOut == 0 {
+			t.Errorf("%v: /stats offload %+v; want TSO segments %v, else segments cut in software", c.args, st.Offload, c.gro)
+		}
 		// The status page gives the mode and what the offloads saved.
 		mode := strings.TrimPrefix(c.line, "offload=")
 		page := curl(t, ns, "http://"+stackAddr+"/")
-		if !strings.Contains(page, "offload   "+mode+" (GRO super-segments in ") {
+		if !strings.Contains(page, "offload   "+mode+" (GRO super-segments in ") || !strings.Contains(page, "; TSO segments out ") {
 			t.Errorf("%v: the status page lacks the offload line for %s:\n%s", c.args, mode, page)
 		}
 		d.stop(t)

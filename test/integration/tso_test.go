@@ -7,8 +7,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tapstack/tapstack/internal/nstest"
 	"github.com/tapstack/tapstack/nic"
@@ -120,11 +125,16 @@ func TestOffloadOn_BulkStackToKernel_100MiBIntact(t *testing.T) {
 }
 
 // The same with the kernel forwarding the stack's TSO segments through a
-// veth to a server in another namespace. The veth's gso_max_segs of 1
-// makes the kernel cut every super-frame in software before it leaves
-// (net/core/dev.c, gso_features_check), rewriting each piece's headers
-// from ours: a wrong length, offset or checksum start shows as drops
-// (the transfer stalls) or corrupted bytes.
+// veth to a server in another namespace. The veth takes no checksum
+// offload on send (so no TSO either) and trusts none on receive, so the
+// kernel must cut every super-frame in software before it leaves
+// (net/core/dev.c, validate_xmit_skb: skb_gso_segment) rewriting each
+// piece's headers from ours, and complete each piece's checksum from our
+// pseudo-header sum at our csum_start and csum_offset (skb_checksum_help);
+// the far namespace then verifies it (veth_xmit marks nothing
+// CHECKSUM_UNNECESSARY without NETIF_F_RXCSUM). A wrong GSO size, header
+// or pseudo-header sum shows as dropped segments (the transfer stalls),
+// checksum errors or corrupted bytes.
 func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	far := nstest.New(t)
@@ -136,7 +146,7 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 	}{
 		{ns, []string{"ip", "link", "add", vA, "type", "veth", "peer", "name", vB, "netns", far.Name}},
 		{ns, []string{"ip", "addr", "add", "10.77.0.1/24", "dev", vA}},
-		{ns, []string{"ip", "link", "set", "dev", vA, "gso_max_segs", "1", "up"}},
+		{ns, []string{"ip", "link", "set", "dev", vA, "up"}},
 		{ns, []string{"sysctl", "-qw", "net.ipv4.ip_forward=1"}},
 		{far, []string{"ip", "addr", "add", "10.77.0.2/24", "dev", vB}},
 		{far, []string{"ip", "link", "set", "dev", vB, "up"}},
@@ -146,7 +156,14 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", c.args, err, out)
 		}
 	}
+	ethtoolOff(t, ns, vA, unix.ETHTOOL_STXCSUM)
+	ethtoolOff(t, far, vB, unix.ETHTOOL_SRXCSUM)
+	csumErrs := func() int { return snmpTCP(t, far, "InCsumErrors") }
+	before := csumErrs()
 	bulkFromStack(t, far, st, "10.77.0.2:5003", 100<<20)
+	if d := csumErrs() - before; d != 0 {
+		t.Errorf("the far namespace counted %d TCP checksum errors", d)
+	}
 	o := st.Stats().Offload
 	if o.TSOOut == 0 || o.SoftGSOOut != 0 || tap.Stats().WriteErrors != 0 {
 		t.Errorf("offload %+v, TAP write errors %d; want TSO segments, none cut in software", o, tap.Stats().WriteErrors)
@@ -164,4 +181,61 @@ func TestOffloadOff_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	if o.TSOOut != 0 || o.SoftGSOOut == 0 || o.SoftGSOSegsOut <= o.SoftGSOOut || tap.Stats().WriteErrors != 0 {
 		t.Errorf("offload %+v, TAP write errors %d; want segments cut in software only", o, tap.Stats().WriteErrors)
 	}
+}
+
+// ethtoolOff turns off one of dev's offloads in ns with a legacy ethtool
+// set command (ETHTOOL_STXCSUM, ETHTOOL_SRXCSUM: struct ethtool_value
+// with data 0), as `ethtool -K dev tx off` does, without the tool.
+func ethtoolOff(t *testing.T, ns *nstest.NS, dev string, cmd uint32) {
+	t.Helper()
+	err := ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		val := struct{ cmd, data uint32 }{cmd: cmd}
+		var ifr struct {
+			name [unix.IFNAMSIZ]byte
+			data unsafe.Pointer
+			_    [16]byte // the rest of the ifreq union
+		}
+		copy(ifr.name[:], dev)
+		ifr.data = unsafe.Pointer(&val)
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
+			return errno
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ethtool command %#x on %s: %v", cmd, dev, err)
+	}
+}
+
+// snmpTCP reads one TCP counter of /proc/net/snmp inside ns.
+func snmpTCP(t *testing.T, ns *nstest.NS, name string) int {
+	t.Helper()
+	out, err := run(t, ns, "cat", "/proc/net/snmp")
+	if err != nil {
+		t.Fatalf("/proc/net/snmp: %v", err)
+	}
+	var names []string
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == name && i < len(f) {
+				v, _ := strconv.Atoi(f[i])
+				return v
+			}
+		}
+	}
+	t.Fatalf("/proc/net/snmp has no Tcp %s", name)
+	return 0
 }
