@@ -560,17 +560,10 @@ func (c *Conn) Info() Info {
 	}
 }
 
-// timerKind names the earliest of the timers ss -o shows (Info.Timer).
+// timerKind names the earliest of the timers ss -o shows (Info.Timer):
+// the one of c.timers with a kind.
 func (c *Conn) timerKind() string {
-	kind, at := "", time.Time{}
-	for _, t := range [...]struct {
-		at   time.Time
-		kind string
-	}{{c.rtoAt, "on"}, {c.ptoAt, "on"}, {c.rackAt, "on"}, {c.persistAt, "persist"}, {c.keepAt, "keepalive"}, {c.closeAt, "timewait"}} {
-		if !t.at.IsZero() && (at.IsZero() || t.at.Before(at)) {
-			kind, at = t.kind, t.at
-		}
-	}
+	kind, _ := c.earliestTimer(true)
 	return kind
 }
 

@@ -80,11 +80,16 @@ func TestInfo_SendQueueWScaleTimer(t *testing.T) {
 }
 
 // With nothing outstanding and keep-alive on, the next timer is the
-// keep-alive's; with nothing armed but a delayed ACK, none ss shows.
+// keep-alive's, even with a delayed ACK due before it; with nothing armed
+// but a delayed ACK, none ss shows.
 func TestInfo_TimerKeepAliveAndNone(t *testing.T) {
 	h := newEstablished(t, Config{KeepAlive: true})
 	if i := h.c.Info(); i.Timer != "keepalive" || i.SendQueue != 0 {
 		t.Fatalf("idle with keep-alive: Timer %q SendQueue %d, want keepalive and 0", i.Timer, i.SendQueue)
+	}
+	h.in(h.data(bytesN(100))) // a delayed ACK, earlier than the keep-alive
+	if i := h.c.Info(); i.Timer != "keepalive" {
+		t.Fatalf("keep-alive and a delayed ACK: Timer %q, want keepalive (ss shows no delayed ACK)", i.Timer)
 	}
 	h = newEstablished(t, Config{})
 	h.in(h.data(bytesN(100))) // one short segment: a delayed ACK only

@@ -31,13 +31,32 @@ import (
 
 // NextDeadline returns the earliest armed timer; false when none is armed.
 func (c *Conn) NextDeadline() (time.Time, bool) {
-	var d time.Time
-	for _, t := range [...]time.Time{c.rtoAt, c.ptoAt, c.rackAt, c.persistAt, c.delackAt, c.closeAt, c.keepAt, c.userTimeoutAt(), c.paceTimer()} {
-		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
-			d = t
+	_, d := c.earliestTimer(false)
+	return d, !d.IsZero()
+}
+
+// earliestTimer returns the earliest armed timer and the kind ss -o gives
+// it (Linux's "on" for the retransmission, loss-probe and RACK timers it
+// runs on icsk_retransmit_timer; "persist", "keepalive", "timewait"); the
+// delayed ACK, the user timeout and the pacing timer have no kind, and
+// with named only those with a kind are considered.
+func (c *Conn) earliestTimer(named bool) (kind string, at time.Time) {
+	for _, t := range [...]struct {
+		at   time.Time
+		kind string
+	}{
+		{c.rtoAt, "on"}, {c.ptoAt, "on"}, {c.rackAt, "on"}, {c.persistAt, "persist"},
+		{c.keepAt, "keepalive"}, {c.closeAt, "timewait"},
+		{c.delackAt, ""}, {c.userTimeoutAt(), ""}, {c.paceTimer(), ""},
+	} {
+		if t.at.IsZero() || (named && t.kind == "") {
+			continue
+		}
+		if at.IsZero() || t.at.Before(at) {
+			kind, at = t.kind, t.at
 		}
 	}
-	return d, !d.IsZero()
+	return kind, at
 }
 
 func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
