@@ -254,7 +254,9 @@ func (s *Stack) sendResolvedMetaLocked(pkt ipv4.Header, dst ethernet.MAC, meta n
 	if !s.tsoLocked(pkt, meta) || &pkt[0] != &s.out[h] {
 		var err error
 		for p := range s.segmentsLocked(pkt, meta) {
-			err = s.sendResolvedLocked(p, dst)
+			if e := s.sendResolvedLocked(p, dst); err == nil {
+				err = e // the first datagram's error is the sender's
+			}
 		}
 		return err
 	}
