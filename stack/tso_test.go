@@ -40,6 +40,28 @@ func (e *env) nextFrame() nic.Frame {
 	return f
 }
 
+// drainTCP returns every segment the stack sent so far, their checksums
+// verified.
+func (e *env) drainTCP() []tcp.Segment {
+	e.t.Helper()
+	var segs []tcp.Segment
+	for {
+		f, ok := e.peer.TryRead()
+		if !ok {
+			return segs
+		}
+		h, err := ipv4.Parse(f[ethernet.HeaderLen:])
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		s, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		segs = append(segs, s)
+	}
+}
+
 // tsoSegment checks that f is a TSO super-frame as the kernel takes it
 // (shared/notes/tap-offload.md §3): GSO TCPv4 of mss, NEEDS_CSUM from the
 // TCP header with the field at 16, the IPv4 header complete, and in the
@@ -159,18 +181,7 @@ func TestTSO_LossInsideSegment_RepairedBySACK(t *testing.T) {
 	var resent []tcp.Segment
 	for k := seqnum.Size(4); k <= 10; k++ {
 		ack(una.Add(2*mss), tcp.SACKBlock{Start: una.Add(3 * mss), End: una.Add(k * mss)})
-		for {
-			f, ok := e.peer.TryRead()
-			if !ok {
-				break
-			}
-			h, _ := ipv4.Parse(f[ethernet.HeaderLen:])
-			s, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resent = append(resent, s)
-		}
+		resent = append(resent, e.drainTCP()...)
 	}
 	if len(resent) == 0 {
 		t.Fatal("the hole was not resent")

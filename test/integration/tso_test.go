@@ -1,12 +1,8 @@
 package integration
 
 import (
-	"crypto/sha256"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,29 +21,6 @@ import (
 // segments of several MSS, which leave as TSO super-frames (virtio-net
 // header GSO TCPv4, partial checksum) when the TAP has offloads, and are
 // cut by the stack otherwise.
-
-// tsoStack is offloadStack with hostAddr as the stack's gateway, so that
-// it reaches networks behind the kernel.
-func tsoStack(t *testing.T, ns *nstest.NS, m nic.OffloadMode) (*stack.Stack, *nic.TAP) {
-	t.Helper()
-	var tap *nic.TAP
-	err := ns.Do(func() (err error) {
-		tap, err = nic.OpenTAP(nic.TAPConfig{Name: tapName(), HostAddr: netip.MustParsePrefix(hostAddr + "/24"), Offload: m})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := stack.New(tap, stack.Config{Addr: netip.MustParsePrefix(stackAddr + "/24"), Gateway: netip.MustParseAddr(hostAddr),
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tap.Close()
-		t.Fatal(err)
-	}
-	st.Start()
-	t.Cleanup(func() { st.Close() })
-	return st, tap
-}
 
 // randomBytes is n bytes of a seeded ChaCha8 stream: unlike patternBytes,
 // whose period is 256, a segment put at a wrong offset shows.
@@ -69,26 +42,7 @@ func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n 
 		t.Fatal(err)
 	}
 	defer l.Close()
-	type result struct {
-		n   int64
-		sum [32]byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Minute)) // a hang guard
-		h := sha256.New()
-		k, err := io.Copy(h, c)
-		r := result{n: k, err: err}
-		copy(r.sum[:], h.Sum(nil))
-		done <- r
-	}()
+	done := hashFirst(func() (net.Conn, error) { return l.Accept() })
 	data := randomBytes(n)
 	c, err := socket.Dial(st, "tcp4", addr)
 	if err != nil {
@@ -99,14 +53,7 @@ func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n 
 		t.Fatalf("stack write: %v", err)
 	}
 	c.Close()
-	select {
-	case r := <-done:
-		if r.err != nil || r.n != int64(n) || r.sum != sha256.Sum256(data) {
-			t.Fatalf("the kernel received %d bytes (err %v), SHA-256 match %v; want %d intact", r.n, r.err, r.sum == sha256.Sum256(data), n)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the kernel's server did not finish in 2 min")
-	}
+	checkHash(t, "the kernel", done, data)
 }
 
 // Stack→kernel bulk over a TAP with offloads: the data leaves as TSO
@@ -115,7 +62,7 @@ func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n 
 // no write.
 func TestOffloadOn_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
-	st, tap := tsoStack(t, ns, nic.OffloadOn)
+	st, tap := offloadStack(t, ns, nic.OffloadOn)
 	bulkFromStack(t, ns, st, hostAddr+":5002", 100<<20)
 	o := st.Stats().Offload
 	if o.TSOOut == 0 || o.TSOSegsOut <= o.TSOOut || o.SoftGSOOut != 0 || tap.Stats().WriteErrors != 0 {
@@ -138,7 +85,7 @@ func TestOffloadOn_BulkStackToKernel_100MiBIntact(t *testing.T) {
 func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	far := nstest.New(t)
-	st, tap := tsoStack(t, ns, nic.OffloadOn)
+	st, tap := offloadStack(t, ns, nic.OffloadOn)
 	vA, vB := "tso"+tapName()[3:], "tsp"+tapName()[3:]
 	for _, c := range []struct {
 		ns   *nstest.NS
@@ -175,7 +122,7 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 // segments itself, and 100 MiB still arrive intact.
 func TestOffloadOff_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
-	st, tap := tsoStack(t, ns, nic.OffloadOff)
+	st, tap := offloadStack(t, ns, nic.OffloadOff)
 	bulkFromStack(t, ns, st, hostAddr+":5002", 100<<20)
 	o := st.Stats().Offload
 	if o.TSOOut != 0 || o.SoftGSOOut == 0 || o.SoftGSOSegsOut <= o.SoftGSOOut || tap.Stats().WriteErrors != 0 {
