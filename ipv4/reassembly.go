@@ -1,8 +1,10 @@
 package ipv4
 
 import (
-	"math/bits"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/bitmap"
+	"github.com/tapstack/tapstack/internal/deadlines"
 )
 
 // Reassembly defaults.
@@ -151,9 +153,7 @@ type datagram struct {
 	lastIn   bool                             // the fragment with MF clear has arrived
 	hl       int                              // first fragment's header length; 0 until it arrives
 	firstLen int                              // payload octets in the first fragment
-	deadline time.Time
-
-	prev, next *datagram // deadline order
+	node     deadlines.Node[*datagram]        // in deadline order
 }
 
 func (d *datagram) size() int { return len(d.buf) - headroom }
@@ -163,10 +163,10 @@ func (d *datagram) size() int { return len(d.buf) - headroom }
 // the time, NextDeadline says when Expire is next due. Not safe for
 // concurrent use.
 type Reassembler struct {
-	cfg        ReassemblyConfig
-	m          map[fragKey]*datagram
-	head, tail *datagram // oldest deadline first
-	bytes      int
+	cfg   ReassemblyConfig
+	m     map[fragKey]*datagram
+	list  deadlines.List[*datagram] // oldest deadline first
+	bytes int
 }
 
 // NewReassembler returns an empty reassembler bounded by cfg. A zero field
@@ -198,10 +198,11 @@ func (r *Reassembler) Len() int { return len(r.m) }
 // NextDeadline returns when the oldest datagram in reassembly times out, if
 // there is one; the stack arms its timer for it and then calls Expire.
 func (r *Reassembler) NextDeadline() (time.Time, bool) {
-	if r.head == nil {
+	n := r.list.Front()
+	if n == nil {
 		return time.Time{}, false
 	}
-	return r.head.deadline, true
+	return n.Deadline, true
 }
 
 // Add takes one fragment h (a Header from Parse with h.IsFragment()) received
@@ -264,7 +265,7 @@ func (r *Reassembler) Add(h Header, now time.Time) (pkt []byte, res AddResult) {
 
 	size := 0
 	if d != nil {
-		switch held := countBits(d.held[:], off/8, (end+7)/8); {
+		switch held := bitmap.Count(d.held[:], off/8, (end+7)/8); {
 		case held == (end+7)/8-off/8:
 			return nil, Duplicate
 		case held > 0:
@@ -292,9 +293,10 @@ func (r *Reassembler) Add(h Header, now time.Time) (pkt []byte, res AddResult) {
 		}
 	}
 	if d == nil {
-		d = &datagram{key: k, deadline: now.Add(r.cfg.Timeout)}
+		d = &datagram{key: k}
+		d.node.Deadline, d.node.Value = now.Add(r.cfg.Timeout), d
 		r.m[k] = d
-		r.link(d)
+		r.list.Insert(&d.node)
 	}
 	if newSize > size {
 		buf := make([]byte, headroom+newSize)
@@ -304,7 +306,7 @@ func (r *Reassembler) Add(h Header, now time.Time) (pkt []byte, res AddResult) {
 	}
 
 	copy(d.buf[headroom+off:], p)
-	setBits(d.held[:], off/8, (end+7)/8)
+	bitmap.Set(d.held[:], off/8, (end+7)/8)
 	d.meat += len(p)
 	d.extent = extent
 	if !mf {
@@ -337,7 +339,8 @@ func (r *Reassembler) Add(h Header, now time.Time) (pkt []byte, res AddResult) {
 // only if the first fragment was received). timedOut must not call r.
 func (r *Reassembler) Expire(now time.Time, timedOut func(first Header)) int {
 	n := 0
-	for d := r.head; d != nil && !now.Before(d.deadline); d = r.head {
+	for e := r.list.Front(); e != nil && !now.Before(e.Deadline); e = r.list.Front() {
+		d := e.Value
 		r.remove(d)
 		n++
 		if d.hl != 0 && timedOut != nil {
@@ -347,66 +350,9 @@ func (r *Reassembler) Expire(now time.Time, timedOut func(first Header)) int {
 	return n
 }
 
-// link inserts d in deadline order. Deadlines are arrival plus a fixed
-// timeout, so with a monotonic now this appends at the tail.
-func (r *Reassembler) link(d *datagram) {
-	at := r.tail
-	for at != nil && at.deadline.After(d.deadline) {
-		at = at.prev
-	}
-	d.prev = at
-	if at == nil {
-		d.next = r.head
-		r.head = d
-	} else {
-		d.next = at.next
-		at.next = d
-	}
-	if d.next == nil {
-		r.tail = d
-	} else {
-		d.next.prev = d
-	}
-}
-
 // remove forgets d and releases its bytes.
 func (r *Reassembler) remove(d *datagram) {
 	delete(r.m, d.key)
-	if d.prev == nil {
-		r.head = d.next
-	} else {
-		d.prev.next = d.next
-	}
-	if d.next == nil {
-		r.tail = d.prev
-	} else {
-		d.next.prev = d.prev
-	}
-	d.prev, d.next = nil, nil
+	r.list.Remove(&d.node)
 	r.bytes -= d.size()
-}
-
-// countBits returns how many of bits [lo, hi) are set; bits past the end of
-// bm count as clear.
-func countBits(bm []uint64, lo, hi int) int {
-	hi = min(hi, len(bm)*64)
-	n := 0
-	for lo < hi {
-		w, b := lo/64, lo%64
-		k := min(64-b, hi-lo)
-		mask := ^uint64(0) >> (64 - k) << b
-		n += bits.OnesCount64(bm[w] & mask)
-		lo += k
-	}
-	return n
-}
-
-// setBits sets bits [lo, hi), which must lie inside bm.
-func setBits(bm []uint64, lo, hi int) {
-	for lo < hi {
-		w, b := lo/64, lo%64
-		k := min(64-b, hi-lo)
-		bm[w] |= ^uint64(0) >> (64 - k) << b
-		lo += k
-	}
 }

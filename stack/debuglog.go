@@ -138,10 +138,10 @@ func (s *Stack) dropICMPErrorLocked(counter *uint64, cat debugCategory, reason s
 // logReasmTimeoutsLocked logs n datagrams whose reassembly timed out
 // before their first fragment came: the Reassembler tells no more about
 // them than how many.
-func (s *Stack) logReasmTimeoutsLocked(n uint64) {
-	if s.debugAllowLocked(catIPv4) {
+func (s *Stack) logReasmTimeoutsLocked(cat debugCategory, reason string, n uint64) {
+	if s.debugAllowLocked(cat) {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "drop",
-			append(dropAttrs(catIPv4, "reasm_timeouts"), slog.Uint64("datagrams", n))...)
+			append(dropAttrs(cat, reason), slog.Uint64("datagrams", n))...)
 	}
 }
 

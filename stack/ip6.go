@@ -10,9 +10,11 @@ import (
 )
 
 // IPv6 (issue 12, in progress): link-local only. The stack answers echo
-// requests and neighbour solicitations for its link-local address; there is
-// no duplicate address detection, no router discovery, no reassembly and no
-// upper layer but ICMPv6 yet.
+// requests and neighbour solicitations for its link-local address,
+// reassembles and fragments (ip6frag.go), sends ICMPv6 errors
+// (icmp6err.go) and follows Packet Too Big (pmtu6.go); there is no
+// duplicate address detection, no router discovery and no upper layer but
+// ICMPv6 yet.
 
 var (
 	// allNodes is the link-local all-nodes group (RFC 4291 §2.7.1), which
@@ -106,34 +108,56 @@ func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
 		s.dropFrameLocked(&st.InAddrErrors, catIPv6, "in_addr_errors", eth)
 		return
 	}
-	it := h.Exts()
-	var last ipv6.Ext
+	// The walk runs on the packet as received, then again on the packet
+	// a fragment completed (RFC 8200 §4.5: reassembled, it is processed
+	// as one packet, its extension headers from the start).
+	var next uint8
+	var off, nhPtr int
 	for {
-		e, ok, err := it.Next()
-		var pp *ipv6.ParamProblem
-		switch {
-		case errors.As(err, &pp):
-			// Partial: RFC 8200 §4 asks for a Parameter Problem in
-			// answer (pp.SendICMP); not sent yet, only counted.
-			s.dropFrameLocked(&st.InHdrErrors, catIPv6, "in_hdr_errors", eth)
-			return
-		case errors.Is(err, ipv6.ErrTooManyExt):
-			s.dropFrameLocked(&st.InHdrErrors, catIPv6, "in_hdr_errors", eth)
-			return
-		case err != nil: // ipv6.ErrExtTruncated
-			s.dropFrameLocked(&st.InTruncated, catIPv6, "in_truncated", eth)
-			return
+		it := h.Exts()
+		var last ipv6.Ext
+		for {
+			e, ok, err := it.Next()
+			var pp *ipv6.ParamProblem
+			switch {
+			case errors.As(err, &pp):
+				// RFC 8200 §4, §4.2: a Parameter Problem in answer unless
+				// the option's high bits say discard silently; to a
+				// multicast destination only for high bits 10, which
+				// icmp6ErrorAllowed checks as pp.SendICMP does (RFC 4443
+				// §2.4 (e.3)), counting the suppressed ones.
+				s.dropFrameLocked(&st.InHdrErrors, catIPv6, "in_hdr_errors", eth)
+				if pp.Action != ipv6.ActDiscard {
+					s.icmp6ErrorLocked(h, ipv6.TypeParamProblem, pp.Code, pp.Pointer)
+				}
+				return
+			case errors.Is(err, ipv6.ErrTooManyExt):
+				s.dropFrameLocked(&st.InHdrErrors, catIPv6, "in_hdr_errors", eth)
+				return
+			case err != nil: // ipv6.ErrExtTruncated
+				s.dropFrameLocked(&st.InTruncated, catIPv6, "in_truncated", eth)
+				return
+			}
+			if !ok {
+				break
+			}
+			if e.Proto == ipv6.ProtoFragment && e.Atomic() {
+				// RFC 6946 §4: processed in isolation, no reassembly;
+				// counted as one, as Linux's ipv6_frag_rcv does.
+				st.ReasmReqds++
+				st.ReasmOKs++
+			}
+			last = e
 		}
-		if !ok {
+		next, off, nhPtr = it.Upper()
+		if last.Data == nil || last.Proto != ipv6.ProtoFragment || last.Atomic() {
 			break
 		}
-		last = e
-	}
-	next, off, _ := it.Upper()
-	if last.Data != nil && last.Proto == ipv6.ProtoFragment && !last.Atomic() {
-		// Reassembly (RFC 8200 §4.5) is a later step of issue 12.
-		s.dropFrameLocked(&st.ReasmFails, catIPv6, "reasm_fails", eth)
-		return
+		pkt, ok := s.reassemble6Locked(eth, h, last)
+		if !ok {
+			return
+		}
+		h = pkt
 	}
 	switch next {
 	case ipv6.ProtoICMPv6:
@@ -143,9 +167,11 @@ func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
 		// RFC 8200 §4.7: nothing follows; the packet is consumed.
 		st.InDelivers++
 	default:
-		// Partial: RFC 8200 §4 asks for a Parameter Problem code 1; not
-		// sent yet. TCP and UDP over IPv6 land here too for now.
+		// RFC 8200 §4: an unrecognized Next Header is answered with a
+		// Parameter Problem code 1 pointing at the field that holds it
+		// (RFC 4443 §3.4). TCP and UDP over IPv6 land here for now.
 		s.dropFrameLocked(&st.InUnknownProtos, catIPv6, "in_unknown_protos", eth)
+		s.icmp6ErrorLocked(h, ipv6.TypeParamProblem, ipv6.CodeUnknownNextHeader, uint32(nhPtr))
 	}
 }
 
@@ -166,6 +192,8 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 	case ipv6.TypeNeighborSolicit:
 		st.ICMP6InNeighborSolicits++
 		s.handleNSLocked(eth, h, m)
+	case ipv6.TypePacketTooBig:
+		s.handlePacketTooBigLocked(m)
 	}
 }
 
@@ -173,7 +201,11 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 // the same identifier, sequence and data, from the address it was sent to
 // or, if that was a group, from our link-local address (§2.2). The reply
 // goes to the request's Ethernet source: enough for link-local peers until
-// neighbour discovery resolves addresses.
+// neighbour discovery resolves addresses. It is built in s.out, which holds
+// the largest packet: a request of any size the reassembler accepts is
+// answered (RFC 4443 §4.2: "the data received in the ICMPv6 Echo Request
+// message MUST be returned entirely and unmodified"), fragmented to the
+// path MTU by sendResolved6Locked.
 func (s *Stack) echoReply6Locked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP) {
 	st := &s.stats.IPv6
 	to := h.Src()
@@ -188,7 +220,7 @@ func (s *Stack) echoReply6Locked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP
 	}
 	data := m.Payload()
 	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.ICMPHeaderLen + len(data)
-	frame := s.frag[:n]
+	frame := s.out[:n]
 	ipv6.EncodeEcho(frame[ethernet.HeaderLen+ipv6.HeaderLen:], ipv6.TypeEchoReply, m.Ident(), m.Seq(), data, from, to)
 	st.ICMP6OutEchoReps++
 	s.sendICMPv6Locked(frame, eth.Src(), from, to, ipv6.DefaultHopLimit)
@@ -319,13 +351,12 @@ func (s *Stack) resolve6Locked(pkt ipv6.Header) (ethernet.MAC, bool, error) {
 }
 
 // sendResolved6Locked writes pkt to the link address dst (ignored on an IP
-// link), copying it behind the link header.
-// Partial: a packet above the MTU is refused (EMSGSIZE); fragmentation at
-// the source (RFC 8200 §4.5) is a later step.
+// link), copying it behind the link header; a packet above the path MTU to
+// its destination (pmtu6Locked) is sent as fragments (RFC 8200 §4.5:
+// sendFragments6Locked).
 func (s *Stack) sendResolved6Locked(pkt ipv6.Header, dst ethernet.MAC) error {
-	if len(pkt) > s.mtu {
-		s.dropLocked(&s.stats.IPv6.OutDiscards, catIPv6, "out_discards", pkt)
-		return syscall.EMSGSIZE
+	if mtu := s.pmtu6Locked(pkt.Dst()); len(pkt) > mtu {
+		return s.sendFragments6Locked(pkt, dst, mtu)
 	}
 	h := s.linkHdr
 	frame := s.frag[:h+len(pkt)]

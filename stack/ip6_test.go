@@ -138,13 +138,10 @@ func TestIPv6_Drops_CountedByReason(t *testing.T) {
 		{"multicast source", ip6Frame(stackMAC, ipv6.Fields{Src: netip.MustParseAddr("ff02::1")}, echo), nil, "IPv6.InBadSource"},
 		{"to another unicast address", ip6Frame(stackMAC, ipv6.Fields{Dst: netip.MustParseAddr("fe80::99")}, echo), nil, "IPv6.InAddrErrors"},
 		{"to all-routers", ip6Frame(stackMAC, ipv6.Fields{Dst: netip.MustParseAddr("ff02::2")}, echo), nil, "IPv6.InAddrErrors"},
-		{"unknown hop-by-hop option 10xxxxxx", hopByHop(ip6Frame(stackMAC, ipv6.Fields{},
-			[]byte{ipv6.ProtoNoNext, 0, 0x80, 4, 0, 0, 0, 0})), nil, "IPv6.InHdrErrors"},
+		{"unknown hop-by-hop option 01xxxxxx", hopByHop(ip6Frame(stackMAC, ipv6.Fields{},
+			[]byte{ipv6.ProtoNoNext, 0, 0x40, 4, 0, 0, 0, 0})), nil, "IPv6.InHdrErrors"},
 		{"nine extension headers", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoDestOpts}, nine), nil, "IPv6.InHdrErrors"},
 		{"extension header beyond the packet", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoDestOpts}, dopt[:4]), nil, "IPv6.InTruncated"},
-		{"UDP: no upper layer yet", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoUDP}, make([]byte, 8)), nil, "IPv6.InUnknownProtos"},
-		{"first fragment of two", ip6Frame(stackMAC, ipv6.Fields{NextHeader: ipv6.ProtoFragment},
-			append([]byte{ipv6.ProtoICMPv6, 0, 0, 1, 0, 0, 0, 9}, echo[:8]...)), nil, "IPv6.ReasmFails"},
 		{"ICMPv6 bad checksum", ip6Frame(stackMAC, ipv6.Fields{}, badSum), []map[string]int64{{"IPv6.InDelivers": 1}}, "IPv6.ICMP6InErrors"},
 		{"echo request from ::", ip6Frame(stackMAC, ipv6.Fields{Src: netip.IPv6Unspecified()}, echo6(netip.IPv6Unspecified(), stackLL, 1, 1, nil)),
 			[]map[string]int64{icmp, {"IPv6.ICMP6InEchos": 1}}, "IPv6.InBadSource"},
@@ -301,6 +298,7 @@ func FuzzIPv6(f *testing.F) {
 	f.Add([]byte{0, 255, 0, 0x40})          // version 4
 	f.Add([]byte{1, 255, 40, 0x87, 1})      // code 1
 	f.Add([]byte{1, 60, 64, 1, 0, 0, 0, 0}) // an option of length 0
+	f.Add([]byte{0, 255, 6, 44})            // the echo read as a fragment
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 3 {
 			return
@@ -318,7 +316,11 @@ func FuzzIPv6(f *testing.F) {
 		e.inject(frame)
 		after := e.st.Stats()
 		drops, delivers := after.Drops()-before.Drops(), after.IPv6.InDelivers-before.IPv6.InDelivers
-		if after.IPv6.InReceives-before.IPv6.InReceives != 1 || drops > 1 || drops+delivers == 0 {
+		// An ICMPv6 error to the peer, whose address is not resolved, is
+		// a drop of its own (out_no_routes); a fragment may be held.
+		drops -= after.IPv6.OutNoRoutes - before.IPv6.OutNoRoutes
+		held := after.IPv6.ReasmReqds != before.IPv6.ReasmReqds
+		if after.IPv6.InReceives-before.IPv6.InReceives != 1 || drops > 1 || drops+delivers == 0 && !held {
 			t.Fatalf("one frame: in_receives %+d, drops %+d, in_delivers %+d", after.IPv6.InReceives-before.IPv6.InReceives, drops, delivers)
 		}
 		for {

@@ -35,7 +35,9 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 	case ethernet.TypeIPv4:
 		s.handleIPv4Locked(eth.Payload(), eth.Dst().IsMulticast(), meta)
 	case ethernet.TypeIPv6:
+		s.rx6LinkMcast = eth.Dst().IsMulticast() // broadcast included
 		s.handleIPv6Locked(eth)
+		s.rx6LinkMcast = false
 	default:
 		s.dropFrameLocked(&s.stats.Link.UnknownEtherType, catLink, "unknown_ether_type", frame)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/ports"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
 	"github.com/tapstack/tapstack/tcp/buffer"
@@ -128,6 +129,13 @@ type Stack struct {
 	udpEPs map[*udp.Endpoint]*UDPEndpoint
 	pings  map[uint16]*PingEndpoint
 	nd6    map[netip.Addr]ethernet.MAC // IPv6 neighbours learnt from solicitations (ip6.go)
+	// IPv6 fragments and ICMPv6 errors (ip6frag.go, pmtu6.go,
+	// icmp6err.go). rx6LinkMcast: the IPv6 packet being handled came as a
+	// link-layer multicast or broadcast (RFC 4443 §2.4 (e.4)).
+	reasm6       *ipv6.Reassembler
+	pmtu6        pmtuCache
+	icmp6Peers   icmp6PeerLimit
+	rx6LinkMcast bool
 
 	tcpCfg        tcp.Config
 	cfgMSS        int // the TCP MSS New settled on, the most SetMTU allows
@@ -253,6 +261,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		arp:        arp.NewCache(cfg.ARP),
 		ids:        ipv4.NewIDGen(),
 		reasm:      ipv4.NewReassembler(cfg.Reassembly),
+		reasm6:     ipv6.NewReassembler(ipv6.DefaultReassemblyConfig()),
 		udp:        udp.NewTable(),
 		udpEPs:     make(map[*udp.Endpoint]*UDPEndpoint),
 		pings:      make(map[uint16]*PingEndpoint),
@@ -270,7 +279,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		tcpListenerOf: make(map[*tcp.Listener]*listenEntry),
 		tcpBound:      make(map[uint16]int),
 		tcpEPs:        make(map[*TCPEndpoint]struct{}),
-		out:           make([]byte, info.Link.HeaderLen()+ipv4.MaxTotalLen),
+		out:           make([]byte, ethernet.HeaderLen+ipv6.HeaderLen+ipv6.MaxPayloadLen), // the largest IPv4 or IPv6 packet
 		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
 	s.tcpOut = tcpOutput{s}
@@ -611,6 +620,9 @@ func (s *Stack) rearmLocked() {
 	if t, ok := s.reasm.NextDeadline(); ok {
 		s.armLocked(t)
 	}
+	if t, ok := s.reasm6.NextDeadline(); ok {
+		s.armLocked(t)
+	}
 }
 
 // armLocked makes the single scheduler timer fire no later than t.
@@ -643,8 +655,9 @@ func (s *Stack) onTimer() {
 	s.stats.IPv4.ReasmTimeouts += timedOut
 	s.stats.IPv4.ReasmFails += timedOut
 	if s.dbg.on && timedOut > s.dbg.timedOutFirsts {
-		s.logReasmTimeoutsLocked(timedOut - s.dbg.timedOutFirsts)
+		s.logReasmTimeoutsLocked(catIPv4, "reasm_timeouts", timedOut-s.dbg.timedOutFirsts)
 	}
+	s.expireReasm6Locked(now)
 	s.rearmLocked()
 	if t, ok := s.tcpTimers.next(); ok {
 		s.armLocked(t)

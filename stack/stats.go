@@ -31,10 +31,25 @@ type IPv6Stats struct {
 	InAddrErrors    uint64 `json:"in_addr_errors"`     // not addressed to us (we do not forward)
 	InHdrErrors     uint64 `json:"in_hdr_errors"`      // extension-header walk: parameter problem, too many headers
 	InUnknownProtos uint64 `json:"in_unknown_protos"`  // no handler for the upper layer yet
-	ReasmFails      uint64 `json:"reasm_fails"`        // fragments: no reassembly yet
-	OutRequests     uint64 `json:"out_requests"`
-	OutNoRoutes     uint64 `json:"out_no_routes"` // next hop not resolvable
-	OutDiscards     uint64 `json:"out_discards"`  // larger than the MTU (no fragmentation yet)
+	// Reassembly (RFC 8200 §4.5) as Linux's Ip6Reasm*: requests per
+	// fragment received (atomic ones included), OKs per packet
+	// reassembled, fails per packet given up (overlaps, no memory,
+	// timeouts, contradictions: each also counted by reason below).
+	ReasmReqds      uint64 `json:"reasm_reqds"`
+	ReasmOKs        uint64 `json:"reasm_oks"`
+	ReasmFails      uint64 `json:"reasm_fails"`
+	ReasmTimeout    uint64 `json:"reasm_timeout"`
+	ReasmOverlaps   uint64 `json:"reasm_overlaps"`   // RFC 5722: the packet discarded
+	ReasmNoMemory   uint64 `json:"reasm_no_memory"`  // fragment refused: the reassembler's bounds
+	ReasmDuplicates uint64 `json:"reasm_duplicates"` // fragment whose data was held: dropped alone
+	ReasmDiscarded  uint64 `json:"reasm_discarded"`  // fragment of a packet discarded for an overlap
+	// Fragmentation at the source, as Linux's Ip6Frag*.
+	FragOKs     uint64 `json:"frag_oks"`
+	FragCreates uint64 `json:"frag_creates"`
+	FragFails   uint64 `json:"frag_fails"`
+	OutRequests uint64 `json:"out_requests"`
+	OutNoRoutes uint64 `json:"out_no_routes"` // next hop not resolvable
+	OutDiscards uint64 `json:"out_discards"`  // could not be sent
 	// NeighboursFull counts neighbours not learnt because the bounded
 	// neighbour map was full.
 	NeighboursFull uint64 `json:"neighbours_full"`
@@ -48,6 +63,20 @@ type IPv6Stats struct {
 	ICMP6OutMsgs            uint64 `json:"icmp6_out_msgs"`
 	ICMP6OutEchoReps        uint64 `json:"icmp6_out_echo_reps"`
 	ICMP6OutNeighborAdverts uint64 `json:"icmp6_out_neighbor_adverts"`
+	// ICMPv6 errors (RFC 4443): Packet Too Big received (and those not
+	// acted on, RFC 8201 §4), errors sent by type, and errors not sent:
+	// forbidden by §2.4 (e), or over the per-destination or the global
+	// rate limit (§2.4 (f); Linux's Icmp6OutRateLimitHost and
+	// IcmpOutRateLimitGlobal).
+	ICMP6InPktTooBigs        uint64 `json:"icmp6_in_pkt_too_bigs"`
+	ICMP6InPTBIgnored        uint64 `json:"icmp6_in_ptb_ignored"`
+	ICMP6OutDestUnreachs     uint64 `json:"icmp6_out_dest_unreachs"`
+	ICMP6OutPktTooBigs       uint64 `json:"icmp6_out_pkt_too_bigs"`
+	ICMP6OutTimeExcds        uint64 `json:"icmp6_out_time_excds"`
+	ICMP6OutParmProblems     uint64 `json:"icmp6_out_parm_problems"`
+	ICMP6OutErrorsSuppressed uint64 `json:"icmp6_out_errors_suppressed"`
+	ICMP6OutRateLimitHost    uint64 `json:"icmp6_out_rate_limit_host"`
+	ICMP6OutRateLimitGlobal  uint64 `json:"icmp6_out_rate_limit_global"`
 }
 
 // OffloadStats counts received frames the device's offloads changed:
@@ -290,5 +319,5 @@ func (s Stats) Drops() uint64 {
 // drops is the total of the IPv6 drop counters.
 func (v IPv6Stats) drops() uint64 {
 	return v.InTruncated + v.InBadVersion + v.InBadPayloadLen + v.InBadSource + v.InAddrErrors +
-		v.InHdrErrors + v.InUnknownProtos + v.ReasmFails + v.OutNoRoutes + v.OutDiscards + v.ICMP6InErrors + v.ICMP6InBadND + v.ICMP6NDNotOurs
+		v.InHdrErrors + v.InUnknownProtos + v.ReasmFails + v.ReasmDuplicates + v.ReasmDiscarded + v.FragFails + v.OutNoRoutes + v.OutDiscards + v.ICMP6InErrors + v.ICMP6InBadND + v.ICMP6NDNotOurs
 }

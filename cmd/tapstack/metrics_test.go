@@ -129,7 +129,9 @@ func TestMetrics_TypedNamedAndMoving(t *testing.T) {
 		"tapstack_netstat_TcpExt_TCPSpuriousRTOs": "counter", "tapstack_netstat_Ip_InReceives": "counter",
 		"tapstack_netstat_Udp_InDatagrams": "counter", "tapstack_netstat_Icmp_InMsgs": "counter",
 		"tapstack_netstat_Ip6_InReceives": "counter", "tapstack_netstat_Icmp6_OutEchoReplies": "counter",
-		"tapstack_tcp_time_wait": "gauge", "tapstack_tcp_connections": "gauge", "tapstack_drops_total": "counter",
+		"tapstack_netstat_Ip6_ReasmOKs": "counter", "tapstack_netstat_Ip6_FragCreates": "counter",
+		"tapstack_netstat_Icmp6_OutParmProblems": "counter",
+		"tapstack_tcp_time_wait":                 "gauge", "tapstack_tcp_connections": "gauge", "tapstack_drops_total": "counter",
 		"tapstack_ipv6_in_truncated_total": "counter",
 	} {
 		if f := before[name]; f == nil || f.typ != typ {

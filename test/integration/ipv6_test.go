@@ -18,6 +18,26 @@ var tapAndMAC = regexp.MustCompile(`tap=(\S+) mac=(\S+)`)
 // the TAP, which takes neighbour discovery (RFC 4861 §7.2.4) and echo
 // (RFC 4443 §4.2) both working.
 func TestKernelPing6_LinkLocal(t *testing.T) {
+	ns, target := linkLocal6(t)
+	pingOK(t, ns, "-6", "-c", "3", "-i", "0.2", "-W", "5", target)
+}
+
+// TestKernelPing6_FragmentedBothWays: echo requests larger than the TAP's
+// MTU (1500) reach the stack as fragments the kernel made, are reassembled
+// (RFC 8200 §4.5), and the replies, as large, go back as fragments the
+// kernel reassembles: 3000 octets (3 fragments each way) and the largest
+// echo that fits one IPv6 packet, 65527 octets of data (45 fragments).
+func TestKernelPing6_FragmentedBothWays(t *testing.T) {
+	ns, target := linkLocal6(t)
+	pingOK(t, ns, "-6", "-c", "3", "-i", "0.2", "-W", "5", "-s", "3000", target)
+	pingOK(t, ns, "-6", "-c", "2", "-i", "0.2", "-W", "5", "-s", "65527", target)
+}
+
+// linkLocal6 starts the daemon in a new namespace, turns IPv6 on there,
+// waits for the kernel's own link-local address on the TAP and returns the
+// stack's link-local address with the TAP as its zone.
+func linkLocal6(t *testing.T) (*nstest.NS, string) {
+	t.Helper()
 	needTool(t, "ping")
 	ns := nstest.New(t)
 	d := startDaemon(t, ns)
@@ -50,5 +70,5 @@ func TestKernelPing6_LinkLocal(t *testing.T) {
 			t.Fatalf("the kernel's link-local address on %s never left DAD:\n%s", tap, out)
 		}
 	}
-	pingOK(t, ns, "-6", "-c", "3", "-i", "0.2", "-W", "5", ll.String()+"%"+tap)
+	return ns, ll.String() + "%" + tap
 }
