@@ -28,9 +28,10 @@ const (
 
 // sizeGoal is the most payload the next segment may carry (Linux's
 // tcp_xmit_size_goal with tcp_tso_segs): mss, or with GSO a multiple of
-// it of at least minTSOSegs.
+// it of at least minTSOSegs. Segments of several MSS are TCPv4 only for
+// now: the stack cuts (and the TAP negotiates TSO) for IPv4 alone.
 func (c *Conn) sizeGoal(mss int) int {
-	if mss <= 0 || c.cfg.GSOMaxSize < minTSOSegs*mss {
+	if mss <= 0 || c.cfg.GSOMaxSize < minTSOSegs*mss || !c.remote.Addr().Unmap().Is4() {
 		return mss
 	}
 	return c.tsoSegs(mss) * mss

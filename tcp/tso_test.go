@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -145,5 +146,17 @@ func TestTSO_HoleResentInSegmentsWithinCwnd(t *testing.T) {
 	}
 	if next != segAt(6) || !multi {
 		t.Fatalf("resent up to %d, one of several MSS %v; want the hole up to %d, in at least one segment of several MSS", next, multi, segAt(6))
+	}
+}
+
+// Segments of several MSS are for IPv4 connections only (the stack cuts
+// IPv4 alone, and the TAP negotiates TSO4 alone): an IPv6 connection
+// with GSOMaxSize keeps one MSS.
+func TestTSO_IPv6Connection_OneMSS(t *testing.T) {
+	a, b := netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:80")
+	c := NewConn(Config{GSOMaxSize: 65000}.withDefaults(), a, b, testISS, &recorder{})
+	c.hasRTT, c.minRTT = true, 100*time.Microsecond
+	if got := c.sizeGoal(1440); got != 1440 {
+		t.Errorf("sizeGoal = %d on an IPv6 connection, want the MSS 1440", got)
 	}
 }
