@@ -64,9 +64,9 @@ func TestOffloadOn_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOn)
 	bulkFromStack(t, ns, st, hostAddr+":5002", 100<<20)
-	o := st.Stats().Offload
-	if o.TSOOut == 0 || o.TSOSegsOut <= o.TSOOut || o.SoftGSOOut != 0 || tap.Stats().WriteErrors != 0 {
-		t.Errorf("offload %+v, TAP write errors %d; want TSO segments of several MSS, none cut in software", o, tap.Stats().WriteErrors)
+	o, ts := st.Stats().Offload, tap.Stats()
+	if o.TSOOut == 0 || o.TSOSegsOut <= o.TSOOut || o.SoftGSOOut != 0 || ts.WriteErrors != 0 || ts.GSOFramesWritten != o.TSOOut {
+		t.Errorf("offload %+v, TAP %+v; want TSO segments of several MSS, each written as a super-frame, none cut in software", o, ts)
 	}
 	t.Logf("%d TSO segments of %d bytes on average, for %d segments", o.TSOOut, o.TSOBytesOut/max(o.TSOOut, 1), o.TSOSegsOut)
 }
