@@ -31,7 +31,7 @@ const (
 // it of at least minTSOSegs. Segments of several MSS are TCPv4 only for
 // now: the stack cuts (and the TAP negotiates TSO) for IPv4 alone.
 func (c *Conn) sizeGoal(mss int) int {
-	if mss <= 0 || c.cfg.GSOMaxSize < minTSOSegs*mss || !c.remote.Addr().Unmap().Is4() {
+	if mss <= 0 || c.cfg.GSOMaxSize < minTSOSegs*mss || !c.remote.Addr().Is4() {
 		return mss
 	}
 	return c.tsoSegs(mss) * mss
