@@ -286,7 +286,7 @@ type column struct {
 // over a veth with cubic and with bbr.
 func columns(exe, bin, mtu string) []column {
 	tapstack := func(cc string) func(*testing.B, *nstest.NS, string) (*exec.Cmd, error) {
-		return tapstackAt(bin, cc, mtu, *flagOffload)
+		return tapstackAt(bin, cc, mtu, lossOffload())
 	}
 	cols := []column{{name: "tapstack", start: tapstack(tcp.DefaultCongestion), ready: tapstackReady, stackCC: tcp.DefaultCongestion}}
 	for _, cc := range tcp.CongestionControls() {
@@ -305,6 +305,24 @@ func columns(exe, bin, mtu string) []column {
 			column{name: bigName("gVisor"), start: gvisorAt(exe, big), ready: gvisorReady, bulkOnly: true, stackCC: "reno (netstack's default)"})
 	}
 	return cols
+}
+
+// lossOffload is the --offload of the tapstack columns: -offload, except
+// that a run with the loss phase uses "off" unless -offload was given. The
+// loss rules drop a frame as the TAP sees it, and with TSO a frame the
+// stack writes is a train of up to 44 segments (the kernel's side gets
+// gso_max_segs 1 for the same reason, "Loss" in README.md): N % of them
+// would not be N % of the segments the other columns lose.
+func lossOffload() string {
+	if !selected["loss"] {
+		return *flagOffload
+	}
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "offload" })
+	if given {
+		return *flagOffload
+	}
+	return "off"
 }
 
 // bigName is the name of a -big-mtu column of stack.
