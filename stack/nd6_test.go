@@ -939,3 +939,48 @@ func TestAddr6_IPLink_StaticUsableAtOnce(t *testing.T) {
 		t.Fatalf("sent % x on an IP link", f)
 	}
 }
+
+// What a router advertises is what the stack then sends with (RFC 4861
+// §6.3.4): its MTU option lowers the path MTU, so a larger packet leaves
+// as fragments of at most that size, and its Cur Hop Limit is the Hop
+// Limit of datagrams (here UDP's) and ICMPv6 errors.
+func TestRA6_MTUAndHopLimit_UsedWhenSending(t *testing.T) {
+	e := envND(t)
+	e.inject(nd(allNodesMAC, rtrLL, allNodes6, ra(ipv6.RAFields{CurHopLimit: 48, RouterLifetime: 1800},
+		mtuOpt(1400), prefixOpt(pfx, true, true, 3600, 1800))))
+	e.drain()
+	far := netip.MustParseAddr("2001:db8:99::1")
+	m := echo6(stackSLAAC, far, 9, 1, make([]byte, 1400))
+	big := make([]byte, ipv6.HeaderLen+len(m))
+	ipv6.Encode(big, ipv6.Fields{PayloadLen: len(m), NextHeader: ipv6.ProtoICMPv6, HopLimit: 64, Src: stackSLAAC, Dst: far})
+	copy(big[ipv6.HeaderLen:], m)
+	if err := e.st.Output6Test(big); err != nil {
+		t.Fatal(err)
+	}
+	frags := 0
+	for f, ok := e.peer.TryRead(); ok; f, ok = e.peer.TryRead() {
+		if n := len(f) - ethernet.HeaderLen; n > 1400 {
+			t.Fatalf("a %d-octet packet after the RA's MTU 1400", n)
+		}
+		frags++
+	}
+	if frags < 2 {
+		t.Fatalf("%d frames for a %d-octet packet, want fragments", frags, len(big))
+	}
+	u, err := e.st.NewUDPEndpoint6()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.SendTo([]byte("hop"), netip.AddrPortFrom(far, 7)); err != nil {
+		t.Fatal(err)
+	}
+	f, ok := e.peer.TryRead()
+	if !ok {
+		t.Fatal("no UDP datagram sent")
+	}
+	h, err := ipv6.Parse(f[ethernet.HeaderLen:])
+	if err != nil || h.NextHeader() != ipv6.ProtoUDP || h.HopLimit() != 48 {
+		t.Fatalf("sent %v: next header %d, hop limit %d; want UDP with the RA's 48", err, h.NextHeader(), h.HopLimit())
+	}
+}
