@@ -200,6 +200,13 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 	case ipv6.TypeEchoRequest:
 		st.ICMP6InEchos++
 		s.echoReply6Locked(eth, h, m)
+	case ipv6.TypeEchoReply:
+		// RFC 4443 §4.2: a reply goes to the process that sent the
+		// request; a ping endpoint's identifier names it (ping.go).
+		st.ICMP6InEchoReps++
+		if p := s.pings6[m.Ident()]; p != nil {
+			p.deliverLocked(m, src)
+		}
 	case ipv6.TypeNeighborSolicit:
 		st.ICMP6InNeighborSolicits++
 		s.handleNSLocked(eth, h, m)

@@ -181,6 +181,15 @@ func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP) {
 				e.icmpErrorLocked(errno)
 			}
 		}
+	case ipv6.ProtoICMPv6:
+		// Our echo request's header: its identifier at bytes 4-5 names
+		// the ping endpoint, which reads the error as a message, as the
+		// ICMP one does (ip.go).
+		if p := s.pings6[binary.BigEndian.Uint16(tp[4:6])]; p != nil && tp[0] == ipv6.TypeEchoRequest {
+			p.deliverLocked(m, h.Src())
+			return
+		}
+		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
 	default:
 		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
 	}
