@@ -89,12 +89,25 @@ func (s *Stack) joined6(eth ethernet.Header) bool {
 	return false
 }
 
+// packet6 is the IPv6 packet in eth, the frame as received: behind the
+// Ethernet header, or, on an IP link (a TUN), the frame itself, which has
+// no link header. The receive path keeps the frame for drop logs and for
+// the link-layer source that neighbour discovery and echo replies read;
+// on an IP link neither reads it (handleICMPv6Locked, echoReply6Locked).
+func (s *Stack) packet6(eth ethernet.Header) []byte {
+	if s.ipLink {
+		return eth
+	}
+	return eth.Payload()
+}
+
 // handleIPv6Locked is the IPv6 receive path (RFC 8200): the fixed header,
-// the destination, the extension-header walk, then the upper layer.
+// the destination, the extension-header walk, then the upper layer. eth
+// is the frame as received (packet6).
 func (s *Stack) handleIPv6Locked(eth ethernet.Header, meta nic.Meta) {
 	st := &s.stats.IPv6
 	st.InReceives++
-	h, err := ipv6.Parse(eth.Payload())
+	h, err := ipv6.Parse(s.packet6(eth))
 	switch {
 	case errors.Is(err, ipv6.ErrTruncated):
 		s.dropFrameLocked(&st.InTruncated, catIPv6, "in_truncated", eth)
@@ -196,6 +209,15 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		return
 	}
 	st.ICMP6InMsgs++
+	if s.ipLink && m.Type() >= ipv6.TypeRouterSolicit && m.Type() <= ipv6.TypeRedirect {
+		// An IP link (TUN) has no link-layer addresses to resolve, and
+		// no neighbour discovery here (Linux's TUN is IFF_NOARP, and its
+		// ND learns nothing from a device without an address): router
+		// and neighbour discovery messages (RFC 4861 §4, 133-137) are
+		// dropped, counted.
+		s.dropFrameLocked(&s.stats.ND6.NDOnIPLink, catIPv6, "nd_on_ip_link", eth)
+		return
+	}
 	switch m.Type() {
 	case ipv6.TypeEchoRequest:
 		st.ICMP6InEchos++
@@ -257,7 +279,11 @@ func (s *Stack) echoReply6Locked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP
 	frame := s.out[:n]
 	ipv6.EncodeEcho(frame[ethernet.HeaderLen+ipv6.HeaderLen:], ipv6.TypeEchoReply, m.Ident(), m.Seq(), data, from, to)
 	st.ICMP6OutEchoReps++
-	s.sendICMPv6Locked(frame, eth.Src(), from, to, s.hopLimit6Locked())
+	var toMAC ethernet.MAC // none on an IP link
+	if !s.ipLink {
+		toMAC = eth.Src()
+	}
+	s.sendICMPv6Locked(frame, toMAC, from, to, s.hopLimit6Locked())
 }
 
 // sendICMPv6Locked fills in the Ethernet and IPv6 headers in front of the
