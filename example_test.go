@@ -130,7 +130,7 @@ func ExampleNet_Listen() {
 	c.Close()
 	fmt.Printf("%s from %v\n", echoed, l.Addr())
 	// Output:
-	// hello from 0.0.0.0:7
+	// hello from [::]:7
 }
 
 // ListenPacket returns a net.PacketConn: a UDP socket.

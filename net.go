@@ -35,25 +35,27 @@ func (n *Net) Stats() stack.Stats { return n.st.Stats() }
 // again returns nil.
 func (n *Net) Close() error { return n.st.Close() }
 
-// Dial connects to address on network "tcp", "tcp4", "udp", "udp4" or
-// "ping4", as net.Dial: the host is an IPv4 address or a name. See
-// DialContext.
+// Dial connects to address on network "tcp", "tcp4", "tcp6", "udp",
+// "udp4", "udp6" or "ping4", as net.Dial: the host is an IP address (an
+// IPv6 link-local one may carry the zone of the stack's link,
+// "[fe80::1%tap0]:80") or a name. See DialContext.
 func (n *Net) Dial(network, address string) (net.Conn, error) {
 	return n.DialContext(context.Background(), network, address)
 }
 
-// DialContext connects to address on network "tcp", "tcp4" (a
-// *socket.Conn), "udp" or "udp4" (a connected *socket.UDPConn), as
+// DialContext connects to address on network "tcp", "tcp4", "tcp6" (a
+// *socket.Conn), "udp", "udp4" or "udp6" (a connected *socket.UDPConn), as
 // net.Dialer.DialContext, or "ping4" (a *PingConn to address, a host
 // without a port, as wireguard-go's netstack takes it): a host name is looked up with the built-in
-// resolver, and its addresses tried in order until one connects, each with
+// resolver (IPv4 addresses, IPv6 ones for "tcp6" and "udp6"), and its
+// addresses tried in order until one connects, each with
 // an equal share of ctx's deadline (at least 2 s); the error is then the
 // first address's. ctx bounds the lookup and the handshakes.
 // It fits http.Transport.DialContext.
 func (n *Net) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: network, Err: err} }
 	switch network {
-	case "tcp", "tcp4", "udp", "udp4":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 	case "ping4":
 		return n.dialPing(ctx, address)
 	default:
@@ -66,7 +68,7 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 	if _, err := netip.ParseAddr(host); err == nil || host == "" {
 		return n.dialAddr(ctx, network, address)
 	}
-	addrs, err := n.lookup(ctx, host)
+	addrs, err := n.lookupFamily(ctx, ipNetwork(network), host)
 	if err != nil {
 		return nil, opErr(err)
 	}
@@ -128,9 +130,12 @@ func (n *Net) dialAddr(ctx context.Context, network, address string) (net.Conn, 
 	return socket.DialContext(ctx, n.st, network, address)
 }
 
-// Listen opens a TCP listener, as net.Listen: network "tcp" or "tcp4",
-// address "ip:port", ":port" or ":0" (the stack's own address is the only
-// one to listen on). Accept returns *socket.Conn.
+// Listen opens a TCP listener, as net.Listen: network "tcp", "tcp4" or
+// "tcp6", address "ip:port", ":port" or ":0" (the stack's own addresses
+// are the only ones to listen on). As Go's net, "tcp" on a wildcard
+// listens on [::] for IPv4 and IPv6 (IPv4 peers as ::ffff:a.b.c.d),
+// "tcp4" on IPv4 only and "tcp6" on IPv6 only. Accept returns
+// *socket.Conn.
 func (n *Net) Listen(network, address string) (net.Listener, error) {
 	l, err := socket.Listen(n.st, network, address)
 	if err != nil {
@@ -139,8 +144,8 @@ func (n *Net) Listen(network, address string) (net.Listener, error) {
 	return l, nil
 }
 
-// ListenPacket opens a UDP socket, as net.ListenPacket: network "udp" or
-// "udp4", address as for Listen.
+// ListenPacket opens a UDP socket, as net.ListenPacket: network "udp",
+// "udp4" or "udp6", address and families as for Listen.
 func (n *Net) ListenPacket(network, address string) (net.PacketConn, error) {
 	c, err := socket.ListenPacket(n.st, network, address)
 	if err != nil {
@@ -192,8 +197,24 @@ func (n *Net) LookupContextHost(ctx context.Context, host string) ([]string, err
 }
 
 func (n *Net) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	return n.lookupFamily(ctx, "ip4", host)
+}
+
+// ipNetwork is the lookup network for a dial network: IPv6 addresses for
+// "tcp6" and "udp6", IPv4 otherwise.
+// Partial: "tcp" and "udp" look up IPv4 addresses only (Go's net tries
+// both families, RFC 8305).
+func ipNetwork(network string) string {
+	if strings.HasSuffix(network, "6") {
+		return "ip6"
+	}
+	return "ip4"
+}
+
+// lookupFamily is lookup for network "ip4" or "ip6".
+func (n *Net) lookupFamily(ctx context.Context, network, host string) ([]netip.Addr, error) {
 	if n.res != nil {
-		return n.res.LookupNetIP(ctx, "ip4", host)
+		return n.res.LookupNetIP(ctx, network, host)
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a}, nil
@@ -203,8 +224,10 @@ func (n *Net) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
 		if strings.EqualFold(h, name) {
 			var v4 []netip.Addr
 			for _, a := range addrs {
-				if a.Unmap().Is4() {
+				if network == "ip4" && a.Unmap().Is4() {
 					v4 = append(v4, a.Unmap())
+				} else if network == "ip6" && !a.Unmap().Is4() {
+					v4 = append(v4, a)
 				}
 			}
 			if len(v4) > 0 {

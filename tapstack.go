@@ -12,6 +12,11 @@
 //	client := &http.Client{Transport: &http.Transport{DialContext: n.DialContext}}
 //	l, err := n.Listen("tcp", ":80") // http.Serve(l, handler)
 //
+// On an Ethernet link the stack also speaks IPv6 from its link-local
+// address (Stack.LinkLocal): "tcp6" and "udp6" reach IPv6 peers
+// ("[fe80::1%tap0]:80"), and as with Go's net, Listen("tcp", ":80") is
+// dual-stack, seeing IPv4 peers as ::ffff:a.b.c.d.
+//
 // The link is a TAP device (Ethernet) or a TUN device (IP packets, no ARP),
 // which need CAP_NET_ADMIN unless created beforehand for this user, or an
 // in-memory link that needs no privilege: NewPair joins two stacks, and

@@ -26,7 +26,8 @@ var _ net.Conn = (*Conn)(nil)
 func newConn(fd *FD) *Conn {
 	la, _ := fd.Getsockname()
 	ra, _ := fd.Getpeername()
-	return &Conn{fd: fd, local: net.TCPAddrFromAddrPort(la), remote: net.TCPAddrFromAddrPort(ra)}
+	link := fd.st.LinkName()
+	return &Conn{fd: fd, local: net.TCPAddrFromAddrPort(zoned(la, link)), remote: net.TCPAddrFromAddrPort(zoned(ra, link))}
 }
 
 // Read reads data; io.EOF after the peer's FIN.
@@ -270,8 +271,11 @@ type Listener struct {
 
 var _ net.Listener = (*Listener)(nil)
 
-// Listen opens a TCP listener on st, as net.Listen: network "tcp" or
-// "tcp4", address "host:port", ":port" or ":0". The backlog is 4096 (Go's
+// Listen opens a TCP listener on st, as net.Listen: network "tcp", "tcp4"
+// or "tcp6", address "host:port", ":port" or ":0". As Go's net, "tcp" on a
+// wildcard address (":80", "0.0.0.0:80", "[::]:80") listens on [::] for
+// both families, IPv4 peers showing as ::ffff:a.b.c.d; "tcp4" is IPv4
+// only and "tcp6" IPv6 only (IPV6_V6ONLY). The backlog is 4096 (Go's
 // default is the system's somaxconn), and SO_REUSEADDR is set, as Go does.
 func Listen(st *stack.Stack, network, address string) (*Listener, error) {
 	opErr := func(ap netip.AddrPort, err error) error {
@@ -281,14 +285,18 @@ func Listen(st *stack.Stack, network, address string) (*Listener, error) {
 		}
 		return &net.OpError{Op: "listen", Net: network, Addr: a, Err: wrapErrno(err)}
 	}
-	if network != "tcp" && network != "tcp4" {
+	if !isNetwork(network, "tcp") {
 		return nil, opErr(netip.AddrPort{}, net.UnknownNetworkError(network))
 	}
 	ap, err := resolveAddrPort(network, address)
 	if err != nil {
 		return nil, opErr(netip.AddrPort{}, err)
 	}
-	fd, err := Socket(st, AF_INET, SOCK_STREAM, 0)
+	domain, v6only, ap, err := netFamily(network, ap, true)
+	if err != nil {
+		return nil, opErr(netip.AddrPort{}, err)
+	}
+	fd, err := newNetSocket(func(d int) (*FD, error) { return Socket(st, d, SOCK_STREAM, 0) }, domain, v6only)
 	if err != nil {
 		return nil, opErr(ap, err)
 	}
@@ -346,8 +354,10 @@ type Dialer struct {
 	Timeout time.Duration
 }
 
-// Dial connects to address on st, as net.Dial: network "tcp" or "tcp4"
-// (a *Conn), or "udp" or "udp4" (a connected *UDPConn).
+// Dial connects to address on st, as net.Dial: network "tcp", "tcp4" or
+// "tcp6" (a *Conn), or "udp", "udp4" or "udp6" (a connected *UDPConn);
+// "tcp" and "udp" take the address's family. An IPv6 link-local host may
+// carry a zone ("[fe80::1%tap0]:80"): the stack's link name or none.
 func Dial(st *stack.Stack, network, address string) (net.Conn, error) {
 	return DialContext(context.Background(), st, network, address)
 }
@@ -362,7 +372,7 @@ func DialContext(ctx context.Context, st *stack.Stack, network, address string) 
 // DialContext connects to address; ctx cancels or times out the handshake.
 // Networks as Dial.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	if network == "udp" || network == "udp4" {
+	if isNetwork(network, "udp") {
 		c, err := dialUDP(ctx, d.Stack, network, address)
 		if err != nil {
 			return nil, err // a nil net.Conn, not a nil *UDPConn in one
@@ -382,10 +392,14 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		}
 		return &net.OpError{Op: "dial", Net: network, Addr: a, Err: wrapErrno(err)}
 	}
-	if network != "tcp" && network != "tcp4" {
+	if !isNetwork(network, "tcp") {
 		return nil, opErr(netip.AddrPort{}, net.UnknownNetworkError(network))
 	}
 	ap, err := resolveAddrPort(network, address)
+	if err != nil {
+		return nil, opErr(netip.AddrPort{}, err)
+	}
+	domain, v6only, ap, err := netFamily(network, ap, false)
 	if err != nil {
 		return nil, opErr(netip.AddrPort{}, err)
 	}
@@ -394,7 +408,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 		defer cancel()
 	}
-	fd, err := Socket(d.Stack, AF_INET, SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+	fd, err := newNetSocket(func(dom int) (*FD, error) { return Socket(d.Stack, dom, SOCK_STREAM|syscall.SOCK_NONBLOCK, 0) }, domain, v6only)
 	if err != nil {
 		return nil, opErr(ap, err)
 	}

@@ -23,19 +23,25 @@ type PacketConn struct {
 var _ net.PacketConn = (*PacketConn)(nil)
 
 // ListenPacket opens a UDP socket on st bound to address ("host:port",
-// ":port" or ":0"), as net.ListenPacket does. network is "udp" or "udp4".
+// ":port" or ":0"), as net.ListenPacket does. network is "udp", "udp4" or
+// "udp6"; "udp" on a wildcard address is a dual-stack socket on [::]
+// (netFamily).
 func ListenPacket(st *stack.Stack, network, address string) (*PacketConn, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: network, Err: wrapErrno(err)}
 	}
-	if network != "udp" && network != "udp4" {
+	if !isNetwork(network, "udp") {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
 	ap, err := resolveAddrPort(network, address)
 	if err != nil {
 		return nil, opErr(err)
 	}
-	fd, err := Socket(st, AF_INET, SOCK_DGRAM, 0)
+	domain, v6only, ap, err := netFamily(network, ap, true)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	fd, err := newNetSocket(func(d int) (*FD, error) { return Socket(st, d, SOCK_DGRAM, 0) }, domain, v6only)
 	if err != nil {
 		return nil, opErr(err)
 	}
@@ -47,8 +53,10 @@ func ListenPacket(st *stack.Stack, network, address string) (*PacketConn, error)
 	return &PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la)}, nil
 }
 
-// resolveAddrPort parses "host:port" with an IPv4 host (empty: any) and a
-// numeric or well-known port. tapstack resolves no host names.
+// resolveAddrPort parses "host:port" with an IP host (empty: the zero
+// Addr, which netFamily makes a wildcard) and a numeric or well-known port.
+// An IPv6 host may have a zone ("[fe80::1%eth0]:80"; FD.Bind and Connect
+// check it). tapstack resolves no host names.
 func resolveAddrPort(network, address string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
@@ -58,12 +66,11 @@ func resolveAddrPort(network, address string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	a := netip.IPv4Unspecified()
+	var a netip.Addr
 	if host != "" {
 		if a, err = netip.ParseAddr(host); err != nil {
-			return netip.AddrPort{}, &net.AddrError{Err: "tapstack resolves no names; use an IPv4 address", Addr: host}
+			return netip.AddrPort{}, &net.AddrError{Err: "tapstack resolves no names; use an IP address", Addr: host}
 		}
-		a = a.Unmap()
 	}
 	return netip.AddrPortFrom(a, uint16(p)), nil
 }
@@ -75,7 +82,7 @@ func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	if err != nil {
 		return 0, nil, c.opError("read", nil, err)
 	}
-	return n, net.UDPAddrFromAddrPort(from), nil
+	return n, net.UDPAddrFromAddrPort(zoned(from, c.fd.st.LinkName())), nil
 }
 
 // WriteTo sends b as one datagram to addr, which must be a *net.UDPAddr.
@@ -85,7 +92,9 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, c.opError("write", addr, syscall.EINVAL)
 	}
 	ap := ua.AddrPort()
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if !c.fd.v6 {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	n, err := c.fd.SendTo(b, 0, ap)
 	if err != nil {
 		return 0, c.opError("write", addr, err)
@@ -189,18 +198,22 @@ func dialUDP(ctx context.Context, st *stack.Stack, network, address string) (*UD
 	if err != nil {
 		return nil, opErr(netip.AddrPort{}, err)
 	}
+	if !ap.Addr().IsValid() || ap.Addr() == netip.IPv4Unspecified() {
+		// Linux connects to 0.0.0.0 as to the local address; tapstack has
+		// one address, so it does the same.
+		ap = netip.AddrPortFrom(st.Addr(), ap.Port())
+	}
+	domain, v6only, ap, err := netFamily(network, ap, false)
+	if err != nil {
+		return nil, opErr(netip.AddrPort{}, err)
+	}
 	if err := ctx.Err(); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = errTimeout{}
 		}
 		return nil, opErr(ap, err)
 	}
-	if ap.Addr().IsUnspecified() {
-		// Linux connects to 0.0.0.0 as to the local address; tapstack has
-		// one address, so it does the same.
-		ap = netip.AddrPortFrom(st.Addr(), ap.Port())
-	}
-	fd, err := Socket(st, AF_INET, SOCK_DGRAM, 0)
+	fd, err := newNetSocket(func(d int) (*FD, error) { return Socket(st, d, SOCK_DGRAM, 0) }, domain, v6only)
 	if err != nil {
 		return nil, opErr(ap, err)
 	}
@@ -209,10 +222,12 @@ func dialUDP(ctx context.Context, st *stack.Stack, network, address string) (*UD
 		return nil, opErr(ap, err)
 	}
 	la, _ := fd.Getsockname()
-	if la.Addr().IsUnspecified() {
+	if la.Addr().IsUnspecified() && ap.Addr().Is4() {
 		// Linux's connect(2) fixes the source address the route picks
 		// (ip4_datagram_connect); the stack has one address.
 		la = netip.AddrPortFrom(st.Addr(), la.Port())
+	} else if la.Addr().IsUnspecified() {
+		la = netip.AddrPortFrom(st.LinkLocal(), la.Port())
 	}
 	return &UDPConn{PacketConn: PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la)}, remote: net.UDPAddrFromAddrPort(ap)}, nil
 }

@@ -27,6 +27,9 @@ import (
 // Constants callers pass, re-exported from syscall for convenience.
 const (
 	AF_INET      = syscall.AF_INET
+	AF_INET6     = syscall.AF_INET6
+	IPPROTO_IPV6 = syscall.IPPROTO_IPV6
+	IPV6_V6ONLY  = syscall.IPV6_V6ONLY
 	SOCK_DGRAM   = syscall.SOCK_DGRAM
 	SOCK_STREAM  = syscall.SOCK_STREAM
 	IPPROTO_UDP  = syscall.IPPROTO_UDP
@@ -68,6 +71,7 @@ const (
 type FD struct {
 	st    *stack.Stack
 	typ   int
+	v6    bool                // AF_INET6
 	udp   *stack.UDPEndpoint  // SOCK_DGRAM, IPPROTO_UDP
 	ping  *stack.PingEndpoint // SOCK_DGRAM, IPPROTO_ICMP
 	tcp   *stack.TCPEndpoint  // SOCK_STREAM
@@ -91,29 +95,36 @@ type FD struct {
 // Socket opens a socket on st, like socket(2). Supported: AF_INET with
 // SOCK_STREAM and protocol 0 or IPPROTO_TCP (TCP); SOCK_DGRAM with 0 or
 // IPPROTO_UDP (UDP), or IPPROTO_ICMP (an ICMP echo "ping" socket as in
-// Linux). SOCK_NONBLOCK may be or-ed into the type.
+// Linux). AF_INET6 with TCP or UDP: IPv6 addresses, and IPv4 ones as
+// IPv4-mapped addresses (::ffff:a.b.c.d) unless IPV6_V6ONLY is set, as on
+// Linux (RFC 3493 §3.7). SOCK_NONBLOCK may be or-ed into the type.
 func Socket(st *stack.Stack, domain, typ, proto int) (*FD, error) {
-	if domain != AF_INET {
+	if domain != AF_INET && domain != AF_INET6 {
 		return nil, syscall.EAFNOSUPPORT
 	}
 	nonblock := typ&syscall.SOCK_NONBLOCK != 0
 	typ &^= syscall.SOCK_NONBLOCK | syscall.SOCK_CLOEXEC
-	fd := &FD{st: st, typ: typ, nonblock: nonblock, rd: newDeadline(st.Clock()), wd: newDeadline(st.Clock())}
+	v6 := domain == AF_INET6
+	fd := &FD{st: st, typ: typ, v6: v6, nonblock: nonblock, rd: newDeadline(st.Clock()), wd: newDeadline(st.Clock())}
+	newUDP, newTCP := st.NewUDPEndpoint, st.NewTCPEndpoint
+	if v6 {
+		newUDP, newTCP = st.NewUDPEndpoint6, st.NewTCPEndpoint6
+	}
 	switch {
 	case typ == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP):
-		e, err := st.NewUDPEndpoint()
+		e, err := newUDP()
 		if err != nil {
 			return nil, syscall.ENETDOWN
 		}
 		fd.udp, fd.ready, fd.done = e, e.Readable(), e.Done()
-	case typ == SOCK_DGRAM && proto == IPPROTO_ICMP:
+	case typ == SOCK_DGRAM && proto == IPPROTO_ICMP && !v6:
 		p, err := st.NewPingEndpoint()
 		if err != nil {
 			return nil, syscall.ENETDOWN
 		}
 		fd.ping, fd.ready, fd.done = p, p.Readable(), p.Done()
 	case typ == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP):
-		e, err := st.NewTCPEndpoint()
+		e, err := newTCP()
 		if err != nil {
 			return nil, syscall.ENETDOWN
 		}
@@ -152,6 +163,10 @@ func (f *FD) Bind(addr netip.AddrPort) error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	addr, err := f.unzone(addr)
+	if err != nil {
+		return err
+	}
 	if f.ping != nil {
 		if a := addr.Addr(); a.IsValid() && !a.IsUnspecified() && a != f.st.Addr() {
 			return syscall.EADDRNOTAVAIL
@@ -162,11 +177,27 @@ func (f *FD) Bind(addr netip.AddrPort) error {
 	reuse := f.reuse
 	f.mu.Unlock()
 	if f.tcp != nil {
-		_, err := f.tcp.Bind(addr, reuse)
+		_, err = f.tcp.Bind(addr, reuse)
 		return err
 	}
-	_, err := f.udp.Bind(addr, reuse)
+	_, err = f.udp.Bind(addr, reuse)
 	return err
+}
+
+// unzone checks the zone of an IPv6 address given to the socket and drops
+// it: the stack has one link, so the zone may be empty or that link's name
+// (Stack.LinkName); another is ENODEV, as Linux answers a scope id naming
+// no interface. (Go's net passes the zone as the scope id; a missing one
+// on a link-local address, EINVAL on Linux, is taken as our one link.)
+func (f *FD) unzone(ap netip.AddrPort) (netip.AddrPort, error) {
+	z := ap.Addr().Zone()
+	if z == "" {
+		return ap, nil
+	}
+	if z != f.st.LinkName() {
+		return netip.AddrPort{}, syscall.ENODEV
+	}
+	return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()), nil
 }
 
 // Connect sets the peer (connect(2)); the zero AddrPort dissolves the
@@ -177,6 +208,10 @@ func (f *FD) Connect(addr netip.AddrPort) error {
 	}
 	if f.ping != nil {
 		return syscall.EOPNOTSUPP
+	}
+	addr, err := f.unzone(addr)
+	if err != nil {
+		return err
 	}
 	if f.tcp != nil {
 		return f.connectStream(addr)
@@ -201,8 +236,11 @@ func (f *FD) SendTo(b []byte, flags int, to netip.AddrPort) (int, error) {
 	if f.tcp != nil {
 		return f.sendStream(b, flags)
 	}
+	to, err := f.unzone(to)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	var err error
 	if f.ping != nil {
 		if !to.IsValid() {
 			return 0, syscall.EDESTADDRREQ
@@ -277,7 +315,8 @@ func (f *FD) Recv(b []byte, flags int) (int, error) {
 // SO_BROADCAST (UDP), SO_KEEPALIVE; IPPROTO_TCP TCP_NODELAY,
 // TCP_KEEPIDLE and TCP_KEEPINTVL (seconds, 1 to 32767), TCP_KEEPCNT (1 to
 // 127) and TCP_USER_TIMEOUT (milliseconds, 0 turns it off), with Linux's
-// bounds (EINVAL outside them).
+// bounds (EINVAL outside them); IPPROTO_IPV6 IPV6_V6ONLY on an AF_INET6
+// socket before Bind (EINVAL after, ENOPROTOOPT on AF_INET).
 func (f *FD) SetsockoptInt(level, opt, value int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -347,7 +386,13 @@ func (f *FD) SetsockoptInt(level, opt, value int) error {
 			return syscall.EINVAL
 		}
 		f.tcp.SetUserTimeout(time.Duration(value) * time.Millisecond)
-	case level != SOL_SOCKET && level != IPPROTO_TCP:
+	case level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && f.v6:
+		// Before bind only (EINVAL after, as Linux's do_ipv6_setsockopt).
+		if f.tcp != nil {
+			return f.tcp.SetV6Only(value != 0)
+		}
+		return f.udp.SetV6Only(value != 0)
+	case level != SOL_SOCKET && level != IPPROTO_TCP && level != IPPROTO_IPV6:
 		return syscall.ENOPROTOOPT
 	default:
 		return syscall.ENOPROTOOPT
@@ -416,6 +461,10 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 		return 0, nil
 	case level == IPPROTO_TCP && opt == TCP_NODELAY && f.tcp != nil:
 		return b2i(f.nodelay), nil
+	case level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && f.v6 && f.tcp != nil:
+		return b2i(f.tcp.V6Only()), nil
+	case level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && f.v6 && f.udp != nil:
+		return b2i(f.udp.V6Only()), nil
 	case level == SOL_SOCKET && opt == SO_KEEPALIVE:
 		return b2i(f.keepalive), nil
 	case level == IPPROTO_TCP && f.tcp != nil:
@@ -478,6 +527,9 @@ func (f *FD) Getsockname() (netip.AddrPort, error) {
 		a = f.udp.LocalAddr()
 	}
 	if !a.IsValid() {
+		if f.v6 {
+			return netip.AddrPortFrom(netip.IPv6Unspecified(), 0), nil
+		}
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0), nil
 	}
 	return a, nil

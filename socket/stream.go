@@ -56,7 +56,7 @@ func (f *FD) Accept() (*FD, netip.AddrPort, error) {
 		}
 		child, err := f.tcp.Accept()
 		if err == nil {
-			c := &FD{st: f.st, typ: SOCK_STREAM, tcp: child, ready: child.Readable(), wr: child.Writable(), done: child.Done(),
+			c := &FD{st: f.st, typ: SOCK_STREAM, v6: f.v6, tcp: child, ready: child.Readable(), wr: child.Writable(), done: child.Done(),
 				rd: newDeadline(f.st.Clock()), wd: newDeadline(f.st.Clock())}
 			return c, child.RemoteAddr(), nil
 		}

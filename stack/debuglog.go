@@ -186,14 +186,14 @@ func (o tcpOutput) StateChange(c *tcp.Conn, from, to tcp.State) {
 }
 
 // logTCPStateLocked logs a connection's state change, if the rate limit
-// allows. A wildcard local address (a connection from a 0.0.0.0 listener)
-// is our address.
+// allows. A wildcard local address (a connection from a 0.0.0.0 or [::]
+// listener) is our address of the peer's family.
 func (s *Stack) logTCPStateLocked(local, remote netip.AddrPort, from, to tcp.State) {
 	if !s.debugAllowLocked(catTCPState) {
 		return
 	}
 	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
-		local = netip.AddrPortFrom(s.addr, local.Port())
+		local = netip.AddrPortFrom(s.wildcardSourceLocked(remote.Addr()), local.Port())
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "tcp state",
 		slog.String("local", local.String()), slog.String("remote", remote.String()),

@@ -7,14 +7,15 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
+	"github.com/tapstack/tapstack/nic"
 )
 
 // IPv6 (issue 12, in progress): link-local only. The stack answers echo
 // requests and neighbour solicitations for its link-local address,
 // reassembles and fragments (ip6frag.go), sends ICMPv6 errors
-// (icmp6err.go) and follows Packet Too Big (pmtu6.go); there is no
-// duplicate address detection, no router discovery and no upper layer but
-// ICMPv6 yet.
+// (icmp6err.go), follows Packet Too Big (pmtu6.go) and carries TCP and UDP
+// (ip6_transport.go); there is no duplicate address detection and no
+// router discovery yet.
 
 var (
 	// allNodes is the link-local all-nodes group (RFC 4291 §2.7.1), which
@@ -83,7 +84,7 @@ func (s *Stack) joined6(eth ethernet.Header) bool {
 
 // handleIPv6Locked is the IPv6 receive path (RFC 8200): the fixed header,
 // the destination, the extension-header walk, then the upper layer.
-func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
+func (s *Stack) handleIPv6Locked(eth ethernet.Header, meta nic.Meta) {
 	st := &s.stats.IPv6
 	st.InReceives++
 	h, err := ipv6.Parse(eth.Payload())
@@ -158,6 +159,7 @@ func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
 			return
 		}
 		h = pkt
+		meta = nic.Meta{} // the device vouched for one frame, not the packet
 	}
 	switch next {
 	case ipv6.ProtoICMPv6:
@@ -166,10 +168,12 @@ func (s *Stack) handleIPv6Locked(eth ethernet.Header) {
 	case ipv6.ProtoNoNext:
 		// RFC 8200 §4.7: nothing follows; the packet is consumed.
 		st.InDelivers++
+	case ipv6.ProtoTCP, ipv6.ProtoUDP:
+		s.handleTransport6Locked(eth, h, next, h[off:], meta) // ip6_transport.go
 	default:
 		// RFC 8200 §4: an unrecognized Next Header is answered with a
 		// Parameter Problem code 1 pointing at the field that holds it
-		// (RFC 4443 §3.4). TCP and UDP over IPv6 land here for now.
+		// (RFC 4443 §3.4).
 		s.dropFrameLocked(&st.InUnknownProtos, catIPv6, "in_unknown_protos", eth)
 		s.icmp6ErrorLocked(h, ipv6.TypeParamProblem, ipv6.CodeUnknownNextHeader, uint32(nhPtr))
 	}
@@ -193,7 +197,9 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		st.ICMP6InNeighborSolicits++
 		s.handleNSLocked(eth, h, m)
 	case ipv6.TypePacketTooBig:
-		s.handlePacketTooBigLocked(m)
+		s.handlePacketTooBigLocked(m) // TCP follows through pathMTU6ChangedLocked
+	case ipv6.TypeDestUnreachable, ipv6.TypeTimeExceeded, ipv6.TypeParamProblem:
+		s.icmp6ErrorInLocked(h, m) // ip6_transport.go
 	}
 }
 

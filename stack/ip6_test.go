@@ -323,22 +323,6 @@ func FuzzIPv6(f *testing.F) {
 		if after.IPv6.InReceives-before.IPv6.InReceives != 1 || drops > 1 || drops+delivers == 0 && !held {
 			t.Fatalf("one frame: in_receives %+d, drops %+d, in_delivers %+d", after.IPv6.InReceives-before.IPv6.InReceives, drops, delivers)
 		}
-		for {
-			f, ok := e.peer.TryRead()
-			if !ok {
-				return
-			}
-			eth, err := ethernet.Parse(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := ipv6.Parse(eth.Payload())
-			if err != nil || h.Src() != stackLL || h.NextHeader() != ipv6.ProtoICMPv6 {
-				t.Fatalf("sent % x: %v", f, err)
-			}
-			if _, err := ipv6.ParseICMP(h.Payload(), h.Src(), h.Dst()); err != nil {
-				t.Fatalf("sent a bad ICMPv6 message: %v", err)
-			}
-		}
+		e.sentWellFormed6(false) // tcp6_test.go
 	})
 }

@@ -35,7 +35,7 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 		s.handleIPv4Locked(eth.Payload(), eth.Dst().IsMulticast(), meta)
 	case ethernet.TypeIPv6:
 		s.rx6LinkMcast = eth.Dst().IsMulticast() // broadcast included
-		s.handleIPv6Locked(eth)
+		s.handleIPv6Locked(eth, meta)
 		s.rx6LinkMcast = false
 	default:
 		s.dropFrameLocked(&s.stats.Link.UnknownEtherType, catLink, "unknown_ether_type", frame)

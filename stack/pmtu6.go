@@ -35,11 +35,11 @@ func (s *Stack) tcpMSS6Locked(dst netip.Addr) int {
 }
 
 // pathMTU6ChangedLocked is called when a Packet Too Big lowered the path
-// MTU to dst to mtu: the place for TCP to shrink the segments of its
-// connections to dst (RFC 8201 §5.2: "the packetization layer ... should
-// use the PMTU"). Nothing listens yet: IPv6 has no TCP in this branch.
+// MTU to dst to mtu: TCP shrinks the segments of its connections to dst
+// (RFC 8201 §5.2: "the packetization layer ... should use the PMTU";
+// tcpPathMTU6Locked).
 func (s *Stack) pathMTU6ChangedLocked(dst netip.Addr, mtu int) {
-	_, _ = dst, mtu
+	s.tcpPathMTU6Locked(dst, mtu)
 }
 
 // handlePacketTooBigLocked acts on a Packet Too Big (RFC 4443 §3.2,

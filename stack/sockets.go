@@ -165,6 +165,9 @@ type TCPListenerInfo struct {
 	// Recv-Q for a listener), Backlog its bound as Listen clamped it
 	// (ss's Send-Q).
 	Pending, Backlog int
+	// DualStack: an AF_INET6 listener on [::] without IPV6_V6ONLY, taking
+	// IPv4 too (Linux's ss shows it as *:port).
+	DualStack bool
 	tcp.ListenerStats
 }
 
@@ -174,10 +177,20 @@ func (s *Stack) TCPListeners() []TCPListenerInfo {
 	defer s.unlock()
 	out := make([]TCPListenerInfo, 0, len(s.tcpListeners))
 	for _, le := range s.tcpListeners {
-		out = append(out, TCPListenerInfo{Local: le.ep.local, Pending: le.lis.Pending(), Backlog: le.backlog, ListenerStats: le.lis.Stats()})
+		out = append(out, le.info())
+	}
+	for _, le := range s.tcpListeners6 {
+		if le.fams&fam4 == 0 { // a dual-stack one is listed above
+			out = append(out, le.info())
+		}
 	}
 	slices.SortFunc(out, func(a, b TCPListenerInfo) int { return cmp.Compare(a.Local.Port(), b.Local.Port()) })
 	return out
+}
+
+func (le *listenEntry) info() TCPListenerInfo {
+	return TCPListenerInfo{Local: le.ep.local, Pending: le.lis.Pending(), Backlog: le.backlog,
+		DualStack: le.fams == fam4|fam6, ListenerStats: le.lis.Stats()}
 }
 
 // UDPEndpointInfo describes one bound UDP socket.
@@ -189,6 +202,7 @@ type UDPEndpointInfo struct {
 	// full (Linux's sk_drops).
 	Datagrams, Bytes int
 	Drops            uint64
+	DualStack        bool // as TCPListenerInfo's
 }
 
 // UDPEndpoints returns the bound UDP sockets ordered by local port.
@@ -199,7 +213,7 @@ func (s *Stack) UDPEndpoints() []UDPEndpointInfo {
 	out := make([]UDPEndpointInfo, 0, len(eps))
 	for _, ep := range eps {
 		d, b := ep.Queued()
-		out = append(out, UDPEndpointInfo{Local: ep.LocalAddr(), Remote: ep.RemoteAddr(), Datagrams: d, Bytes: b, Drops: ep.Drops()})
+		out = append(out, UDPEndpointInfo{Local: ep.LocalAddr(), Remote: ep.RemoteAddr(), Datagrams: d, Bytes: b, Drops: ep.Drops(), DualStack: ep.DualStack()})
 	}
 	return out
 }

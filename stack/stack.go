@@ -152,6 +152,7 @@ type Stack struct {
 	tcpConns      map[tcpKey]*tcpEntry
 	tcpByConn     map[*tcp.Conn]*tcpEntry
 	tcpListeners  map[uint16]*listenEntry
+	tcpListeners6 map[uint16]*listenEntry // IPv6 listeners (tcp6.go); a dual-stack one is in both
 	tcpListenerOf map[*tcp.Listener]*listenEntry
 	tcpBound      map[uint16]int // live sockets bound to each port
 	tcpEPs        map[*TCPEndpoint]struct{}

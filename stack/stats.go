@@ -60,6 +60,9 @@ type IPv6Stats struct {
 	ICMP6InNeighborSolicits uint64 `json:"icmp6_in_neighbor_solicits"`
 	ICMP6InBadND            uint64 `json:"icmp6_in_bad_nd"`   // fails RFC 4861 §7.1 validation
 	ICMP6NDNotOurs          uint64 `json:"icmp6_nd_not_ours"` // solicitation for a target not ours
+	// ICMP6InErrorsUnmatched counts ICMPv6 errors quoting no packet of
+	// ours a transport endpoint still has.
+	ICMP6InErrorsUnmatched  uint64 `json:"icmp6_in_errors_unmatched"`
 	ICMP6OutMsgs            uint64 `json:"icmp6_out_msgs"`
 	ICMP6OutEchoReps        uint64 `json:"icmp6_out_echo_reps"`
 	ICMP6OutNeighborAdverts uint64 `json:"icmp6_out_neighbor_adverts"`
@@ -308,5 +311,6 @@ func (s Stats) Drops() uint64 {
 // drops is the total of the IPv6 drop counters.
 func (v IPv6Stats) drops() uint64 {
 	return v.InTruncated + v.InBadVersion + v.InBadPayloadLen + v.InBadSource + v.InAddrErrors +
-		v.InHdrErrors + v.InUnknownProtos + v.ReasmFails + v.ReasmDuplicates + v.ReasmDiscarded + v.FragFails + v.OutNoRoutes + v.OutDiscards + v.ICMP6InErrors + v.ICMP6InBadND + v.ICMP6NDNotOurs
+		v.InHdrErrors + v.InUnknownProtos + v.ReasmFails + v.ReasmDuplicates + v.ReasmDiscarded + v.FragFails + v.OutNoRoutes + v.OutDiscards + v.ICMP6InErrors + v.ICMP6InBadND + v.ICMP6NDNotOurs +
+		v.ICMP6InErrorsUnmatched
 }

@@ -463,7 +463,7 @@ func TestStats_Drops_SumsEachDropCounter(t *testing.T) {
 		func(s *stack.Stats) { s.IPv6.InAddrErrors = 1 }, func(s *stack.Stats) { s.IPv6.InHdrErrors = 1 },
 		func(s *stack.Stats) { s.IPv6.InUnknownProtos = 1 }, func(s *stack.Stats) { s.IPv6.ReasmFails = 1 },
 		func(s *stack.Stats) { s.IPv6.ICMP6InErrors = 1 }, func(s *stack.Stats) { s.IPv6.ICMP6InBadND = 1 },
-		func(s *stack.Stats) { s.IPv6.ICMP6NDNotOurs = 1 },
+		func(s *stack.Stats) { s.IPv6.ICMP6NDNotOurs = 1 }, func(s *stack.Stats) { s.IPv6.ICMP6InErrorsUnmatched = 1 },
 	} {
 		var s stack.Stats
 		set(&s)

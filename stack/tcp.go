@@ -44,7 +44,8 @@ type tcpEntry struct {
 type listenEntry struct {
 	lis     *tcp.Listener
 	ep      *TCPEndpoint
-	backlog int // as clamped by Listen
+	backlog int   // as clamped by Listen
+	fams    uint8 // the address families it takes (famsOf)
 }
 
 // tcpOutput is the stack's side of tcp.Output: it frames segments.
@@ -57,6 +58,10 @@ func (o tcpOutput) SendSegment(local, remote netip.AddrPort, seg *tcp.Segment, p
 // sendTCPLocked frames one segment in s.out and sends it. A wildcard local
 // address (a connection from a 0.0.0.0 listener) is our address.
 func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
+	if !remote.Addr().Is4() {
+		s.sendTCP6Locked(local, remote, seg, p1, p2) // tcp6.go
+		return
+	}
 	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
 		local = netip.AddrPortFrom(s.addr, local.Port())
 	}
@@ -111,9 +116,15 @@ func (s *Stack) groLocked(seg *tcp.Segment, meta nic.Meta) int {
 	return segs
 }
 
-// handleTCPLocked hands a segment to demuxTCPLocked. With debug records
-// on, it also logs a drop that package tcp counted while handling it.
+// handleTCPLocked hands a segment in IPv4 datagram h to demuxTCPLocked.
 func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
+	s.handleTCPPacketLocked(ipv4Packet(h), bcast, meta)
+}
+
+// handleTCPPacketLocked hands a segment of either family to
+// demuxTCPLocked. With debug records on, it also logs a drop that package
+// tcp counted while handling it.
+func (s *Stack) handleTCPPacketLocked(h ipPacket, bcast bool, meta nic.Meta) {
 	if !s.dbg.on {
 		s.demuxTCPLocked(h, bcast, meta)
 		return
@@ -121,33 +132,34 @@ func (s *Stack) handleTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 	before := s.tcpCounters
 	s.demuxTCPLocked(h, bcast, meta)
 	if reason := tcpCountedDrop(&before, &s.tcpCounters); reason != "" {
-		s.logDropLocked(catTCP, reason, h, false)
+		s.logDropLocked(catTCP, reason, h.raw, false)
 	}
 }
 
 // demuxTCPLocked demultiplexes a segment: connection, then listener, then
-// RST (RFC 9293 §3.10.7).
-func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
+// RST (RFC 9293 §3.10.7). IPv4 and IPv6 share the tables; a segment finds
+// a listener of its own family (listenerLocked).
+func (s *Stack) demuxTCPLocked(h ipPacket, bcast bool, meta nic.Meta) {
 	if bcast {
 		// TCP is unicast only (RFC 1122 §4.2.3.10): drop silently.
-		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h)
+		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h.raw)
 		return
 	}
-	seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), !s.csumTrustedLocked(meta))
+	seg, err := tcp.Decode(h.payload, h.src, h.dst, !s.csumTrustedLocked(meta))
 	if err != nil {
 		if err == tcp.ErrChecksum {
 			s.stats.TCP.InErrs++
-			s.dropLocked(&s.stats.TCP.InCsumErrors, catTCP, "in_csum_errors", h)
+			s.dropLocked(&s.stats.TCP.InCsumErrors, catTCP, "in_csum_errors", h.raw)
 			return
 		}
-		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h)
+		s.dropLocked(&s.stats.TCP.InErrs, catTCP, "in_errs", h.raw)
 		return
 	}
-	seg.ECN = h.TOS() & ecnMask // RFC 3168 §5: for the receiver's echo (§6.1.3)
+	seg.ECN = h.tc & ecnMask // RFC 3168 §5: for the receiver's echo (§6.1.3)
 	s.stats.TCP.InSegs += uint64(s.groLocked(&seg, meta))
 	now := s.nowLocked()
-	key := tcpKey{local: netip.AddrPortFrom(h.Dst(), seg.DstPort), remote: netip.AddrPortFrom(h.Src(), seg.SrcPort)}
-	le := s.tcpListeners[seg.DstPort]
+	key := tcpKey{local: netip.AddrPortFrom(h.dst, seg.DstPort), remote: netip.AddrPortFrom(h.src, seg.SrcPort)}
+	le := s.listenerLocked(seg.DstPort, h.dst)
 	iss := seqnum.Value(0)
 	if e := s.tcpConns[key]; e != nil {
 		switch {
@@ -191,7 +203,10 @@ func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 			}
 			return next
 		},
-		Admit: func() bool { return s.admitTCPLocked(h) },
+		Admit: func() bool { return s.admitTCPLocked(h.raw) },
+	}
+	if !h.dst.Is4() {
+		env.MSS = s.mss6Locked()
 	}
 	if c := le.lis.HandleSegment(&seg, key.remote, env, now); c != nil {
 		s.stats.TCP.PassiveOpens++
@@ -205,7 +220,7 @@ func (s *Stack) demuxTCPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
 // connection table (TIME-WAIT included) or TCP memory at its limit refuse
 // new connections by a drop, so the peer retries later: a RST would end
 // its attempt.
-func (s *Stack) admitTCPLocked(h ipv4.Header) bool {
+func (s *Stack) admitTCPLocked(h []byte) bool {
 	switch {
 	case len(s.tcpConns) >= s.maxConns:
 		s.dropLocked(&s.stats.TCP.ConnLimitDrops, catTCP, "conn_limit_drops", h)
@@ -270,7 +285,11 @@ func (s *Stack) afterTCPLocked(e *tcpEntry) {
 		// RFC 1191 §5: a path MTU learned earlier for this destination
 		// applies to the new connection from its first segment.
 		now := s.nowLocked()
-		if mtu, ok := s.pmtu.lookup(e.key.remote.Addr(), now); ok {
+		if ra := e.key.remote.Addr(); !ra.Is4() {
+			if mtu, ok := s.pmtu6.lookup(ra, now); ok { // RFC 8201 §5.2
+				e.conn.ApplyPathMTU6(mtu, now)
+			}
+		} else if mtu, ok := s.pmtu.lookup(ra, now); ok {
 			e.conn.ApplyPathMTU(mtu, now)
 		}
 	}

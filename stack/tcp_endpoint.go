@@ -26,6 +26,8 @@ type TCPEndpoint struct {
 	lingerZero bool // SO_LINGER on with a zero timeout: Close aborts
 	rdShut     bool // SHUT_RD: reads return EOF
 	errTaken   bool // the connection's error was reported once (sk_err cleared)
+	v6         bool // AF_INET6 (NewTCPEndpoint6)
+	v6only     bool // IPV6_V6ONLY
 
 	lis  *listenEntry
 	conn *tcp.Conn // kept after the connection leaves the table, for its error and data
@@ -40,6 +42,52 @@ func (s *Stack) NewTCPEndpoint() (*TCPEndpoint, error) {
 	}
 	e := s.newTCPEndpointLocked()
 	return e, nil
+}
+
+// NewTCPEndpoint6 opens an unbound AF_INET6 stream endpoint: it binds and
+// connects to IPv6 addresses and, unless SetV6Only, to IPv4 ones as
+// IPv4-mapped addresses (RFC 3493 §3.7), which it also reports its IPv4
+// peers as.
+func (s *Stack) NewTCPEndpoint6() (*TCPEndpoint, error) {
+	e, err := s.NewTCPEndpoint()
+	if err == nil {
+		e.v6 = true
+	}
+	return e, err
+}
+
+// SetV6Only sets IPV6_V6ONLY: an AF_INET6 endpoint that binds the wildcard
+// takes IPv6 only, leaving the port's IPv4 side to another socket. As
+// Linux: ENOPROTOOPT on an AF_INET endpoint, EINVAL once bound.
+func (e *TCPEndpoint) SetV6Only(on bool) error {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	switch {
+	case !e.v6:
+		return syscall.ENOPROTOOPT
+	case e.bound || e.conn != nil:
+		return syscall.EINVAL
+	}
+	e.v6only = on
+	return nil
+}
+
+// V6Only reports IPV6_V6ONLY.
+func (e *TCPEndpoint) V6Only() bool {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	return e.v6only
+}
+
+// famsLocked is the families the bound endpoint takes (famsOf).
+func (e *TCPEndpoint) famsLocked() uint8 { return famsOf(e.v6, e.v6only, e.local.Addr()) }
+
+// wildcard is the endpoint's family's unspecified address.
+func (e *TCPEndpoint) wildcard() netip.Addr {
+	if e.v6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 func (s *Stack) newTCPEndpointLocked() *TCPEndpoint {
@@ -81,7 +129,13 @@ func (e *TCPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, er
 	if e.closedLocked() {
 		return netip.AddrPort{}, errClosed
 	}
-	a, err := e.s.bindAddrLocked(local.Addr())
+	var a netip.Addr
+	var err error
+	if e.v6 {
+		a, err = e.s.bindAddr6Locked(sockAddr6(local.Addr()), e.v6only)
+	} else {
+		a, err = e.s.bindAddrLocked(local.Addr())
+	}
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -97,28 +151,18 @@ func (e *TCPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, er
 func (e *TCPEndpoint) bindLocked(a netip.Addr, port uint16) (netip.AddrPort, error) {
 	s := e.s
 	if port == 0 {
-		p, ok := s.tcpPorts.Pick(func(p uint16) bool { return s.tcpBound[p] > 0 || s.tcpListeners[p] != nil })
+		p, ok := s.tcpPorts.Pick(func(p uint16) bool { return s.tcpBound[p] > 0 || s.listenerBusyLocked(p, fam4|fam6) })
 		if !ok {
 			return netip.AddrPort{}, syscall.EADDRINUSE
 		}
 		port = p
-	} else if s.tcpBound[port] > 0 && (!e.reuse || s.tcpListeners[port] != nil || !s.tcpAllReuse(port)) {
+	} else if s.tcpPortBusyLocked(port, famsOf(e.v6, e.v6only, a), e.reuse) {
 		return netip.AddrPort{}, syscall.EADDRINUSE
 	}
 	s.tcpBound[port]++
 	e.bound = true
 	e.local = netip.AddrPortFrom(a, port)
 	return e.local, nil
-}
-
-// tcpAllReuse reports whether every live socket bound to port set SO_REUSEADDR.
-func (s *Stack) tcpAllReuse(port uint16) bool {
-	for ep := range s.tcpEPs {
-		if ep.bound && ep.local.Port() == port && !ep.reuse {
-			return false
-		}
-	}
-	return true
 }
 
 // Listen makes the endpoint a listener with the given backlog (RFC 9293
@@ -136,16 +180,17 @@ func (e *TCPEndpoint) Listen(backlog int) error {
 		return nil // Linux lets listen() adjust the backlog; ours is fixed at first call
 	}
 	if !e.bound {
-		if _, err := e.bindLocked(netip.IPv4Unspecified(), 0); err != nil {
+		if _, err := e.bindLocked(e.wildcard(), 0); err != nil {
 			return err
 		}
 	}
-	if s.tcpListeners[e.local.Port()] != nil {
+	fams := e.famsLocked()
+	if s.listenerBusyLocked(e.local.Port(), fams) {
 		return syscall.EADDRINUSE
 	}
 	backlog = max(1, min(backlog, 4096)) // Linux caps at net.core.somaxconn (4096)
-	le := &listenEntry{lis: tcp.NewListener(e.cfg, e.local, backlog, s.tcpOut), ep: e, backlog: backlog}
-	s.tcpListeners[e.local.Port()] = le
+	le := &listenEntry{lis: tcp.NewListener(e.cfg, e.local, backlog, s.tcpOut), ep: e, backlog: backlog, fams: fams}
+	s.addListenerLocked(e.local.Port(), le)
 	s.tcpListenerOf[le.lis] = le
 	e.lis = le
 	return nil
@@ -173,6 +218,7 @@ func (e *TCPEndpoint) Accept() (*TCPEndpoint, error) {
 		}
 		child := s.newTCPEndpointLocked()
 		child.cfg = e.cfg
+		child.v6, child.v6only = e.v6, e.v6only
 		child.local = c.LocalAddr()
 		child.conn = c
 		entry.ep = child
@@ -200,20 +246,40 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 		return syscall.EALREADY
 	case e.conn != nil:
 		return syscall.EISCONN
-	case !remote.Addr().Is4():
-		return syscall.EAFNOSUPPORT
-	case s.isBroadcast(remote.Addr()) || remote.Addr().IsMulticast() || remote.Addr().IsUnspecified():
+	}
+	ra, err := e.connectAddrLocked(remote.Addr())
+	if err != nil {
+		return err
+	}
+	remote = netip.AddrPortFrom(ra, remote.Port())
+	switch {
+	case s.isBroadcast(ra) || ra.IsMulticast() || ra.IsUnspecified():
 		return syscall.ENETUNREACH
 	case remote.Port() == 0:
 		return syscall.ECONNREFUSED
 	}
-	if remote.Addr() != s.addr {
-		if _, _, ok := s.routes.Lookup(remote.Addr()); !ok {
+	cfg := e.cfg
+	var localAddr netip.Addr
+	if ra.Is4() {
+		if ra != s.addr {
+			if _, _, ok := s.routes.Lookup(ra); !ok {
+				return syscall.ENETUNREACH
+			}
+		}
+		localAddr = s.addr
+	} else {
+		// RFC 6724 §5 source selection unless bound to an address.
+		localAddr = e.local.Addr()
+		if !e.bound || localAddr.IsUnspecified() {
+			localAddr = s.source6Locked(ra)
+		}
+		if !localAddr.IsValid() {
 			return syscall.ENETUNREACH
 		}
+		cfg.MSS = min(cfg.MSS, s.mss6Locked())
 	}
 	if !e.bound {
-		if _, err := e.bindLocked(netip.IPv4Unspecified(), 0); err != nil {
+		if _, err := e.bindLocked(e.wildcard(), 0); err != nil {
 			return syscall.EADDRNOTAVAIL // Linux (inet_hash_connect, connect(2)): no ephemeral port left
 		}
 	}
@@ -225,13 +291,13 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 		s.stats.TCP.MemLimitDrops++
 		return syscall.ENOBUFS
 	}
-	local := netip.AddrPortFrom(s.addr, e.local.Port())
+	local := netip.AddrPortFrom(localAddr, e.local.Port())
 	key := tcpKey{local: local, remote: remote}
 	if s.tcpConns[key] != nil {
 		return syscall.EADDRNOTAVAIL
 	}
 	now := s.clock.Now()
-	c := tcp.NewConn(e.cfg, local, remote, s.isn.Next(local, remote, now), s.tcpOut)
+	c := tcp.NewConn(cfg, local, remote, s.isn.Next(local, remote, now), s.tcpOut)
 	e.conn = c
 	entry := s.addConnLocked(key, c, e)
 	if err := c.Connect(now); err != nil {
@@ -398,7 +464,7 @@ func (e *TCPEndpoint) Close() error {
 				s.afterTCPLocked(entry)
 			}
 		}
-		delete(s.tcpListeners, e.local.Port())
+		s.removeListenerLocked(e.local.Port(), e.lis)
 		delete(s.tcpListenerOf, e.lis.lis)
 	}
 	if entry := e.entryLocked(); entry != nil {
@@ -617,11 +683,13 @@ func (e *TCPEndpoint) LocalAddr() netip.AddrPort {
 	if e.conn != nil {
 		a := e.conn.LocalAddr()
 		if a.Addr().IsUnspecified() {
-			a = netip.AddrPortFrom(e.s.addr, a.Port())
+			// Accepted from a wildcard listener: the address the
+			// connection's segments come from.
+			a = netip.AddrPortFrom(e.s.wildcardSourceLocked(e.conn.RemoteAddr().Addr()), a.Port())
 		}
-		return a
+		return presentAddr(e.v6, a)
 	}
-	return e.local
+	return presentAddr(e.v6, e.local)
 }
 
 // RemoteAddr returns the peer, or the zero value.
@@ -629,7 +697,28 @@ func (e *TCPEndpoint) RemoteAddr() netip.AddrPort {
 	e.s.mu.Lock()
 	defer e.s.unlock()
 	if e.conn != nil {
-		return e.conn.RemoteAddr()
+		return presentAddr(e.v6, e.conn.RemoteAddr())
 	}
 	return netip.AddrPort{}
+}
+
+// connectAddrLocked checks a peer address for Connect and returns it in
+// the table's form: an AF_INET endpoint takes IPv4 only (EAFNOSUPPORT);
+// an AF_INET6 one IPv6, and IPv4 as a mapped address unless IPV6_V6ONLY
+// or bound to an IPv6 address (ENETUNREACH, Linux's tcp_v6_connect).
+func (e *TCPEndpoint) connectAddrLocked(a netip.Addr) (netip.Addr, error) {
+	if !e.v6 {
+		if !a.Is4() {
+			return netip.Addr{}, syscall.EAFNOSUPPORT
+		}
+		return a, nil
+	}
+	a = sockAddr6(a)
+	if a.Is4() && (e.v6only || e.bound && e.famsLocked()&fam4 == 0) {
+		return netip.Addr{}, syscall.ENETUNREACH
+	}
+	if !a.Is4() && e.bound && e.famsLocked()&fam6 == 0 {
+		return netip.Addr{}, syscall.ENETUNREACH
+	}
+	return a, nil
 }

@@ -29,6 +29,12 @@ const (
 
 // tcpFrame builds a segment from the peer to the stack.
 func tcpFrame(seg tcp.Segment, payload []byte) []byte {
+	return ipFrame(ipv4.Fields{Protocol: ipv4.ProtoTCP}, tcpSegment(seg, payload, peerIP, stackIP))
+}
+
+// tcpSegment encodes seg and payload from src to dst (ports peerPort and
+// stackPort where zero), checksummed with the addresses' pseudo-header.
+func tcpSegment(seg tcp.Segment, payload []byte, src, dst netip.Addr) []byte {
 	if seg.SrcPort == 0 {
 		seg.SrcPort = peerPort
 	}
@@ -38,8 +44,8 @@ func tcpFrame(seg tcp.Segment, payload []byte) []byte {
 	b := make([]byte, tcp.HeaderMaxLen+len(payload))
 	n := tcp.Encode(b, &seg)
 	n += copy(b[n:], payload)
-	tcp.Header(b[:n]).ComputeChecksumIPv4(peerIP, stackIP)
-	return ipFrame(ipv4.Fields{Protocol: ipv4.ProtoTCP}, b[:n])
+	tcp.Header(b[:n]).ComputeChecksum(src, dst)
+	return b[:n]
 }
 
 // nextTCP returns the next segment the stack sent (payload copied).

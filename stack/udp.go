@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/udp"
 )
@@ -14,27 +15,42 @@ const maxUDPPayload = ipv4.MaxTotalLen - ipv4.HeaderMinLen - udp.HeaderLen
 
 // handleUDPLocked delivers a datagram to its endpoint (RFC 768, RFC 1122 §4.1.3).
 func (s *Stack) handleUDPLocked(h ipv4.Header, bcast bool, meta nic.Meta) {
-	u, err := udp.Parse(h.Payload())
+	s.handleUDPPacketLocked(ipv4Packet(h), bcast, meta)
+}
+
+// handleUDPPacketLocked is handleUDPLocked for a datagram of either
+// family; IPv4 and IPv6 share the port table.
+func (s *Stack) handleUDPPacketLocked(h ipPacket, bcast bool, meta nic.Meta) {
+	u, err := udp.Parse(h.payload)
 	if err != nil {
-		s.dropLocked(&s.stats.UDP.InErrors, catUDP, "in_errors", h)
+		s.dropLocked(&s.stats.UDP.InErrors, catUDP, "in_errors", h.raw)
 		return
 	}
-	src, dst := h.Src(), h.Dst()
-	if !s.csumTrustedLocked(meta) && !u.VerifyIPv4(src, dst) {
-		s.dropLocked(&s.stats.UDP.InCsumErrors, catUDP, "in_csum_errors", h)
+	src, dst := h.src, h.dst
+	// Over IPv6 the checksum is mandatory (RFC 8200 §8.1): a zero one is
+	// a drop even when the device vouched for the packet (udp.VerifyIPv6;
+	// Linux's udp6_csum_init counts it as a checksum error).
+	if !src.Is4() && u.Checksum() == 0 || !s.csumTrustedLocked(meta) && !u.Verify(src, dst) {
+		s.dropLocked(&s.stats.UDP.InCsumErrors, catUDP, "in_csum_errors", h.raw)
 		return
 	}
 	from := netip.AddrPortFrom(src, u.SrcPort())
 	ep := s.udp.Lookup(from, netip.AddrPortFrom(dst, u.DstPort()))
 	if ep == nil {
 		// RFC 1122 §4.1.3.1: port unreachable for a datagram no one takes
-		// (never for broadcasts: sendICMPErrorLocked checks).
-		s.dropLocked(&s.stats.UDP.NoPorts, catUDP, "no_ports", h)
-		s.sendICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, h, bcast, bcast)
+		// (never for broadcasts: sendICMPErrorLocked checks). Over IPv6,
+		// RFC 4443 §3.1 code 4 (never for a multicast destination, §2.4
+		// (e.3): icmp6ErrorLocked checks).
+		s.dropLocked(&s.stats.UDP.NoPorts, catUDP, "no_ports", h.raw)
+		if src.Is4() {
+			s.sendICMPErrorLocked(ipv4.TypeDestUnreachable, ipv4.CodePortUnreachable, 0, h.raw, bcast, bcast)
+		} else {
+			s.icmp6ErrorLocked(ipv6.Header(h.raw), ipv6.TypeDestUnreachable, ipv6.CodePortUnreachable, 0)
+		}
 		return
 	}
 	if !ep.Enqueue(u.Payload(), from) {
-		s.dropLocked(&s.stats.UDP.RcvbufErrors, catUDP, "rcvbuf_errors", h)
+		s.dropLocked(&s.stats.UDP.RcvbufErrors, catUDP, "rcvbuf_errors", h.raw)
 		return
 	}
 	s.stats.UDP.InDatagrams++
@@ -52,6 +68,8 @@ type UDPEndpoint struct {
 	ep        *udp.Endpoint
 	bound     bool
 	broadcast bool // SO_BROADCAST
+	v6        bool // AF_INET6 (NewUDPEndpoint6)
+	v6only    bool // IPV6_V6ONLY
 }
 
 // NewUDPEndpoint opens an unbound UDP endpoint.
@@ -78,7 +96,14 @@ func (e *UDPEndpoint) Bind(local netip.AddrPort, reuse bool) (netip.AddrPort, er
 }
 
 func (e *UDPEndpoint) bindLocked(local netip.AddrPort, reuse bool) (netip.AddrPort, error) {
-	a, err := e.s.bindAddrLocked(local.Addr())
+	var a netip.Addr
+	var err error
+	if e.v6 {
+		a, err = e.s.bindAddr6Locked(sockAddr6(local.Addr()), e.v6only)
+		e.ep.SetV6(e.v6only)
+	} else {
+		a, err = e.s.bindAddrLocked(local.Addr())
+	}
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -90,7 +115,7 @@ func (e *UDPEndpoint) bindLocked(local netip.AddrPort, reuse bool) (netip.AddrPo
 		return netip.AddrPort{}, err
 	}
 	e.bound = true
-	return got, nil
+	return presentAddr(e.v6, got), nil
 }
 
 // Connect sets the default destination and receives only from it; it binds
@@ -102,9 +127,11 @@ func (e *UDPEndpoint) Connect(remote netip.AddrPort) error {
 		return errClosed
 	}
 	if remote.IsValid() {
-		if !remote.Addr().Is4() {
-			return syscall.EAFNOSUPPORT
+		ra, err := e.peerAddrLocked(remote.Addr())
+		if err != nil {
+			return err
 		}
+		remote = netip.AddrPortFrom(ra, remote.Port())
 		if e.s.isBroadcast(remote.Addr()) && !e.broadcast {
 			return syscall.EACCES
 		}
@@ -139,9 +166,15 @@ func (e *UDPEndpoint) SendTo(b []byte, to netip.AddrPort) (int, error) {
 			return 0, syscall.EDESTADDRREQ
 		}
 	}
+	ta, err := e.peerAddrLocked(to.Addr())
+	if err != nil {
+		return 0, err
+	}
+	to = netip.AddrPortFrom(ta, to.Port())
+	if !ta.Is4() {
+		return e.sendTo6Locked(b, to) // udp6.go
+	}
 	switch {
-	case !to.Addr().Is4():
-		return 0, syscall.EAFNOSUPPORT
 	case to.Port() == 0:
 		return 0, syscall.EINVAL
 	case len(b) > maxUDPPayload:
@@ -202,7 +235,7 @@ func (e *UDPEndpoint) TryRecvFrom(b []byte, peek bool) (n, full int, from netip.
 	if d, _ := e.ep.Queued(); d > 0 {
 		e.notify() // more is queued: let the next blocked reader in
 	}
-	return n, full, from, nil
+	return n, full, presentAddr(e.v6, from), nil
 }
 
 func (e *UDPEndpoint) takeErrorLocked() error { return e.ep.TakeError() }
@@ -235,14 +268,14 @@ func (e *UDPEndpoint) SetRcvBuf(n int) {
 func (e *UDPEndpoint) LocalAddr() netip.AddrPort {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	return e.ep.LocalAddr()
+	return presentAddr(e.v6, e.ep.LocalAddr())
 }
 
 // RemoteAddr returns the connected peer (zero when not connected).
 func (e *UDPEndpoint) RemoteAddr() netip.AddrPort {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	return e.ep.RemoteAddr()
+	return presentAddr(e.v6, e.ep.RemoteAddr())
 }
 
 // Close releases the port and wakes every blocked caller.

@@ -193,7 +193,11 @@ func TestUDP_SocketErrors_MatchLinux(t *testing.T) {
 			return err
 		}(), syscall.EPROTONOSUPPORT},
 		{"SOCK_SEQPACKET", func() error { _, err := socket.Socket(e.st, socket.AF_INET, syscall.SOCK_SEQPACKET, 0); return err }(), syscall.ESOCKTNOSUPPORT},
-		{"AF_INET6", func() error { _, err := socket.Socket(e.st, syscall.AF_INET6, socket.SOCK_DGRAM, 0); return err }(), syscall.EAFNOSUPPORT},
+		{"AF_UNIX", func() error { _, err := socket.Socket(e.st, syscall.AF_UNIX, socket.SOCK_DGRAM, 0); return err }(), syscall.EAFNOSUPPORT},
+		{"AF_INET6 ping socket", func() error {
+			_, err := socket.Socket(e.st, socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+			return err
+		}(), syscall.EPROTONOSUPPORT},
 	}
 	for _, c := range cases {
 		if !errors.Is(c.err, c.want) {

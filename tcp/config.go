@@ -13,6 +13,9 @@ const (
 	// DefaultPeerMSS is the send MSS assumed when the peer's SYN carries no
 	// MSS option (RFC 9293 §3.7.1, RFC 1122 §4.2.2.6).
 	DefaultPeerMSS = 536
+	// DefaultPeerMSS6 is DefaultPeerMSS over IPv6: 1220, the IPv6 minimum
+	// MTU of 1280 less 60 (RFC 9293 §3.7.1, MUST-15; RFC 8200 §5).
+	DefaultPeerMSS6 = 1220
 	// DefaultRcvBuf and DefaultSndBuf are the buffer sizes in bytes; the
 	// send buffer's is the most autotuning grows it to (Linux's
 	// tcp_wmem[2] is 4 MiB).

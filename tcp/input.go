@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -43,10 +44,10 @@ func (c *Conn) handleSegment(seg *Segment, now time.Time, batched bool) {
 }
 
 // negotiate applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1,
-// 536 when absent) and Window Scale (RFC 7323 §2.2: both sides must send it,
-// else neither scales).
+// 536 when absent, 1220 over IPv6) and Window Scale (RFC 7323 §2.2: both
+// sides must send it, else neither scales).
 func (c *Conn) negotiate(o *Options, now time.Time) {
-	peer := DefaultPeerMSS
+	peer := defaultPeerMSS(c.remote)
 	if o.MSS != 0 {
 		peer = int(o.MSS)
 	}
@@ -896,4 +897,15 @@ func (c *Conn) afterRead(now time.Time) {
 	if w := c.selectWnd(); w > cur && 2*cur <= largest && w >= 2*cur {
 		c.sendAck(now)
 	}
+}
+
+// defaultPeerMSS is the send MSS assumed for a peer whose SYN has no MSS
+// option (RFC 9293 §3.7.1, MUST-15): DefaultPeerMSS over IPv4,
+// DefaultPeerMSS6 over IPv6 (the stack keys IPv4 peers by 4-octet
+// addresses).
+func defaultPeerMSS(remote netip.AddrPort) int {
+	if a := remote.Addr(); a.Is6() && !a.Is4In6() {
+		return DefaultPeerMSS6
+	}
+	return DefaultPeerMSS
 }

@@ -92,6 +92,12 @@ type ListenEnv struct {
 	// is dropped without a reply (the stack counts why): the peer retries
 	// later, where a RST would end its attempt. nil admits everything.
 	Admit func() bool
+	// MSS, if positive and below Config.MSS, is the MSS for this segment's
+	// address family: what its SYN-ACK or cookie offers and its connection
+	// keeps. A dual-stack listener takes IPv4 and IPv6 SYNs, and IPv6's
+	// header is 20 octets longer (RFC 9293 §3.7.1: the MSS is the MTU less
+	// the fixed IP and TCP headers; RFC 8200 §5).
+	MSS int
 }
 
 // HandleSegment processes a segment from remote that matched no connection
@@ -110,6 +116,10 @@ type ListenEnv struct {
 //     otherwise dropped and counted.
 //   - Anything else: dropped.
 func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, env ListenEnv, now time.Time) *Conn {
+	if env.MSS > 0 && env.MSS < l.cfg.MSS {
+		defer l.restoreMSS(l.cfg.MSS)
+		l.cfg.MSS = env.MSS
+	}
 	switch {
 	case l.closed:
 		return nil
@@ -154,6 +164,9 @@ func (l *Listener) HandleSegment(seg *Segment, remote netip.AddrPort, env Listen
 	return c
 }
 
+// restoreMSS undoes HandleSegment's family MSS (ListenEnv.MSS).
+func (l *Listener) restoreMSS(mss int) { l.cfg.MSS = mss }
+
 // SetSynCookies(false) turns SYN cookies off whatever Config.SynCookies
 // says, as Linux's net.ipv4.tcp_syncookies=0; SetSynCookies(true) undoes
 // it.
@@ -173,7 +186,7 @@ func (l *Listener) sendCookie(seg *Segment, remote netip.AddrPort, now time.Time
 		l.cookieKey, l.hasCookieKey = newCookieKey(), true
 		l.cookieTSBase = now
 	}
-	peerMSS := DefaultPeerMSS
+	peerMSS := defaultPeerMSS(remote)
 	if seg.Options.MSS != 0 {
 		peerMSS = int(seg.Options.MSS)
 	}

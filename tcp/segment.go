@@ -42,9 +42,9 @@ func (s *Segment) Len() seqnum.Size {
 	return n
 }
 
-// Decode decodes b, the IPv4 payload of a segment from src to dst. It runs
-// Parse's header checks (ErrTruncated, ErrDataOffset), then verifies the
-// checksum with the pseudo-header unless verify is false (ErrChecksum; the
+// Decode decodes b, the IPv4 or IPv6 payload of a segment from src to dst.
+// It runs Parse's header checks (ErrTruncated, ErrDataOffset), then verifies
+// the checksum with the pseudo-header of src's family (Verify) unless verify is false (ErrChecksum; the
 // order of Linux's tcp_v4_rcv, so a corrupted segment counts as a checksum
 // failure), then parses the options (ErrOptions, see ParseOptions).
 //
@@ -60,7 +60,7 @@ func Decode(b []byte, src, dst netip.Addr, verify bool) (Segment, error) {
 	if err != nil {
 		return Segment{}, err
 	}
-	if verify && !h.VerifyIPv4(src, dst) {
+	if verify && !h.Verify(src, dst) {
 		return Segment{}, ErrChecksum
 	}
 	opts, err := ParseOptions(h.Options())

@@ -41,6 +41,7 @@ import (
 	"net/netip"
 
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
@@ -250,4 +251,46 @@ func (h Header) VerifyIPv4(src, dst netip.Addr) bool { return h.sumIPv4(src, dst
 func (h Header) ComputeChecksumIPv4(src, dst netip.Addr) {
 	h.SetChecksum(0)
 	h.SetChecksum(h.sumIPv4(src, dst))
+}
+
+// sumIPv6 is sumIPv4 over the IPv6 pseudo-header of RFC 8200 §8.1: the
+// addresses, the upper-layer packet length as 32 bits (len(h): RFC 8200
+// §8.1 counts the TCP header and data, not extension headers before it)
+// and Next Header 6.
+func (h Header) sumIPv6(src, dst netip.Addr) uint16 {
+	ph := ipv6.PseudoHeaderSum(src, dst, protocolNumber, uint32(len(h)))
+	return checksum.Checksum(h, ph)
+}
+
+// VerifyIPv6 is VerifyIPv4 for a segment carried in IPv6 from src to dst
+// (RFC 8200 §8.1: "any transport or other upper-layer protocol that
+// includes the addresses from the IP header in its checksum computation
+// must be modified for use over IPv6").
+func (h Header) VerifyIPv6(src, dst netip.Addr) bool { return h.sumIPv6(src, dst) == 0 }
+
+// ComputeChecksumIPv6 is ComputeChecksumIPv4 with the IPv6 pseudo-header.
+func (h Header) ComputeChecksumIPv6(src, dst netip.Addr) {
+	h.SetChecksum(0)
+	h.SetChecksum(h.sumIPv6(src, dst))
+}
+
+// Verify checks the checksum with the pseudo-header of src's family: IPv4
+// for IPv4 addresses (RFC 9293 §3.1), IPv6 otherwise (RFC 8200 §8.1). An
+// IPv4-mapped address is IPv6 here: the stack keys IPv4 packets by
+// 4-octet addresses.
+func (h Header) Verify(src, dst netip.Addr) bool {
+	if src.Is4() {
+		return h.VerifyIPv4(src, dst)
+	}
+	return h.VerifyIPv6(src, dst)
+}
+
+// ComputeChecksum computes and stores the checksum with the pseudo-header
+// of src's family, as Verify checks it.
+func (h Header) ComputeChecksum(src, dst netip.Addr) {
+	if src.Is4() {
+		h.ComputeChecksumIPv4(src, dst)
+		return
+	}
+	h.ComputeChecksumIPv6(src, dst)
 }

@@ -6,7 +6,7 @@
 //
 // The package is sans-IO: it sends nothing, reads no clock and starts no
 // goroutines. The stack owns the Table and every Endpoint; it parses an
-// arriving datagram with Parse, verifies it with VerifyIPv4, finds the
+// arriving datagram with Parse, verifies it with VerifyIPv4 or VerifyIPv6, finds the
 // receiver with Table.Lookup and queues the payload with Endpoint.Enqueue
 // (or sends ICMP port unreachable, or counts a drop). The socket layer drains
 // the queue with Endpoint.Dequeue.

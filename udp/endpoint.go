@@ -51,6 +51,8 @@ type Endpoint struct {
 	remote netip.AddrPort // zero when not connected
 	bound  bool
 	reuse  bool // SO_REUSEADDR at bind time
+	v6     bool // AF_INET6 (SetV6)
+	v6only bool // IPV6_V6ONLY
 
 	err error // pending ICMP-derived error, see SetError
 
@@ -75,6 +77,34 @@ func NewEndpoint(rcvBuf int) *Endpoint {
 	}
 	return &Endpoint{rcvBuf: rcvBuf}
 }
+
+// SetV6 makes ep an AF_INET6 endpoint, with IPV6_V6ONLY set to v6only,
+// for the Table's next Bind (see Table.Bind for what it changes).
+func (ep *Endpoint) SetV6(v6only bool) { ep.v6, ep.v6only = true, v6only }
+
+// fams is the address families ep takes, bound to addr: an AF_INET
+// endpoint IPv4; an AF_INET6 one bound to :: both unless IPV6_V6ONLY, to
+// an IPv4 address (given mapped) IPv4, to an IPv6 address IPv6 (Linux's
+// inet6_bind and ipv6_only_sock).
+func (ep *Endpoint) fams(addr netip.Addr) uint8 {
+	switch {
+	case !ep.v6 || addr.Is4():
+		return fam4
+	case addr.IsUnspecified() && !ep.v6only:
+		return fam4 | fam6
+	}
+	return fam6
+}
+
+// DualStack reports whether ep is bound to :: for both families (SetV6
+// without IPV6_V6ONLY).
+func (ep *Endpoint) DualStack() bool { return ep.bound && ep.fams(ep.local.Addr()) == fam4|fam6 }
+
+// Address families, as a set.
+const (
+	fam4 uint8 = 1 << iota
+	fam6
+)
 
 // LocalAddr returns the bound local address, or the zero AddrPort when
 // unbound. The address is 0.0.0.0 for a wildcard binding.

@@ -31,15 +31,37 @@ func NewTable() *Table {
 	return &Table{byPort: make(map[uint16]*portEntry), picker: ports.NewPicker()}
 }
 
-// wildcard is the unspecified IPv4 address, INADDR_ANY.
-var wildcard = netip.IPv4Unspecified()
+// wildcard is ep's family's unspecified address: INADDR_ANY or
+// in6addr_any.
+func wildcard(ep *Endpoint) netip.Addr {
+	if ep.v6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
 
-// normalize maps a user-supplied IPv4 address to the form the table keys on:
-// an invalid (zero) Addr means INADDR_ANY, an IPv4-mapped IPv6 address is
-// unmapped, and any other IPv6 address is refused (this stack is IPv4 only).
-func normalize(a netip.Addr) (netip.Addr, error) {
+// normalize maps a user-supplied address to the form the table keys on.
+// For an AF_INET endpoint an invalid (zero) Addr means INADDR_ANY, an
+// IPv4-mapped IPv6 address is unmapped, and any other IPv6 address is
+// refused (EAFNOSUPPORT). For an AF_INET6 one (SetV6) the zero Addr and
+// 0.0.0.0 mean ::, an IPv4 or IPv4-mapped address is kept as IPv4 (EINVAL
+// with IPV6_V6ONLY, as Linux's inet6_bind), and the zone is dropped.
+func normalize(ep *Endpoint, a netip.Addr) (netip.Addr, error) {
 	if !a.IsValid() {
-		return wildcard, nil
+		return wildcard(ep), nil
+	}
+	a = a.WithZone("")
+	if ep.v6 {
+		switch {
+		case a == netip.IPv4Unspecified():
+			return netip.IPv6Unspecified(), nil
+		case a.Is4() || a.Is4In6():
+			if ep.v6only {
+				return netip.Addr{}, syscall.EINVAL
+			}
+			return a.Unmap(), nil
+		}
+		return a, nil
 	}
 	a = a.Unmap()
 	if !a.Is4() {
@@ -48,17 +70,22 @@ func normalize(a netip.Addr) (netip.Addr, error) {
 	return a, nil
 }
 
-// conflicts reports whether binding addr on this port, with SO_REUSEADDR
-// set to reuse, clashes with an existing binding: same address, or either
-// side the wildcard, unless both set reuse (Linux udp_lib_lport_inuse; the
-// connected state of the existing endpoints does not matter).
-func (pe *portEntry) conflicts(addr netip.Addr, reuse bool) bool {
+// conflicts reports whether binding addr for the families fams on this
+// port, with SO_REUSEADDR set to reuse, clashes with an existing binding of
+// a family in common: same address, or either side the wildcard, unless
+// both set reuse (Linux udp_lib_lport_inuse; the connected state of the
+// existing endpoints does not matter; an AF_INET endpoint and an
+// IPV6_V6ONLY one share a port).
+func (pe *portEntry) conflicts(addr netip.Addr, fams uint8, reuse bool) bool {
 	if pe == nil {
 		return false
 	}
 	for _, o := range pe.eps {
 		a := o.local.Addr()
-		if a != addr && a != wildcard && addr != wildcard {
+		if o.fams(a)&fams == 0 {
+			continue
+		}
+		if a != addr && !a.IsUnspecified() && !addr.IsUnspecified() {
 			continue
 		}
 		if reuse && o.reuse {
@@ -79,7 +106,8 @@ func (pe *portEntry) conflicts(addr netip.Addr, reuse bool) bool {
 //
 // Errors:
 //   - syscall.EINVAL: ep is already bound.
-//   - syscall.EAFNOSUPPORT: local is an IPv6 address.
+//   - syscall.EAFNOSUPPORT: local is an IPv6 address and ep is not SetV6.
+//   - syscall.EINVAL: local is IPv4 and ep is SetV6 with IPV6_V6ONLY.
 //   - syscall.EADDRINUSE: another endpoint holds the port on the same
 //     address, or either address is the wildcard, and not both set reuse.
 //   - syscall.EAGAIN: port 0 and every ephemeral port conflicts.
@@ -92,18 +120,19 @@ func (t *Table) Bind(ep *Endpoint, local netip.AddrPort, reuse bool) (netip.Addr
 	if ep.bound {
 		return netip.AddrPort{}, syscall.EINVAL
 	}
-	addr, err := normalize(local.Addr())
+	addr, err := normalize(ep, local.Addr())
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
+	fams := ep.fams(addr)
 	port := local.Port()
 	if port == 0 {
-		p, ok := t.picker.Pick(func(p uint16) bool { return t.byPort[p].conflicts(addr, false) })
+		p, ok := t.picker.Pick(func(p uint16) bool { return t.byPort[p].conflicts(addr, fams, false) })
 		if !ok {
 			return netip.AddrPort{}, syscall.EAGAIN
 		}
 		port = p
-	} else if t.byPort[port].conflicts(addr, reuse) {
+	} else if t.byPort[port].conflicts(addr, fams, reuse) {
 		return netip.AddrPort{}, syscall.EADDRINUSE
 	}
 	pe := t.byPort[port]
@@ -134,19 +163,22 @@ func (t *Table) Bind(ep *Endpoint, local netip.AddrPort, reuse bool) (netip.Addr
 // prefers a connected endpoint with a wildcard address over an unconnected
 // one bound to the exact address, as Linux's compute_score does.
 //
-// Errors: syscall.EAFNOSUPPORT for an IPv6 remote; the errors of Bind when
-// autobinding.
+// An IPv4-mapped remote is kept as IPv4, the form datagrams from it are
+// looked up with.
+//
+// Errors: syscall.EAFNOSUPPORT for an IPv6 remote unless ep is SetV6; the
+// errors of Bind when autobinding.
 func (t *Table) Connect(ep *Endpoint, remote netip.AddrPort) error {
 	if !remote.Addr().IsValid() {
 		ep.remote = netip.AddrPort{}
 		return nil
 	}
-	raddr := remote.Addr().Unmap()
-	if !raddr.Is4() {
+	raddr := remote.Addr().Unmap().WithZone("")
+	if !raddr.Is4() && !ep.v6 {
 		return syscall.EAFNOSUPPORT
 	}
 	if !ep.bound {
-		if _, err := t.Bind(ep, netip.AddrPortFrom(wildcard, 0), false); err != nil {
+		if _, err := t.Bind(ep, netip.AddrPortFrom(wildcard(ep), 0), false); err != nil {
 			return err
 		}
 	}
@@ -179,8 +211,10 @@ func (t *Table) Unbind(ep *Endpoint) {
 // src to dst, or nil when none (the stack answers with ICMP port
 // unreachable, RFC 1122 §4.1.3.1).
 //
-// Among the endpoints bound to dst's port, those bound to another specific
-// address and those connected to a peer other than src are skipped. The rest
+// Among the endpoints bound to dst's port, those not taking dst's family
+// (an AF_INET endpoint for IPv6, an IPV6_V6ONLY one or one bound to an IPv6
+// address for IPv4), those bound to another specific address and those
+// connected to a peer other than src are skipped. The rest
 // are ranked as Linux's compute_score does: connected to src, then bound to
 // dst's exact address, so
 //
@@ -200,11 +234,18 @@ func (t *Table) Lookup(src, dst netip.AddrPort) *Endpoint {
 		return nil
 	}
 	daddr := dst.Addr()
+	fam := fam6
+	if daddr.Is4() {
+		fam = fam4
+	}
 	var best *Endpoint
 	bestScore := -1
 	for _, ep := range pe.eps {
+		if ep.fams(ep.local.Addr())&fam == 0 {
+			continue
+		}
 		score := 0
-		if a := ep.local.Addr(); a != wildcard {
+		if a := ep.local.Addr(); !a.IsUnspecified() {
 			if a != daddr {
 				continue
 			}

@@ -31,6 +31,7 @@ import (
 	"net/netip"
 
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/ipv6"
 )
 
 // HeaderLen is the length of the UDP header in bytes.
@@ -158,4 +159,58 @@ func (h Header) VerifyIPv4(src, dst netip.Addr) bool {
 		return true
 	}
 	return h.sumIPv4(src, dst) == 0
+}
+
+// sumIPv6 is sumIPv4 over the IPv6 pseudo-header of RFC 8200 §8.1: the
+// addresses, the upper-layer packet length as 32 bits (the UDP Length) and
+// Next Header 17.
+func (h Header) sumIPv6(src, dst netip.Addr) uint16 {
+	n := h.Length()
+	ph := ipv6.PseudoHeaderSum(src, dst, protocolNumber, uint32(n))
+	return checksum.Checksum(h[:n], ph)
+}
+
+// ComputeChecksumIPv6 is ComputeChecksumIPv4 with the IPv6 pseudo-header.
+// RFC 8200 §8.1: "a calculated UDP checksum of zero ... must be changed to
+// hex FFFF for placement in the UDP header", as in IPv4.
+func (h Header) ComputeChecksumIPv6(src, dst netip.Addr) {
+	h.SetChecksum(0)
+	cs := h.sumIPv6(src, dst)
+	if cs == 0 {
+		cs = 0xffff
+	}
+	h.SetChecksum(cs)
+}
+
+// VerifyIPv6 reports whether the datagram's checksum is valid for the IPv6
+// addresses src and dst. Unlike IPv4, the checksum is mandatory (RFC 8200
+// §8.1: "IPv6 receivers must discard UDP packets containing a zero
+// checksum"), so a zero Checksum field fails; Linux's udp6_csum_init
+// counts it as a checksum error too. (RFC 6935's zero-checksum tunnels
+// are not supported, as Linux by default.)
+func (h Header) VerifyIPv6(src, dst netip.Addr) bool {
+	if h.Checksum() == 0 {
+		return false
+	}
+	return h.sumIPv6(src, dst) == 0
+}
+
+// Verify checks the checksum with the rules of src's family: VerifyIPv4
+// for an IPv4 address, VerifyIPv6 otherwise (an IPv4-mapped address is
+// IPv6 here: the stack keys IPv4 datagrams by 4-octet addresses).
+func (h Header) Verify(src, dst netip.Addr) bool {
+	if src.Is4() {
+		return h.VerifyIPv4(src, dst)
+	}
+	return h.VerifyIPv6(src, dst)
+}
+
+// ComputeChecksum computes and stores the checksum with the pseudo-header
+// of src's family, as Verify checks it.
+func (h Header) ComputeChecksum(src, dst netip.Addr) {
+	if src.Is4() {
+		h.ComputeChecksumIPv4(src, dst)
+		return
+	}
+	h.ComputeChecksumIPv6(src, dst)
 }

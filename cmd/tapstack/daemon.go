@@ -174,9 +174,10 @@ func (d *daemon) admit(svc *service) bool {
 
 // serveTCP accepts connections on port and runs handle on each in its own
 // goroutine (the stack itself has none per connection; a server may),
-// at most maxConns at once.
+// at most maxConns at once. "tcp" on a wildcard is dual-stack ([::], as
+// Go's net): the service answers on IPv4 and IPv6 (issue 12).
 func (d *daemon) serveTCP(svc *service, port int, handle func(net.Conn)) (io.Closer, error) {
-	l, err := socket.Listen(d.st, "tcp4", ":"+strconv.Itoa(port))
+	l, err := socket.Listen(d.st, "tcp", ":"+strconv.Itoa(port))
 	if err != nil {
 		return nil, err
 	}
@@ -235,9 +236,9 @@ func (c *admittedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// serveHTTP runs net/http on tcp/80 of the stack.
+// serveHTTP runs net/http on tcp/80 of the stack, both families.
 func (d *daemon) serveHTTP(svc *service) (io.Closer, error) {
-	l, err := socket.Listen(d.st, "tcp4", ":80")
+	l, err := socket.Listen(d.st, "tcp", ":80")
 	if err != nil {
 		return nil, err
 	}

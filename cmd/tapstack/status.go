@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -231,11 +232,11 @@ func (d *daemon) status(q statusQuery) statusDoc {
 		doc.TCP.Connections = append(doc.TCP.Connections, newStatusConn(c))
 	}
 	for _, l := range st.TCPListeners() {
-		doc.Listeners = append(doc.Listeners, statusListener{Local: l.Local.String(), AcceptQueue: l.Pending, Backlog: l.Backlog,
+		doc.Listeners = append(doc.Listeners, statusListener{Local: ssLocal(l.Local, l.DualStack), AcceptQueue: l.Pending, Backlog: l.Backlog,
 			SynReceived: l.SynReceived, AcceptQueueDrops: l.AcceptQueueDrops, SynQueueDrops: l.SynQueueDrops})
 	}
 	for _, u := range st.UDPEndpoints() {
-		s := statusUDP{Local: u.Local.String(), QueuedBytes: u.Bytes, Queued: u.Datagrams, Drops: u.Drops}
+		s := statusUDP{Local: ssLocal(u.Local, u.DualStack), QueuedBytes: u.Bytes, Queued: u.Datagrams, Drops: u.Drops}
 		if u.Remote.IsValid() {
 			s.Remote = u.Remote.String()
 		}
@@ -330,12 +331,33 @@ func ssRow(w io.Writer, state string, recvQ int, sendQ, local, peer string) {
 	fmt.Fprintf(w, "%-10s %-6d %-6s %-22s %s\n", state, recvQ, sendQ, local, peer)
 }
 
+// ssLocal is a socket's local address as Linux's ss shows it: a dual-stack
+// [::] socket (IPv4 too, issue 12) as *:port, others as they are.
+func ssLocal(a netip.AddrPort, dualStack bool) string {
+	if dualStack {
+		return "*:" + strconv.Itoa(int(a.Port()))
+	}
+	return a.String()
+}
+
+// ssPeerWildcard is the peer column of an unconnected socket, as ss: *:*
+// for a dual-stack one, [::]:* for IPv6, 0.0.0.0:* for IPv4.
+func ssPeerWildcard(local string) string {
+	switch {
+	case strings.HasPrefix(local, "*:"):
+		return "*:*"
+	case strings.HasPrefix(local, "["):
+		return "[::]:*"
+	}
+	return "0.0.0.0:*"
+}
+
 // writeListeners writes the listeners as ss -ltn: Recv-Q is the accept
 // queue, Send-Q the backlog.
 func writeListeners(w io.Writer, doc statusDoc) {
 	io.WriteString(w, ssHeader)
 	for _, l := range doc.Listeners {
-		ssRow(w, "LISTEN", l.AcceptQueue, strconv.Itoa(l.Backlog), l.Local, "0.0.0.0:*")
+		ssRow(w, "LISTEN", l.AcceptQueue, strconv.Itoa(l.Backlog), l.Local, ssPeerWildcard(l.Local))
 	}
 }
 
@@ -343,7 +365,7 @@ func writeListeners(w io.Writer, doc statusDoc) {
 func writeUDP(w io.Writer, doc statusDoc) {
 	io.WriteString(w, ssHeader)
 	for _, u := range doc.UDP {
-		state, peer := "UNCONN", "0.0.0.0:*"
+		state, peer := "UNCONN", ssPeerWildcard(u.Local)
 		if u.Remote != "" {
 			state, peer = "ESTAB", u.Remote
 		}

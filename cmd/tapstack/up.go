@@ -245,9 +245,10 @@ func shutdownTotals(st stack.Stats) []any {
 		"tcp_conns", st.TCP.ActiveOpens + st.TCP.PassiveOpens, "udp_in", st.UDP.InDatagrams, "drops", st.Drops()}
 }
 
-// serveUDPEcho answers every datagram on udp/7 with the same bytes (RFC 862).
+// serveUDPEcho answers every datagram on udp/7 with the same bytes (RFC 862),
+// over IPv4 and IPv6 (a dual-stack "udp" socket on [::]).
 func serveUDPEcho(st *stack.Stack, log *slog.Logger) (io.Closer, error) {
-	pc, err := socket.ListenPacket(st, "udp4", ":7")
+	pc, err := socket.ListenPacket(st, "udp", ":7")
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,16 @@ func linkLocal6(t *testing.T) (*nstest.NS, string) {
 	needTool(t, "ping")
 	ns := nstest.New(t)
 	d := startDaemon(t, ns)
+	tap, ll := linkLocalUp(t, ns, d)
+	return ns, ll.String() + "%" + tap
+}
+
+// linkLocalUp turns IPv6 on for the daemon's TAP in ns, waits until the
+// kernel's link-local address there is out of DAD, and returns the TAP's
+// name and the stack's link-local address (fe80:: + the MAC's modified
+// EUI-64, RFC 4291 appendix A).
+func linkLocalUp(t *testing.T, ns *nstest.NS, d *daemon) (string, netip.Addr) {
+	t.Helper()
 	m := tapAndMAC.FindStringSubmatch(d.out.String())
 	if m == nil {
 		t.Fatalf("no tap= mac= in the readiness line:\n%s", d.out)
@@ -70,5 +80,5 @@ func linkLocal6(t *testing.T) (*nstest.NS, string) {
 			t.Fatalf("the kernel's link-local address on %s never left DAD:\n%s", tap, out)
 		}
 	}
-	return ns, ll.String() + "%" + tap
+	return tap, ll
 }

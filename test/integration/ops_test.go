@@ -23,8 +23,9 @@ func TestOperators_SSAndStatReadARunningDaemon(t *testing.T) {
 	}
 	url := "http://" + stackAddr + "/"
 	out, err := run(t, ns, bin, "ss", "-l", "--url", url)
-	if err != nil || !regexp.MustCompile(`(?m)^LISTEN .* 0\.0\.0\.0:7 `).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^LISTEN .* 0\.0\.0\.0:80 `).MatchString(out) || strings.Contains(out, ":9 ") {
+	// The services are dual-stack ([::] for IPv4 and IPv6): ss shows *:port.
+	if err != nil || !regexp.MustCompile(`(?m)^LISTEN .* \*:7 +\*:\*$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^LISTEN .* \*:80 +\*:\*$`).MatchString(out) || strings.Contains(out, ":9 ") {
 		t.Fatalf("tapstack ss -l: %v\n%s", err, out)
 	}
 	out, err = run(t, ns, bin, "ss", "-s", "--url", url)

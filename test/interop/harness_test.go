@@ -24,6 +24,7 @@ import (
 	gethernet "gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	garp "gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	gipv4 "gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	gipv6 "gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	gstack "gvisor.dev/gvisor/pkg/tcpip/stack"
 	gtcp "gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
@@ -62,6 +63,9 @@ const (
 var (
 	tapPrefix = netip.MustParsePrefix("10.0.0.2/24")
 	gvAddr    = netip.MustParseAddr("10.0.0.1")
+	// gvLL is gVisor's IPv6 address in the IPv6 cases (newLink with v6);
+	// tapstack's is its EUI-64 link-local address (Stack.LinkLocal).
+	gvLL = netip.MustParseAddr("fe80::1")
 )
 
 // link is tapstack and gVisor joined by an impaired Pipe: tapstack owns end
@@ -99,6 +103,11 @@ type link struct {
 // impairment im, with the PRNGs seeded by seed, and starts them. It records
 // both ends of the link to pcaps. Cleanup closes everything.
 func newLink(t testing.TB, seed uint64, im nic.Impairment) *link {
+	return newLinkFamily(t, seed, im, false)
+}
+
+// newLinkFamily is newLink; with v6 gVisor speaks IPv6 too, from gvLL.
+func newLinkFamily(t testing.TB, seed uint64, im nic.Impairment, v6 bool) *link {
 	t.Helper()
 	l := &link{t: t}
 	l.tapEnd, l.gvEnd = nic.NewPipe(nic.PipeConfig{
@@ -133,7 +142,11 @@ func newLink(t testing.TB, seed uint64, im nic.Impairment) *link {
 
 	// The gVisor end: the channel's MTU counts the Ethernet header
 	// (link/ethernet subtracts it); the queue is as deep as the pipe's.
-	gv := newGVNode(t, l.gvDev, gvAddr)
+	var ll netip.Addr
+	if v6 {
+		ll = gvLL
+	}
+	gv := newGVNode(t, l.gvDev, gvAddr, ll)
 	gv.observe = l.gvRST.observe
 	l.gv, l.ch = gv.st, gv.ch
 
@@ -209,11 +222,18 @@ type gvNode struct {
 	observe func([]byte)
 }
 
-func newGVNode(t testing.TB, dev nic.Device, addr netip.Addr) *gvNode {
+// newGVNode starts gVisor on dev with the IPv4 address addr and, if ll is
+// valid, IPv6 with the address ll (no duplicate address detection, so it
+// is usable at once).
+func newGVNode(t testing.TB, dev nic.Device, addr, ll netip.Addr) *gvNode {
 	t.Helper()
 	n := &gvNode{dev: dev}
+	protos := []gstack.NetworkProtocolFactory{gipv4.NewProtocol, garp.NewProtocol}
+	if ll.IsValid() {
+		protos = append(protos, gipv6.NewProtocolWithOptions(gipv6.Options{DADConfigs: gstack.DADConfigurations{DupAddrDetectTransmits: 0}}))
+	}
 	n.st = gstack.New(gstack.Options{
-		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv4.NewProtocol, garp.NewProtocol},
+		NetworkProtocols:   protos,
 		TransportProtocols: []gstack.TransportProtocolFactory{gtcp.NewProtocol},
 	})
 	minRTO := tcpip.TCPMinRTOOption(rtoMin)
@@ -229,7 +249,15 @@ func newGVNode(t testing.TB, dev nic.Device, addr netip.Addr) *gvNode {
 	if err := n.st.AddProtocolAddress(gvisorNIC, tcpip.ProtocolAddress{Protocol: gipv4.ProtocolNumber, AddressWithPrefix: a}, gstack.AddressProperties{}); err != nil {
 		t.Fatalf("gVisor: AddProtocolAddress: %v", err)
 	}
-	n.st.SetRouteTable([]tcpip.Route{{Destination: a.Subnet(), NIC: gvisorNIC}})
+	routes := []tcpip.Route{{Destination: a.Subnet(), NIC: gvisorNIC}}
+	if ll.IsValid() {
+		a6 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16(ll.As16()), PrefixLen: 64}
+		if err := n.st.AddProtocolAddress(gvisorNIC, tcpip.ProtocolAddress{Protocol: gipv6.ProtocolNumber, AddressWithPrefix: a6}, gstack.AddressProperties{}); err != nil {
+			t.Fatalf("gVisor: AddProtocolAddress %v: %v", ll, err)
+		}
+		routes = append(routes, tcpip.Route{Destination: a6.Subnet(), NIC: gvisorNIC})
+	}
+	n.st.SetRouteTable(routes)
 	return n
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,8 +51,8 @@ func TestInterop_GVisorReference(t *testing.T) {
 // checks them by SHA-256 and logs the throughput as runTransfer does.
 func runGVisorPair(t *testing.T, seed uint64, im nic.Impairment, size int) {
 	a, b := nic.NewPipe(nic.PipeConfig{MTU: linkMTU, QueueLen: pipeQueueLen, Seed: seed, AtoB: im, BtoA: im})
-	client := newGVNode(t, a, tapPrefix.Addr())
-	server := newGVNode(t, b, gvAddr)
+	client := newGVNode(t, a, tapPrefix.Addr(), netip.Addr{})
+	server := newGVNode(t, b, gvAddr, netip.Addr{})
 	ctx, cancelPumps := context.WithCancel(context.Background())
 	var pumps sync.WaitGroup
 	for _, n := range []*gvNode{client, server} {

@@ -37,14 +37,28 @@ func (r rstSeg) String() string {
 
 // observe records frame if it is a TCP segment with FIN or RST.
 func (w *finRST) observe(frame []byte) {
-	if len(frame) < header.EthernetMinimumSize || header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
+	if len(frame) < header.EthernetMinimumSize {
 		return
 	}
-	ip := header.IPv4(frame[header.EthernetMinimumSize:])
-	if !ip.IsValid(len(ip)) || ip.Protocol() != uint8(header.TCPProtocolNumber) {
+	var seg []byte
+	switch header.Ethernet(frame).Type() {
+	case header.IPv4ProtocolNumber:
+		ip := header.IPv4(frame[header.EthernetMinimumSize:])
+		if !ip.IsValid(len(ip)) || ip.Protocol() != uint8(header.TCPProtocolNumber) {
+			return
+		}
+		seg = ip.Payload()
+	case header.IPv6ProtocolNumber:
+		// Neither stack sends extension headers before TCP.
+		ip := header.IPv6(frame[header.EthernetMinimumSize:])
+		if !ip.IsValid(len(ip)) || ip.NextHeader() != uint8(header.TCPProtocolNumber) {
+			return
+		}
+		seg = ip.Payload()
+	default:
 		return
 	}
-	tcp := header.TCP(ip.Payload())
+	tcp := header.TCP(seg)
 	if len(tcp) < header.TCPMinimumSize || int(tcp.DataOffset()) < header.TCPMinimumSize || int(tcp.DataOffset()) > len(tcp) {
 		return
 	}
