@@ -17,6 +17,9 @@ type Stats struct {
 	Offload OffloadStats `json:"offload"`
 	// IPv6 counts IPv6 and ICMPv6 (issue 12, in progress).
 	IPv6 IPv6Stats `json:"ipv6"`
+	// ND6 counts neighbour and router discovery, IPv6 address
+	// configuration and MLD (nd6.go).
+	ND6 ND6Stats `json:"nd6"`
 }
 
 // IPv6Stats follows the IPv6 group of RFC 4293 (ipSystemStats for ipv6)
@@ -50,9 +53,6 @@ type IPv6Stats struct {
 	OutRequests uint64 `json:"out_requests"`
 	OutNoRoutes uint64 `json:"out_no_routes"` // next hop not resolvable
 	OutDiscards uint64 `json:"out_discards"`  // could not be sent
-	// NeighboursFull counts neighbours not learnt because the bounded
-	// neighbour map was full.
-	NeighboursFull uint64 `json:"neighbours_full"`
 
 	ICMP6InMsgs             uint64 `json:"icmp6_in_msgs"`
 	ICMP6InErrors           uint64 `json:"icmp6_in_errors"` // truncated or bad checksum
@@ -88,11 +88,22 @@ type IPv6Stats struct {
 // terms), and TCP super-segments the kernel merged (GRO) or never split
 // (TSO), with the MSS-sized segments they stand for and their payload bytes
 // (the mean super-segment is GROBytesIn/GROIn).
+//
+// On the send side: TCP segments of several MSS (generic segmentation
+// offload, gso.go) handed whole to a device that agreed to TSO, with the
+// segments they stand for and their payload bytes (the mean is
+// TSOBytesOut/TSOOut); and those the stack cut itself for a device
+// without TSO (or for loopback, the ARP queue), with the datagrams made.
 type OffloadStats struct {
-	CsumSkipped uint64 `json:"csum_skipped"`
-	GROIn       uint64 `json:"gro_in"`
-	GROSegsIn   uint64 `json:"gro_segs_in"`
-	GROBytesIn  uint64 `json:"gro_bytes_in"`
+	CsumSkipped    uint64 `json:"csum_skipped"`
+	GROIn          uint64 `json:"gro_in"`
+	GROSegsIn      uint64 `json:"gro_segs_in"`
+	GROBytesIn     uint64 `json:"gro_bytes_in"`
+	TSOOut         uint64 `json:"tso_out"`
+	TSOSegsOut     uint64 `json:"tso_segs_out"`
+	TSOBytesOut    uint64 `json:"tso_bytes_out"`
+	SoftGSOOut     uint64 `json:"soft_gso_out"`
+	SoftGSOSegsOut uint64 `json:"soft_gso_segs_out"`
 }
 
 // LinkStats counts Ethernet frames or, on an IP link (a TUN), packets:
@@ -305,7 +316,7 @@ func (s Stats) Drops() uint64 {
 		u.InErrors + u.InCsumErrors + u.NoPorts + u.RcvbufErrors +
 		t.InErrs + t.ConnLimitDrops + t.MemLimitDrops + t.PAWSDrops + t.ListenDrops + t.SynCookiesFailed +
 		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs +
-		s.IPv6.drops()
+		s.IPv6.drops() + s.ND6.drops()
 }
 
 // drops is the total of the IPv6 drop counters.
