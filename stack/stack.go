@@ -56,7 +56,9 @@ type Config struct {
 	// ICMPErrorRate and ICMPErrorBurst limit the ICMP errors the stack sends
 	// (RFC 1812 §4.3.2.8): a token bucket refilled at ICMPErrorRate per
 	// second, default 1000 with a burst of 50, as Linux's icmp_msgs_per_sec
-	// and icmp_msgs_burst. Negative disables the limit.
+	// and icmp_msgs_burst, shared by ICMPv4 and ICMPv6 errors as Linux's
+	// icmp_global (ICMPv6 errors also have a per-destination bucket,
+	// icmp6err.go). Negative disables the limit.
 	ICMPErrorRate  int
 	ICMPErrorBurst int
 	// TCP is the default configuration of every TCP connection; its MSS
