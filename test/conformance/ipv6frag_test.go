@@ -40,12 +40,13 @@ var (
 // link/ethernet (a gvisorTarget, for its inject and drain), the stack's
 // link-local address without DAD, the peer a static neighbour (tapstack
 // answers to the frame's source).
-func newGvisor6(t *testing.T) *gvisorTarget {
+// More transports (TCP, UDP) may be added to ICMPv6.
+func newGvisor6(t *testing.T, transports ...gstack.TransportProtocolFactory) *gvisorTarget {
 	t.Helper()
 	clk := faketime.NewManualClock()
 	st := gstack.New(gstack.Options{
 		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv6.NewProtocolWithOptions(gipv6.Options{})},
-		TransportProtocols: []gstack.TransportProtocolFactory{gicmp.NewProtocol6},
+		TransportProtocols: append([]gstack.TransportProtocolFactory{gicmp.NewProtocol6}, transports...),
 		Clock:              clk,
 	})
 	ch := channel.New(1024, uint32(linkMTU+header.EthernetMinimumSize), tcpip.LinkAddress(stackMAC[:]))
