@@ -109,3 +109,23 @@ func TestListen_DualStack_AcceptsIPv4AsMapped(t *testing.T) {
 		t.Fatalf("read %q, %v", got, err)
 	}
 }
+
+// A "udp6" dial binds the source address connect picks (our link-local
+// one, as Linux's ip6_datagram_connect fixes the route's source) and an
+// ephemeral port; "udp4" refuses an IPv6 address.
+func TestDialUDP6_Addrs(t *testing.T) {
+	a, _ := twoStacks(t)
+	c, err := socket.Dial(a, "udp6", "[fe80::1]:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	la := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	if la.Addr() != a.LinkLocal() || la.Port() == 0 || c.RemoteAddr().String() != "[fe80::1]:53" {
+		t.Fatalf("LocalAddr %v, RemoteAddr %v; want %v with an ephemeral port, [fe80::1]:53", la, c.RemoteAddr(), a.LinkLocal())
+	}
+	var ae *net.AddrError
+	if _, err := socket.Dial(a, "udp4", "[fe80::1]:53"); !errors.As(err, &ae) {
+		t.Fatalf("udp4 to an IPv6 address: %v, want no suitable address", err)
+	}
+}
