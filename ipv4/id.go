@@ -48,12 +48,17 @@ func NewIDGen() *IDGen {
 }
 
 // Next returns the ID for the next datagram from src to dst carrying proto.
-func (g *IDGen) Next(src, dst netip.Addr, proto uint8) uint16 {
+func (g *IDGen) Next(src, dst netip.Addr, proto uint8) uint16 { return g.NextN(src, dst, proto, 1) }
+
+// NextN reserves n consecutive IDs (n ≥ 1) and returns the first, for a
+// TCP segment the device or the stack cuts into n datagrams that take
+// ID, ID+1, ... (Linux's ip_select_ident_segs).
+func (g *IDGen) NextN(src, dst netip.Addr, proto uint8, n int) uint16 {
 	var msg [9]byte
 	s, d := src.As4(), dst.As4()
 	copy(msg[0:4], s[:])
 	copy(msg[4:8], d[:])
 	msg[8] = proto
 	h := siphash.Sum64(g.k0, g.k1, msg[:])
-	return uint16(g.counters[h%idBuckets].Add(1))
+	return uint16(g.counters[h%idBuckets].Add(uint32(n)) - uint32(n) + 1)
 }

@@ -112,6 +112,10 @@ func (k LinkKind) String() string {
 // ethernetHeaderLen is an Ethernet II header: two MACs and the EtherType.
 const ethernetHeaderLen = 14
 
+// maxIPv4Len is IPv4's largest datagram (RFC 791 §3.1, Total Length): the
+// most a TCPv4 super-frame can carry after the link header.
+const maxIPv4Len = 65535
+
 // Info describes a device. It does not change after the device is opened.
 type Info struct {
 	Name     string

@@ -87,6 +87,13 @@ type PipeConfig struct {
 	// does when its txqueue is full.
 	QueueLen int
 	Seed     uint64 // seeds the impairment PRNGs (PCG), one per direction
+	// Offloads, if not zero, are what both ends agree to, as a pair of
+	// virtio-net devices would: frames carry their Meta across untouched
+	// (a TSO super-frame arrives whole, with its partial checksum), and
+	// with RxGSO4 or TxTSO4 a frame may be up to Link.HeaderLen() + 65535
+	// bytes (MaxFrame). The impairments act on each frame as written, a
+	// super-frame as one. Zero: plain frames; a Meta is an error.
+	Offloads Offloads
 	AtoB     Impairment
 	BtoA     Impairment
 	Clock    clock.Clock // used only for Delay; default clock.Real{}
@@ -142,15 +149,19 @@ func NewPipe(cfg PipeConfig) (a, b *PipeEnd) {
 	if cfg.MACB == ([6]byte{}) && cfg.Link == LinkEthernet {
 		cfg.MACB = macB
 	}
+	maxFrame := cfg.Link.HeaderLen() + cfg.MTU
+	if cfg.Offloads&(RxGSO4|TxTSO4) != 0 {
+		maxFrame = cfg.Link.HeaderLen() + maxIPv4Len
+	}
 	p := &pipe{
-		maxFrame: cfg.Link.HeaderLen() + cfg.MTU,
+		maxFrame: maxFrame,
 		queueLen: cfg.QueueLen,
 		clk:      cfg.Clock,
 		done:     make(chan struct{}),
 	}
 	p.ab = newPipeDir(p, cfg.AtoB, rand.NewPCG(cfg.Seed, 0x612d3e62)) // "a->b"
 	p.ba = newPipeDir(p, cfg.BtoA, rand.NewPCG(cfg.Seed, 0x622d3e61)) // "b->a"
-	info := Info{Link: cfg.Link, MTU: cfg.MTU, MaxFrame: p.maxFrame, Batch: pipeBatch}
+	info := Info{Link: cfg.Link, MTU: cfg.MTU, MaxFrame: p.maxFrame, Batch: pipeBatch, Offloads: cfg.Offloads}
 	a = &PipeEnd{p: p, out: p.ab, in: p.ba, info: info}
 	a.info.Name, a.info.MAC = "pipe-a", cfg.MACA
 	b = &PipeEnd{p: p, out: p.ba, in: p.ab, info: info}
@@ -168,8 +179,9 @@ func randomMAC(v uint64) [6]byte {
 	return m
 }
 
-// PipeEnd is one end of a Pipe. It implements Device with Batch 64 and no
-// offloads: Read returns every frame ready, up to len(fs).
+// PipeEnd is one end of a Pipe. It implements Device with Batch 64 and the
+// pipe's Offloads (none by default): Read returns every frame ready, up to
+// len(fs).
 //
 // Ownership: Write copies each frame into a buffer of the pipe's own, so the
 // caller may reuse its buffer at once; Read copies into the caller's buffers
@@ -208,7 +220,7 @@ type pipeDir struct {
 	rng     *rand.Rand
 	ready   ring           // readable now
 	delayed []delayedFrame // sorted by due, stable
-	held    [][]byte       // copies of the frame held back for Reorder
+	held    []pipeFrame    // copies of the frame held back for Reorder
 	free    [][]byte       // spare buffers of cap maxFrame
 	timer   clock.Timer    // releases delayed frames; nil until first needed
 	armed   bool           // timer is pending
@@ -220,8 +232,15 @@ type pipeDir struct {
 }
 
 type delayedFrame struct {
-	b   []byte
+	b   pipeFrame
 	due time.Time
+}
+
+// pipeFrame is a frame in flight: the pipe's copy of its bytes and its
+// Meta. b is nil for a copy that overflowed the queue.
+type pipeFrame struct {
+	b []byte
+	m Meta
 }
 
 func newPipeDir(p *pipe, im Impairment, src rand.Source) *pipeDir {
@@ -230,7 +249,7 @@ func newPipeDir(p *pipe, im Impairment, src rand.Source) *pipeDir {
 		notify: make(chan struct{}, 1),
 		im:     im,
 		rng:    rand.New(src),
-		ready:  ring{buf: make([][]byte, min(p.queueLen, 64))},
+		ready:  ring{buf: make([]pipeFrame, min(p.queueLen, 64))},
 	}
 }
 
@@ -241,7 +260,7 @@ func (e *PipeEnd) Info() Info { return e.info }
 // impairments, and returns how many frames it accepted. A frame dropped by
 // Loss or by a full queue counts as accepted. A frame larger than MaxFrame
 // stops the batch with ErrFrameTooBig, a frame with a non-zero Meta with
-// ErrOffloadUnsupported.
+// ErrOffloadUnsupported unless the pipe has Offloads.
 func (e *PipeEnd) Write(fs []Frame) (int, error) {
 	d := e.out
 	d.mu.Lock()
@@ -254,10 +273,10 @@ func (e *PipeEnd) Write(fs []Frame) (int, error) {
 		if len(f.Data) > e.p.maxFrame {
 			return i, fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, len(f.Data), e.p.maxFrame)
 		}
-		if f.Meta != (Meta{}) {
+		if f.Meta != (Meta{}) && e.info.Offloads == 0 {
 			return i, ErrOffloadUnsupported
 		}
-		d.writeLocked(f.Data)
+		d.writeLocked(f.Data, f.Meta)
 	}
 	return len(fs), nil
 }
@@ -265,7 +284,7 @@ func (e *PipeEnd) Write(fs []Frame) (int, error) {
 // writeLocked applies the impairments to one frame. Three numbers are drawn
 // for every frame, whatever the probabilities, so that each frame's fate
 // depends only on the seed and its position in the direction.
-func (d *pipeDir) writeLocked(data []byte) {
+func (d *pipeDir) writeLocked(data []byte, m Meta) {
 	d.stats.Sent++
 	lossR, dupR, reorderR := d.rng.Float64(), d.rng.Float64(), d.rng.Float64()
 	held := d.held // released after this frame; still counted in flight meanwhile
@@ -274,16 +293,16 @@ func (d *pipeDir) writeLocked(data []byte) {
 		d.stats.Lost++
 	case reorderR < d.im.Reorder && held == nil:
 		d.stats.Reordered++
-		d.held = append(d.held, d.copyLocked(data))
+		d.held = append(d.held, d.copyLocked(data, m))
 		if dupR < d.im.Duplicate {
 			d.stats.Duplicated++
-			d.held = append(d.held, d.copyLocked(data))
+			d.held = append(d.held, d.copyLocked(data, m))
 		}
 	default:
-		d.enqueueLocked(d.copyLocked(data))
+		d.enqueueLocked(d.copyLocked(data, m))
 		if dupR < d.im.Duplicate {
 			d.stats.Duplicated++
-			d.enqueueLocked(d.copyLocked(data))
+			d.enqueueLocked(d.copyLocked(data, m))
 		}
 	}
 	if held != nil {
@@ -297,12 +316,12 @@ func (d *pipeDir) writeLocked(data []byte) {
 // inFlightLocked counts the buffered frames of the direction.
 func (d *pipeDir) inFlightLocked() int { return d.ready.n + len(d.delayed) + len(d.held) }
 
-// copyLocked copies a frame into a pipe buffer, or returns nil (counted as
-// Overflow) if the direction's queue is full.
-func (d *pipeDir) copyLocked(data []byte) []byte {
+// copyLocked copies a frame into a pipe buffer, or returns one with a nil
+// buffer (counted as Overflow) if the direction's queue is full.
+func (d *pipeDir) copyLocked(data []byte, m Meta) pipeFrame {
 	if d.inFlightLocked() >= d.p.queueLen {
 		d.stats.Overflow++
-		return nil
+		return pipeFrame{}
 	}
 	var b []byte
 	if n := len(d.free); n > 0 {
@@ -310,17 +329,18 @@ func (d *pipeDir) copyLocked(data []byte) []byte {
 	} else {
 		b = make([]byte, 0, d.p.maxFrame)
 	}
-	return append(b[:0], data...)
+	return pipeFrame{b: append(b[:0], data...), m: m}
 }
 
 // enqueueLocked makes b readable now or, with a Rate or a Delay, when it is
 // due: once it has waited its turn, been serialized and crossed the link.
-func (d *pipeDir) enqueueLocked(b []byte) {
+func (d *pipeDir) enqueueLocked(f pipeFrame) {
+	b := f.b
 	if b == nil { // overflowed in copyLocked
 		return
 	}
 	if d.im.Delay == 0 && d.im.Rate == 0 {
-		d.readyLocked(b)
+		d.readyLocked(f)
 		return
 	}
 	now := d.p.clk.Now()
@@ -345,7 +365,7 @@ func (d *pipeDir) enqueueLocked(b []byte) {
 		d.delayed[i] = d.delayed[i-1]
 		i--
 	}
-	d.delayed[i] = delayedFrame{b: b, due: due}
+	d.delayed[i] = delayedFrame{b: f, due: due}
 	if !d.armed || due.Before(d.armedAt) {
 		d.armLocked(due)
 	}
@@ -372,8 +392,8 @@ func queuedBytes(d time.Duration, rate int64) int {
 	return int(min((n+7)/8, math.MaxInt))
 }
 
-func (d *pipeDir) readyLocked(b []byte) {
-	d.ready.push(b)
+func (d *pipeDir) readyLocked(f pipeFrame) {
+	d.ready.push(f)
 	d.stats.Delivered++
 	select {
 	case d.notify <- struct{}{}:
@@ -436,10 +456,10 @@ func (e *PipeEnd) Read(fs []Frame) (int, error) {
 					}
 					break
 				}
-				b := d.ready.pop()
-				fs[n].Data = append(fs[n].Data[:0], b...)
-				fs[n].Meta = Meta{}
-				d.recycleLocked(b)
+				f := d.ready.pop()
+				fs[n].Data = append(fs[n].Data[:0], f.b...)
+				fs[n].Meta = f.m
+				d.recycleLocked(f.b)
 			}
 			d.mu.Unlock()
 			return n, nil
@@ -462,13 +482,21 @@ func (d *pipeDir) recycleLocked(b []byte) {
 // caller owns, or false if none is readable or the pipe is closed. It is for
 // packet-level tests that check frames one by one.
 func (e *PipeEnd) TryRead() ([]byte, bool) {
+	f, ok := e.TryReadFrame()
+	return f.Data, ok
+}
+
+// TryReadFrame is TryRead with the frame's Meta (zero unless the pipe has
+// Offloads).
+func (e *PipeEnd) TryReadFrame() (Frame, bool) {
 	d := e.in
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed || d.ready.n == 0 {
-		return nil, false
+		return Frame{}, false
 	}
-	return d.ready.pop(), true
+	f := d.ready.pop()
+	return Frame{Data: f.b, Meta: f.m}, true
 }
 
 // SetImpairment sets the impairments for frames written at this end from now
@@ -526,14 +554,14 @@ func (e *PipeEnd) Close() error {
 
 // ring is a FIFO of frames that grows by doubling.
 type ring struct {
-	buf  [][]byte
+	buf  []pipeFrame
 	head int
 	n    int
 }
 
-func (r *ring) push(b []byte) {
+func (r *ring) push(b pipeFrame) {
 	if r.n == len(r.buf) {
-		nb := make([][]byte, max(2*len(r.buf), 16))
+		nb := make([]pipeFrame, max(2*len(r.buf), 16))
 		for i := 0; i < r.n; i++ {
 			nb[i] = r.buf[(r.head+i)%len(r.buf)]
 		}
@@ -543,9 +571,9 @@ func (r *ring) push(b []byte) {
 	r.n++
 }
 
-func (r *ring) pop() []byte {
+func (r *ring) pop() pipeFrame {
 	b := r.buf[r.head]
-	r.buf[r.head] = nil
+	r.buf[r.head] = pipeFrame{}
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
 	return b

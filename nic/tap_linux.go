@@ -109,6 +109,9 @@ type TAPStats struct {
 	GSOFramesRead, GSOBytesRead uint64
 	CsumTrusted                 uint64
 	BadVnetHdr                  uint64
+	// TSO super-frames written (a Meta with GSO: the kernel takes them
+	// whole or cuts them) and their bytes.
+	GSOFramesWritten, GSOBytesWritten uint64
 }
 
 // TAP is a Linux TAP device: the kernel sees a network interface and we read
@@ -156,6 +159,7 @@ type tunFile struct {
 	framesWritten, bytesWritten atomic.Uint64
 	writeErrors, readFull       atomic.Uint64
 	gsoFrames, gsoBytes         atomic.Uint64
+	gsoWritten, gsoBytesWritten atomic.Uint64
 	csumTrusted, badVnetHdr     atomic.Uint64
 	closed                      atomic.Bool
 	vnet                        bool             // every read and write carries a virtio-net header
@@ -355,10 +359,6 @@ func (t *tunFile) setMTU(mtu int) {
 		t.info.MaxFrame = t.mode.link.HeaderLen() + maxIPv4Len
 	}
 }
-
-// maxIPv4Len is IPv4's largest datagram (RFC 791 §3.1, Total Length): the
-// most a TCPv4 super-frame can carry after the link header.
-const maxIPv4Len = 65535
 
 // configure sets the kernel side of the device up through netlink.
 func (t *tunFile) configure(mtu int, hostAddr netip.Prefix) error {
@@ -777,6 +777,10 @@ func (t *tunFile) Write(fs []Frame) (int, error) {
 		}
 		t.framesWritten.Add(1)
 		t.bytesWritten.Add(uint64(len(data)))
+		if fs[i].Meta.GSO != GSONone {
+			t.gsoWritten.Add(1)
+			t.gsoBytesWritten.Add(uint64(len(data)))
+		}
 	}
 	return len(fs), nil
 }
@@ -846,15 +850,17 @@ func (t *tunFile) Close() error {
 // Stats returns the device's counters.
 func (t *tunFile) Stats() TAPStats {
 	return TAPStats{
-		FramesRead:    t.framesRead.Load(),
-		BytesRead:     t.bytesRead.Load(),
-		FramesWritten: t.framesWritten.Load(),
-		BytesWritten:  t.bytesWritten.Load(),
-		WriteErrors:   t.writeErrors.Load(),
-		ReadFull:      t.readFull.Load(),
-		GSOFramesRead: t.gsoFrames.Load(),
-		GSOBytesRead:  t.gsoBytes.Load(),
-		CsumTrusted:   t.csumTrusted.Load(),
-		BadVnetHdr:    t.badVnetHdr.Load(),
+		FramesRead:       t.framesRead.Load(),
+		BytesRead:        t.bytesRead.Load(),
+		FramesWritten:    t.framesWritten.Load(),
+		BytesWritten:     t.bytesWritten.Load(),
+		WriteErrors:      t.writeErrors.Load(),
+		ReadFull:         t.readFull.Load(),
+		GSOFramesRead:    t.gsoFrames.Load(),
+		GSOBytesRead:     t.gsoBytes.Load(),
+		GSOFramesWritten: t.gsoWritten.Load(),
+		GSOBytesWritten:  t.gsoBytesWritten.Load(),
+		CsumTrusted:      t.csumTrusted.Load(),
+		BadVnetHdr:       t.badVnetHdr.Load(),
 	}
 }

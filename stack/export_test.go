@@ -69,3 +69,18 @@ func (s *Stack) Neighbour6Test(ip netip.Addr) (ethernet.MAC, bool) {
 	mac, ok := s.nd6[ip]
 	return mac, ok
 }
+
+// SegmentTest cuts pkt, an IPv4 datagram holding a TCP segment with
+// only the pseudo-header sum in its checksum field, into datagrams of at
+// most gsoSize payload as the output path does for a device without TSO,
+// and returns copies of them (tests only).
+func (s *Stack) SegmentTest(pkt []byte, gsoSize int) [][]byte {
+	s.mu.Lock()
+	defer s.unlock()
+	var out [][]byte
+	meta := nic.Meta{GSO: nic.GSOTCPv4, GSOSize: uint16(gsoSize), Csum: nic.CsumPartial}
+	for p := range s.segmentsLocked(pkt, meta) {
+		out = append(out, append([]byte(nil), p...))
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // handleFrameLocked is the receive path's entry: Ethernet demux, or on an
@@ -138,11 +139,15 @@ func (s *Stack) arpFailed(ip netip.Addr, pkt []byte) {
 
 // writeFrameLocked pads an Ethernet frame to the minimum and writes it;
 // on an IP link it writes the packet as it is.
-func (s *Stack) writeFrameLocked(frame []byte) {
+func (s *Stack) writeFrameLocked(frame []byte) { s.writeFrameMetaLocked(frame, nic.Meta{}) }
+
+// writeFrameMetaLocked is writeFrameLocked for a frame with offload
+// metadata (a TSO super-segment, gso.go).
+func (s *Stack) writeFrameMetaLocked(frame []byte, meta nic.Meta) {
 	if !s.ipLink {
 		frame = ethernet.Pad(frame)
 	}
-	s.wr[0] = nic.Frame{Data: frame}
+	s.wr[0] = nic.Frame{Data: frame, Meta: meta}
 	if _, err := s.dev.Write(s.wr[:]); err != nil {
 		s.dropFrameLocked(&s.stats.Link.WriteErrors, catLink, "write_errors", frame)
 		s.wr[0] = nic.Frame{}
@@ -159,21 +164,29 @@ const maxLoopback = 4096
 // outputLocked sends the complete datagram held in s.out at offset
 // s.linkHdr: route, resolve the next hop, fragment to the MTU.
 // The returned error is what a local sender sees.
-func (s *Stack) outputLocked(pkt ipv4.Header) error {
+func (s *Stack) outputLocked(pkt ipv4.Header) error { return s.outputMetaLocked(pkt, nic.Meta{}) }
+
+// outputMetaLocked is outputLocked for a datagram with offload metadata:
+// zero, or a TCP super-segment with a partial checksum (gso.go). Such a
+// segment is cut into complete datagrams before the paths that keep or
+// deliver plain datagrams: loopback and the ARP queue; the device or
+// segmentsLocked cuts it on the way out.
+func (s *Stack) outputMetaLocked(pkt ipv4.Header, meta nic.Meta) error {
 	s.stats.IPv4.OutRequests++
 	dst := pkt.Dst()
 	if s.ours(dst) {
-		// Loopback: deliver to ourselves without touching the link. The
-		// copy frees s.out for whatever the delivery sends in return.
-		if len(s.loopback) >= maxLoopback {
-			s.dropLocked(&s.stats.IPv4.OutDiscards, catIPv4, "out_discards", pkt) // bounded, as every queue
-			return syscall.ENOBUFS
+		if meta.GSO != nic.GSONone {
+			for p := range s.segmentsLocked(pkt, meta) {
+				if err := s.loopLocked(p); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
-		s.loopback = append(s.loopback, append([]byte(nil), pkt...))
-		return nil
+		return s.loopLocked(pkt)
 	}
 	if dst == s.bcast || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		s.sendResolvedLocked(pkt, ethernet.Broadcast)
+		s.sendResolvedMetaLocked(pkt, ethernet.Broadcast, meta)
 		return nil
 	}
 	_, hop, ok := s.routes.Lookup(dst)
@@ -185,7 +198,7 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 		// A point-to-point link has no link addresses to resolve (RFC 1122
 		// §2.3.2 is about broadcast links; Linux marks a TUN IFF_NOARP):
 		// whatever the next hop, the datagram goes to the one peer.
-		return s.sendResolvedLocked(pkt, ethernet.MAC{})
+		return s.sendResolvedMetaLocked(pkt, ethernet.MAC{}, meta)
 	}
 	mac, ok, request := s.arp.Resolve(hop, s.nowLocked())
 	if ok {
@@ -193,7 +206,7 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 			s.sendARPLocked(arp.OpRequest, mac, ethernet.MAC{}, hop) // refresh a stale entry by unicast poll
 			s.rearmLocked()
 		}
-		return s.sendResolvedLocked(pkt, mac)
+		return s.sendResolvedMetaLocked(pkt, mac, meta)
 	}
 	if request {
 		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, hop)
@@ -201,10 +214,62 @@ func (s *Stack) outputLocked(pkt ipv4.Header) error {
 	// Wait for the answer in the entry's bounded queue (RFC 1122 §2.3.2.2).
 	// Enqueue refuses when the queue overflowed (the oldest packet went) or
 	// when the cache was too full to hold an entry for hop.
+	if meta.GSO != nic.GSONone {
+		for p := range s.segmentsLocked(pkt, meta) {
+			s.enqueueLocked(hop, p)
+		}
+	} else {
+		s.enqueueLocked(hop, pkt)
+	}
+	s.rearmLocked()
+	return nil
+}
+
+// loopLocked queues a datagram to ourselves for delivery without
+// touching the link. The copy frees s.out for whatever the delivery
+// sends in return.
+func (s *Stack) loopLocked(pkt ipv4.Header) error {
+	if len(s.loopback) >= maxLoopback {
+		s.dropLocked(&s.stats.IPv4.OutDiscards, catIPv4, "out_discards", pkt) // bounded, as every queue
+		return syscall.ENOBUFS
+	}
+	s.loopback = append(s.loopback, append([]byte(nil), pkt...))
+	return nil
+}
+
+// enqueueLocked queues a copy of pkt for hop's ARP answer.
+func (s *Stack) enqueueLocked(hop netip.Addr, pkt ipv4.Header) {
 	if !s.arp.Enqueue(hop, pkt) {
 		s.dropLocked(&s.stats.ARP.QueueDrops, catARP, "queue_drops", pkt)
 	}
-	s.rearmLocked()
+}
+
+// sendResolvedMetaLocked is sendResolvedLocked for a datagram with
+// offload metadata (outputMetaLocked): a super-segment goes whole to a
+// device that takes it (tsoLocked), else cut into datagrams that each go
+// as any other.
+func (s *Stack) sendResolvedMetaLocked(pkt ipv4.Header, dst ethernet.MAC, meta nic.Meta) error {
+	if meta.GSO == nic.GSONone {
+		return s.sendResolvedLocked(pkt, dst)
+	}
+	h := s.linkHdr
+	if !s.tsoLocked(pkt, meta) || &pkt[0] != &s.out[h] {
+		var err error
+		for p := range s.segmentsLocked(pkt, meta) {
+			if e := s.sendResolvedLocked(p, dst); err == nil {
+				err = e // the first datagram's error is the sender's
+			}
+		}
+		return err
+	}
+	frame := s.out[:h+len(pkt)]
+	s.encodeLinkHeader(frame, dst)
+	th := tcp.Header(pkt.Payload())
+	o := &s.stats.Offload
+	o.TSOOut++
+	o.TSOSegsOut += uint64((len(th) - th.DataOffset() + int(meta.GSOSize) - 1) / int(meta.GSOSize))
+	o.TSOBytesOut += uint64(len(th) - th.DataOffset())
+	s.writeFrameMetaLocked(frame, meta)
 	return nil
 }
 
@@ -220,6 +285,8 @@ func (s *Stack) sendResolvedLocked(pkt ipv4.Header, dst ethernet.MAC) error {
 			frame = pkt // nothing to prepend: written where it is
 		case &pkt[0] == &s.out[h]:
 			frame = s.out[:h+len(pkt)] // built in place, headroom in front
+		case len(s.gsoBuf) > h && &pkt[0] == &s.gsoBuf[h]:
+			frame = s.gsoBuf[:h+len(pkt)] // cut in place by segmentsLocked
 		default:
 			frame = s.frag[:h+len(pkt)]
 			copy(frame[h:], pkt)

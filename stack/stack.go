@@ -174,7 +174,10 @@ type Stack struct {
 	// place; fragments are assembled in frag. wr avoids a slice per Write.
 	out  []byte
 	frag []byte
-	wr   [1]nic.Frame
+	// gsoBuf holds each datagram segmentsLocked cuts from a TCP segment
+	// of several MSS, at offset linkHdr; grown to the largest cut.
+	gsoBuf []byte
+	wr     [1]nic.Frame
 
 	loopDone chan struct{}
 }
@@ -283,6 +286,9 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	s.tcpOut = tcpOutput{s}
 	s.ipLink, s.linkHdr = info.Link == nic.LinkIP, info.Link.HeaderLen()
 	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals
+	if s.tcpCfg.GSOMaxSize == 0 {
+		s.tcpCfg.GSOMaxSize = gsoMaxPayload // cut in the device (TSO) or in segmentsLocked
+	}
 	if cfg.TCPMemoryLimit > 0 {
 		s.tcpMem = buffer.NewMemory(cfg.TCPMemoryPressure, cfg.TCPMemoryLimit)
 		s.tcpCfg.Memory = s.tcpMem

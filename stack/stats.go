@@ -88,11 +88,22 @@ type IPv6Stats struct {
 // terms), and TCP super-segments the kernel merged (GRO) or never split
 // (TSO), with the MSS-sized segments they stand for and their payload bytes
 // (the mean super-segment is GROBytesIn/GROIn).
+//
+// On the send side: TCP segments of several MSS (generic segmentation
+// offload, gso.go) handed whole to a device that agreed to TSO, with the
+// segments they stand for and their payload bytes (the mean is
+// TSOBytesOut/TSOOut); and those the stack cut itself for a device
+// without TSO (or for loopback, the ARP queue), with the datagrams made.
 type OffloadStats struct {
-	CsumSkipped uint64 `json:"csum_skipped"`
-	GROIn       uint64 `json:"gro_in"`
-	GROSegsIn   uint64 `json:"gro_segs_in"`
-	GROBytesIn  uint64 `json:"gro_bytes_in"`
+	CsumSkipped    uint64 `json:"csum_skipped"`
+	GROIn          uint64 `json:"gro_in"`
+	GROSegsIn      uint64 `json:"gro_segs_in"`
+	GROBytesIn     uint64 `json:"gro_bytes_in"`
+	TSOOut         uint64 `json:"tso_out"`
+	TSOSegsOut     uint64 `json:"tso_segs_out"`
+	TSOBytesOut    uint64 `json:"tso_bytes_out"`
+	SoftGSOOut     uint64 `json:"soft_gso_out"`
+	SoftGSOSegsOut uint64 `json:"soft_gso_segs_out"`
 }
 
 // LinkStats counts Ethernet frames or, on an IP link (a TUN), packets:

@@ -69,24 +69,24 @@ func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1
 	hlen := tcp.Encode(b, seg)
 	n := hlen + copy(b[hlen:], p1)
 	n += copy(b[n:], p2)
-	tcp.Header(b[:n]).ComputeChecksumIPv4(local.Addr(), remote.Addr())
+	meta, segs := s.tcpChecksumLocked(tcp.Header(b[:n]), hlen, local.Addr(), remote.Addr(), seg.GSOSize)
 	total := ipv4.HeaderMinLen + n
 	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+total])
 	ipv4.Encode(pkt, ipv4.Fields{
 		TOS:      seg.ECN & ecnMask, // RFC 3168 §5: the ECN field; DSCP 0
 		TotalLen: total,
-		ID:       s.ids.Next(local.Addr(), remote.Addr(), ipv4.ProtoTCP),
+		ID:       s.ids.NextN(local.Addr(), remote.Addr(), ipv4.ProtoTCP, segs),
 		DF:       true, // RFC 1191 path MTU discovery, as Linux TCP
 		TTL:      s.ttl,
 		Protocol: ipv4.ProtoTCP,
 		Src:      local.Addr(),
 		Dst:      remote.Addr(),
 	})
-	s.stats.TCP.OutSegs++
+	s.stats.TCP.OutSegs += uint64(segs) // as Linux: tcp_skb_pcount
 	if seg.Flags&tcp.FlagRST != 0 {
 		s.stats.TCP.OutRsts++
 	}
-	s.outputLocked(pkt)
+	s.outputMetaLocked(pkt, meta)
 }
 
 // sendResetLocked answers a segment that reached no connection

@@ -164,6 +164,16 @@ type Config struct {
 	// lists the names; "" means the default.
 	Congestion string
 
+	// GSOMaxSize, when at least two segments' worth, lets the sender
+	// build segments of several MSS (generic segmentation offload, as
+	// Linux's sk_gso_max_size): at most this many payload octets, sized
+	// as tcp_tso_autosize does (tso.go). The stack sets it and cuts such
+	// a segment into MSS-sized ones on the wire, in software or in the
+	// device (TSO); Segment.GSOSize tells it the size. 0 or negative: one
+	// MSS at most (the stack sets the largest a datagram holds unless
+	// negative).
+	GSOMaxSize int
+
 	// UserTimeout is TCP_USER_TIMEOUT (RFC 9293 §3.8.3 "USER TIMEOUT",
 	// RFC 5482, Linux semantics): how long sent data may stay
 	// unacknowledged, or the peer's window stay closed, before the

@@ -576,18 +576,23 @@ func (c *Conn) timerKind() string {
 // recovery before it resends. Deviation (Linux compat, approximate): the
 // probe recoveryProbe sends in recovery counts too, where Linux, which
 // sends none there, counts its TLP in neither.
-func (c *Conn) countRetransmit() {
+//
+// n is the payload resent: a segment of several MSS (tso.go) counts as
+// the segments it stands for, as Linux counts tcp_skb_pcount (and each
+// of them may come back as a D-SACK).
+func (c *Conn) countRetransmit(n int) {
+	segs := uint64(gsoSegs(n, c.mss))
 	if c.undoOn {
-		c.undoRetrans++
+		c.undoRetrans += int(segs)
 	}
-	c.retransmits++
+	c.retransmits += segs
 	if c.inRecovery {
-		c.fastRetrans++
+		c.fastRetrans += segs
 	}
 	if k := c.cfg.Counters; k != nil {
-		k.RetransSegs++
+		k.RetransSegs += segs
 		if c.inRecovery {
-			k.FastRetrans++
+			k.FastRetrans += segs
 		}
 	}
 }

@@ -44,6 +44,12 @@ func (c *Conn) emit(now time.Time, seq seqnum.Value, flags Flags, opts *Options,
 			seg.Options.TSEcr = c.tsRecent
 		}
 	}
+	if n, mss := len(p1)+len(p2), c.sendMSS(); n > mss {
+		// A segment of several MSS (tso.go): the stack or the device
+		// cuts it into segments of the MSS this one's options leave
+		// (taken before fillSACK reports, and forgets, a D-SACK).
+		seg.GSOSize = mss
+	}
 	if c.sackOn && flags&(FlagACK|FlagSYN|FlagRST) == FlagACK {
 		// RFC 2018 §4: SACK blocks on every ACK while out-of-order data
 		// is held; RFC 2883: a D-SACK block for a duplicate.
@@ -272,9 +278,12 @@ func (c *Conn) sendNext(now time.Time, room int) bool {
 		usable = min(usable, room)
 	}
 	mss := c.sendMSS()
-	n := min(unsent, usable, mss)
+	n := min(unsent, usable, c.sizeGoal(mss))
 	if sackedAt >= 0 {
 		n = min(n, sackedAt)
+	}
+	if n > mss && c.sndCur.Add(seqnum.Size(n)).GreaterThan(c.sndNxt) {
+		n = c.tsoTrim(n, unsent, mss) // new data: the tail may wait
 	}
 	// The FIN takes no window (BSD's tcp_output sends it regardless; a
 	// Linux receiver accepts a bare FIN at RCV.NXT in a zero window).
@@ -355,8 +364,10 @@ func (c *Conn) sackSendOne(now time.Time, room int) bool {
 	if c.rackRetransmit(now) { // a lost retransmission (RFC 8985 §6.2)
 		return true
 	}
+	// A hole may go as one segment of several MSS (tso.go), as much of
+	// it as cwnd − pipe holds in whole segments.
 	mss := c.sendMSS()
-	seq, n, lost, ok := c.nextHole(mss)
+	seq, n, lost, ok := c.nextHole(max(min(c.sizeGoal(mss), room-room%mss), mss))
 	if ok && lost {
 		c.retransmitHole(seq, n, now) // rule (1)
 		return true
@@ -400,7 +411,10 @@ func (c *Conn) sendAllowed(n, unsent, mss int) bool {
 // segment if it is new and nothing else is timed (RFC 6298 §3, Karn), and
 // counts retransmitted segments.
 func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
-	short := n > 0 && n < c.sendMSS() // before transmit reports (and clears) a D-SACK
+	// Minshall's short segment: one whose payload is not whole MSSs
+	// (Linux's tcp_minshall_update: len < pcount × mss), taken before
+	// transmit reports (and clears) a D-SACK.
+	short := n > 0 && n%c.sendMSS() != 0
 	c.transmit(now, seq, n, fin)
 	c.lastDataSent = now
 	end := seq.Add(seqnum.Size(n))
@@ -408,7 +422,7 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 		end = end.Add(1)
 	}
 	if seq.LessThan(c.sndNxt) {
-		c.countRetransmit()
+		c.countRetransmit(n)
 		if c.rttTiming && seq.LessThan(c.rttSeq) {
 			c.rttTiming = false // Karn: this segment's ACK would be ambiguous
 		}
@@ -484,7 +498,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 		return
 	}
 	c.transmit(now, seq, n, fin)
-	c.countRetransmit()
+	c.countRetransmit(n)
 	c.rttTiming = false
 	end := seq.Add(seqnum.Size(n))
 	if fin {

@@ -141,8 +141,9 @@ func (c *Conn) rackRecoveryEnded() {
 // it resends are timed by it from now on (RFC 8985 §6.1: a retransmission
 // updates the segment's xmit_ts), so earlier records lose them: a record
 // inside it goes, one overlapping an end is cut back. One that holds it
-// strictly inside stays whole (it would have to split; with a constant
-// MSS a resend covers the segment it repeats, so this does not arise).
+// strictly inside stays whole (it would have to split): a resend from
+// SND.UNA inside a retransmission of several MSS (tso.go) leaves that
+// one timed by its older send, which deems it lost no later than RACK.
 func (c *Conn) rackRecord(start, end seqnum.Value) {
 	if !c.sackRecovering() || !start.LessThan(end) {
 		return
@@ -333,7 +334,7 @@ func (c *Conn) rackRetransmit(now time.Time) bool {
 			return false
 		}
 		c.transmit(now, s, n, false)
-		c.countRetransmit()
+		c.countRetransmit(n)
 		c.rackRetransmits++
 		if c.rttTiming && s.LessThan(c.rttSeq) {
 			c.rttTiming = false // Karn

@@ -267,7 +267,7 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 // (C.1)-(C.2)): HighRxt moves to its end.
 func (c *Conn) retransmitHole(seq seqnum.Value, n int, now time.Time) {
 	c.transmit(now, seq, n, false)
-	c.countRetransmit()
+	c.countRetransmit(n)
 	if c.rttTiming && seq.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn
 	}

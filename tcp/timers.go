@@ -258,7 +258,7 @@ func (c *Conn) onRTO(now time.Time) {
 		}
 		c.backoff++
 		c.synRetransmitted, c.rttTiming = true, false
-		c.countRetransmit()
+		c.countRetransmit(0)
 		c.sendSyn(now, false)
 		c.rtoAt = now.Add(c.currentRTO())
 		return
@@ -274,7 +274,7 @@ func (c *Conn) onRTO(now time.Time) {
 			}
 			c.backoff++
 			c.synRetransmitted, c.rttTiming = true, false
-			c.countRetransmit()
+			c.countRetransmit(0)
 			c.sendSyn(now, true)
 			c.rtoAt = now.Add(c.currentRTO())
 			return

@@ -198,7 +198,7 @@ func (c *Conn) retransmitTail(now time.Time, low, dataTop seqnum.Value, fin bool
 		return start, 0, false
 	}
 	c.transmit(now, start, n, fin)
-	c.countRetransmit()
+	c.countRetransmit(n)
 	if c.rttTiming && start.LessThan(c.rttSeq) {
 		c.rttTiming = false // Karn
 	}

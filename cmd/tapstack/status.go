@@ -108,14 +108,21 @@ type statusDoc struct {
 }
 
 // statusOffload is the TAP's offload mode and what the offloads saved:
-// GRO super-segments received, the segments they stood for and their mean
-// size, and checksums the kernel vouched for (stack.OffloadStats).
+// GRO super-segments received and TSO segments sent, the segments they
+// stood for and their mean size, the segments the stack cut itself for
+// want of TSO (and the datagrams made), and checksums the kernel vouched
+// for (stack.OffloadStats).
 type statusOffload struct {
-	Mode        string `json:"mode"`
-	GROIn       uint64 `json:"gro_in"`
-	GROSegsIn   uint64 `json:"gro_segs_in"`
-	GROMeanSize uint64 `json:"gro_mean_bytes"`
-	CsumSkipped uint64 `json:"csum_skipped"`
+	Mode           string `json:"mode"`
+	GROIn          uint64 `json:"gro_in"`
+	GROSegsIn      uint64 `json:"gro_segs_in"`
+	GROMeanSize    uint64 `json:"gro_mean_bytes"`
+	TSOOut         uint64 `json:"tso_out"`
+	TSOSegsOut     uint64 `json:"tso_segs_out"`
+	TSOMeanSize    uint64 `json:"tso_mean_bytes"`
+	SoftGSOOut     uint64 `json:"soft_gso_out"`
+	SoftGSOSegsOut uint64 `json:"soft_gso_segs_out"`
+	CsumSkipped    uint64 `json:"csum_skipped"`
 }
 
 type statusRoute struct {
@@ -207,9 +214,13 @@ func (d *daemon) status(q statusQuery) statusDoc {
 	}
 	if d.offload != "" {
 		o := st.Stats().Offload
-		doc.Offload = &statusOffload{Mode: d.offload, GROIn: o.GROIn, GROSegsIn: o.GROSegsIn, CsumSkipped: o.CsumSkipped}
+		doc.Offload = &statusOffload{Mode: d.offload, GROIn: o.GROIn, GROSegsIn: o.GROSegsIn, CsumSkipped: o.CsumSkipped,
+			TSOOut: o.TSOOut, TSOSegsOut: o.TSOSegsOut, SoftGSOOut: o.SoftGSOOut, SoftGSOSegsOut: o.SoftGSOSegsOut}
 		if o.GROIn > 0 {
 			doc.Offload.GROMeanSize = o.GROBytesIn / o.GROIn
+		}
+		if o.TSOOut > 0 {
+			doc.Offload.TSOMeanSize = o.TSOBytesOut / o.TSOOut
 		}
 	}
 	for _, rt := range st.Routes() {
@@ -279,7 +290,8 @@ func writeStatusText(w io.Writer, doc statusDoc) {
 	}
 	fmt.Fprintf(w, "prefix    %s\n", doc.Prefix)
 	if o := doc.Offload; o != nil {
-		fmt.Fprintf(w, "offload   %s (GRO super-segments in %d, for %d segments, mean %d bytes; checksums skipped %d)\n", o.Mode, o.GROIn, o.GROSegsIn, o.GROMeanSize, o.CsumSkipped)
+		fmt.Fprintf(w, "offload   %s (GRO super-segments in %d, for %d segments, mean %d bytes; TSO segments out %d, for %d segments, mean %d bytes; cut in software %d, into %d; checksums skipped %d)\n",
+			o.Mode, o.GROIn, o.GROSegsIn, o.GROMeanSize, o.TSOOut, o.TSOSegsOut, o.TSOMeanSize, o.SoftGSOOut, o.SoftGSOSegsOut, o.CsumSkipped)
 	}
 	for _, r := range doc.Routes {
 		via := "on-link"

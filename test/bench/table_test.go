@@ -38,6 +38,7 @@ var (
 	flagPerf    = flag.Bool("perf", false, "record `perf record -g` of each stack process during each throughput row into results/")
 	flagResults = flag.String("results", "results", "directory for latest.md (and perf data)")
 	flagOffload = flag.String("offload", "auto", "tapstack's --offload: auto, on or off (TAP offloads; gVisor never has them on a TAP)")
+	flagBigMTU  = flag.Int("big-mtu", 0, `with the bulk phase: two more columns, "tapstack MTU N" (--offload off) and "gVisor MTU N", bulk rows only, at this MTU (e.g. 65000: per-byte costs without offloads)`)
 	flagClient  = flag.String("client-cc", "", `the kernel-side clients' congestion control in the tapstack and gVisor columns, set per socket (TCP_CONGESTION), e.g. "cubic" (default: the machine's)`)
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
@@ -60,6 +61,8 @@ const (
 	rowPing     = "ping RTT avg, ms (lower is better)"
 	rowIn       = "bulk kernel→stack, Gbit/s"
 	rowOut      = "bulk stack→kernel, Gbit/s"
+	rowInCPU    = "bulk kernel→stack: stack CPU s per GB (lower is better)"
+	rowOutCPU   = "bulk stack→kernel: stack CPU s per GB (lower is better)"
 	rowWrk      = "HTTP keep-alive req/s (wrk -t2 -c50, /bytes/100)"
 	rowAb       = "new connections/s (ab -c20, /bytes/100)"
 	rowCPU      = "stack process CPU s, whole run (lower is better)"
@@ -143,7 +146,7 @@ func setup() error {
 		}
 	}
 	add("ping", rowPing)
-	add("bulk", rowIn, rowOut)
+	add("bulk", rowIn, rowOut, rowInCPU, rowOutCPU)
 	add("wrk", rowWrk)
 	add("ab", rowAb)
 	add("idle", rowIdleBefore, rowIdleHeld, rowIdlePer)
@@ -271,6 +274,9 @@ type column struct {
 	// lossOnly columns run the loss phase only: they are there to
 	// compare congestion controls under loss.
 	lossOnly bool
+	// bulkOnly columns run the bulk phase only (-big-mtu): the same
+	// rows at another MTU.
+	bulkOnly bool
 	stackCC  string // the stack side's congestion control, for the notes
 	linux    bool   // both sides run stackCC (linux_test.go)
 }
@@ -280,14 +286,7 @@ type column struct {
 // over a veth with cubic and with bbr.
 func columns(exe, bin, mtu string) []column {
 	tapstack := func(cc string) func(*testing.B, *nstest.NS, string) (*exec.Cmd, error) {
-		return func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
-			// The daemon's per-service connection limit (default 1024) is
-			// a policy the gVisor column does not have: the zero-window and
-			// idle phases open thousands of connections to one service.
-			return ns.Command(context.Background(), bin, "up", "--tap", tap,
-				"--addr", stackAddr+"/24", "--host-addr", hostAddr+"/24", "--mtu", mtu, "--congestion", cc, "--offload", *flagOffload,
-				"--max-service-conns", "1000000"), nil
-		}
+		return tapstackAt(bin, cc, mtu, lossOffload())
 	}
 	cols := []column{{name: "tapstack", start: tapstack(tcp.DefaultCongestion), ready: tapstackReady, stackCC: tcp.DefaultCongestion}}
 	for _, cc := range tcp.CongestionControls() {
@@ -295,15 +294,60 @@ func columns(exe, bin, mtu string) []column {
 			cols = append(cols, column{name: "tapstack " + cc, start: tapstack(cc), ready: tapstackReady, lossOnly: true, stackCC: cc})
 		}
 	}
-	cols = append(cols, column{name: "gVisor", start: func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
-		cmd := ns.Command(context.Background(), exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), envGVisor+"=1", envTAP+"="+tap, envMTU+"="+mtu)
-		return cmd, nil
-	}, ready: gvisorReady, stackCC: "reno (netstack's default)"})
+	cols = append(cols, column{name: "gVisor", start: gvisorAt(exe, mtu), ready: gvisorReady, stackCC: "reno (netstack's default)"})
 	for _, cc := range linuxCCs {
 		cols = append(cols, column{name: "Linux " + cc, start: linuxPeer(exe, cc), ready: linuxReady, lossOnly: true, stackCC: cc, linux: true})
 	}
+	if *flagBigMTU > 0 {
+		big := strconv.Itoa(*flagBigMTU)
+		cols = append(cols,
+			column{name: bigName("tapstack"), start: tapstackAt(bin, tcp.DefaultCongestion, big, "off"), ready: tapstackReady, bulkOnly: true, stackCC: tcp.DefaultCongestion},
+			column{name: bigName("gVisor"), start: gvisorAt(exe, big), ready: gvisorReady, bulkOnly: true, stackCC: "reno (netstack's default)"})
+	}
 	return cols
+}
+
+// lossOffload is the --offload of the tapstack columns: -offload, except
+// that a run with the loss phase uses "off" unless -offload was given. The
+// loss rules drop a frame as the TAP sees it, and with TSO a frame the
+// stack writes is a train of up to 44 segments (the kernel's side gets
+// gso_max_segs 1 for the same reason, "Loss" in README.md): N % of them
+// would not be N % of the segments the other columns lose.
+func lossOffload() string {
+	if !selected["loss"] {
+		return *flagOffload
+	}
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "offload" })
+	if given {
+		return *flagOffload
+	}
+	return "off"
+}
+
+// bigName is the name of a -big-mtu column of stack.
+func bigName(stack string) string { return fmt.Sprintf("%s MTU %d", stack, *flagBigMTU) }
+
+// tapstackAt starts `tapstack up` with congestion control cc at mtu with
+// --offload offload.
+func tapstackAt(bin, cc, mtu, offload string) func(*testing.B, *nstest.NS, string) (*exec.Cmd, error) {
+	return func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
+		// The daemon's per-service connection limit (default 1024) is
+		// a policy the gVisor column does not have: the zero-window and
+		// idle phases open thousands of connections to one service.
+		return ns.Command(context.Background(), bin, "up", "--tap", tap,
+			"--addr", stackAddr+"/24", "--host-addr", hostAddr+"/24", "--mtu", mtu, "--congestion", cc, "--offload", offload,
+			"--max-service-conns", "1000000"), nil
+	}
+}
+
+// gvisorAt starts the gVisor stack (this binary re-executed) at mtu.
+func gvisorAt(exe, mtu string) func(*testing.B, *nstest.NS, string) (*exec.Cmd, error) {
+	return func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
+		cmd := ns.Command(context.Background(), exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), envGVisor+"=1", envTAP+"="+tap, envMTU+"="+mtu)
+		return cmd, nil
+	}
 }
 
 // tapstackReady is what `tapstack up` logs once it serves.
@@ -312,7 +356,7 @@ const tapstackReady = `msg="tapstack up"`
 // runs reports whether the column is measured in this run (-only, and a
 // loss-only column needs the loss phase).
 func (c column) runs() bool {
-	if c.lossOnly && !selected["loss"] {
+	if c.lossOnly && !selected["loss"] || c.bulkOnly && !selected["bulk"] {
 		return false
 	}
 	if *flagOnly == "" {
@@ -327,7 +371,9 @@ func (c column) runs() bool {
 }
 
 // on reports whether the column runs phase ph.
-func (c column) on(ph string) bool { return selected[ph] && (!c.lossOnly || ph == "loss") }
+func (c column) on(ph string) bool {
+	return selected[ph] && (!c.lossOnly || ph == "loss") && (!c.bulkOnly || ph == "bulk")
+}
 
 // proc is a running stack process.
 type proc struct {
@@ -472,6 +518,8 @@ func measure(b *testing.B, c column) *result {
 	if c.on("bulk") {
 		phase("bulk in", func() { v, err := bulkIn(ns, *flagWarmup, *flagDur); set(rowIn, v, err) })
 		phase("bulk out", func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowOut, v, err) })
+		cpuPerGB(r, rowInCPU, rowIn, "bulk in")
+		cpuPerGB(r, rowOutCPU, rowOut, "bulk out")
 	}
 	if c.on("wrk") && tool(rowWrk, "wrk") {
 		phase("wrk", func() { v, warn, err := wrk(ns, *flagDur); set(rowWrk, v, err); addWarn(r, rowWrk, warn) })
@@ -548,7 +596,10 @@ func measure(b *testing.B, c column) *result {
 	}
 	// A loss-only column's whole run is comparable with the others' only
 	// when they ran the loss phase alone too.
-	if !c.lossOnly || !slices.ContainsFunc(phaseNames, func(ph string) bool { return ph != "loss" && selected[ph] }) {
+	only := func(ph string) bool {
+		return !slices.ContainsFunc(phaseNames, func(p string) bool { return p != ph && selected[p] })
+	}
+	if (!c.lossOnly || only("loss")) && (!c.bulkOnly || only("bulk")) {
 		r.val[rowCPU] = procCPU(p.pid) - cpuStart
 		if hwm, err := vmHWM(p.pid); err == nil {
 			r.val[rowRSS] = hwm / 1024
@@ -558,7 +609,7 @@ func measure(b *testing.B, c column) *result {
 		}
 	}
 	for _, row := range rows {
-		if _, ok := r.val[row]; !ok && r.note[row] == "" && c.lossOnly {
+		if _, ok := r.val[row]; !ok && r.note[row] == "" && (c.lossOnly || c.bulkOnly) {
 			r.note[row] = "–"
 		}
 	}
@@ -573,6 +624,20 @@ func measure(b *testing.B, c column) *result {
 	}
 	r.loadB = loadavg()
 	return r
+}
+
+// cpuPerGB sets row to the stack process's CPU seconds in phase ph per
+// GB (10^9 bytes) the phase moved, taking the rate of rate (Gbit/s) over
+// the phase's whole wall time: its warm-up and connection set-up count
+// as if at that rate, so the figure is high by their share, alike for
+// every column.
+func cpuPerGB(r *result, row, rate, ph string) {
+	v, ok := r.val[rate]
+	if !ok || v == 0 || r.wall[ph] == 0 {
+		r.note[row] = "n/a"
+		return
+	}
+	r.val[row] = r.cpu[ph] / (v * r.wall[ph] / 8)
 }
 
 func pctOf(part, whole uint64) float64 {
@@ -728,6 +793,9 @@ func render(results []*result, started time.Time) string {
 	// Ratio columns: tapstack against gVisor, and against Linux CUBIC
 	// where that column ran (its loss rows).
 	ratios := [][2]string{{"tapstack", "gVisor"}}
+	if ns := names(results); slices.Contains(ns, bigName("tapstack")) && slices.Contains(ns, bigName("gVisor")) {
+		ratios = append(ratios, [2]string{bigName("tapstack"), bigName("gVisor")})
+	}
 	if slices.Contains(names(results), linuxRef) {
 		ratios = append(ratios, [2]string{"tapstack", linuxRef})
 	}

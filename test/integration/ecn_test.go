@@ -108,7 +108,10 @@ func ingressMark(tap string) string {
 // sends (the kernel echoes, the stack reduces its window and sends CWR),
 // then those the kernel sends (the stack echoes, the kernel reduces).
 func TestECN_KernelPeer_CEMarkedEachWay_EchoedAndReducedDataIntact(t *testing.T) {
-	ns, tap := ecnNamespace(t)
+	// --offload off: the stack's segments reach the ingress hook
+	// wire-sized, as a router sees them, not as TSO super-frames of up
+	// to 44 segments marked as one.
+	ns, tap := ecnNamespace(t, "--offload", "off")
 	// One frame per segment at the TAP's egress hook (not GSO bursts), as
 	// in TestLossAndDuplication_DownloadsAndUploadsIntact.
 	if out, err := run(t, ns, "ip", "link", "set", "dev", tap, "gso_max_segs", "1"); err != nil {

@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +19,8 @@ import (
 )
 
 // offloadStack runs a stack in this process on a TAP inside ns opened with
-// the offload mode m.
+// the offload mode m, with the kernel side as its gateway (so that it
+// reaches networks behind the kernel).
 func offloadStack(t *testing.T, ns *nstest.NS, m nic.OffloadMode) (*stack.Stack, *nic.TAP) {
 	t.Helper()
 	var tap *nic.TAP
@@ -29,7 +31,8 @@ func offloadStack(t *testing.T, ns *nstest.NS, m nic.OffloadMode) (*stack.Stack,
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := stack.New(tap, stack.Config{Addr: netip.MustParsePrefix(stackAddr + "/24"), Logger: slog.New(slog.DiscardHandler)})
+	st, err := stack.New(tap, stack.Config{Addr: netip.MustParsePrefix(stackAddr + "/24"), Gateway: netip.MustParseAddr(hostAddr),
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tap.Close()
 		t.Fatal(err)
@@ -48,26 +51,7 @@ func bulkToStack(t *testing.T, ns *nstest.NS, st *stack.Stack, n int) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	type result struct {
-		n   int64
-		sum [32]byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		k, err := io.Copy(h, c)
-		var r result
-		r.n, r.err = k, err
-		copy(r.sum[:], h.Sum(nil))
-		done <- r
-	}()
+	done := hashFirst(func() (net.Conn, error) { return l.Accept() })
 	data := patternBytes(n)
 	var c net.Conn
 	if err := ns.Do(func() (err error) {
@@ -81,13 +65,48 @@ func bulkToStack(t *testing.T, ns *nstest.NS, st *stack.Stack, n int) {
 		t.Fatalf("kernel write: %v", err)
 	}
 	c.Close()
+	checkHash(t, "the stack", done, data)
+}
+
+// hashed is what a receiver read: its length, its SHA-256, the error that
+// ended it other than EOF.
+type hashed struct {
+	n   int64
+	sum [32]byte
+	err error
+}
+
+// hashFirst accepts one connection with accept and hashes what it reads
+// until EOF, in a goroutine; the result arrives on the channel.
+func hashFirst(accept func() (net.Conn, error)) <-chan hashed {
+	done := make(chan hashed, 1)
+	go func() {
+		c, err := accept()
+		if err != nil {
+			done <- hashed{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Minute)) // a hang guard, not a timing assertion
+		h := sha256.New()
+		k, err := io.Copy(h, c)
+		r := hashed{n: k, err: err}
+		copy(r.sum[:], h.Sum(nil))
+		done <- r
+	}()
+	return done
+}
+
+// checkHash waits for who's hashFirst result and checks it is data.
+func checkHash(t *testing.T, who string, done <-chan hashed, data []byte) {
+	t.Helper()
 	select {
 	case r := <-done:
-		if r.err != nil || r.n != int64(n) || r.sum != sha256.Sum256(data) {
-			t.Fatalf("the stack received %d bytes (err %v), SHA-256 match %v; want %d intact", r.n, r.err, r.sum == sha256.Sum256(data), n)
+		if r.err != nil || r.n != int64(len(data)) || r.sum != sha256.Sum256(data) {
+			t.Fatalf("%s received %d bytes (err %v), SHA-256 match %v; want %d intact", who, r.n, r.err, r.sum == sha256.Sum256(data), len(data))
 		}
 	case <-time.After(2 * time.Minute):
-		t.Fatal("the stack's server did not finish in 2 min")
+		t.Fatalf("%s's server did not finish in 2 min", who)
 	}
 }
 
@@ -144,6 +163,11 @@ func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
 			t.Fatalf("discard took %d bytes: %v", n, err)
 		}
 		conn.Close()
+		// A download: the stack's segments go whole to the TAP as TSO
+		// frames with offloads, cut by the stack without.
+		if n := len(curl(t, ns, fmt.Sprintf("http://%s/bytes/%d", stackAddr, 4<<20))); n != 4<<20 {
+			t.Fatalf("%v: downloaded %d bytes, want %d", c.args, n, 4<<20)
+		}
 		stats := curl(t, ns, "http://"+stackAddr+"/stats")
 		var st stack.Stats
 		if err := json.Unmarshal([]byte(stats), &st); err != nil {
@@ -152,10 +176,13 @@ func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
 		if got := st.Offload.GROIn > 0 && st.Offload.CsumSkipped > 0; got != c.gro {
 			t.Errorf("%v: /stats offload %+v; want super-segments and skipped checksums %v", c.args, st.Offload, c.gro)
 		}
+		if got := st.Offload.TSOOut > 0 && st.Offload.SoftGSOOut == 0; got != c.gro || st.Offload.TSOOut+st.Offload.SoftGSOOut == 0 {
+			t.Errorf("%v: /stats offload %+v; want TSO segments %v, else segments cut in software", c.args, st.Offload, c.gro)
+		}
 		// The status page gives the mode and what the offloads saved.
 		mode := strings.TrimPrefix(c.line, "offload=")
 		page := curl(t, ns, "http://"+stackAddr+"/")
-		if !strings.Contains(page, "offload   "+mode+" (GRO super-segments in ") {
+		if !strings.Contains(page, "offload   "+mode+" (GRO super-segments in ") || !strings.Contains(page, "; TSO segments out ") {
 			t.Errorf("%v: the status page lacks the offload line for %s:\n%s", c.args, mode, page)
 		}
 		d.stop(t)

@@ -407,6 +407,13 @@ func checkCounters(t *testing.T, l *link, tr transfer, size int) {
 		}
 	}
 
+	// tapstack's sender builds segments of several MSS (GSO, IPv4 only);
+	// the Pipe has no TSO, so the stack cut them into wire-sized
+	// datagrams, and the impairments acted on those.
+	if o := l.tapStats.Offload; tr.tapDials == tr.clientSends && !tr.ipv6 && (o.SoftGSOOut == 0 || o.SoftGSOSegsOut <= o.SoftGSOOut || o.TSOOut != 0) {
+		t.Errorf("tapstack sender: offload %+v; want segments of several MSS cut by the stack", o)
+	}
+
 	// A clean transfer sends no RST but, perhaps, the answer to a late copy
 	// of the final ACK (see finRST). Each stack's counter must agree with
 	// what it was seen to send.
