@@ -147,6 +147,10 @@ func describe6(t *testing.T, frames [][]byte) []string {
 			}
 			h = pkt
 		}
+		if h.NextHeader() == ipv6.ProtoTCP {
+			out = append(out, describeTCP6(t, h)) // ipv6tcp_test.go
+			continue
+		}
 		if h.NextHeader() != ipv6.ProtoICMPv6 {
 			out = append(out, fmt.Sprintf("next-header=%d", h.NextHeader()))
 			continue

@@ -11,7 +11,6 @@ import (
 	gudp "gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 
-	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/tcp"
@@ -48,32 +47,19 @@ func udp6ConfFrame(port uint16, payload []byte, zero bool) []byte {
 	return ip6Frame(ipv6.ProtoUDP, u)
 }
 
-// describeTransport6 names what a stack sent: TCP segments by flags,
-// acknowledgment and MSS ("tcp RST|ACK ack=1001"), the rest as describe6.
-func describeTransport6(t *testing.T, frames [][]byte) []string {
+// describeTCP6 names a segment describe6 found by its flags,
+// acknowledgment and MSS: "tcp RST|ACK ack=1001".
+func describeTCP6(t *testing.T, h ipv6.Header) string {
 	t.Helper()
-	var out []string
-	for _, f := range frames {
-		eth, err := ethernet.Parse(f)
-		if err != nil || eth.Type() != ethernet.TypeIPv6 {
-			continue
-		}
-		h, err := ipv6.Parse(eth.Payload())
-		if err != nil || h.NextHeader() != ipv6.ProtoTCP {
-			out = append(out, describe6(t, [][]byte{f})...)
-			continue
-		}
-		seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true)
-		if err != nil {
-			t.Fatalf("sent a bad segment: %v", err)
-		}
-		d := fmt.Sprintf("tcp %v ack=%d", seg.Flags&^(tcp.FlagECE|tcp.FlagCWR), seg.Ack)
-		if seg.Flags&tcp.FlagSYN != 0 {
-			d += fmt.Sprintf(" mss=%d", seg.Options.MSS)
-		}
-		out = append(out, d)
+	seg, err := tcp.Decode(h.Payload(), h.Src(), h.Dst(), true)
+	if err != nil {
+		t.Fatalf("sent a bad segment: %v", err)
 	}
-	return out
+	d := fmt.Sprintf("tcp %v ack=%d", seg.Flags&^(tcp.FlagECE|tcp.FlagCWR), seg.Ack)
+	if seg.Flags&tcp.FlagSYN != 0 {
+		d += fmt.Sprintf(" mss=%d", seg.Options.MSS)
+	}
+	return d
 }
 
 func TestTransport6_AgainstGVisor(t *testing.T) {
@@ -104,8 +90,8 @@ func TestTransport6_AgainstGVisor(t *testing.T) {
 			tap.drain()
 			tap.inject(c.frame)
 			gv.inject(c.frame)
-			got := strings.Join(describeTransport6(t, tap.drain()), "; ")
-			g := strings.Join(describeTransport6(t, gv.drain()), "; ")
+			got := strings.Join(describe6(t, tap.drain()), "; ")
+			g := strings.Join(describe6(t, gv.drain()), "; ")
 			if got != c.want || g != c.want {
 				t.Errorf("tapstack %q, gVisor %q; want %q from both", got, g, c.want)
 			}
