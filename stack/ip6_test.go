@@ -264,28 +264,6 @@ func TestIPv6_NeighbourSolicitation_AnsweredAndLearnt(t *testing.T) {
 	}
 }
 
-// The neighbour map is bounded: once full, a new solicitor is answered but
-// not learnt, and counted.
-func TestIPv6_NeighbourMap_Bounded(t *testing.T) {
-	e := newEnv(t)
-	const bound = 256 // stack.maxNeighbours6
-	addr := func(i int) netip.Addr {
-		return netip.AddrFrom16([16]byte{0xfe, 0x80, 13: 1, 14: byte(i >> 8), 15: byte(i)})
-	}
-	for i := range bound + 1 {
-		src := addr(i)
-		e.inject(ip6Frame(stackMAC, ipv6.Fields{Src: src, HopLimit: 255}, ns(stackLL, peerMAC, src, stackLL)))
-		e.drain()
-	}
-	if st := e.st.Stats().IPv6; st.NeighboursFull != 1 || st.ICMP6OutNeighborAdverts != bound+1 {
-		t.Errorf("neighbours_full %d, adverts %d; want 1, %d", st.NeighboursFull, st.ICMP6OutNeighborAdverts, bound+1)
-	}
-	last := addr(bound)
-	if _, ok := e.st.Neighbour6Test(last); ok {
-		t.Errorf("%v learnt beyond the bound", last)
-	}
-}
-
 // FuzzIPv6 mutates a valid echo request or neighbour solicitation (kind
 // byte even or odd; then an offset and bytes that overwrite the packet from
 // there) and truncates it to a length byte: whatever arrives, no panic,
