@@ -227,9 +227,8 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 
 // echoReply6Locked answers an echo request (RFC 4443 §4.2): to its source,
 // the same identifier, sequence and data, from the address it was sent to
-// or, if that was a group, from our link-local address (§2.2). The reply
-// goes to the request's Ethernet source: enough for link-local peers until
-// neighbour discovery resolves addresses. It is built in s.out, which holds
+// or, if that was a group, from the address source selection picks (§2.2).
+// The reply goes out through neighbour discovery (output6Locked). It is built in s.out, which holds
 // the largest packet: a request of any size the reassembler accepts is
 // answered (RFC 4443 §4.2: "the data received in the ICMPv6 Echo Request
 // message MUST be returned entirely and unmodified"), fragmented to the
@@ -244,14 +243,27 @@ func (s *Stack) echoReply6Locked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP
 	}
 	from := h.Dst()
 	if from.IsMulticast() {
-		from = s.linkLocalLocked()
+		from = s.source6Locked(to)
 	}
 	data := m.Payload()
-	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.ICMPHeaderLen + len(data)
-	frame := s.out[:n]
-	ipv6.EncodeEcho(frame[ethernet.HeaderLen+ipv6.HeaderLen:], ipv6.TypeEchoReply, m.Ident(), m.Seq(), data, from, to)
+	n := ipv6.HeaderLen + ipv6.ICMPHeaderLen + len(data)
+	pkt := ipv6.Header(s.out[s.linkHdr : s.linkHdr+n])
+	ipv6.EncodeEcho(pkt[ipv6.HeaderLen:], ipv6.TypeEchoReply, m.Ident(), m.Seq(), data, from, to)
+	ipv6.Encode(pkt, ipv6.Fields{
+		PayloadLen: n - ipv6.HeaderLen,
+		NextHeader: ipv6.ProtoICMPv6,
+		HopLimit:   s.hopLimit6Locked(),
+		Src:        from,
+		Dst:        to,
+	})
 	st.ICMP6OutEchoReps++
-	s.sendICMPv6Locked(frame, eth.Src(), from, to, s.hopLimit6Locked())
+	st.ICMP6OutMsgs++
+	// Through neighbour discovery and the next-hop choice, as any packet
+	// we send (RFC 4861 §7.2.2, §5.2): not to the request's Ethernet
+	// source, which for an off-link source is a router's and for an
+	// on-link one says nothing of its address (Linux and gVisor resolve
+	// it first too: test/conformance TestIPv6NeighbourDiscovery_...).
+	s.output6Locked(pkt)
 }
 
 // sendICMPv6Locked fills in the Ethernet and IPv6 headers in front of the

@@ -186,7 +186,8 @@ func TestIPv6_NoNextHeader_Delivered(t *testing.T) {
 
 // RFC 4443 §4.2: an echo request to our link-local address or to
 // all-nodes is answered from our link-local address, same identifier,
-// sequence and data, hop limit 64, to the requester's MAC.
+// sequence and data, hop limit 64, to the requester's MAC (resolved by
+// neighbour discovery: learnPeer6).
 func TestIPv6_EchoRequest_Answered(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -198,6 +199,7 @@ func TestIPv6_EchoRequest_Answered(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
+			e.learnPeer6() // the reply goes through neighbour discovery
 			data := pattern(100)
 			f := ip6Frame(c.ethDst, ipv6.Fields{Dst: c.dst}, echo6(peerLL, c.dst, 0x1234, 7, data))
 			e.expectCounted("echo", map[string]int64{

@@ -475,6 +475,7 @@ func TestAddr6_DAD_Succeeds(t *testing.T) {
 		t.Fatalf("dad_succeeded %d, duplicates %d", st.DADSucceeded, st.DADDuplicates)
 	}
 	e.drain()
+	e.learnPeer6() // the reply goes through neighbour discovery
 	e.inject(echo)
 	if s := e.one6(ipv6.TypeEchoReply); s.h.Src() != stackSA.Addr() {
 		t.Fatalf("echo reply from %v", s.h.Src())

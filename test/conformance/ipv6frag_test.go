@@ -43,6 +43,13 @@ var (
 // More transports (TCP, UDP) may be added to ICMPv6.
 func newGvisor6(t *testing.T, transports ...gstack.TransportProtocolFactory) *gvisorTarget {
 	t.Helper()
+	return newGvisor6With(t, true)
+}
+
+// newGvisor6With is newGvisor6, with the peer a static neighbour only if
+// staticPeer (else gVisor resolves it by neighbour discovery).
+func newGvisor6With(t *testing.T, staticPeer bool) *gvisorTarget {
+	t.Helper()
 	clk := faketime.NewManualClock()
 	st := gstack.New(gstack.Options{
 		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv6.NewProtocolWithOptions(gipv6.Options{})},
@@ -58,8 +65,10 @@ func newGvisor6(t *testing.T, transports ...gstack.TransportProtocolFactory) *gv
 		t.Fatalf("gVisor: AddProtocolAddress: %v", err)
 	}
 	st.SetRouteTable([]tcpip.Route{{Destination: addr.Subnet(), NIC: gvisorNIC}})
-	if err := st.AddStaticNeighbor(gvisorNIC, gipv6.ProtocolNumber, tcpip.AddrFrom16(peerLL6.As16()), tcpip.LinkAddress(peerMAC[:])); err != nil {
-		t.Fatalf("gVisor: AddStaticNeighbor: %v", err)
+	if staticPeer {
+		if err := st.AddStaticNeighbor(gvisorNIC, gipv6.ProtocolNumber, tcpip.AddrFrom16(peerLL6.As16()), tcpip.LinkAddress(peerMAC[:])); err != nil {
+			t.Fatalf("gVisor: AddStaticNeighbor: %v", err)
+		}
 	}
 	x := &gvisorTarget{t: t, clk: clk, st: st, ch: ch}
 	t.Cleanup(x.close)
