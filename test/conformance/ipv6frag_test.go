@@ -43,12 +43,12 @@ var (
 // More transports (TCP, UDP) may be added to ICMPv6.
 func newGvisor6(t *testing.T, transports ...gstack.TransportProtocolFactory) *gvisorTarget {
 	t.Helper()
-	return newGvisor6With(t, true)
+	return newGvisor6With(t, true, transports...)
 }
 
 // newGvisor6With is newGvisor6, with the peer a static neighbour only if
 // staticPeer (else gVisor resolves it by neighbour discovery).
-func newGvisor6With(t *testing.T, staticPeer bool) *gvisorTarget {
+func newGvisor6With(t *testing.T, staticPeer bool, transports ...gstack.TransportProtocolFactory) *gvisorTarget {
 	t.Helper()
 	clk := faketime.NewManualClock()
 	st := gstack.New(gstack.Options{
