@@ -663,3 +663,46 @@ func TestNewPair_Addr6_TCPAtOnce(t *testing.T) {
 		t.Fatalf("NewPair with one IPv6 address twice: %v, want ErrBadConfig", err)
 	}
 }
+
+// A stack reaches its own IPv6 addresses (the static one and its
+// link-local) without the link: TCP to a listener on the same stack, as
+// over IPv4.
+func TestDial_OwnIPv6Address_LoopsBack(t *testing.T) {
+	a, b, err := tapstack.NewPair(
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Addr6: netip.MustParsePrefix("fd00::a/64"), Logger: quiet},
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	l, err := a.Listen("tcp", ":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	for _, to := range []string{"[fd00::a]:7", "[" + a.Stack().LinkLocal().String() + "]:7"} {
+		c, err := a.Dial("tcp6", to)
+		if err != nil {
+			t.Fatalf("dial %s on the same stack: %v", to, err)
+		}
+		msg := []byte("to myself")
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
+			t.Fatalf("%s: echo %q, %v", to, got, err)
+		}
+		c.Close()
+	}
+}

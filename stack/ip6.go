@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"net/netip"
+	"syscall"
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
@@ -339,6 +340,9 @@ func (s *Stack) Source6(dst netip.Addr) netip.Addr {
 // returned error is what a local sender sees.
 func (s *Stack) output6Locked(pkt ipv6.Header) error {
 	s.stats.IPv6.OutRequests++
+	if dst := pkt.Dst(); !dst.IsMulticast() && s.ours6(dst) {
+		return s.loop6Locked(pkt)
+	}
 	if s.ipLink {
 		return s.sendResolved6Locked(pkt, ethernet.MAC{})
 	}
@@ -347,6 +351,30 @@ func (s *Stack) output6Locked(pkt ipv6.Header) error {
 		return err
 	}
 	return s.sendResolved6Locked(pkt, mac)
+}
+
+// loop6Locked queues a packet to one of our own addresses for delivery
+// at unlock, without touching the link, as loopLocked does for IPv4 (Linux
+// delivers it through the loopback interface).
+func (s *Stack) loop6Locked(pkt ipv6.Header) error {
+	if len(s.loopback) >= maxLoopback {
+		s.dropLocked(&s.stats.IPv6.OutDiscards, catIPv6, "out_discards", pkt) // bounded, as every queue
+		return syscall.ENOBUFS
+	}
+	s.loopback = append(s.loopback, append([]byte(nil), pkt...))
+	return nil
+}
+
+// deliverLoop6Locked hands a packet from loop6Locked to the receive path,
+// which takes frames on an Ethernet link: one from us to us around it.
+func (s *Stack) deliverLoop6Locked(pkt []byte) {
+	if !s.ipLink {
+		frame := make([]byte, ethernet.HeaderLen+len(pkt))
+		ethernet.Encode(frame, s.mac, s.mac, ethernet.TypeIPv6)
+		copy(frame[ethernet.HeaderLen:], pkt)
+		pkt = frame
+	}
+	s.handleIPv6Locked(pkt, nic.Meta{})
 }
 
 // resolve6Locked returns the link address of pkt's next hop. A multicast

@@ -700,7 +700,11 @@ func (s *Stack) unlock() {
 		s.loopback[0] = nil
 		s.loopback = s.loopback[1:]
 		s.looping = true
-		s.handleIPv4Locked(pkt, false, nic.Meta{})
+		if pkt[0]>>4 == ipVersion6 {
+			s.deliverLoop6Locked(pkt)
+		} else {
+			s.handleIPv4Locked(pkt, false, nic.Meta{})
+		}
 		s.looping = false
 	}
 	if len(s.loopback) == 0 {
