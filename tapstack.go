@@ -103,6 +103,14 @@ type Config struct {
 	// device with netlink (replacing an equal address); the zero Prefix leaves the
 	// kernel side alone.
 	HostAddr netip.Prefix
+	// Addr6 is the stack's static IPv6 address and on-link prefix, such
+	// as fd00::2/64, beside the link-local address every Ethernet link
+	// gets. It is usable once duplicate address detection (RFC 4862
+	// §5.4) found no other node holding it, about a second after New;
+	// on a NewPair link, which holds only the pair, at once. The zero
+	// Prefix is none (a router's advertisements may still configure one
+	// by SLAAC).
+	Addr6 netip.Prefix
 	// Gateway is the default route's next hop. Zero: HostAddr's address
 	// when HostAddr is set (as the daemon does), otherwise no default
 	// route (only the on-link prefix is reachable).
@@ -131,6 +139,10 @@ type Config struct {
 	// together (stack.Config.TCPMemoryLimit); default 512 MiB, negative
 	// for no bound.
 	TCPMemoryLimit int
+	// noDAD turns duplicate address detection off: NewPair's link
+	// holds the two stacks only, whose addresses it checked.
+	noDAD bool
+
 	// Logger receives the stack's rare events (address conflicts, device
 	// errors), and every drop and TCP state change when it is enabled at
 	// debug level; default slog.Default().
@@ -153,7 +165,9 @@ func New(cfg Config) (*Net, error) {
 // lossless nic.Pipe: what a sends, b receives. It needs no privilege, so
 // tests and examples run anywhere. cfgA.Link and cfgB.Link are ignored and
 // their Device must be nil; the link's MTU is cfgA.MTU (or cfgB.MTU when
-// cfgA's is zero); both must agree if both are set. Closing either Net
+// cfgA's is zero); both must agree if both are set. Their Addr6, if set,
+// must differ, and are usable at once (no duplicate address detection on
+// a link that holds the pair alone). Closing either Net
 // takes the link down; close both.
 func NewPair(cfgA, cfgB Config) (a, b *Net, err error) {
 	if cfgA.Device != nil || cfgB.Device != nil {
@@ -166,9 +180,15 @@ func NewPair(cfgA, cfgB Config) (a, b *Net, err error) {
 	if mtu < 0 {
 		return nil, nil, fmt.Errorf("%w: MTU %d is negative", stack.ErrBadConfig, mtu)
 	}
+	if cfgA.Addr6.IsValid() && cfgA.Addr6.Addr() == cfgB.Addr6.Addr() {
+		return nil, nil, fmt.Errorf("%w: both ends have the IPv6 address %v", stack.ErrBadConfig, cfgA.Addr6.Addr())
+	}
 	pa, pb := nic.NewPipe(nic.PipeConfig{MTU: mtu})
-	cfgA.Link, cfgA.Device, cfgA.MTU = Memory, pa, mtu
-	cfgB.Link, cfgB.Device, cfgB.MTU = Memory, pb, mtu
+	// The link holds the pair alone, their link-local addresses differ
+	// (the Pipe gives each end its own MAC) and their Addr6 were just
+	// compared: duplicate address detection has nothing to find.
+	cfgA.Link, cfgA.Device, cfgA.MTU, cfgA.noDAD = Memory, pa, mtu, true
+	cfgB.Link, cfgB.Device, cfgB.MTU, cfgB.noDAD = Memory, pb, mtu, true
 	if a, err = New(cfgA); err != nil {
 		pb.Close()
 		return nil, nil, err
@@ -217,13 +237,19 @@ func start(dev nic.Device, cfg Config) (*Net, error) {
 	if !gw.IsValid() && cfg.HostAddr.IsValid() {
 		gw = cfg.HostAddr.Addr()
 	}
+	dad := 0 // the stack's default, one solicitation
+	if cfg.noDAD {
+		dad = -1
+	}
 	st, err := stack.New(dev, stack.Config{
-		Addr:           cfg.Addr,
-		Gateway:        gw,
-		TCP:            cfg.TCP,
-		MaxConnections: cfg.MaxConnections,
-		TCPMemoryLimit: cfg.TCPMemoryLimit,
-		Logger:         cfg.Logger,
+		Addr:                   cfg.Addr,
+		Addr6:                  cfg.Addr6,
+		DupAddrDetectTransmits: dad,
+		Gateway:                gw,
+		TCP:                    cfg.TCP,
+		MaxConnections:         cfg.MaxConnections,
+		TCPMemoryLimit:         cfg.TCPMemoryLimit,
+		Logger:                 cfg.Logger,
 	})
 	if err != nil {
 		return fail(err)

@@ -559,3 +559,54 @@ func TestDialContext_ByName_SharesTheDeadlineAmongAddresses(t *testing.T) {
 	}
 	c.Close()
 }
+
+// Config.Addr6 gives each end of a pair a static IPv6 address that TCP
+// reaches at once: NewPair's link holds only the two stacks, so they skip
+// duplicate address detection (with it, the first second of dials would
+// find the address tentative); the two addresses must differ.
+func TestNewPair_Addr6_TCPAtOnce(t *testing.T) {
+	a, b, err := tapstack.NewPair(
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Addr6: netip.MustParsePrefix("fd00::a/64"), Logger: quiet},
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Addr6: netip.MustParsePrefix("fd00::b/64"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	l, err := b.Listen("tcp6", "[fd00::b]:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+	c, err := a.Dial("tcp6", "[fd00::b]:7")
+	if err != nil {
+		t.Fatalf("dial [fd00::b]:7 right after NewPair: %v", err)
+	}
+	defer c.Close()
+	if got := c.LocalAddr().(*net.TCPAddr).IP; !got.Equal(net.ParseIP("fd00::a")) {
+		t.Errorf("local address %v, want fd00::a", got)
+	}
+	msg := []byte("over IPv6")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+
+	_, _, err = tapstack.NewPair(
+		tapstack.Config{Addr6: netip.MustParsePrefix("fd00::a/64"), Logger: quiet},
+		tapstack.Config{Addr6: netip.MustParsePrefix("fd00::a/64"), Logger: quiet})
+	if !errors.Is(err, stack.ErrBadConfig) {
+		t.Fatalf("NewPair with one IPv6 address twice: %v, want ErrBadConfig", err)
+	}
+}

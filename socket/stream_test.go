@@ -32,10 +32,10 @@ func twoStacks(t testing.TB) (a, b *stack.Stack) {
 	pa, pb := nic.NewPipe(nic.PipeConfig{MTU: 1500, QueueLen: 4096})
 	quiet := slog.New(slog.DiscardHandler)
 	var err error
-	if a, err = stack.New(pa, stack.Config{Addr: netip.PrefixFrom(addrA, 24), Logger: quiet}); err != nil {
+	if a, err = stack.New(pa, stack.Config{Addr: netip.PrefixFrom(addrA, 24), Logger: quiet, DupAddrDetectTransmits: noDAD}); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = stack.New(pb, stack.Config{Addr: netip.PrefixFrom(addrB, 24), Logger: quiet}); err != nil {
+	if b, err = stack.New(pb, stack.Config{Addr: netip.PrefixFrom(addrB, 24), Logger: quiet, DupAddrDetectTransmits: noDAD}); err != nil {
 		t.Fatal(err)
 	}
 	a.Start()
@@ -327,3 +327,8 @@ func TestConn_WriteTo_WriterErrorDeadlineAndReset(t *testing.T) {
 		t.Errorf("peer reset: %v, want ECONNRESET", err)
 	}
 }
+
+// noDAD turns duplicate address detection off (RFC 4862 §5.4): the test
+// stacks' IPv6 link-local addresses are usable at once, not a second or so
+// after Start.
+const noDAD = -1

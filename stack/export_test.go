@@ -66,8 +66,8 @@ func (s *Stack) ListenerStatsTest(port uint16) tcp.ListenerStats {
 func (s *Stack) Neighbour6Test(ip netip.Addr) (ethernet.MAC, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mac, ok := s.nd6[ip]
-	return mac, ok
+	n, ok := s.ip6.nc.Lookup(ip)
+	return n.MAC, ok
 }
 
 // SegmentTest cuts pkt, an IPv4 datagram holding a TCP segment with

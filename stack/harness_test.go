@@ -50,6 +50,8 @@ func newEnv(t testing.TB, mutate ...func(*stack.Config, *nic.PipeConfig)) *env {
 		Gateway: peerIP,
 		Clock:   clk,
 		Logger:  slog.New(slog.DiscardHandler),
+		// IPv6 addresses usable at once; the DAD tests turn it on.
+		DupAddrDetectTransmits: -1,
 	}
 	pcfg := nic.PipeConfig{MTU: 1500, MACA: stackMAC, MACB: peerMAC, Clock: clk, QueueLen: 4096}
 	for _, m := range mutate {

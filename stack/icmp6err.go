@@ -102,7 +102,7 @@ func (s *Stack) icmp6ErrorLocked(pkt ipv6.Header, typ, code uint8, pointer uint3
 	ipv6.Encode(out, ipv6.Fields{
 		PayloadLen: n - ipv6.HeaderLen,
 		NextHeader: ipv6.ProtoICMPv6,
-		HopLimit:   ipv6.DefaultHopLimit,
+		HopLimit:   s.hopLimit6Locked(),
 		Src:        from,
 		Dst:        to,
 	})

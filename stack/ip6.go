@@ -3,19 +3,19 @@ package stack
 import (
 	"errors"
 	"net/netip"
-	"syscall"
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 )
 
-// IPv6 (issue 12, in progress): link-local only. The stack answers echo
-// requests and neighbour solicitations for its link-local address,
+// IPv6 (issue 12, in progress). The stack answers echo requests,
 // reassembles and fragments (ip6frag.go), sends ICMPv6 errors
 // (icmp6err.go), follows Packet Too Big (pmtu6.go) and carries TCP and UDP
-// (ip6_transport.go); there is no duplicate address detection and no
-// router discovery yet.
+// (ip6_transport.go); its addresses (link-local, static, SLAAC) pass DAD
+// (addr6.go), neighbours are resolved through the neighbour cache (nd6.go,
+// nd6cache.go), routers discovered (ra6.go) and groups reported with MLDv2
+// (nd6mld.go).
 
 var (
 	// allNodes is the link-local all-nodes group (RFC 4291 §2.7.1), which
@@ -24,10 +24,6 @@ var (
 	// linkLocalPrefix is fe80::/64 (RFC 4291 §2.5.6).
 	linkLocalPrefix = netip.MustParsePrefix("fe80::/64")
 )
-
-// maxNeighbours6 bounds the neighbour map learnt from solicitations: a
-// flood of solicitations from made-up sources cannot grow it further.
-const maxNeighbours6 = 256
 
 // eui64LinkLocal returns the link-local address with the modified EUI-64
 // interface identifier of mac (RFC 4291 §2.5.1 and appendix A: ff:fe in the
@@ -41,9 +37,8 @@ func eui64LinkLocal(mac ethernet.MAC) netip.Addr {
 }
 
 // LinkLocal returns our IPv6 link-local address, derived from the MAC
-// (RFC 4862 §5.3); the zero Addr on an IP link, which has no MAC.
-// Deviation: no duplicate address detection (RFC 4862 §5.4) yet: the
-// address is used at once.
+// (RFC 4862 §5.3), whatever its state (see Addrs6); the zero Addr on an IP
+// link, which has no MAC.
 func (s *Stack) LinkLocal() netip.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -57,12 +52,15 @@ func (s *Stack) linkLocalLocked() netip.Addr {
 	return eui64LinkLocal(s.mac)
 }
 
-// ours6 reports whether an IPv6 destination is ours: our link-local
-// address, all-nodes, or our link-local's solicited-node group (RFC 4861
-// §7.2.1: a node joins it for each of its addresses).
+// ours6 reports whether an IPv6 destination is ours: a usable address
+// (RFC 4862 §5.4.3: a tentative one accepts only DAD traffic, which comes
+// to its solicited-node group), all-nodes, or a group we joined (addr6.go).
 func (s *Stack) ours6(dst netip.Addr) bool {
-	ll := s.linkLocalLocked()
-	return ll.IsValid() && (dst == ll || dst == allNodes || dst == ipv6.SolicitedNode(ll))
+	if dst.IsMulticast() {
+		return s.joinedGroup6(dst)
+	}
+	a := s.addr6Locked(dst)
+	return a != nil && a.usable()
 }
 
 // multicastMAC6 is the Ethernet address an IPv6 multicast group maps to
@@ -73,13 +71,22 @@ func multicastMAC6(group netip.Addr) ethernet.MAC {
 }
 
 // joined6 reports whether an IPv6 frame's Ethernet multicast destination is
-// one of the groups ours6 accepts; ethernet.Header.ForUs knows no groups.
+// the group address (RFC 2464 §7) of all-nodes or of a group we joined;
+// ethernet.Header.ForUs knows no groups.
 func (s *Stack) joined6(eth ethernet.Header) bool {
 	if eth.Type() != ethernet.TypeIPv6 || s.ipLink {
 		return false
 	}
 	d := eth.Dst()
-	return d == multicastMAC6(allNodes) || d == multicastMAC6(ipv6.SolicitedNode(s.linkLocalLocked()))
+	if d == multicastMAC6(allNodes) {
+		return true
+	}
+	for _, a := range s.ip6.addrs {
+		if a.State != AddrDuplicate && d == multicastMAC6(ipv6.SolicitedNode(a.Prefix.Addr())) {
+			return true
+		}
+	}
+	return false
 }
 
 // handleIPv6Locked is the IPv6 receive path (RFC 8200): the fixed header,
@@ -196,6 +203,20 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 	case ipv6.TypeNeighborSolicit:
 		st.ICMP6InNeighborSolicits++
 		s.handleNSLocked(eth, h, m)
+	case ipv6.TypeNeighborAdvert:
+		s.stats.ND6.InNeighborAdverts++
+		s.handleNALocked(eth, h, m)
+	case ipv6.TypeRouterAdvert:
+		s.stats.ND6.InRouterAdverts++
+		s.handleRALocked(eth, h, m)
+	case ipv6.TypeRedirect:
+		// Partial: RFC 4861 §8.3 redirects are not acted on; the first
+		// hop stays the default router. Dropped and counted.
+		s.stats.ND6.InRedirects++
+		s.dropFrameLocked(&s.stats.ND6.RedirectsIgnored, catIPv6, "redirects_ignored", eth)
+	case ipv6.TypeMLDQuery:
+		s.stats.ND6.InMLDQueries++
+		s.handleMLDQueryLocked(eth, h, m)
 	case ipv6.TypePacketTooBig:
 		s.handlePacketTooBigLocked(m) // TCP follows through pathMTU6ChangedLocked
 	case ipv6.TypeDestUnreachable, ipv6.TypeTimeExceeded, ipv6.TypeParamProblem:
@@ -205,9 +226,8 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 
 // echoReply6Locked answers an echo request (RFC 4443 §4.2): to its source,
 // the same identifier, sequence and data, from the address it was sent to
-// or, if that was a group, from our link-local address (§2.2). The reply
-// goes to the request's Ethernet source: enough for link-local peers until
-// neighbour discovery resolves addresses. It is built in s.out, which holds
+// or, if that was a group, from the address source selection picks (§2.2).
+// The reply goes out through neighbour discovery (output6Locked). It is built in s.out, which holds
 // the largest packet: a request of any size the reassembler accepts is
 // answered (RFC 4443 §4.2: "the data received in the ICMPv6 Echo Request
 // message MUST be returned entirely and unmodified"), fragmented to the
@@ -222,14 +242,27 @@ func (s *Stack) echoReply6Locked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP
 	}
 	from := h.Dst()
 	if from.IsMulticast() {
-		from = s.linkLocalLocked()
+		from = s.source6Locked(to)
 	}
 	data := m.Payload()
-	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.ICMPHeaderLen + len(data)
-	frame := s.out[:n]
-	ipv6.EncodeEcho(frame[ethernet.HeaderLen+ipv6.HeaderLen:], ipv6.TypeEchoReply, m.Ident(), m.Seq(), data, from, to)
+	n := ipv6.HeaderLen + ipv6.ICMPHeaderLen + len(data)
+	pkt := ipv6.Header(s.out[s.linkHdr : s.linkHdr+n])
+	ipv6.EncodeEcho(pkt[ipv6.HeaderLen:], ipv6.TypeEchoReply, m.Ident(), m.Seq(), data, from, to)
+	ipv6.Encode(pkt, ipv6.Fields{
+		PayloadLen: n - ipv6.HeaderLen,
+		NextHeader: ipv6.ProtoICMPv6,
+		HopLimit:   s.hopLimit6Locked(),
+		Src:        from,
+		Dst:        to,
+	})
 	st.ICMP6OutEchoReps++
-	s.sendICMPv6Locked(frame, eth.Src(), from, to, ipv6.DefaultHopLimit)
+	st.ICMP6OutMsgs++
+	// Through neighbour discovery and the next-hop choice, as any packet
+	// we send (RFC 4861 §7.2.2, §5.2): not to the request's Ethernet
+	// source, which for an off-link source is a router's and for an
+	// on-link one says nothing of its address (Linux and gVisor resolve
+	// it first too: test/conformance TestIPv6NeighbourDiscovery_...).
+	s.output6Locked(pkt)
 }
 
 // sendICMPv6Locked fills in the Ethernet and IPv6 headers in front of the
@@ -247,65 +280,6 @@ func (s *Stack) sendICMPv6Locked(frame []byte, dstMAC ethernet.MAC, src, dst net
 	s.sendResolved6Locked(frame[ethernet.HeaderLen:], dstMAC)
 }
 
-// handleNSLocked processes a neighbour solicitation (RFC 4861 §7.2.3) and
-// answers it with a solicited advertisement (§7.2.4).
-func (s *Stack) handleNSLocked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP) {
-	st := &s.stats.IPv6
-	src, dst := h.Src(), h.Dst()
-	if err := ipv6.ValidateNS(h.HopLimit(), src, dst, m); err != nil {
-		s.dropFrameLocked(&st.ICMP6InBadND, catIPv6, "icmp6_in_bad_nd", eth)
-		return
-	}
-	ll := s.linkLocalLocked()
-	if m.Target() != ll {
-		// §7.2.3: a target not assigned to us is silently discarded.
-		s.dropFrameLocked(&st.ICMP6NDNotOurs, catIPv6, "icmp6_nd_not_ours", eth)
-		return
-	}
-	// §7.2.3: with a specified source and a source link-layer address
-	// option, create or update the solicitor's neighbour entry.
-	// Partial: a bounded map, not the §7.3 state machine.
-	// The advertisement goes to that address (§7.2.4: the unicast
-	// destination resolved through the entry just made); without the
-	// option, to the frame's Ethernet source.
-	// ValidateNS refused the option from :: (§7.1.1), so src is specified.
-	toMAC := eth.Src()
-	it := ipv6.Options(m.NDPOptions())
-	for o, ok := it.Next(); ok; o, ok = it.Next() {
-		if o.Type() == ipv6.OptSourceLinkAddr && len(o.LinkAddr()) >= 6 {
-			toMAC = ethernet.MAC(o.LinkAddr()[:6])
-			s.learnNeighbour6Locked(src, toMAC)
-		}
-	}
-	// §7.2.4: to the solicitor with S set; to all-nodes with S clear if
-	// the solicitation came from :: (duplicate address detection). O set:
-	// the target is not an anycast address.
-	to, solicited := src, true
-	if src.IsUnspecified() {
-		to, toMAC, solicited = allNodes, multicastMAC6(allNodes), false
-	}
-	var opt [8]byte
-	ipv6.PutLinkAddrOption(opt[:], ipv6.OptTargetLinkAddr, s.mac)
-	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.NALen + len(opt)
-	frame := s.frag[:n]
-	ipv6.EncodeNA(frame[ethernet.HeaderLen+ipv6.HeaderLen:], false, solicited, true, ll, opt[:], ll, to)
-	st.ICMP6OutNeighborAdverts++
-	s.sendICMPv6Locked(frame, toMAC, ll, to, ipv6.NDPHopLimit)
-}
-
-// learnNeighbour6Locked records ip's link-layer address, refusing new
-// entries once the map holds maxNeighbours6.
-func (s *Stack) learnNeighbour6Locked(ip netip.Addr, mac ethernet.MAC) {
-	if s.nd6 == nil {
-		s.nd6 = make(map[netip.Addr]ethernet.MAC)
-	}
-	if _, ok := s.nd6[ip]; !ok && len(s.nd6) >= maxNeighbours6 {
-		s.stats.IPv6.NeighboursFull++
-		return
-	}
-	s.nd6[ip] = mac
-}
-
 // The IPv6 output seam (issue 12). Three functions, each owned by one part
 // of the IPv6 work, so that the transports, neighbour discovery and
 // fragmentation can grow independently:
@@ -316,11 +290,9 @@ func (s *Stack) learnNeighbour6Locked(ip netip.Addr, mac ethernet.MAC) {
 //     (RFC 8200 §4.5).
 
 // source6Locked returns the source address for a packet to dst (RFC 6724
-// §5), or the zero Addr when we have none usable. Only the link-local
-// address exists yet.
+// §5), or the zero Addr when we have none usable (addr6.go).
 func (s *Stack) source6Locked(dst netip.Addr) netip.Addr {
-	_ = dst
-	return s.linkLocalLocked()
+	return s.selectSource6Locked(dst)
 }
 
 // output6Locked sends the complete IPv6 packet pkt (its header filled in)
@@ -339,21 +311,17 @@ func (s *Stack) output6Locked(pkt ipv6.Header) error {
 }
 
 // resolve6Locked returns the link address of pkt's next hop. A multicast
-// destination maps directly (RFC 2464 §7); a unicast one must be in the
-// neighbour map. ok false: the packet was not sent (err says why, nil if it
-// was queued for later).
-// Partial: every destination is on-link (fe80::/64 only) and an unknown
-// neighbour is a drop, not a solicitation (RFC 4861 §7.2.2).
+// destination maps directly (RFC 2464 §7); a unicast one goes to its next
+// hop (RFC 4861 §5.2: on-link, else a default router) through the
+// neighbour cache (nd6.go), which queues the packet and solicits while the
+// address is unknown (§7.2.2). ok false: the packet was not sent (err says
+// why, nil if it was queued for later).
 func (s *Stack) resolve6Locked(pkt ipv6.Header) (ethernet.MAC, bool, error) {
 	dst := pkt.Dst()
 	if dst.IsMulticast() {
 		return multicastMAC6(dst), true, nil
 	}
-	if mac, ok := s.nd6[dst]; ok {
-		return mac, true, nil
-	}
-	s.dropLocked(&s.stats.IPv6.OutNoRoutes, catIPv6, "out_no_routes", pkt)
-	return ethernet.MAC{}, false, syscall.EHOSTUNREACH
+	return s.resolveNextHop6Locked(pkt)
 }
 
 // sendResolved6Locked writes pkt to the link address dst (ignored on an IP

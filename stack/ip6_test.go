@@ -186,7 +186,8 @@ func TestIPv6_NoNextHeader_Delivered(t *testing.T) {
 
 // RFC 4443 §4.2: an echo request to our link-local address or to
 // all-nodes is answered from our link-local address, same identifier,
-// sequence and data, hop limit 64, to the requester's MAC.
+// sequence and data, hop limit 64, to the requester's MAC (resolved by
+// neighbour discovery: learnPeer6).
 func TestIPv6_EchoRequest_Answered(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -198,6 +199,7 @@ func TestIPv6_EchoRequest_Answered(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
+			e.learnPeer6() // the reply goes through neighbour discovery
 			data := pattern(100)
 			f := ip6Frame(c.ethDst, ipv6.Fields{Dst: c.dst}, echo6(peerLL, c.dst, 0x1234, 7, data))
 			e.expectCounted("echo", map[string]int64{
@@ -261,28 +263,6 @@ func TestIPv6_NeighbourSolicitation_AnsweredAndLearnt(t *testing.T) {
 			}
 			e.none()
 		})
-	}
-}
-
-// The neighbour map is bounded: once full, a new solicitor is answered but
-// not learnt, and counted.
-func TestIPv6_NeighbourMap_Bounded(t *testing.T) {
-	e := newEnv(t)
-	const bound = 256 // stack.maxNeighbours6
-	addr := func(i int) netip.Addr {
-		return netip.AddrFrom16([16]byte{0xfe, 0x80, 13: 1, 14: byte(i >> 8), 15: byte(i)})
-	}
-	for i := range bound + 1 {
-		src := addr(i)
-		e.inject(ip6Frame(stackMAC, ipv6.Fields{Src: src, HopLimit: 255}, ns(stackLL, peerMAC, src, stackLL)))
-		e.drain()
-	}
-	if st := e.st.Stats().IPv6; st.NeighboursFull != 1 || st.ICMP6OutNeighborAdverts != bound+1 {
-		t.Errorf("neighbours_full %d, adverts %d; want 1, %d", st.NeighboursFull, st.ICMP6OutNeighborAdverts, bound+1)
-	}
-	last := addr(bound)
-	if _, ok := e.st.Neighbour6Test(last); ok {
-		t.Errorf("%v learnt beyond the bound", last)
 	}
 }
 

@@ -133,6 +133,7 @@ func TestIPv6Frag_EchoRequestReassembledReplyFragmented(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
+			e.learnPeer6()
 			fs := fragsOf(ipv6.ProtoICMPv6, msg, 1232, 0xabcd)
 			before := e.st.Stats().IPv6
 			for _, i := range c.order {
@@ -163,6 +164,7 @@ func TestIPv6Frag_EchoRequestReassembledReplyFragmented(t *testing.T) {
 // answered, in 45 fragments.
 func TestIPv6Frag_LargestEchoAnswered(t *testing.T) {
 	e := newEnv(t)
+	e.learnPeer6()
 	data := pattern(ipv6.MaxPayloadLen - ipv6.ICMPHeaderLen)
 	for _, f := range fragsOf(ipv6.ProtoICMPv6, echo6(peerLL, stackLL, 1, 1, data), 1448, 9) {
 		e.inject(f)
@@ -180,6 +182,7 @@ func TestIPv6Frag_OverlapDiscardsDuplicateDropped(t *testing.T) {
 	msg := echo6(peerLL, stackLL, 1, 1, pattern(200))
 	t.Run("overlap", func(t *testing.T) {
 		e := newEnv(t)
+		e.learnPeer6()
 		e.inject(frag6(ipv6.ProtoICMPv6, 0, true, 5, msg[:104]))
 		over := frag6(ipv6.ProtoICMPv6, 96, true, 5, msg[96:112])
 		e.expectCounted("overlap", map[string]int64{"Link.FramesIn": 1, "Link.BytesIn": int64(len(over)), "IPv6.InReceives": 1,
@@ -192,6 +195,7 @@ func TestIPv6Frag_OverlapDiscardsDuplicateDropped(t *testing.T) {
 	})
 	t.Run("duplicate", func(t *testing.T) {
 		e := newEnv(t)
+		e.learnPeer6()
 		first := frag6(ipv6.ProtoICMPv6, 0, true, 5, msg[:104])
 		e.inject(first)
 		e.expectCounted("duplicate", map[string]int64{"Link.FramesIn": 1, "Link.BytesIn": int64(len(first)), "IPv6.InReceives": 1,
@@ -210,6 +214,7 @@ func TestIPv6Frag_OverlapDiscardsDuplicateDropped(t *testing.T) {
 // reassembly request and success, as Linux does.
 func TestIPv6Frag_AtomicFragmentDeliveredAlone(t *testing.T) {
 	e := newEnv(t)
+	e.learnPeer6()
 	msg := echo6(peerLL, stackLL, 1, 1, pattern(200))
 	e.inject(frag6(ipv6.ProtoICMPv6, 0, true, 5, msg[:104]))
 	atomic := frag6(ipv6.ProtoICMPv6, 0, false, 5, echo6(peerLL, stackLL, 2, 2, []byte("atomic")))

@@ -17,12 +17,14 @@ import (
 // is to follow it (tcpMSS6Locked).
 
 // pmtu6Locked returns the path MTU to dst: the link MTU, lowered by a
-// Packet Too Big for dst that has not aged out (RFC 8201 §4).
+// Packet Too Big for dst that has not aged out (RFC 8201 §4), where the
+// link MTU is the IPv6 one (mtu6Locked).
 func (s *Stack) pmtu6Locked(dst netip.Addr) int {
-	if mtu, ok := s.pmtu6.lookup(dst, s.nowLocked()); ok && mtu < s.mtu {
+	link := s.mtu6Locked() // a router's MTU option may lower it (RFC 4861 §6.3.4)
+	if mtu, ok := s.pmtu6.lookup(dst, s.nowLocked()); ok && mtu < link {
 		return mtu
 	}
-	return s.mtu
+	return link
 }
 
 // tcpMSS6Locked is the MSS a TCP connection to dst may send in one
@@ -68,7 +70,7 @@ func (s *Stack) handlePacketTooBigLocked(m ipv6.ICMP) {
 	}
 	mtu := int(min(m.MTU(), uint32(ipv6.MaxPayloadLen+ipv6.HeaderLen)))
 	mtu = max(mtu, ipv6.MinMTU)
-	if mtu >= s.mtu || mtu > s.pmtu6Locked(dst) {
+	if mtu >= s.mtu6Locked() || mtu > s.pmtu6Locked(dst) {
 		st.ICMP6InPTBIgnored++
 		return
 	}

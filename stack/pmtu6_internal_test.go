@@ -18,7 +18,7 @@ func TestTCPMSS6_FollowsPathMTU(t *testing.T) {
 	mac := [6]byte{2, 0, 0, 0, 0, 2}
 	a, b := nic.NewPipe(nic.PipeConfig{MTU: 1500, MACA: mac, Clock: clk})
 	defer b.Close()
-	s, err := New(a, Config{Clock: clk})
+	s, err := New(a, Config{Clock: clk, DupAddrDetectTransmits: -1}) // the link-local usable at once
 	if err != nil {
 		t.Fatal(err)
 	}

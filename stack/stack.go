@@ -56,7 +56,9 @@ type Config struct {
 	// ICMPErrorRate and ICMPErrorBurst limit the ICMP errors the stack sends
 	// (RFC 1812 §4.3.2.8): a token bucket refilled at ICMPErrorRate per
 	// second, default 1000 with a burst of 50, as Linux's icmp_msgs_per_sec
-	// and icmp_msgs_burst. Negative disables the limit.
+	// and icmp_msgs_burst, shared by ICMPv4 and ICMPv6 errors as Linux's
+	// icmp_global (ICMPv6 errors also have a per-destination bucket,
+	// icmp6err.go). Negative disables the limit.
 	ICMPErrorRate  int
 	ICMPErrorBurst int
 	// TCP is the default configuration of every TCP connection; its MSS
@@ -87,6 +89,16 @@ type Config struct {
 	// UDPRcvBuf is the default receive buffer of a UDP endpoint in bytes;
 	// default 212992, Linux's net.core.rmem_default.
 	UDPRcvBuf int
+	// Addr6 is a static IPv6 address and its on-link prefix, e.g.
+	// fd00::2/64 (RFC 4862 §5.4: tentative until duplicate address
+	// detection passes); zero for none. The link-local address is always
+	// there on Ethernet; routers' prefixes add SLAAC addresses.
+	Addr6 netip.Prefix
+	// DupAddrDetectTransmits is the number of neighbour solicitations
+	// duplicate address detection sends per IPv6 address (RFC 4862 §5.1);
+	// 0 means the default, 1; negative turns DAD off (Linux
+	// accept_dad=0): addresses are usable at once.
+	DupAddrDetectTransmits int
 	// Logger receives rare events (address conflicts, device errors);
 	// default slog.Default(). If it is enabled at slog.LevelDebug when New
 	// runs, it also receives every counted drop and every TCP state change,
@@ -128,7 +140,7 @@ type Stack struct {
 	udp    *udp.Table
 	udpEPs map[*udp.Endpoint]*UDPEndpoint
 	pings  map[uint16]*PingEndpoint
-	nd6    map[netip.Addr]ethernet.MAC // IPv6 neighbours learnt from solicitations (ip6.go)
+	ip6    ip6State // IPv6 addresses, neighbour cache, routers, MLD (addr6.go)
 	// IPv6 fragments and ICMPv6 errors (ip6frag.go, pmtu6.go,
 	// icmp6err.go). rx6LinkMcast: the IPv6 packet being handled came as a
 	// link-layer multicast or broadcast (RFC 4443 §2.4 (e.4)).
@@ -191,6 +203,9 @@ type Stack struct {
 // New builds a stack on dev. It does not read from the device until Start.
 func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if err := checkAddr(cfg.Addr, cfg.Gateway); err != nil {
+		return nil, err
+	}
+	if err := checkAddr6(cfg.Addr6); err != nil {
 		return nil, err
 	}
 	info := dev.Info()
@@ -303,6 +318,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
 	s.initDebugLocked()
 	s.setAddrLocked(cfg.Addr, cfg.Gateway)
+	s.initIPv6Locked(&cfg)
 	return s, nil
 }
 
@@ -524,6 +540,7 @@ func (s *Stack) Start() {
 	if !s.ipLink && s.hasAddrLocked() {
 		s.sendARPLocked(arp.OpRequest, ethernet.Broadcast, ethernet.MAC{}, s.addr)
 	}
+	s.start6Locked() // DAD, MLD reports, router solicitation (nd6.go)
 	s.unlock()
 	go s.loop()
 }
@@ -631,6 +648,7 @@ func (s *Stack) rearmLocked() {
 	if t, ok := s.reasm6.NextDeadline(); ok {
 		s.armLocked(t)
 	}
+	s.rearm6Locked()
 }
 
 // armLocked makes the single scheduler timer fire no later than t.
@@ -658,6 +676,7 @@ func (s *Stack) onTimer() {
 	now := s.clock.Now()
 	s.tcpTimersLocked(now)
 	s.arp.Expire(now, s.arpRequestDue, s.arpFailed)
+	s.timers6Locked(now)
 	s.dbg.timedOutFirsts = 0
 	timedOut := uint64(s.reasm.Expire(now, s.reassemblyTimedOut))
 	s.stats.IPv4.ReasmTimeouts += timedOut

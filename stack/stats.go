@@ -17,6 +17,9 @@ type Stats struct {
 	Offload OffloadStats `json:"offload"`
 	// IPv6 counts IPv6 and ICMPv6 (issue 12, in progress).
 	IPv6 IPv6Stats `json:"ipv6"`
+	// ND6 counts neighbour and router discovery, IPv6 address
+	// configuration and MLD (nd6.go).
+	ND6 ND6Stats `json:"nd6"`
 }
 
 // IPv6Stats follows the IPv6 group of RFC 4293 (ipSystemStats for ipv6)
@@ -50,9 +53,6 @@ type IPv6Stats struct {
 	OutRequests uint64 `json:"out_requests"`
 	OutNoRoutes uint64 `json:"out_no_routes"` // next hop not resolvable
 	OutDiscards uint64 `json:"out_discards"`  // could not be sent
-	// NeighboursFull counts neighbours not learnt because the bounded
-	// neighbour map was full.
-	NeighboursFull uint64 `json:"neighbours_full"`
 
 	ICMP6InMsgs             uint64 `json:"icmp6_in_msgs"`
 	ICMP6InErrors           uint64 `json:"icmp6_in_errors"` // truncated or bad checksum
@@ -316,7 +316,7 @@ func (s Stats) Drops() uint64 {
 		u.InErrors + u.InCsumErrors + u.NoPorts + u.RcvbufErrors +
 		t.InErrs + t.ConnLimitDrops + t.MemLimitDrops + t.PAWSDrops + t.ListenDrops + t.SynCookiesFailed +
 		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs +
-		s.IPv6.drops()
+		s.IPv6.drops() + s.ND6.drops()
 }
 
 // drops is the total of the IPv6 drop counters.

@@ -464,6 +464,10 @@ func TestStats_Drops_SumsEachDropCounter(t *testing.T) {
 		func(s *stack.Stats) { s.IPv6.InUnknownProtos = 1 }, func(s *stack.Stats) { s.IPv6.ReasmFails = 1 },
 		func(s *stack.Stats) { s.IPv6.ICMP6InErrors = 1 }, func(s *stack.Stats) { s.IPv6.ICMP6InBadND = 1 },
 		func(s *stack.Stats) { s.IPv6.ICMP6NDNotOurs = 1 }, func(s *stack.Stats) { s.IPv6.ICMP6InErrorsUnmatched = 1 },
+		func(s *stack.Stats) { s.ND6.InBadRA = 1 }, func(s *stack.Stats) { s.ND6.InBadMLD = 1 },
+		func(s *stack.Stats) { s.ND6.RedirectsIgnored = 1 }, func(s *stack.Stats) { s.ND6.NAIgnored = 1 },
+		func(s *stack.Stats) { s.ND6.NAForOurs = 1 }, func(s *stack.Stats) { s.ND6.ResolutionFailed = 1 },
+		func(s *stack.Stats) { s.ND6.QueueDrops = 1 }, func(s *stack.Stats) { s.ND6.CacheFull = 1 },
 	} {
 		var s stack.Stats
 		set(&s)

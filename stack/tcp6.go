@@ -26,7 +26,7 @@ func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p
 		TrafficClass: seg.ECN & ecnMask, // RFC 3168 §5: the ECN field of the Traffic Class; DSCP 0
 		PayloadLen:   n,
 		NextHeader:   ipv6.ProtoTCP,
-		HopLimit:     ipv6.DefaultHopLimit,
+		HopLimit:     s.hopLimit6Locked(),
 		Src:          src,
 		Dst:          remote.Addr(),
 	})

@@ -101,7 +101,7 @@ func (e *UDPEndpoint) sendTo6Locked(b []byte, to netip.AddrPort) (int, error) {
 	ipv6.Encode(pkt, ipv6.Fields{
 		PayloadLen: udp.HeaderLen + len(b),
 		NextHeader: ipv6.ProtoUDP,
-		HopLimit:   ipv6.DefaultHopLimit,
+		HopLimit:   s.hopLimit6Locked(),
 		Src:        src,
 		Dst:        to.Addr(),
 	})

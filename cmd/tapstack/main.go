@@ -92,14 +92,16 @@ type linkFlags struct {
 	addr     string
 	hostAddr string
 	gateway  string
-	mtu      int
-	pcap     string
-	logLevel string
-	maxConns int
-	tcpMem   int
-	cc       string // TCP congestion control
-	ecn      string // TCP ECN mode
-	offload  string // TAP offloads: auto, on, off
+	// IPv6 (addrs6.go).
+	addr6, hostAddr6 string
+	mtu              int
+	pcap             string
+	logLevel         string
+	maxConns         int
+	tcpMem           int
+	cc               string // TCP congestion control
+	ecn              string // TCP ECN mode
+	offload          string // TAP offloads: auto, on, off
 
 	// target is the address the command will reach (ping's, get's),
 	// if known: a clash message says how to reach it. Not a flag.
@@ -112,6 +114,8 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.addr, "addr", "10.0.0.2/24", `the stack's own address, or "dhcp" to lease one from a DHCP server on the link (TAP only)`)
 	fs.StringVar(&l.hostAddr, "host-addr", "10.0.0.1/24", `address for the kernel side of the TAP ("": leave it alone)`)
 	fs.StringVar(&l.gateway, "gateway", "", "default route (default: host-addr's IP)")
+	fs.StringVar(&l.addr6, "addr6", defaultAddr6, `the stack's static IPv6 address ("": none; the link-local address is always there, and a router's prefix adds one)`)
+	fs.StringVar(&l.hostAddr6, "host-addr6", defaultHostAddr6, `IPv6 address for the kernel side of the TAP ("": leave it alone)`)
 	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU, 68 to 65521 (with --tun, 65535)")
 	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -129,6 +133,8 @@ type parsed struct {
 	ecn            tcp.ECNMode
 	dhcp           bool // --addr dhcp: address, prefix and router from a lease
 	offload        nic.OffloadMode
+	addr6          netip.Prefix // zero with --addr6 ""
+	hostAddr6      netip.Prefix // zero with --host-addr6 ""
 }
 
 func (l *linkFlags) parse() (parsed, error) {
@@ -192,6 +198,9 @@ func (l *linkFlags) parse() (parsed, error) {
 	}
 	if l.tcpMem < 0 || l.tcpMem > 1<<20 {
 		return p, fmt.Errorf("--tcp-mem %d: want 0 (no limit) to 1048576 MiB", l.tcpMem)
+	}
+	if err := l.parse6(&p); err != nil {
+		return p, err
 	}
 	return p, nil
 }

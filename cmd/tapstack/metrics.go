@@ -82,6 +82,14 @@ var nstatNames = map[string]string{
 	"ipv6.icmp6_out_time_excds":       "Icmp6_OutTimeExcds",
 	"ipv6.icmp6_out_parm_problems":    "Icmp6_OutParmProblems",
 	"ipv6.icmp6_out_rate_limit_host":  "Icmp6_OutRateLimitHost",
+	// Neighbour and router discovery and MLD (the nd6 layer).
+	"nd6.icmp6_in_neighbor_adverts":   "Icmp6_InNeighborAdvertisements",
+	"nd6.icmp6_out_neighbor_solicits": "Icmp6_OutNeighborSolicits",
+	"nd6.icmp6_in_router_adverts":     "Icmp6_InRouterAdvertisements",
+	"nd6.icmp6_out_router_solicits":   "Icmp6_OutRouterSolicits",
+	"nd6.icmp6_in_redirects":          "Icmp6_InRedirects",
+	"nd6.icmp6_in_mld_queries":        "Icmp6_InGroupMembQueries",
+	"nd6.icmp6_out_mldv2_reports":     "Icmp6_OutMLDv2Reports",
 
 	"icmp.in_msgs":           "Icmp_InMsgs",
 	"icmp.in_errors":         "Icmp_InErrors",

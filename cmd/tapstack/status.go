@@ -105,6 +105,10 @@ type statusDoc struct {
 	Listeners     []statusListener  `json:"listeners"`
 	UDP           []statusUDP       `json:"udp"`
 	Neighbours    []statusNeighbour `json:"neighbours"`
+	// IPv6 (status6.go).
+	Addrs6      []statusAddr6      `json:"ipv6_addresses"`
+	Routers6    []statusRouter6    `json:"ipv6_routers"`
+	Neighbours6 []statusNeighbour6 `json:"ipv6_neighbours"`
 }
 
 // statusOffload is the TAP's offload mode and what the offloads saved:
@@ -256,6 +260,7 @@ func (d *daemon) status(q statusQuery) statusDoc {
 	for _, n := range st.Neighbors() {
 		doc.Neighbours = append(doc.Neighbours, statusNeighbour{IP: n.IP.String(), MAC: n.MAC.String(), State: n.State.String()})
 	}
+	d.status6(&doc)
 	return doc
 }
 
@@ -323,6 +328,7 @@ func writeStatusText(w io.Writer, doc statusDoc) {
 	for _, n := range doc.Neighbours {
 		fmt.Fprintf(w, "  %-16s %s %s\n", n.IP, n.MAC, n.State)
 	}
+	writeStatus6Text(w, doc)
 	fmt.Fprintf(w, "\nthis page as JSON: /status.json   counters: /stats, /metrics   bytes: /bytes/N   echo: POST /echo\n")
 }
 

@@ -116,6 +116,12 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	}
 	if !tap.HostConfigured() {
 		logUnconfigured(log, tap, l, p)
+	} else if p.hostAddr6.IsValid() && l.tun == "" {
+		// A kernel without IPv6 leaves the IPv4 daemon as it was: warned,
+		// not refused.
+		if err := configureHost6(tap.Info().Name, p.hostAddr6); err != nil {
+			log.Warn(err.Error())
+		}
 	}
 	n := &node{link: tap}
 	var dev nic.Device = tap
@@ -136,7 +142,7 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	if l.tcpMem == 0 {
 		memLimit = -1 // no limit
 	}
-	st, err := stack.New(dev, stack.Config{Addr: p.addr, Gateway: p.gateway, Logger: log,
+	st, err := stack.New(dev, stack.Config{Addr: p.addr, Gateway: p.gateway, Addr6: p.addr6, Logger: log,
 		MaxConnections: l.maxConns, TCPMemoryLimit: memLimit, TCP: tcp.Config{Congestion: l.cc, ECN: p.ecn}})
 	if err != nil {
 		dev.Close()
@@ -229,7 +235,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		names = append(names, def.label)
 	}
 	// This line is the readiness signal scripts and tests wait for.
-	log.Info("tapstack up", append(upAttrs(&c.link, n.st), "addr", c.link.addr, "host-addr", c.link.hostAddr,
+	log.Info("tapstack up", append(upAttrs(&c.link, n.st), "addr", c.link.addr, "host-addr", c.link.hostAddr, "addr6", c.link.addr6,
 		"mtu", n.st.MTU(), "offload", offloadState(&c.link, n.link), "services", strings.Join(names, ", "))...)
 	<-ctx.Done()
 	log.Info("shutting down", shutdownTotals(n.st.Stats())...)

@@ -42,6 +42,13 @@ var (
 // answers to the frame's source).
 func newGvisor6(t *testing.T) *gvisorTarget {
 	t.Helper()
+	return newGvisor6With(t, true)
+}
+
+// newGvisor6With is newGvisor6, with the peer a static neighbour only if
+// staticPeer (else gVisor resolves it by neighbour discovery).
+func newGvisor6With(t *testing.T, staticPeer bool) *gvisorTarget {
+	t.Helper()
 	clk := faketime.NewManualClock()
 	st := gstack.New(gstack.Options{
 		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv6.NewProtocolWithOptions(gipv6.Options{})},
@@ -57,8 +64,10 @@ func newGvisor6(t *testing.T) *gvisorTarget {
 		t.Fatalf("gVisor: AddProtocolAddress: %v", err)
 	}
 	st.SetRouteTable([]tcpip.Route{{Destination: addr.Subnet(), NIC: gvisorNIC}})
-	if err := st.AddStaticNeighbor(gvisorNIC, gipv6.ProtocolNumber, tcpip.AddrFrom16(peerLL6.As16()), tcpip.LinkAddress(peerMAC[:])); err != nil {
-		t.Fatalf("gVisor: AddStaticNeighbor: %v", err)
+	if staticPeer {
+		if err := st.AddStaticNeighbor(gvisorNIC, gipv6.ProtocolNumber, tcpip.AddrFrom16(peerLL6.As16()), tcpip.LinkAddress(peerMAC[:])); err != nil {
+			t.Fatalf("gVisor: AddStaticNeighbor: %v", err)
+		}
 	}
 	x := &gvisorTarget{t: t, clk: clk, st: st, ch: ch}
 	t.Cleanup(x.close)

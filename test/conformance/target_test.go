@@ -123,6 +123,9 @@ func newTapTarget(t testing.TB, tc targetConfig) *tapTarget {
 		Gateway: peerIP,
 		Clock:   clk,
 		Logger:  slog.New(slog.DiscardHandler),
+		// The link-local address usable at once, as gVisor's without
+		// DAD configured: the scripts are not about RFC 4862.
+		DupAddrDetectTransmits: -1,
 	}
 	cfg.TCP = tcp.DefaultConfig()
 	cfg.TCP.MSS = linkMTU - 40 // as stack.New sets it for a zero TCP config

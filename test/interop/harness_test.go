@@ -135,6 +135,9 @@ func newLinkFamily(t testing.TB, seed uint64, im nic.Impairment, v6 bool) *link 
 		Addr:   tapPrefix,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		TCP:    tcpCfg,
+		// The link-local address usable at once (RFC 4862 DAD off), as
+		// gVisor's end, which does no DAD either.
+		DupAddrDetectTransmits: -1,
 	})
 	if err != nil {
 		t.Fatalf("tapstack: %v", err)
