@@ -36,17 +36,18 @@ func (n *Net) Stats() stack.Stats { return n.st.Stats() }
 func (n *Net) Close() error { return n.st.Close() }
 
 // Dial connects to address on network "tcp", "tcp4", "tcp6", "udp",
-// "udp4", "udp6" or "ping4", as net.Dial: the host is an IP address (an
-// IPv6 link-local one may carry the zone of the stack's link,
-// "[fe80::1%tap0]:80") or a name. See DialContext.
+// "udp4", "udp6", "ping", "ping4" or "ping6", as net.Dial: the host is an
+// IP address (an IPv6 link-local one may carry the zone of the stack's
+// link, "[fe80::1%tap0]:80") or a name. See DialContext.
 func (n *Net) Dial(network, address string) (net.Conn, error) {
 	return n.DialContext(context.Background(), network, address)
 }
 
 // DialContext connects to address on network "tcp", "tcp4", "tcp6" (a
 // *socket.Conn), "udp", "udp4" or "udp6" (a connected *socket.UDPConn), as
-// net.Dialer.DialContext, or "ping4" (a *PingConn to address, a host
-// without a port, as wireguard-go's netstack takes it): a host name is looked up with the built-in
+// net.Dialer.DialContext, or "ping4", "ping6" or "ping" (a *PingConn to
+// address, a host without a port, as wireguard-go's netstack takes it;
+// ICMPv6 to an IPv6 address, see dialPing): a host name is looked up with the built-in
 // resolver (IPv4 addresses, IPv6 ones for "tcp6" and "udp6"), and its
 // addresses tried in order until one connects, each with
 // an equal share of ctx's deadline (at least 2 s); the error is then the
@@ -56,8 +57,8 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: network, Err: err} }
 	switch network {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
-	case "ping4":
-		return n.dialPing(ctx, address)
+	case "ping", "ping4", "ping6":
+		return n.dialPing(ctx, network, address)
 	default:
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
@@ -111,14 +112,24 @@ func partialContext(ctx context.Context, remaining int) (context.Context, contex
 	return context.WithTimeout(ctx, share)
 }
 
-// dialPing is DialContext for "ping4": a ping socket to host's first
-// address (an echo socket has no handshake to try the others with).
-func (n *Net) dialPing(ctx context.Context, host string) (net.Conn, error) {
-	addrs, err := n.lookup(ctx, host)
+// dialPing is DialContext for "ping4", "ping6" (ICMPv6) and "ping" (the
+// family of an IP literal, IPv4 for a name, as "tcp"): a ping socket to
+// host's first address (an echo socket has no handshake to try the others
+// with).
+func (n *Net) dialPing(ctx context.Context, network, host string) (net.Conn, error) {
+	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: network, Err: err} }
+	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: "ping4", Err: err}
+		addrs, err := n.lookupFamily(ctx, ipNetwork(network), host)
+		if err != nil {
+			return nil, opErr(err)
+		}
+		a = addrs[0]
 	}
-	c, err := n.DialPing(netip.Addr{}, addrs[0])
+	if v6 := !a.Unmap().Is4(); network == "ping4" && v6 || network == "ping6" && !v6 {
+		return nil, opErr(&net.AddrError{Err: "no suitable address found", Addr: host})
+	}
+	c, err := n.DialPing(netip.Addr{}, a)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
@@ -157,20 +168,21 @@ func (n *Net) ListenPacket(network, address string) (net.PacketConn, error) {
 // PingConn is an ICMP echo socket; see socket.PingConn.
 type PingConn = socket.PingConn
 
-// PingAddr is a PingConn's address, on network "ping4".
+// PingAddr is a PingConn's address, on network "ping4" or "ping6".
 type PingAddr = socket.PingAddr
 
 // ListenPing opens an ICMP echo socket, as Linux's unprivileged ping
 // socket: WriteTo sends echo requests to any address, ReadFrom returns the
 // replies and ICMP errors about them. laddr may be zero (any) or the
-// stack's address.
+// stack's address; :: or an IPv6 address of the stack opens an ICMPv6
+// socket.
 func (n *Net) ListenPing(laddr netip.Addr) (*PingConn, error) {
 	return socket.ListenPing(n.st, laddr)
 }
 
 // DialPing opens an ICMP echo socket whose Write sends echo requests to
-// raddr and whose Read returns only the messages from raddr. laddr is as
-// for ListenPing.
+// raddr and whose Read returns only the messages from raddr (ICMPv6 for
+// an IPv6 raddr). laddr is as for ListenPing.
 func (n *Net) DialPing(laddr, raddr netip.Addr) (*PingConn, error) {
 	return socket.DialPing(n.st, laddr, raddr)
 }

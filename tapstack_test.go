@@ -22,6 +22,7 @@ import (
 	"github.com/tapstack/tapstack/stack"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // newPair brings up a (10.0.0.1, asking b for names) and b (10.0.0.2,
@@ -558,6 +559,58 @@ func TestDialContext_ByName_SharesTheDeadlineAmongAddresses(t *testing.T) {
 		t.Fatalf("DialContext: %v, want the second address to connect in the time the first left", err)
 	}
 	c.Close()
+}
+
+// linkLocalReady waits (bounded) until n's link-local address has passed
+// duplicate address detection (RFC 4862 §5.4) and returns it.
+func linkLocalReady(t *testing.T, n *tapstack.Net) netip.Addr {
+	t.Helper()
+	ll := n.Stack().LinkLocal()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, a := range n.Stack().Addrs6() {
+			if a.Prefix.Addr() == ll && a.State == stack.AddrPreferred {
+				return ll
+			}
+		}
+	}
+	t.Fatalf("%v still tentative after 10 s", ll)
+	return ll
+}
+
+// Dial("ping6", host) and Dial("ping", IPv6 literal) are ICMPv6 ping
+// sockets; "ping4" refuses an IPv6 address.
+func TestDial_Ping6ToTheOtherStacksLinkLocal(t *testing.T) {
+	a, b := newPair(t, nil)
+	linkLocalReady(t, a)
+	peer := linkLocalReady(t, b)
+	for _, network := range []string{"ping6", "ping"} {
+		c, err := a.Dial(network, peer.String())
+		if err != nil {
+			t.Fatalf("Dial(%s, %s): %v", network, peer, err)
+		}
+		defer c.Close()
+		if ra := c.RemoteAddr(); ra.Network() != "ping6" || ra.String() != peer.String() {
+			t.Fatalf("Dial(%s): RemoteAddr %s %s, want ping6 %s", network, ra.Network(), ra, peer)
+		}
+		m, _ := (&icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: &icmp.Echo{Seq: 6, Data: []byte("data")}}).Marshal(nil)
+		if _, err := c.Write(m); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 1500)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := icmp.ParseMessage(58, buf[:n]) // 58: ICMPv6
+		if e, ok := r.Body.(*icmp.Echo); err != nil || r.Type != ipv6.ICMPTypeEchoReply || !ok || e.Seq != 6 {
+			t.Fatalf("Dial(%s): read %v %+v (%v), want the echo reply to seq 6", network, r.Type, r.Body, err)
+		}
+	}
+	var ae *net.AddrError
+	if c, err := a.Dial("ping4", peer.String()); c != nil || !errors.As(err, &ae) {
+		t.Fatalf("Dial(ping4, %s) = %v, %v; want no suitable address", peer, c, err)
+	}
 }
 
 // Config.Addr6 gives each end of a pair a static IPv6 address that TCP

@@ -109,3 +109,79 @@ func TestListen_DualStack_AcceptsIPv4AsMapped(t *testing.T) {
 		t.Fatalf("read %q, %v", got, err)
 	}
 }
+
+// A "udp6" dial binds the source address connect picks (our link-local
+// one, as Linux's ip6_datagram_connect fixes the route's source) and an
+// ephemeral port; "udp4" refuses an IPv6 address.
+func TestDialUDP6_Addrs(t *testing.T) {
+	a, _ := twoStacks(t)
+	c, err := socket.Dial(a, "udp6", "[fe80::1]:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	la := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	if la.Addr() != a.LinkLocal() || la.Port() == 0 || c.RemoteAddr().String() != "[fe80::1]:53" {
+		t.Fatalf("LocalAddr %v, RemoteAddr %v; want %v with an ephemeral port, [fe80::1]:53", la, c.RemoteAddr(), a.LinkLocal())
+	}
+	var ae *net.AddrError
+	if _, err := socket.Dial(a, "udp4", "[fe80::1]:53"); !errors.As(err, &ae) {
+		t.Fatalf("udp4 to an IPv6 address: %v, want no suitable address", err)
+	}
+}
+
+// TCP and UDP over IPv6 between two stacks on the Pipe, link-local to
+// link-local with the link as zone: neighbour discovery, the handshake
+// and data both ways, the peer's address as Go's net shows it.
+func TestTCP6AndUDP6_BetweenTwoStacks(t *testing.T) {
+	a, b := twoStacks(t)
+	l, err := socket.Listen(b, "tcp6", ":7020")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			io.Copy(c, c) // echo
+			c.Close()
+		}
+	}()
+	target := netip.AddrPortFrom(b.LinkLocal().WithZone(a.LinkName()), 7020)
+	c, err := socket.Dial(a, "tcp6", target.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.RemoteAddr().String(); got != target.String() {
+		t.Fatalf("RemoteAddr %s, want %s", got, target)
+	}
+	c.SetDeadline(time.Now().Add(guard))
+	if _, err := c.Write([]byte("over ipv6")); err != nil {
+		t.Fatal(err)
+	}
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	if got, err := io.ReadAll(c); err != nil || string(got) != "over ipv6" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+
+	pc, err := socket.ListenPacket(b, "udp6", ":7021")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	u, err := socket.Dial(a, "udp6", netip.AddrPortFrom(b.LinkLocal(), 7021).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write([]byte("datagram")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	pc.SetReadDeadline(time.Now().Add(guard))
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "datagram" || from.(*net.UDPAddr).AddrPort().Addr().WithZone("") != a.LinkLocal() {
+		t.Fatalf("ReadFrom %q from %v, %v; want datagram from %v", buf[:n], from, err, a.LinkLocal())
+	}
+}

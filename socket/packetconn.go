@@ -227,7 +227,7 @@ func dialUDP(ctx context.Context, st *stack.Stack, network, address string) (*UD
 		// (ip4_datagram_connect); the stack has one address.
 		la = netip.AddrPortFrom(st.Addr(), la.Port())
 	} else if la.Addr().IsUnspecified() {
-		la = netip.AddrPortFrom(st.LinkLocal(), la.Port())
+		la = netip.AddrPortFrom(st.SourceAddr6(ap.Addr()), la.Port())
 	}
 	return &UDPConn{PacketConn: PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la)}, remote: net.UDPAddrFromAddrPort(ap)}, nil
 }

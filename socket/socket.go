@@ -92,10 +92,13 @@ type FD struct {
 	keepalive bool
 }
 
+// IPPROTO_ICMPV6 with AF_INET6 and SOCK_DGRAM is an ICMPv6 ping socket.
+const IPPROTO_ICMPV6 = syscall.IPPROTO_ICMPV6
+
 // Socket opens a socket on st, like socket(2). Supported: AF_INET with
 // SOCK_STREAM and protocol 0 or IPPROTO_TCP (TCP); SOCK_DGRAM with 0 or
 // IPPROTO_UDP (UDP), or IPPROTO_ICMP (an ICMP echo "ping" socket as in
-// Linux). AF_INET6 with TCP or UDP: IPv6 addresses, and IPv4 ones as
+// Linux). AF_INET6 with TCP, UDP or IPPROTO_ICMPV6 (ping): IPv6 addresses, and IPv4 ones as
 // IPv4-mapped addresses (::ffff:a.b.c.d) unless IPV6_V6ONLY is set, as on
 // Linux (RFC 3493 §3.7). SOCK_NONBLOCK may be or-ed into the type.
 func Socket(st *stack.Stack, domain, typ, proto int) (*FD, error) {
@@ -119,6 +122,12 @@ func Socket(st *stack.Stack, domain, typ, proto int) (*FD, error) {
 		fd.udp, fd.ready, fd.done = e, e.Readable(), e.Done()
 	case typ == SOCK_DGRAM && proto == IPPROTO_ICMP && !v6:
 		p, err := st.NewPingEndpoint()
+		if err != nil {
+			return nil, syscall.ENETDOWN
+		}
+		fd.ping, fd.ready, fd.done = p, p.Readable(), p.Done()
+	case typ == SOCK_DGRAM && proto == IPPROTO_ICMPV6 && v6:
+		p, err := st.NewPingEndpoint6()
 		if err != nil {
 			return nil, syscall.ENETDOWN
 		}
@@ -168,10 +177,7 @@ func (f *FD) Bind(addr netip.AddrPort) error {
 		return err
 	}
 	if f.ping != nil {
-		if a := addr.Addr(); a.IsValid() && !a.IsUnspecified() && a != f.st.Addr() {
-			return syscall.EADDRNOTAVAIL
-		}
-		return nil
+		return f.ping.CheckBind(addr.Addr())
 	}
 	f.mu.Lock()
 	reuse := f.reuse
@@ -518,6 +524,9 @@ func (f *FD) Getsockname() (netip.AddrPort, error) {
 		return netip.AddrPort{}, err
 	}
 	if f.ping != nil {
+		if f.ping.V6() {
+			return netip.AddrPortFrom(netip.IPv6Unspecified(), f.ping.Ident()), nil
+		}
 		return netip.AddrPortFrom(f.st.Addr(), f.ping.Ident()), nil
 	}
 	var a netip.AddrPort

@@ -138,6 +138,17 @@ func TestUDP6_ICMPv6Errors_ConnectedSocket(t *testing.T) {
 	if _, err := fd.Recv(make([]byte, 10), 0); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("after port unreachable: %v, want ECONNREFUSED", err)
 	}
+	// Packet Too Big: EMSGSIZE to the connected socket, as Linux's
+	// __udp6_lib_err under the default path MTU discovery.
+	big := make([]byte, 1400)
+	if _, err := fd.Send(big, 0); err != nil {
+		t.Fatal(err)
+	}
+	bigPkt := e.nextPacket6()
+	e.inject(icmp6ErrorFrame(ipv6.TypePacketTooBig, 0, 1280, bigPkt))
+	if _, err := fd.Recv(make([]byte, 10), 0); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Fatalf("after packet too big: %v, want EMSGSIZE", err)
+	}
 	other := append([]byte(nil), sent...)
 	other[ipv6.HeaderLen] ^= 0xff // another source port: no socket
 	before := e.st.Stats().IPv6.ICMP6InErrorsUnmatched

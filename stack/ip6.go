@@ -89,12 +89,25 @@ func (s *Stack) joined6(eth ethernet.Header) bool {
 	return false
 }
 
+// packet6 is the IPv6 packet in eth, the frame as received: behind the
+// Ethernet header, or, on an IP link (a TUN), the frame itself, which has
+// no link header. The receive path keeps the frame for drop logs and for
+// the link-layer source that neighbour discovery reads, which on an IP
+// link never runs (handleICMPv6Locked).
+func (s *Stack) packet6(eth ethernet.Header) []byte {
+	if s.ipLink {
+		return eth
+	}
+	return eth.Payload()
+}
+
 // handleIPv6Locked is the IPv6 receive path (RFC 8200): the fixed header,
-// the destination, the extension-header walk, then the upper layer.
+// the destination, the extension-header walk, then the upper layer. eth
+// is the frame as received (packet6).
 func (s *Stack) handleIPv6Locked(eth ethernet.Header, meta nic.Meta) {
 	st := &s.stats.IPv6
 	st.InReceives++
-	h, err := ipv6.Parse(eth.Payload())
+	h, err := ipv6.Parse(s.packet6(eth))
 	switch {
 	case errors.Is(err, ipv6.ErrTruncated):
 		s.dropFrameLocked(&st.InTruncated, catIPv6, "in_truncated", eth)
@@ -196,10 +209,26 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		return
 	}
 	st.ICMP6InMsgs++
+	if s.ipLink && m.Type() >= ipv6.TypeRouterSolicit && m.Type() <= ipv6.TypeRedirect {
+		// An IP link (TUN) has no link-layer addresses to resolve, and
+		// no neighbour discovery here (Linux's TUN is IFF_NOARP, and its
+		// ND learns nothing from a device without an address): router
+		// and neighbour discovery messages (RFC 4861 §4, 133-137) are
+		// dropped, counted.
+		s.dropFrameLocked(&s.stats.ND6.NDOnIPLink, catIPv6, "nd_on_ip_link", eth)
+		return
+	}
 	switch m.Type() {
 	case ipv6.TypeEchoRequest:
 		st.ICMP6InEchos++
 		s.echoReply6Locked(eth, h, m)
+	case ipv6.TypeEchoReply:
+		// RFC 4443 §4.2: a reply goes to the process that sent the
+		// request; a ping endpoint's identifier names it (ping.go).
+		st.ICMP6InEchoReps++
+		if p := s.pings6[m.Ident()]; p != nil {
+			p.deliverLocked(m, src)
+		}
 	case ipv6.TypeNeighborSolicit:
 		st.ICMP6InNeighborSolicits++
 		s.handleNSLocked(eth, h, m)
@@ -219,6 +248,7 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		s.handleMLDQueryLocked(eth, h, m)
 	case ipv6.TypePacketTooBig:
 		s.handlePacketTooBigLocked(m) // TCP follows through pathMTU6ChangedLocked
+		s.icmp6ErrorInLocked(h, m)    // a connected UDP socket: EMSGSIZE
 	case ipv6.TypeDestUnreachable, ipv6.TypeTimeExceeded, ipv6.TypeParamProblem:
 		s.icmp6ErrorInLocked(h, m) // ip6_transport.go
 	}
@@ -293,6 +323,15 @@ func (s *Stack) sendICMPv6Locked(frame []byte, dstMAC ethernet.MAC, src, dst net
 // §5), or the zero Addr when we have none usable (addr6.go).
 func (s *Stack) source6Locked(dst netip.Addr) netip.Addr {
 	return s.selectSource6Locked(dst)
+}
+
+// Source6 returns the source address the stack would send to dst with
+// (RFC 6724 §5), or the zero Addr while it has none usable (a new address
+// is tentative until DAD ends, RFC 4862 §5.4).
+func (s *Stack) Source6(dst netip.Addr) netip.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.source6Locked(dst.WithZone(""))
 }
 
 // output6Locked sends the complete IPv6 packet pkt (its header filled in)

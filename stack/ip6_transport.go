@@ -144,9 +144,17 @@ func (s *Stack) LinkName() string { return s.info.Name }
 // checks the quoted sequence number (RFC 5927 §4.1), or a UDP socket.
 // The quote must start with an IPv6 header from one of our addresses and
 // carry the transport header right after it.
+//
+// A Packet Too Big has acted already (handlePacketTooBigLocked: the path
+// MTU, and through it every TCP connection to the destination); here it
+// only reaches a connected UDP socket, and finding none is no drop.
 func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP) {
 	st := &s.stats.IPv6
+	ptb := m.Type() == ipv6.TypePacketTooBig
 	q := m.Payload()
+	if ptb && (len(q) < ipv6.HeaderLen+8 || q[6] != ipv6.ProtoUDP) {
+		return
+	}
 	if len(q) < ipv6.HeaderLen+8 || q[0]>>4 != 6 {
 		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
 		return
@@ -170,17 +178,30 @@ func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP) {
 	case ipv6.ProtoUDP:
 		ep := s.udp.Lookup(remote, local)
 		if ep == nil || ep.LocalAddr().Port() != local.Port() {
-			s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
+			if !ptb {
+				s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
+			}
 			return
 		}
 		// As Linux's __udp6_lib_err without IPV6_RECVERR: only the
-		// errors icmpv6_err_convert calls fatal, and only to a connected
-		// socket (icmpErrorLocked checks).
+		// errors icmpv6_err_convert calls fatal (Packet Too Big too,
+		// EMSGSIZE, under the default path MTU discovery), and only to a
+		// connected socket (icmpErrorLocked checks). The datagrams after
+		// it are fragmented to the path MTU.
 		if errno, fatal := tcp.FatalICMPv6Error(m.Type(), m.Code()); fatal {
 			if e := s.udpEPs[ep]; e != nil {
 				e.icmpErrorLocked(errno)
 			}
 		}
+	case ipv6.ProtoICMPv6:
+		// Our echo request's header: its identifier at bytes 4-5 names
+		// the ping endpoint, which reads the error as a message, as the
+		// ICMP one does (ip.go).
+		if p := s.pings6[binary.BigEndian.Uint16(tp[4:6])]; p != nil && tp[0] == ipv6.TypeEchoRequest {
+			p.deliverLocked(m, h.Src())
+			return
+		}
+		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
 	default:
 		s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
 	}
@@ -212,4 +233,14 @@ func (s *Stack) wildcardSourceLocked(remote netip.Addr) netip.Addr {
 		return s.addr
 	}
 	return s.source6Locked(remote)
+}
+
+// SourceAddr6 returns the source address the stack picks for a packet to
+// the IPv6 address dst (RFC 6724 §5), the zero Addr when it has none: the
+// local address a connected datagram socket reports, as Linux's
+// ip6_datagram_connect fixes it.
+func (s *Stack) SourceAddr6(dst netip.Addr) netip.Addr {
+	s.mu.Lock()
+	defer s.unlock()
+	return s.source6Locked(dst.WithZone(""))
 }

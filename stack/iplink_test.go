@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
@@ -69,19 +70,17 @@ func TestIPLink_EchoRequest_BareReplyCountedAsPackets(t *testing.T) {
 	}
 }
 
-// The version nibble decides (drivers/net/tun.c, tun_get_user): IPv4 goes
-// to the IPv4 path, anything else (IPv6, an Ethernet frame sent by
-// mistake) is dropped and counted at the link, and an empty packet is
-// malformed. None of them gets an answer.
-func TestIPLink_NotIPv4_DroppedAndCounted(t *testing.T) {
+// The version nibble decides (drivers/net/tun.c, tun_get_user): IPv4 and
+// IPv6 go to their paths (TestIPLink_IPv6_*), anything else (an Ethernet
+// frame sent by mistake) is dropped and counted at the link, and an empty
+// packet is malformed. None of them gets an answer.
+func TestIPLink_NotIP_DroppedAndCounted(t *testing.T) {
 	e := newEnv(t, ipLink)
-	ipv6 := append([]byte{0x60}, make([]byte, 47)...)
 	eth := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP}, echoRequest(7, 1, nil)) // destination MAC 02:...: version 0
 	for name, tc := range map[string]struct {
 		pkt  []byte
 		want map[string]int64
 	}{
-		"IPv6":           {ipv6, map[string]int64{"Link.UnknownVersion": 1}},
 		"Ethernet frame": {eth, map[string]int64{"Link.UnknownVersion": 1}},
 		"empty":          {[]byte{}, map[string]int64{"Link.Malformed": 1}},
 	} {
@@ -92,8 +91,8 @@ func TestIPLink_NotIPv4_DroppedAndCounted(t *testing.T) {
 		e.expectCounted(name, tc.want, func() { e.inject(tc.pkt) })
 		e.none()
 	}
-	if d := e.st.Stats().Drops(); d != 3 {
-		t.Fatalf("Drops() = %d, want the 3 packets", d)
+	if d := e.st.Stats().Drops(); d != 2 {
+		t.Fatalf("Drops() = %d, want the 2 packets", d)
 	}
 }
 
@@ -116,13 +115,15 @@ func TestIPLink_DropRecord_ReadsThePacketAsIP(t *testing.T) {
 	e, rec := newDebugEnv(t, slog.LevelDebug, ipLink)
 	notUs := bare(ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP, Dst: otherIP},
 		udpDatagram(netip.AddrPortFrom(peerIP, 5000), netip.AddrPortFrom(otherIP, 53), nil)))
-	ipv6 := append([]byte{0x60}, make([]byte, 47)...)
+	v6 := append([]byte{0x60}, make([]byte, 47)...) // to ::, not ours
+	v5 := append([]byte{0x50}, make([]byte, 47)...)
 	for _, tc := range []struct {
 		pkt  []byte
 		want string
 	}{
 		{notUs, "drop layer=ipv4 reason=in_addr_errors src=10.0.0.1:5000 dst=10.0.0.77:53 proto=17 len=28"},
-		{ipv6, "drop layer=link reason=unknown_ip_version len=48"},
+		{v6, "drop layer=ipv6 reason=in_addr_errors len=48"},
+		{v5, "drop layer=link reason=unknown_ip_version len=48"},
 	} {
 		e.inject(tc.pkt)
 		if got := rec.take("drop"); !slices.Equal(got, []string{tc.want}) {
@@ -348,4 +349,34 @@ func TestIPLinkPair_UDPEcho(t *testing.T) {
 			t.Fatalf("%d bytes: echo of %d bytes from %v, %v", size, n, from, err)
 		}
 	}
+}
+
+// IPv6 on an IP link (a TUN): the static address is usable at once (no
+// DAD: nothing to solicit on a link without ND), an echo request arrives
+// without a link header and is answered bare, from that address; a
+// neighbour solicitation (RFC 4861 §4.3) is dropped and counted, as the
+// link has no neighbour discovery (Linux's TUN is IFF_NOARP).
+func TestIPLink_IPv6_EchoAnsweredBare_NoND(t *testing.T) {
+	e := newEnv(t, ipLink, withAddr6)
+	us, peer := stackSA.Addr(), netip.MustParseAddr("fd00::1:1")
+	req := bare(ip6Frame(ethernet.MAC{}, ipv6.Fields{Src: peer, Dst: us}, echo6(peer, us, 0x77, 3, []byte("tun6"))))
+	e.inject(req)
+	p, ok := e.peer.TryRead()
+	if !ok {
+		t.Fatalf("no reply; stats: %+v", e.st.Stats().IPv6)
+	}
+	h, err := ipv6.Parse(p)
+	if err != nil || len(h) != len(p) {
+		t.Fatalf("the stack sent % x, not a bare IPv6 packet: %v", p[:min(len(p), 20)], err)
+	}
+	m, err := ipv6.ParseICMP(h.Payload(), h.Src(), h.Dst())
+	if err != nil || m.Type() != ipv6.TypeEchoReply || h.Src() != us || h.Dst() != peer || m.Ident() != 0x77 || string(m.Payload()) != "tun6" {
+		t.Fatalf("reply %v -> %v type %d (%v), want an echo reply %v -> %v", h.Src(), h.Dst(), m.Type(), err, us, peer)
+	}
+	e.none()
+	ns := bare(ip6Frame(ethernet.MAC{}, ipv6.Fields{Src: peer, Dst: us, HopLimit: 255}, ns(us, ethernet.MAC{}, peer, us)))
+	e.expectCounted("neighbour solicitation", map[string]int64{
+		"Link.FramesIn": 1, "Link.BytesIn": int64(len(ns)), "IPv6.InReceives": 1, "IPv6.InDelivers": 1, "IPv6.ICMP6InMsgs": 1, "ND6.NDOnIPLink": 1,
+	}, func() { e.inject(ns) })
+	e.none()
 }

@@ -43,8 +43,12 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 	}
 }
 
-// ipVersion4 is IPv4's Version field (RFC 791 §3.1).
-const ipVersion4 = 4
+// ipVersion4 and ipVersion6 are the Version fields of IPv4 (RFC 791 §3.1)
+// and IPv6 (RFC 8200 §3).
+const (
+	ipVersion4 = 4
+	ipVersion6 = 6
+)
 
 // handlePacketLocked takes a packet from an IP link (a TUN opened with
 // IFF_NO_PI): there is no link header, and the version nibble, the first
@@ -56,10 +60,12 @@ func (s *Stack) handlePacketLocked(pkt []byte, meta nic.Meta) {
 	switch {
 	case len(pkt) == 0:
 		s.dropFrameLocked(&s.stats.Link.Malformed, catLink, "malformed", pkt)
-	case pkt[0]>>4 != ipVersion4:
-		s.dropFrameLocked(&s.stats.Link.UnknownVersion, catLink, "unknown_ip_version", pkt)
-	default:
+	case pkt[0]>>4 == ipVersion4:
 		s.handleIPv4Locked(pkt, false, meta)
+	case pkt[0]>>4 == ipVersion6:
+		s.handleIPv6Locked(pkt, meta) // the packet as the "frame": see packet6
+	default:
+		s.dropFrameLocked(&s.stats.Link.UnknownVersion, catLink, "unknown_ip_version", pkt)
 	}
 }
 

@@ -33,6 +33,7 @@ type ND6Stats struct {
 	ResolutionFailed uint64 `json:"resolution_failed"` // packets given up after MAX_MULTICAST_SOLICIT (§7.2.2)
 	QueueDrops       uint64 `json:"queue_drops"`       // packets pushed out of a full per-neighbour queue
 	CacheFull        uint64 `json:"cache_full"`        // packets dropped: no room for a neighbour entry
+	NDOnIPLink       uint64 `json:"nd_on_ip_link"`     // ND and MLD messages on an IP link (TUN), which has no ND
 	// Not drops.
 	DADSucceeded     uint64 `json:"dad_succeeded"`      // addresses assigned after DAD
 	DADDuplicates    uint64 `json:"dad_duplicates"`     // addresses found in use elsewhere (RFC 4862 §5.4.5)
@@ -41,7 +42,7 @@ type ND6Stats struct {
 }
 
 func (n ND6Stats) drops() uint64 {
-	return n.InBadRA + n.InBadMLD + n.RedirectsIgnored + n.NAIgnored + n.NAForOurs + n.ResolutionFailed + n.QueueDrops + n.CacheFull
+	return n.InBadRA + n.InBadMLD + n.RedirectsIgnored + n.NAIgnored + n.NAForOurs + n.ResolutionFailed + n.QueueDrops + n.CacheFull + n.NDOnIPLink
 }
 
 // handleNSLocked processes a neighbour solicitation (RFC 4861 §7.2.3) and

@@ -140,7 +140,8 @@ type Stack struct {
 	udp    *udp.Table
 	udpEPs map[*udp.Endpoint]*UDPEndpoint
 	pings  map[uint16]*PingEndpoint
-	ip6    ip6State // IPv6 addresses, neighbour cache, routers, MLD (addr6.go)
+	pings6 map[uint16]*PingEndpoint // ICMPv6 ping endpoints (ping.go)
+	ip6    ip6State                 // IPv6 addresses, neighbour cache, routers, MLD (addr6.go)
 	// IPv6 fragments and ICMPv6 errors (ip6frag.go, pmtu6.go,
 	// icmp6err.go). rx6LinkMcast: the IPv6 packet being handled came as a
 	// link-layer multicast or broadcast (RFC 4443 §2.4 (e.4)).
@@ -287,6 +288,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		udp:        udp.NewTable(),
 		udpEPs:     make(map[*udp.Endpoint]*UDPEndpoint),
 		pings:      make(map[uint16]*PingEndpoint),
+		pings6:     make(map[uint16]*PingEndpoint),
 		udpRcvBuf:  cfg.UDPRcvBuf,
 		maxConns:   cfg.MaxConnections,
 		maxSockBuf: cfg.MaxSocketBuffer,
@@ -620,6 +622,9 @@ func (s *Stack) Close() error {
 		e.closeLocked()
 	}
 	for _, p := range s.pings {
+		p.closeLocked()
+	}
+	for _, p := range s.pings6 {
 		p.closeLocked()
 	}
 	for e := range s.tcpEPs {

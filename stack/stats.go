@@ -57,6 +57,7 @@ type IPv6Stats struct {
 	ICMP6InMsgs             uint64 `json:"icmp6_in_msgs"`
 	ICMP6InErrors           uint64 `json:"icmp6_in_errors"` // truncated or bad checksum
 	ICMP6InEchos            uint64 `json:"icmp6_in_echos"`
+	ICMP6InEchoReps         uint64 `json:"icmp6_in_echo_reps"`
 	ICMP6InNeighborSolicits uint64 `json:"icmp6_in_neighbor_solicits"`
 	ICMP6InBadND            uint64 `json:"icmp6_in_bad_nd"`   // fails RFC 4861 §7.1 validation
 	ICMP6NDNotOurs          uint64 `json:"icmp6_nd_not_ours"` // solicitation for a target not ours
@@ -65,6 +66,7 @@ type IPv6Stats struct {
 	ICMP6InErrorsUnmatched  uint64 `json:"icmp6_in_errors_unmatched"`
 	ICMP6OutMsgs            uint64 `json:"icmp6_out_msgs"`
 	ICMP6OutEchoReps        uint64 `json:"icmp6_out_echo_reps"`
+	ICMP6OutEchos           uint64 `json:"icmp6_out_echos"`
 	ICMP6OutNeighborAdverts uint64 `json:"icmp6_out_neighbor_adverts"`
 	// ICMPv6 errors (RFC 4443): Packet Too Big received (and those not
 	// acted on, RFC 8201 §4), errors sent by type, and errors not sent:

@@ -134,7 +134,7 @@ func (ns nsState) freeFlags(l *linkFlags, p parsed, newTap bool, target netip.Ad
 		}
 	}
 	s := strings.Join(flags, " ")
-	if target.IsValid() && !ns.forwarding && ns.routedByHost(target) {
+	if target.Is4() && !ns.forwarding && ns.routedByHost(target) { // ip_forward is IPv4's
 		s += fmt.Sprintf(" (%v is then reached through the host, which must forward: sysctl -w net.ipv4.ip_forward=1)", target)
 	}
 	return s

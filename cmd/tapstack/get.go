@@ -19,7 +19,7 @@ import (
 // cmdGet brings up a stack on its own TAP and fetches URL through it with
 // Go's net/http client, printing the body.
 func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCommand("get", "URL   (e.g. tapstack get http://10.0.0.1:8080/)", stderr)
+	c := newCommand("get", "URL   (e.g. tapstack get http://10.0.0.1:8080/ or http://[fd00::1]:8080/)", stderr)
 	timeout := c.fs.Duration("timeout", 30*time.Second, "give up after this long")
 	if !c.parse(args, 1) {
 		return 2
@@ -34,6 +34,9 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer n.Close()
+	if c.link.target.Is6() && !c.link.target.Is4In6() {
+		waitSource6(ctx, n.st, c.link.target) // http://[fd00::1]/ right after DAD began
+	}
 	d := &socket.Dialer{Stack: n.st}
 	client := &http.Client{
 		Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},

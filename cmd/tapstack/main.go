@@ -115,7 +115,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.hostAddr, "host-addr", "10.0.0.1/24", `address for the kernel side of the TAP ("": leave it alone)`)
 	fs.StringVar(&l.gateway, "gateway", "", "default route (default: host-addr's IP)")
 	fs.StringVar(&l.addr6, "addr6", defaultAddr6, `the stack's static IPv6 address ("": none; the link-local address is always there, and a router's prefix adds one)`)
-	fs.StringVar(&l.hostAddr6, "host-addr6", defaultHostAddr6, `IPv6 address for the kernel side of the TAP ("": leave it alone)`)
+	fs.StringVar(&l.hostAddr6, "host-addr6", defaultHostAddr6, `IPv6 address for the kernel side of the TAP or TUN ("": leave it alone)`)
 	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU, 68 to 65521 (with --tun, 65535)")
 	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -65,6 +65,8 @@ var nstatNames = map[string]string{
 	"ipv6.icmp6_in_msgs":              "Icmp6_InMsgs",
 	"ipv6.icmp6_in_errors":            "Icmp6_InErrors",
 	"ipv6.icmp6_in_echos":             "Icmp6_InEchos",
+	"ipv6.icmp6_in_echo_reps":         "Icmp6_InEchoReplies",
+	"ipv6.icmp6_out_echos":            "Icmp6_OutEchos",
 	"ipv6.icmp6_in_neighbor_solicits": "Icmp6_InNeighborSolicits",
 	"ipv6.icmp6_out_msgs":             "Icmp6_OutMsgs",
 	"ipv6.icmp6_out_echo_reps":        "Icmp6_OutEchoReplies",

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
 )
 
 func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -22,11 +24,16 @@ func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	dst, err := netip.ParseAddr(c.fs.Arg(0))
-	if err != nil || !dst.Is4() {
-		return c.fail(2, "%q is not an IPv4 address", c.fs.Arg(0))
+	if err != nil || dst.Is4In6() || dst.IsUnspecified() {
+		return c.fail(2, "%q is not an IPv4 or IPv6 address (like 10.0.0.1, fd00::1 or fe80::1%%tap0)", c.fs.Arg(0))
 	}
-	if *size < 0 || *size > ipv4.MaxTotalLen-ipv4.HeaderMinLen-ipv4.ICMPHeaderLen {
-		return c.fail(2, "-s %d: want 0 to 65507", *size)
+	v6 := dst.Is6()
+	maxSize := ipv4.MaxTotalLen - ipv4.HeaderMinLen - ipv4.ICMPHeaderLen
+	if v6 {
+		maxSize = ipv6.MaxPayloadLen - ipv6.ICMPHeaderLen
+	}
+	if *size < 0 || *size > maxSize {
+		return c.fail(2, "-s %d: want 0 to %d", *size, maxSize)
 	}
 	c.link.target = dst
 	n, _, code := c.start()
@@ -34,7 +41,12 @@ func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer n.Close()
-	fd, err := socket.Socket(n.st, socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+	domain, proto := socket.AF_INET, socket.IPPROTO_ICMP
+	if v6 {
+		domain, proto = socket.AF_INET6, socket.IPPROTO_ICMPV6
+		waitSource6(ctx, n.st, dst)
+	}
+	fd, err := socket.Socket(n.st, domain, socket.SOCK_DGRAM, proto)
 	if err != nil {
 		return c.fail(1, "%v", err)
 	}
@@ -42,9 +54,90 @@ func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return pingLoop(ctx, fd, dst, *count, *interval, *size, *wait, stdout)
 }
 
+// dadWait bounds how long a command waits for an IPv6 source address: the
+// stack's DAD (RFC 4862 §5.4) takes about a second.
+const dadWait = 5 * time.Second
+
+// waitSource6 waits, at most dadWait, until the stack has a usable source
+// address for dst (its addresses start tentative, RFC 4862 §5.4), so that
+// the first packet is not refused with ENETUNREACH.
+func waitSource6(ctx context.Context, st *stack.Stack, dst netip.Addr) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	give := time.After(dadWait)
+	for !st.Source6(dst).IsValid() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-give:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// echoFamily is what pingLoop needs to know of ICMP or ICMPv6.
+type echoFamily struct {
+	request, reply uint8
+	hdrLen         int // the IP header in front of the ICMP message
+	// unreachable names an error message as iputils ping does; "" for a
+	// message that is neither an echo reply nor an error.
+	unreachable func(typ, code uint8) string
+	quotedSeq   func(m []byte) uint16 // the sequence number of the request an error quotes
+}
+
+var (
+	echo4 = echoFamily{ipv4.TypeEcho, ipv4.TypeEchoReply, ipv4.HeaderMinLen, func(typ, code uint8) string {
+		switch {
+		case typ == ipv4.TypeTimeExceeded:
+			return "Time to live exceeded"
+		case typ != ipv4.TypeDestUnreachable:
+			return ""
+		case code == ipv4.CodeHostUnreachable:
+			return "Destination Host Unreachable"
+		case code == ipv4.CodeNetUnreachable:
+			return "Destination Net Unreachable"
+		}
+		return "Destination Unreachable"
+	}, func(m []byte) uint16 {
+		if orig, tp, err := ipv4.Quoted(ipv4.ICMP(m)); err == nil && orig.Protocol() == ipv4.ProtoICMP {
+			return binary.BigEndian.Uint16(tp[6:8])
+		}
+		return 0
+	}}
+	// echo6 names errors as iputils ping -6 does (RFC 4443 §3.1, §3.3).
+	echo6 = echoFamily{ipv6.TypeEchoRequest, ipv6.TypeEchoReply, ipv6.HeaderLen, func(typ, code uint8) string {
+		switch {
+		case typ == ipv6.TypeTimeExceeded:
+			return "Time exceeded: Hop limit"
+		case typ != ipv6.TypeDestUnreachable:
+			return ""
+		case code == ipv6.CodeNoRoute:
+			return "Destination unreachable: No route"
+		case code == ipv6.CodeAdminProhibited:
+			return "Destination unreachable: Administratively prohibited"
+		case code == ipv6.CodeAddrUnreachable:
+			return "Destination unreachable: Address unreachable"
+		case code == ipv6.CodePortUnreachable:
+			return "Destination unreachable: Port unreachable"
+		}
+		return "Destination unreachable"
+	}, func(m []byte) uint16 {
+		// The quote: our IPv6 header, then the echo request's header.
+		if q := m[ipv6.ICMPHeaderLen:]; len(q) >= ipv6.HeaderLen+ipv6.ICMPHeaderLen && q[6] == ipv6.ProtoICMPv6 {
+			return binary.BigEndian.Uint16(q[ipv6.HeaderLen+6:])
+		}
+		return 0
+	}}
+)
+
 // pingLoop sends echo requests and prints replies the way iputils ping does.
 func pingLoop(ctx context.Context, fd *socket.FD, dst netip.Addr, count int, interval time.Duration, size int, wait time.Duration, out io.Writer) int {
-	fmt.Fprintf(out, "PING %v (%v) %d(%d) bytes of data.\n", dst, dst, size, size+ipv4.ICMPHeaderLen+ipv4.HeaderMinLen)
+	fam := echo4
+	if dst.Is6() {
+		fam = echo6
+	}
+	fmt.Fprintf(out, "PING %v (%v) %d(%d) bytes of data.\n", dst, dst, size, size+ipv4.ICMPHeaderLen+fam.hdrLen)
 	sentAt := map[uint16]time.Time{}
 	replies := make(chan string, 16)
 	received, errorsSeen := 0, 0
@@ -65,10 +158,12 @@ func pingLoop(ctx context.Context, fd *socket.FD, dst netip.Addr, count int, int
 		for r[i] != 0 {
 			i--
 		}
-		m, from := ipv4.ICMP(r[:i]), r[i+1:]
-		switch m.Type() {
-		case ipv4.TypeEchoReply:
-			seq := m.Seq()
+		m, from := []byte(r[:i]), r[i+1:]
+		if len(m) < ipv4.ICMPHeaderLen {
+			return
+		}
+		if m[0] == fam.reply {
+			seq := binary.BigEndian.Uint16(m[6:8])
 			t0, ok := sentAt[seq]
 			if !ok {
 				return
@@ -78,29 +173,18 @@ func pingLoop(ctx context.Context, fd *socket.FD, dst netip.Addr, count int, int
 			rtts = append(rtts, rtt)
 			received++
 			fmt.Fprintf(out, "%d bytes from %s: icmp_seq=%d time=%.3f ms\n", len(m), from, seq, float64(rtt.Microseconds())/1000)
-		case ipv4.TypeDestUnreachable, ipv4.TypeTimeExceeded:
+			return
+		}
+		if what := fam.unreachable(m[0], m[1]); what != "" {
 			errorsSeen++
-			what := "Destination Unreachable"
-			switch {
-			case m.Type() == ipv4.TypeTimeExceeded:
-				what = "Time to live exceeded"
-			case m.Code() == ipv4.CodeHostUnreachable:
-				what = "Destination Host Unreachable"
-			case m.Code() == ipv4.CodeNetUnreachable:
-				what = "Destination Net Unreachable"
-			}
-			seq := uint16(0)
-			if orig, tp, err := ipv4.Quoted(m); err == nil && orig.Protocol() == ipv4.ProtoICMP {
-				seq = binary.BigEndian.Uint16(tp[6:8])
-			}
-			fmt.Fprintf(out, "From %s icmp_seq=%d %s\n", from, seq, what)
+			fmt.Fprintf(out, "From %s icmp_seq=%d %s\n", from, fam.quotedSeq(m), what)
 		}
 	}
 	start := time.Now()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	req := make([]byte, ipv4.ICMPHeaderLen+size)
-	req[0] = ipv4.TypeEcho
+	req[0] = fam.request
 	for i := 8; i < len(req); i++ {
 		req[i] = byte(i)
 	}

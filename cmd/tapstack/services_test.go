@@ -75,6 +75,17 @@ func TestStatusPage_RetransmissionShownInRowAndStats(t *testing.T) {
 		t.Fatal("the retransmission never arrived")
 	}
 
+	// The JSON and text pages below are read one after the other: wait
+	// until "hello" is acknowledged, so that Send-Q cannot change between
+	// them (with the race detector the ACK often came in between).
+	waitFor(t, "the retransmission to be acknowledged", func() bool {
+		for _, ci := range a.TCPConnections() {
+			if ci.Local.String() == c.LocalAddr().String() {
+				return ci.SendQueue == 0
+			}
+		}
+		return false
+	})
 	h := testDaemon(a).httpHandler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))

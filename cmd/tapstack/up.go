@@ -116,9 +116,10 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 	}
 	if !tap.HostConfigured() {
 		logUnconfigured(log, tap, l, p)
-	} else if p.hostAddr6.IsValid() && l.tun == "" {
+	} else if p.hostAddr6.IsValid() {
 		// A kernel without IPv6 leaves the IPv4 daemon as it was: warned,
-		// not refused.
+		// not refused. On a TUN too: the stack's IPv6 reaches it as
+		// packets (no ND: the kernel's TUN is IFF_NOARP, and skips DAD).
 		if err := configureHost6(tap.Info().Name, p.hostAddr6); err != nil {
 			log.Warn(err.Error())
 		}

@@ -40,19 +40,20 @@ var (
 // link/ethernet (a gvisorTarget, for its inject and drain), the stack's
 // link-local address without DAD, the peer a static neighbour (tapstack
 // answers to the frame's source).
-func newGvisor6(t *testing.T) *gvisorTarget {
+// More transports (TCP, UDP) may be added to ICMPv6.
+func newGvisor6(t *testing.T, transports ...gstack.TransportProtocolFactory) *gvisorTarget {
 	t.Helper()
-	return newGvisor6With(t, true)
+	return newGvisor6With(t, true, transports...)
 }
 
 // newGvisor6With is newGvisor6, with the peer a static neighbour only if
 // staticPeer (else gVisor resolves it by neighbour discovery).
-func newGvisor6With(t *testing.T, staticPeer bool) *gvisorTarget {
+func newGvisor6With(t *testing.T, staticPeer bool, transports ...gstack.TransportProtocolFactory) *gvisorTarget {
 	t.Helper()
 	clk := faketime.NewManualClock()
 	st := gstack.New(gstack.Options{
 		NetworkProtocols:   []gstack.NetworkProtocolFactory{gipv6.NewProtocolWithOptions(gipv6.Options{})},
-		TransportProtocols: []gstack.TransportProtocolFactory{gicmp.NewProtocol6},
+		TransportProtocols: append([]gstack.TransportProtocolFactory{gicmp.NewProtocol6}, transports...),
 		Clock:              clk,
 	})
 	ch := channel.New(1024, uint32(linkMTU+header.EthernetMinimumSize), tcpip.LinkAddress(stackMAC[:]))
@@ -154,6 +155,10 @@ func describe6(t *testing.T, frames [][]byte) []string {
 				continue
 			}
 			h = pkt
+		}
+		if h.NextHeader() == ipv6.ProtoTCP {
+			out = append(out, describeTCP6(t, h)) // ipv6tcp_test.go
+			continue
 		}
 		if h.NextHeader() != ipv6.ProtoICMPv6 {
 			out = append(out, fmt.Sprintf("next-header=%d", h.NextHeader()))

@@ -107,3 +107,19 @@ func TestDaemon_WithoutRoot_OneClearLine(t *testing.T) {
 		t.Fatalf("want a failure with one line naming what is missing; got %v:\n%s", err, out)
 	}
 }
+
+// `tapstack ping` to the kernel side's --host-addr6 (fd00::1): ICMPv6
+// echo from the stack's ping socket, small and fragmented both ways, the
+// first request answered (the command waits out its own DAD; the kernel
+// side is set without DAD).
+func TestStackPing6_ReachesKernel(t *testing.T) {
+	ns := nstest.New(t)
+	out, err := run(t, ns, bin, "ping", "--tap", tapName(), "-c", "3", "-i", "200ms", "fd00::1")
+	if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") || !strings.Contains(out, "from fd00::1: icmp_seq=1 ") {
+		t.Fatalf("tapstack ping fd00::1: %v\n%s", err, out)
+	}
+	out, err = run(t, ns, bin, "ping", "--tap", tapName(), "-c", "2", "-i", "200ms", "-s", "4000", "fd00::1")
+	if err != nil || !strings.Contains(out, "2 packets transmitted, 2 received") {
+		t.Fatalf("tapstack ping -s 4000 fd00::1: %v\n%s", err, out)
+	}
+}

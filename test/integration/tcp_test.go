@@ -162,9 +162,21 @@ func TestAb_NewConnectionPerRequestNoErrors(t *testing.T) {
 }
 
 func TestStackGet_FetchesFromKernelServer(t *testing.T) {
+	stackGetFromKernel(t, "tcp4", "0.0.0.0:8080", "http://"+hostAddr+":8080/")
+}
+
+// `tapstack get http://[fd00::1]:8080/`: the URL's IPv6 literal reached
+// over the stack's fd00::2, the kernel side's --host-addr6.
+func TestStackGet6_FetchesFromKernelServer(t *testing.T) {
+	stackGetFromKernel(t, "tcp6", "[::]:8080", "http://[fd00::1]:8080/")
+}
+
+// stackGetFromKernel serves 300 KiB on a kernel listener on (network,
+// addr) in a new namespace and checks `tapstack get url` prints it.
+func stackGetFromKernel(t *testing.T, network, addr, url string) {
 	ns := nstest.New(t)
 	var l net.Listener
-	if err := ns.Do(func() (err error) { l, err = net.Listen("tcp4", "0.0.0.0:8080"); return err }); err != nil {
+	if err := ns.Do(func() (err error) { l, err = net.Listen(network, addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	body := patternBytes(300 << 10)
@@ -173,15 +185,15 @@ func TestStackGet_FetchesFromKernelServer(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := ns.Command(ctx, bin, "get", "--tap", tapName(), "http://"+hostAddr+":8080/").Output()
+	out, err := ns.Command(ctx, bin, "get", "--tap", tapName(), url).Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("tapstack get: %v\n%s", err, stderr)
+		t.Fatalf("tapstack get %s: %v\n%s", url, err, stderr)
 	}
 	if !bytes.Equal(out, body) {
-		t.Fatalf("tapstack get printed %d bytes, want the %d served", len(out), len(body))
+		t.Fatalf("tapstack get %s printed %d bytes, want the %d served", url, len(out), len(body))
 	}
 }

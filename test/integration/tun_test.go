@@ -166,3 +166,19 @@ func TestTUN_Pcap_ReadableByTcpdumpAsRawIP(t *testing.T) {
 		t.Errorf("ARP in the capture of a TUN:\n%s", out)
 	}
 }
+
+// IPv6 over the TUN: the daemon gives the kernel side --host-addr6
+// (fd00::1/64) on the TUN too, and the stack's fd00::2 is usable at once
+// (no DAD, no neighbour discovery on an IP link): `ping -6` from the
+// kernel, small and fragmented both ways, and curl over TCP.
+func TestTUN_KernelPing6AndCurl(t *testing.T) {
+	needTool(t, "ping")
+	needTool(t, "curl")
+	ns := nstest.New(t)
+	startTUNDaemon(t, ns)
+	pingOK(t, ns, "-6", "-c", "3", "-i", "0.2", "-W", "5", "fd00::2")
+	pingOK(t, ns, "-6", "-c", "2", "-i", "0.2", "-W", "5", "-s", "3000", "fd00::2")
+	if got := curl(t, ns, "-6", "-g", "http://[fd00::2]/bytes/100000"); len(got) != 100000 {
+		t.Fatalf("curl over IPv6 on the TUN: %d bytes, want 100000", len(got))
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	gipv4 "gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	gipv6 "gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
-	gstack "gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
@@ -300,10 +299,7 @@ func listen(t *testing.T, l *link, tap, v6 bool) net.Listener {
 func dial(ctx context.Context, l *link, tap, v6 bool) (net.Conn, error) {
 	switch {
 	case tap && v6:
-		// tapstack learns a neighbour's link address only from its
-		// solicitations yet (resolve6Locked): have gVisor solicit ours.
-		tapLL := l.tap.LinkLocal()
-		l.gv.GetLinkAddress(gvisorNIC, tcpip.AddrFrom16(tapLL.As16()), tcpip.AddrFrom16(gvLL.As16()), gipv6.ProtocolNumber, func(gstack.LinkResolutionResult) {})
+		// tapstack resolves gVisor's link address by neighbour discovery.
 		return (&socket.Dialer{Stack: l.tap}).DialContext(ctx, "tcp6", netip.AddrPortFrom(gvLL, serverPort).String())
 	case tap:
 		return (&socket.Dialer{Stack: l.tap}).DialContext(ctx, "tcp", netip.AddrPortFrom(gvAddr, serverPort).String())
