@@ -143,3 +143,14 @@ type Device interface {
 	Write(fs []Frame) (n int, err error)
 	Close() error
 }
+
+// VecWriter is a Device that writes a frame given in pieces with one
+// system call (writev), so that a sender need not copy a payload it holds
+// elsewhere (a TCP send ring) behind the headers first.
+type VecWriter interface {
+	// WriteVec writes the one frame made of head followed by tail[0] and
+	// tail[1], with meta, exactly as Write would write their
+	// concatenation: the same checks, errors and counters. It keeps none
+	// of the slices after it returns.
+	WriteVec(head []byte, tail [2][]byte, meta Meta) error
+}

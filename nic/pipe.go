@@ -216,6 +216,7 @@ type pipeDir struct {
 
 	mu      sync.Mutex
 	closed  bool
+	vec     []byte // WriteVec's frame, put together
 	im      Impairment
 	rng     *rand.Rand
 	ready   ring           // readable now
@@ -270,15 +271,40 @@ func (e *PipeEnd) Write(fs []Frame) (int, error) {
 	}
 	for i := range fs {
 		f := &fs[i]
-		if len(f.Data) > e.p.maxFrame {
-			return i, fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, len(f.Data), e.p.maxFrame)
-		}
-		if f.Meta != (Meta{}) && e.info.Offloads == 0 {
-			return i, ErrOffloadUnsupported
+		if err := e.check(len(f.Data), f.Meta); err != nil {
+			return i, err
 		}
 		d.writeLocked(f.Data, f.Meta)
 	}
 	return len(fs), nil
+}
+
+// WriteVec writes the frame head+tail[0]+tail[1] as Write would write it
+// (VecWriter), so that a stack on a Pipe takes the same path as on a TAP.
+func (e *PipeEnd) WriteVec(head []byte, tail [2][]byte, meta Meta) error {
+	d := e.out
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if err := e.check(len(head)+len(tail[0])+len(tail[1]), meta); err != nil {
+		return err
+	}
+	d.vec = append(append(append(d.vec[:0], head...), tail[0]...), tail[1]...)
+	d.writeLocked(d.vec, meta)
+	return nil
+}
+
+// check refuses a frame of n bytes with meta that this end cannot carry.
+func (e *PipeEnd) check(n int, meta Meta) error {
+	if n > e.p.maxFrame {
+		return fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, n, e.p.maxFrame)
+	}
+	if meta != (Meta{}) && e.info.Offloads == 0 {
+		return ErrOffloadUnsupported
+	}
+	return nil
 }
 
 // writeLocked applies the impairments to one frame. Three numbers are drawn

@@ -757,48 +757,71 @@ func (t *tunFile) readMeta(k int) (m Meta, ok bool) {
 // zero Meta is written as a plain frame behind a zero header.
 func (t *tunFile) Write(fs []Frame) (int, error) {
 	for i := range fs {
-		data := fs[i].Data
-		max := t.info.MaxFrame
-		if t.vnet && fs[i].Meta.GSO != GSONone {
-			max = t.mode.link.HeaderLen() + maxIPv4Len
-		}
-		if len(data) > max {
-			return i, fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, len(data), max)
-		}
-		if !t.vnet && fs[i].Meta != (Meta{}) {
-			return i, ErrOffloadUnsupported
-		}
-		if err := t.write(data, fs[i].Meta); err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return i, ErrClosed
-			}
-			t.writeErrors.Add(1)
-			return i, fmt.Errorf("nic: writing to %s %s: %w", t.mode.name, t.info.Name, err)
-		}
-		t.framesWritten.Add(1)
-		t.bytesWritten.Add(uint64(len(data)))
-		if fs[i].Meta.GSO != GSONone {
-			t.gsoWritten.Add(1)
-			t.gsoBytesWritten.Add(uint64(len(data)))
+		if err := t.writeFrame(fs[i].Data, [2][]byte{}, fs[i].Meta); err != nil {
+			return i, err
 		}
 	}
 	return len(fs), nil
 }
 
-// write writes one frame; with the virtio-net header, one writev of the
-// header built from m and the frame.
-func (t *tunFile) write(data []byte, m Meta) error {
-	if !t.vnet {
-		_, err := t.f.Write(data)
+// WriteVec writes one frame, head then tail, with one writev (VecWriter).
+func (t *tunFile) WriteVec(head []byte, tail [2][]byte, meta Meta) error {
+	return t.writeFrame(head, tail, meta)
+}
+
+// writeFrame checks, writes and counts the frame head+tail[0]+tail[1].
+func (t *tunFile) writeFrame(head []byte, tail [2][]byte, m Meta) error {
+	n := len(head) + len(tail[0]) + len(tail[1])
+	max := t.info.MaxFrame
+	if t.vnet && m.GSO != GSONone {
+		max = t.mode.link.HeaderLen() + maxIPv4Len
+	}
+	if n > max {
+		return fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, n, max)
+	}
+	if !t.vnet && m != (Meta{}) {
+		return ErrOffloadUnsupported
+	}
+	if err := t.write(head, tail, m); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return ErrClosed
+		}
+		t.writeErrors.Add(1)
+		return fmt.Errorf("nic: writing to %s %s: %w", t.mode.name, t.info.Name, err)
+	}
+	t.framesWritten.Add(1)
+	t.bytesWritten.Add(uint64(n))
+	if m.GSO != GSONone {
+		t.gsoWritten.Add(1)
+		t.gsoBytesWritten.Add(uint64(n))
+	}
+	return nil
+}
+
+// write writes one frame, head then tail, with one writev behind the
+// virtio-net header built from m when the device has it; a plain frame in
+// one piece with one write.
+func (t *tunFile) write(head []byte, tail [2][]byte, m Meta) error {
+	if !t.vnet && len(tail[0])+len(tail[1]) == 0 {
+		_, err := t.f.Write(head)
 		return err
 	}
 	w := &t.vw
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	vnetHdrOf(m).encode(w.hdr[:])
-	w.data = data
+	w.iov = w.iovBuf[:0]
+	if t.vnet {
+		vnetHdrOf(m).encode(w.hdr[:])
+		w.iov = append(w.iov, w.hdr[:])
+	}
+	w.iov = append(w.iov, head)
+	for _, b := range tail {
+		if len(b) > 0 {
+			w.iov = append(w.iov, b)
+		}
+	}
 	err := t.rc.Write(w.fn)
-	w.data = nil
+	clear(w.iovBuf[:])
 	if err != nil {
 		if t.closed.Load() {
 			return os.ErrClosed
@@ -808,21 +831,21 @@ func (t *tunFile) write(data []byte, m Meta) error {
 	return w.err
 }
 
-// vnetWriter is the state of a write with the virtio-net header, kept in
-// the device so that a write allocates nothing (a closure over locals
-// would, once per frame).
+// vnetWriter is the state of a writev, kept in the device so that a write
+// allocates nothing (a closure over locals would, once per frame).
 type vnetWriter struct {
-	mu   sync.Mutex
-	hdr  [vnetHdrLen]byte
-	data []byte
-	err  error
-	fn   func(fd uintptr) bool // writes hdr and data with one writev
+	mu     sync.Mutex
+	hdr    [vnetHdrLen]byte
+	iovBuf [4][]byte // the virtio-net header, the head, two tail pieces
+	iov    [][]byte  // the pieces of this write, in iovBuf
+	err    error
+	fn     func(fd uintptr) bool // writes iov with one writev
 }
 
 func (w *vnetWriter) init() {
 	w.fn = func(fd uintptr) bool {
 		for {
-			_, w.err = unix.Writev(int(fd), [][]byte{w.hdr[:], w.data})
+			_, w.err = unix.Writev(int(fd), w.iov)
 			switch w.err {
 			case unix.EINTR:
 				continue

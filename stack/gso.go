@@ -5,6 +5,7 @@ import (
 	"iter"
 	"net/netip"
 
+	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
@@ -34,25 +35,66 @@ const gsoMaxPayload = ipv4.MaxTotalLen - ipv4.HeaderMaxLen - tcp.HeaderMaxLen
 // (RFC 9293 §3.1), the virtio-net header's csum_offset.
 const tcpCsumOffset = 16
 
-// tcpChecksumLocked finishes the checksum of the TCP segment th (header
-// of hlen octets and payload) from src to dst, and returns the Meta the
-// datagram leaves with and how many segments it stands for. A segment
-// whose payload exceeds gsoSize (tcp.Segment.GSOSize) gets only the
-// pseudo-header sum, folded and not inverted, over the whole segment's
-// length: whoever cuts it (the kernel, segmentLocked) completes each
-// piece's (include/linux/virtio_net.h, NEEDS_CSUM). Any other gets its
-// full checksum.
-func (s *Stack) tcpChecksumLocked(th tcp.Header, hlen int, src, dst netip.Addr, gsoSize int) (nic.Meta, int) {
-	n := len(th) - hlen
+// tcpChecksumLocked finishes the checksum of the TCP segment from src to
+// dst whose header is th and whose payload is p1 then p2 (still in the
+// send ring), and returns the Meta the datagram leaves with and how many
+// segments it stands for. A segment whose payload exceeds gsoSize
+// (tcp.Segment.GSOSize) gets only the pseudo-header sum, folded and not
+// inverted, over the whole segment's length: whoever cuts it (the kernel,
+// segmentLocked) completes each piece's (include/linux/virtio_net.h,
+// NEEDS_CSUM). Any other gets its full checksum (RFC 9293 §3.1), summed
+// over the pieces where they are.
+func (s *Stack) tcpChecksumLocked(th tcp.Header, p1, p2 []byte, src, dst netip.Addr, gsoSize int) (nic.Meta, int) {
+	n := len(p1) + len(p2)
+	ph := checksum.PseudoHeaderIPv4(src, dst, ipv4.ProtoTCP, uint16(len(th)+n))
 	if gsoSize <= 0 || n <= gsoSize {
-		th.ComputeChecksumIPv4(src, dst)
+		th.SetChecksum(0)
+		sum := checksum.Sum(th, ph) // a TCP header is whole 32-bit words: even
+		th.SetChecksum(^checksum.Fold(checksum.SumSplit(p1, p2, sum)))
 		return nic.Meta{}, 1
 	}
-	ph := checksum.PseudoHeaderIPv4(src, dst, ipv4.ProtoTCP, uint16(len(th)))
 	binary.BigEndian.PutUint16(th[tcpCsumOffset:], checksum.Fold(ph))
 	start := s.linkHdr + ipv4.HeaderMinLen
 	return nic.Meta{GSO: nic.GSOTCPv4, GSOSize: uint16(gsoSize), Csum: nic.CsumPartial,
 		CsumStart: uint16(start), CsumOffset: tcpCsumOffset}, (n + gsoSize - 1) / gsoSize
+}
+
+// fillTailLocked copies the payload of the segment being sent (s.tail)
+// behind its headers in s.out, for every path that needs the datagram in
+// one piece: loopback, the ARP queue, segmentsLocked, fragmentation, a
+// device that writes only whole frames, a drop that logs the datagram.
+func (s *Stack) fillTailLocked() {
+	if len(s.tail[0])+len(s.tail[1]) == 0 {
+		return
+	}
+	n := s.tailAt + copy(s.out[s.tailAt:], s.tail[0])
+	copy(s.out[n:], s.tail[1])
+	s.tail = [2][]byte{}
+}
+
+// tailFrameLocked reports whether frame is the segment being sent from
+// s.out, its payload still in s.tail (and not, say, an ARP request sent
+// from s.frag on the way).
+func (s *Stack) tailFrameLocked(frame []byte) bool {
+	return len(s.tail[0])+len(s.tail[1]) > 0 && len(frame) > s.tailAt && &frame[0] == &s.out[0]
+}
+
+// writeTailLocked writes frame, which is s.out up to the end of the
+// segment being sent, with the payload still in s.tail, as one frame in
+// pieces (nic.VecWriter: one writev, no copy of the payload here). It
+// returns false, having written nothing, for any other frame, or when the
+// device cannot or the frame needs padding; the caller then fills the
+// tail (tailFrameLocked) and writes frame.
+func (s *Stack) writeTailLocked(frame []byte, meta nic.Meta) (written bool, err error) {
+	if !s.tailFrameLocked(frame) || s.vec == nil || !s.ipLink && len(frame) < ethernet.MinFrameLen {
+		return false, nil
+	}
+	err = s.vec.WriteVec(frame[:s.tailAt], s.tail, meta)
+	if err != nil {
+		s.fillTailLocked() // the drop logs the frame
+	}
+	s.tail = [2][]byte{}
+	return true, err
 }
 
 // tsoLocked reports whether the device takes the super-segment pkt with

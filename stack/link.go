@@ -150,16 +150,22 @@ func (s *Stack) writeFrameLocked(frame []byte) { s.writeFrameMetaLocked(frame, n
 // writeFrameMetaLocked is writeFrameLocked for a frame with offload
 // metadata (a TSO super-segment, gso.go).
 func (s *Stack) writeFrameMetaLocked(frame []byte, meta nic.Meta) {
-	if !s.ipLink {
-		frame = ethernet.Pad(frame)
-	}
-	s.wr[0] = nic.Frame{Data: frame, Meta: meta}
-	if _, err := s.dev.Write(s.wr[:]); err != nil {
-		s.dropFrameLocked(&s.stats.Link.WriteErrors, catLink, "write_errors", frame)
+	written, err := s.writeTailLocked(frame, meta)
+	if !written {
+		if s.tailFrameLocked(frame) {
+			s.fillTailLocked()
+		}
+		if !s.ipLink {
+			frame = ethernet.Pad(frame)
+		}
+		s.wr[0] = nic.Frame{Data: frame, Meta: meta}
+		_, err = s.dev.Write(s.wr[:])
 		s.wr[0] = nic.Frame{}
+	}
+	if err != nil {
+		s.dropFrameLocked(&s.stats.Link.WriteErrors, catLink, "write_errors", frame)
 		return
 	}
-	s.wr[0] = nic.Frame{}
 	s.stats.Link.FramesOut++
 	s.stats.Link.BytesOut += uint64(len(frame))
 }
@@ -181,6 +187,7 @@ func (s *Stack) outputMetaLocked(pkt ipv4.Header, meta nic.Meta) error {
 	s.stats.IPv4.OutRequests++
 	dst := pkt.Dst()
 	if s.ours(dst) {
+		s.fillTailLocked()
 		if meta.GSO != nic.GSONone {
 			for p := range s.segmentsLocked(pkt, meta) {
 				if err := s.loopLocked(p); err != nil {
@@ -197,6 +204,7 @@ func (s *Stack) outputMetaLocked(pkt ipv4.Header, meta nic.Meta) error {
 	}
 	_, hop, ok := s.routes.Lookup(dst)
 	if !ok {
+		s.fillTailLocked()
 		s.dropLocked(&s.stats.IPv4.OutNoRoutes, catIPv4, "out_no_routes", pkt)
 		return syscall.ENETUNREACH
 	}
@@ -220,6 +228,7 @@ func (s *Stack) outputMetaLocked(pkt ipv4.Header, meta nic.Meta) error {
 	// Wait for the answer in the entry's bounded queue (RFC 1122 §2.3.2.2).
 	// Enqueue refuses when the queue overflowed (the oldest packet went) or
 	// when the cache was too full to hold an entry for hop.
+	s.fillTailLocked()
 	if meta.GSO != nic.GSONone {
 		for p := range s.segmentsLocked(pkt, meta) {
 			s.enqueueLocked(hop, p)
@@ -260,6 +269,7 @@ func (s *Stack) sendResolvedMetaLocked(pkt ipv4.Header, dst ethernet.MAC, meta n
 	}
 	h := s.linkHdr
 	if !s.tsoLocked(pkt, meta) || &pkt[0] != &s.out[h] {
+		s.fillTailLocked()
 		var err error
 		for p := range s.segmentsLocked(pkt, meta) {
 			if e := s.sendResolvedLocked(p, dst); err == nil {
@@ -284,6 +294,9 @@ func (s *Stack) sendResolvedMetaLocked(pkt ipv4.Header, dst ethernet.MAC, meta n
 // §3.2, RFC 1122 §3.3.3).
 func (s *Stack) sendResolvedLocked(pkt ipv4.Header, dst ethernet.MAC) error {
 	h := s.linkHdr
+	if len(pkt) > s.mtu {
+		s.fillTailLocked() // fragments are copied from it
+	}
 	if len(pkt) <= s.mtu {
 		var frame []byte
 		switch {

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"syscall"
@@ -45,7 +46,11 @@ func TestLoopback_OneUnlockDeliversAtMost1024_TheRestLater(t *testing.T) {
 
 	const size = 8 << 20
 	before := e.st.Stats().IPv4.InReceives
-	if n, err := c.Write(make([]byte, size)); n != size || err != nil {
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*7 + i>>13) // a pattern that shows a misplaced or stale byte
+	}
+	if n, err := c.Write(data); n != size || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	// Stats snapshots before its own unlock delivers the next share.
@@ -60,6 +65,9 @@ func TestLoopback_OneUnlockDeliversAtMost1024_TheRestLater(t *testing.T) {
 		n, err := s.Read(buf, false)
 		if err != nil && !errors.Is(err, syscall.EAGAIN) {
 			t.Fatal(err)
+		}
+		if !bytes.Equal(buf[:n], data[got:got+n]) {
+			t.Fatalf("bytes %d..%d read from ourselves differ from those written", got, got+n)
 		}
 		got += n
 	}

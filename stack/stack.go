@@ -191,6 +191,12 @@ type Stack struct {
 	// of several MSS, at offset linkHdr; grown to the largest cut.
 	gsoBuf []byte
 	wr     [1]nic.Frame
+	// vec is dev when it writes a frame in pieces (nic.VecWriter); tail
+	// is the payload of the TCP segment being sent from s.out, not yet
+	// copied behind its headers, which end at tailAt in s.out (gso.go).
+	vec    nic.VecWriter
+	tail   [2][]byte
+	tailAt int
 
 	loopDone chan struct{}
 }
@@ -301,6 +307,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
 	s.tcpOut = tcpOutput{s}
+	s.vec, _ = dev.(nic.VecWriter)
 	s.ipLink, s.linkHdr = info.Link == nic.LinkIP, info.Link.HeaderLen()
 	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals
 	if s.tcpCfg.GSOMaxSize == 0 {

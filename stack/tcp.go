@@ -67,9 +67,12 @@ func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1
 	}
 	b := s.out[s.linkHdr+ipv4.HeaderMinLen:]
 	hlen := tcp.Encode(b, seg)
-	n := hlen + copy(b[hlen:], p1)
-	n += copy(b[n:], p2)
-	meta, segs := s.tcpChecksumLocked(tcp.Header(b[:n]), hlen, local.Addr(), remote.Addr(), seg.GSOSize)
+	n := hlen + len(p1) + len(p2)
+	meta, segs := s.tcpChecksumLocked(tcp.Header(b[:hlen]), p1, p2, local.Addr(), remote.Addr(), seg.GSOSize)
+	// The payload stays in the send ring until a path needs it behind the
+	// headers (gso.go, fillTailLocked); a device that writes in pieces
+	// takes it from there.
+	s.tail, s.tailAt = [2][]byte{p1, p2}, s.linkHdr+ipv4.HeaderMinLen+hlen
 	total := ipv4.HeaderMinLen + n
 	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+total])
 	ipv4.Encode(pkt, ipv4.Fields{
@@ -87,6 +90,7 @@ func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1
 		s.stats.TCP.OutRsts++
 	}
 	s.outputMetaLocked(pkt, meta)
+	s.tail = [2][]byte{} // every path wrote or filled it; keep no reference to the ring
 }
 
 // sendResetLocked answers a segment that reached no connection

@@ -479,7 +479,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		if n > 0 {
 			c.sndBuf.Ack(n)
 			c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(n))
-			c.events |= EventWritable
+			c.noteSendSpace()
 		}
 	}
 	if c.sb.n > 0 {

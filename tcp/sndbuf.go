@@ -50,3 +50,16 @@ func (c *Conn) expandSndBuf() {
 		c.events |= EventWritable // a writer blocked on the full buffer may go on
 	}
 }
+
+// noteSendSpace wakes a writer (EventWritable) after an ACK freed send
+// buffer space, once the free space is at least half of what is still
+// queued, i.e. a third of the buffer when it was full. Linux does the same
+// (net/core/stream.c, sk_stream_write_space: sk_stream_wspace >=
+// sk_stream_min_wspace): a writer blocked on a full buffer then copies a
+// large piece per wake-up instead of the few MSS each ACK frees, and it is
+// not scheduled once per ACK.
+func (c *Conn) noteSendSpace() {
+	if c.sndBuf.Free() >= c.sndBuf.Len()/2 {
+		c.events |= EventWritable
+	}
+}

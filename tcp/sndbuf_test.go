@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tapstack/tapstack/tcp/buffer"
+	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // fillAndAck fills the send buffer (Write until it would block), lets the
@@ -121,5 +122,34 @@ func TestSndBuf_NoGrowthUnderMemoryPressure(t *testing.T) {
 	}
 	if got := h.c.sndBuf.Cap(); got != InitialSndBuf {
 		t.Fatalf("send buffer %d under memory pressure, want %d", got, InitialSndBuf)
+	}
+}
+
+// An ACK wakes a writer (EventWritable) only once the free send space is
+// at least half of what is still queued (Linux's sk_stream_write_space),
+// not for each MSS it frees.
+func TestSndBuf_ACK_WakesWriterOnlyOnceAThirdIsFree(t *testing.T) {
+	h := newEstablished(t, Config{SndBuf: 6000})
+	if n, err := h.c.Write(bytesN(6000), h.now); n != 6000 || err != nil {
+		t.Fatalf("Write %d %v", n, err)
+	}
+	una := h.c.sndUna
+	h.out.take()
+	h.c.TakeEvents()
+	ack := func(n int) Events {
+		s := h.seg(FlagACK)
+		s.Ack = una.Add(seqnum.Size(n))
+		h.in(s)
+		h.out.take()
+		return h.c.TakeEvents()
+	}
+	if ev := ack(1460); ev&EventWritable != 0 || h.c.Writable() != 1460 {
+		t.Fatalf("ACK freeing 1460 of 6000 (4540 queued): events %v, Writable %d; want no EventWritable yet", ev, h.c.Writable())
+	}
+	if ev := ack(2920); ev&EventWritable == 0 {
+		t.Fatalf("ACK freeing 2920 of 6000 (3080 queued): events %v, want EventWritable", ev)
+	}
+	if ev := ack(6000); ev&EventWritable == 0 || h.c.Writable() != 6000 {
+		t.Fatalf("ACK of everything: events %v, Writable %d; want EventWritable and 6000", ev, h.c.Writable())
 	}
 }

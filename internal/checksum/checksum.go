@@ -73,6 +73,19 @@ func Sum(b []byte, initial uint32) uint32 {
 	return uint32(bits.ReverseBytes16(uint16(acc))) + initial
 }
 
+// SumSplit is Sum of the concatenation of a and b, without building it: a
+// may have odd length. Then b's bytes sit at the other positions of the
+// 16-bit words, and the sum of b alone, byte-swapped, is their share
+// (RFC 1071 §2 (B): swapping every byte pair swaps the sum).
+func SumSplit(a, b []byte, initial uint32) uint32 {
+	sum := Sum(a, initial)
+	t := Fold(Sum(b, 0))
+	if len(a)%2 == 1 {
+		t = bits.ReverseBytes16(t)
+	}
+	return sum + uint32(t)
+}
+
 // Fold folds a 32-bit one's-complement sum into 16 bits, without inverting.
 func Fold(sum uint32) uint16 {
 	for sum > 0xffff {

@@ -150,3 +150,22 @@ func TestChecksum_CarryIntoAllOnes(t *testing.T) {
 		}
 	}
 }
+
+// SumSplit over two pieces equals the checksum of their concatenation for
+// every split point, odd ones included (the second piece then sits at the
+// other byte of each 16-bit word).
+func TestSumSplit_EqualsSumOfConcatenation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, n := range []int{0, 1, 2, 3, 7, 64, 65, 1461, 4099} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		want := naive(b)
+		for cut := 0; cut <= n; cut++ {
+			if got := ^Fold(SumSplit(b[:cut], b[cut:], 0)); got != want {
+				t.Fatalf("len %d cut at %d: %#04x, want %#04x", n, cut, got, want)
+			}
+		}
+	}
+}
