@@ -10,7 +10,7 @@ import (
 	"github.com/tapstack/tapstack/nic"
 )
 
-// IPv6 (issue 12, in progress). The stack answers echo requests,
+// IPv6 (RFC 8200). The stack answers echo requests,
 // reassembles and fragments (ip6frag.go), sends ICMPv6 errors
 // (icmp6err.go), follows Packet Too Big (pmtu6.go) and carries TCP and UDP
 // (ip6_transport.go); its addresses (link-local, static, SLAAC) pass DAD

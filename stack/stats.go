@@ -15,7 +15,7 @@ type Stats struct {
 	// Offload counts what the device's offloads (a TAP opened with the
 	// virtio-net header) saved the stack.
 	Offload OffloadStats `json:"offload"`
-	// IPv6 counts IPv6 and ICMPv6 (issue 12, in progress).
+	// IPv6 counts IPv6 and ICMPv6 (RFC 4293, /proc/net/snmp6).
 	IPv6 IPv6Stats `json:"ipv6"`
 	// ND6 counts neighbour and router discovery, IPv6 address
 	// configuration and MLD (nd6.go).
