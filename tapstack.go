@@ -111,6 +111,11 @@ type Config struct {
 	// Prefix is none (a router's advertisements may still configure one
 	// by SLAAC).
 	Addr6 netip.Prefix
+	// HostAddr6, for a TAP or a TUN, is given to the kernel side of the
+	// device with netlink (nic.SetHostAddr6), in Addr6's prefix so the
+	// two reach each other on the link; the zero Prefix leaves the kernel
+	// side alone.
+	HostAddr6 netip.Prefix
 	// Gateway is the default route's next hop. Zero: HostAddr's address
 	// when HostAddr is set (as the daemon does), otherwise no default
 	// route (only the on-link prefix is reachable).
@@ -154,9 +159,18 @@ type Config struct {
 // nic.OpenTUN do: its errors say what is missing (/dev/net/tun, permission,
 // CAP_NET_ADMIN, ownership of the device).
 func New(cfg Config) (*Net, error) {
+	if cfg.HostAddr6.IsValid() && cfg.Link == Memory {
+		return nil, fmt.Errorf("%w: HostAddr6 is for a TAP or a TUN's kernel side; a Memory link has none", stack.ErrBadConfig)
+	}
 	dev, err := openLink(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.HostAddr6.IsValid() {
+		if err := nic.SetHostAddr6(dev.Info().Name, cfg.HostAddr6); err != nil {
+			dev.Close()
+			return nil, fmt.Errorf("tapstack: HostAddr6: %w", err)
+		}
 	}
 	return start(dev, cfg)
 }

@@ -384,6 +384,9 @@ func TestNew_BadConfigs(t *testing.T) {
 	if _, err := tapstack.New(tapstack.Config{Link: 9, Addr: addr}); err == nil {
 		t.Errorf("unknown link: no error")
 	}
+	if _, err := tapstack.New(tapstack.Config{Link: tapstack.Memory, Device: pc, Addr: addr, HostAddr6: netip.MustParsePrefix("fd00::1/64")}); !errors.Is(err, stack.ErrBadConfig) || !strings.Contains(err.Error(), "HostAddr6") {
+		t.Errorf("Memory with a HostAddr6: %v, want ErrBadConfig naming HostAddr6", err)
+	}
 	if _, _, err := tapstack.NewPair(tapstack.Config{Addr: addr, MTU: 1500}, tapstack.Config{Addr: addr.Masked(), MTU: 9000}); err == nil {
 		t.Errorf("NewPair with two MTUs: no error")
 	}
@@ -704,5 +707,69 @@ func TestDial_OwnIPv6Address_LoopsBack(t *testing.T) {
 			t.Fatalf("%s: echo %q, %v", to, got, err)
 		}
 		c.Close()
+	}
+}
+
+// Config.HostAddr6 gives the kernel side of a real TAP its IPv6 address,
+// so with Addr6 in the same prefix the stack dials a kernel listener over
+// IPv6 once both sides' duplicate address detection is over (polled, at
+// most 20 s).
+func TestNew_TAP_HostAddr6(t *testing.T) {
+	ns := nstest.New(t)
+	host, own := netip.MustParsePrefix("fd00:9::1/64"), netip.MustParsePrefix("fd00:9::2/64")
+	var n *tapstack.Net
+	err := ns.Do(func() error {
+		var err error
+		n, err = tapstack.New(tapstack.Config{Name: "embed6", Addr: netip.MustParsePrefix("10.9.9.2/24"),
+			Addr6: own, HostAddr6: host, Logger: quiet})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var kl net.Listener
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err = ns.Do(func() error {
+			var err error
+			kl, err = net.Listen("tcp6", "["+host.Addr().String()+"]:0") // refused while the kernel's DAD runs
+			return err
+		})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel side never took %v: %v", host, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the kernel's DAD, bounded above
+	}
+	defer kl.Close()
+	go func() {
+		for {
+			c, err := kl.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "kernel6")
+			c.Close()
+		}
+	}()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := n.DialContext(ctx, "tcp6", kl.Addr().String())
+		cancel()
+		if err == nil {
+			got, _ := io.ReadAll(c)
+			c.Close()
+			if string(got) != "kernel6" {
+				t.Fatalf("read %q from the kernel over IPv6", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dial %v over IPv6: %v", kl.Addr(), err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling our own DAD, bounded above
 	}
 }

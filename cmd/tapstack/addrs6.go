@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"strings"
 
-	"github.com/vishvananda/netlink"
+	"github.com/tapstack/tapstack/nic"
 )
 
 // IPv6 flags (issue 12): --addr6, the stack's static address, and
@@ -76,23 +73,10 @@ func (l *linkFlags) parse6(p *parsed) error {
 }
 
 // configureHost6 gives the kernel side of the TAP its IPv6 address
-// (--host-addr6) with netlink, as nic.OpenTAP does --host-addr, turning
-// IPv6 on for that interface if the namespace had it off. The kernel runs
-// its own DAD on the address (a second or two before it answers).
+// (--host-addr6) with nic.SetHostAddr6, as nic.OpenTAP does --host-addr.
 func configureHost6(name string, p netip.Prefix) error {
-	sysctl := "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6"
-	if b, err := os.ReadFile(sysctl); err == nil && strings.TrimSpace(string(b)) != "0" {
-		if err := os.WriteFile(sysctl, []byte("0"), 0); err != nil {
-			return fmt.Errorf("--host-addr6 %v: IPv6 is off on %s and could not be turned on (%v); pass --host-addr6 \"\" to leave the kernel side alone", p, name, err)
-		}
-	}
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("--host-addr6 %v: %v", p, err)
-	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)}}
-	if err := netlink.AddrReplace(link, addr); err != nil {
-		return fmt.Errorf("--host-addr6 %v: the kernel refused it on %s (is IPv6 disabled there? sysctl net.ipv6.conf.%s.disable_ipv6): %v; pass --host-addr6 \"\" to leave the kernel side alone", p, name, name, err)
+	if err := nic.SetHostAddr6(name, p); err != nil {
+		return fmt.Errorf("--host-addr6 %v: %v; pass --host-addr6 \"\" to leave the kernel side alone", p, err)
 	}
 	return nil
 }
