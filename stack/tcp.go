@@ -173,6 +173,7 @@ func (s *Stack) demuxTCPLocked(h ipPacket, bcast bool, meta nic.Meta) {
 		case e.tw != nil:
 			iss = e.tw.NextISSFloor()
 		case le == nil || !e.conn.AcceptsNewSYN(&seg, now):
+			una := e.conn.SndUna()
 			if s.inBatch {
 				e.conn.HandleSegmentBatch(&seg, now)
 				if !e.batched {
@@ -181,6 +182,12 @@ func (s *Stack) demuxTCPLocked(h ipPacket, bcast bool, meta nic.Meta) {
 				}
 			} else {
 				e.conn.HandleSegment(&seg, now)
+			}
+			if !h.src.Is4() && e.conn.SndUna() != una {
+				// An ACK of new data is forward progress (RFC 4861
+				// §7.3.1): the peer's neighbour entry stays REACHABLE
+				// without a probe, as Linux's dst_confirm in tcp_ack.
+				s.confirmNeighbour6Locked(h.src)
 			}
 			s.afterTCPLocked(e)
 			return

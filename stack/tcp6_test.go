@@ -5,12 +5,14 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 	"github.com/tapstack/tapstack/udp"
 )
@@ -562,5 +564,41 @@ func (e *env) sentWellFormed6(tcpToo bool) {
 		default:
 			e.t.Fatalf("sent next header %d", h.NextHeader())
 		}
+	}
+}
+
+// RFC 4861 §7.3.1: an ACK of new data confirms the peer's reachability.
+// The peer's entry has gone STALE on an idle connection; the stack's data
+// moves it to DELAY, and the peer's ACK of that data makes it REACHABLE,
+// so no probe follows DELAY_FIRST_PROBE_TIME later.
+func TestTCP6_ACKOfNewData_ConfirmsNeighbour(t *testing.T) {
+	e := newEnv(t)
+	e.learnPeer6()
+	fd := socket6(t, e, socket.SOCK_STREAM, false)
+	if err := fd.Connect(netip.AddrPortFrom(peerLL, 9)); !errors.Is(err, syscall.EINPROGRESS) {
+		t.Fatalf("Connect: %v", err)
+	}
+	syn := e.nextTCP6()
+	e.inject(tcp6Frame(tcp.Segment{SrcPort: 9, DstPort: syn.SrcPort, Seq: peerISS, Ack: syn.Seq + 1, Flags: tcp.FlagSYN | tcp.FlagACK, Window: peerWnd, Options: tcp.Options{MSS: 1440}}, nil))
+	e.nextTCP6()               // the handshake's ACK
+	e.clk.Advance(time.Minute) // past any ReachableTime (at most 45 s): STALE
+	e.drain()
+	if n, _ := e.st.Neighbour6StateTest(peerLL); n.State != stack.NDStale {
+		t.Fatalf("after a minute idle the peer is %v, want STALE", n.State)
+	}
+	if _, err := fd.Send([]byte("data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	d := e.nextTCP6()
+	if n, _ := e.st.Neighbour6StateTest(peerLL); n.State != stack.NDDelay {
+		t.Fatalf("after sending to a STALE peer it is %v, want DELAY", n.State)
+	}
+	e.inject(tcp6Frame(tcp.Segment{SrcPort: 9, DstPort: d.SrcPort, Seq: peerISS + 1, Ack: d.Seq + 4, Flags: tcp.FlagACK, Window: peerWnd}, nil))
+	e.clk.Advance(6 * time.Second)
+	if n, _ := e.st.Neighbour6StateTest(peerLL); n.State != stack.NDReachable {
+		t.Fatalf("after the ACK of new data the peer is %v, want REACHABLE", n.State)
+	}
+	if st := e.st.Stats().ND6; st.OutNeighborSolicits != 0 {
+		t.Fatalf("%d solicitations sent, want no probe", st.OutNeighborSolicits)
 	}
 }
