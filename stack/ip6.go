@@ -326,15 +326,6 @@ func (s *Stack) source6Locked(dst netip.Addr) netip.Addr {
 	return s.selectSource6Locked(dst)
 }
 
-// Source6 returns the source address the stack would send to dst with
-// (RFC 6724 §5), or the zero Addr while it has none usable (a new address
-// is tentative until DAD ends, RFC 4862 §5.4).
-func (s *Stack) Source6(dst netip.Addr) netip.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.source6Locked(dst.WithZone(""))
-}
-
 // output6Locked sends the complete IPv6 packet pkt (its header filled in)
 // on the link: resolve the next hop's link address, then write it. The
 // returned error is what a local sender sees.

@@ -236,8 +236,9 @@ func (s *Stack) wildcardSourceLocked(remote netip.Addr) netip.Addr {
 }
 
 // SourceAddr6 returns the source address the stack picks for a packet to
-// the IPv6 address dst (RFC 6724 §5), the zero Addr when it has none: the
-// local address a connected datagram socket reports, as Linux's
+// the IPv6 address dst (RFC 6724 §5), the zero Addr when it has none (a
+// new address is tentative until DAD ends, RFC 4862 §5.4): the local
+// address a connected datagram socket reports, as Linux's
 // ip6_datagram_connect fixes it.
 func (s *Stack) SourceAddr6(dst netip.Addr) netip.Addr {
 	s.mu.Lock()

@@ -65,7 +65,7 @@ func waitSource6(ctx context.Context, st *stack.Stack, dst netip.Addr) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	give := time.After(dadWait)
-	for !st.Source6(dst).IsValid() {
+	for !st.SourceAddr6(dst).IsValid() {
 		select {
 		case <-ctx.Done():
 			return
