@@ -142,7 +142,12 @@ func (h Header) sumIPv4(src, dst netip.Addr) uint16 {
 // checksums off but they MUST default to on; we always compute.
 func (h Header) ComputeChecksumIPv4(src, dst netip.Addr) {
 	h.SetChecksum(0)
-	cs := h.sumIPv4(src, dst)
+	h.setComputed(h.sumIPv4(src, dst))
+}
+
+// setComputed stores a computed checksum, zero as all ones (RFC 768, RFC
+// 8200 §8.1: zero on the wire would mean none).
+func (h Header) setComputed(cs uint16) {
 	if cs == 0 {
 		cs = 0xffff
 	}
@@ -175,11 +180,7 @@ func (h Header) sumIPv6(src, dst netip.Addr) uint16 {
 // hex FFFF for placement in the UDP header", as in IPv4.
 func (h Header) ComputeChecksumIPv6(src, dst netip.Addr) {
 	h.SetChecksum(0)
-	cs := h.sumIPv6(src, dst)
-	if cs == 0 {
-		cs = 0xffff
-	}
-	h.SetChecksum(cs)
+	h.setComputed(h.sumIPv6(src, dst))
 }
 
 // VerifyIPv6 reports whether the datagram's checksum is valid for the IPv6
