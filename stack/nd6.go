@@ -341,8 +341,7 @@ func (s *Stack) Neighbours6() []Neighbour6 {
 // ACK of new data) calls it, and the entry of dst's next hop becomes
 // REACHABLE without a probe.
 func (s *Stack) confirmNeighbour6Locked(dst netip.Addr) {
-	if hop, ok := s.nextHop6Locked(dst); ok {
-		s.ip6.nc.Confirm(hop, s.nowLocked())
+	if hop, ok := s.nextHop6Locked(dst); ok && s.ip6.nc.Confirm(hop, s.nowLocked()) {
 		s.rearmLocked()
 	}
 }

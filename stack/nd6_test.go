@@ -362,6 +362,18 @@ func TestND6_NUD_ReachableStaleDelayProbe(t *testing.T) {
 		e.drain()
 		wantState(t, e, peerLL, stack.NDReachable)
 	})
+	// A confirmation while REACHABLE restarts ReachableTime (30 s here)
+	// from then, without timer work of its own.
+	t.Run("confirmed while reachable", func(t *testing.T) {
+		e := envND(t)
+		resolved(t, e)
+		e.clk.Advance(20 * time.Second)
+		e.st.ConfirmNeighbour6Test(peerLL)
+		e.clk.Advance(20 * time.Second) // 40 s after resolution, 20 after the confirmation
+		wantState(t, e, peerLL, stack.NDReachable)
+		e.clk.Advance(10 * time.Second) // 30 s after the confirmation
+		wantState(t, e, peerLL, stack.NDStale)
+	})
 }
 
 // §7.2.5 and §7.2.3: the updates advertisements and solicitations make.

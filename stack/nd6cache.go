@@ -82,6 +82,10 @@ type ndEntry struct {
 	at      time.Time
 	sent    int
 	pending [][]byte
+	// confirmed is the last upper-layer confirmation while REACHABLE
+	// (Confirm), which age honours when at passes, as Linux's
+	// neigh->confirmed: a confirmation per ACK costs no timer work.
+	confirmed time.Time
 }
 
 // ndCache is the neighbour cache of one link.
@@ -134,9 +138,14 @@ func (c *ndCache) Resolve(ip netip.Addr, now time.Time) (ethernet.MAC, ndResult,
 // age moves a REACHABLE entry past its ReachableTime to STALE (§7.3.3),
 // as Expire would have at that moment.
 func (c *ndCache) age(e *ndEntry, now time.Time) {
-	if e.state == NDReachable && !now.Before(e.at) {
-		e.state, e.at = NDStale, time.Time{}
+	if e.state != NDReachable || now.Before(e.at) {
+		return
 	}
+	if until := e.confirmed.Add(c.reachable); now.Before(until) {
+		e.at = until // confirmed since it became REACHABLE: ReachableTime from then
+		return
+	}
+	e.state, e.at = NDStale, time.Time{}
 }
 
 // evict removes a STALE entry (the least useful kind, §7.3.2 "may be
@@ -260,11 +269,20 @@ func (c *ndCache) Advert(ip netip.Addr, mac ethernet.MAC, hasMAC, solicited, ove
 
 // Confirm is upper-layer reachability confirmation (§7.3.1: forward
 // progress, e.g. TCP acknowledging new data): an existing resolved entry
-// becomes REACHABLE.
-func (c *ndCache) Confirm(ip netip.Addr, now time.Time) {
-	if e := c.entries[ip]; e != nil && e.state != NDIncomplete {
-		c.reach(e, now)
+// becomes REACHABLE (rearm: its deadline changed); one already REACHABLE
+// only notes the time, which extends it when its deadline comes (age), so
+// a confirmation on every ACK does no timer work.
+func (c *ndCache) Confirm(ip netip.Addr, now time.Time) (rearm bool) {
+	e := c.entries[ip]
+	switch {
+	case e == nil || e.state == NDIncomplete:
+		return false
+	case e.state == NDReachable:
+		e.confirmed = now // taken into account when e.at passes (age)
+		return false
 	}
+	c.reach(e, now)
+	return true
 }
 
 // Remove deletes ip's entry (its queued packets are dropped).
