@@ -214,11 +214,34 @@ func TestUp_BadServiceFlagsOneLine(t *testing.T) {
 		{[]string{"--services", ","}, `tapstack up: --services ",": want at least one of udp-echo, echo, discard, chargen, http`},
 		{[]string{"--max-bytes", "-1"}, "tapstack up: --max-bytes -1: want 0 or more"},
 		{[]string{"--max-service-conns", "0"}, "tapstack up: --max-service-conns 0: want at least 1"},
+		{[]string{"--procs", "-1"}, "tapstack up: --procs -1: want a count of processors, or 0 for the default"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(append([]string{"up"}, tc.args...), &stdout, &stderr)
 		if code != 2 || stderr.String() != tc.want+"\n" {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestDaemonProcs: --procs wins, then $GOMAXPROCS (the runtime's figure
+// stands), else half the runtime's default, at least one.
+func TestDaemonProcs(t *testing.T) {
+	for _, tc := range []struct {
+		flag      int
+		env       string
+		cur, want int
+	}{
+		{0, "", 2, 1},
+		{0, "", 1, 1},
+		{0, "", 8, 4},
+		{0, "", 7, 3},
+		{3, "", 2, 3},
+		{0, "2", 2, 2},
+		{1, "2", 2, 1},
+	} {
+		if got := daemonProcs(tc.flag, tc.env, tc.cur); got != tc.want {
+			t.Errorf("daemonProcs(%d, %q, %d) = %d; want %d", tc.flag, tc.env, tc.cur, got, tc.want)
 		}
 	}
 }

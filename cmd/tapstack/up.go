@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -209,6 +210,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newCommand("up", "", stderr)
 	var sf serviceFlags
 	sf.register(c.fs)
+	procs := c.fs.Int("procs", 0, "Go processors (GOMAXPROCS) the daemon uses; 0: half the machine's, at least 1, or $GOMAXPROCS when set")
 	if !c.parse(args, 0) {
 		return 2
 	}
@@ -216,6 +218,10 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.fail(2, "%v", err)
 	}
+	if *procs < 0 {
+		return c.fail(2, "--procs %d: want a count of processors, or 0 for the default", *procs)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(daemonProcs(*procs, os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0))))
 	n, log, code := c.start()
 	if n == nil {
 		return code
@@ -237,10 +243,30 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// This line is the readiness signal scripts and tests wait for.
 	log.Info("tapstack up", append(upAttrs(&c.link, n.st), "addr", c.link.addr, "host-addr", c.link.hostAddr, "addr6", c.link.addr6,
-		"mtu", n.st.MTU(), "offload", offloadState(&c.link, n.link), "services", strings.Join(names, ", "))...)
+		"mtu", n.st.MTU(), "offload", offloadState(&c.link, n.link), "procs", runtime.GOMAXPROCS(0), "services", strings.Join(names, ", "))...)
 	<-ctx.Done()
 	log.Info("shutting down", shutdownTotals(n.st.Stats())...)
 	return 0
+}
+
+// daemonProcs is the GOMAXPROCS of `tapstack up`: flag when given (> 0),
+// else the runtime's own when $GOMAXPROCS (env) sets it, else half of the
+// runtime's default cur, at least 1. Every byte through a TAP costs about
+// as much CPU in the kernel's half (the peer's TCP, the tun driver) as in
+// the stack, and a spare Go processor costs that half: each time the
+// receive loop wakes a reader or a writer, the runtime wakes an idle
+// processor's thread (a futex and a context switch) that mostly spins and
+// finds nothing to steal. On this 2-CPU VM one processor halved the
+// stack's context switches per GB (test/bench/README.md, "Context
+// switches").
+func daemonProcs(flag int, env string, cur int) int {
+	switch {
+	case flag > 0:
+		return flag
+	case env != "":
+		return cur
+	}
+	return max(1, cur/2)
 }
 
 // shutdownTotals are the few totals the shutdown line gives (/stats has

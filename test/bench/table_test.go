@@ -40,6 +40,8 @@ var (
 	flagOffload = flag.String("offload", "auto", "tapstack's --offload: auto, on or off (TAP offloads; gVisor never has them on a TAP)")
 	flagBigMTU  = flag.Int("big-mtu", 0, `with the bulk phase: two more columns, "tapstack MTU N" (--offload off) and "gVisor MTU N", bulk rows only, at this MTU (e.g. 65000: per-byte costs without offloads)`)
 	flagClient  = flag.String("client-cc", "", `the kernel-side clients' congestion control in the tapstack and gVisor columns, set per socket (TCP_CONGESTION), e.g. "cubic" (default: the machine's)`)
+	flagCounts  = flag.Bool("counts", false, "bulk rows: count the stack process's context switches and system calls (`perf stat`) and report them per GB")
+	flagBinB    = flag.String("bin-b", "", `a second tapstack binary (e.g. an older build): "tapstack B" columns beside each tapstack column of the bulk phase, run alternately with it (A/B)`)
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
 	flagZeroN   = flag.Int("zerowin-n", 2000, "zerowin phase: connections that request "+zeroWinRequest+" and never read")
@@ -65,6 +67,10 @@ const (
 	rowOutCPU   = "bulk stack→kernel: stack CPU s per GB (lower is better)"
 	rowWrk      = "HTTP keep-alive req/s (wrk -t2 -c50, /bytes/100)"
 	rowAb       = "new connections/s (ab -c20, /bytes/100)"
+	rowInCS     = "bulk kernel→stack: stack context switches per GB (lower is better)"
+	rowOutCS    = "bulk stack→kernel: stack context switches per GB (lower is better)"
+	rowInSys    = "bulk kernel→stack: stack system calls per GB (lower is better)"
+	rowOutSys   = "bulk stack→kernel: stack system calls per GB (lower is better)"
 	rowCPU      = "stack process CPU s, whole run (lower is better)"
 	rowRSS      = "stack process peak RSS, MiB (lower is better)"
 	phaseSuffix = " phase"
@@ -147,6 +153,9 @@ func setup() error {
 	}
 	add("ping", rowPing)
 	add("bulk", rowIn, rowOut, rowInCPU, rowOutCPU)
+	if *flagCounts {
+		add("bulk", rowInCS, rowOutCS, rowInSys, rowOutSys)
+	}
 	add("wrk", rowWrk)
 	add("ab", rowAb)
 	add("idle", rowIdleBefore, rowIdleHeld, rowIdlePer)
@@ -177,21 +186,22 @@ func setup() error {
 // result is one stack's column.
 type result struct {
 	name    string
-	val     map[string]float64 // row → value
-	note    map[string]string  // row → why there is no value, or a warning
-	cpu     map[string]float64 // phase → stack process CPU seconds
-	busy    map[string]float64 // phase → machine-wide busy fraction (all cores)
-	wall    map[string]float64 // phase → wall seconds
-	client  map[string]float64 // phase → kernel-side client CPU seconds (Go client or tool)
-	other   map[string]float64 // phase → CPU seconds of everything else on the machine
-	rss     map[string]float64 // phase → stack process RSS at its end, MiB
-	toStk   map[string]float64 // phase → frames kernel→stack (TAP tx_packets)
-	fromSt  map[string]float64 // phase → frames stack→kernel (TAP rx_packets)
-	spread  map[string]string  // row → "min–max" over rounds
-	loadA   string             // /proc/loadavg before
-	loadB   string             // and after
-	cc      string             // kernel congestion control in the namespace (the kernel side's)
-	stackCC string             // the stack side's congestion control
+	val     map[string]float64            // row → value
+	note    map[string]string             // row → why there is no value, or a warning
+	cpu     map[string]float64            // phase → stack process CPU seconds
+	busy    map[string]float64            // phase → machine-wide busy fraction (all cores)
+	wall    map[string]float64            // phase → wall seconds
+	client  map[string]float64            // phase → kernel-side client CPU seconds (Go client or tool)
+	other   map[string]float64            // phase → CPU seconds of everything else on the machine
+	rss     map[string]float64            // phase → stack process RSS at its end, MiB
+	toStk   map[string]float64            // phase → frames kernel→stack (TAP tx_packets)
+	fromSt  map[string]float64            // phase → frames stack→kernel (TAP rx_packets)
+	counts  map[string]map[string]float64 // phase → perf stat event → count (-counts)
+	spread  map[string]string             // row → "min–max" over rounds
+	loadA   string                        // /proc/loadavg before
+	loadB   string                        // and after
+	cc      string                        // kernel congestion control in the namespace (the kernel side's)
+	stackCC string                        // the stack side's congestion control
 	errors  []string
 }
 
@@ -199,7 +209,7 @@ func newResult(name string) *result {
 	return &result{name: name, val: map[string]float64{}, note: map[string]string{},
 		cpu: map[string]float64{}, busy: map[string]float64{}, wall: map[string]float64{},
 		client: map[string]float64{}, other: map[string]float64{}, rss: map[string]float64{}, spread: map[string]string{},
-		toStk: map[string]float64{}, fromSt: map[string]float64{}}
+		toStk: map[string]float64{}, fromSt: map[string]float64{}, counts: map[string]map[string]float64{}}
 }
 
 var once sync.Once
@@ -289,6 +299,9 @@ func columns(exe, bin, mtu string) []column {
 		return tapstackAt(bin, cc, mtu, lossOffload())
 	}
 	cols := []column{{name: "tapstack", start: tapstack(tcp.DefaultCongestion), ready: tapstackReady, stackCC: tcp.DefaultCongestion}}
+	if *flagBinB != "" {
+		cols = append(cols, column{name: "tapstack B", start: tapstackAt(*flagBinB, tcp.DefaultCongestion, mtu, lossOffload()), ready: tapstackReady, stackCC: tcp.DefaultCongestion})
+	}
 	for _, cc := range tcp.CongestionControls() {
 		if cc != tcp.DefaultCongestion {
 			cols = append(cols, column{name: "tapstack " + cc, start: tapstack(cc), ready: tapstackReady, lossOnly: true, stackCC: cc})
@@ -303,6 +316,9 @@ func columns(exe, bin, mtu string) []column {
 		cols = append(cols,
 			column{name: bigName("tapstack"), start: tapstackAt(bin, tcp.DefaultCongestion, big, "off"), ready: tapstackReady, bulkOnly: true, stackCC: tcp.DefaultCongestion},
 			column{name: bigName("gVisor"), start: gvisorAt(exe, big), ready: gvisorReady, bulkOnly: true, stackCC: "reno (netstack's default)"})
+		if *flagBinB != "" {
+			cols = append(cols, column{name: bigName("tapstack B"), start: tapstackAt(*flagBinB, tcp.DefaultCongestion, big, "off"), ready: tapstackReady, bulkOnly: true, stackCC: tcp.DefaultCongestion})
+		}
 	}
 	return cols
 }
@@ -433,6 +449,11 @@ func measure(b *testing.B, c column) *result {
 		if *flagPerf && ph != "ping" {
 			perf = startPerf(b, p.pid, fmt.Sprintf("%s/perf-%s-%s.data", *flagResults, strings.ToLower(name), strings.ReplaceAll(ph, " ", "-")))
 		}
+		var counts *exec.Cmd
+		countsOut := filepath.Join(b.TempDir(), "perf-stat.txt")
+		if *flagCounts && strings.HasPrefix(ph, "bulk") {
+			counts = startCounts(b, p.pid, countsOut)
+		}
 		tx0, rx0 := tapFrames(ns, tap)
 		c0, s0, k0, m0, t0 := procCPU(p.pid), procCPU(os.Getpid()), toolCPU, machineCPU(), time.Now()
 		f()
@@ -440,6 +461,10 @@ func measure(b *testing.B, c column) *result {
 		tx1, rx1 := tapFrames(ns, tap)
 		r.toStk[ph], r.fromSt[ph] = float64(tx1-tx0), float64(rx1-rx0)
 		stopPerf(perf)
+		if counts != nil {
+			stopPerf(counts)
+			r.counts[ph] = readCounts(countsOut)
+		}
 		r.cpu[ph] = c1 - c0
 		r.client[ph] = s1 - s0 + k1 - k0
 		r.wall[ph] = t1.Sub(t0).Seconds()
@@ -520,6 +545,14 @@ func measure(b *testing.B, c column) *result {
 		phase("bulk out", func() { v, err := bulkOut(ns, *flagWarmup, *flagDur); set(rowOut, v, err) })
 		cpuPerGB(r, rowInCPU, rowIn, "bulk in")
 		cpuPerGB(r, rowOutCPU, rowOut, "bulk out")
+		if *flagCounts {
+			countPerGB(r, rowInCS, rowIn, "bulk in", "context-switches")
+			countPerGB(r, rowOutCS, rowOut, "bulk out", "context-switches")
+			countPerGB(r, rowInSys, rowIn, "bulk in", "raw_syscalls:sys_enter")
+			countPerGB(r, rowOutSys, rowOut, "bulk out", "raw_syscalls:sys_enter")
+			countNotes(r, rowIn, "bulk in")
+			countNotes(r, rowOut, "bulk out")
+		}
 	}
 	if c.on("wrk") && tool(rowWrk, "wrk") {
 		phase("wrk", func() { v, warn, err := wrk(ns, *flagDur); set(rowWrk, v, err); addWarn(r, rowWrk, warn) })
@@ -640,6 +673,34 @@ func cpuPerGB(r *result, row, rate, ph string) {
 	r.val[row] = r.cpu[ph] / (v * r.wall[ph] / 8)
 }
 
+// countPerGB is row: the perf stat count event of phase ph per GB moved
+// at the rate of row rate over the phase's wall time, as cpuPerGB.
+func countPerGB(r *result, row, rate, ph, event string) {
+	v, ok := r.val[rate]
+	n, counted := r.counts[ph][event]
+	if !ok || v == 0 || r.wall[ph] == 0 || !counted {
+		r.note[row] = "n/a"
+		return
+	}
+	r.val[row] = n / (v * r.wall[ph] / 8)
+}
+
+// countNotes lists every count of phase ph per GB under the table.
+func countNotes(r *result, rate, ph string) {
+	v := r.val[rate]
+	if v == 0 || r.wall[ph] == 0 || len(r.counts[ph]) == 0 {
+		return
+	}
+	gb := v * r.wall[ph] / 8
+	var parts []string
+	for _, ev := range strings.Split(countEvents, ",") {
+		if n, ok := r.counts[ph][ev]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(strings.TrimPrefix(ev, "syscalls:sys_enter_"), "raw_syscalls:"), n/gb))
+		}
+	}
+	r.errors = append(r.errors, fmt.Sprintf("%s, per GB: %s", ph, strings.Join(parts, ", ")))
+}
+
 func pctOf(part, whole uint64) float64 {
 	if whole == 0 {
 		return 0
@@ -727,6 +788,46 @@ func startPerf(b *testing.B, pid int, out string) *exec.Cmd {
 	}
 	time.Sleep(200 * time.Millisecond) // let it attach
 	return cmd
+}
+
+// startCounts runs `perf stat` on the process pid (all its threads),
+// writing CSV to out until stopPerf.
+func startCounts(b *testing.B, pid int, out string) *exec.Cmd {
+	if _, err := exec.LookPath("perf"); err != nil {
+		b.Logf("perf: not installed")
+		return nil
+	}
+	cmd := exec.Command("perf", "stat", "-x,", "-o", out, "-e", countEvents, "-p", strconv.Itoa(pid))
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		b.Logf("perf stat: %v", err)
+		return nil
+	}
+	time.Sleep(200 * time.Millisecond) // let it attach
+	return cmd
+}
+
+// countEvents are what startCounts counts: the rows' two and, for the
+// notes under the table, the system calls a stack's data path makes.
+const countEvents = "context-switches,cpu-migrations,raw_syscalls:sys_enter," +
+	"syscalls:sys_enter_read,syscalls:sys_enter_readv,syscalls:sys_enter_write,syscalls:sys_enter_writev," +
+	"syscalls:sys_enter_futex,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_nanosleep,syscalls:sys_enter_sched_yield," +
+	"syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg"
+
+// readCounts parses startCounts' CSV: event → count.
+func readCounts(path string) map[string]float64 {
+	m := map[string]float64{}
+	data, _ := os.ReadFile(path)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 3 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			m[f[2]] = v
+		}
+	}
+	return m
 }
 
 func stopPerf(cmd *exec.Cmd) {
