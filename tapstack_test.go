@@ -452,8 +452,11 @@ func TestRegisterFlags_DaemonDefaultsAndOverrides(t *testing.T) {
 		return c
 	}
 	c := parse()
-	if c.Link != tapstack.TAP || c.Name != "tap0" || c.Addr.String() != "10.0.0.2/24" || c.HostAddr.String() != "10.0.0.1/24" || c.Gateway.IsValid() || c.MTU != 1500 {
+	if c.Link != tapstack.TAP || c.Name != "tap0" || c.Addr.String() != "10.0.0.2/24" || c.HostAddr.String() != "10.0.0.1/24" || c.Gateway.IsValid() || c.MTU != 1500 || c.Addr6.IsValid() || c.HostAddr6.IsValid() {
 		t.Errorf("defaults: %+v", c)
+	}
+	if c := parse("--addr6", "fd00::2/64", "--host-addr6", "fd00::1/64"); c.Addr6.String() != "fd00::2/64" || c.HostAddr6.String() != "fd00::1/64" {
+		t.Errorf("--addr6, --host-addr6: %v, %v", c.Addr6, c.HostAddr6)
 	}
 	c = parse("--tap", "tap9", "--addr", "10.1.0.2/16", "--host-addr", "", "--gateway", "10.1.0.9", "--mtu", "9000")
 	if c.Link != tapstack.TAP || c.Name != "tap9" || c.Addr.String() != "10.1.0.2/16" || c.HostAddr.IsValid() || c.Gateway.String() != "10.1.0.9" || c.MTU != 9000 {
@@ -471,8 +474,10 @@ func TestRegisterFlags_DaemonDefaultsAndOverrides(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	(&tapstack.Config{}).RegisterFlags(fs)
-	if err := fs.Parse([]string{"--addr", "10.0.0.2"}); err == nil {
-		t.Errorf("--addr without a prefix length parsed")
+	for _, args := range [][]string{{"--addr", "10.0.0.2"}, {"--addr6", "fd00::2"}, {"--addr6", "10.0.0.2/24"}, {"--host-addr6", "::ffff:10.0.0.1/120"}} {
+		if err := fs.Parse(args); err == nil {
+			t.Errorf("%q parsed", args)
+		}
 	}
 }
 
