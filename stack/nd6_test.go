@@ -10,6 +10,7 @@ import (
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -995,5 +996,55 @@ func TestRA6_MTUAndHopLimit_UsedWhenSending(t *testing.T) {
 	h, err := ipv6.Parse(f[ethernet.HeaderLen:])
 	if err != nil || h.NextHeader() != ipv6.ProtoUDP || h.HopLimit() != 48 {
 		t.Fatalf("sent %v: next header %d, hop limit %d; want UDP with the RA's 48", err, h.NextHeader(), h.HopLimit())
+	}
+}
+
+// RFC 4861 §7.2.2: when resolution fails, the sender of each queued packet
+// gets a destination unreachable, address unreachable (code 3). Our own
+// packets' senders are our transports, told locally (Linux's
+// ip6_link_failure): a connect fails with EHOSTUNREACH when the third
+// solicitation goes unanswered, not after the SYN retries; a ping socket
+// reads the error, from our own address. Nothing of it goes on the wire.
+func TestND6_ResolutionFailed_LocalSendersTold(t *testing.T) {
+	e := envND(t)
+	fd := socket6(t, e, socket.SOCK_STREAM, false)
+	if err := fd.Connect(netip.AddrPortFrom(peerLL, 9)); !errors.Is(err, syscall.EINPROGRESS) {
+		t.Fatalf("Connect: %v", err)
+	}
+	p := pingEndpoint6(t, e)
+	if _, err := p.SendTo(echo6(stackLL, peerLL, 0, 1, []byte("abc")), peerLL); err != nil {
+		t.Fatal(err)
+	}
+	e.one6(ipv6.TypeNeighborSolicit)
+	for range 2 {
+		e.clk.Advance(time.Second)
+		e.one6(ipv6.TypeNeighborSolicit)
+	}
+	e.clk.Advance(999 * time.Millisecond)
+	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); v != 0 {
+		t.Fatalf("SO_ERROR %v while resolving", syscall.Errno(v))
+	}
+	e.clk.Advance(time.Millisecond)
+	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); syscall.Errno(v) != syscall.EHOSTUNREACH {
+		t.Fatalf("SO_ERROR %v after resolution failed, want EHOSTUNREACH", syscall.Errno(v))
+	}
+	buf := make([]byte, 1500)
+	n, from, err := p.TryRecvFrom(buf)
+	if m := ipv6.ICMP(buf[:n]); err != nil || from != stackLL || m.Type() != ipv6.TypeDestUnreachable || m.Code() != ipv6.CodeAddrUnreachable {
+		t.Fatalf("ping socket read %v from %v (%v), want a destination unreachable code 3 from %v", buf[:n], from, err, stackLL)
+	}
+	e.none()
+
+	// Our echo reply to a peer that never answers our solicitations has
+	// no local sender: nothing is told, nothing counted as an unmatched
+	// error (RFC 4443 §2.4 (e) keeps errors about errors off the wire).
+	before := e.st.Stats().IPv6.ICMP6InErrorsUnmatched
+	far := netip.MustParseAddr("fe80::99")
+	e.inject(ip6Frame(stackMAC, ipv6.Fields{Src: far}, echo6(far, stackLL, 1, 1, nil)))
+	e.one6(ipv6.TypeNeighborSolicit)
+	e.clk.Advance(3 * time.Second)
+	e.drain()
+	if st := e.st.Stats(); st.ND6.ResolutionFailed == 0 || st.IPv6.ICMP6InErrorsUnmatched != before {
+		t.Errorf("resolution_failed %d, icmp6_in_errors_unmatched %d (was %d): want the reply given up, uncounted as an error", st.ND6.ResolutionFailed, st.IPv6.ICMP6InErrorsUnmatched, before)
 	}
 }
