@@ -98,6 +98,7 @@ type ip6State struct {
 	linkMTU    int   // from an RA's MTU option; 0: the link's
 	baseReach  time.Duration
 	mldReports []mldReport
+	mldV1Until time.Time // MLDv1 compatibility mode until then (RFC 3810 §8.2.1)
 }
 
 // initIPv6Locked fills the IPv6 state at New: the link-local address and

@@ -24,6 +24,8 @@ type ND6Stats struct {
 	InRedirects         uint64 `json:"icmp6_in_redirects"`
 	InMLDQueries        uint64 `json:"icmp6_in_mld_queries"`
 	OutMLDv2Reports     uint64 `json:"icmp6_out_mldv2_reports"`
+	OutMLDv1Reports     uint64 `json:"icmp6_out_group_memb_responses"`  // MLDv1 compatibility mode (RFC 3810 §8.2.1)
+	OutMLDv1Dones       uint64 `json:"icmp6_out_group_memb_reductions"` // likewise
 	// Drops.
 	InBadRA          uint64 `json:"in_bad_ra"`         // fails RFC 4861 §6.1.2
 	InBadMLD         uint64 `json:"in_bad_mld"`        // a query failing RFC 3810 §5.1.14 / §5
