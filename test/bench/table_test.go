@@ -812,7 +812,7 @@ func startCounts(b *testing.B, pid int, out string) *exec.Cmd {
 const countEvents = "context-switches,cpu-migrations,raw_syscalls:sys_enter," +
 	"syscalls:sys_enter_read,syscalls:sys_enter_readv,syscalls:sys_enter_write,syscalls:sys_enter_writev," +
 	"syscalls:sys_enter_futex,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_nanosleep,syscalls:sys_enter_sched_yield," +
-	"syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg"
+	"syscalls:sys_enter_ppoll,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg"
 
 // readCounts parses startCounts' CSV: event → count.
 func readCounts(path string) map[string]float64 {
