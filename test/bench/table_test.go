@@ -776,31 +776,26 @@ func (p *proc) stop() error {
 }
 
 func startPerf(b *testing.B, pid int, out string) *exec.Cmd {
-	if _, err := exec.LookPath("perf"); err != nil {
-		b.Logf("perf: not installed")
-		return nil
-	}
-	cmd := exec.Command("perf", "record", "-q", "-g", "-F", "499", "-p", strconv.Itoa(pid), "-o", out)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		b.Logf("perf: %v", err)
-		return nil
-	}
-	time.Sleep(200 * time.Millisecond) // let it attach
-	return cmd
+	return runPerf(b, "record", "-q", "-g", "-F", "499", "-p", strconv.Itoa(pid), "-o", out)
 }
 
 // startCounts runs `perf stat` on the process pid (all its threads),
 // writing CSV to out until stopPerf.
 func startCounts(b *testing.B, pid int, out string) *exec.Cmd {
+	return runPerf(b, "stat", "-x,", "-o", out, "-e", countEvents, "-p", strconv.Itoa(pid))
+}
+
+// runPerf starts `perf args...` and gives it time to attach; nil (and a
+// log line) when perf is missing or fails to start.
+func runPerf(b *testing.B, args ...string) *exec.Cmd {
 	if _, err := exec.LookPath("perf"); err != nil {
 		b.Logf("perf: not installed")
 		return nil
 	}
-	cmd := exec.Command("perf", "stat", "-x,", "-o", out, "-e", countEvents, "-p", strconv.Itoa(pid))
+	cmd := exec.Command("perf", args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
-		b.Logf("perf stat: %v", err)
+		b.Logf("perf %s: %v", args[0], err)
 		return nil
 	}
 	time.Sleep(200 * time.Millisecond) // let it attach
