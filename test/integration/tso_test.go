@@ -31,12 +31,13 @@ func randomBytes(n int) []byte {
 }
 
 // bulkFromStack sends n random bytes from the stack to a kernel server
-// listening on addr inside ns and checks their SHA-256 on arrival.
-func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n int) {
+// listening on addr inside ns over network ("tcp4", "tcp6") and checks
+// their SHA-256 on arrival.
+func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, network, addr string, n int) {
 	t.Helper()
 	var l net.Listener
 	if err := ns.Do(func() (err error) {
-		l, err = net.Listen("tcp4", addr)
+		l, err = net.Listen(network, addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n 
 	defer l.Close()
 	done := hashFirst(func() (net.Conn, error) { return l.Accept() })
 	data := randomBytes(n)
-	c, err := socket.Dial(st, "tcp4", addr)
+	c, err := socket.Dial(st, network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n 
 func TestOffloadOn_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOn)
-	bulkFromStack(t, ns, st, hostAddr+":5002", 100<<20)
+	bulkFromStack(t, ns, st, "tcp4", hostAddr+":5002", 100<<20)
 	o, ts := st.Stats().Offload, tap.Stats()
 	if o.TSOOut == 0 || o.TSOSegsOut <= o.TSOOut || o.SoftGSOOut != 0 || ts.WriteErrors != 0 || ts.GSOFramesWritten != o.TSOOut {
 		t.Errorf("offload %+v, TAP %+v; want TSO segments of several MSS, each written as a super-frame, none cut in software", o, ts)
@@ -107,7 +108,7 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 	ethtoolOff(t, far, vB, unix.ETHTOOL_SRXCSUM)
 	csumErrs := func() int { return snmpTCP(t, far, "InCsumErrors") }
 	before := csumErrs()
-	bulkFromStack(t, far, st, "10.77.0.2:5003", 100<<20)
+	bulkFromStack(t, far, st, "tcp4", "10.77.0.2:5003", 100<<20)
 	if d := csumErrs() - before; d != 0 {
 		t.Errorf("the far namespace counted %d TCP checksum errors", d)
 	}
@@ -123,7 +124,7 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 func TestOffloadOff_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOff)
-	bulkFromStack(t, ns, st, hostAddr+":5002", 100<<20)
+	bulkFromStack(t, ns, st, "tcp4", hostAddr+":5002", 100<<20)
 	o := st.Stats().Offload
 	if o.TSOOut != 0 || o.SoftGSOOut == 0 || o.SoftGSOSegsOut <= o.SoftGSOOut || tap.Stats().WriteErrors != 0 {
 		t.Errorf("offload %+v, TAP write errors %d; want segments cut in software only", o, tap.Stats().WriteErrors)
