@@ -7,6 +7,7 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
+	"github.com/tapstack/tapstack/nic"
 )
 
 // Neighbour discovery on the stack (RFC 4861 §7): solicitations and
@@ -221,7 +222,7 @@ func (s *Stack) nextHop6Locked(dst netip.Addr) (netip.Addr, bool) {
 }
 
 // resolveNextHop6Locked is resolve6Locked's work for a unicast pkt.
-func (s *Stack) resolveNextHop6Locked(pkt ipv6.Header) (ethernet.MAC, bool, error) {
+func (s *Stack) resolveNextHop6Locked(pkt ipv6.Header, meta nic.Meta) (ethernet.MAC, bool, error) {
 	hop, ok := s.nextHop6Locked(pkt.Dst())
 	if !ok {
 		// Linux: no route to an off-link destination without a
@@ -240,9 +241,7 @@ func (s *Stack) resolveNextHop6Locked(pkt ipv6.Header) (ethernet.MAC, bool, erro
 		return ethernet.MAC{}, false, syscall.EHOSTUNREACH
 	}
 	// §7.2.2: queue the packet until the address resolves.
-	if !s.ip6.nc.Enqueue(hop, pkt) {
-		s.dropLocked(&s.stats.ND6.QueueDrops, catIPv6, "queue_drops", pkt)
-	}
+	s.enqueue6Locked(hop, pkt, meta)
 	if res == ndSolicit {
 		s.solicitLocked(hop, ethernet.MAC{}, false)
 	}
