@@ -9,6 +9,7 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
@@ -101,14 +102,23 @@ func TestTCP6_GROSuperSegment_LargestPayloadLength(t *testing.T) {
 	}
 }
 
-// superSegment6 is an IPv6 packet from src to dst holding seg and payload
-// as sendTCP6Locked builds a segment of several MSS: only the IPv6
-// pseudo-header sum in the checksum field; traffic class 2 (ECT(0)) and a
-// flow label, which every piece keeps.
-func superSegment6(src, dst netip.Addr, seg tcp.Segment, payload []byte) []byte {
+// superSegment is an IP packet from src to dst (IPv4 or IPv6, as the
+// addresses are) holding seg and payload as sendTCPLocked and
+// sendTCP6Locked build a segment of several MSS: only the pseudo-header
+// sum in the checksum field; ECT(0) in the traffic class (TOS), and for
+// IPv6 a flow label, for IPv4 ID 0xfffe and DF, which every piece keeps
+// (the ID stepping).
+func superSegment(src, dst netip.Addr, seg tcp.Segment, payload []byte) []byte {
 	th := make([]byte, seg.HeaderLen()+len(payload))
 	hl := tcp.Encode(th, &seg)
 	copy(th[hl:], payload)
+	if src.Is4() {
+		binary.BigEndian.PutUint16(th[16:], checksum.Fold(checksum.PseudoHeaderIPv4(src, dst, ipv4.ProtoTCP, uint16(len(th)))))
+		pkt := make([]byte, ipv4.HeaderMinLen+len(th))
+		ipv4.Encode(pkt, ipv4.Fields{TotalLen: len(pkt), ID: 0xfffe, DF: true, TTL: 64, Protocol: ipv4.ProtoTCP, Src: src, Dst: dst, TOS: 2})
+		copy(pkt[ipv4.HeaderMinLen:], th)
+		return pkt
+	}
 	binary.BigEndian.PutUint16(th[16:], checksum.Fold(ipv6.PseudoHeaderSum(src, dst, ipv6.ProtoTCP, uint32(len(th)))))
 	pkt := make([]byte, ipv6.HeaderLen+len(th))
 	ipv6.Encode(pkt, ipv6.Fields{TrafficClass: 2, FlowLabel: 0x12345, PayloadLen: len(th), NextHeader: ipv6.ProtoTCP, HopLimit: 64, Src: src, Dst: dst})
@@ -233,7 +243,7 @@ func TestTSO6_SoftwareSegmentation_FlagsAndChecksums(t *testing.T) {
 	seg := tcp.Segment{SrcPort: 80, DstPort: 40000, Seq: 7000, Ack: 99,
 		Flags: tcp.FlagACK | tcp.FlagPSH | tcp.FlagFIN | tcp.FlagCWR | tcp.FlagECE, Window: 512,
 		Options: tcp.Options{HasTimestamp: true, TSVal: 1, TSEcr: 2}}
-	out := e.st.SegmentTest(superSegment6(stackLL, peerLL, seg, payload), 1000)
+	out := e.st.SegmentTest(superSegment(stackLL, peerLL, seg, payload), 1000)
 	want := []struct {
 		flags tcp.Flags
 		off   int
@@ -269,7 +279,7 @@ func TestTSO6_WaitingForNeighbour_CutBeforeQueued(t *testing.T) {
 	e.clk.Advance(10 * time.Second) // DAD over
 	e.drain()
 	payload := pattern(5 * 1000)
-	pkt := superSegment6(stackLL, peerLL, tcp.Segment{SrcPort: stackPort, DstPort: peerPort, Seq: 1, Ack: 1, Flags: tcp.FlagACK, Window: 100}, payload)
+	pkt := superSegment(stackLL, peerLL, tcp.Segment{SrcPort: stackPort, DstPort: peerPort, Seq: 1, Ack: 1, Flags: tcp.FlagACK, Window: 100}, payload)
 	if err := e.st.Output6TSOTest(pkt, 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +313,7 @@ func TestTSO6_SegmentsAbovePathMTU_CutAndFragmented(t *testing.T) {
 	e.drain()
 	resolved(t, e)
 	payload := pattern(3 * 1300)
-	pkt := superSegment6(stackLL, peerLL, tcp.Segment{SrcPort: stackPort, DstPort: peerPort, Seq: 1, Ack: 1, Flags: tcp.FlagACK, Window: 100}, payload)
+	pkt := superSegment(stackLL, peerLL, tcp.Segment{SrcPort: stackPort, DstPort: peerPort, Seq: 1, Ack: 1, Flags: tcp.FlagACK, Window: 100}, payload)
 	if err := e.st.Output6TSOTest(pkt, 1300); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +357,7 @@ func TestTSO6_ToOurselves_CutBeforeLoopback(t *testing.T) {
 	e.drain()
 	before := e.st.Stats()
 	payload := pattern(5 * 1000)
-	pkt := superSegment6(stackLL, stackLL, tcp.Segment{SrcPort: 1, DstPort: 2, Seq: 1, Ack: 1, Flags: tcp.FlagACK, Window: 100}, payload)
+	pkt := superSegment(stackLL, stackLL, tcp.Segment{SrcPort: 1, DstPort: 2, Seq: 1, Ack: 1, Flags: tcp.FlagACK, Window: 100}, payload)
 	if err := e.st.Output6TSOTest(pkt, 1000); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,15 @@
 package integration
 
 import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tapstack/tapstack/internal/nstest"
@@ -126,5 +133,65 @@ func TestOffloadOff_BulkStackToKernel6_100MiBIntact(t *testing.T) {
 	o := st.Stats().Offload
 	if o.TSOOut != 0 || o.SoftGSOOut == 0 || o.SoftGSOSegsOut <= o.SoftGSOOut || tap.Stats().WriteErrors != 0 {
 		t.Errorf("offload %+v, TAP write errors %d; want IPv6 segments cut in software only", o, tap.Stats().WriteErrors)
+	}
+}
+
+// The daemon's --pcap-segmented on a TAP with offloads: a bulk send from
+// the kernel (GRO super-frames in) and a download (TSO segments out) leave
+// a capture of wire-sized frames only, none above 14 + the MTU, whose TCP
+// checksums tcpdump finds correct, and which carries all the data.
+// Without the flag the same capture holds super-frames (README).
+func TestDaemon_PcapSegmented_WireSizedFramesOnly(t *testing.T) {
+	needTool(t, "tcpdump")
+	ns := nstest.New(t)
+	file := filepath.Join(t.TempDir(), "up.pcap")
+	d := startDaemon(t, ns, "--pcap", file, "--pcap-segmented")
+	const n = 1 << 20
+	toDiscard(t, ns, n)
+	if k := len(curl(t, ns, fmt.Sprintf("http://%s/bytes/%d", stackAddr, n))); k != n {
+		t.Fatalf("downloaded %d bytes, want %d", k, n)
+	}
+	var st stack.Stats
+	if err := json.Unmarshal([]byte(curl(t, ns, "http://"+stackAddr+"/stats")), &st); err != nil {
+		t.Fatal(err)
+	}
+	d.stop(t)
+	if st.Offload.GROIn == 0 || st.Offload.TSOOut == 0 {
+		t.Fatalf("offload %+v: no super-frames crossed the TAP, nothing to segment", st.Offload)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := 0, 0 // TCP payload bytes to the discard port, from the web server
+	for b = b[24:]; len(b) >= 16; {
+		k := int(binary.LittleEndian.Uint32(b[8:]))
+		f := b[16 : 16+k]
+		b = b[16+k:]
+		if len(f) > 14+1500 {
+			t.Fatalf("a frame of %d bytes in a segmented capture", len(f))
+		}
+		if len(f) < 54 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 6 {
+			continue // not IPv4 TCP
+		}
+		ihl := int(f[14]&0x0f) * 4
+		tcpH := f[14+ihl:]
+		payload := int(binary.BigEndian.Uint16(f[16:])) - ihl - int(tcpH[12]>>4)*4
+		switch {
+		case binary.BigEndian.Uint16(tcpH[2:]) == 9:
+			in += payload
+		case binary.BigEndian.Uint16(tcpH[0:]) == 80:
+			out += payload
+		}
+	}
+	if in < n || out < n {
+		t.Errorf("the capture carries %d bytes to the discard port and %d from the web server; want at least %d each", in, out, n)
+	}
+	dump, err := exec.Command("tcpdump", "-nn", "-vv", "-r", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tcpdump -r: %v", err)
+	}
+	if bad := strings.Count(string(dump), "incorrect"); bad != 0 || !strings.Contains(string(dump), "(correct)") {
+		t.Errorf("tcpdump -vv found %d incorrect checksums (and correct ones: %v)", bad, strings.Contains(string(dump), "(correct)"))
 	}
 }

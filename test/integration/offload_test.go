@@ -139,6 +139,24 @@ func TestOffloadOff_BulkKernelToStack_100MiBIntact(t *testing.T) {
 	}
 }
 
+// toDiscard sends n zero bytes from a kernel socket in ns to the daemon's
+// discard port.
+func toDiscard(t *testing.T, ns *nstest.NS, n int64) {
+	t.Helper()
+	var conn net.Conn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp4", stackAddr+":9", 10*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Minute)) // a hang guard
+	if k, err := io.Copy(conn, io.LimitReader(zeroReader{}, n)); err != nil || k != n {
+		t.Fatalf("discard took %d bytes: %v", k, err)
+	}
+}
+
 // The daemon uses offloads by default and says so in its readiness line;
 // a bulk send to its discard port arrives as super-segments (/stats).
 // --offload off reads plain frames.
@@ -156,18 +174,7 @@ func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
 		if !strings.Contains(d.out.String(), c.line) {
 			t.Fatalf("%v: the readiness line lacks %s:\n%s", c.args, c.line, d.out)
 		}
-		var conn net.Conn
-		if err := ns.Do(func() (err error) {
-			conn, err = net.DialTimeout("tcp4", stackAddr+":9", 10*time.Second)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		conn.SetDeadline(time.Now().Add(time.Minute))
-		if n, err := io.Copy(conn, io.LimitReader(zeroReader{}, 8<<20)); err != nil || n != 8<<20 {
-			t.Fatalf("discard took %d bytes: %v", n, err)
-		}
-		conn.Close()
+		toDiscard(t, ns, 8<<20)
 		// A download: the stack's segments go whole to the TAP as TSO
 		// frames with offloads, cut by the stack without.
 		if n := len(curl(t, ns, fmt.Sprintf("http://%s/bytes/%d", stackAddr, 4<<20))); n != 4<<20 {
