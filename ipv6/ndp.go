@@ -67,6 +67,8 @@ var (
 	ErrNDPSource         = errors.New("ipv6: ND message from a forbidden source")
 	ErrNDPSourceLinkAddr = errors.New("ipv6: source link-layer option with unspecified source")
 	ErrNDPSolicitedMcast = errors.New("ipv6: solicited advertisement to multicast")
+	ErrNDPRedirectDest   = errors.New("ipv6: redirect for a multicast destination")
+	ErrNDPRedirectTarget = errors.New("ipv6: redirect target neither link-local nor the destination")
 )
 
 // CurHopLimit returns a router advertisement's Cur Hop Limit (0: unspecified).
@@ -307,6 +309,28 @@ func ValidateNA(hopLimit uint8, dst netip.Addr, m ICMP) error {
 	}
 	if dst.IsMulticast() && m.Solicited() {
 		return ErrNDPSolicitedMcast
+	}
+	return nil
+}
+
+// ValidateRedirect applies RFC 4861 §8.1 to a redirect from src: src is
+// link-local, the common checks (length ≥ 40), a Destination Address that
+// is not multicast and a Target Address that is link-local (a better
+// router) or the destination itself (the destination is on-link). That
+// src is the destination's current first hop is for the caller, which
+// knows its routes.
+func ValidateRedirect(hopLimit uint8, src netip.Addr, m ICMP) error {
+	if !src.IsLinkLocalUnicast() {
+		return ErrNDPSource
+	}
+	if _, err := checkCommon(hopLimit, m, RedirectLen); err != nil {
+		return err
+	}
+	if m.RedirectDst().IsMulticast() {
+		return ErrNDPRedirectDest
+	}
+	if t := m.Target(); !t.IsLinkLocalUnicast() && t != m.RedirectDst() {
+		return ErrNDPRedirectTarget
 	}
 	return nil
 }

@@ -98,7 +98,8 @@ type ip6State struct {
 	linkMTU    int   // from an RA's MTU option; 0: the link's
 	baseReach  time.Duration
 	mldReports []mldReport
-	mldV1Until time.Time // MLDv1 compatibility mode until then (RFC 3810 §8.2.1)
+	mldV1Until time.Time                // MLDv1 compatibility mode until then (RFC 3810 §8.2.1)
+	redirects  map[netip.Addr]redirect6 // the destination cache's redirects (redirect6.go)
 }
 
 // initIPv6Locked fills the IPv6 state at New: the link-local address and

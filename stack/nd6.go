@@ -24,12 +24,13 @@ type ND6Stats struct {
 	InRedirects         uint64 `json:"icmp6_in_redirects"`
 	InMLDQueries        uint64 `json:"icmp6_in_mld_queries"`
 	OutMLDv2Reports     uint64 `json:"icmp6_out_mldv2_reports"`
+	RedirectsAccepted   uint64 `json:"redirects_accepted"`              // acted on: the destination cache follows them (§8.3)
 	OutMLDv1Reports     uint64 `json:"icmp6_out_group_memb_responses"`  // MLDv1 compatibility mode (RFC 3810 §8.2.1)
 	OutMLDv1Dones       uint64 `json:"icmp6_out_group_memb_reductions"` // likewise
 	// Drops.
 	InBadRA          uint64 `json:"in_bad_ra"`         // fails RFC 4861 §6.1.2
 	InBadMLD         uint64 `json:"in_bad_mld"`        // a query failing RFC 3810 §5.1.14 / §5
-	RedirectsIgnored uint64 `json:"redirects_ignored"` // Partial: redirects are not acted on
+	RedirectsIgnored uint64 `json:"redirects_ignored"` // not from the destination's current first hop (§8.1)
 	NAIgnored        uint64 `json:"na_ignored"`        // no entry, or INCOMPLETE without a link-layer address (§7.2.5)
 	NAForOurs        uint64 `json:"na_for_ours"`       // an advertisement for one of our usable addresses: a conflict
 	ResolutionFailed uint64 `json:"resolution_failed"` // packets given up after MAX_MULTICAST_SOLICIT (§7.2.2)
@@ -201,8 +202,9 @@ func (s *Stack) solicitLocked(ip netip.Addr, mac ethernet.MAC, unicast bool) {
 // forward), so the indication goes to our own transports, never on the
 // wire, as Linux's ip6_link_failure does: a connect fails with
 // EHOSTUNREACH at once, a ping socket reads the error.
-func (s *Stack) resolutionFailedLocked(_ netip.Addr, pkt []byte) {
+func (s *Stack) resolutionFailedLocked(neighbour netip.Addr, pkt []byte) {
 	s.dropLocked(&s.stats.ND6.ResolutionFailed, catIPv6, "resolution_failed", pkt)
+	s.forgetRedirectsViaLocked(neighbour)
 	if len(pkt) < ipv6.HeaderLen+ipv6.ICMPHeaderLen {
 		return
 	}
@@ -217,12 +219,16 @@ func (s *Stack) resolutionFailedLocked(_ netip.Addr, pkt []byte) {
 }
 
 // nextHop6Locked returns the neighbour a packet to dst goes to (RFC 4861
-// §5.2): dst itself when on-link, else a default router (§6.3.6: one whose
+// §5.2): dst itself when on-link, else the first hop a redirect named
+// (§8.3, the Destination Cache), else a default router (§6.3.6: one whose
 // entry is not INCOMPLETE before one unknown). ok is false when there is
 // none.
 func (s *Stack) nextHop6Locked(dst netip.Addr) (netip.Addr, bool) {
 	if s.onLink6Locked(dst) {
 		return dst, true
+	}
+	if hop, ok := s.redirectNextHopLocked(dst, s.nowLocked()); ok {
+		return hop, true
 	}
 	var first netip.Addr
 	for _, r := range s.ip6.routers {
