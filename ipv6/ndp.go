@@ -40,6 +40,12 @@ const (
 	OptPrefixInfo     uint8 = 3
 	OptRedirected     uint8 = 4
 	OptMTU            uint8 = 5
+	// OptNonce is the Nonce option (RFC 3971 §5.3.2), which RFC 7527
+	// §4.1 puts in duplicate address detection's solicitations.
+	OptNonce uint8 = 14
+	// NonceLen is the nonce RFC 7527 §4.1 uses: 6 octets, filling the
+	// option's one unit.
+	NonceLen = 6
 )
 
 // Flags.
@@ -144,6 +150,9 @@ func (o Option) Type() uint8 { return o.Data[0] }
 // option (§4.6.1): the octets after type and length, for Ethernet 6 of
 // them followed by nothing (one 8-octet unit).
 func (o Option) LinkAddr() []byte { return o.Data[2:] }
+
+// Nonce returns a nonce option's nonce: the octets after type and length.
+func (o Option) Nonce() []byte { return o.Data[2:] }
 
 // PrefixLen returns a prefix information option's Prefix Length (§4.6.2).
 // The accessors of a prefix information option need a length of 4 units:
@@ -423,6 +432,14 @@ func encodeND(b []byte, typ uint8, fixed int, opts []byte, src, dst netip.Addr, 
 	copy(m[fixed:], opts)
 	m.SetChecksum(src, dst)
 	return len(m)
+}
+
+// PutNonceOption writes a nonce option (RFC 3971 §5.3.2, RFC 7527 §4.1)
+// with a 6-octet nonce into b and returns its length, 8.
+func PutNonceOption(b []byte, nonce [NonceLen]byte) int {
+	b[0], b[1] = OptNonce, 1
+	copy(b[2:8], nonce[:])
+	return 8
 }
 
 // PutLinkAddrOption writes a source (OptSourceLinkAddr) or target

@@ -242,3 +242,16 @@ func TestSolicitedNode(t *testing.T) {
 		}
 	}
 }
+
+// RFC 3971 §5.3.2 with RFC 7527 §4.1's 6-octet nonce: type 14, length 1
+// (8 octets), the nonce; read back through the option iterator.
+func TestPutNonceOption_GoldenBytes(t *testing.T) {
+	b := make([]byte, 8)
+	if n := PutNonceOption(b, [NonceLen]byte{1, 2, 3, 4, 5, 6}); n != 8 || !bytes.Equal(b, []byte{14, 1, 1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("% x (%d)", b, n)
+	}
+	it := Options(b)
+	if o, ok := it.Next(); !ok || o.Type() != OptNonce || !bytes.Equal(o.Nonce(), []byte{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("read back: %v %v", o, ok)
+	}
+}

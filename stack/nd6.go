@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"net/netip"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ type ND6Stats struct {
 	// Not drops.
 	DADSucceeded     uint64 `json:"dad_succeeded"`      // addresses assigned after DAD
 	DADDuplicates    uint64 `json:"dad_duplicates"`     // addresses found in use elsewhere (RFC 4862 §5.4.5)
+	DADLoopedBack    uint64 `json:"dad_looped_back"`    // our own DAD solicitations seen again (RFC 7527 §4.2)
 	RAOptionsIgnored uint64 `json:"ra_options_ignored"` // prefix or MTU options not acted on (bad length, bounds, link-local prefix)
 	RAListFull       uint64 `json:"ra_list_full"`       // routers, prefixes or addresses not added: their list is full
 }
@@ -61,6 +63,15 @@ func (s *Stack) handleNSLocked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP) 
 	target := m.Target()
 	a := s.addr6Locked(target)
 	if a != nil && a.State == AddrTentative && src.IsUnspecified() {
+		// RFC 7527 §4.2: our own solicitation looped back by the link
+		// carries our nonce; it says nothing of another node.
+		it := ipv6.Options(m.NDPOptions())
+		for o, ok := it.Next(); ok; o, ok = it.Next() {
+			if o.Type() == ipv6.OptNonce && bytes.Equal(o.Nonce(), a.dadNonce[:]) {
+				s.stats.ND6.DADLoopedBack++
+				return
+			}
+		}
 		// RFC 4862 §5.4.3: another node is doing DAD for the same
 		// address at the same time: it is a duplicate.
 		s.duplicateLocked(a, "a solicitation from :: for it")
@@ -172,6 +183,11 @@ func (s *Stack) sendNSLocked(target, src, dst netip.Addr, dstMAC ethernet.MAC) {
 	if !src.IsUnspecified() {
 		opts = opt[:ipv6.PutLinkAddrOption(opt[:], ipv6.OptSourceLinkAddr, s.mac)]
 	}
+	s.sendNSOptsLocked(target, src, dst, dstMAC, opts)
+}
+
+// sendNSOptsLocked is sendNSLocked with the options opts.
+func (s *Stack) sendNSOptsLocked(target, src, dst netip.Addr, dstMAC ethernet.MAC, opts []byte) {
 	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.NSLen + len(opts)
 	frame := s.frag[:n]
 	ipv6.EncodeNS(frame[ethernet.HeaderLen+ipv6.HeaderLen:], target, opts, src, dst)

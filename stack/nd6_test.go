@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -190,9 +191,17 @@ func checkNS(t *testing.T, s sent6, target, src, dst netip.Addr, ethDst ethernet
 	if err := ipv6.ValidateNS(s.h.HopLimit(), s.h.Src(), s.h.Dst(), s.m); err != nil {
 		t.Fatalf("our NS fails §7.1.1: %v", err)
 	}
+	// With a source, its link-layer address (§7.2.2); from :: (DAD), a
+	// nonce only (RFC 7527 §4.1).
 	it := ipv6.Options(s.m.NDPOptions())
 	o, ok := it.Next()
-	if src.IsUnspecified() != !ok || ok && (o.Type() != ipv6.OptSourceLinkAddr || ethernet.MAC(o.LinkAddr()) != stackMAC) {
+	_, more := it.Next()
+	switch {
+	case !ok || more:
+		t.Fatalf("NS options % x from %v, want one", s.m.NDPOptions(), src)
+	case src.IsUnspecified() && (o.Type() != ipv6.OptNonce || len(o.Nonce()) != ipv6.NonceLen):
+		t.Fatalf("DAD NS options % x, want a 6-octet nonce", s.m.NDPOptions())
+	case !src.IsUnspecified() && (o.Type() != ipv6.OptSourceLinkAddr || ethernet.MAC(o.LinkAddr()) != stackMAC):
 		t.Fatalf("NS options % x from %v", s.m.NDPOptions(), src)
 	}
 }
@@ -534,6 +543,39 @@ func TestAddr6_DAD_DuplicateDetected(t *testing.T) {
 			}
 			if d := e.st.Stats().Link.NotForUs - notForUs; d != 1 {
 				t.Fatalf("a frame to the duplicate's group: not_for_us %+d, want 1", d)
+			}
+		})
+	}
+	// RFC 7527 §4.2: our own solicitation seen again (a link that loops
+	// multicast back) carries our nonce: not a duplicate; the same one
+	// with another nonce is.
+	for _, own := range []bool{true, false} {
+		t.Run(fmt.Sprintf("our own solicitation looped back %v", own), func(t *testing.T) {
+			e := env6(t, true, withAddr6)
+			e.clk.Advance(500 * time.Millisecond)
+			var frame []byte
+			for _, s := range e.all6() {
+				if s.m.Type() == ipv6.TypeNeighborSolicit && s.m.Target() == sa {
+					frame = append(ethernet.Header(nil), s.eth...)
+				}
+			}
+			if frame == nil {
+				t.Fatal("no DAD solicitation")
+			}
+			if !own {
+				frame[len(frame)-1] ^= 1 // the nonce's last octet
+				m := ipv6.ICMP(frame[ethernet.HeaderLen+ipv6.HeaderLen:])
+				m.SetChecksum(netip.IPv6Unspecified(), sn)
+			}
+			e.inject(frame)
+			e.clk.Advance(2 * time.Second)
+			want, dups, looped := stack.AddrPreferred, uint64(0), uint64(1)
+			if !own {
+				want, dups, looped = stack.AddrDuplicate, 1, 0
+			}
+			st := e.st.Stats().ND6
+			if a := e.st.Addrs6(); a[1].State != want || st.DADDuplicates != dups || st.DADLoopedBack != looped {
+				t.Fatalf("%v is %v, duplicates %d, looped back %d; want %v, %d, %d", sa, a[1].State, st.DADDuplicates, st.DADLoopedBack, want, dups, looped)
 			}
 		})
 	}
