@@ -240,18 +240,16 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		s.stats.ND6.InRouterAdverts++
 		s.handleRALocked(eth, h, m)
 	case ipv6.TypeRedirect:
-		// Partial: RFC 4861 §8.3 redirects are not acted on; the first
-		// hop stays the default router. Dropped and counted.
 		s.stats.ND6.InRedirects++
-		s.dropFrameLocked(&s.stats.ND6.RedirectsIgnored, catIPv6, "redirects_ignored", eth)
+		s.handleRedirectLocked(eth, h, m) // redirect6.go
 	case ipv6.TypeMLDQuery:
 		s.stats.ND6.InMLDQueries++
 		s.handleMLDQueryLocked(eth, h, m)
 	case ipv6.TypePacketTooBig:
-		s.handlePacketTooBigLocked(m) // TCP follows through pathMTU6ChangedLocked
-		s.icmp6ErrorInLocked(h, m)    // a connected UDP socket: EMSGSIZE
+		s.handlePacketTooBigLocked(m)     // TCP follows through pathMTU6ChangedLocked
+		s.icmp6ErrorInLocked(h, m, false) // a connected UDP socket: EMSGSIZE
 	case ipv6.TypeDestUnreachable, ipv6.TypeTimeExceeded, ipv6.TypeParamProblem:
-		s.icmp6ErrorInLocked(h, m) // ip6_transport.go
+		s.icmp6ErrorInLocked(h, m, false) // ip6_transport.go
 	}
 }
 
