@@ -129,9 +129,9 @@ func (s *Stack) tsoLocked(pkt []byte, meta nic.Meta) bool {
 	return hdrs+int(meta.GSOSize) <= mtu
 }
 
-// writeTSOLocked writes frame, s.out up to the end of the super-segment
-// pkt that tsoLocked found the device takes, with its link header filled
-// in, and counts it: one TSO segment, the segments it stands for, its
+// writeTSOLocked writes frame, s.out up to the end of a super-segment the
+// device takes whole (tsoLocked), its link header filled in, and counts
+// it: one TSO segment, the segments its TCP segment th stands for, their
 // payload.
 func (s *Stack) writeTSOLocked(frame []byte, th tcp.Header, meta nic.Meta) {
 	n := len(th) - th.DataOffset()
