@@ -276,3 +276,31 @@ func TestBBR_SpuriousRecovery_RestoresTheBoundsAndStartup(t *testing.T) {
 		t.Fatalf("inflight_longterm %d full_bw_reached %v after undo", s.b.inflightLongterm, s.b.filledPipe)
 	}
 }
+
+func TestBBR_ProbeBW_PrecautionaryProbeAfterAProbeThatLostTooMuch(t *testing.T) {
+	s := bbrAtUp(t)
+	s.lost, s.ranges = 16001, 3 // too high: inflight_longterm 800000, DOWN
+	s.ackN(time.Millisecond, 100000, 700000, false)
+	s.expect(bbrProbeBWDown)
+	// The next probe: REFILL's round, then UP, which ends (Deceleration)
+	// as soon as in flight, once refilled, reaches inflight_longterm.
+	for s.b.state != bbrProbeBWRefill {
+		s.round(4e6)
+		if s.now.Sub(t0) > time.Minute {
+			t.Fatal("no REFILL in a minute")
+		}
+	}
+	s.ackN(s.rtt, 400000, 400000, true)
+	s.expect(bbrProbeBWUp)
+	s.ackN(time.Millisecond, 100000, 699999, false) // 799999 once refilled
+	s.expect(bbrProbeBWUp)
+	s.ackN(time.Millisecond, 100000, 700000, false)
+	s.expect(bbrProbeBWDown)
+	if !s.b.prevProbePrecautionary || s.b.prevProbeTooHigh {
+		t.Fatalf("prev_probe_precautionary %v prev_probe_too_high %v, want true, false", s.b.prevProbePrecautionary, s.b.prevProbeTooHigh)
+	}
+	// A round of its feedback without too much loss (Acceleration):
+	// straight to REFILL, not CRUISE.
+	s.ackN(s.rtt, 400000, 400000, true)
+	s.expect(bbrProbeBWRefill)
+}
