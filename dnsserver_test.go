@@ -9,7 +9,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// serveDNS answers A questions on pc from records (names without the
+// serveDNS answers A and AAAA questions on pc from records (names without the
 // trailing dot) until pc is closed: the records' addresses, or NXDOMAIN
 // for a name it does not know. It is the smallest server the examples and
 // tests need; a real one would be dnsmasq.
@@ -40,8 +40,12 @@ func serveDNS(pc net.PacketConn, records map[string][]netip.Addr) {
 		b.Question(q)
 		b.StartAnswers()
 		for _, a := range addrs {
-			if q.Type == dnsmessage.TypeA && a.Is4() {
-				b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: a.As4()})
+			rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
+			switch {
+			case q.Type == dnsmessage.TypeA && a.Is4():
+				b.AResource(rh, dnsmessage.AResource{A: a.As4()})
+			case q.Type == dnsmessage.TypeAAAA && a.Is6():
+				b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()})
 			}
 		}
 		msg, err := b.Finish()

@@ -10,9 +10,13 @@ import (
 // 10.0.0.2/24, the kernel side 10.0.0.1/24 and the gateway there, MTU
 // 1500) and registers the daemon's link flags on fs to change them:
 // --tap, --tun (a TUN instead of the TAP), --addr, --host-addr (""
-// leaves the kernel side alone), --gateway ("": host-addr's IP) and
-// --mtu. After fs.Parse, New(*c) brings the stack up as `tapstack up`
-// would.
+// leaves the kernel side alone), --gateway ("": host-addr's IP), --mtu,
+// and --addr6 and --host-addr6. After fs.Parse, New(*c) brings the stack
+// up as `tapstack up` would, with one difference: --addr6 and
+// --host-addr6 default to none here (the daemon's are fd00::2/64 and
+// fd00::1/64), since on a kernel with IPv6 turned off New fails when
+// asked to give the kernel side an IPv6 address, where the daemon only
+// warns; the link-local address is there either way.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Link = TAP
 	c.Addr = netip.MustParsePrefix("10.0.0.2/24")
@@ -25,6 +29,33 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(prefixFlag{&c.HostAddr, true}, "host-addr", "`address/length` for the kernel side of the TAP or TUN (\"\": leave it alone)")
 	fs.Var(addrFlag{&c.Gateway}, "gateway", "default route, an `address` (default: host-addr's IP)")
 	fs.IntVar(&c.MTU, "mtu", DefaultMTU, "link MTU")
+	c.Addr6, c.HostAddr6 = netip.Prefix{}, netip.Prefix{}
+	fs.Var(prefix6Flag{&c.Addr6}, "addr6", "the stack's static IPv6 `address/length`, such as fd00::2/64 (default none: link-local only)")
+	fs.Var(prefix6Flag{&c.HostAddr6}, "host-addr6", "IPv6 `address/length` for the kernel side, such as fd00::1/64 (default none: leave it alone)")
+}
+
+// prefix6Flag is a flag for an optional IPv6 address with its prefix
+// length: "" means none.
+type prefix6Flag struct{ p *netip.Prefix }
+
+func (f prefix6Flag) String() string {
+	if f.p == nil || !f.p.IsValid() {
+		return ""
+	}
+	return f.p.String()
+}
+
+func (f prefix6Flag) Set(s string) error {
+	if s == "" {
+		*f.p = netip.Prefix{}
+		return nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return fmt.Errorf("want an IPv6 address with its prefix length, such as fd00::2/64")
+	}
+	*f.p = p
+	return nil
 }
 
 // linkFlag names the device of one kind: --tun wins over --tap, in

@@ -47,11 +47,18 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 // *socket.Conn), "udp", "udp4" or "udp6" (a connected *socket.UDPConn), as
 // net.Dialer.DialContext, or "ping4", "ping6" or "ping" (a *PingConn to
 // address, a host without a port, as wireguard-go's netstack takes it;
-// ICMPv6 to an IPv6 address, see dialPing): a host name is looked up with the built-in
-// resolver (IPv4 addresses, IPv6 ones for "tcp6" and "udp6"), and its
-// addresses tried in order until one connects, each with
-// an equal share of ctx's deadline (at least 2 s); the error is then the
-// first address's. ctx bounds the lookup and the handshakes.
+// ICMPv6 to an IPv6 address, see dialPing). A host name is looked up with
+// the built-in resolver: IPv4 addresses for "tcp4" and "udp4", IPv6 ones
+// for "tcp6" and "udp6", both for "tcp" and "udp", ordered by RFC 6724 §6
+// against the stack's own addresses (IPv6 first when the stack has a
+// global IPv6 address, IPv4 first when it has only a link-local one or the
+// name's IPv6 addresses are ULAs). The addresses of the first one's family
+// are tried in order until one connects, each with an equal share of
+// ctx's deadline (at least 2 s); when the name has both families, the
+// other family's start alongside after 300 ms or as soon as the first
+// family's have all failed (RFC 8305 §5, as net.Dialer's FallbackDelay),
+// and the first connection made wins. The error is then the first
+// address's. ctx bounds the lookup and the handshakes.
 // It fits http.Transport.DialContext.
 func (n *Net) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: network, Err: err} }
@@ -73,10 +80,43 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 	if err != nil {
 		return nil, opErr(err)
 	}
+	primaries, fallbacks := partitionByFamily(addrs)
+	return dialParallel(ctx, primaries, fallbacks, fallbackDelay, func(ctx context.Context, a netip.Addr) (net.Conn, error) {
+		return n.dialAddr(ctx, network, net.JoinHostPort(a.String(), port))
+	})
+}
+
+// fallbackDelay is how long the preferred family's addresses are tried
+// alone before the other family's join them: RFC 8305 §5's Connection
+// Attempt Delay (250 ms recommended) as Go's net.Dialer sets it by default
+// (FallbackDelay, 300 ms).
+const fallbackDelay = 300 * time.Millisecond
+
+// dialOne connects to one address; dialSerial and dialParallel take it.
+type dialOne func(ctx context.Context, a netip.Addr) (net.Conn, error)
+
+// partitionByFamily splits sorted addresses into those of the first one's
+// family, in order, and the others (RFC 8305 §4 takes the preferred
+// family's first, then alternates; as Go's net, the families are raced as
+// two serial lists instead).
+func partitionByFamily(addrs []netip.Addr) (primaries, fallbacks []netip.Addr) {
+	for _, a := range addrs {
+		if len(primaries) == 0 || a.Unmap().Is4() == primaries[0].Unmap().Is4() {
+			primaries = append(primaries, a)
+		} else {
+			fallbacks = append(fallbacks, a)
+		}
+	}
+	return primaries, fallbacks
+}
+
+// dialSerial tries addrs in order until one connects, each with its share
+// of ctx's deadline; the error is the first address's.
+func dialSerial(ctx context.Context, addrs []netip.Addr, dial dialOne) (net.Conn, error) {
 	var first error
 	for i, a := range addrs {
 		actx, cancel := partialContext(ctx, len(addrs)-i)
-		c, err := n.dialAddr(actx, network, net.JoinHostPort(a.String(), port))
+		c, err := dial(actx, a)
 		cancel()
 		if err == nil {
 			return c, nil
@@ -89,6 +129,69 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 		}
 	}
 	return nil, first
+}
+
+// dialParallel races dialSerial over primaries against dialSerial over
+// fallbacks started delay later, or at once when every primary has
+// failed (RFC 8305 §5, Go's net.dialParallel): the first connection wins,
+// the other attempt is cancelled and a connection it makes anyway is
+// closed. When both fail, the error is the primaries'.
+func dialParallel(ctx context.Context, primaries, fallbacks []netip.Addr, delay time.Duration, dial dialOne) (net.Conn, error) {
+	if len(fallbacks) == 0 {
+		return dialSerial(ctx, primaries, dial)
+	}
+	type result struct {
+		c       net.Conn
+		err     error
+		primary bool
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	returned := make(chan struct{})
+	defer close(returned)
+	results := make(chan result)
+	race := func(addrs []netip.Addr, primary bool) {
+		go func() {
+			c, err := dialSerial(ctx, addrs, dial)
+			select {
+			case results <- result{c, err, primary}:
+			case <-returned:
+				if c != nil {
+					c.Close() // the other family won
+				}
+			}
+		}()
+	}
+	race(primaries, true)
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	var primaryErr, fallbackErr error
+	fallbackStarted := false
+	for {
+		select {
+		case <-timer.C:
+			if !fallbackStarted {
+				fallbackStarted = true
+				race(fallbacks, false)
+			}
+		case r := <-results:
+			if r.err == nil {
+				return r.c, nil
+			}
+			if r.primary {
+				primaryErr = r.err
+			} else {
+				fallbackErr = r.err
+			}
+			if primaryErr != nil && fallbackErr != nil {
+				return nil, primaryErr
+			}
+			if r.primary && !fallbackStarted {
+				fallbackStarted = true
+				race(fallbacks, false)
+			}
+		}
+	}
 }
 
 // minDialShare is the least time an address gets when a deadline is
@@ -113,7 +216,8 @@ func partialContext(ctx context.Context, remaining int) (context.Context, contex
 }
 
 // dialPing is DialContext for "ping4", "ping6" (ICMPv6) and "ping" (the
-// family of an IP literal, IPv4 for a name, as "tcp"): a ping socket to
+// family of an IP literal; for a name, the first in RFC 6724 order, as
+// "tcp" tries first): a ping socket to
 // host's first address (an echo socket has no handshake to try the others
 // with).
 func (n *Net) dialPing(ctx context.Context, network, host string) (net.Conn, error) {
@@ -187,13 +291,14 @@ func (n *Net) DialPing(laddr, raddr netip.Addr) (*PingConn, error) {
 	return socket.DialPing(n.st, laddr, raddr)
 }
 
-// LookupHost returns host's IPv4 addresses, as net.LookupHost.
+// LookupHost returns host's addresses, as net.LookupHost: IPv4 and IPv6,
+// in the order Dial tries them (RFC 6724 §6).
 func (n *Net) LookupHost(host string) ([]string, error) {
 	return n.LookupContextHost(context.Background(), host)
 }
 
-// LookupContextHost returns host's IPv4 addresses, as
-// net.Resolver.LookupHost: an IP literal as is, otherwise from the
+// LookupContextHost returns host's addresses, as
+// net.Resolver.LookupHost (see LookupHost): an IP literal as is, otherwise from the
 // resolver (static hosts, cache, then Config.DNS). Errors are
 // *net.DNSError; IsNotFound is set for a name that does not exist.
 func (n *Net) LookupContextHost(ctx context.Context, host string) ([]string, error) {
@@ -209,22 +314,45 @@ func (n *Net) LookupContextHost(ctx context.Context, host string) ([]string, err
 }
 
 func (n *Net) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
-	return n.lookupFamily(ctx, "ip4", host)
+	return n.lookupFamily(ctx, "ip", host)
 }
 
-// ipNetwork is the lookup network for a dial network: IPv6 addresses for
-// "tcp6" and "udp6", IPv4 otherwise.
-// Partial: "tcp" and "udp" look up IPv4 addresses only (Go's net tries
-// both families, RFC 8305).
+// ipNetwork is the lookup network for a dial network: IPv4 addresses for
+// "tcp4", "udp4" and "ping4", IPv6 ones for "tcp6", "udp6" and "ping6",
+// both otherwise (as Go's net).
 func ipNetwork(network string) string {
-	if strings.HasSuffix(network, "6") {
+	switch {
+	case strings.HasSuffix(network, "4"):
+		return "ip4"
+	case strings.HasSuffix(network, "6"):
 		return "ip6"
 	}
-	return "ip4"
+	return "ip"
 }
 
-// lookupFamily is lookup for network "ip4" or "ip6".
+// lookupFamily is lookup for network "ip4", "ip6" or "ip"; the addresses
+// of "ip" are in RFC 6724 §6 order for this stack.
 func (n *Net) lookupFamily(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	addrs, err := n.lookupUnsorted(ctx, network, host)
+	if err != nil {
+		return nil, err
+	}
+	if network == "ip" {
+		sortByRFC6724(addrs, n.sourceFor)
+	}
+	return addrs, nil
+}
+
+// sourceFor is the address the stack sends to dst from, the zero Addr
+// when it has none: RFC 6724 §6's Source(D).
+func (n *Net) sourceFor(dst netip.Addr) netip.Addr {
+	if dst.Unmap().Is4() {
+		return n.st.Addr()
+	}
+	return n.st.SourceAddr6(dst)
+}
+
+func (n *Net) lookupUnsorted(ctx context.Context, network, host string) ([]netip.Addr, error) {
 	if n.res != nil {
 		return n.res.LookupNetIP(ctx, network, host)
 	}
@@ -234,16 +362,16 @@ func (n *Net) lookupFamily(ctx context.Context, network, host string) ([]netip.A
 	name := strings.TrimSuffix(host, ".")
 	for h, addrs := range n.hosts {
 		if strings.EqualFold(h, name) {
-			var v4 []netip.Addr
+			var out []netip.Addr
 			for _, a := range addrs {
-				if network == "ip4" && a.Unmap().Is4() {
-					v4 = append(v4, a.Unmap())
-				} else if network == "ip6" && !a.Unmap().Is4() {
-					v4 = append(v4, a)
+				if v4 := a.Unmap().Is4(); v4 && network != "ip6" {
+					out = append(out, a.Unmap())
+				} else if !v4 && network != "ip4" {
+					out = append(out, a)
 				}
 			}
-			if len(v4) > 0 {
-				return v4, nil
+			if len(out) > 0 {
+				return out, nil
 			}
 		}
 	}

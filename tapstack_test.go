@@ -202,12 +202,15 @@ func TestLookupHost_WithoutDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	for host, want := range map[string]string{"10.0.0.9": "[10.0.0.9]", "GW": "[10.0.0.254]", "gw.": "[10.0.0.254]"} {
+	// Both families, IPv4 first: the stack's only IPv6 address is its
+	// link-local one, whose scope does not match fd00::1's (RFC 6724 §6
+	// rule 2).
+	for host, want := range map[string]string{"10.0.0.9": "[10.0.0.9]", "GW": "[10.0.0.254 fd00::1]", "gw.": "[10.0.0.254 fd00::1]", "v6only": "[fd00::2]"} {
 		if got, err := n.LookupHost(host); err != nil || strings.Join(got, " ") != strings.Trim(want, "[]") {
 			t.Errorf("LookupHost(%q) = %v, %v; want %s", host, got, err, want)
 		}
 	}
-	for _, host := range []string{"web.test", "v6only"} { // no IPv4 address for v6only
+	for _, host := range []string{"web.test"} {
 		_, err = n.LookupHost(host)
 		var de *net.DNSError
 		if !errors.As(err, &de) || !de.IsNotFound {
@@ -449,8 +452,11 @@ func TestRegisterFlags_DaemonDefaultsAndOverrides(t *testing.T) {
 		return c
 	}
 	c := parse()
-	if c.Link != tapstack.TAP || c.Name != "tap0" || c.Addr.String() != "10.0.0.2/24" || c.HostAddr.String() != "10.0.0.1/24" || c.Gateway.IsValid() || c.MTU != 1500 {
+	if c.Link != tapstack.TAP || c.Name != "tap0" || c.Addr.String() != "10.0.0.2/24" || c.HostAddr.String() != "10.0.0.1/24" || c.Gateway.IsValid() || c.MTU != 1500 || c.Addr6.IsValid() || c.HostAddr6.IsValid() {
 		t.Errorf("defaults: %+v", c)
+	}
+	if c := parse("--addr6", "fd00::2/64", "--host-addr6", "fd00::1/64"); c.Addr6.String() != "fd00::2/64" || c.HostAddr6.String() != "fd00::1/64" {
+		t.Errorf("--addr6, --host-addr6: %v, %v", c.Addr6, c.HostAddr6)
 	}
 	c = parse("--tap", "tap9", "--addr", "10.1.0.2/16", "--host-addr", "", "--gateway", "10.1.0.9", "--mtu", "9000")
 	if c.Link != tapstack.TAP || c.Name != "tap9" || c.Addr.String() != "10.1.0.2/16" || c.HostAddr.IsValid() || c.Gateway.String() != "10.1.0.9" || c.MTU != 9000 {
@@ -468,8 +474,10 @@ func TestRegisterFlags_DaemonDefaultsAndOverrides(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	(&tapstack.Config{}).RegisterFlags(fs)
-	if err := fs.Parse([]string{"--addr", "10.0.0.2"}); err == nil {
-		t.Errorf("--addr without a prefix length parsed")
+	for _, args := range [][]string{{"--addr", "10.0.0.2"}, {"--addr6", "fd00::2"}, {"--addr6", "10.0.0.2/24"}, {"--host-addr6", "::ffff:10.0.0.1/120"}} {
+		if err := fs.Parse(args); err == nil {
+			t.Errorf("%q parsed", args)
+		}
 	}
 }
 
@@ -771,5 +779,48 @@ func TestNew_TAP_HostAddr6(t *testing.T) {
 			t.Fatalf("dial %v over IPv6: %v", kl.Addr(), err)
 		}
 		time.Sleep(100 * time.Millisecond) // polling our own DAD, bounded above
+	}
+}
+
+// A name with both families, looked up over DNS (A and AAAA): with global
+// IPv6 addresses on both ends IPv6 comes first (RFC 6724 §6 rule 6, ::/0
+// precedence 40 over IPv4's 35) and "tcp" connects over it; where nobody
+// listens on IPv6 the refusal starts IPv4 at once and it connects.
+func TestDial_ByName_BothFamilies_IPv6FirstThenIPv4(t *testing.T) {
+	a, b, err := tapstack.NewPair(
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Addr6: netip.MustParsePrefix("2001:db8::1/64"), DNS: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, Logger: quiet},
+		tapstack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Addr6: netip.MustParsePrefix("2001:db8::2/64"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	pc, err := b.ListenPacket("udp4", ":53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serveDNS(pc, map[string][]netip.Addr{"both.test": {netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("2001:db8::2")}})
+
+	if got, err := a.LookupHost("both.test"); err != nil || strings.Join(got, " ") != "2001:db8::2 10.0.0.2" {
+		t.Fatalf("LookupHost(both.test) = %v, %v; want [2001:db8::2 10.0.0.2]", got, err)
+	}
+	l6, err := b.Listen("tcp", ":80") // dual-stack
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l6.Close()
+	l4, err := b.Listen("tcp4", ":81") // IPv4 only: IPv6 is refused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l4.Close()
+	for _, tc := range []struct{ port, want string }{{"80", "[2001:db8::2]:80"}, {"81", "10.0.0.2:81"}} {
+		c, err := a.Dial("tcp", "both.test:"+tc.port)
+		if err != nil {
+			t.Fatalf("Dial(both.test:%s): %v", tc.port, err)
+		}
+		if got := c.RemoteAddr().String(); got != tc.want {
+			t.Errorf("Dial(both.test:%s) connected to %s, want %s", tc.port, got, tc.want)
+		}
+		c.Close()
 	}
 }

@@ -1,5 +1,6 @@
 // Package dns is a stub resolver (RFC 1035 §7, RFC 1123 §6.1.3.1): it asks
-// the recursive servers it is given for A records (AAAA for "ip6") and
+// the recursive servers it is given for A and AAAA records ("ip4": A only,
+// "ip6": AAAA only) and
 // answers as Go's net.Resolver does, over any transport the caller dials,
 // typically a tapstack stack (socket.DialContext).
 //

@@ -18,7 +18,7 @@ import (
 //	}
 func ExampleResolver_LookupHost() {
 	server := newFakeNet()
-	server.add(rrA("www.example.test.", 300, "10.0.0.1"), rrA("www.example.test.", 300, "10.0.0.2"))
+	server.add(rrA("www.example.test.", 300, "10.0.0.1"), rrA("www.example.test.", 300, "10.0.0.2"), rrAAAA("www.example.test.", 300, "2001:db8::1"))
 
 	r, err := dns.New(dns.Config{
 		Servers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:53")},
@@ -30,7 +30,7 @@ func ExampleResolver_LookupHost() {
 		return
 	}
 	ctx := context.Background()
-	addrs, err := r.LookupHost(ctx, "www") // www.example.test. by the search list
+	addrs, err := r.LookupHost(ctx, "www") // www.example.test. by the search list, A then AAAA
 	fmt.Println(addrs, err)
 	addrs, err = r.LookupHost(ctx, "gateway") // from the hosts table
 	fmt.Println(addrs, err)
@@ -39,8 +39,8 @@ func ExampleResolver_LookupHost() {
 	fmt.Println(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
 	fmt.Println(r.Stats().Queries, "queries")
 	// Output:
-	// [10.0.0.1 10.0.0.2] <nil>
+	// [10.0.0.1 10.0.0.2 2001:db8::1] <nil>
 	// [10.0.0.254] <nil>
 	// true
-	// 2 queries
+	// 4 queries
 }

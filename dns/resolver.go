@@ -187,8 +187,14 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error
 // their addresses are returned.
 func queryTypes(network string) ([]dnsmessage.Type, error) {
 	switch network {
-	case "ip", "ip4":
-		// AAAA joins "ip" (after A) when the stack speaks IPv6.
+	case "ip":
+		// Both families, as Go's resolver asks for "ip"; the caller orders
+		// them (RFC 6724 §6 needs the host's source addresses, which a
+		// stub resolver does not know). Asked one after the other, not in
+		// parallel as Go's: the second is usually an answer from the same
+		// server's cache.
+		return []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA}, nil
+	case "ip4":
 		return []dnsmessage.Type{dnsmessage.TypeA}, nil
 	case "ip6":
 		return []dnsmessage.Type{dnsmessage.TypeAAAA}, nil

@@ -32,6 +32,20 @@ func newResolver(t *testing.T, n *fakeNet, cfg dns.Config) *dns.Resolver {
 	return r
 }
 
+// lookup4 is LookupHost for IPv4 addresses only ("ip4"): most tests
+// here are about one query type (LookupHost asks for A and AAAA).
+func lookup4(r *dns.Resolver, ctx context.Context, host string) ([]string, error) {
+	as, err := r.LookupNetIP(ctx, "ip4", host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out, nil
+}
+
 // dnsErr asserts err is a *net.DNSError and returns it.
 func dnsErr(t *testing.T, err error) *net.DNSError {
 	t.Helper()
@@ -50,14 +64,18 @@ func TestLookupHost_AnswerOverUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"10.0.0.1", "10.0.0.9"}; !slices.Equal(got, want) {
-		t.Fatalf("LookupHost = %v, want %v (A records only for \"ip\")", got, want)
+	if want := []string{"10.0.0.1", "10.0.0.9", "2001:db8::1"}; !slices.Equal(got, want) {
+		t.Fatalf("LookupHost = %v, want %v (A, then AAAA records for \"ip\")", got, want)
 	}
-	if d := n.Dials(); !slices.Equal(d, []string{"udp 192.0.2.1:53"}) {
-		t.Fatalf("dials = %v, want one UDP dial to the server", d)
+	if d := n.Dials(); !slices.Equal(d, []string{"udp 192.0.2.1:53", "udp 192.0.2.1:53"}) {
+		t.Fatalf("dials = %v, want a UDP dial to the server for each type", d)
 	}
-	if s := r.Stats(); s.Queries != 1 || s.Retries != 0 || s.CacheMisses != 1 {
-		t.Fatalf("stats = %+v, want 1 query, 0 retries, 1 cache miss", s)
+	if s := r.Stats(); s.Queries != 2 || s.Retries != 0 || s.CacheMisses != 2 {
+		t.Fatalf("stats = %+v, want 2 queries, 0 retries, 2 cache misses", s)
+	}
+	got4, err := r.LookupNetIP(context.Background(), "ip4", "www.example.test")
+	if err != nil || len(got4) != 2 {
+		t.Fatalf("LookupNetIP(ip4) = %v, %v; want the two A records", got4, err)
 	}
 	got6, err := r.LookupNetIP(context.Background(), "ip6", "www.example.test")
 	if err != nil || len(got6) != 1 || got6[0] != netip.MustParseAddr("2001:db8::1") {
@@ -74,7 +92,7 @@ func TestLookup_CacheKeepsAnswerForLeastTTL(t *testing.T) {
 	ctx := context.Background()
 	lookup := func() {
 		t.Helper()
-		if got, err := r.LookupHost(ctx, "www.example.test"); err != nil || len(got) != 2 {
+		if got, err := lookup4(r, ctx, "www.example.test"); err != nil || len(got) != 2 {
 			t.Fatalf("LookupHost = %v, %v", got, err)
 		}
 	}
@@ -139,14 +157,14 @@ func TestLookup_NegativeCache_Bounded(t *testing.T) {
 	n.soa = &soa
 	r := newResolver(t, n, dns.Config{})
 	ctx := context.Background()
-	r.LookupHost(ctx, "nx.example.test.")
+	lookup4(r, ctx, "nx.example.test.")
 	n.clk.Advance(3*time.Hour - time.Second)
-	r.LookupHost(ctx, "nx.example.test.")
+	lookup4(r, ctx, "nx.example.test.")
 	if q := r.Stats().Queries; q != 1 {
 		t.Fatalf("%d queries, want the NXDOMAIN cached", q)
 	}
 	n.clk.Advance(time.Second)
-	r.LookupHost(ctx, "nx.example.test.")
+	lookup4(r, ctx, "nx.example.test.")
 	if q := r.Stats().Queries; q != 2 {
 		t.Fatalf("%d queries after 3h, want the negative TTL capped at 3h", q)
 	}
@@ -160,7 +178,7 @@ func TestLookup_CacheBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	r := newResolver(t, n, dns.Config{CacheSize: 2})
 	ctx := context.Background()
 	for _, h := range []string{"a", "b", "a", "c", "a", "b"} {
-		if _, err := r.LookupHost(ctx, h+".example.test"); err != nil {
+		if _, err := lookup4(r, ctx, h+".example.test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,8 +188,8 @@ func TestLookup_CacheBoundEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Fatalf("%+v: want 2 hits and 4 misses with room for 2 names", s)
 	}
 	r = newResolver(t, n, dns.Config{CacheSize: -1})
-	r.LookupHost(ctx, "a.example.test")
-	r.LookupHost(ctx, "a.example.test")
+	lookup4(r, ctx, "a.example.test")
+	lookup4(r, ctx, "a.example.test")
 	if s := r.Stats(); s.Queries != 2 || s.CacheHits != 0 {
 		t.Fatalf("%+v: want no cache with CacheSize -1", s)
 	}
@@ -182,7 +200,7 @@ func TestLookup_NoReply_AttemptsRoundsOverServersThenTimeout(t *testing.T) {
 	n.serve = func(string, netip.AddrPort, []byte) [][]byte { return nil }
 	r := newResolver(t, n, dns.Config{Servers: []netip.AddrPort{server1, server2}})
 	start := n.clk.Now()
-	_, err := r.LookupHost(context.Background(), "www.example.test.")
+	_, err := lookup4(r, context.Background(), "www.example.test.")
 	de := dnsErr(t, err)
 	if !de.IsTimeout || !de.IsTemporary || de.IsNotFound || !de.Timeout() {
 		t.Fatalf("%+v: want IsTimeout and IsTemporary", de)
@@ -211,7 +229,7 @@ func TestLookup_FirstServerSilent_SecondAnswers(t *testing.T) {
 	}
 	r := newResolver(t, n, dns.Config{Servers: []netip.AddrPort{server1, server2}, Timeout: time.Second, Attempts: 3})
 	start := n.clk.Now()
-	if _, err := r.LookupHost(context.Background(), "www.example.test."); err != nil {
+	if _, err := lookup4(r, context.Background(), "www.example.test."); err != nil {
 		t.Fatal(err)
 	}
 	if waited := n.clk.Now().Sub(start); waited != time.Second {
@@ -227,7 +245,7 @@ func TestLookup_Rotate_StartsAtNextServer(t *testing.T) {
 	n.add(rrA("www.example.test.", 0, "10.0.0.1")) // TTL 0: never cached
 	r := newResolver(t, n, dns.Config{Servers: []netip.AddrPort{server1, server2}, Rotate: true})
 	for range 3 {
-		if _, err := r.LookupHost(context.Background(), "www.example.test."); err != nil {
+		if _, err := lookup4(r, context.Background(), "www.example.test."); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -246,7 +264,7 @@ func TestLookup_TruncatedReply_FallsBackToTCP(t *testing.T) {
 		want = append(want, ip)
 	}
 	r := newResolver(t, n, dns.Config{})
-	got, err := r.LookupHost(context.Background(), "many.example.test.")
+	got, err := lookup4(r, context.Background(), "many.example.test.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +316,7 @@ func TestLookup_SpoofedReplies_DroppedAndCounted(t *testing.T) {
 		return out
 	}
 	r := newResolver(t, n, dns.Config{CacheSize: -1})
-	got, err := r.LookupHost(context.Background(), "www.example.test.")
+	got, err := lookup4(r, context.Background(), "www.example.test.")
 	if err != nil || !slices.Equal(got, []string{"10.0.0.1"}) {
 		t.Fatalf("LookupHost = %v, %v; want only the genuine answer", got, err)
 	}
@@ -307,7 +325,7 @@ func TestLookup_SpoofedReplies_DroppedAndCounted(t *testing.T) {
 	}
 	// RFC 5452: with only forged replies, none is taken; the query times out.
 	honest = false
-	_, err = r.LookupHost(context.Background(), "www.example.test.")
+	_, err = lookup4(r, context.Background(), "www.example.test.")
 	if de := dnsErr(t, err); !de.IsTimeout {
 		t.Fatalf("with only spoofed replies: %+v, want a timeout", de)
 	}
@@ -318,7 +336,7 @@ func TestLookup_RandomIDs(t *testing.T) {
 	n.add(rrA("www.example.test.", 0, "10.0.0.1"))
 	r := newResolver(t, n, dns.Config{})
 	for range 32 {
-		r.LookupHost(context.Background(), "www.example.test.")
+		lookup4(r, context.Background(), "www.example.test.")
 	}
 	seen := map[uint16]bool{}
 	for _, id := range n.ids {
@@ -354,7 +372,7 @@ func TestLookup_SearchDomainsAndNdots(t *testing.T) {
 	} {
 		n := newFakeNet()
 		r := newResolver(t, n, dns.Config{Search: []string{"corp.test", "lab.test."}, Ndots: tc.ndots})
-		_, err := r.LookupHost(context.Background(), tc.name)
+		_, err := lookup4(r, context.Background(), tc.name)
 		if de := dnsErr(t, err); !de.IsNotFound || de.Name != tc.name {
 			t.Fatalf("%q: %+v", tc.name, de)
 		}
@@ -366,7 +384,7 @@ func TestLookup_SearchDomainsAndNdots(t *testing.T) {
 	n := newFakeNet()
 	n.add(rrA("db.lab.test.", 60, "10.0.0.5"))
 	r := newResolver(t, n, dns.Config{Search: []string{"corp.test", "lab.test"}})
-	if got, err := r.LookupHost(context.Background(), "db"); err != nil || !slices.Equal(got, []string{"10.0.0.5"}) {
+	if got, err := lookup4(r, context.Background(), "db"); err != nil || !slices.Equal(got, []string{"10.0.0.5"}) {
 		t.Fatalf("LookupHost(db) = %v, %v", got, err)
 	}
 	if got := n.Asked(); len(got) != 2 {
@@ -378,7 +396,7 @@ func TestLookup_CNAMEChains(t *testing.T) {
 	n := newFakeNet()
 	n.add(rrCNAME("www.example.test.", 300, "a.example.test."), rrCNAME("a.example.test.", 300, "b.example.test."), rrA("b.example.test.", 300, "10.0.0.3"))
 	r := newResolver(t, n, dns.Config{})
-	if got, err := r.LookupHost(context.Background(), "www.example.test."); err != nil || !slices.Equal(got, []string{"10.0.0.3"}) {
+	if got, err := lookup4(r, context.Background(), "www.example.test."); err != nil || !slices.Equal(got, []string{"10.0.0.3"}) {
 		t.Fatalf("chain in one reply: %v, %v", got, err)
 	}
 	// A server that returns only the CNAME: the resolver asks for its target.
@@ -396,7 +414,7 @@ func TestLookup_CNAMEChains(t *testing.T) {
 		return [][]byte{b}
 	}
 	r = newResolver(t, n, dns.Config{})
-	if got, err := r.LookupHost(context.Background(), "www.example.test."); err != nil || !slices.Equal(got, []string{"10.0.0.3"}) {
+	if got, err := lookup4(r, context.Background(), "www.example.test."); err != nil || !slices.Equal(got, []string{"10.0.0.3"}) {
 		t.Fatalf("chain across replies: %v, %v", got, err)
 	}
 	if got := n.Asked(); !slices.Equal(got, []string{"www.example.test.", "b.example.test."}) {
@@ -418,7 +436,7 @@ func TestLookup_CNAMEChains(t *testing.T) {
 		return [][]byte{b}
 	}
 	r = newResolver(t, n, dns.Config{})
-	_, err := r.LookupHost(context.Background(), "loop1.example.test.")
+	_, err := lookup4(r, context.Background(), "loop1.example.test.")
 	if de := dnsErr(t, err); de.IsNotFound || !strings.Contains(de.Err, "CNAME") {
 		t.Fatalf("CNAME loop: %+v", de)
 	}
@@ -434,7 +452,7 @@ func TestLookup_HostsEntriesBeforeServers(t *testing.T) {
 	r := newResolver(t, n, dns.Config{Hosts: hosts})
 	ctx := context.Background()
 	for _, name := range []string{"router.lan", "ROUTER.lan.", "router"} {
-		if got, err := r.LookupHost(ctx, name); err != nil || !slices.Equal(got, []string{"10.0.0.1"}) {
+		if got, err := lookup4(r, ctx, name); err != nil || !slices.Equal(got, []string{"10.0.0.1"}) {
 			t.Fatalf("LookupHost(%q) = %v, %v; want the hosts entry", name, got, err)
 		}
 	}
@@ -450,14 +468,14 @@ func TestLookup_LiteralsInvalidNamesAndNetworks(t *testing.T) {
 	n := newFakeNet()
 	r := newResolver(t, n, dns.Config{})
 	ctx := context.Background()
-	if got, err := r.LookupHost(ctx, "10.1.2.3"); err != nil || !slices.Equal(got, []string{"10.1.2.3"}) {
+	if got, err := lookup4(r, ctx, "10.1.2.3"); err != nil || !slices.Equal(got, []string{"10.1.2.3"}) {
 		t.Fatalf("LookupHost(literal) = %v, %v", got, err)
 	}
 	if _, err := r.LookupNetIP(ctx, "ip6", "10.1.2.3"); !dnsErr(t, err).IsNotFound {
 		t.Fatalf("an IPv4 literal for ip6: %v", err)
 	}
 	for _, name := range []string{"", ".", "a..b", "-a.test", "a-.test", "sp ace.test", "a\x00b", strings.Repeat("a", 64) + ".test", strings.Repeat("abcdefgh.", 32)} {
-		_, err := r.LookupHost(ctx, name)
+		_, err := lookup4(r, ctx, name)
 		if de := dnsErr(t, err); !de.IsNotFound || de.Err != "no such host" {
 			t.Errorf("LookupHost(%q): %+v, want no such host", name, de)
 		}
@@ -489,7 +507,7 @@ func TestLookup_ServerErrors(t *testing.T) {
 			return [][]byte{b}
 		}
 		r := newResolver(t, n, dns.Config{Servers: []netip.AddrPort{server1, server2}})
-		_, err := r.LookupHost(context.Background(), "www.example.test.")
+		_, err := lookup4(r, context.Background(), "www.example.test.")
 		de := dnsErr(t, err)
 		if de.IsNotFound || de.IsTimeout || de.IsTemporary != tc.temporary || de.Err != "server misbehaving" {
 			t.Errorf("%v: %+v, want server misbehaving, IsTemporary %v", tc.rcode, de, tc.temporary)
@@ -527,14 +545,14 @@ func TestLookup_ConnectionRefused_NextServerNoWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := n.clk.Now()
-	if got, err := r.LookupHost(context.Background(), "www.example.test."); err != nil || len(got) != 1 {
+	if got, err := lookup4(r, context.Background(), "www.example.test."); err != nil || len(got) != 1 {
 		t.Fatalf("LookupHost = %v, %v", got, err)
 	}
 	if n.clk.Now() != start {
 		t.Fatal("a refused query waited for its timeout")
 	}
 	r, _ = dns.New(dns.Config{Servers: []netip.AddrPort{server1}, Now: n.clk.Now}, refusingDial(n, server1))
-	_, err = r.LookupHost(context.Background(), "www.example.test.")
+	_, err = lookup4(r, context.Background(), "www.example.test.")
 	if de := dnsErr(t, err); !de.IsTemporary || de.IsTimeout || !strings.Contains(de.Err, "connection refused") {
 		t.Fatalf("only server refuses: %+v, want a temporary error saying connection refused", de)
 	}
@@ -548,7 +566,7 @@ func TestLookup_ContextCanceled_EndsBlockedQuery(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.LookupHost(ctx, "www.example.test.")
+		_, err := lookup4(r, ctx, "www.example.test.")
 		done <- err
 	}()
 	<-n.blocked
@@ -635,7 +653,7 @@ func TestLookup_TCPReplyNotOurs_FailsTheQuery(t *testing.T) {
 	}
 	r := newResolver(t, n, dns.Config{Attempts: 1})
 	start := n.clk.Now()
-	_, err := r.LookupHost(context.Background(), "www.example.test.")
+	_, err := lookup4(r, context.Background(), "www.example.test.")
 	if de := dnsErr(t, err); de.Err != "invalid DNS response" || de.IsNotFound {
 		t.Fatalf("%+v, want invalid DNS response", de)
 	}

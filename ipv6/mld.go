@@ -43,6 +43,7 @@ const (
 // MLD lengths.
 const (
 	MLDv1QueryLen      = 24 // RFC 2710 §3: an MLDv1 query is exactly this long
+	MLDv1Len           = 24 // RFC 2710 §3: every MLDv1 message is 24 octets
 	MLDv2QueryLen      = 28 // RFC 3810 §5.1: the least MLDv2 query
 	MLDv2ReportLen     = 8  // RFC 3810 §5.2: the report before its records
 	MLDRecordLen       = 20 // one record without sources or auxiliary data
@@ -63,6 +64,10 @@ const (
 
 // AllMLDv2Routers is the group MLDv2 reports go to (RFC 3810 §5.2.14).
 var AllMLDv2Routers = netip.MustParseAddr("ff02::16")
+
+// AllRouters is the link-scope all-routers group, where an MLDv1 Done
+// goes (RFC 2710 §4).
+var AllRouters = netip.MustParseAddr("ff02::2")
 
 // Reasons a query is refused.
 var (
@@ -154,6 +159,18 @@ func EncodeMLDv2Report(b []byte, recs []MLDRecord, src, dst netip.Addr) int {
 	}
 	m.SetChecksum(src, dst)
 	return len(m)
+}
+
+// EncodeMLDv1 writes an MLDv1 Report or Done (typ TypeMLDv1Report or
+// TypeMLDv1Done) for group into b (at least MLDv1Len octets) and returns
+// its length: RFC 2710 §3, Maximum Response Delay and Reserved zero.
+func EncodeMLDv1(b []byte, typ uint8, group, src, dst netip.Addr) int {
+	m := ICMP(b[:MLDv1Len])
+	clear(m)
+	m[0] = typ
+	putAddr(m[8:], group)
+	m.SetChecksum(src, dst)
+	return MLDv1Len
 }
 
 // MLDv2Records returns the records of a report m, ok false if the counts

@@ -137,3 +137,26 @@ func FuzzMLD(f *testing.F) {
 		}
 	})
 }
+
+// RFC 2710 §3: type, code 0, checksum, Maximum Response Delay 0, Reserved
+// 0, the group; 24 octets.
+func TestEncodeMLDv1_GoldenBytes(t *testing.T) {
+	src, grp := netip.MustParseAddr("fe80::1"), netip.MustParseAddr("ff02::1:ff00:2")
+	b := make([]byte, 32)
+	for _, typ := range []uint8{TypeMLDv1Report, TypeMLDv1Done} {
+		dst := grp
+		if typ == TypeMLDv1Done {
+			dst = AllRouters
+		}
+		n := EncodeMLDv1(b, typ, grp, src, dst)
+		want := append([]byte{typ, 0, 0, 0, 0, 0, 0, 0}, grp.AsSlice()...)
+		got := append([]byte(nil), b[:n]...)
+		got[2], got[3] = 0, 0
+		if !bytes.Equal(got, want) {
+			t.Fatalf("type %d: % x, want % x (checksum aside)", typ, got, want)
+		}
+		if _, err := ParseICMP(b[:n], src, dst); err != nil {
+			t.Fatalf("type %d: checksum: %v", typ, err)
+		}
+	}
+}

@@ -98,6 +98,7 @@ type ip6State struct {
 	linkMTU    int   // from an RA's MTU option; 0: the link's
 	baseReach  time.Duration
 	mldReports []mldReport
+	mldV1Until time.Time // MLDv1 compatibility mode until then (RFC 3810 §8.2.1)
 }
 
 // initIPv6Locked fills the IPv6 state at New: the link-local address and
@@ -275,41 +276,6 @@ func (s *Stack) usableLinkLocalLocked() netip.Addr {
 	return netip.Addr{}
 }
 
-// scope6 is an address's scope (RFC 6724 §3.1, RFC 4291 §2.7): link-local
-// unicast and ff02:: are link (2), loopback interface-local (1), the rest
-// global (14).
-func scope6(a netip.Addr) int {
-	switch {
-	case a.IsMulticast():
-		return int(a.As16()[1] & 0x0f)
-	case a.IsLinkLocalUnicast():
-		return 2
-	case a.IsLoopback():
-		return 1
-	}
-	return 14
-}
-
-// commonPrefixLen is the length of the longest prefix a and b share, at
-// most 64 (RFC 6724 §2.2 CommonPrefixLen, limited to the prefix part).
-func commonPrefixLen(a, b netip.Addr) int {
-	x, y := a.As16(), b.As16()
-	n := 0
-	for i := 0; i < 8; i++ {
-		d := x[i] ^ y[i]
-		if d == 0 {
-			n += 8
-			continue
-		}
-		for d&0x80 == 0 {
-			n++
-			d <<= 1
-		}
-		break
-	}
-	return n
-}
-
 // selectSource6Locked is source6Locked (RFC 6724 §5). Candidates are the usable
 // addresses; the rules applied, in order: 1 prefer dst itself; 2 prefer
 // the appropriate scope (the smallest scope at least dst's, else the
@@ -338,7 +304,7 @@ func better6(a, b *addr6, dst netip.Addr) bool {
 	if sa == dst || sb == dst { // Rule 1
 		return sa == dst
 	}
-	scA, scB, scD := scope6(sa), scope6(sb), scope6(dst)
+	scA, scB, scD := ipv6.Scope(sa), ipv6.Scope(sb), ipv6.Scope(dst)
 	if scA != scB { // Rule 2
 		if scA < scB {
 			return scA >= scD
@@ -348,7 +314,7 @@ func better6(a, b *addr6, dst netip.Addr) bool {
 	if (a.State == AddrDeprecated) != (b.State == AddrDeprecated) { // Rule 3
 		return b.State == AddrDeprecated
 	}
-	return commonPrefixLen(sa, dst) > commonPrefixLen(sb, dst) // Rule 8
+	return ipv6.CommonPrefixLen(sa, dst) > ipv6.CommonPrefixLen(sb, dst) // Rule 8
 }
 
 // onLink6Locked reports whether dst is on-link (RFC 4861 §5.2): link-local,

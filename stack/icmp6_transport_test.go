@@ -68,7 +68,14 @@ func TestTCP6_NoRoute_SoftErrorReportedOnTimeout(t *testing.T) {
 	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); v != 0 {
 		t.Fatalf("SO_ERROR %v after a soft error, want none yet", syscall.Errno(v))
 	}
-	e.clk.Advance(200e9) // past the SYN retries (127 s)
+	// Past the SYN retries (127 s), the peer answering neighbour
+	// unreachability detection (else the failed resolution would end the
+	// connect with EHOSTUNREACH first: TestND6_ResolutionFailed_LocalSendersTold).
+	for range 20 {
+		e.inject(ip6Frame(stackMAC, ipv6.Fields{HopLimit: 255}, na(peerLL, peerMAC, true, true, false, peerLL, stackLL)))
+		e.clk.Advance(10e9)
+		e.drain()
+	}
 	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); syscall.Errno(v) != syscall.ENETUNREACH {
 		t.Fatalf("SO_ERROR %v, want ENETUNREACH", syscall.Errno(v))
 	}

@@ -248,10 +248,10 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		s.stats.ND6.InMLDQueries++
 		s.handleMLDQueryLocked(eth, h, m)
 	case ipv6.TypePacketTooBig:
-		s.handlePacketTooBigLocked(m) // TCP follows through pathMTU6ChangedLocked
-		s.icmp6ErrorInLocked(h, m)    // a connected UDP socket: EMSGSIZE
+		s.handlePacketTooBigLocked(m)     // TCP follows through pathMTU6ChangedLocked
+		s.icmp6ErrorInLocked(h, m, false) // a connected UDP socket: EMSGSIZE
 	case ipv6.TypeDestUnreachable, ipv6.TypeTimeExceeded, ipv6.TypeParamProblem:
-		s.icmp6ErrorInLocked(h, m) // ip6_transport.go
+		s.icmp6ErrorInLocked(h, m, false) // ip6_transport.go
 	}
 }
 

@@ -148,7 +148,10 @@ func (s *Stack) LinkName() string { return s.info.Name }
 // A Packet Too Big has acted already (handlePacketTooBigLocked: the path
 // MTU, and through it every TCP connection to the destination); here it
 // only reaches a connected UDP socket, and finding none is no drop.
-func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP) {
+// linkFailure says our own neighbour discovery made it
+// (resolutionFailedLocked), which fails a connect at once, as the IPv4
+// path's host unreachable after ARP fails (tcp.Conn.HandleLinkFailure).
+func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP, linkFailure bool) {
 	st := &s.stats.IPv6
 	ptb := m.Type() == ipv6.TypePacketTooBig
 	q := m.Payload()
@@ -174,7 +177,7 @@ func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP) {
 			s.dropLocked(&st.ICMP6InErrorsUnmatched, catIPv6, "icmp6_in_errors_unmatched", h)
 			return
 		}
-		s.tcpICMPv6ErrorLocked(e, h, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])))
+		s.tcpICMPv6ErrorLocked(e, h, m, seqnum.Value(binary.BigEndian.Uint32(tp[4:8])), linkFailure)
 	case ipv6.ProtoUDP:
 		ep := s.udp.Lookup(remote, local)
 		if ep == nil || ep.LocalAddr().Port() != local.Port() {
@@ -208,13 +211,20 @@ func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP) {
 }
 
 // tcpICMPv6ErrorLocked is tcpICMPErrorLocked for an ICMPv6 error m (in
-// h) quoting one of e's segments, with sequence number seq.
-func (s *Stack) tcpICMPv6ErrorLocked(e *tcpEntry, h ipv6.Header, m ipv6.ICMP, seq seqnum.Value) {
+// h) quoting one of e's segments, with sequence number seq; linkFailure
+// as for icmp6ErrorInLocked.
+func (s *Stack) tcpICMPv6ErrorLocked(e *tcpEntry, h ipv6.Header, m ipv6.ICMP, seq seqnum.Value, linkFailure bool) {
 	c := e.conn
 	if c == nil || c.State() == tcp.StateTimeWait {
 		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
 	}
-	if !c.HandleICMPv6Error(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked()) {
+	var accepted bool
+	if linkFailure {
+		accepted = c.HandleLinkFailure(seq, s.nowLocked())
+	} else {
+		accepted = c.HandleICMPv6Error(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked())
+	}
+	if !accepted {
 		s.dropLocked(&s.stats.TCP.OutOfWindowICMPs, catTCP, "out_of_window_icmps", h)
 		return
 	}

@@ -24,6 +24,8 @@ type ND6Stats struct {
 	InRedirects         uint64 `json:"icmp6_in_redirects"`
 	InMLDQueries        uint64 `json:"icmp6_in_mld_queries"`
 	OutMLDv2Reports     uint64 `json:"icmp6_out_mldv2_reports"`
+	OutMLDv1Reports     uint64 `json:"icmp6_out_group_memb_responses"`  // MLDv1 compatibility mode (RFC 3810 §8.2.1)
+	OutMLDv1Dones       uint64 `json:"icmp6_out_group_memb_reductions"` // likewise
 	// Drops.
 	InBadRA          uint64 `json:"in_bad_ra"`         // fails RFC 4861 §6.1.2
 	InBadMLD         uint64 `json:"in_bad_mld"`        // a query failing RFC 3810 §5.1.14 / §5
@@ -193,11 +195,25 @@ func (s *Stack) solicitLocked(ip netip.Addr, mac ethernet.MAC, unicast bool) {
 }
 
 // resolutionFailedLocked is the cache's callback for a packet whose next
-// hop never answered (§7.2.2).
-// Partial: RFC 4861 §7.2.2 asks for an ICMPv6 destination unreachable
-// (address unreachable) to the sender; it is counted, not sent yet.
+// hop never answered: RFC 4861 §7.2.2, "the sender MUST return ICMP
+// destination unreachable indications with code 3 (Address Unreachable)
+// for each packet queued". Every queued packet is our own (a host does not
+// forward), so the indication goes to our own transports, never on the
+// wire, as Linux's ip6_link_failure does: a connect fails with
+// EHOSTUNREACH at once, a ping socket reads the error.
 func (s *Stack) resolutionFailedLocked(_ netip.Addr, pkt []byte) {
 	s.dropLocked(&s.stats.ND6.ResolutionFailed, catIPv6, "resolution_failed", pkt)
+	if len(pkt) < ipv6.HeaderLen+ipv6.ICMPHeaderLen {
+		return
+	}
+	if pkt[6] == ipv6.ProtoICMPv6 && pkt[ipv6.HeaderLen] != ipv6.TypeEchoRequest {
+		return // an error or reply of ours: no local sender to tell (RFC 4443 §2.4 (e))
+	}
+	src := ipv6.Header(pkt).Src()
+	b := make([]byte, ipv6.HeaderLen+ipv6.ICMPHeaderLen+min(len(pkt), ipv6.MaxQuote))
+	n := ipv6.EncodeError(b[ipv6.HeaderLen:], ipv6.TypeDestUnreachable, ipv6.CodeAddrUnreachable, 0, pkt, src, src)
+	ipv6.Encode(b, ipv6.Fields{PayloadLen: n, NextHeader: ipv6.ProtoICMPv6, HopLimit: 255, Src: src, Dst: src})
+	s.icmp6ErrorInLocked(ipv6.Header(b[:ipv6.HeaderLen+n]), ipv6.ICMP(b[ipv6.HeaderLen:ipv6.HeaderLen+n]), true)
 }
 
 // nextHop6Locked returns the neighbour a packet to dst goes to (RFC 4861

@@ -10,6 +10,7 @@ import (
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -831,17 +832,7 @@ func TestMLD6_Reports_OnJoinAndQuery(t *testing.T) {
 		t.Fatalf("out reports %d, want 4", st.OutMLDv2Reports)
 	}
 
-	query := func(hop uint8, group netip.Addr) []byte {
-		m := make([]byte, ipv6.MLDv2QueryLen)
-		m[0] = ipv6.TypeMLDQuery
-		m[4], m[5] = 0x27, 0x10 // 10000 ms
-		g := group.As16()
-		copy(m[8:], g[:])
-		ipv6.ICMP(m).SetChecksum(peerLL, allNodes6)
-		hbh := make([]byte, 8)
-		ipv6.PutRouterAlertHBH(hbh, ipv6.ProtoICMPv6)
-		return hopByHop(ip6Frame(allNodesMAC, ipv6.Fields{Src: peerLL, Dst: allNodes6, HopLimit: hop}, append(hbh, m...)))
-	}
+	query := func(hop uint8, group netip.Addr) []byte { return mldQuery(ipv6.MLDv2QueryLen, hop, group) }
 	e.inject(query(1, netip.IPv6Unspecified()))
 	e.clk.Advance(5*time.Second - time.Millisecond)
 	if r := reports(); len(r) != 0 {
@@ -995,5 +986,183 @@ func TestRA6_MTUAndHopLimit_UsedWhenSending(t *testing.T) {
 	h, err := ipv6.Parse(f[ethernet.HeaderLen:])
 	if err != nil || h.NextHeader() != ipv6.ProtoUDP || h.HopLimit() != 48 {
 		t.Fatalf("sent %v: next header %d, hop limit %d; want UDP with the RA's 48", err, h.NextHeader(), h.HopLimit())
+	}
+}
+
+// RFC 4861 §7.2.2: when resolution fails, the sender of each queued packet
+// gets a destination unreachable, address unreachable (code 3). Our own
+// packets' senders are our transports, told locally (Linux's
+// ip6_link_failure): a connect fails with EHOSTUNREACH when the third
+// solicitation goes unanswered, not after the SYN retries; a ping socket
+// reads the error, from our own address. Nothing of it goes on the wire.
+func TestND6_ResolutionFailed_LocalSendersTold(t *testing.T) {
+	e := envND(t)
+	fd := socket6(t, e, socket.SOCK_STREAM, false)
+	if err := fd.Connect(netip.AddrPortFrom(peerLL, 9)); !errors.Is(err, syscall.EINPROGRESS) {
+		t.Fatalf("Connect: %v", err)
+	}
+	p := pingEndpoint6(t, e)
+	if _, err := p.SendTo(echo6(stackLL, peerLL, 0, 1, []byte("abc")), peerLL); err != nil {
+		t.Fatal(err)
+	}
+	e.one6(ipv6.TypeNeighborSolicit)
+	for range 2 {
+		e.clk.Advance(time.Second)
+		e.one6(ipv6.TypeNeighborSolicit)
+	}
+	e.clk.Advance(999 * time.Millisecond)
+	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); v != 0 {
+		t.Fatalf("SO_ERROR %v while resolving", syscall.Errno(v))
+	}
+	e.clk.Advance(time.Millisecond)
+	if v, _ := fd.GetsockoptInt(socket.SOL_SOCKET, socket.SO_ERROR); syscall.Errno(v) != syscall.EHOSTUNREACH {
+		t.Fatalf("SO_ERROR %v after resolution failed, want EHOSTUNREACH", syscall.Errno(v))
+	}
+	buf := make([]byte, 1500)
+	n, from, err := p.TryRecvFrom(buf)
+	if m := ipv6.ICMP(buf[:n]); err != nil || from != stackLL || m.Type() != ipv6.TypeDestUnreachable || m.Code() != ipv6.CodeAddrUnreachable {
+		t.Fatalf("ping socket read %v from %v (%v), want a destination unreachable code 3 from %v", buf[:n], from, err, stackLL)
+	}
+	e.none()
+
+	// Our echo reply to a peer that never answers our solicitations has
+	// no local sender: nothing is told, nothing counted as an unmatched
+	// error (RFC 4443 §2.4 (e) keeps errors about errors off the wire).
+	before := e.st.Stats().IPv6.ICMP6InErrorsUnmatched
+	far := netip.MustParseAddr("fe80::99")
+	e.inject(ip6Frame(stackMAC, ipv6.Fields{Src: far}, echo6(far, stackLL, 1, 1, nil)))
+	e.one6(ipv6.TypeNeighborSolicit)
+	e.clk.Advance(3 * time.Second)
+	e.drain()
+	if st := e.st.Stats(); st.ND6.ResolutionFailed == 0 || st.IPv6.ICMP6InErrorsUnmatched != before {
+		t.Errorf("resolution_failed %d, icmp6_in_errors_unmatched %d (was %d): want the reply given up, uncounted as an error", st.ND6.ResolutionFailed, st.IPv6.ICMP6InErrorsUnmatched, before)
+	}
+}
+
+// mldQuery is an MLD query from peerLL to all nodes with a Maximum
+// Response Delay of 10 s: MLDv1 (RFC 2710 §3) when n is 24, MLDv2 (RFC
+// 3810 §5.1) when 28.
+func mldQuery(n int, hop uint8, group netip.Addr) []byte {
+	m := make([]byte, n)
+	m[0] = ipv6.TypeMLDQuery
+	m[4], m[5] = 0x27, 0x10 // 10000 ms in both versions
+	g := group.As16()
+	copy(m[8:], g[:])
+	ipv6.ICMP(m).SetChecksum(peerLL, allNodes6)
+	hbh := make([]byte, 8)
+	ipv6.PutRouterAlertHBH(hbh, ipv6.ProtoICMPv6)
+	return hopByHop(ip6Frame(allNodesMAC, ipv6.Fields{Src: peerLL, Dst: allNodes6, HopLimit: hop}, append(hbh, m...)))
+}
+
+// mldSent returns the MLD messages sent so far (reports and dones of
+// either version).
+func mldSent(e *env) []sent6 {
+	var out []sent6
+	for _, s := range e.all6() {
+		switch s.m.Type() {
+		case ipv6.TypeMLDv2Report, ipv6.TypeMLDv1Report, ipv6.TypeMLDv1Done:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// RFC 3810 §6.1: leaving is reported as joining is, [Robustness Variable]
+// times: at once and again within the Unsolicited Report Interval.
+func TestMLD6_Leave_SentRobustnessTimes(t *testing.T) {
+	e := env6(t, false, withAddr6)
+	e.clk.Advance(10 * time.Second)
+	e.drain()
+	if err := e.st.SetAddr6(netip.Prefix{}); err != nil {
+		t.Fatal(err)
+	}
+	leave := ipv6.MLDRecord{Type: ipv6.MLDChangeToInclude, Group: netip.MustParseAddr("ff02::1:ff01:5")}
+	for i := range 2 { // the Robustness Variable (§9.1)
+		r := mldSent(e)
+		if len(r) != 1 || r[0].m.Type() != ipv6.TypeMLDv2Report {
+			t.Fatalf("leave %d: %d MLD messages, want one report", i, len(r))
+		}
+		if recs, _ := ipv6.MLDv2Records(r[0].m); len(recs) != 1 || recs[0] != leave {
+			t.Fatalf("leave %d: records %v, want %v", i, recs, leave)
+		}
+		e.clk.Advance(500 * time.Millisecond) // the pinned half of the Unsolicited Report Interval
+	}
+	e.clk.Advance(time.Minute)
+	if r := mldSent(e); len(r) != 0 {
+		t.Fatalf("%d MLD messages after the robustness count", len(r))
+	}
+}
+
+// RFC 3810 §8.2.1: an MLDv1 query puts the host in MLDv1 compatibility
+// mode for the Older Version Querier Present Timeout (§9.12: 2 x 125 s +
+// 10 s), re-armed by each such query. In it, queries (MLDv2 ones too, as
+// Linux) are answered with an MLDv1 Report per group, sent to the group
+// (RFC 2710 §3), and a leave is one Done to all routers (RFC 2710 §4).
+// After the timeout, MLDv2 again.
+func TestMLD6_V1Query_CompatibilityMode(t *testing.T) {
+	e := env6(t, false, withAddr6)
+	e.clk.Advance(10 * time.Second)
+	e.drain()
+	groups := []netip.Addr{netip.MustParseAddr("ff02::1:ff00:2"), netip.MustParseAddr("ff02::1:ff01:5")}
+	v1Reports := func(what string) {
+		t.Helper()
+		e.clk.Advance(10 * time.Second) // the Maximum Response Delay
+		r := mldSent(e)
+		if len(r) != len(groups) {
+			t.Fatalf("%s: %d MLD messages, want an MLDv1 report for each of %v", what, len(r), groups)
+		}
+		for i, s := range r {
+			g := netip.AddrFrom16([16]byte(s.m[8:24]))
+			if s.m.Type() != ipv6.TypeMLDv1Report || len(s.m) != ipv6.MLDv1Len || g != groups[i] || s.h.Dst() != groups[i] ||
+				!s.hbh || s.h.HopLimit() != 1 || s.h.Src() != stackLL {
+				t.Fatalf("%s: message %d: type %d len %d for %v to %v (hbh %v, hop %d, from %v); want an MLDv1 report for %v to it",
+					what, i, s.m.Type(), len(s.m), g, s.h.Dst(), s.hbh, s.h.HopLimit(), s.h.Src(), groups[i])
+			}
+		}
+	}
+	// Entering the mode cancels what was pending: the MLDv2 query's
+	// answer (due 5 s after it) goes; the MLDv1 query's comes 5 s after it.
+	e.inject(mldQuery(ipv6.MLDv2QueryLen, 1, netip.IPv6Unspecified()))
+	e.clk.Advance(time.Second)
+	v1At := e.clk.Now()
+	e.inject(mldQuery(ipv6.MLDv1QueryLen, 1, netip.IPv6Unspecified()))
+	e.clk.Advance(4 * time.Second)
+	if r := mldSent(e); len(r) != 0 {
+		t.Fatalf("%d MLD messages when the MLDv2 query's answer was due: not cancelled by the change of mode", len(r))
+	}
+	v1Reports("an MLDv1 general query")
+	e.inject(mldQuery(ipv6.MLDv2QueryLen, 1, netip.IPv6Unspecified()))
+	v1Reports("an MLDv2 query in MLDv1 mode")
+	if st := e.st.Stats().ND6; st.OutMLDv1Reports != 4 {
+		t.Fatalf("icmp6_out_group_memb_responses %d, want 4", st.OutMLDv1Reports)
+	}
+
+	if err := e.st.SetAddr6(netip.Prefix{}); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(time.Minute)
+	r := mldSent(e)
+	if len(r) != 1 {
+		t.Fatalf("leave in MLDv1 mode: %d messages, want one Done", len(r))
+	}
+	if r[0].m.Type() != ipv6.TypeMLDv1Done || r[0].h.Dst() != ipv6.AllRouters || netip.AddrFrom16([16]byte(r[0].m[8:24])) != groups[1] {
+		t.Fatalf("leave in MLDv1 mode: type %d to %v, want a Done for %v to ff02::2", r[0].m.Type(), r[0].h.Dst(), groups[1])
+	}
+
+	// The mode lasts 260 s from the MLDv1 query. The mode at sending
+	// decides: an answer due 1 ms before the end is MLDv1, one due after it
+	// MLDv2 (answers come 5 s after a query: the pinned half of its Maximum
+	// Response Delay).
+	e.clk.Advance(v1At.Add(260*time.Second - 5*time.Second - time.Millisecond).Sub(e.clk.Now()))
+	e.inject(mldQuery(ipv6.MLDv2QueryLen, 1, netip.IPv6Unspecified()))
+	e.clk.Advance(5 * time.Second)
+	if r := mldSent(e); len(r) != 1 || r[0].m.Type() != ipv6.TypeMLDv1Report {
+		t.Fatalf("just before the timeout: %d messages, want one MLDv1 report", len(r))
+	}
+	e.clk.Advance(time.Millisecond)
+	e.inject(mldQuery(ipv6.MLDv2QueryLen, 1, netip.IPv6Unspecified()))
+	e.clk.Advance(10 * time.Second)
+	if r := mldSent(e); len(r) != 1 || r[0].m.Type() != ipv6.TypeMLDv2Report {
+		t.Fatalf("after the timeout: %d messages, want one MLDv2 report", len(r))
 	}
 }
