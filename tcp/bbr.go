@@ -40,9 +40,10 @@ const (
 	bbrHeadroom           = 0.15 // BBR.Headroom: what CRUISE leaves of inflight_longterm
 	bbrStartupFullLossCnt = 6    // BBRStartupFullLossCnt (§5.3.1.3)
 	// bbrECNThresh is the fraction of a round's data that may come back
-	// CE-marked. §3.7 specifies no response to ECN but says CE marks MUST
-	// be treated as congestion; as Linux's BBRv3 (bbr_ecn_thresh, 50%),
-	// a round with more than this is one with too much loss.
+	// CE-marked. Deviation (Linux compat): §3.7 specifies no response to
+	// ECN, only that CE marks MUST be treated as congestion; as Linux's
+	// BBRv3 (bbr_ecn_thresh, 50%), a round with more than this is one
+	// with too much loss.
 	bbrECNThresh = 0.5
 	// bbrMaxProbeUpRounds bounds BBR.bw_probe_up_rounds (§5.3.3.9
 	// RaiseInflightLongtermSlope).

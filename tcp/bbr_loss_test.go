@@ -10,18 +10,24 @@ import (
 // §5.3.3.9, §5.6.4.7) under scripted delivery: the bounds are set,
 // lowered, raised and reset at the points the draft names.
 
+// untilRefill runs rounds at rate until ProbeBW_REFILL starts.
+func (s *bbrScript) untilRefill(rate float64) {
+	s.t.Helper()
+	for s.b.state != bbrProbeBWRefill {
+		s.round(rate)
+		if s.now.Sub(t0) > time.Minute {
+			s.t.Fatalf("no REFILL in a minute (%v)", s.b.state)
+		}
+	}
+}
+
 // bbrAtUp runs bbrAtCruise into ProbeBW_UP: CRUISE until it is time to
 // probe, a round of REFILL, and the ACK that starts UP, with in flight
 // and delivered 400000 each (so the round's volume, the most in flight
 // on an ACK of it once refilled, is 800000).
 func bbrAtUp(t *testing.T) *bbrScript {
 	s := bbrAtCruise(t)
-	for s.b.state != bbrProbeBWRefill {
-		s.round(4e6)
-		if s.now.Sub(t0) > time.Minute {
-			t.Fatal("no REFILL in a minute")
-		}
-	}
+	s.untilRefill(4e6)
 	s.ackN(s.rtt, 400000, 400000, true)
 	s.expect(bbrProbeBWUp)
 	return s
@@ -65,9 +71,7 @@ func TestBBR_ProbeBWUp_InflightLongtermRaisedByOneTwoFourSegmentsARound(t *testi
 	s.round(4e6)                  // a round of CRUISE: 800000 in flight at most
 	s.b.inflightLongterm = 800000 // as a probe before this one set it: cwnd 680000 in CRUISE
 	s.cwndLimited = true
-	for s.b.state != bbrProbeBWRefill {
-		s.round(4e6)
-	}
+	s.untilRefill(4e6)
 	s.ackN(s.rtt, 400000, 400000, true)
 	s.expect(bbrProbeBWUp)
 	if s.b.cwndB != 800000 || s.b.inflightLongterm != 800000 {
@@ -144,12 +148,7 @@ func TestBBR_ProbeBW_LossOutsideAProbeLowersTheShortTermModelByBeta(t *testing.T
 	s.round(1e6) // a round without loss leaves them
 	want(2.1e6, 210000)
 	// The next probe starts (REFILL) without them.
-	for s.b.state != bbrProbeBWRefill {
-		s.round(2e6)
-		if s.now.Sub(t0) > time.Minute {
-			t.Fatal("no REFILL in a minute")
-		}
-	}
+	s.untilRefill(2e6)
 	if !math.IsInf(s.b.bwShortterm, 1) || s.b.inflightShortterm != bbrInfBytes {
 		t.Fatalf("REFILL kept bw_shortterm %v inflight_shortterm %d", s.b.bwShortterm, s.b.inflightShortterm)
 	}
@@ -284,12 +283,7 @@ func TestBBR_ProbeBW_PrecautionaryProbeAfterAProbeThatLostTooMuch(t *testing.T) 
 	s.expect(bbrProbeBWDown)
 	// The next probe: REFILL's round, then UP, which ends (Deceleration)
 	// as soon as in flight, once refilled, reaches inflight_longterm.
-	for s.b.state != bbrProbeBWRefill {
-		s.round(4e6)
-		if s.now.Sub(t0) > time.Minute {
-			t.Fatal("no REFILL in a minute")
-		}
-	}
+	s.untilRefill(4e6)
 	s.ackN(s.rtt, 400000, 400000, true)
 	s.expect(bbrProbeBWUp)
 	s.ackN(time.Millisecond, 100000, 699999, false) // 799999 once refilled
