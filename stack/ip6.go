@@ -240,10 +240,8 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		s.stats.ND6.InRouterAdverts++
 		s.handleRALocked(eth, h, m)
 	case ipv6.TypeRedirect:
-		// Partial: RFC 4861 §8.3 redirects are not acted on; the first
-		// hop stays the default router. Dropped and counted.
 		s.stats.ND6.InRedirects++
-		s.dropFrameLocked(&s.stats.ND6.RedirectsIgnored, catIPv6, "redirects_ignored", eth)
+		s.handleRedirectLocked(eth, h, m) // redirect6.go
 	case ipv6.TypeMLDQuery:
 		s.stats.ND6.InMLDQueries++
 		s.handleMLDQueryLocked(eth, h, m)
