@@ -131,8 +131,13 @@ type Config struct {
 	// Memory link's Device has its own (nic.PipeConfig.MTU).
 	MTU int
 	// Pcap, if set, receives every frame in and out in pcap format
-	// (tcpdump -r, Wireshark). The Net does not close it.
+	// (tcpdump -r, Wireshark), as it crossed the device: TSO and GRO
+	// super-frames whole. The Net does not close it.
 	Pcap io.Writer
+	// PcapSegmented records them in Pcap as the wire would carry them
+	// instead (nic.PcapOptions.Segmented): MSS-sized frames, checksums
+	// complete. The daemon's --pcap-segmented.
+	PcapSegmented bool
 
 	// TCP is the default configuration of every TCP connection (MSS,
 	// buffers, timers, congestion control, ECN...); see tcp.Config.
@@ -161,6 +166,9 @@ type Config struct {
 func New(cfg Config) (*Net, error) {
 	if cfg.HostAddr6.IsValid() && cfg.Link == Memory {
 		return nil, fmt.Errorf("%w: HostAddr6 is for a TAP or a TUN's kernel side; a Memory link has none", stack.ErrBadConfig)
+	}
+	if cfg.PcapSegmented && cfg.Pcap == nil {
+		return nil, fmt.Errorf("%w: PcapSegmented says how Pcap records; set Pcap too", stack.ErrBadConfig)
 	}
 	dev, err := openLink(cfg)
 	if err != nil {
@@ -241,7 +249,7 @@ func start(dev nic.Device, cfg Config) (*Net, error) {
 		return nil, err
 	}
 	if cfg.Pcap != nil {
-		p, err := nic.NewPcap(dev, cfg.Pcap, nil)
+		p, err := nic.NewPcapWith(dev, cfg.Pcap, nic.PcapOptions{Segmented: cfg.PcapSegmented})
 		if err != nil {
 			return fail(fmt.Errorf("tapstack: pcap: %w", err))
 		}

@@ -40,6 +40,12 @@ const (
 	OptPrefixInfo     uint8 = 3
 	OptRedirected     uint8 = 4
 	OptMTU            uint8 = 5
+	// OptNonce is the Nonce option (RFC 3971 §5.3.2), which RFC 7527
+	// §4.1 puts in duplicate address detection's solicitations.
+	OptNonce uint8 = 14
+	// NonceLen is the nonce RFC 7527 §4.1 uses: 6 octets, filling the
+	// option's one unit.
+	NonceLen = 6
 )
 
 // Flags.
@@ -67,6 +73,8 @@ var (
 	ErrNDPSource         = errors.New("ipv6: ND message from a forbidden source")
 	ErrNDPSourceLinkAddr = errors.New("ipv6: source link-layer option with unspecified source")
 	ErrNDPSolicitedMcast = errors.New("ipv6: solicited advertisement to multicast")
+	ErrNDPRedirectDest   = errors.New("ipv6: redirect for a multicast destination")
+	ErrNDPRedirectTarget = errors.New("ipv6: redirect target neither link-local nor the destination")
 )
 
 // CurHopLimit returns a router advertisement's Cur Hop Limit (0: unspecified).
@@ -142,6 +150,9 @@ func (o Option) Type() uint8 { return o.Data[0] }
 // option (§4.6.1): the octets after type and length, for Ethernet 6 of
 // them followed by nothing (one 8-octet unit).
 func (o Option) LinkAddr() []byte { return o.Data[2:] }
+
+// Nonce returns a nonce option's nonce: the octets after type and length.
+func (o Option) Nonce() []byte { return o.Data[2:] }
 
 // PrefixLen returns a prefix information option's Prefix Length (§4.6.2).
 // The accessors of a prefix information option need a length of 4 units:
@@ -311,6 +322,28 @@ func ValidateNA(hopLimit uint8, dst netip.Addr, m ICMP) error {
 	return nil
 }
 
+// ValidateRedirect applies RFC 4861 §8.1 to a redirect from src: src is
+// link-local, the common checks (length ≥ 40), a Destination Address that
+// is not multicast and a Target Address that is link-local (a better
+// router) or the destination itself (the destination is on-link). That
+// src is the destination's current first hop is for the caller, which
+// knows its routes.
+func ValidateRedirect(hopLimit uint8, src netip.Addr, m ICMP) error {
+	if !src.IsLinkLocalUnicast() {
+		return ErrNDPSource
+	}
+	if _, err := checkCommon(hopLimit, m, RedirectLen); err != nil {
+		return err
+	}
+	if m.RedirectDst().IsMulticast() {
+		return ErrNDPRedirectDest
+	}
+	if t := m.Target(); !t.IsLinkLocalUnicast() && t != m.RedirectDst() {
+		return ErrNDPRedirectTarget
+	}
+	return nil
+}
+
 // SolicitedNode returns the solicited-node multicast address of a
 // (RFC 4291 §2.7.1): ff02::1:ff00:0/104 with a's low 24 bits.
 func SolicitedNode(a netip.Addr) netip.Addr {
@@ -399,6 +432,14 @@ func encodeND(b []byte, typ uint8, fixed int, opts []byte, src, dst netip.Addr, 
 	copy(m[fixed:], opts)
 	m.SetChecksum(src, dst)
 	return len(m)
+}
+
+// PutNonceOption writes a nonce option (RFC 3971 §5.3.2, RFC 7527 §4.1)
+// with a 6-octet nonce into b and returns its length, 8.
+func PutNonceOption(b []byte, nonce [NonceLen]byte) int {
+	b[0], b[1] = OptNonce, 1
+	copy(b[2:8], nonce[:])
+	return 8
 }
 
 // PutLinkAddrOption writes a source (OptSourceLinkAddr) or target

@@ -209,11 +209,26 @@ func TestValidate_NDPRules(t *testing.T) {
 		{"RA code 1", ValidateRA(255, llB, mut(goldenRA, func(b []byte) { b[1] = 1 })), ErrNDPCode},
 		{"RA 15 octets", ValidateRA(255, llB, goldenRA[:15]), ErrNDPLen},
 		{"RA prefix option length 0", ValidateRA(255, llB, mut(goldenRA, func(b []byte) { b[RALen+17] = 0 })), ErrOptLenZero},
+		{"redirect to a router ok", ValidateRedirect(255, llB, redirect(llA, addrB)), nil},
+		{"redirect to the destination ok", ValidateRedirect(255, llB, redirect(addrB, addrB)), nil},
+		{"redirect from a global address", ValidateRedirect(255, addrA, redirect(llA, addrB)), ErrNDPSource},
+		{"redirect hop limit 64", ValidateRedirect(64, llB, redirect(llA, addrB)), ErrNDPHopLimit},
+		{"redirect code 1", ValidateRedirect(255, llB, mut(redirect(llA, addrB), func(b []byte) { b[1] = 1 })), ErrNDPCode},
+		{"redirect 39 octets", ValidateRedirect(255, llB, redirect(llA, addrB)[:39]), ErrNDPLen},
+		{"redirect for a multicast destination", ValidateRedirect(255, llB, redirect(llA, allNodes)), ErrNDPRedirectDest},
+		{"redirect to a global target not the destination", ValidateRedirect(255, llB, redirect(addrA, addrB)), ErrNDPRedirectTarget},
 	} {
 		if !errors.Is(tt.err, tt.want) || (tt.want == nil && tt.err != nil) {
 			t.Errorf("%s: %v, want %v", tt.name, tt.err, tt.want)
 		}
 	}
+}
+
+// redirect is a redirect from llB to llA naming target for dest.
+func redirect(target, dest netip.Addr) ICMP {
+	b := make([]byte, RedirectLen)
+	EncodeRedirect(b, target, dest, nil, llB, llA)
+	return b
 }
 
 func TestSolicitedNode(t *testing.T) {
@@ -225,5 +240,18 @@ func TestSolicitedNode(t *testing.T) {
 		if IsSolicitedNode(netip.MustParseAddr(s)) {
 			t.Errorf("IsSolicitedNode(%s)", s)
 		}
+	}
+}
+
+// RFC 3971 §5.3.2 with RFC 7527 §4.1's 6-octet nonce: type 14, length 1
+// (8 octets), the nonce; read back through the option iterator.
+func TestPutNonceOption_GoldenBytes(t *testing.T) {
+	b := make([]byte, 8)
+	if n := PutNonceOption(b, [NonceLen]byte{1, 2, 3, 4, 5, 6}); n != 8 || !bytes.Equal(b, []byte{14, 1, 1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("% x (%d)", b, n)
+	}
+	it := Options(b)
+	if o, ok := it.Next(); !ok || o.Type() != OptNonce || !bytes.Equal(o.Nonce(), []byte{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("read back: %v %v", o, ok)
 	}
 }

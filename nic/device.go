@@ -32,15 +32,18 @@ const (
 	TxTSO4                             // we may hand over TCPv4 super-frames
 	RxCsumPartial                      // frames may arrive with partial L4 checksums
 	RxGSO4                             // frames may arrive as TCPv4 super-frames
+	TxTSO6                             // we may hand over TCPv6 super-frames
+	RxGSO6                             // frames may arrive as TCPv6 super-frames
 )
 
 // GSO is a frame's segmentation-offload type.
 type GSO uint8
 
-// GSO types, as in the virtio-net header.
+// GSO types, as in the virtio-net header (vnethdr.go maps them).
 const (
 	GSONone GSO = iota
 	GSOTCPv4
+	GSOTCPv6
 )
 
 // Csum says what is known of a frame's L4 checksum.
@@ -116,13 +119,27 @@ const ethernetHeaderLen = 14
 // most a TCPv4 super-frame can carry after the link header.
 const maxIPv4Len = 65535
 
+// maxIPv6Len is IPv6's largest packet without jumbograms: the fixed
+// header and a Payload Length of 65535 (RFC 8200 §3; RFC 2675 jumbograms
+// are never negotiated): the most a TCPv6 super-frame can carry.
+const maxIPv6Len = 40 + 65535
+
+// maxSuperLen is the largest IP packet a device with the offloads o
+// carries in one frame: IPv6's with TCPv6 super-frames, else IPv4's.
+func maxSuperLen(o Offloads) int {
+	if o&(RxGSO6|TxTSO6) != 0 {
+		return maxIPv6Len
+	}
+	return maxIPv4Len
+}
+
 // Info describes a device. It does not change after the device is opened.
 type Info struct {
 	Name     string
 	Link     LinkKind // what a frame is: Ethernet (the zero value) or a bare IP packet
 	MAC      [6]byte  // the stack's own MAC on this link; zero on an IP link
 	MTU      int      // largest IP packet the link carries
-	MaxFrame int      // largest frame Read can return (Link.HeaderLen() + MTU for a plain device; 14 + 65535 with RxGSO4)
+	MaxFrame int      // largest frame Read can return (Link.HeaderLen() + MTU for a plain device; 14 + 65535 with RxGSO4, 14 + 40 + 65535 with RxGSO6)
 	Batch    int      // frames per Read/Write call the device prefers (≥ 1)
 	Offloads Offloads
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/clock"
+	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/internal/gso"
 )
 
 // Classic libpcap file format (https://www.tcpdump.org/manpages/pcap-savefile.5.html),
@@ -98,28 +100,53 @@ func (p *PcapWriter) WritePacket(ts time.Time, frame []byte) error {
 // frame Read returned. With offloads that means super-frames (up to 64 KiB)
 // and partial checksums, exactly as tcpdump on the TAP shows them
 // (notes/tap-offload.md §6 pitfall 12); the Meta is not recorded.
+// NewPcapWith with PcapOptions.Segmented records them as the wire would
+// carry them instead.
 //
 // A failure to record does not fail the device: recording stops, and the
 // first such error is returned by Close, joined with dev's own. Close closes
 // dev but not w. The wrapper has dev's Info and concurrency contract.
 func NewPcap(dev Device, w io.Writer, clk clock.Clock) (Device, error) {
-	if clk == nil {
-		clk = clock.Real{}
+	return NewPcapWith(dev, w, PcapOptions{Clock: clk})
+}
+
+// PcapOptions are NewPcapWith's choices.
+type PcapOptions struct {
+	Clock clock.Clock // timestamps; nil: clock.Real{}
+	// Segmented records a frame as the wire would carry it rather than as
+	// it crossed the device: a TCP super-frame (a Meta with GSO, the
+	// kernel's GRO or our TSO) as the MSS-sized frames it stands for,
+	// each with its own lengths, IPv4 ID, sequence number, flags and
+	// complete checksums, cut as the stack cuts for a device without TSO
+	// (internal/gso, the one copy of that cut); a frame with a partial
+	// checksum (CsumPartial) with its checksum completed. A super-frame
+	// the cut cannot read (not TCP right behind an IPv4 or IPv6 header)
+	// is recorded as it crossed.
+	Segmented bool
+}
+
+// NewPcapWith is NewPcap with options.
+func NewPcapWith(dev Device, w io.Writer, opts PcapOptions) (Device, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
 	}
 	pw, err := newPcapWriter(w, 0, dev.Info().Link)
 	if err != nil {
 		return nil, err
 	}
-	return &pcapDevice{dev: dev, pw: pw, clk: clk}, nil
+	return &pcapDevice{dev: dev, pw: pw, clk: opts.Clock, segmented: opts.Segmented, linkHdr: dev.Info().Link.HeaderLen()}, nil
 }
 
 type pcapDevice struct {
-	dev Device
-	pw  *PcapWriter
-	clk clock.Clock
+	dev       Device
+	pw        *PcapWriter
+	clk       clock.Clock
+	segmented bool
+	linkHdr   int
 
 	mu  sync.Mutex
-	err error // first recording error; recording stops after it
+	err error  // first recording error; recording stops after it
+	buf []byte // a frame as the wire carries it (segmented)
 }
 
 func (d *pcapDevice) Info() Info { return d.dev.Info() }
@@ -147,11 +174,49 @@ func (d *pcapDevice) record(fs []Frame) {
 	}
 	now := d.clk.Now()
 	for i := range fs {
-		if err := d.pw.WritePacket(now, fs[i].Data); err != nil {
+		var err error
+		if d.segmented && fs[i].Meta != (Meta{}) {
+			err = d.recordWire(now, fs[i])
+		} else {
+			err = d.pw.WritePacket(now, fs[i].Data)
+		}
+		if err != nil {
 			d.err = err
 			return
 		}
 	}
+}
+
+// recordWire records f, a frame with offload metadata, as the wire would
+// carry it (PcapOptions.Segmented).
+func (d *pcapDevice) recordWire(now time.Time, f Frame) error {
+	h, m := d.linkHdr, f.Meta
+	if m.GSO != GSONone && len(f.Data) > h {
+		pkt, err := gso.Check(f.Data[h:])
+		if err != nil {
+			return d.pw.WritePacket(now, f.Data)
+		}
+		if len(d.buf) < h {
+			d.buf = make([]byte, h)
+		}
+		copy(d.buf, f.Data[:h]) // Segments keeps it in front of each piece
+		for p := range gso.Segments(&d.buf, h, pkt, int(m.GSOSize)) {
+			if err := d.pw.WritePacket(now, d.buf[:h+len(p)]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if m.Csum != CsumPartial || int(m.CsumStart)+int(m.CsumOffset)+2 > len(f.Data) {
+		return d.pw.WritePacket(now, f.Data)
+	}
+	// Complete the checksum as the kernel does for CHECKSUM_PARTIAL
+	// (skb_checksum_help): the sum from CsumStart, the pseudo-header sum
+	// in the field included, stored complemented.
+	d.buf = append(d.buf[:0], f.Data...)
+	field := int(m.CsumStart) + int(m.CsumOffset)
+	binary.BigEndian.PutUint16(d.buf[field:], checksum.Checksum(d.buf[m.CsumStart:], 0))
+	return d.pw.WritePacket(now, d.buf)
 }
 
 func (d *pcapDevice) Close() error {

@@ -226,3 +226,66 @@ func TestPcap_IPLink_WritesRawLinkType(t *testing.T) {
 		t.Fatalf("record % x, want the packet % x", rec, pkt)
 	}
 }
+
+// With PcapOptions.Segmented a frame with a partial checksum and no GSO is
+// recorded with its checksum completed as the kernel completes it (the
+// sum from CsumStart, the pseudo-header sum in the field included), and a
+// super-frame the cut cannot read (here UDP) as it crossed; without the
+// option, frames are recorded as they crossed, partial checksum and all.
+func TestPcapSegmented_CompletesPartialChecksums(t *testing.T) {
+	// An IPv4 UDP frame whose checksum field holds the pseudo-header sum
+	// (10.0.0.2 -> 10.0.0.1, length 12): the sum of the addresses, 17 and
+	// 12, folded.
+	frame := make([]byte, 14+20+12)
+	frame[12], frame[13] = 0x08, 0x00
+	ip := frame[14:]
+	ip[0], ip[8], ip[9] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(ip[2:], 32)
+	copy(ip[12:], []byte{10, 0, 0, 2, 10, 0, 0, 1})
+	u := ip[20:]
+	binary.BigEndian.PutUint16(u[0:], 5353)
+	binary.BigEndian.PutUint16(u[2:], 53)
+	binary.BigEndian.PutUint16(u[4:], 12)
+	copy(u[8:], "abcd")
+	ph := uint32(0x0a00+0x0002+0x0a00+0x0001) + 17 + 12
+	binary.BigEndian.PutUint16(u[6:], uint16(ph))
+	partial := nic.Meta{Csum: nic.CsumPartial, CsumStart: 34, CsumOffset: 6}
+	// The complete checksum, computed independently: the one's-complement
+	// sum of the pseudo-header and the datagram with a zero field.
+	var sum uint32 = 0x0a00 + 0x0002 + 0x0a00 + 0x0001 + 17 + 12
+	for i := 0; i < 12; i += 2 {
+		if i != 6 {
+			sum += uint32(binary.BigEndian.Uint16(u[i:]))
+		}
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	want := ^uint16(sum)
+	gsoUDP := nic.Meta{GSO: nic.GSOTCPv4, GSOSize: 4, Csum: nic.CsumPartial, CsumStart: 34, CsumOffset: 6}
+
+	for _, segmented := range []bool{false, true} {
+		a, b := nic.NewPipe(nic.PipeConfig{Offloads: nic.TxCsum | nic.TxTSO4 | nic.RxCsumPartial | nic.RxGSO4})
+		var buf bytes.Buffer
+		dev, err := nic.NewPcapWith(a, &buf, nic.PcapOptions{Clock: clock.NewManual(epoch), Segmented: segmented})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dev.Write([]nic.Frame{{Data: frame, Meta: partial}, {Data: frame, Meta: gsoUDP}}); err != nil {
+			t.Fatal(err)
+		}
+		dev.Close()
+		b.Close()
+		_, recs := decodePcap(t, buf.Bytes())
+		if len(recs) != 2 || !bytes.Equal(recs[1].captured, frame) {
+			t.Fatalf("segmented %v: %d records; want 2, the UDP super-frame as it crossed", segmented, len(recs))
+		}
+		got := binary.BigEndian.Uint16(recs[0].captured[34+6:])
+		if segmented && got != want || !segmented && !bytes.Equal(recs[0].captured, frame) {
+			t.Errorf("segmented %v: checksum %#04x recorded, want %#04x (completed) only when segmented", segmented, got, want)
+		}
+		if !bytes.Equal(frame[34+6:34+8], []byte{byte(ph >> 8), byte(ph)}) {
+			t.Fatal("recording changed the caller's frame")
+		}
+	}
+}

@@ -91,7 +91,7 @@ type PipeConfig struct {
 	// virtio-net devices would: frames carry their Meta across untouched
 	// (a TSO super-frame arrives whole, with its partial checksum), and
 	// with RxGSO4 or TxTSO4 a frame may be up to Link.HeaderLen() + 65535
-	// bytes (MaxFrame). The impairments act on each frame as written, a
+	// bytes (MaxFrame), with RxGSO6 or TxTSO6 Link.HeaderLen() + 40 + 65535. The impairments act on each frame as written, a
 	// super-frame as one. Zero: plain frames; a Meta is an error.
 	Offloads Offloads
 	AtoB     Impairment
@@ -150,8 +150,8 @@ func NewPipe(cfg PipeConfig) (a, b *PipeEnd) {
 		cfg.MACB = macB
 	}
 	maxFrame := cfg.Link.HeaderLen() + cfg.MTU
-	if cfg.Offloads&(RxGSO4|TxTSO4) != 0 {
-		maxFrame = cfg.Link.HeaderLen() + maxIPv4Len
+	if cfg.Offloads&(RxGSO4|TxTSO4|RxGSO6|TxTSO6) != 0 {
+		maxFrame = cfg.Link.HeaderLen() + maxSuperLen(cfg.Offloads)
 	}
 	p := &pipe{
 		maxFrame: maxFrame,

@@ -2,6 +2,7 @@ package nic_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -43,5 +44,29 @@ func TestPipe_Offloads_CarryMetaAndSuperFrames(t *testing.T) {
 	}
 	if f, ok := a.TryReadFrame(); !ok || f.Meta.Csum != nic.CsumVerified {
 		t.Fatalf("TryReadFrame = %+v, %v; want the frame with its Meta", f.Meta, ok)
+	}
+}
+
+// With TCPv6 offloads a super-frame may hold IPv6's largest packet, 40
+// bytes of header more than IPv4's (RFC 8200 §3: Payload Length does not
+// count the fixed header): 14 + 40 + 65535 bytes cross as one frame, one
+// more byte is too big.
+func TestPipe_OffloadsTCPv6_MaxFrameIsIPv6s(t *testing.T) {
+	const o = nic.TxCsum | nic.TxTSO4 | nic.TxTSO6 | nic.RxCsumPartial | nic.RxGSO4 | nic.RxGSO6
+	a, b := nic.NewPipe(nic.PipeConfig{Offloads: o})
+	defer a.Close()
+	const max = 14 + 40 + 65535
+	if mf := a.Info().MaxFrame; mf != max {
+		t.Fatalf("MaxFrame %d, want %d", mf, max)
+	}
+	meta := nic.Meta{GSO: nic.GSOTCPv6, GSOSize: 1428, Csum: nic.CsumPartial, CsumStart: 54, CsumOffset: 16}
+	if _, err := a.Write([]nic.Frame{{Data: make([]byte, max), Meta: meta}}); err != nil {
+		t.Fatalf("Write of %d bytes: %v", max, err)
+	}
+	if f, ok := b.TryReadFrame(); !ok || len(f.Data) != max || f.Meta != meta {
+		t.Fatalf("TryReadFrame = %d bytes %+v, %v; want the super-frame with its Meta", len(f.Data), f.Meta, ok)
+	}
+	if _, err := a.Write([]nic.Frame{{Data: make([]byte, max+1), Meta: meta}}); !errors.Is(err, nic.ErrFrameTooBig) {
+		t.Fatalf("Write of %d bytes: %v, want ErrFrameTooBig", max+1, err)
 	}
 }

@@ -233,32 +233,36 @@ var tunSetOffload = func(fd int, bits int) error {
 	return unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, bits)
 }
 
-// tapRxOffloads are the TUN_F_* bits asked for: the kernel may hand us
-// partial checksums and TCPv4 super-frames (drivers/net/tun.c, set_offload
-// maps them to the TAP's NETIF_F_HW_CSUM and NETIF_F_TSO). TSO6 waits for
-// IPv6, TSO_ECN for ECN-aware segmentation.
-const tapRxOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4
+// The TUN_F_* bits asked for: the kernel may hand us partial checksums
+// and TCPv4 and TCPv6 super-frames (drivers/net/tun.c, set_offload maps
+// them to the TAP's NETIF_F_HW_CSUM, NETIF_F_TSO and NETIF_F_TSO6). A
+// kernel that refuses the set is asked for it without TSO6 (tapRxOffloads4)
+// before the TAP settles for transmit offloads only. TSO_ECN waits for
+// ECN-aware segmentation.
+const (
+	tapRxOffloads  = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	tapRxOffloads4 = unix.TUN_F_CSUM | unix.TUN_F_TSO4
+)
 
 // offloadsWith are the Offloads of a TAP with the virtio-net header whose
-// TUNSETOFFLOAD succeeded (rx) or not. Frames we write may be super-frames
+// TUNSETOFFLOAD took the receive offloads rx (0 when it refused even
+// tapRxOffloads4). Frames we write may be super-frames of either family
 // with partial checksums whenever the header is there: user→kernel GSO
-// needs IFF_VNET_HDR alone (notes §6 pitfall 2).
-func offloadsWith(rx bool) Offloads {
-	o := TxCsum | TxTSO4
-	if rx {
-		o |= RxCsumPartial | RxGSO4
-	}
-	return o
+// needs IFF_VNET_HDR alone (notes §6 pitfall 2; virtio_net_hdr_to_skb
+// takes TCPV6 as TCPV4).
+func offloadsWith(rx Offloads) Offloads {
+	return TxCsum | TxTSO4 | TxTSO6 | rx
 }
 
-// decideOffload is what the open does after asking: with mode, whether the
-// kernel took IFF_VNET_HDR (vnetOK) and TUNSETOFFLOAD's result (setErr,
-// meaningful only when vnetOK), it returns whether the TAP keeps the header,
-// the Offloads agreed, or the error that fails the open (OffloadOn only).
-// A refused TUNSETOFFLOAD under OffloadAuto keeps the header with the
-// transmit offloads only: the kernel then sends plain frames with complete
-// checksums, as a TAP without the header.
-func decideOffload(mode OffloadMode, vnetOK bool, setErr error) (vnet bool, o Offloads, err error) {
+// decideOffload is what the open does after IFF_VNET_HDR: with mode and
+// whether the kernel took the header (vnetOK), it asks set (TUNSETOFFLOAD)
+// for tapRxOffloads, then, refused, for tapRxOffloads4, and returns whether
+// the TAP keeps the header, the Offloads agreed, or the error that fails
+// the open (OffloadOn only, when even tapRxOffloads4 was refused). A
+// TUNSETOFFLOAD refused both sets under OffloadAuto keeps the header with
+// the transmit offloads only: the kernel then sends plain frames with
+// complete checksums, as a TAP without the header.
+func decideOffload(mode OffloadMode, vnetOK bool, set func(bits int) error) (vnet bool, o Offloads, err error) {
 	switch {
 	case mode == OffloadOff:
 		return false, 0, nil
@@ -266,10 +270,18 @@ func decideOffload(mode OffloadMode, vnetOK bool, setErr error) (vnet bool, o Of
 		return false, 0, fmt.Errorf("%w: no IFF_VNET_HDR", ErrOffloadRefused)
 	case !vnetOK:
 		return false, 0, nil
-	case setErr != nil && mode == OffloadOn:
+	}
+	if set(tapRxOffloads) == nil {
+		return true, offloadsWith(RxCsumPartial | RxGSO4 | RxGSO6), nil
+	}
+	setErr := set(tapRxOffloads4)
+	switch {
+	case setErr == nil:
+		return true, offloadsWith(RxCsumPartial | RxGSO4), nil
+	case mode == OffloadOn:
 		return false, 0, fmt.Errorf("%w: TUNSETOFFLOAD: %w", ErrOffloadRefused, setErr)
 	}
-	return true, offloadsWith(setErr == nil), nil
+	return true, offloadsWith(0), nil
 }
 
 // open opens /dev/net/tun and binds it (TUNSETIFF) to the interface name
@@ -280,8 +292,8 @@ func decideOffload(mode OffloadMode, vnetOK bool, setErr error) (vnet bool, o Of
 // what it opened.
 //
 // With offload other than OffloadOff (a TAP only), it asks for IFF_VNET_HDR
-// when the kernel lists it (TUNGETFEATURES) and then for tapRxOffloads,
-// and settles with decideOffload.
+// when the kernel lists it (TUNGETFEATURES) and then settles the receive
+// offloads with decideOffload.
 func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, info Info, offload OffloadMode) error {
 	if len(name) >= unix.IFNAMSIZ {
 		return fmt.Errorf("nic: %s name %q is %d bytes; Linux allows at most %d", m.name, name, len(name), unix.IFNAMSIZ-1)
@@ -315,11 +327,7 @@ func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, 
 		unix.Close(fd)
 		return tunsetiffError(m, name, err)
 	}
-	var setErr error
-	if vnetOK {
-		setErr = tunSetOffload(fd, tapRxOffloads)
-	}
-	vnet, offloads, err := decideOffload(offload, vnetOK, setErr)
+	vnet, offloads, err := decideOffload(offload, vnetOK, func(bits int) error { return tunSetOffload(fd, bits) })
 	if err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("nic: %s %s: %w", m.name, ifr.Name(), err)
@@ -352,11 +360,12 @@ func (t *tunFile) open(m *tunMode, name string, mtu int, hostAddr netip.Prefix, 
 
 // setMTU sets the MTU and the largest frame it makes with the link header.
 // A device that takes super-frames reads frames up to IPv4's largest
-// datagram (RFC 791 §3.1, Total Length) whatever the MTU.
+// datagram (RFC 791 §3.1, Total Length), or with TCPv6 ones IPv6's
+// largest packet (RFC 8200 §3), whatever the MTU.
 func (t *tunFile) setMTU(mtu int) {
 	t.info.MTU, t.info.MaxFrame = mtu, t.mode.link.HeaderLen()+mtu
-	if t.info.Offloads&RxGSO4 != 0 {
-		t.info.MaxFrame = t.mode.link.HeaderLen() + maxIPv4Len
+	if rx := t.info.Offloads & (RxGSO4 | RxGSO6); rx != 0 {
+		t.info.MaxFrame = t.mode.link.HeaderLen() + maxSuperLen(rx)
 	}
 }
 
@@ -733,7 +742,7 @@ func (t *tunFile) readMeta(k int) (m Meta, ok bool) {
 		return Meta{}, true
 	}
 	h, _ := parseVnetHdr(t.rdHdr[:])
-	m, err := h.meta(k)
+	m, err := h.meta(k, t.info.Offloads)
 	if err != nil {
 		t.badVnetHdr.Add(1)
 		return Meta{}, false
@@ -749,7 +758,7 @@ func (t *tunFile) readMeta(k int) (m Meta, ok bool) {
 }
 
 // Write sends fs in order, one write(2) each. A frame larger than MaxFrame
-// (a super-frame: larger than IPv4's largest datagram) stops with
+// (a super-frame: larger than IPv6's largest packet) stops with
 // ErrFrameTooBig, a frame with a non-zero Meta on a device without the
 // virtio-net header with ErrOffloadUnsupported, and a frame the kernel
 // refuses (EINVAL for a malformed frame or header, EIO while the link is
@@ -774,7 +783,7 @@ func (t *tunFile) writeFrame(head []byte, tail [2][]byte, m Meta) error {
 	n := len(head) + len(tail[0]) + len(tail[1])
 	max := t.info.MaxFrame
 	if t.vnet && m.GSO != GSONone {
-		max = t.mode.link.HeaderLen() + maxIPv4Len
+		max = t.mode.link.HeaderLen() + maxSuperLen(t.info.Offloads)
 	}
 	if n > max {
 		return fmt.Errorf("%w: %d bytes, MaxFrame %d", ErrFrameTooBig, n, max)

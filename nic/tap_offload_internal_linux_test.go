@@ -3,6 +3,7 @@ package nic
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,27 +11,45 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// decideOffload asks for TSO6 with the rest first and, refused, for the
+// set without it, before settling for transmit offloads (auto) or failing
+// (on); transmit offloads of both families come with the header alone.
 func TestDecideOffload(t *testing.T) {
 	refused := unix.EINVAL
+	const tx = TxCsum | TxTSO4 | TxTSO6
+	full := []int{tapRxOffloads}
+	both := []int{tapRxOffloads, tapRxOffloads4}
 	for _, c := range []struct {
 		mode    OffloadMode
 		vnetOK  bool
-		setErr  error
+		refuse  int // TUNSETOFFLOAD refuses bit sets with any of these bits
+		asked   []int
 		vnet    bool
 		o       Offloads
 		refuses bool
 	}{
-		{OffloadOff, true, nil, false, 0, false},
-		{OffloadAuto, true, nil, true, TxCsum | TxTSO4 | RxCsumPartial | RxGSO4, false},
-		{OffloadAuto, true, refused, true, TxCsum | TxTSO4, false},
-		{OffloadAuto, false, nil, false, 0, false},
-		{OffloadOn, true, nil, true, TxCsum | TxTSO4 | RxCsumPartial | RxGSO4, false},
-		{OffloadOn, true, refused, false, 0, true},
-		{OffloadOn, false, nil, false, 0, true},
+		{OffloadOff, true, 0, nil, false, 0, false},
+		{OffloadAuto, true, 0, full, true, tx | RxCsumPartial | RxGSO4 | RxGSO6, false},
+		{OffloadAuto, true, unix.TUN_F_TSO6, both, true, tx | RxCsumPartial | RxGSO4, false},
+		{OffloadAuto, true, unix.TUN_F_CSUM, both, true, tx, false},
+		{OffloadAuto, false, 0, nil, false, 0, false},
+		{OffloadOn, true, 0, full, true, tx | RxCsumPartial | RxGSO4 | RxGSO6, false},
+		{OffloadOn, true, unix.TUN_F_TSO6, both, true, tx | RxCsumPartial | RxGSO4, false},
+		{OffloadOn, true, unix.TUN_F_CSUM, both, false, 0, true},
+		{OffloadOn, false, 0, nil, false, 0, true},
 	} {
-		vnet, o, err := decideOffload(c.mode, c.vnetOK, c.setErr)
-		if vnet != c.vnet || o != c.o || (err != nil) != c.refuses || (err != nil && !errors.Is(err, ErrOffloadRefused)) {
-			t.Errorf("decideOffload(%v, %v, %v) = %v, %b, %v; want %v, %b, refused %v", c.mode, c.vnetOK, c.setErr, vnet, o, err, c.vnet, c.o, c.refuses)
+		var asked []int
+		set := func(bits int) error {
+			asked = append(asked, bits)
+			if bits&c.refuse != 0 {
+				return refused
+			}
+			return nil
+		}
+		vnet, o, err := decideOffload(c.mode, c.vnetOK, set)
+		if vnet != c.vnet || o != c.o || (err != nil) != c.refuses || (err != nil && !errors.Is(err, ErrOffloadRefused)) || !slices.Equal(asked, c.asked) {
+			t.Errorf("decideOffload(%v, %v, refusing %#x) = %v, %b, %v, asking %#x; want %v, %b, refused %v, asking %#x",
+				c.mode, c.vnetOK, c.refuse, vnet, o, err, asked, c.vnet, c.o, c.refuses, c.asked)
 		}
 	}
 }
@@ -55,8 +74,8 @@ func TestOpenTAP_OffloadRefused_AutoFallsBackOnFails(t *testing.T) {
 	asked := 0
 	tunSetOffload = func(fd, bits int) error {
 		asked++
-		if bits != unix.TUN_F_CSUM|unix.TUN_F_TSO4 {
-			t.Errorf("TUNSETOFFLOAD bits %#x", bits)
+		if want := []int{tapRxOffloads, tapRxOffloads4}[(asked-1)%2]; bits != want {
+			t.Errorf("TUNSETOFFLOAD bits %#x, want %#x", bits, want)
 		}
 		return unix.EINVAL
 	}
@@ -70,7 +89,7 @@ func TestOpenTAP_OffloadRefused_AutoFallsBackOnFails(t *testing.T) {
 	}
 	info := tap.Info()
 	tap.Close()
-	if asked != 1 || info.Offloads != TxCsum|TxTSO4 || info.MaxFrame != 1514 || !tap.vnet {
+	if asked != 2 || info.Offloads != TxCsum|TxTSO4|TxTSO6 || info.MaxFrame != 1514 || !tap.vnet {
 		t.Fatalf("auto, refused: asked %d, Info %+v, vnet %v; want the header with transmit offloads only, MaxFrame 1514", asked, info, tap.vnet)
 	}
 	err = ns.Do(func() (err error) {

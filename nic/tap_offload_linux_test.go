@@ -140,9 +140,9 @@ func TestTAP_OffloadOn_KernelTCPSendsSuperFrames(t *testing.T) {
 	mac := [6]byte{0x02, 0, 0, 0, 0, 0x02}
 	tap := openTAP(t, ns, nic.TAPConfig{Name: "tap-gso", MAC: mac, HostAddr: netip.MustParsePrefix("10.9.0.1/24"), Offload: nic.OffloadOn})
 	info := tap.Info()
-	wantOff := nic.TxCsum | nic.TxTSO4 | nic.RxCsumPartial | nic.RxGSO4
-	if info.Offloads != wantOff || info.MaxFrame != 14+65535 || info.MTU != 1500 {
-		t.Fatalf("Info() = %+v, want offloads %b and MaxFrame 65549", info, wantOff)
+	wantOff := nic.TxCsum | nic.TxTSO4 | nic.TxTSO6 | nic.RxCsumPartial | nic.RxGSO4 | nic.RxGSO6
+	if info.Offloads != wantOff || info.MaxFrame != 14+40+65535 || info.MTU != 1500 {
+		t.Fatalf("Info() = %+v, want offloads %b and MaxFrame 65589 (IPv6's largest packet)", info, wantOff)
 	}
 	frames := kernelSends(t, ns, tap, mac, func(got []readResult) bool { return got[len(got)-1].meta.GSO != nic.GSONone })
 	if len(frames) == 0 {

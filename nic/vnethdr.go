@@ -23,10 +23,12 @@ const (
 
 // virtio_net_hdr gso_type values (VIRTIO_NET_HDR_GSO_*). vnetGSOECN is OR'd
 // into the type when the super-frame carries CWR (only with TUN_F_TSO_ECN,
-// which tapstack does not negotiate; a frame that has it is still TCPv4).
+// which tapstack does not negotiate; a frame that has it is still TCPv4 or
+// TCPv6).
 const (
 	vnetGSONone  = 0
 	vnetGSOTCPv4 = 1
+	vnetGSOTCPv6 = 4
 	vnetGSOECN   = 0x80
 )
 
@@ -76,21 +78,31 @@ var (
 )
 
 // meta translates a header read with a frame of frameLen bytes (the header
-// not included) into the frame's Meta. It refuses what the kernel would only
-// send if we had negotiated it (TCPv6, UDP GSO: notes §6 pitfall 5), GSO
-// without a size, and a partial checksum whose field lies beyond the frame.
-// hdrLen is dropped: it is a hint, not the header length (notes §3).
-func (h vnetHdr) meta(frameLen int) (Meta, error) {
+// not included) into the frame's Meta, on a device whose receive offloads
+// are rx. It refuses what the kernel would only send if we had negotiated
+// it (a TCPv4 or TCPv6 super-frame without RxGSO4 or RxGSO6, UDP GSO:
+// notes §6 pitfall 5), GSO without a size, and a partial checksum whose
+// field lies beyond the frame. hdrLen is dropped: it is a hint, not the
+// header length (notes §3).
+func (h vnetHdr) meta(frameLen int, rx Offloads) (Meta, error) {
 	var m Meta
 	switch h.gsoType &^ vnetGSOECN {
 	case vnetGSONone:
 	case vnetGSOTCPv4:
+		m.GSO = GSOTCPv4
+	case vnetGSOTCPv6:
+		m.GSO = GSOTCPv6
+	default:
+		return Meta{}, errVnetGSOType
+	}
+	if m.GSO != GSONone {
+		if rx&gsoOffload[m.GSO] == 0 {
+			return Meta{}, errVnetGSOType
+		}
 		if h.gsoSize == 0 {
 			return Meta{}, errVnetGSOSize
 		}
-		m.GSO, m.GSOSize = GSOTCPv4, h.gsoSize
-	default:
-		return Meta{}, errVnetGSOType
+		m.GSOSize = h.gsoSize
 	}
 	switch {
 	case h.flags&vnetFlagNeedsCsum != 0:
@@ -105,6 +117,13 @@ func (h vnetHdr) meta(frameLen int) (Meta, error) {
 	return m, nil
 }
 
+// gsoOffload is the receive offload a GSO type needs, and vnetGSOType
+// its virtio-net header gso_type.
+var (
+	gsoOffload  = [...]Offloads{GSOTCPv4: RxGSO4, GSOTCPv6: RxGSO6}
+	vnetGSOType = [...]uint8{GSOTCPv4: vnetGSOTCPv4, GSOTCPv6: vnetGSOTCPv6}
+)
+
 // vnetHdrOf builds the header written in front of a frame with Meta m. A zero
 // Meta gives a zero header: an ordinary frame with a complete checksum. With
 // a partial checksum, hdrLen is the least the kernel accepts (it raises it to
@@ -112,8 +131,8 @@ func (h vnetHdr) meta(frameLen int) (Meta, error) {
 // virtio_net_hdr_to_skb).
 func vnetHdrOf(m Meta) vnetHdr {
 	var h vnetHdr
-	if m.GSO == GSOTCPv4 {
-		h.gsoType, h.gsoSize = vnetGSOTCPv4, m.GSOSize
+	if m.GSO == GSOTCPv4 || m.GSO == GSOTCPv6 {
+		h.gsoType, h.gsoSize = vnetGSOType[m.GSO], m.GSOSize
 	}
 	switch m.Csum {
 	case CsumPartial:

@@ -28,6 +28,22 @@ var vnetGolden = []struct {
 		meta:  Meta{GSO: GSOTCPv4, GSOSize: 1460, Csum: CsumPartial, CsumStart: 34, CsumOffset: 16},
 	},
 	{
+		// A GRO super-frame from the kernel over IPv6: 20×1440 bytes
+		// (an MSS of 1500-40-20 less 12 of timestamps), TCPv6 (4),
+		// NEEDS_CSUM, TCP header at 14+40 = 54, checksum at +16.
+		name:  "gro tcpv6 partial",
+		bytes: []byte{0x01, 0x04, 86, 0, 0xa0, 0x05, 54, 0, 16, 0},
+		hdr:   vnetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv6, hdrLen: 86, gsoSize: 1440, csumStart: 54, csumOffset: 16},
+		meta:  Meta{GSO: GSOTCPv6, GSOSize: 1440, Csum: CsumPartial, CsumStart: 54, CsumOffset: 16},
+	},
+	{
+		// TCPv6 with the ECN bit (0x84): still TCPv6.
+		name:  "tcpv6 ecn",
+		bytes: []byte{0x01, 0x84, 86, 0, 0xa0, 0x05, 54, 0, 16, 0},
+		hdr:   vnetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv6 | vnetGSOECN, hdrLen: 86, gsoSize: 1440, csumStart: 54, csumOffset: 16},
+		meta:  Meta{GSO: GSOTCPv6, GSOSize: 1440, Csum: CsumPartial, CsumStart: 54, CsumOffset: 16},
+	},
+	{
 		name:  "data valid",
 		bytes: []byte{0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 		hdr:   vnetHdr{flags: vnetFlagDataValid},
@@ -48,6 +64,9 @@ var vnetGolden = []struct {
 	},
 }
 
+// rxAll are a TAP's receive offloads when the kernel took TUN_F_TSO6 too.
+const rxAll = RxCsumPartial | RxGSO4 | RxGSO6
+
 func TestVnetHdr_Golden(t *testing.T) {
 	for _, g := range vnetGolden {
 		h, err := parseVnetHdr(g.bytes)
@@ -59,7 +78,7 @@ func TestVnetHdr_Golden(t *testing.T) {
 		if !bytes.Equal(b[:], g.bytes) {
 			t.Errorf("%s: encode = % x, want % x", g.name, b, g.bytes)
 		}
-		m, err := g.hdr.meta(65000)
+		m, err := g.hdr.meta(65000, rxAll)
 		if err != nil || m != g.meta {
 			t.Errorf("%s: meta = %+v, %v; want %+v", g.name, m, err, g.meta)
 		}
@@ -81,6 +100,13 @@ func TestVnetHdrOf_BuildsWhatTheKernelWants(t *testing.T) {
 	if !bytes.Equal(b[:], want) {
 		t.Errorf("TSO header = % x, want % x", b, want)
 	}
+	// The same over IPv6: TCPv6 (4), the TCP header behind 14+40 bytes.
+	m = Meta{GSO: GSOTCPv6, GSOSize: 1428, Csum: CsumPartial, CsumStart: 54, CsumOffset: 16}
+	vnetHdrOf(m).encode(b[:])
+	want = []byte{0x01, 0x04, 72, 0, 0x94, 0x05, 54, 0, 16, 0}
+	if !bytes.Equal(b[:], want) {
+		t.Errorf("TSO6 header = % x, want % x", b, want)
+	}
 }
 
 func TestVnetHdr_Meta_RefusesWhatWasNotNegotiated(t *testing.T) {
@@ -88,20 +114,25 @@ func TestVnetHdr_Meta_RefusesWhatWasNotNegotiated(t *testing.T) {
 		name string
 		h    vnetHdr
 		len  int
+		rx   Offloads
 		want error
 	}{
-		{"tcpv6", vnetHdr{gsoType: 4, gsoSize: 1440}, 9000, errVnetGSOType},
-		{"udp l4", vnetHdr{gsoType: 5, gsoSize: 1440}, 9000, errVnetGSOType},
-		{"ufo", vnetHdr{gsoType: 3, gsoSize: 1440}, 9000, errVnetGSOType},
-		{"gso size 0", vnetHdr{gsoType: vnetGSOTCPv4}, 9000, errVnetGSOSize},
-		{"csum beyond frame", vnetHdr{flags: vnetFlagNeedsCsum, csumStart: 34, csumOffset: 16}, 51, errVnetCsum},
+		// A TAP whose kernel refused TUN_F_TSO6 (the fallback set) gets
+		// no TCPv6 super-frame; one refused both gets none at all.
+		{"tcpv6 without TSO6", vnetHdr{gsoType: vnetGSOTCPv6, gsoSize: 1440}, 9000, RxCsumPartial | RxGSO4, errVnetGSOType},
+		{"tcpv4 transmit only", vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 1460}, 9000, 0, errVnetGSOType},
+		{"udp l4", vnetHdr{gsoType: 5, gsoSize: 1440}, 9000, rxAll, errVnetGSOType},
+		{"ufo", vnetHdr{gsoType: 3, gsoSize: 1440}, 9000, rxAll, errVnetGSOType},
+		{"gso size 0", vnetHdr{gsoType: vnetGSOTCPv4}, 9000, rxAll, errVnetGSOSize},
+		{"tcpv6 gso size 0", vnetHdr{gsoType: vnetGSOTCPv6}, 9000, rxAll, errVnetGSOSize},
+		{"csum beyond frame", vnetHdr{flags: vnetFlagNeedsCsum, csumStart: 34, csumOffset: 16}, 51, rxAll, errVnetCsum},
 	} {
-		if m, err := c.h.meta(c.len); err != c.want {
+		if m, err := c.h.meta(c.len, c.rx); err != c.want {
 			t.Errorf("%s: meta = %+v, %v; want %v", c.name, m, err, c.want)
 		}
 	}
 	// The field exactly at the end is inside.
-	if _, err := (vnetHdr{flags: vnetFlagNeedsCsum, csumStart: 34, csumOffset: 16}).meta(52); err != nil {
+	if _, err := (vnetHdr{flags: vnetFlagNeedsCsum, csumStart: 34, csumOffset: 16}).meta(52, rxAll); err != nil {
 		t.Errorf("csum field at the frame's end: %v", err)
 	}
 	if _, err := parseVnetHdr(make([]byte, 9)); err != errVnetShort {
@@ -129,11 +160,11 @@ func FuzzVnetHdr(f *testing.F) {
 		if !bytes.Equal(enc[:], b[:vnetHdrLen]) {
 			t.Fatalf("round trip: % x → %+v → % x", b[:vnetHdrLen], h, enc)
 		}
-		m, err := h.meta(frameLen)
+		m, err := h.meta(frameLen, rxAll)
 		if err != nil {
 			return
 		}
-		m2, err := vnetHdrOf(m).meta(frameLen)
+		m2, err := vnetHdrOf(m).meta(frameLen, rxAll)
 		if err != nil || m2 != m {
 			t.Fatalf("Meta round trip: %+v → %+v → %+v, %v", m, vnetHdrOf(m), m2, err)
 		}

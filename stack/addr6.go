@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -73,8 +74,9 @@ type Addr6 struct {
 
 type addr6 struct {
 	Addr6
-	dadLeft int       // DAD solicitations still to send
-	dadAt   time.Time // next DAD solicitation, or when DAD ends
+	dadLeft  int                 // DAD solicitations still to send
+	dadAt    time.Time           // next DAD solicitation, or when DAD ends
+	dadNonce [ipv6.NonceLen]byte // in this DAD's solicitations (RFC 7527 §4.1)
 }
 
 func (a *addr6) usable() bool { return a.State == AddrPreferred || a.State == AddrDeprecated }
@@ -98,7 +100,8 @@ type ip6State struct {
 	linkMTU    int   // from an RA's MTU option; 0: the link's
 	baseReach  time.Duration
 	mldReports []mldReport
-	mldV1Until time.Time // MLDv1 compatibility mode until then (RFC 3810 §8.2.1)
+	mldV1Until time.Time                // MLDv1 compatibility mode until then (RFC 3810 §8.2.1)
+	redirects  map[netip.Addr]redirect6 // the destination cache's redirects (redirect6.go)
 }
 
 // initIPv6Locked fills the IPv6 state at New: the link-local address and
@@ -172,6 +175,12 @@ func (s *Stack) beginDADLocked(a *addr6, now time.Time) {
 	// [0, MAX_RTR_SOLICITATION_DELAY), the group joined (its report
 	// sent) just before.
 	a.dadLeft, a.dadAt = v.dadN, now.Add(v.jitter(maxRtrSolicitationDelay))
+	// RFC 7527 §4.1: a random nonce in each DAD solicitation, to know
+	// our own when the link loops it back; one per DAD run, as Linux's
+	// dad_nonce.
+	var r [8]byte
+	binary.BigEndian.PutUint64(r[:], rand.Uint64())
+	copy(a.dadNonce[:], r[:])
 	s.joinLocked(ipv6.SolicitedNode(a.Prefix.Addr()), a.dadAt, now)
 }
 
@@ -206,8 +215,12 @@ func (s *Stack) dadTimersLocked(now time.Time) {
 		a.dadLeft--
 		a.dadAt = now.Add(s.ip6.nc.retrans)
 		// §5.4.2: from ::, to the target's solicited-node group, no
-		// source link-layer option (§7.2.2 forbids it from ::).
-		s.sendNSLocked(a.Prefix.Addr(), netip.IPv6Unspecified(), ipv6.SolicitedNode(a.Prefix.Addr()), multicastMAC6(ipv6.SolicitedNode(a.Prefix.Addr())))
+		// source link-layer option (§7.2.2 forbids it from ::), and the
+		// nonce (RFC 7527 §4.1).
+		var opt [8]byte
+		ipv6.PutNonceOption(opt[:], a.dadNonce)
+		sn := ipv6.SolicitedNode(a.Prefix.Addr())
+		s.sendNSOptsLocked(a.Prefix.Addr(), netip.IPv6Unspecified(), sn, multicastMAC6(sn), opt[:])
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
 )
@@ -70,17 +71,34 @@ func (s *Stack) Neighbour6Test(ip netip.Addr) (ethernet.MAC, bool) {
 	return n.MAC, ok
 }
 
-// SegmentTest cuts pkt, an IPv4 datagram holding a TCP segment with
-// only the pseudo-header sum in its checksum field, into datagrams of at
-// most gsoSize payload as the output path does for a device without TSO,
-// and returns copies of them (tests only).
+// SegmentTest cuts pkt, an IPv4 or IPv6 packet holding a TCP segment
+// with only the pseudo-header sum in its checksum field, into packets of
+// at most gsoSize payload as the output path does for a device without
+// TSO, and returns copies of them (tests only).
 func (s *Stack) SegmentTest(pkt []byte, gsoSize int) [][]byte {
 	s.mu.Lock()
 	defer s.unlock()
 	var out [][]byte
 	meta := nic.Meta{GSO: nic.GSOTCPv4, GSOSize: uint16(gsoSize), Csum: nic.CsumPartial}
+	if pkt[0]>>4 == 6 {
+		meta.GSO = nic.GSOTCPv6
+	}
 	for p := range s.segmentsLocked(pkt, meta) {
 		out = append(out, append([]byte(nil), p...))
 	}
 	return out
+}
+
+// Output6TSOTest sends pkt, an IPv6 packet holding a TCP segment of
+// several gsoSize with only the pseudo-header sum in its checksum field,
+// as sendTCP6Locked hands one to the output path: built in s.out, with a
+// Meta of GSO TCPv6 and a partial checksum (tests only).
+func (s *Stack) Output6TSOTest(pkt []byte, gsoSize int) error {
+	s.mu.Lock()
+	defer s.unlock()
+	p := s.out[s.linkHdr : s.linkHdr+len(pkt)]
+	copy(p, pkt)
+	meta := nic.Meta{GSO: nic.GSOTCPv6, GSOSize: uint16(gsoSize), Csum: nic.CsumPartial,
+		CsumStart: uint16(s.linkHdr + ipv6.HeaderLen), CsumOffset: tcpCsumOffset}
+	return s.output6MetaLocked(ipv6.Header(p), meta)
 }

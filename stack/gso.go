@@ -7,29 +7,33 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/internal/gso"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/tcp"
-	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
 // Generic segmentation offload on the send side. A TCP connection may
 // build a segment of several MSS (tcp.Config.GSOMaxSize, tcp_tso_autosize
-// sizes it); it leaves sendTCPLocked as one datagram with only the
-// pseudo-header sum in its checksum field and a Meta that says so (GSO
-// TCPv4 of GSOSize octets, a partial checksum), as Linux hands a GSO skb
-// to the device. The output path then either gives it whole to a device
-// that agreed to TSO (a TAP with the virtio-net header: the kernel cuts
-// it, or takes it whole if it is for a local socket), or cuts it here,
-// in this one place, as Linux's software GSO does (tcp_gso_segment) for
-// a device without TSO (a Pipe, a TAP whose kernel refused, a TUN), and
-// for the paths that never reach the device (loopback, the ARP queue).
-// TCP never asks which device it is on.
+// sizes it); it leaves sendTCPLocked (sendTCP6Locked) as one packet with
+// only the pseudo-header sum in its checksum field and a Meta that says so
+// (GSO TCPv4 or TCPv6 of GSOSize octets, a partial checksum), as Linux
+// hands a GSO skb to the device. The output path then either gives it
+// whole to a device that agreed to TSO for its family (a TAP with the
+// virtio-net header: the kernel cuts it, or takes it whole if it is for a
+// local socket), or cuts it here, in this one place (segmentsLocked, with
+// package gso's cut, which nic's segmented pcap shares), as Linux's
+// software GSO does (tcp_gso_segment) for a device without TSO (a Pipe, a
+// TAP whose kernel refused, a TUN), for the paths that never reach the
+// device (loopback, the ARP and neighbour-discovery queues), and for an
+// IPv6 packet whose segments need fragmentation. TCP never asks which
+// device it is on.
 
-// gsoMaxPayload is the most payload a segment of several MSS may carry:
-// IPv4's largest datagram (RFC 791 §3.1, Total Length) less the largest
-// IPv4 and TCP headers, so that any segment's datagram fits.
-const gsoMaxPayload = ipv4.MaxTotalLen - ipv4.HeaderMaxLen - tcp.HeaderMaxLen
+// gsoMaxPayload is the GSOMaxSize the stack gives TCP: the larger family's
+// bound; TCP holds each connection to its own (tcp.MaxGSOPayload4 for
+// IPv4).
+const gsoMaxPayload = tcp.MaxGSOPayload6
 
 // tcpCsumOffset is where TCP's checksum field sits in its header
 // (RFC 9293 §3.1), the virtio-net header's csum_offset.
@@ -37,16 +41,23 @@ const tcpCsumOffset = 16
 
 // tcpChecksumLocked finishes the checksum of the TCP segment from src to
 // dst whose header is th and whose payload is p1 then p2 (still in the
-// send ring), and returns the Meta the datagram leaves with and how many
+// send ring), and returns the Meta the packet leaves with and how many
 // segments it stands for. A segment whose payload exceeds gsoSize
-// (tcp.Segment.GSOSize) gets only the pseudo-header sum, folded and not
-// inverted, over the whole segment's length: whoever cuts it (the kernel,
-// segmentLocked) completes each piece's (include/linux/virtio_net.h,
-// NEEDS_CSUM). Any other gets its full checksum (RFC 9293 §3.1), summed
-// over the pieces where they are.
+// (tcp.Segment.GSOSize) gets only the pseudo-header sum of its family
+// (RFC 9293 §3.1; RFC 8200 §8.1: the upper-layer length as 32 bits),
+// folded and not inverted, over the whole segment's length: whoever cuts
+// it (the kernel, segmentsLocked) completes each piece's
+// (include/linux/virtio_net.h, NEEDS_CSUM). Any other gets its full
+// checksum, summed over the pieces where they are.
 func (s *Stack) tcpChecksumLocked(th tcp.Header, p1, p2 []byte, src, dst netip.Addr, gsoSize int) (nic.Meta, int) {
 	n := len(p1) + len(p2)
-	ph := checksum.PseudoHeaderIPv4(src, dst, ipv4.ProtoTCP, uint16(len(th)+n))
+	var ph uint32
+	ipLen, typ := ipv4.HeaderMinLen, nic.GSOTCPv4
+	if src.Is4() {
+		ph = checksum.PseudoHeaderIPv4(src, dst, ipv4.ProtoTCP, uint16(len(th)+n))
+	} else {
+		ph, ipLen, typ = ipv6.PseudoHeaderSum(src, dst, ipv6.ProtoTCP, uint32(len(th)+n)), ipv6.HeaderLen, nic.GSOTCPv6
+	}
 	if gsoSize <= 0 || n <= gsoSize {
 		th.SetChecksum(0)
 		sum := checksum.Sum(th, ph) // a TCP header is whole 32-bit words: even
@@ -54,8 +65,8 @@ func (s *Stack) tcpChecksumLocked(th tcp.Header, p1, p2 []byte, src, dst netip.A
 		return nic.Meta{}, 1
 	}
 	binary.BigEndian.PutUint16(th[tcpCsumOffset:], checksum.Fold(ph))
-	start := s.linkHdr + ipv4.HeaderMinLen
-	return nic.Meta{GSO: nic.GSOTCPv4, GSOSize: uint16(gsoSize), Csum: nic.CsumPartial,
+	start := s.linkHdr + ipLen
+	return nic.Meta{GSO: typ, GSOSize: uint16(gsoSize), Csum: nic.CsumPartial,
 		CsumStart: uint16(start), CsumOffset: tcpCsumOffset}, (n + gsoSize - 1) / gsoSize
 }
 
@@ -97,58 +108,64 @@ func (s *Stack) writeTailLocked(frame []byte, meta nic.Meta) (written bool, err 
 	return true, err
 }
 
-// tsoLocked reports whether the device takes the super-segment pkt with
-// meta whole: it agreed to TCPv4 TSO, and each segment it will cut fits
-// the MTU (after SetMTU lowered it, a connection may keep a larger MSS;
-// its segments then go to fragmentation, which DF refuses, as before).
-func (s *Stack) tsoLocked(pkt ipv4.Header, meta nic.Meta) bool {
-	if s.info.Offloads&nic.TxTSO4 == 0 {
+// tsoLocked reports whether the device takes the super-segment pkt (an
+// IPv4 or IPv6 packet) with meta whole: it agreed to TSO for the family,
+// and each segment it will cut fits the MTU (IPv4: after SetMTU lowered
+// it, a connection may keep a larger MSS; its segments then go to
+// fragmentation, which DF refuses, as before) or the path MTU (IPv6: a
+// segment above it is cut here and fragmented, RFC 8200 §4.5, which the
+// kernel's TSO would not do).
+func (s *Stack) tsoLocked(pkt []byte, meta nic.Meta) bool {
+	need, ipLen, mtu := nic.TxTSO4, 0, s.mtu
+	if meta.GSO == nic.GSOTCPv6 {
+		need, ipLen, mtu = nic.TxTSO6, ipv6.HeaderLen, s.pmtu6Locked(ipv6.Header(pkt).Dst())
+	} else {
+		ipLen = ipv4.Header(pkt).HeaderLen()
+	}
+	if s.info.Offloads&need == 0 {
 		return false
 	}
-	hdrs := pkt.HeaderLen() + tcp.Header(pkt.Payload()).DataOffset()
-	return hdrs+int(meta.GSOSize) <= s.mtu
+	hdrs := ipLen + tcp.Header(pkt[ipLen:]).DataOffset()
+	return hdrs+int(meta.GSOSize) <= mtu
 }
 
-// segmentsLocked cuts the TCP super-segment pkt (Meta GSO TCPv4, partial
-// checksum) into datagrams of at most meta.GSOSize payload, as the kernel
-// does (net/ipv4/tcp_offload.c, tcp_gso_segment; inet_gso_segment): each
-// has the headers of pkt with its own sequence number, IP ID (pkt's plus
-// its index, the IDs sendTCPLocked reserved), Total Length and header
-// checksum, and a complete TCP checksum; FIN and PSH stay only on the
-// last, CWR only on the first (RFC 3168 §6.1.2: one CWR per reduction).
-// Each datagram is built in s.gsoBuf at offset linkHdr and is valid
-// until the next one is yielded.
-func (s *Stack) segmentsLocked(pkt ipv4.Header, meta nic.Meta) iter.Seq[ipv4.Header] {
-	return func(yield func(ipv4.Header) bool) {
-		ihl := pkt.HeaderLen()
-		th := tcp.Header(pkt.Payload())
-		hdrs := ihl + th.DataOffset()
-		payload, size := pkt[hdrs:], int(meta.GSOSize)
-		if need := s.linkHdr + hdrs + size; len(s.gsoBuf) < need {
-			s.gsoBuf = make([]byte, need)
+// writeTSOLocked writes frame, s.out up to the end of a super-segment the
+// device takes whole (tsoLocked), its link header filled in, and counts
+// it: one TSO segment, the segments its TCP segment th stands for, their
+// payload.
+func (s *Stack) writeTSOLocked(frame []byte, th tcp.Header, meta nic.Meta) {
+	n := len(th) - th.DataOffset()
+	o := &s.stats.Offload
+	o.TSOOut++
+	o.TSOSegsOut += uint64((n + int(meta.GSOSize) - 1) / int(meta.GSOSize))
+	o.TSOBytesOut += uint64(n)
+	s.writeFrameMetaLocked(frame, meta)
+}
+
+// sendSegmentsLocked sends the super-segment pkt, which the device does
+// not take whole, as the packets segmentsLocked cuts, each with send; the
+// first packet's error is the sender's.
+func (s *Stack) sendSegmentsLocked(pkt []byte, meta nic.Meta, send func(p []byte) error) error {
+	s.fillTailLocked()
+	var err error
+	for p := range s.segmentsLocked(pkt, meta) {
+		if e := send(p); err == nil {
+			err = e
 		}
-		src, dst := pkt.Src(), pkt.Dst()
-		id, seq, flags := pkt.ID(), th.Seq(), th.Flags()
+	}
+	return err
+}
+
+// segmentsLocked cuts the TCP super-segment pkt (Meta GSO TCPv4 or TCPv6,
+// partial checksum) into packets of at most meta.GSOSize payload, with
+// package gso's cut (as the kernel's tcp_gso_segment: each its own
+// sequence number, lengths, IPv4 ID and checksums; FIN and PSH on the last
+// only, CWR on the first only), and counts them. Each is built in s.gsoBuf
+// at offset linkHdr and is valid until the next one is yielded.
+func (s *Stack) segmentsLocked(pkt []byte, meta nic.Meta) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
 		s.stats.Offload.SoftGSOOut++
-		for i, off := 0, 0; off < len(payload); i, off = i+1, off+size {
-			k := min(size, len(payload)-off)
-			p := ipv4.Header(s.gsoBuf[s.linkHdr : s.linkHdr+hdrs+k])
-			copy(p, pkt[:hdrs])
-			copy(p[hdrs:], payload[off:off+k])
-			p.SetTotalLen(len(p))
-			p.SetID(id + uint16(i))
-			p.SetChecksum()
-			t := tcp.Header(p[ihl:])
-			t.SetSeq(seq.Add(seqnum.Size(off)))
-			f := flags
-			if off+k < len(payload) {
-				f &^= tcp.FlagFIN | tcp.FlagPSH
-			}
-			if i > 0 {
-				f &^= tcp.FlagCWR
-			}
-			t.SetFlags(f)
-			t.ComputeChecksumIPv4(src, dst)
+		for p := range gso.Segments(&s.gsoBuf, s.linkHdr, pkt, int(meta.GSOSize)) {
 			s.stats.Offload.SoftGSOSegsOut++
 			if !yield(p) {
 				return

@@ -240,10 +240,8 @@ func (s *Stack) handleICMPv6Locked(eth ethernet.Header, h ipv6.Header, b []byte)
 		s.stats.ND6.InRouterAdverts++
 		s.handleRALocked(eth, h, m)
 	case ipv6.TypeRedirect:
-		// Partial: RFC 4861 §8.3 redirects are not acted on; the first
-		// hop stays the default router. Dropped and counted.
 		s.stats.ND6.InRedirects++
-		s.dropFrameLocked(&s.stats.ND6.RedirectsIgnored, catIPv6, "redirects_ignored", eth)
+		s.handleRedirectLocked(eth, h, m) // redirect6.go
 	case ipv6.TypeMLDQuery:
 		s.stats.ND6.InMLDQueries++
 		s.handleMLDQueryLocked(eth, h, m)
@@ -329,19 +327,35 @@ func (s *Stack) source6Locked(dst netip.Addr) netip.Addr {
 // output6Locked sends the complete IPv6 packet pkt (its header filled in)
 // on the link: resolve the next hop's link address, then write it. The
 // returned error is what a local sender sees.
-func (s *Stack) output6Locked(pkt ipv6.Header) error {
+func (s *Stack) output6Locked(pkt ipv6.Header) error { return s.output6MetaLocked(pkt, nic.Meta{}) }
+
+// output6MetaLocked is output6Locked for a packet with offload metadata:
+// zero, or a TCP super-segment with a partial checksum (gso.go), which is
+// cut into complete packets before the paths that keep or deliver plain
+// packets: loopback and the neighbour-discovery queue (resolve6Locked);
+// the device or segmentsLocked cuts it on the way out
+// (sendResolved6MetaLocked).
+func (s *Stack) output6MetaLocked(pkt ipv6.Header, meta nic.Meta) error {
 	s.stats.IPv6.OutRequests++
 	if dst := pkt.Dst(); !dst.IsMulticast() && s.ours6(dst) {
+		if meta.GSO != nic.GSONone {
+			for p := range s.segmentsLocked(pkt, meta) {
+				if err := s.loop6Locked(p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		return s.loop6Locked(pkt)
 	}
 	if s.ipLink {
-		return s.sendResolved6Locked(pkt, ethernet.MAC{})
+		return s.sendResolved6MetaLocked(pkt, ethernet.MAC{}, meta)
 	}
-	mac, ok, err := s.resolve6Locked(pkt)
+	mac, ok, err := s.resolve6Locked(pkt, meta)
 	if !ok {
 		return err
 	}
-	return s.sendResolved6Locked(pkt, mac)
+	return s.sendResolved6MetaLocked(pkt, mac, meta)
 }
 
 // loop6Locked queues a packet to one of our own addresses for delivery
@@ -372,14 +386,54 @@ func (s *Stack) deliverLoop6Locked(pkt []byte) {
 // destination maps directly (RFC 2464 §7); a unicast one goes to its next
 // hop (RFC 4861 §5.2: on-link, else a default router) through the
 // neighbour cache (nd6.go), which queues the packet and solicits while the
-// address is unknown (§7.2.2). ok false: the packet was not sent (err says
-// why, nil if it was queued for later).
-func (s *Stack) resolve6Locked(pkt ipv6.Header) (ethernet.MAC, bool, error) {
+// address is unknown (§7.2.2; a super-segment with meta is queued as the
+// packets it is cut into: enqueue6Locked). ok false: the packet was not
+// sent (err says why, nil if it was queued for later).
+func (s *Stack) resolve6Locked(pkt ipv6.Header, meta nic.Meta) (ethernet.MAC, bool, error) {
 	dst := pkt.Dst()
 	if dst.IsMulticast() {
 		return multicastMAC6(dst), true, nil
 	}
-	return s.resolveNextHop6Locked(pkt)
+	return s.resolveNextHop6Locked(pkt, meta)
+}
+
+// enqueue6Locked queues pkt, sent with meta, for hop's address (RFC 4861
+// §7.2.2), counting what the bounded queue pushes out. A TCP super-segment
+// is cut first, as the IPv4 path cuts before the ARP queue: the queue
+// holds packets as the wire carries them.
+func (s *Stack) enqueue6Locked(hop netip.Addr, pkt ipv6.Header, meta nic.Meta) {
+	queue := func(p []byte) {
+		if !s.ip6.nc.Enqueue(hop, p) {
+			s.dropLocked(&s.stats.ND6.QueueDrops, catIPv6, "queue_drops", p)
+		}
+	}
+	if meta.GSO == nic.GSONone {
+		queue(pkt)
+		return
+	}
+	for p := range s.segmentsLocked(pkt, meta) {
+		queue(p)
+	}
+}
+
+// sendResolved6MetaLocked is sendResolved6Locked for a packet with offload
+// metadata (output6MetaLocked): a super-segment goes whole to a device
+// that takes it (tsoLocked), else cut into packets that each go as any
+// other, fragmented if they exceed the path MTU.
+func (s *Stack) sendResolved6MetaLocked(pkt ipv6.Header, dst ethernet.MAC, meta nic.Meta) error {
+	if meta.GSO == nic.GSONone {
+		return s.sendResolved6Locked(pkt, dst)
+	}
+	h := s.linkHdr
+	if !s.tsoLocked(pkt, meta) || &pkt[0] != &s.out[h] {
+		return s.sendSegmentsLocked(pkt, meta, func(p []byte) error { return s.sendResolved6Locked(p, dst) })
+	}
+	frame := s.out[:h+len(pkt)]
+	if !s.ipLink {
+		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv6)
+	}
+	s.writeTSOLocked(frame, pkt.Payload(), meta)
+	return nil
 }
 
 // sendResolved6Locked writes pkt to the link address dst (ignored on an IP
@@ -391,8 +445,13 @@ func (s *Stack) sendResolved6Locked(pkt ipv6.Header, dst ethernet.MAC) error {
 		return s.sendFragments6Locked(pkt, dst, mtu)
 	}
 	h := s.linkHdr
-	frame := s.frag[:h+len(pkt)]
-	copy(frame[h:], pkt)
+	var frame []byte
+	if len(s.gsoBuf) > h && &pkt[0] == &s.gsoBuf[h] {
+		frame = s.gsoBuf[:h+len(pkt)] // cut in place by segmentsLocked
+	} else {
+		frame = s.frag[:h+len(pkt)]
+		copy(frame[h:], pkt)
+	}
 	if !s.ipLink {
 		ethernet.Encode(frame, dst, s.mac, ethernet.TypeIPv6)
 	}

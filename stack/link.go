@@ -8,7 +8,6 @@ import (
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
-	"github.com/tapstack/tapstack/tcp"
 )
 
 // handleFrameLocked is the receive path's entry: Ethernet demux, or on an
@@ -269,23 +268,11 @@ func (s *Stack) sendResolvedMetaLocked(pkt ipv4.Header, dst ethernet.MAC, meta n
 	}
 	h := s.linkHdr
 	if !s.tsoLocked(pkt, meta) || &pkt[0] != &s.out[h] {
-		s.fillTailLocked()
-		var err error
-		for p := range s.segmentsLocked(pkt, meta) {
-			if e := s.sendResolvedLocked(p, dst); err == nil {
-				err = e // the first datagram's error is the sender's
-			}
-		}
-		return err
+		return s.sendSegmentsLocked(pkt, meta, func(p []byte) error { return s.sendResolvedLocked(p, dst) })
 	}
 	frame := s.out[:h+len(pkt)]
 	s.encodeLinkHeader(frame, dst)
-	th := tcp.Header(pkt.Payload())
-	o := &s.stats.Offload
-	o.TSOOut++
-	o.TSOSegsOut += uint64((len(th) - th.DataOffset() + int(meta.GSOSize) - 1) / int(meta.GSOSize))
-	o.TSOBytesOut += uint64(len(th) - th.DataOffset())
-	s.writeFrameMetaLocked(frame, meta)
+	s.writeTSOLocked(frame, pkt.Payload(), meta)
 	return nil
 }
 

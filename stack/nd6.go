@@ -1,12 +1,14 @@
 package stack
 
 import (
+	"bytes"
 	"net/netip"
 	"syscall"
 	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv6"
+	"github.com/tapstack/tapstack/nic"
 )
 
 // Neighbour discovery on the stack (RFC 4861 §7): solicitations and
@@ -24,12 +26,13 @@ type ND6Stats struct {
 	InRedirects         uint64 `json:"icmp6_in_redirects"`
 	InMLDQueries        uint64 `json:"icmp6_in_mld_queries"`
 	OutMLDv2Reports     uint64 `json:"icmp6_out_mldv2_reports"`
+	RedirectsAccepted   uint64 `json:"redirects_accepted"`              // acted on: the destination cache follows them (§8.3)
 	OutMLDv1Reports     uint64 `json:"icmp6_out_group_memb_responses"`  // MLDv1 compatibility mode (RFC 3810 §8.2.1)
 	OutMLDv1Dones       uint64 `json:"icmp6_out_group_memb_reductions"` // likewise
 	// Drops.
 	InBadRA          uint64 `json:"in_bad_ra"`         // fails RFC 4861 §6.1.2
 	InBadMLD         uint64 `json:"in_bad_mld"`        // a query failing RFC 3810 §5.1.14 / §5
-	RedirectsIgnored uint64 `json:"redirects_ignored"` // Partial: redirects are not acted on
+	RedirectsIgnored uint64 `json:"redirects_ignored"` // not from the destination's current first hop (§8.1)
 	NAIgnored        uint64 `json:"na_ignored"`        // no entry, or INCOMPLETE without a link-layer address (§7.2.5)
 	NAForOurs        uint64 `json:"na_for_ours"`       // an advertisement for one of our usable addresses: a conflict
 	ResolutionFailed uint64 `json:"resolution_failed"` // packets given up after MAX_MULTICAST_SOLICIT (§7.2.2)
@@ -39,6 +42,7 @@ type ND6Stats struct {
 	// Not drops.
 	DADSucceeded     uint64 `json:"dad_succeeded"`      // addresses assigned after DAD
 	DADDuplicates    uint64 `json:"dad_duplicates"`     // addresses found in use elsewhere (RFC 4862 §5.4.5)
+	DADLoopedBack    uint64 `json:"dad_looped_back"`    // our own DAD solicitations seen again (RFC 7527 §4.2)
 	RAOptionsIgnored uint64 `json:"ra_options_ignored"` // prefix or MTU options not acted on (bad length, bounds, link-local prefix)
 	RAListFull       uint64 `json:"ra_list_full"`       // routers, prefixes or addresses not added: their list is full
 }
@@ -60,6 +64,15 @@ func (s *Stack) handleNSLocked(eth ethernet.Header, h ipv6.Header, m ipv6.ICMP) 
 	target := m.Target()
 	a := s.addr6Locked(target)
 	if a != nil && a.State == AddrTentative && src.IsUnspecified() {
+		// RFC 7527 §4.2: our own solicitation looped back by the link
+		// carries our nonce; it says nothing of another node.
+		it := ipv6.Options(m.NDPOptions())
+		for o, ok := it.Next(); ok; o, ok = it.Next() {
+			if o.Type() == ipv6.OptNonce && bytes.Equal(o.Nonce(), a.dadNonce[:]) {
+				s.stats.ND6.DADLoopedBack++
+				return
+			}
+		}
 		// RFC 4862 §5.4.3: another node is doing DAD for the same
 		// address at the same time: it is a duplicate.
 		s.duplicateLocked(a, "a solicitation from :: for it")
@@ -171,6 +184,11 @@ func (s *Stack) sendNSLocked(target, src, dst netip.Addr, dstMAC ethernet.MAC) {
 	if !src.IsUnspecified() {
 		opts = opt[:ipv6.PutLinkAddrOption(opt[:], ipv6.OptSourceLinkAddr, s.mac)]
 	}
+	s.sendNSOptsLocked(target, src, dst, dstMAC, opts)
+}
+
+// sendNSOptsLocked is sendNSLocked with the options opts.
+func (s *Stack) sendNSOptsLocked(target, src, dst netip.Addr, dstMAC ethernet.MAC, opts []byte) {
 	n := ethernet.HeaderLen + ipv6.HeaderLen + ipv6.NSLen + len(opts)
 	frame := s.frag[:n]
 	ipv6.EncodeNS(frame[ethernet.HeaderLen+ipv6.HeaderLen:], target, opts, src, dst)
@@ -201,8 +219,9 @@ func (s *Stack) solicitLocked(ip netip.Addr, mac ethernet.MAC, unicast bool) {
 // forward), so the indication goes to our own transports, never on the
 // wire, as Linux's ip6_link_failure does: a connect fails with
 // EHOSTUNREACH at once, a ping socket reads the error.
-func (s *Stack) resolutionFailedLocked(_ netip.Addr, pkt []byte) {
+func (s *Stack) resolutionFailedLocked(neighbour netip.Addr, pkt []byte) {
 	s.dropLocked(&s.stats.ND6.ResolutionFailed, catIPv6, "resolution_failed", pkt)
+	s.forgetRedirectsViaLocked(neighbour)
 	if len(pkt) < ipv6.HeaderLen+ipv6.ICMPHeaderLen {
 		return
 	}
@@ -217,12 +236,16 @@ func (s *Stack) resolutionFailedLocked(_ netip.Addr, pkt []byte) {
 }
 
 // nextHop6Locked returns the neighbour a packet to dst goes to (RFC 4861
-// §5.2): dst itself when on-link, else a default router (§6.3.6: one whose
+// §5.2): dst itself when on-link, else the first hop a redirect named
+// (§8.3, the Destination Cache), else a default router (§6.3.6: one whose
 // entry is not INCOMPLETE before one unknown). ok is false when there is
 // none.
 func (s *Stack) nextHop6Locked(dst netip.Addr) (netip.Addr, bool) {
 	if s.onLink6Locked(dst) {
 		return dst, true
+	}
+	if hop, ok := s.redirectNextHopLocked(dst, s.nowLocked()); ok {
+		return hop, true
 	}
 	var first netip.Addr
 	for _, r := range s.ip6.routers {
@@ -237,7 +260,7 @@ func (s *Stack) nextHop6Locked(dst netip.Addr) (netip.Addr, bool) {
 }
 
 // resolveNextHop6Locked is resolve6Locked's work for a unicast pkt.
-func (s *Stack) resolveNextHop6Locked(pkt ipv6.Header) (ethernet.MAC, bool, error) {
+func (s *Stack) resolveNextHop6Locked(pkt ipv6.Header, meta nic.Meta) (ethernet.MAC, bool, error) {
 	hop, ok := s.nextHop6Locked(pkt.Dst())
 	if !ok {
 		// Linux: no route to an off-link destination without a
@@ -256,9 +279,7 @@ func (s *Stack) resolveNextHop6Locked(pkt ipv6.Header) (ethernet.MAC, bool, erro
 		return ethernet.MAC{}, false, syscall.EHOSTUNREACH
 	}
 	// §7.2.2: queue the packet until the address resolves.
-	if !s.ip6.nc.Enqueue(hop, pkt) {
-		s.dropLocked(&s.stats.ND6.QueueDrops, catIPv6, "queue_drops", pkt)
-	}
+	s.enqueue6Locked(hop, pkt, meta)
 	if res == ndSolicit {
 		s.solicitLocked(hop, ethernet.MAC{}, false)
 	}

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -190,9 +191,17 @@ func checkNS(t *testing.T, s sent6, target, src, dst netip.Addr, ethDst ethernet
 	if err := ipv6.ValidateNS(s.h.HopLimit(), s.h.Src(), s.h.Dst(), s.m); err != nil {
 		t.Fatalf("our NS fails §7.1.1: %v", err)
 	}
+	// With a source, its link-layer address (§7.2.2); from :: (DAD), a
+	// nonce only (RFC 7527 §4.1).
 	it := ipv6.Options(s.m.NDPOptions())
 	o, ok := it.Next()
-	if src.IsUnspecified() != !ok || ok && (o.Type() != ipv6.OptSourceLinkAddr || ethernet.MAC(o.LinkAddr()) != stackMAC) {
+	_, more := it.Next()
+	switch {
+	case !ok || more:
+		t.Fatalf("NS options % x from %v, want one", s.m.NDPOptions(), src)
+	case src.IsUnspecified() && (o.Type() != ipv6.OptNonce || len(o.Nonce()) != ipv6.NonceLen):
+		t.Fatalf("DAD NS options % x, want a 6-octet nonce", s.m.NDPOptions())
+	case !src.IsUnspecified() && (o.Type() != ipv6.OptSourceLinkAddr || ethernet.MAC(o.LinkAddr()) != stackMAC):
 		t.Fatalf("NS options % x from %v", s.m.NDPOptions(), src)
 	}
 }
@@ -537,6 +546,39 @@ func TestAddr6_DAD_DuplicateDetected(t *testing.T) {
 			}
 		})
 	}
+	// RFC 7527 §4.2: our own solicitation seen again (a link that loops
+	// multicast back) carries our nonce: not a duplicate; the same one
+	// with another nonce is.
+	for _, own := range []bool{true, false} {
+		t.Run(fmt.Sprintf("our own solicitation looped back %v", own), func(t *testing.T) {
+			e := env6(t, true, withAddr6)
+			e.clk.Advance(500 * time.Millisecond)
+			var frame []byte
+			for _, s := range e.all6() {
+				if s.m.Type() == ipv6.TypeNeighborSolicit && s.m.Target() == sa {
+					frame = append(ethernet.Header(nil), s.eth...)
+				}
+			}
+			if frame == nil {
+				t.Fatal("no DAD solicitation")
+			}
+			if !own {
+				frame[len(frame)-1] ^= 1 // the nonce's last octet
+				m := ipv6.ICMP(frame[ethernet.HeaderLen+ipv6.HeaderLen:])
+				m.SetChecksum(netip.IPv6Unspecified(), sn)
+			}
+			e.inject(frame)
+			e.clk.Advance(2 * time.Second)
+			want, dups, looped := stack.AddrPreferred, uint64(0), uint64(1)
+			if !own {
+				want, dups, looped = stack.AddrDuplicate, 1, 0
+			}
+			st := e.st.Stats().ND6
+			if a := e.st.Addrs6(); a[1].State != want || st.DADDuplicates != dups || st.DADLoopedBack != looped {
+				t.Fatalf("%v is %v, duplicates %d, looped back %d; want %v, %d, %d", sa, a[1].State, st.DADDuplicates, st.DADLoopedBack, want, dups, looped)
+			}
+		})
+	}
 	t.Run("unicast solicitation while tentative: ignored", func(t *testing.T) {
 		e := env6(t, true, withAddr6)
 		e.clk.Advance(500 * time.Millisecond)
@@ -767,7 +809,8 @@ func TestRA6_Invalid_DroppedOrIgnored(t *testing.T) {
 	}
 }
 
-// Partial: redirects (RFC 4861 §8.3) are dropped and counted.
+// A redirect for a destination without a current first hop (no default
+// router) fails RFC 4861 §8.1: dropped and counted.
 func TestRA6_Redirect_DroppedCounted(t *testing.T) {
 	e := env6(t, false)
 	m := make([]byte, ipv6.RedirectLen)
@@ -1165,4 +1208,155 @@ func TestMLD6_V1Query_CompatibilityMode(t *testing.T) {
 	if r := mldSent(e); len(r) != 1 || r[0].m.Type() != ipv6.TypeMLDv2Report {
 		t.Fatalf("after the timeout: %d messages, want one MLDv2 report", len(r))
 	}
+}
+
+// redirectFrame is a redirect from rtrLL to stackSLAAC naming target as the
+// first hop for dest, with a target link-layer address option for tlla
+// unless it is zero, sent with hop limit hop.
+func redirectFrame(target, dest netip.Addr, tlla ethernet.MAC, hop uint8, from netip.Addr) []byte {
+	var opts []byte
+	if !tlla.IsZero() {
+		opts = make([]byte, 8)
+		ipv6.PutLinkAddrOption(opts, ipv6.OptTargetLinkAddr, tlla)
+	}
+	b := make([]byte, ipv6.RedirectLen+len(opts))
+	ipv6.EncodeRedirect(b, target, dest, opts, from, stackSLAAC)
+	return ip6Frame(stackMAC, ipv6.Fields{Src: from, Dst: stackSLAAC, HopLimit: hop}, b)
+}
+
+// firstHop6 sends an echo request from stackSLAAC to dst and returns where
+// it went: the MAC it was sent to, or, while that neighbour is unresolved,
+// the target of the solicitation it waits on.
+func firstHop6(t *testing.T, e *env, dst netip.Addr) (ethernet.MAC, netip.Addr) {
+	t.Helper()
+	e.drain() // what went before: probes, solicitations
+	if err := e.st.Output6Test(echoPkt(stackSLAAC, dst, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range e.all6() {
+		switch {
+		case s.m.Type() == ipv6.TypeEchoRequest && s.h.Dst() == dst:
+			return s.eth.Dst(), netip.Addr{}
+		case s.m.Type() == ipv6.TypeNeighborSolicit:
+			return ethernet.MAC{}, s.m.Target()
+		}
+	}
+	t.Fatalf("nothing sent for an echo request to %v", dst)
+	return ethernet.MAC{}, netip.Addr{}
+}
+
+// RFC 4861 §8: a valid redirect from the destination's current first hop
+// is followed: to a better router (the target, a router from then on) or
+// to the destination itself, on-link; with a target link-layer address
+// the target's entry is made (STALE) and used at once. §8.1's checks
+// discard the others. The entry lives while it is used (60 s idle, as
+// Linux's redirect exceptions) and goes when its first hop cannot be
+// resolved.
+func TestRedirect6_FollowedValidatedAndForgotten(t *testing.T) {
+	far := netip.MustParseAddr("2001:db8:99::1")
+	rtr2, mac2 := netip.MustParseAddr("fe80::2"), ethernet.MAC{2, 0, 0, 0, 0, 2}
+	farMAC := ethernet.MAC{2, 0, 0, 0, 0, 3}
+	withRouter := func(t *testing.T) *env {
+		e := envND(t)
+		e.inject(nd(allNodesMAC, rtrLL, allNodes6, ra(ipv6.RAFields{RouterLifetime: 1800}, prefixOpt(pfx, true, true, 3600, 3600))))
+		e.drain()
+		if mac, _ := firstHop6(t, e, far); mac != peerMAC {
+			t.Fatalf("before any redirect: to %v, want the default router %v", mac, peerMAC)
+		}
+		return e
+	}
+	t.Run("to a better router", func(t *testing.T) {
+		e := withRouter(t)
+		e.inject(redirectFrame(rtr2, far, mac2, 255, rtrLL))
+		if mac, _ := firstHop6(t, e, far); mac != mac2 {
+			t.Fatalf("after the redirect: to %v, want %v", mac, mac2)
+		}
+		if n, _ := e.st.Neighbour6StateTest(rtr2); !n.IsRouter {
+			t.Errorf("target %v not marked a router: %+v", rtr2, n)
+		}
+		if st := e.st.Stats().ND6; st.RedirectsAccepted != 1 || st.InRedirects != 1 {
+			t.Errorf("redirects accepted %d, in %d; want 1, 1", st.RedirectsAccepted, st.InRedirects)
+		}
+	})
+	t.Run("to the destination, on-link", func(t *testing.T) {
+		e := withRouter(t)
+		e.inject(redirectFrame(far, far, farMAC, 255, rtrLL))
+		if mac, _ := firstHop6(t, e, far); mac != farMAC {
+			t.Fatalf("after the redirect: to %v, want the destination's own %v", mac, farMAC)
+		}
+		if n, _ := e.st.Neighbour6StateTest(far); n.IsRouter {
+			t.Errorf("an on-link destination marked a router: %+v", n)
+		}
+	})
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		bad   bool // fails §8.1's format checks (icmp6_in_bad_nd), else not from the first hop
+	}{
+		{"not from the current first hop", redirectFrame(rtr2, far, mac2, 255, netip.MustParseAddr("fe80::77")), false},
+		{"hop limit 254", redirectFrame(rtr2, far, mac2, 254, rtrLL), true},
+		{"a global target other than the destination", redirectFrame(netip.MustParseAddr("2001:db8:1::9"), far, mac2, 255, rtrLL), true},
+	} {
+		t.Run("discarded: "+tc.name, func(t *testing.T) {
+			e := withRouter(t)
+			before := e.st.Stats()
+			e.inject(tc.frame)
+			if mac, _ := firstHop6(t, e, far); mac != peerMAC {
+				t.Fatalf("to %v, want still the default router %v", mac, peerMAC)
+			}
+			st := e.st.Stats()
+			if bad, ignored := st.IPv6.ICMP6InBadND-before.IPv6.ICMP6InBadND, st.ND6.RedirectsIgnored-before.ND6.RedirectsIgnored; st.ND6.RedirectsAccepted != 0 || tc.bad && bad != 1 || !tc.bad && ignored != 1 {
+				t.Errorf("accepted %d, bad ND %+d, ignored %+d", st.ND6.RedirectsAccepted, bad, ignored)
+			}
+		})
+	}
+	t.Run("idle 60 s: gone", func(t *testing.T) {
+		e := withRouter(t)
+		e.inject(redirectFrame(rtr2, far, ethernet.MAC{}, 255, rtrLL))
+		e.clk.Advance(60*time.Second - time.Millisecond)
+		if _, waits := firstHop6(t, e, far); waits != rtr2 {
+			t.Fatalf("59.999 s after the redirect: waits on %v, want the target %v", waits, rtr2)
+		}
+		e.inject(nd(stackMAC, rtr2, stackSLAAC, na(rtr2, mac2, true, true, true, rtr2, stackSLAAC)))
+		e.clk.Advance(30 * time.Second) // 90 s after the redirect, 30 s after its last use
+		if mac, _ := firstHop6(t, e, far); mac != mac2 {
+			t.Fatalf("30 s after the last use: to %v, want the target's %v", mac, mac2)
+		}
+		e.clk.Advance(60 * time.Second) // unused for 60 s
+		if mac, waits := firstHop6(t, e, far); mac != peerMAC && waits != rtrLL {
+			t.Fatalf("after 60 s unused: to %v (waiting on %v), want the default router %v", mac, waits, rtrLL)
+		}
+	})
+	t.Run("bounded: the least recently used goes", func(t *testing.T) {
+		e := withRouter(t)
+		dest := func(i int) netip.Addr {
+			b := far.As16()
+			b[14], b[15] = byte(i>>8), byte(i)
+			return netip.AddrFrom16(b)
+		}
+		for i := range 257 { // one more than the bound, 256
+			e.inject(redirectFrame(rtr2, dest(i), mac2, 255, rtrLL))
+			e.clk.Advance(time.Millisecond)
+		}
+		if mac, _ := firstHop6(t, e, dest(256)); mac != mac2 {
+			t.Fatalf("the newest: to %v, want the target's %v", mac, mac2)
+		}
+		if mac, waits := firstHop6(t, e, dest(0)); mac != peerMAC && waits != rtrLL {
+			t.Fatalf("the oldest: to %v (waiting on %v), want the default router: evicted", mac, waits)
+		}
+		if mac, _ := firstHop6(t, e, dest(1)); mac != mac2 {
+			t.Fatalf("the second oldest: to %v, want the target's %v", mac, mac2)
+		}
+	})
+	t.Run("first hop unresolvable: forgotten", func(t *testing.T) {
+		e := withRouter(t)
+		e.inject(redirectFrame(rtr2, far, ethernet.MAC{}, 255, rtrLL))
+		if _, waits := firstHop6(t, e, far); waits != rtr2 {
+			t.Fatalf("after the redirect: waits on %v, want the target %v", waits, rtr2)
+		}
+		e.clk.Advance(3 * time.Second) // three solicitations unanswered
+		if mac, waits := firstHop6(t, e, far); mac != peerMAC && waits != rtrLL {
+			t.Fatalf("after the target failed: to %v (waiting on %v), want the default router %v", mac, waits, rtrLL)
+		}
+	})
 }

@@ -46,14 +46,7 @@ func TestTCP_GROSuperSegment_AcceptedWholeChecksumTrusted(t *testing.T) {
 	if n, _ := c.Recv(buf, 0); !bytes.Equal(buf[:n], data) {
 		t.Fatalf("read %d bytes, want the %d sent", n, len(data))
 	}
-	st := e.st.Stats()
-	if d := st.TCP.InSegs - before.TCP.InSegs; d != 4 {
-		t.Errorf("InSegs +%d, want +4", d)
-	}
-	want := stackOffload(1, 1, 4, 4*1460)
-	if d := offloadDelta(before, st); d != want {
-		t.Errorf("Offload stats +%+v, want +%+v", d, want)
-	}
+	checkGRO(t, before, e.st.Stats(), 4, len(data))
 	// Without the device's word, the partial checksum is a bad one.
 	seq += 4 * 1460
 	e.inject(partialCsum(tcpFrame(tcp.Segment{Seq: seq, Ack: iss + 1, Flags: tcp.FlagACK, Window: peerWnd}, data[:100])))
@@ -84,6 +77,19 @@ func TestUDP_CsumVerifiedMeta_NotVerifiedAgain(t *testing.T) {
 	e.inject(bad())
 	if got := e.st.Stats().UDP.InCsumErrors; got != before.UDP.InCsumErrors+1 {
 		t.Fatalf("InCsumErrors = %d without the Meta, want +1", got)
+	}
+}
+
+// checkGRO checks that between the stats before and st one super-segment
+// of n payload bytes standing for segs segments arrived, its checksum
+// trusted: InSegs counts the segments, the offload counters one of each.
+func checkGRO(t *testing.T, before, st stack.Stats, segs, n int) {
+	t.Helper()
+	if d := st.TCP.InSegs - before.TCP.InSegs; d != uint64(segs) {
+		t.Errorf("InSegs +%d, want +%d", d, segs)
+	}
+	if d, want := offloadDelta(before, st), stackOffload(1, 1, uint64(segs), uint64(n)); d != want {
+		t.Errorf("Offload stats +%+v, want +%+v", d, want)
 	}
 }
 

@@ -102,14 +102,15 @@ func (s *Stack) sendResetLocked(key tcpKey, seg *tcp.Segment) {
 }
 
 // groLocked marks seg, received with meta, as the super-segment it is when
-// the device says so (GSO TCPv4: the kernel merged segments, GRO, or never
-// split its own, TSO) and it is longer than one segment: TCP then counts it
-// as the segments it stands for (Segment.GSOSize). It returns that count,
-// 1 for an ordinary segment. As Linux (tcp_v4_rcv adds gso_segs to
-// InSegs), InSegs counts the segments, not the super-segment.
+// the device says so (GSO TCPv4 or TCPv6: the kernel merged segments, GRO,
+// or never split its own, TSO) and it is longer than one segment: TCP then
+// counts it as the segments it stands for (Segment.GSOSize). It returns
+// that count, 1 for an ordinary segment. As Linux (tcp_v4_rcv and
+// tcp_v6_rcv add gso_segs to InSegs), InSegs counts the segments, not the
+// super-segment.
 func (s *Stack) groLocked(seg *tcp.Segment, meta nic.Meta) int {
 	n, size := len(seg.Payload), int(meta.GSOSize)
-	if meta.GSO != nic.GSOTCPv4 || size == 0 || n <= size {
+	if meta.GSO == nic.GSONone || size == 0 || n <= size {
 		return 1
 	}
 	segs := (n + size - 1) / size

@@ -8,7 +8,7 @@ import (
 )
 
 // sendTCP6Locked is sendTCPLocked for an IPv6 peer: it frames one segment
-// in s.out behind an IPv6 header and hands it to output6Locked. A wildcard
+// in s.out behind an IPv6 header and hands it to output6MetaLocked. A wildcard
 // local address (a connection from a [::] listener) is the source address
 // selected for remote (RFC 6724 §5).
 func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
@@ -18,9 +18,10 @@ func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p
 	}
 	b := s.out[s.linkHdr+ipv6.HeaderLen:]
 	hlen := tcp.Encode(b, seg)
+	// A segment of several MSS leaves with a partial checksum (gso.go).
+	meta, segs := s.tcpChecksumLocked(tcp.Header(b[:hlen]), p1, p2, src, remote.Addr(), seg.GSOSize)
 	n := hlen + copy(b[hlen:], p1)
 	n += copy(b[n:], p2)
-	tcp.Header(b[:n]).ComputeChecksumIPv6(src, remote.Addr())
 	pkt := ipv6.Header(s.out[s.linkHdr : s.linkHdr+ipv6.HeaderLen+n])
 	ipv6.Encode(pkt, ipv6.Fields{
 		TrafficClass: seg.ECN & ecnMask, // RFC 3168 §5: the ECN field of the Traffic Class; DSCP 0
@@ -30,13 +31,13 @@ func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p
 		Src:          src,
 		Dst:          remote.Addr(),
 	})
-	s.stats.TCP.OutSegs++
+	s.stats.TCP.OutSegs += uint64(segs) // as Linux: tcp_skb_pcount
 	if seg.Flags&tcp.FlagRST != 0 {
 		s.stats.TCP.OutRsts++
 	}
 	// An error (the neighbour unresolved, ...) is TCP's to recover from by
 	// retransmission, as for IPv4's outputLocked.
-	_ = s.output6Locked(pkt)
+	_ = s.output6MetaLocked(pkt, meta)
 }
 
 // tcpPathMTU6Locked lowers the send MSS of every connection to dst to fit

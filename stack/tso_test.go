@@ -11,6 +11,7 @@ import (
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/socket"
 	"github.com/tapstack/tapstack/stack"
@@ -63,34 +64,50 @@ func (e *env) drainTCP() []tcp.Segment {
 }
 
 // tsoSegment checks that f is a TSO super-frame as the kernel takes it
-// (shared/notes/tap-offload.md §3): GSO TCPv4 of mss, NEEDS_CSUM from the
-// TCP header with the field at 16, the IPv4 header complete, and in the
-// TCP checksum field the folded, non-inverted pseudo-header sum over the
-// whole segment's length, so that completing it as the kernel does gives
-// a valid checksum. It returns the decoded segment.
+// (shared/notes/tap-offload.md §3), over IPv4 or IPv6 as its EtherType
+// says: GSO TCPv4 or TCPv6 of mss, NEEDS_CSUM from the TCP header with the
+// field at 16, the IP header complete (IPv4: DF, Total Length; IPv6:
+// Payload Length, no extension header), and in the TCP checksum field the
+// folded, non-inverted pseudo-header sum (RFC 9293 §3.1; RFC 8200 §8.1)
+// over the whole segment's length, so that completing it as the kernel
+// does gives a valid checksum. It returns the decoded segment.
 func tsoSegment(t *testing.T, f nic.Frame, mss int) tcp.Segment {
 	t.Helper()
+	ip := f.Data[ethernet.HeaderLen:]
+	var th []byte
+	var src, dst netip.Addr
+	var ph uint32
 	want := nic.Meta{GSO: nic.GSOTCPv4, GSOSize: uint16(mss), Csum: nic.CsumPartial,
 		CsumStart: ethernet.HeaderLen + ipv4.HeaderMinLen, CsumOffset: 16}
+	if ethernet.Header(f.Data).Type() == ethernet.TypeIPv6 {
+		want.GSO, want.CsumStart = nic.GSOTCPv6, ethernet.HeaderLen+ipv6.HeaderLen
+		h, err := ipv6.Parse(ip)
+		if err != nil || len(h) != len(ip) || h.NextHeader() != ipv6.ProtoTCP {
+			t.Fatalf("the super-frame's IPv6 header: %v, Payload Length %d for %d bytes", err, h.PayloadLen(), len(ip))
+		}
+		th, src, dst = h.Payload(), h.Src(), h.Dst()
+		ph = ipv6.PseudoHeaderSum(src, dst, ipv6.ProtoTCP, uint32(len(th)))
+	} else {
+		h, err := ipv4.Parse(ip)
+		if err != nil {
+			t.Fatalf("the super-frame's IPv4 header: %v", err)
+		}
+		if h.TotalLen() != len(ip) || !h.DF() {
+			t.Fatalf("Total Length %d for %d bytes, DF %v", h.TotalLen(), len(ip), h.DF())
+		}
+		th, src, dst = h.Payload(), h.Src(), h.Dst()
+		ph = checksum.PseudoHeaderIPv4(src, dst, ipv4.ProtoTCP, uint16(len(th)))
+	}
 	if f.Meta != want {
 		t.Fatalf("Meta %+v, want %+v", f.Meta, want)
 	}
-	h, err := ipv4.Parse(f.Data[ethernet.HeaderLen:])
-	if err != nil {
-		t.Fatalf("the super-frame's IPv4 header: %v", err)
-	}
-	if h.TotalLen() != len(f.Data)-ethernet.HeaderLen || !h.DF() {
-		t.Fatalf("Total Length %d for %d bytes, DF %v", h.TotalLen(), len(f.Data)-ethernet.HeaderLen, h.DF())
-	}
-	th := h.Payload()
-	ph := checksum.PseudoHeaderIPv4(h.Src(), h.Dst(), ipv4.ProtoTCP, uint16(len(th)))
 	if got, want := binary.BigEndian.Uint16(th[16:]), checksum.Fold(ph); got != want {
 		t.Fatalf("checksum field %#04x, want the pseudo-header sum %#04x", got, want)
 	}
 	// Complete it as the kernel does: sum from csum_start, store the complement.
 	full := append([]byte(nil), th...)
 	binary.BigEndian.PutUint16(full[16:], ^checksum.Fold(checksum.Sum(th, 0)))
-	seg, err := tcp.Decode(full, h.Src(), h.Dst(), true)
+	seg, err := tcp.Decode(full, src, dst, true)
 	if err != nil {
 		t.Fatalf("the completed segment: %v", err)
 	}

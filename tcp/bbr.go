@@ -32,7 +32,27 @@ const (
 	bbrMaxProbeRounds    = 63 // the Reno coexistence bound on rounds between probes
 	bbrProbeWaitBase     = 2 * time.Second
 	bbrProbeWaitRand     = time.Second
+	bbrDrainRounds       = 3 // CheckDrainDone: ProbeBW after 3 rounds of Drain at most
+
+	// The loss (and ECN) response, draft-ietf-ccwg-bbr-06 §2.8, §5.5.10.
+	bbrLossThresh         = 0.02 // BBR.LossThresh: the loss rate a round may have
+	bbrBeta               = 0.7  // BBR.Beta: the multiplicative decrease per round with loss
+	bbrHeadroom           = 0.15 // BBR.Headroom: what CRUISE leaves of inflight_longterm
+	bbrStartupFullLossCnt = 6    // BBRStartupFullLossCnt (§5.3.1.3)
+	// bbrECNThresh is the fraction of a round's data that may come back
+	// CE-marked. Deviation (Linux compat): §3.7 specifies no response to
+	// ECN, only that CE marks MUST be treated as congestion; as Linux's
+	// BBRv3 (bbr_ecn_thresh, 50%), a round with more than this is one
+	// with too much loss.
+	bbrECNThresh = 0.5
+	// bbrMaxProbeUpRounds bounds BBR.bw_probe_up_rounds (§5.3.3.9
+	// RaiseInflightLongtermSlope).
+	bbrMaxProbeUpRounds = 30
 )
+
+// bbrInfBytes is the drafts' Infinity for the volume bounds
+// (inflight_longterm, inflight_shortterm, probe_up_acked_per_inc).
+const bbrInfBytes = math.MaxInt
 
 // bbrInf is the drafts' Infinity for min_rtt and its probe.
 const bbrInf = time.Duration(math.MaxInt64)
@@ -51,25 +71,30 @@ const (
 	bbrProbeRTT
 )
 
+// bbrNoState is the drafts' None for BBR.undo_state.
+const bbrNoState bbrState = 0xff
+
 func (s bbrState) String() string {
 	return [...]string{"Startup", "Drain", "ProbeBW_DOWN", "ProbeBW_CRUISE", "ProbeBW_REFILL", "ProbeBW_UP", "ProbeRTT"}[s]
 }
 
-// bbr is BBR congestion control, draft-ietf-ccwg-bbr (BBRv3's state
-// machine and gains) without the model's bounds from loss and ECN:
-// BBR.inflight_hi, inflight_lo and bw_lo (the draft's "Loss Response"
-// and Startup's high-loss exit) are left out, as is ACK aggregation's
-// extra_acked. Random loss is the case BBR is here for, and a 2% loss
-// threshold caps a 5% random-loss path below its bandwidth; Linux's BBR
-// (v1, tcp_bbr.c) answers loss only as below. In fast recovery cwnd is
-// "Modulating cwnd in Loss Recovery": packet conservation for a round,
-// and the prior cwnd back at the end; not "cwnd − rs.newly_lost" on each
-// ACK: tapstack keeps no per-segment lost marks, and counting its
-// retransmissions instead (NextSeg()'s rule 3 resends holes not known
-// lost, and what it resends is what cwnd allows) cut a 5%-loss path's
-// goodput from 67% of the link to 36% (BenchmarkBottleneck at 5%, one
-// flow). The sender's loss recovery still decides what to resend; cwnd
-// is BBR's, and pacing (pacing.go) spreads what it allows.
+// bbr is BBR congestion control, draft-ietf-ccwg-bbr-06 (BBRv3): its
+// state machine and gains, and the model's bounds from loss and ECN
+// (§5.5.10): the long-term BBR.inflight_longterm (Linux's inflight_hi)
+// that a bandwidth probe with too much loss sets, and the short-term
+// BBR.bw_shortterm and inflight_shortterm (bw_lo, inflight_lo) that loss
+// outside a probe lowers by BBR.Beta each round. Loss is measured per
+// round, as the sampler's rounds (rate.go): the octets the sender deemed
+// lost during the round (delivery.lost) against the round's volume, in
+// place of the drafts' per-packet RS.lost and RS.tx_in_flight
+// (bbrSignals). In fast recovery cwnd is packet conservation for a round
+// and the prior cwnd back at the end (as -02's "Modulating cwnd in Loss
+// Recovery"); not "cwnd − rs.newly_lost" on each ACK: counting
+// retransmissions as lost (NextSeg()'s rule 3 resends holes not known
+// lost) cut a 5%-loss path's goodput from 67% of the link to 36%
+// (BenchmarkBottleneck at 5%, one flow). The sender's loss recovery
+// still decides what to resend; cwnd is BBR's, and pacing (pacing.go)
+// spreads what it allows.
 type bbr struct {
 	cwndB       int
 	initialCwnd int
@@ -115,10 +140,56 @@ type bbr struct {
 	rtoRecover                     seqnum.Value
 	rng                            *rand.Rand
 	started                        bool
+
+	// BBR.bw: max_bw bounded by bw_shortterm (BoundBWForModel).
+	bw         float64
+	roundCount uint64 // BBR.round_count
+	drainRound uint64 // BBR.drain_start_round
+
+	sig bbrSignals
+
+	// The long-term model (§5.3.3.9, §5.5.10.2).
+	inflightLongterm       int // BBR.inflight_longterm
+	probeUpAckedPerInc     int // BBR.probe_up_acked_per_inc
+	bwProbeUpAcked         int // BBR.bw_probe_up_acked
+	bwProbeUpRounds        int // BBR.bw_probe_up_rounds
+	isBwProbeSample        bool
+	prevProbeTooHigh       bool
+	prevProbePrecautionary bool
+
+	// The short-term model (§5.5.10.3).
+	bwShortterm       float64 // BBR.bw_shortterm, +Inf when unset
+	inflightShortterm int     // BBR.inflight_shortterm
+	bwLatest          float64 // BBR.bw_latest: the last round's delivery rate
+	inflightLatest    int     // BBR.inflight_latest: the last round's delivered volume
+
+	// Undo (§5.5.11): the state and bounds when the last loss recovery
+	// started.
+	undoState                                   bbrState // bbrNoState: None
+	undoBwShortterm                             float64
+	undoInflightShortterm, undoInflightLongterm int
+}
+
+// bbrSignals are the congestion signals of the current round
+// (BBR.is_loss_in_round and the drafts' RS.lost, RS.tx_in_flight, and
+// the CE-marked share of RS.delivered). The drafts keep C.inflight and
+// C.lost per packet sent and compare, on each ACK, what was lost since
+// the acknowledged packet was sent with what was in flight then; here the
+// round's lost octets are compared with the round's volume: the most in
+// flight after an ACK of the round before, once refilled (what the
+// packets acknowledged in this one were sent into), or what this round
+// delivered and lost if that is more.
+type bbrSignals struct {
+	lost, ranges, ce, delivered  int // in the round so far
+	maxInflight, prevMaxInflight int
+	lossInRound                  bool   // BBR.is_loss_in_round: loss, or too much CE
+	recoveryRound                uint64 // round_count when fast recovery began
 }
 
 func newBBR() *bbr {
-	b := &bbr{minRTT: bbrInf, probeRTTMinDelay: bbrInf}
+	b := &bbr{minRTT: bbrInf, probeRTTMinDelay: bbrInf,
+		inflightLongterm: bbrInfBytes, probeUpAckedPerInc: bbrInfBytes, undoState: bbrNoState}
+	b.resetShortTermModel()
 	b.enterStartup()
 	return b
 }
@@ -135,21 +206,54 @@ func (b *bbr) init(cwnd, ssthresh int) { b.cwndB, b.initialCwnd = cwnd, cwnd }
 // checkFastRecovery and updateCwnd).
 func (b *bbr) setCwnd(int) {}
 
-// onLoss: BBR does not cut its window for a loss (v3's loss response is
-// left out, see bbr).
+// onLoss: BBR does not cut its window when a recovery starts; what it
+// learns of a loss comes through onDelivery (delivery.lost), once the
+// sender's scoreboard deems octets lost.
 func (b *bbr) onLoss(lossEvent) {}
 
 // onAck: everything BBR learns from an ACK comes through onDelivery.
 func (b *bbr) onAck(ackSample) {}
 
-func (b *bbr) undo(cwnd, _ int) { b.cwndB = max(b.cwndB, cwnd) }
+// undo is HandleSpuriousLossDetection (§5.5.11.2): the recovery was
+// spurious, so the cwnd and the bounds from before it come back, and a
+// Startup or ProbeBW_UP that the loss ended resumes.
+func (b *bbr) undo(cwnd, _ int) {
+	b.cwndB = max(b.cwndB, cwnd, b.priorCwnd) // RestoreCwnd
+	b.sig.lossInRound = false
+	b.resetFullBw()
+	b.bwShortterm = max(b.bwShortterm, b.undoBwShortterm)
+	b.inflightShortterm = max(b.inflightShortterm, b.undoInflightShortterm)
+	b.inflightLongterm = max(b.inflightLongterm, b.undoInflightLongterm)
+	switch {
+	case b.undoState == bbrStartup && b.state != bbrStartup:
+		b.filledPipe = false
+		if b.state != bbrProbeRTT {
+			b.enterStartup()
+		}
+	case b.undoState == bbrProbeBWUp && b.state != bbrProbeBWUp:
+		if b.state != bbrProbeRTT {
+			b.startProbeBWRefill()
+		}
+	}
+	b.undoState = bbrNoState
+}
+
+// saveStateUponLoss is SaveStateUponLoss (§5.5.11.1), as a recovery
+// starts.
+func (b *bbr) saveStateUponLoss() {
+	b.saveCwnd()
+	b.undoState = bbrNoState
+	b.undoBwShortterm = b.bwShortterm
+	b.undoInflightShortterm, b.undoInflightLongterm = b.inflightShortterm, b.inflightLongterm
+}
 
 // onRTO is BBROnEnterRTO ("Modulating cwnd in Loss Recovery"): cwnd
 // becomes what is in flight, nothing after a timeout, plus one segment;
 // the prior cwnd comes back once the recovery repairs everything sent
 // before the timeout.
 func (b *bbr) onRTO(flight, mss int, first bool) {
-	b.saveCwnd()
+	b.saveStateUponLoss()
+	b.sig.lossInRound = true // NoteLoss: what the timeout marks lost
 	b.cwndB = mss
 	b.rtoRecovery, b.rtoRecoverSet = true, false
 }
@@ -195,24 +299,136 @@ func (b *bbr) onDelivery(d delivery) {
 	b.checkRTORecovery()
 	b.checkFastRecovery()
 	b.sample, b.roundStart = b.rs.onAck(d.delivered, d.high, d.sndNxt, d.now)
+	b.noteSignals()
 	if b.roundStart {
+		b.roundCount++
 		b.roundsSinceBwProbe++
 		b.updateMaxBw()
+		b.updateCongestionSignals()
 		b.checkFullBw()
 	}
-	if b.state == bbrStartup && b.filledPipe {
-		b.enterDrain() // BBRCheckStartupDone
-	}
-	if b.state == bbrDrain && d.inflight <= b.inflight(b.maxBw, 1) {
-		b.startProbeBWDown() // BBRCheckDrainDone: the queue Startup built is drained
+	b.checkStartupDone()
+	if b.state == bbrDrain && (d.inflight <= b.inflight(b.bw, 1) || b.roundCount > b.drainRound+bbrDrainRounds) {
+		b.startProbeBWDown() // CheckDrainDone: the queue Startup built is drained
 	}
 	b.updateProbeBWCyclePhase()
 	b.updateMinRTT()
 	b.checkProbeRTT()
+	if b.roundStart {
+		// AdvanceLatestDeliverySignals: the next round's start from
+		// this round's sample.
+		b.bwLatest, b.inflightLatest = float64(b.sample.rate), int(b.sample.delivered)
+		b.sig.endRound()
+	}
+	b.bw = min(b.maxBw, b.bwShortterm) // BoundBWForModel
 	if b.maxBw > 0 {
 		b.setPacingRate(b.pacingGain)
 	}
 	b.updateCwnd()
+}
+
+// noteSignals adds the ACK's loss and CE marks to the round's
+// (HandleLostPacket's NoteLoss, §5.5.10.2).
+func (b *bbr) noteSignals() {
+	d, g := b.d, &b.sig
+	g.lost += d.lost
+	g.ranges += d.lossRanges
+	g.delivered += d.acked
+	if d.ecn {
+		g.ce += d.ce
+	}
+	// In flight once the sender refills what the ACK delivered, as far
+	// as cwnd lets it.
+	g.maxInflight = max(g.maxInflight, min(d.inflight+d.acked, max(b.cwndB, d.inflight)))
+	if d.lost > 0 || b.ceTooHigh() {
+		g.lossInRound = true
+	}
+}
+
+// volume is the round's RS.tx_in_flight (bbrSignals).
+func (g *bbrSignals) volume() int { return max(g.prevMaxInflight, g.delivered+g.lost) }
+
+// endRound starts the next round's signals.
+func (g *bbrSignals) endRound() {
+	g.prevMaxInflight, g.maxInflight = g.maxInflight, 0
+	g.lost, g.ranges, g.ce, g.delivered = 0, 0, 0, 0
+}
+
+// lossTooHigh is IsInflightTooHigh's loss half (§5.5.10.2): more than
+// BBR.LossThresh of the round's volume lost, or any loss without SACK
+// (one loss per round is all such a sender can see).
+func (b *bbr) lossTooHigh() bool {
+	g := &b.sig
+	return float64(g.lost) > bbrLossThresh*float64(g.volume()) || (g.lost > 0 && !b.d.sack)
+}
+
+// ceTooHigh: more than bbrECNThresh of the round's volume came back
+// CE-marked, ECN negotiated (§3.7: CE marks are congestion).
+func (b *bbr) ceTooHigh() bool {
+	g := &b.sig
+	return float64(g.ce) > bbrECNThresh*float64(g.volume()) // g.ce counts only with ECN
+}
+
+// inflightTooHigh is IsInflightTooHigh: loss or ECN says what was in
+// flight was too much.
+func (b *bbr) inflightTooHigh() bool { return b.lossTooHigh() || b.ceTooHigh() }
+
+// updateCongestionSignals is UpdateLatestDeliverySignals and
+// UpdateCongestionSignals (§5.5.10.3) at the end of a round: a round with
+// loss (or too much CE) outside a bandwidth probe lowers the short-term
+// model to what was delivered in it (BBR.bw_latest, inflight_latest: the
+// most of this round's sample and the one before), or by BBR.Beta,
+// whichever is more.
+func (b *bbr) updateCongestionSignals() {
+	b.bwLatest = max(b.bwLatest, float64(b.sample.rate))
+	b.inflightLatest = max(b.inflightLatest, int(b.sample.delivered))
+	if !b.probingBW() && b.sig.lossInRound {
+		// InitLowerBounds, LossLowerBounds.
+		if math.IsInf(b.bwShortterm, 1) {
+			b.bwShortterm = b.maxBw
+		}
+		if b.inflightShortterm == bbrInfBytes {
+			b.inflightShortterm = b.cwndB
+		}
+		b.bwShortterm = max(b.bwLatest, bbrBeta*b.bwShortterm)
+		b.inflightShortterm = max(b.inflightLatest, int(bbrBeta*float64(b.inflightShortterm)))
+	}
+	b.sig.lossInRound = false
+}
+
+// resetShortTermModel is ResetShortTermModel: no short-term bounds.
+func (b *bbr) resetShortTermModel() {
+	b.bwShortterm, b.inflightShortterm = math.Inf(1), bbrInfBytes
+}
+
+// probingBW is IsProbingBW: the states that accelerate.
+func (b *bbr) probingBW() bool {
+	return b.state == bbrStartup || b.state == bbrProbeBWRefill || b.state == bbrProbeBWUp
+}
+
+// checkStartupDone is CheckStartupDone with CheckStartupHighLoss
+// (§5.3.1.3): at the end of a round in Startup, fast recovery for the
+// whole round with more than BBR.LossThresh lost in at least
+// BBRStartupFullLossCnt discontiguous ranges (any loss in recovery
+// without SACK), or more than bbrECNThresh CE-marked, says the pipe is
+// full: inflight_longterm becomes max(BDP, the round's delivered volume)
+// and Drain starts.
+func (b *bbr) checkStartupDone() {
+	d, g := b.d, &b.sig
+	if b.state == bbrStartup && !b.filledPipe && b.roundStart {
+		loss := d.inRecovery && b.lossTooHigh()
+		if d.sack {
+			loss = loss && g.recoveryRound+1 < b.roundCount && g.ranges >= bbrStartupFullLossCnt
+		}
+		if loss || b.ceTooHigh() {
+			b.undoState = bbrStartup
+			b.filledPipe = true
+			b.inflightLongterm = max(int(b.bdp(b.bw, 1)), b.inflightLatest)
+		}
+	}
+	if b.state == bbrStartup && b.filledPipe {
+		b.enterDrain()
+	}
 }
 
 // checkRTORecovery ends a timeout's recovery once SND.UNA passes what
@@ -236,7 +452,8 @@ func (b *bbr) checkFastRecovery() {
 	d := b.d
 	switch {
 	case d.inRecovery && !b.inRecovery:
-		b.saveCwnd()
+		b.saveStateUponLoss() // OnEnterFastRecovery
+		b.sig.recoveryRound = b.roundCount
 		b.cwndB = d.inflight + max(d.acked, d.mss)
 		b.inRecovery, b.packetConservation = true, true
 		b.conserveFrom = d.sndNxt
@@ -298,7 +515,10 @@ func (b *bbr) setGains(s bbrState, pacing, cwnd float64) {
 }
 
 func (b *bbr) enterStartup() { b.setGains(bbrStartup, bbrStartupPacingGain, bbrStartupCwndGain) }
-func (b *bbr) enterDrain()   { b.setGains(bbrDrain, bbrDrainPacingGain, bbrStartupCwndGain) }
+func (b *bbr) enterDrain() {
+	b.setGains(bbrDrain, bbrDrainPacingGain, bbrStartupCwndGain)
+	b.drainRound = b.roundCount
+}
 
 func (b *bbr) inProbeBW() bool { return b.state >= bbrProbeBWDown && b.state <= bbrProbeBWUp }
 
@@ -311,11 +531,19 @@ func (b *bbr) startProbeBWDown() {
 	b.probeStopping = true
 	b.startRound()
 	b.setGains(bbrProbeBWDown, bbrDownPacingGain, bbrCwndGain)
+	// ResetCongestionSignals; inflight_longterm stops growing.
+	b.sig.lossInRound, b.bwLatest, b.inflightLatest = false, 0, 0
+	b.probeUpAckedPerInc = bbrInfBytes
 }
 
 func (b *bbr) startProbeBWCruise() { b.setGains(bbrProbeBWCruise, 1, bbrCwndGain) }
 
+// startProbeBWRefill is StartProbeBW_REFILL: the short-term model,
+// shaped by the cross traffic's losses, is dropped before the probe.
 func (b *bbr) startProbeBWRefill() {
+	b.resetShortTermModel()
+	b.bwProbeUpRounds, b.bwProbeUpAcked = 0, 0
+	b.prevProbePrecautionary = false
 	b.startRound()
 	b.setGains(bbrProbeBWRefill, 1, bbrCwndGain)
 }
@@ -326,6 +554,7 @@ func (b *bbr) startProbeBWUp() {
 	b.fullBw = float64(b.sample.rate)
 	b.cycleStamp = b.d.now
 	b.setGains(bbrProbeBWUp, bbrUpPacingGain, bbrUpCwndGain)
+	b.raiseInflightLongtermSlope()
 }
 
 // updateProbeBWCyclePhase is BBRUpdateProbeBWCyclePhase: DOWN until the
@@ -335,41 +564,151 @@ func (b *bbr) updateProbeBWCyclePhase() {
 	if !b.filledPipe {
 		return
 	}
-	if b.probeStopping && b.roundStart {
-		// BBRAdaptUpperBounds: the first round after a probe ends; the
-		// probe's samples are in, the filter moves on a cycle.
-		b.probeStopping = false
-		if b.inProbeBW() && !b.sample.appLimited {
-			b.advanceMaxBwFilter()
-		}
+	if b.adaptLongTermModel() || !b.inProbeBW() {
+		return
 	}
 	switch b.state {
 	case bbrProbeBWDown:
 		if b.timeToProbeBW() {
 			return
 		}
-		if b.d.inflight <= b.inflight(b.maxBw, 1) { // BBRIsTimeToCruise
+		if b.timeToCruise() {
 			b.startProbeBWCruise()
 		}
 	case bbrProbeBWCruise:
 		b.timeToProbeBW()
 	case bbrProbeBWRefill:
 		if b.roundStart {
+			b.isBwProbeSample = true
 			b.startProbeBWUp()
 		}
 	case bbrProbeBWUp:
-		if b.fullBwNow { // BBRIsTimeToGoDown: a plateau, the pipe is full
+		if b.timeToGoDown() {
+			b.prevProbeTooHigh = false // no high loss (yet)
 			b.startProbeBWDown()
 		}
 	}
 }
 
+// adaptLongTermModel is AdaptLongTermModel with HandleInflightTooHigh
+// (§5.3.3.9, §5.5.10.2), reporting whether it changed the state. Too
+// much loss (or CE) in a round of a bandwidth probe's data sets
+// inflight_longterm to what was in flight, at least BBR.Beta of the
+// target, and ends ProbeBW_UP; a round that ends without it raises
+// inflight_longterm to what it had in flight, and ProbeBW_UP raises it
+// faster each round it is held by it.
+func (b *bbr) adaptLongTermModel() bool {
+	if b.probeStopping && b.roundStart {
+		// The first round after a probe ends; the probe's samples are
+		// in, the filter moves on a cycle.
+		b.probeStopping = false
+		b.isBwProbeSample = false
+		if b.inProbeBW() && !b.sample.appLimited {
+			b.advanceMaxBwFilter()
+		}
+		if b.inProbeBW() && b.prevProbePrecautionary && !b.prevProbeTooHigh {
+			// Precautionary Bandwidth Probing: Acceleration (§5.3.3.6).
+			b.startProbeBWRefill()
+			return true
+		}
+	}
+	if b.inflightTooHigh() {
+		if !b.isBwProbeSample {
+			return false
+		}
+		// HandleInflightTooHigh: once per probe.
+		b.prevProbeTooHigh, b.isBwProbeSample = true, false
+		if !b.rs.appLimited {
+			b.inflightLongterm = max(b.sig.volume(), int(b.targetInflight()*bbrBeta))
+		}
+		if b.state == bbrProbeBWUp {
+			b.undoState = bbrProbeBWUp
+			b.startProbeBWDown()
+			return true
+		}
+		return false
+	}
+	if b.inflightLongterm == bbrInfBytes {
+		return false // no upper bound to raise
+	}
+	if b.roundStart {
+		// A whole round of RS.tx_in_flight without too much loss.
+		b.inflightLongterm = max(b.inflightLongterm, b.sig.volume())
+	}
+	if b.state == bbrProbeBWUp {
+		b.probeInflightLongtermUpward()
+	}
+	return false
+}
+
+// raiseInflightLongtermSlope is RaiseInflightLongtermSlope: in each round
+// of ProbeBW_UP, inflight_longterm grows by twice the segments of the
+// round before (1, 2, 4, ...), spread over the round's ACKs.
+func (b *bbr) raiseInflightLongtermSlope() {
+	growth := 1 << b.bwProbeUpRounds
+	b.bwProbeUpRounds = min(b.bwProbeUpRounds+1, bbrMaxProbeUpRounds)
+	b.probeUpAckedPerInc = max(b.cwndB/growth, b.mss, 1)
+}
+
+// probeInflightLongtermUpward is ProbeInflightLongtermUpward: only while
+// the window is what inflight_longterm allows, and used.
+func (b *bbr) probeInflightLongtermUpward() {
+	if !b.d.cwndLimited || b.cwndB < b.inflightLongterm {
+		return
+	}
+	b.bwProbeUpAcked += b.d.acked
+	if b.bwProbeUpAcked >= b.probeUpAckedPerInc {
+		delta := b.bwProbeUpAcked / b.probeUpAckedPerInc
+		b.bwProbeUpAcked -= delta * b.probeUpAckedPerInc
+		b.inflightLongterm += delta * b.mss
+	}
+	if b.roundStart {
+		b.raiseInflightLongtermSlope()
+	}
+}
+
+// timeToCruise is IsTimeToCruise: DOWN has drained the queue (in flight
+// at most the BDP) and left BBR.Headroom of inflight_longterm free.
+func (b *bbr) timeToCruise() bool {
+	return b.d.inflight <= b.inflightWithHeadroom() && b.d.inflight <= b.inflight(b.maxBw, 1)
+}
+
+// timeToGoDown is IsTimeToGoDown: ProbeBW_UP ends at a bandwidth plateau,
+// not one that inflight_longterm imposes; after a probe with too much
+// loss, as soon as in flight reaches inflight_longterm (Precautionary
+// Bandwidth Probing: Deceleration, §5.3.3.6). In flight is counted once
+// the ACK's room is refilled, as the sender does next.
+func (b *bbr) timeToGoDown() bool {
+	if b.prevProbeTooHigh && b.d.inflight+b.d.acked >= b.inflightLongterm {
+		b.prevProbePrecautionary = true
+		return true
+	}
+	if b.d.cwndLimited && b.cwndB >= b.inflightLongterm {
+		b.resetFullBw() // the bandwidth is limited by inflight_longterm
+		b.fullBw = float64(b.sample.rate)
+		return false
+	}
+	return b.fullBwNow
+}
+
+// inflightWithHeadroom is InflightWithHeadroom: inflight_longterm less
+// BBR.Headroom of it (at least a segment), at least BBR.MinPipeCwnd.
+func (b *bbr) inflightWithHeadroom() int {
+	if b.inflightLongterm == bbrInfBytes {
+		return bbrInfBytes
+	}
+	headroom := max(b.mss, int(bbrHeadroom*float64(b.inflightLongterm)))
+	return max(b.inflightLongterm-headroom, bbrMinPipeCwndSegs*b.mss)
+}
+
+// targetInflight is BBRTargetInflight: the BDP, or cwnd if less.
+func (b *bbr) targetInflight() float64 { return min(b.bdp(b.bw, 1), float64(b.cwndB)) }
+
 // timeToProbeBW is BBRIsTimeToProbeBW: after bw_probe_wait (2-3 s), or
 // after as many rounds as Reno would take to grow its window by the BDP
 // (BBRIsRenoCoexistenceProbeTime), at most 63.
 func (b *bbr) timeToProbeBW() bool {
-	target := min(b.bdp(b.maxBw, 1), float64(b.cwndB)) // BBRTargetInflight
-	renoRounds := min(int(target)/max(b.mss, 1), bbrMaxProbeRounds)
+	renoRounds := min(int(b.targetInflight())/max(b.mss, 1), bbrMaxProbeRounds)
 	if b.d.now.Sub(b.cycleStamp) > b.bwProbeWait || b.roundsSinceBwProbe >= renoRounds {
 		b.startProbeBWRefill()
 		return true
@@ -450,7 +789,7 @@ func (b *bbr) initPacingRate() {
 // setPacingRate is BBRSetPacingRateWithGain: the rate only falls once the
 // pipe has been filled.
 func (b *bbr) setPacingRate(gain float64) {
-	if r := gain * b.maxBw * (1 - bbrPacingMargin); b.filledPipe || r > b.rate {
+	if r := gain * b.bw * (1 - bbrPacingMargin); b.filledPipe || r > b.rate {
 		b.rate = r
 	}
 }
@@ -477,13 +816,14 @@ func (b *bbr) inflight(bw, gain float64) int {
 }
 
 func (b *bbr) probeRTTCwnd() int {
-	return max(int(b.bdp(b.maxBw, bbrProbeRTTCwndGain)), bbrMinPipeCwndSegs*b.mss)
+	return max(int(b.bdp(b.bw, bbrProbeRTTCwndGain)), bbrMinPipeCwndSegs*b.mss)
 }
 
-// updateCwnd is BBRSetCwnd: towards cwnd_gain × BDP (BBR.max_inflight),
-// growing by what is delivered; in Startup, never down.
+// updateCwnd is SetCwnd: towards cwnd_gain × BDP (BBR.max_inflight),
+// growing by what is delivered; in Startup, never down; then bounded by
+// the model (BoundCwndForModel).
 func (b *bbr) updateCwnd() {
-	maxInflight := b.inflight(b.maxBw, b.cwndGain)
+	maxInflight := b.inflight(b.bw, b.cwndGain)
 	acked := b.d.acked
 	if b.packetConservation {
 		b.cwndB = max(b.cwndB, b.d.inflight+acked) // BBRModulateCwndForRecovery
@@ -499,4 +839,20 @@ func (b *bbr) updateCwnd() {
 	if b.state == bbrProbeRTT {
 		b.cwndB = min(b.cwndB, b.probeRTTCwnd()) // BBRBoundCwndForProbeRTT
 	}
+	b.boundCwndForModel()
+}
+
+// boundCwndForModel is BoundCwndForModel (§5.6.4.7): ProbeBW's states
+// but CRUISE are held to inflight_longterm, CRUISE and ProbeRTT to it
+// less the headroom; every state to inflight_shortterm.
+func (b *bbr) boundCwndForModel() {
+	c := bbrInfBytes
+	switch {
+	case b.inProbeBW() && b.state != bbrProbeBWCruise:
+		c = b.inflightLongterm
+	case b.state == bbrProbeRTT || b.state == bbrProbeBWCruise:
+		c = b.inflightWithHeadroom()
+	}
+	c = max(min(c, b.inflightShortterm), bbrMinPipeCwndSegs*b.mss)
+	b.cwndB = min(b.cwndB, c)
 }

@@ -28,6 +28,11 @@ type bbrScript struct {
 	high       seqnum.Value // the highest delivered octet
 	sndNxt     seqnum.Value
 	inRecovery bool // the sender's fast recovery
+	// The next ACK's newly lost octets in ranges ranges and CE-marked
+	// octets (zeroed once given); ECN negotiated; the peer without SACK;
+	// the sender cwnd-limited.
+	lost, ranges, ce         int
+	ecn, noSACK, cwndLimited bool
 }
 
 func newBBRScript(t *testing.T) *bbrScript {
@@ -56,7 +61,9 @@ func (s *bbrScript) ackN(dt time.Duration, n uint64, inflight int, endRound bool
 	s.inflight = inflight
 	s.b.onDelivery(delivery{now: s.now, delivered: s.delivered, acked: int(n), high: s.high, una: s.high,
 		sndNxt: s.sndNxt, inflight: inflight, mss: bbrMSS, rtt: s.rtt, hasRTT: true, seed: 1,
-		inRecovery: s.inRecovery})
+		inRecovery: s.inRecovery, lost: s.lost, lossRanges: s.ranges, ce: s.ce, ecn: s.ecn,
+		sack: !s.noSACK, cwndLimited: s.cwndLimited})
+	s.lost, s.ranges, s.ce = 0, 0, 0
 }
 
 // round is one round trip at rate bytes per second: its ACK delivers

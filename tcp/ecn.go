@@ -201,6 +201,8 @@ func (c *Conn) ecnAck(seg *Segment, oldUna seqnum.Value) {
 	if k != nil {
 		k.ECEReceived++
 	}
+	// BBR counts what this ACK delivers as CE-marked (pacing.go).
+	c.pace.ece = true
 	if c.ecnCut || c.sndUna.LessThanEq(c.recover) { // recover: in recovery, it is SND.NXT at its start
 		return
 	}

@@ -38,7 +38,20 @@ type delivery struct {
 	appLimited bool
 	// inRecovery: the sender is in fast recovery (RFC 6675, RFC 6582).
 	inRecovery bool
-	seed       uint64 // per connection, for BBR's randomized probing
+	// cwndLimited: the sender used its whole window lately
+	// (C.is_cwnd_limited, Conn.isCwndLimited).
+	cwndLimited bool
+	// lost is the octets newly deemed lost since the last delivery
+	// (rs.newly_lost, counted into C.lost), in lossRanges discontiguous
+	// sequence ranges (newlyLost).
+	lost, lossRanges int
+	// ce is the octets this delivery brought on ACKs that echoed a CE
+	// mark (ECE, RFC 3168 §6.1.2), when ecn: ECN was negotiated.
+	ce  int
+	ecn bool
+	// sack: the peer sends SACK blocks (C.has_selective_acks).
+	sack bool
+	seed uint64 // per connection, for BBR's randomized probing
 }
 
 // pacing is the sender's pacing state (as Linux's internal TCP pacing,
@@ -60,6 +73,10 @@ type pacing struct {
 	hasRTT bool
 	// inRecovery when the algorithm last heard.
 	inRecovery bool
+	// lostTo: every unSACKed octet below it has been counted lost.
+	lostTo seqnum.Value
+	// ece: an ACK since the last delivery echoed a CE mark (ecnAck).
+	ece bool
 }
 
 // Pacing's burst allowance is BBR's send quantum (draft-ietf-ccwg-bbr
@@ -98,7 +115,7 @@ func (c *Conn) paceDelivery(now time.Time) {
 	}
 	ps := &c.pace
 	if !ps.started {
-		ps.started, ps.una = true, c.sndUna
+		ps.started, ps.una, ps.lostTo = true, c.sndUna, c.sndUna
 	}
 	if ps.una.LessThan(c.sndUna) {
 		ps.acked += uint64(ps.una.Size(c.sndUna))
@@ -107,7 +124,8 @@ func (c *Conn) paceDelivery(now time.Time) {
 	// Monotonic: a reneging receiver (the scoreboard cleared) does not
 	// take back what it delivered.
 	delivered := max(ps.acked+uint64(c.sb.sacked), ps.delivered)
-	if delivered == ps.delivered && !ps.hasRTT && c.inRecovery == ps.inRecovery {
+	lost, ranges := c.newlyLost()
+	if delivered == ps.delivered && !ps.hasRTT && c.inRecovery == ps.inRecovery && lost == 0 {
 		return
 	}
 	high := c.sndUna
@@ -124,8 +142,67 @@ func (c *Conn) paceDelivery(now time.Time) {
 	// full send buffer, not the application, is what leaves nothing new).
 	d.appLimited = c.unsentData() == 0 && inflight+c.mss <= c.cc.cwnd() && !c.inRecovery
 	d.inRecovery = c.inRecovery
-	ps.delivered, ps.hasRTT, ps.inRecovery = delivered, false, c.inRecovery
+	d.cwndLimited = c.isCwndLimited
+	d.lost, d.lossRanges, d.sack, d.ecn = lost, ranges, c.sackOn, c.ecnOn
+	if ps.ece {
+		d.ce = d.acked
+	}
+	ps.delivered, ps.hasRTT, ps.inRecovery, ps.ece = delivered, false, c.inRecovery, false
 	p.onDelivery(d)
+}
+
+// newlyLost returns the octets deemed lost since the last call, and in how
+// many discontiguous ranges: the unSACKed octets below lostEnd not counted
+// before (C.lost's growth, draft-ietf-ccwg-bbr §4.1.2.1.1; RFC 6675's
+// IsLost and RACK's marks, as Linux's tcp_mark_skb_lost counts tp->lost).
+// Each octet counts once: a retransmission lost again is not counted.
+func (c *Conn) newlyLost() (bytes, ranges int) {
+	ps := &c.pace
+	from, to := seqnum.Max(ps.lostTo, c.sndUna), c.lostEnd()
+	ps.lostTo = seqnum.Max(from, to)
+	if !from.LessThan(to) {
+		return 0, 0
+	}
+	bytes = int(from.Size(to)) - c.sb.sackedIn(from, to)
+	prev := c.sndUna
+	for i := 0; i <= c.sb.n; i++ {
+		end := to
+		if i < c.sb.n {
+			end = seqnum.Min(c.sb.r[i].start, to)
+		}
+		if seqnum.Max(prev, from).LessThan(end) {
+			ranges++
+		}
+		if i == c.sb.n || !c.sb.r[i].end.LessThan(to) {
+			break
+		}
+		prev = c.sb.r[i].end
+	}
+	return bytes, ranges
+}
+
+// lostEnd is the end of the highest hole deemed lost: RFC 6675's IsLost or
+// RACK's mark (lostHole), which hold for every hole below one they hold
+// for. Without SACK, NewReno's recovery deems lost the segment at SND.UNA
+// that each partial ACK has it resend (RFC 6582 §3.2).
+func (c *Conn) lostEnd() seqnum.Value {
+	end := c.sndUna
+	if !c.sackOn {
+		if c.inRecovery {
+			end = end.Add(seqnum.Size(min(c.mss, int(c.sndUna.Size(c.sndNxt)))))
+		}
+		return end
+	}
+	bytes, ranges := c.sb.sacked, c.sb.n
+	for i := 0; i < c.sb.n; i++ {
+		if !c.lostHole(bytes, ranges, c.sb.r[i].start) {
+			break
+		}
+		end = c.sb.r[i].start
+		bytes -= int(c.sb.r[i].start.Size(c.sb.r[i].end))
+		ranges--
+	}
+	return end
 }
 
 // paceOK is the pacing gate in front of each data transmission: with a

@@ -221,8 +221,7 @@ func (c *Conn) pipe() int {
 		}
 		if prev.LessThan(end) {
 			size := int(prev.Size(end))
-			lost := i < c.sb.n && ((!c.reorderingSeen && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss)) || c.rackLostBelow(end))
-			if !lost {
+			if i == c.sb.n || !c.lostHole(bytes, ranges, end) {
 				p += size
 			}
 			if c.highRxt.GreaterThan(prev) {
@@ -237,6 +236,13 @@ func (c *Conn) pipe() int {
 	}
 	// A retransmission deemed lost (RFC 8985 §6.2) has left the network.
 	return max(p-c.rackLostBytes(), 0)
+}
+
+// lostHole reports whether a hole ending at end, below SACKed data of
+// bytes octets in ranges ranges, is lost: IsLost (RFC 6675 §4, unless
+// reordering was seen) or RACK's mark (RFC 8985 §6.2).
+func (c *Conn) lostHole(bytes, ranges int, end seqnum.Value) bool {
+	return (!c.reorderingSeen && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss)) || c.rackLostBelow(end)
 }
 
 // nextHole returns the segment NextSeg() rules (1) and (3) of RFC 6675

@@ -1,6 +1,11 @@
 package tcp
 
-import "time"
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
+)
 
 // Segmentation offload (GSO/TSO) on the send side: a segment may carry
 // several MSS of payload when Config.GSOMaxSize allows, and the stack (or
@@ -26,15 +31,33 @@ const (
 	pacingCARatio = 120
 )
 
+// The most payload a segment of several MSS may carry in each family, so
+// that its packet fits the IP length field whatever its headers: IPv4's
+// Total Length counts the IP and TCP headers (RFC 791 §3.1), IPv6's
+// Payload Length only the TCP header (RFC 8200 §3; no jumbograms, RFC
+// 2675, which Linux's BIG TCP would need).
+const (
+	MaxGSOPayload4 = ipv4.MaxTotalLen - ipv4.HeaderMaxLen - HeaderMaxLen // 65415
+	MaxGSOPayload6 = ipv6.MaxPayloadLen - HeaderMaxLen                   // 65475
+)
+
 // sizeGoal is the most payload the next segment may carry (Linux's
 // tcp_xmit_size_goal with tcp_tso_segs): mss, or with GSO a multiple of
-// it of at least minTSOSegs. Segments of several MSS are TCPv4 only for
-// now: the stack cuts (and the TAP negotiates TSO) for IPv4 alone.
+// it of at least minTSOSegs.
 func (c *Conn) sizeGoal(mss int) int {
-	if mss <= 0 || c.cfg.GSOMaxSize < minTSOSegs*mss || !c.remote.Addr().Is4() {
+	if mss <= 0 || c.gsoMax() < minTSOSegs*mss {
 		return mss
 	}
 	return c.tsoSegs(mss) * mss
+}
+
+// gsoMax is Config.GSOMaxSize within what the connection's family carries
+// (MaxGSOPayload4, MaxGSOPayload6).
+func (c *Conn) gsoMax() int {
+	if c.remote.Addr().Is4() {
+		return min(c.cfg.GSOMaxSize, MaxGSOPayload4)
+	}
+	return min(c.cfg.GSOMaxSize, MaxGSOPayload6)
 }
 
 // tsoSegs is tcp_tso_autosize: about 1 ms of data at the pacing rate
@@ -43,7 +66,7 @@ func (c *Conn) sizeGoal(mss int) int {
 // over 512 µs (tcp_tso_rtt_log: on such a path a big burst costs no
 // queue), bounded by GSOMaxSize, in segments, at least minTSOSegs.
 func (c *Conn) tsoSegs(mss int) int {
-	limit := c.cfg.GSOMaxSize
+	limit := c.gsoMax()
 	bytes := int(min(c.burstRate()>>pacingShift, uint64(limit)))
 	if c.hasRTT {
 		if r := c.minRTT.Microseconds() >> tsoRTTLog; r < 63 {

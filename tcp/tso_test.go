@@ -149,14 +149,32 @@ func TestTSO_HoleResentInSegmentsWithinCwnd(t *testing.T) {
 	}
 }
 
-// Segments of several MSS are for IPv4 connections only (the stack cuts
-// IPv4 alone, and the TAP negotiates TSO4 alone): an IPv6 connection
-// with GSOMaxSize keeps one MSS.
-func TestTSO_IPv6Connection_OneMSS(t *testing.T) {
-	a, b := netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:80")
-	c := NewConn(Config{GSOMaxSize: 65000}.withDefaults(), a, b, testISS, &recorder{})
-	c.hasRTT, c.minRTT = true, 100*time.Microsecond
-	if got := c.sizeGoal(1440); got != 1440 {
-		t.Errorf("sizeGoal = %d on an IPv6 connection, want the MSS 1440", got)
+// Segments of several MSS are bounded by what the family's length field
+// carries: an IPv4 connection's payload by 65535 less the largest IPv4
+// and TCP headers (65415), an IPv6 connection's by IPv6's Payload Length,
+// which counts only the TCP header (RFC 8200 §3: 65535 - 60 = 65475), on
+// a short path that earns the whole GSOMaxSize (here larger than both).
+func TestTSO_SizeGoal_BoundedByTheFamilysLengthField(t *testing.T) {
+	for _, c := range []struct {
+		local, remote string
+		mss, want     int
+	}{
+		{"10.0.0.1:40000", "10.0.0.2:80", 1000, 65 * 1000},
+		{"[2001:db8::1]:40000", "[2001:db8::2]:80", 1000, 65 * 1000},
+		{"10.0.0.1:40000", "10.0.0.2:80", 65415 / 3, 3 * (65415 / 3)},
+		{"[2001:db8::1]:40000", "[2001:db8::2]:80", 65415 / 3, 3 * (65415 / 3)},
+		// 65475/3: three fit IPv6's bound, only two IPv4's.
+		{"10.0.0.1:40000", "10.0.0.2:80", 65475 / 3, 2 * (65475 / 3)},
+		{"[2001:db8::1]:40000", "[2001:db8::2]:80", 65475 / 3, 3 * (65475 / 3)},
+	} {
+		a, b := netip.MustParseAddrPort(c.local), netip.MustParseAddrPort(c.remote)
+		conn := NewConn(Config{GSOMaxSize: 1 << 20}.withDefaults(), a, b, testISS, &recorder{})
+		conn.hasRTT, conn.minRTT = true, 100*time.Microsecond
+		if got := conn.sizeGoal(c.mss); got != c.want {
+			t.Errorf("%s, MSS %d: sizeGoal = %d, want %d", c.remote, c.mss, got, c.want)
+		}
+		if got := conn.sizeGoal(c.mss); got+HeaderMaxLen > 65535 || b.Addr().Is4() && got+HeaderMaxLen+60 > 65535 {
+			t.Errorf("%s: a segment of %d payload octets overflows the length field", c.remote, got)
+		}
 	}
 }

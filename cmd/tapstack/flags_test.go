@@ -87,6 +87,9 @@ func TestLinkFlags_RefusedWithWhatToPass(t *testing.T) {
 		{"addr network address", []string{"--addr", "10.0.0.0/24"}, []string{"--addr 10.0.0.0/24", "network address", "pass", "10.0.0.2/24"}},
 		{"addr network address /16", []string{"--addr", "10.1.0.0/16", "--host-addr", "10.1.0.1/16"}, []string{"--addr 10.1.0.0/16", "network address", "10.1.0.2/16"}},
 
+		// --pcap-segmented only says how --pcap records.
+		{"pcap-segmented without pcap", []string{"--pcap-segmented"}, []string{"--pcap-segmented", "pass --pcap FILE"}},
+
 		// --host-addr: the same rules.
 		{"host-addr multicast", []string{"--host-addr", "239.1.1.1/24"}, []string{"--host-addr 239.1.1.1/24", "multicast", "pass"}},
 		{"host-addr broadcast", []string{"--host-addr", "10.0.0.255/24"}, []string{"--host-addr 10.0.0.255/24", "broadcast", "10.0.0.1/24"}},

@@ -96,6 +96,7 @@ type linkFlags struct {
 	addr6, hostAddr6 string
 	mtu              int
 	pcap             string
+	pcapSegmented    bool // --pcap-segmented: super-frames as the wire carries them
 	logLevel         string
 	maxConns         int
 	tcpMem           int
@@ -118,6 +119,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.hostAddr6, "host-addr6", defaultHostAddr6, `IPv6 address for the kernel side of the TAP or TUN ("": leave it alone)`)
 	fs.IntVar(&l.mtu, "mtu", 1500, "link MTU, 68 to 65521 (with --tun, 65535)")
 	fs.StringVar(&l.pcap, "pcap", "", "write every frame in and out to this pcap file")
+	fs.BoolVar(&l.pcapSegmented, "pcap-segmented", false, "with --pcap, write TCP super-frames (offloads: GRO in, TSO out) as the MSS-sized frames the wire would carry, checksums complete, instead of as they cross the TAP")
 	fs.StringVar(&l.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&l.maxConns, "max-conns", 131072, "most TCP connections, TIME-WAIT included; beyond it SYNs are dropped and counted")
 	fs.StringVar(&l.cc, "congestion", tcp.DefaultCongestion, "TCP congestion control: "+strings.Join(tcp.CongestionControls(), " or "))
@@ -170,6 +172,9 @@ func (l *linkFlags) parse() (parsed, error) {
 		}
 	case p.hostAddr.IsValid():
 		p.gateway = p.hostAddr.Addr() // on-link: checkEnds
+	}
+	if l.pcapSegmented && l.pcap == "" {
+		return p, fmt.Errorf("--pcap-segmented changes how the --pcap file records super-frames; pass --pcap FILE too")
 	}
 	if l.tun != "" && l.tap != defaultTAP {
 		return p, fmt.Errorf("--tap %s and --tun %s: the stack runs on one device; pass --tun alone for a TUN, --tap alone for a TAP", l.tap, l.tun)

@@ -134,7 +134,7 @@ func bringUp(l *linkFlags, log *slog.Logger) (*node, error) {
 			return nil, fmt.Errorf("--pcap: %v", err)
 		}
 		n.file, n.pcap = f, bufio.NewWriterSize(f, 1<<16)
-		if dev, err = nic.NewPcap(tap, n.pcap, nil); err != nil {
+		if dev, err = nic.NewPcapWith(tap, n.pcap, nic.PcapOptions{Segmented: l.pcapSegmented}); err != nil {
 			tap.Close()
 			f.Close()
 			return nil, fmt.Errorf("--pcap: %v", err)

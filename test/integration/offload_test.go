@@ -20,8 +20,8 @@ import (
 
 // offloadStack runs a stack in this process on a TAP inside ns opened with
 // the offload mode m, with the kernel side as its gateway (so that it
-// reaches networks behind the kernel).
-func offloadStack(t *testing.T, ns *nstest.NS, m nic.OffloadMode) (*stack.Stack, *nic.TAP) {
+// reaches networks behind the kernel); each of cfgs may change its Config.
+func offloadStack(t *testing.T, ns *nstest.NS, m nic.OffloadMode, cfgs ...func(*stack.Config)) (*stack.Stack, *nic.TAP) {
 	t.Helper()
 	var tap *nic.TAP
 	err := ns.Do(func() (err error) {
@@ -31,8 +31,12 @@ func offloadStack(t *testing.T, ns *nstest.NS, m nic.OffloadMode) (*stack.Stack,
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := stack.New(tap, stack.Config{Addr: netip.MustParsePrefix(stackAddr + "/24"), Gateway: netip.MustParseAddr(hostAddr),
-		Logger: slog.New(slog.DiscardHandler)})
+	cfg := stack.Config{Addr: netip.MustParsePrefix(stackAddr + "/24"), Gateway: netip.MustParseAddr(hostAddr),
+		Logger: slog.New(slog.DiscardHandler)}
+	for _, f := range cfgs {
+		f(&cfg)
+	}
+	st, err := stack.New(tap, cfg)
 	if err != nil {
 		tap.Close()
 		t.Fatal(err)
@@ -43,10 +47,11 @@ func offloadStack(t *testing.T, ns *nstest.NS, m nic.OffloadMode) (*stack.Stack,
 }
 
 // bulkToStack sends n bytes from a kernel socket in ns to a Go server on
-// the stack (socket.Listen) and checks their SHA-256 on arrival.
-func bulkToStack(t *testing.T, ns *nstest.NS, st *stack.Stack, n int) {
+// the stack (socket.Listen) at addr over network ("tcp4", "tcp6") and
+// checks their SHA-256 on arrival.
+func bulkToStack(t *testing.T, ns *nstest.NS, st *stack.Stack, network, addr string, n int) {
 	t.Helper()
-	l, err := socket.Listen(st, "tcp4", stackAddr+":5001")
+	l, err := socket.Listen(st, network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +60,7 @@ func bulkToStack(t *testing.T, ns *nstest.NS, st *stack.Stack, n int) {
 	data := patternBytes(n)
 	var c net.Conn
 	if err := ns.Do(func() (err error) {
-		c, err = (&net.Dialer{Timeout: 10 * time.Second}).Dial("tcp4", stackAddr+":5001")
+		c, err = (&net.Dialer{Timeout: 10 * time.Second}).Dial(network, addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -116,7 +121,7 @@ func checkHash(t *testing.T, who string, done <-chan hashed, data []byte) {
 func TestOffloadOn_BulkKernelToStack_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOn)
-	bulkToStack(t, ns, st, 100<<20)
+	bulkToStack(t, ns, st, "tcp4", stackAddr+":5001", 100<<20)
 	ts, ss := tap.Stats(), st.Stats()
 	if ts.GSOFramesRead == 0 || ss.Offload.GROIn == 0 || ss.Offload.CsumSkipped == 0 || ss.TCP.InCsumErrors != 0 {
 		t.Errorf("TAP %+v, stack offload %+v, TCP checksum errors %d; want super-frames and trusted checksums", ts, ss.Offload, ss.TCP.InCsumErrors)
@@ -128,9 +133,27 @@ func TestOffloadOn_BulkKernelToStack_100MiBIntact(t *testing.T) {
 func TestOffloadOff_BulkKernelToStack_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOff)
-	bulkToStack(t, ns, st, 100<<20)
+	bulkToStack(t, ns, st, "tcp4", stackAddr+":5001", 100<<20)
 	if ts, ss := tap.Stats(), st.Stats(); ts.GSOFramesRead != 0 || ss.Offload != (stack.OffloadStats{}) {
 		t.Errorf("TAP %+v, stack offload %+v; want no offload at all", ts, ss.Offload)
+	}
+}
+
+// toDiscard sends n zero bytes from a kernel socket in ns to the daemon's
+// discard port.
+func toDiscard(t *testing.T, ns *nstest.NS, n int64) {
+	t.Helper()
+	var conn net.Conn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp4", stackAddr+":9", 10*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Minute)) // a hang guard
+	if k, err := io.Copy(conn, io.LimitReader(zeroReader{}, n)); err != nil || k != n {
+		t.Fatalf("discard took %d bytes: %v", k, err)
 	}
 }
 
@@ -151,18 +174,7 @@ func TestDaemon_Offload_ReadinessLineAndStats(t *testing.T) {
 		if !strings.Contains(d.out.String(), c.line) {
 			t.Fatalf("%v: the readiness line lacks %s:\n%s", c.args, c.line, d.out)
 		}
-		var conn net.Conn
-		if err := ns.Do(func() (err error) {
-			conn, err = net.DialTimeout("tcp4", stackAddr+":9", 10*time.Second)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		conn.SetDeadline(time.Now().Add(time.Minute))
-		if n, err := io.Copy(conn, io.LimitReader(zeroReader{}, 8<<20)); err != nil || n != 8<<20 {
-			t.Fatalf("discard took %d bytes: %v", n, err)
-		}
-		conn.Close()
+		toDiscard(t, ns, 8<<20)
 		// A download: the stack's segments go whole to the TAP as TSO
 		// frames with offloads, cut by the stack without.
 		if n := len(curl(t, ns, fmt.Sprintf("http://%s/bytes/%d", stackAddr, 4<<20))); n != 4<<20 {

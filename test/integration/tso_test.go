@@ -31,12 +31,13 @@ func randomBytes(n int) []byte {
 }
 
 // bulkFromStack sends n random bytes from the stack to a kernel server
-// listening on addr inside ns and checks their SHA-256 on arrival.
-func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n int) {
+// listening on addr inside ns over network ("tcp4", "tcp6") and checks
+// their SHA-256 on arrival.
+func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, network, addr string, n int) {
 	t.Helper()
 	var l net.Listener
 	if err := ns.Do(func() (err error) {
-		l, err = net.Listen("tcp4", addr)
+		l, err = net.Listen(network, addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n 
 	defer l.Close()
 	done := hashFirst(func() (net.Conn, error) { return l.Accept() })
 	data := randomBytes(n)
-	c, err := socket.Dial(st, "tcp4", addr)
+	c, err := socket.Dial(st, network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func bulkFromStack(t *testing.T, ns *nstest.NS, st *stack.Stack, addr string, n 
 func TestOffloadOn_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOn)
-	bulkFromStack(t, ns, st, hostAddr+":5002", 100<<20)
+	bulkFromStack(t, ns, st, "tcp4", hostAddr+":5002", 100<<20)
 	o, ts := st.Stats().Offload, tap.Stats()
 	if o.TSOOut == 0 || o.TSOSegsOut <= o.TSOOut || o.SoftGSOOut != 0 || ts.WriteErrors != 0 || ts.GSOFramesWritten != o.TSOOut {
 		t.Errorf("offload %+v, TAP %+v; want TSO segments of several MSS, each written as a super-frame, none cut in software", o, ts)
@@ -87,10 +88,7 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 	far := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOn)
 	vA, vB := "tso"+tapName()[3:], "tsp"+tapName()[3:]
-	for _, c := range []struct {
-		ns   *nstest.NS
-		args []string
-	}{
+	bulkForwarded(t, ns, far, st, tap, vA, vB, []nsCmd{
 		{ns, []string{"ip", "link", "add", vA, "type", "veth", "peer", "name", vB, "netns", far.Name}},
 		{ns, []string{"ip", "addr", "add", "10.77.0.1/24", "dev", vA}},
 		{ns, []string{"ip", "link", "set", "dev", vA, "up"}},
@@ -98,7 +96,24 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 		{far, []string{"ip", "addr", "add", "10.77.0.2/24", "dev", vB}},
 		{far, []string{"ip", "link", "set", "dev", vB, "up"}},
 		{far, []string{"ip", "route", "add", "default", "via", "10.77.0.1"}},
-	} {
+	}, "tcp4", "10.77.0.2:5003")
+}
+
+// nsCmd is a command to run in a namespace.
+type nsCmd struct {
+	ns   *nstest.NS
+	args []string
+}
+
+// bulkForwarded runs setup, which links ns (the TAP's) to far through
+// the veth pair vA–vB and has the kernel forward between them, turns
+// checksum offload off on the veth (vA on send, so no TSO either; vB on
+// receive), sends 100 MiB from st to addr in far over network and checks
+// them: intact, no TCP checksum error counted in far, TSO segments sent
+// and none cut in software.
+func bulkForwarded(t *testing.T, ns, far *nstest.NS, st *stack.Stack, tap *nic.TAP, vA, vB string, setup []nsCmd, network, addr string) {
+	t.Helper()
+	for _, c := range setup {
 		if out, err := run(t, c.ns, c.args[0], c.args[1:]...); err != nil {
 			t.Fatalf("%v: %v\n%s", c.args, err, out)
 		}
@@ -107,7 +122,7 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 	ethtoolOff(t, far, vB, unix.ETHTOOL_SRXCSUM)
 	csumErrs := func() int { return snmpTCP(t, far, "InCsumErrors") }
 	before := csumErrs()
-	bulkFromStack(t, far, st, "10.77.0.2:5003", 100<<20)
+	bulkFromStack(t, far, st, network, addr, 100<<20)
 	if d := csumErrs() - before; d != 0 {
 		t.Errorf("the far namespace counted %d TCP checksum errors", d)
 	}
@@ -123,7 +138,7 @@ func TestOffloadOn_BulkStackForwardedByKernel_100MiBIntact(t *testing.T) {
 func TestOffloadOff_BulkStackToKernel_100MiBIntact(t *testing.T) {
 	ns := nstest.New(t)
 	st, tap := offloadStack(t, ns, nic.OffloadOff)
-	bulkFromStack(t, ns, st, hostAddr+":5002", 100<<20)
+	bulkFromStack(t, ns, st, "tcp4", hostAddr+":5002", 100<<20)
 	o := st.Stats().Offload
 	if o.TSOOut != 0 || o.SoftGSOOut == 0 || o.SoftGSOSegsOut <= o.SoftGSOOut || tap.Stats().WriteErrors != 0 {
 		t.Errorf("offload %+v, TAP write errors %d; want segments cut in software only", o, tap.Stats().WriteErrors)
