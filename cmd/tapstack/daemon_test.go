@@ -217,7 +217,11 @@ func TestUp_BadServiceFlagsOneLine(t *testing.T) {
 		{[]string{"--procs", "-1"}, "tapstack up: --procs -1: want a count of processors, or 0 for the default"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := run(append([]string{"up"}, tc.args...), &stdout, &stderr)
+		// A TAP name Linux refuses (16 bytes): if a refusal ever came
+		// after the device opens, the open fails instead of making a TAP
+		// in the machine's own namespace, and the test fails on it.
+		args := append([]string{"up", "--tap", "tapstack-nottap0"}, tc.args...)
+		code := run(args, &stdout, &stderr)
 		if code != 2 || stderr.String() != tc.want+"\n" {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
