@@ -41,6 +41,7 @@ var (
 	flagBigMTU  = flag.Int("big-mtu", 0, `with the bulk phase: two more columns, "tapstack MTU N" (--offload off) and "gVisor MTU N", bulk rows only, at this MTU (e.g. 65000: per-byte costs without offloads)`)
 	flagClient  = flag.String("client-cc", "", `the kernel-side clients' congestion control in the tapstack and gVisor columns, set per socket (TCP_CONGESTION), e.g. "cubic" (default: the machine's)`)
 	flagCounts  = flag.Bool("counts", false, "bulk rows: count the stack process's context switches and system calls (`perf stat`) and report them per GB")
+	flagGVProcs = flag.Int("gvisor-procs", 0, "GOMAXPROCS of the gVisor stack process (0: the Go runtime's default, all CPUs); tapstack's daemon runs on half by default (--procs)")
 	flagBinB    = flag.String("bin-b", "", `a second tapstack binary (e.g. an older build): "tapstack B" columns beside each tapstack column of the bulk phase, run alternately with it (A/B)`)
 	flagPhases  = flag.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+` (or "all")`)
 	flagIdleN   = flag.Int("idle-n", 10000, "idle phase: connections held open at once")
@@ -362,6 +363,9 @@ func gvisorAt(exe, mtu string) func(*testing.B, *nstest.NS, string) (*exec.Cmd, 
 	return func(_ *testing.B, ns *nstest.NS, tap string) (*exec.Cmd, error) {
 		cmd := ns.Command(context.Background(), exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), envGVisor+"=1", envTAP+"="+tap, envMTU+"="+mtu)
+		if *flagGVProcs > 0 {
+			cmd.Env = append(cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", *flagGVProcs))
+		}
 		return cmd, nil
 	}
 }
