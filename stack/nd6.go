@@ -244,7 +244,7 @@ func (s *Stack) nextHop6Locked(dst netip.Addr) (netip.Addr, bool) {
 	if s.onLink6Locked(dst) {
 		return dst, true
 	}
-	if hop, ok := s.redirectNextHopLocked(dst, s.nowLocked()); ok {
+	if hop, ok := s.redirectNextHopLocked(dst); ok {
 		return hop, true
 	}
 	var first netip.Addr

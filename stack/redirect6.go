@@ -31,8 +31,9 @@ type redirect6 struct {
 }
 
 // redirectNextHopLocked returns the first hop a redirect set for dst,
-// noting the use; an entry idle for redirectIdle is gone.
-func (s *Stack) redirectNextHopLocked(dst netip.Addr, now time.Time) (netip.Addr, bool) {
+// noting the use; an entry idle for redirectIdle is gone. Without
+// redirects it costs a length check: it is on every packet's path.
+func (s *Stack) redirectNextHopLocked(dst netip.Addr) (netip.Addr, bool) {
 	v := &s.ip6
 	if len(v.redirects) == 0 {
 		return netip.Addr{}, false
@@ -41,6 +42,7 @@ func (s *Stack) redirectNextHopLocked(dst netip.Addr, now time.Time) (netip.Addr
 	if !ok {
 		return netip.Addr{}, false
 	}
+	now := s.nowLocked()
 	if now.Sub(r.used) >= redirectIdle {
 		delete(v.redirects, dst)
 		return netip.Addr{}, false
