@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
@@ -214,25 +215,11 @@ func (s *Stack) icmp6ErrorInLocked(h ipv6.Header, m ipv6.ICMP, linkFailure bool)
 // h) quoting one of e's segments, with sequence number seq; linkFailure
 // as for icmp6ErrorInLocked.
 func (s *Stack) tcpICMPv6ErrorLocked(e *tcpEntry, h ipv6.Header, m ipv6.ICMP, seq seqnum.Value, linkFailure bool) {
-	c := e.conn
-	if c == nil || c.State() == tcp.StateTimeWait {
-		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
-	}
-	var accepted bool
-	if linkFailure {
-		accepted = c.HandleLinkFailure(seq, s.nowLocked())
-	} else {
-		accepted = c.HandleICMPv6Error(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked())
-	}
-	if !accepted {
-		s.dropLocked(&s.stats.TCP.OutOfWindowICMPs, catTCP, "out_of_window_icmps", h)
-		return
-	}
-	s.stats.TCP.ICMPErrors++
-	if soft := tcp.SoftICMPv6Error(m.Type(), m.Code()); soft != 0 && c.State() != tcp.StateClosed {
-		e.softErr, e.softUna = soft, c.SndUna()
-	}
-	s.afterTCPLocked(e)
+	s.tcpErrorLocked(e, seq, linkFailure, tcp.SoftICMPv6Error(m.Type(), m.Code()),
+		func(c *tcp.Conn, now time.Time) bool {
+			return c.HandleICMPv6Error(m.Type(), m.Code(), seq, int(m.MTU()), now)
+		},
+		func() { s.dropLocked(&s.stats.TCP.OutOfWindowICMPs, catTCP, "out_of_window_icmps", h) })
 }
 
 // wildcardSourceLocked is the address a connection bound to a wildcard

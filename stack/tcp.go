@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/tapstack/tapstack/ipv4"
@@ -258,25 +259,46 @@ func (s *Stack) addConnLocked(key tcpKey, c *tcp.Conn, ep *TCPEndpoint) *tcpEntr
 // localICMPErrorLocked), which fails a connect at once
 // (tcp.Conn.HandleLinkFailure).
 func (s *Stack) tcpICMPErrorLocked(e *tcpEntry, m ipv4.ICMP, seq seqnum.Value, linkFailure bool) {
+	s.tcpErrorLocked(e, seq, linkFailure, tcp.SoftICMPError(m.Type(), m.Code()),
+		func(c *tcp.Conn, now time.Time) bool {
+			if !c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), now) {
+				return false
+			}
+			if m.Type() == ipv4.TypeDestUnreachable && m.Code() == ipv4.CodeFragNeeded {
+				s.pmtu.learn(e.key.remote.Addr(), tcp.ClampPathMTU(int(m.MTU())), now)
+			}
+			return true
+		},
+		func() {
+			s.dropICMPErrorLocked(&s.stats.TCP.OutOfWindowICMPs, catTCP, "out_of_window_icmps", m, netip.Addr{})
+		})
+}
+
+// tcpErrorLocked is what the two families' ICMP errors share on their way
+// to e's connection: none for a TIME-WAIT one (Linux drops them,
+// uncounted); the connection takes it through handle, or as our own
+// link's failure to resolve the next hop (HandleLinkFailure, which fails a
+// connect at once); one it refuses (RFC 5927 §4.1) is dropped by drop;
+// an accepted one is counted and leaves soft behind, reported if the
+// connection times out (RFC 1122 §4.2.3.9).
+func (s *Stack) tcpErrorLocked(e *tcpEntry, seq seqnum.Value, linkFailure bool, soft syscall.Errno, handle func(*tcp.Conn, time.Time) bool, drop func()) {
 	c := e.conn
 	if c == nil || c.State() == tcp.StateTimeWait {
-		return // Linux drops ICMP errors for TIME-WAIT sockets, uncounted
+		return
 	}
+	now := s.nowLocked()
 	var accepted bool
 	if linkFailure {
-		accepted = c.HandleLinkFailure(seq, s.nowLocked())
+		accepted = c.HandleLinkFailure(seq, now)
 	} else {
-		accepted = c.HandleICMPError(m.Type(), m.Code(), seq, int(m.MTU()), s.nowLocked())
+		accepted = handle(c, now)
 	}
 	if !accepted {
-		s.dropICMPErrorLocked(&s.stats.TCP.OutOfWindowICMPs, catTCP, "out_of_window_icmps", m, netip.Addr{})
+		drop()
 		return
 	}
 	s.stats.TCP.ICMPErrors++
-	if m.Type() == ipv4.TypeDestUnreachable && m.Code() == ipv4.CodeFragNeeded {
-		s.pmtu.learn(e.key.remote.Addr(), tcp.ClampPathMTU(int(m.MTU())), s.nowLocked())
-	}
-	if soft := tcp.SoftICMPError(m.Type(), m.Code()); soft != 0 && c.State() != tcp.StateClosed {
+	if soft != 0 && c.State() != tcp.StateClosed {
 		e.softErr, e.softUna = soft, c.SndUna()
 	}
 	s.afterTCPLocked(e)
