@@ -207,13 +207,23 @@ func (s *Stack) sendEchoReplyLocked(req ipv4.Header, m ipv4.ICMP) {
 }
 
 // sendICMPErrorLocked sends an ICMP error about orig to its source, unless
-// RFC 1122 §3.2.2 forbids it or the rate limit is exhausted.
+// RFC 1122 §3.2.2 forbids it or a rate limit is exhausted: the source's
+// own (icmplimit.go), then the global one (RFC 1812 §4.3.2.8). Linux's
+// icmp_ratemask limits destination unreachable (but for fragmentation
+// needed), source quench, time exceeded and parameter problem; of those
+// a host stack sends destination unreachable (protocol and port) and
+// time exceeded (reassembly), all limited here.
 func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Header, linkBcast, dstBcast bool) {
 	if !ipv4.ErrorAllowed(orig, linkBcast, dstBcast) {
 		s.stats.ICMP.OutErrorsSuppressd++
 		return
 	}
-	if !s.icmpLimit.allow(s.nowLocked()) {
+	now := s.nowLocked()
+	if !s.icmpPeers.allow(orig.Src(), now, s.icmpPeerInterval) {
+		s.stats.ICMP.OutRateLimitHost++
+		return
+	}
+	if !s.icmpLimit.allow(now) {
 		s.stats.ICMP.OutRateLimited++
 		return
 	}

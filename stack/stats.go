@@ -184,7 +184,11 @@ type ICMPStats struct {
 	OutDestUnreachs    uint64 `json:"out_dest_unreachs"`
 	OutTimeExcds       uint64 `json:"out_time_excds"`
 	OutErrorsSuppressd uint64 `json:"out_errors_suppressed"` // RFC 1122 §3.2.2 forbids an error here
-	OutRateLimited     uint64 `json:"out_rate_limited"`
+	// OutRateLimited is Linux's IcmpOutRateLimitGlobal (the global
+	// bucket, Config.ICMPErrorRate); OutRateLimitHost its
+	// IcmpOutRateLimitHost (the destination's, Config.ICMPErrorInterval).
+	OutRateLimited   uint64 `json:"out_rate_limited"`
+	OutRateLimitHost uint64 `json:"out_rate_limit_host"`
 }
 
 // UDPStats follows the UDP group of RFC 4113.
