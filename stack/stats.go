@@ -183,6 +183,9 @@ type ICMPStats struct {
 	OutEchoReps        uint64 `json:"out_echo_reps"`
 	OutDestUnreachs    uint64 `json:"out_dest_unreachs"`
 	OutTimeExcds       uint64 `json:"out_time_excds"`
+	OutParmProbs       uint64 `json:"out_parm_probs"`
+	InTimestamps       uint64 `json:"in_timestamps"`
+	OutTimestampReps   uint64 `json:"out_timestamp_reps"`
 	OutErrorsSuppressd uint64 `json:"out_errors_suppressed"` // RFC 1122 §3.2.2 forbids an error here
 	// OutRateLimited is Linux's IcmpOutRateLimitGlobal (the global
 	// bucket, Config.ICMPErrorRate); OutRateLimitHost its

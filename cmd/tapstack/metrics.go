@@ -106,6 +106,9 @@ var nstatNames = map[string]string{
 	"icmp.out_echo_reps":       "Icmp_OutEchoReps",
 	"icmp.out_dest_unreachs":   "Icmp_OutDestUnreachs",
 	"icmp.out_time_excds":      "Icmp_OutTimeExcds",
+	"icmp.out_parm_probs":      "Icmp_OutParmProbs",
+	"icmp.in_timestamps":       "Icmp_InTimestamps",
+	"icmp.out_timestamp_reps":  "Icmp_OutTimestampReps",
 	"icmp.out_rate_limited":    "Icmp_OutRateLimitGlobal",
 	"icmp.out_rate_limit_host": "Icmp_OutRateLimitHost",
 
