@@ -178,7 +178,8 @@ type Stack struct {
 	batched       []*tcpEntry // connections that got segments in this batch
 	due           []*tcpEntry // scratch for tcpTimersLocked
 	icmpLimit     tokenBucket
-	icmpPeers     icmpPeerLimit // ICMPv4 errors per destination (icmplimit.go)
+	icmpPeers     icmpPeerLimit   // ICMPv4 errors per destination (icmplimit.go)
+	udpMatches    []*udp.Endpoint // scratch for udpFanOutLocked
 	// icmpPeerInterval is Config.ICMPErrorInterval.
 	icmpPeerInterval time.Duration
 	udpRcvBuf        int

@@ -196,8 +196,11 @@ type ICMPStats struct {
 
 // UDPStats follows the UDP group of RFC 4113.
 type UDPStats struct {
-	InDatagrams  uint64 `json:"in_datagrams"`
-	NoPorts      uint64 `json:"no_ports"`
+	InDatagrams uint64 `json:"in_datagrams"`
+	NoPorts     uint64 `json:"no_ports"`
+	// IgnoredMulti: a broadcast or multicast datagram no socket takes
+	// (Linux's UdpIgnoredMulti; no port unreachable is sent for it).
+	IgnoredMulti uint64 `json:"ignored_multi"`
 	InErrors     uint64 `json:"in_errors"` // malformed
 	InCsumErrors uint64 `json:"in_csum_errors"`
 	RcvbufErrors uint64 `json:"rcvbuf_errors"`
@@ -322,7 +325,7 @@ func (s Stats) Drops() uint64 {
 		ip.InBadOptions + ip.InBadSource + ip.InAddrErrors + ip.InMulticast + ip.InUnknownProtos +
 		ip.InSourceRouted + ip.OutNoRoutes + ip.OutDiscards + ip.FragFails + ip.ReasmFails + ip.ReasmDuplicates +
 		ic.InErrors + ic.InBroadcastEchos + ic.InErrorsUnmatched +
-		u.InErrors + u.InCsumErrors + u.NoPorts + u.RcvbufErrors +
+		u.InErrors + u.InCsumErrors + u.NoPorts + u.IgnoredMulti + u.RcvbufErrors +
 		t.InErrs + t.ConnLimitDrops + t.MemLimitDrops + t.PAWSDrops + t.ListenDrops + t.SynCookiesFailed +
 		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs +
 		s.IPv6.drops() + s.ND6.drops()

@@ -114,6 +114,7 @@ var nstatNames = map[string]string{
 
 	"udp.in_datagrams":   "Udp_InDatagrams",
 	"udp.no_ports":       "Udp_NoPorts",
+	"udp.ignored_multi":  "Udp_IgnoredMulti",
 	"udp.in_errors":      "Udp_InErrors",
 	"udp.in_csum_errors": "Udp_InCsumErrors",
 	"udp.rcvbuf_errors":  "Udp_RcvbufErrors",
