@@ -29,8 +29,15 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 	case dst == s.bcast || dst == limitedBroadcast:
 		dstBcast = true
 	case dst.IsMulticast():
-		s.dropLocked(&s.stats.IPv4.InMulticast, catIPv4, "in_multicast", b)
-		return
+		// RFC 1112 §6.5: a datagram to a group is delivered when the
+		// interface is in it (igmp.go); the transports treat it as a
+		// broadcast (no TCP, no ICMP errors, UDP to every socket).
+		if !s.joinedGroup4(dst) {
+			s.dropLocked(&s.stats.IPv4.InMulticast, catIPv4, "in_multicast", b)
+			return
+		}
+		s.stats.IPv4.InMcastPkts++
+		dstBcast = true
 	default:
 		// A host does not forward (RFC 1122 §3.3.1): silently discard.
 		s.dropLocked(&s.stats.IPv4.InAddrErrors, catIPv4, "in_addr_errors", b)
@@ -100,6 +107,8 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 		s.handleUDPLocked(h, linkBcast || dstBcast, meta)
 	case ipv4.ProtoTCP:
 		s.handleTCPLocked(h, linkBcast || dstBcast, meta)
+	case ipv4.ProtoIGMP:
+		s.handleIGMPLocked(h) // igmp.go
 	default:
 		// RFC 1122 §3.2.2.1: protocol unreachable for a transport we lack.
 		s.stats.IPv4.InDelivers--

@@ -151,7 +151,7 @@ func TestIPv4_Validation_DropsAndCounts(t *testing.T) {
 		{"loose source route", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Options: []byte{1, 0x83, 7, 8, 10, 0, 0, 1}}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InSourceRouted }},
 		{"strict source route", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Options: []byte{1, 0x89, 7, 8, 10, 0, 0, 1}}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InSourceRouted }},
 		{"option length below 2", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Options: []byte{0x44, 1, 0, 0}}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InBadOptions }},
-		{"multicast", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("224.0.0.1")}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InMulticast }},
+		{"multicast", ipFrame(ipv4.Fields{Protocol: ipv4.ProtoICMP, Dst: netip.MustParseAddr("239.9.9.9")}, echoRequest(1, 1, nil)), func(s stack.IPv4Stats) uint64 { return s.InMulticast }},
 	}
 	for _, c := range cases {
 		before := c.count(e.st.Stats().IPv4)

@@ -24,7 +24,7 @@ func (s *Stack) handleFrameLocked(frame []byte, meta nic.Meta) {
 		s.dropFrameLocked(&s.stats.Link.Malformed, catLink, "malformed", frame)
 		return
 	}
-	if !eth.ForUs(s.mac) && !s.joined6(eth) {
+	if !eth.ForUs(s.mac) && !s.joined6(eth) && !s.joined4(eth) {
 		s.dropFrameLocked(&s.stats.Link.NotForUs, catLink, "not_for_us", frame)
 		return
 	}
@@ -200,6 +200,9 @@ func (s *Stack) outputMetaLocked(pkt ipv4.Header, meta nic.Meta) error {
 	if dst == s.bcast || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		s.sendResolvedMetaLocked(pkt, ethernet.Broadcast, meta)
 		return nil
+	}
+	if dst.IsMulticast() {
+		return s.outputMcastLocked(pkt, meta) // mcast.go
 	}
 	_, hop, ok := s.routes.Lookup(dst)
 	if !ok {

@@ -147,6 +147,7 @@ type Stack struct {
 	pings  map[uint16]*PingEndpoint
 	pings6 map[uint16]*PingEndpoint // ICMPv6 ping endpoints (ping.go)
 	ip6    ip6State                 // IPv6 addresses, neighbour cache, routers, MLD (addr6.go)
+	igmp   igmpState                // IPv4 multicast groups and IGMP (igmp.go)
 	// IPv6 fragments and ICMPv6 errors (ip6frag.go, pmtu6.go,
 	// icmp6err.go). rx6LinkMcast: the IPv6 packet being handled came as a
 	// link-layer multicast or broadcast (RFC 4443 §2.4 (e.4)).
@@ -667,6 +668,7 @@ func (s *Stack) rearmLocked() {
 		s.armLocked(t)
 	}
 	s.rearm6Locked()
+	s.rearmIGMPLocked()
 }
 
 // armLocked makes the single scheduler timer fire no later than t.
@@ -695,6 +697,7 @@ func (s *Stack) onTimer() {
 	s.tcpTimersLocked(now)
 	s.arp.Expire(now, s.arpRequestDue, s.arpFailed)
 	s.timers6Locked(now)
+	s.igmpTimersLocked(now)
 	s.dbg.timedOutFirsts = 0
 	timedOut := uint64(s.reasm.Expire(now, s.reassemblyTimedOut))
 	s.stats.IPv4.ReasmTimeouts += timedOut

@@ -20,6 +20,8 @@ type Stats struct {
 	// ND6 counts neighbour and router discovery, IPv6 address
 	// configuration and MLD (nd6.go).
 	ND6 ND6Stats `json:"nd6"`
+	// IGMP counts IGMP messages (igmp.go).
+	IGMP IGMPStats `json:"igmp"`
 }
 
 // IPv6Stats follows the IPv6 group of RFC 4293 (ipSystemStats for ipv6)
@@ -149,7 +151,7 @@ type IPv4Stats struct {
 	InBadOptions    uint64 `json:"in_bad_options"`
 	InBadSource     uint64 `json:"in_bad_source"`     // martian source: broadcast, multicast, loopback, ours
 	InAddrErrors    uint64 `json:"in_addr_errors"`    // not addressed to us (we do not forward)
-	InMulticast     uint64 `json:"in_multicast"`      // multicast: no groups joined
+	InMulticast     uint64 `json:"in_multicast"`      // multicast to a group we are not in
 	InUnknownProtos uint64 `json:"in_unknown_protos"` // answered with ICMP 3/2
 	InSourceRouted  uint64 `json:"in_source_routed"`  // LSRR/SSRR: dropped, as Linux accept_source_route=0
 	OutRequests     uint64 `json:"out_requests"`
@@ -165,6 +167,10 @@ type IPv4Stats struct {
 	ReasmOverlaps   uint64 `json:"reasm_overlaps"`
 	ReasmTimeouts   uint64 `json:"reasm_timeouts"`
 	ReasmNoMemory   uint64 `json:"reasm_no_memory"`
+	// Multicast datagrams received (for a group we are in) and sent, as
+	// Linux's IpExt InMcastPkts and OutMcastPkts.
+	InMcastPkts  uint64 `json:"in_mcast_pkts"`
+	OutMcastPkts uint64 `json:"out_mcast_pkts"`
 }
 
 // ICMPStats follows the ICMP group of RFC 4293 (icmpStatsTable/icmpMsgStats).
@@ -328,7 +334,7 @@ func (s Stats) Drops() uint64 {
 		u.InErrors + u.InCsumErrors + u.NoPorts + u.IgnoredMulti + u.RcvbufErrors +
 		t.InErrs + t.ConnLimitDrops + t.MemLimitDrops + t.PAWSDrops + t.ListenDrops + t.SynCookiesFailed +
 		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs +
-		s.IPv6.drops() + s.ND6.drops()
+		s.IPv6.drops() + s.ND6.drops() + s.IGMP.drops()
 }
 
 // drops is the total of the IPv6 drop counters.

@@ -446,6 +446,7 @@ func TestStats_Drops_SumsEachDropCounter(t *testing.T) {
 		func(s *stack.Stats) { s.IPv4.InCsumErrors = 1 }, func(s *stack.Stats) { s.IPv4.InBadOptions = 1 },
 		func(s *stack.Stats) { s.IPv4.InBadSource = 1 }, func(s *stack.Stats) { s.IPv4.InAddrErrors = 1 },
 		func(s *stack.Stats) { s.IPv4.InMulticast = 1 }, func(s *stack.Stats) { s.IPv4.InUnknownProtos = 1 },
+		func(s *stack.Stats) { s.IGMP.InErrors = 1 }, func(s *stack.Stats) { s.IGMP.InUnknown = 1 },
 		func(s *stack.Stats) { s.IPv4.InSourceRouted = 1 }, func(s *stack.Stats) { s.IPv4.OutNoRoutes = 1 },
 		func(s *stack.Stats) { s.IPv4.OutDiscards = 1 }, func(s *stack.Stats) { s.IPv4.FragFails = 1 },
 		func(s *stack.Stats) { s.IPv4.ReasmFails = 1 }, func(s *stack.Stats) { s.IPv4.ReasmDuplicates = 1 },

@@ -99,6 +99,8 @@ type UDPEndpoint struct {
 	broadcast bool // SO_BROADCAST
 	v6        bool // AF_INET6 (NewUDPEndpoint6)
 	v6only    bool // IPV6_V6ONLY
+
+	mc mcastOpts // IP_MULTICAST_* and group memberships (mcast.go)
 }
 
 // NewUDPEndpoint opens an unbound UDP endpoint.
@@ -234,7 +236,7 @@ func (e *UDPEndpoint) SendTo(b []byte, to netip.AddrPort) (int, error) {
 	copy(u[udp.HeaderLen:], b)
 	u.ComputeChecksumIPv4(s.addr, to.Addr())
 	s.stats.UDP.OutDatagrams++
-	if err := s.outputLocked(pkt); err != nil {
+	if err := e.output4Locked(pkt); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -323,6 +325,7 @@ func (e *UDPEndpoint) closeLocked() {
 		e.s.udp.Unbind(e.ep)
 	}
 	delete(e.s.udpEPs, e.ep)
+	e.dropMembershipsLocked()
 	e.close()
 }
 

@@ -52,6 +52,8 @@ var nstatNames = map[string]string{
 	"ipv4.reasm_fails":       "Ip_ReasmFails",
 	"ipv4.reasm_timeouts":    "Ip_ReasmTimeout",
 	"ipv4.in_csum_errors":    "IpExt_InCsumErrors",
+	"ipv4.in_mcast_pkts":     "IpExt_InMcastPkts",
+	"ipv4.out_mcast_pkts":    "IpExt_OutMcastPkts",
 
 	// IPv6 (issue 12): /proc/net/snmp6 names, which node_exporter splits
 	// the same way (Ip6InReceives as Ip6_InReceives). Drop counters whose

@@ -171,11 +171,11 @@ func TestStats_ContractKeptV2SplitsCountersAndGauges(t *testing.T) {
 	if err := json.Unmarshal([]byte(get(t, d, "/stats")), &v1); err != nil {
 		t.Fatalf("/stats is no longer layers of numbers: %v", err)
 	}
-	// Nine layers: link, arp, ipv4, icmp, udp, tcp, offload (added with
-	// the TAP offloads), ipv6 and nd6 (issue 12): the contract lets
+	// Ten layers: link, arp, ipv4, icmp, udp, tcp, offload (added with
+	// the TAP offloads), ipv6 and nd6 (issue 12), igmp: the contract lets
 	// layers and keys be added.
-	if v1["tcp"]["passive_opens"] != 2 || v1["tcp"]["time_wait"] != 2 || len(v1) != 9 {
-		t.Errorf("/stats: %d layers, tcp.passive_opens %d, tcp.time_wait %d; want 9, 2, 2", len(v1), v1["tcp"]["passive_opens"], v1["tcp"]["time_wait"])
+	if v1["tcp"]["passive_opens"] != 2 || v1["tcp"]["time_wait"] != 2 || len(v1) != 10 {
+		t.Errorf("/stats: %d layers, tcp.passive_opens %d, tcp.time_wait %d; want 10, 2, 2", len(v1), v1["tcp"]["passive_opens"], v1["tcp"]["time_wait"])
 	}
 	if _, ok := v1["tcp"]["curr_estab"]; !ok {
 		t.Error("/stats tcp lacks curr_estab")

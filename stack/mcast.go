@@ -1,0 +1,222 @@
+package stack
+
+import (
+	"net/netip"
+	"slices"
+	"syscall"
+
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
+)
+
+// IPv4 multicast for sockets (RFC 1112 §6.1, the host's service
+// interface: JoinHostGroup and LeaveHostGroup; Linux's ip(7) options).
+
+// LinkIndex is the interface index of the stack's one link, as a
+// socket's multicast options name it (ip_mreqn's imr_ifindex,
+// IP_MULTICAST_IF): 0 (any) and LinkIndex are the link, another is no
+// interface (ENODEV, as Linux for an index naming none).
+const LinkIndex = 1
+
+// defaultMcastTTL is IP_MULTICAST_TTL's default, Linux's mc_ttl: 1, a
+// group datagram stays on the link unless the sender asks (RFC 1112 §6.1).
+const defaultMcastTTL = 1
+
+// mcastOpts is a UDP socket's multicast state; the zero value is Linux's
+// defaults (TTL 1, loop on, no memberships).
+type mcastOpts struct {
+	ttl    uint8 // IP_MULTICAST_TTL when ttlSet
+	ttlSet bool
+	noLoop bool       // IP_MULTICAST_LOOP off
+	ifAddr netip.Addr // IP_MULTICAST_IF's address, invalid when unset
+	groups []netip.Addr
+}
+
+// output4Locked sends the IPv4 datagram a UDP socket built in s.out. One
+// to a group (RFC 1112 §6.1) goes with the socket's IP_MULTICAST_TTL
+// (the header is rewritten: it was encoded with the unicast TTL), and a
+// copy is looped back for our own sockets when IP_MULTICAST_LOOP is on
+// and the interface is in the group (RFC 1112 §6.1: "a copy ... is
+// delivered locally if the host itself belongs"; Linux's ip_mc_output).
+// TTL 0 is looped back only, as Linux.
+func (e *UDPEndpoint) output4Locked(pkt ipv4.Header) error {
+	s := e.s
+	dst := pkt.Dst()
+	if !dst.IsMulticast() {
+		return s.outputLocked(pkt)
+	}
+	ttl := e.mc.ttl
+	if !e.mc.ttlSet {
+		ttl = defaultMcastTTL
+	}
+	pkt.SetTTL(ttl)
+	pkt.SetChecksum()
+	if !e.mc.noLoop && s.joinedGroup4(dst) {
+		_ = s.loopLocked(pkt) // a full loop queue drops the copy (counted): the send goes on, as Linux's
+	}
+	if ttl == 0 {
+		s.stats.IPv4.OutRequests++
+		return nil
+	}
+	return s.outputLocked(pkt)
+}
+
+// outputMcastLocked sends a datagram to a group: to the group's Ethernet
+// address (RFC 1112 §6.4), with no ARP; on an IP link to the one peer.
+func (s *Stack) outputMcastLocked(pkt ipv4.Header, meta nic.Meta) error {
+	s.stats.IPv4.OutMcastPkts++
+	return s.sendResolvedMetaLocked(pkt, multicastMAC4(pkt.Dst()), meta)
+}
+
+// checkMcastIf checks the interface a membership or IP_MULTICAST_IF
+// names, by index (0: any) and by address (0.0.0.0: any): the stack's
+// link and address are the only ones. ENODEV otherwise, as Linux's
+// ip_mc_find_dev for a membership.
+func (s *Stack) checkMcastIfLocked(addr netip.Addr, ifindex int) error {
+	if ifindex != 0 && ifindex != LinkIndex {
+		return syscall.ENODEV
+	}
+	if addr.IsValid() && !addr.IsUnspecified() && !s.ours(addr) {
+		return syscall.ENODEV
+	}
+	return nil
+}
+
+// JoinGroup adds a membership of group (IP_ADD_MEMBERSHIP, RFC 1112 §6.1
+// JoinHostGroup) on the interface named by ifAddr or ifindex (zero: the
+// link). Linux's errors: EINVAL for a group that is not IPv4 multicast,
+// ENODEV for an interface not ours, EADDRINUSE for a group the socket is
+// in already, ENOBUFS past igmp_max_memberships (20) per socket. The first
+// membership of a group joins the interface and reports it (igmp.go).
+func (e *UDPEndpoint) JoinGroup(group, ifAddr netip.Addr, ifindex int) error {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	if e.closed {
+		return errClosed
+	}
+	group = group.Unmap()
+	if !group.Is4() || !group.IsMulticast() {
+		return syscall.EINVAL
+	}
+	if err := s.checkMcastIfLocked(ifAddr.Unmap(), ifindex); err != nil {
+		return err
+	}
+	switch {
+	case slices.Contains(e.mc.groups, group):
+		return syscall.EADDRINUSE
+	case len(e.mc.groups) >= igmpMaxMemberships:
+		return syscall.ENOBUFS
+	}
+	e.mc.groups = append(e.mc.groups, group)
+	s.joinGroup4Locked(group)
+	return nil
+}
+
+// LeaveGroup drops the membership of group (IP_DROP_MEMBERSHIP, RFC 1112
+// §6.1 LeaveHostGroup): EINVAL for a group that is not IPv4 multicast,
+// EADDRNOTAVAIL for one the socket is not in (Linux's errors). The last
+// membership of a group leaves the interface (igmp.go).
+func (e *UDPEndpoint) LeaveGroup(group, ifAddr netip.Addr, ifindex int) error {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	if e.closed {
+		return errClosed
+	}
+	group = group.Unmap()
+	if !group.Is4() || !group.IsMulticast() {
+		return syscall.EINVAL
+	}
+	if err := s.checkMcastIfLocked(ifAddr.Unmap(), ifindex); err != nil {
+		return err
+	}
+	i := slices.Index(e.mc.groups, group)
+	if i < 0 {
+		return syscall.EADDRNOTAVAIL
+	}
+	e.mc.groups = slices.Delete(e.mc.groups, i, i+1)
+	s.leaveGroup4Locked(group)
+	return nil
+}
+
+// dropMembershipsLocked leaves every group at close (Linux's
+// ip_mc_drop_socket).
+func (e *UDPEndpoint) dropMembershipsLocked() {
+	for _, g := range e.mc.groups {
+		e.s.leaveGroup4Locked(g)
+	}
+	e.mc.groups = nil
+}
+
+// Groups returns the groups the socket is in.
+func (e *UDPEndpoint) Groups() []netip.Addr {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	return slices.Clone(e.mc.groups)
+}
+
+// SetMulticastTTL sets IP_MULTICAST_TTL: 0 to 255, or -1 for the default
+// (1); EINVAL otherwise, as Linux.
+func (e *UDPEndpoint) SetMulticastTTL(ttl int) error {
+	if ttl < -1 || ttl > 255 {
+		return syscall.EINVAL
+	}
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	e.mc.ttl, e.mc.ttlSet = uint8(ttl), ttl >= 0
+	return nil
+}
+
+// MulticastTTL returns IP_MULTICAST_TTL.
+func (e *UDPEndpoint) MulticastTTL() int {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if !e.mc.ttlSet {
+		return defaultMcastTTL
+	}
+	return int(e.mc.ttl)
+}
+
+// SetMulticastLoop sets IP_MULTICAST_LOOP (default on).
+func (e *UDPEndpoint) SetMulticastLoop(on bool) {
+	e.s.mu.Lock()
+	e.mc.noLoop = !on
+	e.s.unlock()
+}
+
+// MulticastLoop returns IP_MULTICAST_LOOP.
+func (e *UDPEndpoint) MulticastLoop() bool {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	return !e.mc.noLoop
+}
+
+// SetMulticastInterface sets IP_MULTICAST_IF, the interface group
+// datagrams leave by: by index (0: unset) or by address (0.0.0.0: unset),
+// EADDRNOTAVAIL for one not ours, as Linux. With one link it changes
+// nothing but what MulticastInterface returns.
+func (e *UDPEndpoint) SetMulticastInterface(addr netip.Addr, ifindex int) error {
+	s := e.s
+	s.mu.Lock()
+	defer s.unlock()
+	addr = addr.Unmap()
+	if s.checkMcastIfLocked(addr, ifindex) != nil {
+		return syscall.EADDRNOTAVAIL
+	}
+	e.mc.ifAddr = netip.Addr{}
+	if addr.IsValid() && !addr.IsUnspecified() {
+		e.mc.ifAddr = addr
+	}
+	return nil
+}
+
+// MulticastInterface returns IP_MULTICAST_IF's address: 0.0.0.0 when unset.
+func (e *UDPEndpoint) MulticastInterface() netip.Addr {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if !e.mc.ifAddr.IsValid() {
+		return netip.IPv4Unspecified()
+	}
+	return e.mc.ifAddr
+}
