@@ -269,6 +269,19 @@ func (n *Net) ListenPacket(network, address string) (net.PacketConn, error) {
 	return c, nil
 }
 
+// ListenMulticastUDP opens a UDP socket that receives the datagrams sent
+// to the IPv4 group gaddr at its port, as net.ListenMulticastUDP (see
+// socket.ListenMulticastUDP): network "udp" or "udp4"; ifi nil or the
+// stack's link. It joins the group, which the stack reports with IGMP, and
+// leaves it at Close.
+func (n *Net) ListenMulticastUDP(network string, ifi *net.Interface, gaddr *net.UDPAddr) (net.PacketConn, error) {
+	c, err := socket.ListenMulticastUDP(n.st, network, ifi, gaddr)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // PingConn is an ICMP echo socket; see socket.PingConn.
 type PingConn = socket.PingConn
 

@@ -1,0 +1,220 @@
+package socket
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// IPv4 multicast options (ip(7)), re-exported from syscall.
+const (
+	IPPROTO_IP         = syscall.IPPROTO_IP
+	IP_MULTICAST_IF    = syscall.IP_MULTICAST_IF
+	IP_MULTICAST_TTL   = syscall.IP_MULTICAST_TTL
+	IP_MULTICAST_LOOP  = syscall.IP_MULTICAST_LOOP
+	IP_ADD_MEMBERSHIP  = syscall.IP_ADD_MEMBERSHIP
+	IP_DROP_MEMBERSHIP = syscall.IP_DROP_MEMBERSHIP
+)
+
+// Sizes of the option structures (Linux's include/uapi/linux/in.h).
+const (
+	sizeofInAddr  = 4  // struct in_addr
+	sizeofIPMreq  = 8  // struct ip_mreq: group, interface address
+	sizeofIPMreqn = 12 // struct ip_mreqn: group, interface address, interface index
+)
+
+// errMissingAddress is net's error for a nil group address.
+var errMissingAddress = errors.New("missing address")
+
+// isMcastIntOpt reports whether opt is an integer IPPROTO_IP multicast option.
+func isMcastIntOpt(opt int) bool { return opt == IP_MULTICAST_TTL || opt == IP_MULTICAST_LOOP }
+
+// setMcastIntLocked sets IP_MULTICAST_TTL (0 to 255, -1 for the default
+// 1; EINVAL otherwise) or IP_MULTICAST_LOOP (non-zero: on), as Linux's
+// do_ip_setsockopt. Only UDP sockets send to groups here: ENOPROTOOPT on
+// others (Deviation: Linux stores them on any inet socket).
+func (f *FD) setMcastIntLocked(opt, value int) error {
+	if f.udp == nil {
+		return syscall.ENOPROTOOPT
+	}
+	if opt == IP_MULTICAST_TTL {
+		return f.udp.SetMulticastTTL(value)
+	}
+	f.udp.SetMulticastLoop(value != 0)
+	return nil
+}
+
+// getMcastIntLocked reads IP_MULTICAST_TTL or IP_MULTICAST_LOOP.
+func (f *FD) getMcastIntLocked(opt int) (int, error) {
+	switch {
+	case f.udp == nil:
+		return 0, syscall.ENOPROTOOPT
+	case opt == IP_MULTICAST_TTL:
+		return f.udp.MulticastTTL(), nil
+	case f.udp.MulticastLoop():
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// mreqn is an ip_mreqn as Linux reads it from an option of any accepted
+// length: what the caller did not pass is zero.
+type mreqn struct {
+	group, addr netip.Addr
+	ifindex     int
+}
+
+// parseMreqn reads b as Linux's do_ip_setsockopt does: at least
+// sizeofIPMreqn octets an ip_mreqn; else at least sizeofIPMreq an ip_mreq
+// (its interface address in imr_address); else, where inAddr allows
+// (IP_MULTICAST_IF), at least an in_addr, the interface address. Shorter
+// is EINVAL. The index is in host order (native endianness), as the C
+// struct's int.
+func parseMreqn(b []byte, inAddr bool) (mreqn, error) {
+	var m mreqn
+	switch {
+	case len(b) >= sizeofIPMreqn:
+		m.ifindex = int(int32(binary.NativeEndian.Uint32(b[8:12])))
+		fallthrough
+	case len(b) >= sizeofIPMreq:
+		m.group = netip.AddrFrom4([4]byte(b[0:4]))
+		m.addr = netip.AddrFrom4([4]byte(b[4:8]))
+	case inAddr && len(b) >= sizeofInAddr:
+		m.addr = netip.AddrFrom4([4]byte(b[0:4]))
+	default:
+		return mreqn{}, syscall.EINVAL
+	}
+	return m, nil
+}
+
+// SetsockoptBytes sets an option from its raw value, as setsockopt(2)
+// passes it. Supported: IPPROTO_IP IP_ADD_MEMBERSHIP and
+// IP_DROP_MEMBERSHIP (a struct ip_mreq or ip_mreqn, told apart by length
+// as Linux does) and IP_MULTICAST_IF (in_addr, ip_mreq or ip_mreqn), on a
+// UDP socket. Errors as Linux's: EINVAL for a value too short or a group
+// that is not multicast, EADDRINUSE joining a group twice, EADDRNOTAVAIL
+// dropping a group not joined or naming an interface address not ours for
+// IP_MULTICAST_IF, ENODEV for an interface not ours in a membership,
+// ENOBUFS past 20 memberships, EPROTO for a membership on a TCP socket.
+func (f *FD) SetsockoptBytes(level, opt int, b []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return syscall.EBADF
+	}
+	if level != IPPROTO_IP || (opt != IP_ADD_MEMBERSHIP && opt != IP_DROP_MEMBERSHIP && opt != IP_MULTICAST_IF) {
+		return syscall.ENOPROTOOPT
+	}
+	if f.tcp != nil && opt != IP_MULTICAST_IF {
+		return syscall.EPROTO // Linux: no memberships on a connection-oriented socket
+	}
+	if f.udp == nil {
+		return syscall.ENOPROTOOPT
+	}
+	m, err := parseMreqn(b, opt == IP_MULTICAST_IF)
+	if err != nil {
+		return err
+	}
+	switch opt {
+	case IP_ADD_MEMBERSHIP:
+		return f.udp.JoinGroup(m.group, m.addr, m.ifindex)
+	case IP_DROP_MEMBERSHIP:
+		return f.udp.LeaveGroup(m.group, m.addr, m.ifindex)
+	default:
+		return f.udp.SetMulticastInterface(m.addr, m.ifindex)
+	}
+}
+
+// SetsockoptIPMreq sets IP_ADD_MEMBERSHIP or IP_DROP_MEMBERSHIP from a
+// struct ip_mreq, as syscall.SetsockoptIPMreq.
+func (f *FD) SetsockoptIPMreq(level, opt int, m *syscall.IPMreq) error {
+	b := make([]byte, sizeofIPMreq)
+	copy(b[0:4], m.Multiaddr[:])
+	copy(b[4:8], m.Interface[:])
+	return f.SetsockoptBytes(level, opt, b)
+}
+
+// SetsockoptIPMreqn sets IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP or
+// IP_MULTICAST_IF from a struct ip_mreqn, as syscall.SetsockoptIPMreqn.
+func (f *FD) SetsockoptIPMreqn(level, opt int, m *syscall.IPMreqn) error {
+	b := make([]byte, sizeofIPMreqn)
+	copy(b[0:4], m.Multiaddr[:])
+	copy(b[4:8], m.Address[:])
+	binary.NativeEndian.PutUint32(b[8:12], uint32(m.Ifindex))
+	return f.SetsockoptBytes(level, opt, b)
+}
+
+// SetsockoptInet4Addr sets IP_MULTICAST_IF from an interface address, as
+// syscall.SetsockoptInet4Addr.
+func (f *FD) SetsockoptInet4Addr(level, opt int, a [4]byte) error {
+	return f.SetsockoptBytes(level, opt, a[:])
+}
+
+// GetsockoptInet4Addr reads IP_MULTICAST_IF: the interface address set,
+// 0.0.0.0 when none.
+func (f *FD) GetsockoptInet4Addr(level, opt int) ([4]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed:
+		return [4]byte{}, syscall.EBADF
+	case level != IPPROTO_IP || opt != IP_MULTICAST_IF || f.udp == nil:
+		return [4]byte{}, syscall.ENOPROTOOPT
+	}
+	return f.udp.MulticastInterface().As4(), nil
+}
+
+// ListenMulticastUDP opens a UDP socket on st that receives the datagrams
+// sent to gaddr's group at its port, as net.ListenMulticastUDP: bound to
+// the wildcard address at the port with SO_REUSEADDR (so several may share
+// it), the group joined on the stack's link, IP_MULTICAST_LOOP off (Go's
+// default for it). network is "udp" or "udp4" (IPv4 groups only); ifi, if
+// not nil, must name the stack's link (Stack.LinkName), else ENODEV.
+func ListenMulticastUDP(st *stack.Stack, network string, ifi *net.Interface, gaddr *net.UDPAddr) (*PacketConn, error) {
+	opErr := func(err error) error {
+		var a net.Addr
+		if gaddr != nil {
+			a = gaddr
+		}
+		return &net.OpError{Op: "listen", Net: network, Addr: a, Err: wrapErrno(err)}
+	}
+	if network != "udp" && network != "udp4" {
+		return nil, opErr(net.UnknownNetworkError(network))
+	}
+	if gaddr == nil || gaddr.IP == nil {
+		return nil, opErr(errMissingAddress)
+	}
+	ga, ok := netip.AddrFromSlice(gaddr.IP)
+	if ga = ga.Unmap(); !ok || !ga.Is4() || !ga.IsMulticast() {
+		return nil, opErr(syscall.EINVAL)
+	}
+	if ifi != nil && ifi.Name != st.LinkName() {
+		return nil, opErr(syscall.ENODEV)
+	}
+	fd, err := Socket(st, AF_INET, SOCK_DGRAM, 0)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	fail := func(err error) (*PacketConn, error) {
+		fd.Close()
+		return nil, opErr(err)
+	}
+	if err := fd.SetsockoptInt(SOL_SOCKET, SO_REUSEADDR, 1); err != nil {
+		return fail(err)
+	}
+	if err := fd.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(gaddr.Port))); err != nil {
+		return fail(err)
+	}
+	if err := fd.SetsockoptIPMreqn(IPPROTO_IP, IP_ADD_MEMBERSHIP, &syscall.IPMreqn{Multiaddr: ga.As4(), Ifindex: stack.LinkIndex}); err != nil {
+		return fail(err)
+	}
+	if err := fd.SetsockoptInt(IPPROTO_IP, IP_MULTICAST_LOOP, 0); err != nil {
+		return fail(err)
+	}
+	la, _ := fd.Getsockname()
+	return &PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la), net: network}, nil
+}

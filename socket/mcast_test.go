@@ -1,0 +1,139 @@
+package socket_test
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/socket"
+	"github.com/tapstack/tapstack/stack"
+)
+
+var mcastGroup = netip.MustParseAddr("239.1.2.3")
+
+// ListenMulticastUDP, as net.ListenMulticastUDP, receives what another
+// host sends to the group at its port; closing it leaves the group, after
+// which the group's frames are not for the stack any more.
+func TestListenMulticastUDP_ReceivesTheGroupUntilClosed(t *testing.T) {
+	a, b := twoStacks(t)
+	gaddr := &net.UDPAddr{IP: mcastGroup.AsSlice(), Port: 5353}
+	l, err := socket.ListenMulticastUDP(b, "udp4", nil, gaddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loop, _ := l.FD().GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP); loop != 0 {
+		t.Errorf("IP_MULTICAST_LOOP %d, want 0 (as Go's)", loop)
+	}
+	tx, err := socket.ListenPacket(a, "udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if _, err := tx.WriteTo([]byte("mdns"), gaddr); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	l.SetReadDeadline(time.Now().Add(guard))
+	n, from, err := l.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "mdns" || from.(*net.UDPAddr).AddrPort().Addr() != addrA {
+		t.Fatalf("got %q from %v (%v), want \"mdns\" from %v", buf[:n], from, err, addrA)
+	}
+	l.Close()
+	// A unicast datagram sent after the group's one is the barrier: the
+	// link is in order, so once it is read the group's was handled.
+	barrier, err := socket.ListenPacket(b, "udp4", ":7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer barrier.Close()
+	before := b.Stats().IPv4.InMcastPkts
+	tx.WriteTo([]byte("gone"), gaddr)
+	tx.WriteTo([]byte("barrier"), &net.UDPAddr{IP: addrB.AsSlice(), Port: 7000})
+	barrier.SetReadDeadline(time.Now().Add(guard))
+	if _, _, err := barrier.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Stats().IPv4.InMcastPkts; got != before {
+		t.Fatalf("after Close the group's datagram was still taken (in_mcast_pkts %d, was %d)", got, before)
+	}
+	for _, tc := range []struct {
+		name    string
+		network string
+		ifi     *net.Interface
+		gaddr   *net.UDPAddr
+		want    error
+	}{
+		{"unicast", "udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 1}, syscall.EINVAL},
+		{"another interface", "udp4", &net.Interface{Name: "eth9"}, gaddr, syscall.ENODEV},
+	} {
+		if _, err := socket.ListenMulticastUDP(b, tc.network, tc.ifi, tc.gaddr); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// The setsockopt layouts and errnos are Linux's: ip_mreq (8 octets) and
+// ip_mreqn (12, with the interface index) told apart by length, shorter
+// EINVAL; EADDRINUSE, EADDRNOTAVAIL, ENODEV, EPROTO on TCP;
+// IP_MULTICAST_TTL default 1, -1 the default, 256 EINVAL;
+// IP_MULTICAST_LOOP default 1; IP_MULTICAST_IF an address of ours.
+func TestMulticastSockopts_LinuxLayoutsAndErrors(t *testing.T) {
+	_, b := twoStacks(t)
+	fd, err := socket.Socket(b, socket.AF_INET, socket.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	g := mcastGroup.As4()
+	mreq := &syscall.IPMreq{Multiaddr: g}
+	check := func(name string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) && (want != nil || err != nil) {
+			t.Errorf("%s: %v, want %v", name, err, want)
+		}
+	}
+	check("ip_mreq join", fd.SetsockoptIPMreq(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq), nil)
+	check("join again", fd.SetsockoptIPMreq(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq), syscall.EADDRINUSE)
+	check("7 octets", fd.SetsockoptBytes(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, make([]byte, 7)), syscall.EINVAL)
+	check("ip_mreqn on interface 2", fd.SetsockoptIPMreqn(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, &syscall.IPMreqn{Multiaddr: [4]byte{239, 0, 0, 9}, Ifindex: 2}), syscall.ENODEV)
+	check("ip_mreqn drop on our link", fd.SetsockoptIPMreqn(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, &syscall.IPMreqn{Multiaddr: g, Ifindex: stack.LinkIndex}), nil)
+	check("drop again", fd.SetsockoptIPMreq(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, mreq), syscall.EADDRNOTAVAIL)
+	check("join a unicast address", fd.SetsockoptIPMreq(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, &syscall.IPMreq{Multiaddr: addrA.As4()}), syscall.EINVAL)
+
+	if v, err := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL); v != 1 || err != nil {
+		t.Errorf("IP_MULTICAST_TTL %d (%v), want 1", v, err)
+	}
+	check("TTL 7", fd.SetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 7), nil)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL); v != 7 {
+		t.Errorf("IP_MULTICAST_TTL %d, want 7", v)
+	}
+	check("TTL -1", fd.SetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, -1), nil)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL); v != 1 {
+		t.Errorf("IP_MULTICAST_TTL after -1: %d, want 1", v)
+	}
+	check("TTL 256", fd.SetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 256), syscall.EINVAL)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP); v != 1 {
+		t.Errorf("IP_MULTICAST_LOOP %d, want 1", v)
+	}
+	check("loop off", fd.SetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0), nil)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP); v != 0 {
+		t.Errorf("IP_MULTICAST_LOOP %d, want 0", v)
+	}
+
+	check("IP_MULTICAST_IF ours", fd.SetsockoptInet4Addr(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, addrB.As4()), nil)
+	if a, _ := fd.GetsockoptInet4Addr(socket.IPPROTO_IP, socket.IP_MULTICAST_IF); a != addrB.As4() {
+		t.Errorf("IP_MULTICAST_IF %v, want %v", a, addrB)
+	}
+	check("IP_MULTICAST_IF not ours", fd.SetsockoptInet4Addr(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, addrA.As4()), syscall.EADDRNOTAVAIL)
+	check("IP_MULTICAST_IF 3 octets", fd.SetsockoptBytes(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, []byte{1, 2, 3}), syscall.EINVAL)
+
+	tcp, err := socket.Socket(b, socket.AF_INET, socket.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	check("join on TCP", tcp.SetsockoptIPMreq(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq), syscall.EPROTO)
+}
