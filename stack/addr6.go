@@ -101,6 +101,7 @@ type ip6State struct {
 	baseReach  time.Duration
 	mldReports []mldReport
 	mldV1Until time.Time                // MLDv1 compatibility mode until then (RFC 3810 §8.2.1)
+	sockGroups map[netip.Addr]int       // groups sockets joined, with their memberships (mcast6.go)
 	redirects  map[netip.Addr]redirect6 // the destination cache's redirects (redirect6.go)
 }
 
@@ -248,10 +249,11 @@ func (s *Stack) addr6Locked(a netip.Addr) *addr6 {
 }
 
 // joinedGroup6 reports whether we listen to group: all-nodes (RFC 4291
-// §2.7.1) or the solicited-node group of any of our addresses not found
-// duplicate, tentative ones included (§5.4.2).
+// §2.7.1), a group a socket joined (mcast6.go), or the solicited-node
+// group of any of our addresses not found duplicate, tentative ones
+// included (§5.4.2).
 func (s *Stack) joinedGroup6(group netip.Addr) bool {
-	if group == allNodes {
+	if group == allNodes || s.ip6.sockGroups[group] > 0 {
 		return true
 	}
 	if !ipv6.IsSolicitedNode(group) {
@@ -266,8 +268,9 @@ func (s *Stack) joinedGroup6(group netip.Addr) bool {
 }
 
 // groups6Locked returns the groups we report with MLD: the solicited-node
-// group of each address not duplicate, once each (all-nodes is never
-// reported, RFC 3810 §6).
+// group of each address not duplicate and the groups sockets joined, once
+// each (all-nodes and interface-local groups are never reported, RFC 3810
+// §6), sorted.
 func (s *Stack) groups6Locked() []netip.Addr {
 	var gs []netip.Addr
 	for _, a := range s.ip6.addrs {
@@ -275,6 +278,12 @@ func (s *Stack) groups6Locked() []netip.Addr {
 			gs = append(gs, g)
 		}
 	}
+	for g := range s.ip6.sockGroups {
+		if reportable6(g) && !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+	}
+	slices.SortFunc(gs, func(a, b netip.Addr) int { return a.Compare(b) })
 	return gs
 }
 

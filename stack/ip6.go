@@ -87,6 +87,11 @@ func (s *Stack) joined6(eth ethernet.Header) bool {
 			return true
 		}
 	}
+	for g := range s.ip6.sockGroups {
+		if d == multicastMAC6(g) {
+			return true
+		}
+	}
 	return false
 }
 

@@ -140,13 +140,14 @@ func (e *UDPEndpoint) LeaveGroup(group, ifAddr netip.Addr, ifindex int) error {
 	return nil
 }
 
-// dropMembershipsLocked leaves every group at close (Linux's
-// ip_mc_drop_socket).
+// dropMembershipsLocked leaves every group of both families at close
+// (Linux's ip_mc_drop_socket, ipv6_sock_mc_close).
 func (e *UDPEndpoint) dropMembershipsLocked() {
 	for _, g := range e.mc.groups {
 		e.s.leaveGroup4Locked(g)
 	}
 	e.mc.groups = nil
+	e.dropMemberships6Locked()
 }
 
 // Groups returns the groups the socket is in.

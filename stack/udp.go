@@ -100,7 +100,8 @@ type UDPEndpoint struct {
 	v6        bool // AF_INET6 (NewUDPEndpoint6)
 	v6only    bool // IPV6_V6ONLY
 
-	mc mcastOpts // IP_MULTICAST_* and group memberships (mcast.go)
+	mc  mcastOpts  // IP_MULTICAST_* and group memberships (mcast.go)
+	mc6 mcast6Opts // IPV6_MULTICAST_* and group memberships (mcast6.go)
 }
 
 // NewUDPEndpoint opens an unbound UDP endpoint.

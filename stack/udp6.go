@@ -110,7 +110,7 @@ func (e *UDPEndpoint) sendTo6Locked(b []byte, to netip.AddrPort) (int, error) {
 	copy(u[udp.HeaderLen:], b)
 	u.ComputeChecksumIPv6(src, to.Addr())
 	s.stats.UDP.OutDatagrams++
-	if err := s.output6Locked(pkt); err != nil {
+	if err := e.output6Locked(pkt); err != nil {
 		return 0, err
 	}
 	return len(b), nil
