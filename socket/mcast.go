@@ -18,47 +18,91 @@ const (
 	IP_MULTICAST_LOOP  = syscall.IP_MULTICAST_LOOP
 	IP_ADD_MEMBERSHIP  = syscall.IP_ADD_MEMBERSHIP
 	IP_DROP_MEMBERSHIP = syscall.IP_DROP_MEMBERSHIP
+
+	IPV6_JOIN_GROUP     = syscall.IPV6_JOIN_GROUP
+	IPV6_LEAVE_GROUP    = syscall.IPV6_LEAVE_GROUP
+	IPV6_MULTICAST_IF   = syscall.IPV6_MULTICAST_IF
+	IPV6_MULTICAST_HOPS = syscall.IPV6_MULTICAST_HOPS
+	IPV6_MULTICAST_LOOP = syscall.IPV6_MULTICAST_LOOP
 )
 
 // Sizes of the option structures (Linux's include/uapi/linux/in.h).
 const (
-	sizeofInAddr  = 4  // struct in_addr
-	sizeofIPMreq  = 8  // struct ip_mreq: group, interface address
-	sizeofIPMreqn = 12 // struct ip_mreqn: group, interface address, interface index
+	sizeofInAddr   = 4  // struct in_addr
+	sizeofIPMreq   = 8  // struct ip_mreq: group, interface address
+	sizeofIPMreqn  = 12 // struct ip_mreqn: group, interface address, interface index
+	sizeofIPv6Mreq = 20 // struct ipv6_mreq: group, interface index
 )
 
 // errMissingAddress is net's error for a nil group address.
 var errMissingAddress = errors.New("missing address")
 
-// isMcastIntOpt reports whether opt is an integer IPPROTO_IP multicast option.
-func isMcastIntOpt(opt int) bool { return opt == IP_MULTICAST_TTL || opt == IP_MULTICAST_LOOP }
+// isMcastIntOpt reports whether opt is an integer multicast option of
+// level: IPPROTO_IP's TTL and loop, IPPROTO_IPV6's hops, loop and interface.
+func isMcastIntOpt(level, opt int) bool {
+	switch level {
+	case IPPROTO_IP:
+		return opt == IP_MULTICAST_TTL || opt == IP_MULTICAST_LOOP
+	case IPPROTO_IPV6:
+		return opt == IPV6_MULTICAST_HOPS || opt == IPV6_MULTICAST_LOOP || opt == IPV6_MULTICAST_IF
+	}
+	return false
+}
 
 // setMcastIntLocked sets IP_MULTICAST_TTL (0 to 255, -1 for the default
 // 1; EINVAL otherwise) or IP_MULTICAST_LOOP (non-zero: on), as Linux's
 // do_ip_setsockopt. Only UDP sockets send to groups here: ENOPROTOOPT on
 // others (Deviation: Linux stores them on any inet socket).
-func (f *FD) setMcastIntLocked(opt, value int) error {
+//
+// IPV6_MULTICAST_HOPS (the same range), IPV6_MULTICAST_LOOP (0 or 1,
+// EINVAL otherwise) and IPV6_MULTICAST_IF (an interface index: 0 or
+// stack.LinkIndex, ENODEV otherwise) as Linux's do_ipv6_setsockopt, on an
+// AF_INET6 socket (ENOPROTOOPT on AF_INET).
+func (f *FD) setMcastIntLocked(level, opt, value int) error {
 	if f.udp == nil {
 		return syscall.ENOPROTOOPT
 	}
-	if opt == IP_MULTICAST_TTL {
+	switch opt {
+	case IP_MULTICAST_TTL:
 		return f.udp.SetMulticastTTL(value)
+	case IP_MULTICAST_LOOP:
+		f.udp.SetMulticastLoop(value != 0)
+		return nil
 	}
-	f.udp.SetMulticastLoop(value != 0)
-	return nil
+	switch {
+	case !f.v6:
+		return syscall.ENOPROTOOPT
+	case opt == IPV6_MULTICAST_HOPS:
+		return f.udp.SetMulticastHops(value)
+	case opt == IPV6_MULTICAST_IF:
+		return f.udp.SetMulticastInterface6(value)
+	case value != 0 && value != 1:
+		return syscall.EINVAL
+	}
+	return f.udp.SetMulticastLoop6(value == 1)
 }
 
-// getMcastIntLocked reads IP_MULTICAST_TTL or IP_MULTICAST_LOOP.
-func (f *FD) getMcastIntLocked(opt int) (int, error) {
-	switch {
-	case f.udp == nil:
-		return 0, syscall.ENOPROTOOPT
-	case opt == IP_MULTICAST_TTL:
-		return f.udp.MulticastTTL(), nil
-	case f.udp.MulticastLoop():
-		return 1, nil
+// getMcastIntLocked reads an option setMcastIntLocked sets.
+func (f *FD) getMcastIntLocked(level, opt int) (int, error) {
+	b2i := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
 	}
-	return 0, nil
+	switch {
+	case f.udp == nil || level == IPPROTO_IPV6 && !f.v6:
+		return 0, syscall.ENOPROTOOPT
+	case level == IPPROTO_IP && opt == IP_MULTICAST_TTL:
+		return f.udp.MulticastTTL(), nil
+	case level == IPPROTO_IP:
+		return b2i(f.udp.MulticastLoop()), nil
+	case opt == IPV6_MULTICAST_HOPS:
+		return f.udp.MulticastHops(), nil
+	case opt == IPV6_MULTICAST_IF:
+		return f.udp.MulticastInterface6(), nil
+	}
+	return b2i(f.udp.MulticastLoop6()), nil
 }
 
 // mreqn is an ip_mreqn as Linux reads it from an option of any accepted
@@ -92,28 +136,33 @@ func parseMreqn(b []byte, inAddr bool) (mreqn, error) {
 }
 
 // SetsockoptBytes sets an option from its raw value, as setsockopt(2)
-// passes it. Supported: IPPROTO_IP IP_ADD_MEMBERSHIP and
+// passes it. Supported, on a UDP socket: IPPROTO_IP IP_ADD_MEMBERSHIP and
 // IP_DROP_MEMBERSHIP (a struct ip_mreq or ip_mreqn, told apart by length
-// as Linux does) and IP_MULTICAST_IF (in_addr, ip_mreq or ip_mreqn), on a
-// UDP socket. Errors as Linux's: EINVAL for a value too short or a group
-// that is not multicast, EADDRINUSE joining a group twice, EADDRNOTAVAIL
-// dropping a group not joined or naming an interface address not ours for
-// IP_MULTICAST_IF, ENODEV for an interface not ours in a membership,
-// ENOBUFS past 20 memberships, EPROTO for a membership on a TCP socket.
+// as Linux does) and IP_MULTICAST_IF (in_addr, ip_mreq or ip_mreqn);
+// IPPROTO_IPV6 IPV6_JOIN_GROUP and IPV6_LEAVE_GROUP (a struct ipv6_mreq,
+// on an AF_INET6 socket). Errors as Linux's: EINVAL for a value too short
+// or a group that is not multicast, EADDRINUSE joining a group twice,
+// EADDRNOTAVAIL dropping a group not joined or naming an interface
+// address not ours for IP_MULTICAST_IF, ENODEV for an interface not ours
+// in a membership, ENOBUFS past 20 memberships, EPROTO for a membership
+// on a TCP socket.
 func (f *FD) SetsockoptBytes(level, opt int, b []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return syscall.EBADF
 	}
-	if level != IPPROTO_IP || (opt != IP_ADD_MEMBERSHIP && opt != IP_DROP_MEMBERSHIP && opt != IP_MULTICAST_IF) {
+	member := level == IPPROTO_IP && (opt == IP_ADD_MEMBERSHIP || opt == IP_DROP_MEMBERSHIP) ||
+		level == IPPROTO_IPV6 && (opt == IPV6_JOIN_GROUP || opt == IPV6_LEAVE_GROUP)
+	switch {
+	case !member && (level != IPPROTO_IP || opt != IP_MULTICAST_IF):
 		return syscall.ENOPROTOOPT
-	}
-	if f.tcp != nil && opt != IP_MULTICAST_IF {
+	case f.tcp != nil && member:
 		return syscall.EPROTO // Linux: no memberships on a connection-oriented socket
-	}
-	if f.udp == nil {
+	case f.udp == nil:
 		return syscall.ENOPROTOOPT
+	case level == IPPROTO_IPV6:
+		return f.setMembership6Locked(opt, b)
 	}
 	m, err := parseMreqn(b, opt == IP_MULTICAST_IF)
 	if err != nil {
@@ -127,6 +176,33 @@ func (f *FD) SetsockoptBytes(level, opt int, b []byte) error {
 	default:
 		return f.udp.SetMulticastInterface(m.addr, m.ifindex)
 	}
+}
+
+// setMembership6Locked takes IPV6_JOIN_GROUP or IPV6_LEAVE_GROUP's struct
+// ipv6_mreq (its index an int in host order): shorter is EINVAL
+// (Linux's do_ipv6_setsockopt), on AF_INET ENOPROTOOPT.
+func (f *FD) setMembership6Locked(opt int, b []byte) error {
+	switch {
+	case !f.v6:
+		return syscall.ENOPROTOOPT
+	case len(b) < sizeofIPv6Mreq:
+		return syscall.EINVAL
+	}
+	group := netip.AddrFrom16([16]byte(b[0:16]))
+	ifindex := int(int32(binary.NativeEndian.Uint32(b[16:20])))
+	if opt == IPV6_JOIN_GROUP {
+		return f.udp.JoinGroup6(group, ifindex)
+	}
+	return f.udp.LeaveGroup6(group, ifindex)
+}
+
+// SetsockoptIPv6Mreq sets IPV6_JOIN_GROUP or IPV6_LEAVE_GROUP from a
+// struct ipv6_mreq, as syscall.SetsockoptIPv6Mreq.
+func (f *FD) SetsockoptIPv6Mreq(level, opt int, m *syscall.IPv6Mreq) error {
+	b := make([]byte, sizeofIPv6Mreq)
+	copy(b[0:16], m.Multiaddr[:])
+	binary.NativeEndian.PutUint32(b[16:20], m.Interface)
+	return f.SetsockoptBytes(level, opt, b)
 }
 
 // SetsockoptIPMreq sets IP_ADD_MEMBERSHIP or IP_DROP_MEMBERSHIP from a

@@ -137,3 +137,77 @@ func TestMulticastSockopts_LinuxLayoutsAndErrors(t *testing.T) {
 	defer tcp.Close()
 	check("join on TCP", tcp.SetsockoptIPMreq(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq), syscall.EPROTO)
 }
+
+// IPv6: IPV6_JOIN_GROUP with a struct ipv6_mreq makes an AF_INET6 socket
+// receive what another host sends to the group; the options' values and
+// errnos are Linux's (ipv6_mreq shorter than 20 octets EINVAL,
+// IPV6_MULTICAST_LOOP other than 0 or 1 EINVAL, an unknown index ENODEV,
+// AF_INET ENOPROTOOPT, TCP EPROTO).
+func TestMulticastSockopts6_JoinReceivesAndLinuxErrors(t *testing.T) {
+	a, b := twoStacks(t)
+	group := netip.MustParseAddr("ff02::fb")
+	l, err := socket.ListenPacket(b, "udp6", "[::]:5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fd := l.FD()
+	mreq := &syscall.IPv6Mreq{Multiaddr: group.As16(), Interface: stack.LinkIndex}
+	if err := fd.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := socket.ListenPacket(a, "udp6", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if _, err := tx.WriteTo([]byte("mdns6"), &net.UDPAddr{IP: group.AsSlice(), Port: 5353}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	l.SetReadDeadline(time.Now().Add(guard))
+	n, _, err := l.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "mdns6" {
+		t.Fatalf("got %q (%v), want \"mdns6\"", buf[:n], err)
+	}
+
+	check := func(name string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) && (want != nil || err != nil) {
+			t.Errorf("%s: %v, want %v", name, err, want)
+		}
+	}
+	check("join again", fd.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq), syscall.EADDRINUSE)
+	check("19 octets", fd.SetsockoptBytes(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, make([]byte, 19)), syscall.EINVAL)
+	check("interface 7", fd.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, &syscall.IPv6Mreq{Multiaddr: netip.MustParseAddr("ff02::fc").As16(), Interface: 7}), syscall.ENODEV)
+	check("leave", fd.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, mreq), nil)
+	check("leave again", fd.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, mreq), syscall.EADDRNOTAVAIL)
+	if v, err := fd.GetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS); v != 1 || err != nil {
+		t.Errorf("IPV6_MULTICAST_HOPS %d (%v), want 1", v, err)
+	}
+	check("hops 5", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 5), nil)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS); v != 5 {
+		t.Errorf("IPV6_MULTICAST_HOPS %d, want 5", v)
+	}
+	check("loop 2", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 2), syscall.EINVAL)
+	check("loop 0", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0), nil)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP); v != 0 {
+		t.Errorf("IPV6_MULTICAST_LOOP %d, want 0", v)
+	}
+	check("IPV6_MULTICAST_IF 7", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, 7), syscall.ENODEV)
+	check("IPV6_MULTICAST_IF link", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, stack.LinkIndex), nil)
+
+	v4, err := socket.Socket(b, socket.AF_INET, socket.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v4.Close()
+	check("AF_INET join", v4.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq), syscall.ENOPROTOOPT)
+	check("AF_INET hops", v4.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1), syscall.ENOPROTOOPT)
+	tcp, err := socket.Socket(b, socket.AF_INET6, socket.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	check("TCP join", tcp.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq), syscall.EPROTO)
+}

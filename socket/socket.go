@@ -323,8 +323,9 @@ func (f *FD) Recv(b []byte, flags int) (int, error) {
 // 127) and TCP_USER_TIMEOUT (milliseconds, 0 turns it off), with Linux's
 // bounds (EINVAL outside them); IPPROTO_IPV6 IPV6_V6ONLY on an AF_INET6
 // socket before Bind (EINVAL after, ENOPROTOOPT on AF_INET); IPPROTO_IP
-// IP_MULTICAST_TTL and IP_MULTICAST_LOOP on a UDP socket (mcast.go; the
-// memberships are SetsockoptBytes).
+// IP_MULTICAST_TTL and IP_MULTICAST_LOOP, IPPROTO_IPV6
+// IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP and IPV6_MULTICAST_IF on a UDP
+// socket (mcast.go; the memberships are SetsockoptBytes).
 func (f *FD) SetsockoptInt(level, opt, value int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -400,8 +401,8 @@ func (f *FD) SetsockoptInt(level, opt, value int) error {
 			return f.tcp.SetV6Only(value != 0)
 		}
 		return f.udp.SetV6Only(value != 0)
-	case level == IPPROTO_IP && isMcastIntOpt(opt):
-		return f.setMcastIntLocked(opt, value) // mcast.go
+	case isMcastIntOpt(level, opt):
+		return f.setMcastIntLocked(level, opt, value) // mcast.go
 	case level != SOL_SOCKET && level != IPPROTO_TCP && level != IPPROTO_IPV6:
 		return syscall.ENOPROTOOPT
 	default:
@@ -477,8 +478,8 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 		return b2i(f.udp.V6Only()), nil
 	case level == SOL_SOCKET && opt == SO_KEEPALIVE:
 		return b2i(f.keepalive), nil
-	case level == IPPROTO_IP && isMcastIntOpt(opt):
-		return f.getMcastIntLocked(opt) // mcast.go
+	case isMcastIntOpt(level, opt):
+		return f.getMcastIntLocked(level, opt) // mcast.go
 	case level == IPPROTO_TCP && f.tcp != nil:
 		cfg := f.tcp.Config()
 		switch opt {
