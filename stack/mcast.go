@@ -92,14 +92,8 @@ func (e *UDPEndpoint) JoinGroup(group, ifAddr netip.Addr, ifindex int) error {
 	s := e.s
 	s.mu.Lock()
 	defer s.unlock()
-	if e.closed {
-		return errClosed
-	}
-	group = group.Unmap()
-	if !group.Is4() || !group.IsMulticast() {
-		return syscall.EINVAL
-	}
-	if err := s.checkMcastIfLocked(ifAddr.Unmap(), ifindex); err != nil {
+	group, err := e.checkGroup4Locked(group, ifAddr, ifindex)
+	if err != nil {
 		return err
 	}
 	switch {
@@ -121,14 +115,8 @@ func (e *UDPEndpoint) LeaveGroup(group, ifAddr netip.Addr, ifindex int) error {
 	s := e.s
 	s.mu.Lock()
 	defer s.unlock()
-	if e.closed {
-		return errClosed
-	}
-	group = group.Unmap()
-	if !group.Is4() || !group.IsMulticast() {
-		return syscall.EINVAL
-	}
-	if err := s.checkMcastIfLocked(ifAddr.Unmap(), ifindex); err != nil {
+	group, err := e.checkGroup4Locked(group, ifAddr, ifindex)
+	if err != nil {
 		return err
 	}
 	i := slices.Index(e.mc.groups, group)
@@ -138,6 +126,20 @@ func (e *UDPEndpoint) LeaveGroup(group, ifAddr netip.Addr, ifindex int) error {
 	e.mc.groups = slices.Delete(e.mc.groups, i, i+1)
 	s.leaveGroup4Locked(group)
 	return nil
+}
+
+// checkGroup4Locked checks a membership call's arguments, in Linux's
+// order (ip_mc_join_group: the group, then the interface), and returns
+// the group unmapped.
+func (e *UDPEndpoint) checkGroup4Locked(group, ifAddr netip.Addr, ifindex int) (netip.Addr, error) {
+	if e.closed {
+		return netip.Addr{}, errClosed
+	}
+	group = group.Unmap()
+	if !group.Is4() || !group.IsMulticast() {
+		return netip.Addr{}, syscall.EINVAL
+	}
+	return group, e.s.checkMcastIfLocked(ifAddr.Unmap(), ifindex)
 }
 
 // dropMembershipsLocked leaves every group of both families at close
