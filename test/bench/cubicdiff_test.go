@@ -44,9 +44,9 @@ type cdPath struct {
 // cdTrace runs one flow over p for dur and records the sender's cwnd after
 // every ACK (the ACKs are handed to the sender one at a time). drop, if
 // set, is asked about every data frame the sender sends, with its sequence
-// number relative to the ISS and the sender's cwnd in segments, and drops
-// the frame on true.
-func cdTrace(t *testing.T, stk bnStack, p cdPath, dur time.Duration, drop func(seq uint32, cwnd float64) bool) []cdSample {
+// number relative to the ISS and the sender's state then, and drops the
+// frame on true.
+func cdTrace(t *testing.T, stk bnStack, p cdPath, dur time.Duration, drop func(seq uint32, now cdSample) bool) []cdSample {
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	im := nic.Impairment{Delay: p.delay, Rate: p.rate, QueueBytes: p.queue}
 	a, b := nic.NewPipe(nic.PipeConfig{
@@ -73,7 +73,9 @@ func cdTrace(t *testing.T, stk bnStack, p cdPath, dur time.Duration, drop func(s
 					iss, haveISS = seq, true
 				}
 				if drop != nil && ok && plen > 0 {
-					if drop(seq-iss-1, info().cwnd) {
+					now := info()
+					now.t = clk.Now().Sub(start)
+					if drop(seq-iss-1, now) {
 						continue
 					}
 				}
@@ -166,17 +168,18 @@ func cdInfo(t *testing.T, h bnHost) func() cdSample {
 
 // cdDropAt returns a drop hook that drops one data frame: the first new
 // one (above every sequence number seen) once the sender's cwnd has reached
-// w segments.
-func cdDropAt(w float64) func(seq uint32, cwnd float64) bool {
-	armed, done := false, false
+// w segments; and, if again is not zero, a second one again after the
+// first.
+func cdDropAt(w float64, again time.Duration) func(seq uint32, now cdSample) bool {
+	drops := 0
 	var top uint32
-	return func(seq uint32, cwnd float64) bool {
-		if done {
-			return false
-		}
-		armed = armed || cwnd >= w
-		if armed && seq > top {
-			done = true
+	var first time.Duration
+	return func(seq uint32, now cdSample) bool {
+		switch {
+		case drops == 0 && now.cwnd >= w && seq > top,
+			drops == 1 && again != 0 && now.t >= first+again && seq > top:
+			drops++
+			first = now.t
 			return true
 		}
 		top = max(top, seq)
@@ -205,25 +208,55 @@ var cdStacks = []bnStack{
 	{"gVisor", gvisorHosts, "cubic"},
 }
 
-// cdLoss is the congestion event of a trace with one forced loss: the
-// largest cwnd before it (W, the window at the loss, W_max in RFC 9438's
-// words), ssthresh after it, and when the sender reduced.
+// cdLoss is a congestion event in a trace: cwnd when the sender saw the
+// loss (W, the window at the loss, W_max in RFC 9438's words unless fast
+// convergence lowers it), ssthresh after it, and when the sender reduced.
 type cdLoss struct {
 	w, ssth float64
 	at      time.Duration
 }
 
-func cdFindLoss(t *testing.T, name string, tr []cdSample) cdLoss {
+// cdFindLoss returns the n-th (from 1) window reduction in tr: an ACK
+// after which ssthresh is set or changed.
+func cdFindLoss(t *testing.T, name string, tr []cdSample, n int) cdLoss {
 	t.Helper()
-	i := slices.IndexFunc(tr, func(s cdSample) bool { return s.ssth > 0 })
-	if i <= 0 {
-		t.Fatalf("%s: no reduction in %d samples", name, len(tr))
+	for i := 1; i < len(tr); i++ {
+		if s := tr[i]; s.ssth > 0 && s.ssth != tr[i-1].ssth {
+			if n--; n == 0 {
+				return cdLoss{w: tr[i-1].cwnd, ssth: s.ssth, at: s.t}
+			}
+		}
 	}
-	l := cdLoss{ssth: tr[i].ssth, at: tr[i].t}
-	for _, s := range tr[:i] {
-		l.w = max(l.w, s.cwnd)
+	t.Fatalf("%s: fewer reductions than %d in %d samples", name, n, len(tr))
+	return cdLoss{}
+}
+
+// k is K of RFC 9438 eq. 2 after the loss, for W_max wMax: the epoch's
+// cwnd is ssthresh (recovery ends with cwnd = ssthresh).
+func (l cdLoss) k(wMax float64) time.Duration {
+	return time.Duration(math.Cbrt((wMax-l.ssth)/rfcC) * float64(time.Second))
+}
+
+// cdFollowsWCubic checks that tapstack's window after the loss l follows
+// W_cubic(t) = C(t-K)³ + W_max (RFC 9438 §4.2) within a segment until it
+// regains W_max, and is flattest around K. t is counted from the
+// reduction: the epoch starts an RTT later, when recovery ends, and each
+// ACK moves cwnd toward W_cubic(t+RTT) (§4.4), reached an RTT later, so
+// d after the reduction the window is W_cubic(d - RTT).
+func cdFollowsWCubic(t *testing.T, tr []cdSample, l cdLoss, wMax float64, rtt time.Duration) {
+	t.Helper()
+	k := l.k(wMax)
+	for d := 2 * rtt; d <= k; d += rtt {
+		x := (d - rtt - k).Seconds()
+		if got, want := cdAt(tr, l.at+d).cwnd, rfcC*x*x*x+wMax; math.Abs(got-want) > 1 {
+			t.Errorf("tapstack: cwnd %.1f segments %v after the loss, W_cubic %.1f (RFC 9438 §4.2, C = %.1f, W_max %.1f, K = %v)", got, d, want, rfcC, wMax, k)
+		}
 	}
-	return l
+	// K: the window is flattest (grows least over a second) within an
+	// RTT of K after the epoch.
+	if flat := cdFlattest(tr, l.at, rtt); flat < k || flat > k+2*rtt {
+		t.Errorf("tapstack: the window is flattest %v after the loss, want K = %v (+ the RTT of recovery) ± one RTT (RFC 9438 eq. 2)", flat, k)
+	}
 }
 
 // growth is how much cwnd grew from d1 to d2 after the reduction.
@@ -248,11 +281,9 @@ func TestCubicDiff_OneLoss_BetaThenConcaveThenConvex(t *testing.T) {
 	p := cdPath{delay: rtt / 2}
 	ratio := map[string]float64{}
 	for _, stk := range cdStacks {
-		tr := cdTrace(t, stk, p, 9*time.Second, cdDropAt(100))
-		l := cdFindLoss(t, stk.name, tr)
-		// K of eq. 2: the epoch's cwnd is ssthresh (recovery ends with
-		// cwnd = ssthresh).
-		k := time.Duration(math.Cbrt((l.w-l.ssth)/rfcC) * float64(time.Second))
+		tr := cdTrace(t, stk, p, 9*time.Second, cdDropAt(100, 0))
+		l := cdFindLoss(t, stk.name, tr, 1)
+		k := l.k(l.w)
 		t.Logf("%s: W %.1f segments, ssthresh %.1f (%.3f W), K %v", stk.name, l.w, l.ssth, l.ssth/l.w, k)
 
 		// §4.6: ssthresh = β_cubic · the window at the loss.
@@ -261,7 +292,6 @@ func TestCubicDiff_OneLoss_BetaThenConcaveThenConvex(t *testing.T) {
 			t.Errorf("%s: ssthresh %.1f after a loss at cwnd %.1f: %.3f W, want β_cubic = %.1f (RFC 9438 §4.6)", stk.name, l.ssth, l.w, r, rfcBeta)
 		}
 		g := func(a, b time.Duration) float64 { return l.growth(tr, a, b) }
-		wCubic := func(d time.Duration) float64 { x := (d - k).Seconds(); return rfcC*x*x*x + l.w }
 		switch stk.name {
 		case "tapstack":
 			// §4.2: concave while below W_max (each second adds less
@@ -277,20 +307,7 @@ func TestCubicDiff_OneLoss_BetaThenConcaveThenConvex(t *testing.T) {
 				t.Errorf("tapstack: growth in the 2nd and 3rd seconds after K %.1f, %.1f segments: want the second more (convex, RFC 9438 §4.2)",
 					g(k+time.Second, k+2*time.Second), g(k+2*time.Second, k+3*time.Second))
 			}
-			// The window follows W_cubic within 1.5 segments until it
-			// regains W_max. (The epoch starts an RTT after the
-			// reduction, when recovery ends, and the target is
-			// W_cubic(t+RTT) (§4.4): the two nearly cancel.)
-			for d := 2 * rtt; d <= k; d += rtt {
-				if got, want := cdAt(tr, l.at+d).cwnd, wCubic(d); math.Abs(got-want) > 1.5 {
-					t.Errorf("tapstack: cwnd %.1f segments %v after the loss, W_cubic %.1f (RFC 9438 §4.2, C = %.1f, K = %v)", got, d, want, rfcC, k)
-				}
-			}
-			// K: the window is flattest (grows least over a second)
-			// within an RTT of K after the reduction.
-			if flat := cdFlattest(tr, l.at, rtt); flat < k-rtt || flat > k+rtt {
-				t.Errorf("tapstack: the window is flattest %v after the loss, want K = %v ± one RTT (RFC 9438 eq. 2)", flat, k)
-			}
+			cdFollowsWCubic(t, tr, l, l.w, rtt)
 		case "gVisor":
 			// Pinned difference: gVisor's window does not grow at all
 			// after the loss, to K + 3 s (W_cubic is then W_max + 10.8).
@@ -308,6 +325,48 @@ func TestCubicDiff_OneLoss_BetaThenConcaveThenConvex(t *testing.T) {
 	}
 	if d := math.Abs(ratio["tapstack"] - ratio["gVisor"]); d > 0.02 {
 		t.Errorf("ssthresh/W: tapstack %.3f, gVisor %.3f: both should be β_cubic (RFC 9438 §4.6; Linux's beta 717/1024)", ratio["tapstack"], ratio["gVisor"])
+	}
+}
+
+// TestCubicDiff_TwoLosses_FastConvergence drops a second data segment
+// 1.5 s after the first, before the window has grown back to W_max: RFC
+// 9438 §4.7's fast convergence then lowers W_max to W·(1+β)/2, below the
+// window at the second loss, so that a flow yields room to a newer one.
+// The window is larger here (the first loss at 300 segments), so that the
+// cubic function stays above Reno's estimate (§4.3) until past the second
+// K on the 100 ms path. Both reduce to β·W again; tapstack's window then
+// follows W_cubic to the lowered W_max. gVisor's window does not grow
+// after a loss (the first test's pinned difference), so its W_max and K
+// cannot be seen, and its trace stops after the second loss. (Its
+// fastConvergence computes K as RFC 8312 did, ∛(W_max·(1-β)/C), which
+// is RFC 9438's eq. 2 only when cwnd_epoch is β·W_max, not after fast
+// convergence; Linux's bictcp_update and tapstack use W_max - cwnd_epoch.)
+func TestCubicDiff_TwoLosses_FastConvergence(t *testing.T) {
+	const rtt = 100 * time.Millisecond
+	p := cdPath{delay: rtt / 2}
+	for _, stk := range cdStacks {
+		dur := 12 * time.Second
+		if stk.name == "gVisor" {
+			dur = 3 * time.Second
+		}
+		tr := cdTrace(t, stk, p, dur, cdDropAt(300, 1500*time.Millisecond))
+		l1, l2 := cdFindLoss(t, stk.name, tr, 1), cdFindLoss(t, stk.name, tr, 2)
+		wMax := l2.w * (1 + rfcBeta) / 2
+		t.Logf("%s: first loss at cwnd %.1f (ssthresh %.1f), second at %.1f (W_max then %.1f), ssthresh %.1f, K %v", stk.name, l1.w, l1.ssth, l2.w, wMax, l2.ssth, l2.k(wMax))
+		if l2.w >= l1.w {
+			t.Fatalf("%s: the second loss came at cwnd %.1f, not below the first's %.1f: no fast convergence to test", stk.name, l2.w, l1.w)
+		}
+		if r := l2.ssth / l2.w; r < rfcBeta-0.01 || r > rfcBeta+0.02 {
+			t.Errorf("%s: ssthresh %.1f after the second loss at cwnd %.1f: %.3f W, want β_cubic = %.1f (RFC 9438 §4.6)", stk.name, l2.ssth, l2.w, r, rfcBeta)
+		}
+		switch stk.name {
+		case "tapstack":
+			cdFollowsWCubic(t, tr, l2, wMax, rtt)
+		case "gVisor":
+			if l2.w != l1.ssth {
+				t.Errorf("gVisor: the second loss came at cwnd %.1f, first ssthresh %.1f: its window grew after a loss: the pinned difference of TestCubicDiff_OneLoss_BetaThenConcaveThenConvex gone?", l2.w, l1.ssth)
+			}
+		}
 	}
 }
 
@@ -336,8 +395,8 @@ func TestCubicDiff_OneLoss_RenoFriendlyRegion(t *testing.T) {
 	const rtt = 2 * time.Millisecond
 	p := cdPath{delay: rtt / 2}
 	for _, stk := range cdStacks {
-		tr := cdTrace(t, stk, p, 320*time.Millisecond, cdDropAt(40))
-		l := cdFindLoss(t, stk.name, tr)
+		tr := cdTrace(t, stk, p, 320*time.Millisecond, cdDropAt(40, 0))
+		l := cdFindLoss(t, stk.name, tr, 1)
 		// Per RTT from the 2nd to the 12th RTT after the reduction
 		// (W_est still below cwnd_prior: 0.3·W/α_cubic ≈ 23 RTTs for W
 		// = 40), and from the 80th to the 140th.
