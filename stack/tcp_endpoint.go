@@ -253,6 +253,11 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 	}
 	remote = netip.AddrPortFrom(ra, remote.Port())
 	switch {
+	// RFC 9293 §3.9.1.1 (MUST-46): an OPEN to a broadcast or multicast
+	// address is an error; ENETUNREACH as Linux's tcp_v4_connect and
+	// tcp_v6_connect. Unlike Linux, which connects 0.0.0.0 and :: to the
+	// local host (127.0.0.1, ::1), a stack with no loopback address
+	// refuses them too.
 	case s.isBroadcast(ra) || ra.IsMulticast() || ra.IsUnspecified():
 		return syscall.ENETUNREACH
 	case remote.Port() == 0:
