@@ -18,12 +18,13 @@ import (
 // where it is the zero-window probe (__tcp_retransmit_skb).
 
 // newUnscaled is an established connection whose peer offered an
-// unscaled window of 65535 and no options but MSS 1460, so that a test
-// can set any window to the byte.
-func newUnscaled(t *testing.T, cfg Config) *harness {
+// unscaled window of wnd (its largest yet) and no options but MSS 1460,
+// so that a test can set any window to the byte.
+func newUnscaled(t *testing.T, cfg Config, wnd uint16) *harness {
 	h := newSynSent(t, cfg)
 	sa := h.synAck()
 	sa.Options.HasWScale = false
+	sa.Window = wnd
 	h.in(sa)
 	h.out.take()
 	return h
@@ -55,11 +56,25 @@ func (h *harness) sendRightEdge() []Segment {
 	return got
 }
 
+// nextTimer runs the Conn's next timer, whenever it is due, and returns
+// what it sent, checked by sendRightEdge.
+func (h *harness) nextTimer() []Segment {
+	h.t.Helper()
+	next, ok := h.c.NextDeadline()
+	if !ok {
+		h.t.Fatal("no timer armed with data outstanding")
+	}
+	h.now = next
+	h.c.HandleTimer(h.now)
+	h.checkInvariants()
+	return h.sendRightEdge()
+}
+
 // The window shrinks below what is in flight: nothing new goes, the
 // connection carries on (no error, no reset), the data stays queued,
 // and once the window reopens the rest is sent from where it stopped.
 func TestEstablished_WindowShrinksBelowFlight_NoNewDataUntilItReopens(t *testing.T) {
-	h := newUnscaled(t, Config{SndBuf: 64 << 10})
+	h := newUnscaled(t, Config{SndBuf: 64 << 10}, 65535)
 	const total = 20 * 1460
 	if n, err := h.c.Write(bytesN(total), h.now); n != total || err != nil {
 		t.Fatalf("Write %d %v", n, err)
@@ -133,7 +148,7 @@ func TestEstablished_WindowShrinksBelowFlight_NoNewDataUntilItReopens(t *testing
 // the right edge however much cwnd allows (RFC 9293 §3.8.6 SHLD-16: resend
 // what the window holds; Linux's __tcp_retransmit_skb holds the rest).
 func TestEstablished_WindowShrinks_RetransmissionsStayInTheWindow(t *testing.T) {
-	h := newUnscaled(t, Config{SndBuf: 64 << 10})
+	h := newUnscaled(t, Config{SndBuf: 64 << 10}, 65535)
 	h.c.Write(bytesN(10*1460), h.now)
 	h.sendRightEdge()
 	h.at(10 * ms)
@@ -141,14 +156,7 @@ func TestEstablished_WindowShrinks_RetransmissionsStayInTheWindow(t *testing.T) 
 	h.sendRightEdge()
 	// Nothing more is acknowledged: the timers retransmit, from SND.UNA.
 	for i := 0; h.c.sndUna == 1001+1460 && i < 10; i++ {
-		next, ok := h.c.NextDeadline()
-		if !ok {
-			t.Fatal("no timer armed with data outstanding")
-		}
-		h.now = next
-		h.c.HandleTimer(h.now)
-		h.checkInvariants()
-		got := h.sendRightEdge()
+		got := h.nextTimer()
 		if h.c.backoff > 0 {
 			if len(got) != 1 || got[0].Seq != 1001+1460 {
 				t.Fatalf("the RTO sent %d segments, want SND.UNA's: %v", len(got), got)
@@ -174,7 +182,7 @@ func TestEstablished_WindowShrinks_RetransmissionsStayInTheWindow(t *testing.T) 
 // queued: the persist timer probes (RFC 9293 §3.8.6.1), and when the
 // window reopens the data goes out from the probe on.
 func TestEstablished_WindowShrinksToZero_PersistProbesThenResumes(t *testing.T) {
-	h := newUnscaled(t, Config{SndBuf: 64 << 10})
+	h := newUnscaled(t, Config{SndBuf: 64 << 10}, 65535)
 	h.c.Write(bytesN(12*1460), h.now)
 	if got := h.sendRightEdge(); len(got) != 10 {
 		t.Fatalf("sent %d segments, want IW = 10", len(got))
@@ -206,21 +214,14 @@ func TestEstablished_WindowShrinksToZero_PersistProbesThenResumes(t *testing.T) 
 // __tcp_retransmit_skb lets the segment at SND.UNA go), nothing else is
 // sent, and the connection goes on when the window reopens.
 func TestEstablished_WindowShrinksToZeroOverFlight_RTOProbesThenResumes(t *testing.T) {
-	h := newUnscaled(t, Config{SndBuf: 64 << 10})
+	h := newUnscaled(t, Config{SndBuf: 64 << 10}, 65535)
 	h.c.Write(bytesN(12*1460), h.now)
 	h.sendRightEdge()
 	h.at(10 * ms)
 	h.in(h.wndAck(1001+2*1460, 0)) // right edge 3921, SND.NXT 15601
 	h.sendRightEdge()
 	for h.c.backoff < 3 {
-		next, ok := h.c.NextDeadline()
-		if !ok {
-			t.Fatal("no timer armed with data outstanding")
-		}
-		h.now = next
-		h.c.HandleTimer(h.now)
-		h.checkInvariants()
-		for _, s := range h.sendRightEdge() {
+		for _, s := range h.nextTimer() {
 			if s.Seq != 1001+2*1460 {
 				t.Fatalf("sent %s into a zero window; only SND.UNA's segment may go", segString(&s))
 			}

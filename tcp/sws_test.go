@@ -14,7 +14,7 @@ import "testing"
 // the peer offered; the short remainder the window leaves room for does
 // not.
 func TestEstablished_SenderSWS_FullSegmentGoesInASmallWindow(t *testing.T) {
-	h := newUnscaled(t, Config{}) // the largest window offered: 65535
+	h := newUnscaled(t, Config{}, 65535) // the largest window offered: 65535
 	h.in(h.wndAck(testISS+1, 2000))
 	h.c.Write(bytesN(3000), h.now)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
@@ -23,7 +23,7 @@ func TestEstablished_SenderSWS_FullSegmentGoesInASmallWindow(t *testing.T) {
 // (2): the whole of the queued data goes as one short segment even
 // where (3) would hold it (100 octets, far below half of 65535).
 func TestEstablished_SenderSWS_AllTheQueuedDataGoes(t *testing.T) {
-	h := newUnscaled(t, Config{})
+	h := newUnscaled(t, Config{}, 65535)
 	h.in(h.wndAck(testISS+1, 2000))
 	h.c.Write(bytesN(100), h.now)
 	h.expect("PSH|ACK seq=1001 ack=5001 len=100")
@@ -33,12 +33,7 @@ func TestEstablished_SenderSWS_AllTheQueuedDataGoes(t *testing.T) {
 // for the override (the exactly-half case is
 // TestEstablished_SenderSWS_ExactlyHalfTheLargestWindow_Sent).
 func TestEstablished_SenderSWS_JustBelowHalfTheLargestWindow_Waits(t *testing.T) {
-	h := newSynSent(t, Config{})
-	sa := h.synAck()
-	sa.Options.HasWScale = false
-	sa.Window = 2000 // the largest window the peer offers
-	h.in(sa)
-	h.out.take()
+	h := newUnscaled(t, Config{}, 2000) // the largest window the peer offers
 	h.in(h.wndAck(testISS+1, 999))
 	h.c.Write(bytesN(3000), h.now)
 	h.expect()
@@ -50,12 +45,7 @@ func TestEstablished_SenderSWS_JustBelowHalfTheLargestWindow_Waits(t *testing.T)
 // largest window is held while an earlier short segment is
 // unacknowledged, and goes when it is.
 func TestEstablished_SenderSWS_HalfWindowWaitsForNagle(t *testing.T) {
-	h := newSynSent(t, Config{})
-	sa := h.synAck()
-	sa.Options.HasWScale = false
-	sa.Window = 2000
-	h.in(sa)
-	h.out.take()
+	h := newUnscaled(t, Config{}, 2000)
 	h.c.Write(bytesN(100), h.now)
 	h.expect("PSH|ACK seq=1001 ack=5001 len=100") // short, unacknowledged
 	h.in(h.wndAck(testISS+1, 1100))               // usable: 1000, half of 2000
@@ -71,7 +61,7 @@ func TestEstablished_SenderSWS_HalfWindowWaitsForNagle(t *testing.T) {
 // restarts the wait (the override timer is armed only with nothing in
 // flight, RFC 1122 §4.2.3.4: "when there is no data outstanding").
 func TestEstablished_SenderSWS_WindowStaysSmall_OverrideEachTime(t *testing.T) {
-	h := newUnscaled(t, Config{})
+	h := newUnscaled(t, Config{}, 65535)
 	h.in(h.wndAck(testISS+1, 500))
 	h.c.Write(bytesN(3000), h.now)
 	h.expect()
