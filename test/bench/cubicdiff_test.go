@@ -1,12 +1,12 @@
 package bench
 
-// Differential tests of CUBIC (RFC 9438): the same scenario through
-// tapstack's TCP and gVisor's, both with CUBIC, over a nic.Pipe in
-// virtual time (the bottleneck benchmark's hosts and clock), sampling each
-// sender's cwnd after every ACK. Where both follow the RFC they are
-// checked against its formulas and each other; where they differ the
-// difference is pinned with its reason, so that a change on either side
-// fails a test.
+// Differential tests of CUBIC (RFC 9438) and HyStart++ (RFC 9406): the
+// same scenario through tapstack's TCP and gVisor's, both with CUBIC, over
+// a nic.Pipe in virtual time (the bottleneck benchmark's hosts and clock),
+// sampling each sender's cwnd after every ACK. Where both follow the RFC
+// they are checked against its formulas and each other; where they differ
+// the difference is pinned with its reason, so that a change on either
+// side fails a test.
 
 import (
 	"encoding/binary"
@@ -168,7 +168,7 @@ func cdInfo(t *testing.T, h bnHost) func() cdSample {
 
 // cdDropAt returns a drop hook that drops one data frame: the first new
 // one (above every sequence number seen) once the sender's cwnd has reached
-// w segments; and, if again is not zero, a second one again after the
+// w segments; and, if again is not zero, a second one that long after the
 // first.
 func cdDropAt(w float64, again time.Duration) func(seq uint32, now cdSample) bool {
 	drops := 0
