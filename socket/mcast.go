@@ -12,7 +12,6 @@ import (
 
 // IPv4 multicast options (ip(7)), re-exported from syscall.
 const (
-	IPPROTO_IP         = syscall.IPPROTO_IP
 	IP_MULTICAST_IF    = syscall.IP_MULTICAST_IF
 	IP_MULTICAST_TTL   = syscall.IP_MULTICAST_TTL
 	IP_MULTICAST_LOOP  = syscall.IP_MULTICAST_LOOP

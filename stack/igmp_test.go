@@ -358,6 +358,11 @@ func TestIGMP_SendToGroup_MappedMACTTLAndLoop(t *testing.T) {
 			t.Fatalf("sent to %v, %v, TTL %d (%v); want %v, %v, TTL %d", eth.Dst(), h.Dst(), h.TTL(), err, groupMAC(groupA), groupA, ttl)
 		}
 	}
+	// IP_TTL is for unicast: a group datagram takes IP_MULTICAST_TTL
+	// (Linux's __ip_make_skb: mc_ttl for a multicast destination).
+	if err := tx.SetIPOption(stack.IPTTL, 99); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tx.SendTo([]byte("x"), to); err != nil {
 		t.Fatal(err)
 	}

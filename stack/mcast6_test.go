@@ -168,6 +168,11 @@ func TestMLD6_SendToGroup_HopsAndLoop(t *testing.T) {
 			t.Fatalf("sent to %v, %v, hop limit %d (%v); want %v, %v, %d", eth.Dst(), h.Dst(), h.HopLimit(), err, mac6(mdns6), mdns6, hops)
 		}
 	}
+	// IPV6_UNICAST_HOPS is for unicast: a group packet takes
+	// IPV6_MULTICAST_HOPS (Linux's ip6_sk_dst_hoplimit).
+	if err := tx.SetIPOption(stack.IPv6HopLimit, 99); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tx.SendTo([]byte("q"), to); err != nil {
 		t.Fatal(err)
 	}
