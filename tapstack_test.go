@@ -165,6 +165,36 @@ func TestDialUDP_ByName(t *testing.T) {
 	}
 }
 
+// Net.ListenMulticastUDP, as net.ListenMulticastUDP: the listener gets
+// what the other stack sends to the group at its port; a nil group is
+// net's "missing address".
+func TestListenMulticastUDP_OverThePair(t *testing.T) {
+	a, b := newPair(t, nil)
+	gaddr := &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 1900}
+	l, err := b.ListenMulticastUDP("udp4", nil, gaddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tx, err := a.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if _, err := tx.WriteTo([]byte("M-SEARCH"), gaddr); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	l.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, from, err := l.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "M-SEARCH" || from.(*net.UDPAddr).IP.String() != "10.0.0.1" {
+		t.Fatalf("read %q from %v (%v), want \"M-SEARCH\" from 10.0.0.1", buf[:n], from, err)
+	}
+	if _, err := b.ListenMulticastUDP("udp4", nil, nil); err == nil || !strings.Contains(err.Error(), "missing address") {
+		t.Fatalf("nil group: %v, want missing address", err)
+	}
+}
+
 // As net.Dialer: a name's addresses are tried in order until one
 // connects; when none does, the error is the first address's.
 func TestDial_ByName_TriesEachAddressInOrder(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -433,4 +434,25 @@ func TestIGMP_MembershipErrors(t *testing.T) {
 	if err := ep.JoinGroup(netip.MustParseAddr("239.3.0.1"), netip.Addr{}, 0); !errors.Is(err, syscall.ENOBUFS) {
 		t.Fatalf("membership 21: %v, want ENOBUFS", err)
 	}
+}
+
+// A report holds the records the MTU has room for; more groups go in more
+// reports (RFC 3376 §4.2.16: a report that would exceed the MTU is split).
+// With an MTU of 68, 24 octets of IP header and router alert and an
+// 8-octet report header leave room for 4 records.
+func TestIGMP_ManyGroups_SplitToTheMTU(t *testing.T) {
+	e := newEnv(t, func(_ *stack.Config, p *nic.PipeConfig) { p.MTU = 68 })
+	e.st.PinRandom6Test(0.5)
+	var groups []netip.Addr
+	for i := range 5 {
+		groups = append(groups, netip.AddrFrom4([4]byte{239, 1, 0, byte(i + 1)}))
+	}
+	e.joined(5000, groups...)
+	e.clk.Advance(5 * time.Second)
+	e.drain()
+	e.inject(igmpFrame(ipv4.AllSystems, query(3, 10, netip.IPv4Unspecified())))
+	e.clk.Advance(time.Second)
+	e.wantV3(ipv4.IGMPModeIsExclude, groups[:4]...)
+	e.wantV3(ipv4.IGMPModeIsExclude, groups[4])
+	e.none()
 }
