@@ -456,3 +456,47 @@ func TestIGMP_ManyGroups_SplitToTheMTU(t *testing.T) {
 	e.wantV3(ipv4.IGMPModeIsExclude, groups[4])
 	e.none()
 }
+
+// A UDP socket may bind a group's address (Linux's inet_bind takes a
+// multicast address): it receives the group's datagrams to its port, not
+// unicast ones, and sends from our address.
+func TestIGMP_BindToGroup_TakesOnlyTheGroup(t *testing.T) {
+	e := newMcastEnv(t)
+	e.learnPeer()
+	ep, err := e.st.NewUDPEndpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	if _, err := ep.Bind(netip.AddrPortFrom(groupA, 1900), false); err != nil {
+		t.Fatalf("bind to a group: %v", err)
+	}
+	if err := ep.JoinGroup(groupA, netip.Addr{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(5 * time.Second)
+	e.drain()
+	to := func(dst netip.Addr) {
+		f := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP, Dst: dst}, udpDatagram(netip.AddrPortFrom(peerIP, 9), netip.AddrPortFrom(dst, 1900), []byte("x")))
+		if dst.IsMulticast() {
+			ethernet.Header(f).SetDst(groupMAC(dst))
+		}
+		e.inject(f)
+	}
+	recv := func() bool { _, _, _, err := ep.TryRecvFrom(make([]byte, 4), false); return err == nil }
+	to(groupA)
+	if !recv() {
+		t.Fatal("the group's datagram did not reach the socket bound to it")
+	}
+	to(stackIP)
+	if recv() {
+		t.Fatal("a unicast datagram reached the socket bound to the group")
+	}
+	e.drain() // the port unreachable
+	if _, err := ep.SendTo([]byte("y"), netip.AddrPortFrom(peerIP, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if h := e.nextIPv4(); h.Src() != stackIP {
+		t.Fatalf("sent from %v, want %v", h.Src(), stackIP)
+	}
+}

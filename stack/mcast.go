@@ -128,6 +128,18 @@ func (e *UDPEndpoint) LeaveGroup(group, ifAddr netip.Addr, ifindex int) error {
 	return nil
 }
 
+// bindUDP4Locked is bindAddrLocked for a UDP socket, which may also bind
+// an IPv4 group, as Linux's inet_bind takes a multicast address (SSDP and
+// mDNS programs bind 239.255.255.250:1900 or 224.0.0.251:5353): the
+// socket then takes only datagrams to the group at its port (udp.Table's
+// match: the wildcard or the destination), and sends from our address.
+func (s *Stack) bindUDP4Locked(a netip.Addr) (netip.Addr, error) {
+	if a.Is4() && a.IsMulticast() {
+		return a, nil
+	}
+	return s.bindAddrLocked(a)
+}
+
 // checkGroup4Locked checks a membership call's arguments, in Linux's
 // order (ip_mc_join_group: the group, then the interface), and returns
 // the group unmapped.

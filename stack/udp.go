@@ -135,7 +135,7 @@ func (e *UDPEndpoint) bindLocked(local netip.AddrPort, reuse bool) (netip.AddrPo
 		a, err = e.s.bindAddr6Locked(sockAddr6(local.Addr()), e.v6only)
 		e.ep.SetV6(e.v6only)
 	} else {
-		a, err = e.s.bindAddrLocked(local.Addr())
+		a, err = e.s.bindUDP4Locked(local.Addr()) // mcast.go
 	}
 	if err != nil {
 		return netip.AddrPort{}, err
