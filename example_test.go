@@ -133,6 +133,30 @@ func ExampleNet_Listen() {
 	// hello from [::]:7
 }
 
+// ListenMulticastUDP joins a group, as net.ListenMulticastUDP: here
+// SSDP's, where a sends a search.
+func ExampleNet_ListenMulticastUDP() {
+	a, b := pair()
+	defer a.Close()
+	defer b.Close()
+
+	ssdp := &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 1900}
+	l, err := b.ListenMulticastUDP("udp4", nil, ssdp)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	pc, _ := a.ListenPacket("udp4", ":0")
+	defer pc.Close()
+	pc.WriteTo([]byte("M-SEARCH * HTTP/1.1"), ssdp)
+	buf := make([]byte, 100)
+	n, from, _ := l.ReadFrom(buf)
+	fmt.Printf("%q from %v\n", buf[:n], from.(*net.UDPAddr).IP)
+	// Output:
+	// "M-SEARCH * HTTP/1.1" from 10.0.0.1
+}
+
 // ListenPacket returns a net.PacketConn: a UDP socket.
 func ExampleNet_ListenPacket() {
 	a, b := pair()
