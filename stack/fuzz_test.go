@@ -3,6 +3,7 @@ package stack_test
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -37,6 +38,14 @@ func FuzzStack(f *testing.F) {
 	f.Add([]byte{3, 4, 0, 2, 10, 0})               // ARP reply, mangled
 	f.Add([]byte{0, 20, 0x45, 0, 0, 20, 0, 0, 0x20, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2})
 	f.Add([]byte{4, 1, 200, 1, 2, 12, 0x50}) // time passes, then a data offset change
+	// An IGMPv3 general query to 224.0.0.1 (kind 0), then time for the
+	// answer: the IGMP host code under mutation.
+	q := make([]byte, ipv4.IGMPv3QueryLen)
+	ipv4.EncodeIGMP(q, query(3, 10, netip.IPv4Unspecified()))
+	ip := make([]byte, ipv4.HeaderMinLen+len(ipv4.RouterAlert)+len(q))
+	ipv4.Encode(ip, ipv4.Fields{TotalLen: len(ip), TTL: 1, Protocol: ipv4.ProtoIGMP, Src: peerIP, Dst: ipv4.AllSystems, Options: ipv4.RouterAlert})
+	copy(ip[ipv4.HeaderMinLen+len(ipv4.RouterAlert):], q)
+	f.Add(append(append([]byte{0, byte(len(ip))}, ip...), 4, 1, 20))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.ARP.ReachableTime = time.Hour })
 		_, issA := established(t, e)
