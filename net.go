@@ -270,10 +270,10 @@ func (n *Net) ListenPacket(network, address string) (net.PacketConn, error) {
 }
 
 // ListenMulticastUDP opens a UDP socket that receives the datagrams sent
-// to the IPv4 group gaddr at its port, as net.ListenMulticastUDP (see
-// socket.ListenMulticastUDP): network "udp" or "udp4"; ifi nil or the
-// stack's link. It joins the group, which the stack reports with IGMP, and
-// leaves it at Close.
+// to the group gaddr at its port, as net.ListenMulticastUDP (see
+// socket.ListenMulticastUDP): network "udp", "udp4" or "udp6"; ifi nil or
+// the stack's link. It joins the group, which the stack reports with IGMP
+// or MLD, and leaves it at Close.
 func (n *Net) ListenMulticastUDP(network string, ifi *net.Interface, gaddr *net.UDPAddr) (net.PacketConn, error) {
 	c, err := socket.ListenMulticastUDP(n.st, network, ifi, gaddr)
 	if err != nil {

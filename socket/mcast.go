@@ -246,9 +246,11 @@ func (f *FD) GetsockoptInet4Addr(level, opt int) ([4]byte, error) {
 // ListenMulticastUDP opens a UDP socket on st that receives the datagrams
 // sent to gaddr's group at its port, as net.ListenMulticastUDP: bound to
 // the wildcard address at the port with SO_REUSEADDR (so several may share
-// it), the group joined on the stack's link, IP_MULTICAST_LOOP off (Go's
-// default for it). network is "udp" or "udp4" (IPv4 groups only); ifi, if
-// not nil, must name the stack's link (Stack.LinkName), else ENODEV.
+// it), the group joined on the stack's link, multicast loopback off (Go's
+// default for it). network is "udp", "udp4" (IPv4 groups) or "udp6" (IPv6
+// groups; the socket is AF_INET6); a group of the other family is EINVAL.
+// ifi, if not nil, must name the stack's link (Stack.LinkName), else
+// ENODEV.
 func ListenMulticastUDP(st *stack.Stack, network string, ifi *net.Interface, gaddr *net.UDPAddr) (*PacketConn, error) {
 	opErr := func(err error) error {
 		var a net.Addr
@@ -257,20 +259,26 @@ func ListenMulticastUDP(st *stack.Stack, network string, ifi *net.Interface, gad
 		}
 		return &net.OpError{Op: "listen", Net: network, Addr: a, Err: wrapErrno(err)}
 	}
-	if network != "udp" && network != "udp4" {
+	if network != "udp" && network != "udp4" && network != "udp6" {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
 	if gaddr == nil || gaddr.IP == nil {
 		return nil, opErr(errMissingAddress)
 	}
 	ga, ok := netip.AddrFromSlice(gaddr.IP)
-	if ga = ga.Unmap(); !ok || !ga.Is4() || !ga.IsMulticast() {
+	ga = ga.Unmap()
+	v6 := ga.Is6()
+	if !ok || !ga.IsMulticast() || v6 && network == "udp4" || !v6 && network == "udp6" {
 		return nil, opErr(syscall.EINVAL)
 	}
 	if ifi != nil && ifi.Name != st.LinkName() {
 		return nil, opErr(syscall.ENODEV)
 	}
-	fd, err := Socket(st, AF_INET, SOCK_DGRAM, 0)
+	domain, wild := AF_INET, netip.IPv4Unspecified()
+	if v6 {
+		domain, wild = AF_INET6, netip.IPv6Unspecified()
+	}
+	fd, err := Socket(st, domain, SOCK_DGRAM, 0)
 	if err != nil {
 		return nil, opErr(err)
 	}
@@ -281,13 +289,21 @@ func ListenMulticastUDP(st *stack.Stack, network string, ifi *net.Interface, gad
 	if err := fd.SetsockoptInt(SOL_SOCKET, SO_REUSEADDR, 1); err != nil {
 		return fail(err)
 	}
-	if err := fd.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(gaddr.Port))); err != nil {
+	if err := fd.Bind(netip.AddrPortFrom(wild, uint16(gaddr.Port))); err != nil {
 		return fail(err)
 	}
-	if err := fd.SetsockoptIPMreqn(IPPROTO_IP, IP_ADD_MEMBERSHIP, &syscall.IPMreqn{Multiaddr: ga.As4(), Ifindex: stack.LinkIndex}); err != nil {
-		return fail(err)
+	if v6 {
+		err = fd.SetsockoptIPv6Mreq(IPPROTO_IPV6, IPV6_JOIN_GROUP, &syscall.IPv6Mreq{Multiaddr: ga.As16(), Interface: stack.LinkIndex})
+		if err == nil {
+			err = fd.SetsockoptInt(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0)
+		}
+	} else {
+		err = fd.SetsockoptIPMreqn(IPPROTO_IP, IP_ADD_MEMBERSHIP, &syscall.IPMreqn{Multiaddr: ga.As4(), Ifindex: stack.LinkIndex})
+		if err == nil {
+			err = fd.SetsockoptInt(IPPROTO_IP, IP_MULTICAST_LOOP, 0)
+		}
 	}
-	if err := fd.SetsockoptInt(IPPROTO_IP, IP_MULTICAST_LOOP, 0); err != nil {
+	if err != nil {
 		return fail(err)
 	}
 	la, _ := fd.Getsockname()

@@ -68,6 +68,8 @@ func TestListenMulticastUDP_ReceivesTheGroupUntilClosed(t *testing.T) {
 	}{
 		{"unicast", "udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 1}, syscall.EINVAL},
 		{"another interface", "udp4", &net.Interface{Name: "eth9"}, gaddr, syscall.ENODEV},
+		{"IPv6 group on udp4", "udp4", nil, &net.UDPAddr{IP: net.ParseIP("ff02::fb"), Port: 1}, syscall.EINVAL},
+		{"IPv4 group on udp6", "udp6", nil, gaddr, syscall.EINVAL},
 	} {
 		if _, err := socket.ListenMulticastUDP(b, tc.network, tc.ifi, tc.gaddr); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
@@ -210,4 +212,33 @@ func TestMulticastSockopts6_JoinReceivesAndLinuxErrors(t *testing.T) {
 	}
 	defer tcp.Close()
 	check("TCP join", tcp.SetsockoptIPv6Mreq(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq), syscall.EPROTO)
+}
+
+// ListenMulticastUDP over IPv6 ("udp6", as net's): an AF_INET6 socket
+// joined to the group receives what the other stack sends to it; its
+// loopback is off.
+func TestListenMulticastUDP6_ReceivesTheGroup(t *testing.T) {
+	a, b := twoStacks(t)
+	gaddr := &net.UDPAddr{IP: net.ParseIP("ff02::fb"), Port: 5353}
+	l, err := socket.ListenMulticastUDP(b, "udp6", nil, gaddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if loop, _ := l.FD().GetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP); loop != 0 {
+		t.Errorf("IPV6_MULTICAST_LOOP %d, want 0", loop)
+	}
+	tx, err := socket.ListenPacket(a, "udp6", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if _, err := tx.WriteTo([]byte("mdns"), gaddr); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	l.SetReadDeadline(time.Now().Add(guard))
+	if n, _, err := l.ReadFrom(buf); err != nil || string(buf[:n]) != "mdns" {
+		t.Fatalf("got %q (%v), want \"mdns\"", buf[:n], err)
+	}
 }
