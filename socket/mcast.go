@@ -51,7 +51,7 @@ func isMcastIntOpt(level, opt int) bool {
 // setMcastIntLocked sets IP_MULTICAST_TTL (0 to 255, -1 for the default
 // 1; EINVAL otherwise) or IP_MULTICAST_LOOP (non-zero: on), as Linux's
 // do_ip_setsockopt. Only UDP sockets send to groups here: ENOPROTOOPT on
-// others (Deviation: Linux stores them on any inet socket).
+// others (where Linux stores them on any inet socket).
 //
 // IPV6_MULTICAST_HOPS (the same range), IPV6_MULTICAST_LOOP (0 or 1,
 // EINVAL otherwise) and IPV6_MULTICAST_IF (an interface index: 0 or

@@ -339,8 +339,10 @@ func (s *Stack) handleIGMPLocked(h ipv4.Header) {
 //     answered unless a general answer is pending sooner (rule 1), at the
 //     earlier of a pending answer's time and the new delay (rules 3, 4).
 //     A group-and-source query is answered as a group query: the
-//     interface state EXCLUDE{} takes every source (Deviation: RFC 3376
-//     §5.2 would answer with the asked sources in an IS_IN record).
+//     interface state EXCLUDE{} takes every source. Deviation (Linux
+//     compat): RFC 3376 §5.2 would answer with the asked sources in an
+//     IS_IN record; Linux's igmp_xmarksources, finding no source
+//     excluded, falls back to a group query's MODE_IS_EXCLUDE answer.
 //   - IGMPv1/v2 (RFC 2236 §3): each group's timer, started at the delay,
 //     or left alone if already due sooner.
 func (s *Stack) igmpQueryLocked(m ipv4.IGMP, now time.Time) {

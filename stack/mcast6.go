@@ -17,8 +17,8 @@ import (
 const defaultMcastHops = 1
 
 // mldMaxMemberships bounds the groups one socket joins over IPv6.
-// Deviation (Linux compat): Linux bounds them by optmem_max only (some
-// hundreds); we take igmp_max_memberships' 20 for both families.
+// This differs from Linux, which bounds them by optmem_max only (some
+// hundreds): we take igmp_max_memberships' 20 for both families.
 const mldMaxMemberships = igmpMaxMemberships
 
 // mcast6Opts is a UDP socket's IPv6 multicast state; the zero value is
