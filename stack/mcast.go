@@ -18,18 +18,68 @@ import (
 // interface (ENODEV, as Linux for an index naming none).
 const LinkIndex = 1
 
-// defaultMcastTTL is IP_MULTICAST_TTL's default, Linux's mc_ttl: 1, a
-// group datagram stays on the link unless the sender asks (RFC 1112 §6.1).
+// defaultMcastTTL is the default of IP_MULTICAST_TTL (Linux's mc_ttl)
+// and IPV6_MULTICAST_HOPS (IPV6_DEFAULT_MCASTHOPS): 1, a group datagram
+// stays on the link unless the sender asks (RFC 1112 §6.1, RFC 3493 §5.2).
 const defaultMcastTTL = 1
+
+// mcastTTL is IP_MULTICAST_TTL or IPV6_MULTICAST_HOPS; the zero value is
+// the default.
+type mcastTTL struct {
+	v   uint8
+	set bool
+}
+
+// setTo takes 0 to 255, or -1 for the default; EINVAL otherwise, as
+// Linux's do_ip_setsockopt and do_ipv6_setsockopt.
+func (o *mcastTTL) setTo(n int) error {
+	if n < -1 || n > 255 {
+		return syscall.EINVAL
+	}
+	o.v, o.set = uint8(n), n >= 0
+	return nil
+}
+
+func (o mcastTTL) value() uint8 {
+	if !o.set {
+		return defaultMcastTTL
+	}
+	return o.v
+}
+
+// memberships are the groups of one family a socket joined.
+type memberships []netip.Addr
+
+// add joins g: EADDRINUSE if the socket is in it, ENOBUFS past
+// igmp_max_memberships (Linux's errors).
+func (m *memberships) add(g netip.Addr) error {
+	switch {
+	case slices.Contains(*m, g):
+		return syscall.EADDRINUSE
+	case len(*m) >= igmpMaxMemberships:
+		return syscall.ENOBUFS
+	}
+	*m = append(*m, g)
+	return nil
+}
+
+// remove leaves g: EADDRNOTAVAIL if the socket is not in it (Linux's).
+func (m *memberships) remove(g netip.Addr) error {
+	i := slices.Index(*m, g)
+	if i < 0 {
+		return syscall.EADDRNOTAVAIL
+	}
+	*m = slices.Delete(*m, i, i+1)
+	return nil
+}
 
 // mcastOpts is a UDP socket's multicast state; the zero value is Linux's
 // defaults (TTL 1, loop on, no memberships).
 type mcastOpts struct {
-	ttl    uint8 // IP_MULTICAST_TTL when ttlSet
-	ttlSet bool
+	ttl    mcastTTL   // IP_MULTICAST_TTL
 	noLoop bool       // IP_MULTICAST_LOOP off
 	ifAddr netip.Addr // IP_MULTICAST_IF's address, invalid when unset
-	groups []netip.Addr
+	groups memberships
 }
 
 // output4Locked sends the IPv4 datagram a UDP socket built in s.out. One
@@ -45,10 +95,7 @@ func (e *UDPEndpoint) output4Locked(pkt ipv4.Header) error {
 	if !dst.IsMulticast() {
 		return s.outputLocked(pkt)
 	}
-	ttl := e.mc.ttl
-	if !e.mc.ttlSet {
-		ttl = defaultMcastTTL
-	}
+	ttl := e.mc.ttl.value()
 	pkt.SetTTL(ttl)
 	pkt.SetChecksum()
 	if !e.mc.noLoop && s.joinedGroup4(dst) {
@@ -96,13 +143,9 @@ func (e *UDPEndpoint) JoinGroup(group, ifAddr netip.Addr, ifindex int) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case slices.Contains(e.mc.groups, group):
-		return syscall.EADDRINUSE
-	case len(e.mc.groups) >= igmpMaxMemberships:
-		return syscall.ENOBUFS
+	if err := e.mc.groups.add(group); err != nil {
+		return err
 	}
-	e.mc.groups = append(e.mc.groups, group)
 	s.joinGroup4Locked(group)
 	return nil
 }
@@ -119,11 +162,9 @@ func (e *UDPEndpoint) LeaveGroup(group, ifAddr netip.Addr, ifindex int) error {
 	if err != nil {
 		return err
 	}
-	i := slices.Index(e.mc.groups, group)
-	if i < 0 {
-		return syscall.EADDRNOTAVAIL
+	if err := e.mc.groups.remove(group); err != nil {
+		return err
 	}
-	e.mc.groups = slices.Delete(e.mc.groups, i, i+1)
 	s.leaveGroup4Locked(group)
 	return nil
 }
@@ -168,29 +209,22 @@ func (e *UDPEndpoint) dropMembershipsLocked() {
 func (e *UDPEndpoint) Groups() []netip.Addr {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	return slices.Clone(e.mc.groups)
+	return slices.Clone([]netip.Addr(e.mc.groups))
 }
 
 // SetMulticastTTL sets IP_MULTICAST_TTL: 0 to 255, or -1 for the default
 // (1); EINVAL otherwise, as Linux.
 func (e *UDPEndpoint) SetMulticastTTL(ttl int) error {
-	if ttl < -1 || ttl > 255 {
-		return syscall.EINVAL
-	}
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	e.mc.ttl, e.mc.ttlSet = uint8(ttl), ttl >= 0
-	return nil
+	return e.mc.ttl.setTo(ttl)
 }
 
 // MulticastTTL returns IP_MULTICAST_TTL.
 func (e *UDPEndpoint) MulticastTTL() int {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	if !e.mc.ttlSet {
-		return defaultMcastTTL
-	}
-	return int(e.mc.ttl)
+	return int(e.mc.ttl.value())
 }
 
 // SetMulticastLoop sets IP_MULTICAST_LOOP (default on).

@@ -2,7 +2,6 @@ package stack
 
 import (
 	"net/netip"
-	"slices"
 	"syscall"
 
 	"github.com/tapstack/tapstack/ipv6"
@@ -12,23 +11,17 @@ import (
 // socket joins are the interface's, reported with the stack's MLDv2 host
 // code, nd6mld.go).
 
-// defaultMcastHops is IPV6_MULTICAST_HOPS's default, Linux's
-// IPV6_DEFAULT_MCASTHOPS: 1 (RFC 3493 §5.2).
-const defaultMcastHops = 1
-
-// mldMaxMemberships bounds the groups one socket joins over IPv6.
-// This differs from Linux, which bounds them by optmem_max only (some
-// hundreds): we take igmp_max_memberships' 20 for both families.
-const mldMaxMemberships = igmpMaxMemberships
-
 // mcast6Opts is a UDP socket's IPv6 multicast state; the zero value is
 // Linux's defaults (hops 1, loop on, no memberships).
+//
+// The memberships are bounded as IPv4's (igmp_max_memberships, 20). This
+// differs from Linux, which bounds IPv6's by optmem_max only (some
+// hundreds).
 type mcast6Opts struct {
-	hops    uint8 // IPV6_MULTICAST_HOPS when hopsSet
-	hopsSet bool
-	noLoop  bool // IPV6_MULTICAST_LOOP off
-	ifindex int  // IPV6_MULTICAST_IF
-	groups  []netip.Addr
+	hops    mcastTTL // IPV6_MULTICAST_HOPS
+	noLoop  bool     // IPV6_MULTICAST_LOOP off
+	ifindex int      // IPV6_MULTICAST_IF
+	groups  memberships
 }
 
 // reportable6 reports whether MLD reports group (RFC 3810 §6: never
@@ -81,13 +74,9 @@ func (e *UDPEndpoint) JoinGroup6(group netip.Addr, ifindex int) error {
 	if err := e.checkGroup6Locked(group, ifindex); err != nil {
 		return err
 	}
-	switch {
-	case slices.Contains(e.mc6.groups, group):
-		return syscall.EADDRINUSE
-	case len(e.mc6.groups) >= mldMaxMemberships:
-		return syscall.ENOBUFS
+	if err := e.mc6.groups.add(group); err != nil {
+		return err
 	}
-	e.mc6.groups = append(e.mc6.groups, group)
 	s.joinGroup6Locked(group)
 	return nil
 }
@@ -102,11 +91,9 @@ func (e *UDPEndpoint) LeaveGroup6(group netip.Addr, ifindex int) error {
 	if err := e.checkGroup6Locked(group, ifindex); err != nil {
 		return err
 	}
-	i := slices.Index(e.mc6.groups, group)
-	if i < 0 {
-		return syscall.EADDRNOTAVAIL
+	if err := e.mc6.groups.remove(group); err != nil {
+		return err
 	}
-	e.mc6.groups = slices.Delete(e.mc6.groups, i, i+1)
 	s.leaveGroup6Locked(group)
 	return nil
 }
@@ -147,10 +134,7 @@ func (e *UDPEndpoint) output6Locked(pkt ipv6.Header) error {
 	if !dst.IsMulticast() {
 		return s.output6Locked(pkt)
 	}
-	hops := e.mc6.hops
-	if !e.mc6.hopsSet {
-		hops = defaultMcastHops
-	}
+	hops := e.mc6.hops.value()
 	pkt.SetHopLimit(hops)
 	if !e.mc6.noLoop && s.joinedGroup6(dst) {
 		_ = s.loop6Locked(pkt) // a full loop queue drops the copy (counted): the send goes on
@@ -167,24 +151,17 @@ func (e *UDPEndpoint) output6Locked(pkt ipv6.Header) error {
 func (e *UDPEndpoint) SetMulticastHops(hops int) error {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	switch {
-	case !e.v6:
+	if !e.v6 {
 		return syscall.ENOPROTOOPT
-	case hops < -1 || hops > 255:
-		return syscall.EINVAL
 	}
-	e.mc6.hops, e.mc6.hopsSet = uint8(hops), hops >= 0
-	return nil
+	return e.mc6.hops.setTo(hops)
 }
 
 // MulticastHops returns IPV6_MULTICAST_HOPS.
 func (e *UDPEndpoint) MulticastHops() int {
 	e.s.mu.Lock()
 	defer e.s.unlock()
-	if !e.mc6.hopsSet {
-		return defaultMcastHops
-	}
-	return int(e.mc6.hops)
+	return int(e.mc6.hops.value())
 }
 
 // SetMulticastLoop6 sets IPV6_MULTICAST_LOOP (default on). ENOPROTOOPT
