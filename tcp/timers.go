@@ -229,8 +229,15 @@ func (c *Conn) rttSample(r time.Duration) time.Duration {
 }
 
 // sample feeds a measurement r ≥ 0 into SRTT, RTTVAR and RTO (RFC 6298
-// §2.2-2.4, K = 4, alpha = 1/8, beta = 1/4, G = 1ms; the RTO within
-// [rtoMin, rtoMax]) and RACK.min_RTT.
+// §2.2-2.3, K = 4, alpha = 1/8, beta = 1/4, G = 1ms; at most rtoMax) and
+// RACK.min_RTT.
+//
+// Deviation (Linux compat, __tcp_set_rto): RFC 6298 (2.4) rounds the RTO
+// up to a 1 s minimum; Linux's 200 ms minimum (rtoMin) bounds the
+// variance term instead, RTO = SRTT + max(4·RTTVAR, rtoMin), so that on a
+// path whose RTT is near or above rtoMin and steady the RTO stays above
+// the RTT: with max(SRTT + 4·RTTVAR, rtoMin) a 200 ms path timed out one
+// RTT after a fast retransmission, spuriously.
 func (t *rttState) sample(r, rtoMin, rtoMax time.Duration) {
 	if !t.hasRTT || r < t.minRTT {
 		t.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
@@ -245,7 +252,7 @@ func (t *rttState) sample(r, rtoMin, rtoMax time.Duration) {
 		t.rttvar = (3*t.rttvar + delta) / 4
 		t.srtt = (7*t.srtt + r) / 8
 	}
-	t.rto = min(max(t.srtt+max(clockGranularity, 4*t.rttvar), rtoMin), rtoMax)
+	t.rto = min(t.srtt+max(clockGranularity, 4*t.rttvar, rtoMin), rtoMax)
 }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6).
