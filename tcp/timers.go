@@ -314,8 +314,15 @@ func (c *Conn) onRTO(now time.Time) {
 	}
 	c.startFRTO()
 	// RFC 5681 §3.1: ssthresh from eq. (4), held constant for repeated
-	// timeouts of the same segment, and cwnd the loss window.
-	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0)
+	// timeouts of the same segment, and cwnd the loss window. Eq. (4) is
+	// a ceiling ("no more than"): a fast recovery whose window is still
+	// outstanding has lowered ssthresh already, and recomputing it from a
+	// FlightSize that the recovery's new data grew would raise it; as
+	// Linux's tcp_enter_loss, only a timeout outside that window lowers
+	// it. (An ECE reduction's window needs no such check: its cwnd came
+	// down to ssthresh at once, so FlightSize cannot have grown past it.)
+	reduced := c.sndUna.LessThan(c.recover) // Linux: after(high_seq, snd_una)
+	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0 && !reduced)
 	c.countTimeout()
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()
