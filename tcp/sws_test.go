@@ -70,7 +70,7 @@ func TestEstablished_SenderSWS_WindowStaysSmall_OverrideEachTime(t *testing.T) {
 	h.at(210 * ms)
 	h.in(h.wndAck(1501, 500))
 	h.expect()
-	h.fire(410 * ms)
+	h.fire(411*ms + 250*us) // 210 ms + the RTO: SRTT 1.25 ms + RTOMin
 	h.expect("ACK seq=1501 ack=5001 len=500")
 	h.at(420 * ms)
 	h.in(h.wndAck(2001, 2000)) // the window opens: the rest goes at once
