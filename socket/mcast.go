@@ -23,6 +23,11 @@ const (
 	IPV6_MULTICAST_IF   = syscall.IPV6_MULTICAST_IF
 	IPV6_MULTICAST_HOPS = syscall.IPV6_MULTICAST_HOPS
 	IPV6_MULTICAST_LOOP = syscall.IPV6_MULTICAST_LOOP
+
+	// IP_MULTICAST_ALL and IPV6_MULTICAST_ALL are Linux's options 49 and
+	// 29 (not in package syscall).
+	IP_MULTICAST_ALL   = 0x31
+	IPV6_MULTICAST_ALL = 0x1d
 )
 
 // Sizes of the option structures (Linux's include/uapi/linux/in.h).
@@ -41,22 +46,21 @@ var errMissingAddress = errors.New("missing address")
 func isMcastIntOpt(level, opt int) bool {
 	switch level {
 	case IPPROTO_IP:
-		return opt == IP_MULTICAST_TTL || opt == IP_MULTICAST_LOOP
+		return opt == IP_MULTICAST_TTL || opt == IP_MULTICAST_LOOP || opt == IP_MULTICAST_ALL
 	case IPPROTO_IPV6:
-		return opt == IPV6_MULTICAST_HOPS || opt == IPV6_MULTICAST_LOOP || opt == IPV6_MULTICAST_IF
+		return opt == IPV6_MULTICAST_HOPS || opt == IPV6_MULTICAST_LOOP || opt == IPV6_MULTICAST_IF || opt == IPV6_MULTICAST_ALL
 	}
 	return false
 }
 
-// setMcastIntLocked sets IP_MULTICAST_TTL (0 to 255, -1 for the default
-// 1; EINVAL otherwise) or IP_MULTICAST_LOOP (non-zero: on), as Linux's
-// do_ip_setsockopt. Only UDP sockets send to groups here: ENOPROTOOPT on
-// others (where Linux stores them on any inet socket).
-//
-// IPV6_MULTICAST_HOPS (the same range), IPV6_MULTICAST_LOOP (0 or 1,
-// EINVAL otherwise) and IPV6_MULTICAST_IF (an interface index: 0 or
-// stack.LinkIndex, ENODEV otherwise) as Linux's do_ipv6_setsockopt, on an
-// AF_INET6 socket (ENOPROTOOPT on AF_INET).
+// setMcastIntLocked sets an integer multicast option with Linux's ranges
+// and errnos (do_ip_setsockopt, do_ipv6_setsockopt): IP_MULTICAST_TTL and
+// IPV6_MULTICAST_HOPS 0 to 255, or -1 for the default 1; IP_MULTICAST_LOOP
+// and IPV6_MULTICAST_ALL any value (non-zero: on); IP_MULTICAST_ALL and
+// IPV6_MULTICAST_LOOP 0 or 1; IPV6_MULTICAST_IF an interface index (0 or
+// stack.LinkIndex, else ENODEV). The IPv6 ones on an AF_INET6 socket only
+// (ENOPROTOOPT on AF_INET). Only UDP sockets send to groups here:
+// ENOPROTOOPT on others (where Linux stores them on any inet socket).
 func (f *FD) setMcastIntLocked(level, opt, value int) error {
 	if f.udp == nil {
 		return syscall.ENOPROTOOPT
@@ -67,10 +71,17 @@ func (f *FD) setMcastIntLocked(level, opt, value int) error {
 	case IP_MULTICAST_LOOP:
 		f.udp.SetMulticastLoop(value != 0)
 		return nil
+	case IP_MULTICAST_ALL:
+		if value != 0 && value != 1 {
+			return syscall.EINVAL // as Linux's do_ip_setsockopt
+		}
+		return f.udp.SetMulticastAll(false, value == 1)
 	}
 	switch {
 	case !f.v6:
 		return syscall.ENOPROTOOPT
+	case opt == IPV6_MULTICAST_ALL:
+		return f.udp.SetMulticastAll(true, value != 0) // any value, as Linux's
 	case opt == IPV6_MULTICAST_HOPS:
 		return f.udp.SetMulticastHops(value)
 	case opt == IPV6_MULTICAST_IF:
@@ -94,6 +105,8 @@ func (f *FD) getMcastIntLocked(level, opt int) (int, error) {
 		return 0, syscall.ENOPROTOOPT
 	case level == IPPROTO_IP && opt == IP_MULTICAST_TTL:
 		return f.udp.MulticastTTL(), nil
+	case opt == IP_MULTICAST_ALL || opt == IPV6_MULTICAST_ALL:
+		return b2i(f.udp.MulticastAll(level == IPPROTO_IPV6)), nil
 	case level == IPPROTO_IP:
 		return b2i(f.udp.MulticastLoop()), nil
 	case opt == IPV6_MULTICAST_HOPS:

@@ -125,6 +125,15 @@ func TestMulticastSockopts_LinuxLayoutsAndErrors(t *testing.T) {
 		t.Errorf("IP_MULTICAST_LOOP %d, want 0", v)
 	}
 
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_ALL); v != 1 {
+		t.Errorf("IP_MULTICAST_ALL %d, want 1", v)
+	}
+	check("IP_MULTICAST_ALL 2", fd.SetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_ALL, 2), syscall.EINVAL)
+	check("IP_MULTICAST_ALL 0", fd.SetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_ALL, 0), nil)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_ALL); v != 0 {
+		t.Errorf("IP_MULTICAST_ALL %d, want 0", v)
+	}
+
 	check("IP_MULTICAST_IF ours", fd.SetsockoptInet4Addr(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, addrB.As4()), nil)
 	if a, _ := fd.GetsockoptInet4Addr(socket.IPPROTO_IP, socket.IP_MULTICAST_IF); a != addrB.As4() {
 		t.Errorf("IP_MULTICAST_IF %v, want %v", a, addrB)
@@ -195,6 +204,14 @@ func TestMulticastSockopts6_JoinReceivesAndLinuxErrors(t *testing.T) {
 	check("loop 0", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0), nil)
 	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP); v != 0 {
 		t.Errorf("IPV6_MULTICAST_LOOP %d, want 0", v)
+	}
+	check("IPV6_MULTICAST_ALL 2", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_ALL, 2), nil) // any value: on
+	check("IPV6_MULTICAST_ALL 0", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_ALL, 0), nil)
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_ALL); v != 0 {
+		t.Errorf("IPV6_MULTICAST_ALL %d, want 0", v)
+	}
+	if v, _ := fd.GetsockoptInt(socket.IPPROTO_IP, socket.IP_MULTICAST_ALL); v != 1 {
+		t.Errorf("IP_MULTICAST_ALL %d after IPV6_MULTICAST_ALL 0, want 1 (separate options)", v)
 	}
 	check("IPV6_MULTICAST_IF 7", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, 7), syscall.ENODEV)
 	check("IPV6_MULTICAST_IF link", fd.SetsockoptInt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, stack.LinkIndex), nil)

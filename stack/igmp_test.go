@@ -10,8 +10,10 @@ import (
 
 	"github.com/tapstack/tapstack/ethernet"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/nic"
 	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/udp"
 )
 
 // IPv4 multicast and IGMP as a host (RFC 1112 §6, RFC 3376 §5 and §7),
@@ -505,5 +507,79 @@ func TestIGMP_BindToGroup_TakesOnlyTheGroup(t *testing.T) {
 	}
 	if h := e.nextIPv4(); h.Src() != stackIP {
 		t.Fatalf("sent from %v, want %v", h.Src(), stackIP)
+	}
+}
+
+// IP_MULTICAST_ALL (Linux's ip_mc_sf_allow): on, the default, a socket on
+// the port takes every group the interface is in; off, only the groups it
+// joined itself. With no socket taking a group's datagram it is counted
+// in ignored_multi. IPV6_MULTICAST_ALL does the same for IPv6 groups.
+func TestIGMP_MulticastAll_OffTakesOnlyOwnGroups(t *testing.T) {
+	e := newMcastEnv(t)
+	own := e.joined(5000, groupA) // joined A, all off
+	all := e.joined(5000)         // joined nothing, all on (default)
+	none := e.joined(5000)        // joined nothing, all off
+	e.joined(5001, groupB)        // B is joined on another port
+	for _, ep := range []*stack.UDPEndpoint{own, none} {
+		if err := ep.SetMulticastAll(false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if own.MulticastAll(false) || !all.MulticastAll(false) {
+		t.Fatal("MulticastAll does not read back")
+	}
+	send := func(g netip.Addr) {
+		f := ipFrame(ipv4.Fields{Protocol: ipv4.ProtoUDP, Dst: g, TTL: 1}, udpDatagram(netip.AddrPortFrom(peerIP, 9), netip.AddrPortFrom(g, 5000), []byte("g")))
+		ethernet.Header(f).SetDst(groupMAC(g))
+		e.inject(f)
+	}
+	got := func(ep *stack.UDPEndpoint) bool {
+		_, _, _, err := ep.TryRecvFrom(make([]byte, 4), false)
+		return err == nil
+	}
+	send(groupA)
+	if !got(own) || !got(all) || got(none) {
+		t.Fatal("to A: want the member and the all-on socket only")
+	}
+	send(groupB)
+	if got(own) || !got(all) || got(none) {
+		t.Fatal("to B: want the all-on socket only")
+	}
+	all.Close()
+	ignored := e.st.Stats().UDP.IgnoredMulti
+	send(groupB)
+	if got(own) || got(none) || e.st.Stats().UDP.IgnoredMulti != ignored+1 {
+		t.Fatal("to B with no all-on socket: want nobody, counted in ignored_multi")
+	}
+
+	// IPv6: the same rule with IPV6_MULTICAST_ALL, separate from IPv4's.
+	e6 := newMcastEnv(t)
+	own6, all6 := e6.joined6(5353, mdns6), e6.joined6(5353)
+	if err := own6.SetMulticastAll(true, false); err != nil {
+		t.Fatal(err)
+	}
+	e6.joined6(5354, other6)
+	if !own6.MulticastAll(false) || own6.MulticastAll(true) {
+		t.Fatal("IPV6_MULTICAST_ALL is not IP_MULTICAST_ALL")
+	}
+	send6 := func(g netip.Addr) {
+		src, dst := netip.AddrPortFrom(peerLL, 9), netip.AddrPortFrom(g, 5353)
+		u := make(udp.Header, udp.HeaderLen+1)
+		udp.Encode(u, src.Port(), dst.Port(), 1)
+		u.ComputeChecksumIPv6(src.Addr(), dst.Addr())
+		e6.inject(ip6Frame(mac6(g), ipv6.Fields{NextHeader: ipv6.ProtoUDP, Src: src.Addr(), Dst: dst.Addr(), HopLimit: 255}, u))
+	}
+	send6(other6)
+	if got(own6) || !got(all6) {
+		t.Fatal("to ff02::fc: want the all-on socket only")
+	}
+	send6(mdns6)
+	if !got(own6) || !got(all6) {
+		t.Fatal("to ff02::fb: want both")
+	}
+	v4, _ := e.st.NewUDPEndpoint()
+	defer v4.Close()
+	if err := v4.SetMulticastAll(true, false); !errors.Is(err, syscall.ENOPROTOOPT) {
+		t.Fatalf("IPV6_MULTICAST_ALL on AF_INET: %v, want ENOPROTOOPT", err)
 	}
 }

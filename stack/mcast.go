@@ -7,6 +7,7 @@ import (
 
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/nic"
+	"github.com/tapstack/tapstack/udp"
 )
 
 // IPv4 multicast for sockets (RFC 1112 §6.1, the host's service
@@ -78,8 +79,62 @@ func (m *memberships) remove(g netip.Addr) error {
 type mcastOpts struct {
 	ttl    mcastTTL   // IP_MULTICAST_TTL
 	noLoop bool       // IP_MULTICAST_LOOP off
+	notAll bool       // IP_MULTICAST_ALL off
 	ifAddr netip.Addr // IP_MULTICAST_IF's address, invalid when unset
 	groups memberships
+}
+
+// takesGroupLocked reports whether the socket takes a datagram to group
+// (IPv4 or IPv6): with IP_MULTICAST_ALL on (the default, Linux's) any
+// group the interface is in, else only a group it joined itself (Linux's
+// ip_mc_sf_allow and inet6_mc_check; a dual-stack socket's IPv4 groups go
+// by its IPv4 options).
+func (e *UDPEndpoint) takesGroupLocked(group netip.Addr) bool {
+	if group.Is4() {
+		return !e.mc.notAll || slices.Contains(e.mc.groups, group)
+	}
+	return !e.mc6.notAll || slices.Contains(e.mc6.groups, group)
+}
+
+// groupFilterLocked drops from eps, the sockets a datagram to dst
+// matched, those that do not take dst's group (takesGroupLocked); a
+// datagram to a unicast or broadcast address goes to all.
+func (s *Stack) groupFilterLocked(eps []*udp.Endpoint, dst netip.Addr) []*udp.Endpoint {
+	if !dst.IsMulticast() {
+		return eps
+	}
+	return slices.DeleteFunc(eps, func(ep *udp.Endpoint) bool {
+		e := s.udpEPs[ep]
+		return e != nil && !e.takesGroupLocked(dst)
+	})
+}
+
+// SetMulticastAll sets IP_MULTICAST_ALL, or with v6 IPV6_MULTICAST_ALL
+// (ENOPROTOOPT on an AF_INET socket): on (the default), the socket
+// takes the datagrams to any group the interface is in, on its port;
+// off, only to the groups it joined itself.
+func (e *UDPEndpoint) SetMulticastAll(v6, on bool) error {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	switch {
+	case !v6:
+		e.mc.notAll = !on
+	case !e.v6:
+		return syscall.ENOPROTOOPT
+	default:
+		e.mc6.notAll = !on
+	}
+	return nil
+}
+
+// MulticastAll returns IP_MULTICAST_ALL, or with v6 IPV6_MULTICAST_ALL.
+func (e *UDPEndpoint) MulticastAll(v6 bool) bool {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	if v6 {
+		return !e.mc6.notAll
+	}
+	return !e.mc.notAll
 }
 
 // output4Locked sends the IPv4 datagram a UDP socket built in s.out. One

@@ -20,6 +20,7 @@ import (
 type mcast6Opts struct {
 	hops    mcastTTL // IPV6_MULTICAST_HOPS
 	noLoop  bool     // IPV6_MULTICAST_LOOP off
+	notAll  bool     // IPV6_MULTICAST_ALL off
 	ifindex int      // IPV6_MULTICAST_IF
 	groups  memberships
 }

@@ -78,6 +78,7 @@ func (s *Stack) udpDeliverLocked(ep *udp.Endpoint, h ipPacket, u udp.Header, fro
 // RFC 4443 §2.4 (e.3)).
 func (s *Stack) udpFanOutLocked(h ipPacket, u udp.Header, from netip.AddrPort) {
 	s.udpMatches = s.udp.AppendMatches(s.udpMatches[:0], from, netip.AddrPortFrom(h.dst, u.DstPort()))
+	s.udpMatches = s.groupFilterLocked(s.udpMatches, h.dst) // mcast.go: IP_MULTICAST_ALL off
 	if len(s.udpMatches) == 0 {
 		s.dropLocked(&s.stats.UDP.IgnoredMulti, catUDP, "ignored_multi", h.raw)
 		return
