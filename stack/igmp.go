@@ -231,9 +231,9 @@ func (s *Stack) groups4Locked() []netip.Addr {
 // sendIGMPReportLocked reports groups with the record type typ in the
 // current compatibility mode (RFC 3376 §7.2.1): IGMPv3 reports to
 // all-IGMPv3-routers with a record per group (§4.2.14), as many reports as
-// the MTU needs (§4.2.16); in IGMPv2 mode a v2 report to each group, or for a leave
-// a Leave Group to all-routers (RFC 2236 §3); in IGMPv1 mode a v1 report
-// to each group (RFC 1112 Appendix I) and no leave.
+// the MTU needs (§4.2.16); in IGMPv2 mode a v2 report to each group, or
+// for a leave a Leave Group to all-routers (RFC 2236 §3); in IGMPv1 mode a
+// v1 report to each group (RFC 1112 Appendix I) and no leave.
 func (s *Stack) sendIGMPReportLocked(groups []netip.Addr, typ uint8, now time.Time) {
 	switch v := s.igmpVersionLocked(now); {
 	case v < 3:
