@@ -322,3 +322,45 @@ func ListenMulticastUDP(st *stack.Stack, network string, ifi *net.Interface, gad
 	la, _ := fd.Getsockname()
 	return &PacketConn{fd: fd, local: net.UDPAddrFromAddrPort(la), net: network}, nil
 }
+
+// JoinGroup joins group (a *net.UDPAddr or *net.IPAddr, IPv4 or IPv6) on
+// ifi (nil or the stack's link, else ENODEV), as golang.org/x/net's
+// ipv4.PacketConn.JoinGroup and ipv6.PacketConn.JoinGroup: with
+// IP_ADD_MEMBERSHIP or IPV6_JOIN_GROUP. A dual-stack socket may join
+// groups of both families (an IPv6 one needs an AF_INET6 socket).
+func (c *PacketConn) JoinGroup(ifi *net.Interface, group net.Addr) error {
+	return c.membership("join", ifi, group, IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP)
+}
+
+// LeaveGroup leaves a group JoinGroup joined (EADDRNOTAVAIL for another).
+func (c *PacketConn) LeaveGroup(ifi *net.Interface, group net.Addr) error {
+	return c.membership("leave", ifi, group, IP_DROP_MEMBERSHIP, IPV6_LEAVE_GROUP)
+}
+
+// membership sets the IPv4 option opt4 or the IPv6 one opt6 for group.
+func (c *PacketConn) membership(op string, ifi *net.Interface, group net.Addr, opt4, opt6 int) error {
+	var ip net.IP
+	switch a := group.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.IPAddr:
+		ip = a.IP
+	}
+	g, ok := netip.AddrFromSlice(ip)
+	g = g.Unmap()
+	var err error
+	switch {
+	case !ok:
+		err = errMissingAddress
+	case ifi != nil && ifi.Name != c.fd.st.LinkName():
+		err = syscall.ENODEV
+	case g.Is4():
+		err = c.fd.SetsockoptIPMreqn(IPPROTO_IP, opt4, &syscall.IPMreqn{Multiaddr: g.As4(), Ifindex: stack.LinkIndex})
+	default:
+		err = c.fd.SetsockoptIPv6Mreq(IPPROTO_IPV6, opt6, &syscall.IPv6Mreq{Multiaddr: g.As16(), Interface: stack.LinkIndex})
+	}
+	if err != nil {
+		return c.opError(op, group, err)
+	}
+	return nil
+}

@@ -259,3 +259,47 @@ func TestListenMulticastUDP6_ReceivesTheGroup(t *testing.T) {
 		t.Fatalf("got %q (%v), want \"mdns\"", buf[:n], err)
 	}
 }
+
+// PacketConn.JoinGroup, as x/net's ipv4/ipv6 PacketConn.JoinGroup: one
+// dual-stack socket joins an IPv4 and an IPv6 group (mDNS's) and receives
+// what the other stack sends to each; LeaveGroup of a group not joined is
+// EADDRNOTAVAIL, another interface ENODEV.
+func TestPacketConn_JoinGroupBothFamilies(t *testing.T) {
+	a, b := twoStacks(t)
+	pc, err := socket.ListenPacket(b, "udp", ":5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	g4 := &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
+	g6 := &net.UDPAddr{IP: net.ParseIP("ff02::fb"), Port: 5353}
+	for _, g := range []*net.UDPAddr{g4, g6} {
+		if err := pc.JoinGroup(nil, g); err != nil {
+			t.Fatalf("JoinGroup(%v): %v", g, err)
+		}
+	}
+	tx, err := socket.ListenPacket(a, "udp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	buf := make([]byte, 64)
+	for _, g := range []*net.UDPAddr{g4, g6} {
+		if _, err := tx.WriteTo([]byte(g.IP.String()), g); err != nil {
+			t.Fatal(err)
+		}
+		pc.SetReadDeadline(time.Now().Add(guard))
+		if n, _, err := pc.ReadFrom(buf); err != nil || string(buf[:n]) != g.IP.String() {
+			t.Fatalf("to %v: got %q (%v)", g.IP, buf[:n], err)
+		}
+	}
+	if err := pc.LeaveGroup(nil, g4); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.LeaveGroup(nil, g4); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Fatalf("leave again: %v, want EADDRNOTAVAIL", err)
+	}
+	if err := pc.JoinGroup(&net.Interface{Name: "eth9"}, g4); !errors.Is(err, syscall.ENODEV) {
+		t.Fatalf("join on another interface: %v, want ENODEV", err)
+	}
+}
