@@ -191,18 +191,8 @@ func (s *Stack) checkMcastIfLocked(addr netip.Addr, ifindex int) error {
 // in already, ENOBUFS past igmp_max_memberships (20) per socket. The first
 // membership of a group joins the interface and reports it (igmp.go).
 func (e *UDPEndpoint) JoinGroup(group, ifAddr netip.Addr, ifindex int) error {
-	s := e.s
-	s.mu.Lock()
-	defer s.unlock()
-	group, err := e.checkGroup4Locked(group, ifAddr, ifindex)
-	if err != nil {
-		return err
-	}
-	if err := e.mc.groups.add(group); err != nil {
-		return err
-	}
-	s.joinGroup4Locked(group)
-	return nil
+	check := func() (netip.Addr, error) { return e.checkGroup4Locked(group, ifAddr, ifindex) }
+	return e.changeGroup(check, &e.mc.groups, (*memberships).add, e.s.joinGroup4Locked)
 }
 
 // LeaveGroup drops the membership of group (IP_DROP_MEMBERSHIP, RFC 1112
@@ -210,18 +200,24 @@ func (e *UDPEndpoint) JoinGroup(group, ifAddr netip.Addr, ifindex int) error {
 // EADDRNOTAVAIL for one the socket is not in (Linux's errors). The last
 // membership of a group leaves the interface (igmp.go).
 func (e *UDPEndpoint) LeaveGroup(group, ifAddr netip.Addr, ifindex int) error {
-	s := e.s
-	s.mu.Lock()
-	defer s.unlock()
-	group, err := e.checkGroup4Locked(group, ifAddr, ifindex)
-	if err != nil {
-		return err
+	check := func() (netip.Addr, error) { return e.checkGroup4Locked(group, ifAddr, ifindex) }
+	return e.changeGroup(check, &e.mc.groups, (*memberships).remove, e.s.leaveGroup4Locked)
+}
+
+// changeGroup makes a membership change under the stack's lock: check
+// validates the call and returns the group, change updates the socket's
+// list, apply the interface's (the first join or last leave reports).
+func (e *UDPEndpoint) changeGroup(check func() (netip.Addr, error), list *memberships, change func(*memberships, netip.Addr) error, apply func(netip.Addr)) error {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	group, err := check()
+	if err == nil {
+		err = change(list, group)
 	}
-	if err := e.mc.groups.remove(group); err != nil {
-		return err
+	if err == nil {
+		apply(group)
 	}
-	s.leaveGroup4Locked(group)
-	return nil
+	return err
 }
 
 // bindUDP4Locked is bindAddrLocked for a UDP socket, which may also bind

@@ -69,34 +69,16 @@ func (s *Stack) leaveGroup6Locked(group netip.Addr) {
 // EINVAL for an address not multicast, ENODEV for an interface not ours,
 // EADDRINUSE for a group joined already, ENOBUFS past 20 groups.
 func (e *UDPEndpoint) JoinGroup6(group netip.Addr, ifindex int) error {
-	s := e.s
-	s.mu.Lock()
-	defer s.unlock()
-	if err := e.checkGroup6Locked(group, ifindex); err != nil {
-		return err
-	}
-	if err := e.mc6.groups.add(group); err != nil {
-		return err
-	}
-	s.joinGroup6Locked(group)
-	return nil
+	check := func() (netip.Addr, error) { return group, e.checkGroup6Locked(group, ifindex) }
+	return e.changeGroup(check, &e.mc6.groups, (*memberships).add, e.s.joinGroup6Locked)
 }
 
 // LeaveGroup6 drops the membership of the IPv6 group (IPV6_LEAVE_GROUP):
 // EINVAL for an address not multicast, EADDRNOTAVAIL for a group not
 // joined (Linux's errors).
 func (e *UDPEndpoint) LeaveGroup6(group netip.Addr, ifindex int) error {
-	s := e.s
-	s.mu.Lock()
-	defer s.unlock()
-	if err := e.checkGroup6Locked(group, ifindex); err != nil {
-		return err
-	}
-	if err := e.mc6.groups.remove(group); err != nil {
-		return err
-	}
-	s.leaveGroup6Locked(group)
-	return nil
+	check := func() (netip.Addr, error) { return group, e.checkGroup6Locked(group, ifindex) }
+	return e.changeGroup(check, &e.mc6.groups, (*memberships).remove, e.s.leaveGroup6Locked)
 }
 
 // checkGroup6Locked checks a membership call's arguments (Linux's
