@@ -230,6 +230,9 @@ func tcbInvariants(c *Conn) error {
 	if (c.rackLostSet || !c.rackTopAt.IsZero()) && !c.inRecovery {
 		return fmt.Errorf("RACK holes lost to %d (set %v), pending at %v, outside recovery", c.rackLostTo, c.rackLostSet, c.rackTopAt)
 	}
+	if err := txLogInvariants(c); err != nil {
+		return err
+	}
 	if err := sackInvariants(c); err != nil {
 		return err
 	}

@@ -423,7 +423,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		// their window with almost every segment, so RFC 5681's
 		// same-window rule would never see three. One without blocks (a
 		// peer that negotiated SACK but sends none) counts as RFC 5681's.
-		newSACK = c.sackUpdate(seg) > 0
+		newSACK = c.sackUpdate(seg, now) > 0
 		if seg.Options.NumSACK > 0 {
 			dup = newSACK && ack == oldUna && c.sndNxt != oldUna &&
 				seg.Flags&(FlagSYN|FlagFIN) == 0 && c.persistAt.IsZero()
@@ -486,6 +486,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.noteReorderedHole(ack)
 	}
 	c.sndUna = ack
+	c.txAcked(ack, now)
 	if c.sndCur.LessThan(ack) {
 		c.sndCur = ack
 	}
@@ -495,6 +496,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		// (RFC 2018 §8), and the scoreboard is no longer to be trusted
 		// (Linux's tcp_check_sack_reneging).
 		c.sb.clear()
+		c.txUnSACK()
 	}
 	// The user timeout measures time without progress.
 	if c.sndUna == c.sndNxt {

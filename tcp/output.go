@@ -435,6 +435,7 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 		if dEnd := seq.Add(seqnum.Size(n)); dEnd.GreaterThan(c.sndNxt) {
 			c.bytesSent += uint64(seqnum.Max(seq, c.sndNxt).Size(dEnd))
 		}
+		c.txSentNew(seq, end, now)
 		c.sndNxt = end
 		c.lastSegSeq = seq
 	}
@@ -461,6 +462,11 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin bool) {
 	if c.sackRecovering() {
 		c.prrOut += n // RFC 6937 §3: prr_out, all data sent in recovery
+	}
+	if end := seq.Add(seqnum.Size(n)); fin {
+		c.txSent(seq, end.Add(1), now)
+	} else {
+		c.txSent(seq, end, now)
 	}
 	c.paced(n, now)
 	flags := FlagACK

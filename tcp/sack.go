@@ -138,7 +138,7 @@ func (c *Conn) isLost(seq seqnum.Value) bool {
 // second block) reports a duplicate and is left out of the scoreboard
 // (RFC 6675 §4, Update() "is not ... for D-SACK"). Every other block is
 // checked first (sackBlockValid); one that fails is ignored and counted.
-func (c *Conn) sackUpdate(seg *Segment) int {
+func (c *Conn) sackUpdate(seg *Segment, now time.Time) int {
 	o := &seg.Options
 	n := min(max(o.NumSACK, 0), maxSACKBlocks)
 	added := 0
@@ -166,6 +166,9 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 		got := c.sb.add(blk.Start, blk.End)
 		if got > 0 && hadTop && blk.End.LessThan(top) && blk.Start.GreaterThanEq(c.highRxt) {
 			c.noteReordering(blk.Start, blk.End) // newly SACKed, all below the old top
+		}
+		if got > 0 {
+			c.txSACKed(blk.Start, blk.End, now)
 		}
 		added += got
 	}

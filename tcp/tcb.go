@@ -111,6 +111,7 @@ type rackState struct {
 	rackTopAt           time.Time
 	rxt                 [rxtLogSize]rxtRecord
 	rxtN                int
+	txl                 txLog // the transmit log (txlog.go)
 	// RACK.reo_wnd adaptation (RFC 8985 §6.2 step 4), rackDSACK:
 	// reoWndMult is RACK.reo_wnd_mult less one, reoWndPersist
 	// RACK.reo_wnd_persist, dsackRound RACK.dsack_round (when

@@ -326,6 +326,7 @@ func (c *Conn) onRTO(now time.Time) {
 	// the same data, which clears the board.
 	if c.backoff > 0 {
 		c.sb.clear()
+		c.txUnSACK()
 	}
 	c.highRxt = c.sndUna
 	c.backoff++         // RFC 6298 §5.5
@@ -373,6 +374,7 @@ func (c *Conn) onPersist(now time.Time) {
 	}
 	c.transmit(now, c.sndCur, 1, false)
 	if e := c.sndCur.Add(1); e.GreaterThan(c.sndNxt) {
+		c.txSentNew(c.sndCur, e, now)
 		c.sndNxt = e
 		c.bytesSent++
 	}
