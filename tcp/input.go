@@ -402,6 +402,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	oldUna := c.sndUna
 	advanced := ack.GreaterThan(c.sndUna)
+	c.rackAckSeen = false // RACK.rtt: this ACK's latest delivery (rackAdvance)
 	origSACKed := 0
 	if c.frtoOn {
 		origSACKed = c.sb.sackedIn(c.frtoOrig, c.frtoHigh)
@@ -486,7 +487,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.noteReorderedHole(ack)
 	}
 	c.sndUna = ack
-	c.txAcked(ack, now)
+	c.txAcked(ack, seg, now)
 	if c.sndCur.LessThan(ack) {
 		c.sndCur = ack
 	}

@@ -87,6 +87,46 @@ func TestEstablished_RACK_SmallFlightHoleLostAfterReoWnd(t *testing.T) {
 	h.noDeadline()
 }
 
+// RFC 8985 §6.2 step 5 times the loss from the hole's own transmission,
+// not from when the evidence arrived: 0 went out at 0, 1 at 5ms, and 1's
+// SACK at 8ms (RACK.rtt 3ms) shows 0 overdue since 0 + 3 + 2 = 5ms. It is
+// deemed lost, and recovery starts, on that ACK. (Before the transmit
+// log, 0 was lost reo_wnd after the ACK, at 10ms.)
+func TestEstablished_RACK_LostAtXmitPlusRTTPlusReoWnd_OnTheACK(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.c.Write(bytesN(1460), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(0)))
+	h.at(5 * ms)
+	h.c.Write(bytesN(1460), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	h.at(8 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); !h.c.inRecovery || i.RACKRecoveries != 1 {
+		t.Fatalf("inRecovery %v info %+v", h.c.inRecovery, i)
+	}
+}
+
+// The same when the deadline is still ahead: 0 at 0, 1 at 1ms, 1's SACK
+// at 11ms (RACK.rtt 10ms). 0 is lost at 0 + 10 + 2 = 12ms, by the
+// reordering timer (§6.3), not at 13ms (the ACK plus reo_wnd).
+func TestEstablished_RACK_LostAtXmitPlusRTTPlusReoWnd_ByTheTimer(t *testing.T) {
+	h := newSACKEstablished(t)
+	h.c.Write(bytesN(1460), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(0)))
+	h.at(1 * ms)
+	h.c.Write(bytesN(1460), h.now)
+	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	h.at(11 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.expect()
+	h.fire(12 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); !h.c.inRecovery || i.RACKRecoveries != 1 {
+		t.Fatalf("inRecovery %v info %+v", h.c.inRecovery, i)
+	}
+}
+
 func TestEstablished_RACK_ReorderedHoleArrivesInTime(t *testing.T) {
 	h := newSACKEstablished(t)
 	writeSegs(h, 2)
@@ -120,24 +160,25 @@ func TestEstablished_RACK_LostRetransmissionSentAgain(t *testing.T) {
 	h.at(15 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(12)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(12)), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(13)))
-	// Segment 12, sent after the retransmission, is SACKed: the
-	// retransmission is lost reo_wnd later (RFC 8985 §6.2 step 5), not
-	// at the RTO (200ms).
+	// Segment 12, sent 5ms after the retransmission, is SACKed 5ms
+	// after it was sent (RACK.rtt): the retransmission is lost at its
+	// xmit_ts + RACK.rtt + reo_wnd = 10 + 5 + 2 = 17ms (RFC 8985 §6.2
+	// step 5), so at once, not at the RTO (200ms). (The log of
+	// retransmissions before the transmit log deemed it lost reo_wnd
+	// after this ACK, at 22ms.)
 	h.at(20 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
-	h.expect()
-	// With cwnd at two segments the re-sent retransmission fits only
-	// because the lost one has left pipe (RFC 8985 §6.2): pipe is then
-	// segment 13 alone, in flight.
-	h.c.cc.setCwnd(2 * 1460)
-	h.fire(22 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if i := h.c.Info(); i.RACKRetransmits != 1 || i.Timeouts != 0 {
 		t.Fatalf("info %+v", i)
 	}
+	// The lost copy has left pipe: 13 and the new copy are in flight.
+	if p := h.c.pipe(); p != 2*1460 {
+		t.Fatalf("pipe %d, want %d", p, 2*1460)
+	}
 	h.in(h.sackAck(segAt(14)))
-	if h.c.inRecovery || h.c.rxtN != 0 {
-		t.Fatalf("inRecovery %v, %d retransmissions logged", h.c.inRecovery, h.c.rxtN)
+	if h.c.inRecovery || h.c.txl.nLost != 0 {
+		t.Fatalf("inRecovery %v, %d records deemed lost", h.c.inRecovery, h.c.txl.nLost)
 	}
 	h.noDeadline()
 }
@@ -283,9 +324,12 @@ func TestEstablished_RACK_LostRetransmission_ShrunkMSS_RestSentToo(t *testing.T)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
 	h.out.take() // limited transmit, then the retransmission of segment 0
-	h.at(15 * ms)
+	h.at(11 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(12)))
 	h.out.take() // segments 12 and 13
+	// 12, sent 1ms after the retransmission, is SACKed 9ms after it was
+	// sent: the retransmission is lost at 10 + 9 + 2 = 21ms (RFC 8985
+	// §6.2 step 5).
 	h.at(20 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
 	h.expect()
@@ -297,7 +341,7 @@ func TestEstablished_RACK_LostRetransmission_ShrunkMSS_RestSentToo(t *testing.T)
 	h.in(ooo)
 	h.out.take() // the duplicate ACK with the SACK block
 	h.c.cc.setCwnd(4 * 1460)
-	h.fire(22 * ms)
+	h.fire(21 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1448", s("ACK seq=%d ack=5001 len=12", segAt(0).Add(1448)))
 	if i := h.c.Info(); i.Timeouts != 0 {
 		t.Fatalf("info %+v", i)

@@ -312,6 +312,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.countTimeout()
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()
+	c.txForgetLosses()
 	c.dupAcks, c.inRecovery = 0, false
 	c.undoOn = false     // D-SACKs undo fast recoveries; a timeout is Eifel's (eifelUndo)
 	c.recover = c.sndNxt // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData

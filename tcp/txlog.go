@@ -276,16 +276,20 @@ func (c *Conn) txSentNew(seq, end seqnum.Value, now time.Time) {
 }
 
 // txAcked frees what the cumulative ACK una covers, cutting a record it
-// ends inside.
-func (c *Conn) txAcked(una seqnum.Value, now time.Time) {
+// ends inside; each record newly delivered goes to RACK (rackAdvance).
+func (c *Conn) txAcked(una seqnum.Value, seg *Segment, now time.Time) {
 	l := &c.txl
 	for i := l.head; i != 0; {
 		r := &l.recs[i]
 		next := r.next
 		switch {
 		case r.end.LessThanEq(una):
+			if !r.has(txSACKed) {
+				c.rackAdvance(r, seg, now)
+			}
 			l.release(i)
 		case r.start.LessThan(una):
+			c.rackAdvance(r, seg, now)
 			r.start = una
 		case l.moved == 0:
 			return // in sequence order: the rest lies above
@@ -295,8 +299,10 @@ func (c *Conn) txAcked(una seqnum.Value, now time.Time) {
 }
 
 // txSACKed marks what of [s, e) the records hold as SACKed, cut at s and
-// e (RFC 6675 §4 Update(), per segment as Linux's tcp_sacktag_write_queue).
-func (c *Conn) txSACKed(s, e seqnum.Value, now time.Time) {
+// e (RFC 6675 §4 Update(), per segment as Linux's tcp_sacktag_write_queue),
+// and gives each to RACK (rackAdvance). A record SACKed is no longer lost
+// nor in flight.
+func (c *Conn) txSACKed(s, e seqnum.Value, seg *Segment, now time.Time) {
 	l := &c.txl
 	for i := l.head; i != 0; {
 		r := &l.recs[i]
@@ -315,6 +321,7 @@ func (c *Conn) txSACKed(s, e seqnum.Value, now time.Time) {
 				l.split(i, e)
 			}
 			l.setFlags(i, txSACKed, txLost|txRetrans)
+			c.rackAdvance(&l.recs[i], seg, now)
 			next = l.recs[i].next
 		}
 		i = next
@@ -327,5 +334,17 @@ func (c *Conn) txUnSACK() {
 	l := &c.txl
 	for i := l.head; i != 0; i = l.recs[i].next {
 		l.setFlags(i, 0, txSACKed)
+	}
+}
+
+// txForgetLosses clears the loss and retransmission marks when the RTO
+// fires: the go-back-N resends everything not SACKed (Linux's
+// tcp_enter_loss marks it all lost instead, to the same effect), and no
+// SACK recovery, which alone reads the marks, starts before the
+// cumulative ACK passes what is outstanding now (RFC 6675 §5.1).
+func (c *Conn) txForgetLosses() {
+	l := &c.txl
+	for i := l.head; i != 0; i = l.recs[i].next {
+		l.setFlags(i, 0, txLost|txRetrans)
 	}
 }
