@@ -33,6 +33,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(echoReply)
 	f.Add(append(bytes.Clone(echoRequest), 0, 0, 0, 0)) // link padding
 	f.Add(build(Fields{ID: 1, MF: true, FragOffset: 1480, TTL: 1, Protocol: ProtoTCP, Src: addrA, Dst: addrB, Options: []byte{0x94, 4, 0, 0}}, []byte("x")))
+	f.Add(build(Fields{TTL: 64, Protocol: ProtoICMP, Src: addrA, Dst: addrB, Options: []byte{OptRecordRoute, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0}}, []byte("x")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, err := Parse(data)
 
@@ -88,6 +89,23 @@ func FuzzParse(f *testing.F) {
 		}
 		if !bytes.Equal(normalised(h2[:n]), normalised(h[:n])) {
 			t.Fatalf("round trip changed header bytes:\n% x\n% x", []byte(h2[:n]), []byte(h[:n]))
+		}
+
+		// A valid Record Route option gives a reply's options that encode
+		// into a header and parse back with the option in them.
+		if ptr, ok := h.RecordRouteProblem(); !ok {
+			if ptr < HeaderMinLen || ptr >= h.HeaderLen() {
+				t.Fatalf("parameter problem pointer %d outside the options", ptr)
+			}
+		} else if opts := h.RecordRouteReply(addrA); h.HasOption(OptRecordRoute) {
+			b := make([]byte, HeaderMinLen+len(opts))
+			Encode(b, Fields{TotalLen: len(b), TTL: 64, Protocol: ProtoICMP, Src: addrA, Dst: addrB, Options: opts})
+			r, err := Parse(b)
+			if err != nil || !r.HasOption(OptRecordRoute) {
+				t.Fatalf("reply options % x: %v", opts, err)
+			}
+		} else if opts != nil {
+			t.Fatalf("reply options % x without a Record Route option", opts)
 		}
 
 		// Quoting it in an ICMP error and reading it back must work when

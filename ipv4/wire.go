@@ -166,24 +166,82 @@ func validOptions(opts []byte) bool {
 
 // HasOption reports whether the options area holds an option of type
 // kind. It relies on the walk Parse already validated.
-func (h Header) HasOption(kind uint8) bool {
+func (h Header) HasOption(kind uint8) bool { return h.optionAt(kind) >= 0 }
+
+// optionAt is the offset in h of the first option of type kind, or -1.
+func (h Header) optionAt(kind uint8) int {
 	opts := h.Options()
 	for i := 0; i < len(opts); {
 		switch opts[i] {
 		case optEOL:
-			return false
+			return -1
 		case optNOP:
 			i++
 			continue
 		case kind:
-			return true
+			if i+1 >= len(opts) {
+				return -1
+			}
+			return offOptions + i
 		}
 		if i+1 >= len(opts) || opts[i+1] < 2 {
-			return false
+			return -1
 		}
 		i += int(opts[i+1])
 	}
-	return false
+	return -1
+}
+
+// RecordRouteProblem checks a Record Route option as the destination of
+// the datagram processes it (RFC 791 §3.1, "Record Route"), with Linux's
+// rules (ip_options_compile): an option shorter than 3 octets, a pointer
+// below 4, or a pointer inside the option without room for an address
+// is an error, reported by a parameter problem pointing (from the start
+// of the IP header) at the offending octet. ok is true when h has no
+// Record Route option or a valid one.
+func (h Header) RecordRouteProblem() (pointer int, ok bool) {
+	at := h.optionAt(OptRecordRoute)
+	if at < 0 {
+		return 0, true
+	}
+	n := int(h[at+1])
+	if n < 3 {
+		return at + 1, false
+	}
+	ptr := int(h[at+2])
+	if ptr < 4 || (ptr <= n && ptr+3 > n) {
+		return at + 2, false
+	}
+	return 0, true
+}
+
+// RecordRouteReply is the options area of a reply to h (echo, timestamp)
+// when h carries a Record Route option, nil otherwise: RFC 1122 §3.2.2.6
+// and §3.2.2.8 ask that the option be "updated to include the current
+// host and included in the IP header" of the reply. As Linux
+// (ip_options_compile on input, ip_options_echo, ip_options_build on
+// output), addr is recorded in the next free slot on input and again in
+// the following one on output, while there is room; a full option is
+// returned as it came. The result is padded with End of Option List to a
+// multiple of 4. h's option must have passed RecordRouteProblem.
+func (h Header) RecordRouteReply(addr netip.Addr) []byte {
+	at := h.optionAt(OptRecordRoute)
+	if at < 0 {
+		return nil
+	}
+	n := int(h[at+1])
+	out := make([]byte, (n+3)&^3)
+	copy(out, h[at:at+n])
+	a := addr.As4()
+	for range 2 { // input, then output
+		ptr := int(out[2])
+		if ptr+3 > n {
+			break
+		}
+		copy(out[ptr-1:], a[:])
+		out[2] = byte(ptr + 4)
+	}
+	return out
 }
 
 // Version returns the Version field (4 after Parse).

@@ -203,7 +203,8 @@ func TestNew_Defaults_ClockTTLLoggerAndTCP(t *testing.T) {
 // TestICMPErrorLimit_DefaultBurst50Rate1000_NegativeOff: RFC 1812
 // §4.3.2.8 rate limit with Linux's defaults, icmp_msgs_burst 50 and
 // icmp_msgs_per_sec 1000 (a token back every millisecond); a negative
-// rate turns the limit off.
+// rate turns the limit off. The per-destination limit is off here
+// (TestICMPErrorLimit_PerDestination has it).
 func TestICMPErrorLimit_DefaultBurst50Rate1000_NegativeOff(t *testing.T) {
 	provoke := func(e *env, n int) (sent int) {
 		for range n {
@@ -216,7 +217,7 @@ func TestICMPErrorLimit_DefaultBurst50Rate1000_NegativeOff(t *testing.T) {
 			sent++
 		}
 	}
-	e := newEnv(t)
+	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.ICMPErrorInterval = -1 })
 	e.learnPeer()
 	if got := provoke(e, 60); got != 50 {
 		t.Errorf("default burst: %d errors for 60 datagrams, want 50", got)
@@ -226,7 +227,7 @@ func TestICMPErrorLimit_DefaultBurst50Rate1000_NegativeOff(t *testing.T) {
 		t.Errorf("3 ms later: %d errors, want 3 (1000 per second)", got)
 	}
 
-	e = newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.ICMPErrorRate = -1 })
+	e = newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.ICMPErrorRate, c.ICMPErrorInterval = -1, -1 })
 	e.learnPeer()
 	if got := provoke(e, 200); got != 200 {
 		t.Errorf("rate limit off: %d errors for 200 datagrams, want 200", got)
@@ -299,5 +300,52 @@ func TestTCPMemory_DefaultPressureThreeQuartersOfLimit_NegativeLimitOff(t *testi
 	fill(e, peerPort, iss, 16000)
 	if st := e.st.Stats().TCP; st.MemUsedBytes != 0 || st.MemUnderPressure != 0 {
 		t.Errorf("budget off: used %d, under pressure %d; want 0, 0", st.MemUsedBytes, st.MemUnderPressure)
+	}
+}
+
+// TestICMPErrorLimit_PerDestination: as Linux's icmp_ratelimit (1000 ms)
+// with XRLIM_BURST_FACTOR 6, ICMPv4 errors to one destination come 6 at
+// once and then one a second, counted in out_rate_limit_host; another
+// destination has its own bucket; the global bucket is not charged for
+// an error the destination's refused (Linux 6.12's order); negative
+// ICMPErrorInterval turns the limit off.
+func TestICMPErrorLimit_PerDestination(t *testing.T) {
+	other := netip.MustParseAddr("10.0.0.7")
+	otherMAC := ethernet.MAC{2, 0, 0, 0, 0, 7}
+	provoke := func(e *env, src netip.Addr, n int) (sent int) {
+		for range n {
+			e.inject(ipFrame(ipv4.Fields{Protocol: 253, Src: src}, nil))
+		}
+		for {
+			if _, ok := e.peer.TryRead(); !ok {
+				return sent
+			}
+			sent++
+		}
+	}
+	// A global burst of 8: the first destination's 10 datagrams take 6
+	// of it, so the other destination's 2 errors still go out.
+	e := newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.ICMPErrorRate, c.ICMPErrorBurst = 1, 8 })
+	e.learnPeer()
+	e.inject(arpFrame(arp.OpRequest, otherMAC, other, ethernet.MAC{}, stackIP, ethernet.Broadcast))
+	e.drain()
+	if got := provoke(e, peerIP, 10); got != 6 {
+		t.Errorf("%d errors for 10 datagrams at once, want the burst of 6", got)
+	}
+	if st := e.st.Stats().ICMP; st.OutRateLimitHost != 4 || st.OutRateLimited != 0 {
+		t.Errorf("out_rate_limit_host = %d, out_rate_limited = %d, want 4 and 0", st.OutRateLimitHost, st.OutRateLimited)
+	}
+	if got := provoke(e, other, 2); got != 2 {
+		t.Errorf("another destination: %d errors for 2 datagrams, want 2 (its own bucket)", got)
+	}
+	e.clk.Advance(time.Second)
+	if got := provoke(e, peerIP, 3); got != 1 {
+		t.Errorf("a second later: %d errors for 3 datagrams, want 1", got)
+	}
+
+	e = newEnv(t, func(c *stack.Config, _ *nic.PipeConfig) { c.ICMPErrorInterval = -1 })
+	e.learnPeer()
+	if got := provoke(e, peerIP, 10); got != 10 {
+		t.Errorf("per-destination limit off: %d errors for 10 datagrams, want 10", got)
 	}
 }

@@ -1,9 +1,6 @@
 package stack
 
 import (
-	"net/netip"
-	"time"
-
 	"github.com/tapstack/tapstack/ipv6"
 )
 
@@ -12,47 +9,13 @@ import (
 
 // The per-destination rate limit of ICMPv6 errors (RFC 4443 §2.4 (f): "an
 // IPv6 node MUST limit the rate of ICMPv6 error messages it originates";
-// §2.4 (f) suggests a token bucket). As Linux's icmpv6_xrlim_allow: one
-// error per net.ipv6.icmp.ratelimit (1000 ms) per destination, with a
-// burst of XRLIM_BURST_FACTOR (6), after the global bucket the stack
-// shares with ICMPv4 (Config.ICMPErrorRate/Burst, Linux's icmp_global,
-// also shared by both families). Packet Too Big is not limited (Linux's
-// default ratemask 0-1,3-127: "do not limit pmtu discovery").
+// §2.4 (f) suggests a token bucket): icmpPeerLimit (icmplimit.go), as
+// Linux's icmpv6_xrlim_allow, before the global bucket the stack shares
+// with ICMPv4. Packet Too Big is not limited (Linux's default ratemask
+// 0-1,3-127: "do not limit pmtu discovery").
 // Deviation (Linux compat, partial): Linux shortens the interval for
 // destinations reached through a shorter route prefix (by 2 per 32 bits:
 // 250 ms on a /64); we have no routes and keep 1 s.
-const (
-	icmp6PeerRate  = 1 // tokens per second
-	icmp6PeerBurst = 6
-	// icmp6MaxPeers bounds the per-destination buckets: beyond it an
-	// arbitrary one is forgotten (it comes back with a full burst, still
-	// under the global bucket), so spoofed sources cannot grow the map.
-	icmp6MaxPeers = 1024
-)
-
-// icmp6PeerLimit is the per-destination token buckets.
-type icmp6PeerLimit struct {
-	m map[netip.Addr]tokenBucket
-}
-
-func (l *icmp6PeerLimit) allow(dst netip.Addr, now time.Time) bool {
-	if l.m == nil {
-		l.m = make(map[netip.Addr]tokenBucket)
-	}
-	b, ok := l.m[dst]
-	if !ok {
-		if len(l.m) >= icmp6MaxPeers {
-			for a := range l.m {
-				delete(l.m, a)
-				break
-			}
-		}
-		b.init(icmp6PeerRate, icmp6PeerBurst, now)
-	}
-	allowed := b.allow(now)
-	l.m[dst] = b
-	return allowed
-}
 
 // icmp6ErrorLocked sends an ICMPv6 error of type typ and code about pkt,
 // a packet we received (or the first fragment of one), to its source
@@ -75,7 +38,7 @@ func (s *Stack) icmp6ErrorLocked(pkt ipv6.Header, typ, code uint8, pointer uint3
 	to := pkt.Src()
 	if typ != ipv6.TypePacketTooBig {
 		now := s.nowLocked()
-		if !s.icmp6Peers.allow(to, now) {
+		if !s.icmp6Peers.allow(to, now, s.icmpPeerInterval) {
 			st.ICMP6OutRateLimitHost++
 			return
 		}

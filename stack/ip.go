@@ -51,6 +51,17 @@ func (s *Stack) handleIPv4Locked(b []byte, linkBcast bool, meta nic.Meta) {
 		s.dropLocked(&s.stats.IPv4.InSourceRouted, catIPv4, "in_source_routed", b)
 		return
 	}
+	// RFC 791 §3.1: a malformed Record Route option is a parameter
+	// problem (RFC 1122 §3.2.1.8 leaves the checks to us; these are
+	// Linux's, ip_options_compile, which discards the datagram after the
+	// error message; counted with the other option errors).
+	if h.HeaderLen() > ipv4.HeaderMinLen {
+		if ptr, ok := h.RecordRouteProblem(); !ok {
+			s.sendICMPErrorLocked(ipv4.TypeParamProblem, 0, uint32(ptr)<<24, h, linkBcast, dstBcast)
+			s.dropLocked(&s.stats.IPv4.InBadOptions, catIPv4, "in_bad_options", b)
+			return
+		}
+	}
 	if h.IsFragment() {
 		s.stats.IPv4.ReasmReqds++
 		pkt, res := s.reasm.Add(h, s.nowLocked())
@@ -161,6 +172,21 @@ func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
 			return
 		}
 		s.sendEchoReplyLocked(h, m)
+	case ipv4.TypeTimestamp:
+		s.stats.ICMP.InTimestamps++
+		if bcast {
+			// RFC 1122 §3.2.2.8: a request to a broadcast address MAY be
+			// discarded; Linux's icmp_echo_ignore_broadcasts covers both.
+			s.dropLocked(&s.stats.ICMP.InBroadcastEchos, catICMP, "in_broadcast_echos", h)
+			return
+		}
+		if len(m) < ipv4.ICMPHeaderLen+4 {
+			// Linux's icmp_timestamp answers whenever the Originate
+			// Timestamp is there (RFC 792 sends all three).
+			s.dropLocked(&s.stats.ICMP.InErrors, catICMP, "in_errors", h)
+			return
+		}
+		s.sendTimestampReplyLocked(h, m)
 	case ipv4.TypeEchoReply:
 		s.stats.ICMP.InEchoReps++
 		if p := s.pings[m.Ident()]; p != nil {
@@ -185,18 +211,7 @@ func (s *Stack) handleICMPLocked(h ipv4.Header, bcast bool) {
 // header, then the ICMP message with its type changed and the checksum
 // updated incrementally (RFC 1624), which costs nothing per payload byte.
 func (s *Stack) sendEchoReplyLocked(req ipv4.Header, m ipv4.ICMP) {
-	n := ipv4.HeaderMinLen + len(m)
-	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+n])
-	ipv4.Encode(pkt, ipv4.Fields{
-		TOS:      req.TOS(),
-		TotalLen: n,
-		ID:       s.ids.Next(s.addr, req.Src(), ipv4.ProtoICMP),
-		TTL:      s.ttl,
-		Protocol: ipv4.ProtoICMP,
-		Src:      s.addr,
-		Dst:      req.Src(),
-	})
-	r := ipv4.ICMP(pkt[ipv4.HeaderMinLen:])
+	pkt, r := s.icmpReplyLocked(req, len(m))
 	copy(r, m)
 	old := binary.BigEndian.Uint16(r[0:2])
 	r.SetType(ipv4.TypeEchoReply)
@@ -206,14 +221,74 @@ func (s *Stack) sendEchoReplyLocked(req ipv4.Header, m ipv4.ICMP) {
 	s.outputLocked(pkt)
 }
 
+// icmpTimestampLen is a Timestamp or Timestamp Reply message: the ICMP
+// header and the Originate, Receive and Transmit Timestamps (RFC 792).
+const icmpTimestampLen = ipv4.ICMPHeaderLen + 12
+
+// sendTimestampReplyLocked answers a timestamp request (RFC 792, RFC 1122
+// §3.2.2.8, a MAY that Linux implements): identifier, sequence number and
+// Originate Timestamp are returned, Receive and Transmit Timestamps are
+// both now in the standard form, milliseconds since midnight UT (as
+// Linux's inet_current_timestamp; the stack's clock).
+func (s *Stack) sendTimestampReplyLocked(req ipv4.Header, m ipv4.ICMP) {
+	pkt, r := s.icmpReplyLocked(req, icmpTimestampLen)
+	clear(r)
+	copy(r[4:12], m[4:12]) // identifier, sequence number, originate
+	now := s.nowLocked().UTC()
+	ms := uint32(now.Hour()*3600+now.Minute()*60+now.Second())*1000 + uint32(now.Nanosecond()/1e6)
+	binary.BigEndian.PutUint32(r[12:16], ms)
+	binary.BigEndian.PutUint32(r[16:20], ms)
+	r.SetType(ipv4.TypeTimestampReply)
+	r.SetChecksum()
+	s.stats.ICMP.OutMsgs++
+	s.stats.ICMP.OutTimestampReps++
+	s.outputLocked(pkt)
+}
+
+// icmpReplyLocked writes in s.out the IP header of a reply to req
+// carrying an ICMP message of n octets, and returns the datagram and the
+// message's room in it.
+// The reply goes from the address req was sent to (RFC 1122 §3.2.2.6,
+// §3.2.2.8: the stack has one) with req's TOS, and carries req's Record
+// Route option updated (RecordRouteReply).
+func (s *Stack) icmpReplyLocked(req ipv4.Header, n int) (ipv4.Header, ipv4.ICMP) {
+	var opts []byte
+	if req.HeaderLen() > ipv4.HeaderMinLen {
+		opts = req.RecordRouteReply(s.addr)
+	}
+	hl := ipv4.HeaderMinLen + len(opts)
+	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+hl+n])
+	ipv4.Encode(pkt, ipv4.Fields{
+		TOS:      req.TOS(),
+		TotalLen: hl + n,
+		ID:       s.ids.Next(s.addr, req.Src(), ipv4.ProtoICMP),
+		TTL:      s.ttl,
+		Protocol: ipv4.ProtoICMP,
+		Src:      s.addr,
+		Dst:      req.Src(),
+		Options:  opts,
+	})
+	return pkt, ipv4.ICMP(pkt[hl:])
+}
+
 // sendICMPErrorLocked sends an ICMP error about orig to its source, unless
-// RFC 1122 §3.2.2 forbids it or the rate limit is exhausted.
+// RFC 1122 §3.2.2 forbids it or a rate limit is exhausted: the source's
+// own (icmplimit.go), then the global one (RFC 1812 §4.3.2.8). Linux's
+// icmp_ratemask limits destination unreachable (but for fragmentation
+// needed), source quench, time exceeded and parameter problem; of those
+// a host stack sends destination unreachable (protocol and port) and
+// time exceeded (reassembly), all limited here.
 func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Header, linkBcast, dstBcast bool) {
 	if !ipv4.ErrorAllowed(orig, linkBcast, dstBcast) {
 		s.stats.ICMP.OutErrorsSuppressd++
 		return
 	}
-	if !s.icmpLimit.allow(s.nowLocked()) {
+	now := s.nowLocked()
+	if !s.icmpPeers.allow(orig.Src(), now, s.icmpPeerInterval) {
+		s.stats.ICMP.OutRateLimitHost++
+		return
+	}
+	if !s.icmpLimit.allow(now) {
 		s.stats.ICMP.OutRateLimited++
 		return
 	}
@@ -238,6 +313,8 @@ func (s *Stack) sendICMPErrorLocked(typ, code uint8, rest uint32, orig ipv4.Head
 		s.stats.ICMP.OutDestUnreachs++
 	case ipv4.TypeTimeExceeded:
 		s.stats.ICMP.OutTimeExcds++
+	case ipv4.TypeParamProblem:
+		s.stats.ICMP.OutParmProbs++
 	}
 	s.outputLocked(pkt)
 }

@@ -57,10 +57,15 @@ type Config struct {
 	// (RFC 1812 §4.3.2.8): a token bucket refilled at ICMPErrorRate per
 	// second, default 1000 with a burst of 50, as Linux's icmp_msgs_per_sec
 	// and icmp_msgs_burst, shared by ICMPv4 and ICMPv6 errors as Linux's
-	// icmp_global (ICMPv6 errors also have a per-destination bucket,
-	// icmp6err.go). Negative disables the limit.
+	// icmp_global. Negative disables this limit.
 	ICMPErrorRate  int
 	ICMPErrorBurst int
+	// ICMPErrorInterval limits the ICMP errors (of both families) sent to
+	// one destination to one per interval, with a burst of 6, checked
+	// before the global bucket (icmplimit.go): default 1 s, as Linux's
+	// icmp_ratelimit and net.ipv6.icmp.ratelimit. Negative disables it.
+	// ICMPv6's Packet Too Big is never limited (Linux's ratemask).
+	ICMPErrorInterval time.Duration
 	// TCP is the default configuration of every TCP connection; its MSS
 	// defaults to the link MTU minus 40 (RFC 9293 §3.7.1), and may not be
 	// more.
@@ -147,7 +152,7 @@ type Stack struct {
 	// link-layer multicast or broadcast (RFC 4443 §2.4 (e.4)).
 	reasm6       *ipv6.Reassembler
 	pmtu6        pmtuCache
-	icmp6Peers   icmp6PeerLimit
+	icmp6Peers   icmpPeerLimit
 	rx6LinkMcast bool
 
 	tcpCfg        tcp.Config
@@ -173,8 +178,12 @@ type Stack struct {
 	batched       []*tcpEntry // connections that got segments in this batch
 	due           []*tcpEntry // scratch for tcpTimersLocked
 	icmpLimit     tokenBucket
-	udpRcvBuf     int
-	dbg           debugLog // drop and TCP state records at debug level
+	icmpPeers     icmpPeerLimit   // ICMPv4 errors per destination (icmplimit.go)
+	udpMatches    []*udp.Endpoint // scratch for udpFanOutLocked
+	// icmpPeerInterval is Config.ICMPErrorInterval.
+	icmpPeerInterval time.Duration
+	udpRcvBuf        int
+	dbg              debugLog // drop and TCP state records at debug level
 
 	looping  bool     // a datagram to ourselves is being delivered
 	loopback [][]byte // datagrams to ourselves, delivered at unlock
@@ -247,6 +256,9 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 	if cfg.ICMPErrorBurst == 0 {
 		cfg.ICMPErrorBurst = 50
 	}
+	if cfg.ICMPErrorInterval == 0 {
+		cfg.ICMPErrorInterval = defaultICMPErrorInterval
+	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 131072
 	}
@@ -318,6 +330,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		s.tcpCfg.Memory = s.tcpMem
 	}
 	s.icmpLimit.init(cfg.ICMPErrorRate, cfg.ICMPErrorBurst, s.clock.Now())
+	s.icmpPeerInterval = cfg.ICMPErrorInterval
 	s.initDebugLocked()
 	s.setAddrLocked(cfg.Addr, cfg.Gateway)
 	s.initIPv6Locked(&cfg)

@@ -183,14 +183,24 @@ type ICMPStats struct {
 	OutEchoReps        uint64 `json:"out_echo_reps"`
 	OutDestUnreachs    uint64 `json:"out_dest_unreachs"`
 	OutTimeExcds       uint64 `json:"out_time_excds"`
+	OutParmProbs       uint64 `json:"out_parm_probs"`
+	InTimestamps       uint64 `json:"in_timestamps"`
+	OutTimestampReps   uint64 `json:"out_timestamp_reps"`
 	OutErrorsSuppressd uint64 `json:"out_errors_suppressed"` // RFC 1122 §3.2.2 forbids an error here
-	OutRateLimited     uint64 `json:"out_rate_limited"`
+	// OutRateLimited is Linux's IcmpOutRateLimitGlobal (the global
+	// bucket, Config.ICMPErrorRate); OutRateLimitHost its
+	// IcmpOutRateLimitHost (the destination's, Config.ICMPErrorInterval).
+	OutRateLimited   uint64 `json:"out_rate_limited"`
+	OutRateLimitHost uint64 `json:"out_rate_limit_host"`
 }
 
 // UDPStats follows the UDP group of RFC 4113.
 type UDPStats struct {
-	InDatagrams  uint64 `json:"in_datagrams"`
-	NoPorts      uint64 `json:"no_ports"`
+	InDatagrams uint64 `json:"in_datagrams"`
+	NoPorts     uint64 `json:"no_ports"`
+	// IgnoredMulti: a broadcast or multicast datagram no socket takes
+	// (Linux's UdpIgnoredMulti; no port unreachable is sent for it).
+	IgnoredMulti uint64 `json:"ignored_multi"`
 	InErrors     uint64 `json:"in_errors"` // malformed
 	InCsumErrors uint64 `json:"in_csum_errors"`
 	RcvbufErrors uint64 `json:"rcvbuf_errors"`
@@ -315,7 +325,7 @@ func (s Stats) Drops() uint64 {
 		ip.InBadOptions + ip.InBadSource + ip.InAddrErrors + ip.InMulticast + ip.InUnknownProtos +
 		ip.InSourceRouted + ip.OutNoRoutes + ip.OutDiscards + ip.FragFails + ip.ReasmFails + ip.ReasmDuplicates +
 		ic.InErrors + ic.InBroadcastEchos + ic.InErrorsUnmatched +
-		u.InErrors + u.InCsumErrors + u.NoPorts + u.RcvbufErrors +
+		u.InErrors + u.InCsumErrors + u.NoPorts + u.IgnoredMulti + u.RcvbufErrors +
 		t.InErrs + t.ConnLimitDrops + t.MemLimitDrops + t.PAWSDrops + t.ListenDrops + t.SynCookiesFailed +
 		t.OutOfOrderDrops + t.RecvQueueDrops + t.OutOfWindowICMPs +
 		s.IPv6.drops() + s.ND6.drops()

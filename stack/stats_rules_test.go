@@ -174,11 +174,11 @@ func TestCounters_IPv4AndICMPInput_EachDatagramCountedOnceByOutcome(t *testing.T
 	icmpIn("echo reply for no ping socket", reply, map[string]int64{
 		"IPv4.InDelivers": 1, "ICMP.InMsgs": 1, "ICMP.InEchoReps": 1,
 	})
-	ts := ipv4.ICMP(echoRequest(1, 1, make([]byte, 12)))
-	ts.SetType(13) // timestamp request (RFC 792): not answered, an RFC 1122 §3.2.2.8 MAY
+	ts := ipv4.ICMP(echoRequest(1, 1, nil))
+	ts.SetType(ipv4.TypeTimestamp) // without its Originate Timestamp
 	ts.SetChecksum()
-	icmpIn("timestamp request", ts, map[string]int64{
-		"IPv4.InDelivers": 1, "ICMP.InMsgs": 1, "ICMP.InOther": 1,
+	icmpIn("timestamp request of 8 octets", ts, map[string]int64{
+		"IPv4.InDelivers": 1, "ICMP.InMsgs": 1, "ICMP.InTimestamps": 1, "ICMP.InErrors": 1,
 	})
 	bad := echoRequest(1, 1, nil)
 	bad[2] ^= 0xff

@@ -35,6 +35,10 @@ func (s *Stack) handleUDPPacketLocked(h ipPacket, bcast bool, meta nic.Meta) {
 		return
 	}
 	from := netip.AddrPortFrom(src, u.SrcPort())
+	if bcast {
+		s.udpFanOutLocked(h, u, from)
+		return
+	}
 	ep := s.udp.Lookup(from, netip.AddrPortFrom(dst, u.DstPort()))
 	if ep == nil {
 		// RFC 1122 §4.1.3.1: port unreachable for a datagram no one takes
@@ -49,6 +53,12 @@ func (s *Stack) handleUDPPacketLocked(h ipPacket, bcast bool, meta nic.Meta) {
 		}
 		return
 	}
+	s.udpDeliverLocked(ep, h, u, from)
+}
+
+// udpDeliverLocked queues a datagram's payload on ep and wakes its socket;
+// a full queue drops it (rcvbuf_errors).
+func (s *Stack) udpDeliverLocked(ep *udp.Endpoint, h ipPacket, u udp.Header, from netip.AddrPort) {
 	if !ep.Enqueue(u.Payload(), from) {
 		s.dropLocked(&s.stats.UDP.RcvbufErrors, catUDP, "rcvbuf_errors", h.raw)
 		return
@@ -57,6 +67,25 @@ func (s *Stack) handleUDPPacketLocked(h ipPacket, bcast bool, meta nic.Meta) {
 	if e := s.udpEPs[ep]; e != nil {
 		e.notify()
 	}
+}
+
+// udpFanOutLocked delivers a datagram sent to a broadcast or multicast
+// address (at the link or IP layer) to every endpoint that takes it
+// (udp.Table.AppendMatches), each counted in in_datagrams or
+// rcvbuf_errors, as Linux's __udp4_lib_mcast_deliver. With none, it is
+// counted in ignored_multi (Linux's UdpIgnoredMulti) and not answered:
+// no port unreachable for a broadcast or multicast (RFC 1122 §3.2.2,
+// RFC 4443 §2.4 (e.3)).
+func (s *Stack) udpFanOutLocked(h ipPacket, u udp.Header, from netip.AddrPort) {
+	s.udpMatches = s.udp.AppendMatches(s.udpMatches[:0], from, netip.AddrPortFrom(h.dst, u.DstPort()))
+	if len(s.udpMatches) == 0 {
+		s.dropLocked(&s.stats.UDP.IgnoredMulti, catUDP, "ignored_multi", h.raw)
+		return
+	}
+	for _, ep := range s.udpMatches {
+		s.udpDeliverLocked(ep, h, u, from)
+	}
+	clear(s.udpMatches)
 }
 
 // UDPEndpoint is one UDP socket's state inside the stack. Its methods never

@@ -55,8 +55,8 @@ type Info struct {
 	// (Linux's TCPFastRetrans), part of Retransmits.
 	FastRetrans uint64
 	// PacingRate is the rate the connection paces its segments at, in
-	// bytes per second (Linux's tcpi_pacing_rate); 0 while it does not
-	// pace, which is always for now: no congestion control paces yet.
+	// bytes per second (Linux's tcpi_pacing_rate): BBR's pacing_rate; 0
+	// for a congestion control that does not pace (CUBIC, Reno).
 	PacingRate uint64
 	// ChallengeACKs counts RFC 5961 challenge ACKs sent (Linux's
 	// TCPChallengeACK); ACKsRateLimited the replies to invalid segments
@@ -517,6 +517,15 @@ func (c *Conn) SetSndBuf(n int) {
 	}
 }
 
+// pacingRateInfo is Info's PacingRate: the congestion control's pacing
+// rate if it paces (pacedControl), else 0.
+func (c *Conn) pacingRateInfo() uint64 {
+	if p, ok := c.cc.(pacedControl); ok {
+		return p.pacingRate()
+	}
+	return 0
+}
+
 // Info returns a snapshot for the status page.
 func (c *Conn) Info() Info {
 	return Info{
@@ -527,6 +536,7 @@ func (c *Conn) Info() Info {
 		Cwnd:            c.cc.cwnd(),
 		Ssthresh:        c.cc.ssthresh(),
 		Congestion:      c.cc.name(),
+		PacingRate:      c.pacingRateInfo(),
 		SndWnd:          c.sndWnd,
 		RcvWnd:          c.advertisedWnd(),
 		MSS:             c.mss,

@@ -62,3 +62,18 @@ func TestPacing_UnpacedCongestionControlSendsTheWindowAtOnce(t *testing.T) {
 		t.Fatal("pacing timer armed for an unpaced connection")
 	}
 }
+
+// TestPacing_InfoReportsTheRate: Info's PacingRate is BBR's pacing rate
+// (Linux's tcpi_pacing_rate), and 0 for CUBIC, which does not pace.
+func TestPacing_InfoReportsTheRate(t *testing.T) {
+	h := newEstablished(t, Config{Congestion: "bbr"})
+	b := h.c.cc.(*bbr)
+	b.rate = 1460 * 1000
+	if got := h.c.Info().PacingRate; got != 1460*1000 {
+		t.Errorf("BBR: Info().PacingRate = %d, want %d", got, 1460*1000)
+	}
+	h = newEstablished(t, Config{Congestion: "cubic"})
+	if got := h.c.Info().PacingRate; got != 0 {
+		t.Errorf("CUBIC: Info().PacingRate = %d, want 0", got)
+	}
+}

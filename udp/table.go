@@ -224,7 +224,8 @@ func (t *Table) Unbind(ep *Endpoint) {
 //  4. not connected and bound to the wildcard.
 //
 // Ties (possible only with SO_REUSEADDR) go to the most recently bound.
-// Broadcast and multicast fan-out to every match is not done here.
+// A broadcast or multicast datagram goes to every match instead
+// (AppendMatches).
 //
 // Lookup does not allocate; its cost is linear in the number of endpoints
 // sharing dst's port, which is one for almost every port.
@@ -233,35 +234,66 @@ func (t *Table) Lookup(src, dst netip.AddrPort) *Endpoint {
 	if pe == nil {
 		return nil
 	}
-	daddr := dst.Addr()
-	fam := fam6
-	if daddr.Is4() {
-		fam = fam4
-	}
 	var best *Endpoint
 	bestScore := -1
 	for _, ep := range pe.eps {
-		if ep.fams(ep.local.Addr())&fam == 0 {
-			continue
-		}
-		score := 0
-		if a := ep.local.Addr(); !a.IsUnspecified() {
-			if a != daddr {
-				continue
-			}
-			score++
-		}
-		if ep.connected() {
-			if ep.remote != src {
-				continue
-			}
-			score += 2
-		}
-		if score >= bestScore {
+		score, ok := ep.takes(src, dst.Addr())
+		if ok && score >= bestScore {
 			best, bestScore = ep, score
 		}
 	}
 	return best
+}
+
+// AppendMatches appends to out every endpoint that takes a broadcast or
+// multicast datagram from src to dst, in bind order, and returns it: each
+// receives its own copy, as Linux's __udp4_lib_mcast_deliver and
+// __udp6_lib_mcast_deliver give one to every socket __udp_is_mcast_sock
+// accepts (the port; bound to the wildcard or to dst; unconnected or
+// connected to src). So with SO_REUSEADDR several sockets on a port all
+// get a broadcast, where a unicast datagram goes to one (Lookup). A
+// socket bound to our unicast address does not get a datagram sent to a
+// broadcast or multicast address. Deviation (Linux compat, as
+// IP_MULTICAST_ALL and IPV6_MULTICAST_ALL's default): no per-socket
+// group membership is checked; a multicast datagram reaches the stack
+// only for a group it has joined.
+func (t *Table) AppendMatches(out []*Endpoint, src, dst netip.AddrPort) []*Endpoint {
+	pe := t.byPort[dst.Port()]
+	if pe == nil {
+		return out
+	}
+	for _, ep := range pe.eps {
+		if _, ok := ep.takes(src, dst.Addr()); ok {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// takes reports whether ep, bound to the datagram's port, takes a
+// datagram from src to daddr, and how well it matches (Lookup's ranks: 2
+// for connected to src, 1 for bound to daddr itself).
+func (ep *Endpoint) takes(src netip.AddrPort, daddr netip.Addr) (score int, ok bool) {
+	fam := fam6
+	if daddr.Is4() {
+		fam = fam4
+	}
+	if ep.fams(ep.local.Addr())&fam == 0 {
+		return 0, false
+	}
+	if a := ep.local.Addr(); !a.IsUnspecified() {
+		if a != daddr {
+			return 0, false
+		}
+		score++
+	}
+	if ep.connected() {
+		if ep.remote != src {
+			return 0, false
+		}
+		score += 2
+	}
+	return score, true
 }
 
 // Endpoints returns a snapshot of the bound endpoints ordered by local port,

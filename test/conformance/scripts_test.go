@@ -266,8 +266,12 @@ var ipKnownDiffs = map[string]knownDiff{
 		linux:  "tapstack",
 	},
 	"EchoRecordRouteOption": {
-		reason: "GAP: tapstack's echo reply carries no options; RFC 1122 §3.2.2.6 says a Record Route option SHOULD be updated and returned in the reply. gVisor returns it with 10.0.0.2 recorded once (pointer 8); Linux records 10.0.0.2 on input and again on output (pointer 12)",
-		linux:  "neither",
+		reason: "RFC 1122 §3.2.2.6: a Record Route option SHOULD be updated and returned in the reply. tapstack records 10.0.0.2 on input and again on output (pointer 12), as Linux (ip_options_compile, ip_options_echo, ip_options_build); gVisor records it once (pointer 8)",
+		linux:  "tapstack",
+	},
+	"TimestampRequest": {
+		reason: "tapstack answers an ICMP timestamp request (13) with a timestamp reply (14), as Linux (icmp_timestamp; RFC 1122 §3.2.2.8 makes it a MAY); gVisor does not answer",
+		linux:  "tapstack",
 	},
 	"EchoLooseSourceRouteOption": {
 		reason: "tapstack drops a source-routed (LSRR) datagram, as Linux does by default (accept_source_route=0; RFC 1122 §3.3.5 makes accepting optional); gVisor answers the echo with 4 octets of zeroed options instead of the reversed route RFC 1122 §3.2.2.6 asks for",
@@ -297,9 +301,7 @@ var ipKnownDiffs = map[string]knownDiff{
 
 // ipLinuxDeviations are linuxDeviations of the ARP, IPv4, ICMP and UDP
 // scripts.
-var ipLinuxDeviations = map[string]string{
-	"TimestampRequest": "neither stack answers an ICMP timestamp request (13); Linux answers with a timestamp reply (14). RFC 1122 §3.2.2.8 makes it optional (MAY)",
-}
+var ipLinuxDeviations = map[string]string{}
 
 // TestDifferential plays every script against tapstack and gVisor and
 // requires identical normalised output, except for the known differences,
