@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"testing"
+	"time"
 )
 
 // Loss detection beyond RFC 6675's DupThresh: limited transmit (RFC 3042,
@@ -87,6 +88,17 @@ func TestEstablished_RACK_SmallFlightHoleLostAfterReoWnd(t *testing.T) {
 	h.noDeadline()
 }
 
+// twoSegmentsApart sends segment 0 now and segment 1 gap later.
+func twoSegmentsApart(h *harness, gap time.Duration) {
+	h.t.Helper()
+	start := h.now.Sub(t0)
+	for i := range 2 {
+		h.at(start + time.Duration(i)*gap)
+		h.c.Write(bytesN(1460), h.now)
+		h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(i)))
+	}
+}
+
 // RFC 8985 §6.2 step 5 times the loss from the hole's own transmission,
 // not from when the evidence arrived: 0 went out at 0, 1 at 5ms, and 1's
 // SACK at 8ms (RACK.rtt 3ms) shows 0 overdue since 0 + 3 + 2 = 5ms. It is
@@ -94,11 +106,7 @@ func TestEstablished_RACK_SmallFlightHoleLostAfterReoWnd(t *testing.T) {
 // log, 0 was lost reo_wnd after the ACK, at 10ms.)
 func TestEstablished_RACK_LostAtXmitPlusRTTPlusReoWnd_OnTheACK(t *testing.T) {
 	h := newSACKEstablished(t)
-	h.c.Write(bytesN(1460), h.now)
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(0)))
-	h.at(5 * ms)
-	h.c.Write(bytesN(1460), h.now)
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	twoSegmentsApart(h, 5*ms)
 	h.at(8 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
 	h.expect("ACK seq=1001 ack=5001 len=1460")
@@ -112,11 +120,7 @@ func TestEstablished_RACK_LostAtXmitPlusRTTPlusReoWnd_OnTheACK(t *testing.T) {
 // reordering timer (§6.3), not at 13ms (the ACK plus reo_wnd).
 func TestEstablished_RACK_LostAtXmitPlusRTTPlusReoWnd_ByTheTimer(t *testing.T) {
 	h := newSACKEstablished(t)
-	h.c.Write(bytesN(1460), h.now)
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(0)))
-	h.at(1 * ms)
-	h.c.Write(bytesN(1460), h.now)
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(1)))
+	twoSegmentsApart(h, 1*ms)
 	h.at(11 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
 	h.expect()
