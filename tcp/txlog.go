@@ -79,7 +79,7 @@ func (l *txLog) alloc() int32 {
 		return i
 	}
 	if l.recs == nil {
-		l.recs = make([]txRecord, 1, 16)
+		l.recs = make([]txRecord, 1, 8)
 	}
 	l.recs = append(l.recs, txRecord{})
 	return int32(len(l.recs) - 1)
