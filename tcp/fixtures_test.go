@@ -224,8 +224,8 @@ func tcbInvariants(c *Conn) error {
 	if !c.ptoAt.IsZero() && (c.rtoAt.IsZero() || c.rtoAt.Before(c.ptoAt)) {
 		return fmt.Errorf("PTO armed at %v with the RTO at %v (RFC 8985 §7.2: never after it)", c.ptoAt, c.rtoAt)
 	}
-	if c.txl.nLost > 0 && !c.inRecovery && c.sendingState() && c.sndUna.GreaterThanEq(c.recover) {
-		return fmt.Errorf("%d segments deemed lost by RACK outside recovery", c.txl.nLost)
+	if c.rackLostUnsent() && !c.inRecovery && c.sendingState() && c.sndUna.GreaterThanEq(c.recover) {
+		return fmt.Errorf("segments deemed lost by RACK, not resent, outside recovery (%d lost)", c.txl.nLost)
 	}
 	if err := txLogInvariants(c); err != nil {
 		return err

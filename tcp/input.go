@@ -460,7 +460,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		c.onDupAck(now)
 	}
 	c.ecnAck(seg, oldUna)
-	if advanced || c.sackRecovering() || !c.ptoAllowed() {
+	if advanced || c.sackRecovering() || c.sackProbing() || !c.ptoAllowed() {
 		// RFC 8985 §7.2: restart the probe timeout on an ACK of new
 		// data; stop it once recovery or a SACK took over. In SACK
 		// recovery every ACK restarts it (recoveryProbe).
@@ -487,7 +487,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.noteReorderedHole(ack)
 	}
 	c.sndUna = ack
-	c.txAcked(ack, seg, now)
+	c.txAcked(ack, now)
 	if c.sndCur.LessThan(ack) {
 		c.sndCur = ack
 	}
@@ -631,6 +631,7 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 	c.recover = c.sndNxt // (4.1) RecoveryPoint = HighData
 	c.inRecovery = true
 	c.countRecovery()
+	c.recoveryAt = now
 	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
 	c.rackReset()
 	c.highRxt = c.sndUna

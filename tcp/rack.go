@@ -81,10 +81,14 @@ func (c *Conn) noteReorderedHole(ack seqnum.Value) {
 	c.noteReordering(c.sndUna, seqnum.Min(ack, c.sb.r[0].start))
 }
 
-// rackResent reports whether any of [start, end) was retransmitted: in
-// the current recovery (below HighRxt), or ever, by the transmit log.
+// rackResent reports whether any of [start, end) was retransmitted in
+// the current recovery: below HighRxt, or a record whose latest
+// transmission is a retransmission sent since the recovery began.
 func (c *Conn) rackResent(start, end seqnum.Value) bool {
-	if c.inRecovery && start.LessThan(c.highRxt) {
+	if !c.inRecovery {
+		return false
+	}
+	if start.LessThan(c.highRxt) {
 		return true
 	}
 	l := &c.txl
@@ -92,7 +96,7 @@ func (c *Conn) rackResent(start, end seqnum.Value) bool {
 		return false
 	}
 	for i := l.head; i != 0; i = l.recs[i].next {
-		if r := &l.recs[i]; r.has(txEverRetrans) && r.start.LessThan(end) && start.LessThan(r.end) {
+		if r := &l.recs[i]; r.has(txEverRetrans) && !r.xmit.Before(c.recoveryAt) && r.start.LessThan(end) && start.LessThan(r.end) {
 			return true
 		}
 	}
@@ -135,23 +139,21 @@ func rackSentAfter(t1 time.Time, seq1 seqnum.Value, t2 time.Time, seq2 seqnum.Va
 }
 
 // rackAdvance is RACK_update (RFC 8985 §6.2 step 2) for a record newly
-// delivered by the ACK seg at now: unless its RTT sample is ambiguous, it
-// gives RACK.rtt (the ACK's most recently sent delivered segment's) and,
-// if it was sent after RACK.xmit_ts, becomes RACK.xmit_ts and
-// RACK.end_seq. A retransmitted segment's sample is ambiguous when the
-// ACK echoes a timestamp older than the retransmission, or when it comes
-// sooner than RACK.min_RTT after it (the original's delivery, as Linux's
-// tcp_rack_advance).
-func (c *Conn) rackAdvance(r *txRecord, seg *Segment, now time.Time) {
+// delivered at now: unless its RTT sample is ambiguous, it gives RACK.rtt
+// (the ACK's most recently sent delivered segment's) and, if it was sent
+// after RACK.xmit_ts, becomes RACK.xmit_ts and RACK.end_seq. A
+// retransmitted segment's sample is ambiguous when it comes sooner than
+// RACK.min_RTT after the retransmission (the original's delivery).
+// Deviation (Linux compat, tcp_rack_advance): §6.2's other test, an ACK
+// echoing a TSval older than the retransmission, is not made: a receiver
+// updates TS.Recent only from a segment at RCV.NXT (RFC 7323 §4.3), so the
+// ACK of a retransmission that fills a hole above the first echoes an
+// older TSval, and every such retransmission would look ambiguous; a lost
+// one sent before it would then wait for the RTO.
+func (c *Conn) rackAdvance(r *txRecord, now time.Time) {
 	rtt := now.Sub(r.xmit)
-	if r.has(txEverRetrans) {
-		if o := &seg.Options; c.tsOn && o.HasTimestamp && o.TSEcr != 0 &&
-			seqnum.Value(o.TSEcr).LessThan(seqnum.Value(c.tsVal(r.xmit))) {
-			return
-		}
-		if rtt < c.minRTT {
-			return
-		}
+	if r.has(txEverRetrans) && rtt < c.minRTT {
+		return
 	}
 	if !c.rackAckSeen || !r.xmit.Before(c.rackAckXmit) {
 		c.rackAckSeen, c.rackAckXmit, c.rackRTT = true, r.xmit, rtt
@@ -179,7 +181,7 @@ func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 	if c.rackSet && c.sndUna != c.sndNxt {
 		c.rackDetectLoss(now)
 	}
-	if !c.inRecovery && c.txl.nLost > 0 {
+	if !c.inRecovery && c.rackLostUnsent() {
 		c.countRACKRecovery()
 		c.enterSACKRecovery(now)
 	}
@@ -250,8 +252,11 @@ func (c *Conn) rackPipe() int {
 // rackRetransmit resends the earliest sent record deemed lost (RFC 8985
 // §6.2 step 5: lost segments are retransmitted first, by the loss
 // recovery's own rules; RFC 6675 has no rule for them), as much of it as
-// room (cwnd − pipe) holds in whole segments, and moves HighRxt past it
-// so that NextSeg() does not send it again. It reports whether it sent.
+// room (cwnd − pipe) holds in whole segments. HighRxt moves past it only
+// when nothing unSACKed lies between: everything unSACKed below HighRxt
+// must have been resent, since SetPipe counts it twice there (RFC 6675
+// §4); one resent above, with a gap, is skipped by NextSeg() while its
+// retransmission is in flight (rackResentAt). It reports whether it sent.
 func (c *Conn) rackRetransmit(now time.Time, room int) bool {
 	l := &c.txl
 	if l.nLost == 0 {
@@ -284,7 +289,9 @@ func (c *Conn) rackRetransmit(now time.Time, room int) bool {
 		if fin {
 			end = end.Add(1)
 		}
-		c.highRxt = seqnum.Max(c.highRxt, end)
+		if s.LessThanEq(c.highRxt) || c.sb.sackedIn(c.highRxt, s) == int(c.highRxt.Size(s)) {
+			c.highRxt = seqnum.Max(c.highRxt, end) // nothing unSACKed left below it unsent
+		}
 		if c.rtoAt.IsZero() {
 			c.rtoAt = now.Add(c.currentRTO())
 		}
@@ -313,4 +320,36 @@ func (c *Conn) rackLostEnd() seqnum.Value {
 		}
 	}
 	return end
+}
+
+// rackResentAt returns the end of the record holding seq if RACK resent it
+// (deemed lost, its retransmission in flight), else seq: NextSeg() rules
+// (1) and (3) skip it rather than send it a second time.
+func (c *Conn) rackResentAt(seq seqnum.Value) seqnum.Value {
+	l := &c.txl
+	if l.nLost == 0 {
+		return seq
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.has(txLost) && r.has(txRetrans) && r.start.LessThanEq(seq) && seq.LessThan(r.end) {
+			return r.end
+		}
+	}
+	return seq
+}
+
+// rackLostUnsent reports whether a record deemed lost waits to be resent
+// (one already resent, its retransmission in flight, needs no new
+// recovery).
+func (c *Conn) rackLostUnsent() bool {
+	l := &c.txl
+	if l.nLost == 0 {
+		return false
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.has(txLost) && !r.has(txRetrans) {
+			return true
+		}
+	}
+	return false
 }

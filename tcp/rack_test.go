@@ -365,3 +365,76 @@ func TestEstablished_TLP_ProbeResendsTheLastSegmentAsSent(t *testing.T) {
 	h.fire(2 * ms)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1000", segAt(1)))
 }
+
+// Outside recovery, with SACKed data above a hole at SND.UNA that was
+// already retransmitted (here, as if by an earlier recovery, at 5ms,
+// after 1 and 2 were sent): RACK cannot time the retransmission until
+// something sent after it is delivered, DupThresh does not hold, and TLP
+// does not run with SACKed data outstanding (RFC 8985 §7.2). The
+// recovery probe runs instead (sackProbing): a PTO after the ACK, 0 is
+// resent, not at the RTO.
+func TestEstablished_RecoveryProbe_ResentHoleOutsideRecovery(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 3)
+	h.c.txl.resent(segAt(0), segAt(1), t0.Add(5*ms))
+	h.at(10 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	h.expect()
+	if h.c.inRecovery {
+		t.Fatal("fixture: in recovery")
+	}
+	h.fire(12 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); i.LossProbes != 1 || i.Timeouts != 0 {
+		t.Fatalf("info %+v", i)
+	}
+}
+
+// A segment deemed lost and already resent (its retransmission in
+// flight) starts no new recovery once the last one ends: only one that
+// waits to be resent does (rackLostUnsent).
+func TestEstablished_RACK_ResentLossStartsNoRecovery(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 3)
+	h.at(10 * ms)
+	l := &h.c.txl
+	l.setFlags(l.head, txLost|txRetrans|txEverRetrans, 0)
+	h.c.rackDetect(h.c.sndUna, h.now)
+	if h.c.inRecovery {
+		t.Fatal("recovery entered for a loss already resent")
+	}
+	l.setFlags(l.head, 0, txRetrans)
+	h.c.rackDetect(h.c.sndUna, h.now)
+	if !h.c.inRecovery {
+		t.Fatal("no recovery for a loss waiting to be resent")
+	}
+}
+
+// RACK resends a lost segment above HighRxt with unSACKed octets between
+// (10, above 4-9): HighRxt stays, since SetPipe (RFC 6675 §4) counts
+// every unSACKed octet below it as retransmitted; 4-9 count once.
+func TestEstablished_RACK_ResendAboveAGap_HighRxtStays(t *testing.T) {
+	h := newSACKEstablished(t)
+	lostFirstSegmentRecovery(h) // 1-3 SACKed, 0 resent: HighRxt at 1
+	l := &h.c.txl
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if l.recs[i].start == segAt(10) {
+			l.setFlags(i, txLost, 0)
+		}
+	}
+	pipe := h.c.pipe()
+	if !h.c.rackRetransmit(h.now, 1460) {
+		t.Fatal("nothing resent")
+	}
+	h.expect(rackSeg(10))
+	if h.c.highRxt != segAt(1) {
+		t.Fatalf("HighRxt %d, want %d", h.c.highRxt, segAt(1))
+	}
+	// 10 left pipe when deemed lost and is back with its retransmission.
+	if got := h.c.pipe(); got != pipe+1460 {
+		t.Fatalf("pipe %d, want %d", got, pipe+1460)
+	}
+	if seq, _, _, ok := h.c.nextHole(1460); ok && seq == segAt(10) {
+		t.Fatal("NextSeg() offers 10 again")
+	}
+}

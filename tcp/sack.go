@@ -168,7 +168,7 @@ func (c *Conn) sackUpdate(seg *Segment, now time.Time) int {
 			c.noteReordering(blk.Start, blk.End) // newly SACKed, all below the old top
 		}
 		if got > 0 {
-			c.txSACKed(blk.Start, blk.End, seg, now)
+			c.txSACKed(blk.Start, blk.End, now)
 		}
 		added += got
 	}
@@ -275,6 +275,13 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 	for i := 0; i < c.sb.n; i++ {
 		start, end := seqnum.Max(prev, c.highRxt), c.sb.r[i].start
 		prev = c.sb.r[i].end
+		for start.LessThan(end) {
+			s := c.rackResentAt(start) // RACK resent it already
+			if s == start {
+				break
+			}
+			start = s
+		}
 		if !start.LessThan(end) {
 			continue
 		}

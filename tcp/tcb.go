@@ -113,6 +113,7 @@ type rackState struct {
 	rackSet     bool
 	rackAckXmit time.Time
 	rackAckSeen bool
+	recoveryAt  time.Time // when the current SACK recovery began (rackResent)
 	// RACK.reo_wnd adaptation (RFC 8985 §6.2 step 4), rackDSACK:
 	// reoWndMult is RACK.reo_wnd_mult less one, reoWndPersist
 	// RACK.reo_wnd_persist, dsackRound RACK.dsack_round (when

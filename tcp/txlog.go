@@ -277,7 +277,7 @@ func (c *Conn) txSentNew(seq, end seqnum.Value, now time.Time) {
 
 // txAcked frees what the cumulative ACK una covers, cutting a record it
 // ends inside; each record newly delivered goes to RACK (rackAdvance).
-func (c *Conn) txAcked(una seqnum.Value, seg *Segment, now time.Time) {
+func (c *Conn) txAcked(una seqnum.Value, now time.Time) {
 	l := &c.txl
 	for i := l.head; i != 0; {
 		r := &l.recs[i]
@@ -285,11 +285,11 @@ func (c *Conn) txAcked(una seqnum.Value, seg *Segment, now time.Time) {
 		switch {
 		case r.end.LessThanEq(una):
 			if !r.has(txSACKed) {
-				c.rackAdvance(r, seg, now)
+				c.rackAdvance(r, now)
 			}
 			l.release(i)
 		case r.start.LessThan(una):
-			c.rackAdvance(r, seg, now)
+			c.rackAdvance(r, now)
 			r.start = una
 		case l.moved == 0:
 			return // in sequence order: the rest lies above
@@ -302,7 +302,7 @@ func (c *Conn) txAcked(una seqnum.Value, seg *Segment, now time.Time) {
 // e (RFC 6675 §4 Update(), per segment as Linux's tcp_sacktag_write_queue),
 // and gives each to RACK (rackAdvance). A record SACKed is no longer lost
 // nor in flight.
-func (c *Conn) txSACKed(s, e seqnum.Value, seg *Segment, now time.Time) {
+func (c *Conn) txSACKed(s, e seqnum.Value, now time.Time) {
 	l := &c.txl
 	for i := l.head; i != 0; {
 		r := &l.recs[i]
@@ -321,7 +321,7 @@ func (c *Conn) txSACKed(s, e seqnum.Value, seg *Segment, now time.Time) {
 				l.split(i, e)
 			}
 			l.setFlags(i, txSACKed, txLost|txRetrans)
-			c.rackAdvance(&l.recs[i], seg, now)
+			c.rackAdvance(&l.recs[i], now)
 			next = l.recs[i].next
 		}
 		i = next
@@ -347,4 +347,18 @@ func (c *Conn) txForgetLosses() {
 	for i := l.head; i != 0; i = l.recs[i].next {
 		l.setFlags(i, 0, txLost|txRetrans)
 	}
+}
+
+// txResentAt reports whether the record holding seq was retransmitted.
+func (c *Conn) txResentAt(seq seqnum.Value) bool {
+	l := &c.txl
+	if l.moved == 0 {
+		return false
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.start.LessThanEq(seq) && seq.LessThan(r.end) {
+			return r.has(txEverRetrans)
+		}
+	}
+	return false
 }

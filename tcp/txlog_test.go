@@ -95,11 +95,11 @@ func TestTxLog_SplitsMovesAndFrees(t *testing.T) {
 	}
 	c := &Conn{}
 	c.txl = l
-	c.txAcked(seqnum.Value(260), &Segment{}, at(6))
+	c.txAcked(seqnum.Value(260), at(6))
 	if c.txl.n != 2 || c.txl.recs[c.txl.head].start != 260 {
 		t.Fatalf("after the ACK: %d records, head starts at %d", c.txl.n, c.txl.recs[c.txl.head].start)
 	}
-	c.txAcked(seqnum.Value(400), &Segment{}, at(7))
+	c.txAcked(seqnum.Value(400), at(7))
 	if c.txl.n != 0 || c.txl.head != 0 || c.txl.moved != 0 {
 		t.Fatalf("after the last ACK: %+v", c.txl)
 	}
@@ -111,7 +111,6 @@ func TestTxLog_NoAllocationsInSteadyState(t *testing.T) {
 	c.sackOn = true
 	now := time.Unix(0, 0)
 	seq := seqnum.Value(1)
-	var seg Segment
 	step := func() {
 		// Ten segments out, a SACK of the third, a retransmission of the
 		// first, then the cumulative ACK of all of them.
@@ -122,9 +121,9 @@ func TestTxLog_NoAllocationsInSteadyState(t *testing.T) {
 			seq = c.sndNxt
 		}
 		base := seq.Sub(10000)
-		c.txSACKed(base.Add(2000), base.Add(3000), &seg, now)
+		c.txSACKed(base.Add(2000), base.Add(3000), now)
 		c.txSent(base, base.Add(1000), now)
-		c.txAcked(seq, &seg, now)
+		c.txAcked(seq, now)
 		c.sndUna = seq
 	}
 	c.sndUna, c.sndNxt = seq, seq
