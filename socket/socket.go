@@ -57,6 +57,12 @@ const (
 	// TCP_USER_TIMEOUT is Linux's option 18 (not in package syscall).
 	TCP_USER_TIMEOUT = 0x12
 	TCP_CONGESTION   = syscall.TCP_CONGESTION
+
+	IPPROTO_IP        = syscall.IPPROTO_IP
+	IP_TTL            = syscall.IP_TTL
+	IP_TOS            = syscall.IP_TOS
+	IPV6_UNICAST_HOPS = syscall.IPV6_UNICAST_HOPS
+	IPV6_TCLASS       = syscall.IPV6_TCLASS
 )
 
 // Linux's bounds for the keep-alive options (include/net/tcp.h
@@ -322,12 +328,24 @@ func (f *FD) Recv(b []byte, flags int) (int, error) {
 // TCP_KEEPIDLE and TCP_KEEPINTVL (seconds, 1 to 32767), TCP_KEEPCNT (1 to
 // 127) and TCP_USER_TIMEOUT (milliseconds, 0 turns it off), with Linux's
 // bounds (EINVAL outside them); IPPROTO_IPV6 IPV6_V6ONLY on an AF_INET6
-// socket before Bind (EINVAL after, ENOPROTOOPT on AF_INET).
+// socket before Bind (EINVAL after, ENOPROTOOPT on AF_INET). On TCP and
+// UDP sockets, the IP header fields of what the socket sends (stack.IPOption
+// has their bounds): IPPROTO_IP IP_TTL and IP_TOS, and on an AF_INET6
+// socket IPPROTO_IPV6 IPV6_UNICAST_HOPS and IPV6_TCLASS.
 func (f *FD) SetsockoptInt(level, opt, value int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return syscall.EBADF
+	}
+	if o := f.ipOption(level, opt); o != 0 {
+		switch {
+		case f.tcp != nil:
+			return f.tcp.SetIPOption(o, value)
+		case f.udp != nil:
+			return f.udp.SetIPOption(o, value)
+		}
+		return syscall.ENOPROTOOPT
 	}
 	switch {
 	case level == SOL_SOCKET && opt == SO_REUSEADDR:
@@ -406,6 +424,24 @@ func (f *FD) SetsockoptInt(level, opt, value int) error {
 	return nil
 }
 
+// ipOption is the stack's name for an IP-level option, 0 for another
+// option. The IPv6 ones exist only on an AF_INET6 socket (ENOPROTOOPT on
+// AF_INET, as Linux); the IPv4 ones on both, an AF_INET6 socket's for its
+// IPv4-mapped peers.
+func (f *FD) ipOption(level, opt int) stack.IPOption {
+	switch {
+	case level == IPPROTO_IP && opt == IP_TTL:
+		return stack.IPTTL
+	case level == IPPROTO_IP && opt == IP_TOS:
+		return stack.IPTOS
+	case level == IPPROTO_IPV6 && f.v6 && opt == IPV6_UNICAST_HOPS:
+		return stack.IPv6HopLimit
+	case level == IPPROTO_IPV6 && f.v6 && opt == IPV6_TCLASS:
+		return stack.IPv6TrafficClass
+	}
+	return 0
+}
+
 // SetsockoptLinger sets SO_LINGER. Only {on, 0} changes behaviour (Close
 // aborts the connection with a RST, RFC 9293 §3.10.5); a positive timeout
 // is accepted and Close stays graceful but does not block.
@@ -432,6 +468,15 @@ func (f *FD) GetsockoptInt(level, opt int) (int, error) {
 	defer f.mu.Unlock()
 	if f.closed {
 		return 0, syscall.EBADF
+	}
+	if o := f.ipOption(level, opt); o != 0 {
+		switch {
+		case f.tcp != nil:
+			return f.tcp.IPOption(o)
+		case f.udp != nil:
+			return f.udp.IPOption(o)
+		}
+		return 0, syscall.ENOPROTOOPT
 	}
 	b2i := func(b bool) int {
 		if b {

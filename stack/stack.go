@@ -318,7 +318,7 @@ func New(dev nic.Device, cfg Config) (*Stack, error) {
 		out:           make([]byte, ethernet.HeaderLen+ipv6.HeaderLen+ipv6.MaxPayloadLen), // the largest IPv4 or IPv6 packet
 		frag:          make([]byte, max(info.MaxFrame, ethernet.MinFrameLen)),
 	}
-	s.tcpOut = tcpOutput{s}
+	s.tcpOut = tcpOutput{s: s}
 	s.vec, _ = dev.(nic.VecWriter)
 	s.ipLink, s.linkHdr = info.Link == nic.LinkIP, info.Link.HeaderLen()
 	s.tcpCfg.Counters = &s.tcpCounters // every connection adds to the stack's totals

@@ -49,18 +49,24 @@ type listenEntry struct {
 	fams    uint8 // the address families it takes (famsOf)
 }
 
-// tcpOutput is the stack's side of tcp.Output: it frames segments.
-type tcpOutput struct{ s *Stack }
-
-func (o tcpOutput) SendSegment(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
-	o.s.sendTCPLocked(local, remote, seg, p1, p2)
+// tcpOutput is the stack's side of tcp.Output: it frames segments. A
+// socket's connections and listener send through its own (TCPEndpoint.out),
+// whose ip is the socket's IP header fields; nil has the stack's defaults.
+type tcpOutput struct {
+	s  *Stack
+	ip *sockIP
 }
 
-// sendTCPLocked frames one segment in s.out and sends it. A wildcard local
-// address (a connection from a 0.0.0.0 listener) is our address.
-func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
+func (o tcpOutput) SendSegment(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
+	o.s.sendTCPLocked(local, remote, seg, p1, p2, o.ip)
+}
+
+// sendTCPLocked frames one segment in s.out and sends it, with ip's TTL
+// and TOS (nil: the defaults). A wildcard local address (a connection from
+// a 0.0.0.0 listener) is our address.
+func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte, ip *sockIP) {
 	if !remote.Addr().Is4() {
-		s.sendTCP6Locked(local, remote, seg, p1, p2) // tcp6.go
+		s.sendTCP6Locked(local, remote, seg, p1, p2, ip) // tcp6.go
 		return
 	}
 	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
@@ -77,11 +83,13 @@ func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1
 	total := ipv4.HeaderMinLen + n
 	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+total])
 	ipv4.Encode(pkt, ipv4.Fields{
-		TOS:      seg.ECN & ecnMask, // RFC 3168 §5: the ECN field; DSCP 0
+		// RFC 9293 §3.9.1.9: the socket's DSCP (IP_TOS) passed to IP
+		// unchanged; RFC 3168 §5: the ECN field is TCP's.
+		TOS:      ip.tos4()&^ecnMask | seg.ECN&ecnMask,
 		TotalLen: total,
 		ID:       s.ids.NextN(local.Addr(), remote.Addr(), ipv4.ProtoTCP, segs),
 		DF:       true, // RFC 1191 path MTU discovery, as Linux TCP
-		TTL:      s.ttl,
+		TTL:      ip.ttl4(s.ttl),
 		Protocol: ipv4.ProtoTCP,
 		Src:      local.Addr(),
 		Dst:      remote.Addr(),
@@ -98,7 +106,7 @@ func (s *Stack) sendTCPLocked(local, remote netip.AddrPort, seg *tcp.Segment, p1
 // (RFC 9293 §3.10.7.1).
 func (s *Stack) sendResetLocked(key tcpKey, seg *tcp.Segment) {
 	if rst, ok := tcp.ResetFor(seg); ok {
-		s.sendTCPLocked(key.local, key.remote, &rst, nil, nil)
+		s.sendTCPLocked(key.local, key.remote, &rst, nil, nil, nil)
 	}
 }
 
@@ -373,7 +381,7 @@ func (s *Stack) compactLocked(e *tcpEntry) {
 func (s *Stack) timeWaitSegmentLocked(e *tcpEntry, seg *tcp.Segment, now time.Time) {
 	var reply tcp.Segment
 	if e.tw.HandleSegment(seg, now, &reply) {
-		s.sendTCPLocked(e.key.local, e.key.remote, &reply, nil, nil)
+		s.sendTCPLocked(e.key.local, e.key.remote, &reply, nil, nil, nil)
 	}
 	s.afterTimeWaitLocked(e)
 }

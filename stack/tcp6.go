@@ -11,7 +11,7 @@ import (
 // in s.out behind an IPv6 header and hands it to output6MetaLocked. A wildcard
 // local address (a connection from a [::] listener) is the source address
 // selected for remote (RFC 6724 §5).
-func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte) {
+func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p1, p2 []byte, ip *sockIP) {
 	src := local.Addr()
 	if !src.IsValid() || src.IsUnspecified() {
 		src = s.wildcardSourceLocked(remote.Addr())
@@ -24,10 +24,11 @@ func (s *Stack) sendTCP6Locked(local, remote netip.AddrPort, seg *tcp.Segment, p
 	n += copy(b[n:], p2)
 	pkt := ipv6.Header(s.out[s.linkHdr : s.linkHdr+ipv6.HeaderLen+n])
 	ipv6.Encode(pkt, ipv6.Fields{
-		TrafficClass: seg.ECN & ecnMask, // RFC 3168 §5: the ECN field of the Traffic Class; DSCP 0
+		// The socket's IPV6_TCLASS; RFC 3168 §5: the ECN field is TCP's.
+		TrafficClass: ip.tclass6()&^ecnMask | seg.ECN&ecnMask,
 		PayloadLen:   n,
 		NextHeader:   ipv6.ProtoTCP,
-		HopLimit:     s.hopLimit6Locked(),
+		HopLimit:     ip.hopLimit6(s.hopLimit6Locked()),
 		Src:          src,
 		Dst:          remote.Addr(),
 	})

@@ -29,6 +29,9 @@ type TCPEndpoint struct {
 	v6         bool // AF_INET6 (NewTCPEndpoint6)
 	v6only     bool // IPV6_V6ONLY
 
+	ip  sockIP    // IP_TTL, IP_TOS, IPV6_UNICAST_HOPS, IPV6_TCLASS
+	out tcpOutput // the tcp.Output of its connection or listener: sends with ip
+
 	lis  *listenEntry
 	conn *tcp.Conn // kept after the connection leaves the table, for its error and data
 }
@@ -92,6 +95,7 @@ func (e *TCPEndpoint) wildcard() netip.Addr {
 
 func (s *Stack) newTCPEndpointLocked() *TCPEndpoint {
 	e := &TCPEndpoint{s: s, rd: newSignal(), wr: newSignal(), done: make(chan struct{}), cfg: s.tcpCfg}
+	e.out = tcpOutput{s: s, ip: &e.ip}
 	s.tcpEPs[e] = struct{}{}
 	return e
 }
@@ -189,7 +193,7 @@ func (e *TCPEndpoint) Listen(backlog int) error {
 		return syscall.EADDRINUSE
 	}
 	backlog = max(1, min(backlog, 4096)) // Linux caps at net.core.somaxconn (4096)
-	le := &listenEntry{lis: tcp.NewListener(e.cfg, e.local, backlog, s.tcpOut), ep: e, backlog: backlog, fams: fams}
+	le := &listenEntry{lis: tcp.NewListener(e.cfg, e.local, backlog, &e.out), ep: e, backlog: backlog, fams: fams}
 	s.addListenerLocked(e.local.Port(), le)
 	s.tcpListenerOf[le.lis] = le
 	e.lis = le
@@ -222,6 +226,11 @@ func (e *TCPEndpoint) Accept() (*TCPEndpoint, error) {
 		child.local = c.LocalAddr()
 		child.conn = c
 		entry.ep = child
+		// The IP options too (Linux's sk_clone_lock copies the inet
+		// socket): the SYN-ACK went with the listener's, the rest of
+		// the connection goes with the child's own.
+		child.ip = e.ip
+		c.SetOutput(&child.out)
 		e.inheritLocked(c, s.clock.Now())
 		s.afterTCPLocked(entry)
 		if e.lis.lis.Pending() > 0 {
@@ -253,6 +262,11 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 	}
 	remote = netip.AddrPortFrom(ra, remote.Port())
 	switch {
+	// RFC 9293 §3.9.1.1 (MUST-46): an OPEN to a broadcast or multicast
+	// address is an error; ENETUNREACH as Linux's tcp_v4_connect and
+	// tcp_v6_connect. Unlike Linux, which connects 0.0.0.0 and :: to the
+	// local host (127.0.0.1, ::1), a stack with no loopback address
+	// refuses them too.
 	case s.isBroadcast(ra) || ra.IsMulticast() || ra.IsUnspecified():
 		return syscall.ENETUNREACH
 	case remote.Port() == 0:
@@ -297,7 +311,7 @@ func (e *TCPEndpoint) Connect(remote netip.AddrPort) error {
 		return syscall.EADDRNOTAVAIL
 	}
 	now := s.clock.Now()
-	c := tcp.NewConn(cfg, local, remote, s.isn.Next(local, remote, now), s.tcpOut)
+	c := tcp.NewConn(cfg, local, remote, s.isn.Next(local, remote, now), &e.out)
 	e.conn = c
 	entry := s.addConnLocked(key, c, e)
 	if err := c.Connect(now); err != nil {
@@ -527,6 +541,24 @@ func (e *TCPEndpoint) RemoveWaiter(w chan struct{}) {
 	e.rd.removeWaiter(w)
 	e.wr.removeWaiter(w)
 	e.s.mu.Unlock()
+}
+
+// SetIPOption sets one of the socket's IP header fields (IPOption has
+// each one's bounds; EINVAL outside them, as Linux). Its connection's
+// segments carry it from the next one sent; an accepted connection starts
+// with its listener's.
+func (e *TCPEndpoint) SetIPOption(opt IPOption, v int) error {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	return e.ip.set(opt, v, true)
+}
+
+// IPOption reads one of the socket's IP header fields (an unset TTL or
+// hop limit reads as the stack's).
+func (e *TCPEndpoint) IPOption(opt IPOption) (int, error) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	return e.ip.get(opt, e.s)
 }
 
 // SetNoDelay sets TCP_NODELAY.

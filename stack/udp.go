@@ -99,6 +99,8 @@ type UDPEndpoint struct {
 	broadcast bool // SO_BROADCAST
 	v6        bool // AF_INET6 (NewUDPEndpoint6)
 	v6only    bool // IPV6_V6ONLY
+
+	ip sockIP // IP_TTL, IP_TOS, IPV6_UNICAST_HOPS, IPV6_TCLASS
 }
 
 // NewUDPEndpoint opens an unbound UDP endpoint.
@@ -219,12 +221,13 @@ func (e *UDPEndpoint) SendTo(b []byte, to netip.AddrPort) (int, error) {
 	n := ipv4.HeaderMinLen + udp.HeaderLen + len(b)
 	pkt := ipv4.Header(s.out[s.linkHdr : s.linkHdr+n])
 	ipv4.Encode(pkt, ipv4.Fields{
+		TOS:      e.ip.tos4(), // the whole octet, ECN bits included, as Linux's UDP
 		TotalLen: n,
 		ID:       s.ids.Next(s.addr, to.Addr(), ipv4.ProtoUDP),
 		// As Linux with IP_PMTUDISC_WANT: DF when the datagram fits the
 		// path MTU, local fragmentation without DF when it does not.
 		DF:       n <= s.mtu,
-		TTL:      s.ttl,
+		TTL:      e.ip.ttl4(s.ttl),
 		Protocol: ipv4.ProtoUDP,
 		Src:      s.addr,
 		Dst:      to.Addr(),
@@ -284,6 +287,22 @@ func (e *UDPEndpoint) SetBroadcast(on bool) {
 	e.s.mu.Lock()
 	e.broadcast = on
 	e.s.unlock()
+}
+
+// SetIPOption sets one of the socket's IP header fields, as
+// TCPEndpoint.SetIPOption; for UDP the ECN bits of TOS and Traffic Class
+// are the application's, as Linux.
+func (e *UDPEndpoint) SetIPOption(opt IPOption, v int) error {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	return e.ip.set(opt, v, false)
+}
+
+// IPOption reads one of the socket's IP header fields.
+func (e *UDPEndpoint) IPOption(opt IPOption) (int, error) {
+	e.s.mu.Lock()
+	defer e.s.unlock()
+	return e.ip.get(opt, e.s)
 }
 
 // SetRcvBuf sets the receive buffer size in bytes (SO_RCVBUF).

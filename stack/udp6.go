@@ -99,11 +99,12 @@ func (e *UDPEndpoint) sendTo6Locked(b []byte, to netip.AddrPort) (int, error) {
 	n := ipv6.HeaderLen + udp.HeaderLen + len(b)
 	pkt := ipv6.Header(s.out[s.linkHdr : s.linkHdr+n])
 	ipv6.Encode(pkt, ipv6.Fields{
-		PayloadLen: udp.HeaderLen + len(b),
-		NextHeader: ipv6.ProtoUDP,
-		HopLimit:   s.hopLimit6Locked(),
-		Src:        src,
-		Dst:        to.Addr(),
+		TrafficClass: e.ip.tclass6(),
+		PayloadLen:   udp.HeaderLen + len(b),
+		NextHeader:   ipv6.ProtoUDP,
+		HopLimit:     e.ip.hopLimit6(s.hopLimit6Locked()),
+		Src:          src,
+		Dst:          to.Addr(),
 	})
 	u := udp.Header(pkt[ipv6.HeaderLen:])
 	udp.Encode(u, e.ep.LocalAddr().Port(), to.Port(), len(b))

@@ -23,19 +23,37 @@ func TestConfig_RTOInitial_TimesTheFirstSYNRetransmission(t *testing.T) {
 // RFC 6298 §2.4: "Whenever RTO is computed, if it is less than 1 second,
 // then the RTO SHOULD be rounded up to 1 second": RTOMin is that floor (here
 // the RFC's 1s instead of Linux's 200ms).
-func TestConfig_RTOMin_FloorsTheComputedRTO(t *testing.T) {
+func TestConfig_RTOMin_FloorsTheVarianceTerm(t *testing.T) {
 	h := newEstablished(t, Config{RTOMin: time.Second})
 	h.c.Write(bytesN(100), h.now)
 	h.expect("PSH|ACK seq=1001 ack=5001 len=100")
 	h.at(300 * ms)
-	h.in(h.seg(FlagACK)) // R = 300ms: SRTT + 4·RTTVAR = 337.5ms, below the floor
+	h.in(h.seg(FlagACK)) // R = 300ms: 4·RTTVAR is below the floor
 	h.c.Write(bytesN(100), h.now)
 	h.expect("PSH|ACK seq=1101 ack=5001 len=100")
-	if rto := h.c.Info().RTO; rto != time.Second {
-		t.Fatalf("RTO %v, want RTOMin (1s)", rto)
+	i := h.c.Info()
+	if want := i.SRTT + time.Second; i.RTO != want {
+		t.Fatalf("RTO %v, want SRTT + RTOMin = %v", i.RTO, want)
 	}
-	h.fire(1300 * ms)
+	h.fire(300*ms + i.RTO)
 	h.expect("PSH|ACK seq=1101 ack=5001 len=100")
+}
+
+// A steady RTT near RTOMin: the RTO stays an RTOMin above SRTT (Linux's
+// __tcp_set_rto), where max(SRTT + 4·RTTVAR, RTOMin) would come down to
+// the RTT itself and time out a segment whose ACK is on its way.
+func TestRTO_SteadyLongRTT_StaysRTOMinAboveSRTT(t *testing.T) {
+	h := newEstablished(t, Config{})
+	for n := range 40 {
+		h.c.Write(bytesN(100), h.now)
+		h.out.take()
+		h.at(time.Duration(n+1) * 250 * ms)
+		h.in(h.seg(FlagACK)) // acknowledges everything sent
+	}
+	i := h.c.Info()
+	if i.SRTT < 240*ms || i.RTO < i.SRTT+DefaultRTOMin {
+		t.Fatalf("SRTT %v RTO %v, want SRTT near 250ms and RTO at least SRTT + %v", i.SRTT, i.RTO, DefaultRTOMin)
+	}
 }
 
 // RFC 6298 §2.5: "A maximum value MAY be placed on RTO": the backoff of

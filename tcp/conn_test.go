@@ -10,7 +10,10 @@ import (
 	"time"
 )
 
-const ms = time.Millisecond
+const (
+	ms = time.Millisecond
+	us = time.Microsecond
+)
 
 // ---------------------------------------------------------------- SYN-SENT
 

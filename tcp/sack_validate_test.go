@@ -107,3 +107,39 @@ func TestEstablished_SACK_RecoveryEndsWithCwndAtSsthresh(t *testing.T) {
 		t.Fatalf("inRecovery %v cwnd %d after the full ACK, want ssthresh %d", h.c.inRecovery, h.c.cc.cwnd(), ssthresh)
 	}
 }
+
+// A timeout during a fast recovery keeps the recovery's ssthresh: RFC
+// 5681 §3.1 asks that ssthresh be set to "no more than" eq. (4), and
+// Linux's tcp_enter_loss lowers it only when no reduction happened within
+// the outstanding window. Recomputing from FlightSize, which new data sent
+// during the recovery has grown, raised ssthresh instead.
+func TestEstablished_RTOInRecovery_KeepsTheRecoverySsthresh(t *testing.T) {
+	for _, cc := range []string{"cubic", "reno"} {
+		t.Run(cc, func(t *testing.T) {
+			h := newSACKEstablishedWith(t, Config{DisableTimestamps: true, Congestion: cc, SndBuf: 1 << 20})
+			writeSegs(h, 10)
+			h.c.Write(bytesN(30*1460), h.now) // more to send during the recovery
+			h.at(10 * ms)
+			for i := 2; i < 10; i++ { // segments 0 and 1 lost, the rest SACKed one by one
+				h.in(h.sackAck(segAt(0), segAt(2), segAt(i+1)))
+			}
+			if !h.c.inRecovery {
+				t.Fatal("not in recovery after 8 SACKed segments")
+			}
+			ssthresh := h.c.cc.ssthresh()
+			if flight := h.c.flightSize(); flight <= 10*1460 {
+				t.Fatalf("flight %d: the recovery sent no new data, the test needs it to", flight)
+			}
+			h.out.take()
+			d, ok := h.c.NextDeadline()
+			for ok && h.c.Info().Timeouts == 0 {
+				h.now = d
+				h.c.HandleTimer(h.now)
+				d, ok = h.c.NextDeadline()
+			}
+			if got := h.c.cc.ssthresh(); got > ssthresh {
+				t.Errorf("ssthresh %d after the timeout, want at most the recovery's %d", got, ssthresh)
+			}
+		})
+	}
+}

@@ -229,8 +229,15 @@ func (c *Conn) rttSample(r time.Duration) time.Duration {
 }
 
 // sample feeds a measurement r ≥ 0 into SRTT, RTTVAR and RTO (RFC 6298
-// §2.2-2.4, K = 4, alpha = 1/8, beta = 1/4, G = 1ms; the RTO within
-// [rtoMin, rtoMax]) and RACK.min_RTT.
+// §2.2-2.3, K = 4, alpha = 1/8, beta = 1/4, G = 1ms; at most rtoMax) and
+// RACK.min_RTT.
+//
+// Deviation (Linux compat, __tcp_set_rto): RFC 6298 (2.4) rounds the RTO
+// up to a 1 s minimum; Linux's 200 ms minimum (rtoMin) bounds the
+// variance term instead, RTO = SRTT + max(4·RTTVAR, rtoMin), so that on a
+// path whose RTT is near or above rtoMin and steady the RTO stays above
+// the RTT: with max(SRTT + 4·RTTVAR, rtoMin) a 200 ms path timed out one
+// RTT after a fast retransmission, spuriously.
 func (t *rttState) sample(r, rtoMin, rtoMax time.Duration) {
 	if !t.hasRTT || r < t.minRTT {
 		t.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 2), a global minimum
@@ -245,7 +252,7 @@ func (t *rttState) sample(r, rtoMin, rtoMax time.Duration) {
 		t.rttvar = (3*t.rttvar + delta) / 4
 		t.srtt = (7*t.srtt + r) / 8
 	}
-	t.rto = min(max(t.srtt+max(clockGranularity, 4*t.rttvar), rtoMin), rtoMax)
+	t.rto = min(t.srtt+max(clockGranularity, 4*t.rttvar, rtoMin), rtoMax)
 }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6).
@@ -307,8 +314,15 @@ func (c *Conn) onRTO(now time.Time) {
 	}
 	c.startFRTO()
 	// RFC 5681 §3.1: ssthresh from eq. (4), held constant for repeated
-	// timeouts of the same segment, and cwnd the loss window.
-	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0)
+	// timeouts of the same segment, and cwnd the loss window. Eq. (4) is
+	// a ceiling ("no more than"): a fast recovery whose window is still
+	// outstanding has lowered ssthresh already, and recomputing it from a
+	// FlightSize that the recovery's new data grew would raise it; as
+	// Linux's tcp_enter_loss, only a timeout outside that window lowers
+	// it. (An ECE reduction's window needs no such check: its cwnd came
+	// down to ssthresh at once, so FlightSize cannot have grown past it.)
+	reduced := c.sndUna.LessThan(c.recover) // Linux: after(high_seq, snd_una)
+	c.cc.onRTO(c.flightSize(), c.mss, c.backoff == 0 && !reduced)
 	c.countTimeout()
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()

@@ -54,7 +54,7 @@ func TestEstablished_TLP_PartialACKBelowEndSeq_NoSecondProbe(t *testing.T) {
 	if !h.c.tlpOut {
 		t.Fatal("the probe episode ended below TLP.end_seq")
 	}
-	h.fire(205 * ms) // the RTO, not a second PTO at 7ms
+	h.fire(205*ms + 625*us) // the RTO (SRTT 0.625 ms + RTOMin after the ACK at 5 ms), not a second PTO at 7ms
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(5)))
 	if i := h.c.Info(); i.LossProbes != 1 || i.Timeouts != 1 {
 		t.Fatalf("LossProbes %d Timeouts %d, want 1 1", i.LossProbes, i.Timeouts)

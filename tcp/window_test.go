@@ -122,12 +122,7 @@ func TestEstablished_ScaledWindow_RoundedUpByTheLeastStep(t *testing.T) {
 // segment goes once it is at least half the largest window the peer has
 // offered; exactly half is enough.
 func TestEstablished_SenderSWS_ExactlyHalfTheLargestWindow_Sent(t *testing.T) {
-	h := newSynSent(t, Config{})
-	sa := h.synAck()
-	sa.Options.HasWScale = false
-	sa.Window = 2000 // the largest window the peer offers
-	h.in(sa)
-	h.out.take()
+	h := newUnscaled(t, Config{}, 2000) // the largest window the peer offers
 	shrink := h.seg(FlagACK)
 	shrink.Window = 1000
 	h.in(shrink)

@@ -183,15 +183,15 @@ func sackSenderScripts(add func(name string, norms []normalizer, st ...step)) {
 	// SACK blocks after an RTO: segments 1 and 5 are lost, and the
 	// peer's ACKs, SACKing the rest, are delayed past the RTO. A tail
 	// loss probe (RFC 8985 §7.2: 2·SRTT + 2 ms after the flight, t0+102
-	// ms) is lost too; the RTO (t0+302 ms: 200 ms after the probe)
-	// retransmits segment 1; then the delayed SACKs arrive, and the ACK of
+	// ms) is lost too; the RTO (t0+352 ms: SRTT + 200 ms after the probe,
+	// as Linux; gVisor's at t0+302 ms) retransmits segment 1; then the delayed SACKs arrive, and the ACK of
 	// the retransmission. Only segment 5 is missing: RFC 6675 §5.1 keeps
 	// the scoreboard updated after an RTO so that SACKed data need not be
 	// resent, and Linux skips SACKed segments while in CA_Loss.
 	add("SACKSender_SACKAfterRTO_OnlyHoleResent", win, steps(sackSenderSetup(), writes(11), []step{
 		advance(101 * time.Millisecond),
 		advance(time.Millisecond),
-		advance(199 * time.Millisecond),
+		advance(249 * time.Millisecond),
 		advance(time.Millisecond),
 		send(sackACK(1, segs(2, 4))),
 		send(sackACK(1, segs(6, 11), segs(2, 4))),
@@ -261,7 +261,7 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"SACKSender_SACKAfterRTO_OnlyHoleResent": {
-		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; both resend the last segment, as Linux. The RTO 200 ms later resends from SND.UNA (Linux's RTO would be SRTT + 200 ms: tcp_rto_min bounds RTTVAR, not the sum). On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, both resend segment 5 only, as Linux (tapstack's go-back-N skips SACKed data, as Linux's CA_Loss, RFC 6675 §5.1)",
+		reason: "the loss probe goes at t0+102 ms in tapstack (2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe), t0+100 ms in gVisor; both resend the last segment, as Linux. The RTO resends from SND.UNA: at t0+352 ms in tapstack, SRTT + 200 ms after the probe as Linux (tcp_rto_min bounds RTTVAR, not the sum), at t0+302 ms in gVisor. On the delayed SACKs gVisor resends segments 1 and 5 with its RTO retransmission still in flight; tapstack, as Linux, waits. When the ACK reaches 5, both resend segment 5 only, as Linux (tapstack's go-back-N skips SACKed data, as Linux's CA_Loss, RFC 6675 §5.1)",
 		linux:  "neither",
 	},
 	"SACKSender_TailLoss_ProbeThenRepair": {
