@@ -383,10 +383,17 @@ func TestEstablished_RecoveryProbe_ResentHoleOutsideRecovery(t *testing.T) {
 	if h.c.inRecovery {
 		t.Fatal("fixture: in recovery")
 	}
-	h.fire(12 * ms)
+	expectRecoveryProbe(h, 12*ms, 1)
+}
+
+// expectRecoveryProbe fires the timer due at at and expects the recovery
+// probe: SND.UNA's segment resent, probes in all so far, and no RTO.
+func expectRecoveryProbe(h *harness, at time.Duration, probes uint64) {
+	h.t.Helper()
+	h.fire(at)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	if i := h.c.Info(); i.LossProbes != 1 || i.Timeouts != 0 {
-		t.Fatalf("info %+v", i)
+	if i := h.c.Info(); i.LossProbes != probes || i.Timeouts != 0 {
+		h.t.Fatalf("info %+v", i)
 	}
 }
 

@@ -49,11 +49,7 @@ func TestEstablished_RecoveryProbe_ACKRearmsIt(t *testing.T) {
 	h.at(15 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(4))) // a duplicate: nothing new
 	h.expect()
-	h.fire(17 * ms)
-	h.expect("ACK seq=1001 ack=5001 len=1460")
-	if i := h.c.Info(); i.LossProbes != 2 || i.Timeouts != 0 {
-		t.Fatalf("info %+v", i)
-	}
+	expectRecoveryProbe(h, 17*ms, 2)
 }
 
 // Outside recovery the probe is TLP's (RFC 8985 §7), which this does not
