@@ -46,8 +46,9 @@ type cubic struct {
 // start is the last round's least RTT over MIN_RTT_DIVISOR, clamped to
 // [MIN_RTT_THRESH, MAX_RTT_THRESH], judged on at least N_RTT_SAMPLE
 // samples a round; Conservative Slow Start grows by 1/CSS_GROWTH_DIVISOR
-// of slow start for at most CSS_ROUNDS rounds. L (the segments a round
-// may add per ACK) is unbounded for a sender that does not pace.
+// of slow start for at most CSS_ROUNDS rounds. An ACK adds at most L
+// segments to cwnd: 8 for a sender that does not pace, as CUBIC here
+// (§4.3: infinity only when paced).
 const (
 	hsMinRTTThresh  = 4 * time.Millisecond
 	hsMaxRTTThresh  = 16 * time.Millisecond
@@ -55,6 +56,7 @@ const (
 	hsNRTTSample    = 8
 	hsCSSGrowthDiv  = 4
 	hsCSSRounds     = 5
+	hsL             = 8
 	hsNoRTT         = time.Duration(math.MaxInt64)
 )
 
@@ -78,7 +80,11 @@ type hystart struct {
 // returns the bytes cwnd may grow by, and done when slow start ends (the
 // caller sets ssthresh to cwnd).
 func (h *hystart) slowStart(s ackSample) (grow int, done bool) {
-	grow = min(s.acked, s.mss) // RFC 5681 slow start, RFC 3465 L = 1
+	// §4.2: cwnd += min(N, L·SMSS), where RFC 5681's slow start adds at
+	// most one SMSS per ACK: a delayed ACK of two segments grows cwnd by
+	// two, doubling it each round as Linux's tcp_slow_start (which adds
+	// every segment acknowledged) does, where one SMSS per ACK gave 1.5.
+	grow = min(s.acked, hsL*s.mss)
 	if !h.started || !s.ack.LessThan(h.windowEnd) {
 		// A new round (§4.2: "At the start of each round during
 		// standard slow start and CSS").

@@ -164,12 +164,25 @@ func TestCubic_RTO_LossWindowThenCurveFromTheNewStage(t *testing.T) {
 	}
 }
 
+// RFC 9406 §4.2: in the initial slow start an ACK adds what it
+// acknowledges, at most L = 8 segments (§4.3, a sender that does not
+// pace); after a loss slow start adds at most one SMSS per ACK (RFC 5681
+// §3.1, RFC 3465 §2.3's L = 1 after a timeout).
 func TestCubic_SlowStartBelowSsthresh(t *testing.T) {
 	c := newCubic()
-	c.init(10*cubicMSS, 1<<30)
+	c.init(10*cubicMSS, initialSsthresh)
+	c.onAck(ackSample{acked: 3 * cubicMSS, mss: cubicMSS, now: t0, cwndLimited: true})
+	if c.cwnd() != 13*cubicMSS {
+		t.Fatalf("cwnd %.2f segments, want 13: an ACK of 3 segments adds 3", segs(c.cwnd()))
+	}
+	c.onAck(ackSample{acked: 12 * cubicMSS, mss: cubicMSS, now: t0, cwndLimited: true})
+	if c.cwnd() != 21*cubicMSS {
+		t.Fatalf("cwnd %.2f segments, want 21: an ACK adds at most L = 8", segs(c.cwnd()))
+	}
+	c.init(10*cubicMSS, 100*cubicMSS) // a slow start after a loss (ssthresh set)
 	c.onAck(ackSample{acked: 3 * cubicMSS, mss: cubicMSS, now: t0, cwndLimited: true})
 	if c.cwnd() != 11*cubicMSS {
-		t.Fatalf("cwnd %.2f segments, want 11: slow start adds at most one SMSS per ACK (RFC 3465 L = 1)", segs(c.cwnd()))
+		t.Fatalf("cwnd %.2f segments, want 11: after a loss slow start adds one SMSS per ACK", segs(c.cwnd()))
 	}
 }
 

@@ -224,11 +224,11 @@ func tcbInvariants(c *Conn) error {
 	if !c.ptoAt.IsZero() && (c.rtoAt.IsZero() || c.rtoAt.Before(c.ptoAt)) {
 		return fmt.Errorf("PTO armed at %v with the RTO at %v (RFC 8985 §7.2: never after it)", c.ptoAt, c.rtoAt)
 	}
-	if c.rxtN > 0 && !c.inRecovery {
-		return fmt.Errorf("%d retransmissions logged outside recovery", c.rxtN)
+	if c.rackLostUnsent() && !c.inRecovery && c.sendingState() && c.sndUna.GreaterThanEq(c.recover) {
+		return fmt.Errorf("segments deemed lost by RACK, not resent, outside recovery (%d lost)", c.txl.nLost)
 	}
-	if (c.rackLostSet || !c.rackTopAt.IsZero()) && !c.inRecovery {
-		return fmt.Errorf("RACK holes lost to %d (set %v), pending at %v, outside recovery", c.rackLostTo, c.rackLostSet, c.rackTopAt)
+	if err := txLogInvariants(c); err != nil {
+		return err
 	}
 	if err := sackInvariants(c); err != nil {
 		return err

@@ -402,6 +402,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && wnd == c.sndWnd && c.persistAt.IsZero()
 	oldUna := c.sndUna
 	advanced := ack.GreaterThan(c.sndUna)
+	c.rackAckSeen = false // RACK.rtt: this ACK's latest delivery (rackAdvance)
 	origSACKed := 0
 	if c.frtoOn {
 		origSACKed = c.sb.sackedIn(c.frtoOrig, c.frtoHigh)
@@ -423,7 +424,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		// their window with almost every segment, so RFC 5681's
 		// same-window rule would never see three. One without blocks (a
 		// peer that negotiated SACK but sends none) counts as RFC 5681's.
-		newSACK = c.sackUpdate(seg) > 0
+		newSACK = c.sackUpdate(seg, now) > 0
 		if seg.Options.NumSACK > 0 {
 			dup = newSACK && ack == oldUna && c.sndNxt != oldUna &&
 				seg.Flags&(FlagSYN|FlagFIN) == 0 && c.persistAt.IsZero()
@@ -459,7 +460,7 @@ func (c *Conn) processAck(seg *Segment, now time.Time) bool {
 		c.onDupAck(now)
 	}
 	c.ecnAck(seg, oldUna)
-	if advanced || c.sackRecovering() || !c.ptoAllowed() {
+	if advanced || c.sackRecovering() || c.sackProbing() || !c.ptoAllowed() {
 		// RFC 8985 §7.2: restart the probe timeout on an ACK of new
 		// data; stop it once recovery or a SACK took over. In SACK
 		// recovery every ACK restarts it (recoveryProbe).
@@ -486,6 +487,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		c.noteReorderedHole(ack)
 	}
 	c.sndUna = ack
+	c.txAcked(ack, now)
 	if c.sndCur.LessThan(ack) {
 		c.sndCur = ack
 	}
@@ -495,6 +497,7 @@ func (c *Conn) ackNewData(seg *Segment, now time.Time) {
 		// (RFC 2018 §8), and the scoreboard is no longer to be trusted
 		// (Linux's tcp_check_sack_reneging).
 		c.sb.clear()
+		c.txUnSACK()
 	}
 	// The user timeout measures time without progress.
 	if c.sndUna == c.sndNxt {
@@ -628,6 +631,7 @@ func (c *Conn) enterSACKRecovery(now time.Time) {
 	c.recover = c.sndNxt // (4.1) RecoveryPoint = HighData
 	c.inRecovery = true
 	c.countRecovery()
+	c.recoveryAt = now
 	c.tlpOut, c.ptoAt = false, time.Time{} // Linux: recovery ends a probe episode (tcp_init_cwnd_reduction)
 	c.rackReset()
 	c.highRxt = c.sndUna

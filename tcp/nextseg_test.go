@@ -36,7 +36,10 @@ func TestEstablished_SACK_NextSeg_LostHoleThenNewDataThenOtherHoles(t *testing.T
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(2)))
 	// Segment 10 arrives, 8 and 9 not (yet): room for one more. 8 and 9
 	// are a hole with one SACKed segment above it, not lost: rule (2)
-	// sends new data before rule (3) would resend them.
+	// sends new data before rule (3) would resend them. (On a path of
+	// 40ms, RACK.reo_wnd is 12ms, and RACK deems 8 and 9, sent 10ms
+	// before 10, lost only at 12ms, RFC 8985 §6.2 step 5.)
+	h.c.minRTT, h.c.srtt = 40*ms, 40*ms
 	h.in(h.sackAck(segAt(0), segAt(10), segAt(11), segAt(3), segAt(8), segAt(1), segAt(2)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(12)))
 }

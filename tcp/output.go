@@ -361,7 +361,7 @@ func (c *Conn) sackSend(now time.Time) (sent bool) {
 // sackSendOne sends the one segment NextSeg() picks, if any, with room
 // octets of cwnd − pipe.
 func (c *Conn) sackSendOne(now time.Time, room int) bool {
-	if c.rackRetransmit(now) { // a lost retransmission (RFC 8985 §6.2)
+	if c.rackRetransmit(now, room) { // deemed lost by RACK (RFC 8985 §6.2)
 		return true
 	}
 	// A hole may go as one segment of several MSS (tso.go), as much of
@@ -435,6 +435,7 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 		if dEnd := seq.Add(seqnum.Size(n)); dEnd.GreaterThan(c.sndNxt) {
 			c.bytesSent += uint64(seqnum.Max(seq, c.sndNxt).Size(dEnd))
 		}
+		c.txSentNew(seq, end, now)
 		c.sndNxt = end
 		c.lastSegSeq = seq
 	}
@@ -461,6 +462,11 @@ func (c *Conn) sendData(seq seqnum.Value, n int, fin bool, now time.Time) {
 func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin bool) {
 	if c.sackRecovering() {
 		c.prrOut += n // RFC 6937 §3: prr_out, all data sent in recovery
+	}
+	if end := seq.Add(seqnum.Size(n)); fin {
+		c.txSent(seq, end.Add(1), now)
+	} else {
+		c.txSent(seq, end, now)
 	}
 	c.paced(n, now)
 	flags := FlagACK
@@ -505,7 +511,6 @@ func (c *Conn) retransmitFirst(now time.Time) {
 		end = end.Add(1)
 	}
 	c.highRxt = seqnum.Max(c.highRxt, end) // HighRxt (RFC 6675 §5 (4.3))
-	c.rackRecord(seq, seq.Add(seqnum.Size(n)))
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
 	}

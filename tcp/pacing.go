@@ -181,9 +181,11 @@ func (c *Conn) newlyLost() (bytes, ranges int) {
 	return bytes, ranges
 }
 
-// lostEnd is the end of the highest hole deemed lost: RFC 6675's IsLost or
-// RACK's mark (lostHole), which hold for every hole below one they hold
-// for. Without SACK, NewReno's recovery deems lost the segment at SND.UNA
+// lostEnd is the end of the highest hole deemed lost: RFC 6675's IsLost
+// (lostHole), which holds for every hole below one it holds for, or the
+// end of the highest segment RACK deemed lost (which RACK, deeming the
+// earlier sent lost first, holds for the holes below too, as near as
+// BBR's count needs). Without SACK, NewReno's recovery deems lost the segment at SND.UNA
 // that each partial ACK has it resend (RFC 6582 §3.2).
 func (c *Conn) lostEnd() seqnum.Value {
 	end := c.sndUna
@@ -195,14 +197,14 @@ func (c *Conn) lostEnd() seqnum.Value {
 	}
 	bytes, ranges := c.sb.sacked, c.sb.n
 	for i := 0; i < c.sb.n; i++ {
-		if !c.lostHole(bytes, ranges, c.sb.r[i].start) {
+		if !c.lostHole(bytes, ranges) {
 			break
 		}
 		end = c.sb.r[i].start
 		bytes -= int(c.sb.r[i].start.Size(c.sb.r[i].end))
 		ranges--
 	}
-	return end
+	return seqnum.Max(end, c.rackLostEnd())
 }
 
 // paceOK is the pacing gate in front of each data transmission: with a

@@ -6,48 +6,20 @@ import (
 	"github.com/tapstack/tapstack/tcp/seqnum"
 )
 
-// Time-based loss detection after RACK (RFC 8985 §6), for the three
-// cases that RFC 6675's DupThresh rules leave to the retransmission timer:
-//
-//   - A small flight: a hole with SACKed data above it but fewer than
-//     DupThresh segments (IsLost never holds, RFC 6675 §5 (4) never
-//     starts recovery). RACK deems the hole lost once a segment sent
-//     after it was delivered and RACK.rtt + RACK.reo_wnd passed since the
-//     hole was sent (RFC 8985 §6.2 step 5).
-//   - A lost retransmission during recovery: RFC 6675 retransmits each
-//     hole once (HighRxt only moves up), so a retransmission that is lost
-//     again waits for the RTO (RFC 6675 §5.1). RACK deems it lost by the
-//     same rule, using the retransmission's own send time (RFC 8985 §2.2,
-//     §6.1).
-//   - A hole in recovery with fewer than DupThresh segments SACKed above
-//     it (IsLost does not hold, so RFC 6675 counts it in pipe and sends
-//     it only by rule (3), once cwnd - pipe allows a whole segment, which
-//     a small cwnd never does: the connection waited for the RTO).
-//     Original transmissions go out in sequence order, so a hole below a
-//     SACKed octet was sent before it, and RACK deems it lost by the same
-//     rule (RFC 8985 §6.2 step 5): it leaves pipe and NextSeg rule (1)
-//     sends it.
-//
-// RFC 8985 keeps a transmit timestamp per segment. We keep none for
-// original transmissions, and a small log of the retransmissions of the
-// current recovery: the evidence RACK needs is "something sent after it
-// was delivered", and its time bound xmit_ts + RACK.rtt, the moment the
-// delivering ACK arrived, is at most the moment we saw that evidence. So a
-// segment is deemed lost RACK.reo_wnd after we first see such evidence: no
-// earlier than RACK would, and at most one RTT later.
-
-// rxtLogSize bounds the retransmissions remembered in one recovery; the
-// rest are left to the RTO, as before.
-const rxtLogSize = 16
-
-// rxtRecord is one retransmission in the current recovery, in the order
-// sent: [start, end) went out when SND.NXT was sndNxt; lostAt is when it
-// will be deemed lost (zero: no evidence yet); lost, that it was.
-type rxtRecord struct {
-	start, end, sndNxt seqnum.Value
-	lostAt             time.Time
-	lost               bool
-}
+// Time-based loss detection: RACK (RFC 8985 §6), on the transmit log
+// (txlog.go), which keeps each segment's latest transmit time. RACK
+// remembers the most recently sent segment that was delivered
+// (cumulatively acknowledged or SACKed; RACK.xmit_ts, RACK.end_seq) and
+// the RTT of the latest delivery (RACK.rtt); a segment sent before it and
+// not delivered is deemed lost once RACK.rtt + RACK.reo_wnd have passed
+// since it was sent (§6.2 step 5), and the reordering timer fires when the
+// next one will be (§6.3). This covers what RFC 6675's DupThresh rules
+// leave to the retransmission timer: a hole with fewer than DupThresh
+// segments SACKed above it (a small flight, or the last holes of a
+// recovery), a retransmission lost again (RFC 6675 resends each hole
+// once), and, once reordering was seen, every hole (DupThresh no longer
+// marks losses then). A segment deemed lost leaves pipe and is resent
+// first (rackRetransmit), before NextSeg()'s rules.
 
 // reoWnd is RACK.reo_wnd (RFC 8985 §6.2 step 4): min_RTT/4, at most
 // SRTT, plus ptoMinExtra. Deviation (Linux compat): as Linux's
@@ -110,13 +82,21 @@ func (c *Conn) noteReorderedHole(ack seqnum.Value) {
 }
 
 // rackResent reports whether any of [start, end) was retransmitted in
-// the current recovery (below HighRxt, or in the retransmission log).
+// the current recovery: below HighRxt, or a record whose latest
+// transmission is a retransmission sent since the recovery began.
 func (c *Conn) rackResent(start, end seqnum.Value) bool {
-	if c.inRecovery && start.LessThan(c.highRxt) {
+	if !c.inRecovery {
+		return false
+	}
+	if start.LessThan(c.highRxt) {
 		return true
 	}
-	for _, r := range c.rxt[:c.rxtN] {
-		if r.start.LessThan(end) && start.LessThan(r.end) {
+	l := &c.txl
+	if l.moved == 0 {
+		return false
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.has(txEverRetrans) && !r.xmit.Before(c.recoveryAt) && r.start.LessThan(end) && start.LessThan(r.end) {
 			return true
 		}
 	}
@@ -137,76 +117,11 @@ func (c *Conn) rackRecoveryEnded() {
 	}
 }
 
-// rackRecord logs a retransmission sent during SACK recovery. The octets
-// it resends are timed by it from now on (RFC 8985 §6.1: a retransmission
-// updates the segment's xmit_ts), so earlier records lose them: a record
-// inside it goes, one overlapping an end is cut back. One that holds it
-// strictly inside stays whole (it would have to split): a resend from
-// SND.UNA inside a retransmission of several MSS (tso.go) leaves that
-// one timed by its older send, which deems it lost no later than RACK.
-func (c *Conn) rackRecord(start, end seqnum.Value) {
-	if !c.sackRecovering() || !start.LessThan(end) {
-		return
-	}
-	k := 0
-	for _, r := range c.rxt[:c.rxtN] {
-		switch {
-		case r.end.LessThanEq(start) || end.LessThanEq(r.start):
-		case start.LessThanEq(r.start) && r.end.LessThanEq(end):
-			continue // resent whole
-		case r.start.LessThan(start) && r.end.LessThanEq(end):
-			r.end = start
-		case start.LessThanEq(r.start):
-			r.start = end
-		}
-		c.rxt[k] = r
-		k++
-	}
-	c.rxtN = k
-	if c.rxtN == rxtLogSize {
-		return
-	}
-	c.rxt[c.rxtN] = rxtRecord{start: start, end: end, sndNxt: c.sndNxt}
-	c.rxtN++
-}
-
-// rackReset forgets the episode: recovery began or ended, or the RTO fired.
+// rackReset forgets the pending reordering timer: recovery began or
+// ended, or the RTO fired. The records' marks stay: a segment deemed lost
+// is lost until it is delivered.
 func (k *rackState) rackReset() {
-	k.rxtN = 0
-	k.rackFirstAt = time.Time{}
 	k.rackAt = time.Time{}
-	k.rackLostSet, k.rackTopAt = false, time.Time{}
-}
-
-// rackLostBelow reports whether a hole ending at end (an original
-// transmission: above HighRxt, or below it if it was retransmitted) is
-// deemed lost by RACK in the current recovery.
-func (c *Conn) rackLostBelow(end seqnum.Value) bool {
-	return c.rackLostSet && c.inRecovery && end.LessThanEq(c.rackLostTo)
-}
-
-// rackHoles is rackDetect's part for holes of original transmissions in
-// recovery: the highest SACKed octet is the evidence; what lies below it
-// unSACKed is lost RACK.reo_wnd after it was first seen. One deadline
-// waits at a time: a higher SACK seen meanwhile is taken up when it
-// passes, and its reo_wnd runs from then (up to one reo_wnd later than
-// RACK would, never earlier).
-func (c *Conn) rackHoles(now time.Time) {
-	if c.sb.n == 0 {
-		return
-	}
-	if !c.rackTopAt.IsZero() && !now.Before(c.rackTopAt) {
-		// The pending evidence's reo_wnd has passed: what lies below it is lost.
-		c.rackLostTo, c.rackLostSet, c.rackTopAt = c.rackTop, true, time.Time{}
-	}
-	if top := c.sb.r[c.sb.n-1].end; c.rackTopAt.IsZero() && (!c.rackLostSet || top.GreaterThan(c.rackLostTo)) {
-		// New evidence, or newer evidence that arrived while the last
-		// waited: its own reo_wnd runs from now.
-		c.rackTop, c.rackTopAt = top, now.Add(c.reoWnd())
-	}
-	if !c.rackTopAt.IsZero() {
-		c.armRACK(c.rackTopAt)
-	}
 }
 
 // armRACK makes the reordering timer fire no later than t.
@@ -216,137 +131,225 @@ func (k *rackState) armRACK(t time.Time) {
 	}
 }
 
-// delivered reports whether [s, e) is cumulatively acknowledged or SACKed.
-func (c *Conn) delivered(s, e seqnum.Value) bool {
-	if e.LessThanEq(c.sndUna) {
-		return true
+// rackSentAfter is RACK_sent_after (RFC 8985 §6.2): whether a segment sent
+// at t1 ending at seq1 was sent after one sent at t2 ending at seq2, the
+// sequence number breaking a tie of times.
+func rackSentAfter(t1 time.Time, seq1 seqnum.Value, t2 time.Time, seq2 seqnum.Value) bool {
+	return t1.After(t2) || (t1.Equal(t2) && seq1.GreaterThan(seq2))
+}
+
+// rackAdvance is RACK_update (RFC 8985 §6.2 step 2) for a record newly
+// delivered at now: unless its RTT sample is ambiguous, it gives RACK.rtt
+// (the ACK's most recently sent delivered segment's) and, if it was sent
+// after RACK.xmit_ts, becomes RACK.xmit_ts and RACK.end_seq. A
+// retransmitted segment's sample is ambiguous when it comes sooner than
+// RACK.min_RTT after the retransmission (the original's delivery).
+// Deviation (Linux compat, tcp_rack_advance): §6.2's other test, an ACK
+// echoing a TSval older than the retransmission, is not made: a receiver
+// updates TS.Recent only from a segment at RCV.NXT (RFC 7323 §4.3), so the
+// ACK of a retransmission that fills a hole above the first echoes an
+// older TSval, and every such retransmission would look ambiguous; a lost
+// one sent before it would then wait for the RTO.
+func (c *Conn) rackAdvance(r *txRecord, now time.Time) {
+	rtt := now.Sub(r.xmit)
+	if r.has(txEverRetrans) && rtt < c.minRTT {
+		return
 	}
-	s = seqnum.Max(s, c.sndUna)
-	for _, g := range c.sb.r[:c.sb.n] {
-		if g.start.LessThanEq(s) && e.LessThanEq(g.end) {
-			return true
-		}
+	if !c.rackAckSeen || !r.xmit.Before(c.rackAckXmit) {
+		c.rackAckSeen, c.rackAckXmit, c.rackRTT = true, r.xmit, rtt
 	}
-	return false
+	if !c.rackSet || rackSentAfter(r.xmit, r.end, c.rackXmit, c.rackEndSeq) {
+		c.rackSet, c.rackXmit, c.rackEndSeq = true, r.xmit, r.end
+	}
 }
 
 // rackDetect runs after every acceptable ACK and when the reordering timer
-// fires (RFC 8985 §6.2 step 5, §8): it marks what is now lost and re-arms
-// the timer for what will be. una is SND.UNA before the ACK (now's SND.UNA
-// on the timer).
+// fires (RFC 8985 §6.2 step 5, §6.3): it marks what is now lost and re-arms
+// the timer for what will be. Outside recovery, a segment deemed lost
+// starts SACK recovery (RFC 8985 §6.2: loss detected by RACK triggers the
+// recovery's retransmissions), as RFC 6675 §5 (4) does at DupThresh; not
+// before HighACK passes RecoveryPoint (RFC 6675 §5.1: after a timeout,
+// the go-back-N repairs). una is SND.UNA before the ACK.
 func (c *Conn) rackDetect(una seqnum.Value, now time.Time) {
 	if !c.sackOn || !c.sendingState() {
 		return
 	}
 	c.rackAt = time.Time{}
-	if !c.inRecovery {
-		c.rxtN = 0
-		// The first hole, outside recovery. RFC 6675 §5.1: no new
-		// recovery before HighACK passes RecoveryPoint (see onDupAck).
-		if c.sb.n == 0 || c.sndUna == c.sndNxt || c.sndUna.LessThan(c.recover) {
-			c.rackFirstAt = time.Time{}
-			return
-		}
-		if c.rackFirstAt.IsZero() || c.sndUna != una {
-			// SACKed data lies above the (new) first hole: it was sent
-			// after the hole, and it was delivered by now.
-			c.rackFirstAt = now.Add(c.reoWnd())
-		}
-		if now.Before(c.rackFirstAt) {
-			c.rackAt = c.rackFirstAt
-			return
-		}
-		c.rackFirstAt = time.Time{}
-		c.countRACKRecovery()
-		c.enterSACKRecovery(now)
+	if !c.inRecovery && c.sndUna.LessThan(c.recover) {
 		return
 	}
-	c.rackHoles(now)
-	// Lost retransmissions in recovery.
-	latest := -1
-	for i, r := range c.rxt[:c.rxtN] {
-		if c.delivered(r.start, r.end) {
-			latest = i
+	if c.rackSet && c.sndUna != c.sndNxt {
+		c.rackDetectLoss(now)
+	}
+	if !c.inRecovery && c.rackLostUnsent() {
+		c.countRACKRecovery()
+		c.enterSACKRecovery(now)
+	}
+}
+
+// rackDetectLoss is RACK_detect_loss (RFC 8985 §6.2 step 5) over the
+// records in the order sent: one sent before RACK.xmit_ts (RACK_sent_after)
+// and not delivered is lost once xmit_ts + RACK.rtt + RACK.reo_wnd is
+// reached; a record deemed lost and not resent since is skipped, and the
+// walk stops at the first record sent after RACK.xmit_ts (all later ones
+// were too). The reordering timer is armed for the earliest record not
+// yet lost. Deviation: §6.2 arms it for the latest (timeout = max), which
+// deems the earlier ones lost when the last one is, up to reo_wnd late;
+// the earliest, as here, marks each at its own time.
+func (c *Conn) rackDetectLoss(now time.Time) {
+	wait := c.rackRTT + c.reoWnd()
+	l := &c.txl
+	for i := l.head; i != 0; i = l.recs[i].next {
+		r := &l.recs[i]
+		if r.xmit.After(c.rackXmit) {
+			break
 		}
-	}
-	top := c.sndUna
-	if c.sb.n > 0 {
-		top = c.sb.r[c.sb.n-1].end
-	}
-	k := 0
-	for i := range c.rxt[:c.rxtN] {
-		r := c.rxt[i]
-		if c.delivered(r.start, r.end) {
+		if r.has(txSACKed) || (r.has(txLost) && !r.has(txRetrans)) ||
+			!rackSentAfter(c.rackXmit, c.rackEndSeq, r.xmit, r.end) {
 			continue
 		}
-		if r.lostAt.IsZero() && (i < latest || top.GreaterThan(r.sndNxt)) {
-			r.lostAt = now.Add(c.reoWnd())
-		}
-		if !r.lostAt.IsZero() && !r.lost {
-			if now.Before(r.lostAt) {
-				c.armRACK(r.lostAt)
-			} else {
-				r.lost = true
-			}
-		}
-		c.rxt[k] = r
-		k++
-	}
-	c.rxtN = k
-}
-
-// rackLostBytes is what pipe must not count: the retransmissions deemed
-// lost and not yet sent again.
-func (k *rackState) rackLostBytes() int {
-	n := 0
-	for _, r := range k.rxt[:k.rxtN] {
-		if r.lost {
-			n += int(r.start.Size(r.end))
+		if at := r.xmit.Add(wait); now.Before(at) {
+			c.armRACK(at)
+		} else {
+			l.setFlags(i, txLost, txRetrans)
 		}
 	}
-	return n
 }
 
-// rackRetransmit resends the oldest retransmission deemed lost, and logs
-// it anew (RFC 8985 §6.2 step 5: lost segments are retransmitted first, by
-// the loss recovery's own rules; RFC 6675 has no rule for them). It
-// reports whether it sent.
-func (c *Conn) rackRetransmit(now time.Time) bool {
-	for i, r := range c.rxt[:c.rxtN] {
-		if !r.lost {
+// rackPipe is what pipe (RFC 6675 §4 SetPipe(), per hole) must add for
+// the records deemed lost, counted as Linux's packets in flight (RFC 8985
+// §6.2 step 5: a lost segment has left the network): nothing for one
+// waiting to be resent, its retransmission once resent. SetPipe counted
+// its original unless IsLost holds there (below isLostLine, while
+// reordering was not seen), and its retransmission below HighRxt.
+func (c *Conn) rackPipe() int {
+	l := &c.txl
+	if l.nLost == 0 {
+		return 0
+	}
+	line, dup := c.isLostLine()
+	dup = dup && !c.reorderingSeen
+	adj := 0
+	for i := l.head; i != 0; i = l.recs[i].next {
+		r := &l.recs[i]
+		if !r.has(txLost) || r.has(txSACKed) {
+			continue
+		}
+		size := int(r.start.Size(r.end))
+		if !dup || !r.start.LessThan(line) {
+			adj -= size // SetPipe counted the original
+		}
+		if r.start.LessThan(c.highRxt) {
+			adj -= int(r.start.Size(seqnum.Min(r.end, c.highRxt)))
+		}
+		if r.has(txRetrans) {
+			adj += size
+		}
+	}
+	return adj
+}
+
+// rackRetransmit resends the earliest sent record deemed lost (RFC 8985
+// §6.2 step 5: lost segments are retransmitted first, by the loss
+// recovery's own rules; RFC 6675 has no rule for them), as much of it as
+// room (cwnd − pipe) holds in whole segments. HighRxt moves past it only
+// when nothing unSACKed lies between: everything unSACKed below HighRxt
+// must have been resent, since SetPipe counts it twice there (RFC 6675
+// §4); one resent above, with a gap, is skipped by NextSeg() while its
+// retransmission is in flight (rackResentAt). It reports whether it sent.
+func (c *Conn) rackRetransmit(now time.Time, room int) bool {
+	l := &c.txl
+	if l.nLost == 0 {
+		return false
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		r := l.recs[i]
+		if !r.has(txLost) || r.has(txRetrans|txSACKed) {
 			continue
 		}
 		s := seqnum.Max(r.start, c.sndUna)
+		mss := c.sendMSS()
 		n := 0
-		if s.LessThan(r.end) {
-			n = min(int(s.Size(r.end)), c.sendMSS())
+		if top := seqnum.Min(r.end, c.dataEnd()); s.LessThan(top) {
+			n = min(int(s.Size(top)), max(min(c.sizeGoal(mss), room-room%mss), mss))
 		}
-		if e := s.Add(seqnum.Size(n)); n > 0 && e.LessThan(r.end) {
-			// The range is longer than a segment now: the MSS shrank
-			// since it was sent (a SACK option rides on our segments, a
-			// smaller path MTU). The rest stays lost and goes next.
-			c.rxt[i].start = e
-		} else {
-			copy(c.rxt[i:], c.rxt[i+1:c.rxtN])
-			c.rxtN--
+		fin := c.finSent() && r.end == c.finSeq.Add(1) && s.Add(seqnum.Size(n)) == c.finSeq
+		if n == 0 && !fin {
+			continue
 		}
-		if n == 0 {
-			return false
-		}
-		c.transmit(now, s, n, false)
+		c.transmit(now, s, n, fin)
 		c.countRetransmit(n)
-		c.rackRetransmits++
+		if r.has(txEverRetrans) {
+			c.rackRetransmits++ // a lost retransmission (Info)
+		}
 		if c.rttTiming && s.LessThan(c.rttSeq) {
 			c.rttTiming = false // Karn
 		}
-		c.rackRecord(s, s.Add(seqnum.Size(n)))
+		end := s.Add(seqnum.Size(n))
+		if fin {
+			end = end.Add(1)
+		}
+		if s.LessThanEq(c.highRxt) || c.sb.sackedIn(c.highRxt, s) == int(c.highRxt.Size(s)) {
+			c.highRxt = seqnum.Max(c.highRxt, end) // nothing unSACKed left below it unsent
+		}
+		if c.rtoAt.IsZero() {
+			c.rtoAt = now.Add(c.currentRTO())
+		}
 		return true
 	}
 	return false
 }
 
-// onRACKTimer is the reordering timer (RFC 8985 §8).
+// onRACKTimer is the reordering timer (RFC 8985 §6.3).
 func (c *Conn) onRACKTimer(now time.Time) {
 	c.rackDetect(c.sndUna, now)
 	c.trySend(now)
+}
+
+// rackLostEnd is the end of the highest record deemed lost (SND.UNA if
+// none).
+func (c *Conn) rackLostEnd() seqnum.Value {
+	end := c.sndUna
+	l := &c.txl
+	if l.nLost == 0 {
+		return end
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.has(txLost) {
+			end = seqnum.Max(end, r.end)
+		}
+	}
+	return end
+}
+
+// rackResentAt returns the end of the record holding seq if RACK resent it
+// (deemed lost, its retransmission in flight), else seq: NextSeg() rules
+// (1) and (3) skip it rather than send it a second time.
+func (c *Conn) rackResentAt(seq seqnum.Value) seqnum.Value {
+	l := &c.txl
+	if l.nLost == 0 {
+		return seq
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.has(txLost) && r.has(txRetrans) && r.start.LessThanEq(seq) && seq.LessThan(r.end) {
+			return r.end
+		}
+	}
+	return seq
+}
+
+// rackLostUnsent reports whether a record deemed lost waits to be resent
+// (one already resent, its retransmission in flight, needs no new
+// recovery).
+func (c *Conn) rackLostUnsent() bool {
+	l := &c.txl
+	if l.nLost == 0 {
+		return false
+	}
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.has(txLost) && !r.has(txRetrans) {
+			return true
+		}
+	}
+	return false
 }

@@ -50,29 +50,28 @@ func lateSegmentInRecovery(h *harness) {
 // reordering timer armed for it is stopped.
 func TestEstablished_RACK_CumulativelyAckedRetransmission_NotLost(t *testing.T) {
 	h := newSACKEstablished(t)
-	lateSegmentInRecovery(h)
-	// 12, sent after the retransmission of 0, is SACKed: the
-	// retransmission is lost reo_wnd from now, at 18ms, unless delivered
-	// first. Rule (3) resends 8 (RACK deems it lost only at 17ms, reo_wnd
-	// after 9, sent after it, was SACKed).
-	h.at(16 * ms)
-	h.in(h.sackAck(segAt(0), segAt(12), segAt(13), segAt(1), segAt(8), segAt(9), segAt(10)))
-	h.expect(rackSeg(8))
-	// It is delivered: the ACK covers it (a partial ACK, up to the late
-	// 8). Rule (3) resends 10 and 11. The reordering timer is armed for
-	// the holes below 12 (lost at 19ms, reo_wnd after those below 10
-	// were), not for the delivered retransmission.
-	h.at(17 * ms)
-	h.in(h.sackAck(segAt(8), segAt(12), segAt(13), segAt(9), segAt(10)))
-	h.expect(rackSeg(10), rackSeg(11))
-	h.fire(19 * ms)
-	h.expect()
-	// Those holes were resent already; no retransmission is deemed lost:
-	// the next timer is the recovery probe, a PTO after the last ACK
-	// (recoveryProbe), not a reordering timer.
-	h.fire(21 * ms)
-	h.expect(rackSeg(8))
-	if i := h.c.Info(); i.RACKRetransmits != 0 || i.LossProbes != 1 || i.Timeouts != 0 {
+	lostFirstSegmentRecovery(h)
+	// 4-10 arrive; 10, sent with the retransmission of 0 and above it, 2ms
+	// after it was sent (RACK.rtt): the retransmission is lost at 10 + 2
+	// + 2 = 14ms (RFC 8985 §6.2 step 5) unless delivered first.
+	h.at(12 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(11)))
+	h.out.take() // new data, as PRR allows
+	if !h.c.rackAt.Equal(t0.Add(14 * ms)) {
+		t.Fatalf("reordering timer at %v, want 14ms", h.c.rackAt.Sub(t0))
+	}
+	// It is delivered: the cumulative ACK covers it. Nothing is deemed
+	// lost, no reordering timer is left for it.
+	h.at(13 * ms)
+	h.in(h.sackAck(segAt(11)))
+	if !h.c.rackAt.IsZero() || h.c.txl.nLost != 0 {
+		t.Fatalf("reordering timer at %v, %d records lost", h.c.rackAt.Sub(t0), h.c.txl.nLost)
+	}
+	for range 3 {
+		d, _ := h.c.NextDeadline()
+		h.fire(d.Sub(t0))
+	}
+	if i := h.c.Info(); i.RACKRetransmits != 0 || i.RACKRecoveries != 0 {
 		t.Fatalf("info %+v", i)
 	}
 }
@@ -101,43 +100,45 @@ func TestEstablished_RACK_LostRetransmissionAboveASACKedRange_SentAgain(t *testi
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(3), segAt(4), segAt(10)))
 	h.expect(rackSeg(3),
 		rackSeg(12), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(13)))
-	// 12, sent after both retransmissions, is SACKed; rule (3) resends 10.
+	// 12 is SACKed 1ms after it was sent (RACK.rtt). What was sent at
+	// 10ms below it is lost at 10 + 1 + 2 = 13ms, so at once (RFC 8985
+	// §6.2 step 5): 10 and 11, then the retransmission of 0, in the order
+	// sent. The retransmission of 3, sent with 12 but below it, is lost
+	// at 15 + 1 + 2 = 18ms, and sent again then.
 	h.at(16 * ms)
 	h.in(h.sackAck(segAt(0), segAt(12), segAt(13), segAt(1), segAt(3), segAt(4), segAt(10)))
-	h.expect(rackSeg(10))
-	// The holes below 10, SACKed at 15ms, are lost reo_wnd later (RFC
-	// 8985 §6.2 step 5): 3 only, resent already.
-	h.fire(17 * ms)
-	h.expect()
-	// Both retransmissions are lost reo_wnd later and sent again, 0 and 3.
+	h.expect(rackSeg(10), rackSeg(11), "ACK seq=1001 ack=5001 len=1460")
 	h.fire(18 * ms)
-	h.expect("ACK seq=1001 ack=5001 len=1460", rackSeg(3))
+	h.expect(rackSeg(3))
 	if i := h.c.Info(); i.RACKRetransmits != 2 {
 		t.Fatalf("info %+v", i)
 	}
 }
 
-// The reordering timer (RFC 8985 §8) is armed for the earliest moment a
-// retransmission will be deemed lost (each one's own xmit_ts + RACK.rtt +
-// RACK.reo_wnd, §6.2 step 5), not the latest: the retransmission with the
-// older evidence is sent again at its own deadline.
+// The reordering timer (RFC 8985 §6.3) is armed for the earliest moment a
+// segment will be deemed lost (each one's own xmit_ts + RACK.rtt +
+// RACK.reo_wnd, §6.2 step 5), and fires again for the next: each
+// retransmission is sent again at its own deadline. Deviation: §6.2's
+// RACK_detect_loss arms it for the latest (timeout = max(remaining)),
+// which would deem the earlier one lost only with the later, at 17ms.
 func TestEstablished_RACK_ReorderingTimer_EarliestLostRetransmissionFirst(t *testing.T) {
 	h := newSACKEstablished(t)
-	lateSegmentInRecovery(h)
-	// 12 and 13 are SACKed: the retransmission of 0 is lost at 19ms. 8
-	// is now lost (IsLost) and resent (rule 1), then 10 and 11 (rule 3).
-	h.at(17 * ms)
-	h.in(h.sackAck(segAt(0), segAt(12), segAt(14), segAt(1), segAt(8), segAt(9), segAt(10)))
-	h.expect(rackSeg(8), rackSeg(10), rackSeg(11))
-	// The retransmission of 10 is SACKed: the one of 8, sent before it,
-	// is lost at 20ms.
-	h.at(18 * ms)
-	h.in(h.sackAck(segAt(0), segAt(10), segAt(11), segAt(12), segAt(14), segAt(1), segAt(8), segAt(9), segAt(10)))
+	lostFirstSegmentRecovery(h) // 0 resent at 10ms
+	// 5-9 arrive, 4 does not: IsLost(4) (RFC 6675 §4), rule (1) resends
+	// it at 11ms; rule (2) sends 12 and 13.
+	h.at(11 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(4), segAt(5), segAt(10)))
+	h.expect(rackSeg(4), rackSeg(12), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(13)))
+	// 10-12 arrive; 12, sent after both retransmissions, 4ms after it
+	// was sent: the one of 0 is lost at 10 + 4 + 2 = 16ms, the one of 4
+	// at 11 + 4 + 2 = 17ms.
+	h.at(15 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(4), segAt(5), segAt(13)))
 	h.expect()
-	h.fire(19 * ms)
+	h.fire(16 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	h.fire(20 * ms)
-	h.expect(rackSeg(8))
+	h.fire(17 * ms)
+	h.expect(rackSeg(4))
 	if i := h.c.Info(); i.RACKRetransmits != 2 {
 		t.Fatalf("info %+v", i)
 	}
@@ -157,11 +158,11 @@ func TestEstablished_RACK_ResentRetransmissionBelowTheTimedSegment_NoRTTSample(t
 	if !h.c.rttTiming || h.c.rttSeq != segAt(13) {
 		t.Fatalf("timing %v up to %d, want segment 12", h.c.rttTiming, h.c.rttSeq)
 	}
-	// 12, sent after the retransmission of 0, is SACKed: RACK sends 0
-	// again reo_wnd later.
+	// 12, sent 5ms after the retransmission of 0, is SACKed 5ms after
+	// it was sent: RACK sends 0 again at once (10 + 5 + 2 <= 20ms, RFC
+	// 8985 §6.2 step 5).
 	h.at(20 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
-	h.fire(22 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	// Everything arrives 40ms after 12 was sent: no sample.
 	h.at(55 * ms)
@@ -217,9 +218,10 @@ func TestEstablished_RACK_AfterRTO_NoRecoveryBeforeRecoveryPoint(t *testing.T) {
 	}
 }
 
-// The log of retransmissions RACK watches holds rxtLogSize of them; the
-// rest of a larger recovery is left to the RTO, without fault.
-func TestEstablished_RACK_RecoveryBeyondTheRetransmissionLog(t *testing.T) {
+// The transmit log has no fixed bound (the old log of retransmissions kept
+// 16): every retransmission of a large recovery is timed by its own send
+// (RFC 8985 §6.1).
+func TestEstablished_RACK_EveryRetransmissionOfALargeRecoveryTimed(t *testing.T) {
 	h := newSACKEstablished(t)
 	h.c.cc.setCwnd(40 * 1460)
 	writeSegs(h, 40)
@@ -236,8 +238,15 @@ func TestEstablished_RACK_RecoveryBeyondTheRetransmissionLog(t *testing.T) {
 			t.Fatalf("retransmission %d at %d, want %d", i, g.Seq, segAt(i))
 		}
 	}
-	if h.c.rxtN != rxtLogSize {
-		t.Fatalf("%d retransmissions logged, want %d", h.c.rxtN, rxtLogSize)
+	l := &h.c.txl
+	resent := 0
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if r := &l.recs[i]; r.has(txRetrans) && r.xmit.Equal(h.now) {
+			resent += int(r.start.Size(r.end))
+		}
+	}
+	if resent != 20*1460 {
+		t.Fatalf("%d octets logged as resent now, want %d", resent, 20*1460)
 	}
 }
 
@@ -258,12 +267,9 @@ func TestEstablished_RACK_FINOnlyRescue_NoEvidenceOfLoss(t *testing.T) {
 	h.at(11 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(10)))
 	h.expect()
-	// The hole below 10 (0, resent already) is lost reo_wnd after 1-9
-	// were first SACKed (RFC 8985 §6.2 step 5).
-	h.fire(12 * ms)
-	h.expect()
-	// Nothing sent after the retransmission of 0 was delivered: the next
-	// timer is the recovery probe, not a RACK retransmission.
+	// Nothing sent after the retransmission of 0 was delivered: no
+	// reordering timer runs, the next is the recovery probe, not a RACK
+	// retransmission.
 	h.fire(13 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if i := h.c.Info(); i.RACKRetransmits != 0 || i.LossProbes != 1 || i.Timeouts != 0 {
@@ -271,116 +277,78 @@ func TestEstablished_RACK_FINOnlyRescue_NoEvidenceOfLoss(t *testing.T) {
 	}
 }
 
-// The same with timestamps, where every ACK of new data is an RTT sample
-// (RFC 7323 §4) and RACK.reo_wnd can shrink within one recovery (RFC 8985
-// §6.2 step 4, min_RTT/4): a retransmission logged later, with later
-// evidence, can then be due before one logged earlier, and the timer is
-// armed for it.
-func TestEstablished_RACK_ReorderingTimer_EarliestEvenIfLoggedLater(t *testing.T) {
-	// With timestamps SMSS is 1448: segment i starts at seg(i).
-	seg := func(i int) seqnum.Value { return seqnum.Value(1001 + 1448*i) }
-	h := newSynSent(t, Config{})
-	off := h.c.tsOffset
-	h.at(40 * ms) // min_RTT 40ms: RACK.reo_wnd 10ms + 2ms
-	sa := ts(h.synAck(), 7000, off)
-	sa.Options.SACKPermitted = true
-	h.in(sa)
-	h.out.take()
-	if !h.c.tsOn || !h.c.sackOn || h.c.minRTT != 40*ms {
-		t.Fatalf("fixture: tsOn %v sackOn %v min_RTT %v", h.c.tsOn, h.c.sackOn, h.c.minRTT)
+// RFC 8985 §6.2 step 2: the ACK of a retransmitted segment is ambiguous
+// (it may be the original's) when it comes sooner than RACK.min_RTT after
+// the retransmission, and then gives RACK neither its RTT nor its
+// transmit time; one a min_RTT or more later does. Deviation (Linux
+// compat): the echoed TSval is not looked at (rackAdvance), so both ACKs
+// here echo the original's.
+func TestEstablished_RACK_RetransmissionACKSoonerThanMinRTT_Ambiguous(t *testing.T) {
+	seg := func(i int) seqnum.Value { return seqnum.Value(1001 + 1448*i) } // SMSS 1448 with timestamps
+	for _, tc := range []struct {
+		name string
+		at   time.Duration // when the ACK of the retransmission (sent at 50ms) comes
+		want time.Duration
+	}{
+		{"sooner than min_RTT", 60 * ms, 40 * ms},
+		{"min_RTT after", 90 * ms, 50 * ms},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSynSent(t, Config{})
+			off := h.c.tsOffset
+			h.at(40 * ms) // min_RTT 40ms
+			sa := ts(h.synAck(), 7000, off)
+			sa.Options.SACKPermitted = true
+			h.in(sa)
+			h.out.take()
+			h.c.Write(bytesN(10*1448), h.now) // sent at 40ms
+			h.out.take()
+			// 0 is lost; 1-9 arrive: recovery resends 0 at 50ms.
+			h.at(50 * ms)
+			h.in(ts(h.sackAck(seg(0), seg(1), seg(10)), 7001, off+40))
+			h.expect("ACK seq=1001 ack=5001 len=1448")
+			h.at(tc.at)
+			h.in(ts(h.sackAck(seg(10)), 7002, off+40))
+			if got := h.c.rackXmit.Sub(t0); got != tc.want {
+				t.Fatalf("RACK.xmit_ts %v, want %v", got, tc.want)
+			}
+		})
 	}
-	h.c.Write(bytesN(14*1448), h.now)
-	if got := len(h.out.take()); got != 10 {
-		t.Fatalf("sent %d segments, want 10", got)
-	}
-	// 0 and 3 are lost: limited transmit sends 10 and 11, recovery
-	// resends 0 at 50ms.
-	h.at(50 * ms)
-	h.in(h.sackAck(seg(0), seg(1), seg(2)))
-	h.in(h.sackAck(seg(0), seg(1), seg(3)))
-	h.in(h.sackAck(seg(0), seg(1), seg(3), seg(4), seg(5)))
-	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(10)), s("ACK seq=%d ack=5001 len=1448", seg(11)),
-		"ACK seq=1001 ack=5001 len=1448")
-	h.at(51 * ms)
-	h.in(h.sackAck(seg(0), seg(1), seg(3), seg(4), seg(10)))
-	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(3)),
-		s("ACK seq=%d ack=5001 len=1448", seg(12)), s("PSH|ACK seq=%d ack=5001 len=1448", seg(13)))
-	// 12 is SACKed: the retransmission of 3 is lost at 52 + 12ms (that
-	// of 0 too). Rule (3) resends 10.
-	h.at(52 * ms)
-	h.in(h.sackAck(seg(0), seg(12), seg(13), seg(1), seg(3), seg(4), seg(10)))
-	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(10)))
-	h.c.Write(bytesN(1448), h.now) // waits for cwnd
-	h.expect()
-	// The retransmission of 0 arrives, the ACK echoes its TSval: a 3ms
-	// sample, min_RTT 3ms, RACK.reo_wnd 0.75ms + 2ms. Rule (2) sends 14.
-	h.at(53 * ms)
-	h.in(ts(h.sackAck(seg(3), seg(12), seg(13), seg(4), seg(10)), 7001, off+50))
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1448", seg(14)))
-	if h.c.minRTT != 3*ms {
-		t.Fatalf("min_RTT %v, want 3ms", h.c.minRTT)
-	}
-	// 14 is SACKed: the retransmission of 10 is lost at 54 + 2.75ms,
-	// before that of 3 (64ms).
-	h.at(54 * ms)
-	h.in(h.sackAck(seg(3), seg(14), seg(15), seg(12), seg(13), seg(4), seg(10)))
-	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(11)))
-	h.fire(56*ms + 750*time.Microsecond)
-	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(10)))
-	// The holes below 5, SACKed at 50ms, are lost 12ms later (RFC 8985
-	// §6.2 step 5): none is left.
-	h.fire(62 * ms)
-	h.expect()
-	h.fire(64 * ms)
-	h.expect(s("ACK seq=%d ack=5001 len=1448", seg(3)))
 }
 
 // RFC 6298 §3 (Karn) discards the sample of a retransmitted segment only:
-// when RACK sends again a lost retransmission above the timed segment, the
-// timed segment was not retransmitted and its ACK is still a sample.
-func TestEstablished_RACK_ResentRetransmissionAboveTheTimedSegment_KeepsTheRTTSample(t *testing.T) {
-	h := newSACKEstablished(t)
-	h.c.cc.setCwnd(40 * 1460)
-	writeSegs(h, 40)
-	h.c.Write(bytesN(4*1460), h.now) // 40-43 wait
-	h.expect()
-	// 0-19 are lost: recovery resends them all (the log keeps 16).
-	h.at(10 * ms)
-	h.in(h.sackAck(segAt(0), segAt(20), segAt(40)))
-	if got := len(h.out.take()); got != 20 {
-		t.Fatalf("%d retransmissions, want 20", got)
-	}
-	// 0-15 arrive: rule (2) sends 40 (timed: nothing else is) to 43.
-	h.at(11 * ms)
-	h.in(h.sackAck(segAt(16), segAt(20), segAt(40)))
-	h.expect(rackSeg(40), rackSeg(41),
-		rackSeg(42), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(43)))
-	if !h.c.rttTiming || h.c.rttSeq != segAt(41) {
-		t.Fatalf("timing %v up to %d, want segment 40", h.c.rttTiming, h.c.rttSeq)
-	}
-	// 40 and 42 are SACKed: rule (3) resends the hole 41, above the timed
-	// segment; then 44 is written and sent.
-	h.at(12 * ms)
-	h.in(h.sackAck(segAt(16), segAt(42), segAt(43), segAt(20), segAt(41)))
-	h.expect(rackSeg(41))
-	h.c.Write(bytesN(1460), h.now)
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(44)))
-	// 44, sent after it, is SACKed: the retransmission of 41 is lost
-	// reo_wnd later and sent again (rule 3 resends 43 meanwhile).
-	h.at(13 * ms)
-	h.in(h.sackAck(segAt(16), segAt(44), segAt(45), segAt(20), segAt(41), segAt(42), segAt(43)))
-	h.expect(rackSeg(43))
-	// The holes below 43, SACKed at 12ms, are lost reo_wnd later (RFC
-	// 8985 §6.2 step 5): 41 only, resent already.
-	h.fire(14 * ms)
-	h.expect()
-	h.fire(15 * ms)
-	h.expect(rackSeg(41))
-	// 16-19 and 40 are acknowledged 9ms after 40 was sent: the sample
-	// (the harness's handshake sample was 0: SRTT = 9ms/8).
-	h.at(20 * ms)
-	h.in(h.sackAck(segAt(41), segAt(42), segAt(45)))
-	if i := h.c.Info(); i.RACKRetransmits != 1 || i.SRTT != 9*ms/8 {
-		t.Fatalf("info %+v", i)
+// when RACK sends a segment deemed lost above the timed segment, the timed
+// segment was not retransmitted and its ACK is still a sample; below it,
+// the ACK would time the retransmission, and the measurement goes.
+func TestRACK_Retransmit_KarnBelowTheTimedSegmentOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lost   int // the record starting at segment lost is deemed lost
+		timing bool
+	}{
+		{"above", 10, true},
+		{"below", 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSACKEstablished(t)
+			lostFirstSegmentRecovery(h)
+			h.c.rttTiming, h.c.rttSeq, h.c.rttStart = true, segAt(5), h.now
+			l := &h.c.txl
+			for i := l.head; i != 0; i = l.recs[i].next {
+				if l.recs[i].start == segAt(tc.lost) {
+					l.setFlags(i, txLost, 0)
+				}
+			}
+			h.c.cc.setCwnd(100 * 1460)
+			if !h.c.rackRetransmit(h.now, 1460) {
+				t.Fatal("nothing resent")
+			}
+			if g := h.out.take(); len(g) != 1 || g[0].Seq != segAt(tc.lost) {
+				t.Fatalf("sent %v, want segment %d", g, tc.lost)
+			}
+			if h.c.rttTiming != tc.timing {
+				t.Fatalf("timing %v, want %v", h.c.rttTiming, tc.timing)
+			}
+		})
 	}
 }

@@ -5,12 +5,11 @@ import (
 )
 
 // RACK's time-based loss detection (RFC 8985 §6.2 step 5) for the holes
-// of original transmissions in SACK recovery (RFC 6675): original
-// segments go out in sequence order, so a hole below a SACKed octet was
-// sent before it, and is lost RACK.reo_wnd after that SACK was first seen
-// (rackHoles). It then leaves pipe (RFC 6675 §4 SetPipe) and NextSeg()
-// rule (1) sends it. The harness as in rack_test.go: RACK.reo_wnd is 2ms,
-// the RTO 200ms.
+// of original transmissions in SACK recovery (RFC 6675): a hole sent
+// before a segment that was delivered is lost at its xmit_ts + RACK.rtt +
+// RACK.reo_wnd (rackDetectLoss). It then leaves pipe (RFC 6675 §4
+// SetPipe, rackPipe) and is resent first (rackRetransmit). The harness
+// as in rack_test.go: RACK.reo_wnd is 2ms, the RTO 200ms.
 
 // holeBelowASACK is lateSegmentInRecovery (recovery at 10ms, cwnd six
 // segments; at 15ms 4-7 and 9 arrive, 8 does not). One segment is SACKed
@@ -56,11 +55,13 @@ func TestEstablished_RACK_HoleBelowASACKInRecovery_LostAfterReoWnd(t *testing.T)
 }
 
 // newerSACKWhileOneWaits continues holeBelowASACK: 14 is written (it
-// waits for cwnd), and at 16ms 11 arrives, while the holes below 10 wait
-// for their reo_wnd (until 17ms). 10 is now a hole below a SACKed octet
-// too; rule (2) sends 14 in the room 11 left. At 17ms the holes below 10
-// are lost: 8 alone leaves pipe and is resent (rule 1); 10, which stays
-// in pipe, would have gone with it.
+// waits for cwnd), and at 16ms 11 arrives, 6ms after it was sent
+// (RACK.rtt). 8 was sent 10ms before it, so 8 is lost at once (0 + 6 +
+// 2ms <= 16ms, RFC 8985 §6.2 step 5): it leaves pipe and is resent, and
+// rule (2) sends 14 in the room 11 left. 10, sent with 11 but below it,
+// is lost at 10 + 6 + 2 = 18ms, and so is the retransmission of 0.
+// (Before the transmit log, 8 was deemed lost reo_wnd after 9's SACK
+// was seen, at 17ms, one RTT late.)
 func newerSACKWhileOneWaits(h *harness) {
 	h.t.Helper()
 	holeBelowASACK(h)
@@ -68,16 +69,16 @@ func newerSACKWhileOneWaits(h *harness) {
 	h.expect()
 	h.at(16 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(8), segAt(9), segAt(10), segAt(11), segAt(12)))
-	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(14)))
-	h.fire(17 * ms)
-	h.expect(rackSeg(8))
+	h.expect(rackSeg(8), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(14)))
+	if !h.c.rackAt.Equal(t0.Add(18 * ms)) {
+		h.t.Fatalf("reordering timer at %v, want 18ms", h.c.rackAt.Sub(t0))
+	}
 }
 
-// A hole above the SACKed octet whose reo_wnd passed was sent after it
-// (10 and 11 went out at 10ms, 9 at 0): that SACK is no evidence of its
-// loss (RFC 8985 §6.2 step 5, "sent after"). At 17ms 8 alone is lost and
-// resent (newerSACKWhileOneWaits); 10 is a hole NextSeg() offers under
-// rule (3), not rule (1).
+// A hole above the delivered segment RACK.end_seq points at (10 is
+// below 11 but was sent with it, at 10ms, after 8) is not lost with 8
+// (RFC 8985 §6.2 step 5, each at its own xmit_ts + RACK.rtt +
+// RACK.reo_wnd): NextSeg() offers 10 under rule (3), not rule (1).
 func TestEstablished_RACK_HoleAboveTheSACKedOctet_NotLostWithIt(t *testing.T) {
 	h := newSACKEstablished(t)
 	newerSACKWhileOneWaits(h)
@@ -86,59 +87,57 @@ func TestEstablished_RACK_HoleAboveTheSACKedOctet_NotLostWithIt(t *testing.T) {
 	}
 }
 
-// Newer evidence (11 SACKed at 16ms) arriving while an earlier one waits
-// gets its own RACK.reo_wnd, from when the earlier one was taken (17ms):
-// 10 is lost at 19ms, not before, and resent (rule 1) without any further
-// ACK.
+// The reordering timer fires at 10's own deadline (18ms): 10 and the
+// retransmission of 0, both sent at 10ms, are lost and resent without
+// any further ACK, in the order sent.
 func TestEstablished_RACK_NewerSACKWhileOneWaits_ItsOwnReoWnd(t *testing.T) {
 	h := newSACKEstablished(t)
 	newerSACKWhileOneWaits(h)
-	h.at(18 * ms)
-	h.in(h.sackAck(segAt(0), segAt(1), segAt(8), segAt(9), segAt(10), segAt(11), segAt(12)))
-	h.expect()
-	h.fire(19 * ms)
-	h.expect(rackSeg(10))
-	if i := h.c.Info(); i.Timeouts != 0 {
+	h.fire(18 * ms)
+	h.expect(rackSeg(10), "ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); i.Timeouts != 0 || i.RACKRetransmits != 1 {
 		t.Fatalf("info %+v", i)
 	}
 }
 
-// expectHolesReset fails unless the holes state of rackHoles is clear.
-func expectHolesReset(h *harness) {
+// expectNoLoss fails unless no record is deemed lost and, if timer, no
+// reordering timer runs.
+func expectNoLoss(h *harness, timer bool) {
 	h.t.Helper()
-	if c := h.c; c.rackLostSet || !c.rackTopAt.IsZero() || c.rackLostBelow(segAt(1)) {
-		h.t.Fatalf("holes state: lost to %d (set %v), pending %d at %v", c.rackLostTo, c.rackLostSet, c.rackTop, c.rackTopAt)
+	if c := h.c; c.txl.nLost != 0 || (timer && !c.rackAt.IsZero()) {
+		h.t.Fatalf("%d records deemed lost, reordering timer at %v", c.txl.nLost, c.rackAt)
 	}
 }
 
-// The holes deemed lost belong to one recovery: the cumulative ACK of
-// RecoveryPoint ends it (RFC 6675 §5, RFC 6582 §3.2 step 3) and the
-// state goes with it, the pending evidence too, so that no later recovery
-// inherits a loss it did not see.
+// What was deemed lost is delivered by the cumulative ACK of
+// RecoveryPoint, which ends the recovery (RFC 6675 §5, RFC 6582 §3.2 step
+// 3): nothing is left marked lost for a later recovery. (The reordering
+// timer may run on: 12 and 13, sent before the retransmission of 8 that
+// this ACK delivers, are lost at their own time.)
 func TestEstablished_RACK_HolesState_ResetWhenRecoveryEnds(t *testing.T) {
 	h := newSACKEstablished(t)
-	newerSACKWhileOneWaits(h) // 10 pending until 19ms
+	newerSACKWhileOneWaits(h)
 	h.at(18 * ms)
 	h.in(h.sackAck(segAt(12)))
 	if h.c.inRecovery {
 		t.Fatal("still in recovery after the ACK of RecoveryPoint")
 	}
-	expectHolesReset(h)
+	expectNoLoss(h, false)
 }
 
-// RFC 6675 §5.1: after a timeout the SACK information is not trusted, and
-// the holes deemed lost are forgotten with it (the RTO ends recovery).
+// RFC 6675 §5.1: after a timeout the go-back-N resends what is not
+// SACKed, and the loss marks go (txForgetLosses), as the reordering timer.
 func TestEstablished_RACK_HolesState_ResetAfterRTO(t *testing.T) {
 	h := newSACKEstablished(t)
 	newerSACKWhileOneWaits(h)
-	h.fire(19 * ms)
-	h.expect(rackSeg(10))
-	h.fire(21 * ms) // the recovery probe
+	h.fire(18 * ms)
+	h.expect(rackSeg(10), "ACK seq=1001 ack=5001 len=1460")
+	h.fire(20 * ms) // the recovery probe
 	h.expect("ACK seq=1001 ack=5001 len=1460")
-	h.fire(221 * ms) // the RTO, re-armed by the probe
+	h.fire(220 * ms) // the RTO, re-armed by the probe
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if i := h.c.Info(); i.Timeouts != 1 {
 		t.Fatalf("info %+v", i)
 	}
-	expectHolesReset(h)
+	expectNoLoss(h, true)
 }

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"testing"
+	"time"
 )
 
 // Loss detection beyond RFC 6675's DupThresh: limited transmit (RFC 3042,
@@ -87,6 +88,49 @@ func TestEstablished_RACK_SmallFlightHoleLostAfterReoWnd(t *testing.T) {
 	h.noDeadline()
 }
 
+// twoSegmentsApart sends segment 0 now and segment 1 gap later.
+func twoSegmentsApart(h *harness, gap time.Duration) {
+	h.t.Helper()
+	start := h.now.Sub(t0)
+	for i := range 2 {
+		h.at(start + time.Duration(i)*gap)
+		h.c.Write(bytesN(1460), h.now)
+		h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(i)))
+	}
+}
+
+// RFC 8985 §6.2 step 5 times the loss from the hole's own transmission,
+// not from when the evidence arrived: 0 went out at 0, 1 at 5ms, and 1's
+// SACK at 8ms (RACK.rtt 3ms) shows 0 overdue since 0 + 3 + 2 = 5ms. It is
+// deemed lost, and recovery starts, on that ACK. (Before the transmit
+// log, 0 was lost reo_wnd after the ACK, at 10ms.)
+func TestEstablished_RACK_LostAtXmitPlusRTTPlusReoWnd_OnTheACK(t *testing.T) {
+	h := newSACKEstablished(t)
+	twoSegmentsApart(h, 5*ms)
+	h.at(8 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); !h.c.inRecovery || i.RACKRecoveries != 1 {
+		t.Fatalf("inRecovery %v info %+v", h.c.inRecovery, i)
+	}
+}
+
+// The same when the deadline is still ahead: 0 at 0, 1 at 1ms, 1's SACK
+// at 11ms (RACK.rtt 10ms). 0 is lost at 0 + 10 + 2 = 12ms, by the
+// reordering timer (§6.3), not at 13ms (the ACK plus reo_wnd).
+func TestEstablished_RACK_LostAtXmitPlusRTTPlusReoWnd_ByTheTimer(t *testing.T) {
+	h := newSACKEstablished(t)
+	twoSegmentsApart(h, 1*ms)
+	h.at(11 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
+	h.expect()
+	h.fire(12 * ms)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); !h.c.inRecovery || i.RACKRecoveries != 1 {
+		t.Fatalf("inRecovery %v info %+v", h.c.inRecovery, i)
+	}
+}
+
 func TestEstablished_RACK_ReorderedHoleArrivesInTime(t *testing.T) {
 	h := newSACKEstablished(t)
 	writeSegs(h, 2)
@@ -120,24 +164,25 @@ func TestEstablished_RACK_LostRetransmissionSentAgain(t *testing.T) {
 	h.at(15 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(12)))
 	h.expect(s("ACK seq=%d ack=5001 len=1460", segAt(12)), s("PSH|ACK seq=%d ack=5001 len=1460", segAt(13)))
-	// Segment 12, sent after the retransmission, is SACKed: the
-	// retransmission is lost reo_wnd later (RFC 8985 §6.2 step 5), not
-	// at the RTO (200ms).
+	// Segment 12, sent 5ms after the retransmission, is SACKed 5ms
+	// after it was sent (RACK.rtt): the retransmission is lost at its
+	// xmit_ts + RACK.rtt + reo_wnd = 10 + 5 + 2 = 17ms (RFC 8985 §6.2
+	// step 5), so at once, not at the RTO (200ms). (The log of
+	// retransmissions before the transmit log deemed it lost reo_wnd
+	// after this ACK, at 22ms.)
 	h.at(20 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
-	h.expect()
-	// With cwnd at two segments the re-sent retransmission fits only
-	// because the lost one has left pipe (RFC 8985 §6.2): pipe is then
-	// segment 13 alone, in flight.
-	h.c.cc.setCwnd(2 * 1460)
-	h.fire(22 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if i := h.c.Info(); i.RACKRetransmits != 1 || i.Timeouts != 0 {
 		t.Fatalf("info %+v", i)
 	}
+	// The lost copy has left pipe: 13 and the new copy are in flight.
+	if p := h.c.pipe(); p != 2*1460 {
+		t.Fatalf("pipe %d, want %d", p, 2*1460)
+	}
 	h.in(h.sackAck(segAt(14)))
-	if h.c.inRecovery || h.c.rxtN != 0 {
-		t.Fatalf("inRecovery %v, %d retransmissions logged", h.c.inRecovery, h.c.rxtN)
+	if h.c.inRecovery || h.c.txl.nLost != 0 {
+		t.Fatalf("inRecovery %v, %d records deemed lost", h.c.inRecovery, h.c.txl.nLost)
 	}
 	h.noDeadline()
 }
@@ -283,9 +328,12 @@ func TestEstablished_RACK_LostRetransmission_ShrunkMSS_RestSentToo(t *testing.T)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(4)))
 	h.out.take() // limited transmit, then the retransmission of segment 0
-	h.at(15 * ms)
+	h.at(11 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(12)))
 	h.out.take() // segments 12 and 13
+	// 12, sent 1ms after the retransmission, is SACKed 9ms after it was
+	// sent: the retransmission is lost at 10 + 9 + 2 = 21ms (RFC 8985
+	// §6.2 step 5).
 	h.at(20 * ms)
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(13)))
 	h.expect()
@@ -297,7 +345,7 @@ func TestEstablished_RACK_LostRetransmission_ShrunkMSS_RestSentToo(t *testing.T)
 	h.in(ooo)
 	h.out.take() // the duplicate ACK with the SACK block
 	h.c.cc.setCwnd(4 * 1460)
-	h.fire(22 * ms)
+	h.fire(21 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1448", s("ACK seq=%d ack=5001 len=12", segAt(0).Add(1448)))
 	if i := h.c.Info(); i.Timeouts != 0 {
 		t.Fatalf("info %+v", i)
@@ -316,4 +364,84 @@ func TestEstablished_TLP_ProbeResendsTheLastSegmentAsSent(t *testing.T) {
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1460", segAt(0)), s("PSH|ACK seq=%d ack=5001 len=1000", segAt(1)))
 	h.fire(2 * ms)
 	h.expect(s("PSH|ACK seq=%d ack=5001 len=1000", segAt(1)))
+}
+
+// Outside recovery, with SACKed data above a hole at SND.UNA that was
+// already retransmitted (here, as if by an earlier recovery, at 5ms,
+// after 1 and 2 were sent): RACK cannot time the retransmission until
+// something sent after it is delivered, DupThresh does not hold, and TLP
+// does not run with SACKed data outstanding (RFC 8985 §7.2). The
+// recovery probe runs instead (sackProbing): a PTO after the ACK, 0 is
+// resent, not at the RTO.
+func TestEstablished_RecoveryProbe_ResentHoleOutsideRecovery(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 3)
+	h.c.txl.resent(segAt(0), segAt(1), t0.Add(5*ms))
+	h.at(10 * ms)
+	h.in(h.sackAck(segAt(0), segAt(1), segAt(3)))
+	h.expect()
+	if h.c.inRecovery {
+		t.Fatal("fixture: in recovery")
+	}
+	expectRecoveryProbe(h, 12*ms, 1)
+}
+
+// expectRecoveryProbe fires the timer due at at and expects the recovery
+// probe: SND.UNA's segment resent, probes in all so far, and no RTO.
+func expectRecoveryProbe(h *harness, at time.Duration, probes uint64) {
+	h.t.Helper()
+	h.fire(at)
+	h.expect("ACK seq=1001 ack=5001 len=1460")
+	if i := h.c.Info(); i.LossProbes != probes || i.Timeouts != 0 {
+		h.t.Fatalf("info %+v", i)
+	}
+}
+
+// A segment deemed lost and already resent (its retransmission in
+// flight) starts no new recovery once the last one ends: only one that
+// waits to be resent does (rackLostUnsent).
+func TestEstablished_RACK_ResentLossStartsNoRecovery(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 3)
+	h.at(10 * ms)
+	l := &h.c.txl
+	l.setFlags(l.head, txLost|txRetrans|txEverRetrans, 0)
+	h.c.rackDetect(h.c.sndUna, h.now)
+	if h.c.inRecovery {
+		t.Fatal("recovery entered for a loss already resent")
+	}
+	l.setFlags(l.head, 0, txRetrans)
+	h.c.rackDetect(h.c.sndUna, h.now)
+	if !h.c.inRecovery {
+		t.Fatal("no recovery for a loss waiting to be resent")
+	}
+}
+
+// RACK resends a lost segment above HighRxt with unSACKed octets between
+// (10, above 4-9): HighRxt stays, since SetPipe (RFC 6675 §4) counts
+// every unSACKed octet below it as retransmitted; 4-9 count once.
+func TestEstablished_RACK_ResendAboveAGap_HighRxtStays(t *testing.T) {
+	h := newSACKEstablished(t)
+	lostFirstSegmentRecovery(h) // 1-3 SACKed, 0 resent: HighRxt at 1
+	l := &h.c.txl
+	for i := l.head; i != 0; i = l.recs[i].next {
+		if l.recs[i].start == segAt(10) {
+			l.setFlags(i, txLost, 0)
+		}
+	}
+	pipe := h.c.pipe()
+	if !h.c.rackRetransmit(h.now, 1460) {
+		t.Fatal("nothing resent")
+	}
+	h.expect(rackSeg(10))
+	if h.c.highRxt != segAt(1) {
+		t.Fatalf("HighRxt %d, want %d", h.c.highRxt, segAt(1))
+	}
+	// 10 left pipe when deemed lost and is back with its retransmission.
+	if got := h.c.pipe(); got != pipe+1460 {
+		t.Fatalf("pipe %d, want %d", got, pipe+1460)
+	}
+	if seq, _, _, ok := h.c.nextHole(1460); ok && seq == segAt(10) {
+		t.Fatal("NextSeg() offers 10 again")
+	}
 }

@@ -138,7 +138,7 @@ func (c *Conn) isLost(seq seqnum.Value) bool {
 // second block) reports a duplicate and is left out of the scoreboard
 // (RFC 6675 §4, Update() "is not ... for D-SACK"). Every other block is
 // checked first (sackBlockValid); one that fails is ignored and counted.
-func (c *Conn) sackUpdate(seg *Segment) int {
+func (c *Conn) sackUpdate(seg *Segment, now time.Time) int {
 	o := &seg.Options
 	n := min(max(o.NumSACK, 0), maxSACKBlocks)
 	added := 0
@@ -166,6 +166,9 @@ func (c *Conn) sackUpdate(seg *Segment) int {
 		got := c.sb.add(blk.Start, blk.End)
 		if got > 0 && hadTop && blk.End.LessThan(top) && blk.Start.GreaterThanEq(c.highRxt) {
 			c.noteReordering(blk.Start, blk.End) // newly SACKed, all below the old top
+		}
+		if got > 0 {
+			c.txSACKed(blk.Start, blk.End, now)
 		}
 		added += got
 	}
@@ -221,7 +224,7 @@ func (c *Conn) pipe() int {
 		}
 		if prev.LessThan(end) {
 			size := int(prev.Size(end))
-			if i == c.sb.n || !c.lostHole(bytes, ranges, end) {
+			if i == c.sb.n || !c.lostHole(bytes, ranges) {
 				p += size
 			}
 			if c.highRxt.GreaterThan(prev) {
@@ -234,15 +237,32 @@ func (c *Conn) pipe() int {
 			prev = c.sb.r[i].end
 		}
 	}
-	// A retransmission deemed lost (RFC 8985 §6.2) has left the network.
-	return max(p-c.rackLostBytes(), 0)
+	// A segment deemed lost by RACK (RFC 8985 §6.2) has left the network.
+	return max(p+c.rackPipe(), 0)
 }
 
-// lostHole reports whether a hole ending at end, below SACKed data of
-// bytes octets in ranges ranges, is lost: IsLost (RFC 6675 §4, unless
-// reordering was seen) or RACK's mark (RFC 8985 §6.2).
-func (c *Conn) lostHole(bytes, ranges int, end seqnum.Value) bool {
-	return (!c.reorderingSeen && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss)) || c.rackLostBelow(end)
+// lostHole reports whether a hole below SACKed data of bytes octets in
+// ranges ranges is lost by IsLost (RFC 6675 §4), unless reordering was
+// seen (RFC 8985 §6.2 step 4: RACK's reordering window decides then).
+// RACK's own marks are the records' (rackPipe).
+func (c *Conn) lostHole(bytes, ranges int) bool {
+	return !c.reorderingSeen && (ranges >= dupThresh || bytes > (dupThresh-1)*c.mss)
+}
+
+// isLostLine returns the sequence number below which every unSACKed
+// octet is IsLost (RFC 6675 §4): the start of the highest SACKed range
+// with DupThresh ranges, or more than (DupThresh-1)·SMSS octets, at or
+// above it. IsLost only grows toward SND.UNA, so one walk from the top
+// finds it. ok is false when IsLost holds nowhere.
+func (c *Conn) isLostLine() (line seqnum.Value, ok bool) {
+	bytes := 0
+	for i := c.sb.n - 1; i >= 0; i-- {
+		bytes += int(c.sb.r[i].start.Size(c.sb.r[i].end))
+		if c.sb.n-i >= dupThresh || bytes > (dupThresh-1)*c.mss {
+			return c.sb.r[i].start, true
+		}
+	}
+	return 0, false
 }
 
 // nextHole returns the segment NextSeg() rules (1) and (3) of RFC 6675
@@ -255,6 +275,13 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 	for i := 0; i < c.sb.n; i++ {
 		start, end := seqnum.Max(prev, c.highRxt), c.sb.r[i].start
 		prev = c.sb.r[i].end
+		for start.LessThan(end) {
+			s := c.rackResentAt(start) // RACK resent it already
+			if s == start {
+				break
+			}
+			start = s
+		}
 		if !start.LessThan(end) {
 			continue
 		}
@@ -264,7 +291,7 @@ func (c *Conn) nextHole(mss int) (seq seqnum.Value, n int, lost, ok bool) {
 		} else {
 			return 0, 0, false, false // no data there (cannot happen: the FIN is last)
 		}
-		return start, n, (!c.reorderingSeen && c.isLost(start)) || c.rackLostBelow(end), true
+		return start, n, !c.reorderingSeen && c.isLost(start), true
 	}
 	return 0, 0, false, false
 }
@@ -278,7 +305,6 @@ func (c *Conn) retransmitHole(seq seqnum.Value, n int, now time.Time) {
 		c.rttTiming = false // Karn
 	}
 	c.highRxt = seqnum.Max(c.highRxt, seq.Add(seqnum.Size(n)))
-	c.rackRecord(seq, seq.Add(seqnum.Size(n)))
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
 	}
@@ -314,12 +340,11 @@ func (c *Conn) rescueRetransmit(now time.Time) bool {
 	if fin {
 		dataTop = top.Sub(1)
 	}
-	start, n, ok := c.retransmitTail(now, low, dataTop, fin)
+	_, _, ok := c.retransmitTail(now, low, dataTop, fin)
 	if !ok {
 		return false
 	}
 	c.rescueRxt, c.rescueSet = c.recover, true
-	c.rackRecord(start, start.Add(seqnum.Size(n)))
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.currentRTO())
 	}

@@ -348,9 +348,11 @@ func TestEstablished_SACK_RTOKeepsTheScoreboard_GoBackNSkipsSACKedData(t *testin
 	// 0 and 2 are lost, 1 and 3 SACKed.
 	h.in(h.sackAck(segAt(0), segAt(1), segAt(2)))
 	h.in(h.sackAck(segAt(0), segAt(3), segAt(4), segAt(1), segAt(2)))
-	h.fire(2 * ms) // RACK: 0 is lost reo_wnd after the SACK; its repair is lost too
+	h.fire(2 * ms) // RACK: 0 and 2 are lost at xmit_ts + RACK.rtt + reo_wnd; the repairs are lost too
 	h.out.take()
-	h.fire(200 * ms)
+	h.fire(4 * ms) // the recovery probe, lost too
+	h.out.take()
+	h.fire(204 * ms)
 	h.expect("ACK seq=1001 ack=5001 len=1460")
 	if h.c.sb.n != 2 {
 		t.Fatalf("after the RTO: board %v, want both SACKed ranges kept", h.c.sb.r[:h.c.sb.n])

@@ -361,8 +361,8 @@ func TestSim_EchoWithHeavyLoss_SACKAndNewReno_Complete(t *testing.T) {
 // 200µs round trip with CUBIC, where cwnd stays a few segments: a hole
 // with fewer than DupThresh segments SACKed above it is not lost by RFC
 // 6675's IsLost, stays in pipe, and with cwnd - pipe < SMSS nothing is
-// sent until the RTO. RACK deems it lost RACK.reo_wnd after the SACK
-// above it (RFC 8985 §6.2 step 5, rackHoles) and rule (1) resends it.
+// sent until the RTO. RACK deems it lost RACK.rtt + RACK.reo_wnd after it
+// was sent (RFC 8985 §6.2 step 5, rackDetectLoss) and resends it.
 // Measured over the 25 seeds: 7 RTOs in 2910 losses without that rule,
 // none with it when recovery ended with FlightSize + SMSS (RFC 6582's
 // option (1)), 3 in 2934 since it ends at ssthresh (RFC 6675, Linux):

@@ -101,16 +101,19 @@ type rackState struct {
 	tlpRetrans bool
 	tlpEndSeq  seqnum.Value
 
-	rackAt      time.Time // the reordering timer (RFC 8985 §8)
-	rackFirstAt time.Time // when the first hole counts as lost, outside recovery
-	// In recovery, holes of original transmissions below rackLostTo are
-	// lost (when rackLostSet); rackTop, the highest SACKed octet seen
-	// since, becomes rackLostTo at rackTopAt (zero: nothing pending).
-	rackLostTo, rackTop seqnum.Value
-	rackLostSet         bool
-	rackTopAt           time.Time
-	rxt                 [rxtLogSize]rxtRecord
-	rxtN                int
+	rackAt time.Time // the reordering timer (RFC 8985 §6.3)
+	txl    txLog     // the transmit log (txlog.go)
+	// RACK.xmit_ts, RACK.end_seq (when rackSet) and RACK.rtt (RFC 8985
+	// §6.1); rackAckXmit is the transmit time of the most recently sent
+	// segment the ACK being handled delivered (when rackAckSeen), whose
+	// RTT RACK.rtt takes.
+	rackXmit    time.Time
+	rackEndSeq  seqnum.Value
+	rackRTT     time.Duration
+	rackSet     bool
+	rackAckXmit time.Time
+	rackAckSeen bool
+	recoveryAt  time.Time // when the current SACK recovery began (rackResent)
 	// RACK.reo_wnd adaptation (RFC 8985 §6.2 step 4), rackDSACK:
 	// reoWndMult is RACK.reo_wnd_mult less one, reoWndPersist
 	// RACK.reo_wnd_persist, dsackRound RACK.dsack_round (when

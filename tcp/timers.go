@@ -326,6 +326,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.countTimeout()
 	c.ptoAt, c.tlpOut = time.Time{}, false // RFC 8985 §6.3: the RTO ends any probe episode
 	c.rackReset()
+	c.txForgetLosses()
 	c.dupAcks, c.inRecovery = 0, false
 	c.undoOn = false     // D-SACKs undo fast recoveries; a timeout is Eifel's (eifelUndo)
 	c.recover = c.sndNxt // RFC 6582 §3.2 step 4; RFC 6675 §5.1 RecoveryPoint = HighData
@@ -340,6 +341,7 @@ func (c *Conn) onRTO(now time.Time) {
 	// the same data, which clears the board.
 	if c.backoff > 0 {
 		c.sb.clear()
+		c.txUnSACK()
 	}
 	c.highRxt = c.sndUna
 	c.backoff++         // RFC 6298 §5.5
@@ -387,6 +389,7 @@ func (c *Conn) onPersist(now time.Time) {
 	}
 	c.transmit(now, c.sndCur, 1, false)
 	if e := c.sndCur.Add(1); e.GreaterThan(c.sndNxt) {
+		c.txSentNew(c.sndCur, e, now)
 		c.sndNxt = e
 		c.bytesSent++
 	}

@@ -41,6 +41,9 @@ func (c *Conn) ptoAllowed() bool {
 	if c.sackRecovering() {
 		return c.sendingState()
 	}
+	if c.sackProbing() {
+		return true
+	}
 	return c.sackOn && c.sendingState() && c.sndUna != c.sndNxt &&
 		c.sndUna.GreaterThanEq(c.recover) && c.sb.n == 0 &&
 		!c.tlpOut && c.persistAt.IsZero() && !c.rtoAt.IsZero()
@@ -92,7 +95,7 @@ func (c *Conn) onPTO(now time.Time) {
 	if !c.ptoAllowed() {
 		return
 	}
-	if c.sackRecovering() {
+	if c.sackRecovering() || c.sackProbing() {
 		c.recoveryProbe(now)
 		return
 	}
@@ -129,6 +132,18 @@ func (c *Conn) onPTO(now time.Time) {
 	c.countLossProbe()
 	c.ptoAt = time.Time{}
 	c.rtoAt = now.Add(c.currentRTO()) // §7.3: re-arm the RTO, not the PTO
+}
+
+// sackProbing reports whether the recovery probe runs outside recovery:
+// SACKed data is outstanding (so TLP does not run) but no recovery has
+// started, and the hole at SND.UNA is no original RACK can time: a
+// retransmission (a loss probe's, or one of a recovery that has ended)
+// that nothing sent after it can show lost. Without the probe a lost one
+// waits for the RTO; over a TAP dropping 5% each way, 9 of a bulk
+// sender's 24 RTOs in 10 s were that.
+func (c *Conn) sackProbing() bool {
+	return c.sackOn && c.sb.n > 0 && c.sendingState() && c.sndUna != c.sndNxt &&
+		c.sndUna.GreaterThanEq(c.recover) && c.persistAt.IsZero() && !c.rtoAt.IsZero() && c.txResentAt(c.sndUna)
 }
 
 // recoveryProbe is the probe timeout in SACK recovery: the ACK clock has

@@ -257,7 +257,7 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "tapstack",
 	},
 	"SACKSender_RetransmissionLostAgain": {
-		reason: "the fast retransmission of segment 2 is lost; the SACKs of two segments written after it arrive at t0+101 ms. gVisor retransmits segment 2 again at once, as Linux's RACK (RFC 8985 §6.2, reordering window 0 in recovery), but also segment 13, neither SACKed nor lost; tapstack 15 ms later (t0+116 ms: RACK.reo_wnd, min_RTT/4 + 2 ms, from the evidence), the 1000-octet hole again. Neither waits for the RTO, and tapstack's does not fire after the ACK",
+		reason: "the fast retransmission of segment 2 is lost; the SACKs of two segments written after it arrive at t0+101 ms. gVisor retransmits segment 2 again at once, as Linux's RACK (RFC 8985 §6.2, reordering window 0 in recovery), but also segment 13, neither SACKed nor lost; tapstack 14 ms later (t0+115 ms: the retransmission's xmit_ts + RACK.rtt + RACK.reo_wnd, RFC 8985 §6.2 step 5, with reo_wnd min_RTT/4 + 2 ms, not zeroed in recovery), the 1000-octet hole again. Neither waits for the RTO, and tapstack's does not fire after the ACK",
 		linux:  "neither",
 	},
 	"SACKSender_SACKAfterRTO_OnlyHoleResent": {
@@ -265,7 +265,7 @@ var sackKnownDiffs = map[string]knownDiff{
 		linux:  "neither",
 	},
 	"SACKSender_TailLoss_ProbeThenRepair": {
-		reason: "after the ACK of 1 to 9, gVisor resends 10 and 11 at t0+100 ms; tapstack sends one loss probe at t0+152 ms (PTO = 2·SRTT + 2 ms after the ACK, as Linux), the last segment, as Linux. When the probe's SACK shows 10 missing, tapstack repairs it 15 ms later (t0+217 ms: RACK.reo_wnd from the evidence) with the 1000-octet hole; Linux at once (segment 10 was sent more than RACK.rtt + reo_wnd before the SACK). gVisor resends 10 again later (by t0+267 ms)",
-		linux:  "neither",
+		reason: "after the ACK of 1 to 9, gVisor resends 10 and 11 at t0+100 ms; tapstack sends one loss probe at t0+152 ms (PTO = 2·SRTT + 2 ms after the ACK, as Linux), the last segment, as Linux. When the probe's SACK shows 10 missing, tapstack repairs it at once, as Linux (segment 10 was sent more than RACK.rtt + reo_wnd before the SACK, RFC 8985 §6.2 step 5), with the 1000-octet hole. gVisor resends 10 again later (by t0+267 ms)",
+		linux:  "tapstack",
 	},
 }
