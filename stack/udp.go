@@ -35,7 +35,11 @@ func (s *Stack) handleUDPPacketLocked(h ipPacket, bcast bool, meta nic.Meta) {
 		return
 	}
 	from := netip.AddrPortFrom(src, u.SrcPort())
-	if bcast {
+	// Fan-out follows the IP destination, as Linux's __udp4_lib_rcv (the
+	// route's RTCF_BROADCAST|RTCF_MULTICAST): a datagram to our unicast
+	// address in a link-layer broadcast frame goes to one socket, though
+	// it is never answered with an error (bcast).
+	if dst.IsMulticast() || dst == s.bcast || dst == limitedBroadcast {
 		s.udpFanOutLocked(h, u, from)
 		return
 	}

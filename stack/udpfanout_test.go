@@ -84,6 +84,14 @@ func TestUDP_BroadcastAndMulticast_EveryMatchingSocket(t *testing.T) {
 	if got := recvAll(t, fds, "one"); len(got) != 1 || !got["connected to the peer"] {
 		t.Errorf("unicast: received by %v, want only the socket connected to the peer (Lookup's best match)", got)
 	}
+	// Our unicast address in a link-layer broadcast frame: still unicast
+	// (fan-out follows the IP destination, as Linux's route flags).
+	fr := udpFrame(peerAP, netip.AddrPortFrom(stackIP, port), []byte("one"))
+	copy(fr[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	e.inject(fr)
+	if got := recvAll(t, fds, "one"); len(got) != 1 || !got["connected to the peer"] {
+		t.Errorf("unicast in a broadcast frame: received by %v, want only the socket connected to the peer", got)
+	}
 
 	// IPv6: the all-nodes group, which the stack is in.
 	e.learnPeer6()
