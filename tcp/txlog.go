@@ -314,10 +314,16 @@ func (c *Conn) txSACKed(s, e seqnum.Value, now time.Time) {
 			}
 		case r.has(txSACKed):
 		case r.start.LessThan(s):
+			if !c.txSplitOK() {
+				break // left unmarked: see txSplitOK
+			}
 			i = l.split(i, s)
 			continue
 		default:
 			if e.LessThan(r.end) {
+				if !c.txSplitOK() {
+					break
+				}
 				l.split(i, e)
 			}
 			l.setFlags(i, txSACKed, txLost|txRetrans)
@@ -326,6 +332,20 @@ func (c *Conn) txSACKed(s, e seqnum.Value, now time.Time) {
 		}
 		i = next
 	}
+}
+
+// txSplitOK reports whether a SACK block may cut one more record. The
+// peer chooses where blocks start and end, and a SACKed record stays
+// until the cumulative ACK passes it, so single-octet blocks at new
+// offsets would cut the log into a record per octet (Linux cuts skbs only
+// at whole segments, tcp_match_skb_to_sack). Records are kept to twice
+// the segments in flight, plus txLogKeep: an honest receiver SACKs whole
+// segments, so the log needs about one record per segment at most. A
+// block that would cut past that leaves the record unmarked here; the
+// scoreboard (sack.go) still holds it exactly, and RACK at worst resends
+// what was SACKed.
+func (c *Conn) txSplitOK() bool {
+	return c.txl.n < 2*int(c.sndUna.Size(c.sndNxt))/max(c.mss, 1)+txLogKeep
 }
 
 // txUnSACK clears every SACKed mark: the receiver reneged (RFC 2018 §8),

@@ -132,3 +132,22 @@ func TestTxLog_NoAllocationsInSteadyState(t *testing.T) {
 		t.Fatalf("%v allocations per flight, want 0", a)
 	}
 }
+
+// SACK blocks cut records where they start and end; a peer that SACKs
+// single octets at ever new offsets would cut the log into a record per
+// octet. Records stay within twice the segments in flight (plus
+// txLogKeep): beyond that a block that covers only part of a record
+// leaves it unmarked here (the scoreboard still has it exactly).
+func TestTxLog_SACKSplitsBoundedByTheFlight(t *testing.T) {
+	h := newSACKEstablished(t)
+	writeSegs(h, 10)
+	h.at(10 * ms)
+	for k := range 300 {
+		// One octet every 7 in segments 1-9, each block new.
+		at := segAt(1).Add(seqnum.Size(7 * k))
+		h.in(h.sackAck(segAt(0), at, at.Add(1)))
+	}
+	if max := 2*10 + txLogKeep; h.c.txl.n > max {
+		t.Fatalf("%d records for 10 segments in flight, want at most %d", h.c.txl.n, max)
+	}
+}
